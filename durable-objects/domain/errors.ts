@@ -1,0 +1,38 @@
+import type { DomainError } from './result.ts';
+import { MARKET_ERRORS } from './market/errors.ts';
+import { JOB_ERRORS } from './job/errors.ts';
+import { ACCOUNT_ERRORS } from './account/errors.ts';
+
+import { defineErrors, makeError } from './define-errors.ts';
+
+/** Errors of the edge (validation, auth) and of the runtime; aggregate errors live beside their decider. */
+export const EDGE_ERRORS = defineErrors({
+  API__NOT_FOUND: 'no route for {method} {path}',
+  API__METHOD_NOT_ALLOWED: '{method} is not allowed on {path}',
+  API__MALFORMED_JSON: 'the request body is not valid JSON',
+  API__BODY_TOO_LARGE: 'the request body is {size} bytes; the limit is {limit}',
+  API__INVALID_INPUT: '{field}: {problem}',
+  API__UNSUPPORTED_MEDIA_TYPE: 'send the body as application/json',
+  API__UNKNOWN_MARKET: 'there is no market named {market}',
+  API__UNKNOWN_JOB: 'there is no job {jobId}',
+  API__IDEMPOTENCY_CONFLICT: 'id {id} was already used for a different request',
+  API__INTERNAL: 'an internal error occurred',
+  API__UNAVAILABLE: 'the service is busy; retry shortly',
+  AUTH__MISSING: 'this request must be signed: missing {header}',
+  AUTH__KEY_INVALID: '{key} is not a valid ed25519 public key',
+  AUTH__SIGNATURE_INVALID: 'the signature does not match the request',
+  AUTH__TIMESTAMP_STALE: 'the request timestamp is {skewMs} ms away from server time; the window is {windowMs} ms',
+  AUTH__NONCE_REPLAYED: 'nonce {nonce} was already used by this key',
+  AUTH__DELEGATION_INVALID: 'the delegation is invalid: {problem}',
+  AUTH__FORBIDDEN: 'key {actor} may not act on {resource}',
+  EVENT_LOG__SEQUENCE_CONFLICT: 'expected sequence {expected} but the log is at {actual}',
+});
+
+/** The one registry of error codes. */
+export const ERRORS = { ...EDGE_ERRORS, ...MARKET_ERRORS, ...JOB_ERRORS, ...ACCOUNT_ERRORS } as const;
+export type ErrorCode = keyof typeof ERRORS;
+
+/** Makes a coded error from the one registry. */
+export function domainError(code: ErrorCode, context: Record<string, unknown> = {}): DomainError {
+  return makeError(ERRORS, code, context);
+}
