@@ -2,4 +2,16 @@ import { defineErrors } from '../define-errors.ts';
 
 /** Rejections of the account decider (namespace ACCOUNT__). Append-only. */
 export const ACCOUNT_ERRORS = defineErrors({
+  ACCOUNT__AMOUNT_NOT_POSITIVE: '{field} must be a positive amount, got {amount}',
+  ACCOUNT__CREDIT_ALREADY_APPLIED: 'credit {ref} was already applied',
+  ACCOUNT__BALANCE_LIMIT_EXCEEDED: 'crediting {amount} would take the balance past {limit}',
+  ACCOUNT__INSUFFICIENT_FUNDS: '{required} is needed but only {available} is available',
+  ACCOUNT__HOLD_EXISTS: 'hold {holdId} already exists',
+  ACCOUNT__HOLD_NOT_FOUND: 'there is no hold {holdId}',
+  ACCOUNT__HOLD_RELEASED: 'hold {holdId} was already released and cannot be settled',
+  ACCOUNT__SETTLEMENT_AMOUNT_NEGATIVE: 'settlement of hold {holdId} has a negative {field}: {amount}',
+  ACCOUNT__SETTLEMENT_EXCEEDS_HOLD: 'settling {total} exceeds the {remaining} left in hold {holdId}',
+  ACCOUNT__NONCE_REPLAYED: 'nonce {nonce} was already used',
+  ACCOUNT__NONCE_STALE: 'nonce {nonce} has timestamp {timestamp}, {skewMs} ms from now; the window is {windowMs} ms',
+  ACCOUNT__WITHDRAWAL_ALREADY_APPLIED: 'withdrawal {ref} was already applied',
 });

@@ -1,0 +1,163 @@
+/**
+ * Wire types of the HTTP API (`/v1`), shared by the Worker, the SDK/CLI, the agent and the portal.
+ * Money travels as decimal strings of base units (1 DOUG = 10^9). Times are ms since the epoch.
+ */
+
+export type AmountString = string;
+
+/** Every error response: `{ error: { code, message, context } }` with a 4xx (5xx only for bugs). */
+export interface ApiError {
+  error: { code: string; message: string; context: Record<string, unknown> };
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass as `cursor` to get the next page; null at the end. */
+  nextCursor: string | null;
+}
+
+export type AttributeValue = string | number;
+export interface Requirement {
+  key: string;
+  op: 'eq' | 'neq' | 'gte' | 'lte' | 'in';
+  value: AttributeValue | AttributeValue[];
+}
+
+export interface JobSpec {
+  /** SHA-256 (hex) of the ONNX model. */
+  modelSha256: string;
+  /** SHA-256 (hex) of the canonical input tensors. */
+  inputSha256: string;
+  inputBytes: number;
+  /** Max absolute difference accepted between replicas on different runtimes; null = bit-exact only. */
+  tolerance: number | null;
+}
+
+/** POST /v1/asks */
+export interface PlaceAskBody {
+  market: string;
+  /** Client-chosen id (1-64 of [A-Za-z0-9_-]); a repeat returns the first result. */
+  clientId: string;
+  price: AmountString;
+  capacity: number;
+  attributes: Record<string, AttributeValue>;
+  expiresAt: number;
+}
+
+/** POST /v1/bids */
+export interface PlaceBidBody {
+  market: string;
+  clientId: string;
+  maxPrice: AmountString;
+  units: number;
+  replicas: number;
+  requirements: Requirement[];
+  expiresAt: number;
+  ioc: boolean;
+  job: JobSpec;
+}
+
+/** POST /v1/faucet (local mode only) */
+export interface FaucetBody {
+  amount: AmountString;
+}
+
+export type OrderStatus = 'open' | 'matched' | 'cancelled' | 'expired' | 'rejected';
+
+export interface OrderView {
+  id: string;
+  kind: 'ask' | 'bid';
+  market: string;
+  owner: string;
+  status: OrderStatus;
+  [field: string]: unknown;
+}
+
+export interface PlaceOrderResponse {
+  order: OrderView;
+  /** For bids: the escrow held at placement, and the job id once matched. */
+  escrow?: AmountString;
+  jobId?: string;
+}
+
+export interface MarketSummary {
+  market: string;
+  description: string;
+  bestBid: AmountString | null;
+  bestAsk: AmountString | null;
+  lastPrice: AmountString | null;
+  volume24h: AmountString;
+  trades24h: number;
+  openAsks: number;
+  openBids: number;
+  providers: number;
+}
+
+export interface BookLevel {
+  price: AmountString;
+  orders: number;
+  slots: number;
+}
+
+export interface MarketDetail {
+  summary: MarketSummary;
+  book: { bids: BookLevel[]; asks: BookLevel[] };
+}
+
+export interface BalanceView {
+  account: string;
+  available: AmountString;
+  held: AmountString;
+  credited: AmountString;
+  withdrawn: AmountString;
+  payoutsSent: AmountString;
+  payoutsReceived: AmountString;
+  holds: { holdId: string; amount: AmountString; remaining: AmountString; status: string }[];
+}
+
+export interface LedgerEntry {
+  seq: number;
+  type: string;
+  at: number;
+  data: Record<string, unknown>;
+}
+
+export interface AuditReport {
+  ok: boolean;
+  accounts: number;
+  available: AmountString;
+  held: AmountString;
+  credited: AmountString;
+  withdrawn: AmountString;
+  inFlight: AmountString;
+  feePool: AmountString;
+  /** Accounts whose own identity (available + held = credited - withdrawn - sent + received) fails. */
+  violations: string[];
+}
+
+/** API routes, for documentation, the SDK and tests. */
+export const ROUTES = {
+  health: 'GET /v1/health',
+  markets: 'GET /v1/markets',
+  market: 'GET /v1/markets/:market',
+  trades: 'GET /v1/markets/:market/trades',
+  asks: 'GET /v1/asks',
+  placeAsk: 'POST /v1/asks',
+  cancelAsk: 'DELETE /v1/asks/:id',
+  bids: 'GET /v1/bids',
+  placeBid: 'POST /v1/bids',
+  cancelBid: 'DELETE /v1/bids/:id',
+  jobs: 'GET /v1/jobs',
+  job: 'GET /v1/jobs/:id',
+  jobHistory: 'GET /v1/jobs/:id/history',
+  account: 'GET /v1/accounts/:key',
+  holds: 'GET /v1/accounts/:key/holds',
+  ledger: 'GET /v1/accounts/:key/ledger',
+  audit: 'GET /v1/audit',
+  faucet: 'POST /v1/faucet',
+} as const;
+
+/** Order ids carry their kind and market: `bid_cpu_<24 hex>`. */
+export const ORDER_ID = /^(ask|bid)_([a-z0-9-]{1,32})_([0-9a-f]{24})$/;
+export const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+export const MARKET_ID = /^[a-z0-9-]{1,32}$/;

@@ -1,0 +1,147 @@
+import { decodeBase58, encodeBase58 } from './base58.ts';
+
+/**
+ * Request signing (DESIGN.md section 6). A mutating request carries the signer's public key, a
+ * timestamp, a nonce and an ed25519 signature over the canonical string below. A wallet may
+ * delegate to a short-lived session or agent key: the delegation, signed by the wallet, travels in
+ * its own header and the request is then signed by the delegated key on the wallet's behalf.
+ */
+export const AUTH_HEADERS = {
+  key: 'x-doug-key',
+  timestamp: 'x-doug-timestamp',
+  nonce: 'x-doug-nonce',
+  signature: 'x-doug-signature',
+  delegation: 'x-doug-delegation',
+} as const;
+
+/** Allowed clock skew between client and server. */
+export const TIMESTAMP_WINDOW_MS = 60_000;
+
+/** What a delegated key may do; withdrawals are never delegable. */
+export type DelegationScope = 'orders' | 'asks' | 'work';
+export const DELEGATION_SCOPES: readonly DelegationScope[] = ['orders', 'asks', 'work'];
+
+export interface Delegation {
+  /** The wallet granting the right (base58). */
+  wallet: string;
+  /** The key receiving it (base58). */
+  delegate: string;
+  scopes: DelegationScope[];
+  expiresAt: number;
+  /** Wallet's ed25519 signature (base58) over delegationMessage(). */
+  signature: string;
+}
+
+const encoder = new TextEncoder();
+const PKCS8_ED25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+
+/** Hex SHA-256 of bytes or text. */
+export async function sha256Hex(data: Uint8Array | string): Promise<string> {
+  const bytes = typeof data === 'string' ? encoder.encode(data) : data;
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  let hex = '';
+  for (const b of digest) hex += b.toString(16).padStart(2, '0');
+  return hex;
+}
+
+/** The exact bytes a request signature covers. */
+export function canonicalRequest(o: { method: string; path: string; timestamp: string; nonce: string; bodySha256: string }): string {
+  return ['DOUG-REQUEST-V1', o.method.toUpperCase(), o.path, o.timestamp, o.nonce, o.bodySha256].join('\n');
+}
+
+/** The exact bytes a delegation signature covers. */
+export function delegationMessage(d: Omit<Delegation, 'signature'>): string {
+  return ['DOUG-DELEGATION-V1', d.wallet, d.delegate, [...d.scopes].sort().join(','), String(d.expiresAt)].join('\n');
+}
+
+/** A Solana-style keypair: 32-byte seed + 32-byte public key, as `solana-keygen` writes it. */
+export interface Keypair {
+  publicKey: string;
+  secretKey: Uint8Array;
+}
+
+/** Makes a keypair from a 32-byte seed. */
+export async function keypairFromSeed(seed: Uint8Array): Promise<Keypair> {
+  const priv = await importSeed(seed, true);
+  const jwk = (await crypto.subtle.exportKey('jwk', priv)) as JsonWebKey;
+  const pub = base64UrlDecode(jwk.x ?? '');
+  const secretKey = new Uint8Array(64);
+  secretKey.set(seed, 0);
+  secretKey.set(pub, 32);
+  return { publicKey: encodeBase58(pub), secretKey };
+}
+
+/** Generates a fresh keypair. */
+export async function generateKeypair(): Promise<Keypair> {
+  return keypairFromSeed(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+/** Signs text with a keypair; returns the base58 signature. */
+export async function signText(keypair: Keypair, text: string): Promise<string> {
+  const key = await importSeed(keypair.secretKey.slice(0, 32), false);
+  return encodeBase58(new Uint8Array(await crypto.subtle.sign('Ed25519', key, encoder.encode(text))));
+}
+
+/** Verifies a base58 signature by a base58 public key; false on any malformed input. */
+export async function verifyText(publicKey: string, signature: string, text: string): Promise<boolean> {
+  const pub = decodePublicKey(publicKey);
+  const sig = decodeBase58(signature);
+  if (!pub || !sig || sig.length !== 64) return false;
+  try {
+    const key = await crypto.subtle.importKey('raw', pub, { name: 'Ed25519' }, false, ['verify']);
+    return await crypto.subtle.verify('Ed25519', key, sig, encoder.encode(text));
+  } catch {
+    return false;
+  }
+}
+
+/** 32 bytes of a base58 public key, or null. */
+export function decodePublicKey(publicKey: string): Uint8Array | null {
+  if (typeof publicKey !== 'string' || publicKey.length < 32 || publicKey.length > 44) return null;
+  const bytes = decodeBase58(publicKey);
+  return bytes && bytes.length === 32 ? bytes : null;
+}
+
+/** Creates a delegation from a wallet to another key. */
+export async function createDelegation(wallet: Keypair, o: { delegate: string; scopes: DelegationScope[]; expiresAt: number }): Promise<Delegation> {
+  const body = { wallet: wallet.publicKey, delegate: o.delegate, scopes: o.scopes, expiresAt: o.expiresAt };
+  return { ...body, signature: await signText(wallet, delegationMessage(body)) };
+}
+
+/** Headers that sign one request. */
+export async function signRequest(
+  signer: Keypair,
+  o: { method: string; path: string; body: string; nonce?: string; timestamp?: number; delegation?: Delegation },
+): Promise<Record<string, string>> {
+  const timestamp = String(o.timestamp ?? Date.now());
+  const nonce = o.nonce ?? encodeBase58(crypto.getRandomValues(new Uint8Array(16)));
+  const bodySha256 = await sha256Hex(o.body);
+  const signature = await signText(signer, canonicalRequest({ method: o.method, path: o.path, timestamp, nonce, bodySha256 }));
+  const headers: Record<string, string> = {
+    [AUTH_HEADERS.key]: signer.publicKey,
+    [AUTH_HEADERS.timestamp]: timestamp,
+    [AUTH_HEADERS.nonce]: nonce,
+    [AUTH_HEADERS.signature]: signature,
+  };
+  if (o.delegation) headers[AUTH_HEADERS.delegation] = base64UrlEncode(encoder.encode(JSON.stringify(o.delegation)));
+  return headers;
+}
+
+async function importSeed(seed: Uint8Array, extractable: boolean): Promise<CryptoKey> {
+  const pkcs8 = new Uint8Array(48);
+  pkcs8.set(PKCS8_ED25519_PREFIX, 0);
+  pkcs8.set(seed, 16);
+  return crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, extractable, ['sign']);
+}
+
+export function base64UrlEncode(bytes: Uint8Array): string {
+  let bin = '';
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+export function base64UrlDecode(text: string): Uint8Array {
+  const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((text.length + 3) % 4);
+  const bin = atob(b64);
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}

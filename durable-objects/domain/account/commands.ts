@@ -1,0 +1,58 @@
+import type { Amount } from '../money.ts';
+
+/** Adds outside money once per external reference. */
+export interface Credit {
+  type: 'Credit';
+  ref: string;
+  amount: Amount;
+  source: 'faucet' | 'deposit';
+}
+
+/** Moves available funds into a new hold. */
+export interface Hold {
+  type: 'Hold';
+  holdId: string;
+  amount: Amount;
+}
+
+/** Returns part of a hold (amount given) or all that is left of it to available. */
+export interface ReleaseHold {
+  type: 'ReleaseHold';
+  holdId: string;
+  amount?: Amount;
+}
+
+/** Pays payees and the fee pool out of a hold, releases the rest, and closes the hold. */
+export interface SettleHold {
+  type: 'SettleHold';
+  holdId: string;
+  /** The account being settled (the receiver of this command); payees see it as `from`. */
+  account: string;
+  payouts: { account: string; amount: Amount }[];
+  fee: Amount;
+}
+
+/** Receives a payout sent by another account's settlement; applied once per ref. */
+export interface ReceivePayout {
+  type: 'ReceivePayout';
+  ref: string;
+  from: string;
+  amount: Amount;
+  holdId: string;
+}
+
+/** Records a signed request's nonce, refusing one seen within the replay window. */
+export interface RecordNonce {
+  type: 'RecordNonce';
+  nonce: string;
+  timestamp: number;
+}
+
+/** Takes available funds out of the ledger. */
+export interface Withdraw {
+  type: 'Withdraw';
+  ref: string;
+  amount: Amount;
+}
+
+export type AccountCommand = Credit | Hold | ReleaseHold | SettleHold | ReceivePayout | RecordNonce | Withdraw;

@@ -1,0 +1,121 @@
+import type { CommandMeta, Message } from '../decider.ts';
+import { makeError } from '../define-errors.ts';
+import { MAX_AMOUNT, type Amount } from '../money.ts';
+import { FEE_POOL_ACCOUNT } from '../params.ts';
+import { fail, ok, type Result } from '../result.ts';
+import type { AccountCommand } from './commands.ts';
+import { ACCOUNT_ERRORS } from './errors.ts';
+import type { AccountEvent } from './events.ts';
+import { NONCE_RETENTION_MS, NONCE_WINDOW_MS, type AccountState } from './state.ts';
+
+const reject = (code: keyof typeof ACCOUNT_ERRORS & string, context: Record<string, unknown>) =>
+  fail(makeError(ACCOUNT_ERRORS, code, context));
+
+const notPositive = (field: string, amount: Amount) => reject('ACCOUNT__AMOUNT_NOT_POSITIVE', { field, amount });
+
+/** Turns an account command into events or a coded rejection. */
+export function decide(state: AccountState, command: AccountCommand, meta: CommandMeta): Result<AccountEvent[]> {
+  switch (command.type) {
+    case 'Credit': {
+      if (state.creditRefs.has(command.ref)) return reject('ACCOUNT__CREDIT_ALREADY_APPLIED', { ref: command.ref });
+      if (command.amount <= 0n) return notPositive('amount', command.amount);
+      if (state.available + state.held + command.amount > MAX_AMOUNT) {
+        return reject('ACCOUNT__BALANCE_LIMIT_EXCEEDED', { amount: command.amount, limit: MAX_AMOUNT, balance: state.available + state.held });
+      }
+      return ok([{ type: 'Credited', ref: command.ref, amount: command.amount, source: command.source }]);
+    }
+    case 'Hold': {
+      if (state.holds[command.holdId]) return reject('ACCOUNT__HOLD_EXISTS', { holdId: command.holdId });
+      if (command.amount <= 0n) return notPositive('amount', command.amount);
+      if (command.amount > state.available) {
+        return reject('ACCOUNT__INSUFFICIENT_FUNDS', { available: state.available, required: command.amount, holdId: command.holdId });
+      }
+      return ok([{ type: 'FundsHeld', holdId: command.holdId, amount: command.amount }]);
+    }
+    case 'ReleaseHold': {
+      const hold = state.holds[command.holdId];
+      if (!hold) return reject('ACCOUNT__HOLD_NOT_FOUND', { holdId: command.holdId });
+      if (command.amount !== undefined && command.amount <= 0n) return notPositive('amount', command.amount);
+      // A closed hold ignores late releases: the outbox must never jam on them.
+      if (hold.status !== 'open') return ok([]);
+      const amount = command.amount === undefined || command.amount > hold.remaining ? hold.remaining : command.amount;
+      return ok([{ type: 'HoldReleased', holdId: command.holdId, amount, remaining: hold.remaining - amount }]);
+    }
+    case 'SettleHold': {
+      const hold = state.holds[command.holdId];
+      if (!hold) return reject('ACCOUNT__HOLD_NOT_FOUND', { holdId: command.holdId });
+      if (hold.status === 'settled') return ok([]);
+      // A released hold has nothing left to pay from; settling it would be a bug upstream, so say so.
+      if (hold.status === 'released') return reject('ACCOUNT__HOLD_RELEASED', { holdId: command.holdId });
+      if (command.fee < 0n) return reject('ACCOUNT__SETTLEMENT_AMOUNT_NEGATIVE', { holdId: command.holdId, field: 'fee', amount: command.fee });
+      let total = command.fee;
+      for (const [i, p] of command.payouts.entries()) {
+        if (p.amount < 0n) {
+          return reject('ACCOUNT__SETTLEMENT_AMOUNT_NEGATIVE', { holdId: command.holdId, field: `payouts[${i}].amount`, amount: p.amount });
+        }
+        total += p.amount;
+      }
+      if (total > hold.remaining) {
+        return reject('ACCOUNT__SETTLEMENT_EXCEEDS_HOLD', { holdId: command.holdId, total, remaining: hold.remaining });
+      }
+      return ok([
+        {
+          type: 'HoldSettled',
+          holdId: command.holdId,
+          account: command.account,
+          payouts: command.payouts.map((p) => ({ account: p.account, amount: p.amount })),
+          fee: command.fee,
+          released: hold.remaining - total,
+        },
+      ]);
+    }
+    case 'ReceivePayout': {
+      if (state.payoutRefs.has(command.ref)) return ok([]);
+      if (command.amount <= 0n) return notPositive('amount', command.amount);
+      return ok([{ type: 'PayoutReceived', ref: command.ref, from: command.from, amount: command.amount, holdId: command.holdId }]);
+    }
+    case 'RecordNonce': {
+      const seen = state.nonces.get(command.nonce);
+      if (seen !== undefined && seen + NONCE_RETENTION_MS >= meta.now) return reject('ACCOUNT__NONCE_REPLAYED', { nonce: command.nonce });
+      // Refusing timestamps outside the window here too makes "a pruned nonce is never replayable" local.
+      const skewMs = Math.abs(meta.now - command.timestamp);
+      if (skewMs > NONCE_WINDOW_MS) {
+        return reject('ACCOUNT__NONCE_STALE', { nonce: command.nonce, timestamp: command.timestamp, skewMs, windowMs: NONCE_WINDOW_MS });
+      }
+      return ok([{ type: 'NonceRecorded', nonce: command.nonce, timestamp: command.timestamp }]);
+    }
+    case 'Withdraw': {
+      if (state.withdrawalRefs.has(command.ref)) return reject('ACCOUNT__WITHDRAWAL_ALREADY_APPLIED', { ref: command.ref });
+      if (command.amount <= 0n) return notPositive('amount', command.amount);
+      if (command.amount > state.available) {
+        return reject('ACCOUNT__INSUFFICIENT_FUNDS', { available: state.available, required: command.amount, ref: command.ref });
+      }
+      return ok([{ type: 'Withdrawn', ref: command.ref, amount: command.amount }]);
+    }
+  }
+}
+
+/** Ref of the payout message for the i-th payee of a hold (unique even when a payee repeats). */
+export const payoutRef = (holdId: string, index: number, account: string): string => `${holdId}:${index}:${account}`;
+/** Ref of the fee payout message of a hold. */
+export const feeRef = (holdId: string): string => `${holdId}:fee`;
+
+/** Outbox messages: a settled hold pays each payee and the fee pool (zero amounts send nothing). */
+export function react(_state: AccountState, event: AccountEvent, _meta: CommandMeta): Omit<Message, 'id'>[] {
+  if (event.type !== 'HoldSettled') return [];
+  const messages: Omit<Message, 'id'>[] = [];
+  for (const [i, p] of event.payouts.entries()) {
+    if (p.amount === 0n) continue;
+    messages.push({
+      to: { kind: 'account', id: p.account },
+      command: { type: 'ReceivePayout', ref: payoutRef(event.holdId, i, p.account), from: event.account, amount: p.amount, holdId: event.holdId },
+    });
+  }
+  if (event.fee > 0n) {
+    messages.push({
+      to: { kind: 'account', id: FEE_POOL_ACCOUNT },
+      command: { type: 'ReceivePayout', ref: feeRef(event.holdId), from: event.account, amount: event.fee, holdId: event.holdId },
+    });
+  }
+  return messages;
+}

@@ -1,0 +1,60 @@
+import type { Amount } from '../money.ts';
+
+/** Money entered the account from outside (faucet or on-chain deposit). */
+export interface Credited {
+  type: 'Credited';
+  ref: string;
+  amount: Amount;
+  source: 'faucet' | 'deposit';
+}
+
+/** Available funds were set aside under a hold (escrow for a bid or a challenge). */
+export interface FundsHeld {
+  type: 'FundsHeld';
+  holdId: string;
+  amount: Amount;
+}
+
+/** Part or all of a hold went back to available; remaining is what the hold still keeps. */
+export interface HoldReleased {
+  type: 'HoldReleased';
+  holdId: string;
+  amount: Amount;
+  remaining: Amount;
+}
+
+/** A hold paid its payees and the fee; released is what went back to available. The hold is closed. */
+export interface HoldSettled {
+  type: 'HoldSettled';
+  holdId: string;
+  /** This account (the payer), named on the payees' records. */
+  account: string;
+  payouts: { account: string; amount: Amount }[];
+  fee: Amount;
+  released: Amount;
+}
+
+/** A payout from another account's settled hold arrived. */
+export interface PayoutReceived {
+  type: 'PayoutReceived';
+  ref: string;
+  from: string;
+  amount: Amount;
+  holdId: string;
+}
+
+/** A request nonce was used; kept for the replay window only. */
+export interface NonceRecorded {
+  type: 'NonceRecorded';
+  nonce: string;
+  timestamp: number;
+}
+
+/** Available funds left the ledger (to the chain). */
+export interface Withdrawn {
+  type: 'Withdrawn';
+  ref: string;
+  amount: Amount;
+}
+
+export type AccountEvent = Credited | FundsHeld | HoldReleased | HoldSettled | PayoutReceived | NonceRecorded | Withdrawn;

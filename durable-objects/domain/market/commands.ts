@@ -1,0 +1,77 @@
+import type { Amount } from '../money.ts';
+
+/** An attribute value an ask declares (accelerator, memoryGb, region, fingerprint, ...). */
+export type AttributeValue = string | number;
+
+/** One constraint a bid puts on the asks it accepts. */
+export interface Requirement {
+  key: string;
+  op: 'eq' | 'neq' | 'gte' | 'lte' | 'in';
+  value: AttributeValue | AttributeValue[];
+}
+
+/** What the job will run: the job object keeps it; the market only carries it. */
+export interface JobSpec {
+  modelSha256: string;
+  inputSha256: string;
+  inputBytes: number;
+  tolerance: number | null;
+}
+
+/** A provider offers `capacity` concurrent slots at `price` per work unit. */
+export interface PlaceAsk {
+  type: 'PlaceAsk';
+  askId: string;
+  owner: string;
+  price: Amount;
+  capacity: number;
+  attributes: Record<string, AttributeValue>;
+  expiresAt: number;
+}
+
+/** A buyer asks for a job of `units` work units on `replicas` distinct providers. The job id is the bid id. */
+export interface PlaceBid {
+  type: 'PlaceBid';
+  bidId: string;
+  owner: string;
+  maxPrice: Amount;
+  units: number;
+  replicas: number;
+  requirements: Requirement[];
+  expiresAt: number;
+  ioc: boolean;
+  spec: JobSpec;
+}
+
+/** The owner withdraws a resting ask or bid. */
+export interface CancelOrder {
+  type: 'CancelOrder';
+  orderId: string;
+}
+
+/** A job gives back the slot it held on an ask. */
+export interface ReleaseSlot {
+  type: 'ReleaseSlot';
+  askId: string;
+  jobId: string;
+}
+
+/** Expires every order whose expiresAt is at or before meta.now. */
+export interface ExpireOrders {
+  type: 'ExpireOrders';
+}
+
+/** A job asks for one more replica (re-match after a lapsed lease, or a tie-breaker). */
+export interface PlaceReplicaBid {
+  type: 'PlaceReplicaBid';
+  jobId: string;
+  replica: number;
+  buyer: string;
+  maxPrice: Amount;
+  units: number;
+  requirements: Requirement[];
+  excludeProviders: string[];
+  expiresAt: number;
+}
+
+export type MarketCommand = PlaceAsk | PlaceBid | CancelOrder | ReleaseSlot | ExpireOrders | PlaceReplicaBid;

@@ -1,0 +1,290 @@
+import type { CommandMeta } from '../decider.ts';
+import { fail, ok, type Result } from '../result.ts';
+import type { CancelOrder, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot } from './commands.ts';
+import type { Fill, MarketEvent } from './events.ts';
+import { dueOrders, replicaKey, type AskOrder, type MarketState, type RestingBid } from './state.ts';
+import { marketError, satisfies, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
+
+/**
+ * Decides a command against the book without changing it. Matching is worked out here (evolve only
+ * applies the fills the events name): price-time priority, all-or-none across `replicas` distinct
+ * providers, no self-trade, orders whose expiresAt has passed are treated as gone.
+ */
+export function decide(state: MarketState, command: MarketCommand, meta: CommandMeta): Result<MarketEvent[]> {
+  switch (command.type) {
+    case 'PlaceAsk':
+      return placeAsk(state, command, meta.now);
+    case 'PlaceBid':
+      return placeBid(state, command, meta.now);
+    case 'PlaceReplicaBid':
+      return placeReplicaBid(state, command, meta.now);
+    case 'CancelOrder':
+      return cancelOrder(state, command, meta);
+    case 'ReleaseSlot':
+      return releaseSlot(state, command, meta.now);
+    case 'ExpireOrders':
+      return ok(
+        dueOrders(state, meta.now).map((o): MarketEvent => {
+          if (o.kind === 'ask') return { type: 'AskExpired', askId: o.id, owner: o.owner };
+          if (o.kind === 'bid') return { type: 'BidExpired', bidId: o.id, buyer: o.owner };
+          return { type: 'ReplicaBidExpired', jobId: o.jobId, replica: o.replica };
+        }),
+      );
+    default:
+      return fail(marketError('MARKET__UNKNOWN_COMMAND', { type: (command as { type: unknown }).type }));
+  }
+}
+
+const NONE: MarketEvent[] = [];
+
+function exists(state: MarketState, id: string): boolean {
+  return state.orders.has(id) || state.closed.has(id);
+}
+
+function placeBid(state: MarketState, c: PlaceBid, now: number): Result<MarketEvent[]> {
+  const invalid = validateBid(c, now);
+  if (invalid) return fail(invalid);
+  if (exists(state, c.bidId)) return fail(marketError('MARKET__ORDER_EXISTS', { orderId: c.bidId }));
+  const asks = pickAsks(state, c.owner, c.maxPrice, c.replicas, c.requirements, null, null, now);
+  if (asks !== null) {
+    const fills: Fill[] = new Array(asks.length);
+    for (let i = 0; i < asks.length; i++) {
+      const a = asks[i]!;
+      fills[i] = { replica: i, askId: a.id, provider: a.owner, price: a.price };
+    }
+    return ok([
+      {
+        type: 'BidMatched',
+        bidId: c.bidId,
+        buyer: c.owner,
+        units: c.units,
+        maxPrice: c.maxPrice,
+        replicas: c.replicas,
+        spec: c.spec,
+        requirements: c.requirements,
+        fills,
+      },
+    ]);
+  }
+  if (c.ioc) return ok([{ type: 'BidCancelled', bidId: c.bidId, buyer: c.owner, reason: 'ioc' }]);
+  return ok([
+    {
+      type: 'BidPlaced',
+      bidId: c.bidId,
+      owner: c.owner,
+      maxPrice: c.maxPrice,
+      units: c.units,
+      replicas: c.replicas,
+      requirements: c.requirements,
+      expiresAt: c.expiresAt,
+      spec: c.spec,
+    },
+  ]);
+}
+
+function placeReplicaBid(state: MarketState, c: PlaceReplicaBid, now: number): Result<MarketEvent[]> {
+  const invalid = validateReplicaBid(c, now);
+  if (invalid) return fail(invalid);
+  // The same replica already waiting: a repeat, not a second request.
+  if (state.replicaBids.has(replicaKey(c.jobId, c.replica))) return ok(NONE);
+  const asks = pickAsks(state, c.buyer, c.maxPrice, 1, c.requirements, c.excludeProviders, c.jobId, now);
+  const ask = asks?.[0];
+  if (ask !== undefined)
+    return ok([{ type: 'ReplicaMatched', jobId: c.jobId, replica: c.replica, askId: ask.id, provider: ask.owner, price: ask.price }]);
+  return ok([
+    {
+      type: 'ReplicaBidPlaced',
+      jobId: c.jobId,
+      replica: c.replica,
+      buyer: c.buyer,
+      maxPrice: c.maxPrice,
+      units: c.units,
+      requirements: c.requirements,
+      excludeProviders: c.excludeProviders,
+      expiresAt: c.expiresAt,
+    },
+  ]);
+}
+
+/**
+ * Best asks for an arriving bid: cheapest first, oldest first within a price, one per provider,
+ * skipping the buyer's own, excluded providers, asks already serving this job and expired ones.
+ * Null unless `count` distinct providers are found (all-or-none).
+ */
+function pickAsks(
+  state: MarketState,
+  buyer: string,
+  maxPrice: bigint,
+  count: number,
+  requirements: PlaceBid['requirements'],
+  exclude: readonly string[] | null,
+  jobId: string | null,
+  now: number,
+): AskOrder[] | null {
+  const levels = state.asks.levels;
+  let picked: AskOrder[] | null = null;
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const level = levels[i]!;
+    if (level.price > maxPrice) break;
+    for (let a = level.head; a !== null; a = a.next) {
+      if (a.expiresAt <= now || a.owner === buyer) continue;
+      if (exclude !== null && exclude.includes(a.owner)) continue;
+      if (jobId !== null && a.inUse.has(jobId)) continue;
+      if (picked !== null && hasProvider(picked, a.owner)) continue;
+      if (requirements.length > 0 && !satisfies(a.attributes, requirements)) continue;
+      if (picked === null) picked = [a];
+      else picked.push(a);
+      if (picked.length === count) return picked;
+    }
+  }
+  return null;
+}
+
+function hasProvider(asks: readonly AskOrder[], owner: string): boolean {
+  for (let i = 0; i < asks.length; i++) if (asks[i]!.owner === owner) return true;
+  return false;
+}
+
+/**
+ * An ask that has just gained free slots (placed, or a slot released): works through resting bids
+ * by priority, each taking one slot of this ask plus, when it needs more replicas, the best other
+ * asks by price-time. Fills price at whichever order was placed first.
+ */
+interface Supplier {
+  id: string;
+  owner: string;
+  price: bigint;
+  attributes: Record<string, string | number>;
+  placedSeq: number;
+  free: number;
+  /** Jobs holding a slot of this ask (after the release being decided). */
+  holds: (jobId: string) => boolean;
+}
+
+function matchSupplier(state: MarketState, s: Supplier, now: number, events: MarketEvent[]): void {
+  let used: Map<AskOrder, number> | null = null;
+  const levels = state.bids.levels;
+  outer: for (let i = levels.length - 1; i >= 0; i--) {
+    const level = levels[i]!;
+    if (level.price < s.price) break;
+    for (let b: RestingBid | null = level.head; b !== null; b = b.next) {
+      if (b.expiresAt <= now || b.owner === s.owner) continue;
+      const jobId = b.kind === 'bid' ? b.id : b.jobId;
+      if (b.excludeProviders.includes(s.owner) || s.holds(jobId)) continue;
+      if (b.requirements.length > 0 && !satisfies(s.attributes, b.requirements)) continue;
+      const first = s.placedSeq < b.placedSeq ? s.price : b.maxPrice;
+      if (b.kind === 'replica') {
+        events.push({ type: 'ReplicaMatched', jobId: b.jobId, replica: b.replica, askId: s.id, provider: s.owner, price: first });
+      } else {
+        const fills: Fill[] = [{ replica: 0, askId: s.id, provider: s.owner, price: first }];
+        if (b.replicas > 1) {
+          const others = pickOthers(state, b, s.owner, used, now);
+          if (others === null) continue;
+          used ??= new Map();
+          for (const a of others) {
+            used.set(a, (used.get(a) ?? 0) + 1);
+            fills.push({ replica: fills.length, askId: a.id, provider: a.owner, price: a.placedSeq < b.placedSeq ? a.price : b.maxPrice });
+          }
+        }
+        events.push({
+          type: 'BidMatched',
+          bidId: b.id,
+          buyer: b.owner,
+          units: b.units,
+          maxPrice: b.maxPrice,
+          replicas: b.replicas,
+          spec: b.spec,
+          requirements: b.requirements,
+          fills,
+        });
+      }
+      if (--s.free === 0) break outer;
+    }
+  }
+}
+
+/** The other replicas of a resting bid, from resting asks other than the supplier's provider. */
+function pickOthers(state: MarketState, b: RestingBid, supplier: string, used: Map<AskOrder, number> | null, now: number): AskOrder[] | null {
+  const need = b.replicas - 1;
+  const picked: AskOrder[] = [];
+  const levels = state.asks.levels;
+  for (let i = levels.length - 1; i >= 0; i--) {
+    const level = levels[i]!;
+    if (level.price > b.maxPrice) break;
+    for (let a = level.head; a !== null; a = a.next) {
+      if (a.expiresAt <= now || a.owner === b.owner || a.owner === supplier || hasProvider(picked, a.owner)) continue;
+      if (used !== null && a.capacity - a.inUse.size - (used.get(a) ?? 0) <= 0) continue;
+      if (b.requirements.length > 0 && !satisfies(a.attributes, b.requirements)) continue;
+      picked.push(a);
+      if (picked.length === need) return picked;
+    }
+  }
+  return null;
+}
+
+function placeAsk(state: MarketState, c: PlaceAsk, now: number): Result<MarketEvent[]> {
+  const invalid = validateAsk(c, now);
+  if (invalid) return fail(invalid);
+  if (exists(state, c.askId)) return fail(marketError('MARKET__ORDER_EXISTS', { orderId: c.askId }));
+  const events: MarketEvent[] = [
+    { type: 'AskPlaced', askId: c.askId, owner: c.owner, price: c.price, capacity: c.capacity, attributes: c.attributes, expiresAt: c.expiresAt },
+  ];
+  const best = state.bids.best();
+  if (best !== undefined && best.price >= c.price) {
+    matchSupplier(
+      state,
+      { id: c.askId, owner: c.owner, price: c.price, attributes: c.attributes, placedSeq: state.seq, free: c.capacity, holds: () => false },
+      now,
+      events,
+    );
+  }
+  return ok(events);
+}
+
+function releaseSlot(state: MarketState, c: ReleaseSlot, now: number): Result<MarketEvent[]> {
+  if (typeof c.askId !== 'string' || c.askId.length === 0) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
+  if (typeof c.jobId !== 'string' || c.jobId.length === 0) return fail(marketError('MARKET__INVALID_JOB_ID', { max: 128 }));
+  const ask = state.orders.get(c.askId);
+  if (ask === undefined) {
+    const closed = state.closed.get(c.askId);
+    if (closed === undefined) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
+    if (closed.side !== 'ask') return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
+    return ok(NONE); // every slot of a closed ask was already released
+  }
+  if (ask.kind !== 'ask') return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
+  if (!ask.inUse.has(c.jobId)) return ok(NONE); // released before: a repeat
+  const events: MarketEvent[] = [{ type: 'SlotReleased', askId: ask.id, jobId: c.jobId }];
+  if (ask.status === 'open' && ask.expiresAt > now) {
+    const released = c.jobId;
+    matchSupplier(
+      state,
+      {
+        id: ask.id,
+        owner: ask.owner,
+        price: ask.price,
+        attributes: ask.attributes,
+        placedSeq: ask.placedSeq,
+        free: ask.capacity - ask.inUse.size + 1,
+        holds: (jobId) => jobId !== released && ask.inUse.has(jobId),
+      },
+      now,
+      events,
+    );
+  }
+  return ok(events);
+}
+
+function cancelOrder(state: MarketState, c: CancelOrder, meta: CommandMeta): Result<MarketEvent[]> {
+  const id = c.orderId;
+  const order = typeof id === 'string' ? state.orders.get(id) : undefined;
+  if (order === undefined) {
+    const closed = typeof id === 'string' ? state.closed.get(id) : undefined;
+    if (closed === undefined) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: id }));
+    if (closed.owner !== meta.actor) return fail(marketError('MARKET__NOT_ORDER_OWNER', { orderId: id, actor: meta.actor }));
+    return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: closed.status }));
+  }
+  if (order.owner !== meta.actor) return fail(marketError('MARKET__NOT_ORDER_OWNER', { orderId: id, actor: meta.actor }));
+  if (order.status !== 'open') return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: order.status }));
+  if (order.kind === 'ask') return ok([{ type: 'AskCancelled', askId: order.id, owner: order.owner, reason: 'owner' }]);
+  return ok([{ type: 'BidCancelled', bidId: order.id, buyer: order.owner, reason: 'owner' }]);
+}

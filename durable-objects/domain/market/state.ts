@@ -1,0 +1,526 @@
+import type { Amount } from '../money.ts';
+import { Ladder, type Level } from './book.ts';
+import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
+import type { MarketEvent } from './events.ts';
+
+/** A provider's ask. It sits in its price level while open with a free slot; a full ask waits off the book. */
+export interface AskOrder {
+  kind: 'ask';
+  id: string;
+  owner: string;
+  price: Amount;
+  capacity: number;
+  attributes: Record<string, AttributeValue>;
+  expiresAt: number;
+  /** When it was placed (pricing: a fill prices at whichever of bid and ask was placed first). */
+  placedSeq: number;
+  /** Its time priority: placedSeq, or the moment it re-entered its level after being full. */
+  seq: number;
+  status: 'open' | 'cancelled' | 'expired';
+  /** Jobs holding a slot (one slot per job). */
+  inUse: Set<string>;
+  prev: AskOrder | null;
+  next: AskOrder | null;
+  level: Level<bigint, AskOrder> | null;
+}
+
+/** A buyer's bid resting in the book (bids that match on arrival never rest). */
+export interface BidOrder {
+  kind: 'bid';
+  id: string;
+  owner: string;
+  maxPrice: Amount;
+  units: number;
+  replicas: number;
+  requirements: Requirement[];
+  excludeProviders: readonly string[];
+  expiresAt: number;
+  spec: JobSpec;
+  placedSeq: number;
+  status: 'open' | 'filled' | 'cancelled' | 'expired';
+  prev: RestingBid | null;
+  next: RestingBid | null;
+  level: Level<bigint, RestingBid> | null;
+}
+
+/** A job's bid for one more replica, resting in the book. */
+export interface ReplicaBidOrder {
+  kind: 'replica';
+  /** replicaKey(jobId, replica) */
+  id: string;
+  jobId: string;
+  replica: number;
+  owner: string;
+  maxPrice: Amount;
+  units: number;
+  replicas: 1;
+  requirements: Requirement[];
+  excludeProviders: readonly string[];
+  expiresAt: number;
+  placedSeq: number;
+  status: 'open' | 'filled' | 'expired';
+  prev: RestingBid | null;
+  next: RestingBid | null;
+  level: Level<bigint, RestingBid> | null;
+}
+
+export type RestingBid = BidOrder | ReplicaBidOrder;
+export type ExpiringOrder = AskOrder | RestingBid;
+
+/** What is remembered of an order that has left the book for good (ids are never reused). */
+export interface ClosedOrder {
+  side: 'ask' | 'bid';
+  owner: string;
+  status: 'filled' | 'cancelled' | 'expired';
+}
+
+/**
+ * The book of one market. Mutable: evolve updates it in place (the shell owns the only copy);
+ * decide only reads it.
+ */
+export interface MarketState {
+  /** Time-priority counter: every order entering a level takes the next value. */
+  seq: number;
+  asks: Ladder<bigint, AskOrder>;
+  bids: Ladder<bigint, RestingBid>;
+  /** Open asks and bids, and closed asks whose slots are still in use. */
+  orders: Map<string, AskOrder | BidOrder>;
+  /** Resting replica bids by replicaKey. */
+  replicaBids: Map<string, ReplicaBidOrder>;
+  closed: Map<string, ClosedOrder>;
+  /** Min-heap by (expiresAt, placedSeq) of orders that may expire; closed ones are dropped lazily. */
+  expiries: ExpiringOrder[];
+}
+
+/** Key of a replica bid: the replica index is an integer, so the last '#' separates unambiguously. */
+export const replicaKey = (jobId: string, replica: number): string => `${jobId}#${replica}`;
+
+/** An empty book. */
+export function initialState(): MarketState {
+  return {
+    seq: 1,
+    asks: new Ladder<bigint, AskOrder>(true),
+    bids: new Ladder<bigint, RestingBid>(false),
+    orders: new Map(),
+    replicaBids: new Map(),
+    closed: new Map(),
+    expiries: [],
+  };
+}
+
+/** Free slots of an ask. */
+export const freeSlots = (ask: AskOrder): number => ask.capacity - ask.inUse.size;
+
+/** Folds one event into the book, in place. */
+export function evolve(state: MarketState, event: MarketEvent): MarketState {
+  switch (event.type) {
+    case 'AskPlaced': {
+      const seq = state.seq++;
+      const ask: AskOrder = {
+        kind: 'ask',
+        id: event.askId,
+        owner: event.owner,
+        price: event.price,
+        capacity: event.capacity,
+        attributes: event.attributes,
+        expiresAt: event.expiresAt,
+        placedSeq: seq,
+        seq,
+        status: 'open',
+        inUse: new Set(),
+        prev: null,
+        next: null,
+        level: null,
+      };
+      state.orders.set(ask.id, ask);
+      state.asks.append(ask, ask.price);
+      heapPush(state.expiries, ask);
+      break;
+    }
+    case 'BidPlaced': {
+      const bid: BidOrder = {
+        kind: 'bid',
+        id: event.bidId,
+        owner: event.owner,
+        maxPrice: event.maxPrice,
+        units: event.units,
+        replicas: event.replicas,
+        requirements: event.requirements,
+        excludeProviders: NO_EXCLUSIONS,
+        expiresAt: event.expiresAt,
+        spec: event.spec,
+        placedSeq: state.seq++,
+        status: 'open',
+        prev: null,
+        next: null,
+        level: null,
+      };
+      state.orders.set(bid.id, bid);
+      state.bids.append(bid, bid.maxPrice);
+      heapPush(state.expiries, bid);
+      break;
+    }
+    case 'ReplicaBidPlaced': {
+      const rb: ReplicaBidOrder = {
+        kind: 'replica',
+        id: replicaKey(event.jobId, event.replica),
+        jobId: event.jobId,
+        replica: event.replica,
+        owner: event.buyer,
+        maxPrice: event.maxPrice,
+        units: event.units,
+        replicas: 1,
+        requirements: event.requirements,
+        excludeProviders: event.excludeProviders,
+        expiresAt: event.expiresAt,
+        placedSeq: state.seq++,
+        status: 'open',
+        prev: null,
+        next: null,
+        level: null,
+      };
+      state.replicaBids.set(rb.id, rb);
+      state.bids.append(rb, rb.maxPrice);
+      heapPush(state.expiries, rb);
+      break;
+    }
+    case 'BidMatched': {
+      for (const fill of event.fills) takeSlot(state, fill.askId, event.bidId);
+      const bid = state.orders.get(event.bidId);
+      if (bid !== undefined && bid.kind === 'bid') {
+        bid.status = 'filled';
+        state.bids.unlink(bid);
+        state.orders.delete(bid.id);
+      }
+      state.closed.set(event.bidId, { side: 'bid', owner: event.buyer, status: 'filled' });
+      break;
+    }
+    case 'ReplicaMatched': {
+      takeSlot(state, event.askId, event.jobId);
+      const key = replicaKey(event.jobId, event.replica);
+      const rb = state.replicaBids.get(key);
+      if (rb !== undefined) {
+        rb.status = 'filled';
+        state.bids.unlink(rb);
+        state.replicaBids.delete(key);
+      }
+      break;
+    }
+    case 'AskCancelled':
+    case 'AskExpired': {
+      const ask = state.orders.get(event.askId);
+      if (ask !== undefined && ask.kind === 'ask') {
+        ask.status = event.type === 'AskCancelled' ? 'cancelled' : 'expired';
+        state.asks.unlink(ask);
+        if (ask.inUse.size === 0) retireAsk(state, ask);
+      }
+      break;
+    }
+    case 'BidCancelled':
+    case 'BidExpired': {
+      const status = event.type === 'BidCancelled' ? 'cancelled' : 'expired';
+      const bid = state.orders.get(event.bidId);
+      if (bid !== undefined && bid.kind === 'bid') {
+        bid.status = status;
+        state.bids.unlink(bid);
+        state.orders.delete(bid.id);
+      }
+      state.closed.set(event.bidId, { side: 'bid', owner: event.buyer, status });
+      break;
+    }
+    case 'ReplicaBidExpired': {
+      const key = replicaKey(event.jobId, event.replica);
+      const rb = state.replicaBids.get(key);
+      if (rb !== undefined) {
+        rb.status = 'expired';
+        state.bids.unlink(rb);
+        state.replicaBids.delete(key);
+      }
+      break;
+    }
+    case 'SlotReleased': {
+      const ask = state.orders.get(event.askId);
+      if (ask === undefined || ask.kind !== 'ask' || !ask.inUse.delete(event.jobId)) break;
+      if (ask.status === 'open') {
+        if (ask.level === null) {
+          ask.seq = state.seq++;
+          state.asks.append(ask, ask.price);
+        }
+      } else if (ask.inUse.size === 0) {
+        retireAsk(state, ask);
+      }
+      break;
+    }
+  }
+  pruneExpiries(state.expiries);
+  return state;
+}
+
+const NO_EXCLUSIONS: readonly string[] = Object.freeze([]);
+
+function takeSlot(state: MarketState, askId: string, jobId: string): void {
+  const ask = state.orders.get(askId);
+  if (ask === undefined || ask.kind !== 'ask') return;
+  ask.inUse.add(jobId);
+  if (ask.inUse.size >= ask.capacity && ask.level !== null) state.asks.unlink(ask);
+}
+
+function retireAsk(state: MarketState, ask: AskOrder): void {
+  state.orders.delete(ask.id);
+  state.closed.set(ask.id, { side: 'ask', owner: ask.owner, status: ask.status === 'cancelled' ? 'cancelled' : 'expired' });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Expiry heap
+
+function before(a: ExpiringOrder, b: ExpiringOrder): boolean {
+  return a.expiresAt < b.expiresAt || (a.expiresAt === b.expiresAt && a.placedSeq < b.placedSeq);
+}
+
+function heapPush(heap: ExpiringOrder[], item: ExpiringOrder): void {
+  let i = heap.length;
+  heap.push(item);
+  while (i > 0) {
+    const parent = (i - 1) >> 1;
+    const p = heap[parent]!;
+    if (!before(item, p)) break;
+    heap[i] = p;
+    i = parent;
+  }
+  heap[i] = item;
+}
+
+function heapPop(heap: ExpiringOrder[]): void {
+  const last = heap.pop();
+  if (last === undefined || heap.length === 0) return;
+  let i = 0;
+  const n = heap.length;
+  for (;;) {
+    const l = 2 * i + 1;
+    if (l >= n) break;
+    const r = l + 1;
+    const c = r < n && before(heap[r]!, heap[l]!) ? r : l;
+    if (!before(heap[c]!, last)) break;
+    heap[i] = heap[c]!;
+    i = c;
+  }
+  heap[i] = last;
+}
+
+/** Drops closed orders from the top so that the top is always the next real expiry. */
+function pruneExpiries(heap: ExpiringOrder[]): void {
+  while (heap.length > 0 && heap[0]!.status !== 'open') heapPop(heap);
+}
+
+/** Open orders with expiresAt <= now, in (expiresAt, placedSeq) order. Reads only. */
+export function dueOrders(state: MarketState, now: number): ExpiringOrder[] {
+  const heap = state.expiries;
+  const out: ExpiringOrder[] = [];
+  const stack: number[] = heap.length > 0 && heap[0]!.expiresAt <= now ? [0] : [];
+  while (stack.length > 0) {
+    const i = stack.pop()!;
+    const o = heap[i]!;
+    if (o.status === 'open') out.push(o);
+    for (const c of [2 * i + 1, 2 * i + 2]) if (c < heap.length && heap[c]!.expiresAt <= now) stack.push(c);
+  }
+  return out.sort((a, b) => (before(a, b) ? -1 : 1));
+}
+
+/** The earliest expiresAt among open orders, or null: the shell sets its alarm to it. */
+export function nextExpiry(state: MarketState): number | null {
+  return state.expiries[0]?.expiresAt ?? null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot
+
+export interface AskSnapshot {
+  askId: string;
+  owner: string;
+  price: Amount;
+  capacity: number;
+  attributes: Record<string, AttributeValue>;
+  expiresAt: number;
+  placedSeq: number;
+  seq: number;
+  status: AskOrder['status'];
+  inUse: string[];
+}
+
+export type BidSnapshot =
+  | {
+      kind: 'bid';
+      bidId: string;
+      owner: string;
+      maxPrice: Amount;
+      units: number;
+      replicas: number;
+      requirements: Requirement[];
+      expiresAt: number;
+      spec: JobSpec;
+      placedSeq: number;
+    }
+  | {
+      kind: 'replica';
+      jobId: string;
+      replica: number;
+      buyer: string;
+      maxPrice: Amount;
+      units: number;
+      requirements: Requirement[];
+      excludeProviders: string[];
+      expiresAt: number;
+      placedSeq: number;
+    };
+
+export interface MarketSnapshot {
+  version: 1;
+  seq: number;
+  /** Asks on the book, in priority order (cheapest first, then oldest). */
+  asks: AskSnapshot[];
+  /** Asks off the book (full, or closed with slots still in use), by id. */
+  heldAsks: AskSnapshot[];
+  /** Resting bids and replica bids in priority order (highest maxPrice first, then oldest). */
+  bids: BidSnapshot[];
+  /** [id, side, owner, status] of orders that left the book, by id. */
+  closed: [string, ClosedOrder['side'], string, ClosedOrder['status']][];
+}
+
+const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+function askSnapshot(a: AskOrder): AskSnapshot {
+  return {
+    askId: a.id,
+    owner: a.owner,
+    price: a.price,
+    capacity: a.capacity,
+    attributes: a.attributes,
+    expiresAt: a.expiresAt,
+    placedSeq: a.placedSeq,
+    seq: a.seq,
+    status: a.status,
+    inUse: [...a.inUse].sort(byId),
+  };
+}
+
+/** Plain, deterministic data: equal books give equal canonical JSON. */
+export function snapshot(state: MarketState): MarketSnapshot {
+  const asks: AskSnapshot[] = [];
+  state.asks.forEach((a) => {
+    asks.push(askSnapshot(a));
+  });
+  const heldAsks: AskSnapshot[] = [];
+  for (const o of state.orders.values()) if (o.kind === 'ask' && o.level === null) heldAsks.push(askSnapshot(o));
+  heldAsks.sort((a, b) => byId(a.askId, b.askId));
+  const bids: BidSnapshot[] = [];
+  state.bids.forEach((b) => {
+    bids.push(
+      b.kind === 'bid'
+        ? {
+            kind: 'bid',
+            bidId: b.id,
+            owner: b.owner,
+            maxPrice: b.maxPrice,
+            units: b.units,
+            replicas: b.replicas,
+            requirements: b.requirements,
+            expiresAt: b.expiresAt,
+            spec: b.spec,
+            placedSeq: b.placedSeq,
+          }
+        : {
+            kind: 'replica',
+            jobId: b.jobId,
+            replica: b.replica,
+            buyer: b.owner,
+            maxPrice: b.maxPrice,
+            units: b.units,
+            requirements: b.requirements,
+            excludeProviders: [...b.excludeProviders],
+            expiresAt: b.expiresAt,
+            placedSeq: b.placedSeq,
+          },
+    );
+  });
+  const closed: MarketSnapshot['closed'] = [...state.closed.entries()]
+    .sort((a, b) => byId(a[0], b[0]))
+    .map(([id, c]) => [id, c.side, c.owner, c.status]);
+  return { version: 1, seq: state.seq, asks, heldAsks, bids, closed };
+}
+
+/** Rebuilds a book from snapshot data (the inverse of snapshot). */
+export function restore(data: unknown): MarketState {
+  const snap = data as MarketSnapshot;
+  const state = initialState();
+  state.seq = snap.seq;
+  const addAsk = (s: AskSnapshot, onBook: boolean) => {
+    const ask: AskOrder = {
+      kind: 'ask',
+      id: s.askId,
+      owner: s.owner,
+      price: BigInt(s.price),
+      capacity: s.capacity,
+      attributes: s.attributes,
+      expiresAt: s.expiresAt,
+      placedSeq: s.placedSeq,
+      seq: s.seq,
+      status: s.status,
+      inUse: new Set(s.inUse),
+      prev: null,
+      next: null,
+      level: null,
+    };
+    state.orders.set(ask.id, ask);
+    if (onBook) state.asks.append(ask, ask.price);
+    if (ask.status === 'open') heapPush(state.expiries, ask);
+  };
+  for (const s of snap.asks) addAsk(s, true);
+  for (const s of snap.heldAsks) addAsk(s, false);
+  for (const s of snap.bids) {
+    let b: RestingBid;
+    if (s.kind === 'bid') {
+      b = {
+        kind: 'bid',
+        id: s.bidId,
+        owner: s.owner,
+        maxPrice: BigInt(s.maxPrice),
+        units: s.units,
+        replicas: s.replicas,
+        requirements: s.requirements,
+        excludeProviders: NO_EXCLUSIONS,
+        expiresAt: s.expiresAt,
+        spec: s.spec,
+        placedSeq: s.placedSeq,
+        status: 'open',
+        prev: null,
+        next: null,
+        level: null,
+      };
+      state.orders.set(b.id, b);
+    } else {
+      b = {
+        kind: 'replica',
+        id: replicaKey(s.jobId, s.replica),
+        jobId: s.jobId,
+        replica: s.replica,
+        owner: s.buyer,
+        maxPrice: BigInt(s.maxPrice),
+        units: s.units,
+        replicas: 1,
+        requirements: s.requirements,
+        excludeProviders: s.excludeProviders,
+        expiresAt: s.expiresAt,
+        placedSeq: s.placedSeq,
+        status: 'open',
+        prev: null,
+        next: null,
+        level: null,
+      };
+      state.replicaBids.set(b.id, b);
+    }
+    state.bids.append(b, b.maxPrice);
+    heapPush(state.expiries, b);
+  }
+  for (const [id, side, owner, status] of snap.closed) state.closed.set(id, { side, owner, status });
+  return state;
+}

@@ -1,0 +1,21 @@
+import type { AccountObject } from './account-object.ts';
+import type { JobObject } from './job-object.ts';
+import type { MarketObject } from './market-object.ts';
+
+/** Bindings of the Worker and its objects (wrangler.toml). */
+export interface Env {
+  MARKETS: DurableObjectNamespace<MarketObject>;
+  JOBS: DurableObjectNamespace<JobObject>;
+  ACCOUNTS: DurableObjectNamespace<AccountObject>;
+  DB: D1Database;
+  PROJECTIONS: Queue<ProjectionMessage>;
+  /** JSON list of `{ id, description }`: the markets this deployment serves. */
+  MARKET_LIST: string;
+  /** "true" only under `npm start` / tests: enables the faucet. Never set in a deployment. */
+  LOCAL_MODE?: string;
+}
+
+/** One event (or an object's current view) on its way to the D1 projector. */
+export type ProjectionMessage =
+  | { kind: 'event'; source: 'market' | 'job' | 'account'; object: string; seq: number; type: string; at: number; actor: string; data: string }
+  | { kind: 'view'; source: 'market' | 'job' | 'account'; object: string; seq: number; view: string };

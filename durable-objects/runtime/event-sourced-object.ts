@@ -1,0 +1,166 @@
+import { DurableObject } from 'cloudflare:workers';
+import { toJson } from '../domain/canonical.ts';
+import type { AggregateKind, CommandMeta, Decider } from '../domain/decider.ts';
+import type { Result } from '../domain/result.ts';
+import type { Env, ProjectionMessage } from './env.ts';
+import { EventStore, type Decision } from './event-store.ts';
+
+/** A message from another object's outbox, as handed to `receive`. */
+export interface Envelope {
+  id: string;
+  from: string;
+  to: string;
+  body: string;
+}
+
+const DELIVERY_BATCH = 64;
+const PROJECTION_BATCH = 100;
+const MAX_BACKOFF_MS = 60_000;
+
+/**
+ * The shell shared by every aggregate object: it loads the event store, runs commands through the
+ * decider, delivers the outbox and feeds the projector from one alarm. Subclasses add typed RPC
+ * methods and name the timer command their decider needs (order expiry, lease lapses).
+ */
+export abstract class EventSourcedObject<C extends { type: string }, E extends { type: string }, S> extends DurableObject<Env> {
+  protected readonly store: EventStore<C, E, S>;
+  private alarmAt: number | null = null;
+  protected abstract readonly kind: AggregateKind;
+
+  constructor(ctx: DurableObjectState, env: Env, protected readonly decider: Decider<C, E, S>, snapshotEvery = 1000) {
+    super(ctx, env);
+    this.store = new EventStore(ctx.storage, decider, { snapshotEvery, source: () => `${this.kind}:${this.name}` });
+  }
+
+  /** The object's name (market id, job id, account key), recorded on first use. */
+  protected get name(): string {
+    return this.store.kvGet('name') ?? this.ctx.id.name ?? this.ctx.id.toString();
+  }
+
+  protected remember(name: string): void {
+    if (this.store.kvGet('name') === null) this.store.kvSet('name', name);
+  }
+
+  /** When the decider next needs a timer command, and which one. */
+  protected abstract timer(state: S): { at: number; command: C } | null;
+
+  /** Where a message addressed by the decider really goes (a shell may fill in ids the decider leaves empty). */
+  protected resolveTarget(_kind: string, id: string): string {
+    return id;
+  }
+
+  /** The object's current view for the read models, if it has one. */
+  protected projectionView(_state: S): unknown {
+    return undefined;
+  }
+
+  /** Runs commands in one transaction and schedules delivery of what they caused. */
+  protected run(name: string, commands: C[], meta: CommandMeta, commandIds?: string[]): Result<Decision<E>>[] {
+    this.remember(name);
+    const results = this.store.executeMany(commands, meta, commandIds);
+    if (results.some((r) => r.ok && !r.value.repeated)) this.schedule(meta.now);
+    return results;
+  }
+
+  protected runOne(name: string, command: C, meta: CommandMeta): Result<Decision<E>> {
+    return this.run(name, [command], meta)[0]!;
+  }
+
+  /** Applies a message from another object's outbox exactly once (deduplicated by message id). */
+  async receive(envelope: Envelope): Promise<Result<Decision<E>>> {
+    const command = EventStore.decodeBody<C>(envelope.body, this.decider.bigintFields);
+    return this.runOne(envelope.to, command, { commandId: envelope.id, actor: `system:${envelope.from}`, now: Date.now() });
+  }
+
+  /** The event log, oldest first, for history endpoints. */
+  async history(after: number, limit: number): Promise<{ seq: number; type: string; at: number; actor: string; data: string }[]> {
+    return this.store.read(after, limit).map((s) => ({ seq: s.seq, type: s.event.type, at: s.meta.now, actor: s.meta.actor, data: toJson(s.event) }));
+  }
+
+  /** Sequence, state hash, snapshot and replay-from-zero hash: the log's self-check. */
+  async integrity(): Promise<{ seq: number; hash: string; snapshot: { seq: number; hash: string } | null; replay: { seq: number; hash: string } }> {
+    return { seq: this.store.seq, hash: this.store.stateHash(), snapshot: this.store.latestSnapshot(), replay: this.store.replayHashFromZero() };
+  }
+
+  /** Messages this object's receivers refused (kept, never retried). */
+  async deadLetters(): Promise<{ id: string; body: string; error: string }[]> {
+    return this.store.deadLetters();
+  }
+
+  /** Fires timers, delivers the outbox, feeds the projector, then re-arms itself. */
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const now = Date.now();
+    const due = this.timer(this.store.state);
+    if (due && due.at <= now) this.runOne(this.name, due.command, { commandId: `timer:${due.command.type}:${this.store.seq}`, actor: 'system:timer', now });
+    await Promise.all([this.deliver(now), this.project()]);
+    this.schedule(Date.now());
+  }
+
+  private async deliver(now: number): Promise<void> {
+    const messages = this.store.dueMessages(now, DELIVERY_BATCH);
+    await Promise.all(
+      messages.map(async (m) => {
+        try {
+          const to = this.resolveTarget(m.targetKind, m.targetId);
+          const result = await this.stubFor(m.targetKind as AggregateKind, to).receive({ id: m.id, from: `${this.kind}:${this.name}`, to, body: m.body });
+          if (result.ok) this.store.messageDelivered(m.id);
+          else {
+            console.error(`outbox ${m.id} refused by ${m.targetKind}:${m.targetId}: ${result.error.code} ${result.error.message}`);
+            this.store.messageDead(m.id, m.body, result.error, Date.now());
+          }
+        } catch (error) {
+          const attempts = m.attempts + 1;
+          this.store.messageFailed(m.id, attempts, Date.now() + Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempts));
+          console.warn(`outbox ${m.id} to ${m.targetKind}:${m.targetId} failed (attempt ${attempts}): ${String(error)}`);
+        }
+      }),
+    );
+  }
+
+  private async project(): Promise<void> {
+    const cursor = Number(this.store.kvGet('projected') ?? '0');
+    if (cursor >= this.store.seq) return;
+    const events = this.store.read(cursor, PROJECTION_BATCH);
+    if (events.length === 0) return;
+    const last = events[events.length - 1]!.seq;
+    const body: ProjectionMessage[] = events.map((s) => ({
+      kind: 'event',
+      source: this.kind,
+      object: this.name,
+      seq: s.seq,
+      type: s.event.type,
+      at: s.meta.now,
+      actor: s.meta.actor,
+      data: toJson(s.event),
+    }));
+    const view = last === this.store.seq ? this.projectionView(this.store.state) : undefined;
+    if (view !== undefined) body.push({ kind: 'view', source: this.kind, object: this.name, seq: last, view: toJson(view) });
+    try {
+      await this.env.PROJECTIONS.sendBatch(body.map((b) => ({ body: b, contentType: 'json' })));
+      this.store.kvSet('projected', String(last));
+    } catch (error) {
+      console.warn(`projection feed of ${this.kind}:${this.name} failed at ${cursor}: ${String(error)}`);
+    }
+  }
+
+  /** Arms the alarm for the earliest of: a due timer, a due message, an unprojected event. */
+  protected schedule(now: number): void {
+    const candidates: number[] = [];
+    const t = this.timer(this.store.state);
+    if (t) candidates.push(t.at);
+    const m = this.store.nextMessageAt();
+    if (m !== null) candidates.push(m);
+    if (Number(this.store.kvGet('projected') ?? '0') < this.store.seq) candidates.push(now);
+    if (candidates.length === 0) return;
+    const at = Math.max(now, Math.min(...candidates));
+    if (this.alarmAt !== null && this.alarmAt <= at) return;
+    this.alarmAt = at;
+    void this.ctx.storage.setAlarm(at);
+  }
+
+  private stubFor(kind: AggregateKind, id: string): { receive(e: Envelope): Promise<Result<unknown>> } {
+    const ns = kind === 'market' ? this.env.MARKETS : kind === 'job' ? this.env.JOBS : this.env.ACCOUNTS;
+    return ns.get(ns.idFromName(id)) as unknown as { receive(e: Envelope): Promise<Result<unknown>> };
+  }
+}

@@ -1,0 +1,288 @@
+import { createHash } from 'node:crypto';
+import { canonicalJson, fromJson, toJson } from '../domain/canonical.ts';
+import type { CommandMeta, Decider, Message } from '../domain/decider.ts';
+import { domainError } from '../domain/errors.ts';
+import type { DomainError, Result } from '../domain/result.ts';
+
+/** A stored event as read back from the log. */
+export interface StoredEvent<E> {
+  seq: number;
+  event: E;
+  meta: CommandMeta;
+}
+
+/** What a command produced: the events appended and the sequence after them. */
+export interface Decision<E> {
+  events: E[];
+  seq: number;
+  /** True when this command id had already been executed: the first result is returned. */
+  repeated: boolean;
+}
+
+export interface EventStoreOptions {
+  /** Take a snapshot after this many events since the last one. */
+  snapshotEvery: number;
+  /** Outgoing messages get ids prefixed with this (kind:name), unique across objects. */
+  source: () => string;
+}
+
+const SNAPSHOT_CHUNK = 1_000_000;
+
+/**
+ * The event log of one Durable Object in its SQLite storage: append-only events with an expected
+ * sequence, command results for idempotency, snapshots with a state hash, and the outbox. All writes
+ * of one command happen in one transaction; state is rebuilt from the latest snapshot plus the tail.
+ */
+export class EventStore<C extends { type: string }, E extends { type: string }, S> {
+  state: S;
+  seq = 0;
+  private snapshotSeq = 0;
+  private readonly sql: SqlStorage;
+
+  constructor(
+    private readonly storage: DurableObjectStorage,
+    private readonly decider: Decider<C, E, S>,
+    private readonly options: EventStoreOptions,
+  ) {
+    this.sql = storage.sql;
+    this.sql.exec(`
+      CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, version INTEGER NOT NULL,
+        data TEXT NOT NULL, command_id TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS commands (command_id TEXT PRIMARY KEY, request_hash TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, chunks INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS snapshot_chunks (seq INTEGER NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (seq, idx));
+      CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, target_kind TEXT NOT NULL, target_id TEXT NOT NULL,
+        body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+    this.state = decider.initialState();
+    this.load();
+  }
+
+  /** Rebuilds state from the latest snapshot and the events after it. */
+  private load(): void {
+    const snap = this.sql.exec<{ seq: number; chunks: number }>('SELECT seq, chunks FROM snapshots ORDER BY seq DESC LIMIT 1').toArray()[0];
+    if (snap) {
+      const parts = this.sql.exec<{ data: string }>('SELECT data FROM snapshot_chunks WHERE seq = ? ORDER BY idx', snap.seq).toArray();
+      this.state = this.decider.restore(fromJson(parts.map((p) => p.data).join(''), this.decider.bigintFields));
+      this.seq = this.snapshotSeq = snap.seq;
+    }
+    for (const stored of this.read(this.seq, Number.MAX_SAFE_INTEGER)) {
+      this.state = this.decider.evolve(this.state, stored.event, stored.meta);
+      this.seq = stored.seq;
+    }
+  }
+
+  /** Events with sequence in (after, after + limit], upcast to the current schema. */
+  read(after: number, limit: number): StoredEvent<E>[] {
+    const rows = this.sql.exec<{ seq: number; type: string; version: number; data: string; command_id: string; actor: string; at: number }>(
+      'SELECT seq, type, version, data, command_id, actor, at FROM events WHERE seq > ? ORDER BY seq LIMIT ?',
+      after,
+      limit,
+    );
+    const out: StoredEvent<E>[] = [];
+    for (const row of rows) {
+      let data = fromJson<Record<string, unknown>>(row.data, this.decider.bigintFields);
+      const current = this.decider.eventVersions[row.type as E['type']];
+      if (current !== undefined && row.version < current) data = this.decider.upcast(row.type, row.version, data);
+      out.push({ seq: row.seq, event: { ...data, type: row.type } as unknown as E, meta: { commandId: row.command_id, actor: row.actor, now: row.at } });
+    }
+    return out;
+  }
+
+  /**
+   * Decides one command and appends its events, command record and outbox messages in one
+   * transaction. A command id seen before returns its first result with no new events; the same id
+   * with a different request is refused.
+   */
+  execute(command: C, meta: CommandMeta): Result<Decision<E>> {
+    const r = this.executeMany([command], meta);
+    if (!r[0]) throw new Error('executeMany returned nothing');
+    return r[0];
+  }
+
+  /**
+   * Decides several commands in order and commits them in one transaction: the batch path for
+   * intake. Each command gets its own result; a rejected command appends nothing and the rest go on.
+   * The command id of the i-th command is `${meta.commandId}` for a single command and
+   * `${meta.commandId}#${i}` in a batch unless the command carries its own `commandId`.
+   */
+  executeMany(commands: C[], meta: CommandMeta, commandIds?: string[]): Result<Decision<E>>[] {
+    const results: Result<Decision<E>>[] = [];
+    const messages: Message[] = [];
+    const seqBefore = this.seq;
+    try {
+      this.storage.transactionSync(() => {
+        for (let i = 0; i < commands.length; i++) {
+          const command = commands[i]!;
+          const commandId = commandIds?.[i] ?? (commands.length === 1 ? meta.commandId : `${meta.commandId}#${i}`);
+          const m: CommandMeta = { ...meta, commandId };
+          const hash = requestHash(command);
+          const seen = this.sql.exec<{ request_hash: string; first_seq: number; last_seq: number }>(
+            'SELECT request_hash, first_seq, last_seq FROM commands WHERE command_id = ?',
+            commandId,
+          ).toArray()[0];
+          if (seen) {
+            if (seen.request_hash !== hash) {
+              results.push({ ok: false, error: domainError('API__IDEMPOTENCY_CONFLICT', { id: commandId }) });
+            } else {
+              const events = seen.last_seq >= seen.first_seq ? this.read(seen.first_seq - 1, seen.last_seq - seen.first_seq + 1).map((s) => s.event) : [];
+              results.push({ ok: true, value: { events, seq: this.seq, repeated: true } });
+            }
+            continue;
+          }
+          const decided = this.decider.decide(this.state, command, m);
+          if (!decided.ok) {
+            results.push(decided);
+            continue;
+          }
+          const first = this.seq + 1;
+          for (const event of decided.value) {
+            this.seq++;
+            this.insertEvent(this.seq, event, m);
+            let index = 0;
+            for (const message of this.decider.react(this.state, event, m)) {
+              messages.push({ ...message, id: `${this.options.source()}:${this.seq}:${index++}` });
+            }
+            this.state = this.decider.evolve(this.state, event, m);
+          }
+          this.sql.exec('INSERT INTO commands (command_id, request_hash, first_seq, last_seq) VALUES (?, ?, ?, ?)', commandId, hash, first, this.seq);
+          results.push({ ok: true, value: { events: decided.value, seq: this.seq, repeated: false } });
+        }
+        for (const message of messages) {
+          this.sql.exec(
+            'INSERT INTO outbox (id, target_kind, target_id, body, next_at) VALUES (?, ?, ?, ?, ?)',
+            message.id,
+            message.to.kind,
+            message.to.id,
+            toJson(message.command),
+            meta.now,
+          );
+        }
+        if (this.seq - this.snapshotSeq >= this.options.snapshotEvery) this.writeSnapshot();
+      });
+    } catch (error) {
+      // The transaction rolled back: the in-memory state may have been evolved, so rebuild it.
+      this.seq = seqBefore;
+      this.state = this.decider.initialState();
+      this.snapshotSeq = 0;
+      this.load();
+      throw error;
+    }
+    return results;
+  }
+
+  private insertEvent(seq: number, event: E, meta: CommandMeta): void {
+    const { type, ...data } = event as unknown as { type: string } & Record<string, unknown>;
+    const version = this.decider.eventVersions[type as E['type']] ?? 1;
+    try {
+      this.sql.exec('INSERT INTO events (seq, type, version, data, command_id, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)', seq, type, version, toJson(data), meta.commandId, meta.actor, meta.now);
+    } catch (error) {
+      const actual = this.sql.exec<{ seq: number }>('SELECT COALESCE(MAX(seq), 0) AS seq FROM events').one().seq;
+      if (actual !== seq - 1) throw new SequenceConflict(seq - 1, actual);
+      throw error;
+    }
+  }
+
+  /** Writes a snapshot of the current state (chunked under the 2 MB row limit) with its hash. */
+  writeSnapshot(): void {
+    const text = toJson(this.decider.snapshot(this.state));
+    const chunks = Math.max(1, Math.ceil(text.length / SNAPSHOT_CHUNK));
+    for (let i = 0; i < chunks; i++) {
+      this.sql.exec('INSERT OR REPLACE INTO snapshot_chunks (seq, idx, data) VALUES (?, ?, ?)', this.seq, i, text.slice(i * SNAPSHOT_CHUNK, (i + 1) * SNAPSHOT_CHUNK));
+    }
+    this.sql.exec('INSERT OR REPLACE INTO snapshots (seq, hash, chunks) VALUES (?, ?, ?)', this.seq, this.stateHash(), chunks);
+    // Older snapshots are not needed to load; keep only the latest two.
+    this.sql.exec('DELETE FROM snapshot_chunks WHERE seq < (SELECT MIN(seq) FROM (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2))');
+    this.sql.exec('DELETE FROM snapshots WHERE seq < (SELECT MIN(seq) FROM (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2))');
+    this.snapshotSeq = this.seq;
+  }
+
+  /** SHA-256 of the canonical snapshot of the current state. */
+  stateHash(): string {
+    return createHash('sha256').update(canonicalJson(this.decider.snapshot(this.state))).digest('hex');
+  }
+
+  /** State hash obtained by replaying every event from zero, ignoring snapshots (for checks). */
+  replayHashFromZero(): { seq: number; hash: string } {
+    let state = this.decider.initialState();
+    let seq = 0;
+    for (;;) {
+      const batch = this.read(seq, 10_000);
+      if (batch.length === 0) break;
+      for (const s of batch) state = this.decider.evolve(state, s.event, s.meta);
+      seq = batch[batch.length - 1]!.seq;
+    }
+    return { seq, hash: createHash('sha256').update(canonicalJson(this.decider.snapshot(state))).digest('hex') };
+  }
+
+  /** Latest snapshot's sequence and hash, if any. */
+  latestSnapshot(): { seq: number; hash: string } | null {
+    return this.sql.exec<{ seq: number; hash: string }>('SELECT seq, hash FROM snapshots ORDER BY seq DESC LIMIT 1').toArray()[0] ?? null;
+  }
+
+  kvGet(key: string): string | null {
+    return this.sql.exec<{ value: string }>('SELECT value FROM kv WHERE key = ?', key).toArray()[0]?.value ?? null;
+  }
+
+  kvSet(key: string, value: string): void {
+    this.sql.exec('INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)', key, value);
+  }
+
+  /** Outbox rows due at `now`, oldest first. */
+  dueMessages(now: number, limit: number): { id: string; targetKind: string; targetId: string; body: string; attempts: number }[] {
+    return this.sql
+      .exec<{ id: string; target_kind: string; target_id: string; body: string; attempts: number }>(
+        'SELECT id, target_kind, target_id, body, attempts FROM outbox WHERE next_at <= ? ORDER BY next_at, id LIMIT ?',
+        now,
+        limit,
+      )
+      .toArray()
+      .map((r) => ({ id: r.id, targetKind: r.target_kind, targetId: r.target_id, body: r.body, attempts: r.attempts }));
+  }
+
+  /** Earliest time an outbox message is due, or null when the outbox is empty. */
+  nextMessageAt(): number | null {
+    return this.sql.exec<{ at: number | null }>('SELECT MIN(next_at) AS at FROM outbox').one().at;
+  }
+
+  messageDelivered(id: string): void {
+    this.sql.exec('DELETE FROM outbox WHERE id = ?', id);
+  }
+
+  messageFailed(id: string, attempts: number, nextAt: number): void {
+    this.sql.exec('UPDATE outbox SET attempts = ?, next_at = ? WHERE id = ?', attempts, nextAt, id);
+  }
+
+  /** A message its receiver refused: kept for inspection, never retried. */
+  messageDead(id: string, body: string, error: DomainError | string, at: number): void {
+    this.storage.transactionSync(() => {
+      this.sql.exec('INSERT OR REPLACE INTO dead_letters (id, body, error, at) VALUES (?, ?, ?, ?)', id, body, typeof error === 'string' ? error : toJson(error), at);
+      this.sql.exec('DELETE FROM outbox WHERE id = ?', id);
+    });
+  }
+
+  deadLetters(): { id: string; body: string; error: string }[] {
+    return this.sql.exec<{ id: string; body: string; error: string }>('SELECT id, body, error FROM dead_letters ORDER BY at').toArray();
+  }
+
+  /** Decodes an outbox body into a command using this decider's bigint fields. */
+  static decodeBody<T>(body: string, bigintFields: ReadonlySet<string>): T {
+    return fromJson<T>(body, bigintFields);
+  }
+}
+
+/** Thrown when the log is not at the sequence the writer expected; the transaction rolls back. */
+export class SequenceConflict extends Error {
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`EVENT_LOG__SEQUENCE_CONFLICT: expected ${expected}, log at ${actual}`);
+  }
+}
+
+function requestHash(command: unknown): string {
+  return createHash('sha256').update(canonicalJson(command)).digest('hex').slice(0, 32);
+}

@@ -1,0 +1,57 @@
+import type { CommandMeta } from '../domain/decider.ts';
+import { marketDecider, nextExpiry, type MarketCommand, type MarketEvent, type MarketState } from '../domain/market/index.ts';
+import { bookDepth, orderView, type BookDepth, type OrderView } from '../domain/market/view.ts';
+import type { Result } from '../domain/result.ts';
+import type { Env } from './env.ts';
+import { EventSourcedObject } from './event-sourced-object.ts';
+
+/** Outcome of an order command: the events, the order as it stands after them, and whether it was a repeat. */
+export interface OrderOutcome {
+  events: MarketEvent[];
+  order: OrderView | null;
+  repeated: boolean;
+}
+
+const orderIdOf = (c: MarketCommand): string | null =>
+  c.type === 'PlaceAsk' ? c.askId : c.type === 'PlaceBid' ? c.bidId : c.type === 'CancelOrder' ? c.orderId : null;
+
+/** One market's order book: placement, cancellation, expiry and slot releases. */
+export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent, MarketState> {
+  protected readonly kind = 'market' as const;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env, marketDecider, 1000);
+  }
+
+  protected timer(state: MarketState) {
+    const at = nextExpiry(state);
+    return at === null ? null : { at, command: { type: 'ExpireOrders' } as MarketCommand };
+  }
+
+  /** Places or cancels one order. */
+  async place(market: string, command: MarketCommand, meta: CommandMeta): Promise<Result<OrderOutcome>> {
+    return this.outcome(command, this.runOne(market, command, meta));
+  }
+
+  /** Places several orders in one transaction; each gets its own outcome (the batch intake path). */
+  async placeMany(market: string, commands: MarketCommand[], meta: CommandMeta, commandIds?: string[]): Promise<Result<OrderOutcome>[]> {
+    return this.run(market, commands, meta, commandIds).map((r, i) => this.outcome(commands[i]!, r));
+  }
+
+  /** Aggregated book depth per price level. */
+  async depth(market: string, levels: number): Promise<BookDepth> {
+    this.remember(market);
+    return bookDepth(this.store.state, levels);
+  }
+
+  /** One order as it stands, or null. */
+  async order(id: string): Promise<OrderView | null> {
+    return orderView(this.store.state, id);
+  }
+
+  private outcome(command: MarketCommand, r: Result<{ events: MarketEvent[]; repeated: boolean }>): Result<OrderOutcome> {
+    if (!r.ok) return r;
+    const id = orderIdOf(command);
+    return { ok: true, value: { events: r.value.events, repeated: r.value.repeated, order: id ? orderView(this.store.state, id) : null } };
+  }
+}

@@ -1,0 +1,390 @@
+import type {
+  AmountString,
+  AuditReport,
+  BalanceView,
+  FaucetBody,
+  JobSpec,
+  LedgerEntry,
+  MarketDetail,
+  MarketSummary,
+  OrderStatus,
+  OrderView,
+  Page,
+  PlaceAskBody,
+  PlaceBidBody,
+  PlaceOrderResponse,
+  Requirement,
+} from '../durable-objects/contracts/api.ts';
+import { signRequest } from '../durable-objects/contracts/auth.ts';
+import type { Delegation, Keypair } from '../durable-objects/contracts/auth.ts';
+import { parseAmount } from '../durable-objects/domain/money.ts';
+
+/**
+ * Typed client of the HTTP API (`/v1`, DESIGN.md section 6). One method per route of `ROUTES`.
+ * Mutating requests are signed over the exact body sent and the path with its query string.
+ */
+
+/** Any fetch-shaped function: global fetch, workerd's `SELF.fetch`, a service binding. */
+export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface DougClientOptions {
+  baseUrl: string;
+  /** Signs mutating requests; the wallet itself, or a key the wallet delegated to. */
+  keypair?: Keypair;
+  /** Sent with each signed request when `keypair` acts for a wallet. */
+  delegation?: Delegation;
+  fetch?: FetchLike;
+}
+
+/** A non-2xx answer, or a client-side failure (status 0: network, missing key, bad response). */
+export class DougApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly context: Record<string, unknown>;
+
+  constructor(o: { status: number; code: string; message: string; context?: Record<string, unknown> }) {
+    super(o.message);
+    this.name = 'DougApiError';
+    this.status = o.status;
+    this.code = o.code;
+    this.context = o.context ?? {};
+  }
+}
+
+/** Client-side error codes (namespace CLIENT__); the server's codes come from its registry. */
+export const CLIENT_ERRORS = {
+  /** The body of an answer was not JSON, or an error answer was not `{error:{code,message}}`. */
+  BAD_RESPONSE: 'CLIENT__BAD_RESPONSE',
+  /** The request never got an answer. */
+  NETWORK: 'CLIENT__NETWORK',
+  /** A mutating request was made without a keypair. */
+  NO_KEY: 'CLIENT__NO_KEY',
+  /** An argument was refused before sending (bad amount, id). */
+  INVALID_ARGUMENT: 'CLIENT__INVALID_ARGUMENT',
+} as const;
+
+export interface PageParams {
+  cursor?: string | null;
+  limit?: number;
+}
+
+export interface AskFilters extends PageParams {
+  market?: string;
+  owner?: string;
+  /** Only asks priced at or below this (base units). */
+  maxPrice?: AmountString | bigint;
+  status?: OrderStatus;
+}
+
+export interface BidFilters extends PageParams {
+  market?: string;
+  owner?: string;
+  status?: OrderStatus;
+}
+
+export interface JobFilters extends PageParams {
+  market?: string;
+  buyer?: string;
+  provider?: string;
+  status?: string;
+}
+
+export interface HealthView {
+  ok: boolean;
+  [field: string]: unknown;
+}
+export interface TradeView {
+  [field: string]: unknown;
+}
+export interface JobView {
+  [field: string]: unknown;
+}
+export type HoldView = BalanceView['holds'][number];
+/** One event of a job's history; same shape as a ledger entry. */
+export type HistoryEntry = LedgerEntry;
+export interface CancelOrderResponse {
+  order: OrderView;
+  [field: string]: unknown;
+}
+export type FaucetResponse = Partial<BalanceView> & { [field: string]: unknown };
+
+/** `PlaceAskBody` with the client id optional (a fresh one is made) and the price as string or bigint. */
+export type PlaceAskInput = Omit<PlaceAskBody, 'clientId' | 'price' | 'attributes'> & {
+  clientId?: string;
+  price: AmountString | bigint;
+  attributes?: PlaceAskBody['attributes'];
+};
+
+/** `PlaceBidBody` with defaults: fresh client id, 1 replica, no requirements, not IOC. */
+export type PlaceBidInput = Omit<PlaceBidBody, 'clientId' | 'maxPrice' | 'replicas' | 'requirements' | 'ioc' | 'job'> & {
+  clientId?: string;
+  maxPrice: AmountString | bigint;
+  replicas?: number;
+  requirements?: Requirement[];
+  ioc?: boolean;
+  job: Omit<JobSpec, 'tolerance'> & { tolerance?: number | null };
+};
+
+/** A random client id that fits `CLIENT_ID`: `c-` and 32 hex digits. */
+export function newClientId(): string {
+  let hex = '';
+  for (const b of crypto.getRandomValues(new Uint8Array(16))) hex += b.toString(16).padStart(2, '0');
+  return `c-${hex}`;
+}
+
+/** Reads an amount string from an answer as bigint; throws CLIENT__BAD_RESPONSE when malformed. */
+export function toAmount(value: AmountString): bigint {
+  const amount = parseAmount(value);
+  if (amount === null) {
+    throw new DougApiError({ status: 0, code: CLIENT_ERRORS.BAD_RESPONSE, message: `not an amount: ${JSON.stringify(value)}`, context: { value } });
+  }
+  return amount;
+}
+
+export interface BalanceAmounts {
+  available: bigint;
+  held: bigint;
+  credited: bigint;
+  withdrawn: bigint;
+  payoutsSent: bigint;
+  payoutsReceived: bigint;
+}
+
+/** The amounts of a balance as bigint. */
+export function balanceAmounts(view: BalanceView): BalanceAmounts {
+  return {
+    available: toAmount(view.available),
+    held: toAmount(view.held),
+    credited: toAmount(view.credited),
+    withdrawn: toAmount(view.withdrawn),
+    payoutsSent: toAmount(view.payoutsSent),
+    payoutsReceived: toAmount(view.payoutsReceived),
+  };
+}
+
+export class DougClient {
+  readonly baseUrl: string;
+  readonly keypair: Keypair | undefined;
+  readonly delegation: Delegation | undefined;
+  private readonly fetchFn: FetchLike;
+
+  constructor(o: DougClientOptions) {
+    this.baseUrl = o.baseUrl.replace(/\/+$/, '');
+    this.keypair = o.keypair;
+    this.delegation = o.delegation;
+    const f = o.fetch;
+    // Wrapped so that global fetch is never called with a foreign `this` (workerd refuses it).
+    this.fetchFn = f ? (url, init) => f(url, init) : (url, init) => fetch(url, init);
+  }
+
+  /** The account this client acts for: the delegating wallet, else the keypair's own key. */
+  get accountKey(): string | undefined {
+    return this.delegation?.wallet ?? this.keypair?.publicKey;
+  }
+
+  /** GET /v1/health */
+  health(): Promise<HealthView> {
+    return this.get('/v1/health');
+  }
+
+  /** GET /v1/markets */
+  markets(page: PageParams = {}): Promise<Page<MarketSummary>> {
+    return this.get('/v1/markets', page);
+  }
+
+  /** GET /v1/markets/:market, with `depth` book levels per side. */
+  market(id: string, o: { depth?: number } = {}): Promise<MarketDetail> {
+    return this.get(`/v1/markets/${seg(id)}`, { depth: o.depth });
+  }
+
+  /** GET /v1/markets/:market/trades */
+  trades(market: string, page: PageParams = {}): Promise<Page<TradeView>> {
+    return this.get(`/v1/markets/${seg(market)}/trades`, page);
+  }
+
+  /** GET /v1/asks */
+  asks(filters: AskFilters = {}): Promise<Page<OrderView>> {
+    return this.get('/v1/asks', { ...filters });
+  }
+
+  /** POST /v1/asks; the client id defaults to a fresh one. */
+  placeAsk(input: PlaceAskInput): Promise<PlaceOrderResponse> {
+    const body: PlaceAskBody = {
+      market: input.market,
+      clientId: input.clientId ?? newClientId(),
+      price: String(input.price),
+      capacity: input.capacity,
+      attributes: input.attributes ?? {},
+      expiresAt: input.expiresAt,
+    };
+    return this.send('POST', '/v1/asks', body);
+  }
+
+  /** DELETE /v1/asks/:id */
+  cancelAsk(id: string): Promise<CancelOrderResponse> {
+    return this.send('DELETE', `/v1/asks/${seg(id)}`);
+  }
+
+  /** GET /v1/bids */
+  bids(filters: BidFilters = {}): Promise<Page<OrderView>> {
+    return this.get('/v1/bids', { ...filters });
+  }
+
+  /** POST /v1/bids; client id, replicas, requirements, ioc and tolerance have defaults. */
+  placeBid(input: PlaceBidInput): Promise<PlaceOrderResponse> {
+    const body: PlaceBidBody = {
+      market: input.market,
+      clientId: input.clientId ?? newClientId(),
+      maxPrice: String(input.maxPrice),
+      units: input.units,
+      replicas: input.replicas ?? 1,
+      requirements: input.requirements ?? [],
+      expiresAt: input.expiresAt,
+      ioc: input.ioc ?? false,
+      job: {
+        modelSha256: input.job.modelSha256,
+        inputSha256: input.job.inputSha256,
+        inputBytes: input.job.inputBytes,
+        tolerance: input.job.tolerance ?? null,
+      },
+    };
+    return this.send('POST', '/v1/bids', body);
+  }
+
+  /** DELETE /v1/bids/:id */
+  cancelBid(id: string): Promise<CancelOrderResponse> {
+    return this.send('DELETE', `/v1/bids/${seg(id)}`);
+  }
+
+  /** GET /v1/jobs */
+  jobs(filters: JobFilters = {}): Promise<Page<JobView>> {
+    return this.get('/v1/jobs', { ...filters });
+  }
+
+  /** GET /v1/jobs/:id */
+  job(id: string): Promise<JobView> {
+    return this.get(`/v1/jobs/${seg(id)}`);
+  }
+
+  /** GET /v1/jobs/:id/history */
+  jobHistory(id: string, page: PageParams = {}): Promise<Page<HistoryEntry>> {
+    return this.get(`/v1/jobs/${seg(id)}/history`, page);
+  }
+
+  /** GET /v1/accounts/:key; the key defaults to this client's account. */
+  account(key?: string): Promise<BalanceView> {
+    return this.get(`/v1/accounts/${seg(this.keyOrSelf(key))}`);
+  }
+
+  /** GET /v1/accounts/:key/holds */
+  holds(key?: string, page: PageParams = {}): Promise<Page<HoldView>> {
+    return this.get(`/v1/accounts/${seg(this.keyOrSelf(key))}/holds`, page);
+  }
+
+  /** GET /v1/accounts/:key/ledger */
+  ledger(key?: string, page: PageParams = {}): Promise<Page<LedgerEntry>> {
+    return this.get(`/v1/accounts/${seg(this.keyOrSelf(key))}/ledger`, page);
+  }
+
+  /** GET /v1/audit */
+  audit(): Promise<AuditReport> {
+    return this.get('/v1/audit');
+  }
+
+  /** POST /v1/faucet (local mode only): credits base units to the signer's account. */
+  faucet(amount: AmountString | bigint): Promise<FaucetResponse> {
+    const body: FaucetBody = { amount: String(amount) };
+    return this.send('POST', '/v1/faucet', body);
+  }
+
+  private keyOrSelf(key: string | undefined): string {
+    const k = key ?? this.accountKey;
+    if (!k) throw new DougApiError({ status: 0, code: CLIENT_ERRORS.NO_KEY, message: 'no account key given and the client has no keypair' });
+    return k;
+  }
+
+  private get<T>(path: string, query: object = {}): Promise<T> {
+    return this.request<T>('GET', path + queryString(query));
+  }
+
+  private send<T>(method: 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    return this.request<T>(method, path, body === undefined ? '' : JSON.stringify(body));
+  }
+
+  private async request<T>(method: string, pathAndQuery: string, body?: string): Promise<T> {
+    const url = new URL(this.baseUrl + pathAndQuery);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (method !== 'GET') {
+      if (!this.keypair) {
+        throw new DougApiError({ status: 0, code: CLIENT_ERRORS.NO_KEY, message: `${method} ${url.pathname} must be signed; the client has no keypair` });
+      }
+      // The signature covers the path as the server sees it, query string included.
+      Object.assign(headers, await signRequest(this.keypair, { method, path: url.pathname + url.search, body: body ?? '', delegation: this.delegation }));
+      if (body) headers['content-type'] = 'application/json';
+    }
+    let res: Response;
+    try {
+      res = await this.fetchFn(url.toString(), { method, headers, body: body || undefined });
+    } catch (err) {
+      throw new DougApiError({
+        status: 0,
+        code: CLIENT_ERRORS.NETWORK,
+        message: `cannot reach ${url.origin}: ${describe(err)}`,
+        context: { url: url.toString() },
+      });
+    }
+    const text = await res.text();
+    let parsed: unknown;
+    let isJson = true;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      isJson = false;
+    }
+    if (res.ok) {
+      if (!isJson || parsed === undefined) {
+        throw new DougApiError({ status: res.status, code: CLIENT_ERRORS.BAD_RESPONSE, message: `${method} ${url.pathname} answered ${res.status} without a JSON body`, context: { body: text.slice(0, 200) } });
+      }
+      return parsed as T;
+    }
+    const error = apiErrorOf(parsed);
+    if (error) throw new DougApiError({ status: res.status, ...error });
+    throw new DougApiError({
+      status: res.status,
+      code: CLIENT_ERRORS.BAD_RESPONSE,
+      message: `${method} ${url.pathname} answered ${res.status} without an API error body`,
+      context: { body: text.slice(0, 200) },
+    });
+  }
+}
+
+function apiErrorOf(value: unknown): { code: string; message: string; context: Record<string, unknown> } | null {
+  if (!isRecord(value) || !isRecord(value.error)) return null;
+  const { code, message, context } = value.error;
+  if (typeof code !== 'string' || typeof message !== 'string') return null;
+  return { code, message, context: isRecord(context) ? context : {} };
+}
+
+/** An error's message with its cause (undici says only "fetch failed" and puts ECONNREFUSED in the cause). */
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? err.cause.message : undefined;
+  return cause ? `${err.message} (${cause})` : err.message;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function seg(value: string): string {
+  if (value === '') throw new DougApiError({ status: 0, code: CLIENT_ERRORS.INVALID_ARGUMENT, message: 'an id in the path is empty' });
+  return encodeURIComponent(value);
+}
+
+/** Query string of the defined fields, in the order given. */
+function queryString(query: object): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query) as [string, unknown][]) if (v !== undefined && v !== null) params.append(k, String(v));
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}

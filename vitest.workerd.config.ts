@@ -1,0 +1,21 @@
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
+import { defineConfig } from 'vitest/config';
+
+// Integration tests inside real workerd (Miniflare) with the Worker, its objects, D1 and the queue.
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations('migrations');
+  return {
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: './wrangler.toml' },
+        miniflare: { bindings: { LOCAL_MODE: 'true', TEST_MIGRATIONS: migrations } },
+      }),
+    ],
+    test: {
+      include: ['test/integration/**/*.test.ts'],
+      setupFiles: ['test/integration/apply-migrations.ts'],
+      testTimeout: 60_000,
+      hookTimeout: 60_000,
+    },
+  };
+});

@@ -1,0 +1,147 @@
+import type { Env, ProjectionMessage } from '../durable-objects/runtime/env.ts';
+import { ORDER_ID } from '../durable-objects/contracts/api.ts';
+
+type Row = Record<string, unknown>;
+
+/** Zero-padded decimal so that text order is numeric order. */
+export const amountKey = (v: unknown): string => String(v ?? '0').padStart(20, '0');
+
+/**
+ * Queue consumer: projects events and object views into D1. Each event applies once (its id is
+ * recorded in the same D1 batch); views carry the object's sequence and only ever move forward.
+ */
+export async function project(batch: MessageBatch<ProjectionMessage>, env: Env): Promise<void> {
+  for (const message of batch.messages) {
+    try {
+      await projectOne(env.DB, message.body);
+      message.ack();
+    } catch (error) {
+      console.warn(`projection of ${describe(message.body)} failed: ${String(error)}`);
+      message.retry({ delaySeconds: 1 });
+    }
+  }
+}
+
+function describe(m: ProjectionMessage): string {
+  return `${m.source}:${m.object}:${m.seq}${m.kind === 'event' ? ` ${m.type}` : ' view'}`;
+}
+
+export async function projectOne(db: D1Database, m: ProjectionMessage): Promise<void> {
+  if (m.kind === 'view') return projectView(db, m);
+  const eventId = `${m.source}:${m.object}:${m.seq}`;
+  if (await db.prepare('SELECT 1 FROM applied_events WHERE event_id = ?').bind(eventId).first()) return;
+  const statements = [db.prepare('INSERT INTO applied_events (event_id) VALUES (?)').bind(eventId)];
+  if (m.source === 'market') statements.push(...marketStatements(db, m.object, m.seq, m.at, JSON.parse(m.data) as Row));
+  // A duplicate delivered concurrently fails on the applied_events key and rolls the batch back.
+  await db.batch(statements);
+}
+
+function marketStatements(db: D1Database, market: string, seq: number, at: number, e: Row): D1PreparedStatement[] {
+  const upsertStatus = (id: unknown, status: string) =>
+    db
+      .prepare(
+        `INSERT INTO orders (id, market, status, updated_seq) VALUES (?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_seq = excluded.updated_seq WHERE orders.updated_seq < excluded.updated_seq`,
+      )
+      .bind(String(id), market, status, seq);
+  switch (e.type) {
+    case 'AskPlaced': {
+      const attributes = (e.attributes ?? {}) as Row;
+      return [
+        db
+          .prepare(
+            `INSERT INTO orders (id, kind, market, owner, status, price, price_key, capacity, attributes, accelerator, memory_gb, region, expires_at, created_at, updated_seq)
+             VALUES (?, 'ask', ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET kind = 'ask', owner = excluded.owner, price = excluded.price, price_key = excluded.price_key,
+               capacity = excluded.capacity, attributes = excluded.attributes, accelerator = excluded.accelerator, memory_gb = excluded.memory_gb,
+               region = excluded.region, expires_at = excluded.expires_at, created_at = excluded.created_at`,
+          )
+          .bind(
+            String(e.askId),
+            market,
+            String(e.owner),
+            String(e.price),
+            amountKey(e.price),
+            Number(e.capacity),
+            JSON.stringify(attributes),
+            typeof attributes.accelerator === 'string' ? attributes.accelerator : null,
+            typeof attributes.memoryGb === 'number' ? attributes.memoryGb : null,
+            typeof attributes.region === 'string' ? attributes.region : null,
+            Number(e.expiresAt),
+            at,
+            seq,
+          ),
+      ];
+    }
+    case 'BidPlaced':
+      return [
+        db
+          .prepare(
+            `INSERT INTO orders (id, kind, market, owner, status, price, price_key, units, replicas, attributes, expires_at, created_at, updated_seq)
+             VALUES (?, 'bid', ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET kind = 'bid', owner = excluded.owner, price = excluded.price, price_key = excluded.price_key,
+               units = excluded.units, replicas = excluded.replicas, attributes = excluded.attributes, expires_at = excluded.expires_at, created_at = excluded.created_at`,
+          )
+          .bind(String(e.bidId), market, String(e.owner), String(e.maxPrice), amountKey(e.maxPrice), Number(e.units), Number(e.replicas), JSON.stringify(e.requirements ?? []), Number(e.expiresAt), at, seq),
+      ];
+    case 'BidMatched': {
+      const fills = (e.fills ?? []) as Row[];
+      return [
+        upsertStatus(e.bidId, 'matched'),
+        ...fills.flatMap((f) => tradeStatements(db, market, at, { jobId: e.bidId, buyer: e.buyer, units: e.units, ...f })),
+      ];
+    }
+    case 'ReplicaMatched':
+      return tradeStatements(db, market, at, { ...e, buyer: e.buyer ?? '', units: e.units ?? 0 });
+    case 'AskCancelled':
+    case 'BidCancelled':
+      return [upsertStatus(e.orderId ?? e.askId ?? e.bidId, 'cancelled')];
+    case 'AskExpired':
+    case 'BidExpired':
+      return [upsertStatus(e.orderId ?? e.askId ?? e.bidId, 'expired')];
+    case 'SlotReleased':
+      return [db.prepare('UPDATE orders SET slots_in_use = slots_in_use - 1 WHERE id = ?').bind(String(e.askId))];
+    default:
+      return [];
+  }
+}
+
+function tradeStatements(db: D1Database, market: string, at: number, f: Row): D1PreparedStatement[] {
+  return [
+    db
+      .prepare(
+        `INSERT OR IGNORE INTO trades (id, market, job_id, ask_id, buyer, provider, price, price_key, units, replica, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .bind(`${String(f.jobId)}:${String(f.replica)}:${String(f.askId)}`, market, String(f.jobId), String(f.askId), String(f.buyer), String(f.provider), String(f.price), amountKey(f.price), Number(f.units), Number(f.replica), at),
+    db.prepare('UPDATE orders SET slots_in_use = slots_in_use + 1 WHERE id = ?').bind(String(f.askId)),
+  ];
+}
+
+async function projectView(db: D1Database, m: Extract<ProjectionMessage, { kind: 'view' }>): Promise<void> {
+  const v = JSON.parse(m.view) as Row;
+  if (m.source === 'account') {
+    await db
+      .prepare(
+        `INSERT INTO accounts (id, available, held, credited, withdrawn, payouts_sent, payouts_received, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET available = excluded.available, held = excluded.held, credited = excluded.credited, withdrawn = excluded.withdrawn,
+           payouts_sent = excluded.payouts_sent, payouts_received = excluded.payouts_received, updated_seq = excluded.updated_seq
+         WHERE accounts.updated_seq < excluded.updated_seq`,
+      )
+      .bind(m.object, String(v.available), String(v.held), String(v.credited), String(v.withdrawn), String(v.payoutsSent), String(v.payoutsReceived), m.seq)
+      .run();
+  } else if (m.source === 'job') {
+    const market = ORDER_ID.exec(m.object)?.[2] ?? '';
+    const replicas = (Array.isArray(v.replicas) ? v.replicas : []) as Row[];
+    const providers = [...new Set(replicas.map((r) => r.provider).filter((p): p is string => typeof p === 'string'))];
+    await db.batch([
+      db
+        .prepare(
+          `INSERT INTO jobs (id, market, buyer, status, view, created_at, updated_at, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET status = excluded.status, view = excluded.view, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq
+           WHERE jobs.updated_seq < excluded.updated_seq`,
+        )
+        .bind(m.object, market, String(v.buyer ?? ''), String(v.status ?? ''), m.view, Number(v.createdAt ?? 0), Number(v.updatedAt ?? 0), m.seq),
+      ...providers.map((p) => db.prepare('INSERT OR IGNORE INTO job_providers (job_id, provider) VALUES (?, ?)').bind(m.object, p)),
+    ]);
+  }
+}

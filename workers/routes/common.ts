@@ -1,0 +1,68 @@
+import type { DelegationScope } from '../../durable-objects/contracts/auth.ts';
+import type { Env } from '../../durable-objects/runtime/env.ts';
+import { consumeNonce, verifySigned, type Caller } from '../auth.ts';
+import { marketList } from '../config.ts';
+import { parseJsonObject, readBody, refuse } from '../http.ts';
+import { Fields } from '../validate.ts';
+
+/** A signed JSON request, verified and parsed; the nonce is consumed only by `commit`. */
+export interface SignedRequest {
+  caller: Caller;
+  body: Fields;
+  now: number;
+  /** Records the nonce (a replay is refused). Call after validation, before acting. */
+  commit: () => Promise<void>;
+}
+
+/** Reads, verifies and parses a signed request whose body is a JSON object (or empty for DELETE). */
+export async function signed(request: Request, env: Env, scope: DelegationScope | 'owner'): Promise<SignedRequest> {
+  const now = Date.now();
+  const text = await readBody(request);
+  const caller = await verifySigned(request, text, scope, now);
+  if (text.length > 0) {
+    const type = request.headers.get('content-type') ?? '';
+    if (!type.startsWith('application/json')) refuse('API__UNSUPPORTED_MEDIA_TYPE');
+  }
+  const body = new Fields(text.length === 0 && request.method === 'DELETE' ? {} : parseJsonObject(text));
+  return { caller, body, now, commit: () => consumeNonce(env, caller, now) };
+}
+
+/** The market named in input, or API__UNKNOWN_MARKET. */
+export function knownMarket(env: Env, market: string): string {
+  if (!marketList(env).some((m) => m.id === market)) refuse('API__UNKNOWN_MARKET', { market });
+  return market;
+}
+
+export function marketStub(env: Env, market: string) {
+  return env.MARKETS.get(env.MARKETS.idFromName(market));
+}
+
+export function accountStub(env: Env, key: string) {
+  return env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key));
+}
+
+export function jobStub(env: Env, jobId: string) {
+  return env.JOBS.get(env.JOBS.idFromName(jobId));
+}
+
+/** Offset-based cursors for read-model lists: opaque to clients. */
+export function pageParams(query: Record<string, unknown>): { offset: number; limit: number } {
+  const q = new Fields(query);
+  const limit = q.queryInteger('limit', { min: 1, max: 200, fallback: 50 });
+  const cursor = query.cursor;
+  if (cursor === undefined) return { offset: 0, limit };
+  if (typeof cursor !== 'string' || !/^o[0-9]{1,9}$/.test(cursor)) refuse('API__INVALID_INPUT', { field: 'cursor', problem: 'is not a cursor from a previous page' });
+  return { offset: Number(cursor.slice(1)), limit };
+}
+
+export function nextCursor(offset: number, limit: number, got: number): string | null {
+  return got < limit ? null : `o${offset + got}`;
+}
+
+/** A single query value (repeated parameters are refused). */
+export function queryValue(query: Record<string, unknown>, field: string): string | undefined {
+  const v = query[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string') refuse('API__INVALID_INPUT', { field, problem: 'must be given once' });
+  return v;
+}

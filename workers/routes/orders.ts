@@ -1,0 +1,137 @@
+import { CLIENT_ID, ORDER_ID } from '../../durable-objects/contracts/api.ts';
+import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
+import { MAX_AMOUNT } from '../../durable-objects/domain/money.ts';
+import type { Env } from '../../durable-objects/runtime/env.ts';
+import { errorResponse, json, refuse } from '../http.ts';
+import { Fields, HEX64 } from '../validate.ts';
+import { accountStub, knownMarket, marketStub, signed } from './common.ts';
+
+const MAX_TTL_MS = 30 * 24 * 3600_000;
+const ATTRIBUTE_KEY = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
+/** Order ids are derived from (owner, market, client id): repeats map to the same order. */
+async function orderId(kind: 'ask' | 'bid', owner: string, market: string, clientId: string): Promise<string> {
+  return `${kind}_${market}_${(await sha256Hex(`${owner}\n${market}\n${clientId}`)).slice(0, 24)}`;
+}
+
+function expiresAt(f: Fields, now: number): number {
+  return f.integer('expiresAt', { min: now + 1, max: now + MAX_TTL_MS });
+}
+
+function attributes(f: Fields): Record<string, string | number> {
+  const a = f.object('attributes');
+  const raw = f.raw('attributes') as Record<string, unknown>;
+  const keys = Object.keys(raw);
+  if (keys.length > 16) refuse('API__INVALID_INPUT', { field: 'attributes', problem: 'must have at most 16 keys' });
+  const out: Record<string, string | number> = {};
+  for (const key of keys) {
+    if (!ATTRIBUTE_KEY.test(key)) refuse('API__INVALID_INPUT', { field: `attributes.${key}`, problem: 'key must match [A-Za-z][A-Za-z0-9_]{0,31}' });
+    const v = raw[key];
+    if (typeof v === 'number') out[key] = a.number(key, { min: -1e12, max: 1e12 }) as number;
+    else out[key] = a.string(key, { max: 64 });
+  }
+  return out;
+}
+
+function requirements(f: Fields): { key: string; op: 'eq' | 'neq' | 'gte' | 'lte' | 'in'; value: string | number | (string | number)[] }[] {
+  if (!f.has('requirements')) return [];
+  return f.array('requirements', { max: 16 }).map((item, i) => {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) refuse('API__INVALID_INPUT', { field: `requirements[${i}]`, problem: 'must be an object' });
+    const r = new Fields(item as Record<string, unknown>, `requirements[${i}].`).only('key', 'op', 'value');
+    const key = r.string('key', { pattern: ATTRIBUTE_KEY, max: 32 });
+    const op = r.string('op', { pattern: /^(eq|neq|gte|lte|in)$/ }) as 'eq' | 'neq' | 'gte' | 'lte' | 'in';
+    const value = r.raw('value');
+    const scalar = (v: unknown, field: string): string | number => {
+      if (typeof v === 'number' && Number.isFinite(v)) return v;
+      if (typeof v === 'string' && v.length > 0 && v.length <= 64) return v;
+      return refuse('API__INVALID_INPUT', { field: `requirements[${i}].${field}`, problem: 'must be a number or a string of 1-64 characters' });
+    };
+    if (op === 'in') {
+      if (!Array.isArray(value) || value.length === 0 || value.length > 16) refuse('API__INVALID_INPUT', { field: `requirements[${i}].value`, problem: 'must be an array of 1-16 values for op "in"' });
+      return { key, op, value: value.map((v, j) => scalar(v, `value[${j}]`)) };
+    }
+    if ((op === 'gte' || op === 'lte') && typeof value !== 'number') refuse('API__INVALID_INPUT', { field: `requirements[${i}].value`, problem: `must be a number for op "${op}"` });
+    return { key, op, value: scalar(value, 'value') };
+  });
+}
+
+/** POST /v1/asks: a provider lists capacity. */
+export async function placeAsk(request: Request, env: Env): Promise<Response> {
+  const req = await signed(request, env, 'asks');
+  const f = req.body.only('market', 'clientId', 'price', 'capacity', 'attributes', 'expiresAt');
+  const market = knownMarket(env, f.string('market', { max: 32 }));
+  const clientId = f.string('clientId', { pattern: CLIENT_ID, max: 64 });
+  const command = {
+    type: 'PlaceAsk' as const,
+    askId: await orderId('ask', req.caller.actor, market, clientId),
+    owner: req.caller.actor,
+    price: f.amount('price'),
+    capacity: f.integer('capacity', { min: 1, max: 1024 }),
+    attributes: attributes(f),
+    expiresAt: expiresAt(f, req.now),
+  };
+  await req.commit();
+  const result = await marketStub(env, market).place(market, command, { commandId: command.askId, actor: req.caller.actor, now: req.now });
+  if (!result.ok) return errorResponse(result.error);
+  return json({ order: result.value.order }, result.value.repeated ? 200 : 201);
+}
+
+/** POST /v1/bids: a buyer escrows funds and bids for a job. */
+export async function placeBid(request: Request, env: Env): Promise<Response> {
+  const req = await signed(request, env, 'orders');
+  const f = req.body.only('market', 'clientId', 'maxPrice', 'units', 'replicas', 'requirements', 'expiresAt', 'ioc', 'job');
+  const market = knownMarket(env, f.string('market', { max: 32 }));
+  const clientId = f.string('clientId', { pattern: CLIENT_ID, max: 64 });
+  const maxPrice = f.amount('maxPrice');
+  const units = f.integer('units', { min: 1, max: 1_000_000 });
+  const replicas = f.integer('replicas', { min: 1, max: 5 });
+  const escrow = maxPrice * BigInt(units) * BigInt(replicas);
+  if (escrow > MAX_AMOUNT) refuse('API__INVALID_INPUT', { field: 'maxPrice', problem: `maxPrice × units × replicas must not exceed ${MAX_AMOUNT}` });
+  const j = f.object('job').only('modelSha256', 'inputSha256', 'inputBytes', 'tolerance');
+  const spec = {
+    modelSha256: j.string('modelSha256', { pattern: HEX64 }),
+    inputSha256: j.string('inputSha256', { pattern: HEX64 }),
+    inputBytes: j.integer('inputBytes', { min: 0, max: 1 << 30 }),
+    tolerance: j.has('tolerance') ? j.number('tolerance', { min: 0, max: 1e6, nullable: true }) : null,
+  };
+  const bidId = await orderId('bid', req.caller.actor, market, clientId);
+  const command = {
+    type: 'PlaceBid' as const,
+    bidId,
+    owner: req.caller.actor,
+    maxPrice,
+    units,
+    replicas,
+    requirements: requirements(f),
+    expiresAt: expiresAt(f, req.now),
+    ioc: f.boolean('ioc', { optional: true }),
+    spec,
+  };
+  await req.commit();
+  const meta = { actor: req.caller.actor, now: req.now };
+  const account = accountStub(env, req.caller.actor);
+  const held = await account.execute(req.caller.actor, { type: 'Hold', holdId: bidId, amount: escrow }, { ...meta, commandId: `hold:${bidId}` });
+  if (!held.ok) return errorResponse(held.error);
+  const placed = await marketStub(env, market).place(market, command, { ...meta, commandId: bidId });
+  if (!placed.ok) {
+    // The market refused the bid: give the escrow back (idempotent, by command id).
+    await account.execute(req.caller.actor, { type: 'ReleaseHold', holdId: bidId }, { ...meta, commandId: `unhold:${bidId}` });
+    return errorResponse(placed.error);
+  }
+  const order = placed.value.order;
+  return json({ order, escrow, jobId: order?.status === 'matched' ? bidId : undefined }, placed.value.repeated ? 200 : 201);
+}
+
+/** DELETE /v1/asks/:id and /v1/bids/:id: the owner cancels an order. */
+export async function cancelOrder(request: Request & { params: Record<string, string> }, env: Env, kind: 'ask' | 'bid'): Promise<Response> {
+  const req = await signed(request, env, kind === 'ask' ? 'asks' : 'orders');
+  req.body.only();
+  const id = request.params.id ?? '';
+  const m = ORDER_ID.exec(id);
+  if (!m || m[1] !== kind) refuse('API__INVALID_INPUT', { field: 'id', problem: `is not a${kind === 'ask' ? 'n ask' : ' bid'} id` });
+  const market = knownMarket(env, m[2]!);
+  await req.commit();
+  const result = await marketStub(env, market).place(market, { type: 'CancelOrder', orderId: id }, { commandId: `cancel:${id}`, actor: req.caller.actor, now: req.now });
+  if (!result.ok) return errorResponse(result.error);
+  return json({ order: result.value.order });
+}

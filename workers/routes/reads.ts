@@ -1,0 +1,273 @@
+import { MARKET_ID, ORDER_ID, type AuditReport, type MarketSummary } from '../../durable-objects/contracts/api.ts';
+import { decodePublicKey } from '../../durable-objects/contracts/auth.ts';
+import { parseAmount } from '../../durable-objects/domain/money.ts';
+import type { Env } from '../../durable-objects/runtime/env.ts';
+import { marketList, type MarketConfig } from '../config.ts';
+import { json, refuse } from '../http.ts';
+import { amountKey } from '../projector.ts';
+import { Fields } from '../validate.ts';
+import { accountStub, jobStub, knownMarket, marketStub, nextCursor, pageParams, queryValue } from './common.ts';
+
+type Query = Record<string, unknown>;
+const DAY_MS = 24 * 3600_000;
+
+async function summaries(env: Env, markets: MarketConfig[], now: number): Promise<MarketSummary[]> {
+  if (markets.length === 0) return [];
+  const marks = markets.map(() => '?').join(',');
+  const ids = markets.map((m) => m.id);
+  const [books, trades, last] = await env.DB.batch([
+    env.DB.prepare(
+      `SELECT market,
+         MAX(CASE WHEN kind = 'bid' THEN price_key END) AS best_bid,
+         MIN(CASE WHEN kind = 'ask' AND slots_in_use < capacity THEN price_key END) AS best_ask,
+         SUM(kind = 'ask') AS asks, SUM(kind = 'bid') AS bids, COUNT(DISTINCT CASE WHEN kind = 'ask' THEN owner END) AS providers
+       FROM orders WHERE status = 'open' AND expires_at > ? AND market IN (${marks}) GROUP BY market`,
+    ).bind(now, ...ids),
+    env.DB.prepare(`SELECT market, COUNT(*) AS n, GROUP_CONCAT(price || '*' || units) AS notional FROM trades WHERE at > ? AND market IN (${marks}) GROUP BY market`).bind(now - DAY_MS, ...ids),
+    env.DB.prepare(`SELECT market, price FROM trades t WHERE market IN (${marks}) AND at = (SELECT MAX(at) FROM trades WHERE market = t.market)`).bind(...ids),
+  ]);
+  const byMarket = <T extends { market: string }>(rows: D1Result<T>): Map<string, T> => new Map(rows.results.map((r) => [r.market, r]));
+  const b = byMarket(books as D1Result<{ market: string; best_bid: string | null; best_ask: string | null; asks: number; bids: number; providers: number }>);
+  const t = byMarket(trades as D1Result<{ market: string; n: number; notional: string | null }>);
+  const l = byMarket(last as D1Result<{ market: string; price: string }>);
+  const unpad = (k: string | null | undefined): string | null => (k ? BigInt(k).toString() : null);
+  return markets.map((m) => {
+    const book = b.get(m.id);
+    const tr = t.get(m.id);
+    let volume = 0n;
+    for (const pair of tr?.notional?.split(',') ?? []) {
+      const [p, u] = pair.split('*');
+      volume += BigInt(p ?? '0') * BigInt(u ?? '0');
+    }
+    return {
+      market: m.id,
+      description: m.description,
+      bestBid: unpad(book?.best_bid),
+      bestAsk: unpad(book?.best_ask),
+      lastPrice: l.get(m.id)?.price ?? null,
+      volume24h: volume.toString(),
+      trades24h: tr?.n ?? 0,
+      openAsks: book?.asks ?? 0,
+      openBids: book?.bids ?? 0,
+      providers: book?.providers ?? 0,
+    };
+  });
+}
+
+/** GET /v1/markets */
+export async function listMarkets(_req: Request, env: Env): Promise<Response> {
+  const items = await summaries(env, marketList(env), Date.now());
+  return json({ items, nextCursor: null });
+}
+
+/** GET /v1/markets/:market: summary plus live book depth from the market object. */
+export async function getMarket(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
+  const market = knownMarket(env, request.params.market ?? '');
+  const depth = new Fields(request.query).queryInteger('depth', { min: 1, max: 100, fallback: 20 });
+  const config = marketList(env).find((m) => m.id === market)!;
+  const [summary] = await summaries(env, [config], Date.now());
+  const book = await marketStub(env, market).depth(market, depth);
+  return json({ summary, book });
+}
+
+/** GET /v1/markets/:market/trades */
+export async function listTrades(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
+  const market = knownMarket(env, request.params.market ?? '');
+  const { offset, limit } = pageParams(request.query);
+  const rows = await env.DB.prepare('SELECT job_id AS jobId, ask_id AS askId, buyer, provider, price, units, replica, at FROM trades WHERE market = ? ORDER BY at DESC, id LIMIT ? OFFSET ?')
+    .bind(market, limit, offset)
+    .all();
+  return json({ items: rows.results, nextCursor: nextCursor(offset, limit, rows.results.length) });
+}
+
+const ORDER_COLUMNS = `id, kind, market, owner, status, price, capacity, slots_in_use AS slotsInUse, units, replicas, attributes, expires_at AS expiresAt, created_at AS createdAt`;
+
+function orderRow(r: Record<string, unknown>): Record<string, unknown> {
+  const { attributes, ...rest } = r;
+  return rest.kind === 'ask' ? { ...rest, attributes: JSON.parse(String(attributes)) } : { ...rest, requirements: JSON.parse(String(attributes)), maxPrice: rest.price, price: undefined, capacity: undefined, slotsInUse: undefined };
+}
+
+/** GET /v1/asks and /v1/bids: filters over the offers read model. */
+export async function listOrders(request: Request & { query: Query }, env: Env, kind: 'ask' | 'bid'): Promise<Response> {
+  const q = request.query;
+  const allowed = ['market', 'owner', 'status', 'accelerator', 'region', 'minMemoryGb', 'maxPrice', 'sort', 'cursor', 'limit'];
+  for (const key of Object.keys(q)) if (!allowed.includes(key)) refuse('API__INVALID_INPUT', { field: key, problem: 'is not a known filter' });
+  const { offset, limit } = pageParams(q);
+  const where = ['kind = ?'];
+  const binds: unknown[] = [kind];
+  const market = queryValue(q, 'market');
+  if (market !== undefined) {
+    where.push('market = ?');
+    binds.push(knownMarket(env, market));
+  }
+  const owner = queryValue(q, 'owner');
+  if (owner !== undefined) {
+    if (!decodePublicKey(owner)) refuse('API__INVALID_INPUT', { field: 'owner', problem: 'must be a base58 public key' });
+    where.push('owner = ?');
+    binds.push(owner);
+  }
+  const status = queryValue(q, 'status') ?? 'open';
+  if (!/^(open|matched|cancelled|expired|all)$/.test(status)) refuse('API__INVALID_INPUT', { field: 'status', problem: 'must be open, matched, cancelled, expired or all' });
+  if (status !== 'all') {
+    where.push('status = ?');
+    binds.push(status);
+    if (status === 'open') {
+      where.push('expires_at > ?');
+      binds.push(Date.now());
+    }
+  }
+  for (const field of ['accelerator', 'region'] as const) {
+    const v = queryValue(q, field);
+    if (v !== undefined) {
+      if (v.length > 64) refuse('API__INVALID_INPUT', { field, problem: 'must be at most 64 characters' });
+      where.push(`${field} = ?`);
+      binds.push(v);
+    }
+  }
+  const minMemory = queryValue(q, 'minMemoryGb');
+  if (minMemory !== undefined) {
+    if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(minMemory)) refuse('API__INVALID_INPUT', { field: 'minMemoryGb', problem: 'must be a non-negative number' });
+    where.push('memory_gb >= ?');
+    binds.push(Number(minMemory));
+  }
+  const maxPrice = queryValue(q, 'maxPrice');
+  if (maxPrice !== undefined) {
+    if (parseAmount(maxPrice) === null) refuse('API__INVALID_INPUT', { field: 'maxPrice', problem: 'must be a decimal string of base units' });
+    where.push('price_key <= ?');
+    binds.push(amountKey(maxPrice));
+  }
+  const sorts: Record<string, string> = {
+    price: 'price_key ASC, created_at ASC',
+    '-price': 'price_key DESC, created_at ASC',
+    newest: 'created_at DESC',
+    memory: 'memory_gb DESC, price_key ASC',
+  };
+  const sort = queryValue(q, 'sort') ?? (kind === 'ask' ? 'price' : '-price');
+  const order = sorts[sort];
+  if (!order) refuse('API__INVALID_INPUT', { field: 'sort', problem: `must be one of ${Object.keys(sorts).join(', ')}` });
+  const rows = await env.DB.prepare(`SELECT ${ORDER_COLUMNS} FROM orders WHERE ${where.join(' AND ')} ORDER BY ${order}, id LIMIT ? OFFSET ?`)
+    .bind(...binds, limit, offset)
+    .all();
+  return json({ items: rows.results.map(orderRow), nextCursor: nextCursor(offset, limit, rows.results.length) });
+}
+
+function jobIdParam(params: Record<string, string>): string {
+  const id = params.id ?? '';
+  const m = ORDER_ID.exec(id);
+  if (!m || m[1] !== 'bid') refuse('API__UNKNOWN_JOB', { jobId: id.slice(0, 80) });
+  return id;
+}
+
+/** GET /v1/jobs/:id: the job's live view from its object. */
+export async function getJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+  const id = jobIdParam(request.params);
+  const view = await jobStub(env, id).view();
+  if (!view) refuse('API__UNKNOWN_JOB', { jobId: id });
+  return json({ job: view });
+}
+
+/** GET /v1/jobs/:id/history: the job's events. */
+export async function jobHistory(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
+  const id = jobIdParam(request.params);
+  return eventPage(await jobStub(env, id).history(...afterLimit(request.query)), request.query);
+}
+
+/** GET /v1/jobs?buyer=|provider= */
+export async function listJobs(request: Request & { query: Query }, env: Env): Promise<Response> {
+  const q = request.query;
+  const { offset, limit } = pageParams(q);
+  const buyer = queryValue(q, 'buyer');
+  const provider = queryValue(q, 'provider');
+  for (const [field, v] of [['buyer', buyer], ['provider', provider]] as const) {
+    if (v !== undefined && !decodePublicKey(v)) refuse('API__INVALID_INPUT', { field, problem: 'must be a base58 public key' });
+  }
+  const rows = provider
+    ? await env.DB.prepare('SELECT j.view FROM jobs j JOIN job_providers p ON p.job_id = j.id WHERE p.provider = ? ORDER BY j.created_at DESC, j.id LIMIT ? OFFSET ?').bind(provider, limit, offset).all<{ view: string }>()
+    : buyer
+      ? await env.DB.prepare('SELECT view FROM jobs WHERE buyer = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?').bind(buyer, limit, offset).all<{ view: string }>()
+      : await env.DB.prepare('SELECT view FROM jobs ORDER BY created_at DESC, id LIMIT ? OFFSET ?').bind(limit, offset).all<{ view: string }>();
+  return json({ items: rows.results.map((r) => JSON.parse(r.view) as unknown), nextCursor: nextCursor(offset, limit, rows.results.length) });
+}
+
+function accountKey(params: Record<string, string>): string {
+  const key = params.key ?? '';
+  if (!decodePublicKey(key)) refuse('API__INVALID_INPUT', { field: 'key', problem: 'must be a base58 public key' });
+  return key;
+}
+
+/** GET /v1/accounts/:key: live balance from the account object. */
+export async function getAccount(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+  const key = accountKey(request.params);
+  const balance = await accountStub(env, key).balance();
+  const { holds: _holds, ...rest } = balance;
+  return json({ account: key, ...rest });
+}
+
+/** GET /v1/accounts/:key/holds */
+export async function getHolds(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+  const key = accountKey(request.params);
+  const balance = await accountStub(env, key).balance();
+  return json({ items: balance.holds, nextCursor: null });
+}
+
+/** GET /v1/accounts/:key/ledger: the account's events, oldest first. */
+export async function getLedger(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
+  const key = accountKey(request.params);
+  return eventPage(await accountStub(env, key).history(...afterLimit(request.query)), request.query);
+}
+
+function afterLimit(query: Query): [number, number] {
+  const q = new Fields(query);
+  for (const key of Object.keys(query)) if (key !== 'cursor' && key !== 'limit') refuse('API__INVALID_INPUT', { field: key, problem: 'is not a known parameter' });
+  const limit = q.queryInteger('limit', { min: 1, max: 500, fallback: 100 });
+  const cursor = queryValue(query, 'cursor');
+  if (cursor !== undefined && !/^s[0-9]{1,12}$/.test(cursor)) refuse('API__INVALID_INPUT', { field: 'cursor', problem: 'is not a cursor from a previous page' });
+  return [cursor ? Number(cursor.slice(1)) : 0, limit];
+}
+
+function eventPage(rows: { seq: number; type: string; at: number; actor: string; data: string }[], query: Query): Response {
+  const limit = afterLimit(query)[1];
+  const items = rows.map((r) => {
+    const { type: _t, ...data } = JSON.parse(r.data) as Record<string, unknown>;
+    return { seq: r.seq, type: r.type, at: r.at, actor: r.actor, data };
+  });
+  const last = items[items.length - 1];
+  return json({ items, nextCursor: items.length === limit && last ? `s${last.seq}` : null });
+}
+
+/** GET /v1/audit: conservation of funds over every projected account. */
+export async function audit(_req: Request, env: Env): Promise<Response> {
+  const rows = await env.DB.prepare('SELECT id, available, held, credited, withdrawn, payouts_sent, payouts_received FROM accounts').all<Record<string, string>>();
+  const sum = { available: 0n, held: 0n, credited: 0n, withdrawn: 0n, sent: 0n, received: 0n };
+  const violations: string[] = [];
+  let feePool = 0n;
+  for (const r of rows.results) {
+    const v = {
+      available: BigInt(r.available!),
+      held: BigInt(r.held!),
+      credited: BigInt(r.credited!),
+      withdrawn: BigInt(r.withdrawn!),
+      sent: BigInt(r.payouts_sent!),
+      received: BigInt(r.payouts_received!),
+    };
+    if (v.available + v.held !== v.credited - v.withdrawn - v.sent + v.received || v.available < 0n || v.held < 0n) violations.push(r.id!);
+    if (r.id === 'fee-pool') feePool = v.available;
+    for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += v[k];
+  }
+  const inFlight = sum.sent - sum.received;
+  const ok = violations.length === 0 && inFlight >= 0n && sum.available + sum.held + inFlight === sum.credited - sum.withdrawn;
+  const report: AuditReport = {
+    ok,
+    accounts: rows.results.length,
+    available: sum.available.toString(),
+    held: sum.held.toString(),
+    credited: sum.credited.toString(),
+    withdrawn: sum.withdrawn.toString(),
+    inFlight: inFlight.toString(),
+    feePool: feePool.toString(),
+    violations,
+  };
+  return json(report);
+}
+
+export { MARKET_ID };
