@@ -3,12 +3,12 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 import { MARKET_ID, ORDER_ID } from '../durable-objects/contracts/api.ts';
-import type { AttributeValue, LedgerEntry, OrderView, Page, Requirement } from '../durable-objects/contracts/api.ts';
+import type { AttributeValue, LedgerEntry, Page, Requirement } from '../durable-objects/contracts/api.ts';
 import { generateKeypair } from '../durable-objects/contracts/auth.ts';
 import type { Keypair } from '../durable-objects/contracts/auth.ts';
 import { formatDoug } from '../durable-objects/domain/money.ts';
 import { DougApiError, DougClient } from './client.ts';
-import type { DougClientOptions } from './client.ts';
+import type { DougClientOptions, JobView, OrderFilters } from './client.ts';
 import {
   UsageError,
   attributeValue,
@@ -82,6 +82,25 @@ interface CommandDef {
 
 const GLOBAL_FLAGS: Record<string, FlagKind> = { url: 'string', key: 'string', json: 'boolean' };
 const PAGE_FLAGS: Record<string, FlagKind> = { cursor: 'string', limit: 'string' };
+const ORDER_FILTER_FLAGS: Record<string, FlagKind> = {
+  market: 'string',
+  owner: 'string',
+  'max-price': 'string',
+  status: 'string',
+  accelerator: 'string',
+  region: 'string',
+  'min-memory-gb': 'string',
+  sort: 'string',
+  ...PAGE_FLAGS,
+};
+const ORDER_FILTER_DETAILS = [
+  '--max-price DOUG      only orders priced at or below, e.g. 0.25',
+  '--status S            open (default), matched, cancelled, expired or all',
+  '--sort S              price, -price, newest or memory',
+  '--cursor C            the cursor printed under the previous page',
+];
+const ORDER_STATUSES = ['open', 'matched', 'cancelled', 'expired', 'all'] as const;
+const ORDER_SORTS = ['price', '-price', 'newest', 'memory'] as const;
 
 const COMMANDS: Record<string, CommandDef> = {
   help: {
@@ -171,44 +190,52 @@ const COMMANDS: Record<string, CommandDef> = {
       });
     },
   },
-  asks: {
-    usage: 'doug asks [--market M] [--owner KEY] [--max-price DOUG] [--status S] [--cursor C] [--limit N]',
-    summary: 'list asks',
-    flags: { market: 'string', owner: 'string', 'max-price': 'string', status: 'string', ...PAGE_FLAGS },
-    positionals: [0, 0],
+  trades: {
+    usage: 'doug trades MARKET [--cursor C] [--limit N]',
+    summary: "list a market's trades, newest first",
+    flags: { ...PAGE_FLAGS },
+    positionals: [1, 1],
     run: async (ctx) => {
-      const f = ctx.args.flags;
-      const page = await ctx.reader().asks({
-        market: optional(ctx, 'market', (v) => marketArg('--market', v)),
-        owner: str(f.owner),
-        maxPrice: optional(ctx, 'max-price', (v) => dougArg('--max-price', v)),
-        status: str(f.status) as OrderView['status'] | undefined,
-        ...pageArgs(ctx),
-      });
+      const market = marketArg('MARKET', ctx.args.positionals[0]!);
+      const page = await ctx.reader().trades(market, pageArgs(ctx));
       ctx.out(page, () =>
         pageText(
           page,
-          ['ID', 'MARKET', 'OWNER', 'PRICE', 'CAPACITY', 'STATUS', 'EXPIRES'],
-          (o) => [o.id, o.market, o.owner, doug(o.price), cell(o.capacity), o.status, time(o.expiresAt)],
-          [3, 4],
+          ['AT', 'JOB', 'REPLICA', 'PRICE', 'UNITS', 'BUYER', 'PROVIDER'],
+          (t) => [time(t.at), cell(t.jobId), cell(t.replica), doug(t.price), cell(t.units), cell(t.buyer), cell(t.provider)],
+          [2, 3, 4],
+          'no trades',
+        ),
+      );
+    },
+  },
+  asks: {
+    usage: 'doug asks [--market M] [--owner KEY] [--max-price DOUG] [--status S] [--accelerator A] [--region R] [--min-memory-gb N] [--sort S] [--cursor C] [--limit N]',
+    summary: 'list asks (cheapest first)',
+    flags: { ...ORDER_FILTER_FLAGS },
+    positionals: [0, 0],
+    details: ORDER_FILTER_DETAILS,
+    run: async (ctx) => {
+      const page = await ctx.reader().asks(orderFilters(ctx));
+      ctx.out(page, () =>
+        pageText(
+          page,
+          ['ID', 'MARKET', 'OWNER', 'PRICE', 'CAPACITY', 'IN USE', 'STATUS', 'EXPIRES'],
+          (o) => [o.id, o.market, o.owner, doug(o.price), cell(o.capacity), cell(o.slotsInUse), o.status, time(o.expiresAt)],
+          [3, 4, 5],
           'no asks',
         ),
       );
     },
   },
   bids: {
-    usage: 'doug bids [--market M] [--owner KEY] [--status S] [--cursor C] [--limit N]',
-    summary: 'list bids',
-    flags: { market: 'string', owner: 'string', status: 'string', ...PAGE_FLAGS },
+    usage: 'doug bids [--market M] [--owner KEY] [--max-price DOUG] [--status S] [--sort S] [--cursor C] [--limit N]',
+    summary: 'list bids (highest first)',
+    flags: { ...ORDER_FILTER_FLAGS },
     positionals: [0, 0],
+    details: ORDER_FILTER_DETAILS,
     run: async (ctx) => {
-      const f = ctx.args.flags;
-      const page = await ctx.reader().bids({
-        market: optional(ctx, 'market', (v) => marketArg('--market', v)),
-        owner: str(f.owner),
-        status: str(f.status) as OrderView['status'] | undefined,
-        ...pageArgs(ctx),
-      });
+      const page = await ctx.reader().bids(orderFilters(ctx));
       ctx.out(page, () =>
         pageText(
           page,
@@ -221,21 +248,21 @@ const COMMANDS: Record<string, CommandDef> = {
     },
   },
   jobs: {
-    usage: 'doug jobs [--market M] [--buyer KEY] [--provider KEY] [--status S] [--cursor C] [--limit N]',
-    summary: 'list jobs',
-    flags: { market: 'string', buyer: 'string', provider: 'string', status: 'string', ...PAGE_FLAGS },
+    usage: 'doug jobs [--buyer KEY] [--provider KEY] [--cursor C] [--limit N]',
+    summary: 'list jobs, newest first',
+    flags: { buyer: 'string', provider: 'string', ...PAGE_FLAGS },
     positionals: [0, 0],
     run: async (ctx) => {
       const f = ctx.args.flags;
-      const page = await ctx.reader().jobs({
-        market: optional(ctx, 'market', (v) => marketArg('--market', v)),
-        buyer: str(f.buyer),
-        provider: str(f.provider),
-        status: str(f.status),
-        ...pageArgs(ctx),
-      });
+      const page = await ctx.reader().jobs({ buyer: str(f.buyer), provider: str(f.provider), ...pageArgs(ctx) });
       ctx.out(page, () =>
-        pageText(page, ['ID', 'MARKET', 'STATUS', 'BUYER'], (j) => [cell(j.id ?? j.jobId), cell(j.market), cell(j.status), cell(j.buyer)], [], 'no jobs'),
+        pageText(
+          page,
+          ['JOB', 'STATUS', 'BUYER', 'UNITS', 'MAX PRICE', 'REPLICAS'],
+          (j) => [cell(j.jobId), cell(j.status), cell(j.buyer), cell(j.units), doug(j.maxPrice), cell(j.replicaCount)],
+          [3, 4, 5],
+          'no jobs',
+        ),
       );
     },
   },
@@ -355,7 +382,7 @@ const COMMANDS: Record<string, CommandDef> = {
   },
   job: {
     usage: 'doug job JOB_ID [--history] [--cursor C] [--limit N]',
-    summary: 'show a job, and with --history its events',
+    summary: 'show a job (its id is its bid id), and with --history its events',
     flags: { history: 'boolean', ...PAGE_FLAGS },
     positionals: [1, 1],
     run: async (ctx) => {
@@ -363,11 +390,11 @@ const COMMANDS: Record<string, CommandDef> = {
       const client = ctx.reader();
       const job = await client.job(id);
       if (ctx.args.flags.history !== true) {
-        ctx.out(job, () => fieldsText(job));
+        ctx.out(job, () => jobText(job));
         return;
       }
       const history = await client.jobHistory(id, pageArgs(ctx));
-      ctx.out({ job, history }, () => fieldsText(job) + '\n' + eventsText(history, 'no events'));
+      ctx.out({ job, history }, () => jobText(job) + '\n' + eventsText(history, 'no events'));
     },
   },
   balance: {
@@ -377,19 +404,21 @@ const COMMANDS: Record<string, CommandDef> = {
     positionals: [0, 1],
     run: async (ctx) => {
       const key = ctx.args.positionals[0] ?? (await ctx.ownKey());
-      const view = await ctx.reader().account(key);
-      ctx.out(view, () => {
+      const client = ctx.reader();
+      const [view, holds] = await Promise.all([client.account(key), client.holds(key)]);
+      const balance = { ...view, holds: holds.items };
+      ctx.out(balance, () => {
         let text = keyValues([
-          ['account', view.account],
-          ['available', `${doug(view.available)} DOUG`],
-          ['held', `${doug(view.held)} DOUG`],
-          ['credited', `${doug(view.credited)} DOUG`],
-          ['withdrawn', `${doug(view.withdrawn)} DOUG`],
-          ['payouts sent', `${doug(view.payoutsSent)} DOUG`],
-          ['payouts received', `${doug(view.payoutsReceived)} DOUG`],
+          ['account', balance.account],
+          ['available', `${doug(balance.available)} DOUG`],
+          ['held', `${doug(balance.held)} DOUG`],
+          ['credited', `${doug(balance.credited)} DOUG`],
+          ['withdrawn', `${doug(balance.withdrawn)} DOUG`],
+          ['payouts sent', `${doug(balance.payoutsSent)} DOUG`],
+          ['payouts received', `${doug(balance.payoutsReceived)} DOUG`],
         ]);
-        if (view.holds.length > 0) {
-          text += '\n' + table(['HOLD', 'AMOUNT', 'REMAINING', 'STATUS'], view.holds.map((h) => [h.holdId, doug(h.amount), doug(h.remaining), h.status]), { right: [1, 2] });
+        if (balance.holds.length > 0) {
+          text += '\n' + table(['HOLD', 'AMOUNT', 'REMAINING', 'STATUS'], balance.holds.map((h) => [h.holdId, doug(h.amount), doug(h.remaining), h.status]), { right: [1, 2] });
         }
         return text;
       });
@@ -416,12 +445,11 @@ const COMMANDS: Record<string, CommandDef> = {
       const client = await ctx.signer();
       const res = await client.faucet(amount);
       ctx.out(res, () => {
-        const pairs: [string, string][] = [
-          ['credited', `${formatDoug(amount)} DOUG`],
+        return keyValues([
+          ['credited', `${doug(res.credited ?? amount)} DOUG`],
           ['account', client.accountKey ?? '-'],
-        ];
-        if (typeof res.available === 'string') pairs.push(['available', `${doug(res.available)} DOUG`]);
-        return keyValues(pairs);
+          ['available', `${doug(res.available)} DOUG`],
+        ]);
       });
     },
   },
@@ -617,6 +645,22 @@ function eventsText(page: Page<LedgerEntry>, empty: string): string {
   return pageText(page, ['SEQ', 'AT', 'TYPE', 'DATA'], (e) => [String(e.seq), time(e.at), e.type, JSON.stringify(e.data)], [0], empty);
 }
 
+/** A job's scalar fields, then its replicas as a table. */
+function jobText(job: JobView): string {
+  const { replicas, timeline: _timeline, ...rest } = job;
+  let text = fieldsText(rest);
+  if (Array.isArray(replicas) && replicas.length > 0) {
+    text +=
+      '\n' +
+      table(
+        ['REPLICA', 'ROLE', 'STATUS', 'PROVIDER', 'PRICE', 'REMATCHES', 'DIGEST'],
+        replicas.map((r) => [cell(r.replica), cell(r.role), cell(r.status), cell(r.provider), doug(r.price), cell(r.rematches), cell(r.digest)]),
+        { right: [0, 4, 5] },
+      );
+  }
+  return text;
+}
+
 /** Any object's fields, with amounts shown in DOUG and times as ISO. */
 function fieldsText(value: Record<string, unknown>): string {
   return keyValues(
@@ -647,6 +691,26 @@ function optional<T>(ctx: Ctx, name: string, parse: (v: string) => T): T | undef
   return v === undefined ? undefined : parse(v);
 }
 
+function orderFilters(ctx: Ctx): OrderFilters {
+  const f = ctx.args.flags;
+  return {
+    market: optional(ctx, 'market', (v) => marketArg('--market', v)),
+    owner: str(f.owner),
+    maxPrice: optional(ctx, 'max-price', (v) => dougArg('--max-price', v)),
+    status: optional(ctx, 'status', (v) => oneOf('--status', v, ORDER_STATUSES)),
+    accelerator: str(f.accelerator),
+    region: str(f.region),
+    minMemoryGb: optional(ctx, 'min-memory-gb', (v) => numberArg('--min-memory-gb', v)),
+    sort: optional(ctx, 'sort', (v) => oneOf('--sort', v, ORDER_SORTS)),
+    ...pageArgs(ctx),
+  };
+}
+
+function oneOf<T extends string>(name: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`${name}: expected one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
 function pageArgs(ctx: Ctx): { cursor?: string; limit?: number } {
   return { cursor: str(ctx.args.flags.cursor), limit: optional(ctx, 'limit', (v) => intArg('--limit', v, 1)) };
 }
@@ -660,7 +724,7 @@ function marketArg(name: string, value: string): string {
 export function attributesArg(items: string[]): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};
   for (const item of items) {
-    const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(item);
+    const m = /^([A-Za-z][A-Za-z0-9_]{0,31})=(.+)$/.exec(item);
     if (!m) throw new UsageError(`--attr: expected key=value, got ${JSON.stringify(item)}`);
     if (m[1]! in out) throw new UsageError(`--attr: ${m[1]} is given twice`);
     out[m[1]!] = attributeValue(m[2]!);
@@ -670,7 +734,7 @@ export function attributesArg(items: string[]): Record<string, AttributeValue> {
 
 /** Parses `--require` expressions: key>=v, key<=v, key=v, key==v, key!=v, key=a|b (in). */
 export function requirementArg(text: string): Requirement {
-  const m = /^([A-Za-z0-9_.-]+)\s*(>=|<=|!=|==|=)\s*(.+)$/.exec(text);
+  const m = /^([A-Za-z][A-Za-z0-9_]{0,31})\s*(>=|<=|!=|==|=)\s*(.+)$/.exec(text);
   if (!m) throw new UsageError(`--require: expected key>=value, key<=value, key=value, key!=value or key=a|b; got ${JSON.stringify(text)}`);
   const [, key, op, raw] = m as unknown as [string, string, string, string];
   if ((op === '=' || op === '==') && raw.includes('|')) {

@@ -116,6 +116,13 @@ describe('reads', () => {
     expect(server.requests[0]!.headers[AUTH_HEADERS.signature]).toBeUndefined();
   });
 
+  it('unwrap a job from its envelope, and refuse an answer without one', async () => {
+    server = await startTestServer((req) => ({ body: req.path.endsWith('/bid_cpu_0123456789abcdef01234567') ? { job: { jobId: 'j', buyer: 'B' } } : { nope: 1 } }));
+    const client = new DougClient({ baseUrl: server.url });
+    expect(await client.job('bid_cpu_0123456789abcdef01234567')).toEqual({ jobId: 'j', buyer: 'B' });
+    await expect(client.job('other')).rejects.toMatchObject({ code: 'CLIENT__BAD_RESPONSE' });
+  });
+
   it('go through a fetch-like function given in the options, called without a `this`', async () => {
     const seen: string[] = [];
     const fetchLike = function (this: unknown, url: string, init: RequestInit): Promise<Response> {

@@ -68,45 +68,88 @@ export interface PageParams {
   limit?: number;
 }
 
-export interface AskFilters extends PageParams {
+/** Filters of `GET /v1/asks` and `GET /v1/bids` (the offers read model). */
+export interface OrderFilters extends PageParams {
   market?: string;
   owner?: string;
-  /** Only asks priced at or below this (base units). */
+  /** Default 'open'. */
+  status?: Exclude<OrderStatus, 'rejected'> | 'all';
+  accelerator?: string;
+  region?: string;
+  minMemoryGb?: number;
+  /** Only orders priced at or below this (base units). */
   maxPrice?: AmountString | bigint;
-  status?: OrderStatus;
+  /** Default 'price' for asks, '-price' for bids. */
+  sort?: 'price' | '-price' | 'newest' | 'memory';
 }
-
-export interface BidFilters extends PageParams {
-  market?: string;
-  owner?: string;
-  status?: OrderStatus;
-}
+export type AskFilters = OrderFilters;
+export type BidFilters = OrderFilters;
 
 export interface JobFilters extends PageParams {
-  market?: string;
   buyer?: string;
   provider?: string;
-  status?: string;
 }
 
 export interface HealthView {
   ok: boolean;
   [field: string]: unknown;
 }
+
+/** One replica fill: a bid's replica priced at the resting ask. */
 export interface TradeView {
+  jobId: string;
+  askId: string;
+  buyer: string;
+  provider: string;
+  price: AmountString;
+  units: number;
+  replica: number;
+  at: number;
   [field: string]: unknown;
 }
-export interface JobView {
+
+export interface JobReplicaView {
+  replica: number;
+  role: string;
+  status: string;
+  provider: string | null;
+  askId: string | null;
+  price: AmountString;
+  lease: { leaseId: string; expiresAt: number } | null;
+  digest: string | null;
+  rematches: number;
   [field: string]: unknown;
+}
+
+/** A job as `GET /v1/jobs/:id` shows it (the job id is its bid's id). */
+export interface JobView {
+  jobId: string;
+  status: string;
+  buyer: string;
+  units: number;
+  maxPrice: AmountString;
+  replicaCount: number;
+  replicas: JobReplicaView[];
+  [field: string]: unknown;
+}
+/** The wire envelope of `GET /v1/jobs/:id`; `job()` returns the view inside. */
+export interface JobResponse {
+  job: JobView;
 }
 export type HoldView = BalanceView['holds'][number];
-/** One event of a job's history; same shape as a ledger entry. */
-export type HistoryEntry = LedgerEntry;
+/** `GET /v1/accounts/:key`: the balance; holds come from `holds()`. */
+export type AccountView = Omit<BalanceView, 'holds'> & { holds?: HoldView[] };
+/** One event of a job's history or an account's ledger. */
+export type HistoryEntry = LedgerEntry & { actor?: string };
 export interface CancelOrderResponse {
   order: OrderView;
   [field: string]: unknown;
 }
-export type FaucetResponse = Partial<BalanceView> & { [field: string]: unknown };
+export interface FaucetResponse {
+  credited: AmountString;
+  available: AmountString;
+  [field: string]: unknown;
+}
 
 /** `PlaceAskBody` with the client id optional (a fresh one is made) and the price as string or bigint. */
 export type PlaceAskInput = Omit<PlaceAskBody, 'clientId' | 'price' | 'attributes'> & {
@@ -151,7 +194,7 @@ export interface BalanceAmounts {
 }
 
 /** The amounts of a balance as bigint. */
-export function balanceAmounts(view: BalanceView): BalanceAmounts {
+export function balanceAmounts(view: Omit<BalanceView, 'holds'>): BalanceAmounts {
   return {
     available: toAmount(view.available),
     held: toAmount(view.held),
@@ -261,9 +304,11 @@ export class DougClient {
     return this.get('/v1/jobs', { ...filters });
   }
 
-  /** GET /v1/jobs/:id */
-  job(id: string): Promise<JobView> {
-    return this.get(`/v1/jobs/${seg(id)}`);
+  /** GET /v1/jobs/:id, unwrapped from its `{ job }` envelope. */
+  async job(id: string): Promise<JobView> {
+    const res = await this.get<Partial<JobResponse>>(`/v1/jobs/${seg(id)}`);
+    if (!isRecord(res.job)) throw new DougApiError({ status: 200, code: CLIENT_ERRORS.BAD_RESPONSE, message: `GET /v1/jobs/${id} answered without a job`, context: {} });
+    return res.job;
   }
 
   /** GET /v1/jobs/:id/history */
@@ -272,7 +317,7 @@ export class DougClient {
   }
 
   /** GET /v1/accounts/:key; the key defaults to this client's account. */
-  account(key?: string): Promise<BalanceView> {
+  account(key?: string): Promise<AccountView> {
     return this.get(`/v1/accounts/${seg(this.keyOrSelf(key))}`);
   }
 
@@ -282,7 +327,7 @@ export class DougClient {
   }
 
   /** GET /v1/accounts/:key/ledger */
-  ledger(key?: string, page: PageParams = {}): Promise<Page<LedgerEntry>> {
+  ledger(key?: string, page: PageParams = {}): Promise<Page<HistoryEntry>> {
     return this.get(`/v1/accounts/${seg(this.keyOrSelf(key))}/ledger`, page);
   }
 
@@ -291,7 +336,7 @@ export class DougClient {
     return this.get('/v1/audit');
   }
 
-  /** POST /v1/faucet (local mode only): credits base units to the signer's account. */
+  /** POST /v1/faucet (local mode only): credits base units to the signer's account (the wallet's, under a delegation). */
   faucet(amount: AmountString | bigint): Promise<FaucetResponse> {
     const body: FaucetBody = { amount: String(amount) };
     return this.send('POST', '/v1/faucet', body);

@@ -13,6 +13,8 @@ import {
 } from '../durable-objects/contracts/auth.ts';
 import type { Env } from '../durable-objects/runtime/env.ts';
 import { refuse } from './http.ts';
+import type { Result } from '../durable-objects/domain/result.ts';
+import type { Decision } from '../durable-objects/runtime/event-store.ts';
 
 /** Who a verified request acts for. */
 export interface Caller {
@@ -87,6 +89,7 @@ function parseDelegation(header: string): Delegation {
 /** Records the request's nonce with the signer's account; a replay is refused. */
 export async function consumeNonce(env: Env, caller: Caller, now: number): Promise<void> {
   const account = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(caller.signer));
-  const result = await account.recordNonce(caller.signer, caller.nonce, caller.timestamp, now);
-  if (!result.ok) refuse('AUTH__NONCE_REPLAYED', { nonce: caller.nonce });
+  const result = (await account.recordNonce(caller.signer, caller.nonce, caller.timestamp, now)) as Result<Decision<unknown>>;
+  // A nonce's command id is the nonce itself, so a replay inside the log is a repeated command.
+  if (!result.ok || result.value.repeated) refuse('AUTH__NONCE_REPLAYED', { nonce: caller.nonce });
 }

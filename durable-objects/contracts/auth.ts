@@ -37,7 +37,7 @@ const PKCS8_ED25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30
 
 /** Hex SHA-256 of bytes or text. */
 export async function sha256Hex(data: Uint8Array | string): Promise<string> {
-  const bytes = typeof data === 'string' ? encoder.encode(data) : data;
+  const bytes = typeof data === 'string' ? encoder.encode(data) : new Uint8Array(data);
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
   let hex = '';
   for (const b of digest) hex += b.toString(16).padStart(2, '0');
@@ -96,7 +96,7 @@ export async function verifyText(publicKey: string, signature: string, text: str
 }
 
 /** 32 bytes of a base58 public key, or null. */
-export function decodePublicKey(publicKey: string): Uint8Array | null {
+export function decodePublicKey(publicKey: string): Uint8Array<ArrayBuffer> | null {
   if (typeof publicKey !== 'string' || publicKey.length < 32 || publicKey.length > 44) return null;
   const bytes = decodeBase58(publicKey);
   return bytes && bytes.length === 32 ? bytes : null;
@@ -140,8 +140,10 @@ export function base64UrlEncode(bytes: Uint8Array): string {
   return btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-export function base64UrlDecode(text: string): Uint8Array {
+export function base64UrlDecode(text: string): Uint8Array<ArrayBuffer> {
   const b64 = text.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((text.length + 3) % 4);
   const bin = atob(b64);
-  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
 }

@@ -16,7 +16,7 @@ export function encodeBase58(bytes: Uint8Array): string {
 }
 
 /** Decodes base58; null when a character is outside the alphabet. */
-export function decodeBase58(text: string): Uint8Array | null {
+export function decodeBase58(text: string): Uint8Array<ArrayBuffer> | null {
   let zeros = 0;
   while (zeros < text.length && text[zeros] === '1') zeros++;
   let n = 0n;
@@ -30,5 +30,5 @@ export function decodeBase58(text: string): Uint8Array | null {
     body.unshift(Number(n & 0xffn));
     n >>= 8n;
   }
-  return Uint8Array.from([...new Array<number>(zeros).fill(0), ...body]);
+  return new Uint8Array([...new Array<number>(zeros).fill(0), ...body]);
 }

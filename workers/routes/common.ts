@@ -4,6 +4,12 @@ import { consumeNonce, verifySigned, type Caller } from '../auth.ts';
 import { marketList } from '../config.ts';
 import { parseJsonObject, readBody, refuse } from '../http.ts';
 import { Fields } from '../validate.ts';
+import type { Result } from '../../durable-objects/domain/result.ts';
+
+/** Awaits an RPC call that returns a Result (RPC stub types lose the union's narrowing). */
+export async function rpc<T>(call: Promise<unknown>): Promise<Result<T>> {
+  return (await call) as Result<T>;
+}
 
 /** A signed JSON request, verified and parsed; the nonce is consumed only by `commit`. */
 export interface SignedRequest {

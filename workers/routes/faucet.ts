@@ -1,7 +1,7 @@
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { errorResponse, json } from '../http.ts';
-import { accountStub, signed } from './common.ts';
+import { accountStub, rpc, signed } from './common.ts';
 
 /** Most a faucet request may credit: 1,000,000 DOUG. */
 export const FAUCET_LIMIT = 1_000_000n * UNITS_PER_DOUG;
@@ -12,7 +12,7 @@ export async function faucet(request: Request, env: Env): Promise<Response> {
   const amount = req.body.only('amount').amount('amount', { max: FAUCET_LIMIT });
   await req.commit();
   const ref = `faucet:${req.caller.signer}:${req.caller.nonce}`;
-  const result = await accountStub(env, req.caller.actor).execute(req.caller.actor, { type: 'Credit', ref, amount, source: 'faucet' }, { commandId: ref, actor: req.caller.actor, now: req.now });
+  const result = await rpc(accountStub(env, req.caller.actor).execute(req.caller.actor, { type: 'Credit', ref, amount, source: 'faucet' }, { commandId: ref, actor: req.caller.actor, now: req.now }));
   if (!result.ok) return errorResponse(result.error);
   const balance = await accountStub(env, req.caller.actor).balance();
   return json({ credited: amount, available: balance.available }, 201);

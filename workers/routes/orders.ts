@@ -4,10 +4,19 @@ import { MAX_AMOUNT } from '../../durable-objects/domain/money.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { Fields, HEX64 } from '../validate.ts';
-import { accountStub, knownMarket, marketStub, signed } from './common.ts';
+import type { OrderOutcome } from '../../durable-objects/runtime/market-object.ts';
+import { accountStub, knownMarket, marketStub, rpc, signed } from './common.ts';
 
 const MAX_TTL_MS = 30 * 24 * 3600_000;
 const ATTRIBUTE_KEY = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+
+/** The API's shape of an order: `id`, `kind`, `market`, with "matched" for a filled bid. */
+function apiOrder(view: OrderOutcome['order'], market: string): Record<string, unknown> | null {
+  if (!view) return null;
+  const { side, ...rest } = view as { side: 'ask' | 'bid'; askId?: string; bidId?: string; id?: string; status: string };
+  const { askId, bidId, id, ...fields } = rest;
+  return { id: askId ?? bidId ?? id, kind: side, market, ...fields, status: fields.status === 'filled' ? 'matched' : fields.status };
+}
 
 /** Order ids are derived from (owner, market, client id): repeats map to the same order. */
 async function orderId(kind: 'ask' | 'bid', owner: string, market: string, clientId: string): Promise<string> {
@@ -71,9 +80,9 @@ export async function placeAsk(request: Request, env: Env): Promise<Response> {
     expiresAt: expiresAt(f, req.now),
   };
   await req.commit();
-  const result = await marketStub(env, market).place(market, command, { commandId: command.askId, actor: req.caller.actor, now: req.now });
+  const result = await rpc<OrderOutcome>(marketStub(env, market).place(market, command, { commandId: command.askId, actor: req.caller.actor, now: req.now }));
   if (!result.ok) return errorResponse(result.error);
-  return json({ order: result.value.order }, result.value.repeated ? 200 : 201);
+  return json({ order: apiOrder(result.value.order, market) }, result.value.repeated ? 200 : 201);
 }
 
 /** POST /v1/bids: a buyer escrows funds and bids for a job. */
@@ -110,16 +119,17 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
   await req.commit();
   const meta = { actor: req.caller.actor, now: req.now };
   const account = accountStub(env, req.caller.actor);
-  const held = await account.execute(req.caller.actor, { type: 'Hold', holdId: bidId, amount: escrow }, { ...meta, commandId: `hold:${bidId}` });
+  const held = await rpc(account.execute(req.caller.actor, { type: 'Hold', holdId: bidId, amount: escrow }, { ...meta, commandId: `hold:${bidId}` }));
   if (!held.ok) return errorResponse(held.error);
-  const placed = await marketStub(env, market).place(market, command, { ...meta, commandId: bidId });
+  const placed = await rpc<OrderOutcome>(marketStub(env, market).place(market, command, { ...meta, commandId: bidId }));
   if (!placed.ok) {
     // The market refused the bid: give the escrow back (idempotent, by command id).
     await account.execute(req.caller.actor, { type: 'ReleaseHold', holdId: bidId }, { ...meta, commandId: `unhold:${bidId}` });
     return errorResponse(placed.error);
   }
-  const order = placed.value.order;
-  return json({ order, escrow, jobId: order?.status === 'matched' ? bidId : undefined }, placed.value.repeated ? 200 : 201);
+  const order = apiOrder(placed.value.order, market);
+  const matched = placed.value.events.some((e) => e.type === 'BidMatched') || order?.status === 'matched';
+  return json({ order, escrow, jobId: matched ? bidId : undefined }, placed.value.repeated ? 200 : 201);
 }
 
 /** DELETE /v1/asks/:id and /v1/bids/:id: the owner cancels an order. */
@@ -131,7 +141,7 @@ export async function cancelOrder(request: Request & { params: Record<string, st
   if (!m || m[1] !== kind) refuse('API__INVALID_INPUT', { field: 'id', problem: `is not a${kind === 'ask' ? 'n ask' : ' bid'} id` });
   const market = knownMarket(env, m[2]!);
   await req.commit();
-  const result = await marketStub(env, market).place(market, { type: 'CancelOrder', orderId: id }, { commandId: `cancel:${id}`, actor: req.caller.actor, now: req.now });
+  const result = await rpc<OrderOutcome>(marketStub(env, market).place(market, { type: 'CancelOrder', orderId: id }, { commandId: `cancel:${id}`, actor: req.caller.actor, now: req.now }));
   if (!result.ok) return errorResponse(result.error);
-  return json({ order: result.value.order });
+  return json({ order: apiOrder(result.value.order, market) });
 }

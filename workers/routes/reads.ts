@@ -198,9 +198,7 @@ function accountKey(params: Record<string, string>): string {
 /** GET /v1/accounts/:key: live balance from the account object. */
 export async function getAccount(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const key = accountKey(request.params);
-  const balance = await accountStub(env, key).balance();
-  const { holds: _holds, ...rest } = balance;
-  return json({ account: key, ...rest });
+  return json({ account: key, ...(await accountStub(env, key).balance()) });
 }
 
 /** GET /v1/accounts/:key/holds */
@@ -213,7 +211,9 @@ export async function getHolds(request: Request & { params: Record<string, strin
 /** GET /v1/accounts/:key/ledger: the account's events, oldest first. */
 export async function getLedger(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
   const key = accountKey(request.params);
-  return eventPage(await accountStub(env, key).history(...afterLimit(request.query)), request.query);
+  // Nonces are bookkeeping of the signing scheme, not money: the ledger leaves them out.
+  const rows = await accountStub(env, key).history(...afterLimit(request.query));
+  return eventPage(rows, request.query, (type) => type !== 'NonceRecorded');
 }
 
 function afterLimit(query: Query): [number, number] {
@@ -225,14 +225,14 @@ function afterLimit(query: Query): [number, number] {
   return [cursor ? Number(cursor.slice(1)) : 0, limit];
 }
 
-function eventPage(rows: { seq: number; type: string; at: number; actor: string; data: string }[], query: Query): Response {
+function eventPage(rows: { seq: number; type: string; at: number; actor: string; data: string }[], query: Query, keep: (type: string) => boolean = () => true): Response {
   const limit = afterLimit(query)[1];
-  const items = rows.map((r) => {
+  const lastSeq = rows[rows.length - 1]?.seq;
+  const items = rows.filter((r) => keep(r.type)).map((r) => {
     const { type: _t, ...data } = JSON.parse(r.data) as Record<string, unknown>;
     return { seq: r.seq, type: r.type, at: r.at, actor: r.actor, data };
   });
-  const last = items[items.length - 1];
-  return json({ items, nextCursor: items.length === limit && last ? `s${last.seq}` : null });
+  return json({ items, nextCursor: rows.length === limit && lastSeq !== undefined ? `s${lastSeq}` : null });
 }
 
 /** GET /v1/audit: conservation of funds over every projected account. */

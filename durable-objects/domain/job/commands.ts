@@ -103,6 +103,11 @@ export interface ChallengeResult {
   holdId: string;
 }
 
+/** Alarm at nextDeadline: does whatever ExpireLeases and CloseChallengeWindow would, as due. */
+export interface Tick {
+  type: 'Tick';
+}
+
 /** The buyer (meta.actor) cancels before any result: full refund. */
 export interface CancelJob {
   type: 'CancelJob';
@@ -117,5 +122,6 @@ export type JobCommand =
   | ReplicaMatched
   | ReplicaUnfilled
   | CloseChallengeWindow
+  | Tick
   | ChallengeResult
   | CancelJob;

@@ -45,7 +45,7 @@ function placeBid(state: MarketState, c: PlaceBid, now: number): Result<MarketEv
   const invalid = validateBid(c, now);
   if (invalid) return fail(invalid);
   if (exists(state, c.bidId)) return fail(marketError('MARKET__ORDER_EXISTS', { orderId: c.bidId }));
-  const asks = pickAsks(state, c.owner, c.maxPrice, c.replicas, c.requirements, null, null, now);
+  const asks = pickAsks(state, c.owner, c.maxPrice, c.replicas, c.requirements, null, c.bidId, now);
   if (asks !== null) {
     const fills: Fill[] = new Array(asks.length);
     for (let i = 0; i < asks.length; i++) {
@@ -118,7 +118,7 @@ function pickAsks(
   count: number,
   requirements: PlaceBid['requirements'],
   exclude: readonly string[] | null,
-  jobId: string | null,
+  jobId: string,
   now: number,
 ): AskOrder[] | null {
   const levels = state.asks.levels;
@@ -129,7 +129,7 @@ function pickAsks(
     for (let a = level.head; a !== null; a = a.next) {
       if (a.expiresAt <= now || a.owner === buyer) continue;
       if (exclude !== null && exclude.includes(a.owner)) continue;
-      if (jobId !== null && a.inUse.has(jobId)) continue;
+      if (a.inUse.has(jobId)) continue;
       if (picked !== null && hasProvider(picked, a.owner)) continue;
       if (requirements.length > 0 && !satisfies(a.attributes, requirements)) continue;
       if (picked === null) picked = [a];
@@ -162,7 +162,9 @@ interface Supplier {
 }
 
 function matchSupplier(state: MarketState, s: Supplier, now: number, events: MarketEvent[]): void {
-  let used: Map<AskOrder, number> | null = null;
+  // Jobs given a slot in this decision: of the supplier, and of other asks (evolve has not run yet).
+  const supplied: string[] = [];
+  let used: Map<AskOrder, string[]> | null = null;
   const levels = state.bids.levels;
   outer: for (let i = levels.length - 1; i >= 0; i--) {
     const level = levels[i]!;
@@ -170,7 +172,7 @@ function matchSupplier(state: MarketState, s: Supplier, now: number, events: Mar
     for (let b: RestingBid | null = level.head; b !== null; b = b.next) {
       if (b.expiresAt <= now || b.owner === s.owner) continue;
       const jobId = b.kind === 'bid' ? b.id : b.jobId;
-      if (b.excludeProviders.includes(s.owner) || s.holds(jobId)) continue;
+      if (b.excludeProviders.includes(s.owner) || s.holds(jobId) || supplied.includes(jobId)) continue;
       if (b.requirements.length > 0 && !satisfies(s.attributes, b.requirements)) continue;
       const first = s.placedSeq < b.placedSeq ? s.price : b.maxPrice;
       if (b.kind === 'replica') {
@@ -182,7 +184,9 @@ function matchSupplier(state: MarketState, s: Supplier, now: number, events: Mar
           if (others === null) continue;
           used ??= new Map();
           for (const a of others) {
-            used.set(a, (used.get(a) ?? 0) + 1);
+            const jobs = used.get(a);
+            if (jobs === undefined) used.set(a, [jobId]);
+            else jobs.push(jobId);
             fills.push({ replica: fills.length, askId: a.id, provider: a.owner, price: a.placedSeq < b.placedSeq ? a.price : b.maxPrice });
           }
         }
@@ -198,13 +202,14 @@ function matchSupplier(state: MarketState, s: Supplier, now: number, events: Mar
           fills,
         });
       }
+      supplied.push(jobId);
       if (--s.free === 0) break outer;
     }
   }
 }
 
 /** The other replicas of a resting bid, from resting asks other than the supplier's provider. */
-function pickOthers(state: MarketState, b: RestingBid, supplier: string, used: Map<AskOrder, number> | null, now: number): AskOrder[] | null {
+function pickOthers(state: MarketState, b: RestingBid, supplier: string, used: Map<AskOrder, string[]> | null, now: number): AskOrder[] | null {
   const need = b.replicas - 1;
   const picked: AskOrder[] = [];
   const levels = state.asks.levels;
@@ -213,7 +218,11 @@ function pickOthers(state: MarketState, b: RestingBid, supplier: string, used: M
     if (level.price > b.maxPrice) break;
     for (let a = level.head; a !== null; a = a.next) {
       if (a.expiresAt <= now || a.owner === b.owner || a.owner === supplier || hasProvider(picked, a.owner)) continue;
-      if (used !== null && a.capacity - a.inUse.size - (used.get(a) ?? 0) <= 0) continue;
+      if (a.inUse.has(b.id)) continue;
+      if (used !== null) {
+        const jobs = used.get(a);
+        if (jobs !== undefined && (a.capacity - a.inUse.size - jobs.length <= 0 || jobs.includes(b.id))) continue;
+      }
       if (b.requirements.length > 0 && !satisfies(a.attributes, b.requirements)) continue;
       picked.push(a);
       if (picked.length === need) return picked;

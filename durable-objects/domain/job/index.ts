@@ -1,0 +1,43 @@
+import type { Decider } from '../decider.ts';
+import type { JobCommand } from './commands.ts';
+import { decide, react } from './decide.ts';
+import type { JobEvent } from './events.ts';
+import { evolve, initialState, restore, snapshot, type JobState } from './state.ts';
+
+export type * from './commands.ts';
+export type * from './events.ts';
+export { JOB_ERRORS } from './errors.ts';
+export type { CreatedJob, JobData, JobState, LeaseRecord, ReplicaState, TimelineEntry } from './state.ts';
+export { challengeCost, payoutFor } from './decide.ts';
+export { jobView, nextDeadline, type JobView } from './view.ts';
+export { maxResultsFor, resultsAgree, verifyReplicas, withinTolerance, type NamedTensor, type ReplicaResult, type Verdict } from './verify.ts';
+
+/** The job aggregate: one per matched bid (job id = bid id). */
+export const jobDecider: Decider<JobCommand, JobEvent, JobState> = {
+  initialState,
+  decide,
+  evolve,
+  react,
+  eventVersions: {
+    JobCreated: 1,
+    LeaseGranted: 1,
+    LeaseRenewed: 1,
+    LeaseExpired: 1,
+    ReplicaRematchRequested: 1,
+    ReplicaReassigned: 1,
+    ReplicaMatchDeclined: 1,
+    ResultSubmitted: 1,
+    TieBreakerRequested: 1,
+    ResultVerified: 1,
+    ReplicaRejected: 1,
+    ChallengeWindowOpened: 1,
+    ChallengeRaised: 1,
+    JobSettled: 1,
+    JobRefunded: 1,
+  },
+  // Every event is at version 1; conversions of older shapes go here when a version is bumped.
+  upcast: (_type, _version, data) => data,
+  bigintFields: new Set(['maxPrice', 'price', 'ceiling', 'amount', 'gross', 'fee', 'net']),
+  snapshot,
+  restore,
+};

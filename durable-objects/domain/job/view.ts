@@ -1,0 +1,74 @@
+import type { Amount } from '../money.ts';
+import type { Payout, RefundReason } from './events.ts';
+import type { JobState, ReplicaState, TimelineEntry } from './state.ts';
+
+/** A job as the API and the portal show it. */
+export interface JobView {
+  jobId: string;
+  status: Exclude<JobState['status'], 'none'>;
+  buyer: string;
+  units: number;
+  maxPrice: Amount;
+  replicaCount: number;
+  holdId: string;
+  replicas: {
+    replica: number;
+    role: ReplicaState['role'];
+    status: ReplicaState['status'];
+    provider: string | null;
+    askId: string | null;
+    price: Amount;
+    lease: { leaseId: string; expiresAt: number } | null;
+    digest: string | null;
+    rematches: number;
+  }[];
+  challengeUntil: number | null;
+  challenged: boolean;
+  payouts: Payout[];
+  fee: Amount;
+  refundReason: RefundReason | null;
+  timeline: TimelineEntry[];
+}
+
+/** Pure view of a job; null before it exists. */
+export function jobView(state: JobState): JobView | null {
+  if (state.status === 'none') return null;
+  return {
+    jobId: state.jobId,
+    status: state.status,
+    buyer: state.buyer,
+    units: state.units,
+    maxPrice: state.maxPrice,
+    replicaCount: state.replicaCount,
+    holdId: state.holdId,
+    replicas: state.replicas.map((r) => ({
+      replica: r.replica,
+      role: r.role,
+      status: r.status,
+      provider: r.provider,
+      askId: r.askId,
+      price: r.price,
+      lease: r.lease ? { leaseId: r.lease.leaseId, expiresAt: r.lease.expiresAt } : null,
+      digest: r.result?.outputDigest ?? null,
+      rematches: r.rematches,
+    })),
+    challengeUntil: state.status === 'challengeable' ? state.challengeUntil : null,
+    challenged: state.challenge !== null,
+    payouts: state.status === 'settled' ? state.payouts : [],
+    fee: state.status === 'settled' ? state.fee : 0n,
+    refundReason: state.status === 'refunded' ? state.reason : null,
+    timeline: state.timeline,
+  };
+}
+
+/** When the job's alarm must next fire (a lease or unstarted assignment lapsing, the challenge window closing); null when nothing is due. */
+export function nextDeadline(state: JobState): number | null {
+  if (state.status === 'challengeable') return state.challengeUntil;
+  if (state.status !== 'active') return null;
+  let next: number | null = null;
+  for (const r of state.replicas) {
+    const at = r.status === 'leased' ? (r.lease?.expiresAt ?? null) : r.status === 'assigned' ? r.startBy : null;
+    if (at !== null && (next === null || at < next)) next = at;
+  }
+  return next;
+}

@@ -1,0 +1,105 @@
+import type { Amount } from '../money.ts';
+import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
+import { freeSlots, type ClosedOrder, type MarketState } from './state.ts';
+
+/** What the shell and the read side see of one order. */
+export type OrderView =
+  | {
+      side: 'ask';
+      askId: string;
+      owner: string;
+      price: Amount;
+      capacity: number;
+      slotsInUse: number;
+      freeSlots: number;
+      attributes: Record<string, AttributeValue>;
+      expiresAt: number;
+      status: 'open' | 'cancelled' | 'expired';
+    }
+  | {
+      side: 'bid';
+      bidId: string;
+      owner: string;
+      maxPrice: Amount;
+      units: number;
+      replicas: number;
+      requirements: Requirement[];
+      expiresAt: number;
+      spec: JobSpec;
+      status: 'open';
+    }
+  | { side: ClosedOrder['side']; id: string; owner: string; status: ClosedOrder['status'] };
+
+/** One order by id (open, closed with slots in use, or closed), or null when the market never saw it. */
+export function getOrder(state: MarketState, id: string): OrderView | null {
+  const o = state.orders.get(id);
+  if (o !== undefined) {
+    if (o.kind === 'ask')
+      return {
+        side: 'ask',
+        askId: o.id,
+        owner: o.owner,
+        price: o.price,
+        capacity: o.capacity,
+        slotsInUse: o.inUse.size,
+        freeSlots: freeSlots(o),
+        attributes: o.attributes,
+        expiresAt: o.expiresAt,
+        status: o.status,
+      };
+    return {
+      side: 'bid',
+      bidId: o.id,
+      owner: o.owner,
+      maxPrice: o.maxPrice,
+      units: o.units,
+      replicas: o.replicas,
+      requirements: o.requirements,
+      expiresAt: o.expiresAt,
+      spec: o.spec,
+      status: 'open',
+    };
+  }
+  const c = state.closed.get(id);
+  return c === undefined ? null : { side: c.side, id, owner: c.owner, status: c.status };
+}
+
+export interface BookDepth {
+  /** Highest first. `slots` is the number of replicas the level's bids are waiting for. */
+  bids: { price: Amount; orders: number; slots: number }[];
+  /** Cheapest first; only asks with a free slot are on the book. */
+  asks: { price: Amount; orders: number; freeSlots: number }[];
+}
+
+/** The best `levels` price levels of each side, aggregated. */
+export function bookDepth(state: MarketState, levels: number): BookDepth {
+  const out: BookDepth = { bids: [], asks: [] };
+  const bl = state.bids.levels;
+  for (let i = bl.length - 1; i >= 0 && out.bids.length < levels; i--) {
+    const level = bl[i]!;
+    let slots = 0;
+    for (let b = level.head; b !== null; b = b.next) slots += b.replicas;
+    out.bids.push({ price: level.price, orders: level.count, slots });
+  }
+  const al = state.asks.levels;
+  for (let i = al.length - 1; i >= 0 && out.asks.length < levels; i--) {
+    const level = al[i]!;
+    let free = 0;
+    for (let a = level.head; a !== null; a = a.next) free += freeSlots(a);
+    out.asks.push({ price: level.price, orders: level.count, freeSlots: free });
+  }
+  return out;
+}
+
+/** Highest resting bid price (bids and replica bids), or null. */
+export function bestBid(state: MarketState): Amount | null {
+  return state.bids.best()?.price ?? null;
+}
+
+/** Cheapest ask with a free slot, or null. */
+export function bestAsk(state: MarketState): Amount | null {
+  return state.asks.best()?.price ?? null;
+}
+
+/** Alias of getOrder, the name the market object uses. */
+export const orderView = getOrder;

@@ -1,0 +1,284 @@
+/**
+ * Order book benchmark: the market engine's plain limit-order mode against the npm package
+ * nodejs-order-book on one seeded stream, plus the market decider (decide + evolve) on a comparable
+ * stream of asks, bids and cancels. Prints a table and, last, one JSON line.
+ *
+ *   node --import tsx test/bench/orderbook.ts [ops]
+ */
+import { OrderBook as PackageBook } from 'nodejs-order-book';
+import { LimitOrderBook } from '../../durable-objects/domain/market/book.ts';
+import { marketDecider, type MarketCommand } from '../../durable-objects/domain/market/index.ts';
+import type { CommandMeta } from '../../durable-objects/domain/decider.ts';
+
+/** mulberry32: a small seeded PRNG, good enough for workloads. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const MID = 10_000;
+const LEVELS = 100;
+const TARGET = 10_000;
+const ADD = 0;
+const CANCEL = 1;
+const CROSS = 2;
+
+/** A pre-generated op stream in flat arrays (generation is not timed). */
+interface Stream {
+  n: number;
+  kind: Uint8Array;
+  id: Int32Array;
+  buy: Uint8Array;
+  price: Int32Array;
+  qty: Int32Array;
+  idStr: string[];
+  counts: [number, number, number];
+}
+
+/**
+ * ~50% non-crossing adds (buys in [MID-100, MID-1], sells in [MID+1, MID+100]), ~30% cancels of
+ * live orders, ~20% marketable limits priced at the far end of the other side. The mix leans to
+ * add or cancel to hold the book near TARGET resting orders. Liveness is tracked with our engine.
+ */
+function generate(n: number, seed: number): Stream {
+  const rnd = prng(seed);
+  const s: Stream = {
+    n,
+    kind: new Uint8Array(n),
+    id: new Int32Array(n),
+    buy: new Uint8Array(n),
+    price: new Int32Array(n),
+    qty: new Int32Array(n),
+    idStr: new Array<string>(n),
+    counts: [0, 0, 0],
+  };
+  const book = new LimitOrderBook<number>();
+  const live: number[] = [];
+  let nextId = 1;
+  for (let i = 0; i < n; i++) {
+    const r = rnd();
+    let kind = i < TARGET ? ADD : r < 0.5 ? ADD : r < 0.8 ? CANCEL : CROSS;
+    if (kind === CANCEL && book.size < TARGET * 0.98) kind = ADD;
+    else if (kind === ADD && book.size > TARGET * 1.02) kind = CANCEL;
+    if (kind === CANCEL) {
+      let id = -1;
+      while (live.length > 0) {
+        const at = Math.floor(rnd() * live.length);
+        const cand = live[at]!;
+        live[at] = live[live.length - 1]!;
+        live.pop();
+        if (book.get(cand) !== undefined) {
+          id = cand;
+          break;
+        }
+      }
+      if (id < 0) kind = ADD;
+      else {
+        book.cancel(id);
+        s.kind[i] = CANCEL;
+        s.id[i] = id;
+        s.idStr[i] = String(id);
+        s.counts[CANCEL]++;
+        continue;
+      }
+    }
+    const buy = rnd() < 0.5;
+    const id = nextId++;
+    let price: number;
+    let qty: number;
+    if (kind === ADD) {
+      price = buy ? MID - 1 - Math.floor(rnd() * LEVELS) : MID + 1 + Math.floor(rnd() * LEVELS);
+      qty = 1 + Math.floor(rnd() * 10);
+    } else {
+      price = buy ? MID + LEVELS : MID - LEVELS;
+      qty = 1 + Math.floor(rnd() * 8);
+    }
+    book.limit(id, buy ? 'buy' : 'sell', price, qty);
+    if (book.get(id) !== undefined) live.push(id);
+    s.kind[i] = kind;
+    s.id[i] = id;
+    s.buy[i] = buy ? 1 : 0;
+    s.price[i] = price;
+    s.qty[i] = qty;
+    s.idStr[i] = String(id);
+    s.counts[kind as 0 | 1 | 2]++;
+  }
+  return s;
+}
+
+interface RunResult {
+  ns: bigint;
+  resting: number;
+  traded: number;
+  depth: string;
+}
+
+function runOurs(s: Stream): RunResult {
+  const book = new LimitOrderBook<number>();
+  const { kind, id, buy, price, qty } = s;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < s.n; i++) {
+    if (kind[i] === CANCEL) book.cancel(id[i]!);
+    else book.limit(id[i]!, buy[i] === 1 ? 'buy' : 'sell', price[i]!, qty[i]!);
+  }
+  const ns = process.hrtime.bigint() - t0;
+  const d = book.depth();
+  return {
+    ns,
+    resting: book.size,
+    traded: book.tradedQuantity,
+    depth: JSON.stringify([d.asks.map(([p, q]) => [p, q]), d.bids.map(([p, q]) => [p, q])]),
+  };
+}
+
+function runPackage(s: Stream): RunResult {
+  const book = new PackageBook();
+  const { kind, buy, price, qty, idStr } = s;
+  let traded = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < s.n; i++) {
+    if (kind[i] === CANCEL) book.cancel(idStr[i]!);
+    else {
+      const size = qty[i]!;
+      const r = book.limit({ id: idStr[i]!, side: (buy[i] === 1 ? 'buy' : 'sell') as never, size, price: price[i]! });
+      traded += size - r.quantityLeft;
+    }
+  }
+  const ns = process.hrtime.bigint() - t0;
+  const [asks, bids] = book.depth();
+  // The package's depth lists asks from the cheapest and bids from the highest, as ours does.
+  const resting = Object.keys((book as unknown as { orders: Record<string, unknown> }).orders).length;
+  return { ns, resting, traded, depth: JSON.stringify([asks, [...bids].sort((a, b) => b[0]! - a[0]!)]) };
+}
+
+/** A market stream: asks (capacity 1) and bids (replicas 1, no requirements), cancels, crossing orders. */
+function generateMarket(n: number, seed: number): { commands: MarketCommand[]; metas: CommandMeta[] } {
+  const rnd = prng(seed);
+  const d = marketDecider;
+  let state = d.initialState();
+  const commands: MarketCommand[] = new Array(n);
+  const metas: CommandMeta[] = new Array(n);
+  const live: string[] = [];
+  const owners = Array.from({ length: 64 }, (_, i) => `owner-${i}`);
+  const spec = { modelSha256: 'a'.repeat(64), inputSha256: 'b'.repeat(64), inputBytes: 1024, tolerance: null };
+  const expiresAt = 4_000_000_000_000;
+  let resting = 0;
+  for (let i = 0; i < n; i++) {
+    const now = 1_700_000_000_000 + i;
+    const r = rnd();
+    let kind = i < TARGET ? ADD : r < 0.5 ? ADD : r < 0.8 ? CANCEL : CROSS;
+    if (kind === CANCEL && resting < TARGET * 0.98) kind = ADD;
+    else if (kind === ADD && resting > TARGET * 1.02) kind = CANCEL;
+    let command: MarketCommand | null = null;
+    let actor = 'system';
+    if (kind === CANCEL) {
+      while (live.length > 0 && command === null) {
+        const at = Math.floor(rnd() * live.length);
+        const cand = live[at]!;
+        live[at] = live[live.length - 1]!;
+        live.pop();
+        const o = state.orders.get(cand);
+        if (o !== undefined && o.status === 'open' && o.level !== null) {
+          command = { type: 'CancelOrder', orderId: cand };
+          actor = o.owner;
+        }
+      }
+      if (command === null) kind = ADD;
+    }
+    if (command === null) {
+      const buy = rnd() < 0.5;
+      const owner = owners[Math.floor(rnd() * owners.length)]!;
+      const id = `o${i}`;
+      const price = BigInt(
+        kind === ADD ? (buy ? MID - 1 - Math.floor(rnd() * LEVELS) : MID + 1 + Math.floor(rnd() * LEVELS)) : buy ? MID + LEVELS : MID - LEVELS,
+      );
+      command = buy
+        ? { type: 'PlaceBid', bidId: id, owner, maxPrice: price, units: 10, replicas: 1, requirements: [], expiresAt, ioc: false, spec }
+        : { type: 'PlaceAsk', askId: id, owner, price, capacity: 1, attributes: {}, expiresAt };
+      actor = owner;
+    }
+    const meta: CommandMeta = { commandId: `c${i}`, actor, now };
+    commands[i] = command;
+    metas[i] = meta;
+    const res = d.decide(state, command, meta);
+    if (!res.ok) throw new Error(`market stream: ${res.error.code}`);
+    for (const e of res.value) {
+      state = d.evolve(state, e, meta);
+      if (e.type === 'AskPlaced' || e.type === 'BidPlaced') {
+        resting++;
+        live.push(e.type === 'AskPlaced' ? e.askId : e.bidId);
+      } else if (e.type === 'AskCancelled' || e.type === 'BidCancelled') resting--;
+      else if (e.type === 'BidMatched' && command.type === 'PlaceAsk') resting--; // a resting bid taken, and the capacity-1 ask is full
+      else if (e.type === 'BidMatched') resting--; // the resting ask became full
+    }
+  }
+  return { commands, metas };
+}
+
+function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number } {
+  const d = marketDecider;
+  let state = d.initialState();
+  let events = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < commands.length; i++) {
+    const meta = metas[i]!;
+    const res = d.decide(state, commands[i]!, meta);
+    if (!res.ok) throw new Error(`market run: ${res.error.code}`);
+    const evs = res.value;
+    for (let j = 0; j < evs.length; j++) state = d.evolve(state, evs[j]!, meta);
+    events += evs.length;
+  }
+  return { ns: process.hrtime.bigint() - t0, events };
+}
+
+const perSecond = (ops: number, ns: bigint) => Math.round((ops * 1e9) / Number(ns));
+
+/** Runs the benchmark and returns its numbers. */
+export async function runOrderbookBench(opts: { ops?: number } = {}): Promise<Record<string, number>> {
+  const ops = opts.ops ?? 1_000_000;
+  const stream = generate(ops, 42);
+  const warm = generate(Math.min(200_000, ops), 7);
+  runOurs(warm);
+  runPackage(warm);
+  const ours = runOurs(stream);
+  const pkg = runPackage(stream);
+  if (ours.resting !== pkg.resting || ours.traded !== pkg.traded || ours.depth !== pkg.depth)
+    throw new Error(`engines disagree: ours resting ${ours.resting} traded ${ours.traded}; package resting ${pkg.resting} traded ${pkg.traded}; depth equal ${ours.depth === pkg.depth}`);
+
+  const marketOps = ops;
+  const market = generateMarket(marketOps, 99);
+  const marketWarm = generateMarket(Math.min(100_000, marketOps), 5);
+  runMarket(marketWarm.commands, marketWarm.metas);
+  const m = runMarket(market.commands, market.metas);
+
+  const oursRate = perSecond(ops, ours.ns);
+  const pkgRate = perSecond(ops, pkg.ns);
+  return {
+    orderbook_ops: ops,
+    orderbook_adds: stream.counts[ADD],
+    orderbook_cancels: stream.counts[CANCEL],
+    orderbook_crossing: stream.counts[CROSS],
+    orderbook_resting_at_end: ours.resting,
+    orderbook_traded_quantity: ours.traded,
+    orderbook_ops_per_s: oursRate,
+    orderbook_nodejs_order_book_ops_per_s: pkgRate,
+    orderbook_vs_nodejs_order_book: Math.round((oursRate / pkgRate) * 100) / 100,
+    market_decider_ops: marketOps,
+    market_decider_events: m.events,
+    market_decider_ops_per_s: perSecond(marketOps, m.ns),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const ops = process.argv[2] ? Number(process.argv[2]) : undefined;
+  const result = await runOrderbookBench(ops ? { ops } : {});
+  const width = Math.max(...Object.keys(result).map((k) => k.length));
+  for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(width)}  ${v.toLocaleString('en-US')}`);
+  console.log(JSON.stringify(result));
+}

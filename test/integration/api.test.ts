@@ -1,0 +1,149 @@
+import { env } from 'cloudflare:workers';
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { DougApiError } from '../../sdk/client.ts';
+import worker from '../../workers/index.ts';
+import { BASE, DOUG, SPEC, until, wallet } from './helpers.ts';
+
+const hour = () => Date.now() + 3600_000;
+
+async function apiError(p: Promise<unknown>): Promise<DougApiError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof DougApiError) return e;
+    throw e;
+  }
+  throw new Error('expected the call to fail');
+}
+
+describe('a buyer bids against two providers', () => {
+  it('matches two replicas, creates the job, keeps only the cost in escrow and conserves funds', async () => {
+    const buyer = await wallet(100n * DOUG);
+    const p1 = await wallet();
+    const p2 = await wallet();
+    const a1 = await p1.client.placeAsk({ market: 'cpu', price: '2000000', capacity: 2, attributes: { accelerator: 'cpu', memoryGb: 16, region: 'eu' }, expiresAt: hour() });
+    const a2 = await p2.client.placeAsk({ market: 'cpu', price: '3000000', capacity: 1, attributes: { accelerator: 'cpu', memoryGb: 32, region: 'us' }, expiresAt: hour() });
+    expect(a1.order.status).toBe('open');
+    expect(a2.order.status).toBe('open');
+
+    const bid = await buyer.client.placeBid({ market: 'cpu', maxPrice: '5000000', units: 10, replicas: 2, expiresAt: hour(), job: SPEC });
+    expect(bid.escrow).toBe((5_000_000n * 10n * 2n).toString());
+    expect(bid.jobId).toBe(bid.order.id);
+    const jobId = bid.jobId!;
+
+    // The market's outbox creates the job and releases the unused escrow: cost = (2M + 3M) * 10.
+    const job = await until(async () => {
+      try {
+        return await buyer.client.job(jobId);
+      } catch {
+        return undefined;
+      }
+    }, 'the job object');
+    expect(job.buyer).toBe(buyer.key);
+    const cost = (2_000_000n + 3_000_000n) * 10n;
+    const balance = await until(async () => {
+      const b = await buyer.client.account();
+      return b.held === cost.toString() ? b : undefined;
+    }, 'the unused escrow to be released');
+    expect(BigInt(balance.available)).toBe(100n * DOUG - cost);
+
+    // Read models catch up: both asks listed, one trade pair, audit balanced.
+    const asks = await until(async () => {
+      const page = await buyer.client.asks({ market: 'cpu', status: 'all' });
+      return page.items.length >= 2 ? page : undefined;
+    }, 'asks in the read model');
+    expect(asks.items.map((o) => o.id).sort()).toEqual([a1.order.id, a2.order.id].sort());
+    const trades = await until(async () => {
+      const t = await buyer.client.trades('cpu');
+      return t.items.length >= 2 ? t : undefined;
+    }, 'trades');
+    expect(trades.items.map((t) => String(t.provider)).sort()).toEqual([p1.key, p2.key].sort());
+    const audit = await until(async () => {
+      const a = await buyer.client.audit();
+      return a.accounts >= 1 && a.held === cost.toString() ? a : undefined;
+    }, 'audit to see the hold');
+    expect(audit.ok).toBe(true);
+    expect(audit.violations).toEqual([]);
+  });
+
+  it('filters offers by accelerator, region and memory, and sorts by price', async () => {
+    const p = await wallet();
+    const region = `r${Date.now() % 100000}`;
+    await p.client.placeAsk({ market: 'gpu-24gb', price: '900', capacity: 1, attributes: { accelerator: 'RTX4090', memoryGb: 24, region }, expiresAt: hour() });
+    await p.client.placeAsk({ market: 'gpu-24gb', price: '700', capacity: 1, attributes: { accelerator: 'A100', memoryGb: 40, region }, expiresAt: hour() });
+    const page = await until(async () => {
+      const r = await p.client.asks({ market: 'gpu-24gb', region });
+      return r.items.length === 2 ? r : undefined;
+    }, 'two asks');
+    expect(page.items.map((o) => o.price)).toEqual(['700', '900']);
+    const big = await p.client.asks({ market: 'gpu-24gb', region, minMemoryGb: 32 } as never);
+    expect(big.items.map((o) => (o.attributes as { accelerator: string }).accelerator)).toEqual(['A100']);
+    const a100 = await p.client.asks({ market: 'gpu-24gb', accelerator: 'RTX4090' } as never);
+    expect(a100.items.every((o) => (o.attributes as { accelerator: string }).accelerator === 'RTX4090')).toBe(true);
+  });
+});
+
+describe('a resting bid', () => {
+  it('is cancelled only by its owner, and its escrow comes back in full', async () => {
+    const buyer = await wallet(10n * DOUG);
+    const other = await wallet();
+    const bid = await buyer.client.placeBid({ market: 'gpu-80gb', maxPrice: '1000', units: 5, replicas: 3, expiresAt: hour(), job: SPEC });
+    expect(bid.order.status).toBe('open');
+    expect((await buyer.client.account()).held).toBe('15000');
+
+    const refused = await apiError(other.client.cancelBid(bid.order.id));
+    expect(refused.status).toBe(403);
+    expect(refused.code).toBe('MARKET__NOT_ORDER_OWNER');
+
+    const cancelled = await buyer.client.cancelBid(bid.order.id);
+    expect(cancelled.order.status).toBe('cancelled');
+    const b = await until(async () => {
+      const v = await buyer.client.account();
+      return v.held === '0' ? v : undefined;
+    }, 'the hold to be released');
+    expect(b.available).toBe((10n * DOUG).toString());
+  });
+
+  it('placed twice with one client id is one order with one hold', async () => {
+    const buyer = await wallet(10n * DOUG);
+    const input = { market: 'gpu-80gb', clientId: 'same-id-1', maxPrice: '1000', units: 5, replicas: 1, expiresAt: hour(), job: SPEC };
+    const first = await buyer.client.placeBid(input);
+    const second = await buyer.client.placeBid(input);
+    expect(second.order.id).toBe(first.order.id);
+    expect((await buyer.client.account()).held).toBe('5000');
+    const changed = await apiError(buyer.client.placeBid({ ...input, units: 6 }));
+    expect(changed.status).toBe(409);
+    expect(changed.code).toBe('API__IDEMPOTENCY_CONFLICT');
+    expect((await buyer.client.account()).held).toBe('5000');
+  });
+
+  it('cannot be funded beyond the balance', async () => {
+    const buyer = await wallet(1000n);
+    const e = await apiError(buyer.client.placeBid({ market: 'cpu', maxPrice: '1000', units: 5, replicas: 1, expiresAt: hour(), job: SPEC }));
+    expect(e.status).toBe(402);
+    expect(e.code).toBe('ACCOUNT__INSUFFICIENT_FUNDS');
+    const b = await buyer.client.account();
+    expect([b.available, b.held]).toEqual(['1000', '0']);
+  });
+});
+
+describe('the faucet', () => {
+  it('exists in local mode and credits the signer', async () => {
+    const w = await wallet(5n * DOUG);
+    expect((await w.client.account()).available).toBe((5n * DOUG).toString());
+  });
+
+  it('does not exist when the Worker is not in local mode', async () => {
+    const w = await wallet();
+    const { signRequest } = await import('../../durable-objects/contracts/auth.ts');
+    const body = JSON.stringify({ amount: '1000' });
+    const headers = { 'content-type': 'application/json', ...(await signRequest(w.keypair, { method: 'POST', path: '/v1/faucet', body })) };
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(new Request(`${BASE}/v1/faucet`, { method: 'POST', headers, body }), { ...env, LOCAL_MODE: undefined } as never, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('API__NOT_FOUND');
+    expect((await w.client.account()).available).toBe('0');
+  });
+});
