@@ -12,6 +12,12 @@ export interface OrderOutcome {
   repeated: boolean;
 }
 
+/**
+ * A market snapshot holds the whole book (about 200 bytes an order), so it is taken every 5,000
+ * events: a cold start replays at most that many, and a busy book is not re-serialised too often.
+ */
+export const MARKET_SNAPSHOT_EVERY = 5000;
+
 const orderIdOf = (c: MarketCommand): string | null =>
   c.type === 'PlaceAsk' ? c.askId : c.type === 'PlaceBid' ? c.bidId : c.type === 'CancelOrder' ? c.orderId : null;
 
@@ -20,7 +26,7 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
   protected readonly kind = 'market' as const;
 
   constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env, marketDecider, 1000);
+    super(ctx, env, marketDecider, MARKET_SNAPSHOT_EVERY);
   }
 
   protected timer(state: MarketState) {

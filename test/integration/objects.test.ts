@@ -3,7 +3,7 @@ import type { Env } from '../../durable-objects/runtime/env.ts';
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { AccountObject } from '../../durable-objects/runtime/account-object.ts';
-import { MarketObject } from '../../durable-objects/runtime/market-object.ts';
+import { MARKET_SNAPSHOT_EVERY, MarketObject } from '../../durable-objects/runtime/market-object.ts';
 import type { MarketCommand } from '../../durable-objects/domain/market/index.ts';
 
 const env = rawEnv as unknown as Env;
@@ -40,10 +40,10 @@ describe('an object event log', () => {
 
   it('snapshots a busy object and loads from snapshot + tail to the replay-from-zero hash', async () => {
     const stub = market('log-snapshot');
-    for (let b = 0; b < 5; b++) await stub.placeMany('log-snapshot', asks(250, `s${b}`), meta(`batch-${b}`));
+    for (let b = 0; b < 21; b++) await stub.placeMany('log-snapshot', asks(250, `s${b.toString(16).padStart(2, '0')}`), meta(`batch-${b}`));
     const check = await stub.integrity();
-    expect(check.seq).toBe(1250);
-    expect(check.snapshot?.seq).toBe(1000);
+    expect(check.seq).toBe(5250);
+    expect(check.snapshot?.seq).toBe(MARKET_SNAPSHOT_EVERY);
     expect(check.replay.hash).toBe(check.hash);
     const reloaded = await runInDurableObject(stub, (_instance, state) => new MarketObject(state, env).integrity());
     expect(reloaded.hash).toBe(check.hash);

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+// Starts `npm start` on a spare port with a throw-away state folder, waits for /v1/health and
+// /v1/markets, then stops it. Exits non-zero (within 120 s) if the local stack does not come up.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const port = String(18000 + Math.floor(Math.random() * 1000));
+const state = mkdtempSync(join(tmpdir(), 'doug-smoke-'));
+const child = spawn(process.execPath, ['scripts/start.mjs'], { env: { ...process.env, PORT: port, DOUG_STATE: state }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+let log = '';
+child.stdout.on('data', (d) => (log += d));
+child.stderr.on('data', (d) => (log += d));
+
+const stop = (code) => {
+  try {
+    process.kill(-child.pid, 'SIGINT');
+  } catch {}
+  setTimeout(() => {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {}
+    rmSync(state, { recursive: true, force: true });
+    process.exit(code);
+  }, 1500);
+};
+
+const deadline = Date.now() + 120_000;
+for (;;) {
+  try {
+    const health = await fetch(`http://127.0.0.1:${port}/v1/health`);
+    const markets = await fetch(`http://127.0.0.1:${port}/v1/markets`);
+    const body = await markets.json();
+    if (health.ok && markets.ok && Array.isArray(body.items) && body.items.length > 0) {
+      console.log(`npm start serves ${body.items.length} markets on 127.0.0.1:${port}`);
+      stop(0);
+      break;
+    }
+  } catch {}
+  if (Date.now() > deadline || child.exitCode !== null) {
+    console.error(`npm start did not come up:\n${log.slice(-4000)}`);
+    stop(1);
+    break;
+  }
+  await new Promise((r) => setTimeout(r, 500));
+}
