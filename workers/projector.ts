@@ -132,6 +132,7 @@ async function projectView(db: D1Database, m: Extract<ProjectionMessage, { kind:
   } else if (m.source === 'job') {
     const market = ORDER_ID.exec(m.object)?.[2] ?? '';
     const replicas = (Array.isArray(v.replicas) ? v.replicas : []) as Row[];
+    const timeline = (Array.isArray(v.timeline) ? v.timeline : []) as { at?: number }[];
     const providers = [...new Set(replicas.map((r) => r.provider).filter((p): p is string => typeof p === 'string'))];
     await db.batch([
       db
@@ -140,7 +141,7 @@ async function projectView(db: D1Database, m: Extract<ProjectionMessage, { kind:
            ON CONFLICT (id) DO UPDATE SET status = excluded.status, view = excluded.view, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq
            WHERE jobs.updated_seq < excluded.updated_seq`,
         )
-        .bind(m.object, market, String(v.buyer ?? ''), String(v.status ?? ''), m.view, Number(v.createdAt ?? 0), Number(v.updatedAt ?? 0), m.seq),
+        .bind(m.object, market, String(v.buyer ?? ''), String(v.status ?? ''), m.view, Number(timeline[0]?.at ?? 0), Number(timeline[timeline.length - 1]?.at ?? 0), m.seq),
       ...providers.map((p) => db.prepare('INSERT OR IGNORE INTO job_providers (job_id, provider) VALUES (?, ?)').bind(m.object, p)),
     ]);
   }
