@@ -1,0 +1,153 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { Ladder, LimitOrderBook, type Side } from './book.ts';
+
+type Trade = [maker: number, taker: number, price: number, quantity: number];
+
+function bookWithTrades() {
+  const book = new LimitOrderBook<number>();
+  const trades: Trade[] = [];
+  book.onTrade = (m, t, p, q) => trades.push([m, t, p, q]);
+  return { book, trades };
+}
+
+describe('a plain limit order book', () => {
+  it('rests non-crossing orders on their side, best first', () => {
+    const { book } = bookWithTrades();
+    book.limit(1, 'buy', 99, 5);
+    book.limit(2, 'buy', 100, 3);
+    book.limit(3, 'sell', 101, 4);
+    expect(book.bestBid()).toBe(100);
+    expect(book.bestAsk()).toBe(101);
+    expect(book.depth()).toEqual({ bids: [[100, 3, 1], [99, 5, 1]], asks: [[101, 4, 1]] });
+  });
+
+  it('fills a crossing order across levels at the resting prices, partially filling the last maker', () => {
+    const { book, trades } = bookWithTrades();
+    book.limit(1, 'sell', 101, 2);
+    book.limit(2, 'sell', 102, 5);
+    expect(book.limit(3, 'buy', 105, 4)).toBe(4);
+    expect(trades).toEqual([
+      [1, 3, 101, 2],
+      [2, 3, 102, 2],
+    ]);
+    expect(book.ordersOf('sell')).toEqual([{ id: 2, price: 102, quantity: 3 }]);
+    expect(book.tradedQuantity).toBe(4);
+  });
+
+  it('rests the unfilled remainder of a crossing order', () => {
+    const { book } = bookWithTrades();
+    book.limit(1, 'sell', 101, 2);
+    expect(book.limit(2, 'buy', 101, 5)).toBe(2);
+    expect(book.ordersOf('buy')).toEqual([{ id: 2, price: 101, quantity: 3 }]);
+    expect(book.bestAsk()).toBeNull();
+  });
+
+  it('fills earlier orders first at one price', () => {
+    const { book, trades } = bookWithTrades();
+    book.limit(1, 'buy', 100, 1);
+    book.limit(2, 'buy', 100, 1);
+    book.limit(3, 'sell', 100, 1);
+    expect(trades).toEqual([[1, 3, 100, 1]]);
+  });
+
+  it('cancels in the middle of a level and keeps the rest in order', () => {
+    const { book, trades } = bookWithTrades();
+    for (const id of [1, 2, 3]) book.limit(id, 'sell', 101, 1);
+    expect(book.cancel(2)).toBe(true);
+    expect(book.cancel(2)).toBe(false);
+    book.limit(4, 'buy', 101, 2);
+    expect(trades.map((t) => t[0])).toEqual([1, 3]);
+    expect(book.size).toBe(0);
+  });
+
+  it('refuses a duplicate id and a non-positive quantity', () => {
+    const { book } = bookWithTrades();
+    book.limit(1, 'buy', 100, 1);
+    expect(book.limit(1, 'buy', 100, 1)).toBe(-1);
+    expect(book.limit(2, 'buy', 100, 0)).toBe(-1);
+    expect(book.size).toBe(1);
+  });
+});
+
+describe('a ladder', () => {
+  it('keeps levels sorted and drops empty ones wherever they are', () => {
+    type N = { prev: N | null; next: N | null; level: import('./book.ts').Level<bigint, N> | null };
+    const ladder = new Ladder<bigint, N>(true);
+    const nodes = [5n, 3n, 9n, 7n].map((p) => {
+      const n: N = { prev: null, next: null, level: null };
+      ladder.append(n, p);
+      return n;
+    });
+    expect(ladder.levels.map((l) => l.price)).toEqual([9n, 7n, 5n, 3n]);
+    ladder.unlink(nodes[3]!); // 7n, in the middle
+    expect(ladder.levels.map((l) => l.price)).toEqual([9n, 5n, 3n]);
+    expect(ladder.best()?.price).toBe(3n);
+    expect(ladder.level(7n)).toBeUndefined();
+  });
+});
+
+/** The obviously correct book: one array per side, sorted on every read. */
+class NaiveBook {
+  orders: { id: number; side: Side; price: number; quantity: number; t: number }[] = [];
+  t = 0;
+  limit(id: number, side: Side, price: number, quantity: number, trades: Trade[]): void {
+    let left = quantity;
+    for (;;) {
+      const makers = this.orders
+        .filter((o) => o.side !== side && (side === 'buy' ? o.price <= price : o.price >= price))
+        .sort((a, b) => (side === 'buy' ? a.price - b.price : b.price - a.price) || a.t - b.t);
+      const m = makers[0];
+      if (!m || left === 0) break;
+      const q = Math.min(left, m.quantity);
+      trades.push([m.id, id, m.price, q]);
+      m.quantity -= q;
+      left -= q;
+      if (m.quantity === 0) this.orders = this.orders.filter((o) => o !== m);
+    }
+    if (left > 0) this.orders.push({ id, side, price, quantity: left, t: this.t++ });
+  }
+  cancel(id: number): void {
+    this.orders = this.orders.filter((o) => o.id !== id);
+  }
+  side(side: Side) {
+    return this.orders
+      .filter((o) => o.side === side)
+      .sort((a, b) => (side === 'buy' ? b.price - a.price : a.price - b.price) || a.t - b.t)
+      .map(({ id, price, quantity }) => ({ id, price, quantity }));
+  }
+}
+
+describe('the plain book against the naive book', () => {
+  it('trades and rests identically for random adds and cancels', () => {
+    const op = fc.oneof(
+      { weight: 3, arbitrary: fc.record({ kind: fc.constant('limit' as const), side: fc.constantFrom<Side>('buy', 'sell'), price: fc.integer({ min: 95, max: 105 }), quantity: fc.integer({ min: 1, max: 6 }) }) },
+      { weight: 1, arbitrary: fc.record({ kind: fc.constant('cancel' as const), target: fc.nat() }) },
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 200 }), (ops) => {
+        const { book, trades } = bookWithTrades();
+        const naive = new NaiveBook();
+        const naiveTrades: Trade[] = [];
+        ops.forEach((o, id) => {
+          if (o.kind === 'limit') {
+            book.limit(id, o.side, o.price, o.quantity);
+            naive.limit(id, o.side, o.price, o.quantity, naiveTrades);
+          } else {
+            const target = id === 0 ? 0 : o.target % id;
+            book.cancel(target);
+            naive.cancel(target);
+          }
+        });
+        expect(trades).toEqual(naiveTrades);
+        expect(book.ordersOf('buy')).toEqual(naive.side('buy'));
+        expect(book.ordersOf('sell')).toEqual(naive.side('sell'));
+        expect(book.size).toBe(naive.orders.length);
+        const bid = book.bestBid();
+        const ask = book.bestAsk();
+        if (bid !== null && ask !== null) expect(bid).toBeLessThan(ask);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
