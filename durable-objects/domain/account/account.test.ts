@@ -264,6 +264,15 @@ function check(state: AccountState) {
 
 describe('any sequence of account commands', () => {
   it('keeps available + held equal to the flows in and out, never negative', () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(stepsArb, (steps) => {
+        for (const { event } of run(steps).log) seen.add(event.type);
+      }),
+      { numRuns: 300, seed: 1 },
+    );
+    // The sequences exercise every event type.
+    expect([...seen].sort()).toEqual(Object.keys(accountDecider.eventVersions).sort());
     fc.assert(fc.property(stepsArb, (steps) => void run(steps)), { numRuns: 300 });
   });
 

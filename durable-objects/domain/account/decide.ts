@@ -111,7 +111,7 @@ export function react(_state: AccountState, event: AccountEvent, _meta: CommandM
       command: { type: 'ReceivePayout', ref: payoutRef(event.holdId, i, p.account), from: event.account, amount: p.amount, holdId: event.holdId },
     });
   }
-  if (event.fee > 1n) {
+  if (event.fee > 0n) {
     messages.push({
       to: { kind: 'account', id: FEE_POOL_ACCOUNT },
       command: { type: 'ReceivePayout', ref: feeRef(event.holdId), from: event.account, amount: event.fee, holdId: event.holdId },
