@@ -23,17 +23,21 @@ export async function project(batch: MessageBatch<ProjectionMessage>, env: Env):
 }
 
 function describe(m: ProjectionMessage): string {
-  return `${m.source}:${m.object}:${m.seq}${m.kind === 'event' ? ` ${m.type}` : ' view'}`;
+  return m.kind === 'events' ? `${m.source}:${m.object}:${m.events[0]?.seq}..${m.events[m.events.length - 1]?.seq}` : `${m.source}:${m.object}:${m.seq} view`;
 }
 
 export async function projectOne(db: D1Database, m: ProjectionMessage): Promise<void> {
   if (m.kind === 'view') return projectView(db, m);
-  const eventId = `${m.source}:${m.object}:${m.seq}`;
-  if (await db.prepare('SELECT 1 FROM applied_events WHERE event_id = ?').bind(eventId).first()) return;
-  const statements = [db.prepare('INSERT INTO applied_events (event_id) VALUES (?)').bind(eventId)];
-  if (m.source === 'market') statements.push(...marketStatements(db, m.object, m.seq, m.at, JSON.parse(m.data) as Row));
-  // A duplicate delivered concurrently fails on the applied_events key and rolls the batch back.
-  await db.batch(statements);
+  // Only market events feed row-level read models; jobs and accounts are projected from their views.
+  if (m.source !== 'market') return;
+  for (const e of m.events) {
+    const eventId = `${m.source}:${m.object}:${e.seq}`;
+    if (await db.prepare('SELECT 1 FROM applied_events WHERE event_id = ?').bind(eventId).first()) continue;
+    const statements = [db.prepare('INSERT INTO applied_events (event_id) VALUES (?)').bind(eventId)];
+    statements.push(...marketStatements(db, m.object, e.seq, e.at, JSON.parse(e.data) as Row));
+    // A duplicate delivered concurrently fails on the applied_events key and rolls the batch back.
+    await db.batch(statements);
+  }
 }
 
 function marketStatements(db: D1Database, market: string, seq: number, at: number, e: Row): D1PreparedStatement[] {

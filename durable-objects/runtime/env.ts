@@ -15,7 +15,16 @@ export interface Env {
   LOCAL_MODE?: string;
 }
 
-/** One event (or an object's current view) on its way to the D1 projector. */
+/** One event of an object's log as the projector receives it (data is the event's JSON). */
+export interface ProjectedEvent {
+  seq: number;
+  type: string;
+  at: number;
+  actor: string;
+  data: string;
+}
+
+/** A run of consecutive events (or an object's current view) on its way to the D1 projector. */
 export type ProjectionMessage =
-  | { kind: 'event'; source: 'market' | 'job' | 'account'; object: string; seq: number; type: string; at: number; actor: string; data: string }
+  | { kind: 'events'; source: 'market' | 'job' | 'account'; object: string; events: ProjectedEvent[] }
   | { kind: 'view'; source: 'market' | 'job' | 'account'; object: string; seq: number; view: string };

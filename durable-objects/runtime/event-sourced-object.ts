@@ -14,7 +14,11 @@ export interface Envelope {
 }
 
 const DELIVERY_BATCH = 64;
-const PROJECTION_BATCH = 100;
+/** Events read per projection round; they travel EVENTS_PER_MESSAGE to a queue message (128 KB cap). */
+const PROJECTION_BATCH = 1000;
+const EVENTS_PER_MESSAGE = 100;
+/** Read models may lag this much so that a busy object sends its events in runs, not one by one. */
+const PROJECTION_DELAY_MS = 25;
 const MAX_BACKOFF_MS = 60_000;
 
 /**
@@ -25,6 +29,10 @@ const MAX_BACKOFF_MS = 60_000;
 export abstract class EventSourcedObject<C extends { type: string }, E extends { type: string }, S> extends DurableObject<Env> {
   protected readonly store: EventStore<C, E, S>;
   private alarmAt: number | null = null;
+  private projectedSeq: number | null = null;
+  private cachedName: string | null = null;
+  /** Earliest due outbox message, kept in memory; undefined means "read it from storage". */
+  private outboxNextAt: number | null | undefined = undefined;
   protected abstract readonly kind: AggregateKind;
 
   constructor(ctx: DurableObjectState, env: Env, protected readonly decider: Decider<C, E, S>, snapshotEvery = 1000) {
@@ -34,11 +42,17 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
 
   /** The object's name (market id, job id, account key), recorded on first use. */
   protected get name(): string {
-    return this.store.kvGet('name') ?? this.ctx.id.name ?? this.ctx.id.toString();
+    if (this.cachedName === null) this.cachedName = this.store.kvGet('name');
+    return this.cachedName ?? this.ctx.id.name ?? this.ctx.id.toString();
   }
 
   protected remember(name: string): void {
-    if (this.store.kvGet('name') === null) this.store.kvSet('name', name);
+    if (this.cachedName !== null) return;
+    this.cachedName = this.store.kvGet('name');
+    if (this.cachedName === null) {
+      this.store.kvSet('name', name);
+      this.cachedName = name;
+    }
   }
 
   /** When the decider next needs a timer command, and which one. */
@@ -57,7 +71,9 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   /** Runs commands in one transaction and schedules delivery of what they caused. */
   protected run(name: string, commands: C[], meta: CommandMeta, commandIds?: string[]): Result<Decision<E>>[] {
     this.remember(name);
+    const before = this.store.outboxSize;
     const results = this.store.executeMany(commands, meta, commandIds);
+    if (this.store.outboxSize !== before) this.outboxNextAt = Math.min(this.outboxNextAt ?? meta.now, meta.now);
     if (results.some((r) => r.ok && !r.value.repeated)) this.schedule(meta.now);
     return results;
   }
@@ -94,6 +110,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     const due = this.timer(this.store.state);
     if (due && due.at <= now) this.runOne(this.name, due.command, { commandId: `timer:${due.command.type}:${this.store.seq}`, actor: 'system:timer', now });
     await Promise.all([this.deliver(now), this.project()]);
+    this.outboxNextAt = undefined;
     this.schedule(Date.now());
   }
 
@@ -119,29 +136,36 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   }
 
   private async project(): Promise<void> {
-    const cursor = Number(this.store.kvGet('projected') ?? '0');
-    if (cursor >= this.store.seq) return;
-    const events = this.store.read(cursor, PROJECTION_BATCH);
-    if (events.length === 0) return;
-    const last = events[events.length - 1]!.seq;
-    const body: ProjectionMessage[] = events.map((s) => ({
-      kind: 'event',
-      source: this.kind,
-      object: this.name,
-      seq: s.seq,
-      type: s.event.type,
-      at: s.meta.now,
-      actor: s.meta.actor,
-      data: toJson(s.event),
-    }));
-    const view = last === this.store.seq ? this.projectionView(this.store.state) : undefined;
-    if (view !== undefined) body.push({ kind: 'view', source: this.kind, object: this.name, seq: last, view: toJson(view) });
-    try {
-      await this.env.PROJECTIONS.sendBatch(body.map((b) => ({ body: b, contentType: 'json' })));
+    let cursor = this.projected();
+    while (cursor < this.store.seq) {
+      const events = this.store.read(cursor, PROJECTION_BATCH);
+      if (events.length === 0) return;
+      const last = events[events.length - 1]!.seq;
+      const body: ProjectionMessage[] = [];
+      for (let i = 0; i < events.length; i += EVENTS_PER_MESSAGE) {
+        body.push({
+          kind: 'events',
+          source: this.kind,
+          object: this.name,
+          events: events.slice(i, i + EVENTS_PER_MESSAGE).map((s) => ({ seq: s.seq, type: s.event.type, at: s.meta.now, actor: s.meta.actor, data: toJson(s.event) })),
+        });
+      }
+      const view = last === this.store.seq ? this.projectionView(this.store.state) : undefined;
+      if (view !== undefined) body.push({ kind: 'view', source: this.kind, object: this.name, seq: last, view: toJson(view) });
+      try {
+        await this.env.PROJECTIONS.sendBatch(body.map((b) => ({ body: b, contentType: 'json' })));
+      } catch (error) {
+        console.warn(`projection feed of ${this.kind}:${this.name} failed at ${cursor}: ${String(error)}`);
+        return;
+      }
       this.store.kvSet('projected', String(last));
-    } catch (error) {
-      console.warn(`projection feed of ${this.kind}:${this.name} failed at ${cursor}: ${String(error)}`);
+      this.projectedSeq = cursor = last;
     }
+  }
+
+  private projected(): number {
+    if (this.projectedSeq === null) this.projectedSeq = Number(this.store.kvGet('projected') ?? '0');
+    return this.projectedSeq;
   }
 
   /** Arms the alarm for the earliest of: a due timer, a due message, an unprojected event. */
@@ -149,9 +173,9 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     const candidates: number[] = [];
     const t = this.timer(this.store.state);
     if (t) candidates.push(t.at);
-    const m = this.store.nextMessageAt();
-    if (m !== null) candidates.push(m);
-    if (Number(this.store.kvGet('projected') ?? '0') < this.store.seq) candidates.push(now);
+    if (this.outboxNextAt === undefined) this.outboxNextAt = this.store.nextMessageAt();
+    if (this.outboxNextAt !== null) candidates.push(this.outboxNextAt);
+    if (this.projected() < this.store.seq) candidates.push(now + PROJECTION_DELAY_MS);
     if (candidates.length === 0) return;
     const at = Math.max(now, Math.min(...candidates));
     if (this.alarmAt !== null && this.alarmAt <= at) return;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { canonicalJson, fromJson, toJson } from '../domain/canonical.ts';
+import { fromJson, toJson } from '../domain/canonical.ts';
 import type { CommandMeta, Decider, Message } from '../domain/decider.ts';
 import { domainError } from '../domain/errors.ts';
 import type { DomainError, Result } from '../domain/result.ts';
@@ -36,6 +36,8 @@ const SNAPSHOT_CHUNK = 1_000_000;
 export class EventStore<C extends { type: string }, E extends { type: string }, S> {
   state: S;
   seq = 0;
+  /** Messages written to the outbox by this instance (a cheap signal that there is something to deliver). */
+  outboxSize = 0;
   private snapshotSeq = 0;
   private readonly sql: SqlStorage;
 
@@ -150,6 +152,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
           this.sql.exec('INSERT INTO commands (command_id, request_hash, first_seq, last_seq) VALUES (?, ?, ?, ?)', commandId, hash, first, this.seq);
           results.push({ ok: true, value: { events: decided.value, seq: this.seq, repeated: false } });
         }
+        this.outboxSize += messages.length;
         for (const message of messages) {
           this.sql.exec(
             'INSERT INTO outbox (id, target_kind, target_id, body, next_at) VALUES (?, ?, ?, ?, ?)',
@@ -188,20 +191,24 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
   /** Writes a snapshot of the current state (chunked under the 2 MB row limit) with its hash. */
   writeSnapshot(): void {
     const text = toJson(this.decider.snapshot(this.state));
+    const hash = sha256(text);
     const chunks = Math.max(1, Math.ceil(text.length / SNAPSHOT_CHUNK));
     for (let i = 0; i < chunks; i++) {
       this.sql.exec('INSERT OR REPLACE INTO snapshot_chunks (seq, idx, data) VALUES (?, ?, ?)', this.seq, i, text.slice(i * SNAPSHOT_CHUNK, (i + 1) * SNAPSHOT_CHUNK));
     }
-    this.sql.exec('INSERT OR REPLACE INTO snapshots (seq, hash, chunks) VALUES (?, ?, ?)', this.seq, this.stateHash(), chunks);
+    this.sql.exec('INSERT OR REPLACE INTO snapshots (seq, hash, chunks) VALUES (?, ?, ?)', this.seq, hash, chunks);
     // Older snapshots are not needed to load; keep only the latest two.
     this.sql.exec('DELETE FROM snapshot_chunks WHERE seq < (SELECT MIN(seq) FROM (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2))');
     this.sql.exec('DELETE FROM snapshots WHERE seq < (SELECT MIN(seq) FROM (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 2))');
     this.snapshotSeq = this.seq;
   }
 
-  /** SHA-256 of the canonical snapshot of the current state. */
+  /**
+   * SHA-256 of the snapshot of the current state, as stored. Deciders build snapshots in a fixed
+   * shape and order, so equal states give equal text.
+   */
   stateHash(): string {
-    return createHash('sha256').update(canonicalJson(this.decider.snapshot(this.state))).digest('hex');
+    return sha256(toJson(this.decider.snapshot(this.state)));
   }
 
   /** State hash obtained by replaying every event from zero, ignoring snapshots (for checks). */
@@ -214,7 +221,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
       for (const s of batch) state = this.decider.evolve(state, s.event, s.meta);
       seq = batch[batch.length - 1]!.seq;
     }
-    return { seq, hash: createHash('sha256').update(canonicalJson(this.decider.snapshot(state))).digest('hex') };
+    return { seq, hash: sha256(toJson(this.decider.snapshot(state))) };
   }
 
   /** Latest snapshot's sequence and hash, if any. */
@@ -283,6 +290,9 @@ export class SequenceConflict extends Error {
   }
 }
 
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/** Identifies a request's content, to tell a repeat from a different request under the same id. */
 function requestHash(command: unknown): string {
-  return createHash('sha256').update(canonicalJson(command)).digest('hex').slice(0, 32);
+  return createHash('sha256').update(toJson(command)).digest('base64');
 }

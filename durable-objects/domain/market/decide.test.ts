@@ -7,6 +7,7 @@ import type { MarketCommand, Requirement } from './commands.ts';
 import { MARKET_ERRORS } from './errors.ts';
 import type { MarketEvent } from './events.ts';
 import { bestAsk, bestBid, bookDepth, getOrder, marketDecider, nextExpiry, react } from './index.ts';
+import { CLOSED_MEMORY } from './state.ts';
 import { LATER, NOW, SPEC, ask, askPlaced, bid, bidPlaced, replicaBid, replicaBidPlaced } from './test-helpers.ts';
 
 const given = specFor(marketDecider);
@@ -453,5 +454,21 @@ describe('reading the book', () => {
   it('every event type is at version 1 and upcast leaves current data alone', () => {
     expect(Object.values(marketDecider.eventVersions).every((v) => v === 1)).toBe(true);
     expect(marketDecider.upcast('AskPlaced', 1, { a: 1 })).toEqual({ a: 1 });
+  });
+});
+
+describe('the memory of closed orders', () => {
+  it('is bounded: the oldest closed order is forgotten first, and snapshots keep that order', () => {
+    const events: MarketEvent[] = [];
+    for (let i = 0; i <= CLOSED_MEMORY; i++) {
+      events.push(askPlaced({ askId: `ask-${i}`, owner: 'prov-1' }));
+      events.push({ type: 'AskCancelled', askId: `ask-${i}`, owner: 'prov-1', reason: 'owner' });
+    }
+    const { state } = given(events);
+    expect(state.closed.size).toBe(CLOSED_MEMORY);
+    expect(getOrder(state, 'ask-0')).toBeNull();
+    expect(getOrder(state, 'ask-1')?.status).toBe('cancelled');
+    const restored = marketDecider.restore(fromJson(toJson(marketDecider.snapshot(state)), marketDecider.bigintFields));
+    expect([...restored.closed.keys()]).toEqual([...state.closed.keys()]);
   });
 });

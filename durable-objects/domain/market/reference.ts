@@ -8,6 +8,7 @@ import { fail, ok, type Result } from '../result.ts';
 import type { AttributeValue, JobSpec, MarketCommand, Requirement } from './commands.ts';
 import type { Fill, MarketEvent } from './events.ts';
 import { marketError, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
+import { rememberClosed } from './state.ts';
 
 export interface RefAsk {
   id: string;
@@ -214,7 +215,7 @@ export function refEvolve(s: RefState, e: MarketEvent): RefState {
   const retireIfDrained = (a: RefAsk) => {
     if (a.status !== 'open' && a.inUse.length === 0) {
       s.asks = s.asks.filter((x) => x !== a);
-      s.closed.set(a.id, { side: 'ask', owner: a.owner, status: a.status });
+      rememberClosed(s.closed, a.id, { side: 'ask', owner: a.owner, status: a.status });
     }
   };
   switch (e.type) {
@@ -232,7 +233,7 @@ export function refEvolve(s: RefState, e: MarketEvent): RefState {
     case 'BidMatched':
       for (const f of e.fills) s.asks.find((a) => a.id === f.askId)!.inUse.push(e.bidId);
       removeBid('bid', e.bidId, 0);
-      s.closed.set(e.bidId, { side: 'bid', owner: e.buyer, status: 'filled' });
+      rememberClosed(s.closed, e.bidId, { side: 'bid', owner: e.buyer, status: 'filled' });
       break;
     case 'ReplicaMatched':
       s.asks.find((a) => a.id === e.askId)!.inUse.push(e.jobId);
@@ -248,7 +249,7 @@ export function refEvolve(s: RefState, e: MarketEvent): RefState {
     case 'BidCancelled':
     case 'BidExpired':
       removeBid('bid', e.bidId, 0);
-      s.closed.set(e.bidId, { side: 'bid', owner: e.buyer, status: e.type === 'BidCancelled' ? 'cancelled' : 'expired' });
+      rememberClosed(s.closed, e.bidId, { side: 'bid', owner: e.buyer, status: e.type === 'BidCancelled' ? 'cancelled' : 'expired' });
       break;
     case 'ReplicaBidExpired':
       removeBid('replica', e.jobId, e.replica);

@@ -67,6 +67,20 @@ export interface ReplicaBidOrder {
 export type RestingBid = BidOrder | ReplicaBidOrder;
 export type ExpiringOrder = AskOrder | RestingBid;
 
+/**
+ * How many closed orders the book remembers (oldest forgotten first), so that cancelling a filled
+ * or expired order answers MARKET__ORDER_CLOSED rather than not-found. The memory is bounded
+ * because it travels in every snapshot: a busy market closes orders without end. A forgotten id
+ * cannot be placed again either way: the shell's command log answers a repeated order id.
+ */
+export const CLOSED_MEMORY = 10_000;
+
+/** Records a closed order, forgetting the oldest beyond CLOSED_MEMORY (deterministic: closing order). */
+export function rememberClosed<T>(closed: Map<string, T>, id: string, order: T): void {
+  closed.set(id, order);
+  if (closed.size > CLOSED_MEMORY) closed.delete(closed.keys().next().value as string);
+}
+
 /** What is remembered of an order that has left the book for good (ids are never reused). */
 export interface ClosedOrder {
   side: 'ask' | 'bid';
@@ -192,7 +206,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
         state.bids.unlink(bid);
         state.orders.delete(bid.id);
       }
-      state.closed.set(event.bidId, { side: 'bid', owner: event.buyer, status: 'filled' });
+      rememberClosed(state.closed, event.bidId, { side: 'bid', owner: event.buyer, status: 'filled' });
       break;
     }
     case 'ReplicaMatched': {
@@ -225,7 +239,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
         state.bids.unlink(bid);
         state.orders.delete(bid.id);
       }
-      state.closed.set(event.bidId, { side: 'bid', owner: event.buyer, status });
+      rememberClosed(state.closed, event.bidId, { side: 'bid', owner: event.buyer, status });
       break;
     }
     case 'ReplicaBidExpired': {
@@ -267,7 +281,7 @@ function takeSlot(state: MarketState, askId: string, jobId: string): void {
 
 function retireAsk(state: MarketState, ask: AskOrder): void {
   state.orders.delete(ask.id);
-  state.closed.set(ask.id, { side: 'ask', owner: ask.owner, status: ask.status === 'cancelled' ? 'cancelled' : 'expired' });
+  rememberClosed(state.closed, ask.id, { side: 'ask', owner: ask.owner, status: ask.status === 'cancelled' ? 'cancelled' : 'expired' });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,9 +456,8 @@ export function snapshot(state: MarketState): MarketSnapshot {
           },
     );
   });
-  const closed: MarketSnapshot['closed'] = [...state.closed.entries()]
-    .sort((a, b) => byId(a[0], b[0]))
-    .map(([id, c]) => [id, c.side, c.owner, c.status]);
+  // In closing order, not sorted: the order decides which closed order is forgotten next.
+  const closed: MarketSnapshot['closed'] = [...state.closed.entries()].map(([id, c]) => [id, c.side, c.owner, c.status]);
   return { version: 1, seq: state.seq, asks, heldAsks, bids, closed };
 }
 
