@@ -34,7 +34,7 @@ export async function projectOne(db: D1Database, m: ProjectionMessage): Promise<
     const eventId = `${m.source}:${m.object}:${e.seq}`;
     if (await db.prepare('SELECT 1 FROM applied_events WHERE event_id = ?').bind(eventId).first()) continue;
     const statements = [db.prepare('INSERT INTO applied_events (event_id) VALUES (?)').bind(eventId)];
-    statements.push(...marketStatements(db, m.object, e.seq, e.at, JSON.parse(e.data) as Row));
+    statements.push(...marketStatements(db, m.object, e.seq, e.at, { ...(JSON.parse(e.data) as Row), type: e.type }));
     // A duplicate delivered concurrently fails on the applied_events key and rolls the batch back.
     await db.batch(statements);
   }

@@ -138,7 +138,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   private async project(): Promise<void> {
     let cursor = this.projected();
     while (cursor < this.store.seq) {
-      const events = this.store.read(cursor, PROJECTION_BATCH);
+      const events = this.store.readForProjection(cursor, PROJECTION_BATCH);
       if (events.length === 0) return;
       const last = events[events.length - 1]!.seq;
       const body: ProjectionMessage[] = [];
@@ -147,7 +147,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
           kind: 'events',
           source: this.kind,
           object: this.name,
-          events: events.slice(i, i + EVENTS_PER_MESSAGE).map((s) => ({ seq: s.seq, type: s.event.type, at: s.meta.now, actor: s.meta.actor, data: toJson(s.event) })),
+          events: events.slice(i, i + EVENTS_PER_MESSAGE),
         });
       }
       const view = last === this.store.seq ? this.projectionView(this.store.state) : undefined;
