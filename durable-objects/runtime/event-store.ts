@@ -152,7 +152,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
           const recorded =
             events !== null &&
             this.sql.exec('INSERT INTO commands (command_id, request_hash, first_seq, last_seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', commandId, hash, first, last)
-              .rowsWritten === 1;
+              .rowsWritten > 0;
           if (!recorded) {
             const repeat = this.repeatOf(commandId, hash);
             results.push(repeat ?? (decided as Result<Decision<E>>));
