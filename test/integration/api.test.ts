@@ -118,6 +118,22 @@ describe('a resting bid', () => {
     expect((await buyer.client.account()).held).toBe('5000');
   });
 
+  it('expires unfilled at its expiry time, and its escrow comes back in full', async () => {
+    const buyer = await wallet(10n * DOUG);
+    const bid = await buyer.client.placeBid({ market: 'gpu-80gb', maxPrice: '1000', units: 3, replicas: 4, expiresAt: Date.now() + 1500, job: SPEC });
+    expect((await buyer.client.account()).held).toBe('12000');
+    const b = await until(async () => {
+      const v = await buyer.client.account();
+      return v.held === '0' ? v : undefined;
+    }, 'the expiry alarm to release the hold', 15_000);
+    expect(b.available).toBe((10n * DOUG).toString());
+    const bids = await until(async () => {
+      const page = await buyer.client.bids({ market: 'gpu-80gb', owner: buyer.key, status: 'expired' });
+      return page.items.length === 1 ? page : undefined;
+    }, 'the read model to show the expiry');
+    expect(bids.items[0]!.id).toBe(bid.order.id);
+  });
+
   it('cannot be funded beyond the balance', async () => {
     const buyer = await wallet(1000n);
     const e = await apiError(buyer.client.placeBid({ market: 'cpu', maxPrice: '1000', units: 5, replicas: 1, expiresAt: hour(), job: SPEC }));
