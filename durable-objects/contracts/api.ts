@@ -16,22 +16,9 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-export type AttributeValue = string | number;
-export interface Requirement {
-  key: string;
-  op: 'eq' | 'neq' | 'gte' | 'lte' | 'in';
-  value: AttributeValue | AttributeValue[];
-}
-
-export interface JobSpec {
-  /** SHA-256 (hex) of the ONNX model. */
-  modelSha256: string;
-  /** SHA-256 (hex) of the canonical input tensors. */
-  inputSha256: string;
-  inputBytes: number;
-  /** Max absolute difference accepted between replicas on different runtimes; null = bit-exact only. */
-  tolerance: number | null;
-}
+// Order attributes, requirements and job specs are the domain's own types: the wire carries them as is.
+import type { AttributeValue, JobSpec, Requirement } from '../domain/market/commands.ts';
+export type { AttributeValue, JobSpec, Requirement };
 
 /** POST /v1/asks */
 export interface PlaceAskBody {

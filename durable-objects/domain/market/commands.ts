@@ -12,9 +12,12 @@ export interface Requirement {
 
 /** What the job will run: the job object keeps it; the market only carries it. */
 export interface JobSpec {
+  /** SHA-256 (hex) of the ONNX model. */
   modelSha256: string;
+  /** SHA-256 (hex) of the canonical input tensors. */
   inputSha256: string;
   inputBytes: number;
+  /** Max absolute difference accepted between replicas on different runtimes; null = bit-exact only. */
   tolerance: number | null;
 }
 
