@@ -57,9 +57,9 @@ export async function verifySigned(request: Request, body: string, scope: Delega
   const delegation = parseDelegation(delegationHeader);
   if (delegation.delegate !== key) refuse('AUTH__DELEGATION_INVALID', { problem: 'it names a different key than the one that signed' });
   if (delegation.expiresAt <= now) refuse('AUTH__DELEGATION_INVALID', { problem: 'it has expired' });
-  if (scope === 'owner' || !delegation.scopes.includes(scope)) refuse('AUTH__FORBIDDEN', { actor: key, resource: scope === 'owner' ? 'an owner-only action' : `scope ${scope}` });
   const { signature: walletSignature, ...unsigned } = delegation;
   if (!(await verifyText(delegation.wallet, walletSignature, delegationMessage(unsigned)))) refuse('AUTH__DELEGATION_INVALID', { problem: 'the wallet signature does not verify' });
+  if (scope === 'owner' || !delegation.scopes.includes(scope)) refuse('AUTH__FORBIDDEN', { actor: key, resource: scope === 'owner' ? 'an owner-only action' : `scope ${scope}` });
   return { actor: delegation.wallet, signer: key, nonce, timestamp };
 }
 
