@@ -17,7 +17,7 @@ export const EDGE_ERRORS = defineErrors({
   API__UNKNOWN_JOB: 'there is no job {jobId}',
   API__IDEMPOTENCY_CONFLICT: 'id {id} was already used for a different request',
   API__INTERNAL: 'an internal error occurred',
-  API__UNAVAILABLE: 'the service is busy; retry shortly',
+  API__UNAVAILABLE: 'the service did not complete the request; retry it with the same clientId',
   AUTH__MISSING: 'this request must be signed: missing {header}',
   AUTH__KEY_INVALID: '{key} is not a valid ed25519 public key',
   AUTH__SIGNATURE_INVALID: 'the signature does not match the request',

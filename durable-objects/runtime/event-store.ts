@@ -135,7 +135,6 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
   executeMany(commands: C[], meta: CommandMeta, commandIds?: string[]): Result<Decision<E>>[] {
     const results: Result<Decision<E>>[] = [];
     const messages: Message[] = [];
-    const seqBefore = this.seq;
     try {
       this.storage.transactionSync(() => {
         for (let i = 0; i < commands.length; i++) {
@@ -184,7 +183,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
       });
     } catch (error) {
       // The transaction rolled back: the in-memory state may have been evolved, so rebuild it.
-      this.seq = seqBefore;
+      this.seq = 0;
       this.state = this.decider.initialState();
       this.snapshotSeq = 0;
       this.load();

@@ -121,7 +121,16 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
   const account = accountStub(env, req.caller.actor);
   const held = await rpc(account.execute(req.caller.actor, { type: 'Hold', holdId: bidId, amount: escrow }, { ...meta, commandId: `hold:${bidId}` }));
   if (!held.ok) return errorResponse(held.error);
-  const placed = await rpc<OrderOutcome>(marketStub(env, market).place(market, command, { ...meta, commandId: bidId }));
+  let placed: Awaited<ReturnType<typeof rpc<OrderOutcome>>>;
+  try {
+    placed = await rpc<OrderOutcome>(marketStub(env, market).place(market, command, { ...meta, commandId: bidId }));
+  } catch (error) {
+    // The market did not answer, so whether it took the bid is unknown. The escrow stays held:
+    // releasing it here would let a retry place the bid unfunded. A retry with the same clientId
+    // completes the placement exactly once against the same hold.
+    console.error(`placing ${bidId} failed: ${String(error)}`);
+    return refuse('API__UNAVAILABLE');
+  }
   if (!placed.ok) {
     // The market refused the bid: give the escrow back (idempotent, by command id).
     await account.execute(req.caller.actor, { type: 'ReleaseHold', holdId: bidId }, { ...meta, commandId: `unhold:${bidId}` });

@@ -1,0 +1,73 @@
+import { env as rawEnv } from 'cloudflare:workers';
+import { runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { Decider } from '../../durable-objects/domain/decider.ts';
+import type { Env } from '../../durable-objects/runtime/env.ts';
+import { EventStore, SequenceConflict } from '../../durable-objects/runtime/event-store.ts';
+
+const env = rawEnv as unknown as Env;
+
+/**
+ * A tiny counter aggregate whose event changed shape: version 1 stored `{ n }`, version 2 stores
+ * `{ amount }` as a bigint. It exercises the store's generic paths with a real SQLite log.
+ */
+type Cmd = { type: 'Add'; amount: bigint };
+type Evt = { type: 'Added'; amount: bigint };
+const counter: Decider<Cmd, Evt, { total: bigint }> = {
+  initialState: () => ({ total: 0n }),
+  decide: (_s, c) => (c.amount > 0n ? { ok: true, value: [{ type: 'Added', amount: c.amount }] } : { ok: false, error: { code: 'TEST__NOT_POSITIVE', message: 'not positive', context: {} } }),
+  evolve: (s, e) => ({ total: s.total + e.amount }),
+  react: () => [],
+  eventVersions: { Added: 2 },
+  upcast: (type, version, data) => (type === 'Added' && version === 1 ? { amount: BigInt(data.n as number) } : data),
+  bigintFields: new Set(['amount', 'total']),
+  snapshot: (s) => s,
+  restore: (d) => d as { total: bigint },
+};
+const meta = (commandId: string) => ({ commandId, actor: 'tester', now: Date.now() });
+const open = (storage: DurableObjectStorage) => new EventStore(storage, counter, { snapshotEvery: 1000, source: () => 'test:counter' });
+
+describe('the event store', () => {
+  it('upcasts events stored under an older schema version when it reads them', async () => {
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName('upcast-store'));
+    const total = await runInDurableObject(stub, (_instance, state) => {
+      open(state.storage); // creates the tables
+      state.storage.sql.exec("INSERT INTO events (seq, type, version, data, command_id, actor, at) VALUES (1, 'Added', 1, '{\"n\":5}', 'old', 'tester', 0)");
+      const store = open(state.storage);
+      store.execute({ type: 'Add', amount: 7n }, meta('new'));
+      const reopened = open(state.storage);
+      return { total: reopened.state.total, first: reopened.read(0, 1)[0]!.event };
+    });
+    expect(total.total).toBe(12n);
+    expect(total.first).toEqual({ type: 'Added', amount: 5n });
+  });
+
+  it('refuses an append at a sequence someone else took, rolls back, and keeps its state', async () => {
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName('conflict-store'));
+    const outcome = await runInDurableObject(stub, (_instance, state) => {
+      const store = open(state.storage);
+      store.execute({ type: 'Add', amount: 1n }, meta('a'));
+      // Another writer appends behind this instance's back.
+      state.storage.sql.exec("INSERT INTO events (seq, type, version, data, command_id, actor, at) VALUES (2, 'Added', 2, '{\"amount\":\"10\"}', 'x', 'other', 0)");
+      let error: unknown = null;
+      try {
+        store.execute({ type: 'Add', amount: 100n }, meta('b'));
+      } catch (e) {
+        error = e;
+      }
+      const commandB = state.storage.sql.exec("SELECT COUNT(*) AS n FROM commands WHERE command_id = 'b'").one().n;
+      return { conflict: error instanceof SequenceConflict, expected: (error as SequenceConflict).expected, total: store.state.total, seq: store.seq, commandB };
+    });
+    expect(outcome).toEqual({ conflict: true, expected: 1, total: 11n, seq: 2, commandB: 0 });
+  });
+
+  it('answers a rejected command with its rejection and records nothing', async () => {
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName('reject-store'));
+    const outcome = await runInDurableObject(stub, (_instance, state) => {
+      const store = open(state.storage);
+      const r = store.execute({ type: 'Add', amount: 0n }, meta('zero'));
+      return { ok: r.ok, seq: store.seq, commands: state.storage.sql.exec('SELECT COUNT(*) AS n FROM commands').one().n };
+    });
+    expect(outcome).toEqual({ ok: false, seq: 0, commands: 0 });
+  });
+});
