@@ -10,6 +10,8 @@ import type {
   OrderStatus,
   OrderView,
   Page,
+  PlaceAskBatchBody,
+  PlaceAskBatchResponse,
   PlaceAskBody,
   PlaceBidBody,
   PlaceOrderResponse,
@@ -261,6 +263,15 @@ export class DougClient {
       expiresAt: input.expiresAt,
     };
     return this.send('POST', '/v1/asks', body);
+  }
+
+  /** POST /v1/asks/batch: up to 100 asks in one market; each gets its own outcome. */
+  placeAskBatch(market: string, asks: Omit<PlaceAskInput, 'market'>[]): Promise<PlaceAskBatchResponse> {
+    const body: PlaceAskBatchBody = {
+      market,
+      asks: asks.map((a) => ({ clientId: a.clientId ?? newClientId(), price: String(a.price), capacity: a.capacity, attributes: a.attributes ?? {}, expiresAt: a.expiresAt })),
+    };
+    return this.send('POST', '/v1/asks/batch', body);
   }
 
   /** DELETE /v1/asks/:id */

@@ -4,7 +4,7 @@ import { isLocalMode } from './config.ts';
 import { handleError, json, refuse } from './http.ts';
 import { project } from './projector.ts';
 import { faucet } from './routes/faucet.ts';
-import { cancelOrder, placeAsk, placeBid } from './routes/orders.ts';
+import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
 import { audit, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
 
 export { AccountObject } from '../durable-objects/runtime/account-object.ts';
@@ -22,6 +22,7 @@ router
   .get('/v1/markets/:market/trades', (r, env) => listTrades(r, env))
   .get('/v1/asks', (r, env) => listOrders(r, env, 'ask'))
   .post('/v1/asks', (r, env) => placeAsk(r, env))
+  .post('/v1/asks/batch', (r, env) => placeAskBatch(r, env))
   .delete('/v1/asks/:id', (r, env) => cancelOrder(r, env, 'ask'))
   .get('/v1/bids', (r, env) => listOrders(r, env, 'bid'))
   .post('/v1/bids', (r, env) => placeBid(r, env))

@@ -31,6 +31,17 @@ export interface PlaceAskBody {
   expiresAt: number;
 }
 
+/** POST /v1/asks/batch: up to 100 asks in one market, one signature, one transaction. */
+export interface PlaceAskBatchBody {
+  market: string;
+  asks: Omit<PlaceAskBody, 'market'>[];
+}
+
+/** Each ask of a batch gets its own outcome. */
+export interface PlaceAskBatchResponse {
+  results: ({ order: OrderView } | ApiError)[];
+}
+
 /** POST /v1/bids */
 export interface PlaceBidBody {
   market: string;
@@ -130,6 +141,7 @@ export const ROUTES = {
   trades: 'GET /v1/markets/:market/trades',
   asks: 'GET /v1/asks',
   placeAsk: 'POST /v1/asks',
+  placeAskBatch: 'POST /v1/asks/batch',
   cancelAsk: 'DELETE /v1/asks/:id',
   bids: 'GET /v1/bids',
   placeBid: 'POST /v1/bids',

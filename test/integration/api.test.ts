@@ -84,6 +84,33 @@ describe('a buyer bids against two providers', () => {
   });
 });
 
+describe('a batch of asks', () => {
+  it('is placed in one request; each ask gets its own outcome, and a repeat returns the same orders', async () => {
+    const p = await wallet();
+    const asks = [
+      { clientId: 'b-1', price: '500', capacity: 2, attributes: { accelerator: 'L4', memoryGb: 24 }, expiresAt: hour() },
+      { clientId: 'b-2', price: '600', capacity: 1, attributes: { accelerator: 'L4', memoryGb: 24 }, expiresAt: hour() },
+      { clientId: 'b-3', price: '700', capacity: 1, attributes: { accelerator: 'L4', price: 3 }, expiresAt: hour() },
+    ];
+    const first = await p.client.placeAskBatch('gpu-24gb', asks);
+    expect(first.results).toHaveLength(3);
+    const [a, b, c] = first.results as ({ order?: { id: string; status: string }; error?: { code: string } })[];
+    expect([a!.order?.status, b!.order?.status]).toEqual(['open', 'open']);
+    expect(c!.error?.code).toBe('MARKET__INVALID_ATTRIBUTE');
+    const again = await p.client.placeAskBatch('gpu-24gb', asks.slice(0, 2));
+    expect(again.results.map((r) => ('order' in r ? r.order.id : null))).toEqual([a!.order!.id, b!.order!.id]);
+    const depth = await p.client.market('gpu-24gb', { depth: 50 });
+    expect(depth.book.asks.filter((l) => l.price === '500' || l.price === '600').length).toBe(2);
+  });
+
+  it('over 100 asks is refused whole', async () => {
+    const p = await wallet();
+    const asks = Array.from({ length: 101 }, (_, i) => ({ clientId: `x${i}`, price: '1', capacity: 1, attributes: {}, expiresAt: hour() }));
+    const e = await apiError(p.client.placeAskBatch('cpu', asks));
+    expect([e.status, e.code]).toEqual([400, 'API__INVALID_INPUT']);
+  });
+});
+
 describe('a resting bid', () => {
   it('is cancelled only by its owner, and its escrow comes back in full', async () => {
     const buyer = await wallet(10n * DOUG);

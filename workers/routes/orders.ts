@@ -5,6 +5,7 @@ import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { Fields, HEX64 } from '../validate.ts';
 import type { OrderOutcome } from '../../durable-objects/runtime/market-object.ts';
+import type { Result } from '../../durable-objects/domain/result.ts';
 import { accountStub, knownMarket, marketStub, rpc, signed } from './common.ts';
 
 const MAX_TTL_MS = 30 * 24 * 3600_000;
@@ -69,20 +70,53 @@ export async function placeAsk(request: Request, env: Env): Promise<Response> {
   const req = await signed(request, env, 'asks');
   const f = req.body.only('market', 'clientId', 'price', 'capacity', 'attributes', 'expiresAt');
   const market = knownMarket(env, f.string('market', { max: 32 }));
-  const clientId = f.string('clientId', { pattern: CLIENT_ID, max: 64 });
-  const command = {
-    type: 'PlaceAsk' as const,
-    askId: await orderId('ask', req.caller.actor, market, clientId),
-    owner: req.caller.actor,
-    price: f.amount('price'),
-    capacity: f.integer('capacity', { min: 1, max: 1024 }),
-    attributes: attributes(f),
-    expiresAt: expiresAt(f, req.now),
-  };
+  const command = await askCommand(f, req.caller.actor, market, req.now);
   await req.commit();
   const result = await rpc<OrderOutcome>(marketStub(env, market).place(market, command, { commandId: command.askId, actor: req.caller.actor, now: req.now }));
   if (!result.ok) return errorResponse(result.error);
   return json({ order: apiOrder(result.value.order, market) }, result.value.repeated ? 200 : 201);
+}
+
+/** Most asks one batch may carry. */
+export const MAX_BATCH = 100;
+
+/**
+ * POST /v1/asks/batch: up to 100 asks in one market under one signature, committed in one
+ * transaction of the market object. Each ask gets its own outcome: an order or a coded error.
+ */
+export async function placeAskBatch(request: Request, env: Env): Promise<Response> {
+  const req = await signed(request, env, 'asks');
+  const f = req.body.only('market', 'asks');
+  const market = knownMarket(env, f.string('market', { max: 32 }));
+  const items = f.array('asks', { max: MAX_BATCH });
+  if (items.length === 0) refuse('API__INVALID_INPUT', { field: 'asks', problem: 'must hold at least one ask' });
+  const commands = [];
+  for (const [i, item] of items.entries()) {
+    if (item === null || typeof item !== 'object' || Array.isArray(item)) refuse('API__INVALID_INPUT', { field: `asks[${i}]`, problem: 'must be an object' });
+    const a = new Fields(item as Record<string, unknown>, `asks[${i}].`).only('clientId', 'price', 'capacity', 'attributes', 'expiresAt');
+    commands.push(await askCommand(a, req.caller.actor, market, req.now));
+  }
+  const ids = commands.map((c) => c.askId);
+  if (new Set(ids).size !== ids.length) refuse('API__INVALID_INPUT', { field: 'asks', problem: 'clientIds must be distinct' });
+  await req.commit();
+  const results = (await marketStub(env, market).placeMany(market, commands, { commandId: ids[0]!, actor: req.caller.actor, now: req.now }, ids)) as unknown as Result<OrderOutcome>[];
+  return json({
+    results: results.map((r) => (r.ok ? { order: apiOrder(r.value.order, market) } : { error: r.error })),
+  });
+}
+
+/** Validates one ask's fields into the market command; the id is derived from the client id. */
+async function askCommand(f: Fields, owner: string, market: string, now: number) {
+  const clientId = f.string('clientId', { pattern: CLIENT_ID, max: 64 });
+  return {
+    type: 'PlaceAsk' as const,
+    askId: await orderId('ask', owner, market, clientId),
+    owner,
+    price: f.amount('price'),
+    capacity: f.integer('capacity', { min: 1, max: 1024 }),
+    attributes: attributes(f),
+    expiresAt: expiresAt(f, now),
+  };
 }
 
 /** POST /v1/bids: a buyer escrows funds and bids for a job. */
