@@ -87,7 +87,7 @@ describe('a buyer bids against two providers', () => {
 describe('a batch of asks', () => {
   it('is placed in one request; each ask gets its own outcome, and a repeat returns the same orders', async () => {
     const p = await wallet();
-    const asks = [
+    const asks: { clientId: string; price: string; capacity: number; attributes: Record<string, string | number>; expiresAt: number }[] = [
       { clientId: 'b-1', price: '500', capacity: 2, attributes: { accelerator: 'L4', memoryGb: 24 }, expiresAt: hour() },
       { clientId: 'b-2', price: '600', capacity: 1, attributes: { accelerator: 'L4', memoryGb: 24 }, expiresAt: hour() },
       { clientId: 'b-3', price: '700', capacity: 1, attributes: { accelerator: 'L4', price: 3 }, expiresAt: hour() },

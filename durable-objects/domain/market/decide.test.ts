@@ -7,7 +7,7 @@ import type { MarketCommand, Requirement } from './commands.ts';
 import { MARKET_ERRORS } from './errors.ts';
 import type { MarketEvent } from './events.ts';
 import { bestAsk, bestBid, bookDepth, getOrder, marketDecider, nextExpiry, react } from './index.ts';
-import { CLOSED_MEMORY } from './state.ts';
+import { BoundedMemory, CLOSED_MEMORY } from './state.ts';
 import { LATER, NOW, SPEC, ask, askPlaced, bid, bidPlaced, replicaBid, replicaBidPlaced } from './test-helpers.ts';
 
 const given = specFor(marketDecider);
@@ -470,5 +470,16 @@ describe('the memory of closed orders', () => {
     expect(getOrder(state, 'ask-1')?.status).toBe('cancelled');
     const restored = marketDecider.restore(fromJson(toJson(marketDecider.snapshot(state)), marketDecider.bigintFields));
     expect([...restored.closed.keys()]).toEqual([...state.closed.keys()]);
+  });
+});
+
+describe('a bounded memory', () => {
+  it('keeps the newest entries in insertion order across compactions', () => {
+    const memory = new BoundedMemory<number>(3);
+    for (let i = 0; i < 20; i++) memory.set(`k${i}`, i);
+    expect([...memory.entries()]).toEqual([['k17', 17], ['k18', 18], ['k19', 19]]);
+    expect(memory.size).toBe(3);
+    expect(memory.has('k16')).toBe(false);
+    expect(memory.get('k18')).toBe(18);
   });
 });

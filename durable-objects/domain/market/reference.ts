@@ -8,7 +8,13 @@ import { fail, ok, type Result } from '../result.ts';
 import type { AttributeValue, JobSpec, MarketCommand, Requirement } from './commands.ts';
 import type { Fill, MarketEvent } from './events.ts';
 import { marketError, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
-import { rememberClosed } from './state.ts';
+import { CLOSED_MEMORY } from './state.ts';
+
+/** The naive form of the bounded memory of closed orders: a Map, oldest deleted first. */
+function rememberClosed<T>(closed: Map<string, T>, id: string, order: T): void {
+  closed.set(id, order);
+  if (closed.size > CLOSED_MEMORY) closed.delete(closed.keys().next().value as string);
+}
 
 export interface RefAsk {
   id: string;

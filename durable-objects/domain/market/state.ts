@@ -75,10 +75,52 @@ export type ExpiringOrder = AskOrder | RestingBid;
  */
 export const CLOSED_MEMORY = 10_000;
 
-/** Records a closed order, forgetting the oldest beyond CLOSED_MEMORY (deterministic: closing order). */
-export function rememberClosed<T>(closed: Map<string, T>, id: string, order: T): void {
-  closed.set(id, order);
-  if (closed.size > CLOSED_MEMORY) closed.delete(closed.keys().next().value as string);
+/**
+ * A map that remembers at most `limit` entries and forgets the oldest first. The insertion order
+ * lives in an array with a moving head: deleting from the front of a large Map leaves holes that
+ * every later `keys().next()` walks over, which halved the decider's throughput.
+ */
+export class BoundedMemory<T> {
+  private readonly map = new Map<string, T>();
+  private order: string[] = [];
+  private head = 0;
+
+  constructor(private readonly limit: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(id: string): T | undefined {
+    return this.map.get(id);
+  }
+
+  has(id: string): boolean {
+    return this.map.has(id);
+  }
+
+  /** Remembers a new id (ids are never reused), forgetting the oldest beyond the limit. */
+  set(id: string, value: T): void {
+    this.map.set(id, value);
+    this.order.push(id);
+    if (this.map.size > this.limit) this.map.delete(this.order[this.head++]!);
+    if (this.head > this.limit) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Oldest first. */
+  *entries(): IterableIterator<[string, T]> {
+    for (let i = this.head; i < this.order.length; i++) {
+      const id = this.order[i]!;
+      yield [id, this.map.get(id)!];
+    }
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [id] of this.entries()) yield id;
+  }
 }
 
 /** What is remembered of an order that has left the book for good (ids are never reused). */
@@ -101,7 +143,7 @@ export interface MarketState {
   orders: Map<string, AskOrder | BidOrder>;
   /** Resting replica bids by replicaKey. */
   replicaBids: Map<string, ReplicaBidOrder>;
-  closed: Map<string, ClosedOrder>;
+  closed: BoundedMemory<ClosedOrder>;
   /** Min-heap by (expiresAt, placedSeq) of orders that may expire; closed ones are dropped lazily. */
   expiries: ExpiringOrder[];
 }
@@ -117,7 +159,7 @@ export function initialState(): MarketState {
     bids: new Ladder<bigint, RestingBid>(false),
     orders: new Map(),
     replicaBids: new Map(),
-    closed: new Map(),
+    closed: new BoundedMemory<ClosedOrder>(CLOSED_MEMORY),
     expiries: [],
   };
 }
@@ -206,7 +248,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
         state.bids.unlink(bid);
         state.orders.delete(bid.id);
       }
-      rememberClosed(state.closed, event.bidId, { side: 'bid', owner: event.buyer, status: 'filled' });
+      state.closed.set(event.bidId, { side: 'bid', owner: event.buyer, status: 'filled' });
       break;
     }
     case 'ReplicaMatched': {
@@ -239,7 +281,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
         state.bids.unlink(bid);
         state.orders.delete(bid.id);
       }
-      rememberClosed(state.closed, event.bidId, { side: 'bid', owner: event.buyer, status });
+      state.closed.set(event.bidId, { side: 'bid', owner: event.buyer, status });
       break;
     }
     case 'ReplicaBidExpired': {
@@ -281,7 +323,7 @@ function takeSlot(state: MarketState, askId: string, jobId: string): void {
 
 function retireAsk(state: MarketState, ask: AskOrder): void {
   state.orders.delete(ask.id);
-  rememberClosed(state.closed, ask.id, { side: 'ask', owner: ask.owner, status: ask.status === 'cancelled' ? 'cancelled' : 'expired' });
+  state.closed.set(ask.id, { side: 'ask', owner: ask.owner, status: ask.status === 'cancelled' ? 'cancelled' : 'expired' });
 }
 
 // ---------------------------------------------------------------------------------------------
