@@ -1,0 +1,124 @@
+import type { Delegation } from './auth.ts';
+import type { WireTensor } from './tensors.ts';
+
+/**
+ * The agent protocol (DESIGN.md section 6): JSON messages over one WebSocket per agent, to its
+ * market object at `GET /v1/markets/:market/agent` (upgrade). Every message has `type`; the
+ * protocol version travels in hello. The server pushes work only against slots the agent
+ * announced (`ready`): the agent pulls.
+ */
+export const AGENT_PROTOCOL_VERSION = 1;
+
+/** What the agent signs to prove it holds its key: bound to the market and a server nonce. */
+export function helloMessage(o: { market: string; nonce: string; agentKey: string }): string {
+  return ['DOUG-AGENT-HELLO-V1', o.market, o.nonce, o.agentKey].join('\n');
+}
+
+export interface Hardware {
+  cpuModel: string;
+  cores: number;
+  memoryGb: number;
+  gpus: { name: string; memoryGb: number }[];
+}
+
+export interface RuntimeFingerprint {
+  onnxruntime: string;
+  executionProvider: 'cpu' | 'cuda';
+  platform: string;
+  arch: string;
+  cpuFeatures: string[];
+}
+
+/** One string naming everything that makes outputs bit-identical: equal strings, equal bits. */
+export function fingerprintOf(r: RuntimeFingerprint): string {
+  return [`ort-${r.onnxruntime}`, r.executionProvider, r.platform, r.arch, [...r.cpuFeatures].sort().join('+')].join('/');
+}
+
+// ---- server → agent ----------------------------------------------------------------------------
+
+export interface ChallengeMessage {
+  type: 'challenge';
+  nonce: string;
+}
+
+export interface WelcomeMessage {
+  type: 'welcome';
+  /** Leases the server still knows this agent holds (after a reconnect), which it may go on with. */
+  leases: { jobId: string; replica: number; leaseId: string; expiresAt: number }[];
+  heartbeatMs: number;
+}
+
+export interface AssignMessage {
+  type: 'assign';
+  jobId: string;
+  replica: number;
+  leaseId: string;
+  expiresAt: number;
+  model: { sha256: string; bytes: number; url: string };
+  inputs: WireTensor[];
+  /** Output names to return; empty means all. */
+  outputs: string[];
+}
+
+export interface CancelMessage {
+  type: 'cancel';
+  jobId: string;
+  leaseId: string;
+  reason: string;
+}
+
+export interface ServerErrorMessage {
+  type: 'error';
+  code: string;
+  message: string;
+  /** The message the error is about, when there is one. */
+  ref?: string;
+}
+
+export type ServerMessage = ChallengeMessage | WelcomeMessage | AssignMessage | CancelMessage | ServerErrorMessage;
+
+// ---- agent → server ----------------------------------------------------------------------------
+
+export interface HelloMessage {
+  type: 'hello';
+  v: number;
+  /** The agent's hot key (base58); it signs `helloMessage`. */
+  agentKey: string;
+  signature: string;
+  /** The provider wallet's delegation to the agent key (scope "work"); absent when the wallet runs the agent itself. */
+  delegation?: Delegation;
+  /** The ask this agent serves. */
+  askId: string;
+  hardware: Hardware;
+  runtime: RuntimeFingerprint;
+}
+
+export interface ReadyMessage {
+  type: 'ready';
+  /** Free slots now (absolute, not a delta). */
+  slots: number;
+}
+
+export interface HeartbeatMessage {
+  type: 'heartbeat';
+  leases: string[];
+}
+
+export interface ResultMessage {
+  type: 'result';
+  jobId: string;
+  leaseId: string;
+  outputs: WireTensor[];
+  outputDigest: string;
+  timings: { loadMs: number; runMs: number };
+}
+
+export interface AgentErrorMessage {
+  type: 'error';
+  jobId: string;
+  leaseId: string;
+  code: 'AGENT__MODEL_HASH_MISMATCH' | 'AGENT__MODEL_UNAVAILABLE' | 'AGENT__RUN_FAILED' | 'AGENT__DRAINING';
+  message: string;
+}
+
+export type AgentMessage = HelloMessage | ReadyMessage | HeartbeatMessage | ResultMessage | AgentErrorMessage;
