@@ -5,7 +5,6 @@ import {
   decodePublicKey,
   delegationMessage,
   DELEGATION_SCOPES,
-  sha256Hex,
   TIMESTAMP_WINDOW_MS,
   verifyText,
   type Delegation,
@@ -33,7 +32,7 @@ const NONCE = /^[A-Za-z0-9_-]{8,64}$/;
  * the window, signature over the canonical request, delegation (if any) signed by the wallet,
  * unexpired and covering `scope`. The nonce is recorded separately, once the request is valid.
  */
-export async function verifySigned(request: Request, body: string, scope: DelegationScope | 'owner', now: number): Promise<Caller> {
+export async function verifySigned(request: Request, bodySha256: string, scope: DelegationScope | 'owner', now: number): Promise<Caller> {
   const header = (name: string): string => {
     const v = request.headers.get(name);
     if (!v) refuse('AUTH__MISSING', { header: name });
@@ -49,7 +48,7 @@ export async function verifySigned(request: Request, body: string, scope: Delega
   if (Math.abs(now - timestamp) > TIMESTAMP_WINDOW_MS) refuse('AUTH__TIMESTAMP_STALE', { skewMs: now - timestamp, windowMs: TIMESTAMP_WINDOW_MS });
   if (!NONCE.test(nonce)) refuse('API__INVALID_INPUT', { field: AUTH_HEADERS.nonce, problem: 'must be 8-64 characters of [A-Za-z0-9_-]' });
   const url = new URL(request.url);
-  const canonical = canonicalRequest({ method: request.method, path: url.pathname + url.search, timestamp: timestampText, nonce, bodySha256: await sha256Hex(body) });
+  const canonical = canonicalRequest({ method: request.method, path: url.pathname + url.search, timestamp: timestampText, nonce, bodySha256 });
   if (!(await verifyText(key, signature, canonical))) refuse('AUTH__SIGNATURE_INVALID');
 
   const delegationHeader = request.headers.get(AUTH_HEADERS.delegation);

@@ -3,6 +3,7 @@ import type { Env, ProjectionMessage } from '../durable-objects/runtime/env.ts';
 import { isLocalMode } from './config.ts';
 import { handleError, json, refuse } from './http.ts';
 import { project } from './projector.ts';
+import { agentSocket, getModel, putInputs, putModel } from './routes/blobs.ts';
 import { faucet } from './routes/faucet.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
 import { audit, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
@@ -20,6 +21,10 @@ router
   .get('/v1/markets', (r, env) => listMarkets(r, env))
   .get('/v1/markets/:market', (r, env) => getMarket(r, env))
   .get('/v1/markets/:market/trades', (r, env) => listTrades(r, env))
+  .get('/v1/markets/:market/agent', (r, env) => agentSocket(r, env))
+  .put('/v1/models', (r, env) => putModel(r, env))
+  .get('/v1/models/:sha256', (r, env) => getModel(r, env))
+  .put('/v1/inputs', (r, env) => putInputs(r, env))
   .get('/v1/asks', (r, env) => listOrders(r, env, 'ask'))
   .post('/v1/asks', (r, env) => placeAsk(r, env))
   .post('/v1/asks/batch', (r, env) => placeAskBatch(r, env))

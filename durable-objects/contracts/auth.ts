@@ -108,13 +108,18 @@ export async function createDelegation(wallet: Keypair, o: { delegate: string; s
   return { ...body, signature: await signText(wallet, delegationMessage(body)) };
 }
 
+/** A random 128-bit value in base58: nonces, lease ids. */
+export function encodeBase58Nonce(): string {
+  return encodeBase58(crypto.getRandomValues(new Uint8Array(16)));
+}
+
 /** Headers that sign one request. */
 export async function signRequest(
   signer: Keypair,
-  o: { method: string; path: string; body: string; nonce?: string; timestamp?: number; delegation?: Delegation },
+  o: { method: string; path: string; body: string | Uint8Array; nonce?: string; timestamp?: number; delegation?: Delegation },
 ): Promise<Record<string, string>> {
   const timestamp = String(o.timestamp ?? Date.now());
-  const nonce = o.nonce ?? encodeBase58(crypto.getRandomValues(new Uint8Array(16)));
+  const nonce = o.nonce ?? encodeBase58Nonce();
   const bodySha256 = await sha256Hex(o.body);
   const signature = await signText(signer, canonicalRequest({ method: o.method, path: o.path, timestamp, nonce, bodySha256 }));
   const headers: Record<string, string> = {

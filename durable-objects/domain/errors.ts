@@ -15,6 +15,8 @@ export const EDGE_ERRORS = defineErrors({
   API__UNSUPPORTED_MEDIA_TYPE: 'send the body as application/json',
   API__UNKNOWN_MARKET: 'there is no market named {market}',
   API__UNKNOWN_JOB: 'there is no job {jobId}',
+  API__UNKNOWN_MODEL: 'there is no model with SHA-256 {sha256}; upload it with PUT /v1/models',
+  API__UPGRADE_REQUIRED: 'this route speaks WebSocket: send Upgrade: websocket',
   API__IDEMPOTENCY_CONFLICT: 'id {id} was already used for a different request',
   API__INTERNAL: 'an internal error occurred',
   API__UNAVAILABLE: 'the service did not complete the request; retry it with the same clientId',

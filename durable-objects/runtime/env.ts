@@ -8,6 +8,8 @@ export interface Env {
   JOBS: DurableObjectNamespace<JobObject>;
   ACCOUNTS: DurableObjectNamespace<AccountObject>;
   DB: D1Database;
+  /** Content-addressed models (models/<sha256>), job inputs (inputs/<sha256>) and results (results/<job>/<replica>). */
+  BLOBS: R2Bucket;
   PROJECTIONS: Queue<ProjectionMessage>;
   /** JSON list of `{ id, description }`: the markets this deployment serves. */
   MARKET_LIST: string;

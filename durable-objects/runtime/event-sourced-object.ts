@@ -63,6 +63,9 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     return id;
   }
 
+  /** Called with the events just committed, for side effects outside the log (sockets). */
+  protected afterCommit(_events: E[]): void {}
+
   /** The object's current view for the read models, if it has one. */
   protected projectionView(_state: S): unknown {
     return undefined;
@@ -74,7 +77,11 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     const before = this.store.outboxSize;
     const results = this.store.executeMany(commands, meta, commandIds);
     if (this.store.outboxSize !== before) this.outboxNextAt = Math.min(this.outboxNextAt ?? meta.now, meta.now);
-    if (results.some((r) => r.ok && !r.value.repeated)) this.schedule(meta.now);
+    const fresh = results.flatMap((r) => (r.ok && !r.value.repeated ? r.value.events : []));
+    if (fresh.length > 0) {
+      this.schedule(meta.now);
+      this.afterCommit(fresh);
+    }
     return results;
   }
 

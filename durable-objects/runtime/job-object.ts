@@ -1,6 +1,7 @@
 import { ORDER_ID } from '../contracts/api.ts';
 import type { CommandMeta } from '../domain/decider.ts';
-import { jobDecider, jobView, nextDeadline, type JobCommand, type JobEvent, type JobState, type JobView } from '../domain/job/index.ts';
+import { jobDecider, jobView, nextDeadline, replicasToCompare, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
+import { wireValues, type WireTensor } from '../contracts/tensors.ts';
 import type { Result } from '../domain/result.ts';
 import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
@@ -33,8 +34,48 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     return this.runOne(jobId, command, meta);
   }
 
+  /** What an agent needs to run a replica: the job's spec and units; null when no job exists. */
+  async workOrder(): Promise<{ spec: { modelSha256: string; inputSha256: string; inputBytes: number; tolerance: number | null }; units: number } | null> {
+    const s = this.store.state;
+    return s.status === 'none' ? null : { spec: s.spec, units: s.units };
+  }
+
+  /**
+   * An agent's result for a lease. Its outputs are already stored (results/<job>/<replica>); when
+   * the domain says earlier replicas ran on another runtime, their outputs are loaded and compared
+   * within the job's tolerance, and the agreement goes in with the result.
+   */
+  async submitResult(
+    jobId: string,
+    o: { replica: number; leaseId: string; outputDigest: string; outputBytes: number; fingerprint: string },
+    meta: CommandMeta,
+  ): Promise<Result<Decision<JobEvent>>> {
+    const state = this.store.state;
+    const compare = replicasToCompare(state, o);
+    let agreement: Record<number, boolean> | undefined;
+    if (compare.length > 0 && state.status !== 'none') {
+      const mine = await this.outputs(jobId, o.replica);
+      agreement = {};
+      for (const i of compare) {
+        const theirs = await this.outputs(jobId, i);
+        agreement[i] = mine !== null && theirs !== null && withinTolerance(mine, theirs, state.spec.tolerance);
+      }
+    }
+    return this.runOne(jobId, { type: 'SubmitResult', leaseId: o.leaseId, outputDigest: o.outputDigest, outputBytes: o.outputBytes, fingerprint: o.fingerprint, agreement }, meta);
+  }
+
+  private async outputs(jobId: string, replica: number): Promise<NamedTensor[] | null> {
+    const object = await this.env.BLOBS.get(resultKey(jobId, replica));
+    if (!object) return null;
+    const tensors = (await object.json()) as WireTensor[];
+    return tensors.map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: wireValues(t) }));
+  }
+
   /** The job's current view, or null when no job by this id exists. */
   async view(): Promise<JobView | null> {
     return this.store.seq === 0 ? null : jobView(this.store.state);
   }
 }
+
+/** Where a replica's outputs are kept until the buyer has them or their time runs out. */
+export const resultKey = (jobId: string, replica: number): string => `results/${jobId}/${replica}`;

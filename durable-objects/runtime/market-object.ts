@@ -1,8 +1,9 @@
 import type { CommandMeta } from '../domain/decider.ts';
-import { marketDecider, nextExpiry, type MarketCommand, type MarketEvent, type MarketState } from '../domain/market/index.ts';
+import { getOrder, marketDecider, nextExpiry, type MarketCommand, type MarketEvent, type MarketState } from '../domain/market/index.ts';
 import { bookDepth, orderView, type BookDepth, type OrderView } from '../domain/market/view.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
+import { AgentGateway, type Dispatch } from './agent-gateway.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
 
 /** Outcome of an order command: the events, the order as it stands after them, and whether it was a repeat. */
@@ -25,8 +26,40 @@ const orderIdOf = (c: MarketCommand): string | null =>
 export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent, MarketState> {
   protected readonly kind = 'market' as const;
 
+  private readonly gateway: AgentGateway;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, marketDecider, MARKET_SNAPSHOT_EVERY);
+    this.gateway = new AgentGateway(ctx, env, () => this.name, (askId) => {
+      const order = getOrder(this.store.state, askId);
+      return order && order.side === 'ask' && order.status === 'open' ? order.owner : null;
+    });
+  }
+
+  /** Agents connect here (the Worker forwards `GET /v1/markets/:market/agent` upgrades). */
+  override async fetch(request: Request): Promise<Response> {
+    const market = new URL(request.url).pathname.split('/')[3] ?? '';
+    this.remember(market);
+    return this.gateway.accept();
+  }
+
+  override async webSocketMessage(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    await this.gateway.message(ws, message);
+  }
+
+  override async webSocketClose(ws: WebSocket): Promise<void> {
+    this.gateway.closed(ws);
+  }
+
+  /** Matched replicas go to the dispatch queue; released slots cancel whatever an agent still runs there. */
+  protected override afterCommit(events: MarketEvent[]): void {
+    const dispatches: Dispatch[] = [];
+    for (const e of events) {
+      if (e.type === 'BidMatched') for (const f of e.fills) dispatches.push({ jobId: e.bidId, replica: f.replica, askId: f.askId, provider: f.provider });
+      else if (e.type === 'ReplicaMatched') dispatches.push({ jobId: e.jobId, replica: e.replica, askId: e.askId, provider: e.provider });
+      else if (e.type === 'SlotReleased') this.gateway.released(e.askId, e.jobId);
+    }
+    if (dispatches.length > 0) this.gateway.enqueue(dispatches);
   }
 
   protected timer(state: MarketState) {

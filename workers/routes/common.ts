@@ -1,6 +1,7 @@
 import type { DelegationScope } from '../../durable-objects/contracts/auth.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { consumeNonce, verifySigned, type Caller } from '../auth.ts';
+import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { marketList } from '../config.ts';
 import { parseJsonObject, readBody, refuse } from '../http.ts';
 import { Fields } from '../validate.ts';
@@ -24,13 +25,23 @@ export interface SignedRequest {
 export async function signed(request: Request, env: Env, scope: DelegationScope | 'owner'): Promise<SignedRequest> {
   const now = Date.now();
   const text = await readBody(request);
-  const caller = await verifySigned(request, text, scope, now);
+  const caller = await verifySigned(request, await sha256Hex(text), scope, now);
   if (text.length > 0) {
     const type = request.headers.get('content-type') ?? '';
     if (!type.startsWith('application/json')) refuse('API__UNSUPPORTED_MEDIA_TYPE');
   }
   const body = new Fields(text.length === 0 && request.method === 'DELETE' ? {} : parseJsonObject(text));
   return { caller, body, now, commit: () => consumeNonce(env, caller, now) };
+}
+
+/**
+ * A signed request whose body is not JSON (model bytes, input tensors read separately): verified
+ * against the SHA-256 of the bytes the route read; the nonce is consumed only by `commit`.
+ */
+export async function signedBytes(request: Request, env: Env, scope: DelegationScope | 'owner', bodySha256: string): Promise<Omit<SignedRequest, 'body'>> {
+  const now = Date.now();
+  const caller = await verifySigned(request, bodySha256, scope, now);
+  return { caller, now, commit: () => consumeNonce(env, caller, now) };
 }
 
 /** The market named in input, or API__UNKNOWN_MARKET. */

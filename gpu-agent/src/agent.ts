@@ -1,0 +1,399 @@
+import type {
+  AgentErrorMessage,
+  AssignMessage,
+  CancelMessage,
+  ResultMessage,
+  ServerErrorMessage,
+  WelcomeMessage,
+} from '../../durable-objects/contracts/agent.ts';
+import { tensorsDigest, wireBytes } from '../../durable-objects/contracts/tensors.ts';
+import type { WireTensor } from '../../durable-objects/contracts/tensors.ts';
+import { base64UrlEncode } from '../../durable-objects/contracts/auth.ts';
+import { AgentConnection } from './net/connection.ts';
+import type { ConnectionOptions, WorkMessage } from './net/connection.ts';
+
+/**
+ * The agent core: N slots, pulled work. It announces `ready {slots}` (absolute free slots) on
+ * welcome and whenever a slot frees; runs each assign on the executor; answers `result` or
+ * `error`; drops work the server cancels or no longer lists after a reconnect; and drains on
+ * request (ready 0, refuse new work, finish what it holds, then close).
+ */
+
+/** What a run produces: the result message less its ids. */
+export type ExecutionResult = Pick<ResultMessage, 'outputs' | 'outputDigest' | 'timings'>;
+
+/** Runs one assignment. A thrown error with a `code` of `AgentErrorCode` is reported as that code. */
+export interface Executor {
+  run(assign: AssignMessage, o: { signal: AbortSignal }): Promise<ExecutionResult>;
+}
+
+export type AgentErrorCode = AgentErrorMessage['code'];
+
+const REPORTED_CODES: readonly AgentErrorCode[] = ['AGENT__MODEL_HASH_MISMATCH', 'AGENT__MODEL_UNAVAILABLE', 'AGENT__RUN_FAILED', 'AGENT__DRAINING'];
+
+/** An executor failure with a protocol error code. */
+export class ExecutionError extends Error {
+  readonly code: AgentErrorCode;
+  constructor(code: AgentErrorCode, message: string) {
+    super(message);
+    this.name = 'ExecutionError';
+    this.code = code;
+  }
+}
+
+/** The shape of exec/runner.ts's OnnxRunner that the agent needs. */
+export interface RunnerLike {
+  run(o: { modelSha256: string; inputs: WireTensor[]; outputs?: string[] }): Promise<ExecutionResult>;
+}
+
+/** Adapts an ONNX runner to the executor interface (empty `outputs` means all). */
+export function runnerExecutor(runner: RunnerLike): Executor {
+  return {
+    async run(assign) {
+      const r = await runner.run({ modelSha256: assign.model.sha256, inputs: assign.inputs, ...(assign.outputs.length > 0 ? { outputs: assign.outputs } : {}) });
+      return { outputs: r.outputs, outputDigest: r.outputDigest, timings: { loadMs: r.timings.loadMs, runMs: r.timings.runMs } };
+    },
+  };
+}
+
+// ---- fault switch (tests only) -----------------------------------------------------------------
+
+/**
+ * TEST ONLY. `DOUG_AGENT_FAULT=wrong-output` makes the agent report corrupted outputs (one byte of
+ * the first output tensor flipped, digest recomputed), so end-to-end tests can exercise replica
+ * disagreement and tie-breaks. An agent running with it is cheating its buyers; it says so loudly.
+ */
+export type Fault = 'wrong-output';
+export const FAULT_ENV = 'DOUG_AGENT_FAULT';
+
+/** Reads the fault switch; unset or empty means none; an unknown value throws. */
+export function faultFromEnv(env: Record<string, string | undefined>): Fault | null {
+  const value = env[FAULT_ENV];
+  if (value === undefined || value === '') return null;
+  if (value === 'wrong-output') return value;
+  throw new Error(`${FAULT_ENV}=${JSON.stringify(value)} is not a known fault (only "wrong-output", for tests)`);
+}
+
+/** Flips the first byte of the first non-empty output tensor and recomputes the digest. */
+export async function corruptOutputs(r: ExecutionResult): Promise<ExecutionResult> {
+  const outputs = r.outputs.map((t) => ({ ...t, dims: [...t.dims] }));
+  const target = outputs.find((t) => wireBytes(t).byteLength > 0);
+  if (target) {
+    const bytes = wireBytes(target);
+    bytes[0] = (bytes[0] ?? 0) ^ 0xff;
+    target.data = base64UrlEncode(bytes);
+  }
+  return { outputs, outputDigest: await tensorsDigest(outputs), timings: r.timings };
+}
+
+// ---- logging -----------------------------------------------------------------------------------
+
+/** Where the agent's lines go: `info` for state changes and progress, `warn` for trouble. */
+export interface Logger {
+  info(line: string): void;
+  warn(line: string): void;
+}
+
+/** Timestamped lines to a writer (stderr in the CLI); `quiet` keeps only warnings. */
+export function lineLogger(o: { write: (text: string) => void; quiet?: boolean; now?: () => number }): Logger {
+  const now = o.now ?? Date.now;
+  const line = (level: string, text: string) => o.write(`${new Date(now()).toISOString()} ${level}${text}\n`);
+  return {
+    info: (text) => {
+      if (!o.quiet) line('', text);
+    },
+    warn: (text) => line('WARN ', text),
+  };
+}
+
+// ---- the agent ---------------------------------------------------------------------------------
+
+export interface AgentOptions {
+  /** Concurrent slots (the ask's capacity). */
+  capacity: number;
+  executor: Executor;
+  log: Logger;
+  fault?: Fault | null;
+  /** Everything the connection needs but its handlers, lease list and log, which the agent supplies. */
+  connection: Omit<ConnectionOptions, 'handlers' | 'heldLeases' | 'log'>;
+}
+
+export type AgentState = 'idle' | 'connecting' | 'working' | 'draining' | 'stopped';
+
+interface Job {
+  assign: AssignMessage;
+  abort: AbortController;
+  /** The answer once the run ended; kept while the socket is down, until a welcome lists the lease. */
+  answer: ResultMessage | AgentErrorMessage | null;
+}
+
+export interface DrainOutcome {
+  /** Leases whose answers were delivered during the drain. */
+  finished: number;
+  /** Leases given up when the timeout struck. */
+  abandoned: number;
+}
+
+export class Agent {
+  readonly capacity: number;
+  private readonly o: AgentOptions;
+  private readonly conn: AgentConnection;
+  private readonly jobs = new Map<string, Job>();
+  private stateValue: AgentState = 'idle';
+  private drainPromise: Promise<DrainOutcome> | null = null;
+  private idleWaiters: (() => void)[] = [];
+  private delivered = 0;
+
+  constructor(o: AgentOptions) {
+    if (!Number.isSafeInteger(o.capacity) || o.capacity < 1) throw new Error(`capacity must be a whole number ≥ 1, got ${o.capacity}`);
+    this.o = o;
+    this.capacity = o.capacity;
+    this.conn = new AgentConnection({
+      ...o.connection,
+      log: (line) => o.log.info(line),
+      heldLeases: () => this.heldLeases(),
+      handlers: {
+        welcome: (m) => this.onWelcome(m),
+        message: (m) => this.onMessage(m),
+        badAssign: (b) => this.refuse(b, 'AGENT__RUN_FAILED', `malformed assign: ${b.problem}`),
+        down: (reason) => o.log.info(`offline (${reason}); holding ${this.jobs.size} lease(s)`),
+      },
+    });
+    if (o.fault) {
+      const bar = '!'.repeat(78);
+      o.log.warn(bar);
+      o.log.warn(`FAULT INJECTION ON (DOUG_AGENT_FAULT=${o.fault}), FOR TESTS ONLY: every result this agent reports is`);
+      o.log.warn('deliberately WRONG (one output byte flipped). Never run this against a real market.');
+      o.log.warn(bar);
+    }
+  }
+
+  /** Where the agent stands. */
+  get state(): AgentState {
+    return this.stateValue;
+  }
+
+  /** Slots not running a job now. */
+  get freeSlots(): number {
+    let running = 0;
+    for (const j of this.jobs.values()) if (!j.answer) running++;
+    return Math.max(0, this.capacity - running);
+  }
+
+  /** Lease ids the agent holds: running, or finished with the answer not yet delivered. */
+  heldLeases(): string[] {
+    return [...this.jobs.keys()];
+  }
+
+  /** Connects and starts taking work. */
+  start(): void {
+    if (this.stateValue !== 'idle') return;
+    this.setState('connecting');
+    this.conn.start();
+  }
+
+  /** Reconnects at once with a fresh hello (after the CLI re-listed its ask); held leases resume. */
+  reconnect(reason: string): void {
+    this.conn.reconnect(reason);
+  }
+
+  /**
+   * Stops taking work (ready 0; assigns answered AGENT__DRAINING), waits for held leases to be
+   * answered, gives up on the rest after `timeoutMs`, then closes the socket.
+   */
+  drain(o: { timeoutMs: number }): Promise<DrainOutcome> {
+    if (this.drainPromise) return this.drainPromise;
+    const before = this.delivered;
+    this.setState('draining');
+    this.conn.send({ type: 'ready', slots: 0 });
+    this.drainPromise = (async () => {
+      const held = this.jobs.size;
+      if (held > 0) this.o.log.info(`waiting up to ${o.timeoutMs} ms for ${held} lease(s) to finish`);
+      const done = await this.whenIdle(o.timeoutMs);
+      const abandoned = done ? 0 : this.abandonAll();
+      await this.conn.close();
+      this.setState('stopped');
+      return { finished: this.delivered - before, abandoned };
+    })();
+    return this.drainPromise;
+  }
+
+  /** Stops at once: running work is abandoned, the socket closed. */
+  async stop(): Promise<void> {
+    if (this.stateValue === 'stopped') return;
+    this.abandonAll();
+    await this.conn.close();
+    this.setState('stopped');
+  }
+
+  private onWelcome(m: WelcomeMessage): void {
+    const listed = new Set(m.leases.map((l) => l.leaseId));
+    const held = new Set(this.jobs.keys());
+    for (const [leaseId, job] of [...this.jobs]) {
+      const name = jobName(job.assign);
+      if (!listed.has(leaseId)) {
+        job.abort.abort();
+        this.jobs.delete(leaseId);
+        this.o.log.info(`${name}: the server no longer lists lease ${leaseId}; dropped`);
+      } else if (job.answer) {
+        this.deliver(leaseId, job);
+      } else {
+        this.o.log.info(`${name}: lease ${leaseId} resumed`);
+      }
+    }
+    for (const l of m.leases) {
+      if (!held.has(l.leaseId)) this.o.log.info(`server lists lease ${l.leaseId} (job ${l.jobId}) that this agent does not hold; ignored`);
+    }
+    if (this.stateValue === 'connecting') this.setState('working');
+    this.announce();
+    this.checkIdle();
+  }
+
+  private onMessage(m: WorkMessage): void {
+    switch (m.type) {
+      case 'assign':
+        return this.onAssign(m);
+      case 'cancel':
+        return this.onCancel(m);
+      case 'error':
+        return this.onServerError(m);
+    }
+  }
+
+  private onAssign(m: AssignMessage): void {
+    if (this.jobs.has(m.leaseId)) {
+      this.o.log.info(`${jobName(m)}: lease ${m.leaseId} assigned again; already held, ignored`);
+      return;
+    }
+    if (this.stateValue === 'draining' || this.stateValue === 'stopped') {
+      this.refuse(m, 'AGENT__DRAINING', 'the agent is draining and takes no new work');
+      return;
+    }
+    if (this.freeSlots === 0) {
+      // The server overran the slots announced (a ready crossed an assign in flight): refuse rather
+      // than oversubscribe the machine, so the replica is re-matched elsewhere at once.
+      this.refuse(m, 'AGENT__RUN_FAILED', `no free slot: all ${this.capacity} are busy`);
+      return;
+    }
+    const job: Job = { assign: m, abort: new AbortController(), answer: null };
+    this.jobs.set(m.leaseId, job);
+    this.o.log.info(`${jobName(m)}: started (model ${short(m.model.sha256)}, lease ${m.leaseId}), ${this.freeSlots}/${this.capacity} slot(s) free`);
+    void this.execute(job);
+  }
+
+  private async execute(job: Job): Promise<void> {
+    const m = job.assign;
+    let answer: ResultMessage | AgentErrorMessage;
+    try {
+      let r = await this.o.executor.run(m, { signal: job.abort.signal });
+      if (this.o.fault === 'wrong-output') r = await corruptOutputs(r);
+      answer = { type: 'result', jobId: m.jobId, leaseId: m.leaseId, outputs: r.outputs, outputDigest: r.outputDigest, timings: r.timings };
+    } catch (err) {
+      answer = { type: 'error', jobId: m.jobId, leaseId: m.leaseId, code: codeOf(err), message: messageOf(err) };
+    }
+    if (this.jobs.get(m.leaseId) !== job) return; // cancelled or dropped meanwhile
+    job.answer = answer;
+    if (answer.type === 'result') {
+      const t = answer.timings;
+      this.o.log.info(`${jobName(m)}: ran in ${Math.round(t.runMs)} ms (load ${Math.round(t.loadMs)} ms), digest ${short(answer.outputDigest)}${this.o.fault ? ' [FAULT: corrupted]' : ''}`);
+    } else {
+      this.o.log.warn(`${jobName(m)}: failed ${answer.code}: ${answer.message}`);
+    }
+    if (!this.deliver(m.leaseId, job)) this.o.log.info(`${jobName(m)}: offline; answer held until the server lists lease ${m.leaseId} again`);
+    this.announce();
+    this.checkIdle();
+  }
+
+  private onCancel(m: CancelMessage): void {
+    const job = this.jobs.get(m.leaseId);
+    if (!job || job.assign.jobId !== m.jobId) {
+      this.o.log.info(`cancel for job ${m.jobId} lease ${m.leaseId}: not held; ignored`);
+      return;
+    }
+    job.abort.abort();
+    this.jobs.delete(m.leaseId);
+    this.o.log.info(`${jobName(job.assign)}: cancelled by the server${m.reason ? ` (${m.reason})` : ''}`);
+    if (!job.answer) this.announce();
+    this.checkIdle();
+  }
+
+  private onServerError(m: ServerErrorMessage): void {
+    this.o.log.warn(`server error ${m.code}: ${m.message}${m.ref ? ` (about ${m.ref})` : ''}`);
+  }
+
+  /** Sends a held answer; true when it went out (the lease is then released). */
+  private deliver(leaseId: string, job: Job): boolean {
+    if (!job.answer || !this.conn.send(job.answer)) return false;
+    this.jobs.delete(leaseId);
+    this.delivered++;
+    return true;
+  }
+
+  /** Tells the server how many slots are free now (0 while draining). */
+  private announce(): void {
+    if (this.stateValue === 'stopped') return;
+    this.conn.send({ type: 'ready', slots: this.stateValue === 'draining' ? 0 : this.freeSlots });
+  }
+
+  private refuse(m: { jobId: string; leaseId: string }, code: AgentErrorCode, message: string): void {
+    this.o.log.info(`job ${m.jobId}: refused ${code}: ${message}`);
+    this.conn.send({ type: 'error', jobId: m.jobId, leaseId: m.leaseId, code, message });
+  }
+
+  private abandonAll(): number {
+    const n = this.jobs.size;
+    for (const job of this.jobs.values()) job.abort.abort();
+    this.jobs.clear();
+    if (n > 0) this.o.log.warn(`gave up ${n} lease(s); the server will re-match them when they lapse`);
+    this.checkIdle();
+    return n;
+  }
+
+  private whenIdle(timeoutMs: number): Promise<boolean> {
+    if (this.jobs.size === 0) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(done);
+    });
+  }
+
+  private checkIdle(): void {
+    if (this.jobs.size > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private setState(state: AgentState): void {
+    if (this.stateValue === state) return;
+    this.stateValue = state;
+    this.o.log.info(`agent ${state}${state === 'working' ? ` (${this.capacity} slot(s))` : ''}`);
+  }
+}
+
+function jobName(m: { jobId: string; replica: number }): string {
+  return `job ${m.jobId} replica ${m.replica}`;
+}
+
+function short(hex: string): string {
+  return hex.length > 12 ? `${hex.slice(0, 12)}…` : hex;
+}
+
+function codeOf(err: unknown): AgentErrorCode {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return (REPORTED_CODES as readonly unknown[]).includes(code) && code !== 'AGENT__DRAINING' ? (code as AgentErrorCode) : 'AGENT__RUN_FAILED';
+}
+
+function messageOf(err: unknown): string {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  const text = err instanceof Error ? err.message : String(err);
+  const prefix = typeof code === 'string' && !(REPORTED_CODES as readonly string[]).includes(code) ? `${code}: ` : '';
+  return (prefix + text).slice(0, 1000);
+}

@@ -1,0 +1,128 @@
+import type { AssignMessage, CancelMessage, ChallengeMessage, ServerErrorMessage, ServerMessage, WelcomeMessage } from '../../../durable-objects/contracts/agent.ts';
+import { tensorProblem } from '../../../durable-objects/contracts/tensors.ts';
+import type { WireTensor } from '../../../durable-objects/contracts/tensors.ts';
+
+/**
+ * Checks what the server sends before the agent acts on it. A message that cannot be read is a
+ * problem to log, never a crash. An assign whose ids are readable but whose payload is not comes
+ * back as `bad-assign`, so the agent can refuse that lease instead of letting it lapse.
+ */
+export type ParsedServerMessage =
+  | { kind: 'message'; message: ServerMessage }
+  | { kind: 'bad-assign'; jobId: string; leaseId: string; problem: string }
+  | { kind: 'invalid'; problem: string };
+
+/** Longest id (job, lease) the agent accepts. */
+const MAX_ID = 128;
+
+/** Parses one text frame from the server. */
+export function parseServerMessage(text: string): ParsedServerMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return invalid('not JSON');
+  }
+  if (!isRecord(value)) return invalid('not a JSON object');
+  switch (value.type) {
+    case 'challenge':
+      return parseChallenge(value);
+    case 'welcome':
+      return parseWelcome(value);
+    case 'assign':
+      return parseAssign(value);
+    case 'cancel':
+      return parseCancel(value);
+    case 'error':
+      return parseServerError(value);
+    default:
+      return invalid(`unknown type ${JSON.stringify(String(value.type)).slice(0, 40)}`);
+  }
+}
+
+function parseChallenge(v: Record<string, unknown>): ParsedServerMessage {
+  if (!isId(v.nonce)) return invalid('challenge.nonce must be a string of 1-128 characters');
+  const message: ChallengeMessage = { type: 'challenge', nonce: v.nonce };
+  return { kind: 'message', message };
+}
+
+function parseWelcome(v: Record<string, unknown>): ParsedServerMessage {
+  if (!Number.isSafeInteger(v.heartbeatMs) || (v.heartbeatMs as number) <= 0) return invalid('welcome.heartbeatMs must be a positive integer');
+  if (!Array.isArray(v.leases)) return invalid('welcome.leases must be an array');
+  const leases: WelcomeMessage['leases'] = [];
+  for (const [i, l] of v.leases.entries()) {
+    if (!isRecord(l) || !isId(l.jobId) || !isId(l.leaseId) || !isReplica(l.replica) || !isTime(l.expiresAt)) {
+      return invalid(`welcome.leases[${i}] must have jobId, replica, leaseId and expiresAt`);
+    }
+    leases.push({ jobId: l.jobId, replica: l.replica, leaseId: l.leaseId, expiresAt: l.expiresAt });
+  }
+  const message: WelcomeMessage = { type: 'welcome', leases, heartbeatMs: v.heartbeatMs as number };
+  return { kind: 'message', message };
+}
+
+function parseAssign(v: Record<string, unknown>): ParsedServerMessage {
+  if (!isId(v.jobId) || !isId(v.leaseId)) return invalid('assign.jobId and assign.leaseId must be strings of 1-128 characters');
+  const { jobId, leaseId } = v;
+  const bad = (problem: string): ParsedServerMessage => ({ kind: 'bad-assign', jobId, leaseId, problem });
+  if (!isReplica(v.replica)) return bad('replica must be a non-negative integer');
+  if (!isTime(v.expiresAt)) return bad('expiresAt must be a time in ms');
+  const m = v.model;
+  if (!isRecord(m) || typeof m.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(m.sha256) || !Number.isSafeInteger(m.bytes) || (m.bytes as number) < 0 || typeof m.url !== 'string') {
+    return bad('model must be { sha256: 64 lower-case hex digits, bytes, url }');
+  }
+  if (!Array.isArray(v.inputs)) return bad('inputs must be an array of tensors');
+  const inputs: WireTensor[] = [];
+  for (const [i, t] of v.inputs.entries()) {
+    if (!isRecord(t)) return bad(`inputs[${i}] must be a tensor`);
+    const tensor = { name: t.name, dtype: t.dtype, dims: t.dims, data: t.data } as WireTensor;
+    const problem = tensorProblem(tensor);
+    if (problem) return bad(`inputs[${i}]: ${problem}`);
+    inputs.push({ name: tensor.name, dtype: tensor.dtype, dims: [...tensor.dims], data: tensor.data });
+  }
+  const outputs = v.outputs ?? [];
+  if (!Array.isArray(outputs) || !outputs.every((o) => typeof o === 'string')) return bad('outputs must be an array of names');
+  const message: AssignMessage = {
+    type: 'assign',
+    jobId,
+    replica: v.replica,
+    leaseId,
+    expiresAt: v.expiresAt,
+    model: { sha256: m.sha256, bytes: m.bytes as number, url: m.url },
+    inputs,
+    outputs: outputs as string[],
+  };
+  return { kind: 'message', message };
+}
+
+function parseCancel(v: Record<string, unknown>): ParsedServerMessage {
+  if (!isId(v.jobId) || !isId(v.leaseId)) return invalid('cancel.jobId and cancel.leaseId must be strings of 1-128 characters');
+  const message: CancelMessage = { type: 'cancel', jobId: v.jobId, leaseId: v.leaseId, reason: typeof v.reason === 'string' ? v.reason.slice(0, 500) : '' };
+  return { kind: 'message', message };
+}
+
+function parseServerError(v: Record<string, unknown>): ParsedServerMessage {
+  if (typeof v.code !== 'string' || typeof v.message !== 'string') return invalid('error.code and error.message must be strings');
+  const message: ServerErrorMessage = { type: 'error', code: v.code.slice(0, 100), message: v.message.slice(0, 1000) };
+  if (typeof v.ref === 'string') message.ref = v.ref.slice(0, 200);
+  return { kind: 'message', message };
+}
+
+function invalid(problem: string): ParsedServerMessage {
+  return { kind: 'invalid', problem };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= MAX_ID;
+}
+
+function isReplica(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+function isTime(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}

@@ -1,0 +1,158 @@
+import { SELF } from 'cloudflare:test';
+import { env as rawEnv } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { fingerprintOf, helloMessage, type RuntimeFingerprint, type ServerMessage } from '../../durable-objects/contracts/agent.ts';
+import { signRequest, signText, type Keypair } from '../../durable-objects/contracts/auth.ts';
+import { tensorsDigest, toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
+import type { JobView } from '../../durable-objects/domain/job/view.ts';
+import type { Env } from '../../durable-objects/runtime/env.ts';
+import { BASE, DOUG, until, wallet } from './helpers.ts';
+
+const env = rawEnv as unknown as Env;
+const hour = () => Date.now() + 3600_000;
+const RUNTIME: RuntimeFingerprint = { onnxruntime: '1.30.0', executionProvider: 'cpu', platform: 'linux', arch: 'x64', cpuFeatures: ['avx2', 'fma'] };
+
+/**
+ * An agent speaking the protocol from inside the test (the real agent process is tested in Node;
+ * this drives the server side: handshake, pull, dispatch, results, hostile input).
+ */
+class SocketAgent {
+  private readonly inbox: ServerMessage[] = [];
+  private waiters: (() => void)[] = [];
+  constructor(readonly ws: WebSocket) {
+    ws.addEventListener('message', (e) => {
+      this.inbox.push(JSON.parse(String(e.data)) as ServerMessage);
+      for (const w of this.waiters.splice(0)) w();
+    });
+  }
+
+  static async connect(market: string): Promise<SocketAgent> {
+    const res = await SELF.fetch(`${BASE}/v1/markets/${market}/agent`, { headers: { upgrade: 'websocket' } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    return new SocketAgent(ws);
+  }
+
+  send(message: unknown): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** The next message of a type (earlier messages of other types are kept). */
+  async next<T extends ServerMessage['type']>(type: T, timeoutMs = 5000): Promise<Extract<ServerMessage, { type: T }>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.inbox.findIndex((m) => m.type === type);
+      if (i >= 0) return this.inbox.splice(i, 1)[0] as Extract<ServerMessage, { type: T }>;
+      if (Date.now() > deadline) throw new Error(`no ${type} message within ${timeoutMs} ms (inbox: ${JSON.stringify(this.inbox).slice(0, 300)})`);
+      await new Promise<void>((r) => {
+        this.waiters.push(r);
+        setTimeout(r, 50);
+      });
+    }
+  }
+
+  async hello(keypair: Keypair, askId: string, market = 'cpu'): Promise<void> {
+    const { nonce } = await this.next('challenge');
+    const signature = await signText(keypair, helloMessage({ market, nonce, agentKey: keypair.publicKey }));
+    this.send({ type: 'hello', v: 1, agentKey: keypair.publicKey, signature, askId, hardware: { cpuModel: 'test', cores: 2, memoryGb: 4, gpus: [] }, runtime: RUNTIME });
+  }
+}
+
+async function upload(keypair: Keypair, path: string, body: string | Uint8Array): Promise<Record<string, unknown>> {
+  const headers = { 'content-type': typeof body === 'string' ? 'application/json' : 'application/octet-stream', ...(await signRequest(keypair, { method: 'PUT', path, body })) };
+  const res = await SELF.fetch(BASE + path, { method: "PUT", headers, body: body as BodyInit });
+  expect(res.status).toBe(201);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+const f32 = (values: number[]): Uint8Array => new Uint8Array(new Float32Array(values).buffer);
+
+describe('agents on the market socket', () => {
+  it('pull matched replicas, return results, and the verified job pays both providers', async () => {
+    const buyer = await wallet(20n * DOUG);
+    const providers = [await wallet(), await wallet()];
+    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([8, 1, 2, 3, 4, 5]));
+    const inputs: WireTensor[] = [toWire('x', 'float32', [1, 3], f32([1, 2, 3]))];
+    const input = await upload(buyer.keypair, '/v1/inputs', JSON.stringify({ tensors: inputs }));
+
+    const agents: SocketAgent[] = [];
+    for (const p of providers) {
+      const ask = await p.client.placeAsk({ market: 'cpu', price: '1000000', capacity: 1, attributes: { accelerator: 'cpu', fingerprint: fingerprintOf(RUNTIME) }, expiresAt: hour() });
+      const agent = await SocketAgent.connect('cpu');
+      await agent.hello(p.keypair, ask.order.id);
+      const welcome = await agent.next('welcome');
+      expect(welcome.leases).toEqual([]);
+      agent.send({ type: 'ready', slots: 1 });
+      agents.push(agent);
+    }
+
+    const bid = await buyer.client.placeBid({
+      market: 'cpu',
+      maxPrice: '2000000',
+      units: 5,
+      replicas: 2,
+      expiresAt: hour(),
+      job: { modelSha256: String(model.sha256), inputSha256: String(input.inputSha256), inputBytes: Number(input.inputBytes), tolerance: null },
+    });
+    const jobId = bid.jobId!;
+
+    const outputs: WireTensor[] = [toWire('y', 'float32', [1, 3], f32([2, 3, 4]))];
+    const digest = await tensorsDigest(outputs);
+    for (const agent of agents) {
+      const assign = await agent.next('assign');
+      expect(assign.jobId).toBe(jobId);
+      expect(assign.model).toMatchObject({ sha256: model.sha256, bytes: 6 });
+      expect(assign.inputs).toEqual(inputs);
+      agent.send({ type: 'heartbeat', leases: [assign.leaseId] });
+      agent.send({ type: 'result', jobId, leaseId: assign.leaseId, outputs, outputDigest: digest, timings: { loadMs: 1, runMs: 1 } });
+    }
+
+    const job = env.JOBS.get(env.JOBS.idFromName(jobId));
+    const settled = await until(async () => {
+      const v = (await job.view()) as JobView | null;
+      return v?.status === 'settled' ? v : undefined;
+    }, 'the job to settle');
+    expect(settled.replicas.map((r) => r.digest)).toEqual([digest, digest]);
+    const gross = 1_000_000n * 5n;
+    const net = gross - (gross * 250n) / 10_000n;
+    for (const p of providers) {
+      await until(async () => ((await p.client.account()).available === net.toString() ? true : undefined), 'a provider payout');
+    }
+    // Payload bytes never enter an event log: the job's history holds the digest, not the outputs.
+    const history = JSON.stringify(await job.history(0, 1000));
+    expect(history).toContain(digest);
+    expect(history).not.toContain(outputs[0]!.data);
+    expect(history).not.toContain(inputs[0]!.data);
+  });
+
+  it('refuses hostile agent input with a coded error and changes nothing', async () => {
+    const p = await wallet();
+    const stranger = await wallet();
+    const ask = await p.client.placeAsk({ market: 'cpu', price: '5', capacity: 1, attributes: {}, expiresAt: hour() });
+
+    const impostor = await SocketAgent.connect('cpu');
+    await impostor.hello(stranger.keypair, ask.order.id);
+    expect((await impostor.next('error')).code).toBe('AGENT__ASK_NOT_OWNED');
+
+    const forged = await SocketAgent.connect('cpu');
+    const { nonce } = await forged.next('challenge');
+    const signature = await signText(stranger.keypair, helloMessage({ market: 'cpu', nonce, agentKey: p.key }));
+    forged.send({ type: 'hello', v: 1, agentKey: p.key, signature, askId: ask.order.id, hardware: {}, runtime: RUNTIME });
+    expect((await forged.next('error')).code).toBe('AUTH__SIGNATURE_INVALID');
+
+    const agent = await SocketAgent.connect('cpu');
+    agent.send('{not json');
+    expect((await agent.next('error')).code).toBe('AGENT__MALFORMED_MESSAGE');
+    agent.send({ type: 'ready', slots: 1 });
+    expect((await agent.next('error')).code).toBe('AGENT__NOT_AUTHENTICATED');
+    await agent.hello(p.keypair, ask.order.id);
+    await agent.next('welcome');
+    const outputs: WireTensor[] = [toWire('y', 'float32', [1], f32([1]))];
+    agent.send({ type: 'result', jobId: 'bid_cpu_000000000000000000000000', leaseId: 'lease_nope', outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 0 } });
+    expect((await agent.next('error')).code).toBe('AGENT__LEASE_UNKNOWN');
+    agent.send({ type: 'ready', slots: -1 });
+    expect((await agent.next('error')).code).toBe('AGENT__MALFORMED_MESSAGE');
+    expect((await p.client.account()).available).toBe('0');
+  });
+});

@@ -1,0 +1,65 @@
+import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
+import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
+import type { Env } from '../../durable-objects/runtime/env.ts';
+import { json, parseJsonObject, readBody, refuse } from '../http.ts';
+import { HEX64 } from '../validate.ts';
+import { knownMarket, marketStub, signedBytes } from './common.ts';
+
+/** Largest model accepted (an R2 object could be larger; Workers request bodies are the bound). */
+export const MAX_MODEL_BYTES = 64 * 1024 * 1024;
+/** Largest inline input set. */
+export const MAX_INPUT_BYTES = 4 * 1024 * 1024;
+
+/**
+ * PUT /v1/models (signed): stores an ONNX model under its SHA-256, which is its name from then on.
+ * Uploading the same bytes again is harmless and answers the same name.
+ */
+export async function putModel(request: Request, env: Env): Promise<Response> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > MAX_MODEL_BYTES) refuse('API__BODY_TOO_LARGE', { size: declared, limit: MAX_MODEL_BYTES });
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  if (bytes.byteLength > MAX_MODEL_BYTES) refuse('API__BODY_TOO_LARGE', { size: bytes.byteLength, limit: MAX_MODEL_BYTES });
+  if (bytes.byteLength === 0) refuse('API__INVALID_INPUT', { field: 'body', problem: 'must hold the model bytes' });
+  const sha256 = await sha256Hex(bytes);
+  // The signature covers the bytes' hash, as for any body.
+  const req = await signedBytes(request, env, 'orders', sha256);
+  await req.commit();
+  await env.BLOBS.put(`models/${sha256}`, bytes);
+  return json({ sha256, bytes: bytes.byteLength }, 201);
+}
+
+/** GET /v1/models/:sha256: the model bytes, for agents (names are content hashes). */
+export async function getModel(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+  const sha = request.params.sha256 ?? '';
+  if (!HEX64.test(sha)) refuse('API__INVALID_INPUT', { field: 'sha256', problem: 'must be 64 lowercase hex characters' });
+  const object = await env.BLOBS.get(`models/${sha}`);
+  if (!object) refuse('API__UNKNOWN_MODEL', { sha256: sha });
+  return new Response(object.body, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(object.size) } });
+}
+
+/** PUT /v1/inputs (signed): a job's input tensors, stored under the digest of their canonical encoding. */
+export async function putInputs(request: Request, env: Env): Promise<Response> {
+  const text = await readBody(request, MAX_INPUT_BYTES * 2);
+  const req = await signedBytes(request, env, 'orders', await sha256Hex(text));
+  const body = parseJsonObject(text);
+  const tensors = body.tensors;
+  if (!Array.isArray(tensors) || tensors.length === 0 || tensors.length > 64) refuse('API__INVALID_INPUT', { field: 'tensors', problem: 'must hold 1-64 tensors' });
+  for (const [i, t] of (tensors as WireTensor[]).entries()) {
+    const problem = tensorProblem(t);
+    if (problem) refuse('API__INVALID_INPUT', { field: `tensors[${i}]`, problem });
+  }
+  const bytes = tensorsBytes(tensors as WireTensor[]);
+  if (bytes > MAX_INPUT_BYTES) refuse('API__BODY_TOO_LARGE', { size: bytes, limit: MAX_INPUT_BYTES });
+  await req.commit();
+  const inputSha256 = await tensorsDigest(tensors as WireTensor[]);
+  await env.BLOBS.put(`inputs/${inputSha256}`, JSON.stringify(tensors));
+  return json({ inputSha256, inputBytes: bytes }, 201);
+}
+
+/** GET /v1/markets/:market/agent: an agent's WebSocket, handed to the market object. */
+export async function agentSocket(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+  const market = knownMarket(env, request.params.market ?? '');
+  if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') refuse('API__UPGRADE_REQUIRED');
+  // itty-router hands over a proxied Request; the object needs a plain one.
+  return marketStub(env, market).fetch(new Request(request.url, { headers: request.headers }));
+}
