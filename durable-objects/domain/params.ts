@@ -15,5 +15,23 @@ export const PROTOCOL = {
   replicaBidTtlMs: 5 * 60_000,
 } as const;
 
+/** The parameters a job is created under (recorded in its JobCreated event). */
+export interface JobParams {
+  feeBps: number;
+  leaseMs: number;
+  maxRematches: number;
+  challengeWindowMs: number;
+  replicaBidTtlMs: number;
+}
+
+/** Bounds a market's parameters must stay within, whoever sets them. */
+export const PARAM_BOUNDS: Record<keyof JobParams, [min: number, max: number]> = {
+  feeBps: [0, 2_000],
+  leaseMs: [500, 10 * 60_000],
+  maxRematches: [0, 10],
+  challengeWindowMs: [1_000, 7 * 24 * 3600_000],
+  replicaBidTtlMs: [1_000, 24 * 3600_000],
+};
+
 /** Account that receives protocol fees (split between stakers and treasury once staking exists). */
 export const FEE_POOL_ACCOUNT = 'fee-pool';

@@ -36,8 +36,14 @@ export interface Dispatch {
 export const HEARTBEAT_MS = 5_000;
 /** Largest result an agent may send (all output tensors together). */
 export const MAX_RESULT_BYTES = 8 * 1024 * 1024;
-const JOB_NOT_FOUND_RETRY_MS = 50;
-const MAX_QUEUE_AGE_MS = 10 * 60_000;
+const RETRY_MS = 50;
+/**
+ * How long a replica may wait here. Past it the job's own deadline (the lease's start-by time)
+ * has lapsed anyway and the job re-matches or refunds.
+ */
+const MAX_QUEUE_AGE_MS = 60_000;
+/** Rejections that mean "the job has not heard of this match yet": its outbox message is on the way. */
+const NOT_YET = new Set(['JOB__NOT_FOUND', 'JOB__NOT_REPLICA_PROVIDER']);
 
 /**
  * The market object's agent sockets (WebSocket hibernation): the signed hello, pull-based dispatch
@@ -241,8 +247,8 @@ export class AgentGateway {
       if (outcome === 'retry') retry = true;
       else this.ctx.storage.sql.exec('DELETE FROM dispatch_queue WHERE job_id = ? AND replica = ?', q.job_id, q.replica);
     }
-    // The job object is created by the market's outbox; a replica can be matched a moment before.
-    if (retry) setTimeout(() => void this.pump(), JOB_NOT_FOUND_RETRY_MS);
+    // Jobs learn of matches through the market's outbox, a moment after the market dispatches.
+    if (retry) setTimeout(() => void this.pump(), RETRY_MS);
   }
 
   private async assign(ws: WebSocket, q: { job_id: string; replica: number; ask_id: string; provider: string }): Promise<'done' | 'retry'> {
@@ -256,6 +262,7 @@ export class AgentGateway {
       events: { type: string; expiresAt?: number }[];
     }>;
     if (!started.ok) {
+      if (NOT_YET.has(started.error.code)) return 'retry';
       console.warn(`dispatch of ${q.job_id}#${q.replica} refused by the job: ${started.error.code}`);
       return 'done';
     }

@@ -76,10 +76,10 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     this.remember(name);
     const before = this.store.outboxSize;
     const results = this.store.executeMany(commands, meta, commandIds);
-    if (this.store.outboxSize !== before) this.outboxNextAt = Math.min(this.outboxNextAt ?? meta.now, meta.now);
+    if (this.store.outboxSize !== before) this.outboxNextAt = Math.min(this.outboxNextAt ?? Date.now(), Date.now());
     const fresh = results.flatMap((r) => (r.ok && !r.value.repeated ? r.value.events : []));
     if (fresh.length > 0) {
-      this.schedule(meta.now);
+      this.schedule(Date.now());
       this.afterCommit(fresh);
     }
     return results;

@@ -176,7 +176,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
             message.to.kind,
             message.to.id,
             toJson(message.command),
-            meta.now,
+            Date.now(), // due now in wall-clock time, whatever time the command carried
           );
         }
         if (this.seq - this.snapshotSeq >= this.options.snapshotEvery) this.writeSnapshot();

@@ -5,6 +5,7 @@ import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { AgentGateway, type Dispatch } from './agent-gateway.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
+import { marketParams } from './markets.ts';
 
 /** Outcome of an order command: the events, the order as it stands after them, and whether it was a repeat. */
 export interface OrderOutcome {
@@ -27,6 +28,7 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
   protected readonly kind = 'market' as const;
 
   private readonly gateway: AgentGateway;
+  private configured = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, marketDecider, MARKET_SNAPSHOT_EVERY);
@@ -69,11 +71,21 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
 
   /** Places or cancels one order. */
   async place(market: string, command: MarketCommand, meta: CommandMeta): Promise<Result<OrderOutcome>> {
+    this.configure(market, meta.now);
     return this.outcome(command, this.runOne(market, command, meta));
+  }
+
+  /** Brings the market's job parameters in line with the deployment's configuration, once per instance. */
+  private configure(market: string, now: number): void {
+    if (this.configured) return;
+    this.configured = true;
+    const params = marketParams(this.env, market);
+    this.runOne(market, { type: 'ConfigureMarket', params }, { commandId: `configure:${now}:${JSON.stringify(params)}`, actor: 'system:config', now });
   }
 
   /** Places several orders in one transaction; each gets its own outcome (the batch intake path). */
   async placeMany(market: string, commands: MarketCommand[], meta: CommandMeta, commandIds?: string[]): Promise<Result<OrderOutcome>[]> {
+    this.configure(market, meta.now);
     return this.run(market, commands, meta, commandIds).map((r, i) => this.outcome(commands[i]!, r));
   }
 

@@ -19,9 +19,9 @@ describe('the MLP model', () => {
   it('decodes as an opset-13 model with the five nodes and four initializers', () => {
     const model = onnx.ModelProto.decode(buildMlpModel(SMALL));
     expect(Number(model.opsetImport[0]?.version)).toBe(13);
-    expect(model.graph?.node.map((n) => n.opType)).toEqual(['MatMul', 'Add', 'Relu', 'MatMul', 'Add']);
-    expect(model.graph?.initializer.map((t) => t.name)).toEqual(['w1', 'b1', 'w2', 'b2']);
-    expect(model.graph?.input[0]?.type?.tensorType?.shape?.dim?.[0]?.dimParam).toBe('batch');
+    expect(model.graph?.node?.map((n) => n.opType)).toEqual(['MatMul', 'Add', 'Relu', 'MatMul', 'Add']);
+    expect(model.graph?.initializer?.map((t) => t.name)).toEqual(['w1', 'b1', 'w2', 'b2']);
+    expect(model.graph?.input?.[0]?.type?.tensorType?.shape?.dim?.[0]?.dimParam).toBe('batch');
   });
 
   it('matches the plain-JS reference within 1e-4 for a symbolic batch of 3', async () => {

@@ -118,6 +118,9 @@ export interface AgentOptions {
   connection: Omit<ConnectionOptions, 'handlers' | 'heldLeases' | 'log'>;
 }
 
+/** How many sent answers the agent remembers for re-sending after a reconnect. */
+const SENT_MEMORY = 32;
+
 export type AgentState = 'idle' | 'connecting' | 'working' | 'draining' | 'stopped';
 
 interface Job {
@@ -143,6 +146,11 @@ export class Agent {
   private drainPromise: Promise<DrainOutcome> | null = null;
   private idleWaiters: (() => void)[] = [];
   private delivered = 0;
+  /**
+   * Answers sent lately. A frame written just as the socket dies is lost without a trace; if the
+   * next welcome still lists its lease, the answer goes out again (the server dedupes by lease).
+   */
+  private readonly sent = new Map<string, ResultMessage | AgentErrorMessage>();
 
   constructor(o: AgentOptions) {
     if (!Number.isSafeInteger(o.capacity) || o.capacity < 1) throw new Error(`capacity must be a whole number ≥ 1, got ${o.capacity}`);
@@ -242,10 +250,16 @@ export class Agent {
       }
     }
     for (const l of m.leases) {
-      if (!held.has(l.leaseId)) this.o.log.info(`server lists lease ${l.leaseId} (job ${l.jobId}) that this agent does not hold; ignored`);
+      if (held.has(l.leaseId)) continue;
+      const sent = this.sent.get(l.leaseId);
+      if (sent && this.conn.send(sent)) this.o.log.info(`job ${l.jobId} replica ${l.replica}: the server still lists lease ${l.leaseId}; answer sent again`);
+      else this.o.log.info(`server lists lease ${l.leaseId} (job ${l.jobId}) that this agent does not hold; ignored`);
     }
+    // Answers the server no longer lists have arrived (or no longer matter).
+    for (const leaseId of [...this.sent.keys()]) if (!listed.has(leaseId)) this.sent.delete(leaseId);
     if (this.stateValue === 'connecting') this.setState('working');
-    this.announce();
+    if (this.stateValue === 'draining') this.conn.send({ type: 'ready', slots: 0 });
+    else this.announce();
     this.checkIdle();
   }
 
@@ -326,13 +340,15 @@ export class Agent {
     if (!job.answer || !this.conn.send(job.answer)) return false;
     this.jobs.delete(leaseId);
     this.delivered++;
+    this.sent.set(leaseId, job.answer);
+    if (this.sent.size > SENT_MEMORY) this.sent.delete(this.sent.keys().next().value!);
     return true;
   }
 
-  /** Tells the server how many slots are free now (0 while draining). */
+  /** Tells the server how many slots are free now; silent while draining (ready 0 went out once). */
   private announce(): void {
-    if (this.stateValue === 'stopped') return;
-    this.conn.send({ type: 'ready', slots: this.stateValue === 'draining' ? 0 : this.freeSlots });
+    if (this.stateValue === 'stopped' || this.stateValue === 'draining') return;
+    this.conn.send({ type: 'ready', slots: this.freeSlots });
   }
 
   private refuse(m: { jobId: string; leaseId: string }, code: AgentErrorCode, message: string): void {
@@ -388,12 +404,13 @@ function short(hex: string): string {
 
 function codeOf(err: unknown): AgentErrorCode {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  if (code === 'AGENT__MODEL_TOO_LARGE') return 'AGENT__MODEL_UNAVAILABLE';
   return (REPORTED_CODES as readonly unknown[]).includes(code) && code !== 'AGENT__DRAINING' ? (code as AgentErrorCode) : 'AGENT__RUN_FAILED';
 }
 
 function messageOf(err: unknown): string {
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
   const text = err instanceof Error ? err.message : String(err);
-  const prefix = typeof code === 'string' && !(REPORTED_CODES as readonly string[]).includes(code) ? `${code}: ` : '';
+  const prefix = typeof code === 'string' && !(REPORTED_CODES as readonly string[]).includes(code) && code !== 'AGENT__MODEL_TOO_LARGE' ? `${code}: ` : '';
   return (prefix + text).slice(0, 1000);
 }

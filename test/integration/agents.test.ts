@@ -126,6 +126,67 @@ describe('agents on the market socket', () => {
     expect(history).not.toContain(inputs[0]!.data);
   });
 
+  it('re-matches a replica whose lease lapsed to another provider, pays nothing twice, and tells the silent agent', async () => {
+    const buyer = await wallet(20n * DOUG);
+    const [silent, steady, spare] = [await wallet(), await wallet(), await wallet()];
+    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([1, 2, 3]));
+    const input = await upload(buyer.keypair, '/v1/inputs', JSON.stringify({ tensors: [toWire('x', 'float32', [1], f32([7]))] }));
+    const connect = async (p: typeof silent, price: string) => {
+      const ask = await p.client.placeAsk({ market: 'gpu-24gb', price, capacity: 1, attributes: {}, expiresAt: hour() });
+      const agent = await SocketAgent.connect('gpu-24gb');
+      await agent.hello(p.keypair, ask.order.id, 'gpu-24gb');
+      await agent.next('welcome');
+      agent.send({ type: 'ready', slots: 1 });
+      return agent;
+    };
+    const silentAgent = await connect(silent, '1000');
+    const steadyAgent = await connect(steady, '1500');
+    const bid = await buyer.client.placeBid({
+      market: 'gpu-24gb',
+      maxPrice: '2000',
+      units: 10,
+      replicas: 2,
+      expiresAt: hour(),
+      job: { modelSha256: String(model.sha256), inputSha256: String(input.inputSha256), inputBytes: 4, tolerance: null },
+    });
+    const jobId = bid.jobId!;
+    const outputs: WireTensor[] = [toWire('y', 'float32', [1], f32([8]))];
+    const digest = await tensorsDigest(outputs);
+    const lapsing = await silentAgent.next('assign');
+    const working = await steadyAgent.next('assign');
+    steadyAgent.send({ type: 'result', jobId, leaseId: working.leaseId, outputs, outputDigest: digest, timings: { loadMs: 0, runMs: 1 } });
+    const spareAgent = await connect(spare, '1000');
+
+    // The lease runs out: the job's timer is driven with a time past its deadline.
+    const job = env.JOBS.get(env.JOBS.idFromName(jobId));
+    await until(async () => ((await job.view()) as JobView).replicas.some((r) => r.status === 'submitted') || undefined, 'the steady result');
+    const lapsed = (await job.execute(jobId, { type: 'ExpireLeases' }, { commandId: 'lapse-test', actor: 'system:timer', now: Date.now() + 120_000 })) as { ok: boolean };
+    expect(lapsed.ok).toBe(true);
+    expect((await silentAgent.next('cancel')).leaseId).toBe(lapsing.leaseId);
+
+    const rerun = await spareAgent.next('assign');
+    expect(rerun.replica).toBe(lapsing.replica);
+    spareAgent.send({ type: 'result', jobId, leaseId: rerun.leaseId, outputs, outputDigest: digest, timings: { loadMs: 0, runMs: 1 } });
+    // A late result from the lapsed lease is refused.
+    silentAgent.send({ type: 'result', jobId, leaseId: lapsing.leaseId, outputs, outputDigest: digest, timings: { loadMs: 0, runMs: 1 } });
+    expect((await silentAgent.next('error')).code).toBe('AGENT__LEASE_UNKNOWN');
+
+    const settled = await until(async () => {
+      const v = (await job.view()) as JobView;
+      return v.status === 'settled' ? v : undefined;
+    }, 'settlement after the re-match');
+    expect(settled.payouts.map((p) => p.provider).sort()).toEqual([steady.key, spare.key].sort());
+    const net = (gross: bigint) => gross - (gross * 250n) / 10_000n;
+    await until(async () => ((await spare.client.account()).available === net(10_000n).toString() ? true : undefined), 'the spare provider paid');
+    expect((await steady.client.account()).available).toBe(net(15_000n).toString());
+    expect((await silent.client.account()).available).toBe('0');
+    const audit = await until(async () => {
+      const a = await buyer.client.audit();
+      return a.ok && a.inFlight === '0' && a.held === '0' ? a : undefined;
+    }, 'a balanced audit');
+    expect(audit.violations).toEqual([]);
+  });
+
   it('refuses hostile agent input with a coded error and changes nothing', async () => {
     const p = await wallet();
     const stranger = await wallet();

@@ -1,4 +1,5 @@
 import type { Amount } from '../money.ts';
+import type { JobParams } from '../params.ts';
 
 /** An attribute value an ask declares (accelerator, memoryGb, region, fingerprint, ...). */
 export type AttributeValue = string | number;
@@ -77,4 +78,10 @@ export interface PlaceReplicaBid {
   expiresAt: number;
 }
 
-export type MarketCommand = PlaceAsk | PlaceBid | CancelOrder | ReleaseSlot | ExpireOrders | PlaceReplicaBid;
+/** Sets the parameters jobs of this market are created under (system only: configuration, later governance). */
+export interface ConfigureMarket {
+  type: 'ConfigureMarket';
+  params: JobParams;
+}
+
+export type MarketCommand = PlaceAsk | PlaceBid | CancelOrder | ReleaseSlot | ExpireOrders | PlaceReplicaBid | ConfigureMarket;

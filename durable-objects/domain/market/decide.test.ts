@@ -339,6 +339,8 @@ describe('rejections', () => {
   rejects('exclusions not a list', 'MARKET__INVALID_EXCLUSIONS', [], replicaBid({ excludeProviders: 'p1' as unknown as string[] }));
   rejects('an empty job id', 'MARKET__INVALID_JOB_ID', [], replicaBid({ jobId: '' }));
   rejects('a replica bid whose price times units overflows', 'MARKET__ESCROW_OVERFLOW', [], replicaBid({ maxPrice: MAX_AMOUNT, units: 2 }));
+  rejects('a provider configuring the market', 'MARKET__NOT_SYSTEM', [], { type: 'ConfigureMarket', params: { ...PROTOCOL } }, 'prov-1');
+  rejects('a lease shorter than half a second', 'MARKET__INVALID_PARAMS', [], { type: 'ConfigureMarket', params: { ...PROTOCOL, leaseMs: 10 } });
   rejects('a command the market does not know', 'MARKET__UNKNOWN_COMMAND', [], { type: 'Frobnicate' } as unknown as MarketCommand);
 
   afterAll(() => {
@@ -481,5 +483,22 @@ describe('a bounded memory', () => {
     expect(memory.size).toBe(3);
     expect(memory.has('k16')).toBe(false);
     expect(memory.get('k18')).toBe(18);
+  });
+});
+
+describe('market parameters', () => {
+  it('are set by the system and travel with every job created afterwards', () => {
+    const params = { ...PROTOCOL, leaseMs: 2_000, feeBps: 100 };
+    const configured = given([]).when({ type: 'ConfigureMarket', params }).events();
+    expect(configured).toEqual([{ type: 'MarketConfigured', params }]);
+    const { state } = given([...configured, askPlaced({ askId: 'a', owner: 'p' })]);
+    const events = marketDecider.decide(state, bid({ bidId: 'b', replicas: 1 }), meta);
+    expect(events.ok).toBe(true);
+    const matched = events.ok ? events.value.find((e) => e.type === 'BidMatched') : undefined;
+    const create = react(state, matched!, meta).find((m) => m.command.type === 'CreateJob');
+    expect(create?.command.params).toEqual(params);
+    expect(given(configured).when({ type: 'ConfigureMarket', params }).events()).toEqual([]);
+    const restored = marketDecider.restore(fromJson(toJson(marketDecider.snapshot(state)), marketDecider.bigintFields));
+    expect(restored.params).toEqual(params);
   });
 });

@@ -1,6 +1,7 @@
 import type { CommandMeta } from '../decider.ts';
 import { fail, ok, type Result } from '../result.ts';
-import type { CancelOrder, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot } from './commands.ts';
+import type { CancelOrder, ConfigureMarket, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot } from './commands.ts';
+import { PARAM_BOUNDS, type JobParams } from '../params.ts';
 import type { Fill, MarketEvent } from './events.ts';
 import { dueOrders, replicaKey, type AskOrder, type MarketState, type RestingBid } from './state.ts';
 import { marketError, satisfies, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
@@ -22,6 +23,8 @@ export function decide(state: MarketState, command: MarketCommand, meta: Command
       return cancelOrder(state, command, meta);
     case 'ReleaseSlot':
       return releaseSlot(state, command, meta.now);
+    case 'ConfigureMarket':
+      return configure(state, command, meta);
     case 'ExpireOrders':
       return ok(
         dueOrders(state, meta.now).map((o): MarketEvent => {
@@ -296,4 +299,20 @@ function cancelOrder(state: MarketState, c: CancelOrder, meta: CommandMeta): Res
   if (order.status !== 'open') return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: order.status }));
   if (order.kind === 'ask') return ok([{ type: 'AskCancelled', askId: order.id, owner: order.owner, reason: 'owner' }]);
   return ok([{ type: 'BidCancelled', bidId: order.id, buyer: order.owner, reason: 'owner' }]);
+}
+
+/** Sets the job parameters (system only, each within PARAM_BOUNDS); the same values again change nothing. */
+function configure(state: MarketState, c: ConfigureMarket, meta: CommandMeta): Result<MarketEvent[]> {
+  if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'configure a market', actor: meta.actor }));
+  const params = {} as JobParams;
+  for (const key of Object.keys(PARAM_BOUNDS) as (keyof JobParams)[]) {
+    const [min, max] = PARAM_BOUNDS[key];
+    const value = c.params?.[key];
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
+      return fail(marketError('MARKET__INVALID_PARAMS', { field: key, min, max, value: String(value) }));
+    }
+    params[key] = value;
+  }
+  const same = (Object.keys(params) as (keyof JobParams)[]).every((k) => state.params[k] === params[k]);
+  return ok(same ? [] : [{ type: 'MarketConfigured', params }]);
 }

@@ -25,6 +25,8 @@ export const MARKET_ERRORS = defineErrors({
   MARKET__INVALID_REPLICA_INDEX: 'replica must be an integer from {min} to {max}, got {value}',
   MARKET__INVALID_EXCLUSIONS: 'excludeProviders: {problem}',
   MARKET__INVALID_JOB_ID: 'jobId must be a non-empty string of at most {max} characters',
+  MARKET__NOT_SYSTEM: 'only the system may {action}; {actor} may not',
+  MARKET__INVALID_PARAMS: 'params.{field} must be an integer from {min} to {max}, got {value}',
   MARKET__UNKNOWN_COMMAND: 'the market does not understand command {type}',
 });
 

@@ -1,3 +1,4 @@
+import type { JobParams } from '../params.ts';
 import type { Amount } from '../money.ts';
 import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
 
@@ -116,7 +117,14 @@ export interface ReplicaBidExpired {
   replica: number;
 }
 
+/** The parameters new jobs of this market are created under changed. */
+export interface MarketConfigured {
+  type: 'MarketConfigured';
+  params: JobParams;
+}
+
 export type MarketEvent =
+  | MarketConfigured
   | AskPlaced
   | BidPlaced
   | BidMatched
@@ -131,6 +139,7 @@ export type MarketEvent =
 
 /** Current schema version of each event type; bump one and teach upcast the old shape. */
 export const EVENT_VERSIONS: Record<MarketEvent['type'], number> = {
+  MarketConfigured: 1,
   AskPlaced: 1,
   BidPlaced: 1,
   BidMatched: 1,

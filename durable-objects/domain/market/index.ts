@@ -1,5 +1,4 @@
 import type { CommandMeta, Decider, Message } from '../decider.ts';
-import { PROTOCOL } from '../params.ts';
 import type { MarketCommand } from './commands.ts';
 import { decide } from './decide.ts';
 import { BIGINT_FIELDS, EVENT_VERSIONS, type MarketEvent } from './events.ts';
@@ -36,7 +35,7 @@ export function react(_state: MarketState, event: MarketEvent, _meta: CommandMet
             spec: event.spec,
             fills: event.fills,
             holdId: event.bidId,
-            params: { ...PROTOCOL },
+            params: { ..._state.params },
           },
         },
       ];

@@ -136,6 +136,9 @@ export function refDecide(state: RefState, c: MarketCommand, meta: CommandMeta):
   const now = meta.now;
   const known = (id: string) => state.asks.some((a) => a.id === id) || state.bids.some((b) => b.kind === 'bid' && b.jobId === id) || state.closed.has(id);
   switch (c.type) {
+    case 'ConfigureMarket':
+      // Parameters only shape outbox messages, which the oracle does not compare.
+      return fail(marketError('MARKET__UNKNOWN_COMMAND', { type: c.type }));
     case 'PlaceAsk': {
       const e = validateAsk(c, now);
       if (e) return fail(e);

@@ -1,4 +1,5 @@
 import type { Amount } from '../money.ts';
+import { PROTOCOL, type JobParams } from '../params.ts';
 import { Ladder, type Level } from './book.ts';
 import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
 import type { MarketEvent } from './events.ts';
@@ -146,6 +147,8 @@ export interface MarketState {
   closed: BoundedMemory<ClosedOrder>;
   /** Min-heap by (expiresAt, placedSeq) of orders that may expire; closed ones are dropped lazily. */
   expiries: ExpiringOrder[];
+  /** What jobs matched here are created under. */
+  params: JobParams;
 }
 
 /** Key of a replica bid: the replica index is an integer, so the last '#' separates unambiguously. */
@@ -161,6 +164,7 @@ export function initialState(): MarketState {
     replicaBids: new Map(),
     closed: new BoundedMemory<ClosedOrder>(CLOSED_MEMORY),
     expiries: [],
+    params: { ...PROTOCOL },
   };
 }
 
@@ -170,6 +174,9 @@ export const freeSlots = (ask: AskOrder): number => ask.capacity - ask.inUse.siz
 /** Folds one event into the book, in place. */
 export function evolve(state: MarketState, event: MarketEvent): MarketState {
   switch (event.type) {
+    case 'MarketConfigured':
+      state.params = { ...event.params };
+      break;
     case 'AskPlaced': {
       const seq = state.seq++;
       const ask: AskOrder = {
@@ -440,6 +447,8 @@ export interface MarketSnapshot {
   bids: BidSnapshot[];
   /** [id, side, owner, status] of orders that left the book, by id. */
   closed: [string, ClosedOrder['side'], string, ClosedOrder['status']][];
+  /** Absent in snapshots taken before markets were configurable: the protocol defaults. */
+  params?: JobParams;
 }
 
 const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -500,7 +509,7 @@ export function snapshot(state: MarketState): MarketSnapshot {
   });
   // In closing order, not sorted: the order decides which closed order is forgotten next.
   const closed: MarketSnapshot['closed'] = [...state.closed.entries()].map(([id, c]) => [id, c.side, c.owner, c.status]);
-  return { version: 1, seq: state.seq, asks, heldAsks, bids, closed };
+  return { version: 1, seq: state.seq, asks, heldAsks, bids, closed, params: { ...state.params } };
 }
 
 /** Rebuilds a book from snapshot data (the inverse of snapshot). */
@@ -508,6 +517,7 @@ export function restore(data: unknown): MarketState {
   const snap = data as MarketSnapshot;
   const state = initialState();
   state.seq = snap.seq;
+  if (snap.params) state.params = { ...snap.params };
   const addAsk = (s: AskSnapshot, onBook: boolean) => {
     const ask: AskOrder = {
       kind: 'ask',

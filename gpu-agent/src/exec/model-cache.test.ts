@@ -62,7 +62,7 @@ describe('a model not yet cached', () => {
 
 describe('bytes that do not match the hash', () => {
   it('are refused with AGENT__MODEL_HASH_MISMATCH and not kept', async () => {
-    const tampered = MODEL.slice();
+    const tampered = new Uint8Array(MODEL);
     tampered[tampered.length - 1]! ^= 1;
     const cache = new ModelCache(dir, counting(tampered).fetchModel);
     const e = await rejection(cache.get(SHA));

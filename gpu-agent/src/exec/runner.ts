@@ -1,9 +1,9 @@
 import * as ort from 'onnxruntime-node';
-import { tensorsDigest, type WireTensor } from '../../../durable-objects/contracts/tensors.ts';
+import type { WireTensor } from '../../../durable-objects/contracts/tensors.ts';
 import { AgentExecError, isAgentExecError } from './errors.ts';
 import type { ModelCache } from './model-cache.ts';
 import type { ExecutionProvider } from './runtime.ts';
-import { ortToWire, wireToOrt } from './wire.ts';
+import { ortToRaw, rawTensorsDigest, rawToWire, wireToOrt, type RawTensor } from './wire.ts';
 
 export interface RunnerOptions {
   executionProvider: ExecutionProvider;
@@ -24,7 +24,7 @@ export interface RunRequest {
 
 export interface RunResult {
   outputs: WireTensor[];
-  /** `tensorsDigest` of the outputs: equal on equal runtime fingerprints. */
+  /** `tensorsDigest` of the outputs (computed from the raw bytes): equal on equal runtime fingerprints. */
   outputDigest: string;
   /** loadMs: getting the session (cache fetch + session build, ~0 when loaded); runMs: session.run alone. */
   timings: { loadMs: number; runMs: number };
@@ -75,16 +75,15 @@ export class OnnxRunner {
         throw failed(req.modelSha256, `onnxruntime: ${message(e)}`);
       }
       const t2 = performance.now();
-      const outputs: WireTensor[] = [];
+      const raw: RawTensor[] = [];
       for (const name of fetches) {
         const tensor = results[name];
         if (!tensor) throw failed(req.modelSha256, `the model did not produce output ${JSON.stringify(name)}`);
-        const wire = ortToWire(name, tensor);
-        if (typeof wire === 'string') throw failed(req.modelSha256, wire);
-        outputs.push(wire);
-        tensor.dispose();
+        const r = ortToRaw(name, tensor);
+        if (typeof r === 'string') throw failed(req.modelSha256, r);
+        raw.push(r);
       }
-      return { outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: ms(t1 - t0), runMs: ms(t2 - t1) } };
+      return { outputs: raw.map(rawToWire), outputDigest: rawTensorsDigest(raw), timings: { loadMs: ms(t1 - t0), runMs: ms(t2 - t1) } };
     } finally {
       this.releaseEntry(entry);
     }

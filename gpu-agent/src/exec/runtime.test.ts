@@ -54,7 +54,7 @@ describe('probing the runtime', () => {
   it.skipIf(cudaLibs)('falls back to the CPU through the real CUDA check when onnxruntime has no CUDA libraries', async () => {
     const probe = await probeRuntime({ run: gpu });
     expect(probe.executionProvider).toBe('cpu');
-    expect(probe.log).toContain("CUDA provider failed");
+    expect(probe.log).toContain("CUDA provider failed: onnxruntime-node has no libonnxruntime_providers_cuda.so");
   });
 
   it('gives a fingerprint string naming runtime, provider, platform and features', async () => {

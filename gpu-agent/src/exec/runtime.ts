@@ -1,5 +1,7 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { RuntimeFingerprint } from '../../../durable-objects/contracts/agent.ts';
 import { buildAddModel } from '../../models/build.ts';
@@ -61,6 +63,8 @@ function cpu(base: Omit<RuntimeFingerprint, 'executionProvider'>, log: string): 
 
 /** Builds a CUDA session on the tiny model and checks one run; throws when CUDA is unusable. */
 export async function tryCuda(): Promise<void> {
+  const missing = missingCudaLibrary();
+  if (missing) throw new Error(`onnxruntime-node has no ${missing} (installed with ONNXRUNTIME_NODE_INSTALL=skip?)`);
   // logSeverityLevel 4 (fatal): the failed provider load is reported through our log line instead.
   const session = await ort.InferenceSession.create(buildAddModel(), { executionProviders: ['cuda'], logSeverityLevel: 4 });
   try {
@@ -69,6 +73,21 @@ export async function tryCuda(): Promise<void> {
     if (!(y instanceof Float32Array) || y[0] !== 2 || y[1] !== 3) throw new Error('the CUDA session computed a wrong result');
   } finally {
     await session.release();
+  }
+}
+
+/**
+ * onnxruntime-node's install script downloads the CUDA provider next to the binding; without it
+ * a CUDA session fails after printing a native error, so look first. Null when present or unknown.
+ */
+function missingCudaLibrary(): string | null {
+  const file = process.platform === 'linux' ? 'libonnxruntime_providers_cuda.so' : process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : null;
+  if (!file) return null;
+  try {
+    const root = dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    return existsSync(join(root, 'bin', 'napi-v6', process.platform, process.arch, file)) ? null : file;
+  } catch {
+    return null;
   }
 }
 

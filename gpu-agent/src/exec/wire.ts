@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as ort from 'onnxruntime-node';
 import { bytesPerElement, elementCount, tensorProblem, type TensorDType, type WireTensor } from '../../../durable-objects/contracts/tensors.ts';
 
@@ -26,12 +27,47 @@ export function wireToOrt(t: WireTensor): ort.Tensor | string {
   return new ort.Tensor(t.dtype, typedView(t.dtype, buffer, n), t.dims);
 }
 
+/** A tensor's name, dtype and shape with its raw bytes, before base64. */
+export interface RawTensor {
+  name: string;
+  dtype: TensorDType;
+  dims: readonly number[];
+  bytes: Uint8Array;
+}
+
+/**
+ * `tensorsDigest` (contracts/tensors.ts) computed from raw bytes the runner already holds, with
+ * node:crypto: the same canonical encoding (sorted by name; `name\tdtype\tdims\n` then bytes),
+ * so the same digest, without decoding base64 again or a WebCrypto round trip (~35 µs of a ~1 ms
+ * run). wire.test.ts checks equality with tensorsDigest on random tensor sets.
+ */
+export function rawTensorsDigest(tensors: readonly RawTensor[]): string {
+  const sorted = [...tensors].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const hash = createHash('sha256');
+  for (const t of sorted) {
+    hash.update(`${t.name}\t${t.dtype}\t${t.dims.join(',')}\n`, 'utf8');
+    hash.update(t.bytes);
+  }
+  return hash.digest('hex');
+}
+
 /** Encodes an onnxruntime tensor as a wire tensor (raw little-endian bytes); returns a problem string for types the wire lacks. */
 export function ortToWire(name: string, tensor: ort.Tensor): WireTensor | string {
+  const raw = ortToRaw(name, tensor);
+  return typeof raw === 'string' ? raw : rawToWire(raw);
+}
+
+/** An onnxruntime tensor's raw bytes (a view, no copy); a problem string for types the wire lacks. */
+export function ortToRaw(name: string, tensor: ort.Tensor): RawTensor | string {
   if (!isWireDType(tensor.type)) return `output ${JSON.stringify(name)} has type ${tensor.type}, which the wire does not carry`;
   const data = tensor.data as WireArray;
-  const data64 = Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64url');
-  return { name, dtype: tensor.type, dims: [...tensor.dims], data: data64 };
+  return { name, dtype: tensor.type, dims: [...tensor.dims], bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+}
+
+/** Base64url-encodes raw tensor bytes as a wire tensor. */
+export function rawToWire(t: RawTensor): WireTensor {
+  const data = Buffer.from(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength).toString('base64url');
+  return { name: t.name, dtype: t.dtype, dims: [...t.dims], data };
 }
 
 function typedView(dtype: TensorDType, buffer: ArrayBuffer, n: number): WireArray {
