@@ -11,11 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { tensorsDigest, toWire } from '../../durable-objects/contracts/tensors.ts';
+import { toWire } from '../../durable-objects/contracts/tensors.ts';
 import { BENCH_MLP, buildMlpModel, prng } from '../../gpu-agent/models/build.ts';
 import { ModelCache } from '../../gpu-agent/src/exec/model-cache.ts';
 import { OnnxRunner } from '../../gpu-agent/src/exec/runner.ts';
-import { ortToWire, wireToOrt } from '../../gpu-agent/src/exec/wire.ts';
+import { ortToRaw, rawTensorsDigest, rawToWire, wireToOrt } from '../../gpu-agent/src/exec/wire.ts';
 
 const ROUNDS = 9;
 const WARMUP = 200;
@@ -38,14 +38,17 @@ const median = (xs: number[]): number => {
   return s[Math.floor(s.length / 2)]!;
 };
 
-/** Microseconds the runner's wire path takes for one batch-1 run: decode x, encode y, digest y. */
+/** Microseconds the runner's wire path takes for one batch-1 run: decode x, encode y, digest y (as OnnxRunner.run does). */
 async function wirePathMicros(x: Float32Array): Promise<number> {
   const input = toWire('x', 'float32', [1, x.length], new Uint8Array(x.buffer));
   const output = new ort.Tensor('float32', new Float32Array(BENCH_MLP.outputSize).fill(0.25), [1, BENCH_MLP.outputSize]);
   const once = async () => {
     wireToOrt(input);
-    const y = ortToWire('y', output);
-    if (typeof y !== 'string') await tensorsDigest([y]);
+    const y = ortToRaw('y', output);
+    if (typeof y !== 'string') {
+      rawToWire(y);
+      rawTensorsDigest([y]);
+    }
   };
   for (let i = 0; i < 500; i++) await once();
   const n = 5000;

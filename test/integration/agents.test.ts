@@ -52,10 +52,10 @@ class SocketAgent {
     }
   }
 
-  async hello(keypair: Keypair, askId: string, market = 'cpu'): Promise<void> {
+  async hello(keypair: Keypair, askId: string, market = 'cpu', runtime: RuntimeFingerprint = RUNTIME): Promise<void> {
     const { nonce } = await this.next('challenge');
     const signature = await signText(keypair, helloMessage({ market, nonce, agentKey: keypair.publicKey }));
-    this.send({ type: 'hello', v: 1, agentKey: keypair.publicKey, signature, askId, hardware: { cpuModel: 'test', cores: 2, memoryGb: 4, gpus: [] }, runtime: RUNTIME });
+    this.send({ type: 'hello', v: 1, agentKey: keypair.publicKey, signature, askId, hardware: { cpuModel: 'test', cores: 2, memoryGb: 4, gpus: [] }, runtime });
   }
 }
 
@@ -185,6 +185,53 @@ describe('agents on the market socket', () => {
       return a.ok && a.inFlight === '0' && a.held === '0' ? a : undefined;
     }, 'a balanced audit');
     expect(audit.violations).toEqual([]);
+  });
+
+  it('compares replicas on different runtimes within the tolerance, breaks a tie, and leaves the minority unpaid', async () => {
+    const buyer = await wallet(20n * DOUG);
+    const [honest, faulty, breaker] = [await wallet(), await wallet(), await wallet()];
+    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([9, 9]));
+    const input = await upload(buyer.keypair, '/v1/inputs', JSON.stringify({ tensors: [toWire('x', 'float32', [1], f32([1]))] }));
+    const avx512: RuntimeFingerprint = { ...RUNTIME, cpuFeatures: ['avx512f'] };
+    const connect = async (p: typeof honest, price: string, runtime: RuntimeFingerprint) => {
+      const ask = await p.client.placeAsk({ market: 'gpu-80gb', price, capacity: 1, attributes: {}, expiresAt: hour() });
+      const agent = await SocketAgent.connect('gpu-80gb');
+      await agent.hello(p.keypair, ask.order.id, 'gpu-80gb', runtime);
+      await agent.next('welcome');
+      agent.send({ type: 'ready', slots: 1 });
+      return agent;
+    };
+    const honestAgent = await connect(honest, '100', RUNTIME);
+    const faultyAgent = await connect(faulty, '100', avx512);
+    const bid = await buyer.client.placeBid({
+      market: 'gpu-80gb',
+      maxPrice: '100',
+      units: 10,
+      replicas: 2,
+      expiresAt: hour(),
+      job: { modelSha256: String(model.sha256), inputSha256: String(input.inputSha256), inputBytes: 4, tolerance: 0.01 },
+    });
+    const jobId = bid.jobId!;
+    const answer = async (agent: SocketAgent, value: number) => {
+      const assign = await agent.next('assign');
+      const outputs = [toWire('y', 'float32', [1], f32([value]))];
+      agent.send({ type: 'result', jobId, leaseId: assign.leaseId, outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 1 } });
+    };
+    await answer(honestAgent, 1.0);
+    await answer(faultyAgent, 1.5);
+    // The two disagree beyond 0.01: a tie-breaker goes to a third provider, on the faulty one's runtime.
+    const breakerAgent = await connect(breaker, '100', avx512);
+    await answer(breakerAgent, 1.004);
+
+    const job = env.JOBS.get(env.JOBS.idFromName(jobId));
+    const settled = await until(async () => {
+      const v = (await job.view()) as JobView;
+      return v.status === 'settled' ? v : undefined;
+    }, 'settlement after the tie-breaker');
+    expect(settled.payouts.map((p) => p.provider).sort()).toEqual([honest.key, breaker.key].sort());
+    expect(settled.replicas.find((r) => r.provider === faulty.key)?.status).toBe('rejected');
+    await until(async () => ((await breaker.client.account()).available !== '0' ? true : undefined), 'the tie-breaker paid');
+    expect((await faulty.client.account()).available).toBe('0');
   });
 
   it('refuses hostile agent input with a coded error and changes nothing', async () => {

@@ -1,0 +1,208 @@
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+import { fingerprintOf } from '../../durable-objects/contracts/agent.ts';
+import type { AssignMessage, RuntimeFingerprint } from '../../durable-objects/contracts/agent.ts';
+import { AUTH_HEADERS, base64UrlDecode, delegationMessage, generateKeypair, verifyText } from '../../durable-objects/contracts/auth.ts';
+import type { Delegation } from '../../durable-objects/contracts/auth.ts';
+import { tensorsDigest, toWire } from '../../durable-objects/contracts/tensors.ts';
+import { encodeKeyFile, loadKeypair } from '../../sdk/keyfile.ts';
+import { askAttributes, fingerprintAttribute, main } from './cli.ts';
+import type { AgentCliIo, Probe } from './cli.ts';
+import { startPeer } from './net/test-peer.ts';
+import type { Peer, PeerHttpRequest } from './net/test-peer.ts';
+
+const RUNTIME: RuntimeFingerprint = { onnxruntime: '1.30.0', executionProvider: 'cpu', platform: 'linux', arch: 'x64', cpuFeatures: ['avx2'] };
+const PROBE: Probe = { hardware: { cpuModel: 'Test CPU', cores: 8, memoryGb: 32, gpus: [] }, runtime: RUNTIME, log: 'execution provider: cpu (test)' };
+
+let home: string;
+let peer: Peer | null = null;
+
+beforeEach(async () => {
+  home = await mkdtemp(join(tmpdir(), 'doug-agent-'));
+});
+
+afterEach(async () => {
+  await peer?.close();
+  peer = null;
+  await rm(home, { recursive: true, force: true });
+});
+
+/** A market that accepts asks (numbered ask ids) and their cancellation. */
+async function market(o: { refuse?: boolean } = {}): Promise<Peer> {
+  let n = 0;
+  peer = await startPeer({
+    welcome: () => ({ leases: [], heartbeatMs: 60_000 }),
+    http: (req: PeerHttpRequest) => {
+      if (req.method === 'POST' && req.path === '/v1/asks') {
+        if (o.refuse) return { status: 403, body: { error: { code: 'AUTH__FORBIDDEN', message: 'no stake', context: {} } } };
+        const body = JSON.parse(req.body) as { market: string };
+        n++;
+        return { body: { order: { id: `ask_${body.market}_${String(n).padStart(24, '0')}`, kind: 'ask', market: body.market, owner: 'x', status: 'open' } } };
+      }
+      if (req.method === 'DELETE' && req.path.startsWith('/v1/asks/')) return { body: { order: { id: req.path.slice(9), status: 'cancelled' } } };
+      return { status: 404, body: { error: { code: 'API__NOT_FOUND', message: 'no route', context: {} } } };
+    },
+  });
+  return peer;
+}
+
+function io(extra: Partial<AgentCliIo> = {}) {
+  const out: string[] = [];
+  const err: string[] = [];
+  let stop: ((signal: string) => void) | null = null;
+  const value: AgentCliIo = {
+    stdout: (t) => out.push(t),
+    stderr: (t) => err.push(t),
+    env: {},
+    home,
+    probe: async () => PROBE,
+    createExecutor: async () => ({
+      async run(a: AssignMessage) {
+        const outputs = [toWire('y', 'uint8', [1], Uint8Array.of(a.inputs.length))];
+        return { outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 1 } };
+      },
+    }),
+    onStop: (handler) => {
+      stop = handler;
+      return () => (stop = null);
+    },
+    ...extra,
+  };
+  return { io: value, out, err, stop: (signal = 'SIGTERM') => stop?.(signal) };
+}
+
+function assign(n: number): AssignMessage {
+  return { type: 'assign', jobId: `bid_cpu_${n}`, replica: 0, leaseId: `lease-${n}`, expiresAt: Date.now() + 60_000, model: { sha256: 'c'.repeat(64), bytes: 1, url: '/m' }, inputs: [], outputs: [] };
+}
+
+describe('doug-agent with a bad command line', () => {
+  it('exits 2 and names the problem', async () => {
+    const t = io();
+    expect(await main(['--market', 'cpu'], t.io)).toBe(2);
+    expect(t.err.join('')).toMatch(/--server is required/);
+    const t2 = io();
+    expect(await main(['--server', 'http://x', '--market', 'cpu', '--price', 'abc', '--capacity', '1'], t2.io)).toBe(2);
+    expect(t2.err.join('')).toMatch(/CLI__USAGE: --price/);
+    const t3 = io();
+    expect(await main(['--server', 'http://x', '--market', 'cpu', '--price', '1', '--capacity', '1', '--attr', 'nokey'], t3.io)).toBe(2);
+  });
+
+  it('prints usage on --help', async () => {
+    const t = io();
+    expect(await main(['--help'], t.io)).toBe(0);
+    expect(t.out.join('')).toMatch(/usage: doug-agent/);
+  });
+});
+
+describe('doug-agent run by a provider', () => {
+  it('creates its key (0600), lists a signed ask with detected attributes, works, and on a signal drains, withdraws and exits 0', async () => {
+    const m = await market();
+    const t = io();
+    const code = main(['--server', m.url, '--market', 'cpu', '--price', '0.25', '--capacity', '2', '--attr', 'region=eu', '--attr', 'cores=6'], t.io);
+    const s = await m.socket(0);
+    const keyPath = join(home, '.config/doug/agent.json');
+    expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
+    const key = await loadKeypair(keyPath);
+    const keyText = await readFile(keyPath, 'utf8');
+    expect(t.err.join('')).not.toContain(keyText.trim());
+
+    const [post] = m.httpRequests.filter((r) => r.method === 'POST');
+    expect(post!.headers[AUTH_HEADERS.key]).toBe(key.publicKey);
+    expect(post!.headers[AUTH_HEADERS.delegation]).toBeUndefined();
+    const body = JSON.parse(post!.body) as { price: string; capacity: number; attributes: Record<string, unknown>; expiresAt: number };
+    expect(body).toMatchObject({ price: '250000000', capacity: 2 });
+    expect(body.attributes).toEqual({ accelerator: 'cpu', memoryGb: 32, cores: 6, fingerprint: fingerprintOf(RUNTIME), region: 'eu' });
+    expect(body.expiresAt - Date.now()).toBeGreaterThan(3_500_000);
+
+    expect(s.hello).toMatchObject({ agentKey: key.publicKey, askId: 'ask_cpu_000000000000000000000001', runtime: RUNTIME });
+    expect(s.hello!.delegation).toBeUndefined();
+    expect(await s.next('ready')).toEqual({ type: 'ready', slots: 2 });
+    s.send(assign(1));
+    expect(await s.next('result')).toMatchObject({ leaseId: 'lease-1' });
+
+    t.stop('SIGINT');
+    expect(await s.take((m) => m.type === 'ready' && m.slots === 0)).toEqual({ type: 'ready', slots: 0 });
+    expect(await code).toBe(0);
+    expect(m.httpRequests.some((r) => r.method === 'DELETE' && r.path === '/v1/asks/ask_cpu_000000000000000000000001')).toBe(true);
+    expect(t.err.join('')).toMatch(/job bid_cpu_1 replica 0: ran in 1 ms/);
+  });
+
+  it('with --wallet-key, lists under the wallet through a delegation that the hello carries too', async () => {
+    const m = await market();
+    const wallet = await generateKeypair();
+    const walletPath = join(home, 'wallet.json');
+    await writeFile(walletPath, encodeKeyFile(wallet), { mode: 0o600 });
+    const t = io();
+    const code = main(['--server', m.url, '--market', 'cpu', '--price', '1', '--capacity', '1', '--wallet-key', walletPath, '--key', join(home, 'a.json'), '--quiet'], t.io);
+    const s = await m.socket(0);
+    const post = m.httpRequests.find((r) => r.method === 'POST')!;
+    const delegation = JSON.parse(new TextDecoder().decode(base64UrlDecode(post.headers[AUTH_HEADERS.delegation]!))) as Delegation;
+    const agentKey = (await loadKeypair(join(home, 'a.json'))).publicKey;
+    expect(delegation).toMatchObject({ wallet: wallet.publicKey, delegate: agentKey, scopes: ['asks', 'work'] });
+    const { signature, ...unsigned } = delegation;
+    expect(await verifyText(wallet.publicKey, signature, delegationMessage(unsigned))).toBe(true);
+    expect(s.hello!.delegation).toEqual(delegation);
+    t.stop();
+    expect(await code).toBe(0);
+    expect(t.err.join('')).toBe(''); // --quiet
+  });
+
+  it('re-lists its ask before expiry, moves the socket to the new ask and withdraws the old one', async () => {
+    const m = await market();
+    const t = io();
+    const code = main(['--server', m.url, '--market', 'cpu', '--price', '1', '--capacity', '1', '--ttl', '500ms'], t.io);
+    const first = await m.socket(0);
+    expect(first.hello!.askId).toBe('ask_cpu_000000000000000000000001');
+    const second = await m.socket(1);
+    expect(second.hello!.askId).toBe('ask_cpu_000000000000000000000002');
+    expect(m.httpRequests.some((r) => r.method === 'DELETE' && r.path.endsWith('000000000000000000000001'))).toBe(true);
+    t.stop();
+    expect(await code).toBe(0);
+  });
+
+  it('exits 1 with the code when the market refuses the ask', async () => {
+    const m = await market({ refuse: true });
+    const t = io();
+    expect(await main(['--server', m.url, '--market', 'cpu', '--price', '1', '--capacity', '1'], t.io)).toBe(1);
+    expect(t.err.join('')).toMatch(/error AUTH__FORBIDDEN/);
+    expect(m.sockets).toHaveLength(0);
+  });
+
+  it('refuses an unknown fault value and warns loudly about a known one', async () => {
+    const m = await market();
+    const bad = io({ env: { DOUG_AGENT_FAULT: 'slow' } });
+    expect(await main(['--server', m.url, '--market', 'cpu', '--price', '1', '--capacity', '1'], bad.io)).toBe(1);
+    const t = io({ env: { DOUG_AGENT_FAULT: 'wrong-output' } });
+    const code = main(['--server', m.url, '--market', 'cpu', '--price', '1', '--capacity', '1', '--quiet'], t.io);
+    await m.socket(0);
+    expect(t.err.join('')).toMatch(/WARN FAULT INJECTION ON/);
+    t.stop();
+    expect(await code).toBe(0);
+  });
+});
+
+describe('ask attributes', () => {
+  it('describe the GPU when running on CUDA, the machine otherwise', async () => {
+    const gpuProbe: Probe = {
+      hardware: { cpuModel: 'x', cores: 16, memoryGb: 128, gpus: [{ name: 'NVIDIA H100', memoryGb: 80 }] },
+      runtime: { ...RUNTIME, executionProvider: 'cuda' },
+      log: '',
+    };
+    expect(await askAttributes(gpuProbe, {})).toMatchObject({ accelerator: 'NVIDIA H100', memoryGb: 80, cores: 16 });
+    expect(await askAttributes({ ...gpuProbe, runtime: RUNTIME }, {})).toMatchObject({ accelerator: 'cpu', memoryGb: 128 });
+  });
+
+  it('shorten a long fingerprint to 64 characters, deterministically', async () => {
+    const long: RuntimeFingerprint = { ...RUNTIME, cpuFeatures: ['avx', 'avx2', 'avx512f', 'avx512bw', 'avx512dq', 'avx512vl', 'fma', 'f16c', 'sse4_1', 'sse4_2'] };
+    const a = await fingerprintAttribute(long);
+    expect(a.length).toBeLessThanOrEqual(64);
+    expect(a).toMatch(/^ort-1\.30\.0\/cpu\/linux\/x64\/[0-9a-f]{16}$/);
+    expect(await fingerprintAttribute({ ...long, cpuFeatures: [...long.cpuFeatures].reverse() })).toBe(a);
+    expect(await fingerprintAttribute({ ...long, cpuFeatures: long.cpuFeatures.slice(1) })).not.toBe(a);
+    expect(await fingerprintAttribute(RUNTIME)).toBe(fingerprintOf(RUNTIME));
+  });
+});
