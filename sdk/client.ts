@@ -20,6 +20,7 @@ import type {
 import { signRequest } from '../durable-objects/contracts/auth.ts';
 import type { Delegation, Keypair } from '../durable-objects/contracts/auth.ts';
 import { parseAmount } from '../durable-objects/domain/money.ts';
+import type { WireTensor } from '../durable-objects/contracts/tensors.ts';
 
 /**
  * Typed client of the HTTP API (`/v1`, DESIGN.md section 6). One method per route of `ROUTES`.
@@ -322,6 +323,11 @@ export class DougClient {
     return res.job;
   }
 
+  /** GET /v1/jobs/:id/result, signed: the verified outputs, for the buyer (served once after settlement). */
+  jobResult(id: string): Promise<{ replica: number; outputDigest: string; outputs: WireTensor[] }> {
+    return this.request('GET', `/v1/jobs/${seg(id)}/result`, undefined, true);
+  }
+
   /** GET /v1/jobs/:id/history */
   jobHistory(id: string, page: PageParams = {}): Promise<Page<HistoryEntry>> {
     return this.get(`/v1/jobs/${seg(id)}/history`, page);
@@ -367,10 +373,10 @@ export class DougClient {
     return this.request<T>(method, path, body === undefined ? '' : JSON.stringify(body));
   }
 
-  private async request<T>(method: string, pathAndQuery: string, body?: string): Promise<T> {
+  private async request<T>(method: string, pathAndQuery: string, body?: string, sign = method !== 'GET'): Promise<T> {
     const url = new URL(this.baseUrl + pathAndQuery);
     const headers: Record<string, string> = { accept: 'application/json' };
-    if (method !== 'GET') {
+    if (sign) {
       if (!this.keypair) {
         throw new DougApiError({ status: 0, code: CLIENT_ERRORS.NO_KEY, message: `${method} ${url.pathname} must be signed; the client has no keypair` });
       }

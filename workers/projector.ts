@@ -28,13 +28,14 @@ function describe(m: ProjectionMessage): string {
 
 export async function projectOne(db: D1Database, m: ProjectionMessage): Promise<void> {
   if (m.kind === 'view') return projectView(db, m);
-  // Only market events feed row-level read models; jobs and accounts are projected from their views.
-  if (m.source !== 'market') return;
+  // Market events feed offers and trades, job events feed reputation; accounts come as views.
+  if (m.source === 'account') return;
   for (const e of m.events) {
     const eventId = `${m.source}:${m.object}:${e.seq}`;
     if (await db.prepare('SELECT 1 FROM applied_events WHERE event_id = ?').bind(eventId).first()) continue;
     const statements = [db.prepare('INSERT INTO applied_events (event_id) VALUES (?)').bind(eventId)];
-    statements.push(...marketStatements(db, m.object, e.seq, e.at, { ...(JSON.parse(e.data) as Row), type: e.type }));
+    const event = { ...(JSON.parse(e.data) as Row), type: e.type };
+    statements.push(...(m.source === 'market' ? marketStatements(db, m.object, e.seq, e.at, event) : reputationStatements(db, event)));
     // A duplicate delivered concurrently fails on the applied_events key and rolls the batch back.
     await db.batch(statements);
   }
@@ -105,6 +106,22 @@ function marketStatements(db: D1Database, market: string, seq: number, at: numbe
       return [upsertStatus(e.orderId ?? e.askId ?? e.bidId, 'expired')];
     case 'SlotReleased':
       return [db.prepare('UPDATE orders SET slots_in_use = slots_in_use - 1 WHERE id = ?').bind(String(e.askId))];
+    default:
+      return [];
+  }
+}
+
+/** Provider reputation from job events: paid replicas, lapsed leases, rejected results. */
+function reputationStatements(db: D1Database, e: Row): D1PreparedStatement[] {
+  const bump = (provider: unknown, column: 'completed' | 'lapsed' | 'rejected') =>
+    db.prepare(`INSERT INTO providers (provider, ${column}) VALUES (?, 1) ON CONFLICT (provider) DO UPDATE SET ${column} = ${column} + 1`).bind(String(provider));
+  switch (e.type) {
+    case 'JobSettled':
+      return ((e.payouts ?? []) as Row[]).map((p) => bump(p.provider, 'completed'));
+    case 'LeaseExpired':
+      return [bump(e.provider, 'lapsed')];
+    case 'ReplicaRejected':
+      return [bump(e.provider, 'rejected')];
     default:
       return [];
   }

@@ -63,6 +63,14 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     return id;
   }
 
+  /** When the shell's own housekeeping (payload deletion) next needs the alarm; null when never. */
+  protected sweepAt(): number | null {
+    return null;
+  }
+
+  /** The shell's housekeeping, run by the alarm once sweepAt() has passed. */
+  protected async sweep(_now: number): Promise<void> {}
+
   /** Called with the events just committed, for side effects outside the log (sockets). */
   protected afterCommit(_events: E[]): void {}
 
@@ -116,7 +124,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     const now = Date.now();
     const due = this.timer(this.store.state);
     if (due && due.at <= now) this.runOne(this.name, due.command, { commandId: `timer:${due.command.type}:${this.store.seq}`, actor: 'system:timer', now });
-    await Promise.all([this.deliver(now), this.project()]);
+    const sweep = this.sweepAt();
+    await Promise.all([this.deliver(now), this.project(), sweep !== null && sweep <= now ? this.sweep(now) : undefined]);
     this.outboxNextAt = undefined;
     this.schedule(Date.now());
   }
@@ -183,6 +192,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     if (this.outboxNextAt === undefined) this.outboxNextAt = this.store.nextMessageAt();
     if (this.outboxNextAt !== null) candidates.push(this.outboxNextAt);
     if (this.projected() < this.store.seq) candidates.push(now + PROJECTION_DELAY_MS);
+    const sweep = this.sweepAt();
+    if (sweep !== null) candidates.push(sweep);
     if (candidates.length === 0) return;
     const at = Math.max(now, Math.min(...candidates));
     if (this.alarmAt !== null && this.alarmAt <= at) return;

@@ -3,6 +3,7 @@ import type { CommandMeta } from '../domain/decider.ts';
 import { jobDecider, jobView, nextDeadline, replicasToCompare, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
 import { wireValues, type WireTensor } from '../contracts/tensors.ts';
 import type { Result } from '../domain/result.ts';
+import { domainError } from '../domain/errors.ts';
 import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
@@ -69,6 +70,44 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     if (!object) return null;
     const tensors = (await object.json()) as WireTensor[];
     return tensors.map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: wireValues(t) }));
+  }
+
+  /** Payloads are deleted this long after the job ends, if the buyer has not fetched them first. */
+  static readonly PAYLOAD_TTL_MS = 24 * 3600_000;
+
+  protected override sweepAt(): number | null {
+    const s = this.store.state;
+    if ((s.status !== 'settled' && s.status !== 'refunded') || this.store.kvGet('payloads') === 'deleted') return null;
+    return (s.timeline[s.timeline.length - 1]?.at ?? 0) + JobObject.PAYLOAD_TTL_MS;
+  }
+
+  protected override async sweep(): Promise<void> {
+    await this.deletePayloads();
+  }
+
+  /** Deletes every stored result of this job (its inputs are shared by content hash and age out on their own). */
+  async deletePayloads(): Promise<void> {
+    const listed = await this.env.BLOBS.list({ prefix: `results/${this.name}/` });
+    if (listed.objects.length > 0) await this.env.BLOBS.delete(listed.objects.map((o) => o.key));
+    this.store.kvSet('payloads', 'deleted');
+  }
+
+  /**
+   * The verified result for its buyer: outputs of a paid replica once settled (then the stored
+   * payloads are deleted), or of the single replica while its challenge window is open.
+   */
+  async result(actor: string): Promise<Result<{ replica: number; outputDigest: string; outputs: WireTensor[] }>> {
+    const s = this.store.state;
+    if (s.status === 'none') return { ok: false, error: domainError('API__UNKNOWN_JOB', { jobId: this.name }) };
+    if (s.buyer !== actor) return { ok: false, error: domainError('AUTH__FORBIDDEN', { actor, resource: `the result of ${this.name}` }) };
+    const view = jobView(s)!;
+    const chosen = s.status === 'settled' ? view.replicas.find((r) => r.status === 'paid') : s.status === 'challengeable' ? view.replicas.find((r) => r.status === 'submitted') : undefined;
+    if (!chosen || !chosen.digest) return { ok: false, error: domainError('API__RESULT_NOT_READY', { jobId: this.name, status: s.status }) };
+    const object = this.store.kvGet('payloads') === 'deleted' ? null : await this.env.BLOBS.get(resultKey(this.name, chosen.replica));
+    if (!object) return { ok: false, error: domainError('API__RESULT_GONE', { jobId: this.name }) };
+    const outputs = (await object.json()) as WireTensor[];
+    if (s.status === 'settled') await this.deletePayloads();
+    return { ok: true, value: { replica: chosen.replica, outputDigest: chosen.digest, outputs } };
   }
 
   /** The job's current view, or null when no job by this id exists. */

@@ -75,6 +75,14 @@ function io(extra: Partial<AgentCliIo> = {}) {
   return { io: value, out, err, stop: (signal = 'SIGTERM') => stop?.(signal) };
 }
 
+async function until(check: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 function assign(n: number): AssignMessage {
   return { type: 'assign', jobId: `bid_cpu_${n}`, replica: 0, leaseId: `lease-${n}`, expiresAt: Date.now() + 60_000, model: { sha256: 'c'.repeat(64), bytes: 1, url: '/m' }, inputs: [], outputs: [] };
 }
@@ -159,7 +167,7 @@ describe('doug-agent run by a provider', () => {
     expect(first.hello!.askId).toBe('ask_cpu_000000000000000000000001');
     const second = await m.socket(1);
     expect(second.hello!.askId).toBe('ask_cpu_000000000000000000000002');
-    expect(m.httpRequests.some((r) => r.method === 'DELETE' && r.path.endsWith('000000000000000000000001'))).toBe(true);
+    await until(() => m.httpRequests.some((r) => r.method === 'DELETE' && r.path.endsWith('000000000000000000000001')));
     t.stop();
     expect(await code).toBe(0);
   });

@@ -17,6 +17,11 @@ import { UsageError, attributeValue, dougArg, durationArg, intArg } from '../../
 import { KeyFileError, loadKeypair, saveKeypair } from '../../sdk/keyfile.ts';
 import { Agent, faultFromEnv, lineLogger, runnerExecutor } from './agent.ts';
 import type { Executor, Logger } from './agent.ts';
+// Static on purpose: tsx fails to parse a file with both a shebang and a dynamic import().
+import { detectHardware } from './exec/hardware.ts';
+import { ModelCache } from './exec/model-cache.ts';
+import { OnnxRunner } from './exec/runner.ts';
+import { probeRuntime } from './exec/runtime.ts';
 
 /**
  * `doug-agent`: lists this machine as an ask, connects to the market, works, and on SIGINT or
@@ -370,14 +375,12 @@ async function loadOrCreateKey(path: string, log: Logger): Promise<Keypair> {
 }
 
 async function defaultProbe(): Promise<Probe> {
-  const [{ detectHardware }, { probeRuntime }] = await Promise.all([import('./exec/hardware.ts'), import('./exec/runtime.ts')]);
   const [hardware, runtime] = await Promise.all([detectHardware(), probeRuntime()]);
   return { hardware, runtime: runtime.fingerprint, log: runtime.log };
 }
 
 /** The ONNX runner over the on-disk model cache; models come from the URL each assign names. */
 async function defaultExecutor(o: { runtime: RuntimeFingerprint; server: string; modelDir: string }): Promise<Executor> {
-  const [{ OnnxRunner }, { ModelCache }] = await Promise.all([import('./exec/runner.ts'), import('./exec/model-cache.ts')]);
   const urls = new Map<string, string>();
   const cache = new ModelCache(o.modelDir, async (sha256) => {
     const url = new URL(urls.get(sha256) ?? `/v1/models/${sha256}`, `${o.server}/`);

@@ -3,7 +3,8 @@
  * one thread) against the same run through OnnxRunner.run, which adds wire decode, encode and the
  * output digest. Rounds alternate between the two; rates are medians and the ratio is the median of
  * per-round ratios, so drift on a shared machine hits both alike. runner_wire_path_us times the
- * wire path alone. Prints a table and, last, one JSON line.
+ * wire path alone; runner_fixed_cost_us is runner minus bare on a model that costs almost nothing
+ * (y = x + 1, same 1024 floats), the noise-free view of the overhead. Prints a table and, last, one JSON line.
  *
  *   node --import tsx test/bench/agent-overhead.ts [roundMs]
  */
@@ -12,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { toWire } from '../../durable-objects/contracts/tensors.ts';
-import { BENCH_MLP, buildMlpModel, prng } from '../../gpu-agent/models/build.ts';
+import { BENCH_MLP, buildAddModel, buildMlpModel, prng } from '../../gpu-agent/models/build.ts';
 import { ModelCache } from '../../gpu-agent/src/exec/model-cache.ts';
 import { OnnxRunner } from '../../gpu-agent/src/exec/runner.ts';
 import { ortToRaw, rawTensorsDigest, rawToWire, wireToOrt } from '../../gpu-agent/src/exec/wire.ts';
@@ -37,6 +38,32 @@ const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 };
+
+/**
+ * The runner's fixed cost per run in microseconds, measured where the model costs almost nothing:
+ * y = x + 1 over the same 1024 floats, runner minus bare, median of alternating rounds.
+ */
+async function runnerOverheadMicros(cache: ModelCache, runner: OnnxRunner, x: Float32Array, roundMs: number): Promise<number> {
+  const { sha256, path } = await cache.put(buildAddModel());
+  const session = await ort.InferenceSession.create(path, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
+  const feeds = { x: new ort.Tensor('float32', x, [x.length]) };
+  const request = { modelSha256: sha256, inputs: [toWire('x', 'float32', [x.length], new Uint8Array(x.buffer))] };
+  try {
+    for (let i = 0; i < 2000; i++) {
+      await session.run(feeds);
+      await runner.run(request);
+    }
+    const diffs: number[] = [];
+    for (let r = 0; r < 5; r++) {
+      const bare = await rate(() => session.run(feeds), roundMs / 2);
+      const via = await rate(() => runner.run(request), roundMs / 2);
+      diffs.push(1e6 / via - 1e6 / bare);
+    }
+    return median(diffs);
+  } finally {
+    await session.release();
+  }
+}
 
 /** Microseconds the runner's wire path takes for one batch-1 run: decode x, encode y, digest y (as OnnxRunner.run does). */
 async function wirePathMicros(x: Float32Array): Promise<number> {
@@ -92,6 +119,7 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
     const bareRate = median(bareRates);
     const runnerRate = median(runnerRates);
     const wireUs = await wirePathMicros(x);
+    const fixedUs = await runnerOverheadMicros(cache, runner, x, roundMs);
     return {
       onnx_mlp_params: BENCH_MLP.inputSize * BENCH_MLP.hidden + BENCH_MLP.hidden * BENCH_MLP.outputSize + BENCH_MLP.hidden + BENCH_MLP.outputSize,
       onnx_session_runs_per_s: Math.round(bareRate),
@@ -99,6 +127,7 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
       onnx_session_ms: Math.round((1e6 / bareRate)) / 1000,
       runner_overhead_ms: Math.round((1e6 / runnerRate - 1e6 / bareRate)) / 1000,
       runner_wire_path_us: Math.round(wireUs * 10) / 10,
+      runner_fixed_cost_us: Math.round(fixedUs * 10) / 10,
       runner_overhead_ratio: Math.round(median(bareRates.map((b, i) => runnerRates[i]! / b)) * 1000) / 1000,
     };
   } finally {

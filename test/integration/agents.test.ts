@@ -7,6 +7,7 @@ import { tensorsDigest, toWire, type WireTensor } from '../../durable-objects/co
 import type { JobView } from '../../durable-objects/domain/job/view.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { BASE, DOUG, until, wallet } from './helpers.ts';
+import { DougApiError } from '../../sdk/client.ts';
 
 const env = rawEnv as unknown as Env;
 const hour = () => Date.now() + 3600_000;
@@ -119,6 +120,24 @@ describe('agents on the market socket', () => {
     for (const p of providers) {
       await until(async () => ((await p.client.account()).available === net.toString() ? true : undefined), 'a provider payout');
     }
+    // The buyer fetches the verified result once; then the stored payloads are gone.
+    const stranger = await wallet();
+    const refused = await stranger.client.jobResult(jobId).catch((e: DougApiError) => e);
+    expect(refused instanceof DougApiError && [refused.status, refused.code]).toEqual([403, 'AUTH__FORBIDDEN']);
+    const fetched = await buyer.client.jobResult(jobId);
+    expect(fetched).toEqual({ replica: expect.any(Number), outputDigest: digest, outputs });
+    const again = await buyer.client.jobResult(jobId).catch((e: DougApiError) => e);
+    expect(again instanceof DougApiError && [again.status, again.code]).toEqual([410, 'API__RESULT_GONE']);
+    expect((await env.BLOBS.list({ prefix: `results/${jobId}/` })).objects).toEqual([]);
+
+    // Reputation: both providers have one verified job in the offers read model.
+    const offers = await until(async () => {
+      const page = await buyer.client.asks({ market: 'cpu', status: 'all' });
+      const mine = page.items.filter((o) => providers.some((p) => p.key === o.owner));
+      return mine.length === 2 && mine.every((o) => (o.reputation as { completed: number }).completed === 1) ? mine : undefined;
+    }, 'reputation in the offers list');
+    expect(offers).toHaveLength(2);
+
     // Payload bytes never enter an event log: the job's history holds the digest, not the outputs.
     const history = JSON.stringify(await job.history(0, 1000));
     expect(history).toContain(digest);

@@ -30,7 +30,7 @@ export async function signed(request: Request, env: Env, scope: DelegationScope 
     const type = request.headers.get('content-type') ?? '';
     if (!type.startsWith('application/json')) refuse('API__UNSUPPORTED_MEDIA_TYPE');
   }
-  const body = new Fields(text.length === 0 && request.method === 'DELETE' ? {} : parseJsonObject(text));
+  const body = new Fields(text.length === 0 && request.method !== 'POST' ? {} : parseJsonObject(text));
   return { caller, body, now, commit: () => consumeNonce(env, caller, now) };
 }
 

@@ -3,10 +3,11 @@ import { decodePublicKey } from '../../durable-objects/contracts/auth.ts';
 import { parseAmount } from '../../durable-objects/domain/money.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { marketList, type MarketConfig } from '../config.ts';
-import { json, refuse } from '../http.ts';
+import { errorResponse, json, refuse } from '../http.ts';
+import type { Result } from '../../durable-objects/domain/result.ts';
 import { amountKey } from '../projector.ts';
 import { Fields } from '../validate.ts';
-import { accountStub, jobStub, knownMarket, marketStub, nextCursor, pageParams, queryValue } from './common.ts';
+import { accountStub, jobStub, knownMarket, marketStub, nextCursor, pageParams, queryValue, signed } from './common.ts';
 
 type Query = Record<string, unknown>;
 const DAY_MS = 24 * 3600_000;
@@ -80,17 +81,20 @@ export async function listTrades(request: Request & { params: Record<string, str
   return json({ items: rows.results, nextCursor: nextCursor(offset, limit, rows.results.length) });
 }
 
-const ORDER_COLUMNS = `id, kind, market, owner, status, price, capacity, slots_in_use AS slotsInUse, units, replicas, attributes, expires_at AS expiresAt, created_at AS createdAt`;
+const ORDER_COLUMNS = `id, kind, market, owner, status, price, capacity, slots_in_use AS slotsInUse, units, replicas, attributes, expires_at AS expiresAt, created_at AS createdAt,
+  COALESCE(r.completed, 0) AS completed, COALESCE(r.lapsed, 0) AS lapsed, COALESCE(r.rejected, 0) AS rejected`;
 
 function orderRow(r: Record<string, unknown>): Record<string, unknown> {
-  const { attributes, ...rest } = r;
-  return rest.kind === 'ask' ? { ...rest, attributes: JSON.parse(String(attributes)) } : { ...rest, requirements: JSON.parse(String(attributes)), maxPrice: rest.price, price: undefined, capacity: undefined, slotsInUse: undefined };
+  const { attributes, completed, lapsed, rejected, ...rest } = r;
+  return rest.kind === 'ask'
+    ? { ...rest, attributes: JSON.parse(String(attributes)), reputation: { completed, lapsed, rejected } }
+    : { ...rest, requirements: JSON.parse(String(attributes)), maxPrice: rest.price, price: undefined, capacity: undefined, slotsInUse: undefined };
 }
 
 /** GET /v1/asks and /v1/bids: filters over the offers read model. */
 export async function listOrders(request: Request & { query: Query }, env: Env, kind: 'ask' | 'bid'): Promise<Response> {
   const q = request.query;
-  const allowed = ['market', 'owner', 'status', 'accelerator', 'region', 'minMemoryGb', 'maxPrice', 'sort', 'cursor', 'limit'];
+  const allowed = ['market', 'owner', 'status', 'accelerator', 'region', 'minMemoryGb', 'maxPrice', 'minCompleted', 'sort', 'cursor', 'limit'];
   for (const key of Object.keys(q)) if (!allowed.includes(key)) refuse('API__INVALID_INPUT', { field: key, problem: 'is not a known filter' });
   const { offset, limit } = pageParams(q);
   const where = ['kind = ?'];
@@ -136,16 +140,23 @@ export async function listOrders(request: Request & { query: Query }, env: Env, 
     where.push('price_key <= ?');
     binds.push(amountKey(maxPrice));
   }
+  const minCompleted = queryValue(q, 'minCompleted');
+  if (minCompleted !== undefined) {
+    if (!/^[0-9]{1,9}$/.test(minCompleted)) refuse('API__INVALID_INPUT', { field: 'minCompleted', problem: 'must be a non-negative integer' });
+    where.push('COALESCE(r.completed, 0) >= ?');
+    binds.push(Number(minCompleted));
+  }
   const sorts: Record<string, string> = {
     price: 'price_key ASC, created_at ASC',
     '-price': 'price_key DESC, created_at ASC',
     newest: 'created_at DESC',
     memory: 'memory_gb DESC, price_key ASC',
+    reputation: 'COALESCE(r.completed, 0) - 5 * (COALESCE(r.lapsed, 0) + COALESCE(r.rejected, 0)) DESC, price_key ASC',
   };
   const sort = queryValue(q, 'sort') ?? (kind === 'ask' ? 'price' : '-price');
   const order = sorts[sort];
   if (!order) refuse('API__INVALID_INPUT', { field: 'sort', problem: `must be one of ${Object.keys(sorts).join(', ')}` });
-  const rows = await env.DB.prepare(`SELECT ${ORDER_COLUMNS} FROM orders WHERE ${where.join(' AND ')} ORDER BY ${order}, id LIMIT ? OFFSET ?`)
+  const rows = await env.DB.prepare(`SELECT ${ORDER_COLUMNS} FROM orders LEFT JOIN providers r ON r.provider = orders.owner WHERE ${where.join(' AND ')} ORDER BY ${order}, id LIMIT ? OFFSET ?`)
     .bind(...binds, limit, offset)
     .all();
   return json({ items: rows.results.map(orderRow), nextCursor: nextCursor(offset, limit, rows.results.length) });
@@ -164,6 +175,15 @@ export async function getJob(request: Request & { params: Record<string, string>
   const view = await jobStub(env, id).view();
   if (!view) refuse('API__UNKNOWN_JOB', { jobId: id });
   return json({ job: view });
+}
+
+/** GET /v1/jobs/:id/result (signed by the buyer): the verified outputs, served once. */
+export async function jobResult(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+  const id = jobIdParam(request.params);
+  const req = await signed(request, env, 'orders');
+  await req.commit();
+  const result = (await jobStub(env, id).result(req.caller.actor)) as Result<unknown>;
+  return result.ok ? json(result.value) : errorResponse(result.error);
 }
 
 /** GET /v1/jobs/:id/history: the job's events. */

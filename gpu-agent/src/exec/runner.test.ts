@@ -187,6 +187,8 @@ describe('the session cache', () => {
     expect(runner.loadedModels()).toEqual([ADD, IDENTITY]);
     // the evicted MLP loads again and still computes
     expect((await runner.run(mlp)).outputs[0]?.dims).toEqual([1, MLP.outputSize]);
+    // sessions come and go; the disk cache fetched each model once across every runner in this file
+    expect(fetched.filter((sha) => sha === MLP_SHA)).toEqual([MLP_SHA]);
     await runner.close();
   });
 

@@ -68,6 +68,7 @@ export class OnnxRunner {
       const t1 = performance.now();
       const feeds = this.feeds(req, session);
       const fetches = this.fetches(req, session);
+      const tRun = performance.now();
       let results: ort.InferenceSession.ReturnType;
       try {
         results = await session.run(feeds, fetches);
@@ -83,7 +84,7 @@ export class OnnxRunner {
         if (typeof r === 'string') throw failed(req.modelSha256, r);
         raw.push(r);
       }
-      return { outputs: raw.map(rawToWire), outputDigest: rawTensorsDigest(raw), timings: { loadMs: ms(t1 - t0), runMs: ms(t2 - t1) } };
+      return { outputs: raw.map(rawToWire), outputDigest: rawTensorsDigest(raw), timings: { loadMs: ms(t1 - t0), runMs: ms(t2 - tRun) } };
     } finally {
       this.releaseEntry(entry);
     }
@@ -94,11 +95,12 @@ export class OnnxRunner {
     return [...this.sessions.keys()];
   }
 
-  /** Releases every session. */
+  /** Releases every session; one still running is released when its runs finish. */
   async close(): Promise<void> {
     const entries = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(entries.map((e) => e.session.then((s) => s.release()).catch(() => undefined)));
+    for (const e of entries) e.evicted = true;
+    await Promise.all(entries.filter((e) => e.busy === 0).map(dispose));
   }
 
   private feeds(req: RunRequest, session: ort.InferenceSession): Record<string, ort.Tensor> {
