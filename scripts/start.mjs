@@ -13,9 +13,11 @@ const wrangler = ['node_modules/wrangler/bin/wrangler.js'];
 const migrate = spawnSync(process.execPath, [...wrangler, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { env, stdio: 'inherit' });
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
+const vars = ['--var', 'LOCAL_MODE:true'];
+if (process.env.DOUG_MARKET_LIST) vars.push('--var', `MARKET_LIST:${process.env.DOUG_MARKET_LIST}`);
 const dev = spawn(
   process.execPath,
-  [...wrangler, 'dev', '--ip', '127.0.0.1', '--port', port, '--persist-to', persist, '--var', 'LOCAL_MODE:true', '--show-interactive-dev-session=false'],
+  [...wrangler, 'dev', '--ip', '127.0.0.1', '--port', port, '--persist-to', persist, ...vars, '--show-interactive-dev-session=false'],
   { env, stdio: ['ignore', 'pipe', 'inherit'] },
 );
 let announced = false;

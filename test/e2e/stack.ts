@@ -1,0 +1,83 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A free loopback port. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Markets for end-to-end tests: short leases so that lapses happen within a test. */
+export const FAST_MARKETS = JSON.stringify([
+  { id: 'cpu', description: 'General-purpose CPU inference', params: { leaseMs: 4_000, replicaBidTtlMs: 30_000, challengeWindowMs: 5_000 } },
+  { id: 'gpu-24gb', description: 'GPUs with at least 24 GB of memory' },
+]);
+
+export interface Stack {
+  url: string;
+  dir: string;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+/**
+ * The local marketplace as `npm start` runs it (wrangler dev, real workerd, local D1/R2/queues),
+ * on a free port with a throw-away state folder and no built-in agents. Every wait is bounded.
+ */
+export async function startStack(o: { markets?: string; agents?: number } = {}): Promise<Stack> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'doug-e2e-'));
+  const child = spawn(process.execPath, ['scripts/start.mjs'], {
+    env: { ...process.env, PORT: String(port), DOUG_STATE: join(dir, 'state'), DOUG_LOCAL_DIR: dir, DOUG_AGENTS: String(o.agents ?? 0), DOUG_MARKET_LIST: o.markets ?? FAST_MARKETS },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  const url = `http://127.0.0.1:${port}`;
+  const stop = () => stopGroup(child).then(() => rmSync(dir, { recursive: true, force: true }));
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/v1/health`)).ok) break;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > deadline || child.exitCode !== null) {
+      await stop();
+      throw new Error(`the local stack did not start:\n${output.slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { url, dir, log: () => output, stop };
+}
+
+/** Stops a process group: SIGINT, then SIGKILL after a grace period. */
+export async function stopGroup(child: ChildProcess, graceMs = 5_000): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    process.kill(-child.pid, 'SIGINT');
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }, graceMs);
+  await exited;
+  clearTimeout(timer);
+}
