@@ -323,6 +323,23 @@ export class DougClient {
     return res.job;
   }
 
+  /** PUT /v1/models (signed): uploads an ONNX model; its SHA-256 is its name. */
+  async uploadModel(bytes: Uint8Array): Promise<{ sha256: string; bytes: number }> {
+    if (!this.keypair) throw new DougApiError({ status: 0, code: CLIENT_ERRORS.NO_KEY, message: 'PUT /v1/models must be signed; the client has no keypair' });
+    const path = '/v1/models';
+    const headers = { 'content-type': 'application/octet-stream', ...(await signRequest(this.keypair, { method: 'PUT', path, body: bytes, delegation: this.delegation })) };
+    const res = await this.fetchFn(this.baseUrl + path, { method: 'PUT', headers, body: bytes as unknown as BodyInit });
+    const parsed = (await res.json().catch(() => null)) as { sha256: string; bytes: number } | { error: { code: string; message: string; context?: Record<string, unknown> } } | null;
+    if (res.ok && parsed && 'sha256' in parsed) return parsed;
+    const error = parsed && 'error' in parsed ? parsed.error : { code: CLIENT_ERRORS.BAD_RESPONSE, message: `PUT ${path} answered ${res.status}` };
+    throw new DougApiError({ status: res.status, ...error });
+  }
+
+  /** PUT /v1/inputs (signed): uploads a job's input tensors; the digest of their canonical encoding names them. */
+  uploadInputs(tensors: WireTensor[]): Promise<{ inputSha256: string; inputBytes: number }> {
+    return this.request('PUT', '/v1/inputs', JSON.stringify({ tensors }), true);
+  }
+
   /** GET /v1/jobs/:id/result, signed: the verified outputs, for the buyer (served once after settlement). */
   jobResult(id: string): Promise<{ replica: number; outputDigest: string; outputs: WireTensor[] }> {
     return this.request('GET', `/v1/jobs/${seg(id)}/result`, undefined, true);

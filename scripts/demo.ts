@@ -1,0 +1,103 @@
+// `npm run demo`: plays a buyer against a running `npm start` (DOUG_URL, default 127.0.0.1:8787), or
+// starts its own local stack with two agents when none answers. Uploads a small ONNX model and its
+// inputs, funds a fresh wallet from the faucet, bids for a 2-replica job, waits until it is verified
+// and settled, fetches the result, and prints the balances before and after. Last line: one JSON object.
+import { generateKeypair } from '../durable-objects/contracts/auth.ts';
+import { toWire } from '../durable-objects/contracts/tensors.ts';
+import { formatDoug, UNITS_PER_DOUG } from '../durable-objects/domain/money.ts';
+import { buildMlpModel, prng } from '../gpu-agent/models/build.ts';
+import { DougClient } from '../sdk/client.ts';
+import { startStack, type Stack } from '../test/e2e/stack.ts';
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+
+async function reachable(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/v1/health`)).ok;
+  } catch {
+    return false;
+  }
+}
+
+async function main(): Promise<void> {
+  let url = process.env.DOUG_URL ?? 'http://127.0.0.1:8787';
+  let stack: Stack | null = null;
+  if (!(await reachable(url))) {
+    say(`no marketplace at ${url}: starting a local one with two agents…`);
+    stack = await startStack({ agents: 2, markets: process.env.DOUG_MARKET_LIST ?? '[{"id":"cpu","description":"General-purpose CPU inference"}]' });
+    url = stack.url;
+  }
+  try {
+    const buyer = new DougClient({ baseUrl: url, keypair: await generateKeypair() });
+    say(`buyer ${buyer.accountKey}`);
+    await buyer.faucet((10n * UNITS_PER_DOUG).toString());
+
+    const model = await buyer.uploadModel(buildMlpModel({ inputSize: 16, hidden: 64, outputSize: 4, seed: 42 }));
+    const random = prng(7);
+    const x = new Float32Array(16).map(() => random() * 2 - 1);
+    const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 16], new Uint8Array(x.buffer))]);
+    say(`model ${model.sha256.slice(0, 12)}… (${model.bytes} bytes), inputs ${input.inputSha256.slice(0, 12)}…`);
+
+    // Wait for two providers to be listed (agents started by `npm start` need a few seconds).
+    const deadline = Date.now() + 60_000;
+    while ((await buyer.asks({ market: 'cpu' })).items.length < 2) {
+      if (Date.now() > deadline) throw new Error('fewer than two agents are offering the cpu market');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const before = await buyer.account();
+    const bid = await buyer.placeBid({
+      market: 'cpu',
+      maxPrice: (2n * UNITS_PER_DOUG / 1000n).toString(),
+      units: 1,
+      replicas: 2,
+      expiresAt: Date.now() + 10 * 60_000,
+      job: { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes, tolerance: null },
+    });
+    say(`bid ${bid.order.id}: ${bid.order.status}, escrow ${formatDoug(BigInt(bid.escrow ?? '0'))} DOUG`);
+    const jobId = bid.order.id;
+    let job = await waitFor(async () => {
+      const j = await buyer.job(jobId).catch(() => null);
+      return j && (j.status === 'settled' || j.status === 'refunded') ? j : null;
+    }, 120_000);
+    say(`job ${jobId}: ${String(job.status)}`);
+    const result = job.status === 'settled' ? await buyer.jobResult(jobId) : null;
+    job = await buyer.job(jobId);
+    const after = await waitFor(async () => {
+      const b = await buyer.account();
+      return b.held === '0' ? b : null;
+    }, 30_000);
+    say(`balance before: ${formatDoug(BigInt(before.available))} DOUG available, ${formatDoug(BigInt(before.held))} held`);
+    say(`balance after:  ${formatDoug(BigInt(after.available))} DOUG available, ${formatDoug(BigInt(after.held))} held`);
+    const replicas = (job.replicas as { provider: string; digest: string | null; status: string }[]) ?? [];
+    console.log(
+      JSON.stringify({
+        status: job.status,
+        verified: job.status === 'settled' && replicas.filter((r) => r.status === 'paid').length === 2,
+        jobId,
+        outputDigest: result?.outputDigest ?? null,
+        outputs: result?.outputs.map((t) => ({ name: t.name, dims: t.dims })) ?? [],
+        providers: replicas.map((r) => r.provider),
+        cost: (BigInt(before.available) - BigInt(after.available)).toString(),
+        before: { available: before.available, held: before.held },
+        after: { available: after.available, held: after.held },
+      }),
+    );
+  } finally {
+    await stack?.stop();
+  }
+}
+
+async function waitFor<T>(check: () => Promise<T | null>, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(`demo failed: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(1);
+});
