@@ -253,6 +253,42 @@ describe('agents on the market socket', () => {
     expect((await faulty.client.account()).available).toBe('0');
   });
 
+  it('resumes a lease after the agent reconnects: the welcome lists it and the late result counts', async () => {
+    const buyer = await wallet(5n * DOUG);
+    const p = await wallet();
+    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([4, 2]));
+    const input = await upload(buyer.keypair, '/v1/inputs', JSON.stringify({ tensors: [toWire('x', 'float32', [1], f32([3]))] }));
+    const ask = await p.client.placeAsk({ market: 'cpu', price: '10', capacity: 1, attributes: {}, expiresAt: hour() });
+    const first = await SocketAgent.connect('cpu');
+    await first.hello(p.keypair, ask.order.id);
+    await first.next('welcome');
+    first.send({ type: 'ready', slots: 1 });
+    const bid = await buyer.client.placeBid({
+      market: 'cpu',
+      maxPrice: '10',
+      units: 1,
+      replicas: 1,
+      expiresAt: hour(),
+      job: { modelSha256: String(model.sha256), inputSha256: String(input.inputSha256), inputBytes: 4, tolerance: null },
+    });
+    const assign = await first.next('assign');
+    first.ws.close(1001, 'network blip');
+
+    const second = await SocketAgent.connect('cpu');
+    await second.hello(p.keypair, ask.order.id);
+    const welcome = await second.next('welcome');
+    expect(welcome.leases).toEqual([{ jobId: bid.jobId, replica: assign.replica, leaseId: assign.leaseId, expiresAt: assign.expiresAt }]);
+    const outputs = [toWire('y', 'float32', [1], f32([4]))];
+    second.send({ type: 'result', jobId: bid.jobId, leaseId: assign.leaseId, outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 1 } });
+    const job = env.JOBS.get(env.JOBS.idFromName(bid.jobId!));
+    // One replica: the result opens the buyer's challenge window.
+    const view = await until(async () => {
+      const v = (await job.view()) as JobView;
+      return v.status === 'challengeable' ? v : undefined;
+    }, 'the resumed result to count');
+    expect(view.replicas[0]?.digest).toBe(await tensorsDigest(outputs));
+  });
+
   it('refuses hostile agent input with a coded error and changes nothing', async () => {
     const p = await wallet();
     const stranger = await wallet();

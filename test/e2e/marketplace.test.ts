@@ -1,0 +1,139 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
+import { toWire } from '../../durable-objects/contracts/tensors.ts';
+import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
+import { buildMlpModel } from '../../gpu-agent/models/build.ts';
+import { DougClient } from '../../sdk/client.ts';
+import { eventually, startAgent, type AgentProcess } from './agents.ts';
+import { startStack, type Stack } from './stack.ts';
+
+/**
+ * The marketplace end to end: `npm start`'s stack (wrangler dev, real workerd), real `doug-agent`
+ * processes running real onnxruntime, a buyer through the SDK. Leases are short (4 s) in these
+ * markets so that lapses happen within a test.
+ */
+const MARKETS = JSON.stringify(
+  ['cpu', 'gpu-24gb', 'gpu-80gb'].map((id) => ({ id, description: id, params: { leaseMs: 4_000, replicaBidTtlMs: 30_000, challengeWindowMs: 5_000 } })),
+);
+const PRICE = '0.001';
+const PRICE_UNITS = UNITS_PER_DOUG / 1000n;
+const net = (gross: bigint) => gross - (gross * 250n) / 10_000n;
+
+let stack: Stack;
+const agents: AgentProcess[] = [];
+let buyer: DougClient;
+let spec: { modelSha256: string; inputSha256: string; inputBytes: number; tolerance: null };
+
+async function agentsOn(market: string, names: string[], o: { fault?: string } = {}): Promise<AgentProcess[]> {
+  const started: AgentProcess[] = [];
+  for (const name of names) {
+    // One at a time, so that their asks queue in this order at equal prices.
+    const agent = await startAgent({ url: stack.url, dir: stack.dir, name, market, price: PRICE, fault: o.fault === name });
+    agents.push(agent);
+    started.push(agent);
+    await eventually(async () => (await buyer.asks({ market, owner: agent.key.publicKey })).items.length === 1, `${name}'s ask`, 30_000, agent.log);
+  }
+  return started;
+}
+
+async function settled(jobId: string, timeoutMs = 60_000) {
+  return eventually(async () => {
+    const job = await buyer.job(jobId);
+    return job.status === 'settled' || job.status === 'refunded' ? job : null;
+  }, `job ${jobId} to end`, timeoutMs, () => agents.map((a) => a.log()).join('\n'));
+}
+
+async function balance(key: string): Promise<bigint> {
+  return BigInt((await buyer.account(key)).available);
+}
+
+beforeAll(async () => {
+  stack = await startStack({ markets: MARKETS });
+  buyer = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
+  await buyer.faucet((100n * UNITS_PER_DOUG).toString());
+  const model = await buyer.uploadModel(buildMlpModel({ inputSize: 8, hidden: 32, outputSize: 3, seed: 5 }));
+  const x = new Float32Array([0.5, -1, 2, 0.25, 3, -0.5, 1, 0]);
+  const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 8], new Uint8Array(x.buffer))]);
+  spec = { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes, tolerance: null };
+}, 120_000);
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.stop()));
+  await stack?.stop();
+}, 60_000);
+
+describe('three agents and 2-replica bids', () => {
+  it('verifies and pays every job, with exact balances and conserved funds', async () => {
+    const providers = await agentsOn('cpu', ['a1', 'a2', 'a3']);
+    const buyerBefore = await balance(buyer.accountKey!);
+    const jobs: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const bid = await buyer.placeBid({ market: 'cpu', maxPrice: (2n * PRICE_UNITS).toString(), units: 2, replicas: 2, expiresAt: Date.now() + 120_000, job: spec });
+      jobs.push(bid.order.id);
+    }
+    const done = await Promise.all(jobs.map((id) => settled(id)));
+    expect(done.map((j) => j.status)).toEqual(['settled', 'settled', 'settled']);
+    const digests = new Set(done.flatMap((j) => (j.replicas as { digest: string }[]).map((r) => r.digest)));
+    expect(digests.size).toBe(1); // same model, same inputs, same runtime: bit-identical outputs
+
+    const gross = PRICE_UNITS * 2n;
+    const paidTimes = new Map<string, number>();
+    for (const j of done) for (const p of j.payouts as { provider: string }[]) paidTimes.set(p.provider, (paidTimes.get(p.provider) ?? 0) + 1);
+    for (const p of providers) {
+      const times = BigInt(paidTimes.get(p.key.publicKey) ?? 0);
+      await eventually(async () => (await balance(p.key.publicKey)) === net(gross) * times, 'provider payouts');
+    }
+    await eventually(async () => (await buyer.account()).held === '0', 'escrow closed');
+    expect(await balance(buyer.accountKey!)).toBe(buyerBefore - 6n * gross);
+    // The audit reads the read models, which catch up a moment later.
+    const fees = 6n * (gross - net(gross));
+    const audit = await eventually(async () => {
+      const a = await buyer.audit();
+      return a.inFlight === '0' && a.held === '0' && BigInt(a.feePool) === fees ? a : null;
+    }, 'an audit with every fee in the pool');
+    expect(audit.ok).toBe(true);
+    expect(audit.violations).toEqual([]);
+  });
+
+  it('refunds in full a bid that cannot be filled once it expires', async () => {
+    const before = await buyer.account();
+    const bid = await buyer.placeBid({ market: 'cpu', maxPrice: PRICE_UNITS.toString(), units: 1, replicas: 4, expiresAt: Date.now() + 2_000, job: spec });
+    expect(bid.order.status).toBe('open');
+    await eventually(async () => (await buyer.account()).held === before.held && (await buyer.account()).available === before.available, 'the refund', 20_000);
+  });
+});
+
+describe('an agent that returns wrong outputs', () => {
+  it('is outvoted by a tie-breaker: the honest majority is paid, the faulty agent is not and is marked down', async () => {
+    const [faulty, honest, breaker] = await agentsOn('gpu-24gb', ['f1', 'h1', 'h2'], { fault: 'f1' });
+    const bid = await buyer.placeBid({ market: 'gpu-24gb', maxPrice: PRICE_UNITS.toString(), units: 1, replicas: 2, expiresAt: Date.now() + 120_000, job: spec });
+    const job = await settled(bid.order.id);
+    expect(job.status).toBe('settled');
+    const paid = (job.payouts as { provider: string }[]).map((p) => p.provider).sort();
+    expect(paid).toEqual([honest!.key.publicKey, breaker!.key.publicKey].sort());
+    expect(await balance(faulty!.key.publicKey)).toBe(0n);
+    const offers = await eventually(async () => {
+      const page = await buyer.asks({ market: 'gpu-24gb', owner: faulty!.key.publicKey });
+      const rep = page.items[0]?.reputation as { rejected: number } | undefined;
+      return rep && rep.rejected === 1 ? page : null;
+    }, 'the faulty provider marked down');
+    expect(offers.items).toHaveLength(1);
+  });
+});
+
+describe('an agent killed mid-job', () => {
+  it('lets its lease lapse; another agent completes the replica and nothing is paid twice', async () => {
+    const [frozen, steady, spare] = await agentsOn('gpu-80gb', ['k1', 'k2', 'k3']);
+    // Frozen: its socket stays open but it answers nothing, as a hung or dying machine would.
+    frozen!.child.kill('SIGSTOP');
+    const bid = await buyer.placeBid({ market: 'gpu-80gb', maxPrice: PRICE_UNITS.toString(), units: 1, replicas: 2, expiresAt: Date.now() + 120_000, job: spec });
+    const job = await settled(bid.order.id, 90_000);
+    frozen!.child.kill('SIGKILL');
+    expect(job.status).toBe('settled');
+    const paid = (job.payouts as { provider: string }[]).map((p) => p.provider).sort();
+    expect(paid).toEqual([steady!.key.publicKey, spare!.key.publicKey].sort());
+    await eventually(async () => (await balance(spare!.key.publicKey)) === net(PRICE_UNITS), 'the spare paid once');
+    expect(await balance(steady!.key.publicKey)).toBe(net(PRICE_UNITS));
+    expect(await balance(frozen!.key.publicKey)).toBe(0n);
+  });
+});
