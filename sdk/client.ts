@@ -168,7 +168,8 @@ export type PlaceBidInput = Omit<PlaceBidBody, 'clientId' | 'maxPrice' | 'replic
   replicas?: number;
   requirements?: Requirement[];
   ioc?: boolean;
-  job: Omit<JobSpec, 'tolerance'> & { tolerance?: number | null };
+  /** The job: uploaded inputs by digest, or small inputs inline (`inputs`). */
+  job: (Omit<JobSpec, 'tolerance'> | { modelSha256: string; inputs: WireTensor[] }) & { tolerance?: number | null };
 };
 
 /** A random client id that fits `CLIENT_ID`: `c-` and 32 hex digits. */
@@ -296,12 +297,10 @@ export class DougClient {
       requirements: input.requirements ?? [],
       expiresAt: input.expiresAt,
       ioc: input.ioc ?? false,
-      job: {
-        modelSha256: input.job.modelSha256,
-        inputSha256: input.job.inputSha256,
-        inputBytes: input.job.inputBytes,
-        tolerance: input.job.tolerance ?? null,
-      },
+      job:
+        'inputs' in input.job
+          ? { modelSha256: input.job.modelSha256, inputs: input.job.inputs, tolerance: input.job.tolerance ?? null }
+          : { modelSha256: input.job.modelSha256, inputSha256: input.job.inputSha256, inputBytes: input.job.inputBytes, tolerance: input.job.tolerance ?? null },
     };
     return this.send('POST', '/v1/bids', body);
   }

@@ -16,6 +16,8 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+import type { WireTensor } from './tensors.ts';
+
 // Order attributes, requirements and job specs are the domain's own types: the wire carries them as is.
 import type { AttributeValue, JobSpec, Requirement } from '../domain/market/commands.ts';
 export type { AttributeValue, JobSpec, Requirement };
@@ -52,7 +54,8 @@ export interface PlaceBidBody {
   requirements: Requirement[];
   expiresAt: number;
   ioc: boolean;
-  job: JobSpec;
+  /** The job; small inputs may travel inline (`inputs`), their digest and size then derived. */
+  job: JobSpec | (Omit<JobSpec, 'inputSha256' | 'inputBytes'> & { inputs: WireTensor[] });
 }
 
 /** POST /v1/faucet (local mode only) */

@@ -141,8 +141,15 @@ describe('agents on the market socket', () => {
     // Payload bytes never enter an event log: the job's history holds the digest, not the outputs.
     const history = JSON.stringify(await job.history(0, 1000));
     expect(history).toContain(digest);
-    expect(history).not.toContain(outputs[0]!.data);
-    expect(history).not.toContain(inputs[0]!.data);
+    const logs = [
+      history,
+      JSON.stringify(await env.MARKETS.get(env.MARKETS.idFromName('cpu')).history(0, 10_000)),
+      ...(await Promise.all([buyer.key, ...providers.map((p) => p.key), 'fee-pool'].map(async (k) => JSON.stringify(await env.ACCOUNTS.get(env.ACCOUNTS.idFromName(k)).history(0, 10_000))))),
+    ];
+    for (const log of logs) {
+      expect(log).not.toContain(outputs[0]!.data);
+      expect(log).not.toContain(inputs[0]!.data);
+    }
   });
 
   it('re-matches a replica whose lease lapsed to another provider, pays nothing twice, and tells the silent agent', async () => {
@@ -257,7 +264,7 @@ describe('agents on the market socket', () => {
     const buyer = await wallet(5n * DOUG);
     const p = await wallet();
     const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([4, 2]));
-    const input = await upload(buyer.keypair, '/v1/inputs', JSON.stringify({ tensors: [toWire('x', 'float32', [1], f32([3]))] }));
+    const inline = [toWire('x', 'float32', [1], f32([3]))];
     const ask = await p.client.placeAsk({ market: 'cpu', price: '10', capacity: 1, attributes: {}, expiresAt: hour() });
     const first = await SocketAgent.connect('cpu');
     await first.hello(p.keypair, ask.order.id);
@@ -269,9 +276,11 @@ describe('agents on the market socket', () => {
       units: 1,
       replicas: 1,
       expiresAt: hour(),
-      job: { modelSha256: String(model.sha256), inputSha256: String(input.inputSha256), inputBytes: 4, tolerance: null },
+      // Small inputs travel inline with the bid.
+      job: { modelSha256: String(model.sha256), inputs: inline, tolerance: null },
     });
     const assign = await first.next('assign');
+    expect(assign.inputs).toEqual(inline);
     first.ws.close(1001, 'network blip');
 
     const second = await SocketAgent.connect('cpu');
@@ -316,6 +325,20 @@ describe('agents on the market socket', () => {
     expect((await agent.next('error')).code).toBe('AGENT__LEASE_UNKNOWN');
     agent.send({ type: 'ready', slots: -1 });
     expect((await agent.next('error')).code).toBe('AGENT__MALFORMED_MESSAGE');
+
+    // A real lease, then a forged digest and an oversize result for it: both refused, the lease kept.
+    const buyer = await wallet(DOUG);
+    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([1]));
+    agent.send({ type: 'ready', slots: 1 });
+    const bid = await buyer.client.placeBid({ market: 'cpu', maxPrice: '5', units: 1, replicas: 1, expiresAt: hour(), job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([0]))], tolerance: null } });
+    const assign = await agent.next('assign');
+    agent.send({ type: 'result', jobId: bid.jobId, leaseId: assign.leaseId, outputs, outputDigest: 'f'.repeat(64), timings: { loadMs: 0, runMs: 0 } });
+    expect((await agent.next('error')).code).toBe('AGENT__DIGEST_MISMATCH');
+    const huge = [toWire('y', 'uint8', [9 * 1024 * 1024], new Uint8Array(9 * 1024 * 1024))];
+    agent.send({ type: 'result', jobId: bid.jobId, leaseId: assign.leaseId, outputs: huge, outputDigest: await tensorsDigest(huge), timings: { loadMs: 0, runMs: 0 } });
+    expect((await agent.next('error', 15_000)).code).toBe('AGENT__RESULT_TOO_LARGE');
+    const job = env.JOBS.get(env.JOBS.idFromName(bid.jobId!));
+    expect(((await job.view()) as JobView).replicas[0]?.status).toBe('leased');
     expect((await p.client.account()).available).toBe('0');
   });
 });

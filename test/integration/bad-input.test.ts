@@ -63,6 +63,7 @@ const cases: Case[] = [
   ['an expiry in the past', () => rawRequest({ method: 'POST', path: '/v1/bids', body: bidBody({ expiresAt: Date.now() - 1000 }), signer: buyer.keypair }), 400, 'API__INVALID_INPUT'],
   ['a model hash that is not hex', () => rawRequest({ method: 'POST', path: '/v1/bids', body: bidBody({ job: { ...SPEC, modelSha256: 'zz' } }), signer: buyer.keypair }), 400, 'API__INVALID_INPUT'],
   ['a bad requirement op', () => rawRequest({ method: 'POST', path: '/v1/bids', body: bidBody({ requirements: [{ key: 'memoryGb', op: 'like', value: 3 }] }), signer: buyer.keypair }), 400, 'API__INVALID_INPUT'],
+  ['inline inputs whose bytes do not fit their dims', () => rawRequest({ method: 'POST', path: '/v1/bids', body: bidBody({ job: { modelSha256: SPEC.modelSha256, inputs: [{ name: 'x', dtype: 'float32', dims: [4], data: 'AAAA' }], tolerance: null } }), signer: buyer.keypair }), 400, 'API__INVALID_INPUT'],
   ['an unknown market', () => rawRequest({ method: 'POST', path: '/v1/bids', body: bidBody({ market: 'tpu' }), signer: buyer.keypair }), 404, 'API__UNKNOWN_MARKET'],
   ['an oversize body', () => rawRequest({ method: 'POST', path: '/v1/bids', body: bidBody({ pad: 'x'.repeat(70_000) }), signer: buyer.keypair }), 413, 'API__BODY_TOO_LARGE'],
   ['a capacity of zero', () => rawRequest({ method: 'POST', path: '/v1/asks', body: askBody({ capacity: 0 }), signer: buyer.keypair }), 400, 'API__INVALID_INPUT'],

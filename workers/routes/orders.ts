@@ -4,6 +4,7 @@ import { MAX_AMOUNT } from '../../durable-objects/domain/money.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { Fields, HEX64 } from '../validate.ts';
+import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import type { OrderOutcome } from '../../durable-objects/runtime/market-object.ts';
 import type { Result } from '../../durable-objects/domain/result.ts';
 import { accountStub, knownMarket, marketStub, rpc, signed } from './common.ts';
@@ -17,6 +18,17 @@ function apiOrder(view: OrderOutcome['order'], market: string): Record<string, u
   const { side, ...rest } = view as { side: 'ask' | 'bid'; askId?: string; bidId?: string; id?: string; status: string };
   const { askId, bidId, id, ...fields } = rest;
   return { id: askId ?? bidId ?? id, kind: side, market, ...fields, status: fields.status === 'filled' ? 'matched' : fields.status };
+}
+
+/** Validates inline input tensors and names them by the digest of their canonical encoding. */
+async function inlineInputs(items: unknown[]): Promise<{ tensors: WireTensor[]; inputSha256: string; inputBytes: number }> {
+  if (items.length === 0) refuse('API__INVALID_INPUT', { field: 'job.inputs', problem: 'must hold at least one tensor' });
+  for (const [i, t] of items.entries()) {
+    const problem = t !== null && typeof t === 'object' ? tensorProblem(t as WireTensor) : 'must be a tensor object';
+    if (problem) refuse('API__INVALID_INPUT', { field: `job.inputs[${i}]`, problem });
+  }
+  const tensors = items as WireTensor[];
+  return { tensors, inputSha256: await tensorsDigest(tensors), inputBytes: tensorsBytes(tensors) };
 }
 
 /** Order ids are derived from (owner, market, client id): repeats map to the same order. */
@@ -130,13 +142,18 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
   const replicas = f.integer('replicas', { min: 1, max: 5 });
   const escrow = maxPrice * BigInt(units) * BigInt(replicas);
   if (escrow > MAX_AMOUNT) refuse('API__INVALID_INPUT', { field: 'maxPrice', problem: `maxPrice × units × replicas must not exceed ${MAX_AMOUNT}` });
-  const j = f.object('job').only('modelSha256', 'inputSha256', 'inputBytes', 'tolerance');
+  const j = f.object('job').only('modelSha256', 'inputSha256', 'inputBytes', 'tolerance', 'inputs');
+  // Inputs travel inline (small, within the body limit) or were uploaded before (PUT /v1/inputs).
+  const inline = j.has('inputs') ? await inlineInputs(j.array('inputs', { max: 64 })) : null;
   const spec = {
     modelSha256: j.string('modelSha256', { pattern: HEX64 }),
-    inputSha256: j.string('inputSha256', { pattern: HEX64 }),
-    inputBytes: j.integer('inputBytes', { min: 0, max: 1 << 30 }),
+    inputSha256: inline && !j.has('inputSha256') ? inline.inputSha256 : j.string('inputSha256', { pattern: HEX64 }),
+    inputBytes: inline && !j.has('inputBytes') ? inline.inputBytes : j.integer('inputBytes', { min: 0, max: 1 << 30 }),
     tolerance: j.has('tolerance') ? j.number('tolerance', { min: 0, max: 1e6, nullable: true }) : null,
   };
+  if (inline && (spec.inputSha256 !== inline.inputSha256 || spec.inputBytes !== inline.inputBytes)) {
+    refuse('API__INVALID_INPUT', { field: 'job.inputSha256', problem: 'does not match the inline inputs (leave it out, or give the digest of their canonical encoding)' });
+  }
   const bidId = await orderId('bid', req.caller.actor, market, clientId);
   const command = {
     type: 'PlaceBid' as const,
@@ -151,6 +168,7 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
     spec,
   };
   await req.commit();
+  if (inline) await env.BLOBS.put(`inputs/${inline.inputSha256}`, JSON.stringify(inline.tensors));
   const meta = { actor: req.caller.actor, now: req.now };
   const account = accountStub(env, req.caller.actor);
   const held = await rpc(account.execute(req.caller.actor, { type: 'Hold', holdId: bidId, amount: escrow }, { ...meta, commandId: `hold:${bidId}` }));
