@@ -23,9 +23,12 @@ if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
 const vars = ['--var', 'LOCAL_MODE:true'];
 if (process.env.DOUG_MARKET_LIST) vars.push('--var', `MARKET_LIST:${process.env.DOUG_MARKET_LIST}`);
+// Children get process groups of their own: a terminal's Ctrl-C reaches only this script, which
+// then stops them in order (agents drain while the server is still up, then the server).
 const dev = spawn(process.execPath, [...wrangler, 'dev', '--ip', '127.0.0.1', '--port', port, '--persist-to', persist, ...vars, '--show-interactive-dev-session=false'], {
   env,
   stdio: ['ignore', 'pipe', 'inherit'],
+  detached: true,
 });
 const agents = [];
 let announced = false;
@@ -48,7 +51,7 @@ function startAgents() {
   for (let i = 1; i <= agentCount; i++) {
     const args = ['--import', 'tsx', 'gpu-agent/src/cli.ts', '--server', url, '--market', 'cpu', '--price', '0.001', '--capacity', '2'];
     args.push('--key', join(localDir, 'agents', `agent-${i}.json`), '--model-dir', join(localDir, 'models'));
-    const child = spawn(process.execPath, args, { env: { ...process.env, DOUG_AGENT_FAULT: '' }, stdio: ['ignore', 'inherit', 'pipe'] });
+    const child = spawn(process.execPath, args, { env: { ...process.env, DOUG_AGENT_FAULT: '' }, stdio: ['ignore', 'inherit', 'pipe'], detached: true });
     child.stderr.on('data', (d) => process.stderr.write(String(d).replace(/^(?=.)/gm, `[agent ${i}] `)));
     agents.push(child);
   }
@@ -73,6 +76,9 @@ async function stop() {
 }
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
+process.on('exit', () => {
+  for (const c of [...agents, dev]) if (c.exitCode === null) c.kill('SIGKILL');
+});
 dev.on('exit', (code) => {
   for (const a of agents) if (a.exitCode === null) a.kill('SIGKILL');
   process.exit(code ?? 0);

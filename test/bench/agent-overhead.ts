@@ -4,15 +4,28 @@
  * output digest. Rounds alternate between the two; rates are medians and the ratio is the median of
  * per-round ratios, so drift on a shared machine hits both alike. runner_wire_path_us times the
  * wire path alone; runner_fixed_cost_us is runner minus bare on a model that costs almost nothing
- * (y = x + 1, same 1024 floats), the noise-free view of the overhead. Prints a table and, last, one JSON line.
+ * (y = x + 1, same 1024 floats), the noise-free view of the overhead.
+ *
+ * agent_jobs_per_s: the same model through a real Agent (gpu-agent/src/agent.ts, capacity 1, the
+ * real OnnxRunner executor over a ModelCache seeded with the model), fed back-to-back assigns over
+ * a real loopback WebSocket by a small in-process server speaking the market's side (challenge,
+ * hello verified, welcome, an assign on each `ready` while a round runs). One job at a time, so it
+ * is sequential like the bare loop; agent rounds alternate with bare rounds and
+ * agent_overhead_ratio is the median of per-round agent/bare ratios. Prints a table and, last, one JSON line.
  *
  *   node --import tsx test/bench/agent-overhead.ts [roundMs]
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { toWire } from '../../durable-objects/contracts/tensors.ts';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { AGENT_PROTOCOL_VERSION, helloMessage, type AgentMessage, type AssignMessage, type HelloMessage } from '../../durable-objects/contracts/agent.ts';
+import { generateKeypair, verifyText } from '../../durable-objects/contracts/auth.ts';
+import { toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
+import { Agent, runnerExecutor } from '../../gpu-agent/src/agent.ts';
 import { BENCH_MLP, buildAddModel, buildMlpModel, prng } from '../../gpu-agent/models/build.ts';
 import { ModelCache } from '../../gpu-agent/src/exec/model-cache.ts';
 import { OnnxRunner } from '../../gpu-agent/src/exec/runner.ts';
@@ -84,6 +97,127 @@ async function wirePathMicros(x: Float32Array): Promise<number> {
   return ((performance.now() - start) * 1000) / n;
 }
 
+/**
+ * The market's side of the agent protocol on 127.0.0.1, kept lean so that what is measured is the
+ * agent: challenge, hello checked with verifyText, welcome, then an assign (pre-serialised but for
+ * its ids) on each `ready` with a free slot while a round wants jobs. Results are counted, not parsed.
+ */
+interface FeedServer {
+  url: string;
+  /** Resolves once an agent is welcomed and has announced a free slot. */
+  connected: Promise<void>;
+  /** Feeds assigns back to back for about `ms` ms; returns completed jobs per second. */
+  round(ms: number): Promise<number>;
+  /** Results whose payload was not a result, or errors the agent sent (should stay 0). */
+  problems(): number;
+  close(): Promise<void>;
+}
+
+async function startFeedServer(o: { market: string; model: { sha256: string; bytes: number }; input: WireTensor }): Promise<FeedServer> {
+  const http = createServer((_req, res) => res.writeHead(404).end());
+  const wss = new WebSocketServer({ server: http });
+  // Everything but the ids is fixed: splice them into one pre-serialised assign.
+  const template: AssignMessage = {
+    type: 'assign', jobId: '@J@', replica: 0, leaseId: '@L@', expiresAt: Date.now() + 3_600_000,
+    model: { sha256: o.model.sha256, bytes: o.model.bytes, url: `/v1/models/${o.model.sha256}` }, inputs: [o.input], outputs: [],
+  };
+  const [head, rest] = JSON.stringify(template).split('"@J@"') as [string, string];
+  const [mid, tail] = rest.split('"@L@"') as [string, string];
+  let seq = 0;
+  let socket: WebSocket | null = null;
+  let free = 0;
+  let problems = 0;
+  let round: { until: number; start: number; done: number; finish: (rate: number) => void } | null = null;
+  let onConnected!: () => void;
+  const connected = new Promise<void>((r) => (onConnected = r));
+
+  const feed = () => {
+    if (!socket || !round || free === 0) return;
+    free--;
+    seq++;
+    socket.send(`${head}"job-${seq}"${mid}"lease-${seq}"${tail}`);
+  };
+
+  wss.on('connection', (ws) => {
+    const nonce = `bench-${Math.random().toString(36).slice(2)}`;
+    let welcomed = false;
+    ws.on('message', (data) => {
+      const text = data.toString();
+      if (text.startsWith('{"type":"result"')) {
+        if (!round) return;
+        round.done++;
+        const now = performance.now();
+        if (now >= round.until) {
+          const r = round;
+          round = null;
+          r.finish((r.done * 1000) / (now - r.start));
+        }
+        return;
+      }
+      let m: AgentMessage;
+      try {
+        m = JSON.parse(text) as AgentMessage;
+      } catch {
+        problems++;
+        return;
+      }
+      if (!welcomed && m.type === 'hello') {
+        const hello = m as HelloMessage;
+        void verifyText(hello.agentKey, hello.signature, helloMessage({ market: o.market, nonce, agentKey: hello.agentKey })).then((ok) => {
+          if (!ok || hello.v !== AGENT_PROTOCOL_VERSION) {
+            problems++;
+            ws.close(4001, 'bad hello');
+            return;
+          }
+          welcomed = true;
+          socket = ws;
+          ws.send(JSON.stringify({ type: 'welcome', leases: [], heartbeatMs: 5_000 }));
+        });
+        return;
+      }
+      if (!welcomed) return;
+      if (m.type === 'ready') {
+        free = m.slots;
+        if (free > 0) onConnected();
+        feed();
+      } else if (m.type === 'error') {
+        problems++;
+      }
+    });
+    ws.send(JSON.stringify({ type: 'challenge', nonce }));
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  const { port } = http.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    connected,
+    round: (ms) =>
+      new Promise<number>((finish) => {
+        const start = performance.now();
+        round = { until: start + ms, start, done: 0, finish };
+        feed();
+      }),
+    problems: () => problems,
+    close: async () => {
+      for (const c of wss.clients) c.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]).finally(() => clearTimeout(timer));
+}
+
+/** What the hello carries; the loopback server records nothing of it. */
+const BENCH_HARDWARE = { cpuModel: 'bench', cores: 1, memoryGb: 1, gpus: [] };
+const BENCH_RUNTIME = { onnxruntime: 'bench', executionProvider: 'cpu' as const, platform: process.platform, arch: process.arch, cpuFeatures: [] };
+
+const QUIET = { info: () => {}, warn: (line: string) => console.error(`agent: ${line}`) };
+
 export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promise<Record<string, number>> {
   const roundMs = o.roundMs ?? 600;
   const model = buildMlpModel(BENCH_MLP);
@@ -105,19 +239,40 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
 
   const bare = () => session.run(feeds);
   const viaRunner = () => runner.run(request);
+  // The agent: its own runner (own session) over the same seeded cache, as the CLI builds it.
+  const agentRunner = new OnnxRunner({ executionProvider: 'cpu', cache });
+  const server = await startFeedServer({ market: 'cpu', model: { sha256, bytes: model.byteLength }, input: request.inputs[0]! });
+  const agent = new Agent({
+    capacity: 1,
+    executor: runnerExecutor(agentRunner),
+    log: QUIET,
+    connection: {
+      server: server.url,
+      market: 'cpu',
+      keypair: await generateKeypair(),
+      hello: () => ({ askId: 'ask-bench', hardware: BENCH_HARDWARE, runtime: BENCH_RUNTIME }),
+    },
+  });
   try {
+    agent.start();
+    await withTimeout(server.connected, 10_000, 'the agent to connect to the loopback server');
     for (let i = 0; i < WARMUP; i++) {
       await bare();
       await viaRunner();
     }
+    await withTimeout(server.round(300), 30_000, 'an agent warm-up round');
     const bareRates: number[] = [];
     const runnerRates: number[] = [];
+    const agentRates: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       bareRates.push(await rate(bare, roundMs));
       runnerRates.push(await rate(viaRunner, roundMs));
+      agentRates.push(await withTimeout(server.round(roundMs), roundMs + 30_000, 'an agent round'));
     }
+    if (server.problems() > 0) throw new Error(`the agent loop saw ${server.problems()} error(s)`);
     const bareRate = median(bareRates);
     const runnerRate = median(runnerRates);
+    const agentRate = median(agentRates);
     const wireUs = await wirePathMicros(x);
     const fixedUs = await runnerOverheadMicros(cache, runner, x, roundMs);
     return {
@@ -129,8 +284,13 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
       runner_wire_path_us: Math.round(wireUs * 10) / 10,
       runner_fixed_cost_us: Math.round(fixedUs * 10) / 10,
       runner_overhead_ratio: Math.round(median(bareRates.map((b, i) => runnerRates[i]! / b)) * 1000) / 1000,
+      agent_jobs_per_s: Math.round(agentRate),
+      agent_overhead_ratio: Math.round(median(bareRates.map((b, i) => agentRates[i]! / b)) * 1000) / 1000,
     };
   } finally {
+    await agent.stop();
+    await server.close();
+    await agentRunner.close();
     await session.release();
     await runner.close();
     await rm(dir, { recursive: true, force: true });
