@@ -339,6 +339,16 @@ export class DougClient {
     return this.request('PUT', '/v1/inputs', JSON.stringify({ tensors }), true);
   }
 
+  /** POST /v1/jobs/:id/challenge: disputes a single-replica result; the re-run's cost is held. */
+  challengeJob(id: string): Promise<{ job: JobView; held: AmountString }> {
+    return this.send('POST', `/v1/jobs/${seg(id)}/challenge`, {});
+  }
+
+  /** POST /v1/jobs/:id/cancel: refunds a job before any result. */
+  cancelJob(id: string): Promise<{ job: JobView }> {
+    return this.send('POST', `/v1/jobs/${seg(id)}/cancel`, {});
+  }
+
   /** GET /v1/jobs/:id/result, signed: the verified outputs, for the buyer (served once after settlement). */
   jobResult(id: string): Promise<{ replica: number; outputDigest: string; outputs: WireTensor[] }> {
     return this.request('GET', `/v1/jobs/${seg(id)}/result`, undefined, true);

@@ -6,7 +6,7 @@ import { project } from './projector.ts';
 import { agentSocket, getModel, putInputs, putModel } from './routes/blobs.ts';
 import { faucet } from './routes/faucet.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
-import { audit, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, jobResult, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
+import { audit, cancelJob, challengeJob, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, jobResult, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
 
 export { AccountObject } from '../durable-objects/runtime/account-object.ts';
 export { JobObject } from '../durable-objects/runtime/job-object.ts';
@@ -36,6 +36,8 @@ router
   .get('/v1/jobs/:id', (r, env) => getJob(r, env))
   .get('/v1/jobs/:id/history', (r, env) => jobHistory(r, env))
   .get('/v1/jobs/:id/result', (r, env) => jobResult(r, env))
+  .post('/v1/jobs/:id/challenge', (r, env) => challengeJob(r, env))
+  .post('/v1/jobs/:id/cancel', (r, env) => cancelJob(r, env))
   .get('/v1/accounts/:key', (r, env) => getAccount(r, env))
   .get('/v1/accounts/:key/holds', (r, env) => getHolds(r, env))
   .get('/v1/accounts/:key/ledger', (r, env) => getLedger(r, env))

@@ -54,12 +54,16 @@ const NOT_YET = new Set(['JOB__NOT_FOUND', 'JOB__NOT_REPLICA_PROVIDER']);
 export class AgentGateway {
   private pumping = false;
   private again = false;
+  /** When queued work should be tried again (a job had not yet heard of its match); null when not needed. */
+  retryAt: number | null = null;
 
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly env: Env,
     private readonly market: () => string,
     private readonly askOwner: (askId: string) => string | null,
+    /** Asks the object to arm its alarm for `retryAt`. */
+    private readonly onRetry: () => void,
   ) {
     ctx.storage.sql.exec(`
       CREATE TABLE IF NOT EXISTS dispatch_queue (job_id TEXT NOT NULL, replica INTEGER NOT NULL, ask_id TEXT NOT NULL,
@@ -247,8 +251,10 @@ export class AgentGateway {
       if (outcome === 'retry') retry = true;
       else this.ctx.storage.sql.exec('DELETE FROM dispatch_queue WHERE job_id = ? AND replica = ?', q.job_id, q.replica);
     }
-    // Jobs learn of matches through the market's outbox, a moment after the market dispatches.
-    if (retry) setTimeout(() => void this.pump(), RETRY_MS);
+    // Jobs learn of matches through the market's outbox, a moment after the market dispatches. The
+    // retry runs from the object's alarm: a timer set while handling one message may not outlive it.
+    this.retryAt = retry ? Date.now() + RETRY_MS : null;
+    if (retry) this.onRetry();
   }
 
   private async assign(ws: WebSocket, q: { job_id: string; replica: number; ask_id: string; provider: string }): Promise<'done' | 'retry'> {

@@ -1,6 +1,6 @@
 import { ORDER_ID } from '../contracts/api.ts';
 import type { CommandMeta } from '../domain/decider.ts';
-import { jobDecider, jobView, nextDeadline, replicasToCompare, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
+import { challengeCost, jobDecider, jobView, nextDeadline, replicasToCompare, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
 import { wireValues, type WireTensor } from '../contracts/tensors.ts';
 import type { Result } from '../domain/result.ts';
 import { domainError } from '../domain/errors.ts';
@@ -33,6 +33,11 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
   /** Runs one job command (agent actions, buyer challenges, cancellation). */
   async execute(jobId: string, command: JobCommand, meta: CommandMeta): Promise<Result<Decision<JobEvent>>> {
     return this.runOne(jobId, command, meta);
+  }
+
+  /** What the buyer must hold to challenge the result now (the re-run at the original price); null when it cannot be challenged. */
+  async challengeCost(): Promise<bigint | null> {
+    return challengeCost(this.store.state);
   }
 
   /** What an agent needs to run a replica: the job's spec and units; null when no job exists. */

@@ -32,10 +32,16 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, marketDecider, MARKET_SNAPSHOT_EVERY);
-    this.gateway = new AgentGateway(ctx, env, () => this.name, (askId) => {
-      const order = getOrder(this.store.state, askId);
-      return order && order.side === 'ask' && order.status === 'open' ? order.owner : null;
-    });
+    this.gateway = new AgentGateway(
+      ctx,
+      env,
+      () => this.name,
+      (askId) => {
+        const order = getOrder(this.store.state, askId);
+        return order && order.side === 'ask' && order.status === 'open' ? order.owner : null;
+      },
+      () => this.schedule(Date.now()),
+    );
   }
 
   /** Agents connect here (the Worker forwards `GET /v1/markets/:market/agent` upgrades). */
@@ -51,6 +57,14 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
 
   override async webSocketClose(ws: WebSocket): Promise<void> {
     this.gateway.closed(ws);
+  }
+
+  protected override sweepAt(): number | null {
+    return this.gateway.retryAt;
+  }
+
+  protected override async sweep(): Promise<void> {
+    await this.gateway.pump();
   }
 
   /** Matched replicas go to the dispatch queue; released slots cancel whatever an agent still runs there. */

@@ -11,7 +11,8 @@
  * a real loopback WebSocket by a small in-process server speaking the market's side (challenge,
  * hello verified, welcome, an assign on each `ready` while a round runs). One job at a time, so it
  * is sequential like the bare loop; agent rounds alternate with bare rounds and
- * agent_overhead_ratio is the median of per-round agent/bare ratios. Prints a table and, last, one JSON line.
+ * agent_overhead_ratio is the median of per-round agent/bare ratios. agent_noop_loop_us is the same
+ * loop with an executor that costs nothing: the protocol's round trip per job at capacity 1. Prints a table and, last, one JSON line.
  *
  *   node --import tsx test/bench/agent-overhead.ts [roundMs]
  */
@@ -24,7 +25,7 @@ import * as ort from 'onnxruntime-node';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { AGENT_PROTOCOL_VERSION, helloMessage, type AgentMessage, type AssignMessage, type HelloMessage } from '../../durable-objects/contracts/agent.ts';
 import { generateKeypair, verifyText } from '../../durable-objects/contracts/auth.ts';
-import { toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
+import { tensorsDigest, toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import { Agent, runnerExecutor } from '../../gpu-agent/src/agent.ts';
 import { BENCH_MLP, buildAddModel, buildMlpModel, prng } from '../../gpu-agent/models/build.ts';
 import { ModelCache } from '../../gpu-agent/src/exec/model-cache.ts';
@@ -216,6 +217,34 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 const BENCH_HARDWARE = { cpuModel: 'bench', cores: 1, memoryGb: 1, gpus: [] };
 const BENCH_RUNTIME = { onnxruntime: 'bench', executionProvider: 'cpu' as const, platform: process.platform, arch: process.arch, cpuFeatures: [] };
 
+/**
+ * Microseconds per job through the same Agent and loopback server when the executor costs nothing
+ * (it returns a precomputed result): the protocol's round trip per job at capacity 1 (result and
+ * ready out, assign back in), which is what separates agent_jobs_per_s from the bare rate.
+ */
+async function noopLoopMicros(sha256: string, bytes: number, input: WireTensor, roundMs: number): Promise<number> {
+  const outputs = [toWire('y', 'float32', [1, BENCH_MLP.outputSize], new Uint8Array(new Float32Array(BENCH_MLP.outputSize).fill(0.25).buffer))];
+  const result = { outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 0 } };
+  const server = await startFeedServer({ market: 'cpu', model: { sha256, bytes }, input });
+  const agent = new Agent({
+    capacity: 1,
+    executor: { run: async () => result },
+    log: QUIET,
+    connection: { server: server.url, market: 'cpu', keypair: await generateKeypair(), hello: () => ({ askId: 'ask-noop', hardware: BENCH_HARDWARE, runtime: BENCH_RUNTIME }) },
+  });
+  try {
+    agent.start();
+    await withTimeout(server.connected, 10_000, 'the no-op agent to connect');
+    await withTimeout(server.round(200), 30_000, 'a no-op warm-up round');
+    const rates: number[] = [];
+    for (let r = 0; r < 3; r++) rates.push(await withTimeout(server.round(roundMs / 2), roundMs + 30_000, 'a no-op round'));
+    return 1e6 / median(rates);
+  } finally {
+    await agent.stop();
+    await server.close();
+  }
+}
+
 const QUIET = { info: () => {}, warn: (line: string) => console.error(`agent: ${line}`) };
 
 export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promise<Record<string, number>> {
@@ -273,6 +302,7 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
     const bareRate = median(bareRates);
     const runnerRate = median(runnerRates);
     const agentRate = median(agentRates);
+    const loopUs = await noopLoopMicros(sha256, model.byteLength, request.inputs[0]!, roundMs);
     const wireUs = await wirePathMicros(x);
     const fixedUs = await runnerOverheadMicros(cache, runner, x, roundMs);
     return {
@@ -286,6 +316,7 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
       runner_overhead_ratio: Math.round(median(bareRates.map((b, i) => runnerRates[i]! / b)) * 1000) / 1000,
       agent_jobs_per_s: Math.round(agentRate),
       agent_overhead_ratio: Math.round(median(bareRates.map((b, i) => agentRates[i]! / b)) * 1000) / 1000,
+      agent_noop_loop_us: Math.round(loopUs * 10) / 10,
     };
   } finally {
     await agent.stop();

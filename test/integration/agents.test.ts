@@ -298,6 +298,63 @@ describe('agents on the market socket', () => {
     expect(view.replicas[0]?.digest).toBe(await tensorsDigest(outputs));
   });
 
+  it('lets the buyer challenge a single-replica result: the re-run agrees, so the buyer pays both runs', async () => {
+    const buyer = await wallet(5n * DOUG);
+    const [first, second] = [await wallet(), await wallet()];
+    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([7, 7]));
+    const connect = async (p: typeof first) => {
+      // Asks of earlier tests still rest in this market: a region keeps this job to these two.
+      const ask = await p.client.placeAsk({ market: 'gpu-80gb', price: '300', capacity: 1, attributes: { region: 'challenge-test' }, expiresAt: hour() });
+      const agent = await SocketAgent.connect('gpu-80gb');
+      await agent.hello(p.keypair, ask.order.id, 'gpu-80gb');
+      await agent.next('welcome');
+      agent.send({ type: 'ready', slots: 1 });
+      return agent;
+    };
+    const a = await connect(first);
+    const bid = await buyer.client.placeBid({ market: 'gpu-80gb', maxPrice: '300', units: 2, replicas: 1, requirements: [{ key: 'region', op: 'eq', value: 'challenge-test' }], expiresAt: hour(), job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([1]))], tolerance: null } });
+    const jobId = bid.jobId!;
+    const outputs = [toWire('y', 'float32', [1], f32([2]))];
+    const answer = async (agent: SocketAgent) => {
+      const assign = await agent.next('assign');
+      agent.send({ type: 'result', jobId, leaseId: assign.leaseId, outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 1 } });
+    };
+    await answer(a);
+    await until(async () => ((await buyer.client.job(jobId)).status === 'challengeable' ? true : undefined), 'the challenge window');
+    const stranger = await wallet(DOUG);
+    const refused = await stranger.client.challengeJob(jobId).catch((e: DougApiError) => e);
+    expect(refused instanceof DougApiError && refused.code).toBe('JOB__NOT_BUYER');
+    expect((await stranger.client.account()).held).toBe('0');
+
+    const challenged = await buyer.client.challengeJob(jobId);
+    expect(challenged.held).toBe('600');
+    const b = await connect(second);
+    await answer(b);
+    const settled = await until(async () => {
+      const v = await buyer.client.job(jobId);
+      return v.status === 'settled' ? v : undefined;
+    }, 'settlement after the challenge');
+    expect((settled.payouts as { provider: string }[]).map((p) => p.provider).sort()).toEqual([first.key, second.key].sort());
+    const balance = await until(async () => {
+      const v = await buyer.client.account();
+      return v.held === '0' ? v : undefined;
+    }, 'both holds closed');
+    expect(BigInt(balance.available)).toBe(5n * DOUG - 1200n);
+  });
+
+  it('lets the buyer cancel a job before any result, refunded in full', async () => {
+    const buyer = await wallet(DOUG);
+    const p = await wallet();
+    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([3]));
+    await p.client.placeAsk({ market: 'gpu-24gb', price: '50', capacity: 1, attributes: { region: 'cancel-test' }, expiresAt: hour() });
+    const bid = await buyer.client.placeBid({ market: 'gpu-24gb', maxPrice: '50', units: 4, replicas: 1, requirements: [{ key: 'region', op: 'eq', value: 'cancel-test' }], expiresAt: hour(), job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([1]))], tolerance: null } });
+    await until(async () => (await buyer.client.job(bid.jobId!).catch(() => undefined)) ?? undefined, 'the job');
+    const cancelled = await buyer.client.cancelJob(bid.jobId!);
+    expect(cancelled.job.status).toBe('refunded');
+    await until(async () => ((await buyer.client.account()).held === '0' ? true : undefined), 'the refund');
+    expect((await buyer.client.account()).available).toBe(DOUG.toString());
+  });
+
   it('refuses hostile agent input with a coded error and changes nothing', async () => {
     const p = await wallet();
     const stranger = await wallet();

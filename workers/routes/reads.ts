@@ -186,6 +186,44 @@ export async function jobResult(request: Request & { params: Record<string, stri
   return result.ok ? json(result.value) : errorResponse(result.error);
 }
 
+/**
+ * POST /v1/jobs/:id/challenge (signed by the buyer): disputes a single-replica result inside its
+ * window. The re-run's cost is held first; if the job refuses the challenge, the hold is released.
+ */
+export async function challengeJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+  const id = jobIdParam(request.params);
+  const req = await signed(request, env, 'orders');
+  req.body.only();
+  await req.commit();
+  const job = jobStub(env, id);
+  const meta = { actor: req.caller.actor, now: req.now };
+  const holdId = `challenge_${id}`;
+  const cost = (await job.challengeCost()) as bigint | null;
+  const account = accountStub(env, req.caller.actor);
+  if (cost !== null) {
+    const held = (await account.execute(req.caller.actor, { type: 'Hold', holdId, amount: cost }, { ...meta, commandId: `hold:${holdId}` })) as Result<unknown>;
+    if (!held.ok) return errorResponse(held.error);
+  }
+  // The job decides (not challengeable, not the buyer, window closed...), with the hold in place.
+  const raised = (await job.execute(id, { type: 'ChallengeResult', holdId }, { ...meta, commandId: `challenge:${id}` })) as Result<unknown>;
+  if (!raised.ok) {
+    if (cost !== null) await account.execute(req.caller.actor, { type: 'ReleaseHold', holdId }, { ...meta, commandId: `unhold:${holdId}` });
+    return errorResponse(raised.error);
+  }
+  return json({ job: await job.view(), held: cost ?? 0n });
+}
+
+/** POST /v1/jobs/:id/cancel (signed by the buyer): before any result, the job is refunded in full. */
+export async function cancelJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+  const id = jobIdParam(request.params);
+  const req = await signed(request, env, 'orders');
+  req.body.only();
+  await req.commit();
+  const job = jobStub(env, id);
+  const result = (await job.execute(id, { type: 'CancelJob' }, { actor: req.caller.actor, now: req.now, commandId: `cancel-job:${id}` })) as Result<unknown>;
+  return result.ok ? json({ job: await job.view() }) : errorResponse(result.error);
+}
+
 /** GET /v1/jobs/:id/history: the job's events. */
 export async function jobHistory(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
   const id = jobIdParam(request.params);
