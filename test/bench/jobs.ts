@@ -1,0 +1,146 @@
+/**
+ * Job throughput benchmark: completed, verified 2-replica jobs per second on one market, through
+ * `npm start`'s stack (wrangler dev, real workerd) with 4 real `doug-agent` processes (capacity 2
+ * each, real onnxruntime) running a small MLP. After a few warm-up jobs (agents connected, model
+ * fetched and loaded), N bids go in as fast as the buyer can with a few requests in flight; the
+ * buyer's jobs read model (GET /v1/jobs?buyer=) is polled until all N have ended.
+ *
+ * jobs_per_s_one_market = settled jobs / wall_s, where wall_s runs from the first bid sent to the
+ * last JobSettled of the timed jobs (the `at` of the job's own timeline, a clock on this machine);
+ * jobs_observed_s is when the poll saw them all (it adds the read model's lag and the poll period).
+ *
+ *   node --import tsx test/bench/jobs.ts [jobs]
+ *
+ * Prints a table and, last, one JSON line.
+ */
+import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
+import { toWire } from '../../durable-objects/contracts/tensors.ts';
+import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
+import { buildMlpModel } from '../../gpu-agent/models/build.ts';
+import { DougClient, type JobView } from '../../sdk/client.ts';
+import { eventually, startAgent, type AgentProcess } from '../e2e/agents.ts';
+import { startStack, type Stack } from '../e2e/stack.ts';
+
+export interface JobsBenchOptions {
+  /** Timed jobs (default 100). */
+  jobs?: number;
+  /** Bids in flight at once (default 4). */
+  concurrency?: number;
+  /** Agents (default 4), each with `capacity` slots (default 2). */
+  agents?: number;
+  capacity?: number;
+  /** Give up after this long once bidding starts (default 180 s). */
+  timeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+/** The normal protocol parameters: no overrides. */
+const MARKETS = JSON.stringify([{ id: 'cpu', description: 'General-purpose CPU inference' }]);
+const MARKET = 'cpu';
+const PRICE = '0.001';
+const PRICE_UNITS = UNITS_PER_DOUG / 1000n;
+const WARMUP_JOBS = 8;
+
+const ended = (j: JobView) => j.status === 'settled' || j.status === 'refunded';
+
+/** Every job of the buyer in the read model, by id. */
+async function buyerJobs(buyer: DougClient): Promise<Map<string, JobView>> {
+  const out = new Map<string, JobView>();
+  let cursor: string | null = null;
+  do {
+    const page = await buyer.jobs({ buyer: buyer.accountKey!, limit: 200, cursor });
+    for (const j of page.items) out.set(j.jobId, j);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return out;
+}
+
+/** Places `count` 2-replica bids, `concurrency` at a time; returns their job ids. */
+async function placeBids(buyer: DougClient, count: number, concurrency: number, spec: { modelSha256: string; inputSha256: string; inputBytes: number }): Promise<string[]> {
+  const ids: string[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      const bid = await buyer.placeBid({ market: MARKET, maxPrice: 2n * PRICE_UNITS, units: 1, replicas: 2, expiresAt: Date.now() + 300_000, job: spec });
+      ids.push(bid.order.id);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  return ids;
+}
+
+export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<string, number>> {
+  const n = opts.jobs ?? 100;
+  const concurrency = opts.concurrency ?? 4;
+  const agentCount = opts.agents ?? 4;
+  const capacity = opts.capacity ?? 2;
+  const timeoutMs = opts.timeoutMs ?? 180_000;
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const agents: AgentProcess[] = [];
+  let stack: Stack | undefined;
+  const agentLogs = () => agents.map((a) => a.log().slice(-1500)).join('\n');
+  try {
+    log('jobs: starting the stack');
+    stack = await startStack({ markets: MARKETS });
+    const buyer = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
+    await buyer.faucet((1000n * UNITS_PER_DOUG).toString());
+    const model = await buyer.uploadModel(buildMlpModel({ inputSize: 8, hidden: 32, outputSize: 3, seed: 5 }));
+    const x = new Float32Array([0.5, -1, 2, 0.25, 3, -0.5, 1, 0]);
+    const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 8], new Uint8Array(x.buffer))]);
+    const spec = { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes };
+
+    log(`jobs: starting ${agentCount} doug-agent processes (capacity ${capacity})`);
+    for (let i = 0; i < agentCount; i++) {
+      agents.push(await startAgent({ url: stack.url, dir: stack.dir, name: `bench-${i + 1}`, market: MARKET, price: PRICE, capacity }));
+    }
+    for (const a of agents) {
+      await eventually(async () => (await buyer.asks({ market: MARKET, owner: a.key.publicKey })).items.length === 1, 'an agent ask', 60_000, a.log);
+    }
+
+    log(`jobs: ${WARMUP_JOBS} warm-up jobs`);
+    const warm = await placeBids(buyer, WARMUP_JOBS, concurrency, spec);
+    await eventually(async () => {
+      const jobs = await buyerJobs(buyer);
+      return warm.every((id) => jobs.has(id) && ended(jobs.get(id)!));
+    }, 'the warm-up jobs to end', 90_000, agentLogs);
+
+    log(`jobs: ${n} timed 2-replica jobs, ${concurrency} bids in flight`);
+    const startWall = Date.now();
+    const start = performance.now();
+    const ids = await placeBids(buyer, n, concurrency, spec);
+    const bidsDone = performance.now();
+    const final = await eventually(async () => {
+      const jobs = await buyerJobs(buyer);
+      return ids.every((id) => jobs.has(id) && ended(jobs.get(id)!)) ? jobs : null;
+    }, `${n} jobs to end`, timeoutMs, agentLogs);
+    const observed = (performance.now() - start) / 1000;
+    const timed = ids.map((id) => final.get(id)!);
+    const settled = timed.filter((j) => j.status === 'settled');
+    const settledAt = settled.map((j) => {
+      const t = (j.timeline as { at: number; event: string }[] | undefined)?.find((e) => e.event === 'JobSettled')?.at;
+      return t ?? startWall + observed * 1000;
+    });
+    const wall = (Math.max(...settledAt, startWall) - startWall) / 1000;
+    return {
+      jobs_per_s_one_market: Math.round((settled.length / wall) * 100) / 100,
+      jobs: n,
+      jobs_settled: settled.length,
+      jobs_refunded: timed.length - settled.length,
+      wall_s: Math.round(wall * 100) / 100,
+      jobs_observed_s: Math.round(observed * 100) / 100,
+      jobs_bids_placed_s: Math.round((bidsDone - start) / 10) / 100,
+    };
+  } finally {
+    await Promise.all(agents.map((a) => a.stop()));
+    await stack?.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const jobs = process.argv[2] ? Number(process.argv[2]) : undefined;
+  const result = await runJobsBench(jobs ? { jobs } : {});
+  const width = Math.max(...Object.keys(result).map((k) => k.length));
+  for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(width)}  ${v.toLocaleString('en-US')}`);
+  console.log(JSON.stringify(result));
+}
