@@ -188,13 +188,12 @@ export class AgentGateway {
     if (!r.ok) refuse(ws, r.error.code, r.error.message, 'result');
   }
 
-  /** Queues replicas for dispatch and tries to place them. */
+  /** Queues replicas for dispatch; the caller pumps once the jobs have heard of their matches. */
   enqueue(dispatches: Dispatch[]): void {
     const now = Date.now();
     for (const d of dispatches) {
       this.ctx.storage.sql.exec('INSERT OR IGNORE INTO dispatch_queue (job_id, replica, ask_id, provider, queued_at) VALUES (?, ?, ?, ?, ?)', d.jobId, d.replica, d.askId, d.provider, now);
     }
-    void this.pump();
   }
 
   /** A slot went back to its ask: the job no longer wants that replica there; tell the agent. */

@@ -30,6 +30,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   protected readonly store: EventStore<C, E, S>;
   private alarmAt: number | null = null;
   private projectedSeq: number | null = null;
+  /** Outbox messages being delivered right now, so that the alarm and an eager flush do not both send one. */
+  private readonly inFlight = new Set<string>();
   private cachedName: string | null = null;
   /** Earliest due outbox message, kept in memory; undefined means "read it from storage". */
   private outboxNextAt: number | null | undefined = undefined;
@@ -130,8 +132,10 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     this.schedule(Date.now());
   }
 
-  private async deliver(now: number): Promise<void> {
-    const messages = this.store.dueMessages(now, DELIVERY_BATCH);
+  /** Delivers due outbox messages now (the alarm does this too; receivers dedupe, so a race costs only a call). */
+  protected async deliver(now: number): Promise<void> {
+    const messages = this.store.dueMessages(now, DELIVERY_BATCH).filter((m) => !this.inFlight.has(m.id));
+    for (const m of messages) this.inFlight.add(m.id);
     await Promise.all(
       messages.map(async (m) => {
         try {
@@ -146,6 +150,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
           const attempts = m.attempts + 1;
           this.store.messageFailed(m.id, attempts, Date.now() + Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempts));
           console.warn(`outbox ${m.id} to ${m.targetKind}:${m.targetId} failed (attempt ${attempts}): ${String(error)}`);
+        } finally {
+          this.inFlight.delete(m.id);
         }
       }),
     );

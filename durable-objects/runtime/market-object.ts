@@ -75,7 +75,12 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
       else if (e.type === 'ReplicaMatched') dispatches.push({ jobId: e.jobId, replica: e.replica, askId: e.askId, provider: e.provider });
       else if (e.type === 'SlotReleased') this.gateway.released(e.askId, e.jobId);
     }
-    if (dispatches.length > 0) this.gateway.enqueue(dispatches);
+    if (dispatches.length > 0) {
+      this.gateway.enqueue(dispatches);
+      // The job objects hear of their matches through the outbox: deliver it now rather than at the
+      // next alarm, then dispatch, so that an assignment follows a match within milliseconds.
+      this.ctx.waitUntil(this.deliver(Date.now()).then(() => this.gateway.pump()));
+    }
   }
 
   protected timer(state: MarketState) {
