@@ -33,6 +33,7 @@ export interface Dispatch {
   provider: string;
 }
 
+/** Heartbeats go at most this far apart, and at least three times per lease. */
 export const HEARTBEAT_MS = 5_000;
 /** Largest result an agent may send (all output tensors together). */
 export const MAX_RESULT_BYTES = 8 * 1024 * 1024;
@@ -64,6 +65,8 @@ export class AgentGateway {
     private readonly askOwner: (askId: string) => string | null,
     /** Asks the object to arm its alarm for `retryAt`. */
     private readonly onRetry: () => void,
+    /** The market's current lease length, which the heartbeat interval must undercut. */
+    private readonly leaseMs: () => number,
   ) {
     ctx.storage.sql.exec(`
       CREATE TABLE IF NOT EXISTS dispatch_queue (job_id TEXT NOT NULL, replica INTEGER NOT NULL, ask_id TEXT NOT NULL,
@@ -144,7 +147,7 @@ export class AgentGateway {
       .exec<{ lease_id: string; job_id: string; replica: number; expires_at: number }>('SELECT lease_id, job_id, replica, expires_at FROM agent_leases WHERE agent_key = ?', msg.agentKey)
       .toArray()
       .map((l) => ({ jobId: l.job_id, replica: l.replica, leaseId: l.lease_id, expiresAt: l.expires_at }));
-    send(ws, { type: 'welcome', leases, heartbeatMs: HEARTBEAT_MS });
+    send(ws, { type: 'welcome', leases, heartbeatMs: Math.max(100, Math.min(HEARTBEAT_MS, Math.floor(this.leaseMs() / 3))) });
   }
 
   private async heartbeat(ws: WebSocket, at: Attachment, leases: unknown): Promise<void> {

@@ -41,6 +41,7 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
         return order && order.side === 'ask' && order.status === 'open' ? order.owner : null;
       },
       () => this.schedule(Date.now()),
+      () => this.store.state.params.leaseMs,
     );
   }
 
