@@ -21,7 +21,10 @@ import {
   numberArg,
   sha256Arg,
   table,
+  takeFlag,
   time,
+  type FlagKind,
+  type FlagValue,
 } from './format.ts';
 import { KeyFileError, loadKeypair, resolveKeyPath, saveKeypair } from './keyfile.ts';
 
@@ -44,8 +47,6 @@ export interface CliIo {
 
 export const DEFAULT_URL = 'http://127.0.0.1:8787';
 
-type FlagKind = 'string' | 'boolean' | 'list';
-type FlagValue = string | boolean | string[];
 
 export interface CommandLine {
   command: string | null;
@@ -504,25 +505,7 @@ export function parseCommandLine(argv: string[]): CommandLine {
       const inline = eq === -1 ? undefined : tok.slice(eq + 1);
       const kind = GLOBAL_FLAGS[name] ?? (command ? COMMANDS[command]?.flags[name] : undefined);
       if (!kind) throw new UsageError(command ? `unknown flag --${name} for doug ${command}` : `unknown flag --${name}`);
-      if (kind === 'boolean') {
-        if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
-        flags[name] = true;
-        continue;
-      }
-      let value = inline;
-      if (value === undefined) {
-        const next = argv[i + 1];
-        if (next === undefined || next.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-        value = next;
-        i++;
-      }
-      if (kind === 'list') {
-        const prev = flags[name];
-        flags[name] = [...(Array.isArray(prev) ? prev : []), value];
-      } else {
-        if (flags[name] !== undefined) throw new UsageError(`--${name} is given twice`);
-        flags[name] = value;
-      }
+      i = takeFlag(argv, i, name, kind, inline, flags);
       continue;
     }
     if (!rest && /^-[^0-9.]/.test(tok)) throw new UsageError(`unknown flag ${tok}`);

@@ -93,3 +93,35 @@ export function keyValues(pairs: [string, string][]): string {
   const width = Math.max(0, ...pairs.map(([k]) => k.length));
   return pairs.map(([k, v]) => `${(k + ':').padEnd(width + 1)}  ${v}`).join('\n') + '\n';
 }
+
+/** How a command-line flag takes values. */
+export type FlagKind = 'string' | 'boolean' | 'list';
+export type FlagValue = string | boolean | string[];
+
+/**
+ * Stores one flag in `flags`: a boolean takes no value; others take `--name=value` or the next
+ * argument; a list collects repeats, a string refuses them. Returns the index of the last argument
+ * consumed. Shared by the `doug` and `doug-agent` command lines.
+ */
+export function takeFlag(argv: readonly string[], i: number, name: string, kind: FlagKind, inline: string | undefined, flags: Record<string, FlagValue>): number {
+  if (kind === 'boolean') {
+    if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
+    flags[name] = true;
+    return i;
+  }
+  let value = inline;
+  if (value === undefined) {
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) throw new UsageError(`--${name} needs a value`);
+    value = next;
+    i++;
+  }
+  if (kind === 'list') {
+    const prev = flags[name];
+    flags[name] = [...(Array.isArray(prev) ? prev : []), value];
+  } else {
+    if (flags[name] !== undefined) throw new UsageError(`--${name} is given twice`);
+    flags[name] = value;
+  }
+  return i;
+}

@@ -13,7 +13,7 @@ import type { Delegation, Keypair } from '../../durable-objects/contracts/auth.t
 import { formatDoug } from '../../durable-objects/domain/money.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
 import type { DougClientOptions } from '../../sdk/client.ts';
-import { UsageError, attributeValue, dougArg, durationArg, intArg } from '../../sdk/format.ts';
+import { UsageError, attributeValue, dougArg, durationArg, intArg, takeFlag, type FlagKind } from '../../sdk/format.ts';
 import { KeyFileError, loadKeypair, saveKeypair } from '../../sdk/keyfile.ts';
 import { Agent, faultFromEnv, lineLogger, runnerExecutor } from './agent.ts';
 import type { Executor, Logger } from './agent.ts';
@@ -75,7 +75,7 @@ interface Options {
   quiet: boolean;
 }
 
-const FLAGS: Record<string, 'string' | 'list' | 'boolean'> = {
+const FLAGS: Record<string, FlagKind> = {
   server: 'string',
   market: 'string',
   price: 'string',
@@ -126,25 +126,7 @@ export function parseArgs(argv: string[]): Record<string, string | string[] | bo
     const name = eq === -1 ? tok.slice(2) : tok.slice(2, eq);
     const kind = FLAGS[name];
     if (!kind) throw new UsageError(`unknown flag --${name}`);
-    if (kind === 'boolean') {
-      if (eq !== -1) throw new UsageError(`--${name} takes no value`);
-      out[name] = true;
-      continue;
-    }
-    let value = eq === -1 ? undefined : tok.slice(eq + 1);
-    if (value === undefined) {
-      const next = argv[i + 1];
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`--${name} needs a value`);
-      value = next;
-      i++;
-    }
-    if (kind === 'list') {
-      const prev = out[name];
-      out[name] = [...(Array.isArray(prev) ? prev : []), value];
-    } else {
-      if (out[name] !== undefined) throw new UsageError(`--${name} is given twice`);
-      out[name] = value;
-    }
+    i = takeFlag(argv, i, name, kind, eq === -1 ? undefined : tok.slice(eq + 1), out);
   }
   return out;
 }
