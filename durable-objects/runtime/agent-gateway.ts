@@ -71,6 +71,8 @@ export class AgentGateway {
     ctx.storage.sql.exec(`
       CREATE TABLE IF NOT EXISTS dispatch_queue (job_id TEXT NOT NULL, replica INTEGER NOT NULL, ask_id TEXT NOT NULL,
         provider TEXT NOT NULL, queued_at INTEGER NOT NULL, PRIMARY KEY (job_id, replica));
+      CREATE INDEX IF NOT EXISTS dispatch_queue_ask ON dispatch_queue (ask_id, queued_at);
+      CREATE INDEX IF NOT EXISTS dispatch_queue_age ON dispatch_queue (queued_at);
       CREATE TABLE IF NOT EXISTS agent_leases (lease_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, replica INTEGER NOT NULL,
         ask_id TEXT NOT NULL, agent_key TEXT NOT NULL, provider TEXT NOT NULL, expires_at INTEGER NOT NULL);
     `);
@@ -194,9 +196,20 @@ export class AgentGateway {
   /** Queues replicas for dispatch; the caller pumps once the jobs have heard of their matches. */
   enqueue(dispatches: Dispatch[]): void {
     const now = Date.now();
+    // Work no agent took in time: its job has re-matched or refunded by now.
+    this.ctx.storage.sql.exec('DELETE FROM dispatch_queue WHERE queued_at < ?', now - MAX_QUEUE_AGE_MS);
     for (const d of dispatches) {
       this.ctx.storage.sql.exec('INSERT OR IGNORE INTO dispatch_queue (job_id, replica, ask_id, provider, queued_at) VALUES (?, ?, ?, ?, ?)', d.jobId, d.replica, d.askId, d.provider, now);
     }
+  }
+
+  /** Whether an agent with an announced free slot serves one of these dispatches' asks. */
+  waitingFor(dispatches: Dispatch[]): boolean {
+    const asks = new Set(dispatches.map((d) => d.askId));
+    return this.sockets().some((s) => {
+      const at = s.deserializeAttachment() as Attachment;
+      return at.phase === 'ready' && at.free > 0 && asks.has(at.askId ?? '');
+    });
   }
 
   /** A slot went back to its ask: the job no longer wants that replica there; tell the agent. */
@@ -233,11 +246,20 @@ export class AgentGateway {
   }
 
   private async pumpOnce(): Promise<void> {
+    // Only asks whose agent has announced a free slot can take work: read just their queue.
+    const sockets = this.sockets().filter((s) => {
+      const at = s.deserializeAttachment() as Attachment;
+      return at.phase === 'ready' && at.free > 0;
+    });
+    if (sockets.length === 0) return;
+    const asks = [...new Set(sockets.map((s) => (s.deserializeAttachment() as Attachment).askId!))].slice(0, 90);
     const queued = this.ctx.storage.sql
-      .exec<{ job_id: string; replica: number; ask_id: string; provider: string; queued_at: number }>('SELECT job_id, replica, ask_id, provider, queued_at FROM dispatch_queue ORDER BY queued_at, job_id, replica')
+      .exec<{ job_id: string; replica: number; ask_id: string; provider: string; queued_at: number }>(
+        `SELECT job_id, replica, ask_id, provider, queued_at FROM dispatch_queue WHERE ask_id IN (${asks.map(() => '?').join(',')}) ORDER BY queued_at, job_id, replica LIMIT 256`,
+        ...asks,
+      )
       .toArray();
     if (queued.length === 0) return;
-    const sockets = this.sockets();
     let retry = false;
     for (const q of queued) {
       if (Date.now() - q.queued_at > MAX_QUEUE_AGE_MS) {

@@ -32,6 +32,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   private projectedSeq: number | null = null;
   /** Outbox messages being delivered right now, so that the alarm and an eager flush do not both send one. */
   private readonly inFlight = new Set<string>();
+  private flushing: Promise<void> | null = null;
+  private flushAgain = false;
   private cachedName: string | null = null;
   /** Earliest due outbox message, kept in memory; undefined means "read it from storage". */
   private outboxNextAt: number | null | undefined = undefined;
@@ -127,13 +129,33 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     const due = this.timer(this.store.state);
     if (due && due.at <= now) this.runOne(this.name, due.command, { commandId: `timer:${due.command.type}:${this.store.seq}`, actor: 'system:timer', now });
     const sweep = this.sweepAt();
-    await Promise.all([this.deliver(now), this.project(), sweep !== null && sweep <= now ? this.sweep(now) : undefined]);
+    await Promise.all([this.flush(), this.project(), sweep !== null && sweep <= now ? this.sweep(now) : undefined]);
     this.outboxNextAt = undefined;
     this.schedule(Date.now());
   }
 
-  /** Delivers due outbox messages now (the alarm does this too; receivers dedupe, so a race costs only a call). */
-  protected async deliver(now: number): Promise<void> {
+  /**
+   * Delivers the outbox now rather than at the next alarm. One flush runs at a time; a request made
+   * while it runs makes it go round again, so a burst of commits costs one delivery loop.
+   */
+  protected flush(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return this.flushing;
+    }
+    this.flushing = (async () => {
+      do {
+        this.flushAgain = false;
+        await this.deliver(Date.now());
+      } while (this.flushAgain);
+    })().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  /** Delivers due outbox messages (receivers dedupe, so a message sent twice costs only a call). */
+  private async deliver(now: number): Promise<void> {
     const messages = this.store.dueMessages(now, DELIVERY_BATCH).filter((m) => !this.inFlight.has(m.id));
     for (const m of messages) this.inFlight.add(m.id);
     await Promise.all(

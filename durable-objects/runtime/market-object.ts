@@ -78,9 +78,10 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
     }
     if (dispatches.length > 0) {
       this.gateway.enqueue(dispatches);
-      // The job objects hear of their matches through the outbox: deliver it now rather than at the
-      // next alarm, then dispatch, so that an assignment follows a match within milliseconds.
-      this.ctx.waitUntil(this.deliver(Date.now()).then(() => this.gateway.pump()));
+      // The job objects hear of their matches through the outbox. When an agent is waiting for this
+      // work, deliver now rather than at the next alarm, then dispatch: an assignment then follows
+      // a match within milliseconds. Otherwise the alarm delivers, in batches, off the intake path.
+      if (this.gateway.waitingFor(dispatches)) this.ctx.waitUntil(this.flush().then(() => this.gateway.pump()));
     }
   }
 
