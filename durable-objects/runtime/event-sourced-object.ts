@@ -130,7 +130,10 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     if (due && due.at <= now) this.runOne(this.name, due.command, { commandId: `timer:${due.command.type}:${this.store.seq}`, actor: 'system:timer', now });
     const sweep = this.sweepAt();
     await Promise.all([this.flush(), this.project(), sweep !== null && sweep <= now ? this.sweep(now) : undefined]);
+    // Re-arm from what storage says now. An alarm set while this handler ran is not relied upon:
+    // the handler's completion may consume it.
     this.outboxNextAt = undefined;
+    this.alarmAt = null;
     this.schedule(Date.now());
   }
 

@@ -12,9 +12,11 @@ import { startStack, type Stack } from './stack.ts';
  * processes running real onnxruntime, a buyer through the SDK. Leases are short (4 s) in these
  * markets so that lapses happen within a test.
  */
-const MARKETS = JSON.stringify(
-  ['cpu', 'gpu-24gb', 'gpu-80gb'].map((id) => ({ id, description: id, params: { leaseMs: 4_000, replicaBidTtlMs: 30_000, challengeWindowMs: 5_000 } })),
-);
+const MARKETS = JSON.stringify([
+  ...['cpu', 'gpu-24gb', 'gpu-80gb'].map((id) => ({ id, description: id, params: { leaseMs: 4_000, replicaBidTtlMs: 30_000, challengeWindowMs: 5_000 } })),
+  // Leases long enough to outlive a server restart.
+  { id: 'cpu-long', description: 'cpu-long', params: { leaseMs: 90_000 } },
+]);
 const PRICE = '0.001';
 const PRICE_UNITS = UNITS_PER_DOUG / 1000n;
 const net = (gross: bigint) => gross - (gross * 250n) / 10_000n;
@@ -132,8 +134,30 @@ describe('an agent killed mid-job', () => {
     expect(job.status).toBe('settled');
     const paid = (job.payouts as { provider: string }[]).map((p) => p.provider).sort();
     expect(paid).toEqual([steady!.key.publicKey, spare!.key.publicKey].sort());
-    await eventually(async () => (await balance(spare!.key.publicKey)) === net(PRICE_UNITS), 'the spare paid once');
+    await eventually(async () => (await balance(spare!.key.publicKey)) === net(PRICE_UNITS), 'the spare paid once', 30_000, () =>
+      JSON.stringify({ job, spare: spare!.key.publicKey }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)),
+    );
     expect(await balance(steady!.key.publicKey)).toBe(net(PRICE_UNITS));
     expect(await balance(frozen!.key.publicKey)).toBe(0n);
+  });
+});
+
+describe('agents whose connection drops', () => {
+  it('reconnect, resume their leases and deliver the results they finished while offline', async () => {
+    const pair = await agentsOn('cpu-long', ['r1', 'r2']);
+    for (const a of pair) a.child.kill('SIGSTOP');
+    const bid = await buyer.placeBid({ market: 'cpu-long', maxPrice: PRICE_UNITS.toString(), units: 1, replicas: 2, expiresAt: Date.now() + 120_000, job: spec });
+    // Both assignments are on their way to the frozen agents; now the server goes away and comes back.
+    await eventually(async () => ((await buyer.job(bid.order.id)).replicas as { status: string }[]).every((r) => r.status === 'leased'), 'both leases granted');
+    await stack.restart();
+    for (const a of pair) a.child.kill('SIGCONT');
+    const job = await settled(bid.order.id, 120_000);
+    expect(job.status).toBe('settled');
+    expect((job.payouts as { provider: string }[]).map((p) => p.provider).sort()).toEqual(pair.map((a) => a.key.publicKey).sort());
+    // Each agent saw its socket drop and delivered through the new one (resumed, or resent).
+    for (const a of pair) {
+      expect(a.log()).toMatch(/offline \(/);
+      expect(a.log()).toMatch(/resumed|answer sent again|answer held/);
+    }
   });
 });

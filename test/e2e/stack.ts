@@ -27,6 +27,8 @@ export interface Stack {
   dir: string;
   log: () => string;
   stop: () => Promise<void>;
+  /** Stops the server and starts it again on the same port and state (agents see their sockets drop). */
+  restart: () => Promise<void>;
 }
 
 /**
@@ -36,30 +38,47 @@ export interface Stack {
 export async function startStack(o: { markets?: string; agents?: number } = {}): Promise<Stack> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'doug-e2e-'));
-  const child = spawn(process.execPath, ['scripts/start.mjs'], {
-    env: { ...process.env, PORT: String(port), DOUG_STATE: join(dir, 'state'), DOUG_LOCAL_DIR: dir, DOUG_AGENTS: String(o.agents ?? 0), DOUG_MARKET_LIST: o.markets ?? FAST_MARKETS },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-  });
-  let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
   const url = `http://127.0.0.1:${port}`;
-  const stop = () => stopGroup(child).then(() => rmSync(dir, { recursive: true, force: true }));
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/v1/health`)).ok) break;
-    } catch {
-      // not up yet
+  let output = '';
+  const launch = async (): Promise<ChildProcess> => {
+    const child = spawn(process.execPath, ['scripts/start.mjs'], {
+      env: { ...process.env, PORT: String(port), DOUG_STATE: join(dir, 'state'), DOUG_LOCAL_DIR: dir, DOUG_AGENTS: String(o.agents ?? 0), DOUG_MARKET_LIST: o.markets ?? FAST_MARKETS },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    child.stdout!.on('data', (d) => (output += d));
+    child.stderr!.on('data', (d) => (output += d));
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      try {
+        if ((await fetch(`${url}/v1/health`)).ok) return child;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > deadline || child.exitCode !== null) {
+        await stopGroup(child);
+        throw new Error(`the local stack did not start:\n${output.slice(-3000)}`);
+      }
+      await new Promise((r) => setTimeout(r, 250));
     }
-    if (Date.now() > deadline || child.exitCode !== null) {
-      await stop();
-      throw new Error(`the local stack did not start:\n${output.slice(-3000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
+  };
+  let child: ChildProcess;
+  try {
+    child = await launch();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
   }
-  return { url, dir, log: () => output, stop };
+  return {
+    url,
+    dir,
+    log: () => output,
+    stop: () => stopGroup(child).then(() => rmSync(dir, { recursive: true, force: true })),
+    restart: async () => {
+      await stopGroup(child);
+      child = await launch();
+    },
+  };
 }
 
 /** Stops a process group: SIGINT, then SIGKILL after a grace period. */
