@@ -1,6 +1,6 @@
 import { ORDER_ID } from '../contracts/api.ts';
 import type { CommandMeta } from '../domain/decider.ts';
-import { challengeCost, jobDecider, jobView, nextDeadline, replicasToCompare, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
+import { challengeCost, jobDecider, jobView, nextDeadline, replicasToCompare, servableReplica, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
 import { wireValues, type WireTensor } from '../contracts/tensors.ts';
 import type { Result } from '../domain/result.ts';
 import { domainError } from '../domain/errors.ts';
@@ -105,9 +105,8 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     const s = this.store.state;
     if (s.status === 'none') return { ok: false, error: domainError('API__UNKNOWN_JOB', { jobId: this.name }) };
     if (s.buyer !== actor) return { ok: false, error: domainError('AUTH__FORBIDDEN', { actor, resource: `the result of ${this.name}` }) };
-    const view = jobView(s)!;
-    const chosen = s.status === 'settled' ? view.replicas.find((r) => r.status === 'paid') : s.status === 'challengeable' ? view.replicas.find((r) => r.status === 'submitted') : undefined;
-    if (!chosen || !chosen.digest) return { ok: false, error: domainError('API__RESULT_NOT_READY', { jobId: this.name, status: s.status }) };
+    const chosen = servableReplica(s);
+    if (!chosen) return { ok: false, error: domainError('API__RESULT_NOT_READY', { jobId: this.name, status: s.status }) };
     const object = this.store.kvGet('payloads') === 'deleted' ? null : await this.env.BLOBS.get(resultKey(this.name, chosen.replica));
     if (!object) return { ok: false, error: domainError('API__RESULT_GONE', { jobId: this.name }) };
     const outputs = (await object.json()) as WireTensor[];

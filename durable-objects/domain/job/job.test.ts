@@ -4,7 +4,7 @@ import { canonicalJson, fromJson, toJson } from '../canonical.ts';
 import type { CommandMeta } from '../decider.ts';
 import { specFor } from '../spec.ts';
 import type { Fill, JobCommand, JobEvent, JobParams, JobSettled, JobState } from './index.ts';
-import { challengeCost, jobDecider, jobView, nextDeadline, verifyReplicas, withinTolerance } from './index.ts';
+import { challengeCost, jobDecider, jobView, nextDeadline, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
 
 const given = specFor(jobDecider);
 const NOW = 1_000_000;
@@ -600,5 +600,24 @@ describe('a job driven at random', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('what the buyer may fetch', () => {
+  it('is nothing while replicas run, and a paid replica once the job is settled', () => {
+    const running = [created(2), granted(0), granted(1), submitted(0, 'aaa')];
+    expect(servableReplica(given(running).state)).toBeNull();
+    const settledEvents = given(running).when(submit(1, 'aaa'), as('p1')).events();
+    let state = given(running).state;
+    for (const e of settledEvents) state = jobDecider.evolve(state, e, meta);
+    expect(servableReplica(state)).toEqual({ replica: 0, digest: 'aaa' });
+  });
+
+  it('is the only replica while its challenge window is open', () => {
+    const events = given([created(1), granted(0)]).when(submit(0, 'ccc'), as('p0')).events();
+    let state = given([created(1), granted(0)]).state;
+    for (const e of events) state = jobDecider.evolve(state, e, meta);
+    expect(state.status).toBe('challengeable');
+    expect(servableReplica(state)).toEqual({ replica: 0, digest: 'ccc' });
   });
 });

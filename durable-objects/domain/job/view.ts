@@ -72,3 +72,14 @@ export function nextDeadline(state: JobState): number | null {
   }
   return next;
 }
+
+/**
+ * The replica whose outputs the buyer may fetch: a paid one once the job is settled, or the single
+ * replica while its challenge window is open; null otherwise.
+ */
+export function servableReplica(state: JobState): { replica: number; digest: string } | null {
+  if (state.status !== 'settled' && state.status !== 'challengeable') return null;
+  const wanted = state.status === 'settled' ? 'paid' : 'submitted';
+  const r = state.replicas.find((x) => x.status === wanted && x.result);
+  return r?.result ? { replica: r.replica, digest: r.result.outputDigest } : null;
+}
