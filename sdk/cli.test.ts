@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -164,6 +164,31 @@ describe('DOUG amounts at the boundary', () => {
     expect(body.clientId).toEqual(expect.any(String));
     expect(r.stdout).toMatch(/escrow: +3 DOUG/);
     expect(r.stdout).toMatch(/job: +job_1/);
+  });
+
+  it('send inline inputs from a file with --inputs instead of a digest', async () => {
+    await withKey();
+    const inputs = [{ name: 'x', dtype: 'float32', dims: [1], data: 'AACAPw' }];
+    const file = join(dir, 'inputs.json');
+    await writeFile(file, JSON.stringify(inputs));
+    answer = () => ({ body: { order: { id: BID_ID, kind: 'bid', market: 'cpu', owner: 'k', status: 'open' }, escrow: '1' } });
+    const r = await doug('bid', '--market', 'cpu', '--max-price', '0.000000001', '--units', '1', '--model-sha256', SHA, '--inputs', file);
+    expect(r.code).toBe(0);
+    expect(lastBody().job).toEqual({ modelSha256: SHA, inputs, tolerance: null });
+  });
+
+  it('upload a model file, signed over the bytes, and print its SHA-256', async () => {
+    const key = await withKey();
+    const file = join(dir, 'm.onnx');
+    await writeFile(file, Buffer.from([8, 7, 6]));
+    answer = () => ({ status: 201, body: { sha256: SHA, bytes: 3 } });
+    const r = await doug('upload', file);
+    expect(r.code).toBe(0);
+    const req = server.requests.at(-1)!;
+    expect([req.method, req.path]).toEqual(['PUT', '/v1/models']);
+    const text = canonicalRequest({ method: 'PUT', path: '/v1/models', timestamp: req.headers[AUTH_HEADERS.timestamp]!, nonce: req.headers[AUTH_HEADERS.nonce]!, bodySha256: await sha256Hex(new Uint8Array([8, 7, 6])) });
+    expect(await verifyText(key, req.headers[AUTH_HEADERS.signature]!, text)).toBe(true);
+    expect(r.stdout).toMatch(new RegExp(`sha256: +${SHA}`));
   });
 
   it('turn `faucet 2.5` into amount "2500000000", signed by the key file', async () => {

@@ -7,6 +7,8 @@ import type { AttributeValue, LedgerEntry, Page, Requirement } from '../durable-
 import { generateKeypair } from '../durable-objects/contracts/auth.ts';
 import type { Keypair } from '../durable-objects/contracts/auth.ts';
 import { formatDoug } from '../durable-objects/domain/money.ts';
+import { readFileSync } from 'node:fs';
+import type { WireTensor } from '../durable-objects/contracts/tensors.ts';
 import { DougApiError, DougClient } from './client.ts';
 import type { DougClientOptions, JobView, OrderFilters } from './client.ts';
 import {
@@ -303,7 +305,7 @@ const COMMANDS: Record<string, CommandDef> = {
   bid: {
     usage:
       'doug bid --market M --max-price DOUG --units N [--replicas R] [--require key>=value ...] [--ttl 10m] [--ioc]\n' +
-      '         --model-sha256 H --input-sha256 H --input-bytes N [--tolerance X] [--client-id ID]',
+      '         --model-sha256 H (--inputs FILE.json | --input-sha256 H --input-bytes N) [--tolerance X] [--client-id ID]',
     summary: 'buy compute: place a bid for a job (signed)',
     flags: {
       market: 'string',
@@ -316,6 +318,7 @@ const COMMANDS: Record<string, CommandDef> = {
       'model-sha256': 'string',
       'input-sha256': 'string',
       'input-bytes': 'string',
+      inputs: 'string',
       tolerance: 'string',
       'client-id': 'string',
     },
@@ -328,6 +331,7 @@ const COMMANDS: Record<string, CommandDef> = {
       '--ttl 10m            how long the bid rests (s, m, h, d); default 10m',
       '--ioc                immediate or cancel: never rest on the book',
       '--tolerance X        max absolute difference between replicas; default bit-exact',
+      '--inputs FILE.json   the input tensors inline: [{"name","dtype","dims","data" (base64url of little-endian bytes)}]',
     ],
     run: async (ctx) => {
       const f = ctx.args.flags;
@@ -337,12 +341,17 @@ const COMMANDS: Record<string, CommandDef> = {
       const replicas = optional(ctx, 'replicas', (v) => intArg('--replicas', v, 1)) ?? 1;
       const requirements = list(f.require).map(requirementArg);
       const ttl = optional(ctx, 'ttl', (v) => durationArg('--ttl', v)) ?? 600_000;
-      const job = {
-        modelSha256: sha256Arg('--model-sha256', required(ctx, 'model-sha256')),
-        inputSha256: sha256Arg('--input-sha256', required(ctx, 'input-sha256')),
-        inputBytes: intArg('--input-bytes', required(ctx, 'input-bytes')),
-        tolerance: optional(ctx, 'tolerance', (v) => numberArg('--tolerance', v)) ?? null,
-      };
+      const modelSha256 = sha256Arg('--model-sha256', required(ctx, 'model-sha256'));
+      const tolerance = optional(ctx, 'tolerance', (v) => numberArg('--tolerance', v)) ?? null;
+      const inputsFile = str(f.inputs);
+      const job = inputsFile
+        ? { modelSha256, inputs: readInputs(inputsFile), tolerance }
+        : {
+            modelSha256,
+            inputSha256: sha256Arg('--input-sha256', required(ctx, 'input-sha256')),
+            inputBytes: intArg('--input-bytes', required(ctx, 'input-bytes')),
+            tolerance,
+          };
       const client = await ctx.signer();
       const res = await client.placeBid({
         market,
@@ -396,6 +405,52 @@ const COMMANDS: Record<string, CommandDef> = {
       }
       const history = await client.jobHistory(id, pageArgs(ctx));
       ctx.out({ job, history }, () => jobText(job) + '\n' + eventsText(history, 'no events'));
+    },
+  },
+  upload: {
+    usage: 'doug upload MODEL.onnx',
+    summary: 'upload an ONNX model (signed); prints its SHA-256, the name bids use',
+    flags: {},
+    positionals: [1, 1],
+    run: async (ctx) => {
+      const path = ctx.args.positionals[0]!;
+      let bytes: Uint8Array;
+      try {
+        bytes = new Uint8Array(readFileSync(path));
+      } catch (e) {
+        throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
+      }
+      const client = await ctx.signer();
+      const res = await client.uploadModel(bytes);
+      ctx.out(res, () => keyValues([['sha256', res.sha256], ['bytes', String(res.bytes)]]));
+    },
+  },
+  result: {
+    usage: 'doug result JOB_ID',
+    summary: "fetch a job's verified outputs (signed, buyer only; served once after settlement)",
+    flags: {},
+    positionals: [1, 1],
+    run: async (ctx) => {
+      const client = await ctx.signer();
+      const res = await client.jobResult(ctx.args.positionals[0]!);
+      ctx.out(res, () =>
+        keyValues([
+          ['replica', String(res.replica)],
+          ['digest', res.outputDigest],
+          ...res.outputs.map((t): [string, string] => [`output ${t.name}`, `${t.dtype}[${t.dims.join('×')}]`]),
+        ]),
+      );
+    },
+  },
+  challenge: {
+    usage: 'doug challenge JOB_ID',
+    summary: 'dispute a single-replica result inside its window; the re-run is held from your balance (signed)',
+    flags: {},
+    positionals: [1, 1],
+    run: async (ctx) => {
+      const client = await ctx.signer();
+      const res = await client.challengeJob(ctx.args.positionals[0]!);
+      ctx.out(res, () => keyValues([['job', String(res.job.jobId)], ['status', cell(res.job.status)], ['held', `${doug(BigInt(res.held))} DOUG`]]));
     },
   },
   balance: {
@@ -743,4 +798,16 @@ if (isEntry()) {
   main(process.argv.slice(2), { stdout: write(process.stdout), stderr: write(process.stderr), env: process.env }).then((code) => {
     process.exitCode = code;
   });
+}
+
+/** Reads inline input tensors from a JSON file (checked by the server). */
+function readInputs(path: string): WireTensor[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`--inputs ${path}: ${(e as Error).message}`);
+  }
+  if (!Array.isArray(parsed)) throw new UsageError(`--inputs ${path}: must hold a JSON array of tensors`);
+  return parsed as WireTensor[];
 }
