@@ -16,6 +16,8 @@ export const EDGE_ERRORS = defineErrors({
   API__UNKNOWN_MARKET: 'there is no market named {market}',
   API__UNKNOWN_JOB: 'there is no job {jobId}',
   API__UNKNOWN_MODEL: 'there is no model with SHA-256 {sha256}; upload it with PUT /v1/models',
+  API__NOT_PLACED: 'the market did not take the bid for clientId {clientId}; its escrow was released: place it again with a new clientId',
+  API__CLIENT_ID_SPENT: 'the bid for clientId {clientId} is closed ({status}); place a new bid with a new clientId',
   API__RESULT_NOT_READY: 'job {jobId} has no verified result yet (it is {status})',
   API__RESULT_GONE: 'the result of job {jobId} was already fetched or has expired',
   API__UPGRADE_REQUIRED: 'this route speaks WebSocket: send Upgrade: websocket',

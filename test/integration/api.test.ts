@@ -161,6 +161,18 @@ describe('a resting bid', () => {
     expect(bids.items[0]!.id).toBe(bid.order.id);
   });
 
+  it('once closed, cannot be placed again under its clientId (its escrow is gone, so it would be unfunded)', async () => {
+    const buyer = await wallet(10n * DOUG);
+    const input = { market: 'gpu-80gb', clientId: 'spent-1', maxPrice: '1000', units: 2, replicas: 5, expiresAt: hour(), job: SPEC };
+    const bid = await buyer.client.placeBid(input);
+    await buyer.client.cancelBid(bid.order.id);
+    await until(async () => ((await buyer.client.account()).held === '0' ? true : undefined), 'the release');
+    const again = await apiError(buyer.client.placeBid(input));
+    expect([again.status, again.code]).toEqual([409, 'API__CLIENT_ID_SPENT']);
+    const b = await buyer.client.account();
+    expect([b.available, b.held]).toEqual([(10n * DOUG).toString(), '0']);
+  });
+
   it('cannot be funded beyond the balance', async () => {
     const buyer = await wallet(1000n);
     const e = await apiError(buyer.client.placeBid({ market: 'cpu', maxPrice: '1000', units: 5, replicas: 1, expiresAt: hour(), job: SPEC }));

@@ -7,6 +7,7 @@ import { Fields, HEX64 } from '../validate.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import type { OrderOutcome } from '../../durable-objects/runtime/market-object.ts';
 import type { Result } from '../../durable-objects/domain/result.ts';
+import type { Decision } from '../../durable-objects/runtime/event-store.ts';
 import { accountStub, knownMarket, marketStub, rpc, signed } from './common.ts';
 
 const MAX_TTL_MS = 30 * 24 * 3600_000;
@@ -171,16 +172,31 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
   if (inline) await env.BLOBS.put(`inputs/${inline.inputSha256}`, JSON.stringify(inline.tensors));
   const meta = { actor: req.caller.actor, now: req.now };
   const account = accountStub(env, req.caller.actor);
-  const held = await rpc(account.execute(req.caller.actor, { type: 'Hold', holdId: bidId, amount: escrow }, { ...meta, commandId: `hold:${bidId}` }));
+  const held = await rpc<Decision<unknown>>(account.execute(req.caller.actor, { type: 'Hold', holdId: bidId, amount: escrow }, { ...meta, commandId: `hold:${bidId}` }));
   if (!held.ok) return errorResponse(held.error);
-  let placed: Awaited<ReturnType<typeof rpc<OrderOutcome>>>;
+  if (held.value.repeated) {
+    // A repeat of an earlier request. Its escrow must still be held, or the bid would go on unfunded
+    // (the market refused it, or it was settled or refunded): such a clientId is spent.
+    const hold = (await account.balance()).holds.find((h) => h.holdId === bidId);
+    if (hold?.status !== 'open') refuse('API__CLIENT_ID_SPENT', { clientId, status: hold?.status ?? 'unknown' });
+  }
+  const stub = marketStub(env, market);
+  let placed: Result<OrderOutcome>;
   try {
-    placed = await rpc<OrderOutcome>(marketStub(env, market).place(market, command, { ...meta, commandId: bidId }));
+    placed = await rpc<OrderOutcome>(stub.place(market, command, { ...meta, commandId: bidId }));
   } catch (error) {
-    // The market did not answer, so whether it took the bid is unknown. The escrow stays held:
-    // releasing it here would let a retry place the bid unfunded. A retry with the same clientId
-    // completes the placement exactly once against the same hold.
+    // The market did not answer. If it says it has never seen the bid, the escrow goes back and this
+    // clientId is spent (see above). If it cannot say, the escrow stays held and a retry with the
+    // same clientId completes the bid exactly once (placement is idempotent by bid id).
     console.error(`placing ${bidId} failed: ${String(error)}`);
+    const seen = await stub.order(bidId).then(
+      (o) => o !== null,
+      () => undefined,
+    );
+    if (seen === false) {
+      await account.execute(req.caller.actor, { type: 'ReleaseHold', holdId: bidId }, { ...meta, commandId: `unhold:${bidId}` });
+      return refuse('API__NOT_PLACED', { clientId });
+    }
     return refuse('API__UNAVAILABLE');
   }
   if (!placed.ok) {
