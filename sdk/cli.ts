@@ -1,6 +1,4 @@
 #!/usr/bin/env -S node --import tsx
-import { realpathSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 
 import { MARKET_ID, ORDER_ID } from '../durable-objects/contracts/api.ts';
 import type { AttributeValue, LedgerEntry, Page, Requirement } from '../durable-objects/contracts/api.ts';
@@ -23,6 +21,7 @@ import {
   numberArg,
   sha256Arg,
   table,
+  isEntryModule,
   takeFlag,
   time,
   type FlagKind,
@@ -782,17 +781,7 @@ export function requirementArg(text: string): Requirement {
   return { key, op: ops[op as keyof typeof ops], value: attributeValue(raw) };
 }
 
-function isEntry(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) {
+if (isEntryModule(import.meta.url)) {
   const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
   process.stdout.on('error', () => {}); // a closed pipe (`doug asks | head`) is not an error
   main(process.argv.slice(2), { stdout: write(process.stdout), stderr: write(process.stderr), env: process.env }).then((code) => {

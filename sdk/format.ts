@@ -1,3 +1,5 @@
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { formatDoug, parseAmount, parseDoug } from '../durable-objects/domain/money.ts';
 
 /** Pure conversions and layout for the CLI: DOUG amounts, durations, tables. */
@@ -124,4 +126,15 @@ export function takeFlag(argv: readonly string[], i: number, name: string, kind:
     flags[name] = value;
   }
   return i;
+}
+
+/** Whether the module at `moduleUrl` is the script node was started with (a CLI's entry check). */
+export function isEntryModule(moduleUrl: string): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(moduleUrl));
+  } catch {
+    return false;
+  }
 }

@@ -4,6 +4,8 @@
  */
 import { createHash } from 'node:crypto';
 import onnxProto from 'onnx-proto';
+export { prng } from './prng.ts';
+import { prng } from './prng.ts';
 
 // onnx-proto is CommonJS (`module.exports = { onnx }`); its default import is the namespace root.
 const { onnx } = onnxProto;
@@ -16,17 +18,6 @@ export function modelSha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
 }
 
-/** mulberry32: a small seeded PRNG in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** The MLP's parameters, float32, row-major: w1 [inputSize, hidden], w2 [hidden, outputSize]. */
 export interface MlpWeights {

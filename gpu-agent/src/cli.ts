@@ -1,8 +1,6 @@
 #!/usr/bin/env -S node --import tsx
-import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import { fingerprintOf } from '../../durable-objects/contracts/agent.ts';
 import type { Hardware, RuntimeFingerprint } from '../../durable-objects/contracts/agent.ts';
@@ -13,7 +11,7 @@ import type { Delegation, Keypair } from '../../durable-objects/contracts/auth.t
 import { formatDoug } from '../../durable-objects/domain/money.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
 import type { DougClientOptions } from '../../sdk/client.ts';
-import { UsageError, attributeValue, dougArg, durationArg, intArg, takeFlag, type FlagKind } from '../../sdk/format.ts';
+import { UsageError, attributeValue, dougArg, durationArg, intArg, isEntryModule, takeFlag, type FlagKind } from '../../sdk/format.ts';
 import { KeyFileError, loadKeypair, saveKeypair } from '../../sdk/keyfile.ts';
 import { Agent, faultFromEnv, lineLogger, runnerExecutor } from './agent.ts';
 import type { Executor, Logger } from './agent.ts';
@@ -415,17 +413,7 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function isEntry(): boolean {
-  const script = process.argv[1];
-  if (!script) return false;
-  try {
-    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
-  }
-}
-
-if (isEntry()) {
+if (isEntryModule(import.meta.url)) {
   const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
   main(process.argv.slice(2), { stdout: write(process.stdout), stderr: write(process.stderr), env: process.env }).then((code) => {
     process.exit(code);

@@ -14,6 +14,7 @@ import { marketDecider, type MarketCommand, type MarketEvent } from '../../durab
 import { EventStore } from '../../durable-objects/runtime/event-store.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { MarketObject } from '../../durable-objects/runtime/market-object.ts';
+import { prng } from '../../gpu-agent/models/prng.ts';
 
 export { AccountObject } from '../../durable-objects/runtime/account-object.ts';
 export { JobObject } from '../../durable-objects/runtime/job-object.ts';
@@ -73,17 +74,6 @@ function bigintReplacer(_k: string, v: unknown): unknown {
   return typeof v === 'bigint' ? v.toString() : v;
 }
 
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const OWNERS = Array.from({ length: 50 }, (_, i) => `owner_${String(i).padStart(2, '0')}`);
 const MARKET = 'cpu';

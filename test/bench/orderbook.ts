@@ -9,18 +9,8 @@ import { OrderBook as PackageBook } from 'nodejs-order-book';
 import { LimitOrderBook } from '../../durable-objects/domain/market/book.ts';
 import { marketDecider, type MarketCommand } from '../../durable-objects/domain/market/index.ts';
 import type { CommandMeta } from '../../durable-objects/domain/decider.ts';
+import { prng } from '../../gpu-agent/models/prng.ts';
 
-/** mulberry32: a small seeded PRNG, good enough for workloads. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const MID = 10_000;
 const LEVELS = 100;

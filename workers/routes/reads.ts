@@ -1,4 +1,4 @@
-import { MARKET_ID, ORDER_ID, type AuditReport, type MarketSummary } from '../../durable-objects/contracts/api.ts';
+import { ORDER_ID, type AuditReport, type MarketSummary } from '../../durable-objects/contracts/api.ts';
 import { decodePublicKey } from '../../durable-objects/contracts/auth.ts';
 import { parseAmount } from '../../durable-objects/domain/money.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
@@ -328,4 +328,3 @@ export async function audit(_req: Request, env: Env): Promise<Response> {
   return json(report);
 }
 
-export { MARKET_ID };
