@@ -18,6 +18,10 @@ const env = offlineEnv();
 const wrangler = ['node_modules/wrangler/bin/wrangler.js'];
 const url = `http://127.0.0.1:${port}`;
 
+// The portal's static build, served by the Worker on the same origin (rebuilt only when stale).
+const build = spawnSync(process.execPath, ['scripts/build-web.mjs', '--if-stale'], { stdio: ['ignore', 'inherit', 'inherit'] });
+if (build.status !== 0) process.exit(build.status ?? 1);
+
 const migrate = spawnSync(process.execPath, [...wrangler, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { env, stdio: ['ignore', 'ignore', 'inherit'] });
 if (migrate.status !== 0) process.exit(migrate.status ?? 1);
 
@@ -38,6 +42,7 @@ dev.stdout.on('data', (chunk) => {
     announced = true;
     startAgents();
     console.log(`\nDougAI local marketplace`);
+    console.log(`  portal     ${url}/`);
     console.log(`  API        ${url}/v1/markets`);
     console.log(`  offers     ${url}/v1/asks`);
     console.log(`  audit      ${url}/v1/audit`);
