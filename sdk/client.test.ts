@@ -99,6 +99,27 @@ describe('a signed request built by the client', () => {
   });
 });
 
+describe('revoking a session', () => {
+  it('posts an empty object signed by the session key with its delegation', async () => {
+    const verdicts: boolean[] = [];
+    const wallet = await generateKeypair();
+    const session = await generateKeypair();
+    server = await startTestServer(async (req) => {
+      verdicts.push(await signatureValid(req));
+      return { body: { revoked: session.publicKey, at: 42 } };
+    });
+    const delegation = await createDelegation(wallet, { delegate: session.publicKey, scopes: ['orders'], expiresAt: 9e12 });
+    const client = new DougClient({ baseUrl: server.url, keypair: session, delegation });
+    expect(await client.revokeSession()).toEqual({ revoked: session.publicKey, at: 42 });
+
+    const req = server.requests[0]!;
+    expect(verdicts).toEqual([true]);
+    expect(`${req.method} ${req.path} ${req.body}`).toBe('POST /v1/sessions/revoke {}');
+    expect(req.headers[AUTH_HEADERS.key]).toBe(session.publicKey);
+    expect(JSON.parse(new TextDecoder().decode(base64UrlDecode(req.headers[AUTH_HEADERS.delegation]!)))).toEqual(delegation);
+  });
+});
+
 describe('reads', () => {
   it('are unsigned and carry filters and paging in the query string', async () => {
     server = await startTestServer(() => ({ body: { items: [], nextCursor: null } }));

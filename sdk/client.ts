@@ -16,6 +16,8 @@ import type {
   PlaceBidBody,
   PlaceOrderResponse,
   Requirement,
+  RevokeSessionBody,
+  RevokeSessionResponse,
 } from '../durable-objects/contracts/api.ts';
 import { signRequest } from '../durable-objects/contracts/auth.ts';
 import type { Delegation, Keypair } from '../durable-objects/contracts/auth.ts';
@@ -383,6 +385,15 @@ export class DougClient {
   faucet(amount: AmountString | bigint): Promise<FaucetResponse> {
     const body: FaucetBody = { amount: String(amount) };
     return this.send('POST', '/v1/faucet', body);
+  }
+
+  /**
+   * POST /v1/sessions/revoke: revokes this client's session key (signed with it and its delegation)
+   * for good; every later request it signs is refused with AUTH__KEY_REVOKED. A wallet's own key is refused.
+   */
+  revokeSession(): Promise<RevokeSessionResponse> {
+    const body: RevokeSessionBody = {};
+    return this.send('POST', '/v1/sessions/revoke', body);
   }
 
   private keyOrSelf(key: string | undefined): string {

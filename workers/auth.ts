@@ -28,11 +28,18 @@ export interface Caller {
 const NONCE = /^[A-Za-z0-9_-]{8,64}$/;
 
 /**
+ * What a route lets a signer do: a delegation scope (the wallet itself always passes), 'owner'
+ * (the wallet only, never a delegated key) or 'delegated' (a delegated key only, whatever its scopes:
+ * a session key revoking itself).
+ */
+export type SigningScope = DelegationScope | 'owner' | 'delegated';
+
+/**
  * Verifies a signed request without side effects: headers present, key well formed, timestamp in
  * the window, signature over the canonical request, delegation (if any) signed by the wallet,
  * unexpired and covering `scope`. The nonce is recorded separately, once the request is valid.
  */
-export async function verifySigned(request: Request, bodySha256: string, scope: DelegationScope | 'owner', now: number): Promise<Caller> {
+export async function verifySigned(request: Request, bodySha256: string, scope: SigningScope, now: number): Promise<Caller> {
   const header = (name: string): string => {
     const v = request.headers.get(name);
     if (!v) refuse('AUTH__MISSING', { header: name });
@@ -52,13 +59,16 @@ export async function verifySigned(request: Request, bodySha256: string, scope: 
   if (!(await verifyText(key, signature, canonical))) refuse('AUTH__SIGNATURE_INVALID');
 
   const delegationHeader = request.headers.get(AUTH_HEADERS.delegation);
-  if (!delegationHeader) return { actor: key, signer: key, nonce, timestamp };
+  if (!delegationHeader) {
+    if (scope === 'delegated') refuse('AUTH__FORBIDDEN', { actor: key, resource: 'a session (a wallet key is not a session key): sign with the session key to revoke it' });
+    return { actor: key, signer: key, nonce, timestamp };
+  }
   const delegation = parseDelegation(delegationHeader);
   if (delegation.delegate !== key) refuse('AUTH__DELEGATION_INVALID', { problem: 'it names a different key than the one that signed' });
   if (delegation.expiresAt <= now) refuse('AUTH__DELEGATION_INVALID', { problem: 'it has expired' });
   const { signature: walletSignature, ...unsigned } = delegation;
   if (!(await verifyText(delegation.wallet, walletSignature, delegationMessage(unsigned)))) refuse('AUTH__DELEGATION_INVALID', { problem: 'the wallet signature does not verify' });
-  if (scope === 'owner' || !delegation.scopes.includes(scope)) refuse('AUTH__FORBIDDEN', { actor: key, resource: scope === 'owner' ? 'an owner-only action' : `scope ${scope}` });
+  if (scope !== 'delegated' && (scope === 'owner' || !delegation.scopes.includes(scope))) refuse('AUTH__FORBIDDEN', { actor: key, resource: scope === 'owner' ? 'an owner-only action' : `scope ${scope}` });
   return { actor: delegation.wallet, signer: key, nonce, timestamp };
 }
 
@@ -85,10 +95,11 @@ function parseDelegation(header: string): Delegation {
   return o as Delegation;
 }
 
-/** Records the request's nonce with the signer's account; a replay is refused. */
+/** Records the request's nonce with the signer's account; a replay, or any nonce of a revoked key, is refused. */
 export async function consumeNonce(env: Env, caller: Caller, now: number): Promise<void> {
   const account = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(caller.signer));
   const result = (await account.recordNonce(caller.signer, caller.nonce, caller.timestamp, now)) as Result<Decision<unknown>>;
+  if (!result.ok && result.error.code === 'ACCOUNT__KEY_REVOKED') refuse('AUTH__KEY_REVOKED', { key: caller.signer });
   // A nonce's command id is the nonce itself, so a replay inside the log is a repeated command.
   if (!result.ok || result.value.repeated) refuse('AUTH__NONCE_REPLAYED', { nonce: caller.nonce });
 }

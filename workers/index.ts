@@ -6,6 +6,7 @@ import { project } from './projector.ts';
 import { agentSocket, getModel, putInputs, putModel } from './routes/blobs.ts';
 import { faucet } from './routes/faucet.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
+import { revokeSession } from './routes/sessions.ts';
 import { audit, cancelJob, challengeJob, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, jobResult, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
 
 export { AccountObject } from '../durable-objects/runtime/account-object.ts';
@@ -42,6 +43,7 @@ router
   .get('/v1/accounts/:key/holds', (r, env) => getHolds(r, env))
   .get('/v1/accounts/:key/ledger', (r, env) => getLedger(r, env))
   .get('/v1/audit', (r, env) => audit(r, env))
+  .post('/v1/sessions/revoke', (r, env) => revokeSession(r, env))
   // The faucet exists only in local mode: elsewhere it is an unknown route like any other.
   .post('/v1/faucet', (r, env) => (isLocalMode(env) ? faucet(r, env) : undefined))
   .all('/v1/*', (r) => refuse('API__NOT_FOUND', { method: r.method, path: new URL(r.url).pathname }))

@@ -63,6 +63,16 @@ export interface FaucetBody {
   amount: AmountString;
 }
 
+/** POST /v1/sessions/revoke: signed by the session key itself, with its delegation; the body is `{}`. */
+export type RevokeSessionBody = Record<string, never>;
+
+export interface RevokeSessionResponse {
+  /** The session key, which may never sign again. */
+  revoked: string;
+  /** When it was revoked (ms since the epoch). */
+  at: number;
+}
+
 export type OrderStatus = 'open' | 'matched' | 'cancelled' | 'expired' | 'rejected';
 
 export interface OrderView {
@@ -164,6 +174,7 @@ export const ROUTES = {
   ledger: 'GET /v1/accounts/:key/ledger',
   audit: 'GET /v1/audit',
   faucet: 'POST /v1/faucet',
+  revokeSession: 'POST /v1/sessions/revoke',
 } as const;
 
 /** Order ids carry their kind and market: `bid_cpu_<24 hex>`. */

@@ -32,6 +32,7 @@ export const EDGE_ERRORS = defineErrors({
   AUTH__DELEGATION_INVALID: 'the delegation is invalid: {problem}',
   AUTH__FORBIDDEN: 'key {actor} may not act on {resource}',
   EVENT_LOG__SEQUENCE_CONFLICT: 'expected sequence {expected} but the log is at {actual}',
+  AUTH__KEY_REVOKED: 'key {key} was revoked and may not sign requests',
 });
 
 /** The one registry of error codes. */

@@ -31,6 +31,13 @@ export class AccountObject extends EventSourcedObject<AccountCommand, AccountEve
     return this.runOne(account, { type: 'RecordNonce', nonce, timestamp }, { commandId: `nonce:${nonce}`, actor: account, now });
   }
 
+  /** Revokes this account's key for good; answers when it was revoked (the first time, for a repeat). */
+  async revokeKey(key: string, meta: CommandMeta): Promise<Result<{ revokedAt: number }>> {
+    const result = this.runOne(key, { type: 'RevokeKey' }, meta);
+    if (!result.ok) return result;
+    return { ok: true, value: { revokedAt: this.store.state.revokedAt ?? meta.now } };
+  }
+
   /** Balances and holds. */
   async balance(): Promise<AccountBalance> {
     return balanceOf(this.store.state);

@@ -1,6 +1,5 @@
-import type { DelegationScope } from '../../durable-objects/contracts/auth.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import { consumeNonce, verifySigned, type Caller } from '../auth.ts';
+import { consumeNonce, verifySigned, type Caller, type SigningScope } from '../auth.ts';
 import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { marketList } from '../config.ts';
 import { parseJsonObject, readBody, refuse } from '../http.ts';
@@ -22,7 +21,7 @@ export interface SignedRequest {
 }
 
 /** Reads, verifies and parses a signed request whose body is a JSON object (or empty for DELETE). */
-export async function signed(request: Request, env: Env, scope: DelegationScope | 'owner'): Promise<SignedRequest> {
+export async function signed(request: Request, env: Env, scope: SigningScope): Promise<SignedRequest> {
   const now = Date.now();
   const text = await readBody(request);
   const caller = await verifySigned(request, await sha256Hex(text), scope, now);
@@ -38,7 +37,7 @@ export async function signed(request: Request, env: Env, scope: DelegationScope 
  * A signed request whose body is not JSON (model bytes, input tensors read separately): verified
  * against the SHA-256 of the bytes the route read; the nonce is consumed only by `commit`.
  */
-export async function signedBytes(request: Request, env: Env, scope: DelegationScope | 'owner', bodySha256: string): Promise<Omit<SignedRequest, 'body'>> {
+export async function signedBytes(request: Request, env: Env, scope: SigningScope, bodySha256: string): Promise<Omit<SignedRequest, 'body'>> {
   const now = Date.now();
   const caller = await verifySigned(request, bodySha256, scope, now);
   return { caller, now, commit: () => consumeNonce(env, caller, now) };

@@ -190,6 +190,40 @@ describe('a nonce', () => {
   });
 });
 
+describe('revoking the key', () => {
+  const revoked: AccountEvent = { type: 'KeyRevoked', at: NOW };
+  it('records when it happened, from the command time', () => {
+    expect(given([]).when({ type: 'RevokeKey' }, { now: NOW + 5 }).events()).toEqual([{ type: 'KeyRevoked', at: NOW + 5 }]);
+  });
+  it('does nothing the second time, keeping the first time', () => {
+    const spec = given([revoked]);
+    expect(spec.when({ type: 'RevokeKey' }, { now: NOW + 10 }).events()).toEqual([]);
+    expect(spec.state.revokedAt).toBe(NOW);
+  });
+  it('refuses every nonce after it, even a fresh one', () => {
+    const error = given([{ type: 'NonceRecorded', nonce: 'n1', timestamp: NOW - 10 }, revoked]).when({ type: 'RecordNonce', nonce: 'n2', timestamp: NOW }).rejection();
+    expect(error.code).toBe('ACCOUNT__KEY_REVOKED');
+    expect(error.context).toMatchObject({ nonce: 'n2', revokedAt: NOW });
+  });
+  it('leaves nonces before it recorded as usual', () => {
+    const spec = given([{ type: 'NonceRecorded', nonce: 'n1', timestamp: NOW - 10 }]);
+    expect(spec.when({ type: 'RecordNonce', nonce: 'n2', timestamp: NOW }).events()).toEqual([{ type: 'NonceRecorded', nonce: 'n2', timestamp: NOW }]);
+    expect(spec.state.revokedAt).toBeNull();
+  });
+  it('leaves the money alone: payouts still arrive', () => {
+    const spec = given([credited(10n), revoked]);
+    expect(spec.when({ type: 'ReceivePayout', ref: 'j:0:me', from: 'b', amount: 5n, holdId: 'j' }).events()).toHaveLength(1);
+    expect(balanceOf(spec.state).available).toBe(10n);
+  });
+  it('survives a snapshot, and an account never revoked snapshots as before (no revokedAt field)', () => {
+    const d = accountDecider;
+    const { state } = given([revoked]);
+    expect(d.restore(fromJson(toJson(d.snapshot(state)), d.bigintFields)).revokedAt).toBe(NOW);
+    expect(Object.keys(d.snapshot(d.initialState()) as object)).not.toContain('revokedAt');
+    expect(d.restore(d.snapshot(d.initialState())).revokedAt).toBeNull();
+  });
+});
+
 describe('a withdrawal', () => {
   it('takes available funds out', () => {
     expect(given([credited(10n)]).when({ type: 'Withdraw', ref: 'w1', amount: 10n }).events()).toEqual([{ type: 'Withdrawn', ref: 'w1', amount: 10n }]);
@@ -230,6 +264,7 @@ const commandArb: fc.Arbitrary<AccountCommand> = fc.oneof(
   fc.record({ type: fc.constant('ReceivePayout' as const), ref: fc.constantFrom(...refs), from: fc.constant('x'), amount: smallAmount, holdId: fc.constant('hx') }),
   fc.record({ type: fc.constant('RecordNonce' as const), nonce: fc.constantFrom('n0', 'n1', 'n2'), timestamp: fc.integer({ min: -70_000, max: 70_000 }) }),
   fc.record({ type: fc.constant('Withdraw' as const), ref: fc.constantFrom(...refs), amount: smallAmount }),
+  fc.constant({ type: 'RevokeKey' as const }),
 );
 // Each step: a command and how far the clock moves before it.
 const stepsArb = fc.array(fc.tuple(commandArb, fc.integer({ min: 0, max: 90_000 })), { maxLength: 60 });

@@ -55,4 +55,9 @@ export interface Withdraw {
   amount: Amount;
 }
 
-export type AccountCommand = Credit | Hold | ReleaseHold | SettleHold | ReceivePayout | RecordNonce | Withdraw;
+/** Revokes the key this account belongs to: it may never sign a request again. Repeats do nothing. */
+export interface RevokeKey {
+  type: 'RevokeKey';
+}
+
+export type AccountCommand = Credit | Hold | ReleaseHold | SettleHold | ReceivePayout | RecordNonce | Withdraw | RevokeKey;

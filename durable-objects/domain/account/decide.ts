@@ -75,6 +75,7 @@ export function decide(state: AccountState, command: AccountCommand, meta: Comma
       return ok([{ type: 'PayoutReceived', ref: command.ref, from: command.from, amount: command.amount, holdId: command.holdId }]);
     }
     case 'RecordNonce': {
+      if (state.revokedAt !== null) return reject('ACCOUNT__KEY_REVOKED', { nonce: command.nonce, revokedAt: state.revokedAt });
       const seen = state.nonces.get(command.nonce);
       if (seen !== undefined && seen + NONCE_RETENTION_MS >= meta.now) return reject('ACCOUNT__NONCE_REPLAYED', { nonce: command.nonce });
       // Refusing timestamps outside the window here too makes "a pruned nonce is never replayable" local.
@@ -92,6 +93,8 @@ export function decide(state: AccountState, command: AccountCommand, meta: Comma
       }
       return ok([{ type: 'Withdrawn', ref: command.ref, amount: command.amount }]);
     }
+    case 'RevokeKey':
+      return ok(state.revokedAt === null ? [{ type: 'KeyRevoked', at: meta.now }] : []);
   }
 }
 

@@ -14,4 +14,5 @@ export const ACCOUNT_ERRORS = defineErrors({
   ACCOUNT__NONCE_REPLAYED: 'nonce {nonce} was already used',
   ACCOUNT__NONCE_STALE: 'nonce {nonce} has timestamp {timestamp}, {skewMs} ms from now; the window is {windowMs} ms',
   ACCOUNT__WITHDRAWAL_ALREADY_APPLIED: 'withdrawal {ref} was already applied',
+  ACCOUNT__KEY_REVOKED: 'this key was revoked at {revokedAt} and may not sign requests',
 });

@@ -57,4 +57,10 @@ export interface Withdrawn {
   amount: Amount;
 }
 
-export type AccountEvent = Credited | FundsHeld | HoldReleased | HoldSettled | PayoutReceived | NonceRecorded | Withdrawn;
+/** The account's key was revoked (a session key disconnected): its nonces are refused from now on. */
+export interface KeyRevoked {
+  type: 'KeyRevoked';
+  at: number;
+}
+
+export type AccountEvent = Credited | FundsHeld | HoldReleased | HoldSettled | PayoutReceived | NonceRecorded | Withdrawn | KeyRevoked;

@@ -24,6 +24,7 @@ export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState>
     PayoutReceived: 1,
     NonceRecorded: 1,
     Withdrawn: 1,
+    KeyRevoked: 1,
   },
   // Every event is at version 1; conversions of older shapes go here when a version is bumped.
   upcast: (_type, _version, data) => data,

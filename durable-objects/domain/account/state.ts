@@ -33,6 +33,8 @@ export interface AccountState {
   withdrawalRefs: Set<string>;
   /** nonce -> its request timestamp; pruned past NONCE_RETENTION_MS. */
   nonces: Map<string, number>;
+  /** When the account's key was revoked (it may not sign again); null while it may. */
+  revokedAt: number | null;
 }
 
 export const initialState = (): AccountState => ({
@@ -47,6 +49,7 @@ export const initialState = (): AccountState => ({
   payoutRefs: new Set(),
   withdrawalRefs: new Set(),
   nonces: new Map(),
+  revokedAt: null,
 });
 
 /** Folds one event into the state (in place). */
@@ -98,6 +101,9 @@ export function evolve(state: AccountState, event: AccountEvent, meta: CommandMe
       state.withdrawn += event.amount;
       state.withdrawalRefs.add(event.ref);
       return state;
+    case 'KeyRevoked':
+      state.revokedAt = event.at;
+      return state;
   }
 }
 
@@ -141,6 +147,8 @@ export function snapshot(state: AccountState): unknown {
     payoutRefs: [...state.payoutRefs].sort(),
     withdrawalRefs: [...state.withdrawalRefs].sort(),
     nonces: [...state.nonces].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    // Present only once revoked, so the snapshots and state hashes of every other account stay as they were.
+    ...(state.revokedAt !== null && { revokedAt: state.revokedAt }),
   };
 }
 
@@ -156,6 +164,7 @@ interface AccountSnapshot {
   payoutRefs: string[];
   withdrawalRefs: string[];
   nonces: [string, number][];
+  revokedAt?: number;
 }
 
 /** Inverse of snapshot. */
@@ -173,5 +182,6 @@ export function restore(data: unknown): AccountState {
     payoutRefs: new Set(s.payoutRefs),
     withdrawalRefs: new Set(s.withdrawalRefs),
     nonces: new Map(s.nonces),
+    revokedAt: s.revokedAt ?? null,
   };
 }
