@@ -20,7 +20,7 @@ import type {
   RevokeSessionResponse,
 } from '../durable-objects/contracts/api.ts';
 import { signRequest } from '../durable-objects/contracts/auth.ts';
-import type { Delegation, Keypair } from '../durable-objects/contracts/auth.ts';
+import type { Delegation, Signer } from '../durable-objects/contracts/auth.ts';
 import { parseAmount } from '../durable-objects/domain/money.ts';
 import type { WireTensor } from '../durable-objects/contracts/tensors.ts';
 
@@ -35,7 +35,7 @@ export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
 export interface DougClientOptions {
   baseUrl: string;
   /** Signs mutating requests; the wallet itself, or a key the wallet delegated to. */
-  keypair?: Keypair;
+  keypair?: Signer;
   /** Sent with each signed request when `keypair` acts for a wallet. */
   delegation?: Delegation;
   fetch?: FetchLike;
@@ -213,7 +213,7 @@ export function balanceAmounts(view: Omit<BalanceView, 'holds'>): BalanceAmounts
 
 export class DougClient {
   readonly baseUrl: string;
-  readonly keypair: Keypair | undefined;
+  readonly keypair: Signer | undefined;
   readonly delegation: Delegation | undefined;
   private readonly fetchFn: FetchLike;
 

@@ -18,7 +18,7 @@ type Req = IRequest & Request;
 const router = Router<Req, [Env, ExecutionContext]>({ catch: handleError });
 
 router
-  .get('/v1/health', () => json({ ok: true }))
+  .get('/v1/health', (_r, env) => json({ ok: true, localMode: isLocalMode(env) }))
   .get('/v1/markets', (r, env) => listMarkets(r, env))
   .get('/v1/markets/:market', (r, env) => getMarket(r, env))
   .get('/v1/markets/:market/trades', (r, env) => listTrades(r, env))

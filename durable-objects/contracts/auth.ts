@@ -60,6 +60,18 @@ export interface Keypair {
   secretKey: Uint8Array;
 }
 
+/**
+ * Anything that signs messages with an ed25519 key it may not reveal: a browser wallet (Wallet
+ * Standard `solana:signMessage`), a hardware key. Returns the 64-byte signature.
+ */
+export interface MessageSigner {
+  publicKey: string;
+  signMessage(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/** What can sign a request: a keypair held in memory, or an external signer. */
+export type Signer = Keypair | MessageSigner;
+
 /** Makes a keypair from a 32-byte seed. */
 export async function keypairFromSeed(seed: Uint8Array): Promise<Keypair> {
   const priv = await importSeed(seed, true);
@@ -76,9 +88,14 @@ export async function generateKeypair(): Promise<Keypair> {
   return keypairFromSeed(crypto.getRandomValues(new Uint8Array(32)));
 }
 
-/** Signs text with a keypair; returns the base58 signature. */
-export async function signText(keypair: Keypair, text: string): Promise<string> {
-  const key = await importSeed(keypair.secretKey.slice(0, 32), false);
+/** Signs text with a keypair or an external signer; returns the base58 signature. */
+export async function signText(signer: Signer, text: string): Promise<string> {
+  if ('signMessage' in signer) {
+    const signature = await signer.signMessage(encoder.encode(text));
+    if (!(signature instanceof Uint8Array) || signature.length !== 64) throw new Error('the signer did not return a 64-byte ed25519 signature');
+    return encodeBase58(signature);
+  }
+  const key = await importSeed(signer.secretKey.slice(0, 32), false);
   return encodeBase58(new Uint8Array(await crypto.subtle.sign('Ed25519', key, encoder.encode(text))));
 }
 
@@ -103,7 +120,7 @@ export function decodePublicKey(publicKey: string): Uint8Array<ArrayBuffer> | nu
 }
 
 /** Creates a delegation from a wallet to another key. */
-export async function createDelegation(wallet: Keypair, o: { delegate: string; scopes: DelegationScope[]; expiresAt: number }): Promise<Delegation> {
+export async function createDelegation(wallet: Signer, o: { delegate: string; scopes: DelegationScope[]; expiresAt: number }): Promise<Delegation> {
   const body = { wallet: wallet.publicKey, delegate: o.delegate, scopes: o.scopes, expiresAt: o.expiresAt };
   return { ...body, signature: await signText(wallet, delegationMessage(body)) };
 }
@@ -115,7 +132,7 @@ export function encodeBase58Nonce(): string {
 
 /** Headers that sign one request. */
 export async function signRequest(
-  signer: Keypair,
+  signer: Signer,
   o: { method: string; path: string; body: string | Uint8Array; nonce?: string; timestamp?: number; delegation?: Delegation },
 ): Promise<Record<string, string>> {
   const timestamp = String(o.timestamp ?? Date.now());

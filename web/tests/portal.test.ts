@@ -1,0 +1,217 @@
+/// <reference lib="dom" />
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keypairFromSeed, type Delegation } from '../../durable-objects/contracts/auth.ts';
+import { toWire } from '../../durable-objects/contracts/tensors.ts';
+import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
+import { buildMlpModel } from '../../gpu-agent/models/build.ts';
+import { DougApiError, DougClient } from '../../sdk/client.ts';
+import { eventually } from '../../test/e2e/agents.ts';
+import { startStack, type Stack } from '../../test/e2e/stack.ts';
+import { connectDevWallet, launch, openPage, PHONE } from './browser.ts';
+
+/**
+ * The portal as a user meets it: Debian's Chromium against the `npm start` stack (wrangler dev,
+ * local mode, two local CPU agents on market `cpu`). Every test saves screenshots under
+ * test-output/browser/ and fails on any console error or uncaught exception in the page.
+ */
+let stack: Stack;
+let browser: Browser;
+let api: DougClient;
+const work = mkdtempSync(join(tmpdir(), 'doug-portal-'));
+const modelPath = join(work, 'mlp-16x4.onnx');
+
+beforeAll(async () => {
+  writeFileSync(modelPath, buildMlpModel({ inputSize: 16, hidden: 32, outputSize: 4, seed: 42 }));
+  stack = await startStack({ agents: 2 });
+  api = new DougClient({ baseUrl: stack.url });
+  browser = await launch();
+  // The two agents list their asks on `cpu` once they have connected.
+  await eventually(async () => (await api.asks({ market: 'cpu' })).items.length >= 2, 'two agents offering cpu', 90_000, stack.log);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+});
+
+/** The wire inputs of the test model: one float32 tensor `x` of shape [1, 16]. */
+function inputsJson(): string {
+  const x = new Float32Array(16).map((_, i) => (i - 8) / 8);
+  return JSON.stringify([toWire('x', 'float32', [1, 16], new Uint8Array(x.buffer))]);
+}
+
+describe('the portal in a real browser', () => {
+  it('browses markets and offers, filters the offers, and fits a phone screen', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/');
+    const cpu = page.locator('[data-testid="market-card"][data-market="cpu"]');
+    await cpu.waitFor();
+    await expect.poll(() => cpu.getByTestId('market-best-ask').innerText()).toContain('0.001');
+    await expect.poll(() => page.locator('[data-testid="market-card"]').count()).toBe(2);
+    await w.shot('markets');
+
+    await cpu.getByRole('link').first().click();
+    await page.waitForURL('**/markets/cpu');
+    await page.getByTestId('depth-chart').waitFor();
+    await page.getByTestId('book-asks').waitFor();
+    await w.shot('market-detail');
+
+    await page.goto('/offers');
+    await expect.poll(() => page.getByTestId('offer-row').count()).toBe(2);
+    await page.getByTestId('filter-market').selectOption('gpu-24gb');
+    await expect.poll(() => page.getByTestId('offer-row').count()).toBe(0);
+    await expect.poll(() => page.url()).toContain('market=gpu-24gb');
+    await w.shot('offers-filtered-empty');
+    await page.getByTestId('filter-market').selectOption('cpu');
+    await expect.poll(() => page.getByTestId('offer-row').count()).toBe(2);
+    await page.getByTestId('filter-max-price').fill('0.0001');
+    await expect.poll(() => page.getByTestId('offer-row').count()).toBe(0);
+    await page.getByTestId('filter-max-price').fill('');
+    await expect.poll(() => page.getByTestId('offer-row').count()).toBe(2);
+    await w.shot('offers');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+
+    const phone = await openPage(browser, stack.url, PHONE);
+    for (const path of ['/', '/offers', '/markets/cpu', '/bid', '/provide']) {
+      await phone.page.goto(path);
+      await phone.page.locator('main h1').first().waitFor();
+      // Nothing may push the page sideways: wide tables scroll inside their own box.
+      expect(await phone.page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(PHONE.width);
+      await phone.shot(`phone${path === '/' ? '-markets' : path.replace(/\//g, '-')}`);
+    }
+    // The menu opens from the keyboard on a phone.
+    await phone.page.getByRole('button', { name: 'Menu' }).focus();
+    await phone.page.keyboard.press('Enter');
+    await phone.page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Offers' }).waitFor();
+    await phone.shot('phone-menu');
+    expect(phone.problems()).toEqual([]);
+    await phone.close();
+  });
+
+  it('places a bid with the development wallet and sees it verified and settled', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/account');
+    const account = await connectDevWallet(page);
+    expect(account).toMatch(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/);
+    await page.getByTestId('faucet-amount').fill('10');
+    await page.getByTestId('faucet-submit').click();
+    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('10');
+    await w.shot('account-funded');
+
+    await page.goto('/bid');
+    await page.getByTestId('bid-market').selectOption('cpu');
+    await page.getByTestId('bid-model-file').setInputFiles(modelPath);
+    await page.getByTestId('bid-inputs-text').fill(inputsJson());
+    await page.getByTestId('bid-max-price').fill('0.002');
+    await page.getByTestId('bid-units').fill('1');
+    await page.getByTestId('bid-replicas').fill('2');
+    // Escrow = max price × units × replicas, shown before confirming.
+    await expect.poll(() => page.getByTestId('bid-escrow').innerText()).toContain('0.004');
+    await w.shot('bid-form');
+    await page.getByTestId('bid-submit').click();
+    await page.waitForURL(/\/jobs\/bid_cpu_[0-9a-f]{24}$/, { timeout: 60_000 });
+    const jobId = page.url().split('/').pop()!;
+    await expect.poll(() => page.getByTestId('job-status').innerText(), { timeout: 90_000 }).toMatch(/settled/i);
+    expect(await page.locator('[data-testid="timeline-step"][data-step="verified"]').getAttribute('data-reached')).toBe('true');
+    await w.shot('job-settled');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('download-result').click()]);
+    const saved = join(work, 'result.json');
+    await download.saveAs(saved);
+    const result = JSON.parse(readFileSync(saved, 'utf8')) as { outputs: { name: string; dims: number[] }[] };
+    expect(result.outputs[0]?.dims).toEqual([1, 4]);
+    await page.getByTestId('result-preview').waitFor();
+    await w.shot('job-result');
+
+    // What the page showed is what the ledger holds: 2 replicas at the resting price 0.001.
+    const job = await api.job(jobId);
+    expect(job.status).toBe('settled');
+    const balance = await api.account(account);
+    expect(BigInt(balance.available)).toBe(10n * UNITS_PER_DOUG - 2n * (UNITS_PER_DOUG / 1000n));
+
+    await page.goto('/jobs');
+    await page.locator(`[data-testid="job-row"][data-job="${jobId}"]`).waitFor();
+    await w.shot('my-jobs');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('lists an ask for a GPU and cancels it', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/provide');
+    await connectDevWallet(page);
+    await page.getByTestId('ask-market').selectOption('gpu-24gb');
+    await page.getByTestId('ask-price').fill('0.05');
+    await page.getByTestId('ask-capacity').fill('2');
+    await page.getByTestId('ask-accelerator').fill('rtx-4090');
+    await page.getByTestId('ask-memory').fill('24');
+    await page.getByTestId('ask-region').fill('eu-west');
+    await expect.poll(() => page.getByTestId('agent-command').innerText()).toContain('doug-agent');
+    await page.getByTestId('ask-submit').click();
+    const row = page.locator('[data-testid="my-ask-row"]').first();
+    await expect.poll(() => row.getAttribute('data-status'), { timeout: 30_000 }).toBe('open');
+    await w.shot('ask-listed');
+
+    // The new ask is on the public offers list too.
+    const offers = await api.asks({ market: 'gpu-24gb' });
+    expect(offers.items.map((o) => o.attributes)).toContainEqual(expect.objectContaining({ accelerator: 'rtx-4090' }));
+
+    await row.getByRole('button', { name: /cancel/i }).click();
+    await expect.poll(() => row.getAttribute('data-status'), { timeout: 30_000 }).toBe('cancelled');
+    await w.shot('ask-cancelled');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('shows the coded error of a bid the account cannot fund, and places nothing', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/bid');
+    const account = await connectDevWallet(page);
+    await page.getByTestId('bid-market').selectOption('cpu');
+    await page.getByTestId('bid-model-file').setInputFiles(modelPath);
+    await page.getByTestId('bid-inputs-text').fill(inputsJson());
+    await page.getByTestId('bid-max-price').fill('0.002');
+    await page.getByTestId('bid-units').fill('1');
+    await page.getByTestId('bid-replicas').fill('1');
+    await page.getByTestId('bid-submit').click();
+    await expect.poll(() => page.getByTestId('bid-error').innerText(), { timeout: 30_000 }).toContain('ACCOUNT__INSUFFICIENT_FUNDS');
+    expect(page.url()).toMatch(/\/bid$/);
+    await w.shot('bid-error');
+    expect((await api.bids({ owner: account, status: 'all' })).items).toEqual([]);
+    expect((await api.account(account)).held).toBe('0');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('disconnecting revokes the session key on the server', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/account');
+    await connectDevWallet(page);
+    const stored = JSON.parse((await page.evaluate(() => localStorage.getItem('doug.session'))) ?? '{}') as { seed: string; delegation: Delegation };
+    const sessionKey = await keypairFromSeed(Uint8Array.from(stored.seed.match(/../g)!.map((h) => parseInt(h, 16))));
+    const asSession = new DougClient({ baseUrl: stack.url, keypair: sessionKey, delegation: stored.delegation });
+    // While connected, the session key acts for the wallet.
+    const before = await asSession.uploadInputs(JSON.parse(inputsJson()));
+    expect(before.inputSha256).toMatch(/^[0-9a-f]{64}$/);
+
+    await page.getByRole('button', { name: 'Disconnect' }).click();
+    await page.getByRole('button', { name: 'Connect wallet' }).waitFor();
+    expect(await page.evaluate(() => localStorage.getItem('doug.session'))).toBeNull();
+    const refused = await asSession.uploadInputs(JSON.parse(inputsJson())).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(DougApiError);
+    expect((refused as DougApiError).code).toBe('AUTH__KEY_REVOKED');
+    await w.shot('disconnected');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+});
