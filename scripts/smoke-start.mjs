@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Starts `npm start` on a spare port with a throw-away state folder, waits for /v1/health and
-// /v1/markets, then stops it. Exits non-zero (within 120 s) if the local stack does not come up.
+// /v1/markets and the portal, then stops it. Exits non-zero (within 120 s) if the local stack does not come up.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,8 +32,11 @@ for (;;) {
     const health = await fetch(`http://127.0.0.1:${port}/v1/health`);
     const markets = await fetch(`http://127.0.0.1:${port}/v1/markets`);
     const body = await markets.json();
-    if (health.ok && markets.ok && Array.isArray(body.items) && body.items.length > 0) {
-      console.log(`npm start serves ${body.items.length} markets on 127.0.0.1:${port}`);
+    // The portal is served on the same origin; a deep link falls back to the single-page app.
+    const portal = await fetch(`http://127.0.0.1:${port}/offers`);
+    const html = portal.ok ? await portal.text() : '';
+    if (health.ok && markets.ok && Array.isArray(body.items) && body.items.length > 0 && html.includes('<title>DougAI</title>')) {
+      console.log(`npm start serves the portal and ${body.items.length} markets on 127.0.0.1:${port}`);
       stop(0);
       break;
     }
