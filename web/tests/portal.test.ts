@@ -12,6 +12,7 @@ import { DougApiError, DougClient } from '../../sdk/client.ts';
 import { eventually } from '../../test/e2e/agents.ts';
 import { startStack, type Stack } from '../../test/e2e/stack.ts';
 import { connectDevWallet, launch, openPage, PHONE } from './browser.ts';
+import { installTestWallet } from './test-wallet.ts';
 
 /**
  * The portal as a user meets it: Debian's Chromium against the `npm start` stack (wrangler dev,
@@ -188,6 +189,33 @@ describe('the portal in a real browser', () => {
     await w.shot('bid-error');
     expect((await api.bids({ owner: account, status: 'all' })).items).toEqual([]);
     expect((await api.account(account)).held).toBe('0');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('connects a Wallet Standard wallet with one signature; orders after that ask it for none', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await w.context.addInitScript(installTestWallet);
+    await page.goto('/provide');
+    await page.getByRole('button', { name: 'Connect wallet' }).click();
+    await page.locator('[data-wallet="standard:Test Wallet"]').waitFor();
+    await w.shot('wallet-dialog');
+    await page.locator('[data-wallet="standard:Test Wallet"]').click();
+    await page.getByTestId('wallet-key').waitFor();
+    const wallet = () => page.evaluate(() => (window as unknown as { __testWallet: { signs: number; publicKey: string } }).__testWallet);
+    expect((await wallet()).signs).toBe(1);
+
+    await page.getByTestId('ask-market').selectOption('cpu');
+    await page.getByTestId('ask-price').fill('0.5');
+    await page.getByTestId('ask-capacity').fill('1');
+    await page.getByTestId('ask-submit').click();
+    await expect.poll(() => page.locator('[data-testid="my-ask-row"]').first().getAttribute('data-status'), { timeout: 30_000 }).toBe('open');
+    // The session key signed the ask for the wallet; the wallet was not asked again.
+    const { signs, publicKey } = await wallet();
+    expect(signs).toBe(1);
+    expect((await api.asks({ owner: publicKey })).items).toHaveLength(1);
+    await w.shot('wallet-standard-ask');
     expect(w.problems()).toEqual([]);
     await w.close();
   });
