@@ -187,7 +187,7 @@ const COMMANDS: Record<string, CommandDef> = {
           '\nbids\n' +
           levels(detail.book.bids) +
           '\nasks\n' +
-          levels(detail.book.asks)
+          levels(detail.book.asks.map((l) => ({ ...l, slots: l.freeSlots })))
         );
       });
     },

@@ -84,8 +84,10 @@ export interface OrderFilters extends PageParams {
   minMemoryGb?: number;
   /** Only orders priced at or below this (base units). */
   maxPrice?: AmountString | bigint;
-  /** Default 'price' for asks, '-price' for bids. */
-  sort?: 'price' | '-price' | 'newest' | 'memory';
+  /** Asks whose provider completed at least this many jobs. */
+  minCompleted?: number;
+  /** Default 'price' for asks, '-price' for bids; 'reputation' ranks providers by completed jobs. */
+  sort?: 'price' | '-price' | 'newest' | 'memory' | 'reputation';
 }
 export type AskFilters = OrderFilters;
 export type BidFilters = OrderFilters;

@@ -97,7 +97,8 @@ function marketStatements(db: D1Database, market: string, seq: number, at: numbe
       ];
     }
     case 'ReplicaMatched':
-      return tradeStatements(db, market, at, { ...e, buyer: e.buyer ?? '', units: e.units ?? 0 });
+      // A re-matched or tie-breaker replica: its event names no buyer or units; the job's first fill has them.
+      return tradeStatements(db, market, at, { ...e, buyer: null, units: null });
     case 'AskCancelled':
     case 'BidCancelled':
       return [upsertStatus(e.orderId ?? e.askId ?? e.bidId, 'cancelled')];
@@ -131,9 +132,23 @@ function tradeStatements(db: D1Database, market: string, at: number, f: Row): D1
   return [
     db
       .prepare(
-        `INSERT OR IGNORE INTO trades (id, market, job_id, ask_id, buyer, provider, price, price_key, units, replica, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO trades (id, market, job_id, ask_id, buyer, provider, price, price_key, units, replica, at)
+         SELECT ?1, ?2, ?3, ?4, COALESCE(?5, (SELECT buyer FROM trades WHERE job_id = ?3 AND buyer <> '' LIMIT 1), ''), ?6, ?7, ?8,
+                COALESCE(?9, (SELECT units FROM trades WHERE job_id = ?3 AND units > 0 LIMIT 1), 0), ?10, ?11`,
       )
-      .bind(`${String(f.jobId)}:${String(f.replica)}:${String(f.askId)}`, market, String(f.jobId), String(f.askId), String(f.buyer), String(f.provider), String(f.price), amountKey(f.price), Number(f.units), Number(f.replica), at),
+      .bind(
+        `${String(f.jobId)}:${String(f.replica)}:${String(f.askId)}`,
+        market,
+        String(f.jobId),
+        String(f.askId),
+        f.buyer === null || f.buyer === undefined ? null : String(f.buyer),
+        String(f.provider),
+        String(f.price),
+        amountKey(f.price),
+        f.units === null || f.units === undefined ? null : Number(f.units),
+        Number(f.replica),
+        at,
+      ),
     db.prepare('UPDATE orders SET slots_in_use = slots_in_use + 1 WHERE id = ?').bind(String(f.askId)),
   ];
 }

@@ -104,15 +104,23 @@ export interface MarketSummary {
   providers: number;
 }
 
+/** A bid level: `slots` is the number of replicas its bids are waiting for. */
 export interface BookLevel {
   price: AmountString;
   orders: number;
   slots: number;
 }
 
+/** An ask level: only asks with a free slot are on the book; `freeSlots` is their sum. */
+export interface AskLevel {
+  price: AmountString;
+  orders: number;
+  freeSlots: number;
+}
+
 export interface MarketDetail {
   summary: MarketSummary;
-  book: { bids: BookLevel[]; asks: BookLevel[] };
+  book: { bids: BookLevel[]; asks: AskLevel[] };
 }
 
 export interface BalanceView {

@@ -211,6 +211,12 @@ describe('agents on the market socket', () => {
       return a.ok && a.inFlight === '0' && a.held === '0' ? a : undefined;
     }, 'a balanced audit');
     expect(audit.violations).toEqual([]);
+    // The re-matched replica is a trade of the same bid: same buyer, same units.
+    const trades = await until(async () => {
+      const t = (await buyer.client.trades('gpu-24gb')).items.filter((x) => x.jobId === jobId);
+      return t.length === 3 ? t : undefined;
+    }, 'three trades of the job');
+    expect(trades.map((t) => [t.provider, t.buyer, t.units]).sort()).toEqual([silent.key, steady.key, spare.key].map((k) => [k, buyer.key, 10]).sort());
   });
 
   it('compares replicas on different runtimes within the tolerance, breaks a tie, and leaves the minority unpaid', async () => {
