@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import { toWire } from '$contracts/tensors.ts';
+import type { HistoryEntry } from '$sdk/client.ts';
+import { canCancel, challengeCost, challengeOpen, countdown, isFinalStatus, jobCost, jobRows, listCost, marketOf, previewTensor, resultFile, resultServable, shortDigest, statusTone, timelineSteps, type BidWire, type JobWire } from './jobs.ts';
+
+const ID = 'bid_cpu_987dc2b6a81aecaedf0fda6e';
+const P0 = 'Bt3uSPkwdE6FdgudDtYwoaq9hdgWKJC2TMKRN5yWijE5';
+const P1 = 'A4vfsPibVX3q5UBUNGKT2Fb7R4K2MshmbGuLSxDce9NG';
+
+/** A two-replica job matched at 0.001 under a 0.002 ceiling, at each stage of its life. */
+function job(stage: 'matched' | 'running' | 'settled' | 'refunded', over: Partial<JobWire> = {}): JobWire {
+  const timeline = [{ at: 1000, event: 'JobCreated' }];
+  if (stage !== 'matched') timeline.push({ at: 1005, event: 'LeaseGranted', replica: 0 } as never, { at: 1009, event: 'LeaseGranted', replica: 1 } as never);
+  if (stage === 'settled') timeline.push({ at: 1050, event: 'ResultSubmitted' }, { at: 1052, event: 'ResultSubmitted' }, { at: 1052, event: 'ResultVerified' }, { at: 1052, event: 'JobSettled' });
+  if (stage === 'refunded') timeline.push({ at: 1100, event: 'JobRefunded' });
+  const replica = (i: number, provider: string) => ({
+    replica: i,
+    role: 'primary',
+    status: stage === 'settled' ? 'paid' : stage === 'running' ? 'leased' : 'assigned',
+    provider,
+    askId: `ask_cpu_${String(i).repeat(24)}`,
+    price: '1000000',
+    lease: null,
+    digest: stage === 'settled' ? 'e75d83ca6c830703a7251c23f3cb85e8de9176e93ed73a47fe6c16f569b1a619' : null,
+    rematches: 0,
+  });
+  const payout = (i: number, provider: string) => ({ replica: i, provider, holdId: ID, gross: '1000000', fee: '25000', net: '975000' });
+  return {
+    jobId: ID,
+    status: stage === 'settled' ? 'settled' : stage === 'refunded' ? 'refunded' : 'active',
+    buyer: '2nJqc4t1f2T9D8jxvRX7B2j59sWRqL8wPTsPvNq69VhK',
+    units: 1,
+    maxPrice: '2000000',
+    replicaCount: 2,
+    holdId: ID,
+    replicas: [replica(0, P0), replica(1, P1)],
+    challengeUntil: null,
+    challenged: false,
+    payouts: stage === 'settled' ? [payout(0, P0), payout(1, P1)] : [],
+    fee: stage === 'settled' ? '50000' : '0',
+    refundReason: stage === 'refunded' ? 'cancelled' : null,
+    timeline,
+    ...over,
+  };
+}
+
+const step = (steps: ReturnType<typeof timelineSteps>, id: string) => steps.find((s) => s.id === id);
+
+describe('the timeline of a job', () => {
+  it('marks every step reached, with its time, once settled', () => {
+    const history: HistoryEntry[] = [{ seq: 6, type: 'ResultVerified', at: 1052, data: { replicas: [0, 1], basis: 'unanimous' } }];
+    const steps = timelineSteps({ job: job('settled'), history });
+    expect(steps.map((s) => [s.id, s.reached, s.at, s.state])).toEqual([
+      ['placed', true, 1000, 'done'],
+      ['matched', true, 1000, 'done'],
+      ['running', true, 1005, 'done'],
+      ['verified', true, 1052, 'done'],
+      ['settled', true, 1052, 'current'],
+    ]);
+    expect(step(steps, 'verified')?.note).toBe('All replicas returned the same result.');
+  });
+  it('shows the next step in progress while the job runs', () => {
+    const steps = timelineSteps({ job: job('running'), bid: { status: 'matched', createdAt: 900 } });
+    expect(steps.map((s) => s.state)).toEqual(['done', 'done', 'current', 'next', 'todo']);
+    expect(step(steps, 'placed')?.at).toBe(900);
+  });
+  it('ends with cancelled or refunded and skips what never happened', () => {
+    const cancelled = timelineSteps({ job: job('refunded') });
+    expect(cancelled.map((s) => [s.id, s.state])).toEqual([
+      ['placed', 'done'],
+      ['matched', 'done'],
+      ['running', 'done'],
+      ['verified', 'skipped'],
+      ['cancelled', 'current'],
+    ]);
+    expect(cancelled.at(-1)?.at).toBe(1100);
+    const refunded = timelineSteps({ job: job('refunded', { refundReason: 'no-majority' }) });
+    expect(refunded.at(-1)).toMatchObject({ id: 'refunded', note: expect.stringMatching(/disagreed/) });
+  });
+  it('inserts the challenge before verification and explains the open window', () => {
+    const open = timelineSteps({ job: job('running', { status: 'challengeable', replicaCount: 1, challengeUntil: 5000 }) });
+    expect(step(open, 'verified')).toMatchObject({ reached: false, state: 'next', note: expect.stringMatching(/challenge/) });
+    const challenged = timelineSteps({ job: job('running', { challenged: true, timeline: [...job('running').timeline!, { at: 2000, event: 'ChallengeRaised', replica: 1 }] }) });
+    expect(challenged.map((s) => s.id)).toEqual(['placed', 'matched', 'running', 'challenged', 'verified', 'settled']);
+    expect(step(challenged, 'challenged')).toMatchObject({ reached: true, at: 2000, state: 'current' });
+  });
+  it('follows a bid that is not a job yet', () => {
+    expect(timelineSteps({ job: null, bid: { status: 'open', createdAt: 700 } }).map((s) => [s.id, s.state, s.at])).toEqual([
+      ['placed', 'current', 700],
+      ['matched', 'next', null],
+      ['running', 'todo', null],
+      ['verified', 'todo', null],
+      ['settled', 'todo', null],
+    ]);
+    const expired = timelineSteps({ job: null, bid: { status: 'expired', createdAt: 700 } });
+    expect(expired.at(-1)).toMatchObject({ id: 'expired', reached: true });
+    expect(expired[1]?.state).toBe('skipped');
+  });
+});
+
+describe('what a job cost', () => {
+  it('splits a settled job into providers, fee and the refunded rest of the escrow', () => {
+    expect(jobCost(job('settled'))).toEqual({
+      escrow: 4_000_000n,
+      expected: 2_000_000n,
+      paid: 2_000_000n,
+      toProviders: 1_950_000n,
+      fee: 50_000n,
+      fromEscrow: 2_000_000n,
+      fromChallenge: 0n,
+      refunded: 2_000_000n,
+      final: true,
+    });
+  });
+  it('counts a failed challenge’s re-run against the challenge hold, not the escrow', () => {
+    const j = job('settled', {
+      replicaCount: 1,
+      payouts: [
+        { replica: 0, provider: P0, holdId: ID, gross: '1000000', fee: '25000', net: '975000' },
+        { replica: 1, provider: P1, holdId: `challenge_${ID}`, gross: '1000000', fee: '25000', net: '975000' },
+      ],
+    });
+    expect(jobCost(j)).toMatchObject({ escrow: 2_000_000n, paid: 2_000_000n, fromEscrow: 1_000_000n, fromChallenge: 1_000_000n, refunded: 1_000_000n });
+  });
+  it('refunds everything of a refunded job and leaves the refund open while it runs', () => {
+    expect(jobCost(job('refunded'))).toMatchObject({ paid: 0n, refunded: 4_000_000n });
+    expect(jobCost(job('running'))).toMatchObject({ refunded: null, expected: 2_000_000n, final: false });
+    expect(listCost(job('running'))).toEqual({ label: 'escrow', amount: 4_000_000n });
+    expect(listCost(job('settled'))).toEqual({ label: 'paid', amount: 2_000_000n });
+    expect(listCost(job('refunded'))).toEqual({ label: 'refunded', amount: 4_000_000n });
+  });
+});
+
+describe('what the buyer may do', () => {
+  it('cancels only before any result and outside a challenge', () => {
+    expect(canCancel(job('running'))).toBe(true);
+    expect(canCancel(job('settled'))).toBe(false);
+    expect(canCancel(job('running', { timeline: [...job('running').timeline!, { at: 1040, event: 'ResultSubmitted', replica: 0 }] }))).toBe(false);
+    expect(canCancel(job('running', { challenged: true }))).toBe(false);
+  });
+  it('challenges inside the window, for the original price × units', () => {
+    const j = job('running', { status: 'challengeable', replicaCount: 1, challengeUntil: 5000, units: 3 });
+    expect(challengeOpen(j, 4999)).toBe(true);
+    expect(challengeOpen(j, 5000)).toBe(false);
+    expect(challengeOpen(job('settled'), 0)).toBe(false);
+    expect(challengeCost(j)).toBe(3_000_000n);
+    expect(resultServable(j)).toBe(true);
+    expect(resultServable(job('running'))).toBe(false);
+  });
+});
+
+describe('the jobs list', () => {
+  it('merges open bids that are not jobs yet, newest first, and labels the cost', () => {
+    const bids: BidWire[] = [
+      { id: 'bid_cpu_aaaaaaaaaaaaaaaaaaaaaaaa', kind: 'bid', market: 'cpu', owner: 'o', status: 'open', maxPrice: '3000000', units: 2, replicas: 2, createdAt: 1500 },
+      // Already a job (the read model lags): listed once.
+      { id: ID, kind: 'bid', market: 'cpu', owner: 'o', status: 'open', maxPrice: '2000000', units: 1, replicas: 2, createdAt: 990 },
+    ];
+    const rows = jobRows([job('settled'), job('running', { jobId: 'bid_gpu-24gb_bbbbbbbbbbbbbbbbbbbbbbbb', timeline: [{ at: 1200, event: 'JobCreated' }] })], bids);
+    expect(rows.map((r) => [r.id, r.kind, r.market, r.cost.label, r.cost.amount])).toEqual([
+      ['bid_cpu_aaaaaaaaaaaaaaaaaaaaaaaa', 'bid', 'cpu', 'escrow', 12_000_000n],
+      ['bid_gpu-24gb_bbbbbbbbbbbbbbbbbbbbbbbb', 'job', 'gpu-24gb', 'escrow', 4_000_000n],
+      [ID, 'job', 'cpu', 'paid', 2_000_000n],
+    ]);
+  });
+  it('reads ids, statuses and digests', () => {
+    expect(marketOf(ID)).toBe('cpu');
+    expect(marketOf('nope')).toBeNull();
+    expect(isFinalStatus('settled') && isFinalStatus('refunded') && !isFinalStatus('active') && !isFinalStatus('challengeable')).toBe(true);
+    expect([statusTone('settled'), statusTone('refunded'), statusTone('active'), statusTone('cancelled')]).toEqual(['ok', 'bad', 'live', '']);
+    expect(shortDigest('e75d83ca6c830703a7251c23')).toBe('e75d83ca6c83…');
+    expect(shortDigest(null)).toBe('—');
+    expect([countdown(599_001), countdown(3_723_000), countdown(-5)]).toEqual(['10:00', '1:02:03', '0:00']);
+  });
+});
+
+describe('a result', () => {
+  it('previews the first values of each dtype', () => {
+    const f = previewTensor(toWire('y', 'float32', [1, 4], new Uint8Array(new Float32Array([0.1, -2, 3.5, 1e-7]).buffer)), 3);
+    expect(f).toEqual({ name: 'y', dtype: 'float32', dims: [1, 4], count: 4, values: ['0.1', '-2', '3.5'], more: 1 });
+    expect(previewTensor(toWire('i', 'int64', [2], new Uint8Array(new BigInt64Array([-3n, 9007199254740993n]).buffer))).values).toEqual(['-3', '9007199254740993']);
+    expect(previewTensor(toWire('b', 'bool', [2], new Uint8Array([1, 0]))).values).toEqual(['true', 'false']);
+    expect(previewTensor({ name: 'bad', dtype: 'int32', dims: [4], data: 'AA' })).toMatchObject({ values: [], more: 4 });
+  });
+  it('is saved as the API answer with the job id', () => {
+    const outputs = [toWire('y', 'float32', [1], new Uint8Array(4))];
+    const file = resultFile(ID, { replica: 0, outputDigest: 'abc', outputs });
+    expect(file.name).toBe(`${ID}-result.json`);
+    expect(JSON.parse(file.text)).toEqual({ jobId: ID, replica: 0, outputDigest: 'abc', outputs });
+  });
+});
