@@ -91,8 +91,15 @@ function marketStatements(db: D1Database, market: string, seq: number, at: numbe
       ];
     case 'BidMatched': {
       const fills = (e.fills ?? []) as Row[];
+      // A bid matched on arrival never rested, so this is its first row; one that rested only changes status.
       return [
-        upsertStatus(e.bidId, 'matched'),
+        db
+          .prepare(
+            `INSERT INTO orders (id, kind, market, owner, status, price, price_key, units, replicas, attributes, expires_at, created_at, updated_seq)
+             VALUES (?, 'bid', ?, ?, 'matched', ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (id) DO UPDATE SET status = 'matched', updated_seq = excluded.updated_seq WHERE orders.updated_seq < excluded.updated_seq`,
+          )
+          .bind(String(e.bidId), market, String(e.buyer), String(e.maxPrice), amountKey(e.maxPrice), Number(e.units), Number(e.replicas), JSON.stringify(e.requirements ?? []), at, at, seq),
         ...fills.flatMap((f) => tradeStatements(db, market, at, { jobId: e.bidId, buyer: e.buyer, units: e.units, ...f })),
       ];
     }

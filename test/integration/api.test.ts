@@ -59,6 +59,9 @@ describe('a buyer bids against two providers', () => {
       return t.items.length >= 2 ? t : undefined;
     }, 'trades');
     expect(trades.items.map((t) => String(t.provider)).sort()).toEqual([p1.key, p2.key].sort());
+    // A bid matched on arrival never rested, yet its owner still finds it among their bids.
+    const bids = await buyer.client.bids({ owner: buyer.key, status: 'all' });
+    expect(bids.items.map((b) => [b.id, b.status, b.units, b.replicas])).toEqual([[job.jobId, 'matched', 10, 2]]);
     const audit = await until(async () => {
       const a = await buyer.client.audit();
       return a.accounts >= 1 && a.held === cost.toString() ? a : undefined;
