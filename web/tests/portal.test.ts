@@ -162,7 +162,10 @@ describe('the portal in a real browser', () => {
     await w.shot('ask-listed');
 
     // The new ask is on the public offers list too.
-    const offers = await api.asks({ market: 'gpu-24gb' });
+    const offers = await eventually(async () => {
+      const page = await api.asks({ market: 'gpu-24gb' });
+      return page.items.length > 0 ? page : null;
+    }, 'the ask in the offers read model');
     expect(offers.items.map((o) => o.attributes)).toContainEqual(expect.objectContaining({ accelerator: 'rtx-4090' }));
 
     await row.getByRole('button', { name: /cancel/i }).click();
@@ -214,7 +217,11 @@ describe('the portal in a real browser', () => {
     // The session key signed the ask for the wallet; the wallet was not asked again.
     const { signs, publicKey } = await wallet();
     expect(signs).toBe(1);
-    expect((await api.asks({ owner: publicKey })).items).toHaveLength(1);
+    const owned = await eventually(async () => {
+      const page = await api.asks({ owner: publicKey });
+      return page.items.length > 0 ? page : null;
+    }, "the wallet's ask in the offers read model");
+    expect(owned.items).toHaveLength(1);
     await w.shot('wallet-standard-ask');
     expect(w.problems()).toEqual([]);
     await w.close();
