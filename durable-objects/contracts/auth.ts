@@ -125,6 +125,11 @@ export async function createDelegation(wallet: Signer, o: { delegate: string; sc
   return { ...body, signature: await signText(wallet, delegationMessage(body)) };
 }
 
+/** A delegation as the `x-doug-delegation` header carries it: base64url of its JSON. */
+export function encodeDelegation(d: Delegation): string {
+  return base64UrlEncode(encoder.encode(JSON.stringify(d)));
+}
+
 /** A random 128-bit value in base58: nonces, lease ids. */
 export function encodeBase58Nonce(): string {
   return encodeBase58(crypto.getRandomValues(new Uint8Array(16)));
@@ -145,7 +150,7 @@ export async function signRequest(
     [AUTH_HEADERS.nonce]: nonce,
     [AUTH_HEADERS.signature]: signature,
   };
-  if (o.delegation) headers[AUTH_HEADERS.delegation] = base64UrlEncode(encoder.encode(JSON.stringify(o.delegation)));
+  if (o.delegation) headers[AUTH_HEADERS.delegation] = encodeDelegation(o.delegation);
   return headers;
 }
 

@@ -6,10 +6,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { fingerprintOf } from '../../durable-objects/contracts/agent.ts';
 import type { AssignMessage, RuntimeFingerprint } from '../../durable-objects/contracts/agent.ts';
-import { AUTH_HEADERS, base64UrlDecode, delegationMessage, generateKeypair, verifyText } from '../../durable-objects/contracts/auth.ts';
-import type { Delegation } from '../../durable-objects/contracts/auth.ts';
+import { AUTH_HEADERS, base64UrlDecode, createDelegation, delegationMessage, encodeDelegation, generateKeypair, verifyText } from '../../durable-objects/contracts/auth.ts';
+import type { Delegation, DelegationScope, Keypair } from '../../durable-objects/contracts/auth.ts';
 import { tensorsDigest, toWire } from '../../durable-objects/contracts/tensors.ts';
-import { encodeKeyFile, loadKeypair } from '../../sdk/keyfile.ts';
+import { encodeKeyFile, loadKeypair, saveKeypair } from '../../sdk/keyfile.ts';
 import { askAttributes, fingerprintAttribute, main } from './cli.ts';
 import type { AgentCliIo, Probe } from './cli.ts';
 import { startPeer } from './net/test-peer.ts';
@@ -190,6 +190,146 @@ describe('doug-agent run by a provider', () => {
     expect(t.err.join('')).toMatch(/WARN FAULT INJECTION ON/);
     t.stop();
     expect(await code).toBe(0);
+  });
+});
+
+/** A wallet and an agent key on disk, and the wallet's delegation token for that key. */
+async function delegated(o: { scopes?: DelegationScope[]; expiresAt?: number; delegate?: string } = {}): Promise<{ wallet: Keypair; agent: Keypair; keyPath: string; delegation: Delegation; token: string }> {
+  const wallet = await generateKeypair();
+  const agent = await generateKeypair();
+  const keyPath = join(home, 'agent.json');
+  await saveKeypair(keyPath, agent);
+  const delegation = await createDelegation(wallet, { delegate: o.delegate ?? agent.publicKey, scopes: o.scopes ?? ['asks', 'work'], expiresAt: o.expiresAt ?? Date.now() + 7 * 86_400_000 });
+  return { wallet, agent, keyPath, delegation, token: encodeDelegation(delegation) };
+}
+
+const RUN = (url: string) => ['--server', url, '--market', 'cpu', '--price', '1', '--capacity', '1'];
+
+describe('doug-agent with a --delegation it cannot use', () => {
+  /** Runs the agent against a market that must see nothing; returns stderr. */
+  async function refused(args: string[]): Promise<string> {
+    const m = await market();
+    const t = io();
+    expect(await main([...RUN(m.url), ...args], t.io)).toBe(2);
+    expect(m.httpRequests).toEqual([]);
+    expect(m.sockets).toHaveLength(0);
+    return t.err.join('');
+  }
+
+  it('refuses text that is not a token, and a token without the fields', async () => {
+    const { keyPath } = await delegated();
+    expect(await refused(['--key', keyPath, '--delegation', 'not a token!'])).toMatch(/CLI__USAGE: --delegation: not a delegation token/);
+    const partial = Buffer.from(JSON.stringify({ wallet: 'x', delegate: 'y' })).toString('base64url');
+    expect(await refused(['--key', keyPath, '--delegation', partial])).toMatch(/--delegation: the token is incomplete/);
+  });
+
+  it('refuses a delegation to another key, and names this agent key', async () => {
+    const other = await generateKeypair();
+    const { keyPath, agent, token } = await delegated({ delegate: other.publicKey });
+    const err = await refused(['--key', keyPath, '--delegation', token]);
+    expect(err).toContain(`authorises the agent key ${other.publicKey}, but this agent's key is ${agent.publicKey}`);
+  });
+
+  it('refuses a delegation whose wallet signature does not verify', async () => {
+    const { keyPath, delegation } = await delegated();
+    const forged = encodeDelegation({ ...delegation, expiresAt: delegation.expiresAt + 86_400_000 });
+    expect(await refused(['--key', keyPath, '--delegation', forged])).toMatch(/signature of wallet \S+ does not verify/);
+  });
+
+  it('refuses a delegation without "work"', async () => {
+    const { keyPath, token } = await delegated({ scopes: ['asks', 'orders'] });
+    expect(await refused(['--key', keyPath, '--delegation', token])).toMatch(/does not grant "work"; the agent needs "asks" and "work"/);
+  });
+
+  it('refuses an expired delegation', async () => {
+    const { keyPath, token } = await delegated({ expiresAt: Date.now() - 1000 });
+    expect(await refused(['--key', keyPath, '--delegation', token])).toMatch(/--delegation: it expired at /);
+  });
+
+  it('refuses --delegation with --wallet-key, and a missing agent key (without creating one)', async () => {
+    const { token } = await delegated();
+    expect(await refused(['--delegation', token, '--wallet-key', join(home, 'w.json')])).toMatch(/--delegation and --wallet-key cannot be used together/);
+    const missing = join(home, 'none', 'agent.json');
+    expect(await refused(['--key', missing, '--delegation', token])).toContain(`no agent key at ${missing}`);
+    await expect(stat(missing)).rejects.toThrow();
+  });
+});
+
+describe('doug-agent with a wallet-signed --delegation', () => {
+  it('lists an ask for the wallet with that delegation, signed by the agent key, ending no later than the delegation', async () => {
+    const m = await market();
+    const { wallet, agent, keyPath, delegation, token } = await delegated({ expiresAt: Date.now() + 30 * 60_000 });
+    const t = io();
+    const code = main([...RUN(m.url), '--key', keyPath, '--delegation', token, '--ttl', '1h'], t.io);
+    const s = await m.socket(0);
+    const post = m.httpRequests.find((r) => r.method === 'POST')!;
+    expect(post.headers[AUTH_HEADERS.key]).toBe(agent.publicKey);
+    expect(post.headers[AUTH_HEADERS.delegation]).toBe(token);
+    // The ask would last an hour, but the delegation ends in 30 minutes: so does the ask.
+    expect((JSON.parse(post.body) as { expiresAt: number }).expiresAt).toBe(delegation.expiresAt);
+    expect(s.hello).toMatchObject({ agentKey: agent.publicKey, delegation });
+    const log = t.err.join('');
+    expect(log).toContain(`acting for wallet ${wallet.publicKey} by its delegation (asks, work) until ${new Date(delegation.expiresAt).toISOString()}`);
+    expect(log).not.toMatch(/WARN/);
+    t.stop();
+    expect(await code).toBe(0);
+    expect(m.httpRequests.filter((r) => r.method === 'DELETE').map((r) => r.headers[AUTH_HEADERS.delegation])).toEqual([token]);
+  });
+
+  it('reads the delegation from @FILE, as the token or as its JSON', async () => {
+    const m = await market();
+    const { keyPath, delegation, token } = await delegated();
+    for (const [i, text] of [`${token}\n`, JSON.stringify(delegation, null, 2)].entries()) {
+      const file = join(home, `delegation-${i}`);
+      await writeFile(file, text);
+      const t = io();
+      const code = main([...RUN(m.url), '--key', keyPath, '--delegation', `@${file}`, '--quiet'], t.io);
+      expect((await m.socket(i)).hello!.delegation).toEqual(delegation);
+      t.stop();
+      expect(await code).toBe(0);
+    }
+    const t = io();
+    expect(await main([...RUN(m.url), '--key', keyPath, '--delegation', `@${join(home, 'nope')}`], t.io)).toBe(2);
+    expect(t.err.join('')).toMatch(/--delegation: cannot read .*nope \(ENOENT\)/);
+  });
+
+  it('warns when the delegation is about to end, does not re-list past it, and at its end drains and exits 1', async () => {
+    const m = await market();
+    const { keyPath, delegation, token } = await delegated({ expiresAt: Date.now() + 1_500 });
+    const t = io();
+    const code = main([...RUN(m.url), '--key', keyPath, '--delegation', token, '--ttl', '1h'], t.io);
+    const s = await m.socket(0);
+    expect(await s.next('ready')).toEqual({ type: 'ready', slots: 1 });
+    expect(t.err.join('')).toMatch(/WARN the wallet's delegation to this agent expires at .* and the agent cannot renew it/);
+    expect(await s.take((msg) => msg.type === 'ready' && msg.slots === 0)).toEqual({ type: 'ready', slots: 0 });
+    expect(await code).toBe(1);
+    expect(Date.now()).toBeGreaterThanOrEqual(delegation.expiresAt);
+    expect(t.err.join('')).toMatch(/error AGENT__DELEGATION_EXPIRED: the wallet's delegation ended at .*restart it with the new --delegation/);
+    // One ask, ending with the delegation; no re-listing and no withdrawal under an expired delegation.
+    expect(m.httpRequests.map((r) => r.method)).toEqual(['POST']);
+    expect((JSON.parse(m.httpRequests[0]!.body) as { expiresAt: number }).expiresAt).toBe(delegation.expiresAt);
+  });
+});
+
+describe('doug-agent key', () => {
+  it('creates the agent key if missing and prints only its public key, the same one each time', async () => {
+    const keyPath = join(home, 'keys', 'agent.json');
+    const first = io();
+    expect(await main(['key', '--key', keyPath], first.io)).toBe(0);
+    const key = await loadKeypair(keyPath);
+    expect(first.out.join('')).toBe(`${key.publicKey}\n`);
+    expect((await stat(keyPath)).mode & 0o777).toBe(0o600);
+    expect(first.err.join('')).toMatch(/created agent key/);
+    const again = io();
+    expect(await main(['key', '--key', keyPath], again.io)).toBe(0);
+    expect(again.out.join('')).toBe(`${key.publicKey}\n`);
+    expect(again.err.join('')).toBe('');
+    // The default place, under the home folder.
+    const byDefault = io();
+    expect(await main(['key'], byDefault.io)).toBe(0);
+    expect(byDefault.out.join('')).toBe(`${(await loadKeypair(join(home, '.config/doug/agent.json'))).publicKey}\n`);
+    const bad = io();
+    expect(await main(['key', '--server', 'http://x'], bad.io)).toBe(2);
   });
 });
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env -S node --import tsx
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -6,8 +7,8 @@ import { fingerprintOf } from '../../durable-objects/contracts/agent.ts';
 import type { Hardware, RuntimeFingerprint } from '../../durable-objects/contracts/agent.ts';
 import { MARKET_ID } from '../../durable-objects/contracts/api.ts';
 import type { AttributeValue } from '../../durable-objects/contracts/api.ts';
-import { createDelegation, generateKeypair, sha256Hex } from '../../durable-objects/contracts/auth.ts';
-import type { Delegation, Keypair } from '../../durable-objects/contracts/auth.ts';
+import { base64UrlDecode, createDelegation, decodePublicKey, DELEGATION_SCOPES, delegationMessage, generateKeypair, sha256Hex, verifyText } from '../../durable-objects/contracts/auth.ts';
+import type { Delegation, DelegationScope, Keypair } from '../../durable-objects/contracts/auth.ts';
 import { formatDoug } from '../../durable-objects/domain/money.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
 import type { DougClientOptions } from '../../sdk/client.ts';
@@ -23,9 +24,10 @@ import { probeRuntime } from './exec/runtime.ts';
 
 /**
  * `doug-agent`: lists this machine as an ask, connects to the market, works, and on SIGINT or
- * SIGTERM drains, withdraws the ask and exits 0. `main(argv, io)` does everything and returns the
- * exit code (0 ok, 1 failure, 2 usage), so tests run it in-process with their own probes,
- * executor and stop signal.
+ * SIGTERM drains, withdraws the ask and exits 0. `doug-agent key` prints the agent key (making it
+ * if missing), for a wallet to authorise. `main(argv, io)` does everything and returns the exit
+ * code (0 ok, 1 failure, 2 usage), so tests run it in-process with their own probes, executor and
+ * stop signal.
  */
 
 export const DEFAULT_AGENT_KEY_PATH = '~/.config/doug/agent.json';
@@ -35,6 +37,12 @@ const DEFAULT_DRAIN_MS = 60_000;
 const MAX_TTL_MS = 30 * 24 * 3_600_000;
 /** A wallet's delegation to the agent key lasts this long at least, and is renewed before it lapses. */
 const DELEGATION_MS = 24 * 3_600_000;
+/** What the agent needs a wallet to delegate to its key. */
+export const AGENT_SCOPES: readonly DelegationScope[] = ['asks', 'work'];
+/** A `--delegation` the agent cannot renew is warned about this long before it expires. */
+export const DELEGATION_WARN_MS = 10 * 60_000;
+/** setTimeout's longest delay (~24.8 days); longer ones fire at once, so they are chained. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface Probe {
   hardware: Hardware;
@@ -67,6 +75,8 @@ interface Options {
   attributes: Record<string, AttributeValue>;
   keyPath: string;
   walletKeyPath: string | null;
+  /** `--delegation`: the token (or its JSON) as given, or the file holding it. */
+  delegation: { text: string } | { path: string } | null;
   modelDir: string;
   ttlMs: number;
   drainTimeoutMs: number;
@@ -81,27 +91,40 @@ const FLAGS: Record<string, FlagKind> = {
   attr: 'list',
   key: 'string',
   'wallet-key': 'string',
+  delegation: 'string',
   'model-dir': 'string',
   ttl: 'string',
   'drain-timeout': 'string',
   quiet: 'boolean',
   help: 'boolean',
 };
+const KEY_FLAGS: Record<string, FlagKind> = { key: 'string', help: 'boolean' };
 
 export const USAGE = `usage: doug-agent --server URL --market M --price DOUG --capacity N [options]
+       doug-agent key [--key FILE]
 
 Lists this machine on a DougAI market, takes work over a WebSocket and runs it with onnxruntime.
 SIGINT or SIGTERM drains (finishes held work, takes no more), withdraws the ask and exits 0;
 a second signal stops at once.
+
+\`doug-agent key\` prints the agent key's public key (only that, on stdout), creating the key file
+if it is missing: the key a wallet authorises on the portal's /provide page.
 
   --server URL          API base URL (env DOUG_URL)
   --market M            market id, e.g. cpu, gpu-24gb
   --price DOUG          price per work unit, e.g. 0.01
   --capacity N          concurrent jobs (slots), 1-1024
   --attr key=value      extra ask attribute (repeatable); detected ones: accelerator, memoryGb, cores, fingerprint
-  --key FILE            the agent's hot key (default ${DEFAULT_AGENT_KEY_PATH}; created, mode 0600, if missing)
-  --wallet-key FILE     provider wallet: delegates "asks" and "work" to the agent key
-                        (without it the agent key is the provider wallet)
+  --key FILE            the agent's hot key (default ${DEFAULT_AGENT_KEY_PATH}; created, mode 0600, if
+                        missing, except with --delegation, which names an existing key)
+  --delegation TOKEN    the provider wallet's delegation of "asks" and "work" to the agent key,
+                        as the portal's /provide page makes it (base64url JSON; @FILE reads it
+                        from a file, token or JSON). Checked at start. The agent cannot renew it:
+                        its asks end when it does; it warns 10 minutes before, and at the end
+                        drains held work and exits 1
+  --wallet-key FILE     provider wallet key file: the agent delegates "asks" and "work" to its
+                        own key and renews that itself (not with --delegation)
+                        (with neither, the agent key is the provider wallet)
   --model-dir DIR       model cache (default ${DEFAULT_MODEL_DIR})
   --ttl DURATION        ask lifetime, re-listed before it ends (default 1h)
   --drain-timeout DUR   how long a drain waits for held work (default 60s)
@@ -111,7 +134,7 @@ Test only: DOUG_AGENT_FAULT=wrong-output corrupts every result (to exercise veri
 `;
 
 /** Splits argv into flag values; unknown flags and missing values are usage errors. */
-export function parseArgs(argv: string[]): Record<string, string | string[] | boolean> {
+export function parseArgs(argv: string[], flags: Record<string, FlagKind> = FLAGS): Record<string, string | string[] | boolean> {
   const out: Record<string, string | string[] | boolean> = {};
   for (let i = 0; i < argv.length; i++) {
     const tok = argv[i]!;
@@ -122,7 +145,7 @@ export function parseArgs(argv: string[]): Record<string, string | string[] | bo
     if (!tok.startsWith('--')) throw new UsageError(`unexpected argument ${JSON.stringify(tok)}`);
     const eq = tok.indexOf('=');
     const name = eq === -1 ? tok.slice(2) : tok.slice(2, eq);
-    const kind = FLAGS[name];
+    const kind = flags[name];
     if (!kind) throw new UsageError(`unknown flag --${name}`);
     i = takeFlag(argv, i, name, kind, eq === -1 ? undefined : tok.slice(eq + 1), out);
   }
@@ -156,6 +179,11 @@ function options(argv: string[], io: AgentCliIo): Options {
   const drainTimeoutMs = str('drain-timeout') === undefined ? DEFAULT_DRAIN_MS : durationArg('--drain-timeout', str('drain-timeout')!);
   const home = io.home ?? homedir();
   const wallet = str('wallet-key');
+  const delegation = str('delegation');
+  if (wallet !== undefined && delegation !== undefined) {
+    throw new UsageError('--delegation and --wallet-key cannot be used together: --wallet-key signs (and renews) a delegation from a key file, --delegation takes one the wallet signed elsewhere');
+  }
+  if (delegation !== undefined && delegation.trim() === '') throw new UsageError('--delegation: empty; give the token from the portal, or @FILE');
   return {
     server: url.toString().replace(/\/+$/, ''),
     market,
@@ -164,6 +192,7 @@ function options(argv: string[], io: AgentCliIo): Options {
     attributes: attributesArg(Array.isArray(f.attr) ? f.attr : []),
     keyPath: expandHome(str('key') ?? DEFAULT_AGENT_KEY_PATH, home),
     walletKeyPath: wallet === undefined ? null : expandHome(wallet, home),
+    delegation: delegation === undefined ? null : delegation.startsWith('@') ? { path: expandHome(delegation.slice(1), home) } : { text: delegation },
     modelDir: expandHome(str('model-dir') ?? DEFAULT_MODEL_DIR, home),
     ttlMs,
     drainTimeoutMs,
@@ -207,10 +236,74 @@ export async function askAttributes(probe: Probe, extra: Record<string, Attribut
   };
 }
 
+/**
+ * Reads a delegation as `--delegation` gives it: the header's base64url JSON, or the JSON itself.
+ * Only the five fields are kept; UsageError says what is wrong.
+ */
+export function decodeDelegation(text: string): Delegation {
+  const t = text.trim();
+  let value: unknown;
+  try {
+    if (!t.startsWith('{') && !/^[A-Za-z0-9_-]+$/.test(t)) throw new Error('not base64url');
+    value = JSON.parse(t.startsWith('{') ? t : new TextDecoder('utf-8', { fatal: true }).decode(base64UrlDecode(t)));
+  } catch {
+    throw new UsageError("--delegation: not a delegation token (the base64url text the portal's /provide page gives) nor its JSON");
+  }
+  const d = (value !== null && typeof value === 'object' ? value : {}) as Partial<Record<keyof Delegation, unknown>>;
+  if (
+    typeof d.wallet !== 'string' ||
+    !decodePublicKey(d.wallet) ||
+    typeof d.delegate !== 'string' ||
+    typeof d.signature !== 'string' ||
+    typeof d.expiresAt !== 'number' ||
+    !Number.isSafeInteger(d.expiresAt) ||
+    !Array.isArray(d.scopes) ||
+    !d.scopes.every((s) => (DELEGATION_SCOPES as readonly unknown[]).includes(s))
+  ) {
+    throw new UsageError('--delegation: the token is incomplete; it needs wallet, delegate, scopes, expiresAt and signature');
+  }
+  return { wallet: d.wallet, delegate: d.delegate, scopes: d.scopes as DelegationScope[], expiresAt: d.expiresAt, signature: d.signature };
+}
+
+/**
+ * Checks a `--delegation` before the agent connects: it must name this agent key, carry the
+ * wallet's valid signature, grant "asks" and "work" and not have expired. UsageError otherwise.
+ */
+export async function checkDelegation(d: Delegation, o: { agentKey: string; now: number }): Promise<void> {
+  if (d.delegate !== o.agentKey) {
+    throw new UsageError(`--delegation: it authorises the agent key ${d.delegate}, but this agent's key is ${o.agentKey}; authorise ${o.agentKey} on the portal, or pass --key with the file of ${d.delegate}`);
+  }
+  const { signature, ...unsigned } = d;
+  if (!(await verifyText(d.wallet, signature, delegationMessage(unsigned)))) {
+    throw new UsageError(`--delegation: the signature of wallet ${d.wallet} does not verify (was the token altered or cut short?)`);
+  }
+  const missing = AGENT_SCOPES.filter((s) => !d.scopes.includes(s));
+  if (missing.length > 0) {
+    throw new UsageError(`--delegation: it does not grant ${missing.map((s) => `"${s}"`).join(' or ')}; the agent needs "asks" and "work"`);
+  }
+  if (d.expiresAt <= o.now) {
+    throw new UsageError(`--delegation: it expired at ${new Date(d.expiresAt).toISOString()}; authorise the agent again on the portal's /provide page`);
+  }
+}
+
+/** `doug-agent key`: prints the agent's public key, creating the key file if it is missing. */
+async function printKey(argv: string[], io: AgentCliIo): Promise<number> {
+  const f = parseArgs(argv, KEY_FLAGS);
+  if (f.help === true) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  const path = expandHome(typeof f.key === 'string' ? f.key : DEFAULT_AGENT_KEY_PATH, io.home ?? homedir());
+  const key = await loadOrCreateKey(path, lineLogger({ write: io.stderr, now: io.now }));
+  io.stdout(`${key.publicKey}\n`);
+  return 0;
+}
+
 /** Runs the agent; returns the exit code (0 ok, 1 failure, 2 usage). */
 export async function main(argv: string[], io: AgentCliIo): Promise<number> {
   let o: Options;
   try {
+    if (argv[0] === 'key') return await printKey(argv.slice(1), io);
     if (argv.includes('--help') || argv.includes('-h')) {
       io.stdout(USAGE);
       return 0;
@@ -230,9 +323,16 @@ export async function main(argv: string[], io: AgentCliIo): Promise<number> {
 async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
   const now = io.now ?? Date.now;
   const fault = faultFromEnv(io.env);
-  const agentKey = await loadOrCreateKey(o.keyPath, log);
+  const agentKey = o.delegation ? await loadDelegatedKey(o.keyPath) : await loadOrCreateKey(o.keyPath, log);
   const wallet = o.walletKeyPath ? await loadKeypair(o.walletKeyPath) : null;
-  log.info(`agent key ${agentKey.publicKey}${wallet ? `, acting for wallet ${wallet.publicKey}` : ' (also the provider wallet)'}`);
+  // A delegation given with --delegation: checked now, before anything connects; never renewed.
+  const given = o.delegation ? await delegationFrom(o.delegation) : null;
+  if (given) {
+    await checkDelegation(given, { agentKey: agentKey.publicKey, now: now() });
+    log.info(`agent key ${agentKey.publicKey}, acting for wallet ${given.wallet} by its delegation (asks, work) until ${new Date(given.expiresAt).toISOString()}; the agent cannot renew it: its asks end then`);
+  } else {
+    log.info(`agent key ${agentKey.publicKey}${wallet ? `, acting for wallet ${wallet.publicKey}` : ' (also the provider wallet)'}`);
+  }
 
   const probe = await (io.probe ?? defaultProbe)();
   const hw = probe.hardware;
@@ -242,7 +342,7 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
   const executor = await (io.createExecutor ?? defaultExecutor)({ runtime: probe.runtime, server: o.server, modelDir: o.modelDir });
 
   const createClient = io.createClient ?? ((c: DougClientOptions) => new DougClient(c));
-  let delegation: Delegation | undefined;
+  let delegation: Delegation | undefined = given ?? undefined;
   const renewDelegation = async (): Promise<void> => {
     if (!wallet) return;
     if (delegation && delegation.expiresAt > now() + o.ttlMs + 10 * 60_000) return;
@@ -253,11 +353,13 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
 
   const list = async (): Promise<{ id: string; expiresAt: number }> => {
     await renewDelegation();
-    const expiresAt = now() + o.ttlMs;
+    // An ask may not outlive the delegation it is listed by when the agent cannot renew that.
+    const expiresAt = given ? Math.min(now() + o.ttlMs, given.expiresAt) : now() + o.ttlMs;
     const res = await client().placeAsk({ market: o.market, price: o.price, capacity: o.capacity, attributes, expiresAt });
     const id = res.order?.id;
     if (typeof id !== 'string') throw new Error('the server answered the ask without an order id');
-    log.info(`listed ask ${id} on ${o.market}: ${o.capacity} slot(s) at ${formatDoug(o.price)} DOUG, until ${new Date(expiresAt).toISOString()}`);
+    const end = given && expiresAt === given.expiresAt ? ", when the wallet's delegation ends" : '';
+    log.info(`listed ask ${id} on ${o.market}: ${o.capacity} slot(s) at ${formatDoug(o.price)} DOUG, until ${new Date(expiresAt).toISOString()}${end}`);
     return { id, expiresAt };
   };
 
@@ -276,10 +378,15 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
   });
 
   // Keep the ask alive: re-list at 80% of its life, switch the socket to the new ask, withdraw the old.
-  let renewTimer: NodeJS.Timeout | null = null;
+  // An ask that ends with a given delegation is not re-listed: the delegation's end stops the agent.
+  let cancelRenewal = (): void => undefined;
   let stopping = false;
   const scheduleRenewal = (inMs: number) => {
-    renewTimer = setTimeout(() => void renew(), Math.max(0, inMs));
+    cancelRenewal = timerAt(now() + Math.max(0, inMs), now, () => void renew());
+  };
+  const scheduleNext = (listed: { expiresAt: number }) => {
+    if (given && listed.expiresAt >= given.expiresAt) return;
+    scheduleRenewal((listed.expiresAt - now()) * 0.8);
   };
   const renew = async (): Promise<void> => {
     if (stopping) return;
@@ -299,7 +406,7 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
     }
     agent.reconnect(`ask re-listed as ${ask.id}`);
     await withdraw(old.id);
-    scheduleRenewal(o.ttlMs * 0.8);
+    scheduleNext(ask);
   };
   const withdraw = async (id: string): Promise<boolean> => {
     try {
@@ -316,30 +423,95 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
     }
   };
 
-  const stopRequested = new Promise<string>((resolveStop) => {
-    let count = 0;
-    const unsubscribe = (io.onStop ?? processSignals)((signal) => {
-      count++;
-      if (count === 1) resolveStop(signal);
-      else {
-        log.warn(`${signal} again: stopping now, abandoning held work`);
-        unsubscribe();
-        void agent.stop();
-      }
-    });
+  // The first signal (or the given delegation's end) drains; a second signal stops at once.
+  let resolveStop: (why: { signal: string } | { expired: true }) => void = () => undefined;
+  const stopRequested = new Promise<{ signal: string } | { expired: true }>((r) => (resolveStop = r));
+  const unsubscribe = (io.onStop ?? processSignals)((signal) => {
+    if (!stopping) {
+      stopping = true;
+      resolveStop({ signal });
+      return;
+    }
+    log.warn(`${signal} again: stopping now, abandoning held work`);
+    unsubscribe();
+    void agent.stop();
   });
+  const cancelTimers: (() => void)[] = [];
+  if (given) {
+    const at = new Date(given.expiresAt).toISOString();
+    cancelTimers.push(
+      timerAt(given.expiresAt - DELEGATION_WARN_MS, now, () => {
+        const minutes = Math.max(0, Math.round((given.expiresAt - now()) / 60_000));
+        log.warn(`the wallet's delegation to this agent expires at ${at} (in ${minutes} min) and the agent cannot renew it: authorise the agent again on the portal's /provide page and restart it with the new --delegation`);
+      }),
+      timerAt(given.expiresAt, now, () => {
+        if (stopping) return;
+        stopping = true;
+        resolveStop({ expired: true });
+      }),
+    );
+  }
 
   agent.start();
-  scheduleRenewal(o.ttlMs * 0.8);
-  const signal = await stopRequested;
-  stopping = true;
-  if (renewTimer) clearTimeout(renewTimer);
-  log.info(`${signal}: draining (up to ${o.drainTimeoutMs} ms)`);
+  scheduleNext(ask);
+  const why = await stopRequested;
+  cancelRenewal();
+  for (const cancel of cancelTimers) cancel();
+  if ('expired' in why) {
+    log.warn(`the wallet's delegation expired at ${new Date(given!.expiresAt).toISOString()}: draining (up to ${o.drainTimeoutMs} ms), then stopping`);
+  } else {
+    log.info(`${why.signal}: draining (up to ${o.drainTimeoutMs} ms)`);
+  }
   const outcome = await agent.drain({ timeoutMs: o.drainTimeoutMs });
   log.info(`drained: ${outcome.finished} answer(s) delivered, ${outcome.abandoned} abandoned`);
+  if ('expired' in why) {
+    // The ask ended with the delegation, and the server refuses requests under it now: nothing to withdraw.
+    unsubscribe();
+    io.stderr(`error AGENT__DELEGATION_EXPIRED: the wallet's delegation ended at ${new Date(given!.expiresAt).toISOString()} and the agent stopped; authorise it again on the portal's /provide page and restart it with the new --delegation\n`);
+    return 1;
+  }
   const withdrawn = await withdraw(ask.id);
+  unsubscribe();
   log.info('stopped');
   return withdrawn ? 0 : 1;
+}
+
+/** The `--delegation` value's delegation: the text itself, or the file's (token or JSON). */
+async function delegationFrom(source: { text: string } | { path: string }): Promise<Delegation> {
+  if ('text' in source) return decodeDelegation(source.text);
+  let text: string;
+  try {
+    text = await readFile(source.path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--delegation: cannot read ${source.path} (${(err as NodeJS.ErrnoException).code ?? describe(err)})`);
+  }
+  return decodeDelegation(text);
+}
+
+/** With `--delegation` the agent key must exist already: the delegation names it. */
+async function loadDelegatedKey(path: string): Promise<Keypair> {
+  try {
+    return await loadKeypair(path);
+  } catch (err) {
+    if (err instanceof KeyFileError && err.code === 'KEYFILE__NOT_FOUND') {
+      throw new UsageError(`--delegation: no agent key at ${path}; the delegation names an existing key: pass --key with its file, or run \`doug-agent key --key ${path}\` and authorise the key it prints`);
+    }
+    throw err;
+  }
+}
+
+/** Calls `fn` at time `at` (by `now`); returns a cancel. Chains timers past setTimeout's limit. */
+function timerAt(at: number, now: () => number, fn: () => void): () => void {
+  let timer: NodeJS.Timeout | null = null;
+  const arm = () => {
+    const left = Math.max(0, at - now());
+    const step = Math.min(left, MAX_TIMER_MS);
+    timer = setTimeout(step === left ? fn : arm, step);
+  };
+  arm();
+  return () => {
+    if (timer) clearTimeout(timer);
+  };
 }
 
 async function loadOrCreateKey(path: string, log: Logger): Promise<Keypair> {

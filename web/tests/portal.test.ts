@@ -1,7 +1,9 @@
 /// <reference lib="dom" />
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keypairFromSeed, type Delegation } from '../../durable-objects/contracts/auth.ts';
@@ -10,7 +12,7 @@ import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
 import { eventually } from '../../test/e2e/agents.ts';
-import { startStack, type Stack } from '../../test/e2e/stack.ts';
+import { startStack, stopGroup, type Stack } from '../../test/e2e/stack.ts';
 import { connectDevWallet, launch, openPage, PHONE } from './browser.ts';
 import { installTestWallet } from './test-wallet.ts';
 
@@ -38,6 +40,28 @@ afterAll(async () => {
   await browser?.close();
   await stack?.stop();
 });
+
+/** The words of a shell command line as sh splits them, for the quoting the portal writes (bare or '…'). */
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  let word: string | null = null;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (c === "'") {
+      const end = line.indexOf("'", i + 1);
+      word = (word ?? '') + line.slice(i + 1, end);
+      i = end;
+    } else if (c === '\\' && line[i + 1] === "'") {
+      word = (word ?? '') + "'";
+      i++;
+    } else if (c === ' ') {
+      if (word !== null) words.push(word);
+      word = null;
+    } else word = (word ?? '') + c;
+  }
+  if (word !== null) words.push(word);
+  return words;
+}
 
 /** The wire inputs of the test model: one float32 tensor `x` of shape [1, 16]. */
 function inputsJson(): string {
@@ -223,6 +247,68 @@ describe('the portal in a real browser', () => {
     }, "the wallet's ask in the offers read model");
     expect(owned.items).toHaveLength(1);
     await w.shot('wallet-standard-ask');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('authorises a doug-agent from the browser wallet; the agent lists an ask owned by the wallet', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/provide');
+    const wallet = await connectDevWallet(page);
+
+    // Step 1: the command the page shows, run for real on "the machine with the GPU".
+    expect(await page.getByTestId('agent-key-command').innerText()).toContain('npx doug-agent key');
+    const keyPath = join(work, 'provider', 'agent.json');
+    const cli = ['--import', 'tsx', 'gpu-agent/src/cli.ts'];
+    const printed = await promisify(execFile)(process.execPath, [...cli, 'key', '--key', keyPath]);
+    const agentKey = printed.stdout.trim();
+    expect(agentKey).toMatch(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/);
+
+    // Step 2: the offer, the key, and the wallet's one signature.
+    await page.getByTestId('ask-market').selectOption('cpu');
+    await page.getByTestId('ask-price').fill('0.5');
+    await page.getByTestId('ask-capacity').fill('1');
+    await page.getByTestId('ask-region').fill('agent-test');
+    await expect.poll(() => page.getByTestId('agent-command').innerText()).toContain('--delegation <authorise first>');
+    await page.getByTestId('agent-key').fill(agentKey);
+    await page.getByTestId('agent-period').selectOption('1d');
+    await page.getByTestId('authorise-agent').click();
+    await page.getByTestId('agent-authorised').waitFor();
+
+    // Step 3: exactly the command's flags, with the key file and a model cache of this test.
+    const command = await page.getByTestId('agent-command').innerText();
+    expect(command).not.toContain('<authorise first>');
+    expect(command).not.toContain('--wallet-key');
+    const argv = shellWords(command.slice(command.indexOf('npx doug-agent')).replace(/ \\\n\s*/g, ' ')).slice(2);
+    expect(argv[argv.indexOf('--server') + 1]).toBe(stack.url);
+    const token = argv[argv.indexOf('--delegation') + 1]!;
+    const delegation = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as Delegation;
+    expect(delegation).toMatchObject({ wallet, delegate: agentKey, scopes: ['asks', 'work'] });
+    expect(delegation.expiresAt - Date.now()).toBeGreaterThan(86_400_000 - 120_000);
+    const agent = spawn(process.execPath, [...cli, ...argv, '--key', keyPath, '--model-dir', join(work, 'provider', 'models'), '--drain-timeout', '5s'], {
+      env: { ...process.env, DOUG_AGENT_FAULT: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let log = '';
+    agent.stdout!.on('data', (d) => (log += d));
+    agent.stderr!.on('data', (d) => (log += d));
+    const exited = new Promise<number | null>((r) => agent.once('exit', (code) => r(code)));
+    try {
+      const ask = await eventually(async () => (await api.asks({ owner: wallet })).items.find((a) => a.status === 'open'), "the agent's ask, owned by the wallet", 90_000, () => log);
+      expect(ask).toMatchObject({ owner: wallet, market: 'cpu', price: '500000000' });
+      expect(ask.attributes).toMatchObject({ region: 'agent-test', accelerator: 'cpu' });
+      expect(log).toContain(`agent key ${agentKey}, acting for wallet ${wallet} by its delegation`);
+      // The page lists the agent's ask among the wallet's own.
+      await expect.poll(() => page.locator(`[data-testid="my-ask-row"][data-ask="${ask.id}"]`).getAttribute('data-status'), { timeout: 30_000 }).toBe('open');
+      await w.shot('agent-authorised');
+    } finally {
+      await stopGroup(agent, 10_000);
+    }
+    expect(await exited, log).toBe(0);
+    // On SIGINT the agent withdrew its ask.
+    await eventually(async () => (await api.asks({ owner: wallet, status: 'all' })).items.every((a) => a.status === 'cancelled'), "the agent's ask withdrawn", 30_000);
     expect(w.problems()).toEqual([]);
     await w.close();
   });

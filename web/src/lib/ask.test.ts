@@ -1,6 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { attributesArg } from '../../../gpu-agent/src/cli.ts';
-import { agentCommand, askStatus, attributeWords, emptyAskForm, mergeOwnAsks, PENDING_MS, reputationOf, shellQuote, validateAsk, type AskForm } from './ask.ts';
+import { createDelegation, generateKeypair, type Delegation } from '$contracts/auth.ts';
+import { attributesArg, checkDelegation, decodeDelegation } from '../../../gpu-agent/src/cli.ts';
+import {
+  AGENT_KEY_COMMAND,
+  agentCommand,
+  agentDelegationRequest,
+  agentKeyOf,
+  askStatus,
+  attributeWords,
+  emptyAskForm,
+  mergeOwnAsks,
+  PENDING_MS,
+  reputationOf,
+  shellQuote,
+  validateAsk,
+  type AskForm,
+} from './ask.ts';
 
 const NOW = 1_700_000_000_000;
 const MARKETS = ['cpu', 'gpu-24gb'];
@@ -118,11 +133,20 @@ describe('shellQuote', () => {
   });
 });
 
+/** A wallet's real signed delegation to a fresh agent key, as the page gets it from the wallet. */
+async function signed(o: { period?: string; now?: number } = {}): Promise<{ delegation: Delegation; agentKey: string }> {
+  const wallet = await generateKeypair();
+  const agentKey = (await generateKeypair()).publicKey;
+  const delegation = await createDelegation(wallet, agentDelegationRequest({ agentKey, period: o.period ?? '7d', now: o.now ?? Date.now() }));
+  return { delegation, agentKey };
+}
+
 describe('agentCommand', () => {
-  it('runs doug-agent with the form values, the page origin and the wallet delegation', () => {
-    const text = agentCommand(form({ price: '0.050', accelerator: 'RTX 4090', memoryGb: '24', region: 'eu-west', ttl: '1d' }), { server: 'https://doug.example' });
-    expect(text).toContain('npx doug keygen');
-    expect(agentArgv(text)).toEqual([
+  it('runs doug-agent with the form values, the page origin and the wallet delegation token, and no wallet key', async () => {
+    const { delegation } = await signed();
+    const text = agentCommand(form({ price: '0.050', accelerator: 'RTX 4090', memoryGb: '24', region: 'eu-west', ttl: '1d' }), { server: 'https://doug.example', delegation });
+    const argv = agentArgv(text);
+    expect(argv.slice(0, -1)).toEqual([
       '--server', 'https://doug.example',
       '--market', 'gpu-24gb',
       '--price', '0.05',
@@ -131,21 +155,51 @@ describe('agentCommand', () => {
       '--attr', 'memoryGb=24',
       '--attr', 'region=eu-west',
       '--ttl', '1d',
-      '--wallet-key', '~/.config/doug/id.json',
+      '--delegation',
     ]);
+    expect(text).not.toContain('--wallet-key');
+    expect(text).not.toContain('keygen');
+    // The token is the header's encoding, and the agent reads back the delegation the wallet signed.
+    const token = argv.at(-1)!;
+    expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(decodeDelegation(token)).toEqual(delegation);
+    expect(text).toContain(`Authorised until ${new Date(delegation.expiresAt).toISOString().slice(0, 19)}Z`);
   });
 
-  it('gives attributes the agent reads back as the portal sends them', () => {
+  it('gives attributes the agent reads back as the portal sends them', async () => {
+    const { delegation } = await signed();
     const f = form({ memoryGb: '23.5', extra: [{ key: 'note', value: "o'brien's box" }, { key: 'cores', value: '64' }] });
-    const argv = agentArgv(agentCommand(f, { server: 'http://127.0.0.1:8790' }));
+    const argv = agentArgv(agentCommand(f, { server: 'http://127.0.0.1:8790', delegation }));
     const attrs = argv.filter((_, i) => argv[i - 1] === '--attr');
     const v = validateAsk(f, { now: NOW, markets: MARKETS });
     expect(v.ok && attributesArg(attrs)).toEqual(v.ok && v.input.attributes);
   });
 
-  it('shows placeholders for fields not valid yet, never a made-up value', () => {
-    const argv = agentArgv(agentCommand(form({ market: '', price: 'abc', capacity: '' }), { server: 'http://127.0.0.1:8790' }));
+  it('shows placeholders for fields not valid yet and for the delegation before authorisation, never a made-up value', () => {
+    const text = agentCommand(form({ market: '', price: 'abc', capacity: '' }), { server: 'http://127.0.0.1:8790', delegation: null });
+    expect(text).toContain('--delegation <authorise first>');
+    expect(text).toMatch(/Authorise the agent key first/);
+    const argv = agentArgv(text);
     expect(argv.slice(2, 8)).toEqual(['--market', 'MARKET', '--price', 'PRICE', '--capacity', 'SLOTS']);
+  });
+});
+
+describe('authorising an agent key', () => {
+  it('accepts a base58 32-byte key as pasted and names what is wrong otherwise', async () => {
+    const key = (await generateKeypair()).publicKey;
+    expect(agentKeyOf(`  ${key}\n`)).toEqual({ key });
+    expect(agentKeyOf('')).toEqual({ error: expect.stringMatching(/doug-agent key/) });
+    for (const bad of ['0OIl'.repeat(10), key.slice(0, 20), `${key}x`, 'x'.repeat(44)]) expect('error' in agentKeyOf(bad), bad).toBe(true);
+    expect(AGENT_KEY_COMMAND).toContain('npx doug-agent key');
+  });
+
+  it('asks the wallet for "asks" and "work" for the chosen period, which the agent accepts', async () => {
+    const now = Date.now();
+    const { delegation, agentKey } = await signed({ period: '30d', now });
+    expect(delegation).toMatchObject({ delegate: agentKey, scopes: ['asks', 'work'], expiresAt: now + 30 * 86_400_000 });
+    await expect(checkDelegation(delegation, { agentKey, now })).resolves.toBeUndefined();
+    expect(agentDelegationRequest({ agentKey, period: '1d', now }).expiresAt).toBe(now + 86_400_000);
+    expect(agentDelegationRequest({ agentKey, period: '7d', now }).expiresAt).toBe(now + 7 * 86_400_000);
   });
 });
 

@@ -1,5 +1,6 @@
 import type { AttributeValue } from '$contracts/api.ts';
 import { MARKET_ID } from '$contracts/api.ts';
+import { decodePublicKey, encodeDelegation, type Delegation, type DelegationScope } from '$contracts/auth.ts';
 import { formatDoug, MAX_AMOUNT, parseDoug } from '$domain/money.ts';
 
 /**
@@ -183,17 +184,48 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** Where `doug keygen` and `doug-agent` keep their keys by default (sdk/keyfile.ts, gpu-agent/src/cli.ts). */
-export const WALLET_KEY_PATH = '~/.config/doug/id.json';
+/** Where `doug-agent` keeps its own key by default (gpu-agent/src/cli.ts). */
+export const AGENT_KEY_PATH = '~/.config/doug/agent.json';
+
+/** What the provider runs first: prints the agent's public key, making the key file if missing. */
+export const AGENT_KEY_COMMAND = ['# In a DougAI checkout, after `npm install`, on the machine with the GPU.', `# Prints the agent's public key (its key file: ${AGENT_KEY_PATH}).`, 'npx doug-agent key'].join('\n');
+
+/** What the wallet lets the agent key do: list asks and take work (never withdraw). */
+export const AGENT_SCOPES: DelegationScope[] = ['asks', 'work'];
+
+/** How long an agent's authorisation lasts; the agent cannot renew it and stops when it ends. */
+export const AGENT_PERIODS = [
+  { value: '1d', label: '1 day', ms: 86_400_000 },
+  { value: '7d', label: '7 days', ms: 7 * 86_400_000 },
+  { value: '30d', label: '30 days', ms: 30 * 86_400_000 },
+] as const;
+export const DEFAULT_AGENT_PERIOD = '7d';
+
+/** The agent key as pasted, or why it is not one: a base58 ed25519 public key (32 bytes). */
+export function agentKeyOf(text: string): { key: string } | { error: string } {
+  const t = text.trim();
+  if (t === '') return { error: 'Paste the public key that `doug-agent key` printed.' };
+  if (!decodePublicKey(t)) return { error: 'Not a public key: 32 to 44 base58 characters, as `doug-agent key` prints it.' };
+  return { key: t };
+}
+
+/** The delegation the wallet signs for an agent key, from the chosen period (1 day when unknown). */
+export function agentDelegationRequest(o: { agentKey: string; period: string; now: number }): { delegate: string; scopes: DelegationScope[]; expiresAt: number } {
+  const ms = AGENT_PERIODS.find((p) => p.value === o.period)?.ms ?? AGENT_PERIODS[0].ms;
+  return { delegate: o.agentKey, scopes: [...AGENT_SCOPES], expiresAt: o.now + ms };
+}
+
+/** Shown in place of the token until the wallet has authorised the agent key. */
+export const DELEGATION_PLACEHOLDER = '<authorise first>';
 
 /**
- * The commands a provider runs, from the form as it stands: make a wallet key (once), then run the
- * agent for it. `--wallet-key` makes the wallet delegate "asks" and "work" to the agent's own key,
- * which the agent creates on its first start. Fields that are not valid yet show as a placeholder
- * in capitals (PRICE, MARKET…) that the agent would refuse, so a half-filled form never yields a
- * command that runs with values nobody chose.
+ * The `doug-agent` command the provider runs, from the form as it stands and the wallet's
+ * delegation to the agent key (`--delegation`, the token the API header carries). Fields that are
+ * not valid yet show as a placeholder in capitals (PRICE, MARKET…) and a missing delegation as
+ * `<authorise first>`, which a shell refuses, so a half-filled form never yields a command that
+ * runs with values nobody chose.
  */
-export function agentCommand(form: AskForm, o: { server: string }): string {
+export function agentCommand(form: AskForm, o: { server: string; delegation: Delegation | null }): string {
   const errors: AskErrors = {};
   const market = MARKET_ID.test(form.market.trim()) ? form.market.trim() : 'MARKET';
   const price = priceOf(form.price);
@@ -207,15 +239,12 @@ export function agentCommand(form: AskForm, o: { server: string }): string {
     `--capacity ${'capacity' in capacity ? capacity.capacity : 'SLOTS'}`,
     ...Object.entries(attributes).map(([k, v]) => `--attr ${shellQuote(`${k}=${v}`)}`),
     `--ttl ${ttl}`,
-    `--wallet-key ${WALLET_KEY_PATH}`,
+    `--delegation ${o.delegation ? shellQuote(encodeDelegation(o.delegation)) : DELEGATION_PLACEHOLDER}`,
   ];
+  const until = o.delegation ? new Date(o.delegation.expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z') : null;
   return [
-    '# In a DougAI checkout, after `npm install`.',
-    `# 1. Once: a wallet key (${WALLET_KEY_PATH}).`,
-    'npx doug keygen',
-    '# 2. The agent makes its own key on first start;',
-    '#    the wallet lets it list asks and take work,',
-    '#    and payouts go to the wallet.',
+    '# On the same machine, with the same agent key.',
+    until ? `# Authorised until ${until}: then the agent stops.` : '# Authorise the agent key first (step 2).',
     `npx doug-agent \\\n  ${args.join(' \\\n  ')}`,
   ].join('\n');
 }

@@ -114,10 +114,24 @@ class Session {
    * faucet; withdrawals). Reconnects the wallet when the page was reloaded; the wallet may prompt.
    */
   async ownerClient(): Promise<DougClient> {
+    return new DougClient({ baseUrl: apiBase(), keypair: await this.ownerWallet() });
+  }
+
+  /**
+   * Has the wallet itself sign a delegation to another key (an agent's), for `scopes` until
+   * `expiresAt`. Reconnects the wallet when the page was reloaded; the wallet prompts to sign (the
+   * development wallet signs without asking).
+   */
+  async signDelegation(delegate: string, scopes: DelegationScope[], expiresAt: number): Promise<Delegation> {
+    return createDelegation(await this.ownerWallet(), { delegate, scopes, expiresAt });
+  }
+
+  /** The connected wallet that opened this session, reconnected if needed. */
+  private async ownerWallet(): Promise<ConnectedWallet> {
     if (!this.account || !this.walletId) throw new Error('connect a wallet first');
     if (!this.wallet) this.wallet = await reconnect(this.walletId, this.localMode);
     if (!this.wallet || this.wallet.publicKey !== this.account) throw new Error('reconnect the wallet that opened this session');
-    return new DougClient({ baseUrl: apiBase(), keypair: this.wallet });
+    return this.wallet;
   }
 
   /** The signed client, or an error a page can show when no wallet is connected. */
