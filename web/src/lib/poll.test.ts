@@ -42,9 +42,12 @@ describe('poll', () => {
     expect(seen).toEqual([false]);
 
     let ticks = 0;
-    poll(async () => ++ticks < 2, 1000);
+    const done = poll(async () => ++ticks < 2, 1000);
+    expect(done.live()).toBe(true);
     await vi.advanceTimersByTimeAsync(5000);
     expect(ticks).toBe(2);
+    expect(done.live()).toBe(false);
+    expect(stop.live()).toBe(false);
   });
 
   it('keeps polling after a tick that throws', async () => {

@@ -1,3 +1,6 @@
+/** Stops the polling when called; `live()` is false from then on. */
+export type Polling = (() => void) & { live: () => boolean };
+
 /**
  * Live data on a page: runs `tick` at once and then every `everyMs`, never two at a time (a slow
  * answer is not overtaken by the next request). `tick` gets `live()`, false once polling stopped,
@@ -7,8 +10,9 @@
  *
  * Returns the stop function, which is what a Svelte `$effect` returns for cleanup:
  * `$effect(() => poll(async (live) => { const d = await api.x(); if (live()) data = d; }, 3000));`
+ * Its `live` is the ticks' own, for work beside them that ends with the polling (a "load more").
  */
-export function poll(tick: (live: () => boolean) => Promise<boolean | void>, everyMs: number): () => void {
+export function poll(tick: (live: () => boolean) => Promise<boolean | void>, everyMs: number): Polling {
   let stopped = false;
   let busy = false;
   const live = (): boolean => !stopped;
@@ -29,5 +33,5 @@ export function poll(tick: (live: () => boolean) => Promise<boolean | void>, eve
   };
   const timer = setInterval(run, everyMs);
   void run();
-  return stop;
+  return Object.assign(stop, { live });
 }
