@@ -29,7 +29,12 @@ const modelPath = join(work, 'mlp-16x4.onnx');
 
 beforeAll(async () => {
   writeFileSync(modelPath, buildMlpModel({ inputSize: 16, hidden: 32, outputSize: 4, seed: 42 }));
-  stack = await startStack({ agents: 2 });
+  // A challenge window long enough for a person (and a loaded CI machine) to click in it.
+  const markets = [
+    { id: 'cpu', description: 'General-purpose CPU inference', params: { leaseMs: 4_000, replicaBidTtlMs: 30_000, challengeWindowMs: 30_000 } },
+    { id: 'gpu-24gb', description: 'GPUs with at least 24 GB of memory' },
+  ];
+  stack = await startStack({ agents: 2, markets: JSON.stringify(markets) });
   api = new DougClient({ baseUrl: stack.url });
   browser = await launch();
   // The two agents list their asks on `cpu` once they have connected.
@@ -164,6 +169,59 @@ describe('the portal in a real browser', () => {
     await page.goto('/jobs');
     await page.locator(`[data-testid="job-row"][data-job="${jobId}"]`).waitFor();
     await w.shot('my-jobs');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('cancels a resting bid from My jobs, and challenges a single-replica result', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/account');
+    const account = await connectDevWallet(page);
+    await page.getByTestId('faucet-amount').fill('10');
+    await page.getByTestId('faucet-submit').click();
+    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('10');
+
+    const bid = async (market: string, replicas: string) => {
+      await page.getByRole('link', { name: 'Bid for compute' }).first().click();
+      await page.getByTestId('bid-market').selectOption(market);
+      await page.getByTestId('bid-model-file').setInputFiles(modelPath);
+      await page.getByTestId('bid-inputs-text').fill(inputsJson());
+      await page.getByTestId('bid-max-price').fill('0.002');
+      await page.getByTestId('bid-units').fill('1');
+      await page.getByTestId('bid-replicas').fill(replicas);
+      await page.getByTestId('bid-submit').click();
+      await page.waitForURL(/\/jobs\/bid_/, { timeout: 60_000 });
+      return page.url().split('/').pop()!;
+    };
+
+    // Nobody offers gpu-24gb at that price: the bid rests, its escrow held, until cancelled.
+    const resting = await bid('gpu-24gb', '1');
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'My jobs' }).click();
+    const row = page.locator(`[data-testid="job-row"][data-job="${resting}"]`);
+    await row.waitFor();
+    await w.shot('my-jobs-open-bid');
+    await row.getByRole('button', { name: /cancel/i }).click();
+    await expect.poll(() => row.count(), { timeout: 30_000 }).toBe(0);
+    await eventually(async () => (await api.account(account)).held === '0', 'the escrow released');
+    expect((await api.account(account)).available).toBe((10n * UNITS_PER_DOUG).toString());
+
+    // One replica: the result waits out a challenge window; the buyer challenges, another
+    // provider re-runs it, they agree, and the buyer pays for both runs.
+    const challenged = await bid('cpu', '1');
+    await page.getByTestId('challenge-job').click({ timeout: 60_000 });
+    await w.shot('job-challenge-confirm');
+    await page.getByRole('button', { name: 'Confirm challenge' }).click();
+    await expect.poll(() => page.getByTestId('job-status').innerText(), { timeout: 90_000 }).toMatch(/settled/i);
+    expect(await page.locator('[data-testid="timeline-step"][data-step="challenged"]').getAttribute('data-reached')).toBe('true');
+    await w.shot('job-challenged-settled');
+    const job = await api.job(challenged);
+    expect(job.replicas.filter((r) => r.status === 'paid').map((r) => r.provider).sort()).toHaveLength(2);
+    const paid = await eventually(async () => {
+      const b = await api.account(account);
+      return b.held === '0' ? b : null;
+    }, 'the challenge hold settled');
+    expect(BigInt(paid.available)).toBe(10n * UNITS_PER_DOUG - 2n * (UNITS_PER_DOUG / 1000n));
     expect(w.problems()).toEqual([]);
     await w.close();
   });
