@@ -108,9 +108,12 @@ describe('the portal in a real browser', () => {
     await w.close();
 
     const phone = await openPage(browser, stack.url, PHONE);
-    for (const path of ['/', '/offers', '/markets/cpu', '/bid', '/provide']) {
+    // Each page with its data loaded (not its loading state) before it is measured.
+    const loaded: Record<string, string> = { '/': '[data-testid="market-card"]', '/offers': '[data-testid="offer-row"]', '/markets/cpu': '[data-testid="book-asks"]', '/bid': '[data-testid="bid-market"] option[value="cpu"]', '/provide': '[data-testid="agent-command"]' };
+    for (const [path, selector] of Object.entries(loaded)) {
       await phone.page.goto(path);
       await phone.page.locator('main h1').first().waitFor();
+      await phone.page.locator(selector).first().waitFor({ state: 'attached' });
       // Nothing may push the page sideways: wide tables scroll inside their own box.
       expect(await phone.page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(PHONE.width);
       await phone.shot(`phone${path === '/' ? '-markets' : path.replace(/\//g, '-')}`);
