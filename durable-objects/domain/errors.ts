@@ -2,6 +2,7 @@ import type { DomainError } from './result.ts';
 import { MARKET_ERRORS } from './market/errors.ts';
 import { JOB_ERRORS } from './job/errors.ts';
 import { ACCOUNT_ERRORS } from './account/errors.ts';
+import { CUSTODY_ERRORS } from './custody/errors.ts';
 
 import { defineErrors, makeError } from './define-errors.ts';
 
@@ -36,7 +37,7 @@ export const EDGE_ERRORS = defineErrors({
 });
 
 /** The one registry of error codes. */
-export const ERRORS = { ...EDGE_ERRORS, ...MARKET_ERRORS, ...JOB_ERRORS, ...ACCOUNT_ERRORS } as const;
+export const ERRORS = { ...EDGE_ERRORS, ...MARKET_ERRORS, ...JOB_ERRORS, ...ACCOUNT_ERRORS, ...CUSTODY_ERRORS } as const;
 export type ErrorCode = keyof typeof ERRORS;
 
 /** Makes a coded error from the one registry. */

@@ -1,0 +1,57 @@
+import type { Amount } from '../money.ts';
+import type { Result } from '../result.ts';
+import type { Deposit } from './deposit.ts';
+import type { ObserveChain } from './withdrawal.ts';
+
+/*
+ * The custody port: what the Worker and the withdrawal shell program against, so that the escrow
+ * program of the next issue can replace this issue's implementation (an SPL token account owned by
+ * a custody authority whose key is a Worker secret) without touching routes or deciders.
+ *
+ * Types only: implementations live outside domain/ (they do I/O). Conventions:
+ *   - Business refusals are values (Result with a CUSTODY__ code); an RPC that fails, times out or
+ *     answers garbage throws, and the caller retries. A throw never means "no".
+ *   - Everything read for money decisions is read at `finalized` commitment.
+ *   - Amounts are bigint base units of the mint (9 decimals).
+ */
+
+/** What a depositor needs: send `mint` to `tokenAccount` with `memo` in the same transaction. */
+export interface DepositInstructions {
+  tokenAccount: string;
+  mint: string;
+  decimals: number;
+  /** depositMemo(account): "doug:deposit:<account>". */
+  memo: string;
+}
+
+/** A signed transfer out of custody, ready to record (RecordSigned) and then send. */
+export interface SignedWithdrawal {
+  signature: string;
+  /** The serialized signed transaction, base64. */
+  transaction: string;
+  lastValidBlockHeight: number;
+}
+
+/** One chain reading for ObserveChain: the command without its type. */
+export type Observation = Omit<ObserveChain, 'type'>;
+
+export interface Custody {
+  /** Where and how an account deposits. */
+  depositAddress(account: string): DepositInstructions;
+  /** Reads the transaction at finalized commitment and runs verifyDeposit on it. */
+  verifyDeposit(signature: string): Promise<Result<Deposit>>;
+  /**
+   * Builds and signs a transfer of `amount` to the wallet `destination` (creating its associated
+   * token account if needed), on a fresh blockhash. Sends nothing: the caller records it first.
+   */
+  buildWithdrawal(w: { withdrawalId: string; destination: string; amount: Amount }): Promise<SignedWithdrawal>;
+  /** Sends a recorded transaction as is (skipPreflight; "already processed" counts as sent). */
+  send(transaction: string): Promise<void>;
+  /**
+   * Reads the finalized block height (getEpochInfo, finalized) and then the signatures' statuses
+   * (getSignatureStatuses with searchTransactionHistory), one Observation per signature, in order.
+   */
+  observe(signatures: string[]): Promise<Observation[]>;
+  /** Custody's token balance at finalized commitment, for the audit's reconciliation. */
+  balance(): Promise<Amount>;
+}

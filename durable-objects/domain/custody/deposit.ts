@@ -1,0 +1,238 @@
+import { makeError } from '../define-errors.ts';
+import { parseAmount, type Amount } from '../money.ts';
+import { fail, ok, type Result } from '../result.ts';
+import { CUSTODY_ERRORS } from './errors.ts';
+import { base58Bytes, isPublicKey } from './keys.ts';
+
+/*
+ * Deposit verification: is this transaction a transfer of $DOUG into custody, and whose account
+ * does it credit?
+ *
+ * API for the Worker (POST /v1/deposits {signature}):
+ *   const tx = await rpc.getTransaction(signature, { commitment: 'finalized', encoding: 'jsonParsed',
+ *     maxSupportedTransactionVersion: 0 });                       // null when unknown
+ *   const r = verifyDeposit({ signature, transaction: tx, config });
+ *   if (r.ok) account(r.value.account).Credit({ ref: depositRef(signature), amount: r.value.amount, source: 'deposit' })
+ * Commitment is the caller's job: only a transaction read at `finalized` may be credited (a
+ * confirmed one can still be rolled back). The memo fixes the account, so one signature can only
+ * ever credit one account, and the account decider applies a ref once: repeated submissions of a
+ * signature (by anyone) answer ACCOUNT__CREDIT_ALREADY_APPLIED. The credit goes to the memo's
+ * account, whoever submitted the signature.
+ *
+ * Rules, checked in this order:
+ *   - no transaction: CUSTODY__DEPOSIT_UNKNOWN (not found, or not finalized yet);
+ *   - a shape we cannot read (another signature, no meta, amounts that are not u64): _MALFORMED;
+ *   - meta.err set: _FAILED;
+ *   - the custody token account's balance entry has another mint, or other decimals than the
+ *     config: _WRONG_MINT;
+ *   - the custody account is absent or its balance of the mint did not grow: _WRONG_MINT when the
+ *     transaction raised some account's balance of another mint and no account's balance of ours
+ *     (the user sent the wrong token), else _WRONG_DESTINATION;
+ *   - memos starting "doug:deposit:" (memos of wallets and other apps are ignored): none is
+ *     _NO_MEMO; two or more, or one whose rest is not exactly a base58 public key, is _BAD_MEMO.
+ * The amount is the custody account's exact increase (post minus pre token balance, a missing
+ * pre entry counting as 0), so other legs of the transaction never count.
+ */
+
+/** SPL Memo v3 and the legacy v1 program; RPC's jsonParsed decodes both as program "spl-memo". */
+export const MEMO_PROGRAM_IDS: readonly string[] = ['MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr', 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo'];
+
+/** Prefix of the memo that names the account to credit. */
+export const DEPOSIT_MEMO_PREFIX = 'doug:deposit:';
+
+/** The memo a depositor attaches to name the account to credit. */
+export const depositMemo = (account: string): string => `${DEPOSIT_MEMO_PREFIX}${account}`;
+
+/** The account decider's Credit ref of a deposit: one credit per signature, ever. */
+export const depositRef = (signature: string): string => `deposit:${signature}`;
+
+/** Where deposits go. decimals is $DOUG's (9); a token balance with other decimals is refused. */
+export interface DepositConfig {
+  mint: string;
+  custodyTokenAccount: string;
+  decimals: number;
+}
+
+/** A verified deposit: credit `amount` to `account` under depositRef(signature). */
+export interface Deposit {
+  signature: string;
+  account: string;
+  amount: Amount;
+  slot: number;
+  blockTime: number | null;
+}
+
+// ---- The subset of getTransaction's answer that is read (encoding jsonParsed or json, v0 or legacy) ----
+
+/** jsonParsed gives objects; the legacy json encoding gives bare base58 strings. */
+export type RpcAccountKey = string | { pubkey: string; signer: boolean; writable: boolean; source?: 'transaction' | 'lookupTable' };
+
+/** An entry of meta.preTokenBalances / postTokenBalances. */
+export interface RpcTokenBalance {
+  accountIndex: number;
+  mint: string;
+  owner?: string;
+  programId?: string;
+  uiTokenAmount: { amount: string; decimals: number; uiAmount?: number | null; uiAmountString?: string };
+}
+
+/** An instruction of a program RPC knows how to parse (jsonParsed); a memo's `parsed` is its text. */
+export interface RpcParsedInstruction {
+  program: string;
+  programId: string;
+  parsed: unknown;
+  stackHeight?: number | null;
+}
+
+/** An instruction of a program RPC does not parse (jsonParsed): accounts as keys, data in base58. */
+export interface RpcPartiallyDecodedInstruction {
+  programId: string;
+  accounts: string[];
+  data: string;
+  stackHeight?: number | null;
+}
+
+/** An instruction in the json encoding: indices into the account keys, data in base58. */
+export interface RpcCompiledInstruction {
+  programIdIndex: number;
+  accounts: number[];
+  data: string;
+  stackHeight?: number | null;
+}
+
+export type RpcInstruction = RpcParsedInstruction | RpcPartiallyDecodedInstruction | RpcCompiledInstruction;
+
+/** getTransaction's result (null when the node has no such transaction). */
+export interface RpcTransaction {
+  slot: number;
+  blockTime: number | null;
+  version?: 'legacy' | 0;
+  meta: {
+    err: unknown;
+    preTokenBalances?: RpcTokenBalance[] | null;
+    postTokenBalances?: RpcTokenBalance[] | null;
+    innerInstructions?: { index: number; instructions: RpcInstruction[] }[] | null;
+    /** json encoding of a v0 transaction: keys loaded from lookup tables, indexed after the static keys. */
+    loadedAddresses?: { writable: string[]; readonly: string[] } | null;
+  } | null;
+  transaction: {
+    signatures: string[];
+    message: { accountKeys: RpcAccountKey[]; instructions: RpcInstruction[] };
+  };
+}
+
+type Code = keyof typeof CUSTODY_ERRORS & string;
+const refuse = (code: Code, context: Record<string, unknown>) => fail(makeError(CUSTODY_ERRORS, code, context));
+
+interface BalanceChange {
+  mint: string;
+  decimals: number;
+  pre: Amount;
+  post: Amount;
+}
+
+/** Checks that a transaction deposits the configured mint into custody and names one account in its memo. */
+export function verifyDeposit(o: { signature: string; transaction: RpcTransaction | null | undefined; config: DepositConfig }): Result<Deposit> {
+  const { signature, transaction: tx, config } = o;
+  if (!tx) return refuse('CUSTODY__DEPOSIT_UNKNOWN', { signature });
+  const malformed = (problem: string) => refuse('CUSTODY__DEPOSIT_MALFORMED', { signature, problem });
+  const message = tx.transaction?.message;
+  if (!message || !Array.isArray(message.accountKeys) || !Array.isArray(message.instructions)) return malformed('it has no message');
+  if (tx.transaction.signatures?.[0] !== signature) return malformed(`it is the transaction of signature ${String(tx.transaction.signatures?.[0])}`);
+  if (!tx.meta) return malformed('it has no status metadata');
+  if (tx.meta.err !== null && tx.meta.err !== undefined) return refuse('CUSTODY__DEPOSIT_FAILED', { signature, error: describe(tx.meta.err) });
+
+  const keys = accountKeys(tx);
+  const changes = balanceChanges(tx);
+  if (typeof changes === 'string') return malformed(changes);
+
+  const wrongMint = (mint: string, decimals: number) =>
+    refuse('CUSTODY__DEPOSIT_WRONG_MINT', { signature, mint, decimals, expectedMint: config.mint, expectedDecimals: config.decimals });
+  const custodyIndex = keys.indexOf(config.custodyTokenAccount);
+  const custody = custodyIndex >= 0 ? changes.get(custodyIndex) : undefined;
+  if (custody && (custody.mint !== config.mint || custody.decimals !== config.decimals)) return wrongMint(custody.mint, custody.decimals);
+  const amount = custody ? custody.post - custody.pre : 0n;
+  if (amount <= 0n) {
+    const grew = [...changes.values()].filter((c) => c.post > c.pre);
+    const foreign = grew.find((c) => c.mint !== config.mint);
+    if (foreign && !grew.some((c) => c.mint === config.mint)) return wrongMint(foreign.mint, foreign.decimals);
+    return refuse('CUSTODY__DEPOSIT_WRONG_DESTINATION', { signature, mint: config.mint, custodyTokenAccount: config.custodyTokenAccount });
+  }
+
+  const memos = memoTexts(tx, keys).filter((text) => text.startsWith(DEPOSIT_MEMO_PREFIX));
+  if (memos.length === 0) return refuse('CUSTODY__DEPOSIT_NO_MEMO', { signature });
+  if (memos.length > 1) {
+    return refuse('CUSTODY__DEPOSIT_BAD_MEMO', { signature, problem: `it has ${memos.length} deposit memos; exactly one must name the account`, memos });
+  }
+  const account = memos[0]!.slice(DEPOSIT_MEMO_PREFIX.length);
+  if (!isPublicKey(account)) {
+    return refuse('CUSTODY__DEPOSIT_BAD_MEMO', { signature, problem: `the memo names "${account}", which is not a base58 public key`, memo: memos[0] });
+  }
+  return ok({ signature, account, amount, slot: tx.slot, blockTime: tx.blockTime ?? null });
+}
+
+/** The transaction's account keys in index order: static keys, then (json encoding) loaded writable, loaded readonly. */
+function accountKeys(tx: RpcTransaction): string[] {
+  const keys = tx.transaction.message.accountKeys.map((k) => (typeof k === 'string' ? k : k.pubkey));
+  // jsonParsed already lists looked-up keys (source "lookupTable"); json lists them in meta.loadedAddresses.
+  if (tx.transaction.message.accountKeys.every((k) => typeof k === 'string') && tx.meta?.loadedAddresses) {
+    keys.push(...(tx.meta.loadedAddresses.writable ?? []), ...(tx.meta.loadedAddresses.readonly ?? []));
+  }
+  return keys;
+}
+
+/** Token balance before and after, by account index; a problem in words when an entry is unreadable. */
+function balanceChanges(tx: RpcTransaction): Map<number, BalanceChange> | string {
+  const changes = new Map<number, BalanceChange>();
+  for (const [when, list] of [
+    ['pre', tx.meta?.preTokenBalances ?? []],
+    ['post', tx.meta?.postTokenBalances ?? []],
+  ] as const) {
+    for (const b of list) {
+      const amount = parseAmount(b?.uiTokenAmount?.amount);
+      if (amount === null || !Number.isInteger(b.accountIndex) || typeof b.mint !== 'string' || !Number.isInteger(b.uiTokenAmount.decimals)) {
+        return `${when}TokenBalances has an unreadable entry ${describe(b)}`;
+      }
+      const c = changes.get(b.accountIndex) ?? { mint: b.mint, decimals: b.uiTokenAmount.decimals, pre: 0n, post: 0n };
+      if (c.mint !== b.mint) return `account index ${b.accountIndex} has mint ${c.mint} before and ${b.mint} after`;
+      c[when] = amount;
+      changes.set(b.accountIndex, c);
+    }
+  }
+  return changes;
+}
+
+/** Texts of every memo instruction, top-level and inner, in whichever form RPC gave them. */
+function memoTexts(tx: RpcTransaction, keys: string[]): string[] {
+  const all = [...tx.transaction.message.instructions, ...(tx.meta?.innerInstructions ?? []).flatMap((inner) => inner.instructions ?? [])];
+  const texts: string[] = [];
+  for (const ix of all) {
+    const programId = 'programIdIndex' in ix ? keys[ix.programIdIndex] : ix.programId;
+    if (programId === undefined || !MEMO_PROGRAM_IDS.includes(programId)) continue;
+    const text = 'parsed' in ix ? (typeof ix.parsed === 'string' ? ix.parsed : null) : utf8(ix.data);
+    if (text !== null) texts.push(text);
+  }
+  return texts;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+/** UTF-8 text of base58 instruction data; null when it is not base58 or not UTF-8 (not a memo of ours). */
+function utf8(data: unknown): string | null {
+  if (typeof data !== 'string') return null;
+  const bytes = base58Bytes(data);
+  if (!bytes) return null;
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    return null;
+  }
+}
+
+function describe(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,24 @@
+import { decodeBase58 } from '../../contracts/base58.ts';
+
+/*
+ * Shape checks for Solana keys and signatures. base58.ts is a pure leaf module (no imports, no
+ * I/O), so the domain may use it; contracts/auth.ts is not imported because it also carries the
+ * WebCrypto signing code.
+ */
+
+/** Whether text is a base58 ed25519 public key (32 bytes), by the same rule as decodePublicKey in contracts/auth.ts. */
+export function isPublicKey(text: unknown): text is string {
+  if (typeof text !== 'string' || text.length < 32 || text.length > 44) return false;
+  return decodeBase58(text)?.length === 32;
+}
+
+/** Whether text is a base58 transaction signature (64 bytes). */
+export function isSignature(text: unknown): text is string {
+  if (typeof text !== 'string' || text.length < 64 || text.length > 88) return false;
+  return decodeBase58(text)?.length === 64;
+}
+
+/** Bytes of a base58 string, or null when a character is outside the alphabet. */
+export function base58Bytes(text: string): Uint8Array | null {
+  return decodeBase58(text);
+}
