@@ -15,7 +15,7 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['durable-objects/**/*.test.ts', 'sdk/**/*.test.ts', 'workers/**/*.test.ts', 'gpu-agent/**/*.test.ts', 'web/src/**/*.test.ts'],
+    include: ['durable-objects/**/*.test.ts', 'sdk/**/*.test.ts', 'workers/**/*.test.ts', 'gpu-agent/**/*.test.ts', 'web/src/**/*.test.ts', 'programs/**/*.test.ts'],
     environment: 'node',
     testTimeout: 60_000,
   },
