@@ -58,6 +58,7 @@ interface NativeSvm {
   setSigverify(on: boolean): void;
   expireBlockhash(): void;
   setClock(clock: Clock): void;
+  setSlotHashes(hashes: { slot: bigint; hash: string }[]): void;
   minimumBalanceForRentExemption(len: bigint): bigint;
 }
 
@@ -211,6 +212,7 @@ export class Chain {
   readonly genesisHash: string;
   private slotNow: number;
   private readonly blockhashes = new Map<string, number>();
+  private readonly slotHashes: { slot: bigint; hash: string }[] = [];
   private latest: string;
   private readonly history = new Map<string, TransactionRecord>();
   private readonly byAddress = new Map<string, string[]>();
@@ -240,7 +242,10 @@ export class Chain {
       this.genesisHash = state.genesisHash;
       this.slotNow = state.slot;
       this.transactionCount = state.transactionCount;
-      for (const [hash, slot] of state.blockhashes) this.blockhashes.set(hash, slot);
+      for (const [hash, slot] of state.blockhashes) {
+        this.blockhashes.set(hash, slot);
+        this.slotHashes.unshift({ slot: BigInt(slot), hash });
+      }
       this.latest = state.blockhashes.at(-1)?.[0] ?? encodeBase58(sha256(decodeBase58(this.genesisHash)!));
       this.restoreAccounts(state.accounts);
       for (const t of state.transactions) {
@@ -300,8 +305,13 @@ export class Chain {
       if (at >= slot - MAX_PROCESSING_AGE) break;
       this.blockhashes.delete(hash);
     }
-    // LiteSVM's own blockhash feeds durable nonces; the clock feeds programs.
+    // LiteSVM's own blockhash feeds durable nonces; the clock and SlotHashes feed programs.
+    // SlotHashes includes the current slot: here every slot is final at once, so clients pass it
+    // (as the recent slot of a new address lookup table, say) where a validator's would be older.
     this.native.expireBlockhash();
+    this.slotHashes.unshift({ slot: BigInt(slot), hash: this.latest });
+    if (this.slotHashes.length > 512) this.slotHashes.length = 512;
+    this.native.setSlotHashes(this.slotHashes);
     const unix = BigInt(Math.floor(this.now() / 1000));
     const epoch = BigInt(Math.floor(slot / SLOTS_PER_EPOCH));
     this.native.setClock(new Clock(BigInt(slot), unix, epoch, epoch + 1n, unix));

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  AddressLookupTableProgram,
   Connection,
   Keypair,
   LAMPORTS_PER_SOL,
@@ -197,6 +198,34 @@ describe('the local chain through an unmodified web3.js Connection', () => {
     expect(sim.value.accounts?.[0]?.lamports).toBe((await connection.getBalance(t.alice.publicKey)) - 5000);
     expect((await connection.getFeeForMessage(message)).value).toBe(5000);
     expect(await connection.getMinimumBalanceForRentExemption(165)).toBe(2039280);
+  });
+
+  it('runs a v0 transaction through an address lookup table and reports the loaded addresses', async () => {
+    const slot = await connection.getSlot();
+    const [create, table] = AddressLookupTableProgram.createLookupTable({ authority: t.payer.publicKey, payer: t.payer.publicKey, recentSlot: slot });
+    const targets = [Keypair.generate().publicKey, Keypair.generate().publicKey];
+    const extend = AddressLookupTableProgram.extendLookupTable({ lookupTable: table, authority: t.payer.publicKey, payer: t.payer.publicKey, addresses: targets });
+    await sendAndConfirmTransaction(connection, new Transaction().add(create, extend), [t.payer]);
+    chain.advanceSlots(1); // addresses become usable the slot after they were added
+    const lookup = (await connection.getAddressLookupTable(table)).value!;
+    const message = new TransactionMessage({
+      payerKey: t.payer.publicKey,
+      recentBlockhash: (await connection.getLatestBlockhash()).blockhash,
+      instructions: targets.map((toPubkey) => SystemProgram.transfer({ fromPubkey: t.payer.publicKey, toPubkey, lamports: LAMPORTS_PER_SOL / 10 })),
+    }).compileToV0Message([lookup]);
+    const tx = new VersionedTransaction(message);
+    tx.sign([t.payer]);
+    const signature = await connection.sendTransaction(tx);
+    await connection.confirmTransaction({ signature, ...(await connection.getLatestBlockhash()) });
+
+    const got = await connection.getTransaction(signature, { maxSupportedTransactionVersion: 0 });
+    expect(got?.version).toBe(0);
+    expect(got?.meta?.loadedAddresses?.writable.map((k) => k.toBase58())).toEqual(targets.map((k) => k.toBase58()));
+    expect(got?.meta?.postBalances.slice(-2)).toEqual([LAMPORTS_PER_SOL / 10, LAMPORTS_PER_SOL / 10]);
+    const legacyOnly = await connection.getTransaction(signature).catch((err: unknown) => err);
+    expect(String(legacyOnly)).toContain('Transaction version (0) is not supported by the requesting client');
+    const parsed = await connection.getParsedTransaction(signature, { maxSupportedTransactionVersion: 0 });
+    expect(parsed?.transaction.message.accountKeys.slice(-2).map((k) => [k.pubkey.toBase58(), k.source, k.writable])).toEqual(targets.map((k) => [k.toBase58(), 'lookupTable', true]));
   });
 
   it('answers JSON-RPC errors without falling over', async () => {

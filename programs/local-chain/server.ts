@@ -9,7 +9,7 @@ import { dirname } from 'node:path';
 import type { LiteSVM } from 'litesvm';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Chain, type ChainOptions } from './chain.ts';
-import { INVALID_REQUEST, PARSE_ERROR } from './errors.ts';
+import { INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR } from './errors.ts';
 import { errorResponse, handleRequest, type RpcResponse } from './rpc.ts';
 import { Subscriptions } from './subscriptions.ts';
 
@@ -140,19 +140,31 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
         res.writeHead(413).end();
         return;
       }
-      const parsed = parse(Buffer.concat(chunks).toString('utf8'));
-      const body = parsed.ok ? answer(chain, parsed.value) : errorResponse(null, PARSE_ERROR, 'Parse error');
-      if (body === undefined) res.writeHead(200).end();
-      else res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+      let text: string | undefined;
+      try {
+        const parsed = parse(Buffer.concat(chunks).toString('utf8'));
+        const body = parsed.ok ? answer(chain, parsed.value) : errorResponse(null, PARSE_ERROR, 'Parse error');
+        text = body === undefined ? undefined : JSON.stringify(body);
+      } catch (err) {
+        text = JSON.stringify(errorResponse(null, INTERNAL_ERROR, `Internal error: ${err instanceof Error ? err.message : String(err)}`));
+      }
+      if (text === undefined) res.writeHead(200).end();
+      else res.writeHead(200, { 'Content-Type': 'application/json' }).end(text);
     });
   };
 
   const onSocket = (socket: WebSocket) => {
     socket.on('message', (data, isBinary) => {
-      const parsed = parse(isBinary ? '' : data.toString());
-      const extra = (method: string, params: unknown[]) => subscriptions.handle(socket, method, params);
-      const body = parsed.ok ? answer(chain, parsed.value, extra) : errorResponse(null, PARSE_ERROR, 'Parse error');
-      if (body !== undefined && socket.readyState === socket.OPEN) socket.send(JSON.stringify(body));
+      let text: string | undefined;
+      try {
+        const parsed = parse(isBinary ? '' : data.toString());
+        const extra = (method: string, params: unknown[]) => subscriptions.handle(socket, method, params);
+        const body = parsed.ok ? answer(chain, parsed.value, extra) : errorResponse(null, PARSE_ERROR, 'Parse error');
+        text = body === undefined ? undefined : JSON.stringify(body);
+      } catch (err) {
+        text = JSON.stringify(errorResponse(null, INTERNAL_ERROR, `Internal error: ${err instanceof Error ? err.message : String(err)}`));
+      }
+      if (text !== undefined && socket.readyState === socket.OPEN) socket.send(text);
     });
     socket.on('close', () => subscriptions.closed(socket));
     socket.on('error', () => socket.terminate());
@@ -190,7 +202,16 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
   const save = () => {
     if (options.stateFile) writeState(chain, options.stateFile);
   };
-  const slotTimer = chain.slotIntervalMs > 0 ? setInterval(() => chain.tick(), chain.slotIntervalMs) : null;
+  const slotTimer =
+    chain.slotIntervalMs > 0
+      ? setInterval(() => {
+          try {
+            chain.tick();
+          } catch (err) {
+            console.error(`local chain: slot tick failed: ${err instanceof Error ? err.message : String(err)}`);
+          }
+        }, chain.slotIntervalMs)
+      : null;
   slotTimer?.unref();
   const saveTimer = options.stateFile
     ? setInterval(() => {

@@ -7,6 +7,14 @@ import type { Chain, TransactionRecord } from './chain.ts';
 import { invalidParams, METHOD_NOT_FOUND, RpcError } from './errors.ts';
 import { API_VERSION, encodeAccount } from './rpc.ts';
 
+function guard(notify: () => void): void {
+  try {
+    notify();
+  } catch (err) {
+    console.error(`local chain: notification failed: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 type Kind = 'signature' | 'account' | 'logs' | 'slot' | 'root';
 
 interface Subscription {
@@ -24,8 +32,9 @@ export class Subscriptions {
   private readonly bySocket = new Map<WebSocket, Set<number>>();
 
   constructor(private readonly chain: Chain) {
-    chain.events.on('transaction', (record: TransactionRecord, writable: string[], keys: string[]) => this.onTransaction(record, writable, keys));
-    chain.events.on('slot', (s: { slot: number; parent: number; root: number }) => this.onSlot(s));
+    // A failing notification must not fail the transaction or tick that raised it.
+    chain.events.on('transaction', (record: TransactionRecord, writable: string[], keys: string[]) => guard(() => this.onTransaction(record, writable, keys)));
+    chain.events.on('slot', (s: { slot: number; parent: number; root: number }) => guard(() => this.onSlot(s)));
   }
 
   /** Answers a subscription method from `socket`; throws Method not found for anything else. */
@@ -122,11 +131,13 @@ export class Subscriptions {
     for (const sub of [...this.byId.values()]) {
       if (sub.kind === 'signature' && sub.key === record.signature) this.notifySignature(sub.id, record);
       else if (sub.kind === 'account' && changed.has(sub.key!)) {
-        const account = this.chain.getAccount(sub.key!);
-        const value = account
-          ? encodeAccount(this.chain, account, sub.encoding, null)
-          : { lamports: 0, data: ['', 'base64'], owner: '11111111111111111111111111111111', executable: false, rentEpoch: 0, space: 0 };
-        this.send(sub, 'accountNotification', { context: this.context(record.slot), value });
+        guard(() => {
+          const account = this.chain.getAccount(sub.key!);
+          const value = account
+            ? encodeAccount(this.chain, account, sub.encoding, null)
+            : { lamports: 0, data: ['', 'base64'], owner: '11111111111111111111111111111111', executable: false, rentEpoch: 0, space: 0 };
+          this.send(sub, 'accountNotification', { context: this.context(record.slot), value });
+        });
       } else if (sub.kind === 'logs' && (sub.key === null || mentioned.has(sub.key)))
         this.send(sub, 'logsNotification', { context: this.context(record.slot), value: { signature: record.signature, err: record.meta.err, logs: record.meta.logMessages } });
     }
