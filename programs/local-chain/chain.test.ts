@@ -9,7 +9,6 @@ import {
   TOKEN_PROGRAM_ID,
   unpackAccount,
 } from '@solana/spl-token';
-import type { Address } from '@solana/kit';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Chain, MAX_PROCESSING_AGE } from './chain.ts';
 import { RpcError } from './errors.ts';
@@ -25,7 +24,7 @@ function signed(chain: Chain, payer: Signer, instructions: TransactionInstructio
 
 /** Reads a token account straight from LiteSVM's public API (not through the chain's history). */
 function tokenAmount(chain: Chain, address: PublicKey): bigint {
-  const account = chain.svm.getAccount(address.toBase58() as Address);
+  const account = chain.svm.getAccount(address.toBase58() as Parameters<Chain['svm']['getAccount']>[0]);
   if (!account.exists) throw new Error(`no account ${address.toBase58()}`);
   return unpackAccount(address, { data: Buffer.from(account.data), owner: new PublicKey(account.programAddress), lamports: Number(account.lamports), executable: false }).amount;
 }

@@ -1,11 +1,12 @@
 // `npm run bench [-- name...]`: every benchmark in one run (or only those named: orderbook, intake,
-// agent, dispatch, jobs); a table, then one JSON object as the last line. Each bench bounds its own
+// agent, dispatch, jobs, local-chain); a table, then one JSON object as the last line. Each bench bounds its own
 // waits and stops what it started (stacks, agents) in a finally; one that fails is reported on
 // stderr, the others still run, and the exit code is 1.
 import { runAgentOverheadBench } from './agent-overhead.ts';
 import { runDispatchBench } from './dispatch.ts';
 import { runIntakeBench } from './intake.ts';
 import { runJobsBench } from './jobs.ts';
+import { runLocalChainBench } from './local-chain.ts';
 import { runOrderbookBench } from './orderbook.ts';
 
 const BENCHES: Record<string, () => Promise<Record<string, number>>> = {
@@ -14,6 +15,7 @@ const BENCHES: Record<string, () => Promise<Record<string, number>>> = {
   agent: () => runAgentOverheadBench(),
   dispatch: () => runDispatchBench(),
   jobs: () => runJobsBench(),
+  'local-chain': () => runLocalChainBench(),
 };
 
 const only = process.argv.slice(2);
