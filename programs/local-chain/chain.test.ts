@@ -206,8 +206,26 @@ describe('a chain restored from its state', () => {
     restored.send(pending);
     restored.send(transferWithMemo(r, 1n, 'after restart'));
     expect(tokenAmount(restored, s.bobAta)).toBe(4_000_000_001n);
-    // A replay of one processed before the restart is still refused.
+    // A replay of one processed before the restart is still refused (and no blockhash repeats).
+    expect(restored.latestBlockhash.blockhash).not.toBe(Chain.fromState(state, { slotMs: 0 }).latestBlockhash.blockhash);
     expect(() => restored.send(first)).toThrow('This transaction has already been processed');
     expect(tokenAmount(restored, s.bobAta)).toBe(4_000_000_001n);
+  });
+
+  it('keeps a program deployed through the upgradeable loader, with its program-data account', () => {
+    const chain = new Chain({ slotMs: 0 });
+    const payer = Keypair.generate();
+    chain.airdrop(payer.publicKey.toBase58(), 1_000_000_000n);
+    // Any valid program will do: the memo program's ELF, under a new id.
+    const program = Keypair.generate().publicKey;
+    type SvmAddress = Parameters<Chain['svm']['addProgramWithLoader']>[0];
+    chain.svm.addProgramWithLoader(program.toBase58() as SvmAddress, chain.getAccount(MEMO_PROGRAM)!.data, 'BPFLoaderUpgradeab1e11111111111111111111111' as SvmAddress);
+    const call = (c: Chain, text: string) => {
+      const wire = signed(c, payer, [new TransactionInstruction({ programId: program, keys: [], data: Buffer.from(text) })]);
+      return c.getTransaction(c.send(wire))!.meta.logMessages;
+    };
+    expect(call(chain, 'deployed')).toContain('Program log: deployed');
+    const restored = Chain.fromState(JSON.parse(JSON.stringify(chain.toState())), { slotMs: 0 });
+    expect(call(restored, 'restored')).toContain('Program log: restored');
   });
 });

@@ -30,6 +30,7 @@ const LITESVM_VERSION = '1.5.0';
 const NATIVE_LOADER = 'NativeLoader1111111111111111111111111111111';
 const SYSVAR_OWNER = 'Sysvar1111111111111111111111111111111111111';
 const COMPUTE_BUDGET_PROGRAM = 'ComputeBudget111111111111111111111111111111';
+const UPGRADEABLE_LOADER = 'BPFLoaderUpgradeab1e11111111111111111111111';
 const ADDRESS_LOOKUP_TABLE_PROGRAM = 'AddressLookupTab1e1111111111111111111111111';
 const PRECOMPILES = new Set(['Ed25519SigVerify111111111111111111111111111', 'KeccakSecp256k11111111111111111111111111111', 'Secp256r1SigVerify1111111111111111111111111']);
 const FAUCET_LAMPORTS = 500_000_000n * 1_000_000_000n;
@@ -213,6 +214,9 @@ export class Chain {
   private slotNow: number;
   private readonly blockhashes = new Map<string, number>();
   private readonly slotHashes: { slot: bigint; hash: string }[] = [];
+  /** Mixed into every blockhash, so that a chain restored from an older save never hands out a
+   * blockhash it already gave out before (which would let a transaction signed then land again). */
+  private readonly runSalt = randomBytes(32);
   private latest: string;
   private readonly history = new Map<string, TransactionRecord>();
   private readonly byAddress = new Map<string, string[]>();
@@ -299,7 +303,7 @@ export class Chain {
   private advanceTo(slot: number): void {
     const parent = this.slotNow;
     this.slotNow = slot;
-    this.latest = encodeBase58(sha256(decodeBase58(this.latest)!, u64le(slot)));
+    this.latest = encodeBase58(sha256(decodeBase58(this.latest)!, u64le(slot), this.runSalt));
     this.blockhashes.set(this.latest, slot);
     for (const [hash, at] of this.blockhashes) {
       if (at >= slot - MAX_PROCESSING_AGE) break;
@@ -712,6 +716,13 @@ export class Chain {
   /** The whole chain as JSON-ready state. */
   toState(): ChainState {
     const accounts: AccountJson[] = [];
+    // An upgradeable program's code lives in its program-data account, which transactions calling
+    // the program never name: save it with the program.
+    for (const address of [...this.tracked]) {
+      const account = this.native.getAccount(decodeBase58(address)!);
+      const data = account?.data();
+      if (account?.executable() && data && data.length === 36 && data[0] === 2 && encodeBase58(account.owner()) === UPGRADEABLE_LOADER) this.tracked.add(encodeBase58(data.subarray(4, 36)));
+    }
     for (const address of [...this.tracked].sort()) {
       const key = decodeBase58(address)!;
       const account = this.native.getAccount(key);
