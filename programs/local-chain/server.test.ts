@@ -6,6 +6,8 @@ import {
   Connection,
   Keypair,
   LAMPORTS_PER_SOL,
+  NONCE_ACCOUNT_LENGTH,
+  NonceAccount,
   PublicKey,
   SendTransactionError,
   SystemProgram,
@@ -25,6 +27,15 @@ import { MEMO_PROGRAM } from './parse.ts';
 import { startLocalChain, type LocalChain } from './server.ts';
 
 const memo = (text: string) => new TransactionInstruction({ programId: new PublicKey(MEMO_PROGRAM), keys: [], data: Buffer.from(text) });
+
+/** Waits until `condition` holds (checked every 10 ms, for at most 5 s). */
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 async function rpc(url: string, body: string): Promise<{ status: number; json: unknown }> {
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
@@ -155,6 +166,28 @@ describe('the local chain through an unmodified web3.js Connection', () => {
     connection = new Connection(chain.url, 'confirmed');
   });
 
+  it('accepts a durable-nonce transaction after every blockhash has expired, once', async () => {
+    const nonce = Keypair.generate();
+    const to = Keypair.generate().publicKey;
+    const lamports = await connection.getMinimumBalanceForRentExemption(NONCE_ACCOUNT_LENGTH);
+    const create = SystemProgram.createNonceAccount({ fromPubkey: t.payer.publicKey, noncePubkey: nonce.publicKey, authorizedPubkey: t.payer.publicKey, lamports });
+    await sendAndConfirmTransaction(connection, new Transaction().add(...create.instructions), [t.payer, nonce]);
+    const stored = NonceAccount.fromAccountData((await connection.getAccountInfo(nonce.publicKey))!.data).nonce;
+    chain.expireBlockhash();
+    connection = new Connection(chain.url, 'confirmed'); // its cached blockhash just expired
+
+    const nonceAdvance = SystemProgram.nonceAdvance({ noncePubkey: nonce.publicKey, authorizedPubkey: t.payer.publicKey });
+    const tx = new Transaction({ feePayer: t.payer.publicKey, nonceInfo: { nonce: stored, nonceInstruction: nonceAdvance } }).add(SystemProgram.transfer({ fromPubkey: t.payer.publicKey, toPubkey: to, lamports: LAMPORTS_PER_SOL }));
+    tx.recentBlockhash = stored;
+    tx.sign(t.payer);
+    const signature = await connection.sendRawTransaction(tx.serialize());
+    expect((await connection.getSignatureStatus(signature)).value?.err).toBeNull();
+    expect(await connection.getBalance(to)).toBe(LAMPORTS_PER_SOL);
+    expect(NonceAccount.fromAccountData((await connection.getAccountInfo(nonce.publicKey))!.data).nonce).not.toBe(stored);
+    // The nonce moved on: the same transaction cannot land again.
+    expect(String(await connection.sendRawTransaction(tx.serialize()).catch((err: unknown) => err))).toContain('Blockhash not found');
+  });
+
   it('notifies signature subscribers whether they subscribed before or after the transaction', async () => {
     const latest = await connection.getLatestBlockhash();
     const make = (text: string) => {
@@ -165,8 +198,9 @@ describe('the local chain through an unmodified web3.js Connection', () => {
       return tx;
     };
     const early = make('subscribed first');
+    const before = chain.subscriptionCount;
     const notified = new Promise((resolve) => connection.onSignature(encodeBase58(early.signature!), (result) => resolve(result)));
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => chain.subscriptionCount > before, 'the signature subscription');
     await connection.sendRawTransaction(early.serialize());
     expect(await notified).toEqual({ err: null });
 
@@ -177,10 +211,11 @@ describe('the local chain through an unmodified web3.js Connection', () => {
 
   it('notifies account subscribers of a changed account', async () => {
     const changes: number[] = [];
+    const before = chain.subscriptionCount;
     const id = connection.onAccountChange(t.alice.publicKey, (info) => changes.push(info.lamports));
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => chain.subscriptionCount > before, 'the account subscription');
     await sendAndConfirmTransaction(connection, transfer(t, 1n, 'watched'), [t.alice]);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => changes.length > 0, 'the account notification');
     await connection.removeAccountChangeListener(id);
     expect(changes).toEqual([(await connection.getBalance(t.alice.publicKey))]);
   });
@@ -271,10 +306,10 @@ describe('the local chain through an unmodified web3.js Connection', () => {
     const messages: { id?: number; result?: unknown; method?: string; params?: { result: unknown } }[] = [];
     socket.on('message', (data) => messages.push(JSON.parse(data.toString())));
     socket.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'slotSubscribe' }));
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => messages.length > 0, 'the subscription id');
     const slot = await connection.getSlot();
     chain.advanceSlots(1);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => messages.some((m) => m.method === 'slotNotification' && (m.params?.result as { slot: number }).slot > slot), 'a slot notification');
     socket.close();
     expect(messages[0]).toMatchObject({ id: 1, result: expect.any(Number) });
     expect(messages.some((m) => m.method === 'slotNotification' && (m.params?.result as { slot: number }).slot >= slot + 1)).toBe(true);

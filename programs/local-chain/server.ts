@@ -38,6 +38,8 @@ export interface LocalChain {
   expireBlockhash(): void;
   /** Writes the state file now (no-op without one). */
   save(): void;
+  /** Live WebSocket subscriptions (lets tests wait for a client's subscription to be in place). */
+  readonly subscriptionCount: number;
   /** Closes the servers and saves. */
   stop(): Promise<void>;
 }
@@ -235,6 +237,9 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
     advanceSlots: (n) => chain.advanceSlots(n),
     expireBlockhash: () => chain.expireBlockhash(),
     save,
+    get subscriptionCount() {
+      return subscriptions.size;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
