@@ -1,0 +1,185 @@
+import { decodeBase58, encodeBase58 } from '../../durable-objects/contracts/base58.ts';
+
+/*
+ * Legacy Solana transactions by hand, for the Worker (no web3.js there): instructions compile to a
+ * message (header, account keys, recent blockhash, compiled instructions, arrays prefixed with
+ * compact-u16 lengths), which the signers sign with WebCrypto Ed25519. Wire layout:
+ *   compact-u16 n, n × 64-byte signatures, message.
+ * Account order in the message: the fee payer first, then writable signers, read-only signers,
+ * writable non-signers, read-only non-signers; within a group in order of first appearance. An
+ * account named by several instructions takes the union of its flags. Program ids are read-only
+ * non-signers unless an instruction names them otherwise.
+ */
+
+/** One account an instruction touches. */
+export interface AccountMeta {
+  /** base58 public key. */
+  pubkey: string;
+  isSigner: boolean;
+  isWritable: boolean;
+}
+
+export interface Instruction {
+  /** base58 program id. */
+  programId: string;
+  keys: AccountMeta[];
+  data: Uint8Array;
+}
+
+/** Something that signs a message as `publicKey` (the custody authority, in the Worker). */
+export interface TransactionSigner {
+  publicKey: string;
+  sign(message: Uint8Array): Promise<Uint8Array>;
+}
+
+/** Most bytes a serialized transaction may have (a packet). */
+export const PACKET_DATA_SIZE = 1232;
+
+/** compact-u16: 7 bits a byte, low first, the high bit set on all but the last (1 to 3 bytes). */
+export function compactU16(n: number): number[] {
+  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError(`compact-u16 out of range: ${n}`);
+  const out: number[] = [];
+  let rest = n;
+  for (;;) {
+    const byte = rest & 0x7f;
+    rest >>= 7;
+    if (rest === 0) {
+      out.push(byte);
+      return out;
+    }
+    out.push(byte | 0x80);
+  }
+}
+
+/** Reads a compact-u16 at `offset`: the value and the bytes it took. */
+export function readCompactU16(bytes: Uint8Array, offset: number): { value: number; size: number } {
+  let value = 0;
+  for (let i = 0; i < 3; i++) {
+    const byte = bytes[offset + i];
+    if (byte === undefined) throw new RangeError('compact-u16 runs past the end');
+    value |= (byte & 0x7f) << (7 * i);
+    if ((byte & 0x80) === 0) return { value, size: i + 1 };
+  }
+  throw new RangeError('compact-u16 longer than 3 bytes');
+}
+
+/** 32 bytes of a base58 public key; throws on anything else (callers validate user input first). */
+export function keyBytes(key: string): Uint8Array {
+  const bytes = decodeBase58(key);
+  if (!bytes || bytes.length !== 32) throw new TypeError(`not a 32-byte base58 key: ${key}`);
+  return bytes;
+}
+
+/** A compiled legacy message: its bytes and the keys that must sign it, in order. */
+export interface CompiledMessage {
+  bytes: Uint8Array;
+  /** The account keys in message order. */
+  accountKeys: string[];
+  /** The first numRequiredSignatures account keys: who signs, in signature order. */
+  signers: string[];
+}
+
+/** Compiles instructions into a legacy message paid by `payer`. */
+export function compileLegacyMessage(o: { payer: string; recentBlockhash: string; instructions: Instruction[] }): CompiledMessage {
+  const flags = new Map<string, { signer: boolean; writable: boolean }>();
+  const note = (key: string, signer: boolean, writable: boolean) => {
+    const f = flags.get(key);
+    if (f) {
+      f.signer ||= signer;
+      f.writable ||= writable;
+    } else flags.set(key, { signer, writable });
+  };
+  note(o.payer, true, true);
+  for (const ix of o.instructions) {
+    for (const k of ix.keys) note(k.pubkey, k.isSigner, k.isWritable);
+    note(ix.programId, false, false);
+  }
+  const all = [...flags.entries()];
+  const group = (signer: boolean, writable: boolean) => all.filter(([k, f]) => k !== o.payer && f.signer === signer && f.writable === writable).map(([k]) => k);
+  const writableSigners = [o.payer, ...group(true, true)];
+  const readonlySigners = group(true, false);
+  const writableOthers = group(false, true);
+  const readonlyOthers = group(false, false);
+  const accountKeys = [...writableSigners, ...readonlySigners, ...writableOthers, ...readonlyOthers];
+  if (accountKeys.length > 256) throw new RangeError('a legacy message holds at most 256 accounts');
+  const index = new Map(accountKeys.map((k, i) => [k, i]));
+
+  const out: number[] = [writableSigners.length + readonlySigners.length, readonlySigners.length, readonlyOthers.length];
+  out.push(...compactU16(accountKeys.length));
+  for (const k of accountKeys) out.push(...keyBytes(k));
+  out.push(...keyBytes(o.recentBlockhash));
+  out.push(...compactU16(o.instructions.length));
+  for (const ix of o.instructions) {
+    out.push(index.get(ix.programId)!);
+    out.push(...compactU16(ix.keys.length));
+    for (const k of ix.keys) out.push(index.get(k.pubkey)!);
+    out.push(...compactU16(ix.data.length));
+    for (const b of ix.data) out.push(b);
+  }
+  return { bytes: Uint8Array.from(out), accountKeys, signers: [...writableSigners, ...readonlySigners] };
+}
+
+/** The wire transaction: the signatures (in the message's signer order) followed by the message. */
+export function serializeTransaction(signatures: Uint8Array[], message: Uint8Array): Uint8Array {
+  const head = compactU16(signatures.length);
+  const out = new Uint8Array(head.length + 64 * signatures.length + message.length);
+  out.set(head, 0);
+  signatures.forEach((s, i) => {
+    if (s.length !== 64) throw new RangeError('an ed25519 signature is 64 bytes');
+    out.set(s, head.length + 64 * i);
+  });
+  out.set(message, head.length + 64 * signatures.length);
+  return out;
+}
+
+/**
+ * Compiles, signs and serializes. Every key the message requires must be among `signers`. Answers
+ * the transaction's signature (the fee payer's, base58: how the chain names it) and its bytes.
+ */
+export async function signLegacyTransaction(o: {
+  payer: string;
+  recentBlockhash: string;
+  instructions: Instruction[];
+  signers: TransactionSigner[];
+}): Promise<{ signature: string; bytes: Uint8Array; message: CompiledMessage }> {
+  const message = compileLegacyMessage(o);
+  const signatures: Uint8Array[] = [];
+  for (const key of message.signers) {
+    const signer = o.signers.find((s) => s.publicKey === key);
+    if (!signer) throw new Error(`missing signer ${key}`);
+    const signature = await signer.sign(message.bytes);
+    if (signature.length !== 64) throw new Error(`signer ${key} did not return a 64-byte signature`);
+    signatures.push(signature);
+  }
+  const bytes = serializeTransaction(signatures, message.bytes);
+  if (bytes.length > PACKET_DATA_SIZE) throw new RangeError(`the transaction is ${bytes.length} bytes; at most ${PACKET_DATA_SIZE} fit a packet`);
+  return { signature: encodeBase58(signatures[0]!), bytes, message };
+}
+
+const PKCS8_ED25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);
+
+/**
+ * A signer from a Solana secret key (64 bytes: seed then public key, as solana-keygen writes it, or
+ * base58 of those bytes). The seed is imported into WebCrypto (PKCS8, not extractable) and the
+ * public key it yields must match the key's second half.
+ */
+export async function signerFromSecretKey(secret: Uint8Array | string): Promise<TransactionSigner> {
+  const bytes = typeof secret === 'string' ? decodeBase58(secret.trim()) : secret;
+  if (!bytes || bytes.length !== 64) throw new TypeError('a Solana secret key is 64 bytes (seed and public key), base58 or raw');
+  const pkcs8 = new Uint8Array(48);
+  pkcs8.set(PKCS8_ED25519_PREFIX, 0);
+  pkcs8.set(bytes.subarray(0, 32), 16);
+  const exportable = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign']);
+  const jwk = (await crypto.subtle.exportKey('jwk', exportable)) as JsonWebKey;
+  const derived = encodeBase58(base64UrlBytes(jwk.x ?? ''));
+  const publicKey = encodeBase58(bytes.subarray(32, 64));
+  if (derived !== publicKey) throw new TypeError('the secret key\u2019s public half does not match its seed');
+  const key = await crypto.subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, false, ['sign']);
+  return { publicKey, sign: async (message) => new Uint8Array(await crypto.subtle.sign('Ed25519', key, new Uint8Array(message))) };
+}
+
+function base64UrlBytes(text: string): Uint8Array {
+  const b64 = text.replace(/-/g, '+').replace(/_/g, '/');
+  const bin = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0));
+}
