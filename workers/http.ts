@@ -47,6 +47,16 @@ const STATUS: Partial<Record<string, number>> = {
   MARKET__NOT_ORDER_OWNER: 403,
   JOB__NOT_BUYER: 403,
   EVENT_LOG__SEQUENCE_CONFLICT: 409,
+  // Custody (deposits). NOT_CONFIGURED is a 409: the request is well formed, but this deployment's
+  // state (no chain configured) rules it out; a 422 would tell the client to change its request, a
+  // 503 would invite a retry that cannot succeed. The chain failing or answering garbage is the
+  // server's upstream, not the client: 503 like API__UNAVAILABLE (retry), 502 when it answered wrongly.
+  CUSTODY__NOT_CONFIGURED: 409,
+  CUSTODY__CHAIN_UNAVAILABLE: 503,
+  CUSTODY__CHAIN_REFUSED: 502,
+  CUSTODY__DEPOSIT_MALFORMED: 502,
+  CUSTODY__DEPOSIT_UNKNOWN: 404,
+  CUSTODY__DEPOSIT_ALREADY_CREDITED: 409,
 };
 
 /** Maps an error code to its HTTP status: the table first, then rules by suffix, else 422. */

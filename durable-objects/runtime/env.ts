@@ -15,6 +15,18 @@ export interface Env {
   MARKET_LIST: string;
   /** "true" only under `npm start` / tests: enables the faucet. Never set in a deployment. */
   LOCAL_MODE?: string;
+  /** Solana JSON-RPC URL. Unset: no chain (deposits and withdrawals answer CUSTODY__NOT_CONFIGURED; the local faucet credits the ledger directly). */
+  SOLANA_RPC_URL?: string;
+  /** The $DOUG mint (base58, 9 decimals). */
+  DOUG_MINT?: string;
+  /** Custody's token account for DOUG_MINT (base58): where deposits go, where withdrawals come from. */
+  CUSTODY_TOKEN_ACCOUNT?: string;
+  /** Public key of the custody authority, owner of CUSTODY_TOKEN_ACCOUNT. */
+  CUSTODY_AUTHORITY?: string;
+  /** Secret: the custody authority's 64-byte Solana secret key, base58 (`wrangler secret put CUSTODY_AUTHORITY_KEY`). */
+  CUSTODY_AUTHORITY_KEY?: string;
+  /** Secret, local mode only: the mint authority's 64-byte secret key, base58, for the on-chain faucet. */
+  MINT_AUTHORITY_KEY?: string;
 }
 
 /** One event of an object's log as the projector receives it (data is the event's JSON). */

@@ -19,4 +19,8 @@ export const CUSTODY_ERRORS = defineErrors({
   CUSTODY__WITHDRAWAL_SIGNATURE_REUSED: 'signature {signature} is already an attempt of withdrawal {withdrawalId}',
   CUSTODY__WITHDRAWAL_UNKNOWN_SIGNATURE: '{signature} is not an attempt of withdrawal {withdrawalId}',
   CUSTODY__WITHDRAWAL_CHAIN_CONTRADICTION: 'the chain reports {signature} as {status}, which contradicts withdrawal {withdrawalId}: {problem}',
+  CUSTODY__NOT_CONFIGURED: 'this deployment has no Solana custody configured (missing {missing}): deposits, withdrawals and the on-chain faucet are off',
+  CUSTODY__CHAIN_UNAVAILABLE: 'the Solana RPC did not answer {method} ({problem}); retry the request',
+  CUSTODY__CHAIN_REFUSED: 'the Solana RPC refused {method}: {problem}',
+  CUSTODY__DEPOSIT_ALREADY_CREDITED: 'deposit {signature} was already credited to {account}',
 });
