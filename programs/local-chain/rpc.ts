@@ -421,7 +421,10 @@ const METHODS: Record<string, Method> = {
     const record = chain.getTransaction(signature(sig));
     if (!record) return null;
     const max = cfg.maxSupportedTransactionVersion;
-    if (max !== undefined && max !== 0) throw invalidParams(`unsupported maxSupportedTransactionVersion ${JSON.stringify(max)}`);
+    // A validator takes any u8 here (a v0 transaction is answered whenever max >= 0); Umi sends 1.
+    if (max !== undefined && !(Number.isInteger(max) && (max as number) >= 0 && (max as number) <= 255)) {
+      throw invalidParams(`unsupported maxSupportedTransactionVersion ${JSON.stringify(max)}`);
+    }
     const version = parseTransaction(record.wire).message.version;
     if (version === 0 && max === undefined)
       throw new RpcError(
