@@ -508,6 +508,48 @@ const COMMANDS: Record<string, CommandDef> = {
       });
     },
   },
+  withdraw: {
+    usage: 'doug withdraw AMOUNT_DOUG [--to WALLET] [--client-id ID] [--no-wait] [--timeout 2m]',
+    summary: 'pay DOUG out of your balance to a wallet on chain (signed by the wallet itself); waits until it is final',
+    flags: { to: 'string', 'client-id': 'string', 'no-wait': 'boolean', timeout: 'string' },
+    positionals: [1, 1],
+    details: [
+      '--to WALLET        the wallet to pay (base58); default: your key',
+      '--client-id ID     repeat a withdrawal with the same id: it is paid once (default: a new id)',
+      '--no-wait          print the withdrawal as accepted, without waiting for the chain',
+      '--timeout 2m       how long to wait for the transfer to be final (exit 1 when it is not)',
+    ],
+    run: async (ctx) => {
+      const f = ctx.args.flags;
+      const amount = dougArg('AMOUNT_DOUG', ctx.args.positionals[0]!);
+      const destination = str(f.to);
+      if (destination !== undefined && !/^[1-9A-HJ-NP-Za-km-z]{32,44}$/.test(destination)) throw new UsageError(`--to: ${JSON.stringify(destination)} is not a base58 wallet address`);
+      const timeout = optional(ctx, 'timeout', (v) => durationArg('--timeout', v)) ?? 120_000;
+      const client = await ctx.signer();
+      let w = await client.withdraw({ amount, ...(destination && { destination }), ...(str(f['client-id']) && { clientId: str(f['client-id'])! }) });
+      const deadline = Date.now() + timeout;
+      while (f['no-wait'] !== true && (w.status === 'requested' || w.status === 'funded') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        w = await client.withdrawal(w.withdrawalId);
+      }
+      ctx.out(w, () =>
+        keyValues([
+          ['withdrawal', w.withdrawalId],
+          ['status', w.status],
+          ['amount', `${doug(w.amount)} DOUG`],
+          ['to', w.destination],
+          ['signature', w.signature ?? '-'],
+          ...(w.refund ? [['refunded', `${w.refund.reason}: ${w.refund.detail}`] as [string, string]] : []),
+        ]),
+      );
+      if (f['no-wait'] === true) return 0;
+      if (w.status !== 'paid') {
+        ctx.io.stderr(w.status === 'funded' || w.status === 'requested' ? `withdrawal ${w.withdrawalId} is not final yet (${w.status}); check it with the same --client-id or GET /v1/withdrawals/${w.withdrawalId}\n` : `withdrawal ${w.withdrawalId} was ${w.status}\n`);
+        return 1;
+      }
+      return 0;
+    },
+  },
   audit: {
     usage: 'doug audit',
     summary: 'check money conservation over all accounts (exit 1 when it fails)',

@@ -18,6 +18,9 @@ import type {
   Requirement,
   RevokeSessionBody,
   RevokeSessionResponse,
+  WithdrawalBody,
+  WithdrawalResponse,
+  WithdrawalWire,
 } from '../durable-objects/contracts/api.ts';
 import { signRequest } from '../durable-objects/contracts/auth.ts';
 import type { Delegation, Signer } from '../durable-objects/contracts/auth.ts';
@@ -378,6 +381,26 @@ export class DougClient {
     return this.get(`/v1/accounts/${seg(this.keyOrSelf(key))}/ledger`, page);
   }
 
+  /**
+   * POST /v1/withdrawals (signed by the wallet itself): takes `amount` base units from the ledger and
+   * pays them out of custody to `destination` (default: the wallet). Answers at once (202); follow
+   * it with `withdrawal(id)`. A repeat with the same clientId answers the same withdrawal.
+   */
+  async withdraw(input: { amount: AmountString | bigint; destination?: string; clientId?: string }): Promise<WithdrawalWire> {
+    const body: WithdrawalBody = { clientId: input.clientId ?? newClientId(), amount: String(input.amount), destination: input.destination ?? this.keyOrSelf(undefined) };
+    return unwrapWithdrawal(await this.send<Partial<WithdrawalResponse>>('POST', '/v1/withdrawals', body), 'POST /v1/withdrawals');
+  }
+
+  /** GET /v1/withdrawals/:id, unwrapped from its `{ withdrawal }` envelope. */
+  async withdrawal(id: string): Promise<WithdrawalWire> {
+    return unwrapWithdrawal(await this.get<Partial<WithdrawalResponse>>(`/v1/withdrawals/${seg(id)}`), `GET /v1/withdrawals/${id}`);
+  }
+
+  /** GET /v1/accounts/:key/withdrawals (default: this client's account), newest first. */
+  withdrawals(key?: string, page: PageParams = {}): Promise<Page<WithdrawalWire>> {
+    return this.get(`/v1/accounts/${seg(this.keyOrSelf(key))}/withdrawals`, page);
+  }
+
   /** GET /v1/audit */
   audit(): Promise<AuditReport> {
     return this.get('/v1/audit');
@@ -475,6 +498,11 @@ function describe(err: unknown): string {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function unwrapWithdrawal(res: Partial<WithdrawalResponse>, what: string): WithdrawalWire {
+  if (!isRecord(res.withdrawal)) throw new DougApiError({ status: 200, code: CLIENT_ERRORS.BAD_RESPONSE, message: `${what} answered without a withdrawal`, context: {} });
+  return res.withdrawal;
 }
 
 function seg(value: string): string {

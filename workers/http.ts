@@ -57,6 +57,9 @@ const STATUS: Partial<Record<string, number>> = {
   CUSTODY__DEPOSIT_MALFORMED: 502,
   CUSTODY__DEPOSIT_UNKNOWN: 404,
   CUSTODY__DEPOSIT_ALREADY_CREDITED: 409,
+  CUSTODY__WITHDRAWAL_NOT_FOUND: 404,
+  CUSTODY__WITHDRAWAL_EXISTS: 409,
+  CUSTODY__WITHDRAWAL_INVALID: 400,
 };
 
 /** Maps an error code to its HTTP status: the table first, then rules by suffix, else 422. */

@@ -7,11 +7,13 @@ import { agentSocket, getModel, putInputs, putModel } from './routes/blobs.ts';
 import { faucet } from './routes/faucet.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
 import { revokeSession } from './routes/sessions.ts';
+import { getWithdrawal, listWithdrawals, requestWithdrawal } from './routes/withdrawals.ts';
 import { audit, cancelJob, challengeJob, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, jobResult, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
 
 export { AccountObject } from '../durable-objects/runtime/account-object.ts';
 export { JobObject } from '../durable-objects/runtime/job-object.ts';
 export { MarketObject } from '../durable-objects/runtime/market-object.ts';
+export { WithdrawalObject } from '../durable-objects/runtime/withdrawal-object.ts';
 
 type Req = IRequest & Request;
 
@@ -42,6 +44,9 @@ router
   .get('/v1/accounts/:key', (r, env) => getAccount(r, env))
   .get('/v1/accounts/:key/holds', (r, env) => getHolds(r, env))
   .get('/v1/accounts/:key/ledger', (r, env) => getLedger(r, env))
+  .get('/v1/accounts/:key/withdrawals', (r, env) => listWithdrawals(r, env))
+  .post('/v1/withdrawals', (r, env) => requestWithdrawal(r, env))
+  .get('/v1/withdrawals/:id', (r, env) => getWithdrawal(r, env))
   .get('/v1/audit', (r, env) => audit(r, env))
   .post('/v1/sessions/revoke', (r, env) => revokeSession(r, env))
   // The faucet exists only in local mode: elsewhere it is an unknown route like any other.

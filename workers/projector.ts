@@ -28,8 +28,8 @@ function describe(m: ProjectionMessage): string {
 
 export async function projectOne(db: D1Database, m: ProjectionMessage): Promise<void> {
   if (m.kind === 'view') return projectView(db, m);
-  // Market events feed offers and trades, job events feed reputation; accounts come as views.
-  if (m.source === 'account') return;
+  // Market events feed offers and trades, job events feed reputation; accounts and withdrawals come as views.
+  if (m.source === 'account' || m.source === 'withdrawal') return;
   for (const e of m.events) {
     const eventId = `${m.source}:${m.object}:${e.seq}`;
     if (await db.prepare('SELECT 1 FROM applied_events WHERE event_id = ?').bind(eventId).first()) continue;
@@ -171,6 +171,15 @@ async function projectView(db: D1Database, m: Extract<ProjectionMessage, { kind:
          WHERE accounts.updated_seq < excluded.updated_seq`,
       )
       .bind(m.object, String(v.available), String(v.held), String(v.credited), String(v.withdrawn), String(v.payoutsSent), String(v.payoutsReceived), m.seq)
+      .run();
+  } else if (m.source === 'withdrawal') {
+    await db
+      .prepare(
+        `INSERT INTO withdrawals (id, account, destination, amount, status, signature, view, requested_at, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, signature = excluded.signature, view = excluded.view, updated_seq = excluded.updated_seq
+         WHERE withdrawals.updated_seq < excluded.updated_seq`,
+      )
+      .bind(m.object, String(v.account), String(v.destination), String(v.amount), String(v.status), typeof v.signature === 'string' ? v.signature : null, m.view, Number(v.requestedAt ?? 0), m.seq)
       .run();
   } else if (m.source === 'job') {
     const market = ORDER_ID.exec(m.object)?.[2] ?? '';

@@ -154,6 +154,40 @@ export interface AuditReport {
   violations: string[];
 }
 
+/** POST /v1/withdrawals (signed by the wallet itself; never by a delegated key). */
+export interface WithdrawalBody {
+  /** Client-chosen id (1-64 of [A-Za-z0-9_-]); a repeat returns the same withdrawal. */
+  clientId: string;
+  amount: AmountString;
+  /** The wallet to pay (base58); its associated token account is created if missing. */
+  destination: string;
+}
+
+/**
+ * A withdrawal: requested (debit pending) → funded (taken from the ledger; transfers signed, sent,
+ * confirmed) → paid (final on chain) | refunded (failed on chain or given up; the amount is back on
+ * the ledger) | rejected (the debit was refused; nothing moved).
+ */
+export interface WithdrawalWire {
+  withdrawalId: string;
+  account: string;
+  destination: string;
+  amount: AmountString;
+  status: 'requested' | 'funded' | 'paid' | 'refunded' | 'rejected';
+  /** The paying signature once paid; else the latest attempt's, if any. */
+  signature: string | null;
+  /** Every signed transfer, oldest first; all but the last are expired (proven never to land). */
+  attempts: { signature: string; status: 'live' | 'confirmed' | 'expired' | 'finalized' | 'failed'; lastValidBlockHeight: number; sends: number }[];
+  refund: { reason: 'failed' | 'abandoned'; detail: string } | null;
+  rejection: { code: string; message: string } | null;
+  requestedAt: number;
+}
+
+/** POST /v1/withdrawals (202) and GET /v1/withdrawals/:id. */
+export interface WithdrawalResponse {
+  withdrawal: WithdrawalWire;
+}
+
 /** API routes, for documentation, the SDK and tests. */
 export const ROUTES = {
   health: 'GET /v1/health',
@@ -183,9 +217,14 @@ export const ROUTES = {
   audit: 'GET /v1/audit',
   faucet: 'POST /v1/faucet',
   revokeSession: 'POST /v1/sessions/revoke',
+  requestWithdrawal: 'POST /v1/withdrawals',
+  withdrawal: 'GET /v1/withdrawals/:id',
+  withdrawals: 'GET /v1/accounts/:key/withdrawals',
 } as const;
 
 /** Order ids carry their kind and market: `bid_cpu_<24 hex>`. */
 export const ORDER_ID = /^(ask|bid)_([a-z0-9-]{1,32})_([0-9a-f]{24})$/;
 export const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** Withdrawal ids are derived from the owner and its clientId: `wd_<24 hex>`. */
+export const WITHDRAWAL_ID = /^wd_[0-9a-f]{24}$/;
 export const MARKET_ID = /^[a-z0-9-]{1,32}$/;

@@ -1,12 +1,15 @@
 import type { AccountObject } from './account-object.ts';
 import type { JobObject } from './job-object.ts';
 import type { MarketObject } from './market-object.ts';
+import type { WithdrawalObject } from './withdrawal-object.ts';
 
 /** Bindings of the Worker and its objects (wrangler.toml). */
 export interface Env {
   MARKETS: DurableObjectNamespace<MarketObject>;
   JOBS: DurableObjectNamespace<JobObject>;
   ACCOUNTS: DurableObjectNamespace<AccountObject>;
+  /** One object per withdrawal (id derived from owner and clientId). */
+  WITHDRAWALS: DurableObjectNamespace<WithdrawalObject>;
   DB: D1Database;
   /** Content-addressed models (models/<sha256>), job inputs (inputs/<sha256>) and results (results/<job>/<replica>). */
   BLOBS: R2Bucket;
@@ -40,5 +43,5 @@ export interface ProjectedEvent {
 
 /** A run of consecutive events (or an object's current view) on its way to the D1 projector. */
 export type ProjectionMessage =
-  | { kind: 'events'; source: 'market' | 'job' | 'account'; object: string; events: ProjectedEvent[] }
-  | { kind: 'view'; source: 'market' | 'job' | 'account'; object: string; seq: number; view: string };
+  | { kind: 'events'; source: 'market' | 'job' | 'account' | 'withdrawal'; object: string; events: ProjectedEvent[] }
+  | { kind: 'view'; source: 'market' | 'job' | 'account' | 'withdrawal'; object: string; seq: number; view: string };

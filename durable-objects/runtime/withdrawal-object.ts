@@ -1,0 +1,98 @@
+import type { CommandMeta } from '../domain/decider.ts';
+import {
+  withdrawalDecider,
+  withdrawalView,
+  type OpenedWithdrawal,
+  type RequestWithdrawal,
+  type WithdrawalCommand,
+  type WithdrawalEvent,
+  type WithdrawalState,
+  type WithdrawalView,
+} from '../domain/custody/index.ts';
+import type { Result } from '../domain/result.ts';
+import { withdrawalCustody, type WithdrawalCustody } from '../../workers/solana/transfer.ts';
+import type { Decision } from './event-store.ts';
+import type { Env } from './env.ts';
+import { EventSourcedObject } from './event-sourced-object.ts';
+import { WithdrawalDriver } from './withdrawal-driver.ts';
+
+/** A withdrawal as the API shows it: the decider's view, when it was requested, and why a refused debit was refused. */
+export type WithdrawalApiView = WithdrawalView & { requestedAt: number; rejection: { code: string; message: string } | null };
+
+const apiView = (s: OpenedWithdrawal): WithdrawalApiView => ({
+  ...withdrawalView(s),
+  requestedAt: s.requestedAt,
+  rejection: s.status === 'rejected' ? { code: s.code, message: s.message } : null,
+});
+
+/**
+ * One withdrawal: the withdrawal decider's shell. The request takes the debit at once; the alarm
+ * then drives the rest (WithdrawalDriver: sign, record, send, observe, with backoff on failures)
+ * through the base class's housekeeping hook. Refunds leave through the outbox (react).
+ */
+export class WithdrawalObject extends EventSourcedObject<WithdrawalCommand, WithdrawalEvent, WithdrawalState> {
+  protected readonly kind = 'withdrawal' as const;
+  private chain: WithdrawalCustody | null = null;
+  private readonly driver = new WithdrawalDriver({
+    state: () => this.store.state,
+    record: (command, meta) => this.runOne(this.name, command, meta),
+    debit: async (account, command, meta) => (await this.env.ACCOUNTS.get(this.env.ACCOUNTS.idFromName(account)).execute(account, command, meta)) as Result<unknown>,
+    custody: () => (this.chain ??= withdrawalCustody(this.env)),
+    now: () => Date.now(),
+    warn: (message) => console.warn(message),
+  });
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env, withdrawalDecider, 200);
+  }
+
+  protected timer() {
+    return null;
+  }
+
+  protected override projectionView(state: WithdrawalState): unknown {
+    return state.status === 'none' ? undefined : apiView(state);
+  }
+
+  /** Opens the withdrawal (a repeat with the same terms changes nothing), takes the debit at once, and answers the view. */
+  async request(command: RequestWithdrawal, meta: CommandMeta): Promise<Result<WithdrawalApiView>> {
+    const result = this.runOne(command.withdrawalId, command, meta);
+    if (!result.ok) return result;
+    // The debit is one call to the account object, taken now so that the caller learns at once
+    // whether the funds were there; signing and sending go on in the alarm.
+    if (this.store.state.status === 'requested') await this.driver.drive(1);
+    this.schedule(Date.now());
+    return { ok: true, value: apiView(this.opened()!) };
+  }
+
+  /** The withdrawal's view, or null when none was requested here. */
+  async view(): Promise<WithdrawalApiView | null> {
+    const s = this.opened();
+    return s ? apiView(s) : null;
+  }
+
+  /** Runs due steps now, ignoring the backoff, and re-arms the alarm (an operator's nudge). */
+  async kick(): Promise<WithdrawalApiView | null> {
+    await this.driver.drive(undefined, { ignoreBackoff: true });
+    this.schedule(Date.now());
+    return this.view();
+  }
+
+  /** Gives up a withdrawal whose attempts can no longer land (the amount is refunded); refused while one may. */
+  async abandon(reason: string, meta: CommandMeta): Promise<Result<Decision<WithdrawalEvent>>> {
+    return this.runOne(this.name, { type: 'Abandon', reason }, meta);
+  }
+
+  protected override sweepAt(): number | null {
+    return this.driver.dueAt();
+  }
+
+  protected override async sweep(): Promise<void> {
+    await this.driver.drive();
+  }
+
+  private opened(): OpenedWithdrawal | null {
+    const s = this.store.state;
+    return s.status === 'none' ? null : s;
+  }
+}
