@@ -1,12 +1,13 @@
 // `npm run demo`: plays a buyer against a running `npm start` (DOUG_URL, default 127.0.0.1:8787), or
 // starts its own local stack with two agents when none answers. Uploads a small ONNX model and its
-// inputs, funds a fresh wallet from the faucet, bids for a 2-replica job, waits until it is verified
+// inputs, funds a fresh wallet from the faucet (minted on the local chain, then deposited), bids for a 2-replica job, waits until it is verified
 // and settled, fetches the result, and prints the balances before and after. Last line: one JSON object.
 import { generateKeypair } from '../durable-objects/contracts/auth.ts';
 import { toWire } from '../durable-objects/contracts/tensors.ts';
 import { formatDoug, UNITS_PER_DOUG } from '../durable-objects/domain/money.ts';
 import { buildMlpModel, prng } from '../gpu-agent/models/build.ts';
 import { DougClient } from '../sdk/client.ts';
+import { faucetAndDeposit } from '../sdk/deposit.ts';
 import { startStack, type Stack } from '../test/e2e/stack.ts';
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
@@ -28,9 +29,12 @@ async function main(): Promise<void> {
     url = stack.url;
   }
   try {
-    const buyer = new DougClient({ baseUrl: url, keypair: await generateKeypair() });
+    const buyerKey = await generateKeypair();
+    const buyer = new DougClient({ baseUrl: url, keypair: buyerKey });
     say(`buyer ${buyer.accountKey}`);
-    await buyer.faucet((10n * UNITS_PER_DOUG).toString());
+    // The faucet mints test $DOUG on the local chain; a deposit into custody credits the ledger.
+    const funded = await faucetAndDeposit(buyer, buyerKey, 10n * UNITS_PER_DOUG);
+    if (funded.deposit) say(`deposited 10 DOUG on chain (${funded.deposit.signature.slice(0, 12)}…)`);
 
     const model = await buyer.uploadModel(buildMlpModel({ inputSize: 16, hidden: 64, outputSize: 4, seed: 42 }));
     const random = prng(7);

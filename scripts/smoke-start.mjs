@@ -8,7 +8,12 @@ import { join } from 'node:path';
 
 const port = String(18000 + Math.floor(Math.random() * 1000));
 const state = mkdtempSync(join(tmpdir(), 'doug-smoke-'));
-const child = spawn(process.execPath, ['scripts/start.mjs'], { env: { ...process.env, PORT: port, DOUG_STATE: state }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+// Its own local folder and a free chain port pair, so a running `npm start` (chain on 8899) is no obstacle.
+const child = spawn(process.execPath, ['scripts/start.mjs'], {
+  env: { ...process.env, PORT: port, DOUG_STATE: state, DOUG_LOCAL_DIR: join(state, 'local'), DOUG_CHAIN_PORT: '0' },
+  stdio: ['ignore', 'pipe', 'pipe'],
+  detached: true,
+});
 let log = '';
 child.stdout.on('data', (d) => (log += d));
 child.stderr.on('data', (d) => (log += d));
@@ -35,8 +40,11 @@ for (;;) {
     // The portal is served on the same origin; a deep link falls back to the single-page app.
     const portal = await fetch(`http://127.0.0.1:${port}/offers`);
     const html = portal.ok ? await portal.text() : '';
-    if (health.ok && markets.ok && Array.isArray(body.items) && body.items.length > 0 && html.includes('<title>DougAI</title>')) {
-      console.log(`npm start serves the portal and ${body.items.length} markets on 127.0.0.1:${port}`);
+    // The local chain is up and the Worker knows the $DOUG mint on it.
+    const chain = await fetch(`http://127.0.0.1:${port}/v1/chain`);
+    const chainInfo = chain.ok ? await chain.json() : {};
+    if (health.ok && markets.ok && Array.isArray(body.items) && body.items.length > 0 && html.includes('<title>DougAI</title>') && typeof chainInfo.mint === 'string') {
+      console.log(`npm start serves the portal, ${body.items.length} markets and $DOUG ${chainInfo.mint} on ${chainInfo.rpcUrl}, on 127.0.0.1:${port}`);
       stop(0);
       break;
     }

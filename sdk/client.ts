@@ -2,6 +2,9 @@ import type {
   AmountString,
   AuditReport,
   BalanceView,
+  ChainInfo,
+  DepositBody,
+  DepositResponse,
   FaucetBody,
   JobSpec,
   LedgerEntry,
@@ -155,9 +158,17 @@ export interface CancelOrderResponse {
   order: OrderView;
   [field: string]: unknown;
 }
+/**
+ * POST /v1/faucet. Without a chain the ledger is credited: `credited`, `available`. With one, $DOUG
+ * is minted to the wallet on chain (`minted`, `wallet`, `tokenAccount`, `signature`): deposit it next.
+ */
 export interface FaucetResponse {
-  credited: AmountString;
-  available: AmountString;
+  credited?: AmountString;
+  available?: AmountString;
+  minted?: AmountString;
+  wallet?: string;
+  tokenAccount?: string;
+  signature?: string;
   [field: string]: unknown;
 }
 
@@ -410,6 +421,20 @@ export class DougClient {
   faucet(amount: AmountString | bigint): Promise<FaucetResponse> {
     const body: FaucetBody = { amount: String(amount) };
     return this.send('POST', '/v1/faucet', body);
+  }
+
+  /**
+   * POST /v1/deposits: has the server credit a finalized transfer of $DOUG into custody to the account
+   * its memo names. A signature already credited is refused with CUSTODY__DEPOSIT_ALREADY_CREDITED (409).
+   */
+  deposit(signature: string): Promise<DepositResponse> {
+    const body: DepositBody = { signature };
+    return this.send('POST', '/v1/deposits', body);
+  }
+
+  /** GET /v1/chain: the RPC URL, the $DOUG mint and custody's token account (CUSTODY__NOT_CONFIGURED without a chain). */
+  chain(): Promise<ChainInfo> {
+    return this.get('/v1/chain');
   }
 
   /**

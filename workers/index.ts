@@ -4,6 +4,7 @@ import { isLocalMode } from './config.ts';
 import { handleError, json, refuse } from './http.ts';
 import { project } from './projector.ts';
 import { agentSocket, getModel, putInputs, putModel } from './routes/blobs.ts';
+import { chainInfo, deposit } from './routes/deposits.ts';
 import { faucet } from './routes/faucet.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
 import { revokeSession } from './routes/sessions.ts';
@@ -48,6 +49,8 @@ router
   .post('/v1/withdrawals', (r, env) => requestWithdrawal(r, env))
   .get('/v1/withdrawals/:id', (r, env) => getWithdrawal(r, env))
   .get('/v1/audit', (r, env) => audit(r, env))
+  .get('/v1/chain', (r, env) => chainInfo(r, env))
+  .post('/v1/deposits', (r, env) => deposit(r, env))
   .post('/v1/sessions/revoke', (r, env) => revokeSession(r, env))
   // The faucet exists only in local mode: elsewhere it is an unknown route like any other.
   .post('/v1/faucet', (r, env) => (isLocalMode(env) ? faucet(r, env) : undefined))

@@ -152,7 +152,43 @@ export interface AuditReport {
   feePool: AmountString;
   /** Accounts whose own identity (available + held = credited - withdrawn - sent + received) fails. */
   violations: string[];
+  /**
+   * With a chain configured: custody's token balance at finalized commitment (`onChain`) against what
+   * the ledger owes (`expected`: credited - withdrawn + withdrawals taken from the ledger but not yet
+   * paid or refunded). `ok` (and `ok` above) is false when custody holds less; more is `unclaimed`
+   * (transfers into custody not credited yet, or without a usable memo).
+   */
+  custody?: { onChain: AmountString; expected: AmountString; withdrawalsInFlight: AmountString; unclaimed: AmountString; ok: boolean };
 }
+
+/** POST /v1/deposits: a finalized transfer of $DOUG into custody whose memo names the account to credit. */
+export interface DepositBody {
+  /** The transaction's signature, base58. */
+  signature: string;
+}
+
+/** POST /v1/deposits (201). */
+export interface DepositResponse {
+  /** The account credited (the memo's). */
+  account: string;
+  amount: AmountString;
+  signature: string;
+  slot: number;
+}
+
+/** GET /v1/chain: where $DOUG lives and where deposits go (send `mint` to `custodyTokenAccount` with the memo `doug:deposit:<account>`). */
+export interface ChainInfo {
+  rpcUrl: string;
+  mint: string;
+  decimals: number;
+  custodyTokenAccount: string;
+  custodyAuthority: string;
+}
+
+/** POST /v1/faucet (local mode): with a chain, $DOUG is minted to the wallet, which then deposits; without one the ledger is credited directly. */
+export type FaucetResult =
+  | { credited: AmountString; available: AmountString }
+  | { minted: AmountString; wallet: string; tokenAccount: string; signature: string; airdrop: string | null };
 
 /** POST /v1/withdrawals (signed by the wallet itself; never by a delegated key). */
 export interface WithdrawalBody {
@@ -216,6 +252,8 @@ export const ROUTES = {
   ledger: 'GET /v1/accounts/:key/ledger',
   audit: 'GET /v1/audit',
   faucet: 'POST /v1/faucet',
+  deposit: 'POST /v1/deposits',
+  chain: 'GET /v1/chain',
   revokeSession: 'POST /v1/sessions/revoke',
   requestWithdrawal: 'POST /v1/withdrawals',
   withdrawal: 'GET /v1/withdrawals/:id',

@@ -20,6 +20,8 @@ export interface Env {
   LOCAL_MODE?: string;
   /** Solana JSON-RPC URL. Unset: no chain (deposits and withdrawals answer CUSTODY__NOT_CONFIGURED; the local faucet credits the ledger directly). */
   SOLANA_RPC_URL?: string;
+  /** The RPC URL clients are told (GET /v1/chain) when SOLANA_RPC_URL must stay private (an API key in it); default SOLANA_RPC_URL. */
+  SOLANA_PUBLIC_RPC_URL?: string;
   /** The $DOUG mint (base58, 9 decimals). */
   DOUG_MINT?: string;
   /** Custody's token account for DOUG_MINT (base58): where deposits go, where withdrawals come from. */

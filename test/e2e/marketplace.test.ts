@@ -4,6 +4,7 @@ import { toWire } from '../../durable-objects/contracts/tensors.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { DougClient } from '../../sdk/client.ts';
+import { faucetAndDeposit } from '../../sdk/deposit.ts';
 import { eventually, startAgent, type AgentProcess } from './agents.ts';
 import { startStack, type Stack } from './stack.ts';
 
@@ -51,8 +52,10 @@ async function balance(key: string): Promise<bigint> {
 
 beforeAll(async () => {
   stack = await startStack({ markets: MARKETS });
-  buyer = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
-  await buyer.faucet((100n * UNITS_PER_DOUG).toString());
+  const buyerKey = await generateKeypair();
+  buyer = new DougClient({ baseUrl: stack.url, keypair: buyerKey });
+  // The faucet mints on the stack's local chain; the deposit credits the ledger.
+  await faucetAndDeposit(buyer, buyerKey, 100n * UNITS_PER_DOUG);
   const model = await buyer.uploadModel(buildMlpModel({ inputSize: 8, hidden: 32, outputSize: 3, seed: 5 }));
   const x = new Float32Array([0.5, -1, 2, 0.25, 3, -0.5, 1, 0]);
   const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 8], new Uint8Array(x.buffer))]);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,9 +22,20 @@ export const FAST_MARKETS = JSON.stringify([
   { id: 'gpu-24gb', description: 'GPUs with at least 24 GB of memory' },
 ]);
 
+/** The chain `npm start` set up (DOUG_LOCAL_DIR/chain/config.json, written by scripts/chain-setup.ts). */
+export interface StackChain {
+  rpcUrl: string;
+  mint: string;
+  decimals: number;
+  custodyTokenAccount: string;
+  custodyAuthority: string;
+}
+
 export interface Stack {
   url: string;
   dir: string;
+  /** The local chain's configuration (its port changes on restart); null when started with `chain: false`. */
+  chain: () => StackChain | null;
   log: () => string;
   stop: () => Promise<void>;
   /** Stops the server and starts it again on the same port and state (agents see their sockets drop). */
@@ -32,17 +43,28 @@ export interface Stack {
 }
 
 /**
- * The local marketplace as `npm start` runs it (wrangler dev, real workerd, local D1/R2/queues),
- * on a free port with a throw-away state folder and no built-in agents. Every wait is bounded.
+ * The local marketplace as `npm start` runs it (wrangler dev, real workerd, local D1/R2/queues, the
+ * local chain with $DOUG set up), on a free port with a throw-away state folder and no built-in
+ * agents. Each stack's chain takes a free port pair of its own (DOUG_CHAIN_PORT=0: the chain binds
+ * port and port + 1 together) and keeps its state in the stack's folder. Every wait is bounded.
  */
-export async function startStack(o: { markets?: string; agents?: number } = {}): Promise<Stack> {
+export async function startStack(o: { markets?: string; agents?: number; chain?: boolean } = {}): Promise<Stack> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'doug-e2e-'));
   const url = `http://127.0.0.1:${port}`;
   let output = '';
   const launch = async (): Promise<ChildProcess> => {
     const child = spawn(process.execPath, ['scripts/start.mjs'], {
-      env: { ...process.env, PORT: String(port), DOUG_STATE: join(dir, 'state'), DOUG_LOCAL_DIR: dir, DOUG_AGENTS: String(o.agents ?? 0), DOUG_MARKET_LIST: o.markets ?? FAST_MARKETS },
+      env: {
+        ...process.env,
+        PORT: String(port),
+        DOUG_STATE: join(dir, 'state'),
+        DOUG_LOCAL_DIR: dir,
+        DOUG_AGENTS: String(o.agents ?? 0),
+        DOUG_MARKET_LIST: o.markets ?? FAST_MARKETS,
+        DOUG_CHAIN_PORT: '0',
+        DOUG_CHAIN: o.chain === false ? 'off' : 'on',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
@@ -72,6 +94,10 @@ export async function startStack(o: { markets?: string; agents?: number } = {}):
   return {
     url,
     dir,
+    chain: () => {
+      const file = join(dir, 'chain', 'config.json');
+      return o.chain === false || !existsSync(file) ? null : (JSON.parse(readFileSync(file, 'utf8')) as StackChain);
+    },
     log: () => output,
     stop: () => stopGroup(child).then(() => rmSync(dir, { recursive: true, force: true })),
     restart: async () => {

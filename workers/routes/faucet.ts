@@ -1,15 +1,34 @@
+import type { FaucetResult } from '../../durable-objects/contracts/api.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
-import { errorResponse, json } from '../http.ts';
+import { errorResponse, json, refuse } from '../http.ts';
+import { chainConfig, chainRpc, hasChain, onChain } from '../solana/config.ts';
+import { faucetMint } from '../solana/mint.ts';
+import { signerFromSecretKey } from '../solana/tx.ts';
 import { accountStub, rpc, signed } from './common.ts';
 
 /** Most a faucet request may credit: 1,000,000 DOUG. */
 export const FAUCET_LIMIT = 1_000_000n * UNITS_PER_DOUG;
 
-/** POST /v1/faucet (local mode only): credits the signer's account on the local marketplace. */
+/**
+ * POST /v1/faucet (local mode only). With a chain configured it mints $DOUG on the local chain to
+ * the signer's wallet (its associated token account, created if missing) and airdrops it a little
+ * SOL for fees; the wallet then deposits like anyone else, so the ledger is credited only by
+ * deposits. Without a chain it credits the signer's ledger account directly.
+ */
 export async function faucet(request: Request, env: Env): Promise<Response> {
   const req = await signed(request, env, 'owner');
   const amount = req.body.only('amount').amount('amount', { max: FAUCET_LIMIT });
+  if (hasChain(env)) {
+    const config = chainConfig(env);
+    if (!env.MINT_AUTHORITY_KEY) refuse('CUSTODY__NOT_CONFIGURED', { missing: 'MINT_AUTHORITY_KEY' });
+    const mintAuthority = await signerFromSecretKey(env.MINT_AUTHORITY_KEY).catch(() => refuse('CUSTODY__NOT_CONFIGURED', { missing: 'MINT_AUTHORITY_KEY (it is not a 64-byte base58 secret key)' }));
+    await req.commit();
+    const wallet = req.caller.actor;
+    const minted = await onChain(() => faucetMint(chainRpc(config), { mint: config.mint, decimals: config.decimals, mintAuthority, wallet, amount }));
+    const body: FaucetResult = { minted: amount.toString(), wallet, tokenAccount: minted.tokenAccount, signature: minted.signature, airdrop: minted.airdrop };
+    return json(body, 201);
+  }
   await req.commit();
   const ref = `faucet:${req.caller.signer}:${req.caller.nonce}`;
   const result = await rpc(accountStub(env, req.caller.actor).execute(req.caller.actor, { type: 'Credit', ref, amount, source: 'faucet' }, { commandId: ref, actor: req.caller.actor, now: req.now }));

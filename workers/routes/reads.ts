@@ -8,6 +8,8 @@ import type { Result } from '../../durable-objects/domain/result.ts';
 import { amountKey } from '../projector.ts';
 import { Fields } from '../validate.ts';
 import { accountStub, jobStub, knownMarket, marketStub, nextCursor, pageParams, queryValue, signed } from './common.ts';
+import { hasChain } from '../solana/config.ts';
+import { custodyCheck } from '../solana/reconcile.ts';
 
 type Query = Record<string, unknown>;
 const DAY_MS = 24 * 3600_000;
@@ -325,6 +327,11 @@ export async function audit(_req: Request, env: Env): Promise<Response> {
     feePool: feePool.toString(),
     violations,
   };
+  // With a chain, custody's on-chain balance must match what the ledger owes.
+  if (hasChain(env)) {
+    report.custody = await custodyCheck(env, sum.credited - sum.withdrawn);
+    report.ok = report.ok && report.custody.ok;
+  }
   return json(report);
 }
 

@@ -1,0 +1,168 @@
+import { createMint, createTransferCheckedInstruction, getOrCreateAssociatedTokenAccount, mintTo } from '@solana/spl-token';
+import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, Transaction, TransactionInstruction, sendAndConfirmTransaction } from '@solana/web3.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChainInfo } from '../../durable-objects/contracts/api.ts';
+import { generateKeypair, type Keypair as DougKeypair } from '../../durable-objects/contracts/auth.ts';
+import { encodeBase58 } from '../../durable-objects/contracts/base58.ts';
+import { depositMemo } from '../../durable-objects/domain/custody/deposit.ts';
+import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
+import { DougApiError, DougClient } from '../../sdk/client.ts';
+import { faucetAndDeposit, transactionSigner, transferToCustody } from '../../sdk/deposit.ts';
+import { associatedTokenAddress, MEMO_PROGRAM } from '../../workers/solana/address.ts';
+import { sendAndFinalize, transferChecked, memo } from '../../workers/solana/mint.ts';
+import { solanaRpc } from '../../workers/solana/rpc.ts';
+import { eventually } from './agents.ts';
+import { startStack, type Stack } from './stack.ts';
+
+/**
+ * Deposits end to end: `npm start`'s stack with its local chain. The faucet mints $DOUG to a wallet
+ * on chain, the wallet transfers it to custody with its memo, POST /v1/deposits credits it once.
+ */
+let stack: Stack;
+let chain: ChainInfo;
+let connection: Connection;
+
+const DOUG = UNITS_PER_DOUG;
+
+/** A fresh wallet with a signed client and `amount` of $DOUG minted to it on chain (not deposited). */
+async function wallet(amount = 100n * DOUG): Promise<{ key: DougKeypair; client: DougClient }> {
+  const key = await generateKeypair();
+  const client = new DougClient({ baseUrl: stack.url, keypair: key });
+  const minted = await client.faucet(amount);
+  expect(minted).toMatchObject({ minted: amount.toString(), wallet: key.publicKey });
+  return { key, client };
+}
+
+/** The coded error a call fails with. */
+async function refusal(p: Promise<unknown>): Promise<{ status: number; code: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof DougApiError) return { status: err.status, code: err.code };
+    throw err;
+  }
+  throw new Error('expected a refusal');
+}
+
+beforeAll(async () => {
+  stack = await startStack({ agents: 0 });
+  const reader = new DougClient({ baseUrl: stack.url });
+  chain = await reader.chain();
+  connection = new Connection(chain.rpcUrl, 'confirmed');
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+}, 60_000);
+
+describe('the chain as npm start set it up', () => {
+  it('GET /v1/chain names the local chain, the 9-decimal mint and custody', async () => {
+    expect(chain).toEqual(stack.chain());
+    const info = await connection.getParsedAccountInfo(new PublicKey(chain.mint));
+    expect((info.value?.data as { parsed: { info: { decimals: number } } }).parsed.info.decimals).toBe(9);
+    const custody = await connection.getParsedAccountInfo(new PublicKey(chain.custodyTokenAccount));
+    expect((custody.value?.data as { parsed: { info: { owner: string; mint: string } } }).parsed.info).toMatchObject({ owner: chain.custodyAuthority, mint: chain.mint });
+  });
+
+  it('the faucet mints on chain and leaves the ledger alone', async () => {
+    const { key, client } = await wallet(7n * DOUG);
+    const balance = await connection.getTokenAccountBalance(new PublicKey(await associatedTokenAddress(key.publicKey, chain.mint)));
+    expect(balance.value.amount).toBe((7n * DOUG).toString());
+    expect(await connection.getBalance(new PublicKey(key.publicKey))).toBeGreaterThan(0); // SOL for fees
+    expect((await client.account()).available).toBe('0');
+  });
+});
+
+describe('POST /v1/deposits', () => {
+  it('credits a deposit once when its signature is submitted three times at once', async () => {
+    const { key, client } = await wallet();
+    const { signature, slot } = await transferToCustody({ chain, wallet: key, amount: 10n * DOUG });
+    const answers = await Promise.allSettled([client.deposit(signature), client.deposit(signature), client.deposit(signature)]);
+    const credited = answers.filter((a) => a.status === 'fulfilled');
+    expect(credited).toHaveLength(1);
+    expect((credited[0] as PromiseFulfilledResult<unknown>).value).toEqual({ account: key.publicKey, amount: (10n * DOUG).toString(), signature, slot });
+    for (const a of answers.filter((a) => a.status === 'rejected')) {
+      expect((a as PromiseRejectedResult).reason).toMatchObject({ status: 409, code: 'CUSTODY__DEPOSIT_ALREADY_CREDITED' });
+    }
+    // Later, and by someone else: still once.
+    const other = (await wallet(1n)).client;
+    expect(await refusal(other.deposit(signature))).toEqual({ status: 409, code: 'CUSTODY__DEPOSIT_ALREADY_CREDITED' });
+    expect((await client.account()).available).toBe((10n * DOUG).toString());
+  });
+
+  it('credits the account the memo names, whoever submits it', async () => {
+    const { key } = await wallet();
+    const beneficiary = await generateKeypair();
+    const { signature } = await transferToCustody({ chain, wallet: key, amount: 3n * DOUG, account: beneficiary.publicKey });
+    const submitter = (await wallet(1n)).client;
+    expect(await submitter.deposit(signature)).toMatchObject({ account: beneficiary.publicKey, amount: (3n * DOUG).toString() });
+    expect((await submitter.account(beneficiary.publicKey)).available).toBe((3n * DOUG).toString());
+    expect((await submitter.account(key.publicKey)).available).toBe('0');
+  });
+
+  it('refuses a transfer of another mint into custody', async () => {
+    const payer = Keypair.generate();
+    await connection.confirmTransaction({ signature: await connection.requestAirdrop(payer.publicKey, LAMPORTS_PER_SOL), ...(await connection.getLatestBlockhash()) });
+    const foreign = await createMint(connection, payer, payer.publicKey, null, 9);
+    const from = await getOrCreateAssociatedTokenAccount(connection, payer, foreign, payer.publicKey);
+    // Custody's authority holds a token account of the foreign mint too: the tokens really arrive.
+    const to = await getOrCreateAssociatedTokenAccount(connection, payer, foreign, new PublicKey(chain.custodyAuthority));
+    await mintTo(connection, payer, foreign, from.address, payer, 50n * DOUG);
+    const tx = new Transaction().add(
+      createTransferCheckedInstruction(from.address, foreign, to.address, payer.publicKey, 5n * DOUG, 9),
+      new TransactionInstruction({ programId: new PublicKey(MEMO_PROGRAM), keys: [], data: Buffer.from(depositMemo(payer.publicKey.toBase58())) }),
+    );
+    const signature = await sendAndConfirmTransaction(connection, tx, [payer], { commitment: 'finalized' });
+    const { client } = await wallet(1n);
+    expect(await refusal(client.deposit(signature))).toEqual({ status: 422, code: 'CUSTODY__DEPOSIT_WRONG_MINT' });
+    expect((await client.account(payer.publicKey.toBase58())).available).toBe('0');
+  });
+
+  it('refuses a transfer of $DOUG to another destination, and one without a memo', async () => {
+    const { key, client } = await wallet();
+    const { key: elsewhere } = await wallet(1n);
+    const source = await associatedTokenAddress(key.publicKey, chain.mint);
+    const signer = await transactionSigner(key);
+    const send = (destination: string, text: string | null) =>
+      sendAndFinalize(solanaRpc(chain.rpcUrl), {
+        instructions: [transferChecked({ source, mint: chain.mint, destination, owner: key.publicKey, amount: 2n * DOUG, decimals: 9 }), ...(text ? [memo(text)] : [])],
+        signers: [signer],
+      });
+    const wrong = await send(await associatedTokenAddress(elsewhere.publicKey, chain.mint), depositMemo(key.publicKey));
+    expect(await refusal(client.deposit(wrong.signature))).toEqual({ status: 422, code: 'CUSTODY__DEPOSIT_WRONG_DESTINATION' });
+    const noMemo = await send(chain.custodyTokenAccount, null);
+    expect(await refusal(client.deposit(noMemo.signature))).toEqual({ status: 422, code: 'CUSTODY__DEPOSIT_NO_MEMO' });
+    expect((await client.account()).available).toBe('0');
+  });
+
+  it('refuses an unknown signature, and one that is not a signature', async () => {
+    const { client } = await wallet(1n);
+    expect(await refusal(client.deposit(encodeBase58(crypto.getRandomValues(new Uint8Array(64)))))).toEqual({ status: 404, code: 'CUSTODY__DEPOSIT_UNKNOWN' });
+    expect(await refusal(client.deposit('not-a-signature'))).toEqual({ status: 400, code: 'API__INVALID_INPUT' });
+  });
+
+  it('faucetAndDeposit funds the ledger in one call', async () => {
+    const key = await generateKeypair();
+    const client = new DougClient({ baseUrl: stack.url, keypair: key });
+    const r = await faucetAndDeposit(client, key, 4n * DOUG);
+    expect(r.deposit).toMatchObject({ account: key.publicKey, amount: (4n * DOUG).toString() });
+    expect((await client.account()).available).toBe((4n * DOUG).toString());
+  });
+});
+
+describe('GET /v1/audit', () => {
+  it('reconciles custody on chain with the ledger after the deposits', async () => {
+    const reader = new DougClient({ baseUrl: stack.url });
+    const onChain = BigInt((await connection.getTokenAccountBalance(new PublicKey(chain.custodyTokenAccount), 'finalized')).value.amount);
+    // 10 + 3 + 4 DOUG deposited and credited, and 2 DOUG sent to custody without a memo (never
+    // credited: custody holds it unclaimed); the other refused transfers never reached custody as $DOUG.
+    expect(onChain).toBe(19n * DOUG);
+    const audit = await eventually(async () => {
+      const a = await reader.audit();
+      return a.custody?.expected === (17n * DOUG).toString() ? a : null;
+    }, 'an audit that has caught up with the deposits');
+    expect(audit.custody).toEqual({ onChain: onChain.toString(), expected: (17n * DOUG).toString(), withdrawalsInFlight: '0', unclaimed: (2n * DOUG).toString(), ok: true });
+    expect(audit.ok).toBe(true);
+    expect(audit.credited).toBe((17n * DOUG).toString());
+  });
+});

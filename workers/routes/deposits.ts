@@ -1,0 +1,57 @@
+import type { ChainInfo, DepositResponse } from '../../durable-objects/contracts/api.ts';
+import { depositRef, verifyDeposit } from '../../durable-objects/domain/custody/deposit.ts';
+import { isSignature } from '../../durable-objects/domain/custody/keys.ts';
+import { domainError } from '../../durable-objects/domain/errors.ts';
+import type { Decision } from '../../durable-objects/runtime/event-store.ts';
+import type { AccountEvent } from '../../durable-objects/domain/account/events.ts';
+import type { Env } from '../../durable-objects/runtime/env.ts';
+import { errorResponse, json, refuse } from '../http.ts';
+import { chainConfig, chainRpc, onChain } from '../solana/config.ts';
+import { accountStub, rpc, signed } from './common.ts';
+
+/**
+ * POST /v1/deposits {signature}: credits a finalized transfer of $DOUG into custody to the account
+ * its memo names, once. Signed with scope 'orders' (a portal session key may submit it) or by the
+ * wallet; whoever submits, the memo decides the account. The account object applies a Credit ref
+ * once, so concurrent or repeated submissions of one signature credit it exactly once; the others
+ * answer CUSTODY__DEPOSIT_ALREADY_CREDITED (409).
+ */
+export async function deposit(request: Request, env: Env): Promise<Response> {
+  const config = chainConfig(env);
+  const req = await signed(request, env, 'orders');
+  const signature = req.body.only('signature').string('signature', { max: 100 });
+  if (!isSignature(signature)) refuse('API__INVALID_INPUT', { field: 'signature', problem: 'must be a base58 transaction signature (64 bytes)' });
+  await req.commit();
+
+  const client = chainRpc(config);
+  const transaction = await onChain(() => client.getTransaction(signature, { commitment: 'finalized', encoding: 'jsonParsed', maxSupportedTransactionVersion: 0 }));
+  const verified = verifyDeposit({ signature, transaction, config });
+  if (!verified.ok) return errorResponse(verified.error);
+  const d = verified.value;
+
+  const ref = depositRef(signature);
+  const credited = await rpc<Decision<AccountEvent>>(
+    accountStub(env, d.account).execute(d.account, { type: 'Credit', ref, amount: d.amount, source: 'deposit' }, { commandId: ref, actor: req.caller.actor, now: req.now }),
+  );
+  // A repeat of the command id answers the first result with `repeated`; a Credit of a ref seen
+  // under another command id is refused by the decider. Both mean: credited before.
+  const already = credited.ok ? credited.value.repeated : credited.error.code === 'ACCOUNT__CREDIT_ALREADY_APPLIED';
+  if (already) return errorResponse(domainError('CUSTODY__DEPOSIT_ALREADY_CREDITED', { signature, account: d.account, amount: d.amount }));
+  if (!credited.ok) return errorResponse(credited.error);
+  const body: DepositResponse = { account: d.account, amount: d.amount.toString(), signature, slot: d.slot };
+  return json(body, 201);
+}
+
+/** GET /v1/chain: where $DOUG lives, for clients that deposit (CUSTODY__NOT_CONFIGURED without a chain). */
+export function chainInfo(_request: Request, env: Env): Response {
+  const config = chainConfig(env);
+  // A private RPC URL (one with an API key in it) stays on the server: clients get SOLANA_PUBLIC_RPC_URL when set.
+  const body: ChainInfo = {
+    rpcUrl: env.SOLANA_PUBLIC_RPC_URL?.trim() || config.rpcUrl,
+    mint: config.mint,
+    decimals: config.decimals,
+    custodyTokenAccount: config.custodyTokenAccount,
+    custodyAuthority: config.custodyAuthority,
+  };
+  return json(body);
+}
