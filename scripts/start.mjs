@@ -23,6 +23,11 @@ const agentCount = Number(process.env.DOUG_AGENTS ?? '2');
 const chainPort = process.env.DOUG_CHAIN_PORT ?? '8899';
 const chainOn = process.env.DOUG_CHAIN !== 'off';
 const chainDir = join(localDir, 'chain');
+// For tests: DOUG_CHAIN_URL runs on a chain that is already up (none is started; the setup runs
+// against it); DOUG_WORKER_RPC_URL gives the Worker another RPC URL than the chain's (a fault proxy
+// in front of it) while clients are still told the chain's own (SOLANA_PUBLIC_RPC_URL).
+const externalChainUrl = process.env.DOUG_CHAIN_URL || null;
+const workerRpcUrl = process.env.DOUG_WORKER_RPC_URL || null;
 const env = offlineEnv();
 const wrangler = ['node_modules/wrangler/bin/wrangler.js'];
 const url = `http://127.0.0.1:${port}`;
@@ -47,7 +52,7 @@ const stopChain = () =>
   });
 /** Ctrl-C before wrangler runs: only the chain is there to stop. */
 const stopEarly = () => stopChain().then(() => process.exit(130));
-if (chainOn) {
+if (chainOn && !externalChainUrl) {
   chain = spawn(process.execPath, ['--import', 'tsx', 'programs/local-chain/cli.ts', '--port', chainPort, '--state', join(chainDir, 'state.json')], {
     stdio: ['ignore', 'pipe', 'inherit'],
     detached: true,
@@ -80,11 +85,17 @@ if (chainOn) {
   }
   chainConfig = JSON.parse(readFileSync(join(chainDir, 'config.json'), 'utf8'));
 }
+if (chainOn && externalChainUrl) {
+  const setup = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/chain-setup.ts', '--rpc', externalChainUrl, '--dir', chainDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  if (setup.status !== 0) process.exit(setup.status ?? 1);
+  chainConfig = JSON.parse(readFileSync(join(chainDir, 'config.json'), 'utf8'));
+}
 
 const vars = ['--var', 'LOCAL_MODE:true'];
 if (process.env.DOUG_MARKET_LIST) vars.push('--var', `MARKET_LIST:${process.env.DOUG_MARKET_LIST}`);
 if (chainConfig) {
-  vars.push('--var', `SOLANA_RPC_URL:${chainConfig.rpcUrl}`, '--var', `DOUG_MINT:${chainConfig.mint}`);
+  vars.push('--var', `SOLANA_RPC_URL:${workerRpcUrl ?? chainConfig.rpcUrl}`, '--var', `DOUG_MINT:${chainConfig.mint}`);
+  if (workerRpcUrl) vars.push('--var', `SOLANA_PUBLIC_RPC_URL:${chainConfig.rpcUrl}`);
   vars.push('--var', `CUSTODY_TOKEN_ACCOUNT:${chainConfig.custodyTokenAccount}`, '--var', `CUSTODY_AUTHORITY:${chainConfig.custodyAuthority}`);
   // Secrets travel in a 0600 file, not on the command line; wrangler shows them as "(hidden)".
   vars.push('--env-file', resolve(chainDir, 'worker.env'));

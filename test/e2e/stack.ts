@@ -48,7 +48,17 @@ export interface Stack {
  * agents. Each stack's chain takes a free port pair of its own (DOUG_CHAIN_PORT=0: the chain binds
  * port and port + 1 together) and keeps its state in the stack's folder. Every wait is bounded.
  */
-export async function startStack(o: { markets?: string; agents?: number; chain?: boolean } = {}): Promise<Stack> {
+export async function startStack(
+  o: {
+    markets?: string;
+    agents?: number;
+    chain?: boolean;
+    /** Use this running chain instead of starting one (the test owns it: it can advance it). */
+    chainUrl?: string;
+    /** The Worker's RPC URL when not the chain's (a fault proxy in front of it); clients get the chain's. */
+    workerRpcUrl?: string;
+  } = {},
+): Promise<Stack> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'doug-e2e-'));
   const url = `http://127.0.0.1:${port}`;
@@ -64,6 +74,8 @@ export async function startStack(o: { markets?: string; agents?: number; chain?:
         DOUG_MARKET_LIST: o.markets ?? FAST_MARKETS,
         DOUG_CHAIN_PORT: '0',
         DOUG_CHAIN: o.chain === false ? 'off' : 'on',
+        ...(o.chainUrl && { DOUG_CHAIN_URL: o.chainUrl }),
+        ...(o.workerRpcUrl && { DOUG_WORKER_RPC_URL: o.workerRpcUrl }),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
