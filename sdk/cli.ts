@@ -1,7 +1,8 @@
 #!/usr/bin/env -S node --import tsx
 
 import { MARKET_ID, ORDER_ID } from '../durable-objects/contracts/api.ts';
-import type { AttributeValue, LedgerEntry, Page, Requirement } from '../durable-objects/contracts/api.ts';
+import type { AttributeValue, DepositResponse, LedgerEntry, Page, Requirement } from '../durable-objects/contracts/api.ts';
+import { depositMemo } from '../durable-objects/domain/custody/deposit.ts';
 import { generateKeypair } from '../durable-objects/contracts/auth.ts';
 import type { Keypair } from '../durable-objects/contracts/auth.ts';
 import { formatDoug } from '../durable-objects/domain/money.ts';
@@ -28,6 +29,7 @@ import {
   type FlagValue,
 } from './format.ts';
 import { KeyFileError, loadKeypair, resolveKeyPath, saveKeypair } from './keyfile.ts';
+import { loadUmi } from './umi-lazy.ts';
 
 /**
  * The `doug` command line. `main(argv, io)` does everything and returns the exit code, so tests run
@@ -68,6 +70,8 @@ interface Ctx {
   signer(): Promise<DougClient>;
   /** The key file's public key. */
   ownKey(): Promise<string>;
+  /** The key file's keypair (signs chain transactions). */
+  key(): Promise<Keypair>;
   /** Prints `value` as JSON under --json, else the human text. */
   out(value: unknown, human: () => string): void;
 }
@@ -491,21 +495,73 @@ const COMMANDS: Record<string, CommandDef> = {
     },
   },
   faucet: {
-    usage: 'doug faucet AMOUNT_DOUG',
-    summary: 'credit test DOUG to your key (local mode only; signed)',
-    flags: {},
+    usage: 'doug faucet AMOUNT_DOUG [--deposit]',
+    summary: 'get test DOUG (local mode only; signed): minted to your wallet on the local chain, or credited when the server has no chain',
+    flags: { deposit: 'boolean' },
     positionals: [1, 1],
+    details: ['--deposit   then deposit it (as `doug deposit AMOUNT_DOUG`), so that your balance has it'],
     run: async (ctx) => {
       const amount = dougArg('AMOUNT_DOUG', ctx.args.positionals[0]!);
       const client = await ctx.signer();
       const res = await client.faucet(amount);
-      ctx.out(res, () => {
-        return keyValues([
-          ['credited', `${doug(res.credited ?? amount)} DOUG`],
-          ['account', client.accountKey ?? '-'],
-          ['available', `${doug(res.available)} DOUG`],
-        ]);
-      });
+      if (res.minted === undefined) {
+        ctx.out(res, () =>
+          keyValues([
+            ['credited', `${doug(res.credited ?? amount)} DOUG`],
+            ['account', client.accountKey ?? '-'],
+            ['available', `${doug(res.available ?? '0')} DOUG`],
+          ]),
+        );
+        return;
+      }
+      if (ctx.args.flags.deposit === true) {
+        const deposited = await depositOnChain(ctx, client, amount);
+        ctx.out({ faucet: res, deposit: deposited }, () =>
+          keyValues([
+            ['minted', `${doug(res.minted!)} DOUG to ${res.wallet}`],
+            ['deposited', `${doug(deposited.amount)} DOUG to ${deposited.account}`],
+            ['signature', deposited.signature],
+          ]),
+        );
+        return;
+      }
+      ctx.out(res, () =>
+        keyValues([
+          ['minted', `${doug(res.minted!)} DOUG`],
+          ['wallet', res.wallet ?? '-'],
+          ['token account', res.tokenAccount ?? '-'],
+          ['signature', res.signature ?? '-'],
+          ['next', `doug deposit ${formatDoug(amount)}   (the faucet fills your wallet; a deposit credits your balance)`],
+        ]),
+      );
+    },
+  },
+  deposit: {
+    usage: 'doug deposit AMOUNT_DOUG [--for ACCOUNT] | doug deposit --signature SIG',
+    summary: 'move DOUG from your wallet into custody and have it credited to your balance (signed)',
+    flags: { for: 'string', signature: 'string' },
+    positionals: [0, 1],
+    details: [
+      '--for ACCOUNT     credit another account (its public key) instead of yours',
+      '--signature SIG   submit a transfer already on chain (e.g. after a failed submission)',
+      'The transfer (TransferChecked and the memo doug:deposit:<account>) is signed with your key,',
+      'sent to the chain that GET /v1/chain names, and submitted once finalized.',
+    ],
+    run: async (ctx) => {
+      const client = await ctx.signer();
+      const signature = str(ctx.args.flags.signature);
+      if (signature !== undefined) {
+        if (ctx.args.positionals.length > 0) throw new UsageError('give AMOUNT_DOUG or --signature, not both');
+        const res = await client.deposit(signature);
+        ctx.out(res, () => depositText(res));
+        return;
+      }
+      if (ctx.args.positionals.length === 0) throw new UsageError('missing argument; usage: doug deposit AMOUNT_DOUG');
+      const amount = dougArg('AMOUNT_DOUG', ctx.args.positionals[0]!);
+      const account = str(ctx.args.flags.for);
+      if (account !== undefined && !/^[1-9A-HJ-NP-Za-km-z]{32,44}$/.test(account)) throw new UsageError(`--for: ${JSON.stringify(account)} is not a base58 account key`);
+      const res = await depositOnChain(ctx, client, amount, account);
+      ctx.out(res, () => depositText(res));
     },
   },
   withdraw: {
@@ -568,10 +624,18 @@ const COMMANDS: Record<string, CommandDef> = {
           ['in flight', `${doug(report.inFlight)} DOUG`],
           ['fee pool', `${doug(report.feePool)} DOUG`],
           ['violations', report.violations.length === 0 ? 'none' : report.violations.join(', ')],
+          ...(report.custody
+            ? ([
+                ['custody on chain', `${doug(report.custody.onChain)} DOUG`],
+                ['custody owed', `${doug(report.custody.expected)} DOUG (withdrawals in flight ${doug(report.custody.withdrawalsInFlight)})`],
+                ['custody ok', `${report.custody.ok}${report.custody.unclaimed !== '0' ? ` (${doug(report.custody.unclaimed)} DOUG unclaimed)` : ''}`],
+              ] as [string, string][])
+            : []),
         ]),
       );
       if (!report.ok) {
-        ctx.io.stderr(`error CLI__AUDIT_FAILED: conservation fails for ${report.violations.length} account(s)\n`);
+        const custody = report.custody && !report.custody.ok ? `; custody holds ${doug(report.custody.onChain)} of the ${doug(report.custody.expected)} DOUG the ledger owes` : '';
+        ctx.io.stderr(`error CLI__AUDIT_FAILED: conservation fails for ${report.violations.length} account(s)${custody}\n`);
         return 1;
       }
     },
@@ -664,10 +728,43 @@ function makeCtx(args: CommandLine, io: CliIo): Ctx {
     reader: () => create({ baseUrl: url }),
     signer: async () => create({ baseUrl: url, keypair: await loadKey() }),
     ownKey: async () => (await loadKey()).publicKey,
+    key: loadKey,
     out(value, human) {
       io.stdout(json ? JSON.stringify(value, null, 2) + '\n' : human());
     },
   };
+}
+
+/**
+ * Transfers `amount` from the key's wallet into custody through Umi (sdk/umi.ts, loaded only here),
+ * with the memo naming `account` (default: the key's), waits for finalized, then submits it.
+ */
+async function depositOnChain(ctx: Ctx, client: DougClient, amount: bigint, account?: string): Promise<DepositResponse> {
+  const chain = await client.chain();
+  const key = await ctx.key();
+  const { depositToCustody, dougUmi, tokenBalance } = await loadUmi();
+  const umi = dougUmi(chain.rpcUrl, key.secretKey);
+  const have = await tokenBalance(umi, { owner: key.publicKey, mint: chain.mint });
+  if (have < amount) {
+    throw new DougApiError({
+      status: 0,
+      code: 'CLI__WALLET_BALANCE_LOW',
+      message: `your wallet ${key.publicKey} holds ${formatDoug(have)} DOUG on chain; ${formatDoug(amount)} was asked (locally: doug faucet AMOUNT_DOUG)`,
+      context: { wallet: key.publicKey, balance: have.toString() },
+    });
+  }
+  const signature = await depositToCustody(umi, { mint: chain.mint, decimals: chain.decimals, custodyTokenAccount: chain.custodyTokenAccount, amount, memo: depositMemo(account ?? key.publicKey) });
+  ctx.io.stderr(`transfer ${signature} is final; submitting it\n`);
+  return client.deposit(signature);
+}
+
+function depositText(res: DepositResponse): string {
+  return keyValues([
+    ['deposited', `${doug(res.amount)} DOUG`],
+    ['account', res.account],
+    ['signature', res.signature],
+    ['slot', String(res.slot)],
+  ]);
 }
 
 function fail(io: CliIo, err: unknown, command: string | null): number {

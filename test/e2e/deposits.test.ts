@@ -1,12 +1,15 @@
 import { createMint, createTransferCheckedInstruction, getOrCreateAssociatedTokenAccount, mintTo } from '@solana/spl-token';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, Transaction, TransactionInstruction, sendAndConfirmTransaction } from '@solana/web3.js';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainInfo } from '../../durable-objects/contracts/api.ts';
 import { generateKeypair, type Keypair as DougKeypair } from '../../durable-objects/contracts/auth.ts';
 import { encodeBase58 } from '../../durable-objects/contracts/base58.ts';
 import { depositMemo } from '../../durable-objects/domain/custody/deposit.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
+import { main } from '../../sdk/cli.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
+import { saveKeypair } from '../../sdk/keyfile.ts';
 import { faucetAndDeposit, transactionSigner, transferToCustody } from '../../sdk/deposit.ts';
 import { associatedTokenAddress, MEMO_PROGRAM } from '../../workers/solana/address.ts';
 import { sendAndFinalize, transferChecked, memo } from '../../workers/solana/mint.ts';
@@ -150,19 +153,57 @@ describe('POST /v1/deposits', () => {
   });
 });
 
+describe('the CLI', () => {
+  /** Runs `doug ARGS --url <stack> --key <file>` in-process. */
+  async function doug(keyFile: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+    let out = '';
+    let err = '';
+    const code = await main([...args, '--url', stack.url, '--key', keyFile], { stdout: (t) => (out += t), stderr: (t) => (err += t), env: {} });
+    return { code, out, err };
+  }
+
+  it('doug faucet --deposit mints and deposits; doug deposit moves more; a short wallet is told so', async () => {
+    const key = await generateKeypair();
+    const file = join(stack.dir, `cli-${key.publicKey}.json`);
+    await saveKeypair(file, key);
+    const funded = await doug(file, 'faucet', '6', '--deposit');
+    expect(funded.code, funded.err).toBe(0);
+    expect(funded.out).toContain('deposited');
+    const client = new DougClient({ baseUrl: stack.url });
+    expect((await client.account(key.publicKey)).available).toBe((6n * DOUG).toString());
+
+    expect((await doug(file, 'faucet', '2')).out).toContain('doug deposit 2');
+    const more = await doug(file, 'deposit', '1.5', '--json');
+    expect(more.code, more.err).toBe(0);
+    const res = JSON.parse(more.out) as { signature: string; amount: string };
+    expect(res.amount).toBe('1500000000');
+    expect((await client.account(key.publicKey)).available).toBe('7500000000');
+    // The same transfer again, by signature: refused, nothing credited twice.
+    const again = await doug(file, 'deposit', '--signature', res.signature);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain('CUSTODY__DEPOSIT_ALREADY_CREDITED');
+    const short = await doug(file, 'deposit', '1');
+    expect(short.code).toBe(1);
+    expect(short.err).toContain('CLI__WALLET_BALANCE_LOW');
+    const audit = await doug(file, 'audit');
+    expect(audit.out).toContain('custody on chain');
+  });
+});
+
 describe('GET /v1/audit', () => {
   it('reconciles custody on chain with the ledger after the deposits', async () => {
     const reader = new DougClient({ baseUrl: stack.url });
     const onChain = BigInt((await connection.getTokenAccountBalance(new PublicKey(chain.custodyTokenAccount), 'finalized')).value.amount);
-    // 10 + 3 + 4 DOUG deposited and credited, and 2 DOUG sent to custody without a memo (never
-    // credited: custody holds it unclaimed); the other refused transfers never reached custody as $DOUG.
-    expect(onChain).toBe(19n * DOUG);
+    // 10 + 3 + 4 + 6 + 1.5 DOUG deposited and credited, and 2 DOUG sent to custody without a memo
+    // (never credited: custody holds it unclaimed); the other refused transfers never reached custody as $DOUG.
+    const credited = 24_500_000_000n;
+    expect(onChain).toBe(credited + 2n * DOUG);
     const audit = await eventually(async () => {
       const a = await reader.audit();
-      return a.custody?.expected === (17n * DOUG).toString() ? a : null;
+      return a.custody?.expected === credited.toString() ? a : null;
     }, 'an audit that has caught up with the deposits');
-    expect(audit.custody).toEqual({ onChain: onChain.toString(), expected: (17n * DOUG).toString(), withdrawalsInFlight: '0', unclaimed: (2n * DOUG).toString(), ok: true });
+    expect(audit.custody).toEqual({ onChain: onChain.toString(), expected: credited.toString(), withdrawalsInFlight: '0', unclaimed: (2n * DOUG).toString(), ok: true });
     expect(audit.ok).toBe(true);
-    expect(audit.credited).toBe((17n * DOUG).toString());
+    expect(audit.credited).toBe(credited.toString());
   });
 });
