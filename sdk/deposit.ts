@@ -1,6 +1,7 @@
 import type { ChainInfo, DepositResponse } from '../durable-objects/contracts/api.ts';
 import type { Signer } from '../durable-objects/contracts/auth.ts';
 import { depositMemo } from '../durable-objects/domain/custody/deposit.ts';
+import { associatedTokenAddress } from '../workers/solana/address.ts';
 import { depositInstructions, sendAndFinalize } from '../workers/solana/mint.ts';
 import { solanaRpc } from '../workers/solana/rpc.ts';
 import { signerFromSecretKey, type TransactionSigner } from '../workers/solana/tx.ts';
@@ -36,6 +37,15 @@ export async function transferToCustody(o: { chain: ChainInfo; wallet: Signer; a
     memo: depositMemo(o.account ?? signer.publicKey),
   });
   return sendAndFinalize(solanaRpc(o.chain.rpcUrl), { instructions, signers: [signer] });
+}
+
+/** The base units of $DOUG `owner`'s associated token account holds on chain (0 when it has none). */
+export async function walletTokenBalance(chain: ChainInfo, owner: string): Promise<bigint> {
+  const account = await solanaRpc(chain.rpcUrl).getAccountInfo(await associatedTokenAddress(owner, chain.mint), 'confirmed');
+  const data = account.value?.data;
+  // SPL token account layout: mint (32 bytes), owner (32), amount (u64 little-endian).
+  if (!data || data.length < 72) return 0n;
+  return new DataView(data.buffer, data.byteOffset + 64, 8).getBigUint64(0, true);
 }
 
 /** Transfers into custody, then has the server credit it (`client` signs the deposit request: the wallet or its session). */

@@ -11,6 +11,10 @@ import { toWire } from '../../durable-objects/contracts/tensors.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
+import { loadKeypair } from '../../sdk/keyfile.ts';
+import { faucetMint } from '../../workers/solana/mint.ts';
+import { solanaRpc } from '../../workers/solana/rpc.ts';
+import { signerFromSecretKey } from '../../workers/solana/tx.ts';
 import { eventually } from '../../test/e2e/agents.ts';
 import { startStack, stopGroup, type Stack } from '../../test/e2e/stack.ts';
 import { connectDevWallet, launch, openPage, PHONE } from './browser.ts';
@@ -172,6 +176,35 @@ describe('the portal in a real browser', () => {
     await page.goto('/jobs');
     await page.locator(`[data-testid="job-row"][data-job="${jobId}"]`).waitFor();
     await w.shot('my-jobs');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('deposits $DOUG from the development wallet with the Deposit form', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/account');
+    const account = await connectDevWallet(page);
+    // The faucet mints to the wallet on the local chain and deposits it at once.
+    await page.getByTestId('faucet-amount').fill('3');
+    await page.getByTestId('faucet-submit').click();
+    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('3');
+    await expect.poll(() => page.getByTestId('wallet-balance').innerText()).toBe('0 DOUG');
+    // $DOUG that reaches the wallet some other way (here minted by the chain's mint authority).
+    const chain = stack.chain()!;
+    const mintAuthority = await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'));
+    await faucetMint(solanaRpc(chain.rpcUrl), { mint: chain.mint, decimals: 9, mintAuthority: await signerFromSecretKey(mintAuthority.secretKey), wallet: account, amount: 4n * UNITS_PER_DOUG });
+    await expect.poll(() => page.getByTestId('wallet-balance').innerText(), { timeout: 10_000 }).toBe('4 DOUG');
+    await page.getByTestId('deposit-amount').fill('5');
+    await page.getByTestId('deposit-submit').click();
+    await expect.poll(() => page.getByTestId('deposit-error').innerText()).toContain('Your wallet holds 4 DOUG on chain');
+    await page.getByTestId('deposit-amount').fill('2.5');
+    await page.getByTestId('deposit-submit').click();
+    await page.getByTestId('deposit-done').waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('5.5');
+    await expect.poll(() => page.getByTestId('wallet-balance').innerText()).toBe('1.5 DOUG');
+    await w.shot('account-deposit');
+    expect((await api.account(account)).available).toBe('5500000000');
     expect(w.problems()).toEqual([]);
     await w.close();
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { HistoryEntry } from '$sdk/client.ts';
-import { cursorAfter, faucetAmount, holdSubject, jobEarning, ledgerRow, mergeLedger, signedDoug } from './ledger.ts';
+import { cursorAfter, depositAmount, faucetAmount, holdSubject, jobEarning, ledgerRow, mergeLedger, signedDoug } from './ledger.ts';
 
 const BID = 'bid_cpu_987dc2b6a81aecaedf0fda6e';
 const PROVIDER = 'Bt3uSPkwdE6FdgudDtYwoaq9hdgWKJC2TMKRN5yWijE5';
@@ -104,5 +104,17 @@ describe('faucetAmount', () => {
 
   it('refuses nothing, zero, malformed and too much', () => {
     for (const text of ['', '0', '-1', '1.0000000001', 'ten', '1000000.000000001']) expect(faucetAmount(text).ok, text).toBe(false);
+  });
+});
+
+describe('depositAmount', () => {
+  it('takes an exact DOUG amount up to what the wallet holds', () => {
+    expect(depositAmount('2.5', 3_000_000_000n)).toEqual({ ok: true, amount: 2_500_000_000n });
+    expect(depositAmount('3', 3_000_000_000n)).toEqual({ ok: true, amount: 3_000_000_000n });
+    expect(depositAmount('5000000', null)).toMatchObject({ ok: true });
+  });
+  it('refuses empty, malformed, zero and more than the wallet holds, saying why', () => {
+    for (const text of ['', '0', '-1', 'ten', '1.0000000001']) expect(depositAmount(text, null).ok, text).toBe(false);
+    expect(depositAmount('3.000000001', 3_000_000_000n)).toEqual({ ok: false, error: 'Your wallet holds 3 DOUG on chain.' });
   });
 });

@@ -147,3 +147,14 @@ export function faucetAmount(text: string): { ok: true; amount: bigint } | { ok:
   if (amount > FAUCET_LIMIT) return { ok: false, error: `At most ${doug(FAUCET_LIMIT)} DOUG at a time.` };
   return { ok: true, amount };
 }
+
+/** The deposit form's amount in base units, or what is wrong with it (at most what the wallet holds, when known). */
+export function depositAmount(text: string, walletBalance: bigint | null): { ok: true; amount: bigint } | { ok: false; error: string } {
+  const t = text.trim();
+  if (t === '') return { ok: false, error: 'Enter an amount in DOUG.' };
+  const amount = parseDoug(t);
+  if (amount === null) return { ok: false, error: 'A plain decimal in DOUG with up to 9 places, e.g. 25.5.' };
+  if (amount < 1n) return { ok: false, error: 'The amount must be more than 0.' };
+  if (walletBalance !== null && amount > walletBalance) return { ok: false, error: `Your wallet holds ${doug(walletBalance)} DOUG on chain.` };
+  return { ok: true, amount };
+}

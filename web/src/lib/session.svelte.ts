@@ -1,4 +1,4 @@
-import { createDelegation, generateKeypair, keypairFromSeed, type Delegation, type DelegationScope } from '$contracts/auth.ts';
+import { createDelegation, generateKeypair, keypairFromSeed, type Delegation, type DelegationScope, type MessageSigner } from '$contracts/auth.ts';
 import { DougClient } from '$sdk/client.ts';
 import { api, apiBase } from './api.ts';
 import { listWallets, reconnect, type ConnectedWallet, type WalletChoice } from './wallets.ts';
@@ -124,6 +124,16 @@ class Session {
    */
   async signDelegation(delegate: string, scopes: DelegationScope[], expiresAt: number): Promise<Delegation> {
     return createDelegation(await this.ownerWallet(), { delegate, scopes, expiresAt });
+  }
+
+  /**
+   * The wallet as a raw ed25519 signer of Solana transactions, for deposits: the development wallet
+   * only. A Wallet Standard wallet signs transactions through solana:signTransaction and refuses
+   * transaction bytes offered to signMessage; that path is not built yet.
+   */
+  async transactionSigner(): Promise<MessageSigner> {
+    if (this.walletKind !== 'development') throw new Error('deposits from a browser wallet are not supported in the portal yet: use `doug deposit`, or the development wallet');
+    return this.ownerWallet();
   }
 
   /** The connected wallet that opened this session, reconnected if needed. */
