@@ -207,3 +207,23 @@ describe('GET /v1/audit', () => {
     expect(audit.credited).toBe(credited.toString());
   });
 });
+
+describe('a restart of npm start', () => {
+  it('keeps the mint, custody and the deposits: setup finds them on the saved chain', async () => {
+    const key = await generateKeypair();
+    const client = new DougClient({ baseUrl: stack.url, keypair: key });
+    const { deposit } = await faucetAndDeposit(client, key, 2n * DOUG);
+    const before = stack.chain()!;
+    const custodyBefore = (await new DougClient({ baseUrl: stack.url }).audit()).custody!.onChain;
+    await stack.restart();
+    const after = await new DougClient({ baseUrl: stack.url }).chain();
+    expect(after).toMatchObject({ mint: before.mint, custodyTokenAccount: before.custodyTokenAccount, custodyAuthority: before.custodyAuthority });
+    expect(after).toEqual(stack.chain());
+    const onChain = (await solanaRpc(after.rpcUrl).getTokenAccountBalance(after.custodyTokenAccount, 'finalized')).value.amount;
+    expect(onChain).toBe(custodyBefore);
+    expect(await refusal(client.deposit(deposit!.signature))).toEqual({ status: 409, code: 'CUSTODY__DEPOSIT_ALREADY_CREDITED' });
+    expect((await client.account()).available).toBe((2n * DOUG).toString());
+    // The wallet's token account and the faucet still work on the restored chain.
+    expect((await faucetAndDeposit(client, key, DOUG)).deposit).toMatchObject({ amount: DOUG.toString() });
+  });
+});
