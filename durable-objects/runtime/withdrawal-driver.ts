@@ -81,6 +81,7 @@ export class WithdrawalDriver {
       const action = nextAction(s, now);
       if (action.type === 'done') return;
       if (action.type === 'wait' && now < action.until && now < this.observeDueAt()) return;
+      const step = this.observesFirst(action, s) ? 'observe' : action.type;
       try {
         await this.perform(action, s, now);
         this.failures = 0;
@@ -89,7 +90,7 @@ export class WithdrawalDriver {
         this.failures += 1;
         const wait = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (this.failures - 1));
         this.retryAt = this.ports.now() + wait;
-        this.ports.warn(`withdrawal ${s.withdrawalId}: ${action.type} failed (${this.failures} in a row, next try in ${wait} ms): ${String(error)}`);
+        this.ports.warn(`withdrawal ${s.withdrawalId}: ${step} failed (${this.failures} in a row, next try in ${wait} ms): ${String(error)}`);
         return;
       }
     }
@@ -113,16 +114,20 @@ export class WithdrawalDriver {
         return this.record({ type: 'RecordSigned', ...signed }, meta(`sign:${signed.signature}`));
       }
       case 'send': {
-        const attempt = s.attempts[s.attempts.length - 1]!;
-        if (attempt.lastSentAt !== null && (this.observedAt ?? 0) < attempt.lastSentAt + RESEND_INTERVAL_MS) {
-          return this.observe([action.signature, ...s.attempts.slice(0, -1).map((a) => a.signature)], s.withdrawalId);
-        }
+        if (this.observesFirst(action, s)) return this.observe([action.signature, ...s.attempts.slice(0, -1).map((a) => a.signature)], s.withdrawalId);
         await this.ports.custody().send(action.transaction);
         return this.record({ type: 'RecordSend', signature: action.signature }, meta(`send:${action.signature}:${now}`));
       }
       case 'wait':
         return this.observe(action.signatures, s.withdrawalId);
     }
+  }
+
+  /** Whether a send is a resend not yet preceded by a reading of the chain (then the reading comes first). */
+  private observesFirst(action: WithdrawalAction, s: OpenedWithdrawal): boolean {
+    if (action.type !== 'send') return false;
+    const attempt = s.attempts[s.attempts.length - 1]!;
+    return attempt.lastSentAt !== null && (this.observedAt ?? 0) < attempt.lastSentAt + RESEND_INTERVAL_MS;
   }
 
   /** Reads the chain for these signatures (height first) and decides ObserveChain for each, in order. */

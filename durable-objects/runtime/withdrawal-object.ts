@@ -68,6 +68,9 @@ export class WithdrawalObject extends EventSourcedObject<WithdrawalCommand, With
   /** The withdrawal's view, or null when none was requested here. */
   async view(): Promise<WithdrawalApiView | null> {
     const s = this.opened();
+    // A reader also makes sure an open withdrawal has its alarm (it costs a write only when this
+    // instance has not armed one yet, e.g. after a restart).
+    if (s) this.schedule(Date.now());
     return s ? apiView(s) : null;
   }
 
