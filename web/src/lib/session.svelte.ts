@@ -94,6 +94,14 @@ class Session {
   async disconnect(): Promise<void> {
     const client = this.client;
     const wallet = this.wallet;
+    // Revoke first: the page says "disconnected" only once the server refuses the key. If the server
+    // cannot be reached, the key is forgotten anyway (it expires with its delegation) and the error shows.
+    let failure: unknown = null;
+    try {
+      if (client) await client.revokeSession();
+    } catch (e) {
+      failure = e;
+    }
     localStorage.removeItem(SESSION_STORAGE);
     this.client = null;
     this.account = null;
@@ -102,11 +110,8 @@ class Session {
     this.expiresAt = null;
     this.wallet = null;
     this.walletId = null;
-    try {
-      if (client) await client.revokeSession();
-    } finally {
-      await wallet?.disconnect().catch(() => undefined);
-    }
+    await wallet?.disconnect().catch(() => undefined);
+    if (failure) throw failure;
   }
 
   /**
