@@ -98,6 +98,26 @@ describe('three agents and 2-replica bids', () => {
     }, 'an audit with every fee in the pool');
     expect(audit.ok).toBe(true);
     expect(audit.violations).toEqual([]);
+
+    // A provider takes its earnings out to its wallet on chain; afterwards the ledger and custody
+    // still agree (a mixed run of deposits, jobs and withdrawals).
+    const earner = providers.find((p) => (paidTimes.get(p.key.publicKey) ?? 0) > 0)!;
+    const earned = await balance(earner.key.publicKey);
+    const wallet = new DougClient({ baseUrl: stack.url, keypair: earner.key });
+    const requested = await wallet.withdraw({ amount: earned });
+    const paid = await eventually(async () => {
+      const w = await wallet.withdrawal(requested.withdrawalId);
+      return w.status === 'paid' || w.status === 'refunded' ? w : null;
+    }, 'the withdrawal to be paid', 60_000);
+    expect(paid.status).toBe('paid');
+    expect(await balance(earner.key.publicKey)).toBe(0n);
+    const after = await eventually(async () => {
+      const a = await buyer.audit();
+      return a.custody && a.custody.withdrawalsInFlight === '0' && BigInt(a.withdrawn) >= earned ? a : null;
+    }, 'an audit that counts the withdrawal');
+    expect(after.ok).toBe(true);
+    expect(after.custody?.ok).toBe(true);
+    expect(after.custody?.onChain).toBe(after.custody?.expected);
   });
 
   it('refunds in full a bid that cannot be filled once it expires', async () => {
