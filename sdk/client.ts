@@ -72,6 +72,8 @@ export const CLIENT_ERRORS = {
   NO_KEY: 'CLIENT__NO_KEY',
   /** An argument was refused before sending (bad amount, id). */
   INVALID_ARGUMENT: 'CLIENT__INVALID_ARGUMENT',
+  /** A wallet asked to sign a transaction answered one its key did not sign, or not a transaction at all. */
+  WALLET_SIGNATURE_INVALID: 'CLIENT__WALLET_SIGNATURE_INVALID',
 } as const;
 
 export interface PageParams {

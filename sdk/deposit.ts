@@ -1,20 +1,37 @@
 import type { ChainInfo, DepositResponse } from '../durable-objects/contracts/api.ts';
 import type { Signer } from '../durable-objects/contracts/auth.ts';
+import { decodeBase58, encodeBase58 } from '../durable-objects/contracts/base58.ts';
 import { depositMemo } from '../durable-objects/domain/custody/deposit.ts';
 import { associatedTokenAddress } from '../workers/solana/address.ts';
-import { depositInstructions, sendAndFinalize } from '../workers/solana/mint.ts';
-import { solanaRpc } from '../workers/solana/rpc.ts';
-import { signerFromSecretKey, type TransactionSigner } from '../workers/solana/tx.ts';
-import type { DougClient, FaucetResponse } from './client.ts';
+import { depositInstructions, sendAndFinalize, waitFinalized } from '../workers/solana/mint.ts';
+import { solanaRpc, toBase64 } from '../workers/solana/rpc.ts';
+import { compileLegacyMessage, PACKET_DATA_SIZE, readCompactU16, serializeTransaction, signerFromSecretKey, type Instruction, type TransactionSigner } from '../workers/solana/tx.ts';
+import { CLIENT_ERRORS, DougApiError, type DougClient, type FaucetResponse } from './client.ts';
 
 /*
- * Deposits for code that holds the wallet's key or a raw ed25519 signer: the SDK's callers, the
- * portal's development wallet, tests. The transfer is built by hand (workers/solana: no web3.js, so
- * it runs in the browser as it does in Node and the Worker), signed by the wallet, sent to the RPC
- * that GET /v1/chain names, and once finalized handed to POST /v1/deposits. The CLI does the same
- * through Umi (sdk/umi.ts). A Wallet Standard wallet signs transactions with solana:signTransaction,
- * not signMessage (wallets refuse to sign transaction bytes as a message): not handled here.
+ * Deposits for code that holds the wallet's key, a raw ed25519 signer, or a browser wallet that
+ * signs whole transactions: the SDK's callers, the portal's wallets, tests. The transfer is built by
+ * hand (workers/solana: no web3.js, so it runs in the browser as it does in Node and the Worker),
+ * signed by the wallet, sent to the RPC that GET /v1/chain names, and once finalized handed to
+ * POST /v1/deposits. The CLI does the same through Umi (sdk/umi.ts).
  */
+
+/**
+ * A wallet that signs whole transactions, as a Wallet Standard wallet does through
+ * `solana:signTransaction` (wallets refuse transaction bytes offered to signMessage): it is handed
+ * the unsigned wire transaction and answers it signed.
+ */
+export interface TransactionWallet {
+  publicKey: string;
+  signTransaction(transaction: Uint8Array): Promise<Uint8Array>;
+}
+
+/** Whatever can sign a deposit: a keypair, a raw ed25519 message signer, or a transaction-signing wallet. */
+export type DepositWallet = Signer | TransactionWallet;
+
+function isTransactionWallet(wallet: DepositWallet): wallet is TransactionWallet {
+  return 'signTransaction' in wallet && typeof wallet.signTransaction === 'function';
+}
 
 /** A transaction signer for a keypair (its 64-byte secret key) or a raw ed25519 message signer. */
 export async function transactionSigner(wallet: Signer): Promise<TransactionSigner> {
@@ -22,21 +39,69 @@ export async function transactionSigner(wallet: Signer): Promise<TransactionSign
   return signerFromSecretKey(wallet.secretKey);
 }
 
+function walletRefused(message: string, context: Record<string, unknown> = {}): DougApiError {
+  return new DougApiError({ status: 0, code: CLIENT_ERRORS.WALLET_SIGNATURE_INVALID, message, context });
+}
+
+/**
+ * Reads the wire transaction a wallet answered: its fee payer must be `publicKey`, and the first
+ * signature (the fee payer's, which names the transaction) `publicKey`'s valid ed25519 signature of
+ * the message that follows. The wallet may have changed the message (some add a priority fee): what
+ * it signed is what is sent, and the server checks the transfer itself before it credits anything.
+ */
+export async function readWalletSigned(bytes: Uint8Array, publicKey: string): Promise<{ signature: string; bytes: Uint8Array }> {
+  let count: { value: number; size: number };
+  try {
+    count = readCompactU16(bytes, 0);
+  } catch {
+    throw walletRefused('the wallet answered something that is not a transaction');
+  }
+  const start = count.size + 64 * count.value;
+  // A legacy message: a 3-byte header, the account keys' compact-u16 count, the keys (fee payer first).
+  if (count.value < 1 || bytes.length < start + 4 + 32 || bytes.length > PACKET_DATA_SIZE) throw walletRefused('the wallet answered something that is not a signed transaction');
+  const message = bytes.slice(start);
+  const keys = readCompactU16(message, 3);
+  const payer = encodeBase58(message.subarray(3 + keys.size, 3 + keys.size + 32));
+  if (payer !== publicKey) throw walletRefused(`the wallet made ${payer} pay for the transaction, not ${publicKey}`, { payer });
+  const signature = bytes.slice(count.size, count.size + 64);
+  const key = await crypto.subtle.importKey('raw', decodeBase58(publicKey)!, { name: 'Ed25519' }, false, ['verify']);
+  if (!(await crypto.subtle.verify('Ed25519', key, signature, message))) throw walletRefused(`the wallet's answer is not signed by ${publicKey}`);
+  return { signature: encodeBase58(signature), bytes: bytes.slice() };
+}
+
+/** Has a transaction-signing wallet sign `instructions` (it pays the fee) on a fresh blockhash, then sends them and waits for finalization. */
+async function sendThroughWallet(rpcUrl: string, wallet: TransactionWallet, instructions: Instruction[]): Promise<{ signature: string; slot: number }> {
+  const rpc = solanaRpc(rpcUrl);
+  const latest = await rpc.getLatestBlockhash('confirmed');
+  const message = compileLegacyMessage({ payer: wallet.publicKey, recentBlockhash: latest.blockhash, instructions });
+  // Every signature slot empty (zeros): the wallet fills in its own.
+  const unsigned = serializeTransaction(
+    message.signers.map(() => new Uint8Array(64)),
+    message.bytes,
+  );
+  const signed = await readWalletSigned(await wallet.signTransaction(unsigned), wallet.publicKey);
+  await rpc.sendTransaction(toBase64(signed.bytes), { preflightCommitment: 'confirmed' });
+  const { slot } = await waitFinalized(rpc, signed.signature);
+  return { signature: signed.signature, slot };
+}
+
 /**
  * Transfers `amount` base units of $DOUG from the wallet's associated token account into custody
- * with the memo naming `account` (default: the wallet's own), and waits until it is finalized.
+ * with the memo naming `account` (default: the wallet's own), and waits until it is finalized. A
+ * transaction-signing wallet is asked once, for the whole transaction.
  */
-export async function transferToCustody(o: { chain: ChainInfo; wallet: Signer; amount: bigint; account?: string }): Promise<{ signature: string; slot: number }> {
-  const signer = await transactionSigner(o.wallet);
+export async function transferToCustody(o: { chain: ChainInfo; wallet: DepositWallet; amount: bigint; account?: string }): Promise<{ signature: string; slot: number }> {
+  const wallet = o.wallet.publicKey;
   const instructions = await depositInstructions({
-    wallet: signer.publicKey,
+    wallet,
     mint: o.chain.mint,
     decimals: o.chain.decimals,
     custodyTokenAccount: o.chain.custodyTokenAccount,
     amount: o.amount,
-    memo: depositMemo(o.account ?? signer.publicKey),
+    memo: depositMemo(o.account ?? wallet),
   });
-  return sendAndFinalize(solanaRpc(o.chain.rpcUrl), { instructions, signers: [signer] });
+  if (isTransactionWallet(o.wallet)) return sendThroughWallet(o.chain.rpcUrl, o.wallet, instructions);
+  return sendAndFinalize(solanaRpc(o.chain.rpcUrl), { instructions, signers: [await transactionSigner(o.wallet)] });
 }
 
 /** The base units of $DOUG `owner`'s associated token account holds on chain (0 when it has none). */
@@ -49,7 +114,7 @@ export async function walletTokenBalance(chain: ChainInfo, owner: string): Promi
 }
 
 /** Transfers into custody, then has the server credit it (`client` signs the deposit request: the wallet or its session). */
-export async function depositFromWallet(client: DougClient, o: { wallet: Signer; amount: bigint; account?: string; chain?: ChainInfo }): Promise<DepositResponse> {
+export async function depositFromWallet(client: DougClient, o: { wallet: DepositWallet; amount: bigint; account?: string; chain?: ChainInfo }): Promise<DepositResponse> {
   const chain = o.chain ?? (await client.chain());
   const { signature } = await transferToCustody({ chain, wallet: o.wallet, amount: o.amount, ...(o.account ? { account: o.account } : {}) });
   return client.deposit(signature);
@@ -60,7 +125,7 @@ export async function depositFromWallet(client: DougClient, o: { wallet: Signer;
  * mints to the wallet and this deposits the minted amount, so either way the ledger ends up
  * credited. `ownerClient` must be signed by the wallet itself (the faucet is owner-only).
  */
-export async function faucetAndDeposit(ownerClient: DougClient, wallet: Signer, amount: bigint): Promise<{ faucet: FaucetResponse; deposit: DepositResponse | null }> {
+export async function faucetAndDeposit(ownerClient: DougClient, wallet: DepositWallet, amount: bigint): Promise<{ faucet: FaucetResponse; deposit: DepositResponse | null }> {
   const faucet = await ownerClient.faucet(amount);
   if (faucet.minted === undefined) return { faucet, deposit: null };
   return { faucet, deposit: await depositFromWallet(ownerClient, { wallet, amount }) };

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keypairFromSeed, type Delegation } from '../../durable-objects/contracts/auth.ts';
 import { toWire } from '../../durable-objects/contracts/tensors.ts';
@@ -12,6 +12,7 @@ import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
 import { loadKeypair } from '../../sdk/keyfile.ts';
+import { associatedTokenAddress } from '../../workers/solana/address.ts';
 import { faucetMint } from '../../workers/solana/mint.ts';
 import { solanaRpc } from '../../workers/solana/rpc.ts';
 import { signerFromSecretKey } from '../../workers/solana/tx.ts';
@@ -70,6 +71,24 @@ function shellWords(line: string): string[] {
   }
   if (word !== null) words.push(word);
   return words;
+}
+
+/** What the Wallet Standard test wallet has been asked to sign so far (web/tests/test-wallet.ts). */
+function testWallet(page: Page): Promise<{ signs: number; transactionSigns: number; publicKey: string }> {
+  return page.evaluate(() => (window as unknown as { __testWallet: { signs: number; transactionSigns: number; publicKey: string } }).__testWallet);
+}
+
+/** $DOUG base units in `owner`'s associated token account, read from the chain's RPC (GET /v1/chain names it) with a plain JSON-RPC call. */
+async function tokenBalanceOnChain(owner: string): Promise<bigint> {
+  const chain = await api.chain();
+  const res = await fetch(chain.rpcUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'getTokenAccountBalance', params: [await associatedTokenAddress(owner, chain.mint), { commitment: 'finalized' }] }),
+  });
+  const body = (await res.json()) as { result?: { value: { amount: string } }; error?: { message: string } };
+  if (!body.result) throw new Error(`getTokenAccountBalance: ${body.error?.message ?? res.status}`);
+  return BigInt(body.result.value.amount);
 }
 
 /** The wire inputs of the test model: one float32 tensor `x` of shape [1, 16]. */
@@ -205,6 +224,125 @@ describe('the portal in a real browser', () => {
     await expect.poll(() => page.getByTestId('wallet-balance').innerText()).toBe('1.5 DOUG');
     await w.shot('account-deposit');
     expect((await api.account(account)).available).toBe('5500000000');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('withdraws to the development wallet on chain: the ledger goes down and the wallet up by exactly the amount', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/account');
+    const account = await connectDevWallet(page);
+    // The faucet mints 6 DOUG to the wallet on the local chain, and the development wallet deposits it at once.
+    await page.getByTestId('faucet-amount').fill('6');
+    await page.getByTestId('faucet-submit').click();
+    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('6');
+    await expect.poll(() => page.getByTestId('wallet-balance').innerText()).toBe('0 DOUG');
+    const ledgerBefore = BigInt((await api.account(account)).available);
+    const walletBefore = await tokenBalanceOnChain(account);
+    expect(ledgerBefore).toBe(6n * UNITS_PER_DOUG);
+
+    // The destination starts as the connected wallet; the form refuses a bad address and more than is available.
+    expect(await page.getByTestId('withdraw-destination').inputValue()).toBe(account);
+    await page.getByTestId('withdraw-amount').fill('7');
+    await page.getByTestId('withdraw-destination').fill('not-a-wallet');
+    await page.getByTestId('withdraw-submit').click();
+    await expect.poll(() => page.getByTestId('withdraw-error').allInnerTexts()).toEqual(['Your available balance is 6 DOUG.', 'Not a Solana wallet address (base58, 32 bytes).']);
+    await w.shot('account-withdraw-invalid');
+    await page.getByTestId('withdraw-destination').fill(account);
+    await page.getByTestId('withdraw-amount').fill('2.5');
+    await page.getByTestId('withdraw-submit').click();
+    const status = page.getByTestId('withdraw-status');
+    await status.waitFor();
+    await expect.poll(() => status.getAttribute('data-status'), { timeout: 60_000 }).toBe('paid');
+    expect(await status.getAttribute('data-step')).toBe('finalized');
+    expect(await status.innerText()).toMatch(/Paid: the transfer is finalized on chain/);
+    const shown = await page.getByTestId('withdraw-signature').getAttribute('title');
+    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('3.5');
+    const row = page.locator('[data-testid="withdrawal-row"]');
+    await expect.poll(() => row.count()).toBe(1);
+    await expect.poll(() => row.first().getAttribute('data-status')).toBe('paid');
+    await w.shot('account-withdrawn');
+
+    // The ledger went down and the wallet's token account up by exactly 2.5 DOUG, paid by the signature shown.
+    const amount = 2_500_000_000n;
+    const balance = await api.account(account);
+    expect(BigInt(balance.available)).toBe(ledgerBefore - amount);
+    expect(balance.withdrawn).toBe(amount.toString());
+    expect(await tokenBalanceOnChain(account)).toBe(walletBefore + amount);
+    // The account's list is a read model: it may lag the withdrawal's own state a moment.
+    const listed = await eventually(async () => {
+      const items = (await api.withdrawals(account)).items;
+      return items[0]?.status === 'paid' ? items : null;
+    }, 'the paid withdrawal in the read model');
+    expect(listed).toHaveLength(1);
+    expect(listed[0]).toMatchObject({ status: 'paid', amount: amount.toString(), destination: account, signature: shown });
+    expect(await row.first().getByTestId('withdrawal-signature').getAttribute('title')).toBe(shown);
+
+    // The server's coded refusal shows when the page's balance is stale: another client of this wallet
+    // withdraws 3 DOUG while the page still reads 3.5 available (its balance reads answer the old figure).
+    const stale = await (await fetch(`${stack.url}/v1/accounts/${account}`)).text();
+    await page.route(`**/v1/accounts/${account}`, (route) => route.fulfill({ status: 200, contentType: 'application/json', body: stale }));
+    const seed = (await page.evaluate(() => localStorage.getItem('doug.devWallet.seed')))!;
+    const elsewhere = new DougClient({ baseUrl: stack.url, keypair: await keypairFromSeed(Uint8Array.from(seed.match(/../g)!.map((h) => parseInt(h, 16)))) });
+    await elsewhere.withdraw({ amount: 3n * UNITS_PER_DOUG });
+    await page.getByTestId('withdraw-amount').fill('1');
+    await page.getByTestId('withdraw-submit').click();
+    await expect.poll(() => page.getByTestId('withdraw-error').innerText()).toContain('ACCOUNT__INSUFFICIENT_FUNDS');
+    await w.shot('account-withdraw-refused');
+    await page.unroute(`**/v1/accounts/${account}`);
+    // Nothing more left the ledger than the other client's 3 DOUG.
+    expect(BigInt((await api.account(account)).available)).toBe(ledgerBefore - amount - 3n * UNITS_PER_DOUG);
+    await expect.poll(() => page.getByTestId('balance-available').innerText(), { timeout: 10_000 }).toContain('0.5');
+
+    // On a phone the account page fits the screen: the tables scroll inside their own box.
+    await page.setViewportSize(PHONE);
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    await w.shot('phone-account-withdrawn');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('deposits from a Wallet Standard wallet: one transaction prompt, after one message prompt each to connect and for the faucet', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await w.context.addInitScript(installTestWallet);
+    await page.goto('/account');
+    await page.getByRole('button', { name: 'Connect wallet' }).click();
+    await page.locator('[data-wallet="standard:Test Wallet"]').click();
+    await page.getByTestId('wallet-key').waitFor();
+    expect(await testWallet(page)).toMatchObject({ signs: 1, transactionSigns: 0 });
+    const { publicKey: account } = await testWallet(page);
+
+    // The faucet is owner-only: the wallet signs the request (a message). It mints to the wallet on chain.
+    await page.getByTestId('faucet-amount').fill('4');
+    await page.getByTestId('faucet-submit').click();
+    await expect.poll(() => page.getByTestId('wallet-balance').innerText(), { timeout: 30_000 }).toBe('4 DOUG');
+    expect(await testWallet(page)).toMatchObject({ signs: 2, transactionSigns: 0 });
+    expect((await api.account(account)).available).toBe('0');
+
+    // The Deposit form: the wallet signs the transfer (solana:signTransaction), once.
+    await page.getByTestId('deposit-amount').fill('3');
+    await page.getByTestId('deposit-submit').click();
+    await page.getByTestId('deposit-done').waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('3');
+    await expect.poll(() => page.getByTestId('wallet-balance').innerText()).toBe('1 DOUG');
+    expect(await testWallet(page)).toMatchObject({ signs: 2, transactionSigns: 1 });
+    expect((await api.account(account)).available).toBe('3000000000');
+    expect(await tokenBalanceOnChain(account)).toBe(UNITS_PER_DOUG);
+    await w.shot('wallet-standard-deposit');
+
+    // A withdrawal back to the wallet: the wallet signs the request itself (one message prompt).
+    await page.getByTestId('withdraw-amount').fill('1.25');
+    await page.getByTestId('withdraw-submit').click();
+    await expect.poll(() => page.getByTestId('withdraw-status').getAttribute('data-status'), { timeout: 60_000 }).toBe('paid');
+    expect(await testWallet(page)).toMatchObject({ signs: 3, transactionSigns: 1 });
+    expect((await api.account(account)).available).toBe('1750000000');
+    expect(await tokenBalanceOnChain(account)).toBe(2_250_000_000n);
+    await w.shot('wallet-standard-withdrawn');
+    await page.setViewportSize(PHONE);
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    await w.shot('phone-wallet-standard-withdrawn');
     expect(w.problems()).toEqual([]);
     await w.close();
   });

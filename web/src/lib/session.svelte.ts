@@ -1,5 +1,6 @@
-import { createDelegation, generateKeypair, keypairFromSeed, type Delegation, type DelegationScope, type MessageSigner } from '$contracts/auth.ts';
+import { createDelegation, generateKeypair, keypairFromSeed, type Delegation, type DelegationScope } from '$contracts/auth.ts';
 import { DougClient } from '$sdk/client.ts';
+import type { DepositWallet } from '$sdk/deposit.ts';
 import { api, apiBase } from './api.ts';
 import { listWallets, reconnect, type ConnectedWallet, type WalletChoice } from './wallets.ts';
 
@@ -132,13 +133,16 @@ class Session {
   }
 
   /**
-   * The wallet as a raw ed25519 signer of Solana transactions, for deposits: the development wallet
-   * only. A Wallet Standard wallet signs transactions through solana:signTransaction and refuses
-   * transaction bytes offered to signMessage; that path is not built yet.
+   * The wallet as the signer of a deposit's transfer: the development wallet signs the message
+   * itself; a Wallet Standard wallet signs the whole transaction through `solana:signTransaction`
+   * (one prompt). Wallets without that feature cannot deposit from the portal.
    */
-  async transactionSigner(): Promise<MessageSigner> {
-    if (this.walletKind !== 'development') throw new Error('deposits from a browser wallet are not supported in the portal yet: use `doug deposit`, or the development wallet');
-    return this.ownerWallet();
+  async transactionSigner(): Promise<DepositWallet> {
+    const wallet = await this.ownerWallet();
+    if (wallet.kind === 'development') return wallet;
+    const signTransaction = wallet.signTransaction;
+    if (!signTransaction) throw new Error(`${wallet.name} cannot sign Solana transactions (solana:signTransaction): deposit with \`doug deposit\` from a terminal instead`);
+    return { publicKey: wallet.publicKey, signTransaction: (bytes) => signTransaction(bytes) };
   }
 
   /** The connected wallet that opened this session, reconnected if needed. */

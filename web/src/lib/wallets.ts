@@ -6,7 +6,8 @@ import { keypairFromSeed, type Keypair, type MessageSigner } from '$contracts/au
 /**
  * Wallets the portal can connect: any Wallet Standard wallet the browser offers that can sign
  * messages on Solana (Phantom, Solflare, Backpack, …), and, in local mode only, a development
- * wallet whose key lives in this browser's storage.
+ * wallet whose key lives in this browser's storage. A wallet that also offers
+ * `solana:signTransaction` can deposit from the portal.
  */
 export interface WalletChoice {
   id: string;
@@ -20,16 +21,23 @@ export interface ConnectedWallet extends MessageSigner {
   id: string;
   name: string;
   kind: 'standard' | 'development';
+  /** Signs a wire transaction (its signature slot for this key) and answers it signed: one prompt. Only wallets with `solana:signTransaction`. */
+  signTransaction?(transaction: Uint8Array): Promise<Uint8Array>;
   disconnect(): Promise<void>;
 }
 
 const SIGN_MESSAGE = 'solana:signMessage';
+const SIGN_TRANSACTION = 'solana:signTransaction';
 const CONNECT = 'standard:connect';
 const DISCONNECT = 'standard:disconnect';
 export const DEV_WALLET_STORAGE = 'doug.devWallet.seed';
 
 type SignMessageFeature = {
   signMessage(...inputs: { account: WalletAccount; message: Uint8Array }[]): Promise<{ signedMessage: Uint8Array; signature: Uint8Array }[]>;
+};
+// The shape of @solana/wallet-standard-features' SolanaSignTransactionFeature, the part used here.
+type SignTransactionFeature = {
+  signTransaction(...inputs: { account: WalletAccount; transaction: Uint8Array; chain?: string }[]): Promise<{ signedTransaction: Uint8Array }[]>;
 };
 type ConnectFeature = { connect(input?: { silent?: boolean }): Promise<{ accounts: readonly WalletAccount[] }> };
 type DisconnectFeature = { disconnect(): Promise<void> };
@@ -52,6 +60,7 @@ function standardChoice(wallet: Wallet): WalletChoice {
       const { accounts } = await feature<ConnectFeature>(wallet, CONNECT)!.connect(silent ? { silent: true } : undefined);
       const account = accounts.find((a) => a.chains.some((c) => c.startsWith('solana:'))) ?? accounts[0];
       if (!account) throw new Error(`${wallet.name} shared no account`);
+      const signTransaction = feature<SignTransactionFeature>(wallet, SIGN_TRANSACTION);
       return {
         id: `standard:${wallet.name}`,
         name: wallet.name,
@@ -62,6 +71,13 @@ function standardChoice(wallet: Wallet): WalletChoice {
           if (!out) throw new Error(`${wallet.name} returned no signature`);
           return new Uint8Array(out.signature);
         },
+        ...(signTransaction && {
+          async signTransaction(transaction: Uint8Array) {
+            const [out] = await signTransaction.signTransaction({ account, transaction });
+            if (!out) throw new Error(`${wallet.name} returned no transaction`);
+            return new Uint8Array(out.signedTransaction);
+          },
+        }),
         async disconnect() {
           await feature<DisconnectFeature>(wallet, DISCONNECT)?.disconnect();
         },
