@@ -9,7 +9,7 @@ import { UNITS_PER_DOUG } from '../domain/money.ts';
 import type { Result } from '../domain/result.ts';
 import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
 import { signatureOf, startRpcProxy, type RpcProxy } from '../../test/e2e/rpc-proxy.ts';
-import { withdrawalCustody } from '../../workers/solana/transfer.ts';
+import { custodyFor } from '../../workers/solana/custody.ts';
 import type { Env } from './env.ts';
 import { WithdrawalDriver } from './withdrawal-driver.ts';
 
@@ -75,7 +75,7 @@ class Harness {
   private seq = 0;
   readonly wallet = Keypair.generate().publicKey.toBase58();
   readonly destination = Keypair.generate().publicKey;
-  readonly custody = withdrawalCustody(env, { timeoutMs: 300 });
+  readonly custody = custodyFor(env, { withdrawals: true, timeoutMs: 300 });
 
   constructor(
     readonly id: string,

@@ -1,8 +1,10 @@
 import type { Withdraw } from '../domain/account/commands.ts';
 import type { CommandMeta } from '../domain/decider.ts';
-import { POLL_INTERVAL_MS, RESEND_INTERVAL_MS, nextAction, type OpenedWithdrawal, type WithdrawalAction, type WithdrawalCommand, type WithdrawalState } from '../domain/custody/index.ts';
+import { POLL_INTERVAL_MS, RESEND_INTERVAL_MS, nextAction, type Custody, type OpenedWithdrawal, type WithdrawalAction, type WithdrawalCommand, type WithdrawalState } from '../domain/custody/index.ts';
 import type { Result } from '../domain/result.ts';
-import type { WithdrawalCustody } from '../../workers/solana/transfer.ts';
+
+/** The part of custody a withdrawal uses. */
+export type WithdrawalCustody = Pick<Custody, 'buildWithdrawal' | 'send' | 'observe'>;
 
 /** What the driver needs from the object around it (and what a test gives it instead). */
 export interface WithdrawalPorts {

@@ -10,11 +10,11 @@ import {
   type WithdrawalView,
 } from '../domain/custody/index.ts';
 import type { Result } from '../domain/result.ts';
-import { withdrawalCustody, type WithdrawalCustody } from '../../workers/solana/transfer.ts';
+import { custodyFor } from '../../workers/solana/custody.ts';
 import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
-import { WithdrawalDriver } from './withdrawal-driver.ts';
+import { WithdrawalDriver, type WithdrawalCustody } from './withdrawal-driver.ts';
 
 /** A withdrawal as the API shows it: the decider's view, when it was requested, and why a refused debit was refused. */
 export type WithdrawalApiView = WithdrawalView & { requestedAt: number; rejection: { code: string; message: string } | null };
@@ -37,7 +37,7 @@ export class WithdrawalObject extends EventSourcedObject<WithdrawalCommand, With
     state: () => this.store.state,
     record: (command, meta) => this.runOne(this.name, command, meta),
     debit: async (account, command, meta) => (await this.env.ACCOUNTS.get(this.env.ACCOUNTS.idFromName(account)).execute(account, command, meta)) as Result<unknown>,
-    custody: () => (this.chain ??= withdrawalCustody(this.env)),
+    custody: () => (this.chain ??= custodyFor(this.env, { withdrawals: true })),
     now: () => Date.now(),
     warn: (message) => console.warn(message),
   });

@@ -1,12 +1,13 @@
 import type { ChainInfo, DepositResponse } from '../../durable-objects/contracts/api.ts';
-import { depositRef, verifyDeposit } from '../../durable-objects/domain/custody/deposit.ts';
+import { depositRef } from '../../durable-objects/domain/custody/deposit.ts';
 import { isSignature } from '../../durable-objects/domain/custody/keys.ts';
 import { domainError } from '../../durable-objects/domain/errors.ts';
 import type { Decision } from '../../durable-objects/runtime/event-store.ts';
 import type { AccountEvent } from '../../durable-objects/domain/account/events.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json, refuse } from '../http.ts';
-import { chainConfig, chainRpc, onChain } from '../solana/config.ts';
+import { chainConfig, onChain } from '../solana/config.ts';
+import { custodyFor } from '../solana/custody.ts';
 import { accountStub, rpc, signed } from './common.ts';
 
 /**
@@ -17,15 +18,13 @@ import { accountStub, rpc, signed } from './common.ts';
  * answer CUSTODY__DEPOSIT_ALREADY_CREDITED (409).
  */
 export async function deposit(request: Request, env: Env): Promise<Response> {
-  const config = chainConfig(env);
+  const custody = custodyFor(env);
   const req = await signed(request, env, 'orders');
   const signature = req.body.only('signature').string('signature', { max: 100 });
   if (!isSignature(signature)) refuse('API__INVALID_INPUT', { field: 'signature', problem: 'must be a base58 transaction signature (64 bytes)' });
   await req.commit();
 
-  const client = chainRpc(config);
-  const transaction = await onChain(() => client.getTransaction(signature, { commitment: 'finalized', encoding: 'jsonParsed', maxSupportedTransactionVersion: 0 }));
-  const verified = verifyDeposit({ signature, transaction, config });
+  const verified = await onChain(() => custody.verifyDeposit(signature));
   if (!verified.ok) return errorResponse(verified.error);
   const d = verified.value;
 
@@ -44,14 +43,14 @@ export async function deposit(request: Request, env: Env): Promise<Response> {
 
 /** GET /v1/chain: where $DOUG lives, for clients that deposit (CUSTODY__NOT_CONFIGURED without a chain). */
 export function chainInfo(_request: Request, env: Env): Response {
-  const config = chainConfig(env);
+  const holding = custodyFor(env).holding();
   // A private RPC URL (one with an API key in it) stays on the server: clients get SOLANA_PUBLIC_RPC_URL when set.
   const body: ChainInfo = {
-    rpcUrl: env.SOLANA_PUBLIC_RPC_URL?.trim() || config.rpcUrl,
-    mint: config.mint,
-    decimals: config.decimals,
-    custodyTokenAccount: config.custodyTokenAccount,
-    custodyAuthority: config.custodyAuthority,
+    rpcUrl: env.SOLANA_PUBLIC_RPC_URL?.trim() || chainConfig(env).rpcUrl,
+    mint: holding.mint,
+    decimals: holding.decimals,
+    custodyTokenAccount: holding.tokenAccount,
+    custodyAuthority: holding.authority,
   };
   return json(body);
 }

@@ -4,7 +4,7 @@ import { isPublicKey } from '../../durable-objects/domain/custody/keys.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import type { WithdrawalApiView } from '../../durable-objects/runtime/withdrawal-object.ts';
 import { errorResponse, json, refuse } from '../http.ts';
-import { withdrawalCustody } from '../solana/transfer.ts';
+import { custodyFor } from '../solana/custody.ts';
 import { nextCursor, pageParams, rpc, signed } from './common.ts';
 
 /** Withdrawal ids are derived from (owner, client id): a repeated request names the same withdrawal. */
@@ -30,8 +30,8 @@ export async function requestWithdrawal(request: Request, env: Env): Promise<Res
   const amount = f.amount('amount');
   const destination = f.string('destination', { max: 44 });
   if (!isPublicKey(destination)) refuse('API__INVALID_INPUT', { field: 'destination', problem: 'must be a base58 wallet address (32 bytes)' });
-  // Refuses CUSTODY__NOT_CONFIGURED before anything is recorded when this Worker has no chain.
-  withdrawalCustody(env);
+  // Refuses CUSTODY__NOT_CONFIGURED before anything is recorded when this Worker has no chain or no authority key.
+  custodyFor(env, { withdrawals: true });
   await req.commit();
   const owner = req.caller.actor;
   const id = await withdrawalId(owner, clientId);

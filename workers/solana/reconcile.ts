@@ -1,7 +1,8 @@
 import type { AuditReport } from '../../durable-objects/contracts/api.ts';
 import type { Amount } from '../../durable-objects/domain/money.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import { chainConfig, chainRpc, onChain } from './config.ts';
+import { onChain } from './config.ts';
+import { custodyFor } from './custody.ts';
 
 /*
  * Reconciliation of the ledger with custody, for GET /v1/audit. Custody must hold what the ledger
@@ -31,9 +32,8 @@ export async function withdrawalsInFlight(env: Env): Promise<Amount> {
 
 /** Custody's on-chain balance against what the ledger owes (`ledgerOwes` = credited − withdrawn). */
 export async function custodyCheck(env: Env, ledgerOwes: Amount): Promise<NonNullable<AuditReport['custody']>> {
-  const config = chainConfig(env);
-  const [balance, inFlight] = await Promise.all([onChain(() => chainRpc(config).getTokenAccountBalance(config.custodyTokenAccount, 'finalized')), withdrawalsInFlight(env)]);
-  const onChainAmount = BigInt(balance.value.amount);
+  const custody = custodyFor(env);
+  const [onChainAmount, inFlight] = await Promise.all([onChain(() => custody.balance()), withdrawalsInFlight(env)]);
   const expected = ledgerOwes + inFlight;
   const unclaimed = onChainAmount > expected ? onChainAmount - expected : 0n;
   return { onChain: onChainAmount.toString(), expected: expected.toString(), withdrawalsInFlight: inFlight.toString(), unclaimed: unclaimed.toString(), ok: onChainAmount >= expected };

@@ -1,12 +1,9 @@
-import type { Custody, Observation, SignedWithdrawal } from '../../durable-objects/domain/custody/custody.ts';
+import type { Observation, SignedWithdrawal } from '../../durable-objects/domain/custody/custody.ts';
 import { chainStatusOf } from '../../durable-objects/domain/custody/withdrawal.ts';
 import type { Amount } from '../../durable-objects/domain/money.ts';
-import type { Env } from '../../durable-objects/runtime/env.ts';
-import { refuse } from '../http.ts';
 import { ASSOCIATED_TOKEN_PROGRAM, MEMO_PROGRAM, SYSTEM_PROGRAM, TOKEN_PROGRAM, associatedTokenAddress } from './address.ts';
-import { chainConfig } from './config.ts';
-import { RPC_CODES, SolanaRpcError, solanaRpc, toBase64, type SolanaRpc } from './rpc.ts';
-import { signLegacyTransaction, signerFromSecretKey, type Instruction, type TransactionSigner } from './tx.ts';
+import { RPC_CODES, SolanaRpcError, toBase64, type SolanaRpc } from './rpc.ts';
+import { signLegacyTransaction, type Instruction, type TransactionSigner } from './tx.ts';
 
 /*
  * Withdrawals out of custody, on chain: one legacy transaction paid and signed by the custody
@@ -147,36 +144,4 @@ export async function observeWithdrawal(rpc: SolanaRpc, signatures: string[]): P
     if (status === 'failed') o.error = JSON.stringify(s?.err);
     return o;
   });
-}
-
-/** The withdrawal half of the custody port (domain/custody/custody.ts), over one RPC endpoint. */
-export type WithdrawalCustody = Pick<Custody, 'buildWithdrawal' | 'send' | 'observe'>;
-
-/** Per-call RPC deadline for withdrawal steps: a hung node costs one step this long, then a retry. */
-export const WITHDRAWAL_RPC_TIMEOUT_MS = 5_000;
-
-/**
- * Withdrawals over the configured chain; refuses CUSTODY__NOT_CONFIGURED when the chain settings or
- * the authority's secret key are missing. The key is imported on first use and must be the key of
- * CUSTODY_AUTHORITY.
- */
-export function withdrawalCustody(env: Env, o: { timeoutMs?: number } = {}): WithdrawalCustody {
-  const chain = chainConfig(env);
-  const secret = env.CUSTODY_AUTHORITY_KEY?.trim();
-  if (!secret) refuse('CUSTODY__NOT_CONFIGURED', { missing: 'CUSTODY_AUTHORITY_KEY' });
-  const rpc = solanaRpc(chain.rpcUrl, { timeoutMs: o.timeoutMs ?? WITHDRAWAL_RPC_TIMEOUT_MS });
-  let config: Promise<WithdrawalChainConfig> | null = null;
-  const configured = () =>
-    (config ??= signerFromSecretKey(secret).then((authority) => {
-      if (authority.publicKey !== chain.custodyAuthority) throw new Error(`CUSTODY_AUTHORITY_KEY is the key of ${authority.publicKey}, not of CUSTODY_AUTHORITY ${chain.custodyAuthority}`);
-      return { mint: chain.mint, decimals: chain.decimals, custodyTokenAccount: chain.custodyTokenAccount, authority };
-    })).catch((err: unknown) => {
-      config = null;
-      throw err;
-    });
-  return {
-    buildWithdrawal: async (w) => buildWithdrawal(rpc, await configured(), w),
-    send: (transaction) => sendWithdrawal(rpc, transaction),
-    observe: (signatures) => observeWithdrawal(rpc, signatures),
-  };
 }

@@ -15,6 +15,15 @@ import type { ObserveChain } from './withdrawal.ts';
  *   - Amounts are bigint base units of the mint (9 decimals).
  */
 
+/** Where custody holds $DOUG: the token account deposits go to, and the authority that owns it. */
+export interface CustodyHolding {
+  tokenAccount: string;
+  mint: string;
+  decimals: number;
+  /** The token account's owner (a key or a program address): what signs transfers out. */
+  authority: string;
+}
+
 /** What a depositor needs: send `mint` to `tokenAccount` with `memo` in the same transaction. */
 export interface DepositInstructions {
   tokenAccount: string;
@@ -36,6 +45,8 @@ export interface SignedWithdrawal {
 export type Observation = Omit<ObserveChain, 'type'>;
 
 export interface Custody {
+  /** Where custody holds $DOUG, for clients that show or check it (GET /v1/chain). */
+  holding(): CustodyHolding;
   /** Where and how an account deposits. */
   depositAddress(account: string): DepositInstructions;
   /** Reads the transaction at finalized commitment and runs verifyDeposit on it. */
