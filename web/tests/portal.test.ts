@@ -444,6 +444,8 @@ describe('the portal in a real browser', () => {
     await page.getByTestId('bid-replicas').fill('1');
     await page.getByTestId('bid-submit').click();
     await expect.poll(() => page.getByTestId('bid-error').innerText(), { timeout: 30_000 }).toContain('ACCOUNT__INSUFFICIENT_FUNDS');
+    // The amounts in DOUG under the server's message (which speaks in base units).
+    expect(await page.getByTestId('bid-error').innerText()).toContain('required 0.002 DOUG');
     expect(page.url()).toMatch(/\/bid$/);
     await w.shot('bid-error');
     expect((await api.bids({ owner: account, status: 'all' })).items).toEqual([]);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bytes, doug, exactDoug, relativeTime, shortKey, toUnits } from './format.ts';
+import { bytes, doug, exactDoug, moneyContext, relativeTime, shortKey, toUnits } from './format.ts';
 
 describe('doug', () => {
   it('rounds to four places, trims zeros and groups thousands', () => {
@@ -39,5 +39,16 @@ describe('small formats', () => {
     expect(relativeTime(400_000, 100_000)).toBe('in 5 min');
     expect(bytes(512)).toBe('512 B');
     expect(bytes(1_234_567)).toBe('1.2 MB');
+  });
+});
+
+describe('moneyContext', () => {
+  it('shows the amounts of an account error in DOUG', () => {
+    expect(moneyContext('ACCOUNT__INSUFFICIENT_FUNDS', { required: '2500000000', available: '1', holdId: 'h' })).toBe('required 2.5 DOUG · available 0.000000001 DOUG');
+  });
+  it('says nothing for other errors or context without amounts', () => {
+    expect(moneyContext('API__BODY_TOO_LARGE', { size: 10, limit: '4194304' })).toBeNull();
+    expect(moneyContext('ACCOUNT__NONCE_REPLAYED', { nonce: 'n' })).toBeNull();
+    expect(moneyContext('ACCOUNT__INSUFFICIENT_FUNDS', { required: 'lots' })).toBeNull();
   });
 });

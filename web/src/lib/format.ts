@@ -76,3 +76,21 @@ export function bytes(n: number): string {
   }
   return `${i === 0 ? v : v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
 }
+
+/** Money an account or custody error's context carries in base units, in the order shown. */
+const MONEY_FIELDS = ['required', 'available', 'amount', 'balance', 'limit'] as const;
+
+/**
+ * The amounts of an API error, in DOUG, for the line under its message: the server's message
+ * speaks in base units ("2500000000 is needed but only 0 is available"), which no one should have
+ * to divide by 10^9. Only account and custody errors: elsewhere `amount` or `limit` is not money.
+ */
+export function moneyContext(code: string, context: Record<string, unknown>): string | null {
+  if (!code.startsWith('ACCOUNT__') && !code.startsWith('CUSTODY__')) return null;
+  const parts: string[] = [];
+  for (const field of MONEY_FIELDS) {
+    const units = typeof context[field] === 'string' ? toUnits(context[field] as string) : null;
+    if (units !== null) parts.push(`${field} ${doug(units)} DOUG`);
+  }
+  return parts.length > 0 ? parts.join(' · ') : null;
+}
