@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bytes, doug, exactDoug, moneyContext, relativeTime, shortKey, toUnits } from './format.ts';
+import { amountInput, bytes, doug, exactDoug, moneyContext, relativeTime, shortKey, toUnits } from './format.ts';
 
 describe('doug', () => {
   it('rounds to four places, trims zeros and groups thousands', () => {
@@ -39,6 +39,17 @@ describe('small formats', () => {
     expect(relativeTime(400_000, 100_000)).toBe('in 5 min');
     expect(bytes(512)).toBe('512 B');
     expect(bytes(1_234_567)).toBe('1.2 MB');
+  });
+});
+
+describe('amountInput', () => {
+  it('reads a positive decimal in DOUG as base units', () => {
+    expect(amountInput(' 2.5 ', '1')).toEqual({ ok: true, amount: 2_500_000_000n });
+  });
+  it('says what is wrong with an empty, malformed or zero amount', () => {
+    expect(amountInput('', '1')).toEqual({ ok: false, error: 'Enter an amount in DOUG.' });
+    expect(amountInput('ten', '7.5')).toEqual({ ok: false, error: 'A plain decimal in DOUG with up to 9 places, e.g. 7.5.' });
+    expect(amountInput('0', '1')).toEqual({ ok: false, error: 'The amount must be more than 0.' });
   });
 });
 

@@ -1,4 +1,4 @@
-import { DECIMALS, formatDoug, parseAmount, UNITS_PER_DOUG, type Amount } from '$domain/money.ts';
+import { DECIMALS, formatDoug, parseAmount, parseDoug, UNITS_PER_DOUG, type Amount } from '$domain/money.ts';
 
 /**
  * How the portal shows numbers. Amounts stay exact bigint base units underneath; only the text is
@@ -42,6 +42,16 @@ export function doug(value: Amount | string | null | undefined, o: { decimals?: 
 export function exactDoug(value: Amount | string | null | undefined): string {
   const units = toUnits(value);
   return units === null ? '—' : formatDoug(units);
+}
+
+/** A form's amount in DOUG, or what is wrong with it; what it may be above 0 is for the caller (`example` shows the format). */
+export function amountInput(text: string, example: string): { ok: true; amount: bigint } | { ok: false; error: string } {
+  const t = text.trim();
+  if (t === '') return { ok: false, error: 'Enter an amount in DOUG.' };
+  const amount = parseDoug(t);
+  if (amount === null) return { ok: false, error: `A plain decimal in DOUG with up to 9 places, e.g. ${example}.` };
+  if (amount < 1n) return { ok: false, error: 'The amount must be more than 0.' };
+  return { ok: true, amount };
 }
 
 /** A public key shortened for tables: "7xKX…p9Qw". */

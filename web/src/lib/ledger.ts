@@ -1,6 +1,6 @@
 import type { HistoryEntry, JobView } from '$sdk/client.ts';
-import { formatDoug, parseDoug, UNITS_PER_DOUG } from '$domain/money.ts';
-import { doug, shortKey, toUnits } from './format.ts';
+import { formatDoug, UNITS_PER_DOUG } from '$domain/money.ts';
+import { amountInput, doug, shortKey, toUnits } from './format.ts';
 
 /**
  * An account's ledger (GET /v1/accounts/:key/ledger, events of domain/account/events.ts) as rows a
@@ -139,22 +139,14 @@ export const FAUCET_LIMIT = 1_000_000n * UNITS_PER_DOUG;
 
 /** The faucet form's amount in base units, or what is wrong with it. */
 export function faucetAmount(text: string): { ok: true; amount: bigint } | { ok: false; error: string } {
-  const t = text.trim();
-  if (t === '') return { ok: false, error: 'Enter an amount in DOUG.' };
-  const amount = parseDoug(t);
-  if (amount === null) return { ok: false, error: 'A plain decimal in DOUG with up to 9 places, e.g. 100.' };
-  if (amount < 1n) return { ok: false, error: 'The amount must be more than 0.' };
-  if (amount > FAUCET_LIMIT) return { ok: false, error: `At most ${doug(FAUCET_LIMIT)} DOUG at a time.` };
-  return { ok: true, amount };
+  const check = amountInput(text, '100');
+  if (check.ok && check.amount > FAUCET_LIMIT) return { ok: false, error: `At most ${doug(FAUCET_LIMIT)} DOUG at a time.` };
+  return check;
 }
 
 /** The deposit form's amount in base units, or what is wrong with it (at most what the wallet holds, when known). */
 export function depositAmount(text: string, walletBalance: bigint | null): { ok: true; amount: bigint } | { ok: false; error: string } {
-  const t = text.trim();
-  if (t === '') return { ok: false, error: 'Enter an amount in DOUG.' };
-  const amount = parseDoug(t);
-  if (amount === null) return { ok: false, error: 'A plain decimal in DOUG with up to 9 places, e.g. 25.5.' };
-  if (amount < 1n) return { ok: false, error: 'The amount must be more than 0.' };
-  if (walletBalance !== null && amount > walletBalance) return { ok: false, error: `Your wallet holds ${doug(walletBalance)} DOUG on chain.` };
-  return { ok: true, amount };
+  const check = amountInput(text, '25.5');
+  if (check.ok && walletBalance !== null && check.amount > walletBalance) return { ok: false, error: `Your wallet holds ${doug(walletBalance)} DOUG on chain.` };
+  return check;
 }

@@ -1,7 +1,6 @@
 import type { WithdrawalWire } from '$contracts/api.ts';
 import { decodePublicKey } from '$contracts/auth.ts';
-import { parseDoug } from '$domain/money.ts';
-import { doug } from './format.ts';
+import { amountInput, doug } from './format.ts';
 
 /**
  * Withdrawals as the Account page shows them: the form's checks, where a withdrawal has got to
@@ -54,13 +53,9 @@ export function withdrawalProgress(w: Pick<WithdrawalWire, 'status' | 'attempts'
 
 /** The withdraw form's amount in base units, or what is wrong with it (at most the available balance, when known). */
 export function withdrawAmount(text: string, available: bigint | null): { ok: true; amount: bigint } | { ok: false; error: string } {
-  const t = text.trim();
-  if (t === '') return { ok: false, error: 'Enter an amount in DOUG.' };
-  const amount = parseDoug(t);
-  if (amount === null) return { ok: false, error: 'A plain decimal in DOUG with up to 9 places, e.g. 25.5.' };
-  if (amount < 1n) return { ok: false, error: 'The amount must be more than 0.' };
-  if (available !== null && amount > available) return { ok: false, error: `Your available balance is ${doug(available)} DOUG.` };
-  return { ok: true, amount };
+  const check = amountInput(text, '25.5');
+  if (check.ok && available !== null && check.amount > available) return { ok: false, error: `Your available balance is ${doug(available)} DOUG.` };
+  return check;
 }
 
 /** The wallet to pay, or what is wrong with it. */
