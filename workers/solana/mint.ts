@@ -8,7 +8,8 @@ import { signLegacyTransaction, type Instruction, type TransactionSigner } from 
  * Token instructions the Worker and the portal build by hand (no web3.js in either): minting $DOUG
  * to a wallet (the local faucet, signed by the mint authority) and a deposit's transfer into custody
  * with its memo (signed by the depositor's wallet). Both create the receiving associated token
- * account when it is missing (CreateIdempotent: a no-op when it exists).
+ * account when it is missing (CreateIdempotent: a no-op when it exists). Withdrawals (transfer.ts)
+ * are built from the same instructions.
  */
 
 /** SPL Token instruction numbers used here. */

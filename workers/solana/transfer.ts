@@ -1,7 +1,8 @@
 import type { Observation, SignedWithdrawal } from '../../durable-objects/domain/custody/custody.ts';
 import { chainStatusOf } from '../../durable-objects/domain/custody/withdrawal.ts';
 import type { Amount } from '../../durable-objects/domain/money.ts';
-import { ASSOCIATED_TOKEN_PROGRAM, MEMO_PROGRAM, SYSTEM_PROGRAM, TOKEN_PROGRAM, associatedTokenAddress } from './address.ts';
+import { associatedTokenAddress } from './address.ts';
+import { createAssociatedTokenAccountIdempotent, memo, transferChecked } from './mint.ts';
 import { RPC_CODES, SolanaRpcError, toBase64, type SolanaRpc } from './rpc.ts';
 import { signLegacyTransaction, type Instruction, type TransactionSigner } from './tx.ts';
 
@@ -33,15 +34,6 @@ export const WITHDRAWAL_MEMO_PREFIX = 'doug:withdrawal:';
 /** The memo a withdrawal's transfer carries. */
 export const withdrawalMemo = (withdrawalId: string): string => `${WITHDRAWAL_MEMO_PREFIX}${withdrawalId}`;
 
-/** SPL Token TransferChecked (instruction 12): amount u64 little-endian, then decimals. */
-function transferCheckedData(amount: Amount, decimals: number): Uint8Array {
-  const data = new Uint8Array(10);
-  data[0] = 12;
-  new DataView(data.buffer).setBigUint64(1, amount, true);
-  data[9] = decimals;
-  return data;
-}
-
 /** The instructions of a withdrawal's transfer (pure). */
 export function withdrawalInstructions(o: {
   authority: string;
@@ -55,29 +47,9 @@ export function withdrawalInstructions(o: {
 }): Instruction[] {
   if (o.amount <= 0n || o.amount >= 1n << 64n) throw new RangeError('a withdrawal moves a positive u64 amount');
   return [
-    {
-      programId: ASSOCIATED_TOKEN_PROGRAM,
-      keys: [
-        { pubkey: o.authority, isSigner: true, isWritable: true },
-        { pubkey: o.destinationTokenAccount, isSigner: false, isWritable: true },
-        { pubkey: o.destination, isSigner: false, isWritable: false },
-        { pubkey: o.mint, isSigner: false, isWritable: false },
-        { pubkey: SYSTEM_PROGRAM, isSigner: false, isWritable: false },
-        { pubkey: TOKEN_PROGRAM, isSigner: false, isWritable: false },
-      ],
-      data: Uint8Array.of(1), // CreateIdempotent
-    },
-    {
-      programId: TOKEN_PROGRAM,
-      keys: [
-        { pubkey: o.custodyTokenAccount, isSigner: false, isWritable: true },
-        { pubkey: o.mint, isSigner: false, isWritable: false },
-        { pubkey: o.destinationTokenAccount, isSigner: false, isWritable: true },
-        { pubkey: o.authority, isSigner: true, isWritable: false },
-      ],
-      data: transferCheckedData(o.amount, o.decimals),
-    },
-    { programId: MEMO_PROGRAM, keys: [], data: new TextEncoder().encode(withdrawalMemo(o.withdrawalId)) },
+    createAssociatedTokenAccountIdempotent({ payer: o.authority, tokenAccount: o.destinationTokenAccount, owner: o.destination, mint: o.mint }),
+    transferChecked({ source: o.custodyTokenAccount, mint: o.mint, destination: o.destinationTokenAccount, owner: o.authority, amount: o.amount, decimals: o.decimals }),
+    memo(withdrawalMemo(o.withdrawalId)),
   ];
 }
 
