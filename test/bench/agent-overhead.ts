@@ -31,6 +31,7 @@ import { BENCH_MLP, buildAddModel, buildMlpModel, prng } from '../../gpu-agent/m
 import { ModelCache } from '../../gpu-agent/src/exec/model-cache.ts';
 import { OnnxRunner } from '../../gpu-agent/src/exec/runner.ts';
 import { ortToRaw, rawTensorsDigest, rawToWire, wireToOrt } from '../../gpu-agent/src/exec/wire.ts';
+import { withTimeout } from './harness.ts';
 
 const ROUNDS = 9;
 const WARMUP = 200;
@@ -206,11 +207,6 @@ async function startFeedServer(o: { market: string; model: { sha256: string; byt
       await new Promise<void>((resolve) => http.close(() => resolve()));
     },
   };
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]).finally(() => clearTimeout(timer));
 }
 
 /** What the hello carries; the loopback server records nothing of it. */

@@ -27,6 +27,7 @@ import { buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { agentSocketUrl } from '../../gpu-agent/src/net/connection.ts';
 import { DougClient } from '../../sdk/client.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
+import { percentile, withTimeout } from './harness.ts';
 
 export interface DispatchBenchOptions {
   /** Timed bids per replica count (default 200). */
@@ -45,12 +46,6 @@ const MARKET = 'cpu';
 const PRICE = UNITS_PER_DOUG / 1000n;
 const CAPACITY = 2;
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]).finally(() => clearTimeout(timer));
-}
-
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 const round3 = (x: number): number => Math.round(x * 1000) / 1000;
 
 /** A minimal agent in this process: it answers every assign at once with a fixed result. */

@@ -36,6 +36,7 @@ import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, SystemProgram, Transa
 import { FailedTransactionMetadata, LiteSVM } from 'litesvm';
 import { parseTransaction } from '../../programs/local-chain/wire.ts';
 import { decodeBase58, encodeBase58 } from '../../programs/local-chain/base58.ts';
+import { percentile } from './harness.ts';
 
 export interface LocalChainBenchOptions {
   /** Timed transfers per path (default 500). */
@@ -102,7 +103,6 @@ const expectedTotal = (from: number, count: number): bigint => {
   return sum;
 };
 
-const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
 /** Starts the chain's CLI on a free port pair; resolves with its URL once it prints the ready line. */
