@@ -1,30 +1,12 @@
+import type { Fill } from '../market/events.ts';
+import type { JobSpec } from '../market/commands.ts';
 import type { Amount } from '../money.ts';
+import type { JobParams } from '../params.ts';
 
-/** A provider slot that fills one replica at `price` per unit. */
-export interface Fill {
-  replica: number;
-  askId: string;
-  provider: string;
-  price: Amount;
-}
-
-/** What to run: content-addressed model and input, and how close outputs must be. */
-export interface JobSpec {
-  modelSha256: string;
-  inputSha256: string;
-  inputBytes: number;
-  /** Max absolute difference between outputs on different runtimes; null: bit-exact only. */
-  tolerance: number | null;
-}
-
-/** Protocol parameters the job was created under (see params.ts). */
-export interface JobParams {
-  feeBps: number;
-  leaseMs: number;
-  maxRematches: number;
-  challengeWindowMs: number;
-  replicaBidTtlMs: number;
-}
+// The market's terms, carried into the job unchanged: a match's fills and spec, and the market's params.
+export type { Fill } from '../market/events.ts';
+export type { JobSpec } from '../market/commands.ts';
+export type { JobParams } from '../params.ts';
 
 /** From the market on a match; a repeat does nothing. The hold must equal sum(fill.price * units). */
 export interface CreateJob {
