@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { toWire } from '$contracts/tensors.ts';
 import type { HistoryEntry } from '$sdk/client.ts';
-import { canCancel, challengeCost, challengeOpen, countdown, isFinalStatus, jobCost, jobRows, listCost, marketOf, previewTensor, resultFile, resultServable, shortDigest, statusTone, timelineSteps, type BidWire, type JobWire } from './jobs.ts';
+import { canCancel, challengeCost, challengeOpen, countdown, isFinalStatus, jobCost, jobRows, listCost, marketOf, previewTensor, resultFile, resultServable, shortDigest, shortJobId, statusTone, timelineSteps, type BidWire, type JobWire } from './jobs.ts';
 
 const ID = 'bid_cpu_987dc2b6a81aecaedf0fda6e';
 const P0 = 'Bt3uSPkwdE6FdgudDtYwoaq9hdgWKJC2TMKRN5yWijE5';
@@ -166,6 +166,7 @@ describe('the jobs list', () => {
   it('reads ids, statuses and digests', () => {
     expect(marketOf(ID)).toBe('cpu');
     expect(marketOf('nope')).toBeNull();
+    expect(shortJobId('bid_gpu-24gb_0123456789abcdef01234567')).toBe('01234…34567');
     expect(isFinalStatus('settled') && isFinalStatus('refunded') && !isFinalStatus('active') && !isFinalStatus('challengeable')).toBe(true);
     expect([statusTone('settled'), statusTone('refunded'), statusTone('active'), statusTone('cancelled')]).toEqual(['ok', 'bad', 'live', '']);
     expect(shortDigest('e75d83ca6c830703a7251c23')).toBe('e75d83ca6c83…');

@@ -2,7 +2,7 @@ import { ORDER_ID, type OrderView } from '$contracts/api.ts';
 import type { WireTensor } from '$contracts/tensors.ts';
 import type { Amount } from '$domain/money.ts';
 import type { HistoryEntry, JobView } from '$sdk/client.ts';
-import { toUnits } from './format.ts';
+import { shortKey, toUnits } from './format.ts';
 
 /**
  * What the buyer's pages derive from a job's view (GET /v1/jobs/:id) and history: the steps it went
@@ -44,6 +44,11 @@ const amount = (value: unknown): Amount => toUnits(typeof value === 'string' || 
 /** The market of an order or job id (`bid_<market>_<hex>`), or null. */
 export function marketOf(id: string): string | null {
   return ORDER_ID.exec(id)?.[2] ?? null;
+}
+
+/** A job id shortened for tables: the end of its hex tail, without `bid_<market>_`. */
+export function shortJobId(id: string): string {
+  return shortKey(id.replace(/^bid_[a-z0-9-]+_/, ''), 5);
 }
 
 /** Statuses after which nothing changes any more. */
