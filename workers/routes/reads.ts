@@ -4,10 +4,9 @@ import { parseAmount } from '../../durable-objects/domain/money.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { marketList, type MarketConfig } from '../config.ts';
 import { errorResponse, json, refuse } from '../http.ts';
-import type { Result } from '../../durable-objects/domain/result.ts';
 import { amountKey } from '../projector.ts';
 import { Fields } from '../validate.ts';
-import { accountStub, jobStub, knownMarket, marketStub, nextCursor, pageParams, queryValue, signed } from './common.ts';
+import { accountStub, jobStub, knownMarket, marketStub, nextCursor, pageParams, queryValue, rpc, signed } from './common.ts';
 import { hasChain } from '../solana/config.ts';
 import { custodyCheck } from '../solana/reconcile.ts';
 
@@ -184,7 +183,7 @@ export async function jobResult(request: Request & { params: Record<string, stri
   const id = jobIdParam(request.params);
   const req = await signed(request, env, 'orders');
   await req.commit();
-  const result = (await jobStub(env, id).result(req.caller.actor)) as Result<unknown>;
+  const result = await rpc(jobStub(env, id).result(req.caller.actor));
   return result.ok ? json(result.value) : errorResponse(result.error);
 }
 
@@ -203,11 +202,11 @@ export async function challengeJob(request: Request & { params: Record<string, s
   const cost = (await job.challengeCost()) as bigint | null;
   const account = accountStub(env, req.caller.actor);
   if (cost !== null) {
-    const held = (await account.execute(req.caller.actor, { type: 'Hold', holdId, amount: cost }, { ...meta, commandId: `hold:${holdId}` })) as Result<unknown>;
+    const held = await rpc(account.execute(req.caller.actor, { type: 'Hold', holdId, amount: cost }, { ...meta, commandId: `hold:${holdId}` }));
     if (!held.ok) return errorResponse(held.error);
   }
   // The job decides (not challengeable, not the buyer, window closed...), with the hold in place.
-  const raised = (await job.execute(id, { type: 'ChallengeResult', holdId }, { ...meta, commandId: `challenge:${id}` })) as Result<unknown>;
+  const raised = await rpc(job.execute(id, { type: 'ChallengeResult', holdId }, { ...meta, commandId: `challenge:${id}` }));
   if (!raised.ok) {
     if (cost !== null) await account.execute(req.caller.actor, { type: 'ReleaseHold', holdId }, { ...meta, commandId: `unhold:${holdId}` });
     return errorResponse(raised.error);
@@ -222,7 +221,7 @@ export async function cancelJob(request: Request & { params: Record<string, stri
   req.body.only();
   await req.commit();
   const job = jobStub(env, id);
-  const result = (await job.execute(id, { type: 'CancelJob' }, { actor: req.caller.actor, now: req.now, commandId: `cancel-job:${id}` })) as Result<unknown>;
+  const result = await rpc(job.execute(id, { type: 'CancelJob' }, { actor: req.caller.actor, now: req.now, commandId: `cancel-job:${id}` }));
   return result.ok ? json({ job: await job.view() }) : errorResponse(result.error);
 }
 
