@@ -31,7 +31,7 @@ import { BENCH_MLP, buildAddModel, buildMlpModel, prng } from '../../gpu-agent/m
 import { ModelCache } from '../../gpu-agent/src/exec/model-cache.ts';
 import { OnnxRunner } from '../../gpu-agent/src/exec/runner.ts';
 import { ortToRaw, rawTensorsDigest, rawToWire, wireToOrt } from '../../gpu-agent/src/exec/wire.ts';
-import { withTimeout } from './harness.ts';
+import { printResult, withTimeout } from './harness.ts';
 
 const ROUNDS = 9;
 const WARMUP = 200;
@@ -326,8 +326,5 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const roundMs = process.argv[2] ? Number(process.argv[2]) : undefined;
-  const result = await runAgentOverheadBench(roundMs ? { roundMs } : {});
-  const width = Math.max(...Object.keys(result).map((k) => k.length));
-  for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(width)}  ${v.toLocaleString('en-US')}`);
-  console.log(JSON.stringify(result));
+  printResult(await runAgentOverheadBench(roundMs ? { roundMs } : {}));
 }

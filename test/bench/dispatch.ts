@@ -27,7 +27,7 @@ import { buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { agentSocketUrl } from '../../gpu-agent/src/net/connection.ts';
 import { DougClient } from '../../sdk/client.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
-import { percentile, withTimeout } from './harness.ts';
+import { percentile, printResult, withTimeout } from './harness.ts';
 
 export interface DispatchBenchOptions {
   /** Timed bids per replica count (default 200). */
@@ -219,8 +219,5 @@ export async function runDispatchBench(opts: DispatchBenchOptions = {}): Promise
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const bids = process.argv[2] ? Number(process.argv[2]) : undefined;
-  const result = await runDispatchBench(bids ? { bids } : {});
-  const width = Math.max(...Object.keys(result).map((k) => k.length));
-  for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(width)}  ${v.toLocaleString('en-US')}`);
-  console.log(JSON.stringify(result));
+  printResult(await runDispatchBench(bids ? { bids } : {}));
 }

@@ -1,4 +1,4 @@
-// What the benchmarks share: a bounded wait and a percentile.
+// What the benchmarks share: a bounded wait, a percentile and the printout of a bench run on its own.
 
 /** `p`, or a rejection naming `what` once `ms` milliseconds have passed. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
@@ -8,3 +8,10 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 
 /** The nearest-rank `p`th percentile of ascending `sorted` samples. */
 export const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+
+/** A bench run on its own: one aligned line per result, then the results as one JSON line. */
+export function printResult(result: Record<string, number>): void {
+  const width = Math.max(...Object.keys(result).map((k) => k.length));
+  for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(width)}  ${v.toLocaleString('en-US')}`);
+  console.log(JSON.stringify(result));
+}

@@ -20,6 +20,7 @@ import { buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { DougClient, type JobView } from '../../sdk/client.ts';
 import { eventually, startAgent, type AgentProcess } from '../e2e/agents.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
+import { printResult } from './harness.ts';
 
 export interface JobsBenchOptions {
   /** Timed jobs (default 100). */
@@ -139,8 +140,5 @@ export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const jobs = process.argv[2] ? Number(process.argv[2]) : undefined;
-  const result = await runJobsBench(jobs ? { jobs } : {});
-  const width = Math.max(...Object.keys(result).map((k) => k.length));
-  for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(width)}  ${v.toLocaleString('en-US')}`);
-  console.log(JSON.stringify(result));
+  printResult(await runJobsBench(jobs ? { jobs } : {}));
 }

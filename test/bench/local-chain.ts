@@ -36,7 +36,7 @@ import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, SystemProgram, Transa
 import { FailedTransactionMetadata, LiteSVM } from 'litesvm';
 import { parseTransaction } from '../../programs/local-chain/wire.ts';
 import { decodeBase58, encodeBase58 } from '../../programs/local-chain/base58.ts';
-import { percentile } from './harness.ts';
+import { percentile, printResult } from './harness.ts';
 
 export interface LocalChainBenchOptions {
   /** Timed transfers per path (default 500). */
@@ -269,8 +269,5 @@ export async function runLocalChainBench(opts: LocalChainBenchOptions = {}): Pro
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const transfers = process.argv[2] ? Number(process.argv[2]) : undefined;
-  const result = await runLocalChainBench(transfers ? { transfers } : {});
-  const width = Math.max(...Object.keys(result).map((k) => k.length));
-  for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(width)}  ${v.toLocaleString('en-US')}`);
-  console.log(JSON.stringify(result));
+  printResult(await runLocalChainBench(transfers ? { transfers } : {}));
 }

@@ -10,6 +10,7 @@ import { LimitOrderBook } from '../../durable-objects/domain/market/book.ts';
 import { marketDecider, type MarketCommand } from '../../durable-objects/domain/market/index.ts';
 import type { CommandMeta } from '../../durable-objects/domain/decider.ts';
 import { prng } from '../../gpu-agent/models/prng.ts';
+import { printResult } from './harness.ts';
 
 
 const MID = 10_000;
@@ -267,8 +268,5 @@ export async function runOrderbookBench(opts: { ops?: number } = {}): Promise<Re
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const ops = process.argv[2] ? Number(process.argv[2]) : undefined;
-  const result = await runOrderbookBench(ops ? { ops } : {});
-  const width = Math.max(...Object.keys(result).map((k) => k.length));
-  for (const [k, v] of Object.entries(result)) console.log(`${k.padEnd(width)}  ${v.toLocaleString('en-US')}`);
-  console.log(JSON.stringify(result));
+  printResult(await runOrderbookBench(ops ? { ops } : {}));
 }
