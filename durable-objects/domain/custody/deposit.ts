@@ -1,8 +1,9 @@
+import { decodeBase58 } from '../../contracts/base58.ts';
 import { makeError } from '../define-errors.ts';
 import { parseAmount, type Amount } from '../money.ts';
 import { fail, ok, type Result } from '../result.ts';
 import { CUSTODY_ERRORS } from './errors.ts';
-import { base58Bytes, isPublicKey } from './keys.ts';
+import { isPublicKey } from './keys.ts';
 
 /*
  * Deposit verification: is this transaction a transfer of $DOUG into custody, and whose account
@@ -220,7 +221,7 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 /** UTF-8 text of base58 instruction data; null when it is not base58 or not UTF-8 (not a memo of ours). */
 function utf8(data: unknown): string | null {
   if (typeof data !== 'string') return null;
-  const bytes = base58Bytes(data);
+  const bytes = decodeBase58(data);
   if (!bytes) return null;
   try {
     return decoder.decode(bytes);

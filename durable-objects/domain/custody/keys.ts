@@ -17,8 +17,3 @@ export function isSignature(text: unknown): text is string {
   if (typeof text !== 'string' || text.length < 64 || text.length > 88) return false;
   return decodeBase58(text)?.length === 64;
 }
-
-/** Bytes of a base58 string, or null when a character is outside the alphabet. */
-export function base58Bytes(text: string): Uint8Array | null {
-  return decodeBase58(text);
-}
