@@ -14,9 +14,9 @@ import { chmod, mkdir, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { publicKey } from '@metaplex-foundation/umi';
-import { generateKeypair, type Keypair } from '../durable-objects/contracts/auth.ts';
+import type { Keypair } from '../durable-objects/contracts/auth.ts';
 import { encodeBase58 } from '../durable-objects/contracts/base58.ts';
-import { KeyFileError, loadKeypair, saveKeypair } from '../sdk/keyfile.ts';
+import { loadOrCreateKeypair } from '../sdk/keyfile.ts';
 import { DOUG_DECIMALS, airdropUpTo, createDougMint, dougUmi, ensureTokenAccount, signerOf } from '../sdk/umi.ts';
 
 export interface LocalChainConfig {
@@ -31,14 +31,7 @@ const AUTHORITY_LAMPORTS = 100_000_000_000n;
 
 /** Loads a key file, or makes and saves a new key when there is none. */
 async function key(path: string): Promise<Keypair> {
-  try {
-    return await loadKeypair(path);
-  } catch (err) {
-    if (!(err instanceof KeyFileError) || err.code !== 'KEYFILE__NOT_FOUND') throw err;
-    const made = await generateKeypair();
-    await saveKeypair(path, made);
-    return made;
-  }
+  return (await loadOrCreateKeypair(path)).keypair;
 }
 
 /** Writes a file atomically with mode 0600. */

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { generateKeypair, keypairFromSeed, signText, verifyText } from '../durable-objects/contracts/auth.ts';
 import { decodeBase58 } from '../durable-objects/contracts/base58.ts';
-import { KeyFileError, loadKeypair, resolveKeyPath, saveKeypair } from './keyfile.ts';
+import { KeyFileError, loadKeypair, loadOrCreateKeypair, resolveKeyPath, saveKeypair } from './keyfile.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -68,6 +68,25 @@ describe('saving over an existing key file', () => {
     await saveKeypair(path, kp, { force: true });
     expect((await loadKeypair(path)).publicKey).toBe(kp.publicKey);
     expect((await stat(path)).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe('a key file that may not exist yet', () => {
+  it('is made once (mode 0600) and loaded the same every time after', async () => {
+    const path = join(dir, 'nested', 'agent.json');
+    const first = await loadOrCreateKeypair(path);
+    expect(first.created).toBe(true);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    const again = await loadOrCreateKeypair(path);
+    expect(again.created).toBe(false);
+    expect(again.keypair.publicKey).toBe(first.keypair.publicKey);
+  });
+
+  it('is not replaced when it is there but malformed', async () => {
+    const path = join(dir, 'bad.json');
+    await writeFile(path, 'not a key');
+    await expect(loadOrCreateKeypair(path)).rejects.toMatchObject({ code: 'KEYFILE__MALFORMED' });
+    expect(await readFile(path, 'utf8')).toBe('not a key');
   });
 });
 

@@ -2,7 +2,7 @@ import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 
-import { keypairFromSeed } from '../durable-objects/contracts/auth.ts';
+import { generateKeypair, keypairFromSeed } from '../durable-objects/contracts/auth.ts';
 import type { Keypair } from '../durable-objects/contracts/auth.ts';
 import { encodeBase58 } from '../durable-objects/contracts/base58.ts';
 
@@ -70,6 +70,18 @@ export async function loadKeypair(path: string): Promise<Keypair> {
     throw err;
   }
   return decodeKeyFile(text, path);
+}
+
+/** Loads the key file, or makes a key and saves it there (mode 0600) when there is none; `created` says which. */
+export async function loadOrCreateKeypair(path: string): Promise<{ keypair: Keypair; created: boolean }> {
+  try {
+    return { keypair: await loadKeypair(path), created: false };
+  } catch (err) {
+    if (!(err instanceof KeyFileError) || err.code !== 'KEYFILE__NOT_FOUND') throw err;
+  }
+  const keypair = await generateKeypair();
+  await saveKeypair(path, keypair);
+  return { keypair, created: true };
 }
 
 /** Writes a keypair with mode 0600, creating the folder (0700); refuses to replace a file unless forced. */

@@ -7,13 +7,13 @@ import { fingerprintOf } from '../../durable-objects/contracts/agent.ts';
 import type { Hardware, RuntimeFingerprint } from '../../durable-objects/contracts/agent.ts';
 import { MARKET_ID } from '../../durable-objects/contracts/api.ts';
 import type { AttributeValue } from '../../durable-objects/contracts/api.ts';
-import { base64UrlDecode, createDelegation, decodePublicKey, DELEGATION_SCOPES, delegationMessage, generateKeypair, sha256Hex, verifyText } from '../../durable-objects/contracts/auth.ts';
+import { base64UrlDecode, createDelegation, decodePublicKey, DELEGATION_SCOPES, delegationMessage, sha256Hex, verifyText } from '../../durable-objects/contracts/auth.ts';
 import type { Delegation, DelegationScope, Keypair } from '../../durable-objects/contracts/auth.ts';
 import { formatDoug } from '../../durable-objects/domain/money.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
 import type { DougClientOptions } from '../../sdk/client.ts';
 import { UsageError, attributeValue, dougArg, durationArg, intArg, isEntryModule, takeFlag, type FlagKind } from '../../sdk/format.ts';
-import { KeyFileError, loadKeypair, saveKeypair } from '../../sdk/keyfile.ts';
+import { KeyFileError, loadKeypair, loadOrCreateKeypair } from '../../sdk/keyfile.ts';
 import { Agent, faultFromEnv, lineLogger, runnerExecutor } from './agent.ts';
 import type { Executor, Logger } from './agent.ts';
 // Static on purpose: tsx fails to parse a file with both a shebang and a dynamic import().
@@ -515,14 +515,8 @@ function timerAt(at: number, now: () => number, fn: () => void): () => void {
 }
 
 async function loadOrCreateKey(path: string, log: Logger): Promise<Keypair> {
-  try {
-    return await loadKeypair(path);
-  } catch (err) {
-    if (!(err instanceof KeyFileError) || err.code !== 'KEYFILE__NOT_FOUND') throw err;
-  }
-  const keypair = await generateKeypair();
-  await saveKeypair(path, keypair);
-  log.info(`created agent key ${keypair.publicKey} at ${path} (mode 0600)`);
+  const { keypair, created } = await loadOrCreateKeypair(path);
+  if (created) log.info(`created agent key ${keypair.publicKey} at ${path} (mode 0600)`);
   return keypair;
 }
 
