@@ -1,4 +1,6 @@
-import { decodeBase58, encodeBase58 } from './base58.ts';
+import { decodeBase58, decodePublicKey, encodeBase58 } from './base58.ts';
+
+export { decodePublicKey } from './base58.ts';
 
 /**
  * Request signing (DESIGN.md section 6). A mutating request carries the signer's public key, a
@@ -110,13 +112,6 @@ export async function verifyText(publicKey: string, signature: string, text: str
   } catch {
     return false;
   }
-}
-
-/** 32 bytes of a base58 public key, or null. */
-export function decodePublicKey(publicKey: string): Uint8Array<ArrayBuffer> | null {
-  if (typeof publicKey !== 'string' || publicKey.length < 32 || publicKey.length > 44) return null;
-  const bytes = decodeBase58(publicKey);
-  return bytes && bytes.length === 32 ? bytes : null;
 }
 
 /** Creates a delegation from a wallet to another key. */

@@ -32,3 +32,10 @@ export function decodeBase58(text: string): Uint8Array<ArrayBuffer> | null {
   }
   return new Uint8Array([...new Array<number>(zeros).fill(0), ...body]);
 }
+
+/** 32 bytes of a base58 public key, or null. */
+export function decodePublicKey(publicKey: string): Uint8Array<ArrayBuffer> | null {
+  if (typeof publicKey !== 'string' || publicKey.length < 32 || publicKey.length > 44) return null;
+  const bytes = decodeBase58(publicKey);
+  return bytes && bytes.length === 32 ? bytes : null;
+}

@@ -1,4 +1,4 @@
-import { decodeBase58 } from '../../contracts/base58.ts';
+import { decodeBase58, decodePublicKey } from '../../contracts/base58.ts';
 
 /*
  * Shape checks for Solana keys and signatures. base58.ts is a pure leaf module (no imports, no
@@ -6,10 +6,9 @@ import { decodeBase58 } from '../../contracts/base58.ts';
  * WebCrypto signing code.
  */
 
-/** Whether text is a base58 ed25519 public key (32 bytes), by the same rule as decodePublicKey in contracts/auth.ts. */
+/** Whether text is a base58 ed25519 public key (32 bytes). */
 export function isPublicKey(text: unknown): text is string {
-  if (typeof text !== 'string' || text.length < 32 || text.length > 44) return false;
-  return decodeBase58(text)?.length === 32;
+  return typeof text === 'string' && decodePublicKey(text) !== null;
 }
 
 /** Whether text is a base58 transaction signature (64 bytes). */
