@@ -3,7 +3,7 @@ import { chainStatusOf } from '../../durable-objects/domain/custody/withdrawal.t
 import type { Amount } from '../../durable-objects/domain/money.ts';
 import { associatedTokenAddress } from './address.ts';
 import { createAssociatedTokenAccountIdempotent, memo, transferChecked } from './mint.ts';
-import { RPC_CODES, SolanaRpcError, toBase64, type SolanaRpc } from './rpc.ts';
+import { RPC_CODES, isRpcAnswer, toBase64, type SolanaRpc } from './rpc.ts';
 import { signLegacyTransaction, type Instruction, type TransactionSigner } from './tx.ts';
 
 /*
@@ -92,7 +92,7 @@ export async function sendWithdrawal(rpc: SolanaRpc, transaction: string): Promi
   try {
     await rpc.sendTransaction(transaction, { skipPreflight: true });
   } catch (err) {
-    if (err instanceof SolanaRpcError && err.kind === 'rpc' && err.code === RPC_CODES.SEND_TRANSACTION_PREFLIGHT_FAILURE) {
+    if (isRpcAnswer(err) && err.code === RPC_CODES.SEND_TRANSACTION_PREFLIGHT_FAILURE) {
       const data = err.data as { err?: unknown } | undefined;
       if (data?.err === 'AlreadyProcessed') return;
     }
