@@ -1,21 +1,10 @@
 import { env } from 'cloudflare:workers';
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { DougApiError } from '../../sdk/client.ts';
 import worker from '../../workers/index.ts';
-import { BASE, DOUG, SPEC, until, wallet } from './helpers.ts';
+import { BASE, DOUG, SPEC, refusal, until, wallet } from './helpers.ts';
 
 const hour = () => Date.now() + 3600_000;
-
-async function apiError(p: Promise<unknown>): Promise<DougApiError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DougApiError) return e;
-    throw e;
-  }
-  throw new Error('expected the call to fail');
-}
 
 describe('a buyer bids against two providers', () => {
   it('matches two replicas, creates the job, keeps only the cost in escrow and conserves funds', async () => {
@@ -109,7 +98,7 @@ describe('a batch of asks', () => {
   it('over 100 asks is refused whole', async () => {
     const p = await wallet();
     const asks = Array.from({ length: 101 }, (_, i) => ({ clientId: `x${i}`, price: '1', capacity: 1, attributes: {}, expiresAt: hour() }));
-    const e = await apiError(p.client.placeAskBatch('cpu', asks));
+    const e = await refusal(p.client.placeAskBatch('cpu', asks));
     expect([e.status, e.code]).toEqual([400, 'API__INVALID_INPUT']);
   });
 });
@@ -122,7 +111,7 @@ describe('a resting bid', () => {
     expect(bid.order.status).toBe('open');
     expect((await buyer.client.account()).held).toBe('15000');
 
-    const refused = await apiError(other.client.cancelBid(bid.order.id));
+    const refused = await refusal(other.client.cancelBid(bid.order.id));
     expect(refused.status).toBe(403);
     expect(refused.code).toBe('MARKET__NOT_ORDER_OWNER');
 
@@ -142,7 +131,7 @@ describe('a resting bid', () => {
     const second = await buyer.client.placeBid(input);
     expect(second.order.id).toBe(first.order.id);
     expect((await buyer.client.account()).held).toBe('5000');
-    const changed = await apiError(buyer.client.placeBid({ ...input, units: 6 }));
+    const changed = await refusal(buyer.client.placeBid({ ...input, units: 6 }));
     expect(changed.status).toBe(409);
     expect(changed.code).toBe('API__IDEMPOTENCY_CONFLICT');
     expect((await buyer.client.account()).held).toBe('5000');
@@ -170,7 +159,7 @@ describe('a resting bid', () => {
     const bid = await buyer.client.placeBid(input);
     await buyer.client.cancelBid(bid.order.id);
     await until(async () => ((await buyer.client.account()).held === '0' ? true : undefined), 'the release');
-    const again = await apiError(buyer.client.placeBid(input));
+    const again = await refusal(buyer.client.placeBid(input));
     expect([again.status, again.code]).toEqual([409, 'API__CLIENT_ID_SPENT']);
     const b = await buyer.client.account();
     expect([b.available, b.held]).toEqual([(10n * DOUG).toString(), '0']);
@@ -178,7 +167,7 @@ describe('a resting bid', () => {
 
   it('cannot be funded beyond the balance', async () => {
     const buyer = await wallet(1000n);
-    const e = await apiError(buyer.client.placeBid({ market: 'cpu', maxPrice: '1000', units: 5, replicas: 1, expiresAt: hour(), job: SPEC }));
+    const e = await refusal(buyer.client.placeBid({ market: 'cpu', maxPrice: '1000', units: 5, replicas: 1, expiresAt: hour(), job: SPEC }));
     expect(e.status).toBe(402);
     expect(e.code).toBe('ACCOUNT__INSUFFICIENT_FUNDS');
     const b = await buyer.client.account();

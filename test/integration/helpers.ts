@@ -1,6 +1,6 @@
 import { SELF } from 'cloudflare:test';
 import { generateKeypair, signRequest, type Keypair } from '../../durable-objects/contracts/auth.ts';
-import { DougClient } from '../../sdk/client.ts';
+import { DougApiError, DougClient } from '../../sdk/client.ts';
 
 export const BASE = 'http://doug.test';
 
@@ -26,6 +26,17 @@ export async function until<T>(check: () => Promise<T | undefined | false>, what
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/** The API error `p` rejects with; fails when it resolves or rejects with anything else. */
+export async function refusal(p: Promise<unknown>): Promise<DougApiError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof DougApiError) return e;
+    throw e;
+  }
+  throw new Error('expected a refusal');
 }
 
 /** A raw request, signed by `signer` unless told otherwise, for the bad-input matrix. */

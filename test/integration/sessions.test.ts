@@ -1,20 +1,10 @@
 import { SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createDelegation, generateKeypair, signRequest, type Delegation, type Keypair } from '../../durable-objects/contracts/auth.ts';
-import { DougApiError, DougClient } from '../../sdk/client.ts';
-import { BASE, DOUG, SPEC, wallet } from './helpers.ts';
+import { DougClient } from '../../sdk/client.ts';
+import { BASE, DOUG, SPEC, refusal, wallet } from './helpers.ts';
 
 const hour = () => Date.now() + 3600_000;
-
-async function failure(p: Promise<unknown>): Promise<DougApiError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof DougApiError) return e;
-    throw e;
-  }
-  throw new Error('expected a refusal');
-}
 
 /** A wallet, a session key it delegated to, and a client signing with that key. */
 async function session(scopes: Delegation['scopes'] = ['orders']) {
@@ -47,15 +37,15 @@ describe('a session key that disconnects', () => {
     expect(revoked.at).toBeLessThanOrEqual(Date.now());
 
     // Nothing it signs goes through any more: no bid, no cancel, and the balance stays as it was.
-    const placed = await failure(client.placeBid({ market: 'cpu', maxPrice: '1000', units: 3, expiresAt: hour(), job: SPEC }));
+    const placed = await refusal(client.placeBid({ market: 'cpu', maxPrice: '1000', units: 3, expiresAt: hour(), job: SPEC }));
     expect([placed.status, placed.code, placed.context]).toEqual([401, 'AUTH__KEY_REVOKED', { key: key.publicKey }]);
-    const cancel = await failure(client.cancelBid(bid.order.id));
+    const cancel = await refusal(client.cancelBid(bid.order.id));
     expect([cancel.status, cancel.code]).toEqual([401, 'AUTH__KEY_REVOKED']);
     expect(await owner.client.account()).toMatchObject({ available: String(5n * DOUG - 2000n), held: '2000' });
     expect((await owner.client.holds()).items).toHaveLength(1);
 
     // Revoking again with a fresh signature is refused the same way: the key is already revoked.
-    const again = await failure(client.revokeSession());
+    const again = await refusal(client.revokeSession());
     expect([again.status, again.code]).toEqual([401, 'AUTH__KEY_REVOKED']);
 
     // The wallet's own key is untouched, and so is another session of the same wallet.
@@ -73,7 +63,7 @@ describe('a session key that disconnects', () => {
   it('works whatever the delegation\'s scopes', async () => {
     const { key, client } = await session(['asks']);
     expect((await client.revokeSession()).revoked).toBe(key.publicKey);
-    const e = await failure(client.placeAsk({ market: 'cpu', price: '5', capacity: 1, expiresAt: hour() }));
+    const e = await refusal(client.placeAsk({ market: 'cpu', price: '5', capacity: 1, expiresAt: hour() }));
     expect([e.status, e.code]).toEqual([401, 'AUTH__KEY_REVOKED']);
   });
 
