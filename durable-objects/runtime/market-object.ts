@@ -1,6 +1,6 @@
 import type { CommandMeta } from '../domain/decider.ts';
 import { getOrder, marketDecider, nextExpiry, type MarketCommand, type MarketEvent, type MarketState } from '../domain/market/index.ts';
-import { bookDepth, orderView, type BookDepth, type OrderView } from '../domain/market/view.ts';
+import { bookDepth, type BookDepth, type OrderView } from '../domain/market/view.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { AgentGateway, type Dispatch } from './agent-gateway.ts';
@@ -118,12 +118,12 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
 
   /** One order as it stands, or null. */
   async order(id: string): Promise<OrderView | null> {
-    return orderView(this.store.state, id);
+    return getOrder(this.store.state, id);
   }
 
   private outcome(command: MarketCommand, r: Result<{ events: MarketEvent[]; repeated: boolean }>): Result<OrderOutcome> {
     if (!r.ok) return r;
     const id = orderIdOf(command);
-    return { ok: true, value: { events: r.value.events, repeated: r.value.repeated, order: id ? orderView(this.store.state, id) : null } };
+    return { ok: true, value: { events: r.value.events, repeated: r.value.repeated, order: id ? getOrder(this.store.state, id) : null } };
   }
 }

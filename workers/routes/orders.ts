@@ -1,6 +1,7 @@
 import { CLIENT_ID, ORDER_ID } from '../../durable-objects/contracts/api.ts';
 import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { MAX_AMOUNT } from '../../durable-objects/domain/money.ts';
+import { bidEscrow } from '../../durable-objects/domain/market/validate.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { Fields, HEX64 } from '../validate.ts';
@@ -141,7 +142,7 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
   const maxPrice = f.amount('maxPrice');
   const units = f.integer('units', { min: 1, max: 1_000_000 });
   const replicas = f.integer('replicas', { min: 1, max: 5 });
-  const escrow = maxPrice * BigInt(units) * BigInt(replicas);
+  const escrow = bidEscrow({ maxPrice, units, replicas });
   if (escrow > MAX_AMOUNT) refuse('API__INVALID_INPUT', { field: 'maxPrice', problem: `maxPrice × units × replicas must not exceed ${MAX_AMOUNT}` });
   const j = f.object('job').only('modelSha256', 'inputSha256', 'inputBytes', 'tolerance', 'inputs');
   // Inputs travel inline (small, within the body limit) or were uploaded before (PUT /v1/inputs).

@@ -3,14 +3,16 @@ import type { MarketCommand } from './commands.ts';
 import { decide } from './decide.ts';
 import { BIGINT_FIELDS, EVENT_VERSIONS, type MarketEvent } from './events.ts';
 import { evolve, initialState, restore, snapshot, type MarketState } from './state.ts';
+import { bidEscrow } from './validate.ts';
 
 export type * from './commands.ts';
 export type * from './events.ts';
 export type { MarketState, MarketSnapshot } from './state.ts';
 export type { OrderView, BookDepth } from './view.ts';
 export { MARKET_ERRORS, type MarketErrorCode } from './errors.ts';
-export { getOrder, orderView, bookDepth, bestBid, bestAsk } from './view.ts';
+export { getOrder, bookDepth, bestBid, bestAsk } from './view.ts';
 export { nextExpiry } from './state.ts';
+export { bidEscrow } from './validate.ts';
 export { LimitOrderBook } from './book.ts';
 
 /** Outbox messages caused by a market event: jobs to create, holds to release, replicas to report. */
@@ -20,7 +22,7 @@ export function react(_state: MarketState, event: MarketEvent, _meta: CommandMet
       const units = BigInt(event.units);
       let cost = 0n;
       for (const f of event.fills) cost += f.price * units;
-      const unused = event.maxPrice * units * BigInt(event.replicas) - cost;
+      const unused = bidEscrow(event) - cost;
       const out: Omit<Message, 'id'>[] = [
         {
           to: { kind: 'job', id: event.bidId },

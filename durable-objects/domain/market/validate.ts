@@ -126,9 +126,14 @@ export function validateBid(c: PlaceBid, now: number): DomainError | null {
   const tol = spec.tolerance;
   if (tol !== null && (typeof tol !== 'number' || !Number.isFinite(tol) || tol < 0))
     return err('MARKET__INVALID_SPEC', { field: 'tolerance', problem: 'must be null or a non-negative number' });
-  const escrow = c.maxPrice * BigInt(c.units) * BigInt(c.replicas);
+  const escrow = bidEscrow(c);
   if (escrow > MAX_AMOUNT) return err('MARKET__ESCROW_OVERFLOW', { escrow, max: MAX_AMOUNT });
   return null;
+}
+
+/** What a bid holds while it waits: its ceiling for every unit of every replica. */
+export function bidEscrow(c: { maxPrice: bigint; units: number; replicas: number }): bigint {
+  return c.maxPrice * BigInt(c.units) * BigInt(c.replicas);
 }
 
 /** Field errors of a PlaceReplicaBid. */

@@ -101,5 +101,3 @@ export function bestAsk(state: MarketState): Amount | null {
   return state.asks.best()?.price ?? null;
 }
 
-/** Alias of getOrder, the name the market object uses. */
-export const orderView = getOrder;
