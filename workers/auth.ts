@@ -3,11 +3,12 @@ import {
   base64UrlDecode,
   canonicalRequest,
   decodePublicKey,
-  delegationMessage,
+  delegationProblem,
   DELEGATION_SCOPES,
   TIMESTAMP_WINDOW_MS,
   verifyText,
   type Delegation,
+  type DelegationProblem,
   type DelegationScope,
 } from '../durable-objects/contracts/auth.ts';
 import type { Env } from '../durable-objects/runtime/env.ts';
@@ -64,13 +65,17 @@ export async function verifySigned(request: Request, bodySha256: string, scope: 
     return { actor: key, signer: key, nonce, timestamp };
   }
   const delegation = parseDelegation(delegationHeader);
-  if (delegation.delegate !== key) refuse('AUTH__DELEGATION_INVALID', { problem: 'it names a different key than the one that signed' });
-  if (delegation.expiresAt <= now) refuse('AUTH__DELEGATION_INVALID', { problem: 'it has expired' });
-  const { signature: walletSignature, ...unsigned } = delegation;
-  if (!(await verifyText(delegation.wallet, walletSignature, delegationMessage(unsigned)))) refuse('AUTH__DELEGATION_INVALID', { problem: 'the wallet signature does not verify' });
+  const problem = await delegationProblem(delegation, { delegate: key, now });
+  if (problem) refuse('AUTH__DELEGATION_INVALID', { problem: DELEGATION_PROBLEMS[problem] });
   if (scope !== 'delegated' && (scope === 'owner' || !delegation.scopes.includes(scope))) refuse('AUTH__FORBIDDEN', { actor: key, resource: scope === 'owner' ? 'an owner-only action' : `scope ${scope}` });
   return { actor: delegation.wallet, signer: key, nonce, timestamp };
 }
+
+const DELEGATION_PROBLEMS: Record<DelegationProblem, string> = {
+  'other-delegate': 'it names a different key than the one that signed',
+  expired: 'it has expired',
+  'bad-signature': 'the wallet signature does not verify',
+};
 
 function parseDelegation(header: string): Delegation {
   let d: unknown;

@@ -114,6 +114,17 @@ export async function verifyText(publicKey: string, signature: string, text: str
   }
 }
 
+/** Why a delegation does not let `delegate` act for its wallet at `now`, in the order checked; scopes are the caller's. */
+export type DelegationProblem = 'other-delegate' | 'expired' | 'bad-signature';
+
+/** The one check of a presented delegation: names this key, unexpired, signed by the wallet. Null when it holds. */
+export async function delegationProblem(d: Delegation, o: { delegate: string; now: number }): Promise<DelegationProblem | null> {
+  if (d.delegate !== o.delegate) return 'other-delegate';
+  if (d.expiresAt <= o.now) return 'expired';
+  const message = delegationMessage({ wallet: d.wallet, delegate: d.delegate, scopes: d.scopes, expiresAt: d.expiresAt });
+  return (await verifyText(d.wallet, d.signature, message)) ? null : 'bad-signature';
+}
+
 /** Creates a delegation from a wallet to another key. */
 export async function createDelegation(wallet: Signer, o: { delegate: string; scopes: DelegationScope[]; expiresAt: number }): Promise<Delegation> {
   const body = { wallet: wallet.publicKey, delegate: o.delegate, scopes: o.scopes, expiresAt: o.expiresAt };

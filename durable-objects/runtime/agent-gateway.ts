@@ -7,7 +7,7 @@ import {
   type HelloMessage,
   type ServerMessage,
 } from '../contracts/agent.ts';
-import { decodePublicKey, delegationMessage, encodeBase58Nonce, verifyText } from '../contracts/auth.ts';
+import { decodePublicKey, delegationProblem, encodeBase58Nonce, verifyText } from '../contracts/auth.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../contracts/tensors.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
@@ -132,12 +132,10 @@ export class AgentGateway {
     if (d) {
       const valid =
         typeof d.wallet === 'string' &&
-        d.delegate === msg.agentKey &&
         typeof d.expiresAt === 'number' &&
-        d.expiresAt > Date.now() &&
         Array.isArray(d.scopes) &&
         d.scopes.includes('work') &&
-        (await verifyText(d.wallet, d.signature, delegationMessage({ wallet: d.wallet, delegate: d.delegate, scopes: d.scopes, expiresAt: d.expiresAt })));
+        (await delegationProblem(d, { delegate: msg.agentKey, now: Date.now() })) === null;
       if (!valid) return refuse(ws, 'AUTH__DELEGATION_INVALID', 'the delegation must be signed by the wallet, name this agent key, cover "work" and be unexpired', 'hello');
       provider = d.wallet;
     }
