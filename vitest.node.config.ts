@@ -11,6 +11,7 @@ export default defineConfig({
       $contracts: here('./durable-objects/contracts'),
       $domain: here('./durable-objects/domain'),
       $sdk: here('./sdk'),
+      $programs: here('./programs'),
       $lib: here('./web/src/lib'),
     },
   },

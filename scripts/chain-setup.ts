@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { publicKey } from '@metaplex-foundation/umi';
 import type { Keypair } from '../durable-objects/contracts/auth.ts';
-import { encodeBase58 } from '../durable-objects/contracts/base58.ts';
+import { encodeBase58 } from '../programs/client/base58.ts';
 import { loadOrCreateKeypair } from '../sdk/keyfile.ts';
 import { DOUG_DECIMALS, airdropUpTo, createDougMint, dougUmi, ensureTokenAccount, signerOf } from '../sdk/umi.ts';
 

@@ -2,12 +2,12 @@ import { createMint } from '@solana/spl-token';
 import { Connection, Keypair, LAMPORTS_PER_SOL, VersionedTransaction } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainInfo } from '../durable-objects/contracts/api.ts';
-import { encodeBase58 } from '../durable-objects/contracts/base58.ts';
+import { encodeBase58 } from '../programs/client/base58.ts';
 import { verifyDeposit } from '../durable-objects/domain/custody/deposit.ts';
 import { startLocalChain, type LocalChain } from '../programs/local-chain/server.ts';
-import { faucetMint } from '../workers/solana/mint.ts';
-import { solanaRpc } from '../workers/solana/rpc.ts';
-import { signerFromSecretKey } from '../workers/solana/tx.ts';
+import { faucetMint } from '../programs/client/mint.ts';
+import { solanaRpc } from '../programs/client/rpc.ts';
+import { signerFromSecretKey } from '../programs/client/tx.ts';
 import { transferToCustody, walletTokenBalance, type TransactionWallet } from './deposit.ts';
 
 /** A wallet as Wallet Standard wallets sign (solana:signTransaction): web3.js reads the bytes, signs, serializes. */

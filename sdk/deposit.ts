@@ -1,17 +1,18 @@
 import type { ChainInfo, DepositResponse } from '../durable-objects/contracts/api.ts';
 import type { Signer } from '../durable-objects/contracts/auth.ts';
-import { decodeBase58, encodeBase58 } from '../durable-objects/contracts/base58.ts';
+import { decodeBase58, encodeBase58 } from '../programs/client/base58.ts';
 import { depositMemo } from '../durable-objects/domain/custody/deposit.ts';
-import { associatedTokenAddress } from '../workers/solana/address.ts';
-import { depositInstructions, sendAndFinalize, waitFinalized } from '../workers/solana/mint.ts';
-import { solanaRpc, toBase64 } from '../workers/solana/rpc.ts';
-import { compileLegacyMessage, PACKET_DATA_SIZE, readCompactU16, serializeTransaction, signerFromSecretKey, type Instruction, type TransactionSigner } from '../workers/solana/tx.ts';
+import { associatedTokenAddress } from '../programs/client/address.ts';
+import { depositInstructions, sendAndFinalize, waitFinalized } from '../programs/client/mint.ts';
+import { solanaRpc, toBase64 } from '../programs/client/rpc.ts';
+import { readCompactU16 } from '../programs/client/compact-u16.ts';
+import { compileLegacyMessage, PACKET_DATA_SIZE, serializeTransaction, signerFromSecretKey, type Instruction, type TransactionSigner } from '../programs/client/tx.ts';
 import { CLIENT_ERRORS, DougApiError, type DougClient, type FaucetResponse } from './client.ts';
 
 /*
  * Deposits for code that holds the wallet's key, a raw ed25519 signer, or a browser wallet that
  * signs whole transactions: the SDK's callers, the portal's wallets, tests. The transfer is built by
- * hand (workers/solana: no web3.js, so it runs in the browser as it does in Node and the Worker),
+ * hand (programs/client: no web3.js, so it runs in the browser as it does in Node and the Worker),
  * signed by the wallet, sent to the RPC that GET /v1/chain names, and once finalized handed to
  * POST /v1/deposits. The CLI does the same through Umi (sdk/umi.ts).
  */

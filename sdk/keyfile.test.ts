@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
 import { generateKeypair, keypairFromSeed, signText, verifyText } from '../durable-objects/contracts/auth.ts';
-import { decodeBase58 } from '../durable-objects/contracts/base58.ts';
+import { decodeBase58 } from '../programs/client/base58.ts';
 import { KeyFileError, loadKeypair, loadOrCreateKeypair, resolveKeyPath, saveKeypair } from './keyfile.ts';
 
 let dir: string;

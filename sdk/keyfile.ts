@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 
 import { generateKeypair, keypairFromSeed } from '../durable-objects/contracts/auth.ts';
 import type { Keypair } from '../durable-objects/contracts/auth.ts';
-import { encodeBase58 } from '../durable-objects/contracts/base58.ts';
+import { encodeBase58 } from '../programs/client/base58.ts';
 
 /**
  * Key files in the Solana CLI format: a JSON array of 64 numbers, the 32-byte seed then the 32-byte

@@ -4,7 +4,7 @@ import { base58 } from '@metaplex-foundation/umi/serializers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { depositMemo, verifyDeposit } from '../durable-objects/domain/custody/deposit.ts';
 import { startLocalChain, type LocalChain } from '../programs/local-chain/server.ts';
-import { solanaRpc } from '../workers/solana/rpc.ts';
+import { solanaRpc } from '../programs/client/rpc.ts';
 import { airdropUpTo, createDougMint, depositToCustody, dougUmi, ensureTokenAccount, mintTo, signerOf, solBalance, tokenAccountOf, tokenBalance, type Umi } from './umi.ts';
 
 describe('$DOUG through Umi and its web3.js adapters, on the local chain', () => {

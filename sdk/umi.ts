@@ -11,6 +11,7 @@ import {
 import { createSignerFromKeypair, keypairIdentity, lamports, publicKey, transactionBuilder, type KeypairSigner, type PublicKey, type Umi, type WrappedInstruction } from '@metaplex-foundation/umi';
 import { createUmi } from '@metaplex-foundation/umi-bundle-defaults';
 import { base58 } from '@metaplex-foundation/umi/serializers';
+import { MEMO_PROGRAM } from '../programs/client/address.ts';
 
 /*
  * $DOUG token operations for Node clients (the CLI's deposit, `npm start`'s chain setup) through
@@ -26,12 +27,9 @@ import { base58 } from '@metaplex-foundation/umi/serializers';
  * instruction whose data is the UTF-8 text, as every wallet and explorer writes and reads it.
  */
 
-/** SPL Memo v3. */
-export const MEMO_PROGRAM_ID = 'MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr';
-
 /** A memo instruction carrying `text` as UTF-8, signed by no one. */
 export function memoInstruction(text: string): WrappedInstruction {
-  return { instruction: { programId: publicKey(MEMO_PROGRAM_ID), keys: [], data: new TextEncoder().encode(text) }, signers: [], bytesCreatedOnChain: 0 };
+  return { instruction: { programId: publicKey(MEMO_PROGRAM), keys: [], data: new TextEncoder().encode(text) }, signers: [], bytesCreatedOnChain: 0 };
 }
 
 export const DOUG_DECIMALS = 9;

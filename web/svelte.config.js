@@ -14,6 +14,7 @@ export default {
       $contracts: '../durable-objects/contracts',
       $domain: '../durable-objects/domain',
       $sdk: '../sdk',
+      $programs: '../programs',
     },
   },
 };

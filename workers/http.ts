@@ -1,6 +1,7 @@
 import { toJson } from '../durable-objects/domain/canonical.ts';
 import { domainError, type ErrorCode } from '../durable-objects/domain/errors.ts';
 import type { DomainError } from '../durable-objects/domain/result.ts';
+import { ChainFailure } from '../programs/client/errors.ts';
 
 /** Thrown inside handlers to answer with a coded error; the router's catch turns it into JSON. */
 export class ApiFailure extends Error {
@@ -82,9 +83,9 @@ export function errorResponse(error: DomainError): Response {
   return json({ error: { code: error.code, message: error.message, context: error.context } }, statusFor(error.code));
 }
 
-/** Router catch-all: coded failures as themselves, anything else as a logged 500. */
+/** Router catch-all: coded failures (the edge's and the Solana client's) as themselves, anything else as a logged 500. */
 export function handleError(err: unknown): Response {
-  if (err instanceof ApiFailure) return errorResponse(err.error);
+  if (err instanceof ApiFailure || err instanceof ChainFailure) return errorResponse(err.error);
   console.error('unhandled error', err instanceof Error ? err.stack : err);
   return errorResponse(domainError('API__INTERNAL'));
 }

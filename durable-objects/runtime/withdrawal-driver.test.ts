@@ -1,7 +1,7 @@
 import { createMint, getAccount, getAssociatedTokenAddressSync, getOrCreateAssociatedTokenAccount, mintTo } from '@solana/spl-token';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { encodeBase58 } from '../contracts/base58.ts';
+import { encodeBase58 } from '../../programs/client/base58.ts';
 import { accountDecider, type AccountCommand, type AccountState } from '../domain/account/index.ts';
 import { withdrawalDecider, type OpenedWithdrawal, type WithdrawalCommand, type WithdrawalEvent, type WithdrawalState } from '../domain/custody/index.ts';
 import type { CommandMeta, Message } from '../domain/decider.ts';
@@ -9,7 +9,7 @@ import { UNITS_PER_DOUG } from '../domain/money.ts';
 import type { Result } from '../domain/result.ts';
 import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
 import { signatureOf, startRpcProxy, type RpcProxy } from '../../test/e2e/rpc-proxy.ts';
-import { custodyFor } from '../../workers/solana/custody.ts';
+import { custodyFor } from './chain.ts';
 import type { Env } from './env.ts';
 import { WithdrawalDriver } from './withdrawal-driver.ts';
 

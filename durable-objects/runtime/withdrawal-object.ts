@@ -10,7 +10,7 @@ import {
   type WithdrawalView,
 } from '../domain/custody/index.ts';
 import type { Result } from '../domain/result.ts';
-import { custodyFor } from '../../workers/solana/custody.ts';
+import { custodyFor } from './chain.ts';
 import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';

@@ -12,7 +12,7 @@ import {
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Chain, MAX_PROCESSING_AGE } from './chain.ts';
 import { RpcError } from './errors.ts';
-import { MEMO_PROGRAM } from './parse.ts';
+import { MEMO_PROGRAM } from '../client/address.ts';
 
 const memo = (text: string) => new TransactionInstruction({ programId: new PublicKey(MEMO_PROGRAM), keys: [], data: Buffer.from(text) });
 

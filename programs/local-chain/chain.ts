@@ -6,7 +6,7 @@
 import { createHash, createPrivateKey, randomBytes, sign as signEd25519, type KeyObject } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { Account, Clock, FailedTransactionMetadata, LiteSVM, type TransactionMetadata } from 'litesvm';
-import { decodeAddress, decodeBase58, encodeBase58 } from './base58.ts';
+import { decodeBase58, decodePublicKey, encodeBase58 } from '../client/base58.ts';
 import {
   fieldless,
   fromLiteSvm,
@@ -18,9 +18,10 @@ import {
   type TransactionErrorJson,
   type TransactionFailure,
 } from './errors.ts';
-import { SYSTEM_PROGRAM } from './parse.ts';
+import { SYSTEM_PROGRAM, TOKEN_PROGRAM } from '../client/address.ts';
+import { compileLegacyMessage, serializeTransaction } from '../client/tx.ts';
 import { decodeMint, decodeTokenAccount, isTokenProgram, uiTokenAmount, type UiTokenAmount } from './token.ts';
-import { isWritableIndex, parseMessage, parseTransaction, serializeLegacyMessage, serializeTransaction, WireError, type ParsedMessage, type ParsedTransaction } from './wire.ts';
+import { isWritableIndex, parseMessage, parseTransaction, WireError, type ParsedMessage, type ParsedTransaction } from './wire.ts';
 
 /** Blocks a blockhash stays usable for (MAX_PROCESSING_AGE). */
 export const MAX_PROCESSING_AGE = 150;
@@ -181,7 +182,7 @@ export interface SimulationResult {
 }
 
 const bytesEqual = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && Buffer.compare(a, b) === 0;
-const TOKEN_PROGRAM_BYTES = decodeBase58('TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA')!;
+const TOKEN_PROGRAM_BYTES = decodeBase58(TOKEN_PROGRAM)!;
 const TOKEN_2022_PROGRAM_BYTES = decodeBase58('TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb')!;
 const isTokenOwner = (owner: Uint8Array): boolean => bytesEqual(owner, TOKEN_PROGRAM_BYTES) || bytesEqual(owner, TOKEN_2022_PROGRAM_BYTES);
 
@@ -346,7 +347,7 @@ export class Chain {
 
   /** The account at an address; null when it does not exist (or holds no lamports). */
   getAccount(address: string | Uint8Array): AccountView | null {
-    const key = typeof address === 'string' ? decodeAddress(address) : address;
+    const key = typeof address === 'string' ? decodePublicKey(address) : address;
     if (!key) return null;
     return this.view(this.native.getAccount(key));
   }
@@ -358,7 +359,7 @@ export class Chain {
 
   /** Every account a program owns. */
   getProgramAccounts(programId: string): { address: string; account: AccountView }[] {
-    const key = decodeAddress(programId);
+    const key = decodePublicKey(programId);
     if (!key) return [];
     const out: { address: string; account: AccountView }[] = [];
     for (const entry of this.native.getProgramAccounts(key)) {
@@ -386,8 +387,8 @@ export class Chain {
 
   /** Writes an account directly (tests, setup), outside any transaction. */
   setAccount(address: string, account: { lamports: bigint; owner: string; executable?: boolean; rentEpoch?: bigint; data?: Uint8Array }): void {
-    const key = decodeAddress(address);
-    const owner = decodeAddress(account.owner);
+    const key = decodePublicKey(address);
+    const owner = decodePublicKey(account.owner);
     if (!key || !owner) throw new Error('setAccount: invalid address');
     this.native.setAccount(key, new Account(account.lamports, account.data ?? new Uint8Array(0), owner, account.executable ?? false, account.rentEpoch ?? 0n));
     this.tracked.add(address);
@@ -656,7 +657,7 @@ export class Chain {
 
   /** Sends `lamports` from the faucet in a real system transfer; returns its signature. */
   airdrop(address: string, lamports: bigint): string {
-    const to = decodeAddress(address);
+    const to = decodePublicKey(address);
     if (!to) throw invalidParams('invalid address');
     if (lamports <= 0n || lamports > FAUCET_LAMPORTS / 4n) throw invalidParams('lamports out of range');
     if (address === this.faucetAddress) throw invalidParams('cannot airdrop to the faucet');
@@ -666,12 +667,8 @@ export class Chain {
       const view = new DataView(data.buffer);
       view.setUint32(0, 2, true);
       view.setBigUint64(4, lamports, true);
-      const message = serializeLegacyMessage({
-        header: { numRequiredSignatures: 1, numReadonlySignedAccounts: 0, numReadonlyUnsignedAccounts: 1 },
-        keys: [this.faucet.publicKey, to, decodeBase58(SYSTEM_PROGRAM)!],
-        recentBlockhash: decodeBase58(this.latest)!,
-        instructions: [{ programIdIndex: 2, accounts: [0, 1], data }],
-      });
+      const transfer = { programId: SYSTEM_PROGRAM, keys: [{ pubkey: this.faucetAddress, isSigner: true, isWritable: true }, { pubkey: address, isSigner: false, isWritable: true }], data };
+      const message = compileLegacyMessage({ payer: this.faucetAddress, recentBlockhash: this.latest, instructions: [transfer] }).bytes;
       const signature = new Uint8Array(signEd25519(null, message, this.faucet.privateKey));
       const wire = serializeTransaction([signature], message);
       // The same request twice in one slot is the same transaction: move to a new blockhash.
@@ -703,8 +700,8 @@ export class Chain {
     // Data accounts first: a program account is compiled from its program-data account when set.
     const ordered = [...accounts.filter((a) => !a.executable), ...accounts.filter((a) => a.executable)];
     for (const a of ordered) {
-      const key = decodeAddress(a.address);
-      const owner = decodeAddress(a.owner);
+      const key = decodePublicKey(a.address);
+      const owner = decodePublicKey(a.owner);
       if (!key || !owner || a.owner === SYSVAR_OWNER) continue;
       // Never clobber what LiteSVM preloads (builtins, SPL programs).
       if (this.native.getAccount(key)?.executable()) continue;

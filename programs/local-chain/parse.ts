@@ -2,13 +2,11 @@
 // SPL Token (and Token-2022's base instructions), Associated Token Account and Memo. Anything else,
 // or data these parsers do not recognise, is given partially decoded ({programId, accounts, data}).
 
-import { encodeBase58 } from './base58.ts';
-import { TOKEN_2022_PROGRAM, TOKEN_PROGRAM, tokenProgramName, uiTokenAmount } from './token.ts';
+import { ASSOCIATED_TOKEN_PROGRAM, MEMO_PROGRAM, SYSTEM_PROGRAM, TOKEN_PROGRAM } from '../client/address.ts';
+import { encodeBase58 } from '../client/base58.ts';
+import { TOKEN_2022_PROGRAM, tokenProgramName, uiTokenAmount } from './token.ts';
 
-export const SYSTEM_PROGRAM = '11111111111111111111111111111111';
-export const MEMO_PROGRAM = 'MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr';
 export const MEMO_V1_PROGRAM = 'Memo1UhkJRfHyvLMcVucJwxXeuD728EqVDDwQDxFMNo';
-export const ASSOCIATED_TOKEN_PROGRAM = 'ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL';
 
 export const isMemoProgram = (id: string): boolean => id === MEMO_PROGRAM || id === MEMO_V1_PROGRAM;
 

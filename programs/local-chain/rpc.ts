@@ -1,7 +1,8 @@
 // The JSON-RPC methods: parameters checked and results shaped as Agave's RPC does, over a Chain.
 // Requests are answered synchronously (LiteSVM is), so requests never interleave.
 
-import { decodeAddress, decodeBase58, encodeBase58 } from './base58.ts';
+import { TOKEN_PROGRAM } from '../client/address.ts';
+import { decodeBase58, decodePublicKey, encodeBase58 } from '../client/base58.ts';
 import { LAMPORTS_PER_SIGNATURE, SLOTS_PER_EPOCH, type AccountView, type Chain, type TransactionRecord } from './chain.ts';
 import {
   INTERNAL_ERROR,
@@ -13,7 +14,7 @@ import {
   UNSUPPORTED_TRANSACTION_VERSION,
 } from './errors.ts';
 import { isMemoProgram, memoText, parseInstruction } from './parse.ts';
-import { decodeMint, decodeTokenAccount, isTokenProgram, parseTokenAccountData, TOKEN_2022_PROGRAM, TOKEN_PROGRAM, uiTokenAmount } from './token.ts';
+import { decodeMint, decodeTokenAccount, isTokenProgram, parseTokenAccountData, TOKEN_2022_PROGRAM, uiTokenAmount } from './token.ts';
 import { isWritableIndex, parseTransaction, type ParsedMessage } from './wire.ts';
 
 /** The RPC API version the answers follow. */
@@ -42,7 +43,7 @@ function config(chain: Chain, value: unknown): Config {
 }
 
 function address(value: unknown): string {
-  if (!decodeAddress(value)) throw invalidParams(`invalid address ${JSON.stringify(value)}`);
+  if (!decodePublicKey(value)) throw invalidParams(`invalid address ${JSON.stringify(value)}`);
   return value as string;
 }
 

@@ -22,8 +22,8 @@ import {
 import { createMint, createTransferCheckedInstruction, getOrCreateAssociatedTokenAccount, mintTo, type Account as TokenAccount } from '@solana/spl-token';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBase58 } from './base58.ts';
-import { MEMO_PROGRAM } from './parse.ts';
+import { encodeBase58 } from '../client/base58.ts';
+import { MEMO_PROGRAM } from '../client/address.ts';
 import { startLocalChain, type LocalChain } from './server.ts';
 
 const memo = (text: string) => new TransactionInstruction({ programId: new PublicKey(MEMO_PROGRAM), keys: [], data: Buffer.from(text) });

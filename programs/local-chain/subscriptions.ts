@@ -2,7 +2,7 @@
 // as web3.js's confirmTransaction uses them), accounts, logs, slots and roots.
 
 import type { WebSocket } from 'ws';
-import { decodeAddress } from './base58.ts';
+import { decodePublicKey } from '../client/base58.ts';
 import type { Chain, TransactionRecord } from './chain.ts';
 import { invalidParams, METHOD_NOT_FOUND, RpcError } from './errors.ts';
 import { API_VERSION, encodeAccount } from './rpc.ts';
@@ -51,7 +51,7 @@ export class Subscriptions {
         return id;
       }
       case 'accountSubscribe': {
-        if (!decodeAddress(first)) throw invalidParams('invalid address');
+        if (!decodePublicKey(first)) throw invalidParams('invalid address');
         const encoding = typeof cfg.encoding === 'string' ? cfg.encoding : 'base64';
         if (!['base64', 'base58', 'jsonParsed'].includes(encoding)) throw invalidParams(`unsupported encoding ${encoding}`);
         return this.add(socket, 'account', first as string, encoding);
@@ -59,7 +59,7 @@ export class Subscriptions {
       case 'logsSubscribe': {
         if (first === 'all' || first === 'allWithVotes') return this.add(socket, 'logs', null, '');
         const mentions = (first as { mentions?: unknown } | null)?.mentions;
-        if (!Array.isArray(mentions) || mentions.length !== 1 || !decodeAddress(mentions[0])) throw invalidParams('expected "all" or {mentions: [address]}');
+        if (!Array.isArray(mentions) || mentions.length !== 1 || !decodePublicKey(mentions[0])) throw invalidParams('expected "all" or {mentions: [address]}');
         return this.add(socket, 'logs', mentions[0] as string, '');
       }
       case 'slotSubscribe':

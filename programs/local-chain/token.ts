@@ -1,9 +1,9 @@
 // SPL Token (and Token-2022 base) account layouts, read the way the RPC presents them: token
 // balances in transaction metadata, jsonParsed accounts, token amounts with their decimals.
 
-import { encodeBase58 } from './base58.ts';
+import { TOKEN_PROGRAM } from '../client/address.ts';
+import { encodeBase58 } from '../client/base58.ts';
 
-export const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA';
 export const TOKEN_2022_PROGRAM = 'TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb';
 export const NATIVE_MINT = 'So11111111111111111111111111111111111111112';
 

@@ -1,7 +1,7 @@
 import { Keypair, PublicKey, SystemProgram, Transaction, TransactionMessage, VersionedTransaction } from '@solana/web3.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeBase58, encodeBase58 } from './base58.ts';
+import { decodeBase58, encodeBase58 } from '../client/base58.ts';
 import { Chain } from './chain.ts';
 import { RpcError } from './errors.ts';
 import { parseTransaction, WireError } from './wire.ts';

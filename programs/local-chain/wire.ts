@@ -1,10 +1,11 @@
 // Solana's transaction wire format (legacy and v0): a strict parser that also applies the runtime's
-// sanitize rules, and a serializer for the simple legacy messages the chain signs itself.
+// sanitize rules.
 //
 // LiteSVM 1.5.0 aborts the whole process (a Rust panic) on bytes it cannot deserialize, so nothing
 // reaches it that this parser has not accepted byte for byte.
 
-import { encodeBase58 } from './base58.ts';
+import { encodeBase58 } from '../client/base58.ts';
+import { readCompactU16 } from '../client/compact-u16.ts';
 
 /** The largest transaction the network carries (PACKET_DATA_SIZE). */
 export const MAX_TRANSACTION_BYTES = 1232;
@@ -67,18 +68,13 @@ class Reader {
 
   /** A compact-u16 length, canonical encoding only (as the runtime's decoder requires). */
   shortVec(): number {
-    let value = 0;
-    for (let i = 0; i < 3; i++) {
-      const byte = this.u8();
-      value |= (byte & 0x7f) << (7 * i);
-      if ((byte & 0x80) === 0) {
-        if (byte === 0 && i > 0) throw new WireError('non-canonical compact-u16');
-        if (value > 0xffff) throw new WireError('compact-u16 overflow');
-        return value;
-      }
-      if (i === 2) throw new WireError('compact-u16 overflow');
+    try {
+      const { value, size } = readCompactU16(this.bytes, this.at);
+      this.at += size;
+      return value;
+    } catch (err) {
+      throw err instanceof RangeError ? new WireError(err.message) : err;
     }
-    throw new WireError('compact-u16 overflow');
   }
 
   address(): string {
@@ -188,37 +184,4 @@ export function isWritableIndex(m: ParsedMessage, index: number, numWritableLoad
   if (index < h.numRequiredSignatures) return index < h.numRequiredSignatures - h.numReadonlySignedAccounts;
   if (index < numStatic) return index < numStatic - h.numReadonlyUnsignedAccounts;
   return index - numStatic < numWritableLoaded;
-}
-
-function shortVec(n: number): number[] {
-  const out: number[] = [];
-  let rest = n;
-  for (;;) {
-    const byte = rest & 0x7f;
-    rest >>= 7;
-    if (rest === 0) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-/** Serializes a legacy message whose keys are already ordered and deduplicated. */
-export function serializeLegacyMessage(m: { header: MessageHeader; keys: Uint8Array[]; recentBlockhash: Uint8Array; instructions: CompiledInstruction[] }): Uint8Array {
-  const parts: number[] = [m.header.numRequiredSignatures, m.header.numReadonlySignedAccounts, m.header.numReadonlyUnsignedAccounts, ...shortVec(m.keys.length)];
-  for (const k of m.keys) parts.push(...k);
-  parts.push(...m.recentBlockhash, ...shortVec(m.instructions.length));
-  for (const ix of m.instructions) parts.push(ix.programIdIndex, ...shortVec(ix.accounts.length), ...ix.accounts, ...shortVec(ix.data.length), ...ix.data);
-  return Uint8Array.from(parts);
-}
-
-/** A wire transaction from its signatures and message bytes. */
-export function serializeTransaction(signatures: Uint8Array[], messageBytes: Uint8Array): Uint8Array {
-  const head = shortVec(signatures.length);
-  const out = new Uint8Array(head.length + signatures.length * 64 + messageBytes.length);
-  out.set(head, 0);
-  signatures.forEach((s, i) => out.set(s, head.length + i * 64));
-  out.set(messageBytes, head.length + signatures.length * 64);
-  return out;
 }

@@ -35,7 +35,7 @@ import { createAssociatedTokenAccountIdempotentInstruction, createInitializeMint
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, SystemProgram, Transaction, TransactionInstruction, sendAndConfirmRawTransaction, sendAndConfirmTransaction } from '@solana/web3.js';
 import { FailedTransactionMetadata, LiteSVM } from 'litesvm';
 import { parseTransaction } from '../../programs/local-chain/wire.ts';
-import { decodeBase58, encodeBase58 } from '../../programs/local-chain/base58.ts';
+import { decodeBase58, encodeBase58 } from '../../programs/client/base58.ts';
 import { percentile, printResult } from './harness.ts';
 
 export interface LocalChainBenchOptions {

@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { encodeBase58 } from '../../programs/client/base58.ts';
+import { readCompactU16 } from '../../programs/client/compact-u16.ts';
 
 /*
  * A loopback JSON-RPC proxy in front of a Solana RPC (the local chain) that misbehaves on request,
@@ -142,21 +144,9 @@ export async function startRpcProxy(target: string): Promise<RpcProxy> {
   };
 }
 
-const ALPHABET = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
-
 /** The first signature of a base64 wire transaction, base58 (how the chain names it). */
 export function signatureOf(base64: string): string {
-  const bytes = Buffer.from(base64, 'base64');
-  // compact-u16 signature count (one byte for fewer than 128 signatures), then the first signature.
-  const sig = bytes.subarray(1, 65);
-  let n = 0n;
-  for (const b of sig) n = (n << 8n) | BigInt(b);
-  let out = '';
-  while (n > 0n) {
-    out = ALPHABET[Number(n % 58n)] + out;
-    n /= 58n;
-  }
-  let zeros = 0;
-  while (zeros < sig.length && sig[zeros] === 0) zeros++;
-  return '1'.repeat(zeros) + out;
+  const bytes = new Uint8Array(Buffer.from(base64, 'base64'));
+  const count = readCompactU16(bytes, 0);
+  return encodeBase58(bytes.subarray(count.size, count.size + 64));
 }

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers';
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createDelegation, generateKeypair, signRequest, type DelegationScope, type Keypair } from '../../durable-objects/contracts/auth.ts';
-import { encodeBase58 } from '../../durable-objects/contracts/base58.ts';
+import { encodeBase58 } from '../../programs/client/base58.ts';
 import worker from '../../workers/index.ts';
 import { BASE, DOUG, rawRequest, wallet } from './helpers.ts';
 

@@ -6,8 +6,8 @@ import type { Decision } from '../../durable-objects/runtime/event-store.ts';
 import type { AccountEvent } from '../../durable-objects/domain/account/events.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json, refuse } from '../http.ts';
-import { chainConfig, onChain } from '../solana/config.ts';
-import { custodyFor } from '../solana/custody.ts';
+import { chainConfig, custodyFor } from '../../durable-objects/runtime/chain.ts';
+import { onChain } from '../../programs/client/errors.ts';
 import { accountStub, rpc, signed } from './common.ts';
 
 /**

@@ -2,9 +2,11 @@ import type { FaucetResult } from '../../durable-objects/contracts/api.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { errorResponse, json, refuse } from '../http.ts';
-import { chainConfig, chainRpc, hasChain, onChain } from '../solana/config.ts';
-import { faucetMint } from '../solana/mint.ts';
-import { signerFromSecretKey } from '../solana/tx.ts';
+import { chainConfig, hasChain } from '../../durable-objects/runtime/chain.ts';
+import { onChain } from '../../programs/client/errors.ts';
+import { faucetMint } from '../../programs/client/mint.ts';
+import { solanaRpc } from '../../programs/client/rpc.ts';
+import { signerFromSecretKey } from '../../programs/client/tx.ts';
 import { accountStub, rpc, signed } from './common.ts';
 
 /** Most a faucet request may credit: 1,000,000 DOUG. */
@@ -25,7 +27,7 @@ export async function faucet(request: Request, env: Env): Promise<Response> {
     const mintAuthority = await signerFromSecretKey(env.MINT_AUTHORITY_KEY).catch(() => refuse('CUSTODY__NOT_CONFIGURED', { missing: 'MINT_AUTHORITY_KEY (it is not a 64-byte base58 secret key)' }));
     await req.commit();
     const wallet = req.caller.actor;
-    const minted = await onChain(() => faucetMint(chainRpc(config), { mint: config.mint, decimals: config.decimals, mintAuthority, wallet, amount }));
+    const minted = await onChain(() => faucetMint(solanaRpc(config.rpcUrl), { mint: config.mint, decimals: config.decimals, mintAuthority, wallet, amount }));
     const body: FaucetResult = { minted: amount.toString(), wallet, tokenAccount: minted.tokenAccount, signature: minted.signature, airdrop: minted.airdrop };
     return json(body, 201);
   }

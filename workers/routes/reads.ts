@@ -7,8 +7,8 @@ import { errorResponse, json, refuse } from '../http.ts';
 import { amountKey } from '../projector.ts';
 import { Fields } from '../validate.ts';
 import { accountStub, jobStub, knownMarket, marketStub, nextCursor, pageParams, queryValue, rpc, signed } from './common.ts';
-import { hasChain } from '../solana/config.ts';
-import { custodyCheck } from '../solana/reconcile.ts';
+import { hasChain } from '../../durable-objects/runtime/chain.ts';
+import { custodyCheck } from '../reconcile.ts';
 
 type Query = Record<string, unknown>;
 const DAY_MS = 24 * 3600_000;

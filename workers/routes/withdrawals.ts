@@ -4,7 +4,7 @@ import { isPublicKey } from '../../durable-objects/domain/custody/keys.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import type { WithdrawalApiView } from '../../durable-objects/runtime/withdrawal-object.ts';
 import { errorResponse, json, refuse } from '../http.ts';
-import { custodyFor } from '../solana/custody.ts';
+import { custodyFor } from '../../durable-objects/runtime/chain.ts';
 import { nextCursor, pageParams, rpc, signed } from './common.ts';
 
 /** Withdrawal ids are derived from (owner, client id): a repeated request names the same withdrawal. */

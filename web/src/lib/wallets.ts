@@ -1,6 +1,6 @@
 import { getWallets } from '@wallet-standard/core';
 import type { Wallet, WalletAccount } from '@wallet-standard/core';
-import { encodeBase58 } from '$contracts/base58.ts';
+import { encodeBase58 } from '$programs/client/base58.ts';
 import { keypairFromSeed, type Keypair, type MessageSigner } from '$contracts/auth.ts';
 
 /**

@@ -3,10 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, SystemProgram, Transaction, TransactionInstruction } from '@solana/web3.js';
 import { createMint, createTransferCheckedInstruction, getOrCreateAssociatedTokenAccount, mintTo } from '@solana/spl-token';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
+import { startLocalChain, type LocalChain } from '../local-chain/server.ts';
 import { depositMemo, verifyDeposit } from '../../durable-objects/domain/custody/deposit.ts';
 import { chainStatusOf } from '../../durable-objects/domain/custody/withdrawal.ts';
-import { encodeBase58 } from '../../durable-objects/contracts/base58.ts';
+import { encodeBase58 } from './base58.ts';
 import { SolanaRpcError, fromBase64, solanaRpc, toBase64, type SolanaRpc } from './rpc.ts';
 
 const MEMO = new PublicKey('MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr');

@@ -1,4 +1,4 @@
-import { encodeBase58 } from '../../durable-objects/contracts/base58.ts';
+import { encodeBase58 } from './base58.ts';
 import { keyBytes } from './tx.ts';
 
 /*

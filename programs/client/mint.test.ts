@@ -1,9 +1,9 @@
 import { createMint, getAccount, getAssociatedTokenAddressSync, getMint } from '@solana/spl-token';
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey } from '@solana/web3.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBase58 } from '../../durable-objects/contracts/base58.ts';
+import { encodeBase58 } from './base58.ts';
 import { depositMemo, verifyDeposit } from '../../durable-objects/domain/custody/deposit.ts';
-import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
+import { startLocalChain, type LocalChain } from '../local-chain/server.ts';
 import { depositInstructions, faucetMint, FAUCET_WALLET_LAMPORTS, sendAndFinalize } from './mint.ts';
 import { SolanaRpcError, solanaRpc, type SolanaRpc } from './rpc.ts';
 import { signerFromSecretKey, type TransactionSigner } from './tx.ts';

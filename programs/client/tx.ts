@@ -1,9 +1,10 @@
-import { decodeBase58, encodeBase58 } from '../../durable-objects/contracts/base58.ts';
+import { decodeBase58, encodeBase58 } from './base58.ts';
+import { compactU16 } from './compact-u16.ts';
 
 /*
- * Legacy Solana transactions by hand, for the Worker (no web3.js there): instructions compile to a
- * message (header, account keys, recent blockhash, compiled instructions, arrays prefixed with
- * compact-u16 lengths), which the signers sign with WebCrypto Ed25519. Wire layout:
+ * Legacy Solana transactions by hand, for the Worker, the SDK and the portal (no web3.js in them):
+ * instructions compile to a message (header, account keys, recent blockhash, compiled instructions,
+ * arrays prefixed with compact-u16 lengths), which the signers sign with WebCrypto Ed25519. Wire layout:
  *   compact-u16 n, n × 64-byte signatures, message.
  * Account order in the message: the fee payer first, then writable signers, read-only signers,
  * writable non-signers, read-only non-signers; within a group in order of first appearance. An
@@ -34,34 +35,6 @@ export interface TransactionSigner {
 
 /** Most bytes a serialized transaction may have (a packet). */
 export const PACKET_DATA_SIZE = 1232;
-
-/** compact-u16: 7 bits a byte, low first, the high bit set on all but the last (1 to 3 bytes). */
-export function compactU16(n: number): number[] {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError(`compact-u16 out of range: ${n}`);
-  const out: number[] = [];
-  let rest = n;
-  for (;;) {
-    const byte = rest & 0x7f;
-    rest >>= 7;
-    if (rest === 0) {
-      out.push(byte);
-      return out;
-    }
-    out.push(byte | 0x80);
-  }
-}
-
-/** Reads a compact-u16 at `offset`: the value and the bytes it took. */
-export function readCompactU16(bytes: Uint8Array, offset: number): { value: number; size: number } {
-  let value = 0;
-  for (let i = 0; i < 3; i++) {
-    const byte = bytes[offset + i];
-    if (byte === undefined) throw new RangeError('compact-u16 runs past the end');
-    value |= (byte & 0x7f) << (7 * i);
-    if ((byte & 0x80) === 0) return { value, size: i + 1 };
-  }
-  throw new RangeError('compact-u16 longer than 3 bytes');
-}
 
 /** 32 bytes of a base58 public key; throws on anything else (callers validate user input first). */
 export function keyBytes(key: string): Uint8Array {
@@ -119,7 +92,7 @@ export function compileLegacyMessage(o: { payer: string; recentBlockhash: string
   return { bytes: Uint8Array.from(out), accountKeys, signers: [...writableSigners, ...readonlySigners] };
 }
 
-/** The wire transaction: the signatures (in the message's signer order) followed by the message. */
+/** The wire transaction: compact-u16 count, the signatures (in the message's signer order), then the message. */
 export function serializeTransaction(signatures: Uint8Array[], message: Uint8Array): Uint8Array {
   const head = compactU16(signatures.length);
   const out = new Uint8Array(head.length + 64 * signatures.length + message.length);

@@ -2,12 +2,12 @@ import { ASSOCIATED_TOKEN_PROGRAM_ID, createMint, getAccount, getAssociatedToken
 import { Connection, Keypair, LAMPORTS_PER_SOL, PublicKey, Transaction } from '@solana/web3.js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeBase58 } from '../../durable-objects/contracts/base58.ts';
-import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
+import { encodeBase58 } from './base58.ts';
+import { startLocalChain, type LocalChain } from '../local-chain/server.ts';
 import { ASSOCIATED_TOKEN_PROGRAM, MEMO_PROGRAM, associatedTokenAddress, findProgramAddress, isOnCurve } from './address.ts';
 import { solanaRpc, type SolanaRpc } from './rpc.ts';
 import { buildWithdrawal, observeWithdrawal, sendWithdrawal, signWithdrawalTransfer, withdrawalMemo, type WithdrawalChainConfig } from './transfer.ts';
-import { compactU16, compileLegacyMessage, readCompactU16, signerFromSecretKey } from './tx.ts';
+import { compileLegacyMessage, signerFromSecretKey } from './tx.ts';
 
 const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 
@@ -66,24 +66,6 @@ describe('associated token addresses', () => {
       const [address, bump] = PublicKey.findProgramAddressSync([seed], new PublicKey(ASSOCIATED_TOKEN_PROGRAM));
       expect(await findProgramAddress([seed], ASSOCIATED_TOKEN_PROGRAM)).toEqual({ address: address.toBase58(), bump });
     }
-  });
-});
-
-describe('compact-u16', () => {
-  it('encodes and reads back the boundaries', () => {
-    const cases: [number, number[]][] = [
-      [0, [0]],
-      [0x7f, [0x7f]],
-      [0x80, [0x80, 0x01]],
-      [0x3fff, [0xff, 0x7f]],
-      [0x4000, [0x80, 0x80, 0x01]],
-      [0xffff, [0xff, 0xff, 0x03]],
-    ];
-    for (const [n, encoded] of cases) {
-      expect(compactU16(n)).toEqual(encoded);
-      expect(readCompactU16(Uint8Array.from(encoded), 0)).toEqual({ value: n, size: encoded.length });
-    }
-    expect(() => compactU16(0x10000)).toThrow(RangeError);
   });
 });
 

@@ -1,8 +1,8 @@
-import type { AuditReport } from '../../durable-objects/contracts/api.ts';
-import type { Amount } from '../../durable-objects/domain/money.ts';
-import type { Env } from '../../durable-objects/runtime/env.ts';
-import { onChain } from './config.ts';
-import { custodyFor } from './custody.ts';
+import type { AuditReport } from '../durable-objects/contracts/api.ts';
+import type { Amount } from '../durable-objects/domain/money.ts';
+import { custodyFor } from '../durable-objects/runtime/chain.ts';
+import type { Env } from '../durable-objects/runtime/env.ts';
+import { onChain } from '../programs/client/errors.ts';
 
 /*
  * Reconciliation of the ledger with custody, for GET /v1/audit. Custody must hold what the ledger

@@ -1,4 +1,5 @@
-// Base58 (Bitcoin alphabet), as Solana writes addresses, signatures and blockhashes.
+// Base58 (Bitcoin alphabet), as Solana writes addresses, signatures and blockhashes: the one
+// implementation in the repository (contracts/base58.ts re-exports it for the domain and contracts).
 
 const ALPHABET = '123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz';
 const INDEX = new Int8Array(128).fill(-1);
@@ -28,7 +29,7 @@ export function encodeBase58(bytes: Uint8Array): string {
 }
 
 /** Decodes base58; null when the text holds a character outside the alphabet. */
-export function decodeBase58(text: string): Uint8Array | null {
+export function decodeBase58(text: string): Uint8Array<ArrayBuffer> | null {
   let zeros = 0;
   while (zeros < text.length && text[zeros] === '1') zeros++;
   const bytes: number[] = [];
@@ -52,8 +53,8 @@ export function decodeBase58(text: string): Uint8Array | null {
   return out;
 }
 
-/** Decodes a 32-byte address; null when it is not base58 or not 32 bytes long. */
-export function decodeAddress(text: unknown): Uint8Array | null {
+/** The 32 bytes of a base58 public key (an address); null when it is not a string, not base58 or not 32 bytes. */
+export function decodePublicKey(text: unknown): Uint8Array<ArrayBuffer> | null {
   if (typeof text !== 'string' || text.length < 32 || text.length > 44) return null;
   const bytes = decodeBase58(text);
   return bytes && bytes.length === 32 ? bytes : null;

@@ -1,10 +1,10 @@
 import { Keypair } from '@solana/web3.js';
 import { describe, expect, it } from 'vitest';
-import { encodeBase58 } from '../../durable-objects/contracts/base58.ts';
-import { depositMemo } from '../../durable-objects/domain/custody/deposit.ts';
-import type { Env } from '../../durable-objects/runtime/env.ts';
-import { ApiFailure } from '../http.ts';
-import { custodyFor } from './custody.ts';
+import { encodeBase58 } from '../../programs/client/base58.ts';
+import { ChainFailure } from '../../programs/client/errors.ts';
+import { depositMemo } from '../domain/custody/deposit.ts';
+import { custodyFor } from './chain.ts';
+import type { Env } from './env.ts';
 
 const key = (): string => Keypair.generate().publicKey.toBase58();
 const authority = Keypair.generate();
@@ -16,7 +16,7 @@ function refusal(f: () => unknown): unknown {
   try {
     f();
   } catch (err) {
-    if (err instanceof ApiFailure) return { code: err.error.code, context: err.error.context };
+    if (err instanceof ChainFailure) return { code: err.error.code, context: err.error.context };
     throw err;
   }
   return 'no refusal';
@@ -46,6 +46,6 @@ describe('custody with the key of another authority', () => {
   it('refuses to build a withdrawal, naming both keys', async () => {
     const other = Keypair.generate();
     const custody = custodyFor(envOf({ ...chain, CUSTODY_AUTHORITY_KEY: encodeBase58(other.secretKey) }), { withdrawals: true });
-    await expect(custody.buildWithdrawal({ withdrawalId: 'wd_1', destination: key(), amount: 1n })).rejects.toThrow(`is the key of ${other.publicKey.toBase58()}, not of CUSTODY_AUTHORITY`);
+    await expect(custody.buildWithdrawal({ withdrawalId: 'wd_1', destination: key(), amount: 1n })).rejects.toThrow(`is the key of ${other.publicKey.toBase58()}, not of the custody authority`);
   });
 });

@@ -1,0 +1,41 @@
+import type { Custody } from '../domain/custody/custody.ts';
+import { isPublicKey } from '../domain/custody/keys.ts';
+import { DECIMALS } from '../domain/money.ts';
+import { tokenAccountCustody, type ChainConfig, type CustodyOptions } from '../../programs/client/custody.ts';
+import { chainFailure } from '../../programs/client/errors.ts';
+import type { Env } from './env.ts';
+
+/*
+ * The Worker's chain configuration, from its vars: SOLANA_RPC_URL, DOUG_MINT, CUSTODY_TOKEN_ACCOUNT,
+ * CUSTODY_AUTHORITY (public), and the secrets CUSTODY_AUTHORITY_KEY (withdrawals) and, in local mode,
+ * MINT_AUTHORITY_KEY (the faucet). Without SOLANA_RPC_URL the deployment has no chain: the local
+ * faucet credits the ledger directly and the custody routes answer CUSTODY__NOT_CONFIGURED.
+ */
+
+/** Whether this Worker talks to a chain at all. */
+export const hasChain = (env: Env): boolean => typeof env.SOLANA_RPC_URL === 'string' && env.SOLANA_RPC_URL.trim() !== '';
+
+/** The chain configuration; throws CUSTODY__NOT_CONFIGURED naming the vars that are absent or invalid. */
+export function chainConfig(env: Env): ChainConfig {
+  const missing: string[] = [];
+  const url = env.SOLANA_RPC_URL?.trim() ?? '';
+  if (!/^https?:\/\/\S+$/.test(url)) missing.push('SOLANA_RPC_URL');
+  if (!isPublicKey(env.DOUG_MINT)) missing.push('DOUG_MINT');
+  if (!isPublicKey(env.CUSTODY_TOKEN_ACCOUNT)) missing.push('CUSTODY_TOKEN_ACCOUNT');
+  if (!isPublicKey(env.CUSTODY_AUTHORITY)) missing.push('CUSTODY_AUTHORITY');
+  if (missing.length > 0) throw chainFailure('CUSTODY__NOT_CONFIGURED', { missing: missing.join(', ') });
+  return { rpcUrl: url, mint: env.DOUG_MINT!, decimals: DECIMALS, custodyTokenAccount: env.CUSTODY_TOKEN_ACCOUNT!, custodyAuthority: env.CUSTODY_AUTHORITY! };
+}
+
+/**
+ * The custody in use. The escrow program's implementation plugs in here: routes, the audit and the
+ * withdrawal object get custody only from this function. Throws CUSTODY__NOT_CONFIGURED when the
+ * chain settings (or, with `withdrawals`, the authority's key) are missing.
+ */
+export function custodyFor(env: Env, o: CustodyOptions & { withdrawals?: boolean } = {}): Custody {
+  const chain = chainConfig(env);
+  const authorityKey = env.CUSTODY_AUTHORITY_KEY?.trim();
+  // A caller that withdraws is refused now rather than at its first buildWithdrawal.
+  if (!authorityKey && o.withdrawals) throw chainFailure('CUSTODY__NOT_CONFIGURED', { missing: 'CUSTODY_AUTHORITY_KEY' });
+  return tokenAccountCustody({ ...chain, authorityKey }, { timeoutMs: o.timeoutMs });
+}
