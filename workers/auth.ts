@@ -12,6 +12,7 @@ import {
   type DelegationScope,
 } from '../durable-objects/contracts/auth.ts';
 import type { Env } from '../durable-objects/runtime/env.ts';
+import { accountObject } from '../durable-objects/runtime/objects.ts';
 import { refuse } from './http.ts';
 import type { Result } from '../durable-objects/domain/result.ts';
 import type { Decision } from '../durable-objects/runtime/event-store.ts';
@@ -102,7 +103,7 @@ function parseDelegation(header: string): Delegation {
 
 /** Records the request's nonce with the signer's account; a replay, or any nonce of a revoked key, is refused. */
 export async function consumeNonce(env: Env, caller: Caller, now: number): Promise<void> {
-  const account = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(caller.signer));
+  const account = accountObject(env, caller.signer);
   const result = (await account.recordNonce(caller.signer, caller.nonce, caller.timestamp, now)) as Result<Decision<unknown>>;
   if (!result.ok && result.error.code === 'ACCOUNT__KEY_REVOKED') refuse('AUTH__KEY_REVOKED', { key: caller.signer });
   // A nonce's command id is the nonce itself, so a replay inside the log is a repeated command.

@@ -9,12 +9,14 @@ import { faucet } from './routes/faucet.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
 import { revokeSession } from './routes/sessions.ts';
 import { getWithdrawal, listWithdrawals, requestWithdrawal } from './routes/withdrawals.ts';
-import { audit, cancelJob, challengeJob, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, jobResult, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
+import { cancelJob, challengeJob } from './routes/jobs.ts';
+import { audit, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, jobResult, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
 
 export { AccountObject } from '../durable-objects/runtime/account-object.ts';
 export { JobObject } from '../durable-objects/runtime/job-object.ts';
 export { MarketObject } from '../durable-objects/runtime/market-object.ts';
 export { WithdrawalObject } from '../durable-objects/runtime/withdrawal-object.ts';
+export { PlacementObject } from '../durable-objects/runtime/placement-object.ts';
 
 type Req = IRequest & Request;
 

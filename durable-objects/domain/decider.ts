@@ -1,7 +1,7 @@
 import type { Result } from './result.ts';
 
 /** Which kind of object a message or event belongs to. */
-export type AggregateKind = 'market' | 'job' | 'account' | 'withdrawal';
+export type AggregateKind = 'market' | 'job' | 'account' | 'withdrawal' | 'placement';
 
 /** Facts every command carries: the decider never reads a clock or invents ids. */
 export interface CommandMeta {

@@ -4,9 +4,10 @@ import type { Result } from '../domain/result.ts';
 import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
+import type { AccountRpc } from './objects.ts';
 
 /** One wallet's ledger (or the fee pool): credits, holds, settlements, payouts, nonces. */
-export class AccountObject extends EventSourcedObject<AccountCommand, AccountEvent, AccountState> {
+export class AccountObject extends EventSourcedObject<AccountCommand, AccountEvent, AccountState> implements AccountRpc {
   protected readonly kind = 'account' as const;
 
   constructor(ctx: DurableObjectState, env: Env) {

@@ -1,15 +1,15 @@
-import type { AccountObject } from './account-object.ts';
-import type { JobObject } from './job-object.ts';
-import type { MarketObject } from './market-object.ts';
-import type { WithdrawalObject } from './withdrawal-object.ts';
+import type { AggregateKind } from '../domain/decider.ts';
+import type { AccountNamespace, JobNamespace, MarketNamespace, PlacementNamespace, WithdrawalNamespace } from './objects.ts';
 
 /** Bindings of the Worker and its objects (wrangler.toml). */
 export interface Env {
-  MARKETS: DurableObjectNamespace<MarketObject>;
-  JOBS: DurableObjectNamespace<JobObject>;
-  ACCOUNTS: DurableObjectNamespace<AccountObject>;
+  MARKETS: MarketNamespace;
+  JOBS: JobNamespace;
+  ACCOUNTS: AccountNamespace;
   /** One object per withdrawal (id derived from owner and clientId). */
-  WITHDRAWALS: DurableObjectNamespace<WithdrawalObject>;
+  WITHDRAWALS: WithdrawalNamespace;
+  /** One placement process per bid (id = bid id) and per challenge (`challenge_<jobId>`). */
+  PLACEMENTS: PlacementNamespace;
   DB: D1Database;
   /** Content-addressed models (models/<sha256>), job inputs (inputs/<sha256>) and results (results/<job>/<replica>). */
   BLOBS: R2Bucket;
@@ -45,5 +45,5 @@ export interface ProjectedEvent {
 
 /** A run of consecutive events (or an object's current view) on its way to the D1 projector. */
 export type ProjectionMessage =
-  | { kind: 'events'; source: 'market' | 'job' | 'account' | 'withdrawal'; object: string; events: ProjectedEvent[] }
-  | { kind: 'view'; source: 'market' | 'job' | 'account' | 'withdrawal'; object: string; seq: number; view: string };
+  | { kind: 'events'; source: AggregateKind; object: string; events: ProjectedEvent[] }
+  | { kind: 'view'; source: AggregateKind; object: string; seq: number; view: string };

@@ -4,14 +4,9 @@ import type { AggregateKind, CommandMeta, Decider } from '../domain/decider.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env, ProjectionMessage } from './env.ts';
 import { EventStore, type Decision } from './event-store.ts';
+import { accountObject, jobObject, marketObject, type Envelope } from './objects.ts';
 
-/** A message from another object's outbox, as handed to `receive`. */
-export interface Envelope {
-  id: string;
-  from: string;
-  to: string;
-  body: string;
-}
+export type { Envelope } from './objects.ts';
 
 const DELIVERY_BATCH = 64;
 /** Events read per projection round; they travel EVENTS_PER_MESSAGE to a queue message (128 KB cap). */
@@ -38,6 +33,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   /** Earliest due outbox message, kept in memory; undefined means "read it from storage". */
   private outboxNextAt: number | null | undefined = undefined;
   protected abstract readonly kind: AggregateKind;
+  /** Whether this object's events feed the D1 read models (a process's own log does not). */
+  protected readonly feedsReadModels: boolean = true;
 
   constructor(ctx: DurableObjectState, env: Env, protected readonly decider: Decider<C, E, S>, snapshotEvery = 1000) {
     super(ctx, env);
@@ -183,6 +180,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   }
 
   private async project(): Promise<void> {
+    if (!this.feedsReadModels) return;
     let cursor = this.projected();
     while (cursor < this.store.seq) {
       const events = this.store.readForProjection(cursor, PROJECTION_BATCH);
@@ -222,7 +220,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     if (t) candidates.push(t.at);
     if (this.outboxNextAt === undefined) this.outboxNextAt = this.store.nextMessageAt();
     if (this.outboxNextAt !== null) candidates.push(this.outboxNextAt);
-    if (this.projected() < this.store.seq) candidates.push(now + PROJECTION_DELAY_MS);
+    if (this.feedsReadModels && this.projected() < this.store.seq) candidates.push(now + PROJECTION_DELAY_MS);
     const sweep = this.sweepAt();
     if (sweep !== null) candidates.push(sweep);
     if (candidates.length === 0) return;
@@ -232,8 +230,11 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     void this.ctx.storage.setAlarm(at);
   }
 
+  /** The receiver of an outbox message: only markets, jobs and accounts receive messages. */
   private stubFor(kind: AggregateKind, id: string): { receive(e: Envelope): Promise<Result<unknown>> } {
-    const ns = kind === 'market' ? this.env.MARKETS : kind === 'job' ? this.env.JOBS : this.env.ACCOUNTS;
-    return ns.get(ns.idFromName(id)) as unknown as { receive(e: Envelope): Promise<Result<unknown>> };
+    if (kind === 'market') return marketObject(this.env, id);
+    if (kind === 'job') return jobObject(this.env, id);
+    if (kind === 'account') return accountObject(this.env, id);
+    throw new Error(`${kind} objects receive no messages`);
   }
 }

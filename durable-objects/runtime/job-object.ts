@@ -7,9 +7,10 @@ import { domainError } from '../domain/errors.ts';
 import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
+import type { JobRpc } from './objects.ts';
 
 /** One job after its match: leases, results, verification, settlement or refund. */
-export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState> {
+export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState> implements JobRpc {
   protected readonly kind = 'job' as const;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -35,9 +36,15 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     return this.runOne(jobId, command, meta);
   }
 
-  /** What the buyer must hold to challenge the result now (the re-run at the original price); null when it cannot be challenged. */
-  async challengeCost(): Promise<bigint | null> {
-    return challengeCost(this.store.state);
+  /** What a challenge by `actor` would cost now (the re-run at the original price), or the job's reason to refuse it; writes nothing. */
+  async challengeTerms(actor: string, now: number): Promise<Result<{ cost: bigint }>> {
+    const s = this.store.state;
+    if (s.status === 'none') return { ok: false, error: domainError('API__UNKNOWN_JOB', { jobId: this.name }) };
+    // The decider's own verdict on the challenge, decided and dropped: the rule lives in one place.
+    const verdict = jobDecider.decide(s, { type: 'ChallengeResult', holdId: `challenge_${this.name}` }, { commandId: 'vet', actor, now });
+    if (!verdict.ok) return verdict;
+    const cost = challengeCost(s);
+    return cost === null ? { ok: false, error: domainError('JOB__NOT_CHALLENGEABLE', { jobId: this.name, status: s.status }) } : { ok: true, value: { cost } };
   }
 
   /** What an agent needs to run a replica: the job's spec and units; null when no job exists. */

@@ -5,14 +5,10 @@ import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { AgentGateway, type Dispatch } from './agent-gateway.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
+import type { MarketRpc, OrderOutcome } from './objects.ts';
 import { marketParams } from './markets.ts';
 
-/** Outcome of an order command: the events, the order as it stands after them, and whether it was a repeat. */
-export interface OrderOutcome {
-  events: MarketEvent[];
-  order: OrderView | null;
-  repeated: boolean;
-}
+export type { OrderOutcome } from './objects.ts';
 
 /**
  * A market snapshot holds the whole book (about 200 bytes an order), so it is taken every 5,000
@@ -24,7 +20,7 @@ const orderIdOf = (c: MarketCommand): string | null =>
   c.type === 'PlaceAsk' ? c.askId : c.type === 'PlaceBid' ? c.bidId : c.type === 'CancelOrder' ? c.orderId : null;
 
 /** One market's order book: placement, cancellation, expiry and slot releases. */
-export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent, MarketState> {
+export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent, MarketState> implements MarketRpc {
   protected readonly kind = 'market' as const;
 
   private readonly gateway: AgentGateway;

@@ -7,17 +7,16 @@ import {
   type WithdrawalCommand,
   type WithdrawalEvent,
   type WithdrawalState,
-  type WithdrawalView,
 } from '../domain/custody/index.ts';
 import type { Result } from '../domain/result.ts';
 import { custodyFor } from './chain.ts';
 import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
+import { accountObject, type WithdrawalApiView, type WithdrawalRpc } from './objects.ts';
 import { WithdrawalDriver, type WithdrawalCustody } from './withdrawal-driver.ts';
 
-/** A withdrawal as the API shows it: the decider's view, when it was requested, and why a refused debit was refused. */
-export type WithdrawalApiView = WithdrawalView & { requestedAt: number; rejection: { code: string; message: string } | null };
+export type { WithdrawalApiView } from './objects.ts';
 
 const apiView = (s: OpenedWithdrawal): WithdrawalApiView => ({
   ...withdrawalView(s),
@@ -30,13 +29,13 @@ const apiView = (s: OpenedWithdrawal): WithdrawalApiView => ({
  * then drives the rest (WithdrawalDriver: sign, record, send, observe, with backoff on failures)
  * through the base class's housekeeping hook. Refunds leave through the outbox (react).
  */
-export class WithdrawalObject extends EventSourcedObject<WithdrawalCommand, WithdrawalEvent, WithdrawalState> {
+export class WithdrawalObject extends EventSourcedObject<WithdrawalCommand, WithdrawalEvent, WithdrawalState> implements WithdrawalRpc {
   protected readonly kind = 'withdrawal' as const;
   private chain: WithdrawalCustody | null = null;
   private readonly driver = new WithdrawalDriver({
     state: () => this.store.state,
     record: (command, meta) => this.runOne(this.name, command, meta),
-    debit: async (account, command, meta) => (await this.env.ACCOUNTS.get(this.env.ACCOUNTS.idFromName(account)).execute(account, command, meta)) as Result<unknown>,
+    debit: (account, command, meta) => accountObject(this.env, account).execute(account, command, meta),
     custody: () => (this.chain ??= custodyFor(this.env, { withdrawals: true })),
     now: () => Date.now(),
     warn: (message) => console.warn(message),

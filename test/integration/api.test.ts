@@ -153,16 +153,26 @@ describe('a resting bid', () => {
     expect(bids.items[0]!.id).toBe(bid.order.id);
   });
 
-  it('once closed, cannot be placed again under its clientId (its escrow is gone, so it would be unfunded)', async () => {
+  it('once closed, a repeat under its clientId answers the closed bid and holds nothing again', async () => {
     const buyer = await wallet(10n * DOUG);
     const input = { market: 'gpu-80gb', clientId: 'spent-1', maxPrice: '1000', units: 2, replicas: 5, expiresAt: hour(), job: SPEC };
     const bid = await buyer.client.placeBid(input);
     await buyer.client.cancelBid(bid.order.id);
     await until(async () => ((await buyer.client.account()).held === '0' ? true : undefined), 'the release');
-    const again = await refusal(buyer.client.placeBid(input));
-    expect([again.status, again.code]).toEqual([409, 'API__CLIENT_ID_SPENT']);
+    const again = await buyer.client.placeBid(input);
+    expect([again.order.id, again.order.status]).toEqual([bid.order.id, 'cancelled']);
     const b = await buyer.client.account();
     expect([b.available, b.held]).toEqual([(10n * DOUG).toString(), '0']);
+  });
+
+  it('refused for want of funds, may be placed under the same clientId once funded', async () => {
+    const buyer = await wallet(1000n);
+    const input = { market: 'gpu-80gb', clientId: 'unfunded-1', maxPrice: '1000', units: 2, replicas: 1, expiresAt: hour(), job: SPEC };
+    expect((await refusal(buyer.client.placeBid(input))).code).toBe('ACCOUNT__INSUFFICIENT_FUNDS');
+    await buyer.client.faucet('1000');
+    const placed = await buyer.client.placeBid(input);
+    expect(placed.order.status).toBe('open');
+    expect((await buyer.client.account()).held).toBe('2000');
   });
 
   it('cannot be funded beyond the balance', async () => {

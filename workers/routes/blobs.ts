@@ -3,7 +3,8 @@ import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { json, parseJsonObject, readBody, refuse } from '../http.ts';
 import { HEX64 } from '../validate.ts';
-import { knownMarket, marketStub, signedBytes } from './common.ts';
+import { marketObject } from '../../durable-objects/runtime/objects.ts';
+import { knownMarket, signedBytes } from './common.ts';
 
 /** Largest model accepted (an R2 object could be larger; Workers request bodies are the bound). */
 export const MAX_MODEL_BYTES = 64 * 1024 * 1024;
@@ -61,5 +62,5 @@ export async function agentSocket(request: Request & { params: Record<string, st
   const market = knownMarket(env, request.params.market ?? '');
   if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') refuse('API__UPGRADE_REQUIRED');
   // itty-router hands over a proxied Request; the object needs a plain one.
-  return marketStub(env, market).fetch(new Request(request.url, { headers: request.headers }));
+  return marketObject(env, market).fetch(new Request(request.url, { headers: request.headers }));
 }

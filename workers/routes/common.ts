@@ -4,12 +4,6 @@ import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { marketList } from '../config.ts';
 import { parseJsonObject, readBody, refuse } from '../http.ts';
 import { Fields } from '../validate.ts';
-import type { Result } from '../../durable-objects/domain/result.ts';
-
-/** Awaits an RPC call that returns a Result (RPC stub types lose the union's narrowing). */
-export async function rpc<T>(call: Promise<unknown>): Promise<Result<T>> {
-  return (await call) as Result<T>;
-}
 
 /** A signed JSON request, verified and parsed; the nonce is consumed only by `commit`. */
 export interface SignedRequest {
@@ -47,18 +41,6 @@ export async function signedBytes(request: Request, env: Env, scope: SigningScop
 export function knownMarket(env: Env, market: string): string {
   if (!marketList(env).some((m) => m.id === market)) refuse('API__UNKNOWN_MARKET', { market });
   return market;
-}
-
-export function marketStub(env: Env, market: string) {
-  return env.MARKETS.get(env.MARKETS.idFromName(market));
-}
-
-export function accountStub(env: Env, key: string) {
-  return env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key));
-}
-
-export function jobStub(env: Env, jobId: string) {
-  return env.JOBS.get(env.JOBS.idFromName(jobId));
 }
 
 /** Offset-based cursors for read-model lists: opaque to clients. */

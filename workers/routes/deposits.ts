@@ -2,13 +2,12 @@ import type { ChainInfo, DepositResponse } from '../../durable-objects/contracts
 import { depositRef } from '../../durable-objects/domain/custody/deposit.ts';
 import { isSignature } from '../../durable-objects/domain/custody/keys.ts';
 import { domainError } from '../../durable-objects/domain/errors.ts';
-import type { Decision } from '../../durable-objects/runtime/event-store.ts';
-import type { AccountEvent } from '../../durable-objects/domain/account/events.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { chainConfig, custodyFor } from '../../durable-objects/runtime/chain.ts';
 import { onChain } from '../../programs/client/errors.ts';
-import { accountStub, rpc, signed } from './common.ts';
+import { accountObject } from '../../durable-objects/runtime/objects.ts';
+import { signed } from './common.ts';
 
 /**
  * POST /v1/deposits {signature}: credits a finalized transfer of $DOUG into custody to the account
@@ -29,9 +28,7 @@ export async function deposit(request: Request, env: Env): Promise<Response> {
   const d = verified.value;
 
   const ref = depositRef(signature);
-  const credited = await rpc<Decision<AccountEvent>>(
-    accountStub(env, d.account).execute(d.account, { type: 'Credit', ref, amount: d.amount, source: 'deposit' }, { commandId: ref, actor: req.caller.actor, now: req.now }),
-  );
+  const credited = await accountObject(env, d.account).execute(d.account, { type: 'Credit', ref, amount: d.amount, source: 'deposit' }, { commandId: ref, actor: req.caller.actor, now: req.now });
   // A repeat of the command id answers the first result with `repeated`; a Credit of a ref seen
   // under another command id is refused by the decider. Both mean: credited before.
   const already = credited.ok ? credited.value.repeated : credited.error.code === 'ACCOUNT__CREDIT_ALREADY_APPLIED';

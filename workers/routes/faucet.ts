@@ -7,7 +7,8 @@ import { onChain } from '../../programs/client/errors.ts';
 import { faucetMint } from '../../programs/client/mint.ts';
 import { solanaRpc } from '../../programs/client/rpc.ts';
 import { signerFromSecretKey } from '../../programs/client/tx.ts';
-import { accountStub, rpc, signed } from './common.ts';
+import { accountObject } from '../../durable-objects/runtime/objects.ts';
+import { signed } from './common.ts';
 
 /** Most a faucet request may credit: 1,000,000 DOUG. */
 export const FAUCET_LIMIT = 1_000_000n * UNITS_PER_DOUG;
@@ -33,8 +34,8 @@ export async function faucet(request: Request, env: Env): Promise<Response> {
   }
   await req.commit();
   const ref = `faucet:${req.caller.signer}:${req.caller.nonce}`;
-  const result = await rpc(accountStub(env, req.caller.actor).execute(req.caller.actor, { type: 'Credit', ref, amount, source: 'faucet' }, { commandId: ref, actor: req.caller.actor, now: req.now }));
+  const result = await accountObject(env, req.caller.actor).execute(req.caller.actor, { type: 'Credit', ref, amount, source: 'faucet' }, { commandId: ref, actor: req.caller.actor, now: req.now });
   if (!result.ok) return errorResponse(result.error);
-  const balance = await accountStub(env, req.caller.actor).balance();
+  const balance = await accountObject(env, req.caller.actor).balance();
   return json({ credited: amount, available: balance.available }, 201);
 }

@@ -6,10 +6,9 @@ import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { Fields, HEX64 } from '../validate.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
-import type { OrderOutcome } from '../../durable-objects/runtime/market-object.ts';
+import { marketObject, placementObject, type OrderOutcome } from '../../durable-objects/runtime/objects.ts';
 import type { Result } from '../../durable-objects/domain/result.ts';
-import type { Decision } from '../../durable-objects/runtime/event-store.ts';
-import { accountStub, knownMarket, marketStub, rpc, signed } from './common.ts';
+import { knownMarket, signed } from './common.ts';
 
 const MAX_TTL_MS = 30 * 24 * 3600_000;
 const ATTRIBUTE_KEY = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
@@ -86,7 +85,7 @@ export async function placeAsk(request: Request, env: Env): Promise<Response> {
   const market = knownMarket(env, f.string('market', { max: 32 }));
   const command = await askCommand(f, req.caller.actor, market, req.now);
   await req.commit();
-  const result = await rpc<OrderOutcome>(marketStub(env, market).place(market, command, { commandId: command.askId, actor: req.caller.actor, now: req.now }));
+  const result = await marketObject(env, market).place(market, command, { commandId: command.askId, actor: req.caller.actor, now: req.now });
   if (!result.ok) return errorResponse(result.error);
   return json({ order: apiOrder(result.value.order, market) }, result.value.repeated ? 200 : 201);
 }
@@ -113,7 +112,7 @@ export async function placeAskBatch(request: Request, env: Env): Promise<Respons
   const ids = commands.map((c) => c.askId);
   if (new Set(ids).size !== ids.length) refuse('API__INVALID_INPUT', { field: 'asks', problem: 'clientIds must be distinct' });
   await req.commit();
-  const results = (await marketStub(env, market).placeMany(market, commands, { commandId: ids[0]!, actor: req.caller.actor, now: req.now }, ids)) as unknown as Result<OrderOutcome>[];
+  const results = (await marketObject(env, market).placeMany(market, commands, { commandId: ids[0]!, actor: req.caller.actor, now: req.now }, ids)) as unknown as Result<OrderOutcome>[];
   return json({
     results: results.map((r) => (r.ok ? { order: apiOrder(r.value.order, market) } : { error: r.error })),
   });
@@ -171,40 +170,11 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
   };
   await req.commit();
   if (inline) await env.BLOBS.put(`inputs/${inline.inputSha256}`, JSON.stringify(inline.tensors));
-  const meta = { actor: req.caller.actor, now: req.now };
-  const account = accountStub(env, req.caller.actor);
-  const held = await rpc<Decision<unknown>>(account.execute(req.caller.actor, { type: 'Hold', holdId: bidId, amount: escrow }, { ...meta, commandId: `hold:${bidId}` }));
-  if (!held.ok) return errorResponse(held.error);
-  if (held.value.repeated) {
-    // A repeat of an earlier request. Its escrow must still be held, or the bid would go on unfunded
-    // (the market refused it, or it was settled or refunded): such a clientId is spent.
-    const hold = (await account.balance()).holds.find((h) => h.holdId === bidId);
-    if (hold?.status !== 'open') refuse('API__CLIENT_ID_SPENT', { clientId, status: hold?.status ?? 'unknown' });
-  }
-  const stub = marketStub(env, market);
-  let placed: Result<OrderOutcome>;
-  try {
-    placed = await rpc<OrderOutcome>(stub.place(market, command, { ...meta, commandId: bidId }));
-  } catch (error) {
-    // The market did not answer. If it says it has never seen the bid, the escrow goes back and this
-    // clientId is spent (see above). If it cannot say, the escrow stays held and a retry with the
-    // same clientId completes the bid exactly once (placement is idempotent by bid id).
-    console.error(`placing ${bidId} failed: ${String(error)}`);
-    const seen = await stub.order(bidId).then(
-      (o) => o !== null,
-      () => undefined,
-    );
-    if (seen === false) {
-      await account.execute(req.caller.actor, { type: 'ReleaseHold', holdId: bidId }, { ...meta, commandId: `unhold:${bidId}` });
-      return refuse('API__NOT_PLACED', { clientId });
-    }
-    return refuse('API__UNAVAILABLE');
-  }
-  if (!placed.ok) {
-    // The market refused the bid: give the escrow back (idempotent, by command id).
-    await account.execute(req.caller.actor, { type: 'ReleaseHold', holdId: bidId }, { ...meta, commandId: `unhold:${bidId}` });
-    return errorResponse(placed.error);
-  }
+  // The placement process holds the escrow, places the bid and releases the escrow if the market
+  // refuses; a step that gets no answer is retried by the process itself (domain/placement).
+  const terms = { placementId: bidId, account: req.caller.actor, holdId: bidId, amount: escrow, target: { kind: 'bid' as const, market, command } };
+  const placed = await placementObject(env, bidId).placeBid(terms, { commandId: `place:${bidId}`, actor: req.caller.actor, now: req.now });
+  if (!placed.ok) return errorResponse(placed.error);
   const order = apiOrder(placed.value.order, market);
   const matched = placed.value.events.some((e) => e.type === 'BidMatched') || order?.status === 'matched';
   return json({ order, escrow, jobId: matched ? bidId : undefined }, placed.value.repeated ? 200 : 201);
@@ -219,7 +189,7 @@ export async function cancelOrder(request: Request & { params: Record<string, st
   if (!m || m[1] !== kind) refuse('API__INVALID_INPUT', { field: 'id', problem: `is not a${kind === 'ask' ? 'n ask' : ' bid'} id` });
   const market = knownMarket(env, m[2]!);
   await req.commit();
-  const result = await rpc<OrderOutcome>(marketStub(env, market).place(market, { type: 'CancelOrder', orderId: id }, { commandId: `cancel:${id}`, actor: req.caller.actor, now: req.now }));
+  const result = await marketObject(env, market).place(market, { type: 'CancelOrder', orderId: id }, { commandId: `cancel:${id}`, actor: req.caller.actor, now: req.now });
   if (!result.ok) return errorResponse(result.error);
   return json({ order: apiOrder(result.value.order, market) });
 }

@@ -6,7 +6,8 @@ import { marketList, type MarketConfig } from '../config.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { amountKey } from '../projector.ts';
 import { Fields } from '../validate.ts';
-import { accountStub, jobStub, knownMarket, marketStub, nextCursor, pageParams, queryValue, rpc, signed } from './common.ts';
+import { accountObject, jobObject, marketObject } from '../../durable-objects/runtime/objects.ts';
+import { knownMarket, nextCursor, pageParams, queryValue, signed } from './common.ts';
 import { hasChain } from '../../durable-objects/runtime/chain.ts';
 import { custodyCheck } from '../reconcile.ts';
 
@@ -68,7 +69,7 @@ export async function getMarket(request: Request & { params: Record<string, stri
   const depth = new Fields(request.query).queryInteger('depth', { min: 1, max: 100, fallback: 20 });
   const config = marketList(env).find((m) => m.id === market)!;
   const [summary] = await summaries(env, [config], Date.now());
-  const book = await marketStub(env, market).depth(market, depth);
+  const book = await marketObject(env, market).depth(market, depth);
   return json({ summary, book });
 }
 
@@ -163,7 +164,8 @@ export async function listOrders(request: Request & { query: Query }, env: Env, 
   return json({ items: rows.results.map(orderRow), nextCursor: nextCursor(offset, limit, rows.results.length) });
 }
 
-function jobIdParam(params: Record<string, string>): string {
+/** The job id of a `/v1/jobs/:id` path (a job's id is its bid's id), or API__UNKNOWN_JOB. */
+export function jobIdParam(params: Record<string, string>): string {
   const id = params.id ?? '';
   const m = ORDER_ID.exec(id);
   if (!m || m[1] !== 'bid') refuse('API__UNKNOWN_JOB', { jobId: id.slice(0, 80) });
@@ -173,7 +175,7 @@ function jobIdParam(params: Record<string, string>): string {
 /** GET /v1/jobs/:id: the job's live view from its object. */
 export async function getJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const id = jobIdParam(request.params);
-  const view = await jobStub(env, id).view();
+  const view = await jobObject(env, id).view();
   if (!view) refuse('API__UNKNOWN_JOB', { jobId: id });
   return json({ job: view });
 }
@@ -183,52 +185,14 @@ export async function jobResult(request: Request & { params: Record<string, stri
   const id = jobIdParam(request.params);
   const req = await signed(request, env, 'orders');
   await req.commit();
-  const result = await rpc(jobStub(env, id).result(req.caller.actor));
+  const result = await jobObject(env, id).result(req.caller.actor);
   return result.ok ? json(result.value) : errorResponse(result.error);
-}
-
-/**
- * POST /v1/jobs/:id/challenge (signed by the buyer): disputes a single-replica result inside its
- * window. The re-run's cost is held first; if the job refuses the challenge, the hold is released.
- */
-export async function challengeJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
-  const id = jobIdParam(request.params);
-  const req = await signed(request, env, 'orders');
-  req.body.only();
-  await req.commit();
-  const job = jobStub(env, id);
-  const meta = { actor: req.caller.actor, now: req.now };
-  const holdId = `challenge_${id}`;
-  const cost = (await job.challengeCost()) as bigint | null;
-  const account = accountStub(env, req.caller.actor);
-  if (cost !== null) {
-    const held = await rpc(account.execute(req.caller.actor, { type: 'Hold', holdId, amount: cost }, { ...meta, commandId: `hold:${holdId}` }));
-    if (!held.ok) return errorResponse(held.error);
-  }
-  // The job decides (not challengeable, not the buyer, window closed...), with the hold in place.
-  const raised = await rpc(job.execute(id, { type: 'ChallengeResult', holdId }, { ...meta, commandId: `challenge:${id}` }));
-  if (!raised.ok) {
-    if (cost !== null) await account.execute(req.caller.actor, { type: 'ReleaseHold', holdId }, { ...meta, commandId: `unhold:${holdId}` });
-    return errorResponse(raised.error);
-  }
-  return json({ job: await job.view(), held: cost ?? 0n });
-}
-
-/** POST /v1/jobs/:id/cancel (signed by the buyer): before any result, the job is refunded in full. */
-export async function cancelJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
-  const id = jobIdParam(request.params);
-  const req = await signed(request, env, 'orders');
-  req.body.only();
-  await req.commit();
-  const job = jobStub(env, id);
-  const result = await rpc(job.execute(id, { type: 'CancelJob' }, { actor: req.caller.actor, now: req.now, commandId: `cancel-job:${id}` }));
-  return result.ok ? json({ job: await job.view() }) : errorResponse(result.error);
 }
 
 /** GET /v1/jobs/:id/history: the job's events. */
 export async function jobHistory(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
   const id = jobIdParam(request.params);
-  return eventPage(await jobStub(env, id).history(...afterLimit(request.query)), request.query);
+  return eventPage(await jobObject(env, id).history(...afterLimit(request.query)), request.query);
 }
 
 /** GET /v1/jobs?buyer=|provider= */
@@ -257,13 +221,13 @@ function accountKey(params: Record<string, string>): string {
 /** GET /v1/accounts/:key: live balance from the account object. */
 export async function getAccount(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const key = accountKey(request.params);
-  return json({ account: key, ...(await accountStub(env, key).balance()) });
+  return json({ account: key, ...(await accountObject(env, key).balance()) });
 }
 
 /** GET /v1/accounts/:key/holds */
 export async function getHolds(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const key = accountKey(request.params);
-  const balance = await accountStub(env, key).balance();
+  const balance = await accountObject(env, key).balance();
   return json({ items: balance.holds, nextCursor: null });
 }
 
@@ -271,7 +235,7 @@ export async function getHolds(request: Request & { params: Record<string, strin
 export async function getLedger(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
   const key = accountKey(request.params);
   // Nonces are bookkeeping of the signing scheme, not money: the ledger leaves them out.
-  const rows = await accountStub(env, key).history(...afterLimit(request.query));
+  const rows = await accountObject(env, key).history(...afterLimit(request.query));
   return eventPage(rows, request.query, (type) => type !== 'NonceRecorded');
 }
 

@@ -1,7 +1,8 @@
 import type { RevokeSessionResponse } from '../../durable-objects/contracts/api.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json } from '../http.ts';
-import { accountStub, rpc, signed } from './common.ts';
+import { accountObject } from '../../durable-objects/runtime/objects.ts';
+import { signed } from './common.ts';
 
 /**
  * POST /v1/sessions/revoke (signed by a delegated session key, with its delegation, any scope; body
@@ -16,7 +17,7 @@ export async function revokeSession(request: Request, env: Env): Promise<Respons
   req.body.only();
   await req.commit();
   const key = req.caller.signer;
-  const result = await rpc<{ revokedAt: number }>(accountStub(env, key).revokeKey(key, { commandId: `revoke:${req.caller.nonce}`, actor: key, now: req.now }));
+  const result = await accountObject(env, key).revokeKey(key, { commandId: `revoke:${req.caller.nonce}`, actor: key, now: req.now });
   if (!result.ok) return errorResponse(result.error);
   return json({ revoked: key, at: result.value.revokedAt } satisfies RevokeSessionResponse);
 }

@@ -2,18 +2,15 @@ import { CLIENT_ID, WITHDRAWAL_ID } from '../../durable-objects/contracts/api.ts
 import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { isPublicKey } from '../../durable-objects/domain/custody/keys.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
+import { withdrawalObject } from '../../durable-objects/runtime/objects.ts';
 import type { WithdrawalApiView } from '../../durable-objects/runtime/withdrawal-object.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { custodyFor } from '../../durable-objects/runtime/chain.ts';
-import { nextCursor, pageParams, rpc, signed } from './common.ts';
+import { nextCursor, pageParams, signed } from './common.ts';
 
 /** Withdrawal ids are derived from (owner, client id): a repeated request names the same withdrawal. */
 export async function withdrawalId(owner: string, clientId: string): Promise<string> {
   return `wd_${(await sha256Hex(`withdrawal\n${owner}\n${clientId}`)).slice(0, 24)}`;
-}
-
-export function withdrawalStub(env: Env, id: string) {
-  return env.WITHDRAWALS.get(env.WITHDRAWALS.idFromName(id));
 }
 
 /**
@@ -35,9 +32,7 @@ export async function requestWithdrawal(request: Request, env: Env): Promise<Res
   await req.commit();
   const owner = req.caller.actor;
   const id = await withdrawalId(owner, clientId);
-  const result = await rpc<WithdrawalApiView>(
-    withdrawalStub(env, id).request({ type: 'RequestWithdrawal', withdrawalId: id, account: owner, destination, amount }, { commandId: id, actor: owner, now: req.now }),
-  );
+  const result = await withdrawalObject(env, id).request({ type: 'RequestWithdrawal', withdrawalId: id, account: owner, destination, amount }, { commandId: id, actor: owner, now: req.now });
   if (!result.ok) return errorResponse(result.error);
   const view = result.value;
   if (view.status === 'rejected' && view.rejection) {
@@ -55,7 +50,7 @@ function idParam(params: Record<string, string>): string {
 /** GET /v1/withdrawals/:id: status, amount, destination, attempts with their signatures, outcome. */
 export async function getWithdrawal(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const id = idParam(request.params);
-  const view = (await withdrawalStub(env, id).view()) as WithdrawalApiView | null;
+  const view = (await withdrawalObject(env, id).view()) as WithdrawalApiView | null;
   if (!view) refuse('CUSTODY__WITHDRAWAL_NOT_FOUND', { withdrawalId: id });
   return json({ withdrawal: view });
 }
