@@ -168,13 +168,13 @@ class World {
       units: UNITS,
       maxPrice,
       replicas,
-      requirements: {},
+      requirements: [],
       spec: { modelSha256: 'm', inputSha256: 'i', inputBytes: 1, tolerance },
       fills,
       holdId: jobId,
       params,
     };
-    this.queue.push({ id: `market:match:${jobId}:0`, to: { kind: 'job', id: jobId }, command: create as unknown as Message['command'] });
+    this.queue.push({ id: `market:match:${jobId}:0`, to: { kind: 'job', id: jobId }, command: create });
     if (escrow > used) {
       this.queue.push({ id: `market:match:${jobId}:1`, to: { kind: 'account', id: buyer }, command: { type: 'ReleaseHold', holdId: jobId, amount: escrow - used } });
     }
@@ -186,7 +186,7 @@ class World {
     if (!bid) return;
     this.bids.splice(index, 1);
     const id = `market:answer:${this.nextId++}`;
-    const command = fill
+    const command: JobCommand = fill
       ? { type: 'ReplicaMatched', jobId: bid.jobId, replica: bid.replica, askId: `ask-${this.nextId++}`, provider: `p${this.providers++}`, price: bid.maxPrice - BigInt(this.tape() % 3) }
       : { type: 'ReplicaUnfilled', jobId: bid.jobId, replica: bid.replica };
     if (fill && (command as { price: bigint }).price < 0n) (command as { price: bigint }).price = 0n;

@@ -1,4 +1,7 @@
+import type { Outgoing } from './messages.ts';
 import type { Result } from './result.ts';
+
+export type { Message, Outgoing } from './messages.ts';
 
 /** Which kind of object a message or event belongs to. */
 export type AggregateKind = 'market' | 'job' | 'account' | 'withdrawal' | 'placement';
@@ -13,15 +16,6 @@ export interface CommandMeta {
   now: number;
 }
 
-/** A command addressed to another object, produced by a reaction and delivered through the outbox. */
-export interface Message {
-  /** Deterministic id (source object, sequence, index): receivers dedupe on it. */
-  id: string;
-  to: { kind: AggregateKind; id: string };
-  /** The command for the receiving decider. */
-  command: { type: string } & Record<string, unknown>;
-}
-
 /**
  * An aggregate: decide turns a command into events (or a rejection); evolve folds an event into
  * state. evolve may update state in place and return it: the shell owns the only copy.
@@ -31,7 +25,7 @@ export interface Decider<C extends { type: string }, E extends { type: string },
   decide: (state: S, command: C, meta: CommandMeta) => Result<E[]>;
   evolve: (state: S, event: E, meta: CommandMeta) => S;
   /** Commands for other objects caused by an event (the outbox); ids are assigned by the shell. */
-  react: (state: S, event: E, meta: CommandMeta) => Omit<Message, 'id'>[];
+  react: (state: S, event: E, meta: CommandMeta) => Outgoing[];
   /** Current schema version of each event type; older stored versions go through upcast. */
   eventVersions: Record<E['type'], number>;
   upcast: (type: string, version: number, data: Record<string, unknown>) => Record<string, unknown>;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { encodeBase58 } from '../../programs/client/base58.ts';
 import { accountDecider, type AccountCommand, type AccountState } from '../domain/account/index.ts';
 import { withdrawalDecider, type OpenedWithdrawal, type WithdrawalCommand, type WithdrawalEvent, type WithdrawalState } from '../domain/custody/index.ts';
-import type { CommandMeta, Message } from '../domain/decider.ts';
+import type { CommandMeta, Outgoing } from '../domain/decider.ts';
 import { UNITS_PER_DOUG } from '../domain/money.ts';
 import type { Result } from '../domain/result.ts';
 import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
@@ -66,7 +66,7 @@ class Harness {
   state: WithdrawalState = withdrawalDecider.initialState();
   events: WithdrawalEvent[] = [];
   account: AccountState = accountDecider.initialState();
-  outbox: Omit<Message, 'id'>[] = [];
+  outbox: Outgoing[] = [];
   driver!: WithdrawalDriver;
   /** Debits that apply and then lose their answer. */
   loseDebitAnswers = 0;

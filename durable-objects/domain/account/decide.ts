@@ -1,4 +1,4 @@
-import type { CommandMeta, Message } from '../decider.ts';
+import type { CommandMeta, Outgoing } from '../decider.ts';
 import { makeError } from '../define-errors.ts';
 import { MAX_AMOUNT, type Amount } from '../money.ts';
 import { FEE_POOL_ACCOUNT } from '../params.ts';
@@ -104,9 +104,9 @@ export const payoutRef = (holdId: string, index: number, account: string): strin
 export const feeRef = (holdId: string): string => `${holdId}:fee`;
 
 /** Outbox messages: a settled hold pays each payee and the fee pool (zero amounts send nothing). */
-export function react(_state: AccountState, event: AccountEvent, _meta: CommandMeta): Omit<Message, 'id'>[] {
+export function react(_state: AccountState, event: AccountEvent, _meta: CommandMeta): Outgoing[] {
   if (event.type !== 'HoldSettled') return [];
-  const messages: Omit<Message, 'id'>[] = [];
+  const messages: Outgoing[] = [];
   for (const [i, p] of event.payouts.entries()) {
     if (p.amount === 0n) continue;
     messages.push({

@@ -1,5 +1,5 @@
 import type { Credit } from '../account/commands.ts';
-import type { CommandMeta, Decider, Message } from '../decider.ts';
+import type { CommandMeta, Decider, Outgoing } from '../decider.ts';
 import { makeError } from '../define-errors.ts';
 import { MAX_AMOUNT, type Amount } from '../money.ts';
 import { fail, ok, type Result } from '../result.ts';
@@ -460,7 +460,7 @@ export function evolve(state: WithdrawalState, event: WithdrawalEvent, _meta?: C
 // ---- react ----
 
 /** Outbox: a failed or abandoned withdrawal credits its amount back to the account, once (by ref). */
-export function react(state: WithdrawalState, event: WithdrawalEvent, _meta: CommandMeta): Omit<Message, 'id'>[] {
+export function react(state: WithdrawalState, event: WithdrawalEvent, _meta: CommandMeta): Outgoing[] {
   if ((event.type !== 'WithdrawalFailed' && event.type !== 'WithdrawalAbandoned') || state.status === 'none') return [];
   return [
     {

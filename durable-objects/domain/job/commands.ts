@@ -1,5 +1,5 @@
 import type { Fill } from '../market/events.ts';
-import type { JobSpec } from '../market/commands.ts';
+import type { JobSpec, Requirement } from '../market/commands.ts';
 import type { Amount } from '../money.ts';
 import type { JobParams } from '../params.ts';
 
@@ -17,7 +17,7 @@ export interface CreateJob {
   units: number;
   maxPrice: Amount;
   replicas: number;
-  requirements: Record<string, unknown>;
+  requirements: Requirement[];
   spec: JobSpec;
   fills: Fill[];
   holdId: string;

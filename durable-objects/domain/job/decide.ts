@@ -1,4 +1,4 @@
-import type { CommandMeta, Message } from '../decider.ts';
+import type { CommandMeta, Outgoing } from '../decider.ts';
 import { makeError } from '../define-errors.ts';
 import { bps, type Amount } from '../money.ts';
 import { fail, ok, type Result } from '../result.ts';
@@ -353,12 +353,12 @@ const holdsOf = (job: CreatedJob): string[] => (job.challenge ? [job.holdId, job
 const slotsOf = (job: CreatedJob): string[] => job.replicas.filter((r) => r.slotHeld && r.askId !== null).map((r) => r.askId!);
 
 /** Outbox messages: slots back to the market, bids for replacement replicas, settlement or refund to the buyer's account. */
-export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Omit<Message, 'id'>[] {
+export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Outgoing[] {
   if (state.status === 'none') return [];
   const job = state;
   const market = { kind: 'market' as const, id: '' /* the shell fills in the job's market */ };
-  const releaseSlot = (askId: string): Omit<Message, 'id'> => ({ to: market, command: { type: 'ReleaseSlot', askId, jobId: job.jobId } });
-  const bid = (replica: number, maxPrice: Amount, excludeProviders: string[], expiresAt: number): Omit<Message, 'id'> => ({
+  const releaseSlot = (askId: string): Outgoing => ({ to: market, command: { type: 'ReleaseSlot', askId, jobId: job.jobId } });
+  const bid = (replica: number, maxPrice: Amount, excludeProviders: string[], expiresAt: number): Outgoing => ({
     to: market,
     command: {
       type: 'PlaceReplicaBid',
@@ -389,7 +389,7 @@ export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Omi
           return {
             to: buyer,
             command: {
-              type: 'SettleHold',
+              type: 'SettleHold' as const,
               holdId,
               account: job.buyer,
               payouts: paid.map((p) => ({ account: p.provider, amount: p.net })),
@@ -400,7 +400,7 @@ export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Omi
         ...event.releaseSlots.map(releaseSlot),
       ];
     case 'JobRefunded':
-      return [...event.holds.map((holdId) => ({ to: buyer, command: { type: 'ReleaseHold', holdId } })), ...event.releaseSlots.map(releaseSlot)];
+      return [...event.holds.map((holdId) => ({ to: buyer, command: { type: 'ReleaseHold' as const, holdId } })), ...event.releaseSlots.map(releaseSlot)];
     default:
       return [];
   }

@@ -1,5 +1,6 @@
 import type { Amount } from '../money.ts';
 import type { Fill, JobParams, JobSpec } from './commands.ts';
+import type { Requirement } from '../market/commands.ts';
 
 /** The market matched a bid: escrow is held, every replica is assigned a provider. */
 export interface JobCreated {
@@ -9,7 +10,7 @@ export interface JobCreated {
   units: number;
   maxPrice: Amount;
   replicas: number;
-  requirements: Record<string, unknown>;
+  requirements: Requirement[];
   spec: JobSpec;
   fills: Fill[];
   holdId: string;

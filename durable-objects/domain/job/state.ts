@@ -1,6 +1,7 @@
 import type { CommandMeta } from '../decider.ts';
 import type { Amount } from '../money.ts';
 import type { JobParams, JobSpec } from './commands.ts';
+import type { Requirement } from '../market/commands.ts';
 import type { JobEvent, Payout, RefundReason } from './events.ts';
 
 export interface ReplicaResultRecord {
@@ -53,7 +54,7 @@ export interface JobData {
   maxPrice: Amount;
   /** Replicas the buyer asked for (tie-breakers and challenge re-runs come on top). */
   replicaCount: number;
-  requirements: Record<string, unknown>;
+  requirements: Requirement[];
   spec: JobSpec;
   holdId: string;
   params: JobParams;

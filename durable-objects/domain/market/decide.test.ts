@@ -496,7 +496,7 @@ describe('market parameters', () => {
     expect(events.ok).toBe(true);
     const matched = events.ok ? events.value.find((e) => e.type === 'BidMatched') : undefined;
     const create = react(state, matched!, meta).find((m) => m.command.type === 'CreateJob');
-    expect(create?.command.params).toEqual(params);
+    expect(create?.command.type === 'CreateJob' && create.command.params).toEqual(params);
     expect(given(configured).when({ type: 'ConfigureMarket', params }).events()).toEqual([]);
     const restored = marketDecider.restore(fromJson(toJson(marketDecider.snapshot(state)), marketDecider.bigintFields));
     expect(restored.params).toEqual(params);

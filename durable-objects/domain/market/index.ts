@@ -1,4 +1,4 @@
-import type { CommandMeta, Decider, Message } from '../decider.ts';
+import type { CommandMeta, Decider, Outgoing } from '../decider.ts';
 import type { MarketCommand } from './commands.ts';
 import { decide } from './decide.ts';
 import { BIGINT_FIELDS, EVENT_VERSIONS, type MarketEvent } from './events.ts';
@@ -16,14 +16,14 @@ export { bidEscrow } from './validate.ts';
 export { LimitOrderBook } from './book.ts';
 
 /** Outbox messages caused by a market event: jobs to create, holds to release, replicas to report. */
-export function react(_state: MarketState, event: MarketEvent, _meta: CommandMeta): Omit<Message, 'id'>[] {
+export function react(_state: MarketState, event: MarketEvent, _meta: CommandMeta): Outgoing[] {
   switch (event.type) {
     case 'BidMatched': {
       const units = BigInt(event.units);
       let cost = 0n;
       for (const f of event.fills) cost += f.price * units;
       const unused = bidEscrow(event) - cost;
-      const out: Omit<Message, 'id'>[] = [
+      const out: Outgoing[] = [
         {
           to: { kind: 'job', id: event.bidId },
           command: {
