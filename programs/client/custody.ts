@@ -62,7 +62,7 @@ export function tokenAccountCustody(chain: CustodyConfig, o: CustodyOptions = {}
     depositAddress: (account) => ({ ...where, memo: depositMemo(account) }),
     verifyDeposit: async (signature) => {
       const transaction = await reads.getTransaction(signature, { commitment: 'finalized', encoding: 'jsonParsed', maxSupportedTransactionVersion: 0 });
-      return verifyDeposit({ signature, transaction, config: chain });
+      return verifyDeposit({ signature, transaction, config: { mint: chain.mint, custodyTokenAccount: chain.custodyTokenAccount, decimals: chain.decimals } });
     },
     buildWithdrawal: async (w) => buildWithdrawal(steps, await configured(), w),
     send: (transaction) => sendWithdrawal(steps, transaction),
