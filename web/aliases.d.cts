@@ -1,0 +1,3 @@
+/** The portal's import aliases (web/aliases.cjs): name → absolute path. */
+declare const aliases: Record<string, string>;
+export = aliases;
