@@ -4,7 +4,7 @@ import { canonicalJson, fromJson, toJson } from '../canonical.ts';
 import type { CommandMeta } from '../decider.ts';
 import { specFor } from '../spec.ts';
 import type { Fill, JobCommand, JobEvent, JobParams, JobSettled, JobState } from './index.ts';
-import { challengeCost, jobDecider, jobView, nextDeadline, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
+import { challengeCost, jobDecider, jobView, nextDeadline, replicasToCompare, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
 
 const given = specFor(jobDecider);
 const NOW = 1_000_000;
@@ -570,7 +570,7 @@ describe('a job driven at random', () => {
   };
 
   it('never pays more than a hold keeps, nor any replica or provider twice', () => {
-    fc.assert(fc.property(jobRun, (run) => void checkRun(run)), { numRuns: 500 });
+    fc.assert(fc.property(jobRun, (run) => void checkRun(run)), { numRuns: 500, endOnFailure: true });
   });
 
   it('reaches every outcome within those bounds (fixed seed)', () => {
@@ -579,7 +579,7 @@ describe('a job driven at random', () => {
       fc.property(jobRun, (run) => {
         for (const o of checkRun(run)) outcomes.add(o);
       }),
-      { numRuns: 500, seed: 1 },
+      { numRuns: 500, seed: 1, endOnFailure: true },
     );
     for (const o of ['unanimous', 'majority', 'unchallenged', 'challenge-failed', 'challenge-upheld', 'challenge-lapsed', 'no-majority', 'rematch-limit', 'unfilled', 'cancelled']) {
       expect(outcomes.has(o), o).toBe(true);
@@ -598,7 +598,7 @@ describe('a job driven at random', () => {
         for (const { event, meta } of sim.log.slice(at)) restored = d.evolve(restored, fromJson<JobEvent>(toJson(event), d.bigintFields), meta);
         expect(canonicalJson(d.snapshot(restored))).toBe(canonicalJson(d.snapshot(sim.state)));
       }),
-      { numRuns: 200 },
+      { numRuns: 200, endOnFailure: true },
     );
   });
 });
@@ -619,5 +619,30 @@ describe('what the buyer may fetch', () => {
     for (const e of events) state = jobDecider.evolve(state, e, meta);
     expect(state.status).toBe('challengeable');
     expect(servableReplica(state)).toEqual({ replica: 0, digest: 'ccc' });
+  });
+});
+
+describe('the replicas a result is compared with by value', () => {
+  const cross = [created(3, 0.001), granted(0), granted(1), granted(2), submitted(0, 'aaa', 'cpu'), submitted(1, 'bbb', 'cuda', 'p1')];
+  const result = { fingerprint: 'rocm', outputDigest: 'ccc' };
+  it('are the earlier results of other runtimes with other digests, when the job has a tolerance', () => {
+    expect(replicasToCompare(given(cross).state, result)).toEqual([0, 1]);
+    expect(replicasToCompare(given(cross).state, { fingerprint: 'cpu', outputDigest: 'ccc' })).toEqual([1]);
+    expect(replicasToCompare(given(cross).state, { fingerprint: 'rocm', outputDigest: 'aaa' })).toEqual([1]);
+  });
+  it('are none without a tolerance: digests alone decide', () => {
+    const exact = [created(2), granted(0), granted(1), submitted(0, 'aaa', 'cpu')];
+    expect(replicasToCompare(given(exact).state, result)).toEqual([]);
+  });
+  it('are exactly those the decider needs an agreement for', () => {
+    const state = given(cross).state;
+    const compare = replicasToCompare(state, result);
+    const agreement = Object.fromEntries(compare.map((i) => [i, true]));
+    expect(jobDecider.decide(state, submit(2, 'ccc', 'rocm', agreement), { ...meta, actor: 'p2', now: NOW + 1_000 }).ok).toBe(true);
+    for (const left of compare) {
+      const partial = Object.fromEntries(compare.filter((i) => i !== left).map((i) => [i, true]));
+      const r = jobDecider.decide(state, submit(2, 'ccc', 'rocm', partial), { ...meta, actor: 'p2', now: NOW + 1_000 });
+      expect(!r.ok && r.error.code).toBe('JOB__AGREEMENT_REQUIRED');
+    }
   });
 });
