@@ -31,7 +31,7 @@ import { parseAmount } from '../durable-objects/domain/money.ts';
 import type { WireTensor } from '../durable-objects/contracts/tensors.ts';
 
 /**
- * Typed client of the HTTP API (`/v1`, DESIGN.md section 6). One method per route of `ROUTES`.
+ * Typed client of the HTTP API (`/v1`, docs/architecture.md, "Protocols"). One method per route of `ROUTES`.
  * Mutating requests are signed over the exact body sent and the path with its query string.
  */
 

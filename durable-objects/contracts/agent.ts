@@ -2,7 +2,7 @@ import type { Delegation } from './auth.ts';
 import type { WireTensor } from './tensors.ts';
 
 /**
- * The agent protocol (DESIGN.md section 6): JSON messages over one WebSocket per agent, to its
+ * The agent protocol (docs/architecture.md, "Protocols"): JSON messages over one WebSocket per agent, to its
  * market object at `GET /v1/markets/:market/agent` (upgrade). Every message has `type`; the
  * protocol version travels in hello. The server pushes work only against slots the agent
  * announced (`ready`): the agent pulls.

@@ -3,7 +3,7 @@ import { decodeBase58, decodePublicKey, encodeBase58 } from './base58.ts';
 export { decodePublicKey } from './base58.ts';
 
 /**
- * Request signing (DESIGN.md section 6). A mutating request carries the signer's public key, a
+ * Request signing (docs/architecture.md, "Protocols"). A mutating request carries the signer's public key, a
  * timestamp, a nonce and an ed25519 signature over the canonical string below. A wallet may
  * delegate to a short-lived session or agent key: the delegation, signed by the wallet, travels in
  * its own header and the request is then signed by the delegated key on the wallet's behalf.

@@ -1,7 +1,7 @@
 import type { JobState } from './state.ts';
 
 /**
- * The earlier replicas a new result must be compared with by value (DESIGN.md section 5): those
+ * The earlier replicas a new result must be compared with by value (docs/architecture.md, "A bid's way", step 5): those
  * whose runtime fingerprint differs and whose digest differs, when the job declares a tolerance.
  * Same fingerprint or no tolerance: digests alone decide, so nothing needs loading.
  */

@@ -14,7 +14,7 @@ import type { Keypair } from '../../../durable-objects/contracts/auth.ts';
 import { parseServerMessage } from './messages.ts';
 
 /**
- * The agent's one WebSocket to its market (DESIGN.md section 6): challenge → hello → welcome, then
+ * The agent's one WebSocket to its market (docs/architecture.md, "Protocols"): challenge → hello → welcome, then
  * heartbeats every `heartbeatMs` with the leases the agent holds. On close or error it reconnects
  * with exponential backoff and jitter; the agent core decides which leases survive (from welcome).
  */

@@ -5,7 +5,7 @@ import { api, apiBase } from './api.ts';
 import { listWallets, reconnect, type ConnectedWallet, type WalletChoice } from './wallets.ts';
 
 /**
- * The signed-in state of the portal (DESIGN.md section 6). Connecting asks the wallet to sign once:
+ * The signed-in state of the portal (docs/architecture.md, "Protocols"). Connecting asks the wallet to sign once:
  * a delegation that lets a fresh session key, made in this browser, place and cancel orders for
  * SESSION_TTL_MS. Every request after that is signed by the session key, so the wallet is not asked
  * again. Withdrawals and the local faucet are never delegable: those ask the wallet itself.
