@@ -1,6 +1,6 @@
 import { CLIENT_ID, ORDER_ID } from '../../durable-objects/contracts/api.ts';
-import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { MAX_AMOUNT } from '../../durable-objects/domain/money.ts';
+import { orderId } from '../../durable-objects/domain/market/ids.ts';
 import { bidEscrow } from '../../durable-objects/domain/market/validate.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json, refuse } from '../http.ts';
@@ -30,11 +30,6 @@ async function inlineInputs(items: unknown[]): Promise<{ tensors: WireTensor[]; 
   }
   const tensors = items as WireTensor[];
   return { tensors, inputSha256: await tensorsDigest(tensors), inputBytes: tensorsBytes(tensors) };
-}
-
-/** Order ids are derived from (owner, market, client id): repeats map to the same order. */
-async function orderId(kind: 'ask' | 'bid', owner: string, market: string, clientId: string): Promise<string> {
-  return `${kind}_${market}_${(await sha256Hex(`${owner}\n${market}\n${clientId}`)).slice(0, 24)}`;
 }
 
 function expiresAt(f: Fields, now: number): number {
