@@ -63,12 +63,21 @@ export function challengeCost(state: JobState): Amount | null {
   return original ? original.price * BigInt(state.units) : null;
 }
 
+/** A settled or refunded job takes no more commands but repeats. */
+const isClosed = (job: CreatedJob): boolean => job.status === 'settled' || job.status === 'refunded';
+
+/** Why the buyer may not cancel the job now, or null when it may: not once closed, nor once a result is in. */
+export function cancelBlocker(job: CreatedJob): 'JOB__CLOSED' | 'JOB__CANCEL_AFTER_RESULT' | null {
+  if (isClosed(job)) return 'JOB__CLOSED';
+  return job.resultOrder.length > 0 ? 'JOB__CANCEL_AFTER_RESULT' : null;
+}
+
 /** Turns a job command into events or a coded rejection. */
 export function decide(state: JobState, command: JobCommand, meta: CommandMeta): Result<JobEvent[]> {
   if (command.type === 'CreateJob') return state.status === 'none' ? create(command, meta) : ok([]);
   if (state.status === 'none') return reject('JOB__NOT_FOUND');
   const job = state;
-  const closed = job.status === 'settled' || job.status === 'refunded';
+  const closed = isClosed(job);
 
   switch (command.type) {
     case 'StartLease': {
@@ -233,9 +242,10 @@ export function decide(state: JobState, command: JobCommand, meta: CommandMeta):
       ]);
     }
     case 'CancelJob': {
-      if (closed) return reject('JOB__CLOSED', { jobId: job.jobId, status: job.status });
+      const blocker = cancelBlocker(job);
+      if (blocker === 'JOB__CLOSED') return reject(blocker, { jobId: job.jobId, status: job.status });
       if (meta.actor !== job.buyer) return reject('JOB__NOT_BUYER', { actor: meta.actor, jobId: job.jobId });
-      if (job.resultOrder.length > 0) return reject('JOB__CANCEL_AFTER_RESULT', { jobId: job.jobId });
+      if (blocker) return reject(blocker, { jobId: job.jobId });
       const draft = new Draft(job, meta);
       refund(draft, 'cancelled');
       return ok(draft.events);

@@ -646,3 +646,29 @@ describe('the replicas a result is compared with by value', () => {
     }
   });
 });
+
+describe('the actions a job view offers', () => {
+  const histories: JobEvent[][] = [
+    [created(2)],
+    [created(2), granted(0)],
+    [created(2), granted(0), granted(1), submitted(0, 'aaa')],
+    [created(1), granted(0), submitted(0, 'aaa'), { type: 'ChallengeWindowOpened', until: NOW + 10_000 }],
+    [created(2), granted(0), granted(1), submitted(0, 'aaa'), submitted(1, 'aaa'), { type: 'ResultVerified', replicas: [0, 1], basis: 'unanimous' }],
+    [created(2), { type: 'JobRefunded', reason: 'cancelled', holds: ['bid_cpu_job1'], releaseSlots: [] }],
+  ];
+  it('say the buyer may cancel exactly when the decider would let the buyer cancel', () => {
+    for (const history of histories) {
+      const state = given(history).state;
+      const accepted = jobDecider.decide(state, { type: 'CancelJob' }, { ...meta, actor: 'buyer', now: NOW + 1_000 }).ok;
+      expect(jobView(state)?.cancellable, JSON.stringify(types(history))).toBe(accepted);
+    }
+  });
+  it('price a challenge exactly when the decider would take one, at the original price × units', () => {
+    for (const history of histories) {
+      const state = given(history).state;
+      const accepted = jobDecider.decide(state, { type: 'ChallengeResult', holdId: 'ch' }, { ...meta, actor: 'buyer', now: NOW + 1_000 }).ok;
+      expect(jobView(state)?.challengeCost !== null, JSON.stringify(types(history))).toBe(accepted);
+      if (accepted) expect(jobView(state)?.challengeCost).toBe(10_000n * 100n);
+    }
+  });
+});

@@ -1,4 +1,5 @@
 import type { Amount } from '../money.ts';
+import { cancelBlocker, challengeCost } from './decide.ts';
 import type { Payout, RefundReason } from './events.ts';
 import type { JobState, ReplicaState, TimelineEntry } from './state.ts';
 
@@ -24,6 +25,10 @@ export interface JobView {
   }[];
   challengeUntil: number | null;
   challenged: boolean;
+  /** What a challenge would hold now (the re-run at the original price); null when none can be raised. */
+  challengeCost: Amount | null;
+  /** Whether the buyer may cancel now (before any result). */
+  cancellable: boolean;
   payouts: Payout[];
   fee: Amount;
   refundReason: RefundReason | null;
@@ -54,6 +59,8 @@ export function jobView(state: JobState): JobView | null {
     })),
     challengeUntil: state.status === 'challengeable' ? state.challengeUntil : null,
     challenged: state.challenge !== null,
+    challengeCost: challengeCost(state),
+    cancellable: cancelBlocker(state) === null,
     payouts: state.status === 'settled' ? state.payouts : [],
     fee: state.status === 'settled' ? state.fee : 0n,
     refundReason: state.status === 'refunded' ? state.reason : null,

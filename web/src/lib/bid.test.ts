@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { toWire, wireValues } from '$contracts/tensors.ts';
-import { emptyBidForm, encodeValues, escrowOf, escrowPreview, inputsTransport, INPUTS_EXAMPLE, MAX_INLINE_JSON, maxPriceError, parseInputs, shortfall, validateBidForm, type BidForm } from './bid.ts';
+import { emptyBidForm, encodeValues, escrowPreview, inputsTransport, INPUTS_EXAMPLE, MAX_INLINE_JSON, maxPriceError, parseInputs, shortfall, validateBidForm, type BidForm } from './bid.ts';
 
 const form = (over: Partial<BidForm> = {}): BidForm => ({ ...emptyBidForm(), market: 'cpu', maxPrice: '0.002', ...over });
 
 describe('the escrow of a bid', () => {
   it('is max price × units × replicas in exact base units', () => {
-    expect(escrowOf(2_000_000n, 1, 2)).toBe(4_000_000n);
     expect(escrowPreview({ maxPrice: '0.002', units: '1', replicas: '2' })?.escrow).toBe(4_000_000n);
     // 0.000000001 × 1,000,000 × 5 stays exact.
     expect(escrowPreview({ maxPrice: '0.000000001', units: '1000000', replicas: '5' })?.escrow).toBe(5_000_000n);

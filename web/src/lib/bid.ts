@@ -1,5 +1,6 @@
 import type { Requirement } from '$contracts/api.ts';
 import { bytesPerElement, elementCount, TENSOR_DTYPES, tensorProblem, tensorsBytes, toWire, type TensorDType, type WireTensor } from '$contracts/tensors.ts';
+import { bidEscrow } from '$domain/market/validate.ts';
 import { MAX_AMOUNT, parseDoug, type Amount } from '$domain/money.ts';
 
 /**
@@ -74,10 +75,6 @@ export function maxPriceError(text: string): string | null {
   return null;
 }
 
-/** The escrow a bid holds: max price × units × replicas, exact. */
-export function escrowOf(maxPrice: Amount, units: number, replicas: number): Amount {
-  return maxPrice * BigInt(units) * BigInt(replicas);
-}
 
 /** The escrow the form would hold, or null while price, units or replicas are not valid yet. */
 export function escrowPreview(form: Pick<BidForm, 'maxPrice' | 'units' | 'replicas'>): { escrow: Amount; maxPrice: Amount; units: number; replicas: number } | null {
@@ -86,7 +83,7 @@ export function escrowPreview(form: Pick<BidForm, 'maxPrice' | 'units' | 'replic
   const units = parseWhole(form.units, 1, MAX_UNITS);
   const replicas = parseWhole(form.replicas, 1, MAX_REPLICAS);
   if (units === null || replicas === null) return null;
-  return { escrow: escrowOf(maxPrice, units, replicas), maxPrice, units, replicas };
+  return { escrow: bidEscrow({ maxPrice, units, replicas }), maxPrice, units, replicas };
 }
 
 /** How much the available balance falls short of the escrow (0 when it covers it). */
@@ -130,7 +127,7 @@ export function validateBidForm(form: BidForm, markets: readonly string[] = []):
     else requirements.push({ key: 'memoryGb', op: 'gte', value: n });
   }
 
-  if (!errors.maxPrice && units !== null && replicas !== null && escrowOf(parseDoug(form.maxPrice.trim())!, units, replicas) > MAX_AMOUNT) {
+  if (!errors.maxPrice && units !== null && replicas !== null && bidEscrow({ maxPrice: parseDoug(form.maxPrice.trim())!, units, replicas }) > MAX_AMOUNT) {
     errors.maxPrice = 'Max price × units × replicas is larger than any balance can hold.';
   }
   if (Object.keys(errors).length > 0) return { terms: null, errors };

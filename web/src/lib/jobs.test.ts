@@ -132,14 +132,13 @@ describe('what a job cost', () => {
 });
 
 describe('what the buyer may do', () => {
-  it('cancels only before any result and outside a challenge', () => {
-    expect(canCancel(job('running'))).toBe(true);
-    expect(canCancel(job('settled'))).toBe(false);
-    expect(canCancel(job('running', { timeline: [...job('running').timeline!, { at: 1040, event: 'ResultSubmitted', replica: 0 }] }))).toBe(false);
-    expect(canCancel(job('running', { challenged: true }))).toBe(false);
+  it('cancels when the job view says the job decider would take it, and not otherwise', () => {
+    expect(canCancel(job('running', { cancellable: true }))).toBe(true);
+    expect(canCancel(job('running', { cancellable: false }))).toBe(false);
+    expect(canCancel(job('running'))).toBe(false);
   });
-  it('challenges inside the window, for the original price × units', () => {
-    const j = job('running', { status: 'challengeable', replicaCount: 1, challengeUntil: 5000, units: 3 });
+  it('challenges inside the window, for what the job view prices the challenge at', () => {
+    const j = job('running', { status: 'challengeable', replicaCount: 1, challengeUntil: 5000, units: 3, challengeCost: '3000000' });
     expect(challengeOpen(j, 4999)).toBe(true);
     expect(challengeOpen(j, 5000)).toBe(false);
     expect(challengeOpen(job('settled'), 0)).toBe(false);

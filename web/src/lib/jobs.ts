@@ -1,5 +1,6 @@
 import { ORDER_ID, type OrderView } from '$contracts/api.ts';
 import type { WireTensor } from '$contracts/tensors.ts';
+import { bidEscrow } from '$domain/market/validate.ts';
 import type { Amount } from '$domain/money.ts';
 import type { HistoryEntry, JobView } from '$sdk/client.ts';
 import { shortKey, toUnits } from './format.ts';
@@ -34,6 +35,8 @@ export type JobWire = JobView &
     fee: string;
     refundReason: string | null;
     timeline: TimelineEntryWire[];
+    challengeCost: string | null;
+    cancellable: boolean;
   }>;
 
 /** A bid as GET /v1/bids lists it. */
@@ -187,7 +190,7 @@ export interface JobCost {
 }
 
 export function jobCost(job: JobWire): JobCost {
-  const escrow = amount(job.maxPrice) * BigInt(job.units) * BigInt(job.replicaCount);
+  const escrow = bidEscrow({ maxPrice: amount(job.maxPrice), units: job.units, replicas: job.replicaCount });
   const expected = job.replicas.filter((r) => r.role === 'primary').reduce((sum, r) => sum + amount(r.price) * BigInt(job.units), 0n);
   const payouts = job.status === 'settled' ? (job.payouts ?? []) : [];
   const holdId = job.holdId ?? job.jobId;
@@ -227,9 +230,9 @@ export function listCost(job: JobWire): { label: 'paid' | 'refunded' | 'escrow';
 // ---------------------------------------------------------------------------------------------
 // Actions
 
-/** The buyer may cancel before any result has come in (and not during a challenge). */
+/** Whether the buyer may cancel now, as the job's view says (the job decider's rule: before any result). */
 export function canCancel(job: JobWire): boolean {
-  return job.status === 'active' && !job.challenged && !(job.timeline ?? []).some((e) => e.event === 'ResultSubmitted');
+  return job.cancellable === true;
 }
 
 /** A single-replica result may be challenged until its window closes. */
@@ -237,9 +240,9 @@ export function challengeOpen(job: JobWire, now: number): boolean {
   return job.status === 'challengeable' && typeof job.challengeUntil === 'number' && now < job.challengeUntil;
 }
 
-/** What a challenge holds: the original replica's price × units (the re-run's cost). */
+/** What a challenge holds now, as the job's view prices it (the job decider's rule: the re-run at the original price). */
 export function challengeCost(job: JobWire): Amount {
-  return amount(job.replicas[0]?.price) * BigInt(job.units);
+  return amount(job.challengeCost);
 }
 
 /** The result can be fetched while the challenge window is open and once settled (then only once). */
