@@ -1,6 +1,6 @@
 import { ORDER_ID } from '../contracts/api.ts';
 import type { CommandMeta } from '../domain/decider.ts';
-import { challengeCost, jobDecider, jobView, nextDeadline, replicasToCompare, servableReplica, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
+import { challengeCost, jobDecider, jobView, nextDeadline, payloadsExpireAt, replicasToCompare, servableReplica, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
 import { wireValues, type WireTensor } from '../contracts/tensors.ts';
 import type { Result } from '../domain/result.ts';
 import { domainError } from '../domain/errors.ts';
@@ -84,13 +84,8 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     return tensors.map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: wireValues(t) }));
   }
 
-  /** Payloads are deleted this long after the job ends, if the buyer has not fetched them first. */
-  static readonly PAYLOAD_TTL_MS = 24 * 3600_000;
-
   protected override sweepAt(): number | null {
-    const s = this.store.state;
-    if ((s.status !== 'settled' && s.status !== 'refunded') || this.store.kvGet('payloads') === 'deleted') return null;
-    return (s.timeline[s.timeline.length - 1]?.at ?? 0) + JobObject.PAYLOAD_TTL_MS;
+    return this.store.kvGet('payloads') === 'deleted' ? null : payloadsExpireAt(this.store.state);
   }
 
   protected override async sweep(): Promise<void> {

@@ -9,7 +9,7 @@ export type * from './events.ts';
 export { JOB_ERRORS } from './errors.ts';
 export type { CreatedJob, JobData, JobState, LeaseRecord, ReplicaState, TimelineEntry } from './state.ts';
 export { challengeCost, payoutFor } from './decide.ts';
-export { jobView, nextDeadline, servableReplica, type JobView } from './view.ts';
+export { jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, servableReplica, type JobView } from './view.ts';
 export { replicasToCompare } from './agreement.ts';
 export { maxResultsFor, resultsAgree, verifyReplicas, withinTolerance, type NamedTensor, type ReplicaResult, type Verdict } from './verify.ts';
 

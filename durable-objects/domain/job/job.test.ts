@@ -4,7 +4,7 @@ import { canonicalJson, fromJson, toJson } from '../canonical.ts';
 import type { CommandMeta } from '../decider.ts';
 import { specFor } from '../spec.ts';
 import type { Fill, JobCommand, JobEvent, JobParams, JobSettled, JobState } from './index.ts';
-import { challengeCost, jobDecider, jobView, nextDeadline, replicasToCompare, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
+import { challengeCost, jobDecider, jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, replicasToCompare, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
 
 const given = specFor(jobDecider);
 const NOW = 1_000_000;
@@ -670,5 +670,13 @@ describe('the actions a job view offers', () => {
       expect(jobView(state)?.challengeCost !== null, JSON.stringify(types(history))).toBe(accepted);
       if (accepted) expect(jobView(state)?.challengeCost).toBe(10_000n * 100n);
     }
+  });
+});
+
+describe("a job's stored results", () => {
+  it('are kept while the job runs, and deleted PAYLOAD_TTL_MS after its last event once it ends', () => {
+    expect(payloadsExpireAt(given([created(2), granted(0)]).state)).toBeNull();
+    const refunded = given([created(2), { type: 'JobRefunded', reason: 'cancelled', holds: ['bid_cpu_job1'], releaseSlots: [] }], { now: NOW + 5 }).state;
+    expect(payloadsExpireAt(refunded)).toBe(NOW + 5 + PAYLOAD_TTL_MS);
   });
 });

@@ -90,3 +90,12 @@ export function servableReplica(state: JobState): { replica: number; digest: str
   const r = state.replicas.find((x) => x.status === wanted && x.result);
   return r?.result ? { replica: r.replica, digest: r.result.outputDigest } : null;
 }
+
+/** Job payloads (the replicas' results) are kept this long after the job ends, unless the buyer fetched them first. */
+export const PAYLOAD_TTL_MS = 24 * 3600_000;
+
+/** When a closed job's stored results must be deleted; null while it runs. */
+export function payloadsExpireAt(state: JobState): number | null {
+  if (state.status !== 'settled' && state.status !== 'refunded') return null;
+  return (state.timeline[state.timeline.length - 1]?.at ?? 0) + PAYLOAD_TTL_MS;
+}
