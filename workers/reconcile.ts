@@ -1,4 +1,5 @@
 import type { AuditReport } from '../durable-objects/contracts/api.ts';
+import { custodyVerdict } from '../durable-objects/domain/conservation.ts';
 import type { Amount } from '../durable-objects/domain/money.ts';
 import { custodyFor } from '../durable-objects/runtime/chain.ts';
 import type { Env } from '../durable-objects/runtime/env.ts';
@@ -34,7 +35,6 @@ export async function withdrawalsInFlight(env: Env): Promise<Amount> {
 export async function custodyCheck(env: Env, ledgerOwes: Amount): Promise<NonNullable<AuditReport['custody']>> {
   const custody = custodyFor(env);
   const [onChainAmount, inFlight] = await Promise.all([onChain(() => custody.balance()), withdrawalsInFlight(env)]);
-  const expected = ledgerOwes + inFlight;
-  const unclaimed = onChainAmount > expected ? onChainAmount - expected : 0n;
-  return { onChain: onChainAmount.toString(), expected: expected.toString(), withdrawalsInFlight: inFlight.toString(), unclaimed: unclaimed.toString(), ok: onChainAmount >= expected };
+  const v = custodyVerdict({ onChain: onChainAmount, ledgerOwes, withdrawalsInFlight: inFlight });
+  return { onChain: onChainAmount.toString(), expected: v.expected.toString(), withdrawalsInFlight: inFlight.toString(), unclaimed: v.unclaimed.toString(), ok: v.ok };
 }

@@ -1,5 +1,6 @@
 import { ORDER_ID, type AuditReport, type MarketSummary } from '../../durable-objects/contracts/api.ts';
 import { decodePublicKey } from '../../durable-objects/contracts/auth.ts';
+import { auditLedger } from '../../durable-objects/domain/conservation.ts';
 import { parseAmount } from '../../durable-objects/domain/money.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { marketList, type MarketConfig } from '../config.ts';
@@ -261,38 +262,31 @@ function eventPage(rows: { seq: number; type: string; at: number; actor: string;
 /** GET /v1/audit: conservation of funds over every projected account. */
 export async function audit(_req: Request, env: Env): Promise<Response> {
   const rows = await env.DB.prepare('SELECT id, available, held, credited, withdrawn, payouts_sent, payouts_received FROM accounts').all<Record<string, string>>();
-  const sum = { available: 0n, held: 0n, credited: 0n, withdrawn: 0n, sent: 0n, received: 0n };
-  const violations: string[] = [];
-  let feePool = 0n;
-  for (const r of rows.results) {
-    const v = {
+  const a = auditLedger(
+    rows.results.map((r) => ({
+      id: r.id!,
       available: BigInt(r.available!),
       held: BigInt(r.held!),
       credited: BigInt(r.credited!),
       withdrawn: BigInt(r.withdrawn!),
       sent: BigInt(r.payouts_sent!),
       received: BigInt(r.payouts_received!),
-    };
-    if (v.available + v.held !== v.credited - v.withdrawn - v.sent + v.received || v.available < 0n || v.held < 0n) violations.push(r.id!);
-    if (r.id === 'fee-pool') feePool = v.available;
-    for (const k of Object.keys(sum) as (keyof typeof sum)[]) sum[k] += v[k];
-  }
-  const inFlight = sum.sent - sum.received;
-  const ok = violations.length === 0 && inFlight >= 0n && sum.available + sum.held + inFlight === sum.credited - sum.withdrawn;
+    })),
+  );
   const report: AuditReport = {
-    ok,
-    accounts: rows.results.length,
-    available: sum.available.toString(),
-    held: sum.held.toString(),
-    credited: sum.credited.toString(),
-    withdrawn: sum.withdrawn.toString(),
-    inFlight: inFlight.toString(),
-    feePool: feePool.toString(),
-    violations,
+    ok: a.ok,
+    accounts: a.accounts,
+    available: a.available.toString(),
+    held: a.held.toString(),
+    credited: a.credited.toString(),
+    withdrawn: a.withdrawn.toString(),
+    inFlight: a.inFlight.toString(),
+    feePool: a.feePool.toString(),
+    violations: a.violations,
   };
   // With a chain, custody's on-chain balance must match what the ledger owes.
   if (hasChain(env)) {
-    report.custody = await custodyCheck(env, sum.credited - sum.withdrawn);
+    report.custody = await custodyCheck(env, a.credited - a.withdrawn);
     report.ok = report.ok && report.custody.ok;
   }
   return json(report);

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { auditLedger, custodyVerdict, type LedgerFigures } from './conservation.ts';
+import { FEE_POOL_ACCOUNT } from './params.ts';
+
+const account = (id: string, o: Partial<LedgerFigures> = {}): LedgerFigures => ({ id, available: 0n, held: 0n, credited: 0n, withdrawn: 0n, sent: 0n, received: 0n, ...o });
+
+describe('the conservation audit', () => {
+  // A buyer deposited 100, holds 10, settled 60 (50 to a provider, 10 to the fee pool; the provider
+  // has received its 50, the fee pool's 10 is still on its way), and withdrew 0.
+  const world = [
+    account('buyer', { credited: 100n, available: 30n, held: 10n, sent: 60n }),
+    account('provider', { received: 50n, available: 30n, withdrawn: 20n }),
+    account(FEE_POOL_ACCOUNT),
+  ];
+  it('balances when every account balances and payouts in flight are counted', () => {
+    const a = auditLedger(world);
+    expect(a).toMatchObject({ ok: true, accounts: 3, inFlight: 10n, violations: [], credited: 100n, withdrawn: 20n });
+  });
+  it('names an account whose own identity fails, or whose balance is negative', () => {
+    expect(auditLedger([...world.slice(1), account('buyer', { credited: 100n, available: 31n, held: 10n, sent: 60n })]).violations).toEqual(['buyer']);
+    expect(auditLedger([account('x', { credited: 0n, available: -5n, held: 5n })]).violations).toEqual(['x']);
+  });
+  it('fails when money appears or vanishes across accounts even if each balances alone', () => {
+    // An account received more payouts than were ever sent: each identity holds, the sum does not.
+    const a = auditLedger([...world, account('ghost', { received: 11n, available: 11n })]);
+    expect(a.violations).toEqual([]);
+    expect(a.ok).toBe(false);
+  });
+  it('reports the fee pool', () => {
+    expect(auditLedger([account(FEE_POOL_ACCOUNT, { received: 9n, available: 9n }), account('b', { credited: 9n, sent: 9n })]).feePool).toBe(9n);
+  });
+});
+
+describe('custody against the ledger', () => {
+  it('must hold what the ledger owes plus withdrawals in flight; more is unclaimed', () => {
+    expect(custodyVerdict({ onChain: 150n, ledgerOwes: 100n, withdrawalsInFlight: 20n })).toEqual({ expected: 120n, unclaimed: 30n, ok: true });
+    expect(custodyVerdict({ onChain: 120n, ledgerOwes: 100n, withdrawalsInFlight: 20n })).toEqual({ expected: 120n, unclaimed: 0n, ok: true });
+    expect(custodyVerdict({ onChain: 119n, ledgerOwes: 100n, withdrawalsInFlight: 20n })).toEqual({ expected: 120n, unclaimed: 0n, ok: false });
+  });
+});
