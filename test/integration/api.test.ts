@@ -204,3 +204,21 @@ describe('the faucet', () => {
     expect((await w.client.account()).available).toBe('0');
   });
 });
+
+describe('the offers list sorted by reputation', () => {
+  it('puts providers in the order of the domain score, the unrated at zero', async () => {
+    const region = `rep-${crypto.randomUUID().slice(0, 8)}`;
+    const [good, bad, fresh] = await Promise.all([wallet(), wallet(), wallet()]);
+    for (const p of [good, bad, fresh]) await p.client.placeAsk({ market: 'cpu', price: '1000', capacity: 1, attributes: { region }, expiresAt: hour() });
+    await env.DB.batch([
+      env.DB.prepare('INSERT OR REPLACE INTO providers (provider, completed, lapsed, rejected) VALUES (?, 3, 0, 0)').bind(good.key),
+      env.DB.prepare('INSERT OR REPLACE INTO providers (provider, completed, lapsed, rejected) VALUES (?, 4, 1, 0)').bind(bad.key),
+    ]);
+    const page = await until(async () => {
+      const p = await good.client.asks({ market: 'cpu', region, sort: 'reputation' });
+      return p.items.length === 3 ? p : undefined;
+    }, 'the three asks in the read model');
+    // Scores: good 3, fresh 0, bad 4 - 5 = -1.
+    expect(page.items.map((o) => o.owner)).toEqual([good.key, fresh.key, bad.key]);
+  });
+});
