@@ -3,28 +3,31 @@ import type {
   AuditReport,
   BalanceView,
   ChainInfo,
-  DepositBody,
   DepositResponse,
-  FaucetBody,
-  JobSpec,
   LedgerEntry,
   MarketDetail,
   MarketSummary,
   OrderStatus,
   OrderView,
   Page,
-  PlaceAskBatchBody,
   PlaceAskBatchResponse,
-  PlaceAskBody,
-  PlaceBidBody,
   PlaceOrderResponse,
-  Requirement,
-  RevokeSessionBody,
   RevokeSessionResponse,
-  WithdrawalBody,
   WithdrawalResponse,
   WithdrawalWire,
 } from '../durable-objects/contracts/api.ts';
+import type {
+  DepositBody,
+  FaucetBody,
+  JobBody,
+  ORDER_SORTS,
+  ORDER_STATUSES,
+  PlaceAskBatchBody,
+  PlaceAskBody,
+  PlaceBidBody,
+  RevokeSessionBody,
+  WithdrawalBody,
+} from '../durable-objects/contracts/schemas.ts';
 import { signRequest } from '../durable-objects/contracts/auth.ts';
 import type { Delegation, Signer } from '../durable-objects/contracts/auth.ts';
 import { parseAmount } from '../durable-objects/domain/money.ts';
@@ -86,7 +89,7 @@ export interface OrderFilters extends PageParams {
   market?: string;
   owner?: string;
   /** Default 'open'. */
-  status?: Exclude<OrderStatus, 'rejected'> | 'all';
+  status?: (typeof ORDER_STATUSES)[number];
   accelerator?: string;
   region?: string;
   minMemoryGb?: number;
@@ -95,7 +98,7 @@ export interface OrderFilters extends PageParams {
   /** Asks whose provider completed at least this many jobs. */
   minCompleted?: number;
   /** Default 'price' for asks, '-price' for bids; 'reputation' ranks providers by completed jobs. */
-  sort?: 'price' | '-price' | 'newest' | 'memory' | 'reputation';
+  sort?: (typeof ORDER_SORTS)[number];
 }
 export type AskFilters = OrderFilters;
 export type BidFilters = OrderFilters;
@@ -186,10 +189,10 @@ export type PlaceBidInput = Omit<PlaceBidBody, 'clientId' | 'maxPrice' | 'replic
   clientId?: string;
   maxPrice: AmountString | bigint;
   replicas?: number;
-  requirements?: Requirement[];
+  requirements?: PlaceBidBody['requirements'];
   ioc?: boolean;
-  /** The job: uploaded inputs by digest, or small inputs inline (`inputs`). */
-  job: (Omit<JobSpec, 'tolerance'> | { modelSha256: string; inputs: WireTensor[] }) & { tolerance?: number | null };
+  /** The job: uploaded inputs by digest (`inputSha256`, `inputBytes`), or small inputs inline (`inputs`). */
+  job: JobBody;
 };
 
 /** A random client id that fits `CLIENT_ID`: `c-` and 32 hex digits. */
@@ -317,10 +320,7 @@ export class DougClient {
       requirements: input.requirements ?? [],
       expiresAt: input.expiresAt,
       ioc: input.ioc ?? false,
-      job:
-        'inputs' in input.job
-          ? { modelSha256: input.job.modelSha256, inputs: input.job.inputs, tolerance: input.job.tolerance ?? null }
-          : { modelSha256: input.job.modelSha256, inputSha256: input.job.inputSha256, inputBytes: input.job.inputBytes, tolerance: input.job.tolerance ?? null },
+      job: { ...input.job, tolerance: input.job.tolerance ?? null },
     };
     return this.send('POST', '/v1/bids', body);
   }

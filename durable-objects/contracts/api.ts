@@ -1,6 +1,7 @@
 /**
  * Wire types of the HTTP API (`/v1`), shared by the Worker, the SDK/CLI, the agent and the portal.
  * Money travels as decimal strings of base units (1 DOUG = 10^9). Times are ms since the epoch.
+ * Request bodies and query parameters are schemas, with their types, in schemas.ts.
  */
 
 export type AmountString = string;
@@ -16,56 +17,16 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-import type { WireTensor } from './tensors.ts';
-
 // Order attributes, requirements and job specs are the domain's own types: the wire carries them as is.
 import type { AttributeValue, JobSpec, Requirement } from '../domain/market/commands.ts';
 export type { AttributeValue, JobSpec, Requirement };
-
-/** POST /v1/asks */
-export interface PlaceAskBody {
-  market: string;
-  /** Client-chosen id (1-64 of [A-Za-z0-9_-]); a repeat returns the first result. */
-  clientId: string;
-  price: AmountString;
-  capacity: number;
-  attributes: Record<string, AttributeValue>;
-  expiresAt: number;
-}
-
-/** POST /v1/asks/batch: up to 100 asks in one market, one signature, one transaction. */
-export interface PlaceAskBatchBody {
-  market: string;
-  asks: Omit<PlaceAskBody, 'market'>[];
-}
 
 /** Each ask of a batch gets its own outcome. */
 export interface PlaceAskBatchResponse {
   results: ({ order: OrderView } | ApiError)[];
 }
 
-/** POST /v1/bids */
-export interface PlaceBidBody {
-  market: string;
-  clientId: string;
-  maxPrice: AmountString;
-  units: number;
-  replicas: number;
-  requirements: Requirement[];
-  expiresAt: number;
-  ioc: boolean;
-  /** The job; small inputs may travel inline (`inputs`), their digest and size then derived. */
-  job: JobSpec | (Omit<JobSpec, 'inputSha256' | 'inputBytes'> & { inputs: WireTensor[] });
-}
-
-/** POST /v1/faucet (local mode only) */
-export interface FaucetBody {
-  amount: AmountString;
-}
-
-/** POST /v1/sessions/revoke: signed by the session key itself, with its delegation; the body is `{}`. */
-export type RevokeSessionBody = Record<string, never>;
-
+/** POST /v1/sessions/revoke (200). */
 export interface RevokeSessionResponse {
   /** The session key, which may never sign again. */
   revoked: string;
@@ -161,12 +122,6 @@ export interface AuditReport {
   custody?: { onChain: AmountString; expected: AmountString; withdrawalsInFlight: AmountString; unclaimed: AmountString; ok: boolean };
 }
 
-/** POST /v1/deposits: a finalized transfer of $DOUG into custody whose memo names the account to credit. */
-export interface DepositBody {
-  /** The transaction's signature, base58. */
-  signature: string;
-}
-
 /** POST /v1/deposits (201). */
 export interface DepositResponse {
   /** The account credited (the memo's). */
@@ -189,15 +144,6 @@ export interface ChainInfo {
 export type FaucetResult =
   | { credited: AmountString; available: AmountString }
   | { minted: AmountString; wallet: string; tokenAccount: string; signature: string; airdrop: string | null };
-
-/** POST /v1/withdrawals (signed by the wallet itself; never by a delegated key). */
-export interface WithdrawalBody {
-  /** Client-chosen id (1-64 of [A-Za-z0-9_-]); a repeat returns the same withdrawal. */
-  clientId: string;
-  amount: AmountString;
-  /** The wallet to pay (base58); its associated token account is created if missing. */
-  destination: string;
-}
 
 /**
  * A withdrawal: requested (debit pending) → funded (taken from the ledger; transfers signed, sent,

@@ -6,7 +6,7 @@ export const UNITS_PER_DOUG = 10n ** 9n;
 /** SPL token amounts are u64: nothing in the ledger may exceed this. */
 export const MAX_AMOUNT = 2n ** 64n - 1n;
 
-const DECIMAL_STRING = /^(0|[1-9][0-9]{0,19})$/;
+export const DECIMAL_STRING = /^(0|[1-9][0-9]{0,19})$/;
 
 /** Parses a non-negative integer amount given as a decimal string; null when malformed or out of range. */
 export function parseAmount(value: unknown): Amount | null {

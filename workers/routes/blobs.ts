@@ -1,15 +1,14 @@
 import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
-import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
+import { tensorsBytes, tensorsDigest } from '../../durable-objects/contracts/tensors.ts';
+import { API_LIMITS, HEX64, InputsSchema } from '../../durable-objects/contracts/schemas.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { json, parseJsonObject, readBody, refuse } from '../http.ts';
-import { HEX64 } from '../validate.ts';
+import { valid } from '../validate.ts';
 import { marketObject } from '../../durable-objects/runtime/objects.ts';
 import { knownMarket, signedBytes } from './common.ts';
 
 /** Largest model accepted (an R2 object could be larger; Workers request bodies are the bound). */
 export const MAX_MODEL_BYTES = 64 * 1024 * 1024;
-/** Largest inline input set. */
-export const MAX_INPUT_BYTES = 4 * 1024 * 1024;
 
 /**
  * PUT /v1/models (signed): stores an ONNX model under its SHA-256, which is its name from then on.
@@ -40,19 +39,13 @@ export async function getModel(request: Request & { params: Record<string, strin
 
 /** PUT /v1/inputs (signed): a job's input tensors, stored under the digest of their canonical encoding. */
 export async function putInputs(request: Request, env: Env): Promise<Response> {
-  const text = await readBody(request, MAX_INPUT_BYTES * 2);
+  const text = await readBody(request, API_LIMITS.inputBytes * 2);
   const req = await signedBytes(request, env, 'orders', await sha256Hex(text));
-  const body = parseJsonObject(text);
-  const tensors = body.tensors;
-  if (!Array.isArray(tensors) || tensors.length === 0 || tensors.length > 64) refuse('API__INVALID_INPUT', { field: 'tensors', problem: 'must hold 1-64 tensors' });
-  for (const [i, t] of (tensors as WireTensor[]).entries()) {
-    const problem = tensorProblem(t);
-    if (problem) refuse('API__INVALID_INPUT', { field: `tensors[${i}]`, problem });
-  }
-  const bytes = tensorsBytes(tensors as WireTensor[]);
-  if (bytes > MAX_INPUT_BYTES) refuse('API__BODY_TOO_LARGE', { size: bytes, limit: MAX_INPUT_BYTES });
+  const { tensors } = valid(InputsSchema, parseJsonObject(text));
+  const bytes = tensorsBytes(tensors);
+  if (bytes > API_LIMITS.inputBytes) refuse('API__BODY_TOO_LARGE', { size: bytes, limit: API_LIMITS.inputBytes });
   await req.commit();
-  const inputSha256 = await tensorsDigest(tensors as WireTensor[]);
+  const inputSha256 = await tensorsDigest(tensors);
   await env.BLOBS.put(`inputs/${inputSha256}`, JSON.stringify(tensors));
   return json({ inputSha256, inputBytes: bytes }, 201);
 }

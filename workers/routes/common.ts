@@ -3,12 +3,14 @@ import { consumeNonce, verifySigned, type Caller, type SigningScope } from '../a
 import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { marketList } from '../config.ts';
 import { parseJsonObject, readBody, refuse } from '../http.ts';
-import { Fields } from '../validate.ts';
+import { API_LIMITS, PageQuerySchema } from '../../durable-objects/contracts/schemas.ts';
+import { valid } from '../validate.ts';
 
 /** A signed JSON request, verified and parsed; the nonce is consumed only by `commit`. */
 export interface SignedRequest {
   caller: Caller;
-  body: Fields;
+  /** The JSON object sent (`{}` for an empty DELETE), for the route's schema to parse. */
+  body: Record<string, unknown>;
   now: number;
   /** Records the nonce (a replay is refused). Call after validation, before acting. */
   commit: () => Promise<void>;
@@ -23,7 +25,7 @@ export async function signed(request: Request, env: Env, scope: SigningScope): P
     const type = request.headers.get('content-type') ?? '';
     if (!type.startsWith('application/json')) refuse('API__UNSUPPORTED_MEDIA_TYPE');
   }
-  const body = new Fields(text.length === 0 && request.method !== 'POST' ? {} : parseJsonObject(text));
+  const body = text.length === 0 && request.method !== 'POST' ? {} : parseJsonObject(text);
   return { caller, body, now, commit: () => consumeNonce(env, caller, now) };
 }
 
@@ -45,22 +47,10 @@ export function knownMarket(env: Env, market: string): string {
 
 /** Offset-based cursors for read-model lists: opaque to clients. */
 export function pageParams(query: Record<string, unknown>): { offset: number; limit: number } {
-  const q = new Fields(query);
-  const limit = q.queryInteger('limit', { min: 1, max: 200, fallback: 50 });
-  const cursor = query.cursor;
-  if (cursor === undefined) return { offset: 0, limit };
-  if (typeof cursor !== 'string' || !/^o[0-9]{1,9}$/.test(cursor)) refuse('API__INVALID_INPUT', { field: 'cursor', problem: 'is not a cursor from a previous page' });
-  return { offset: Number(cursor.slice(1)), limit };
+  const { cursor, limit = API_LIMITS.pageLimit.fallback } = valid(PageQuerySchema, query);
+  return { offset: cursor === undefined ? 0 : Number(cursor.slice(1)), limit };
 }
 
 export function nextCursor(offset: number, limit: number, got: number): string | null {
   return got < limit ? null : `o${offset + got}`;
-}
-
-/** A single query value (repeated parameters are refused). */
-export function queryValue(query: Record<string, unknown>, field: string): string | undefined {
-  const v = query[field];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string') refuse('API__INVALID_INPUT', { field, problem: 'must be given once' });
-  return v;
 }

@@ -1,9 +1,10 @@
 import type { ChainInfo, DepositResponse } from '../../durable-objects/contracts/api.ts';
 import { depositRef } from '../../durable-objects/domain/custody/deposit.ts';
-import { isSignature } from '../../durable-objects/domain/custody/keys.ts';
+import { DepositSchema } from '../../durable-objects/contracts/schemas.ts';
 import { domainError } from '../../durable-objects/domain/errors.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import { errorResponse, json, refuse } from '../http.ts';
+import { errorResponse, json } from '../http.ts';
+import { valid } from '../validate.ts';
 import { chainConfig, custodyFor } from '../../durable-objects/runtime/chain.ts';
 import { onChain } from '../../programs/client/errors.ts';
 import { accountObject } from '../../durable-objects/runtime/objects.ts';
@@ -19,8 +20,7 @@ import { signed } from './common.ts';
 export async function deposit(request: Request, env: Env): Promise<Response> {
   const custody = custodyFor(env);
   const req = await signed(request, env, 'orders');
-  const signature = req.body.only('signature').string('signature', { max: 100 });
-  if (!isSignature(signature)) refuse('API__INVALID_INPUT', { field: 'signature', problem: 'must be a base58 transaction signature (64 bytes)' });
+  const { signature } = valid(DepositSchema, req.body);
   await req.commit();
 
   const verified = await onChain(() => custody.verifyDeposit(signature));

@@ -1,6 +1,6 @@
 import type { FaucetResult } from '../../durable-objects/contracts/api.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
+import { FaucetSchema } from '../../durable-objects/contracts/schemas.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { chainConfig, hasChain } from '../../durable-objects/runtime/chain.ts';
 import { onChain } from '../../programs/client/errors.ts';
@@ -9,9 +9,7 @@ import { solanaRpc } from '../../programs/client/rpc.ts';
 import { signerFromSecretKey } from '../../programs/client/tx.ts';
 import { accountObject } from '../../durable-objects/runtime/objects.ts';
 import { signed } from './common.ts';
-
-/** Most a faucet request may credit: 1,000,000 DOUG. */
-export const FAUCET_LIMIT = 1_000_000n * UNITS_PER_DOUG;
+import { valid } from '../validate.ts';
 
 /**
  * POST /v1/faucet (local mode only). With a chain configured it mints $DOUG on the local chain to
@@ -21,7 +19,7 @@ export const FAUCET_LIMIT = 1_000_000n * UNITS_PER_DOUG;
  */
 export async function faucet(request: Request, env: Env): Promise<Response> {
   const req = await signed(request, env, 'owner');
-  const amount = req.body.only('amount').amount('amount', { max: FAUCET_LIMIT });
+  const { amount } = valid(FaucetSchema, req.body);
   if (hasChain(env)) {
     const config = chainConfig(env);
     if (!env.MINT_AUTHORITY_KEY) refuse('CUSTODY__NOT_CONFIGURED', { missing: 'MINT_AUTHORITY_KEY' });

@@ -1,6 +1,8 @@
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { jobObject, placementObject } from '../../durable-objects/runtime/objects.ts';
+import { EmptySchema } from '../../durable-objects/contracts/schemas.ts';
 import { errorResponse, json } from '../http.ts';
+import { valid } from '../validate.ts';
 import { signed } from './common.ts';
 import { jobIdParam } from './reads.ts';
 
@@ -13,7 +15,7 @@ import { jobIdParam } from './reads.ts';
 export async function challengeJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const id = jobIdParam(request.params);
   const req = await signed(request, env, 'orders');
-  req.body.only();
+  valid(EmptySchema, req.body);
   await req.commit();
   const result = await placementObject(env, `challenge_${id}`).challenge(id, { commandId: `challenge:${id}`, actor: req.caller.actor, now: req.now });
   return result.ok ? json(result.value) : errorResponse(result.error);
@@ -23,7 +25,7 @@ export async function challengeJob(request: Request & { params: Record<string, s
 export async function cancelJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const id = jobIdParam(request.params);
   const req = await signed(request, env, 'orders');
-  req.body.only();
+  valid(EmptySchema, req.body);
   await req.commit();
   const job = jobObject(env, id);
   const result = await job.execute(id, { type: 'CancelJob' }, { actor: req.caller.actor, now: req.now, commandId: `cancel-job:${id}` });

@@ -1,14 +1,14 @@
 import { ORDER_ID, type AuditReport, type MarketSummary } from '../../durable-objects/contracts/api.ts';
 import { decodePublicKey } from '../../durable-objects/contracts/auth.ts';
 import { auditLedger } from '../../durable-objects/domain/conservation.ts';
-import { parseAmount } from '../../durable-objects/domain/money.ts';
+import { API_LIMITS, HistoryQuerySchema, JobsQuerySchema, MarketQuerySchema, OrdersQuerySchema, type ORDER_SORTS } from '../../durable-objects/contracts/schemas.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { marketList, type MarketConfig } from '../config.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { amountKey } from '../projector.ts';
-import { Fields } from '../validate.ts';
+import { valid } from '../validate.ts';
 import { accountObject, jobObject, marketObject } from '../../durable-objects/runtime/objects.ts';
-import { knownMarket, nextCursor, pageParams, queryValue, signed } from './common.ts';
+import { knownMarket, nextCursor, pageParams, signed } from './common.ts';
 import { hasChain } from '../../durable-objects/runtime/chain.ts';
 import { custodyCheck } from '../reconcile.ts';
 
@@ -67,7 +67,7 @@ export async function listMarkets(_req: Request, env: Env): Promise<Response> {
 /** GET /v1/markets/:market: summary plus live book depth from the market object. */
 export async function getMarket(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
   const market = knownMarket(env, request.params.market ?? '');
-  const depth = new Fields(request.query).queryInteger('depth', { min: 1, max: 100, fallback: 20 });
+  const { depth = API_LIMITS.depth.fallback } = valid(MarketQuerySchema, request.query);
   const config = marketList(env).find((m) => m.id === market)!;
   const [summary] = await summaries(env, [config], Date.now());
   const book = await marketObject(env, market).depth(market, depth);
@@ -96,25 +96,19 @@ function orderRow(r: Record<string, unknown>): Record<string, unknown> {
 
 /** GET /v1/asks and /v1/bids: filters over the offers read model. */
 export async function listOrders(request: Request & { query: Query }, env: Env, kind: 'ask' | 'bid'): Promise<Response> {
-  const q = request.query;
-  const allowed = ['market', 'owner', 'status', 'accelerator', 'region', 'minMemoryGb', 'maxPrice', 'minCompleted', 'sort', 'cursor', 'limit'];
-  for (const key of Object.keys(q)) if (!allowed.includes(key)) refuse('API__INVALID_INPUT', { field: key, problem: 'is not a known filter' });
-  const { offset, limit } = pageParams(q);
+  const q = valid(OrdersQuerySchema, request.query);
+  const { offset, limit } = pageParams(request.query);
   const where = ['kind = ?'];
   const binds: unknown[] = [kind];
-  const market = queryValue(q, 'market');
-  if (market !== undefined) {
+  if (q.market !== undefined) {
     where.push('market = ?');
-    binds.push(knownMarket(env, market));
+    binds.push(knownMarket(env, q.market));
   }
-  const owner = queryValue(q, 'owner');
-  if (owner !== undefined) {
-    if (!decodePublicKey(owner)) refuse('API__INVALID_INPUT', { field: 'owner', problem: 'must be a base58 public key' });
+  if (q.owner !== undefined) {
     where.push('owner = ?');
-    binds.push(owner);
+    binds.push(q.owner);
   }
-  const status = queryValue(q, 'status') ?? 'open';
-  if (!/^(open|matched|cancelled|expired|all)$/.test(status)) refuse('API__INVALID_INPUT', { field: 'status', problem: 'must be open, matched, cancelled, expired or all' });
+  const status = q.status ?? 'open';
   if (status !== 'all') {
     where.push('status = ?');
     binds.push(status);
@@ -124,41 +118,32 @@ export async function listOrders(request: Request & { query: Query }, env: Env, 
     }
   }
   for (const field of ['accelerator', 'region'] as const) {
-    const v = queryValue(q, field);
+    const v = q[field];
     if (v !== undefined) {
-      if (v.length > 64) refuse('API__INVALID_INPUT', { field, problem: 'must be at most 64 characters' });
       where.push(`${field} = ?`);
       binds.push(v);
     }
   }
-  const minMemory = queryValue(q, 'minMemoryGb');
-  if (minMemory !== undefined) {
-    if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(minMemory)) refuse('API__INVALID_INPUT', { field: 'minMemoryGb', problem: 'must be a non-negative number' });
+  if (q.minMemoryGb !== undefined) {
     where.push('memory_gb >= ?');
-    binds.push(Number(minMemory));
+    binds.push(Number(q.minMemoryGb));
   }
-  const maxPrice = queryValue(q, 'maxPrice');
-  if (maxPrice !== undefined) {
-    if (parseAmount(maxPrice) === null) refuse('API__INVALID_INPUT', { field: 'maxPrice', problem: 'must be a decimal string of base units' });
+  if (q.maxPrice !== undefined) {
     where.push('price_key <= ?');
-    binds.push(amountKey(maxPrice));
+    binds.push(amountKey(q.maxPrice));
   }
-  const minCompleted = queryValue(q, 'minCompleted');
-  if (minCompleted !== undefined) {
-    if (!/^[0-9]{1,9}$/.test(minCompleted)) refuse('API__INVALID_INPUT', { field: 'minCompleted', problem: 'must be a non-negative integer' });
+  if (q.minCompleted !== undefined) {
     where.push('COALESCE(r.completed, 0) >= ?');
-    binds.push(Number(minCompleted));
+    binds.push(Number(q.minCompleted));
   }
-  const sorts: Record<string, string> = {
+  const sorts: Record<(typeof ORDER_SORTS)[number], string> = {
     price: 'price_key ASC, created_at ASC',
     '-price': 'price_key DESC, created_at ASC',
     newest: 'created_at DESC',
     memory: 'memory_gb DESC, price_key ASC',
     reputation: 'COALESCE(r.completed, 0) - 5 * (COALESCE(r.lapsed, 0) + COALESCE(r.rejected, 0)) DESC, price_key ASC',
   };
-  const sort = queryValue(q, 'sort') ?? (kind === 'ask' ? 'price' : '-price');
-  const order = sorts[sort];
-  if (!order) refuse('API__INVALID_INPUT', { field: 'sort', problem: `must be one of ${Object.keys(sorts).join(', ')}` });
+  const order = sorts[q.sort ?? (kind === 'ask' ? 'price' : '-price')];
   const rows = await env.DB.prepare(`SELECT ${ORDER_COLUMNS} FROM orders LEFT JOIN providers r ON r.provider = orders.owner WHERE ${where.join(' AND ')} ORDER BY ${order}, id LIMIT ? OFFSET ?`)
     .bind(...binds, limit, offset)
     .all();
@@ -198,13 +183,8 @@ export async function jobHistory(request: Request & { params: Record<string, str
 
 /** GET /v1/jobs?buyer=|provider= */
 export async function listJobs(request: Request & { query: Query }, env: Env): Promise<Response> {
-  const q = request.query;
-  const { offset, limit } = pageParams(q);
-  const buyer = queryValue(q, 'buyer');
-  const provider = queryValue(q, 'provider');
-  for (const [field, v] of [['buyer', buyer], ['provider', provider]] as const) {
-    if (v !== undefined && !decodePublicKey(v)) refuse('API__INVALID_INPUT', { field, problem: 'must be a base58 public key' });
-  }
+  const { buyer, provider } = valid(JobsQuerySchema, request.query);
+  const { offset, limit } = pageParams(request.query);
   const rows = provider
     ? await env.DB.prepare('SELECT j.view FROM jobs j JOIN job_providers p ON p.job_id = j.id WHERE p.provider = ? ORDER BY j.created_at DESC, j.id LIMIT ? OFFSET ?').bind(provider, limit, offset).all<{ view: string }>()
     : buyer
@@ -241,11 +221,7 @@ export async function getLedger(request: Request & { params: Record<string, stri
 }
 
 function afterLimit(query: Query): [number, number] {
-  const q = new Fields(query);
-  for (const key of Object.keys(query)) if (key !== 'cursor' && key !== 'limit') refuse('API__INVALID_INPUT', { field: key, problem: 'is not a known parameter' });
-  const limit = q.queryInteger('limit', { min: 1, max: 500, fallback: 100 });
-  const cursor = queryValue(query, 'cursor');
-  if (cursor !== undefined && !/^s[0-9]{1,12}$/.test(cursor)) refuse('API__INVALID_INPUT', { field: 'cursor', problem: 'is not a cursor from a previous page' });
+  const { cursor, limit = API_LIMITS.historyLimit.fallback } = valid(HistoryQuerySchema, query);
   return [cursor ? Number(cursor.slice(1)) : 0, limit];
 }
 

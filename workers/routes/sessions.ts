@@ -1,6 +1,8 @@
 import type { RevokeSessionResponse } from '../../durable-objects/contracts/api.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
+import { EmptySchema } from '../../durable-objects/contracts/schemas.ts';
 import { errorResponse, json } from '../http.ts';
+import { valid } from '../validate.ts';
 import { accountObject } from '../../durable-objects/runtime/objects.ts';
 import { signed } from './common.ts';
 
@@ -14,7 +16,7 @@ import { signed } from './common.ts';
  */
 export async function revokeSession(request: Request, env: Env): Promise<Response> {
   const req = await signed(request, env, 'delegated');
-  req.body.only();
+  valid(EmptySchema, req.body);
   await req.commit();
   const key = req.caller.signer;
   const result = await accountObject(env, key).revokeKey(key, { commandId: `revoke:${req.caller.nonce}`, actor: key, now: req.now });

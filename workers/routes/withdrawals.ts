@@ -1,10 +1,12 @@
-import { CLIENT_ID, WITHDRAWAL_ID } from '../../durable-objects/contracts/api.ts';
+import { WITHDRAWAL_ID } from '../../durable-objects/contracts/api.ts';
+import { WithdrawalSchema } from '../../durable-objects/contracts/schemas.ts';
 import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { isPublicKey } from '../../durable-objects/domain/custody/keys.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { withdrawalObject } from '../../durable-objects/runtime/objects.ts';
 import type { WithdrawalApiView } from '../../durable-objects/runtime/withdrawal-object.ts';
 import { errorResponse, json, refuse } from '../http.ts';
+import { valid } from '../validate.ts';
 import { custodyFor } from '../../durable-objects/runtime/chain.ts';
 import { nextCursor, pageParams, signed } from './common.ts';
 
@@ -22,11 +24,7 @@ export async function withdrawalId(owner: string, clientId: string): Promise<str
  */
 export async function requestWithdrawal(request: Request, env: Env): Promise<Response> {
   const req = await signed(request, env, 'owner');
-  const f = req.body.only('clientId', 'amount', 'destination');
-  const clientId = f.string('clientId', { pattern: CLIENT_ID, max: 64 });
-  const amount = f.amount('amount');
-  const destination = f.string('destination', { max: 44 });
-  if (!isPublicKey(destination)) refuse('API__INVALID_INPUT', { field: 'destination', problem: 'must be a base58 wallet address (32 bytes)' });
+  const { clientId, amount, destination } = valid(WithdrawalSchema, req.body);
   // Refuses CUSTODY__NOT_CONFIGURED before anything is recorded when this Worker has no chain or no authority key.
   custodyFor(env, { withdrawals: true });
   await req.commit();
