@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AUTH_HEADERS } from '../durable-objects/contracts/auth.ts';
 import { main } from './cli.ts';
 import { loadKeypair } from './keyfile.ts';
-import { startTestServer, type Answer, type RecordedRequest, type TestServer } from './test-server.ts';
+import { startTestServer, type Answer, type RecordedRequest, type TestServer } from '../test/support/http-server.ts';
 
 /* `doug withdraw` against a recording HTTP server that plays the withdrawal's life. */
 

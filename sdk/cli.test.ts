@@ -9,8 +9,8 @@ import { AUTH_HEADERS, canonicalRequest, sha256Hex, verifyText } from '../durabl
 import { attributesArg, main, parseCommandLine, requirementArg } from './cli.ts';
 import { UsageError } from './format.ts';
 import { loadKeypair } from './keyfile.ts';
-import { startTestServer } from './test-server.ts';
-import type { Answer, RecordedRequest, TestServer } from './test-server.ts';
+import { startTestServer } from '../test/support/http-server.ts';
+import type { Answer, RecordedRequest, TestServer } from '../test/support/http-server.ts';
 
 const NOW = 1_700_000_000_000;
 const ASK_ID = 'ask_cpu_0123456789abcdef01234567';

@@ -4,8 +4,8 @@ import { CLIENT_ID } from '../durable-objects/contracts/api.ts';
 import { AUTH_HEADERS, base64UrlDecode, canonicalRequest, createDelegation, generateKeypair, sha256Hex, verifyText } from '../durable-objects/contracts/auth.ts';
 import type { BalanceView } from '../durable-objects/contracts/api.ts';
 import { DougApiError, DougClient, balanceAmounts, newClientId, toAmount } from './client.ts';
-import { startTestServer } from './test-server.ts';
-import type { RecordedRequest, TestServer } from './test-server.ts';
+import { startTestServer } from '../test/support/http-server.ts';
+import type { RecordedRequest, TestServer } from '../test/support/http-server.ts';
 
 /** What the real Worker does with a signed request: recompute the canonical string and verify. */
 async function signatureValid(req: RecordedRequest): Promise<boolean> {

@@ -6,8 +6,8 @@ import { tensorsDigest, toWire, wireBytes } from '../../durable-objects/contract
 import type { WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import { Agent, ExecutionError, corruptOutputs, faultFromEnv, lineLogger, runnerExecutor } from './agent.ts';
 import type { ExecutionResult, Executor, Fault } from './agent.ts';
-import { startPeer } from './net/test-peer.ts';
-import type { Peer, PeerOptions } from './net/test-peer.ts';
+import { startPeer } from '../../test/support/agent-peer.ts';
+import type { Peer, PeerOptions } from '../../test/support/agent-peer.ts';
 
 const HARDWARE: Hardware = { cpuModel: 'Test CPU', cores: 4, memoryGb: 16, gpus: [] };
 const RUNTIME: RuntimeFingerprint = { onnxruntime: '1.30.0', executionProvider: 'cpu', platform: 'linux', arch: 'x64', cpuFeatures: ['avx2'] };

@@ -62,6 +62,7 @@ export function runnerExecutor(runner: RunnerLike): Executor {
  * TEST ONLY. `DOUG_AGENT_FAULT=wrong-output` makes the agent report corrupted outputs (one byte of
  * the first output tensor flipped, digest recomputed), so end-to-end tests can exercise replica
  * disagreement and tie-breaks. An agent running with it is cheating its buyers; it says so loudly.
+ * It stays in the shipped agent because those tests run the real `doug-agent` process, as providers do.
  */
 export type Fault = 'wrong-output';
 export const FAULT_ENV = 'DOUG_AGENT_FAULT';

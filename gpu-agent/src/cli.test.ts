@@ -12,8 +12,8 @@ import { tensorsDigest, toWire } from '../../durable-objects/contracts/tensors.t
 import { encodeKeyFile, loadKeypair, saveKeypair } from '../../sdk/keyfile.ts';
 import { askAttributes, fingerprintAttribute, main } from './cli.ts';
 import type { AgentCliIo, Probe } from './cli.ts';
-import { startPeer } from './net/test-peer.ts';
-import type { Peer, PeerHttpRequest } from './net/test-peer.ts';
+import { startPeer } from '../../test/support/agent-peer.ts';
+import type { Peer, PeerHttpRequest } from '../../test/support/agent-peer.ts';
 
 const RUNTIME: RuntimeFingerprint = { onnxruntime: '1.30.0', executionProvider: 'cpu', platform: 'linux', arch: 'x64', cpuFeatures: ['avx2'] };
 const PROBE: Probe = { hardware: { cpuModel: 'Test CPU', cores: 8, memoryGb: 32, gpus: [] }, runtime: RUNTIME, log: 'execution provider: cpu (test)' };

@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import type { Env } from '../../durable-objects/runtime/env.ts';
 import worker from '../../workers/index.ts';
 import { BASE, DOUG, SPEC, refusal, until, wallet } from './helpers.ts';
 
@@ -210,9 +211,10 @@ describe('the offers list sorted by reputation', () => {
     const region = `rep-${crypto.randomUUID().slice(0, 8)}`;
     const [good, bad, fresh] = await Promise.all([wallet(), wallet(), wallet()]);
     for (const p of [good, bad, fresh]) await p.client.placeAsk({ market: 'cpu', price: '1000', capacity: 1, attributes: { region }, expiresAt: hour() });
-    await env.DB.batch([
-      env.DB.prepare('INSERT OR REPLACE INTO providers (provider, completed, lapsed, rejected) VALUES (?, 3, 0, 0)').bind(good.key),
-      env.DB.prepare('INSERT OR REPLACE INTO providers (provider, completed, lapsed, rejected) VALUES (?, 4, 1, 0)').bind(bad.key),
+    const db = (env as unknown as Env).DB;
+    await db.batch([
+      db.prepare('INSERT OR REPLACE INTO providers (provider, completed, lapsed, rejected) VALUES (?, 3, 0, 0)').bind(good.key),
+      db.prepare('INSERT OR REPLACE INTO providers (provider, completed, lapsed, rejected) VALUES (?, 4, 1, 0)').bind(bad.key),
     ]);
     const page = await until(async () => {
       const p = await good.client.asks({ market: 'cpu', region, sort: 'reputation' });

@@ -8,7 +8,7 @@ import { MARKET_ERRORS } from './errors.ts';
 import type { MarketEvent } from './events.ts';
 import { bestAsk, bestBid, bookDepth, getOrder, marketDecider, nextExpiry, react } from './index.ts';
 import { BoundedMemory, CLOSED_MEMORY } from './state.ts';
-import { LATER, NOW, SPEC, ask, askPlaced, bid, bidPlaced, replicaBid, replicaBidPlaced } from './test-helpers.ts';
+import { LATER, NOW, SPEC, ask, askPlaced, bid, bidPlaced, replicaBid, replicaBidPlaced } from '../../../test/support/market-builders.ts';
 
 const given = specFor(marketDecider);
 const meta = { commandId: 'c', actor: 'system', now: NOW };

@@ -8,7 +8,7 @@ import { marketDecider } from './index.ts';
 import { refDecide, refEvolve, refInitialState } from './reference.ts';
 import type { MarketState, RestingBid } from './state.ts';
 import { satisfies } from './validate.ts';
-import { SPEC } from './test-helpers.ts';
+import { SPEC } from '../../../test/support/market-builders.ts';
 
 const d = marketDecider;
 const OWNERS = ['p1', 'p2', 'p3', 'p4', 'b1', 'b2'];

@@ -7,8 +7,8 @@ import type { Keypair } from '../../../durable-objects/contracts/auth.ts';
 import { AgentConnection, agentSocketUrl, backoffDelay } from './connection.ts';
 import type { ConnectionOptions, WorkMessage } from './connection.ts';
 import { parseServerMessage } from './messages.ts';
-import { startPeer } from './test-peer.ts';
-import type { Peer } from './test-peer.ts';
+import { startPeer } from '../../../test/support/agent-peer.ts';
+import type { Peer } from '../../../test/support/agent-peer.ts';
 
 const HARDWARE: Hardware = { cpuModel: 'Test CPU', cores: 4, memoryGb: 16, gpus: [] };
 const RUNTIME: RuntimeFingerprint = { onnxruntime: '1.30.0', executionProvider: 'cpu', platform: 'linux', arch: 'x64', cpuFeatures: ['avx2'] };

@@ -1,6 +1,6 @@
 /** Builders shared by the market tests (test-only). */
-import type { JobSpec, PlaceAsk, PlaceBid, PlaceReplicaBid } from './commands.ts';
-import type { AskPlaced, BidPlaced, ReplicaBidPlaced } from './events.ts';
+import type { JobSpec, PlaceAsk, PlaceBid, PlaceReplicaBid } from '../../durable-objects/domain/market/commands.ts';
+import type { AskPlaced, BidPlaced, ReplicaBidPlaced } from '../../durable-objects/domain/market/events.ts';
 
 export const NOW = 1_000_000;
 export const LATER = NOW + 60_000;

@@ -5,9 +5,9 @@ import type { AddressInfo } from 'node:net';
 import { WebSocketServer } from 'ws';
 import type { WebSocket } from 'ws';
 
-import { AGENT_PROTOCOL_VERSION, helloMessage } from '../../../durable-objects/contracts/agent.ts';
-import type { AgentMessage, HelloMessage, WelcomeMessage } from '../../../durable-objects/contracts/agent.ts';
-import { verifyText } from '../../../durable-objects/contracts/auth.ts';
+import { AGENT_PROTOCOL_VERSION, helloMessage } from '../../durable-objects/contracts/agent.ts';
+import type { AgentMessage, HelloMessage, WelcomeMessage } from '../../durable-objects/contracts/agent.ts';
+import { verifyText } from '../../durable-objects/contracts/auth.ts';
 
 /**
  * Used by tests only: a real server on 127.0.0.1 that speaks the market's side of the agent
