@@ -1,5 +1,6 @@
 import { Router, type IRequest } from 'itty-router';
 import type { Env, ProjectionMessage } from '../durable-objects/runtime/env.ts';
+import { openApiDocument } from '../durable-objects/contracts/openapi.ts';
 import { isLocalMode } from './config.ts';
 import { handleError, json, refuse } from './http.ts';
 import { project } from './projector.ts';
@@ -24,6 +25,7 @@ const router = Router<Req, [Env, ExecutionContext]>({ catch: handleError });
 
 router
   .get('/v1/health', (_r, env) => json({ ok: true, localMode: isLocalMode(env) }))
+  .get('/v1/openapi.json', (r) => json(openApiDocument(new URL(r.url).origin)))
   .get('/v1/markets', (r, env) => listMarkets(r, env))
   .get('/v1/markets/:market', (r, env) => getMarket(r, env))
   .get('/v1/markets/:market/trades', (r, env) => listTrades(r, env))

@@ -173,6 +173,7 @@ export interface WithdrawalResponse {
 /** API routes, for documentation, the SDK and tests. */
 export const ROUTES = {
   health: 'GET /v1/health',
+  openapi: 'GET /v1/openapi.json',
   markets: 'GET /v1/markets',
   market: 'GET /v1/markets/:market',
   trades: 'GET /v1/markets/:market/trades',

@@ -198,11 +198,12 @@ export const EmptySchema = v.strictObject({}, 'must be an object');
 
 // ---- query parameters --------------------------------------------------------------------------
 
-const once = <O>(schema: v.GenericSchema<string, O>) => v.optional(v.pipe(v.string('must be given once'), schema));
+const ONCE = 'must be given once';
 const queryInteger = (o: { min: number; max: number }) =>
-  v.optional(v.pipe(v.string('must be given once'), v.regex(/^-?[0-9]{1,16}$/, 'must be an integer'), v.transform(Number), v.minValue(o.min, between(o.min, o.max)), v.maxValue(o.max, between(o.min, o.max))));
-const publicKey = once(v.pipe(v.string(), v.check((s: string) => isPublicKey(s), 'must be a base58 public key')));
-const pageCursor = once(v.pipe(v.string(), v.regex(/^o[0-9]{1,9}$/, 'is not a cursor from a previous page')));
+  v.optional(v.pipe(v.string(ONCE), v.regex(/^-?[0-9]{1,16}$/, 'must be an integer'), v.transform(Number), v.minValue(o.min, between(o.min, o.max)), v.maxValue(o.max, between(o.min, o.max))));
+const queryText = (max: number) => v.optional(v.pipe(v.string(ONCE), v.maxLength(max, `must be at most ${max} characters`)));
+const publicKey = v.optional(v.pipe(v.string(ONCE), v.check((s) => isPublicKey(s), 'must be a base58 public key')));
+const pageCursor = v.optional(v.pipe(v.string(ONCE), v.regex(/^o[0-9]{1,9}$/, 'is not a cursor from a previous page')));
 const page = { cursor: pageCursor, limit: queryInteger(API_LIMITS.pageLimit) };
 
 /** `cursor` and `limit` of read-model lists. */
@@ -210,14 +211,14 @@ export const PageQuerySchema = v.object(page);
 /** GET /v1/asks and /v1/bids: filters over the offers read model. */
 export const OrdersQuerySchema = v.strictObject(
   {
-    market: once(v.pipe(v.string(), v.maxLength(32, 'must be at most 32 characters'))),
+    market: queryText(32),
     owner: publicKey,
     status: v.optional(v.picklist(ORDER_STATUSES, `must be ${ORDER_STATUSES.slice(0, -1).join(', ')} or all`)),
-    accelerator: once(v.pipe(v.string(), v.maxLength(64, 'must be at most 64 characters'))),
-    region: once(v.pipe(v.string(), v.maxLength(64, 'must be at most 64 characters'))),
-    minMemoryGb: once(v.pipe(v.string(), v.regex(/^[0-9]{1,6}(\.[0-9]{1,3})?$/, 'must be a non-negative number'))),
-    maxPrice: once(v.pipe(v.string(), v.check((s) => parseAmount(s) !== null, 'must be a decimal string of base units'))),
-    minCompleted: once(v.pipe(v.string(), v.regex(/^[0-9]{1,9}$/, 'must be a non-negative integer'))),
+    accelerator: queryText(64),
+    region: queryText(64),
+    minMemoryGb: v.optional(v.pipe(v.string(ONCE), v.regex(/^[0-9]{1,6}(\.[0-9]{1,3})?$/, 'must be a non-negative number'))),
+    maxPrice: v.optional(v.pipe(v.string(ONCE), v.regex(DECIMAL_STRING, 'must be a decimal string of base units'), v.check((s) => parseAmount(s) !== null, 'must be a decimal string of base units'))),
+    minCompleted: v.optional(v.pipe(v.string(ONCE), v.regex(/^[0-9]{1,9}$/, 'must be a non-negative integer'))),
     sort: v.optional(v.picklist(ORDER_SORTS, `must be one of ${ORDER_SORTS.join(', ')}`)),
     ...page,
   },
@@ -227,7 +228,7 @@ export const OrdersQuerySchema = v.strictObject(
 export const JobsQuerySchema = v.object({ buyer: publicKey, provider: publicKey, ...page });
 /** GET /v1/jobs/:id/history and /v1/accounts/:key/ledger: events after a cursor. */
 export const HistoryQuerySchema = v.strictObject(
-  { cursor: once(v.pipe(v.string(), v.regex(/^s[0-9]{1,12}$/, 'is not a cursor from a previous page'))), limit: queryInteger(API_LIMITS.historyLimit) },
+  { cursor: v.optional(v.pipe(v.string(ONCE), v.regex(/^s[0-9]{1,12}$/, 'is not a cursor from a previous page'))), limit: queryInteger(API_LIMITS.historyLimit) },
   'must be an object',
 );
 /** GET /v1/markets/:market?depth= */
