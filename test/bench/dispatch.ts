@@ -25,6 +25,7 @@ import { tensorsDigest, toWire, type WireTensor } from '../../durable-objects/co
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { agentSocketUrl } from '../../gpu-agent/src/net/connection.ts';
+import { faucetAndDeposit } from '../../sdk/deposit.ts';
 import { DougClient } from '../../sdk/client.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
 import { percentile, printResult, withTimeout } from './harness.ts';
@@ -173,9 +174,12 @@ export async function runDispatchBench(opts: DispatchBenchOptions = {}): Promise
   let stack: Stack | undefined;
   try {
     log('dispatch: starting the stack');
-    stack = await startStack({ markets: MARKETS });
-    const buyer = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
-    await buyer.faucet((1000n * UNITS_PER_DOUG).toString());
+    // No chain: this bench times the market -> job -> agent path, which never touches it; the faucet
+    // then credits the ledger itself (faucetAndDeposit also deposits when a chain is on).
+    stack = await startStack({ markets: MARKETS, chain: false });
+    const buyerKey = await generateKeypair();
+    const buyer = new DougClient({ baseUrl: stack.url, keypair: buyerKey });
+    await faucetAndDeposit(buyer, buyerKey, 1000n * UNITS_PER_DOUG);
     const model = await buyer.uploadModel(buildMlpModel({ inputSize: 8, hidden: 32, outputSize: 3, seed: 5 }));
     const x = new Float32Array([0.5, -1, 2, 0.25, 3, -0.5, 1, 0]);
     const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 8], new Uint8Array(x.buffer))]);

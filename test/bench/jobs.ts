@@ -17,6 +17,7 @@ import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
 import { toWire } from '../../durable-objects/contracts/tensors.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { buildMlpModel } from '../../gpu-agent/models/build.ts';
+import { faucetAndDeposit } from '../../sdk/deposit.ts';
 import { DougClient, type JobView } from '../../sdk/client.ts';
 import { eventually, startAgent, type AgentProcess } from '../e2e/agents.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
@@ -83,9 +84,12 @@ export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<
   const agentLogs = () => agents.map((a) => a.log().slice(-1500)).join('\n');
   try {
     log('jobs: starting the stack');
-    stack = await startStack({ markets: MARKETS });
-    const buyer = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
-    await buyer.faucet((1000n * UNITS_PER_DOUG).toString());
+    // No chain: this bench times the market -> job -> agent path, which never touches it; the faucet
+    // then credits the ledger itself (faucetAndDeposit also deposits when a chain is on).
+    stack = await startStack({ markets: MARKETS, chain: false });
+    const buyerKey = await generateKeypair();
+    const buyer = new DougClient({ baseUrl: stack.url, keypair: buyerKey });
+    await faucetAndDeposit(buyer, buyerKey, 1000n * UNITS_PER_DOUG);
     const model = await buyer.uploadModel(buildMlpModel({ inputSize: 8, hidden: 32, outputSize: 3, seed: 5 }));
     const x = new Float32Array([0.5, -1, 2, 0.25, 3, -0.5, 1, 0]);
     const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 8], new Uint8Array(x.buffer))]);

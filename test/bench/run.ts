@@ -1,5 +1,6 @@
-// `npm run bench [-- name...]`: every benchmark in one run (or only those named: orderbook, intake,
-// agent, dispatch, jobs, local-chain); a table, then one JSON object as the last line. Each bench bounds its own
+// `npm run bench [-- [--quick] name...]`: every benchmark in one run (or only those named: orderbook,
+// intake, agent, dispatch, jobs, local-chain); a table, then one JSON object as the last line.
+// --quick runs each with small counts (CI: every bench still runs end to end; its figures are rough). Each bench bounds its own
 // waits and stops what it started (stacks, agents) in a finally; one that fails is reported on
 // stderr, the others still run, and the exit code is 1.
 import { runAgentOverheadBench } from './agent-overhead.ts';
@@ -9,16 +10,17 @@ import { runJobsBench } from './jobs.ts';
 import { runLocalChainBench } from './local-chain.ts';
 import { runOrderbookBench } from './orderbook.ts';
 
+const quick = process.argv.includes('--quick');
 const BENCHES: Record<string, () => Promise<Record<string, number>>> = {
-  orderbook: () => runOrderbookBench(),
-  intake: () => runIntakeBench(),
-  agent: () => runAgentOverheadBench(),
-  dispatch: () => runDispatchBench(),
-  jobs: () => runJobsBench(),
-  'local-chain': () => runLocalChainBench(),
+  orderbook: () => runOrderbookBench(quick ? { ops: 50_000 } : {}),
+  intake: () => runIntakeBench(quick ? { events: 20_000, n: 1_000, batch: 100 } : {}),
+  agent: () => runAgentOverheadBench(quick ? { roundMs: 100 } : {}),
+  dispatch: () => runDispatchBench(quick ? { bids: 10, warmup: 2 } : {}),
+  jobs: () => runJobsBench(quick ? { jobs: 8, agents: 2 } : {}),
+  'local-chain': () => runLocalChainBench(quick ? { transfers: 20, warmup: 2 } : {}),
 };
 
-const only = process.argv.slice(2);
+const only = process.argv.slice(2).filter((arg) => arg !== '--quick');
 const unknown = only.filter((name) => !(name in BENCHES));
 if (unknown.length > 0) {
   console.error(`unknown benchmark(s): ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}`);
