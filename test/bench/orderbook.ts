@@ -1,7 +1,9 @@
 /**
- * Order book benchmark: the market engine's plain limit-order mode against the npm package
- * nodejs-order-book on one seeded stream, plus the market decider (decide + evolve) on a comparable
- * stream of asks, bids and cancels. Prints a table and, last, one JSON line.
+ * Order book benchmark. market_decider_*: what a market runs (the market decider's decide + evolve)
+ * against the npm package nodejs-order-book on one seeded unit-quantity stream of adds, cancels and
+ * crossing orders, checked to end with the same resting orders and traded quantity. orderbook_*:
+ * the plain LimitOrderBook against the package on a stream with quantities 1-10 (no market uses it).
+ * Prints a table and, last, one JSON line.
  *
  *   node --import tsx test/bench/orderbook.ts [ops]
  */
@@ -37,7 +39,7 @@ interface Stream {
  * live orders, ~20% marketable limits priced at the far end of the other side. The mix leans to
  * add or cancel to hold the book near TARGET resting orders. Liveness is tracked with our engine.
  */
-function generate(n: number, seed: number): Stream {
+function generate(n: number, seed: number, unit = false): Stream {
   const rnd = prng(seed);
   const s: Stream = {
     n,
@@ -90,6 +92,7 @@ function generate(n: number, seed: number): Stream {
       price = buy ? MID + LEVELS : MID - LEVELS;
       qty = 1 + Math.floor(rnd() * 8);
     }
+    if (unit) qty = 1;
     book.limit(id, buy ? 'buy' : 'sell', price, qty);
     if (book.get(id) !== undefined) live.push(id);
     s.kind[i] = kind;
@@ -148,84 +151,51 @@ function runPackage(s: Stream): RunResult {
   return { ns, resting, traded, depth: JSON.stringify([asks, [...bids].sort((a, b) => b[0]! - a[0]!)]) };
 }
 
-/** A market stream: asks (capacity 1) and bids (replicas 1, no requirements), cancels, crossing orders. */
-function generateMarket(n: number, seed: number): { commands: MarketCommand[]; metas: CommandMeta[] } {
-  const rnd = prng(seed);
-  const d = marketDecider;
-  let state = d.initialState();
-  const commands: MarketCommand[] = new Array(n);
-  const metas: CommandMeta[] = new Array(n);
-  const live: string[] = [];
-  const owners = Array.from({ length: 64 }, (_, i) => `owner-${i}`);
+/**
+ * The stream as market commands: a sell is an ask of capacity 1, a buy a bid for one replica, each
+ * order its own owner (no self-trade), so on a unit-quantity stream the market decider must end
+ * where the package does. Built untimed.
+ */
+function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] } {
+  const commands: MarketCommand[] = new Array(s.n);
+  const metas: CommandMeta[] = new Array(s.n);
   const spec = { modelSha256: 'a'.repeat(64), inputSha256: 'b'.repeat(64), inputBytes: 1024, tolerance: null };
   const expiresAt = 4_000_000_000_000;
-  let resting = 0;
-  for (let i = 0; i < n; i++) {
-    const now = 1_700_000_000_000 + i;
-    const r = rnd();
-    let kind = i < TARGET ? ADD : r < 0.5 ? ADD : r < 0.8 ? CANCEL : CROSS;
-    if (kind === CANCEL && resting < TARGET * 0.98) kind = ADD;
-    else if (kind === ADD && resting > TARGET * 1.02) kind = CANCEL;
-    let command: MarketCommand | null = null;
-    let actor = 'system';
-    if (kind === CANCEL) {
-      while (live.length > 0 && command === null) {
-        const at = Math.floor(rnd() * live.length);
-        const cand = live[at]!;
-        live[at] = live[live.length - 1]!;
-        live.pop();
-        const o = state.orders.get(cand);
-        if (o !== undefined && o.status === 'open' && o.level !== null) {
-          command = { type: 'CancelOrder', orderId: cand };
-          actor = o.owner;
-        }
-      }
-      if (command === null) kind = ADD;
-    }
-    if (command === null) {
-      const buy = rnd() < 0.5;
-      const owner = owners[Math.floor(rnd() * owners.length)]!;
-      const id = `o${i}`;
-      const price = BigInt(
-        kind === ADD ? (buy ? MID - 1 - Math.floor(rnd() * LEVELS) : MID + 1 + Math.floor(rnd() * LEVELS)) : buy ? MID + LEVELS : MID - LEVELS,
-      );
-      command = buy
-        ? { type: 'PlaceBid', bidId: id, owner, maxPrice: price, units: 10, replicas: 1, requirements: [], expiresAt, ioc: false, spec }
-        : { type: 'PlaceAsk', askId: id, owner, price, capacity: 1, attributes: {}, expiresAt };
-      actor = owner;
-    }
-    const meta: CommandMeta = { commandId: `c${i}`, actor, now };
-    commands[i] = command;
-    metas[i] = meta;
-    const res = d.decide(state, command, meta);
-    if (!res.ok) throw new Error(`market stream: ${res.error.code}`);
-    for (const e of res.value) {
-      state = d.evolve(state, e, meta);
-      if (e.type === 'AskPlaced' || e.type === 'BidPlaced') {
-        resting++;
-        live.push(e.type === 'AskPlaced' ? e.askId : e.bidId);
-      } else if (e.type === 'AskCancelled' || e.type === 'BidCancelled') resting--;
-      else if (e.type === 'BidMatched' && command.type === 'PlaceAsk') resting--; // a resting bid taken, and the capacity-1 ask is full
-      else if (e.type === 'BidMatched') resting--; // the resting ask became full
-    }
+  for (let i = 0; i < s.n; i++) {
+    const id = s.idStr[i]!;
+    const owner = `owner-${id}`;
+    commands[i] =
+      s.kind[i] === CANCEL
+        ? { type: 'CancelOrder', orderId: id }
+        : s.buy[i] === 1
+          ? { type: 'PlaceBid', bidId: id, owner, maxPrice: BigInt(s.price[i]!), units: 10, replicas: 1, requirements: [], expiresAt, ioc: false, spec }
+          : { type: 'PlaceAsk', askId: id, owner, price: BigInt(s.price[i]!), capacity: 1, attributes: {}, expiresAt };
+    metas[i] = { commandId: `c${i}`, actor: owner, now: 1_700_000_000_000 + i };
   }
   return { commands, metas };
 }
 
-function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number } {
+/** Decide + evolve over the commands, as the market object runs them; a BidMatched is one unit traded. */
+function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number; traded: number; resting: number } {
   const d = marketDecider;
   let state = d.initialState();
   let events = 0;
+  let traded = 0;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < commands.length; i++) {
     const meta = metas[i]!;
     const res = d.decide(state, commands[i]!, meta);
     if (!res.ok) throw new Error(`market run: ${res.error.code}`);
     const evs = res.value;
-    for (let j = 0; j < evs.length; j++) state = d.evolve(state, evs[j]!, meta);
+    for (let j = 0; j < evs.length; j++) {
+      const e = evs[j]!;
+      if (e.type === 'BidMatched') traded++;
+      state = d.evolve(state, e, meta);
+    }
     events += evs.length;
   }
-  return { ns: process.hrtime.bigint() - t0, events };
+  const ns = process.hrtime.bigint() - t0;
+  return { ns, events, traded, resting: state.asks.size + state.bids.size };
 }
 
 const perSecond = (ops: number, ns: bigint) => Math.round((ops * 1e9) / Number(ns));
@@ -242,14 +212,20 @@ export async function runOrderbookBench(opts: { ops?: number } = {}): Promise<Re
   if (ours.resting !== pkg.resting || ours.traded !== pkg.traded || ours.depth !== pkg.depth)
     throw new Error(`engines disagree: ours resting ${ours.resting} traded ${ours.traded}; package resting ${pkg.resting} traded ${pkg.traded}; depth equal ${ours.depth === pkg.depth}`);
 
-  const marketOps = ops;
-  const market = generateMarket(marketOps, 99);
-  const marketWarm = generateMarket(Math.min(100_000, marketOps), 5);
+  // The market decider and the package on one unit-quantity stream (a market order is one slot).
+  const unit = generate(ops, 99, true);
+  const market = toMarket(unit);
+  const marketWarm = toMarket(generate(Math.min(100_000, ops), 5, true));
   runMarket(marketWarm.commands, marketWarm.metas);
   const m = runMarket(market.commands, market.metas);
+  const unitPkg = runPackage(unit);
+  if (m.resting !== unitPkg.resting || m.traded !== unitPkg.traded)
+    throw new Error(`market decider and package disagree: market resting ${m.resting} traded ${m.traded}; package resting ${unitPkg.resting} traded ${unitPkg.traded}`);
 
   const oursRate = perSecond(ops, ours.ns);
   const pkgRate = perSecond(ops, pkg.ns);
+  const marketRate = perSecond(ops, m.ns);
+  const unitPkgRate = perSecond(ops, unitPkg.ns);
   return {
     orderbook_ops: ops,
     orderbook_adds: stream.counts[ADD],
@@ -260,9 +236,12 @@ export async function runOrderbookBench(opts: { ops?: number } = {}): Promise<Re
     orderbook_ops_per_s: oursRate,
     orderbook_nodejs_order_book_ops_per_s: pkgRate,
     orderbook_vs_nodejs_order_book: Math.round((oursRate / pkgRate) * 100) / 100,
-    market_decider_ops: marketOps,
+    market_decider_ops: ops,
     market_decider_events: m.events,
-    market_decider_ops_per_s: perSecond(marketOps, m.ns),
+    market_decider_traded_quantity: m.traded,
+    market_decider_ops_per_s: marketRate,
+    market_nodejs_order_book_ops_per_s: unitPkgRate,
+    market_decider_vs_nodejs_order_book: Math.round((marketRate / unitPkgRate) * 100) / 100,
   };
 }
 
