@@ -7,6 +7,7 @@ import {
   type HelloMessage,
   type ServerMessage,
 } from '../contracts/agent.ts';
+import { parseAgentMessage } from '../contracts/agent-messages.ts';
 import { decodePublicKey, delegationProblem, encodeBase58Nonce, verifyText } from '../contracts/auth.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../contracts/tensors.ts';
 import type { Result } from '../domain/result.ts';
@@ -92,13 +93,9 @@ export class AgentGateway {
   /** Handles one message from an agent. Bad input is answered with an error and changes nothing. */
   async message(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
     const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw);
-    let msg: AgentMessage;
-    try {
-      msg = JSON.parse(text) as AgentMessage;
-    } catch {
-      return refuse(ws, 'AGENT__MALFORMED_MESSAGE', 'messages must be JSON');
-    }
-    if (!msg || typeof msg !== 'object' || typeof msg.type !== 'string') return refuse(ws, 'AGENT__MALFORMED_MESSAGE', 'messages must be objects with a type');
+    const parsed = parseAgentMessage(text);
+    if (!parsed.ok) return refuse(ws, parsed.code, parsed.message, parsed.ref);
+    const msg = parsed.message;
     const at = ws.deserializeAttachment() as Attachment;
     if (msg.type === 'hello') return this.hello(ws, at, msg);
     if (at.phase !== 'ready') return refuse(ws, 'AGENT__NOT_AUTHENTICATED', 'send hello first', msg.type);

@@ -405,3 +405,33 @@ describe('agents on the market socket', () => {
     expect((await p.client.account()).available).toBe('0');
   });
 });
+
+describe('an agent frame the schemas refuse', () => {
+  it('gets a coded error frame, never an exception in the object, and the socket goes on working', async () => {
+    const p = await wallet();
+    const ask = await p.client.placeAsk({ market: 'cpu', price: '5', capacity: 1, attributes: {}, expiresAt: hour() });
+    const agent = await SocketAgent.connect('cpu');
+    await agent.hello(p.keypair, ask.order.id);
+    await agent.next('welcome');
+
+    const hostile: [frame: string, code: string, ref: string | undefined][] = [
+      ['{"type":"error","leaseId":{"toString":1}}', 'AGENT__MALFORMED_MESSAGE', 'error'],
+      ['{"type":"error","jobId":"j","leaseId":"l","code":"AGENT__RUN_FAILED","message":{"toString":1}}', 'AGENT__MALFORMED_MESSAGE', 'error'],
+      ['{"type":"heartbeat","leases":[{"toString":1}]}', 'AGENT__MALFORMED_MESSAGE', 'heartbeat'],
+      ['{"type":"result","jobId":"j","leaseId":"l","outputs":[{"name":{"toString":1}}],"outputDigest":"x","timings":{}}', 'AGENT__RESULT_INVALID', 'result'],
+      ['{"type":{"toString":1}}', 'AGENT__MALFORMED_MESSAGE', undefined],
+      ['null', 'AGENT__MALFORMED_MESSAGE', undefined],
+    ];
+    for (const [frame, code, ref] of hostile) {
+      agent.send(frame);
+      const error = await agent.next('error');
+      expect([frame, error.code, error.ref]).toEqual([frame, code, ref]);
+    }
+
+    const buyer = await wallet(DOUG);
+    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([2]));
+    agent.send({ type: 'ready', slots: 1 });
+    const bid = await buyer.client.placeBid({ market: 'cpu', maxPrice: '5', units: 1, replicas: 1, expiresAt: hour(), job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([0]))], tolerance: null } });
+    expect((await agent.next('assign')).jobId).toBe(bid.jobId);
+  });
+});
