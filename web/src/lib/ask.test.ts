@@ -15,6 +15,7 @@ import {
   shellQuote,
   validateAsk,
   type AskForm,
+  ASK_LIMITS,
 } from './ask.ts';
 
 const NOW = 1_700_000_000_000;
@@ -83,7 +84,7 @@ describe('validateAsk with a complete form', () => {
 
 describe('validateAsk with mistakes', () => {
   it('names each wrong field', () => {
-    const v = validateAsk(form({ market: '', price: '0.0000000001', capacity: '0', memoryGb: 'lots', region: 'x'.repeat(65), ttl: '2h' }), { now: NOW, markets: MARKETS });
+    const v = validateAsk(form({ market: '', price: '0.0000000001', capacity: '0', memoryGb: 'lots', region: 'x'.repeat(ASK_LIMITS.attributeValueLength + 1), ttl: '2h' }), { now: NOW, markets: MARKETS });
     expect(v.ok).toBe(false);
     if (v.ok) return;
     expect(Object.keys(v.errors).sort()).toEqual(['capacity', 'market', 'memoryGb', 'price', 'region', 'ttl']);

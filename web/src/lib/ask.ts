@@ -2,6 +2,8 @@ import type { AttributeValue } from '$contracts/api.ts';
 import { MARKET_ID } from '$contracts/api.ts';
 import { decodePublicKey, encodeDelegation, type Delegation, type DelegationScope } from '$contracts/auth.ts';
 import { formatDoug, MAX_AMOUNT, parseDoug } from '$domain/money.ts';
+import { LIMITS } from '$domain/market/validate.ts';
+import { API_LIMITS, ATTRIBUTE_KEY } from '$contracts/schemas.ts';
 
 /**
  * The provider's ask form: validation with the server's rules (workers/routes/orders.ts) and the
@@ -55,18 +57,18 @@ export const TTL_CHOICES = [
 ] as const;
 export const DEFAULT_TTL = '1h';
 
-/** Server limits of an ask (workers/routes/orders.ts, domain/market/validate.ts). */
+/** Server limits of an ask: the market's (domain/market/validate.ts) and the API's (contracts/schemas.ts). */
 export const ASK_LIMITS = {
-  capacity: { min: 1, max: 1024 },
-  attributes: 16,
-  attributeValueLength: 64,
-  attributeNumber: 1e12,
-  maxTtlMs: 30 * 86_400_000,
+  capacity: LIMITS.capacity,
+  attributes: LIMITS.attributes,
+  attributeValueLength: LIMITS.attributeStringLength,
+  attributeNumber: API_LIMITS.attributeNumber,
+  maxTtlMs: API_LIMITS.maxTtlMs,
 } as const;
 /** Kept off the 30-day limit so that a browser clock a little ahead of the server's is not refused. */
 const CLOCK_MARGIN_MS = 5 * 60_000;
 
-export const ATTRIBUTE_KEY = /^[A-Za-z][A-Za-z0-9_]{0,31}$/;
+export { ATTRIBUTE_KEY };
 /** The keys the named form fields fill (the agent and the offers filters use the same ones). */
 const NAMED_KEYS = ['accelerator', 'memoryGb', 'region'] as const;
 
@@ -126,7 +128,7 @@ function extraAttributes(rows: AttributeRow[], taken: Set<string>, errors: AskEr
     const key = row.key.trim();
     const value = row.value.trim();
     if (key === '' && value === '') return;
-    if (!ATTRIBUTE_KEY.test(key)) errors[`extra.${i}`] = 'A key starts with a letter: letters, digits and _ only, up to 32.';
+    if (!ATTRIBUTE_KEY.test(key)) errors[`extra.${i}`] = `A key starts with a letter: letters, digits and _ only, up to ${LIMITS.attributeKeyLength}.`;
     else if (taken.has(key)) errors[`extra.${i}`] = `${key} is given twice.`;
     else if (value === '') errors[`extra.${i}`] = 'Give a value, or clear the key.';
     else if (value.length > ASK_LIMITS.attributeValueLength) errors[`extra.${i}`] = `At most ${ASK_LIMITS.attributeValueLength} characters.`;

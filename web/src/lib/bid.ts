@@ -2,23 +2,25 @@ import type { Requirement } from '$contracts/api.ts';
 import { bytesPerElement, elementCount, TENSOR_DTYPES, tensorProblem, tensorsBytes, toWire, type TensorDType, type WireTensor } from '$contracts/tensors.ts';
 import { bidEscrow } from '$domain/market/validate.ts';
 import { MAX_AMOUNT, parseDoug, type Amount } from '$domain/money.ts';
+import { LIMITS } from '$domain/market/validate.ts';
+import { API_LIMITS } from '$contracts/schemas.ts';
 
 /**
  * The bid form's decisions: field validation, the escrow it will hold, and reading input tensors
  * typed or dropped in by the buyer. The server checks everything again and has the final word.
  */
 
-/** Bounds the API enforces on a bid (workers/routes/orders.ts). */
-export const MAX_UNITS = 1_000_000;
-export const MAX_REPLICAS = 5;
-export const MAX_EXPIRY_MINUTES = 30 * 24 * 60;
+/** Bounds the API enforces on a bid: the market's (domain/market/validate.ts) and the API's (contracts/schemas.ts). */
+export const MAX_UNITS = LIMITS.units.max;
+export const MAX_REPLICAS = LIMITS.replicas.max;
+export const MAX_EXPIRY_MINUTES = API_LIMITS.maxTtlMs / 60_000;
 export const DEFAULT_EXPIRY_MINUTES = 10;
-export const MAX_TOLERANCE = 1e6;
+export const MAX_TOLERANCE = API_LIMITS.tolerance;
 /** Largest input set the API takes (PUT /v1/inputs), in raw tensor bytes. */
-export const MAX_INPUT_BYTES = 4 * 1024 * 1024;
+export const MAX_INPUT_BYTES = API_LIMITS.inputBytes;
 /** Inline inputs travel inside the signed bid, whose body may not exceed 64 KiB; leave room for the rest. */
 export const MAX_INLINE_JSON = 48 * 1024;
-export const MAX_TENSORS = 64;
+export const MAX_TENSORS = API_LIMITS.tensors;
 
 /** The bid form as typed: every field a string, exactly as in its input. */
 export interface BidForm {

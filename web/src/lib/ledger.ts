@@ -1,5 +1,6 @@
 import type { HistoryEntry, JobView } from '$sdk/client.ts';
-import { formatDoug, UNITS_PER_DOUG } from '$domain/money.ts';
+import { formatDoug } from '$domain/money.ts';
+import { API_LIMITS } from '$contracts/schemas.ts';
 import { amountInput, doug, shortKey, toUnits } from './format.ts';
 
 /**
@@ -134,8 +135,8 @@ export function jobEarning(job: Pick<JobView, 'replicas'> & { payouts?: unknown 
   return { net, gross, replicas };
 }
 
-/** Most one faucet request may credit (workers/routes/faucet.ts): 1,000,000 DOUG. */
-export const FAUCET_LIMIT = 1_000_000n * UNITS_PER_DOUG;
+/** Most one faucet request may credit (contracts/schemas.ts): 1,000,000 DOUG. */
+export const FAUCET_LIMIT = API_LIMITS.faucet;
 
 /** The faucet form's amount in base units, or what is wrong with it. */
 export function faucetAmount(text: string): { ok: true; amount: bigint } | { ok: false; error: string } {
