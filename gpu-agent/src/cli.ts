@@ -10,6 +10,8 @@ import type { AttributeValue } from '../../durable-objects/contracts/api.ts';
 import { base64UrlDecode, createDelegation, decodePublicKey, DELEGATION_SCOPES, delegationMessage, sha256Hex, verifyText } from '../../durable-objects/contracts/auth.ts';
 import type { Delegation, DelegationScope, Keypair } from '../../durable-objects/contracts/auth.ts';
 import { formatDoug } from '../../durable-objects/domain/money.ts';
+import { LIMITS } from '../../durable-objects/domain/market/validate.ts';
+import { API_LIMITS, ATTRIBUTE_KEY } from '../../durable-objects/contracts/schemas.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
 import type { DougClientOptions } from '../../sdk/client.ts';
 import { UsageError, attributeValue, dougArg, durationArg, intArg, isEntryModule, takeFlag, type FlagKind } from '../../sdk/format.ts';
@@ -34,7 +36,6 @@ export const DEFAULT_AGENT_KEY_PATH = '~/.config/doug/agent.json';
 export const DEFAULT_MODEL_DIR = '~/.cache/doug/models';
 const DEFAULT_TTL_MS = 3_600_000;
 const DEFAULT_DRAIN_MS = 60_000;
-const MAX_TTL_MS = 30 * 24 * 3_600_000;
 /** A wallet's delegation to the agent key lasts this long at least, and is renewed before it lapses. */
 const DELEGATION_MS = 24 * 3_600_000;
 /** What the agent needs a wallet to delegate to its key. */
@@ -173,9 +174,9 @@ function options(argv: string[], io: AgentCliIo): Options {
   if (!MARKET_ID.test(market)) throw new UsageError(`--market: ${JSON.stringify(market)} is not a market id (1-32 of a-z, 0-9, -)`);
   const price = dougArg('--price', need('price'));
   const capacity = intArg('--capacity', need('capacity'), 1);
-  if (capacity > 1024) throw new UsageError('--capacity: at most 1024');
+  if (capacity > LIMITS.capacity.max) throw new UsageError(`--capacity: at most ${LIMITS.capacity.max}`);
   const ttlMs = str('ttl') === undefined ? DEFAULT_TTL_MS : durationArg('--ttl', str('ttl')!);
-  if (ttlMs > MAX_TTL_MS) throw new UsageError('--ttl: at most 30d');
+  if (ttlMs > API_LIMITS.maxTtlMs) throw new UsageError(`--ttl: at most ${API_LIMITS.maxTtlMs / 86_400_000}d`);
   const drainTimeoutMs = str('drain-timeout') === undefined ? DEFAULT_DRAIN_MS : durationArg('--drain-timeout', str('drain-timeout')!);
   const home = io.home ?? homedir();
   const wallet = str('wallet-key');
@@ -200,12 +201,15 @@ function options(argv: string[], io: AgentCliIo): Options {
   };
 }
 
+/** `key=value` with the API's attribute key pattern and value length. */
+const ATTRIBUTE_ARG = new RegExp(`^(${ATTRIBUTE_KEY.source.slice(1, -1)})=(.{1,${LIMITS.attributeStringLength}})$`);
+
 /** Parses repeated `--attr key=value`. */
 export function attributesArg(items: string[]): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};
   for (const item of items) {
-    const m = /^([A-Za-z][A-Za-z0-9_]{0,31})=(.{1,64})$/.exec(item);
-    if (!m) throw new UsageError(`--attr: expected key=value (value 1-64 characters), got ${JSON.stringify(item)}`);
+    const m = ATTRIBUTE_ARG.exec(item);
+    if (!m) throw new UsageError(`--attr: expected key=value (value 1-${LIMITS.attributeStringLength} characters), got ${JSON.stringify(item)}`);
     if (m[1]! in out) throw new UsageError(`--attr: ${m[1]} is given twice`);
     out[m[1]!] = attributeValue(m[2]!);
   }
