@@ -174,6 +174,11 @@ describe('slots', () => {
     expect(getOrder(state, 'a')).toMatchObject({ side: 'ask', slotsInUse: 1, freeSlots: 0, status: 'open' });
   });
 
+  it('a slot taken on one ask is held by that ask alone', () => {
+    const { state } = given([askPlaced({ askId: 'b', owner: 'prov-2', capacity: 2 }), ...filled, askPlaced({ askId: 'c', owner: 'prov-3' })]);
+    expect([getOrder(state, 'a'), getOrder(state, 'b'), getOrder(state, 'c')]).toMatchObject([{ slotsInUse: 1 }, { slotsInUse: 0 }, { slotsInUse: 0 }]);
+  });
+
   it('a release returns the slot and the ask re-enters behind orders waiting at its price', () => {
     const { state, when } = given([...filled, askPlaced({ askId: 'b', owner: 'prov-2' })]);
     const events = when({ type: 'ReleaseSlot', askId: 'a', jobId: 'job-1' }).events();
@@ -246,6 +251,19 @@ describe('expiry', () => {
 
   it('nextExpiry is null on an empty book', () => {
     expect(nextExpiry(marketDecider.initialState())).toBeNull();
+  });
+
+  it('forgets cancelled orders from the expiry heap, and still expires the open ones earliest first', () => {
+    const { state } = given([]);
+    const placed = Array.from({ length: 3000 }, (_, i) => askPlaced({ askId: `a${i}`, owner: `p${i}`, expiresAt: NOW + 10 + ((i * 7919) % 3000) }));
+    for (const e of placed) marketDecider.evolve(state, e, meta);
+    const kept = new Set(['a5', 'a1234', 'a2999', 'a17']);
+    for (const e of placed) if (!kept.has(e.askId)) marketDecider.evolve(state, { type: 'AskCancelled', askId: e.askId, owner: e.owner, reason: 'owner' }, meta);
+    expect(state.expiries.length).toBeLessThan(1100);
+    const due = placed.filter((e) => kept.has(e.askId)).sort((a, b) => a.expiresAt - b.expiresAt);
+    expect(nextExpiry(state)).toBe(due[0]!.expiresAt);
+    const expired = marketDecider.decide(state, { type: 'ExpireOrders' }, { ...meta, now: NOW + 5000 });
+    expect(expired).toEqual({ ok: true, value: due.map((e) => ({ type: 'AskExpired', askId: e.askId, owner: e.owner })) });
   });
 });
 

@@ -18,7 +18,7 @@ export interface AskOrder {
   /** Its time priority: placedSeq, or the moment it re-entered its level after being full. */
   seq: number;
   status: 'open' | 'cancelled' | 'expired';
-  /** Jobs holding a slot (one slot per job). */
+  /** Jobs holding a slot (one slot per job); NO_JOBS until the first is taken (takeSlot). */
   inUse: Set<string>;
   prev: AskOrder | null;
   next: AskOrder | null;
@@ -190,7 +190,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
         placedSeq: seq,
         seq,
         status: 'open',
-        inUse: new Set(),
+        inUse: NO_JOBS,
         prev: null,
         next: null,
         level: null,
@@ -315,16 +315,23 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
       break;
     }
   }
-  pruneExpiries(state.expiries);
+  pruneExpiries(state);
   return state;
 }
 
 const NO_EXCLUSIONS: readonly string[] = Object.freeze([]);
 
+/**
+ * The empty slot set every new ask shares (many asks never hold a job, and a Set per ask is
+ * garbage on the decider's hot path). Never added to: takeSlot gives an empty ask a set of its own.
+ */
+const NO_JOBS: Set<string> = new Set();
+
 function takeSlot(state: MarketState, askId: string, jobId: string): void {
   const ask = state.orders.get(askId);
   if (ask === undefined || ask.kind !== 'ask') return;
-  ask.inUse.add(jobId);
+  if (ask.inUse.size === 0) ask.inUse = new Set([jobId]);
+  else ask.inUse.add(jobId);
   if (ask.inUse.size >= ask.capacity && ask.level !== null) state.asks.unlink(ask);
 }
 
@@ -370,9 +377,20 @@ function heapPop(heap: ExpiringOrder[]): void {
   heap[i] = last;
 }
 
-/** Drops closed orders from the top so that the top is always the next real expiry. */
-function pruneExpiries(heap: ExpiringOrder[]): void {
+/**
+ * Drops closed orders from the top so that the top is always the next real expiry. Closed orders
+ * below the top would otherwise stay until they reach it, keeping every cancelled or filled order
+ * alive (and the garbage collector walking them); once they outnumber the open ones 3 to 1 the heap
+ * is rebuilt from the open ones (a sorted array is a heap; only the top is ever read in order).
+ */
+function pruneExpiries(state: MarketState): void {
+  const heap = state.expiries;
   while (heap.length > 0 && heap[0]!.status !== 'open') heapPop(heap);
+  if (heap.length > 1024 && heap.length > 4 * (state.orders.size + state.replicaBids.size)) {
+    const open = heap.filter((o) => o.status === 'open').sort((a, b) => (before(a, b) ? -1 : 1));
+    heap.length = 0;
+    for (const o of open) heap.push(o);
+  }
 }
 
 /** Open orders with expiresAt <= now, in (expiresAt, placedSeq) order. Reads only. */
