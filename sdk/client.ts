@@ -97,7 +97,7 @@ export interface OrderFilters extends PageParams {
   maxPrice?: AmountString | bigint;
   /** Asks whose provider completed at least this many jobs. */
   minCompleted?: number;
-  /** Default 'price' for asks, '-price' for bids; 'reputation' ranks providers by completed jobs. */
+  /** Default 'price' for asks, '-price' for bids; 'reputation' ranks providers by their score (durable-objects/domain/reputation.ts). */
   sort?: (typeof ORDER_SORTS)[number];
 }
 export type AskFilters = OrderFilters;

@@ -9,6 +9,8 @@ export const amountKey = (v: unknown): string => String(v ?? '0').padStart(20, '
 /**
  * Queue consumer: projects events and object views into D1. Each event applies once (its id is
  * recorded in the same D1 batch); views carry the object's sequence and only ever move forward.
+ * After a message, the object's projection cursor moves to its last event if no earlier run is
+ * missing: the object re-sends what the cursor does not cover (docs/architecture.md, "Read models").
  */
 export async function project(batch: MessageBatch<ProjectionMessage>, env: Env): Promise<void> {
   for (const message of batch.messages) {
@@ -23,13 +25,24 @@ export async function project(batch: MessageBatch<ProjectionMessage>, env: Env):
 }
 
 function describe(m: ProjectionMessage): string {
-  return m.kind === 'events' ? `${m.source}:${m.object}:${m.events[0]?.seq}..${m.events[m.events.length - 1]?.seq}` : `${m.source}:${m.object}:${m.seq} view`;
+  return `${m.source}:${m.object}:${m.first}..${m.last}${m.view === undefined ? '' : ' and view'}`;
 }
 
 export async function projectOne(db: D1Database, m: ProjectionMessage): Promise<void> {
-  if (m.kind === 'view') return projectView(db, m);
   // Market events feed offers and trades, job events feed reputation; accounts and withdrawals come as views.
-  if (m.source === 'account' || m.source === 'withdrawal') return;
+  if (m.source === 'market' || m.source === 'job') await projectEvents(db, m);
+  if (m.view !== undefined) await projectView(db, m.source, m.object, m.last, m.view);
+  await db
+    .prepare(
+      `INSERT INTO projection_cursors (object, seq, head) VALUES (?1, CASE WHEN ?2 <= 1 THEN ?3 ELSE 0 END, ?4)
+       ON CONFLICT (object) DO UPDATE SET seq = CASE WHEN projection_cursors.seq >= ?2 - 1 AND projection_cursors.seq < ?3 THEN ?3 ELSE projection_cursors.seq END,
+         head = MAX(projection_cursors.head, ?4)`,
+    )
+    .bind(`${m.source}:${m.object}`, m.first, m.last, m.head)
+    .run();
+}
+
+async function projectEvents(db: D1Database, m: ProjectionMessage): Promise<void> {
   for (const e of m.events) {
     const eventId = `${m.source}:${m.object}:${e.seq}`;
     if (await db.prepare('SELECT 1 FROM applied_events WHERE event_id = ?').bind(eventId).first()) continue;
@@ -160,9 +173,10 @@ function tradeStatements(db: D1Database, market: string, at: number, f: Row): D1
   ];
 }
 
-async function projectView(db: D1Database, m: Extract<ProjectionMessage, { kind: 'view' }>): Promise<void> {
-  const v = JSON.parse(m.view) as Row;
-  if (m.source === 'account') {
+async function projectView(db: D1Database, source: ProjectionMessage['source'], object: string, seq: number, view: string): Promise<void> {
+  const m = { object, seq, view };
+  const v = JSON.parse(view) as Row;
+  if (source === 'account') {
     await db
       .prepare(
         `INSERT INTO accounts (id, available, held, credited, withdrawn, payouts_sent, payouts_received, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -172,7 +186,7 @@ async function projectView(db: D1Database, m: Extract<ProjectionMessage, { kind:
       )
       .bind(m.object, String(v.available), String(v.held), String(v.credited), String(v.withdrawn), String(v.payoutsSent), String(v.payoutsReceived), m.seq)
       .run();
-  } else if (m.source === 'withdrawal') {
+  } else if (source === 'withdrawal') {
     await db
       .prepare(
         `INSERT INTO withdrawals (id, account, destination, amount, status, signature, view, requested_at, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -181,7 +195,7 @@ async function projectView(db: D1Database, m: Extract<ProjectionMessage, { kind:
       )
       .bind(m.object, String(v.account), String(v.destination), String(v.amount), String(v.status), typeof v.signature === 'string' ? v.signature : null, m.view, Number(v.requestedAt ?? 0), m.seq)
       .run();
-  } else if (m.source === 'job') {
+  } else if (source === 'job') {
     const market = ORDER_ID.exec(m.object)?.[2] ?? '';
     const replicas = (Array.isArray(v.replicas) ? v.replicas : []) as Row[];
     const timeline = (Array.isArray(v.timeline) ? v.timeline : []) as { at?: number }[];

@@ -114,6 +114,13 @@ export interface AuditReport {
   /** Accounts whose own identity (available + held = credited - withdrawn - sent + received) fails. */
   violations: string[];
   /**
+   * How far the read models (where these figures come from) lag the objects' logs: objects with
+   * events not yet applied, and how many events. While any lag, `stale` is true and `ok` is false:
+   * the figures may be short, so they prove nothing.
+   */
+  readModel: { objectsBehind: number; eventsBehind: number };
+  stale: boolean;
+  /**
    * With a chain configured: custody's token balance at finalized commitment (`onChain`) against what
    * the ledger owes (`expected`: credited - withdrawn + withdrawals taken from the ledger but not yet
    * paid or refunded). `ok` (and `ok` above) is false when custody holds less; more is `unclaimed`

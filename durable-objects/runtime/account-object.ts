@@ -18,8 +18,10 @@ export class AccountObject extends EventSourcedObject<AccountCommand, AccountEve
     return null;
   }
 
+  /** The balances only: an account's holds are read from the object, and thousands of them would not fit a queue message. */
   protected override projectionView(state: AccountState): unknown {
-    return balanceOf(state);
+    const { holds: _holds, ...figures } = balanceOf(state);
+    return figures;
   }
 
   /** Runs one ledger command. */

@@ -43,7 +43,19 @@ export interface ProjectedEvent {
   data: string;
 }
 
-/** A run of consecutive events (or an object's current view) on its way to the D1 projector. */
-export type ProjectionMessage =
-  | { kind: 'events'; source: AggregateKind; object: string; events: ProjectedEvent[] }
-  | { kind: 'view'; source: AggregateKind; object: string; seq: number; view: string };
+/**
+ * A run of consecutive events of one object (`first`..`last` of its log) on its way to the D1
+ * projector, with the object's current view when `last` is its head. A message applies whole or
+ * not at all; the projector's cursor moves only over runs without a gap.
+ */
+export interface ProjectionMessage {
+  source: AggregateKind;
+  object: string;
+  first: number;
+  last: number;
+  /** The object's sequence when it sent this (at least `last`). */
+  head: number;
+  events: ProjectedEvent[];
+  /** The object's view (JSON) as of `last`, when `last` is its head and it has one. */
+  view?: string;
+}

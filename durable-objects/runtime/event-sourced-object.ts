@@ -2,16 +2,16 @@ import { DurableObject } from 'cloudflare:workers';
 import { toJson } from '../domain/canonical.ts';
 import type { AggregateKind, CommandMeta, Decider } from '../domain/decider.ts';
 import type { Result } from '../domain/result.ts';
-import type { Env, ProjectionMessage } from './env.ts';
+import type { Env } from './env.ts';
 import { EventStore, type Decision } from './event-store.ts';
 import { accountObject, jobObject, marketObject, type Envelope } from './objects.ts';
+import { ACK_TIMEOUT_MS, packProjection, projectionBackoffMs } from './projection.ts';
 
 export type { Envelope } from './objects.ts';
 
 const DELIVERY_BATCH = 64;
-/** Events read per projection round; they travel EVENTS_PER_MESSAGE to a queue message (128 KB cap). */
+/** Events read per projection round; packProjection cuts them into messages within the queue's limits. */
 const PROJECTION_BATCH = 1000;
-const EVENTS_PER_MESSAGE = 100;
 /** Read models may lag this much so that a busy object sends its events in runs, not one by one. */
 const PROJECTION_DELAY_MS = 25;
 const MAX_BACKOFF_MS = 60_000;
@@ -24,7 +24,13 @@ const MAX_BACKOFF_MS = 60_000;
 export abstract class EventSourcedObject<C extends { type: string }, E extends { type: string }, S> extends DurableObject<Env> {
   protected readonly store: EventStore<C, E, S>;
   private alarmAt: number | null = null;
+  /** Sent to the read models up to here (kv `projected`), and known applied up to here (kv `applied`). */
   private projectedSeq: number | null = null;
+  private appliedSeq: number | null = null;
+  /** When to ask D1 whether sent events were applied; failures in a row feeding the queue, and when to try again. */
+  private appliedCheckAt: number | null = null;
+  private projectFailures = 0;
+  private projectRetryAt = 0;
   /** Outbox messages being delivered right now, so that the alarm and an eager flush do not both send one. */
   private readonly inFlight = new Set<string>();
   private flushing: Promise<void> | null = null;
@@ -179,33 +185,75 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     );
   }
 
+  /**
+   * Feeds the read models (docs/architecture.md, "Read models"): sends the events past the sent
+   * cursor in runs within the queue's limits, with backoff when the queue refuses; and once sent
+   * events stay unapplied past ACK_TIMEOUT_MS (a message lost, the local queue restarted), rewinds
+   * the sent cursor to the projector's own and sends them again. The projector applies each event
+   * once, so a run sent twice costs only its delivery.
+   */
   private async project(): Promise<void> {
     if (!this.feedsReadModels) return;
+    await this.checkApplied(Date.now());
+    if (Date.now() < this.projectRetryAt) return;
     let cursor = this.projected();
     while (cursor < this.store.seq) {
       const events = this.store.readForProjection(cursor, PROJECTION_BATCH);
       if (events.length === 0) return;
       const last = events[events.length - 1]!.seq;
-      const body: ProjectionMessage[] = [];
-      for (let i = 0; i < events.length; i += EVENTS_PER_MESSAGE) {
-        body.push({
-          kind: 'events',
-          source: this.kind,
-          object: this.name,
-          events: events.slice(i, i + EVENTS_PER_MESSAGE),
-        });
-      }
       const view = last === this.store.seq ? this.projectionView(this.store.state) : undefined;
-      if (view !== undefined) body.push({ kind: 'view', source: this.kind, object: this.name, seq: last, view: toJson(view) });
-      try {
-        await this.env.PROJECTIONS.sendBatch(body.map((b) => ({ body: b, contentType: 'json' })));
-      } catch (error) {
-        console.warn(`projection feed of ${this.kind}:${this.name} failed at ${cursor}: ${String(error)}`);
-        return;
+      const batches = packProjection({ source: this.kind, object: this.name, head: this.store.seq, events, view: view === undefined ? undefined : toJson(view) });
+      for (const batch of batches) {
+        try {
+          await this.env.PROJECTIONS.sendBatch(batch.map((body) => ({ body, contentType: 'json' as const })));
+        } catch (error) {
+          this.projectFailures++;
+          const wait = projectionBackoffMs(this.projectFailures);
+          this.projectRetryAt = Date.now() + wait;
+          console.warn(`projection feed of ${this.kind}:${this.name} failed at ${cursor} (attempt ${this.projectFailures}), next try in ${wait} ms: ${String(error)}`);
+          return;
+        }
+        cursor = batch[batch.length - 1]!.last;
+        this.store.kvSet('projected', String(cursor));
+        this.projectedSeq = cursor;
       }
-      this.store.kvSet('projected', String(last));
-      this.projectedSeq = cursor = last;
+      this.projectFailures = 0;
+      this.appliedCheckAt ??= Date.now() + ACK_TIMEOUT_MS;
     }
+  }
+
+  /** Asks D1 how far the projector applied this object's log once the check is due; rewinds the sent cursor to it. */
+  private async checkApplied(now: number): Promise<void> {
+    const sent = this.projected();
+    if (this.applied() >= sent) {
+      this.appliedCheckAt = null;
+      return;
+    }
+    // After a restart nothing says when the last run was sent: give it a full timeout.
+    this.appliedCheckAt ??= now + ACK_TIMEOUT_MS;
+    if (now < this.appliedCheckAt) return;
+    let applied: number;
+    try {
+      const row = await this.env.DB.prepare('SELECT seq FROM projection_cursors WHERE object = ?').bind(`${this.kind}:${this.name}`).first<{ seq: number }>();
+      applied = row?.seq ?? 0;
+    } catch (error) {
+      this.appliedCheckAt = Date.now() + ACK_TIMEOUT_MS;
+      console.warn(`reading the projection cursor of ${this.kind}:${this.name} failed: ${String(error)}`);
+      return;
+    }
+    this.appliedSeq = applied;
+    this.store.kvSet('applied', String(applied));
+    this.appliedCheckAt = null;
+    // Not logged: a rewind is the normal recovery from a lost message; the audit reports the lag.
+    if (applied < sent) {
+      this.projectedSeq = applied;
+      this.store.kvSet('projected', String(applied));
+    }
+  }
+
+  private applied(): number {
+    if (this.appliedSeq === null) this.appliedSeq = Number(this.store.kvGet('applied') ?? '0');
+    return this.appliedSeq;
   }
 
   private projected(): number {
@@ -220,7 +268,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     if (t) candidates.push(t.at);
     if (this.outboxNextAt === undefined) this.outboxNextAt = this.store.nextMessageAt();
     if (this.outboxNextAt !== null) candidates.push(this.outboxNextAt);
-    if (this.feedsReadModels && this.projected() < this.store.seq) candidates.push(now + PROJECTION_DELAY_MS);
+    if (this.feedsReadModels && this.projected() < this.store.seq) candidates.push(Math.max(now + PROJECTION_DELAY_MS, this.projectRetryAt));
+    if (this.feedsReadModels && this.applied() < this.projected()) candidates.push(this.appliedCheckAt ?? now + ACK_TIMEOUT_MS);
     const sweep = this.sweepAt();
     if (sweep !== null) candidates.push(sweep);
     if (candidates.length === 0) return;

@@ -182,5 +182,12 @@ describe('agents whose connection drops', () => {
       expect(a.log()).toMatch(/offline \(/);
       expect(a.log()).toMatch(/resumed|answer sent again|answer held/);
     }
+    // What the restart dropped from the local queue is sent again: the read models converge, and the
+    // audit says so only then.
+    const audit = await eventually(async () => {
+      const r = await buyer.audit();
+      return r.ok && !r.stale ? r : null;
+    }, 'the read models to converge after the restart', 60_000);
+    expect(audit.readModel).toEqual({ objectsBehind: 0, eventsBehind: 0 });
   });
 });

@@ -1,6 +1,7 @@
 import { ORDER_ID, type AuditReport, type MarketSummary } from '../../durable-objects/contracts/api.ts';
 import { decodePublicKey } from '../../durable-objects/contracts/auth.ts';
 import { auditLedger } from '../../durable-objects/domain/conservation.ts';
+import { reputationScoreSql } from '../../durable-objects/domain/reputation.ts';
 import { API_LIMITS, HistoryQuerySchema, JobsQuerySchema, MarketQuerySchema, OrdersQuerySchema, type ORDER_SORTS } from '../../durable-objects/contracts/schemas.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { marketList, type MarketConfig } from '../config.ts';
@@ -141,7 +142,7 @@ export async function listOrders(request: Request & { query: Query }, env: Env, 
     '-price': 'price_key DESC, created_at ASC',
     newest: 'created_at DESC',
     memory: 'memory_gb DESC, price_key ASC',
-    reputation: 'COALESCE(r.completed, 0) - 5 * (COALESCE(r.lapsed, 0) + COALESCE(r.rejected, 0)) DESC, price_key ASC',
+    reputation: `${reputationScoreSql((f) => `COALESCE(r.${f}, 0)`)} DESC, price_key ASC`,
   };
   const order = sorts[q.sort ?? (kind === 'ask' ? 'price' : '-price')];
   const rows = await env.DB.prepare(`SELECT ${ORDER_COLUMNS} FROM orders LEFT JOIN providers r ON r.provider = orders.owner WHERE ${where.join(' AND ')} ORDER BY ${order}, id LIMIT ? OFFSET ?`)
@@ -237,7 +238,11 @@ function eventPage(rows: { seq: number; type: string; at: number; actor: string;
 
 /** GET /v1/audit: conservation of funds over every projected account. */
 export async function audit(_req: Request, env: Env): Promise<Response> {
-  const rows = await env.DB.prepare('SELECT id, available, held, credited, withdrawn, payouts_sent, payouts_received FROM accounts').all<Record<string, string>>();
+  const [rows, lag] = await env.DB.batch([
+    env.DB.prepare('SELECT id, available, held, credited, withdrawn, payouts_sent, payouts_received FROM accounts'),
+    env.DB.prepare('SELECT COUNT(*) AS objects, COALESCE(SUM(head - seq), 0) AS events FROM projection_cursors WHERE seq < head'),
+  ]) as [D1Result<Record<string, string>>, D1Result<{ objects: number; events: number }>];
+  const behind = lag.results[0] ?? { objects: 0, events: 0 };
   const a = auditLedger(
     rows.results.map((r) => ({
       id: r.id!,
@@ -250,7 +255,7 @@ export async function audit(_req: Request, env: Env): Promise<Response> {
     })),
   );
   const report: AuditReport = {
-    ok: a.ok,
+    ok: a.ok && behind.objects === 0,
     accounts: a.accounts,
     available: a.available.toString(),
     held: a.held.toString(),
@@ -259,6 +264,8 @@ export async function audit(_req: Request, env: Env): Promise<Response> {
     inFlight: a.inFlight.toString(),
     feePool: a.feePool.toString(),
     violations: a.violations,
+    readModel: { objectsBehind: behind.objects, eventsBehind: behind.events },
+    stale: behind.objects > 0,
   };
   // With a chain, custody's on-chain balance must match what the ledger owes.
   if (hasChain(env)) {

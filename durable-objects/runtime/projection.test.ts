@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import type { ProjectedEvent } from './env.ts';
+import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, packProjection, projectionBackoffMs } from './projection.ts';
+
+const event = (seq: number, bytes = 100): ProjectedEvent => ({ seq, type: 'FundsHeld', at: 1, actor: 'a', data: 'x'.repeat(bytes) });
+const events = (n: number, bytes?: number) => Array.from({ length: n }, (_, i) => event(i + 1, bytes));
+const size = (v: unknown) => new TextEncoder().encode(JSON.stringify(v)).byteLength;
+
+describe('packing events for the read models', () => {
+  it('covers every event once, in order, in consecutive runs', () => {
+    const batches = packProjection({ source: 'account', object: 'k', head: 5000, events: events(5000, 300) });
+    const messages = batches.flat();
+    expect(messages.flatMap((m) => m.events.map((e) => e.seq))).toEqual(events(5000).map((e) => e.seq));
+    for (const [i, m] of messages.entries()) {
+      expect(m.first).toBe(m.events[0]!.seq);
+      expect(m.last).toBe(m.events[m.events.length - 1]!.seq);
+      if (i > 0) expect(m.first).toBe(messages[i - 1]!.last + 1);
+    }
+  });
+  it('keeps every message and every batch within the queue limits', () => {
+    const batches = packProjection({ source: 'market', object: 'cpu', head: 3000, events: events(3000, 900), view: 'v'.repeat(50_000) });
+    expect(batches.length).toBeGreaterThan(1);
+    for (const b of batches) {
+      expect(b.length).toBeLessThanOrEqual(MAX_BATCH_MESSAGES);
+      expect(size(b)).toBeLessThanOrEqual(MAX_BATCH_BYTES + 8 * b.length);
+      for (const m of b) expect(size(m)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES + 2_000);
+    }
+  });
+  it('puts the view on the last message only, beside the last event', () => {
+    const messages = packProjection({ source: 'job', object: 'j', head: 400, events: events(400, 1000), view: 'v'.repeat(90_000) }).flat();
+    expect(messages.filter((m) => m.view !== undefined).map((m) => m.last)).toEqual([400]);
+    for (const m of messages) expect(size(m)).toBeLessThanOrEqual(MAX_MESSAGE_BYTES + 2_000);
+  });
+  it('backs off exponentially after failures, capped', () => {
+    expect([1, 2, 3, 4].map(projectionBackoffMs)).toEqual([500, 1000, 2000, 4000]);
+    expect(projectionBackoffMs(30)).toBe(60_000);
+  });
+});

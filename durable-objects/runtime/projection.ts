@@ -1,0 +1,72 @@
+import type { AggregateKind } from '../domain/decider.ts';
+import type { ProjectedEvent, ProjectionMessage } from './env.ts';
+
+/*
+ * How an object's events travel to the read models (docs/architecture.md, "Read models"), within
+ * Cloudflare Queues' limits: a message of at most 128 KB, a sendBatch of at most 100 messages and
+ * 256 KB. Messages are packed below those with room to spare (the JSON envelope, bigint strings).
+ */
+
+export const MAX_MESSAGE_BYTES = 96_000;
+export const MAX_BATCH_BYTES = 192_000;
+export const MAX_BATCH_MESSAGES = 100;
+/** Sent events the projector has not applied this long after are sent again from its cursor. */
+export const ACK_TIMEOUT_MS = 10_000;
+const MIN_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 60_000;
+
+const size = (text: string): number => new TextEncoder().encode(text).byteLength;
+
+/**
+ * Packs a run of consecutive events (and the object's view as of the last one, if given) into
+ * messages within the size limit, grouped into sendBatch calls within the batch limits. A message
+ * never splits an event; one larger than the limit alone travels alone (and the queue refuses it:
+ * events are far smaller).
+ */
+export function packProjection(o: { source: AggregateKind; object: string; head: number; events: ProjectedEvent[]; view?: string }): ProjectionMessage[][] {
+  const messages: ProjectionMessage[] = [];
+  let run: ProjectedEvent[] = [];
+  let bytes = 0;
+  const close = () => {
+    if (run.length === 0) return;
+    messages.push({ source: o.source, object: o.object, first: run[0]!.seq, last: run[run.length - 1]!.seq, head: o.head, events: run });
+    run = [];
+    bytes = 0;
+  };
+  const viewBytes = o.view === undefined ? 0 : size(o.view);
+  for (const e of o.events) {
+    const b = size(e.data) + size(e.type) + size(e.actor) + 64;
+    if (run.length > 0 && bytes + b > MAX_MESSAGE_BYTES) close();
+    run.push(e);
+    bytes += b;
+  }
+  if (o.view !== undefined && run.length > 0 && bytes + viewBytes > MAX_MESSAGE_BYTES) {
+    // The view rides with the last event: it must fit beside it.
+    const lastEvent = run.pop()!;
+    close();
+    run = [lastEvent];
+  }
+  close();
+  const last = messages[messages.length - 1];
+  if (last && o.view !== undefined) last.view = o.view;
+  const batches: ProjectionMessage[][] = [];
+  let batch: ProjectionMessage[] = [];
+  let batchBytes = 0;
+  for (const m of messages) {
+    const b = size(JSON.stringify(m));
+    if (batch.length > 0 && (batch.length === MAX_BATCH_MESSAGES || batchBytes + b > MAX_BATCH_BYTES)) {
+      batches.push(batch);
+      batch = [];
+      batchBytes = 0;
+    }
+    batch.push(m);
+    batchBytes += b;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/** How long to wait after the n-th failure in a row to feed the read models (n ≥ 1). */
+export function projectionBackoffMs(failures: number): number {
+  return Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.max(0, failures - 1));
+}
