@@ -53,6 +53,12 @@ describe('ask limits are the market domain\'s', () => {
     expect(parse(PlaceAskSchema, ask({ attributes: { note: 'x'.repeat(LIMITS.attributeStringLength + 1) } })).ok).toBe(false);
   });
 
+  it('refuses an attribute named like an object internal rather than dropping it', () => {
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      expect(refusal(parse(PlaceAskSchema, ask({ attributes: JSON.parse(`{"${name}":"x"}`) })))).toEqual({ field: `attributes.${name}`, problem: 'is a reserved name' });
+    }
+  });
+
   it('refuses more attributes, capacity or asks than allowed', () => {
     const many = Object.fromEntries(Array.from({ length: LIMITS.attributes + 1 }, (_, i) => [`k${i}`, i]));
     expect(refusal(parse(PlaceAskSchema, ask({ attributes: many })))?.field).toBe('attributes');

@@ -257,6 +257,8 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; field: string; pro
 
 /** Parses input with a schema; a failure names the field (`job.inputs[0]`, `asks[3].price`) and the problem. */
 export function parse<S extends v.GenericSchema>(schema: S, input: unknown): Parsed<v.InferOutput<S>> {
+  const reserved = reservedKey(input, '');
+  if (reserved !== null) return { ok: false, field: reserved, problem: 'is a reserved name' };
   const result = v.safeParse(schema, input, { abortEarly: true });
   if (result.success) return { ok: true, value: result.output };
   const issue = result.issues[0];
@@ -267,6 +269,28 @@ export function parse<S extends v.GenericSchema>(schema: S, input: unknown): Par
 export function expiryProblem(expiresAt: number, now: number): string | null {
   const max = now + API_LIMITS.maxTtlMs;
   return expiresAt > now && expiresAt <= max ? null : between(now + 1, max);
+}
+
+// Valibot's records skip these keys without a word; a body naming one is refused instead.
+const RESERVED_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/** The path of the first own key with a reserved name anywhere in the input, or null. */
+function reservedKey(value: unknown, path: string): string | null {
+  if (value === null || typeof value !== 'object') return null;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const found = reservedKey(value[i], `${path}[${i}]`);
+      if (found !== null) return found;
+    }
+    return null;
+  }
+  for (const key of Object.keys(value)) {
+    const field = path ? `${path}.${key}` : key;
+    if (RESERVED_KEYS.has(key)) return field;
+    const found = reservedKey((value as Record<string, unknown>)[key], field);
+    if (found !== null) return found;
+  }
+  return null;
 }
 
 function fieldOf(path: v.IssuePathItem[] | undefined): string {
