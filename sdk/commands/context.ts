@@ -1,4 +1,5 @@
 import { MARKET_ID } from '../../durable-objects/contracts/api.ts';
+import { ATTRIBUTE_KEY } from '../../durable-objects/contracts/schemas.ts';
 import type { AttributeValue, DepositResponse, LedgerEntry, Page, Requirement } from '../../durable-objects/contracts/api.ts';
 import { depositMemo } from '../../durable-objects/domain/custody/deposit.ts';
 import type { Keypair } from '../../durable-objects/contracts/auth.ts';
@@ -200,11 +201,14 @@ export function marketArg(name: string, value: string): string {
   return value;
 }
 
+/** The API's attribute key pattern, to be matched inside a flag's text. */
+const KEY = ATTRIBUTE_KEY.source.slice(1, -1);
+
 /** Parses repeated `--attr key=value` into an attribute map. */
 export function attributesArg(items: string[]): Record<string, AttributeValue> {
   const out: Record<string, AttributeValue> = {};
   for (const item of items) {
-    const m = /^([A-Za-z][A-Za-z0-9_]{0,31})=(.+)$/.exec(item);
+    const m = new RegExp(`^(${KEY})=(.+)$`).exec(item);
     if (!m) throw new UsageError(`--attr: expected key=value, got ${JSON.stringify(item)}`);
     if (m[1]! in out) throw new UsageError(`--attr: ${m[1]} is given twice`);
     out[m[1]!] = attributeValue(m[2]!);
@@ -214,7 +218,7 @@ export function attributesArg(items: string[]): Record<string, AttributeValue> {
 
 /** Parses `--require` expressions: key>=v, key<=v, key=v, key==v, key!=v, key=a|b (in). */
 export function requirementArg(text: string): Requirement {
-  const m = /^([A-Za-z][A-Za-z0-9_]{0,31})\s*(>=|<=|!=|==|=)\s*(.+)$/.exec(text);
+  const m = new RegExp(`^(${KEY})\\s*(>=|<=|!=|==|=)\\s*(.+)$`).exec(text);
   if (!m) throw new UsageError(`--require: expected key>=value, key<=value, key=value, key!=value or key=a|b; got ${JSON.stringify(text)}`);
   const [, key, op, raw] = m as unknown as [string, string, string, string];
   if ((op === '=' || op === '==') && raw.includes('|')) {
