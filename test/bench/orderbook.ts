@@ -8,7 +8,7 @@
  *   node --import tsx test/bench/orderbook.ts [ops]
  */
 import { OrderBook as PackageBook } from 'nodejs-order-book';
-import { LimitOrderBook } from '../../durable-objects/domain/market/book.ts';
+import { LimitOrderBook } from '../support/limit-order-book.ts';
 import { marketDecider, type MarketCommand } from '../../durable-objects/domain/market/index.ts';
 import type { CommandMeta } from '../../durable-objects/domain/decider.ts';
 import { prng } from '../../gpu-agent/models/prng.ts';
@@ -39,7 +39,7 @@ interface Stream {
  * live orders, ~20% marketable limits priced at the far end of the other side. The mix leans to
  * add or cancel to hold the book near TARGET resting orders. Liveness is tracked with our engine.
  */
-function generate(n: number, seed: number, unit = false): Stream {
+export function generate(n: number, seed: number, unit = false): Stream {
   const rnd = prng(seed);
   const s: Stream = {
     n,
@@ -131,7 +131,7 @@ function runOurs(s: Stream): RunResult {
   };
 }
 
-function runPackage(s: Stream): RunResult {
+export function runPackage(s: Stream): RunResult {
   const book = new PackageBook();
   const { kind, buy, price, qty, idStr } = s;
   let traded = 0;
@@ -156,7 +156,7 @@ function runPackage(s: Stream): RunResult {
  * order its own owner (no self-trade), so on a unit-quantity stream the market decider must end
  * where the package does. Built untimed.
  */
-function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] } {
+export function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] } {
   const commands: MarketCommand[] = new Array(s.n);
   const metas: CommandMeta[] = new Array(s.n);
   const spec = { modelSha256: 'a'.repeat(64), inputSha256: 'b'.repeat(64), inputBytes: 1024, tolerance: null };
@@ -176,7 +176,7 @@ function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] 
 }
 
 /** Decide + evolve over the commands, as the market object runs them; a BidMatched is one unit traded. */
-function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number; traded: number; resting: number } {
+export function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number; traded: number; resting: number } {
   const d = marketDecider;
   let state = d.initialState();
   let events = 0;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Ladder, LimitOrderBook, type Side } from './book.ts';
+import { LimitOrderBook, type Side } from '../../../test/support/limit-order-book.ts';
+import { Ladder } from './book.ts';
 
 type Trade = [maker: number, taker: number, price: number, quantity: number];
 

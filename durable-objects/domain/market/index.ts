@@ -13,7 +13,6 @@ export { MARKET_ERRORS, type MarketErrorCode } from './errors.ts';
 export { getOrder, bookDepth, bestBid, bestAsk } from './view.ts';
 export { nextExpiry } from './state.ts';
 export { bidEscrow } from './validate.ts';
-export { LimitOrderBook } from './book.ts';
 
 /** Outbox messages caused by a market event: jobs to create, holds to release, replicas to report. */
 export function react(_state: MarketState, event: MarketEvent, _meta: CommandMeta): Outgoing[] {
