@@ -1,0 +1,99 @@
+/** A replica the market matched to an ask, waiting for that ask's agent to take it. */
+export interface Work {
+  jobId: string;
+  replica: number;
+  askId: string;
+  provider: string;
+}
+
+/** The shell verified an agent's hello (signature, delegation, ask owner) on socket `socketId`. */
+export interface AcceptAgent {
+  type: 'AcceptAgent';
+  socketId: string;
+  askId: string;
+  agentKey: string;
+  provider: string;
+  fingerprint: string;
+}
+
+/** The agent announced how many slots it has free now (absolute, not a delta). */
+export interface AnnounceReady {
+  type: 'AnnounceReady';
+  socketId: string;
+  slots: number;
+}
+
+/** The market matched replicas to asks. */
+export interface QueueWork {
+  type: 'QueueWork';
+  work: Work[];
+}
+
+/** Pairs queued work with free slots, oldest first; each assignment takes the next of `leaseIds`. */
+export interface AssignWork {
+  type: 'AssignWork';
+  leaseIds: string[];
+}
+
+/** The job refused an assignment's lease; `requeue` when it had not yet heard of the match. */
+export interface ReturnAssignment {
+  type: 'ReturnAssignment';
+  leaseId: string;
+  requeue: boolean;
+}
+
+/** The agent's heartbeat naming the leases it runs. */
+export interface RecordHeartbeat {
+  type: 'RecordHeartbeat';
+  socketId: string;
+  leases: string[];
+}
+
+/** The agent sent a result for a lease; `bytes` is the size of all its output tensors. */
+export interface AcceptResult {
+  type: 'AcceptResult';
+  socketId: string;
+  jobId: string;
+  leaseId: string;
+  bytes: number;
+}
+
+/** The agent could not run a lease. */
+export interface ReportError {
+  type: 'ReportError';
+  socketId: string;
+  leaseId: string;
+}
+
+/** The job ended a lease (it lapsed, the job released the slot, or a heartbeat was refused). */
+export interface EndLeases {
+  type: 'EndLeases';
+  jobId: string;
+  askId: string;
+  reason: string;
+}
+
+/** The agent's socket closed. */
+export interface CloseSocket {
+  type: 'CloseSocket';
+  socketId: string;
+}
+
+/** Alarm: agents silent longer than `silenceMs` (meta.now) are gone. */
+export interface CheckSilence {
+  type: 'CheckSilence';
+  silenceMs: number;
+}
+
+export type DispatchCommand =
+  | AcceptAgent
+  | AnnounceReady
+  | QueueWork
+  | AssignWork
+  | ReturnAssignment
+  | RecordHeartbeat
+  | AcceptResult
+  | ReportError
+  | EndLeases
+  | CloseSocket
+  | CheckSilence;

@@ -1,0 +1,135 @@
+import type { CommandMeta } from '../decider.ts';
+import { makeError } from '../define-errors.ts';
+import { fail, ok, type Result } from '../result.ts';
+import type { DispatchCommand } from './commands.ts';
+import { DISPATCH_ERRORS } from './errors.ts';
+import type { AgentLeft, DispatchEvent } from './events.ts';
+import { workKey, type DispatchState } from './state.ts';
+
+/** Heartbeats go at most this far apart, and at least three times per lease. */
+export const HEARTBEAT_MS = 5_000;
+/** Largest result an agent may send (all output tensors together). */
+export const MAX_RESULT_BYTES = 8 * 1024 * 1024;
+/** How long a replica may wait for its agent: past it the job's start-by time has lapsed and the job re-matches or refunds. */
+export const MAX_QUEUE_AGE_MS = 60_000;
+/** Most slots an agent may announce. */
+export const MAX_SLOTS = 1024;
+
+/** The heartbeat interval an agent is told: HEARTBEAT_MS, or a third of the lease when that is shorter (never under 100 ms). */
+export function heartbeatInterval(leaseMs: number): number {
+  return Math.max(100, Math.min(HEARTBEAT_MS, Math.floor(leaseMs / 3)));
+}
+
+type Code = keyof typeof DISPATCH_ERRORS & string;
+const reject = (code: Code, context: Record<string, unknown> = {}) => fail(makeError(DISPATCH_ERRORS, code, context));
+
+/** Turns a dispatch command into events; time and ids come in on the command and its meta. */
+export function decide(state: DispatchState, command: DispatchCommand, meta: CommandMeta): Result<DispatchEvent[]> {
+  const now = meta.now;
+  switch (command.type) {
+    case 'AcceptAgent': {
+      const { type: _t, ...agent } = command;
+      return ok([{ type: 'AgentAccepted', ...agent, at: now }]);
+    }
+    case 'AnnounceReady': {
+      if (!state.agents[command.socketId]) return reject('AGENT__NOT_AUTHENTICATED');
+      if (!Number.isSafeInteger(command.slots) || command.slots < 0 || command.slots > MAX_SLOTS) return reject('AGENT__MALFORMED_MESSAGE', { problem: `slots must be an integer from 0 to ${MAX_SLOTS}` });
+      return ok([{ type: 'SlotsAnnounced', socketId: command.socketId, slots: command.slots, at: now }]);
+    }
+    case 'QueueWork': {
+      const events: DispatchEvent[] = aged(state, now);
+      const held = new Set(Object.values(state.assignments).map(workKey));
+      for (const w of command.work) if (!state.queue[workKey(w)] && !held.has(workKey(w))) events.push({ type: 'WorkQueued', ...w, queuedAt: now });
+      return ok(events);
+    }
+    case 'AssignWork':
+      return ok(assign(state, command.leaseIds, now));
+    case 'ReturnAssignment':
+      if (!state.assignments[command.leaseId]) return ok([]);
+      return ok([{ type: 'AssignmentReturned', leaseId: command.leaseId, requeue: command.requeue }]);
+    case 'RecordHeartbeat': {
+      const agent = state.agents[command.socketId];
+      if (!agent) return reject('AGENT__NOT_AUTHENTICATED');
+      const events: DispatchEvent[] = [{ type: 'AgentSeen', socketId: command.socketId, at: now }];
+      for (const leaseId of new Set(command.leases)) {
+        const l = state.assignments[leaseId];
+        if (l && l.agentKey === agent.agentKey && !l.acknowledged) events.push({ type: 'LeaseAcknowledged', leaseId });
+      }
+      return ok(events);
+    }
+    case 'AcceptResult': {
+      const agent = state.agents[command.socketId];
+      if (!agent) return reject('AGENT__NOT_AUTHENTICATED');
+      const l = state.assignments[command.leaseId];
+      if (!l || l.agentKey !== agent.agentKey || l.jobId !== command.jobId) return reject('AGENT__LEASE_UNKNOWN', { leaseId: command.leaseId });
+      if (command.bytes > MAX_RESULT_BYTES) return reject('AGENT__RESULT_TOO_LARGE', { bytes: command.bytes, limit: MAX_RESULT_BYTES });
+      return ok([
+        { type: 'AgentSeen', socketId: command.socketId, at: now },
+        { type: 'LeaseClosed', leaseId: command.leaseId, reason: 'result' },
+      ]);
+    }
+    case 'ReportError': {
+      const agent = state.agents[command.socketId];
+      if (!agent) return reject('AGENT__NOT_AUTHENTICATED');
+      const l = state.assignments[command.leaseId];
+      if (!l || l.agentKey !== agent.agentKey) return ok([]);
+      return ok([{ type: 'LeaseClosed', leaseId: command.leaseId, reason: 'error' }]);
+    }
+    case 'EndLeases': {
+      const events: DispatchEvent[] = [];
+      if (Object.values(state.queue).some((q) => q.jobId === command.jobId && q.askId === command.askId)) events.push({ type: 'WorkWithdrawn', jobId: command.jobId, askId: command.askId });
+      for (const [leaseId, l] of Object.entries(state.assignments)) if (l.jobId === command.jobId && l.askId === command.askId) events.push({ type: 'LeaseClosed', leaseId, reason: 'ended' });
+      return ok(events);
+    }
+    case 'CloseSocket':
+      return ok(state.agents[command.socketId] ? [left(state, command.socketId, 'closed', new Set())] : []);
+    case 'CheckSilence': {
+      const silent = Object.entries(state.agents)
+        .filter(([, a]) => now - a.seenAt > command.silenceMs)
+        .map(([id]) => id);
+      const gone = new Set<string>();
+      return ok(silent.map((id) => (gone.add(id), left(state, id, 'silent', gone))));
+    }
+  }
+}
+
+/** Queued work older than MAX_QUEUE_AGE_MS leaves the queue. */
+function aged(state: DispatchState, now: number): DispatchEvent[] {
+  return Object.values(state.queue)
+    .filter((q) => now - q.queuedAt > MAX_QUEUE_AGE_MS)
+    .map((q) => ({ type: 'WorkAged', jobId: q.jobId, replica: q.replica }));
+}
+
+/**
+ * Oldest work first (then job id and replica, so the order is total), each to a socket of its own
+ * ask with an announced free slot; work whose ask has no free slot waits. Stops when lease ids run out.
+ */
+function assign(state: DispatchState, leaseIds: string[], now: number): DispatchEvent[] {
+  const events = aged(state, now);
+  const free = new Map(Object.entries(state.agents).map(([id, a]) => [id, a.free]));
+  const sockets = Object.entries(state.agents).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
+  const queue = Object.values(state.queue)
+    .filter((q) => now - q.queuedAt <= MAX_QUEUE_AGE_MS)
+    .sort((a, b) => a.queuedAt - b.queuedAt || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0) || a.replica - b.replica);
+  let next = 0;
+  for (const q of queue) {
+    if (next >= leaseIds.length) break;
+    const socket = sockets.find(([id, a]) => a.askId === q.askId && (free.get(id) ?? 0) > 0);
+    if (!socket) continue;
+    const [socketId, agent] = socket;
+    free.set(socketId, free.get(socketId)! - 1);
+    events.push({ type: 'WorkAssigned', jobId: q.jobId, replica: q.replica, askId: q.askId, provider: q.provider, socketId, agentKey: agent.agentKey, leaseId: leaseIds[next++]! });
+  }
+  return events;
+}
+
+/** An agent leaves: its unacknowledged assignments go with it; the ask is orphaned when no other live socket serves it. */
+function left(state: DispatchState, socketId: string, reason: AgentLeft['reason'], gone: Set<string>): AgentLeft {
+  const agent = state.agents[socketId]!;
+  const unacknowledged = Object.entries(state.assignments)
+    .filter(([, l]) => l.socketId === socketId && !l.acknowledged)
+    .map(([leaseId, l]) => ({ jobId: l.jobId, replica: l.replica, leaseId }));
+  const askOrphaned = !Object.entries(state.agents).some(([id, a]) => id !== socketId && !gone.has(id) && a.askId === agent.askId);
+  return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned };
+}
+

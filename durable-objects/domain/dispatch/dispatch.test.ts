@@ -1,0 +1,209 @@
+import { describe, expect, it } from 'vitest';
+import { specFor } from '../spec.ts';
+import type { DispatchEvent } from './index.ts';
+import { dispatchDecider, heartbeatInterval, HEARTBEAT_MS, leasesOf, MAX_QUEUE_AGE_MS, MAX_RESULT_BYTES, socketsOf, waitingFor } from './index.ts';
+
+const given = specFor(dispatchDecider);
+const NOW = 1_000_000;
+const accepted = (socketId: string, askId = 'ask-1', agentKey = `key-${socketId}`): DispatchEvent => ({ type: 'AgentAccepted', socketId, askId, agentKey, provider: 'p1', fingerprint: 'fp', at: NOW });
+const ready = (socketId: string, slots: number): DispatchEvent => ({ type: 'SlotsAnnounced', socketId, slots, at: NOW });
+const queued = (jobId: string, askId = 'ask-1', queuedAt = NOW, replica = 0): DispatchEvent => ({ type: 'WorkQueued', jobId, replica, askId, provider: 'p1', queuedAt });
+const assigned = (jobId: string, socketId: string, leaseId: string, askId = 'ask-1'): DispatchEvent => ({
+  type: 'WorkAssigned',
+  jobId,
+  replica: 0,
+  askId,
+  provider: 'p1',
+  socketId,
+  agentKey: `key-${socketId}`,
+  leaseId,
+});
+const assignments = (events: DispatchEvent[]) => events.filter((e) => e.type === 'WorkAssigned').map((e) => (e.type === 'WorkAssigned' ? [e.jobId, e.socketId, e.leaseId] : []));
+
+describe('dispatch: which agent gets which work', () => {
+  it('assigns queued work to its ask agent with a free slot, taking the lease ids in order', () => {
+    const events = given([accepted('s1'), ready('s1', 2), queued('j1')]).when({ type: 'AssignWork', leaseIds: ['L1', 'L2'] }).events();
+    expect(assignments(events)).toEqual([['j1', 's1', 'L1']]);
+  });
+
+  it('assigns nothing to an agent that announced no free slot', () => {
+    expect(given([accepted('s1'), queued('j1')]).when({ type: 'AssignWork', leaseIds: ['L1'] }).events()).toEqual([]);
+  });
+
+  it('never gives one ask’s work to another ask’s agent', () => {
+    const events = given([accepted('s1', 'ask-1'), ready('s1', 1), queued('j1', 'ask-2')]).when({ type: 'AssignWork', leaseIds: ['L1'] }).events();
+    expect(assignments(events)).toEqual([]);
+  });
+
+  it('serves the oldest work first, and no more than the free slots', () => {
+    const events = given([accepted('s1'), ready('s1', 2), queued('late', 'ask-1', NOW + 20), queued('first', 'ask-1', NOW), queued('middle', 'ask-1', NOW + 10)])
+      .when({ type: 'AssignWork', leaseIds: ['L1', 'L2', 'L3'] }, { now: NOW + 30 })
+      .events();
+    expect(assignments(events)).toEqual([
+      ['first', 's1', 'L1'],
+      ['middle', 's1', 'L2'],
+    ]);
+  });
+
+  it('spreads an ask’s work over its agents’ slots and stops when lease ids run out', () => {
+    const events = given([accepted('s1'), ready('s1', 1), accepted('s2'), ready('s2', 1), queued('a', 'ask-1', NOW), queued('b', 'ask-1', NOW + 1), queued('c', 'ask-1', NOW + 2)])
+      .when({ type: 'AssignWork', leaseIds: ['L1', 'L2'] }, { now: NOW + 5 })
+      .events();
+    expect(assignments(events)).toEqual([
+      ['a', 's1', 'L1'],
+      ['b', 's2', 'L2'],
+    ]);
+  });
+
+  it('an assignment takes its slot: a second round assigns nothing more', () => {
+    const { state } = given([accepted('s1'), ready('s1', 1), queued('a'), queued('b', 'ask-1', NOW + 1), assigned('a', 's1', 'L1')]);
+    expect(state.agents.s1!.free).toBe(0);
+    expect(state.queue['a#0']).toBeUndefined();
+    expect(given([accepted('s1'), ready('s1', 1), queued('a'), queued('b', 'ask-1', NOW + 1), assigned('a', 's1', 'L1')]).when({ type: 'AssignWork', leaseIds: ['L2'] }).events()).toEqual([]);
+  });
+
+  it('ready sets the free slots (absolute, not added) and refuses a count out of range', () => {
+    expect(given([accepted('s1'), ready('s1', 3), ready('s1', 1)]).state.agents.s1!.free).toBe(1);
+    expect(given([accepted('s1')]).when({ type: 'AnnounceReady', socketId: 's1', slots: 1025 }).rejection().code).toBe('AGENT__MALFORMED_MESSAGE');
+    expect(given([accepted('s1')]).when({ type: 'AnnounceReady', socketId: 's1', slots: 1.5 }).rejection().code).toBe('AGENT__MALFORMED_MESSAGE');
+    expect(given([]).when({ type: 'AnnounceReady', socketId: 's1', slots: 1 }).rejection().code).toBe('AGENT__NOT_AUTHENTICATED');
+  });
+
+  it('queues matched work once, and not work already assigned', () => {
+    const work = { jobId: 'j1', replica: 0, askId: 'ask-1', provider: 'p1' };
+    expect(given([queued('j1')]).when({ type: 'QueueWork', work: [work] }).events()).toEqual([]);
+    expect(given([accepted('s1'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')]).when({ type: 'QueueWork', work: [work] }).events()).toEqual([]);
+    expect(given([]).when({ type: 'QueueWork', work: [work] }).events()).toEqual([{ type: 'WorkQueued', ...work, queuedAt: NOW }]);
+  });
+
+  it('a job that refuses an assignment gives the slot back; work it has not heard of goes back in line with its age', () => {
+    const base = [accepted('s1'), ready('s1', 1), queued('j1', 'ask-1', NOW - 5), assigned('j1', 's1', 'L1')];
+    const requeued = given([...base, { type: 'AssignmentReturned', leaseId: 'L1', requeue: true }]).state;
+    expect(requeued.agents.s1!.free).toBe(1);
+    expect(requeued.queue['j1#0']?.queuedAt).toBe(NOW - 5);
+    const dropped = given([...base, { type: 'AssignmentReturned', leaseId: 'L1', requeue: false }]).state;
+    expect(dropped.queue).toEqual({});
+    expect(dropped.assignments).toEqual({});
+  });
+});
+
+describe('dispatch: queue ageing', () => {
+  it(`work waits at most MAX_QUEUE_AGE_MS (${MAX_QUEUE_AGE_MS} ms)`, () => {
+    const events = given([accepted('s1'), ready('s1', 2), queued('old', 'ask-1', NOW), queued('new', 'ask-1', NOW + 1)])
+      .when({ type: 'AssignWork', leaseIds: ['L1', 'L2'] }, { now: NOW + MAX_QUEUE_AGE_MS + 1 })
+      .events();
+    expect(events).toEqual([
+      { type: 'WorkAged', jobId: 'old', replica: 0 },
+      { type: 'WorkAssigned', jobId: 'new', replica: 0, askId: 'ask-1', provider: 'p1', socketId: 's1', agentKey: 'key-s1', leaseId: 'L1' },
+    ]);
+  });
+
+  it('work exactly MAX_QUEUE_AGE_MS old is still served', () => {
+    const events = given([accepted('s1'), ready('s1', 1), queued('j1')]).when({ type: 'AssignWork', leaseIds: ['L1'] }, { now: NOW + MAX_QUEUE_AGE_MS }).events();
+    expect(assignments(events)).toEqual([['j1', 's1', 'L1']]);
+  });
+
+  it('aged work leaves the queue when new work arrives, even with no agent listening', () => {
+    const events = given([queued('old')]).when({ type: 'QueueWork', work: [] }, { now: NOW + MAX_QUEUE_AGE_MS + 1 }).events();
+    expect(events).toEqual([{ type: 'WorkAged', jobId: 'old', replica: 0 }]);
+  });
+});
+
+describe('dispatch: heartbeats, results and errors', () => {
+  it(`the heartbeat interval is HEARTBEAT_MS (${HEARTBEAT_MS}) or a third of the lease, never under 100 ms`, () => {
+    expect(heartbeatInterval(60_000)).toBe(HEARTBEAT_MS);
+    expect(heartbeatInterval(9_000)).toBe(3_000);
+    expect(heartbeatInterval(3 * HEARTBEAT_MS)).toBe(HEARTBEAT_MS);
+    expect(heartbeatInterval(150)).toBe(100);
+  });
+
+  it('the first heartbeat naming a lease acknowledges it; later ones only mark the agent seen', () => {
+    const base = [accepted('s1'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')];
+    const first = given(base).when({ type: 'RecordHeartbeat', socketId: 's1', leases: ['L1', 'L1', 'other'] }, { now: NOW + 7 }).events();
+    expect(first).toEqual([
+      { type: 'AgentSeen', socketId: 's1', at: NOW + 7 },
+      { type: 'LeaseAcknowledged', leaseId: 'L1' },
+    ]);
+    expect(given([...base, { type: 'LeaseAcknowledged', leaseId: 'L1' }]).when({ type: 'RecordHeartbeat', socketId: 's1', leases: ['L1'] }).events()).toEqual([{ type: 'AgentSeen', socketId: 's1', at: NOW }]);
+  });
+
+  it('a heartbeat does not acknowledge another agent’s lease', () => {
+    const events = given([accepted('s1'), accepted('s2'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')]).when({ type: 'RecordHeartbeat', socketId: 's2', leases: ['L1'] }).events();
+    expect(events).toEqual([{ type: 'AgentSeen', socketId: 's2', at: NOW }]);
+  });
+
+  it(`a result closes its lease; one over MAX_RESULT_BYTES (${MAX_RESULT_BYTES}) is refused and the lease stays`, () => {
+    const base = [accepted('s1'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')];
+    expect(given(base).when({ type: 'AcceptResult', socketId: 's1', jobId: 'j1', leaseId: 'L1', bytes: MAX_RESULT_BYTES }).events()).toContainEqual({ type: 'LeaseClosed', leaseId: 'L1', reason: 'result' });
+    expect(given(base).when({ type: 'AcceptResult', socketId: 's1', jobId: 'j1', leaseId: 'L1', bytes: MAX_RESULT_BYTES + 1 }).rejection().code).toBe('AGENT__RESULT_TOO_LARGE');
+  });
+
+  it('a result for a lease the agent does not hold, or for another job, is refused', () => {
+    const base = [accepted('s1'), accepted('s2'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')];
+    expect(given(base).when({ type: 'AcceptResult', socketId: 's2', jobId: 'j1', leaseId: 'L1', bytes: 1 }).rejection().code).toBe('AGENT__LEASE_UNKNOWN');
+    expect(given(base).when({ type: 'AcceptResult', socketId: 's1', jobId: 'j2', leaseId: 'L1', bytes: 1 }).rejection().code).toBe('AGENT__LEASE_UNKNOWN');
+    expect(given([]).when({ type: 'AcceptResult', socketId: 's1', jobId: 'j1', leaseId: 'L1', bytes: 1 }).rejection().code).toBe('AGENT__NOT_AUTHENTICATED');
+  });
+
+  it('an agent error closes its own lease only', () => {
+    const base = [accepted('s1'), accepted('s2'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')];
+    expect(given(base).when({ type: 'ReportError', socketId: 's1', leaseId: 'L1' }).events()).toEqual([{ type: 'LeaseClosed', leaseId: 'L1', reason: 'error' }]);
+    expect(given(base).when({ type: 'ReportError', socketId: 's2', leaseId: 'L1' }).events()).toEqual([]);
+  });
+
+  it('a job that ends its replica at an ask withdraws the queued work and closes the lease there', () => {
+    const base = [accepted('s1'), ready('s1', 1), queued('j1', 'ask-1', NOW, 0), queued('j1', 'ask-1', NOW, 1), assigned('j1', 's1', 'L1'), queued('j2')];
+    const events = given(base).when({ type: 'EndLeases', jobId: 'j1', askId: 'ask-1', reason: 'lapsed' }).events();
+    expect(events).toEqual([
+      { type: 'WorkWithdrawn', jobId: 'j1', askId: 'ask-1' },
+      { type: 'LeaseClosed', leaseId: 'L1', reason: 'ended' },
+    ]);
+    const state = given([...base, ...events]).state;
+    expect(Object.keys(state.queue)).toEqual(['j2#0']);
+  });
+});
+
+describe('dispatch: agents that leave', () => {
+  const base = [accepted('s1'), ready('s1', 2), queued('j1'), queued('j2', 'ask-1', NOW + 1), assigned('j1', 's1', 'L1'), assigned('j2', 's1', 'L2'), { type: 'LeaseAcknowledged', leaseId: 'L2' } as DispatchEvent];
+
+  it('a closed socket takes its unacknowledged assignments with it and orphans its ask', () => {
+    const events = given(base).when({ type: 'CloseSocket', socketId: 's1' }).events();
+    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'closed', unacknowledged: [{ jobId: 'j1', replica: 0, leaseId: 'L1' }], askOrphaned: true }]);
+    const state = given([...base, ...events]).state;
+    expect(state.agents).toEqual({});
+    // The acknowledged lease stays: its agent may come back and finish it before the job's lease lapses.
+    expect(leasesOf(state, 'key-s1').map((l) => l.leaseId)).toEqual(['L2']);
+  });
+
+  it('the ask is not orphaned while another agent serves it', () => {
+    const events = given([...base, accepted('s2')]).when({ type: 'CloseSocket', socketId: 's1' }).events();
+    expect(events[0]).toMatchObject({ type: 'AgentLeft', askOrphaned: false });
+  });
+
+  it('closing an unknown socket changes nothing', () => {
+    expect(given(base).when({ type: 'CloseSocket', socketId: 'nope' }).events()).toEqual([]);
+  });
+
+  it('agents silent longer than silenceMs leave; those heard from within it stay', () => {
+    const events = given([...base, accepted('s2', 'ask-2'), accepted('s3', 'ask-2'), { type: 'AgentSeen', socketId: 's3', at: NOW + 900 }])
+      .when({ type: 'CheckSilence', silenceMs: 1_000 }, { now: NOW + 1_001 })
+      .events();
+    expect(events.map((e) => (e.type === 'AgentLeft' ? [e.socketId, e.reason, e.askOrphaned] : e.type))).toEqual([
+      ['s1', 'silent', true],
+      ['s2', 'silent', false],
+    ]);
+    expect(given(base).when({ type: 'CheckSilence', silenceMs: 1_000 }, { now: NOW + 1_000 }).events()).toEqual([]);
+  });
+
+  it('two silent agents of one ask: the last to go orphans it', () => {
+    const events = given([accepted('s1'), accepted('s2')]).when({ type: 'CheckSilence', silenceMs: 10 }, { now: NOW + 11 }).events();
+    expect(events.map((e) => e.type === 'AgentLeft' && e.askOrphaned)).toEqual([false, true]);
+  });
+
+  it('lookups: sockets of an ask, and whether an ask has a free slot waiting', () => {
+    const { state } = given([accepted('s1'), accepted('s2', 'ask-2'), ready('s2', 1)]);
+    expect(socketsOf(state, 'ask-1')).toEqual(['s1']);
+    expect(waitingFor(state, ['ask-1'])).toBe(false);
+    expect(waitingFor(state, ['ask-2'])).toBe(true);
+  });
+});

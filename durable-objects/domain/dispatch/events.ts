@@ -1,0 +1,96 @@
+import type { Work } from './commands.ts';
+
+/** An agent's hello was accepted on a socket. */
+export interface AgentAccepted {
+  type: 'AgentAccepted';
+  socketId: string;
+  askId: string;
+  agentKey: string;
+  provider: string;
+  fingerprint: string;
+  at: number;
+}
+
+export interface SlotsAnnounced {
+  type: 'SlotsAnnounced';
+  socketId: string;
+  slots: number;
+  at: number;
+}
+
+export interface WorkQueued extends Work {
+  type: 'WorkQueued';
+  queuedAt: number;
+}
+
+/** Work no agent took within MAX_QUEUE_AGE_MS: its job has re-matched or refunded by now. */
+export interface WorkAged {
+  type: 'WorkAged';
+  jobId: string;
+  replica: number;
+}
+
+export interface WorkAssigned extends Work {
+  type: 'WorkAssigned';
+  socketId: string;
+  agentKey: string;
+  leaseId: string;
+}
+
+/** The job refused an assignment: its slot comes back; the work goes back in line when `requeue`. */
+export interface AssignmentReturned {
+  type: 'AssignmentReturned';
+  leaseId: string;
+  requeue: boolean;
+}
+
+/** The first heartbeat naming a lease: the agent has it. */
+export interface LeaseAcknowledged {
+  type: 'LeaseAcknowledged';
+  leaseId: string;
+}
+
+export interface AgentSeen {
+  type: 'AgentSeen';
+  socketId: string;
+  at: number;
+}
+
+export interface LeaseClosed {
+  type: 'LeaseClosed';
+  leaseId: string;
+  reason: 'result' | 'error' | 'ended';
+}
+
+/** Queued work of a job at an ask that the job no longer wants there. */
+export interface WorkWithdrawn {
+  type: 'WorkWithdrawn';
+  jobId: string;
+  askId: string;
+}
+
+/**
+ * An agent's socket closed or went silent. Its unacknowledged assignments are dropped (to be
+ * re-matched); `askOrphaned` when no other agent serves the ask.
+ */
+export interface AgentLeft {
+  type: 'AgentLeft';
+  socketId: string;
+  askId: string;
+  reason: 'closed' | 'silent';
+  unacknowledged: { jobId: string; replica: number; leaseId: string }[];
+  askOrphaned: boolean;
+}
+
+export type DispatchEvent =
+  | AgentAccepted
+  | SlotsAnnounced
+  | WorkQueued
+  | WorkAged
+  | WorkAssigned
+  | AssignmentReturned
+  | LeaseAcknowledged
+  | AgentSeen
+  | LeaseClosed
+  | WorkWithdrawn
+  | AgentLeft;
