@@ -123,6 +123,8 @@ export interface TradeView {
   units: number;
   replica: number;
   at: number;
+  /** Whether the job paid this fill (a lapsed, re-matched, outvoted or refunded fill never is). */
+  paid: boolean;
   [field: string]: unknown;
 }
 

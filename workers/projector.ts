@@ -48,7 +48,7 @@ async function projectEvents(db: D1Database, m: ProjectionMessage): Promise<void
     if (await db.prepare('SELECT 1 FROM applied_events WHERE event_id = ?').bind(eventId).first()) continue;
     const statements = [db.prepare('INSERT INTO applied_events (event_id) VALUES (?)').bind(eventId)];
     const event = { ...(JSON.parse(e.data) as Row), type: e.type };
-    statements.push(...(m.source === 'market' ? marketStatements(db, m.object, e.seq, e.at, event) : reputationStatements(db, event)));
+    statements.push(...(m.source === 'market' ? marketStatements(db, m.object, e.seq, e.at, event) : jobStatements(db, m.object, event)));
     // A duplicate delivered concurrently fails on the applied_events key and rolls the batch back.
     await db.batch(statements);
   }
@@ -132,13 +132,16 @@ function marketStatements(db: D1Database, market: string, seq: number, at: numbe
   }
 }
 
-/** Provider reputation from job events: paid replicas, lapsed leases, rejected results. */
-function reputationStatements(db: D1Database, e: Row): D1PreparedStatement[] {
+/** From job events: provider reputation (paid replicas, lapsed leases, rejected results) and the fills that were paid. */
+function jobStatements(db: D1Database, jobId: string, e: Row): D1PreparedStatement[] {
   const bump = (provider: unknown, column: 'completed' | 'lapsed' | 'rejected') =>
     db.prepare(`INSERT INTO providers (provider, ${column}) VALUES (?, 1) ON CONFLICT (provider) DO UPDATE SET ${column} = ${column} + 1`).bind(String(provider));
   switch (e.type) {
     case 'JobSettled':
-      return ((e.payouts ?? []) as Row[]).map((p) => bump(p.provider, 'completed'));
+      return ((e.payouts ?? []) as Row[]).flatMap((p) => [
+        bump(p.provider, 'completed'),
+        db.prepare('INSERT OR IGNORE INTO paid_fills (job_id, replica, provider) VALUES (?, ?, ?)').bind(jobId, Number(p.replica), String(p.provider)),
+      ]);
     case 'LeaseExpired':
       return [bump(e.provider, 'lapsed')];
     case 'ReplicaRejected':

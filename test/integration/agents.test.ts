@@ -217,6 +217,16 @@ describe('agents on the market socket', () => {
       return t.length === 3 ? t : undefined;
     }, 'three trades of the job');
     expect(trades.map((t) => [t.provider, t.buyer, t.units]).sort()).toEqual([silent.key, steady.key, spare.key].map((k) => [k, buyer.key, 10]).sort());
+    // Only the two paid fills count as the market's trades: the lapsed one was matched, never traded.
+    const paid = await until(async () => {
+      const t = (await buyer.client.trades('gpu-24gb')).items.filter((x) => x.jobId === jobId && x.paid === true);
+      return t.length === 2 ? t : undefined;
+    }, 'the paid fills');
+    expect(paid.map((t) => t.provider).sort()).toEqual([steady.key, spare.key].sort());
+    expect((await buyer.client.trades('gpu-24gb')).items.find((x) => x.jobId === jobId && x.provider === silent.key)?.paid).toBe(false);
+    const summary = (await buyer.client.markets()).items.find((m) => m.market === 'gpu-24gb')!;
+    const paidHere = (await buyer.client.trades('gpu-24gb')).items.filter((x) => x.paid === true);
+    expect(summary.trades24h).toBe(paidHere.length);
   });
 
   it('compares replicas on different runtimes within the tolerance, breaks a tie, and leaves the minority unpaid', async () => {

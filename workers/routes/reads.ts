@@ -15,6 +15,8 @@ import { custodyCheck } from '../reconcile.ts';
 
 type Query = Record<string, unknown>;
 const DAY_MS = 24 * 3600_000;
+/** A fill counts as a trade (count, volume, last price) only once its job paid it. */
+const PAID = 'EXISTS (SELECT 1 FROM paid_fills p WHERE p.job_id = t.job_id AND p.replica = t.replica AND p.provider = t.provider)';
 
 async function summaries(env: Env, markets: MarketConfig[], now: number): Promise<MarketSummary[]> {
   if (markets.length === 0) return [];
@@ -28,8 +30,8 @@ async function summaries(env: Env, markets: MarketConfig[], now: number): Promis
          SUM(kind = 'ask') AS asks, SUM(kind = 'bid') AS bids, COUNT(DISTINCT CASE WHEN kind = 'ask' THEN owner END) AS providers
        FROM orders WHERE status = 'open' AND expires_at > ? AND market IN (${marks}) GROUP BY market`,
     ).bind(now, ...ids),
-    env.DB.prepare(`SELECT market, COUNT(*) AS n, GROUP_CONCAT(price || '*' || units) AS notional FROM trades WHERE at > ? AND market IN (${marks}) GROUP BY market`).bind(now - DAY_MS, ...ids),
-    env.DB.prepare(`SELECT market, price FROM trades t WHERE market IN (${marks}) AND at = (SELECT MAX(at) FROM trades WHERE market = t.market)`).bind(...ids),
+    env.DB.prepare(`SELECT market, COUNT(*) AS n, GROUP_CONCAT(price || '*' || units) AS notional FROM trades t WHERE at > ? AND market IN (${marks}) AND ${PAID} GROUP BY market`).bind(now - DAY_MS, ...ids),
+    env.DB.prepare(`SELECT market, price FROM trades t WHERE market IN (${marks}) AND ${PAID} AND at = (SELECT MAX(at) FROM trades u WHERE u.market = t.market AND ${PAID.replaceAll('t.', 'u.')})`).bind(...ids),
   ]);
   const byMarket = <T extends { market: string }>(rows: D1Result<T>): Map<string, T> => new Map(rows.results.map((r) => [r.market, r]));
   const b = byMarket(books as D1Result<{ market: string; best_bid: string | null; best_ask: string | null; asks: number; bids: number; providers: number }>);
@@ -75,14 +77,15 @@ export async function getMarket(request: Request & { params: Record<string, stri
   return json({ summary, book });
 }
 
-/** GET /v1/markets/:market/trades */
+/** GET /v1/markets/:market/trades: recent fills, each with `paid` (only paid fills count as the market's trades). */
 export async function listTrades(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
   const market = knownMarket(env, request.params.market ?? '');
   const { offset, limit } = pageParams(request.query);
-  const rows = await env.DB.prepare('SELECT job_id AS jobId, ask_id AS askId, buyer, provider, price, units, replica, at FROM trades WHERE market = ? ORDER BY at DESC, id LIMIT ? OFFSET ?')
+  const rows = await env.DB.prepare(`SELECT job_id AS jobId, ask_id AS askId, buyer, provider, price, units, replica, at, ${PAID} AS paid FROM trades t WHERE market = ? ORDER BY at DESC, id LIMIT ? OFFSET ?`)
     .bind(market, limit, offset)
-    .all();
-  return json({ items: rows.results, nextCursor: nextCursor(offset, limit, rows.results.length) });
+    .all<Record<string, unknown>>();
+  const items = rows.results.map((r) => ({ ...r, paid: r.paid === 1 }));
+  return json({ items, nextCursor: nextCursor(offset, limit, rows.results.length) });
 }
 
 const ORDER_COLUMNS = `id, kind, market, owner, status, price, capacity, slots_in_use AS slotsInUse, units, replicas, attributes, expires_at AS expiresAt, created_at AS createdAt,
