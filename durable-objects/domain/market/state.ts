@@ -179,69 +179,23 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
       break;
     case 'AskPlaced': {
       const seq = state.seq++;
-      const ask: AskOrder = {
-        kind: 'ask',
-        id: event.askId,
-        owner: event.owner,
-        price: event.price,
-        capacity: event.capacity,
-        attributes: event.attributes,
-        expiresAt: event.expiresAt,
-        placedSeq: seq,
-        seq,
-        status: 'open',
-        inUse: NO_JOBS,
-        prev: null,
-        next: null,
-        level: null,
-      };
+      const ask = newAsk(event.askId, event.owner, event.price, event.capacity, event.attributes, event.expiresAt, seq, seq, 'open', NO_JOBS);
       state.orders.set(ask.id, ask);
       state.asks.append(ask, ask.price);
       heapPush(state.expiries, ask);
       break;
     }
     case 'BidPlaced': {
-      const bid: BidOrder = {
-        kind: 'bid',
-        id: event.bidId,
-        owner: event.owner,
-        maxPrice: event.maxPrice,
-        units: event.units,
-        replicas: event.replicas,
-        requirements: event.requirements,
-        excludeProviders: NO_EXCLUSIONS,
-        expiresAt: event.expiresAt,
-        spec: event.spec,
-        placedSeq: state.seq++,
-        status: 'open',
-        prev: null,
-        next: null,
-        level: null,
-      };
+      const e = event;
+      const bid = newBid(e.bidId, e.owner, e.maxPrice, e.units, e.replicas, e.requirements, e.expiresAt, e.spec, state.seq++);
       state.orders.set(bid.id, bid);
       state.bids.append(bid, bid.maxPrice);
       heapPush(state.expiries, bid);
       break;
     }
     case 'ReplicaBidPlaced': {
-      const rb: ReplicaBidOrder = {
-        kind: 'replica',
-        id: replicaKey(event.jobId, event.replica),
-        jobId: event.jobId,
-        replica: event.replica,
-        owner: event.buyer,
-        maxPrice: event.maxPrice,
-        units: event.units,
-        replicas: 1,
-        requirements: event.requirements,
-        excludeProviders: event.excludeProviders,
-        expiresAt: event.expiresAt,
-        placedSeq: state.seq++,
-        status: 'open',
-        prev: null,
-        next: null,
-        level: null,
-      };
+      const e = event;
+      const rb = newReplicaBid(e.jobId, e.replica, e.buyer, e.maxPrice, e.units, e.requirements, e.excludeProviders, e.expiresAt, state.seq++);
       state.replicaBids.set(rb.id, rb);
       state.bids.append(rb, rb.maxPrice);
       heapPush(state.expiries, rb);
@@ -319,7 +273,56 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
   return state;
 }
 
+/** A buyer's own bid excludes no provider (one frozen array for all). */
 const NO_EXCLUSIONS: readonly string[] = Object.freeze([]);
+
+/** The one place an ask is built (placed or restored), so every ask has the same shape. */
+function newAsk(
+  id: string,
+  owner: string,
+  price: Amount,
+  capacity: number,
+  attributes: Record<string, AttributeValue>,
+  expiresAt: number,
+  placedSeq: number,
+  seq: number,
+  status: AskOrder['status'],
+  inUse: Set<string>,
+): AskOrder {
+  return { kind: 'ask', id, owner, price, capacity, attributes, expiresAt, placedSeq, seq, status, inUse, prev: null, next: null, level: null };
+}
+
+/** The one place a buyer's resting bid is built (placed or restored). */
+function newBid(
+  id: string,
+  owner: string,
+  maxPrice: Amount,
+  units: number,
+  replicas: number,
+  requirements: Requirement[],
+  expiresAt: number,
+  spec: JobSpec,
+  placedSeq: number,
+): BidOrder {
+  const excludeProviders = NO_EXCLUSIONS;
+  return { kind: 'bid', id, owner, maxPrice, units, replicas, requirements, excludeProviders, expiresAt, spec, placedSeq, status: 'open', prev: null, next: null, level: null };
+}
+
+/** The one place a job's replica bid is built (placed or restored). */
+function newReplicaBid(
+  jobId: string,
+  replica: number,
+  owner: string,
+  maxPrice: Amount,
+  units: number,
+  requirements: Requirement[],
+  excludeProviders: readonly string[],
+  expiresAt: number,
+  placedSeq: number,
+): ReplicaBidOrder {
+  const id = replicaKey(jobId, replica);
+  return { kind: 'replica', id, jobId, replica, owner, maxPrice, units, replicas: 1, requirements, excludeProviders, expiresAt, placedSeq, status: 'open', prev: null, next: null, level: null };
+}
 
 /**
  * The empty slot set every new ask shares (many asks never hold a job, and a Set per ask is
@@ -537,22 +540,7 @@ export function restore(data: unknown): MarketState {
   state.seq = snap.seq;
   if (snap.params) state.params = { ...snap.params };
   const addAsk = (s: AskSnapshot, onBook: boolean) => {
-    const ask: AskOrder = {
-      kind: 'ask',
-      id: s.askId,
-      owner: s.owner,
-      price: BigInt(s.price),
-      capacity: s.capacity,
-      attributes: s.attributes,
-      expiresAt: s.expiresAt,
-      placedSeq: s.placedSeq,
-      seq: s.seq,
-      status: s.status,
-      inUse: new Set(s.inUse),
-      prev: null,
-      next: null,
-      level: null,
-    };
+    const ask = newAsk(s.askId, s.owner, BigInt(s.price), s.capacity, s.attributes, s.expiresAt, s.placedSeq, s.seq, s.status, s.inUse.length === 0 ? NO_JOBS : new Set(s.inUse));
     state.orders.set(ask.id, ask);
     if (onBook) state.asks.append(ask, ask.price);
     if (ask.status === 'open') heapPush(state.expiries, ask);
@@ -562,43 +550,10 @@ export function restore(data: unknown): MarketState {
   for (const s of snap.bids) {
     let b: RestingBid;
     if (s.kind === 'bid') {
-      b = {
-        kind: 'bid',
-        id: s.bidId,
-        owner: s.owner,
-        maxPrice: BigInt(s.maxPrice),
-        units: s.units,
-        replicas: s.replicas,
-        requirements: s.requirements,
-        excludeProviders: NO_EXCLUSIONS,
-        expiresAt: s.expiresAt,
-        spec: s.spec,
-        placedSeq: s.placedSeq,
-        status: 'open',
-        prev: null,
-        next: null,
-        level: null,
-      };
+      b = newBid(s.bidId, s.owner, BigInt(s.maxPrice), s.units, s.replicas, s.requirements, s.expiresAt, s.spec, s.placedSeq);
       state.orders.set(b.id, b);
     } else {
-      b = {
-        kind: 'replica',
-        id: replicaKey(s.jobId, s.replica),
-        jobId: s.jobId,
-        replica: s.replica,
-        owner: s.buyer,
-        maxPrice: BigInt(s.maxPrice),
-        units: s.units,
-        replicas: 1,
-        requirements: s.requirements,
-        excludeProviders: s.excludeProviders,
-        expiresAt: s.expiresAt,
-        placedSeq: s.placedSeq,
-        status: 'open',
-        prev: null,
-        next: null,
-        level: null,
-      };
+      b = newReplicaBid(s.jobId, s.replica, s.buyer, BigInt(s.maxPrice), s.units, s.requirements, s.excludeProviders, s.expiresAt, s.placedSeq);
       state.replicaBids.set(b.id, b);
     }
     state.bids.append(b, b.maxPrice);
