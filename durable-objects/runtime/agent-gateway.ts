@@ -1,91 +1,75 @@
-import {
-  AGENT_PROTOCOL_VERSION,
-  fingerprintOf,
-  helloMessage,
-  type AgentMessage,
-  type AssignMessage,
-  type HelloMessage,
-  type ServerMessage,
-} from '../contracts/agent.ts';
+import { AGENT_PROTOCOL_VERSION, fingerprintOf, helloMessage, type AgentMessage, type AssignMessage, type HelloMessage, type ServerMessage } from '../contracts/agent.ts';
 import { parseAgentMessage } from '../contracts/agent-messages.ts';
 import { decodePublicKey, delegationProblem, encodeBase58Nonce, verifyText } from '../contracts/auth.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../contracts/tensors.ts';
+import { dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, waitingFor, type AgentLeft, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { resultKey } from './job-object.ts';
 
-/** What the gateway remembers of a socket across hibernation. */
+/** What the gateway remembers of a socket across hibernation; everything else is the dispatch decider's. */
 interface Attachment {
+  socketId: string;
   phase: 'challenged' | 'ready';
   nonce: string;
   agentKey?: string;
   provider?: string;
-  askId?: string;
   fingerprint?: string;
-  /** Slots the agent announced and the gateway has not yet filled. */
-  free: number;
 }
 
 /** A replica waiting for its provider's agent to announce a free slot. */
-export interface Dispatch {
-  jobId: string;
-  replica: number;
-  askId: string;
-  provider: string;
-}
+export type Dispatch = Work;
 
-/** Heartbeats go at most this far apart, and at least three times per lease. */
-export const HEARTBEAT_MS = 5_000;
-/** Largest result an agent may send (all output tensors together). */
-export const MAX_RESULT_BYTES = 8 * 1024 * 1024;
 const RETRY_MS = 50;
-/**
- * How long a replica may wait here. Past it the job's own deadline (the lease's start-by time)
- * has lapsed anyway and the job re-matches or refunds.
- */
-const MAX_QUEUE_AGE_MS = 60_000;
+/** An agent not heard from for this many heartbeat intervals is gone. */
+const SILENT_HEARTBEATS = 3;
 /** Rejections that mean "the job has not heard of this match yet": its outbox message is on the way. */
 const NOT_YET = new Set(['JOB__NOT_FOUND', 'JOB__NOT_REPLICA_PROVIDER']);
+const tagOf = (socketId: string) => `socket:${socketId}`;
 
 /**
- * The market object's agent sockets (WebSocket hibernation): the signed hello, pull-based dispatch
- * of matched replicas against announced slots, heartbeats and results forwarded to job objects.
- * Dispatch state that must survive eviction (the queue, the leases each agent holds) lives in the
- * object's SQLite beside the event log; none of it is market history, so none of it is an event.
+ * The market object's agent sockets (WebSocket hibernation): the signed hello, then the dispatch
+ * decider (domain/dispatch) decides which socket gets which matched replica; this shell keeps the
+ * sockets (tagged by socket id, found with getWebSockets(tag)), forwards heartbeats and results to
+ * the job objects, and stores the decider's state in one row of the object's SQLite. Lease expiry
+ * is the job's alone (its lease events); dispatch keeps only which agent holds which lease.
  */
 export class AgentGateway {
+  private state: DispatchState;
   private pumping = false;
   private again = false;
   /** When queued work should be tried again (a job had not yet heard of its match); null when not needed. */
-  retryAt: number | null = null;
+  private retryAt: number | null = null;
 
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly env: Env,
     private readonly market: () => string,
     private readonly askOwner: (askId: string) => string | null,
-    /** Asks the object to arm its alarm for `retryAt`. */
+    /** Asks the object to arm its alarm for `sweepAt()`. */
     private readonly onRetry: () => void,
     /** The market's current lease length, which the heartbeat interval must undercut. */
     private readonly leaseMs: () => number,
+    /** An agent left (its socket closed or it went silent). */
+    private readonly onAgentLeft: (event: AgentLeft) => void = () => {},
   ) {
     ctx.storage.sql.exec(`
-      CREATE TABLE IF NOT EXISTS dispatch_queue (job_id TEXT NOT NULL, replica INTEGER NOT NULL, ask_id TEXT NOT NULL,
-        provider TEXT NOT NULL, queued_at INTEGER NOT NULL, PRIMARY KEY (job_id, replica));
-      CREATE INDEX IF NOT EXISTS dispatch_queue_ask ON dispatch_queue (ask_id, queued_at);
-      CREATE INDEX IF NOT EXISTS dispatch_queue_age ON dispatch_queue (queued_at);
-      CREATE TABLE IF NOT EXISTS agent_leases (lease_id TEXT PRIMARY KEY, job_id TEXT NOT NULL, replica INTEGER NOT NULL,
-        ask_id TEXT NOT NULL, agent_key TEXT NOT NULL, provider TEXT NOT NULL, expires_at INTEGER NOT NULL);
+      DROP TABLE IF EXISTS dispatch_queue;
+      DROP TABLE IF EXISTS agent_leases;
+      CREATE TABLE IF NOT EXISTS dispatch_state (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
     `);
+    const row = ctx.storage.sql.exec<{ data: string }>('SELECT data FROM dispatch_state WHERE id = 1').toArray()[0];
+    this.state = dispatchDecider.restore(row ? JSON.parse(row.data) : null);
   }
 
-  /** Accepts an agent's WebSocket and sends it a challenge. */
+  /** Accepts an agent's WebSocket, tagged with a fresh socket id, and sends it a challenge. */
   accept(): Response {
     const pair = new WebSocketPair();
     const server = pair[1];
-    this.ctx.acceptWebSocket(server);
+    const socketId = encodeBase58Nonce();
+    this.ctx.acceptWebSocket(server, [tagOf(socketId)]);
     const nonce = encodeBase58Nonce();
-    server.serializeAttachment({ phase: 'challenged', nonce, free: 0 } satisfies Attachment);
+    server.serializeAttachment({ socketId, phase: 'challenged', nonce } satisfies Attachment);
     send(server, { type: 'challenge', nonce });
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
@@ -98,131 +82,123 @@ export class AgentGateway {
     const msg = parsed.message;
     const at = ws.deserializeAttachment() as Attachment;
     if (msg.type === 'hello') return this.hello(ws, at, msg);
-    if (at.phase !== 'ready') return refuse(ws, 'AGENT__NOT_AUTHENTICATED', 'send hello first', msg.type);
+    if (at.phase !== 'ready' || !this.state.agents[at.socketId]) return refuse(ws, 'AGENT__NOT_AUTHENTICATED', 'send hello first', msg.type);
     switch (msg.type) {
-      case 'ready':
-        if (!Number.isSafeInteger(msg.slots) || msg.slots < 0 || msg.slots > 1024) return refuse(ws, 'AGENT__MALFORMED_MESSAGE', 'slots must be an integer from 0 to 1024', 'ready');
-        ws.serializeAttachment({ ...at, free: msg.slots });
+      case 'ready': {
+        const r = this.decide({ type: 'AnnounceReady', socketId: at.socketId, slots: msg.slots });
+        if (!r.ok) return refuse(ws, r.error.code, r.error.message, 'ready');
         return this.pump();
+      }
       case 'heartbeat':
         return this.heartbeat(ws, at, msg.leases);
       case 'result':
         return this.result(ws, at, msg);
       case 'error':
-        console.warn(`agent ${at.agentKey} could not run ${String(msg.jobId)} (${String(msg.code)}): ${String(msg.message).slice(0, 200)}`);
-        this.ctx.storage.sql.exec('DELETE FROM agent_leases WHERE lease_id = ? AND agent_key = ?', String(msg.leaseId), at.agentKey!);
+        console.warn(`agent ${at.agentKey} could not run ${msg.jobId} (${msg.code}): ${msg.message.slice(0, 200)}`);
+        this.decide({ type: 'ReportError', socketId: at.socketId, leaseId: msg.leaseId });
         return;
-      default:
-        return refuse(ws, 'AGENT__MALFORMED_MESSAGE', `unknown message type ${String((msg as { type: unknown }).type).slice(0, 40)}`);
     }
   }
 
   private async hello(ws: WebSocket, at: Attachment, msg: HelloMessage): Promise<void> {
     if (at.phase !== 'challenged') return refuse(ws, 'AGENT__MALFORMED_MESSAGE', 'hello was already accepted', 'hello');
     if (msg.v !== AGENT_PROTOCOL_VERSION) return refuse(ws, 'AGENT__VERSION_UNSUPPORTED', `this server speaks version ${AGENT_PROTOCOL_VERSION}`, 'hello');
-    if (typeof msg.agentKey !== 'string' || !decodePublicKey(msg.agentKey) || typeof msg.signature !== 'string') return refuse(ws, 'AUTH__KEY_INVALID', 'agentKey must be a base58 public key', 'hello');
+    if (!decodePublicKey(msg.agentKey)) return refuse(ws, 'AUTH__KEY_INVALID', 'agentKey must be a base58 public key', 'hello');
     if (!(await verifyText(msg.agentKey, msg.signature, helloMessage({ market: this.market(), nonce: at.nonce, agentKey: msg.agentKey })))) {
       return refuse(ws, 'AUTH__SIGNATURE_INVALID', 'the hello signature does not verify', 'hello');
     }
     let provider = msg.agentKey;
     const d = msg.delegation;
     if (d) {
-      const valid =
-        typeof d.wallet === 'string' &&
-        typeof d.expiresAt === 'number' &&
-        Array.isArray(d.scopes) &&
-        d.scopes.includes('work') &&
-        (await delegationProblem(d, { delegate: msg.agentKey, now: Date.now() })) === null;
+      const valid = d.scopes.includes('work') && (await delegationProblem(d, { delegate: msg.agentKey, now: Date.now() })) === null;
       if (!valid) return refuse(ws, 'AUTH__DELEGATION_INVALID', 'the delegation must be signed by the wallet, name this agent key, cover "work" and be unexpired', 'hello');
       provider = d.wallet;
     }
-    if (typeof msg.askId !== 'string' || this.askOwner(msg.askId) !== provider) return refuse(ws, 'AGENT__ASK_NOT_OWNED', `ask ${String(msg.askId).slice(0, 80)} is not an open ask of ${provider}`, 'hello');
-    const runtime = msg.runtime;
-    if (!runtime || typeof runtime.onnxruntime !== 'string' || !Array.isArray(runtime.cpuFeatures)) return refuse(ws, 'AGENT__MALFORMED_MESSAGE', 'runtime fingerprint missing', 'hello');
-    ws.serializeAttachment({ phase: 'ready', nonce: at.nonce, agentKey: msg.agentKey, provider, askId: msg.askId, fingerprint: fingerprintOf(runtime), free: 0 } satisfies Attachment);
-    const leases = this.ctx.storage.sql
-      .exec<{ lease_id: string; job_id: string; replica: number; expires_at: number }>('SELECT lease_id, job_id, replica, expires_at FROM agent_leases WHERE agent_key = ?', msg.agentKey)
-      .toArray()
-      .map((l) => ({ jobId: l.job_id, replica: l.replica, leaseId: l.lease_id, expiresAt: l.expires_at }));
-    send(ws, { type: 'welcome', leases, heartbeatMs: Math.max(100, Math.min(HEARTBEAT_MS, Math.floor(this.leaseMs() / 3))) });
+    if (this.askOwner(msg.askId) !== provider) return refuse(ws, 'AGENT__ASK_NOT_OWNED', `ask ${msg.askId.slice(0, 80)} is not an open ask of ${provider}`, 'hello');
+    const fingerprint = fingerprintOf(msg.runtime);
+    ws.serializeAttachment({ socketId: at.socketId, phase: 'ready', nonce: at.nonce, agentKey: msg.agentKey, provider, fingerprint } satisfies Attachment);
+    this.decide({ type: 'AcceptAgent', socketId: at.socketId, askId: msg.askId, agentKey: msg.agentKey, provider, fingerprint });
+    this.onRetry(); // arms the alarm that notices the agent falling silent
+    // The leases this key held before it reconnected, each renewed by its job (the one record of its expiry).
+    const now = Date.now();
+    const leases: { jobId: string; replica: number; leaseId: string; expiresAt: number }[] = [];
+    for (const l of leasesOf(this.state, msg.agentKey)) {
+      const expiresAt = await this.renew(l.jobId, l.leaseId, l.askId, provider, now);
+      if (expiresAt !== null) leases.push({ jobId: l.jobId, replica: l.replica, leaseId: l.leaseId, expiresAt });
+    }
+    send(ws, { type: 'welcome', leases, heartbeatMs: heartbeatInterval(this.leaseMs()) });
   }
 
-  private async heartbeat(ws: WebSocket, at: Attachment, leases: unknown): Promise<void> {
-    if (!Array.isArray(leases) || leases.length > 1024) return refuse(ws, 'AGENT__MALFORMED_MESSAGE', 'leases must be an array', 'heartbeat');
+  private async heartbeat(ws: WebSocket, at: Attachment, leases: string[]): Promise<void> {
+    this.decide({ type: 'RecordHeartbeat', socketId: at.socketId, leases });
     const now = Date.now();
     for (const leaseId of leases) {
-      const lease = this.lease(String(leaseId), at.agentKey!);
+      const lease = leaseHeldBy(this.state, leaseId, at.agentKey!);
       if (!lease) continue;
-      const r = (await this.job(lease.job_id).execute(lease.job_id, { type: 'Heartbeat', leaseId: lease.lease_id }, { commandId: `heartbeat:${lease.lease_id}:${now}`, actor: at.provider!, now })) as Result<{
-        events: { type: string; expiresAt?: number }[];
-      }>;
-      if (r.ok) {
-        const renewed = r.value.events.find((e) => e.type === 'LeaseRenewed');
-        if (renewed?.expiresAt) this.ctx.storage.sql.exec('UPDATE agent_leases SET expires_at = ? WHERE lease_id = ?', renewed.expiresAt, lease.lease_id);
-      } else {
-        this.dropLease(ws, lease.lease_id, lease.job_id, r.error.code);
-      }
+      if ((await this.renew(lease.jobId, leaseId, lease.askId, at.provider!, now)) === null) send(ws, { type: 'cancel', jobId: lease.jobId, leaseId, reason: 'the job ended this lease' });
     }
+  }
+
+  /** Renews a lease with its job: the new expiry, or null (and the lease closed here) when the job refuses. */
+  private async renew(jobId: string, leaseId: string, askId: string, provider: string, now: number): Promise<number | null> {
+    const r = (await this.job(jobId).execute(jobId, { type: 'Heartbeat', leaseId }, { commandId: `heartbeat:${leaseId}:${now}`, actor: provider, now })) as Result<{
+      events: { type: string; expiresAt?: number }[];
+    }>;
+    if (r.ok) return r.value.events.find((e) => e.type === 'LeaseRenewed')?.expiresAt ?? now;
+    this.decide({ type: 'EndLeases', jobId, askId, reason: r.error.code });
+    return null;
   }
 
   private async result(ws: WebSocket, at: Attachment, msg: Extract<AgentMessage, { type: 'result' }>): Promise<void> {
-    const lease = this.lease(String(msg.leaseId), at.agentKey!);
-    if (!lease || lease.job_id !== msg.jobId) return refuse(ws, 'AGENT__LEASE_UNKNOWN', `lease ${String(msg.leaseId).slice(0, 80)} is not held by this agent`, 'result');
-    if (!Array.isArray(msg.outputs) || msg.outputs.length === 0 || msg.outputs.length > 64) return refuse(ws, 'AGENT__RESULT_INVALID', 'outputs must hold 1-64 tensors', 'result');
     for (const t of msg.outputs) {
       const problem = tensorProblem(t);
-      if (problem) return refuse(ws, 'AGENT__RESULT_INVALID', `output ${String(t?.name).slice(0, 40)}: ${problem}`, 'result');
+      if (problem) return refuse(ws, 'AGENT__RESULT_INVALID', `output ${t.name.slice(0, 40)}: ${problem}`, 'result');
     }
     const bytes = tensorsBytes(msg.outputs);
-    if (bytes > MAX_RESULT_BYTES) return refuse(ws, 'AGENT__RESULT_TOO_LARGE', `outputs hold ${bytes} bytes; the limit is ${MAX_RESULT_BYTES}`, 'result');
+    const lease = leaseHeldBy(this.state, msg.leaseId, at.agentKey!);
+    const check = dispatchDecider.decide(this.state, { type: 'AcceptResult', socketId: at.socketId, jobId: msg.jobId, leaseId: msg.leaseId, bytes }, this.meta(Date.now()));
+    if (!check.ok || !lease) return refuse(ws, check.ok ? 'AGENT__LEASE_UNKNOWN' : check.error.code, check.ok ? 'lease unknown' : check.error.message, 'result');
     const digest = await tensorsDigest(msg.outputs);
     if (digest !== msg.outputDigest) return refuse(ws, 'AGENT__DIGEST_MISMATCH', 'outputDigest is not the digest of outputs', 'result');
-    await this.env.BLOBS.put(resultKey(lease.job_id, lease.replica), JSON.stringify(msg.outputs satisfies WireTensor[]));
+    await this.env.BLOBS.put(resultKey(lease.jobId, lease.replica), JSON.stringify(msg.outputs satisfies WireTensor[]));
     const now = Date.now();
-    const r = (await this.job(lease.job_id).submitResult(
-      lease.job_id,
-      { replica: lease.replica, leaseId: lease.lease_id, outputDigest: digest, outputBytes: bytes, fingerprint: at.fingerprint! },
-      { commandId: `result:${lease.lease_id}`, actor: at.provider!, now },
+    const r = (await this.job(lease.jobId).submitResult(
+      lease.jobId,
+      { replica: lease.replica, leaseId: msg.leaseId, outputDigest: digest, outputBytes: bytes, fingerprint: at.fingerprint! },
+      { commandId: `result:${msg.leaseId}`, actor: at.provider!, now },
     )) as Result<unknown>;
-    this.ctx.storage.sql.exec('DELETE FROM agent_leases WHERE lease_id = ?', lease.lease_id);
+    this.decide({ type: 'AcceptResult', socketId: at.socketId, jobId: msg.jobId, leaseId: msg.leaseId, bytes });
     if (!r.ok) refuse(ws, r.error.code, r.error.message, 'result');
   }
 
   /** Queues replicas for dispatch; the caller pumps once the jobs have heard of their matches. */
   enqueue(dispatches: Dispatch[]): void {
-    const now = Date.now();
-    // Work no agent took in time: its job has re-matched or refunded by now.
-    this.ctx.storage.sql.exec('DELETE FROM dispatch_queue WHERE queued_at < ?', now - MAX_QUEUE_AGE_MS);
-    for (const d of dispatches) {
-      this.ctx.storage.sql.exec('INSERT OR IGNORE INTO dispatch_queue (job_id, replica, ask_id, provider, queued_at) VALUES (?, ?, ?, ?, ?)', d.jobId, d.replica, d.askId, d.provider, now);
-    }
+    this.decide({ type: 'QueueWork', work: dispatches });
   }
 
   /** Whether an agent with an announced free slot serves one of these dispatches' asks. */
   waitingFor(dispatches: Dispatch[]): boolean {
-    const asks = new Set(dispatches.map((d) => d.askId));
-    return this.sockets().some((s) => {
-      const at = s.deserializeAttachment() as Attachment;
-      return at.phase === 'ready' && at.free > 0 && asks.has(at.askId ?? '');
-    });
+    return waitingFor(this.state, dispatches.map((d) => d.askId));
   }
 
   /** A slot went back to its ask: the job no longer wants that replica there; tell the agent. */
   released(askId: string, jobId: string): void {
-    this.ctx.storage.sql.exec('DELETE FROM dispatch_queue WHERE job_id = ? AND ask_id = ?', jobId, askId);
-    const leases = this.ctx.storage.sql.exec<{ lease_id: string; agent_key: string }>('SELECT lease_id, agent_key FROM agent_leases WHERE job_id = ? AND ask_id = ?', jobId, askId).toArray();
-    for (const l of leases) {
-      this.ctx.storage.sql.exec('DELETE FROM agent_leases WHERE lease_id = ?', l.lease_id);
-      for (const ws of this.sockets()) {
-        const at = ws.deserializeAttachment() as Attachment;
-        if (at.agentKey === l.agent_key) send(ws, { type: 'cancel', jobId, leaseId: l.lease_id, reason: 'the job released this slot' });
-      }
+    const r = this.decide({ type: 'EndLeases', jobId, askId, reason: 'released' });
+    if (!r.ok) return;
+    for (const e of r.value) {
+      if (e.type !== 'LeaseClosed') continue;
+      const held = this.closedLeases.get(e.leaseId);
+      const ws = held && this.socket(held);
+      if (ws) send(ws, { type: 'cancel', jobId, leaseId: e.leaseId, reason: 'the job released this slot' });
     }
   }
 
+  /** The socket each lease closed by the last decision was held on (its record is gone from the state). */
+  private closedLeases = new Map<string, string>();
+
   /**
-   * Assigns queued replicas to agents with announced free slots, oldest first. One pump runs at a
-   * time; a request made while it runs makes it go round again.
+   * Assigns queued replicas to agents with announced free slots (the decider picks, oldest first).
+   * One pump runs at a time; a request made while it runs makes it go round again.
    */
   async pump(): Promise<void> {
     if (this.pumping) {
@@ -241,87 +217,60 @@ export class AgentGateway {
   }
 
   private async pumpOnce(): Promise<void> {
-    // Only asks whose agent has announced a free slot can take work: read just their queue.
-    const sockets = this.sockets().filter((s) => {
-      const at = s.deserializeAttachment() as Attachment;
-      return at.phase === 'ready' && at.free > 0;
-    });
-    if (sockets.length === 0) return;
-    const asks = [...new Set(sockets.map((s) => (s.deserializeAttachment() as Attachment).askId!))].slice(0, 90);
-    const queued = this.ctx.storage.sql
-      .exec<{ job_id: string; replica: number; ask_id: string; provider: string; queued_at: number }>(
-        `SELECT job_id, replica, ask_id, provider, queued_at FROM dispatch_queue WHERE ask_id IN (${asks.map(() => '?').join(',')}) ORDER BY queued_at, job_id, replica LIMIT 256`,
-        ...asks,
-      )
-      .toArray();
-    if (queued.length === 0) return;
-    let retry = false;
-    for (const q of queued) {
-      if (Date.now() - q.queued_at > MAX_QUEUE_AGE_MS) {
-        this.ctx.storage.sql.exec('DELETE FROM dispatch_queue WHERE job_id = ? AND replica = ?', q.job_id, q.replica);
-        continue;
-      }
-      const ws = sockets.find((s) => {
-        const at = s.deserializeAttachment() as Attachment;
-        return at.phase === 'ready' && at.askId === q.ask_id && at.free > 0;
-      });
-      if (!ws) continue;
-      const outcome = await this.assign(ws, q);
-      if (outcome === 'retry') retry = true;
-      else this.ctx.storage.sql.exec('DELETE FROM dispatch_queue WHERE job_id = ? AND replica = ?', q.job_id, q.replica);
-    }
+    const free = Object.values(this.state.agents).reduce((n, a) => n + a.free, 0);
+    const queued = Object.keys(this.state.queue).length;
+    if (free === 0 || queued === 0) return;
+    const leaseIds = Array.from({ length: Math.min(free, queued, 256) }, () => `lease_${encodeBase58Nonce()}`);
+    const r = this.decide({ type: 'AssignWork', leaseIds });
+    if (!r.ok) return;
+    const outcomes = await Promise.all(r.value.flatMap((e) => (e.type === 'WorkAssigned' ? [this.assign(e)] : [])));
     // Jobs learn of matches through the market's outbox, a moment after the market dispatches. The
     // retry runs from the object's alarm: a timer set while handling one message may not outlive it.
+    const retry = outcomes.includes('retry');
     this.retryAt = retry ? Date.now() + RETRY_MS : null;
     if (retry) this.onRetry();
   }
 
-  private async assign(ws: WebSocket, q: { job_id: string; replica: number; ask_id: string; provider: string }): Promise<'done' | 'retry'> {
-    const at = ws.deserializeAttachment() as Attachment;
-    const job = this.job(q.job_id);
+  private async assign(e: Extract<DispatchEvent, { type: 'WorkAssigned' }>): Promise<'done' | 'retry'> {
+    const job = this.job(e.jobId);
     const work = (await job.workOrder()) as { spec: { modelSha256: string; inputSha256: string }; units: number } | null;
-    if (!work) return 'retry';
-    const leaseId = `lease_${encodeBase58Nonce()}`;
+    if (!work) {
+      this.decide({ type: 'ReturnAssignment', leaseId: e.leaseId, requeue: true });
+      return 'retry';
+    }
     const now = Date.now();
-    const started = (await job.execute(q.job_id, { type: 'StartLease', replica: q.replica, leaseId, agentKey: at.agentKey! }, { commandId: `start:${leaseId}`, actor: q.provider, now })) as Result<{
+    const started = (await job.execute(e.jobId, { type: 'StartLease', replica: e.replica, leaseId: e.leaseId, agentKey: e.agentKey }, { commandId: `start:${e.leaseId}`, actor: e.provider, now })) as Result<{
       events: { type: string; expiresAt?: number }[];
     }>;
     if (!started.ok) {
-      if (NOT_YET.has(started.error.code)) return 'retry';
-      console.warn(`dispatch of ${q.job_id}#${q.replica} refused by the job: ${started.error.code}`);
+      const notYet = NOT_YET.has(started.error.code);
+      this.decide({ type: 'ReturnAssignment', leaseId: e.leaseId, requeue: notYet });
+      if (notYet) return 'retry';
+      console.warn(`dispatch of ${e.jobId}#${e.replica} refused by the job: ${started.error.code}`);
       return 'done';
     }
-    const expiresAt = started.value.events.find((e) => e.type === 'LeaseGranted')?.expiresAt ?? now;
+    const expiresAt = started.value.events.find((ev) => ev.type === 'LeaseGranted')?.expiresAt ?? now;
     const inputs = await this.env.BLOBS.get(`inputs/${work.spec.inputSha256}`);
     const model = await this.env.BLOBS.head(`models/${work.spec.modelSha256}`);
-    this.ctx.storage.sql.exec(
-      'INSERT INTO agent_leases (lease_id, job_id, replica, ask_id, agent_key, provider, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      leaseId,
-      q.job_id,
-      q.replica,
-      q.ask_id,
-      at.agentKey!,
-      q.provider,
-      expiresAt,
-    );
-    const current = ws.deserializeAttachment() as Attachment;
-    ws.serializeAttachment({ ...current, free: Math.max(0, current.free - 1) });
     const assign: AssignMessage = {
       type: 'assign',
-      jobId: q.job_id,
-      replica: q.replica,
-      leaseId,
+      jobId: e.jobId,
+      replica: e.replica,
+      leaseId: e.leaseId,
       expiresAt,
       model: { sha256: work.spec.modelSha256, bytes: model?.size ?? 0, url: `/v1/models/${work.spec.modelSha256}` },
       inputs: inputs ? ((await inputs.json()) as WireTensor[]) : [],
       outputs: [],
     };
-    send(ws, assign);
+    const ws = this.socket(e.socketId);
+    if (ws) send(ws, assign);
     return 'done';
   }
 
-  /** Agents that closed: their announced slots go with them; their leases stay until they lapse or the agent returns. */
+  /** A socket closed: its agent leaves the decider's state (acknowledged leases stay until they lapse or the agent returns). */
   closed(ws: WebSocket): void {
+    const at = ws.deserializeAttachment() as Attachment | null;
+    if (at) this.leave({ type: 'CloseSocket', socketId: at.socketId });
     try {
       ws.close(1000, 'bye');
     } catch {
@@ -329,19 +278,65 @@ export class AgentGateway {
     }
   }
 
-  private lease(leaseId: string, agentKey: string) {
-    return this.ctx.storage.sql
-      .exec<{ lease_id: string; job_id: string; replica: number }>('SELECT lease_id, job_id, replica FROM agent_leases WHERE lease_id = ? AND agent_key = ?', leaseId, agentKey)
-      .toArray()[0];
+  /** When the alarm should next run `sweep`: a deferred retry, or the first agent to fall silent. */
+  sweepAt(): number | null {
+    const silence = this.silenceMs();
+    const times = Object.values(this.state.agents).map((a) => a.seenAt + silence + 1);
+    if (this.retryAt !== null) times.push(this.retryAt);
+    return times.length === 0 ? null : Math.min(...times);
   }
 
-  private dropLease(ws: WebSocket, leaseId: string, jobId: string, code: string): void {
-    this.ctx.storage.sql.exec('DELETE FROM agent_leases WHERE lease_id = ?', leaseId);
-    send(ws, { type: 'cancel', jobId, leaseId, reason: code });
+  /** The alarm's work: agents silent too long (or whose socket is gone) leave; queued work is tried again. */
+  async sweep(): Promise<void> {
+    for (const socketId of Object.keys(this.state.agents)) if (!this.socket(socketId)) this.leave({ type: 'CloseSocket', socketId });
+    this.leave({ type: 'CheckSilence', silenceMs: this.silenceMs() });
+    this.retryAt = null;
+    await this.pump();
   }
 
-  private sockets(): WebSocket[] {
-    return this.ctx.getWebSockets();
+  private silenceMs(): number {
+    return SILENT_HEARTBEATS * heartbeatInterval(this.leaseMs());
+  }
+
+  private leave(command: Extract<DispatchCommand, { type: 'CloseSocket' | 'CheckSilence' }>): void {
+    const r = this.decide(command);
+    if (!r.ok) return;
+    for (const e of r.value) {
+      if (e.type !== 'AgentLeft') continue;
+      const ws = this.socket(e.socketId);
+      if (ws && e.reason === 'silent') {
+        try {
+          ws.close(1001, 'no heartbeat');
+        } catch {
+          // already closed
+        }
+      }
+      this.onAgentLeft(e);
+    }
+  }
+
+  /** Decides a command against the dispatch state; on success folds and stores its events. */
+  private decide(command: DispatchCommand): Result<DispatchEvent[]> {
+    const r = dispatchDecider.decide(this.state, command, this.meta(Date.now()));
+    if (!r.ok || r.value.length === 0) return r;
+    this.closedLeases.clear();
+    for (const e of r.value) {
+      if (e.type === 'LeaseClosed') {
+        const held = this.state.assignments[e.leaseId];
+        if (held) this.closedLeases.set(e.leaseId, held.socketId);
+      }
+      dispatchDecider.evolve(this.state, e, this.meta(0));
+    }
+    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO dispatch_state (id, data) VALUES (1, ?)', JSON.stringify(dispatchDecider.snapshot(this.state)));
+    return r;
+  }
+
+  private meta(now: number) {
+    return { commandId: 'dispatch', actor: 'system:dispatch', now };
+  }
+
+  private socket(socketId: string): WebSocket | undefined {
+    return this.ctx.getWebSockets(tagOf(socketId))[0];
   }
 
   private job(jobId: string) {

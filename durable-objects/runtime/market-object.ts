@@ -57,11 +57,11 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
   }
 
   protected override sweepAt(): number | null {
-    return this.gateway.retryAt;
+    return this.gateway.sweepAt();
   }
 
   protected override async sweep(): Promise<void> {
-    await this.gateway.pump();
+    await this.gateway.sweep();
   }
 
   /** Matched replicas go to the dispatch queue; released slots cancel whatever an agent still runs there. */

@@ -297,12 +297,19 @@ describe('agents on the market socket', () => {
     });
     const assign = await first.next('assign');
     expect(assign.inputs).toEqual(inline);
+    // A heartbeat naming the lease acknowledges it: an acknowledged lease outlives its socket.
+    first.send({ type: 'heartbeat', leases: [assign.leaseId] });
+    // Frames are handled in order: the answer to a later bad frame means the heartbeat was taken.
+    first.send({ type: 'ready', slots: -1 });
+    await first.next('error');
     first.ws.close(1001, 'network blip');
 
     const second = await SocketAgent.connect('cpu');
     await second.hello(p.keypair, ask.order.id);
     const welcome = await second.next('welcome');
-    expect(welcome.leases).toEqual([{ jobId: bid.jobId, replica: assign.replica, leaseId: assign.leaseId, expiresAt: assign.expiresAt }]);
+    // The job renews the lease on the agent's return: its expiry is the job's, not a copy kept here.
+    expect(welcome.leases).toEqual([{ jobId: bid.jobId, replica: assign.replica, leaseId: assign.leaseId, expiresAt: expect.any(Number) }]);
+    expect(welcome.leases[0]!.expiresAt).toBeGreaterThanOrEqual(assign.expiresAt);
     const outputs = [toWire('y', 'float32', [1], f32([4]))];
     second.send({ type: 'result', jobId: bid.jobId, leaseId: assign.leaseId, outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 1 } });
     const job = env.JOBS.get(env.JOBS.idFromName(bid.jobId!));
