@@ -39,6 +39,8 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
   /** Messages written to the outbox by this instance (a cheap signal that there is something to deliver). */
   outboxSize = 0;
   private snapshotSeq = 0;
+  /** Whether `commands` holds any row (commands that appended nothing, or from an older layout). */
+  private commandLog: boolean;
   private readonly sql: SqlStorage;
 
   constructor(
@@ -49,7 +51,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
     this.sql = storage.sql;
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, version INTEGER NOT NULL,
-        data TEXT NOT NULL, command_id TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL);
+        data TEXT NOT NULL, command_id TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL, request_hash TEXT, command_last_seq INTEGER);
       CREATE TABLE IF NOT EXISTS commands (command_id TEXT PRIMARY KEY, request_hash TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, chunks INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS snapshot_chunks (seq INTEGER NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (seq, idx));
@@ -58,6 +60,17 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
       CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
+    // Logs created before the command record moved onto the event row gain its two columns; their
+    // older commands stay in `commands`, which is then consulted too (no local state needs wiping).
+    for (const column of ['request_hash TEXT', 'command_last_seq INTEGER']) {
+      try {
+        this.sql.exec(`ALTER TABLE events ADD COLUMN ${column}`);
+      } catch (error) {
+        if (!String(error).includes('duplicate column')) throw error;
+      }
+    }
+    this.sql.exec('CREATE UNIQUE INDEX IF NOT EXISTS events_by_command ON events (command_id) WHERE request_hash IS NOT NULL');
+    this.commandLog = this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM commands').one().n > 0;
     this.state = decider.initialState();
     this.load();
   }
@@ -142,24 +155,34 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
           const commandId = commandIds?.[i] ?? (commands.length === 1 ? meta.commandId : `${meta.commandId}#${i}`);
           const m: CommandMeta = { ...meta, commandId };
           const hash = requestHash(command);
-          // decide is pure, so it runs before the command log is consulted: a new command (the
-          // common case) then costs one insert into `commands`, which also detects a repeat.
+          // decide is pure, so it runs before the log is consulted: a new command (the common case)
+          // then costs one insert per event, the first carrying the command's request hash and last
+          // sequence; the unique index on its command id refuses a repeat.
           const decided = this.decider.decide(this.state, command, m);
           const events = decided.ok ? decided.value : null;
-          const first = this.seq + 1;
-          const last = this.seq + (events?.length ?? 0);
-          const recorded =
-            events !== null &&
-            this.sql.exec('INSERT INTO commands (command_id, request_hash, first_seq, last_seq) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING', commandId, hash, first, last)
-              .rowsWritten > 0;
-          if (!recorded) {
+          if (events === null || events.length === 0 || this.commandLog) {
             const repeat = this.repeatOf(commandId, hash);
-            results.push(repeat ?? (decided as Result<Decision<E>>));
+            if (repeat !== null || events === null) {
+              results.push(repeat ?? (decided as Result<Decision<E>>));
+              continue;
+            }
+            if (events.length === 0) {
+              this.sql.exec('INSERT INTO commands (command_id, request_hash, first_seq, last_seq) VALUES (?, ?, ?, ?)', commandId, hash, this.seq + 1, this.seq);
+              this.commandLog = true;
+              results.push({ ok: true, value: { events, seq: this.seq, repeated: false } });
+              continue;
+            }
+          }
+          if (!this.insertEvent(this.seq + 1, events[0]!, m, hash, this.seq + events.length)) {
+            const repeat = this.repeatOf(commandId, hash);
+            if (repeat === null) throw this.conflictAt(this.seq + 1) ?? new Error(`event ${this.seq + 1} of ${commandId} was not written`);
+            results.push(repeat);
             continue;
           }
-          for (const event of events!) {
+          for (let j = 0; j < events.length; j++) {
+            const event = events[j]!;
             this.seq++;
-            this.insertEvent(this.seq, event, m);
+            if (j > 0) this.insertEvent(this.seq, event, m, null, null);
             let index = 0;
             for (const message of this.decider.react(this.state, event, m)) {
               messages.push({ ...message, id: `${this.options.source()}:${this.seq}:${index++}` });
@@ -194,25 +217,50 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
 
   /** The first result of a command id seen before, a conflict if the request differs, or null if unseen. */
   private repeatOf(commandId: string, hash: string): Result<Decision<E>> | null {
-    const seen = this.sql
-      .exec<{ request_hash: string; first_seq: number; last_seq: number }>('SELECT request_hash, first_seq, last_seq FROM commands WHERE command_id = ?', commandId)
-      .toArray()[0];
+    const seen =
+      this.sql
+        .exec<{ request_hash: string; first_seq: number; last_seq: number }>(
+          'SELECT request_hash, seq AS first_seq, command_last_seq AS last_seq FROM events WHERE command_id = ? AND request_hash IS NOT NULL',
+          commandId,
+        )
+        .toArray()[0] ??
+      (this.commandLog
+        ? this.sql
+            .exec<{ request_hash: string; first_seq: number; last_seq: number }>('SELECT request_hash, first_seq, last_seq FROM commands WHERE command_id = ?', commandId)
+            .toArray()[0]
+        : undefined);
     if (!seen) return null;
     if (seen.request_hash !== hash) return { ok: false, error: domainError('API__IDEMPOTENCY_CONFLICT', { id: commandId }) };
     const events = seen.last_seq >= seen.first_seq ? this.read(seen.first_seq - 1, seen.last_seq - seen.first_seq + 1).map((s) => s.event) : [];
     return { ok: true, value: { events, seq: this.seq, repeated: true } };
   }
 
-  private insertEvent(seq: number, event: E, meta: CommandMeta): void {
+  /**
+   * Appends one event. The first event of a command carries its request hash and last sequence and
+   * is written only if neither its sequence nor its command id is taken (false otherwise); any other
+   * event throws SequenceConflict when its sequence is taken.
+   */
+  private insertEvent(seq: number, event: E, meta: CommandMeta, hash: string | null, lastSeq: number | null): boolean {
     const { type, ...data } = event as unknown as { type: string } & Record<string, unknown>;
     const version = this.decider.eventVersions[type as E['type']] ?? 1;
+    if (hash !== null) {
+      const sql = 'INSERT INTO events (seq, type, version, data, command_id, actor, at, request_hash, command_last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING';
+      return this.sql.exec(sql, seq, type, version, toJson(data), meta.commandId, meta.actor, meta.now, hash, lastSeq).rowsWritten > 0;
+    }
     try {
       this.sql.exec('INSERT INTO events (seq, type, version, data, command_id, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?)', seq, type, version, toJson(data), meta.commandId, meta.actor, meta.now);
     } catch (error) {
-      const actual = this.sql.exec<{ seq: number }>('SELECT COALESCE(MAX(seq), 0) AS seq FROM events').one().seq;
-      if (actual !== seq - 1) throw new SequenceConflict(seq - 1, actual);
+      const conflict = this.conflictAt(seq);
+      if (conflict !== null) throw conflict;
       throw error;
     }
+    return true;
+  }
+
+  /** A SequenceConflict when the log is not at seq - 1 (someone else appended), else null. */
+  private conflictAt(seq: number): SequenceConflict | null {
+    const actual = this.sql.exec<{ seq: number }>('SELECT COALESCE(MAX(seq), 0) AS seq FROM events').one().seq;
+    return actual !== seq - 1 ? new SequenceConflict(seq - 1, actual) : null;
   }
 
   /** Writes a snapshot of the current state (chunked under the 2 MB row limit) with its hash. */

@@ -55,7 +55,7 @@ describe('the event store', () => {
       } catch (e) {
         error = e;
       }
-      const commandB = state.storage.sql.exec("SELECT COUNT(*) AS n FROM commands WHERE command_id = 'b'").one().n;
+      const commandB = state.storage.sql.exec("SELECT (SELECT COUNT(*) FROM commands WHERE command_id = 'b') + (SELECT COUNT(*) FROM events WHERE command_id = 'b') AS n").one().n;
       return { conflict: error instanceof SequenceConflict, expected: (error as SequenceConflict).expected, total: store.state.total, seq: store.seq, commandB };
     });
     expect(outcome).toEqual({ conflict: true, expected: 1, total: 11n, seq: 2, commandB: 0 });
@@ -66,8 +66,47 @@ describe('the event store', () => {
     const outcome = await runInDurableObject(stub, (_instance, state) => {
       const store = open(state.storage);
       const r = store.execute({ type: 'Add', amount: 0n }, meta('zero'));
-      return { ok: r.ok, seq: store.seq, commands: state.storage.sql.exec('SELECT COUNT(*) AS n FROM commands').one().n };
+      return { ok: r.ok, seq: store.seq, commands: state.storage.sql.exec('SELECT (SELECT COUNT(*) FROM commands) + (SELECT COUNT(*) FROM events) AS n').one().n };
     });
     expect(outcome).toEqual({ ok: false, seq: 0, commands: 0 });
+  });
+
+  it('answers a repeated command id with its first result, in the same batch and after a reload, and refuses it for another request', async () => {
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName('repeat-store'));
+    const outcome = await runInDurableObject(stub, (_instance, state) => {
+      const store = open(state.storage);
+      const batch = store.executeMany([{ type: 'Add', amount: 2n }, { type: 'Add', amount: 2n }, { type: 'Add', amount: 3n }], meta('m'), ['x', 'x', 'x']);
+      const reloaded = open(state.storage);
+      const again = reloaded.execute({ type: 'Add', amount: 2n }, meta('x'));
+      return { batch, again, total: reloaded.state.total, seq: reloaded.seq };
+    });
+    const first = { ok: true, value: { events: [{ type: 'Added', amount: 2n }], seq: 1, repeated: false } };
+    const repeat = { ok: true, value: { events: [{ type: 'Added', amount: 2n }], seq: 1, repeated: true } };
+    expect(outcome.batch).toEqual([first, repeat, { ok: false, error: expect.objectContaining({ code: 'API__IDEMPOTENCY_CONFLICT' }) }]);
+    expect(outcome.again).toEqual(repeat);
+    expect(outcome).toMatchObject({ total: 2n, seq: 1 });
+  });
+
+  it('opens a log of the older layout (commands recorded in their own table) and still answers its commands as repeats', async () => {
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName('old-layout-store'));
+    const outcome = await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      sql.exec('DROP TABLE events');
+      sql.exec('CREATE TABLE events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL, command_id TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL)');
+      const fresh = open(state.storage);
+      fresh.execute({ type: 'Add', amount: 4n }, meta('old'));
+      // Move that command's record to where the older layout kept it.
+      const row = sql.exec<{ request_hash: string }>("SELECT request_hash FROM events WHERE command_id = 'old'").one();
+      sql.exec("UPDATE events SET request_hash = NULL, command_last_seq = NULL WHERE command_id = 'old'");
+      sql.exec("INSERT INTO commands VALUES ('old', ?, 1, 1)", row.request_hash);
+      const store = open(state.storage);
+      return { repeat: store.execute({ type: 'Add', amount: 4n }, meta('old')), other: store.execute({ type: 'Add', amount: 5n }, meta('old')).ok, next: store.execute({ type: 'Add', amount: 1n }, meta('new')), total: store.state.total };
+    });
+    expect(outcome).toEqual({
+      repeat: { ok: true, value: { events: [{ type: 'Added', amount: 4n }], seq: 1, repeated: true } },
+      other: false,
+      next: { ok: true, value: { events: [{ type: 'Added', amount: 1n }], seq: 2, repeated: false } },
+      total: 5n,
+    });
   });
 });
