@@ -28,7 +28,7 @@ mutate "a minority replica is paid" durable-objects/domain/job/decide.ts \
 mutate "a refused bid's escrow is not released" durable-objects/domain/placement/decide.ts \
   "    case 'releasing': {" "    case 'releasing-never': {"
 mutate "a lapsed lease is not re-matched" durable-objects/domain/job/decide.ts \
-  "        if (r.rematches >= job.params.maxRematches) {" "        if (true) {"
+  "    if (r.rematches >= job.params.maxRematches) {" "    if (true) {"
 mutate "a challenge loser does not pay" durable-objects/domain/job/decide.ts \
   "      return payoutFor(job, r, fromChallenge ? job.challenge!.holdId : job.holdId);" "      return payoutFor(job, r, job.holdId);"
 exit $survived

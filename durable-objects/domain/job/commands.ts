@@ -53,6 +53,12 @@ export interface ExpireLeases {
   type: 'ExpireLeases';
 }
 
+/** Dispatch: the lease's agent left before acknowledging it (meta.actor is the replica's provider); it lapses now. */
+export interface AbandonLease {
+  type: 'AbandonLease';
+  leaseId: string;
+}
+
 /** From the market: a re-match, tie-breaker or challenge bid found a provider. */
 export interface ReplicaMatched {
   type: 'ReplicaMatched';
@@ -101,6 +107,7 @@ export type JobCommand =
   | Heartbeat
   | SubmitResult
   | ExpireLeases
+  | AbandonLease
   | ReplicaMatched
   | ReplicaUnfilled
   | CloseChallengeWindow

@@ -155,27 +155,15 @@ export function decide(state: JobState, command: JobCommand, meta: CommandMeta):
       const lapsed = job.replicas.filter(
         (r) => (r.status === 'leased' && r.lease && meta.now >= r.lease.expiresAt) || (r.status === 'assigned' && r.startBy !== null && meta.now >= r.startBy),
       );
-      if (lapsed.length === 0) return ok([]);
-      const draft = new Draft(job, meta);
-      for (const r of lapsed) {
-        draft.emit({ type: 'LeaseExpired', replica: r.replica, leaseId: r.lease?.leaseId ?? null, provider: r.provider ?? '', askId: r.askId ?? '' });
-      }
-      for (const r of lapsed) {
-        if (draft.state.status !== 'active') break;
-        if (r.rematches >= job.params.maxRematches) {
-          giveUpOn(draft, r, 'rematch-limit');
-          continue;
-        }
-        draft.emit({
-          type: 'ReplicaRematchRequested',
-          replica: r.replica,
-          attempt: r.rematches + 1,
-          ceiling: r.price,
-          excludeProviders: [...draft.job.providers],
-          expiresAt: meta.now + job.params.replicaBidTtlMs,
-        });
-      }
-      return ok(draft.events);
+      return ok(lapse(job, lapsed, meta));
+    }
+    case 'AbandonLease': {
+      // The agent left before naming the lease in a heartbeat: it lapses now rather than at its expiry.
+      if (job.status !== 'active') return ok([]);
+      const r = job.replicas.find((x) => x.status === 'leased' && x.lease?.leaseId === command.leaseId);
+      if (!r) return ok([]);
+      if (r.provider !== meta.actor) return reject('JOB__NOT_REPLICA_PROVIDER', { actor: meta.actor, replica: r.replica });
+      return ok(lapse(job, [r], meta));
     }
     case 'ReplicaMatched': {
       const r = job.replicas[command.replica];
@@ -414,4 +402,29 @@ export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Out
     default:
       return [];
   }
+}
+
+/** Lapses replicas: each one's lease expires and it is offered again, or given up past maxRematches. */
+function lapse(job: CreatedJob, lapsed: ReplicaState[], meta: CommandMeta): JobEvent[] {
+  if (lapsed.length === 0) return [];
+  const draft = new Draft(job, meta);
+  for (const r of lapsed) {
+    draft.emit({ type: 'LeaseExpired', replica: r.replica, leaseId: r.lease?.leaseId ?? null, provider: r.provider ?? '', askId: r.askId ?? '' });
+  }
+  for (const r of lapsed) {
+    if (draft.state.status !== 'active') break;
+    if (r.rematches >= job.params.maxRematches) {
+      giveUpOn(draft, r, 'rematch-limit');
+      continue;
+    }
+    draft.emit({
+      type: 'ReplicaRematchRequested',
+      replica: r.replica,
+      attempt: r.rematches + 1,
+      ceiling: r.price,
+      excludeProviders: [...draft.job.providers],
+      expiresAt: meta.now + job.params.replicaBidTtlMs,
+    });
+  }
+  return draft.events;
 }

@@ -680,3 +680,16 @@ describe("a job's stored results", () => {
     expect(payloadsExpireAt(refunded)).toBe(NOW + 5 + PAYLOAD_TTL_MS);
   });
 });
+
+describe('job: a lease abandoned before its agent acknowledged it', () => {
+  it('lapses at once and is offered again, before the lease would expire', () => {
+    const events = given([created(2), granted(0), granted(1)]).when({ type: 'AbandonLease', leaseId: 'L0' }, { actor: 'p0', now: NOW + 1 }).events();
+    expect(events.map((e) => e.type)).toEqual(['LeaseExpired', 'ReplicaRematchRequested']);
+    expect(events[0]).toMatchObject({ replica: 0, leaseId: 'L0', provider: 'p0' });
+  });
+
+  it('only the replica’s provider may abandon it; an unknown lease changes nothing', () => {
+    expect(given([created(2), granted(0)]).when({ type: 'AbandonLease', leaseId: 'L0' }, { actor: 'p1' }).rejection().code).toBe('JOB__NOT_REPLICA_PROVIDER');
+    expect(given([created(2), granted(0)]).when({ type: 'AbandonLease', leaseId: 'other' }, { actor: 'p0' }).events()).toEqual([]);
+  });
+});
