@@ -39,7 +39,7 @@ interface Stream {
  * live orders, ~20% marketable limits priced at the far end of the other side. The mix leans to
  * add or cancel to hold the book near TARGET resting orders. Liveness is tracked with our engine.
  */
-export function generate(n: number, seed: number, unit = false): Stream {
+function generate(n: number, seed: number, unit = false): Stream {
   const rnd = prng(seed);
   const s: Stream = {
     n,
@@ -131,7 +131,7 @@ function runOurs(s: Stream): RunResult {
   };
 }
 
-export function runPackage(s: Stream): RunResult {
+function runPackage(s: Stream): RunResult {
   const book = new PackageBook();
   const { kind, buy, price, qty, idStr } = s;
   let traded = 0;
@@ -156,7 +156,7 @@ export function runPackage(s: Stream): RunResult {
  * order its own owner (no self-trade), so on a unit-quantity stream the market decider must end
  * where the package does. Built untimed.
  */
-export function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] } {
+function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] } {
   const commands: MarketCommand[] = new Array(s.n);
   const metas: CommandMeta[] = new Array(s.n);
   const spec = { modelSha256: 'a'.repeat(64), inputSha256: 'b'.repeat(64), inputBytes: 1024, tolerance: null };
@@ -176,7 +176,7 @@ export function toMarket(s: Stream): { commands: MarketCommand[]; metas: Command
 }
 
 /** Decide + evolve over the commands, as the market object runs them; a BidMatched is one unit traded. */
-export function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number; traded: number; resting: number } {
+function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number; traded: number; resting: number } {
   const d = marketDecider;
   let state = d.initialState();
   let events = 0;
@@ -215,8 +215,12 @@ export async function runOrderbookBench(opts: { ops?: number } = {}): Promise<Re
   // The market decider and the package on one unit-quantity stream (a market order is one slot).
   const unit = generate(ops, 99, true);
   const market = toMarket(unit);
-  const marketWarm = toMarket(generate(Math.min(100_000, ops), 5, true));
-  runMarket(marketWarm.commands, marketWarm.metas);
+  // Both engines warm up on another unit stream until the compiler has settled (the decider's first
+  // 100,000 ops ran about a fifth slower than its later runs).
+  const unitWarm = generate(Math.min(300_000, ops), 5, true);
+  const marketWarm = toMarket(unitWarm);
+  for (let k = 0; k < 2; k++) runMarket(marketWarm.commands, marketWarm.metas);
+  runPackage(unitWarm);
   const m = runMarket(market.commands, market.metas);
   const unitPkg = runPackage(unit);
   if (m.resting !== unitPkg.resting || m.traded !== unitPkg.traded)
