@@ -125,6 +125,10 @@ function marketStatements(db: D1Database, market: string, seq: number, at: numbe
     case 'AskExpired':
     case 'BidExpired':
       return [upsertStatus(e.orderId ?? e.askId ?? e.bidId, 'expired')];
+    case 'AskSuspended':
+      return [upsertStatus(e.askId, 'suspended')];
+    case 'AskResumed':
+      return [upsertStatus(e.askId, 'open')];
     case 'SlotReleased':
       return [db.prepare('UPDATE orders SET slots_in_use = slots_in_use - 1 WHERE id = ?').bind(String(e.askId))];
     default:

@@ -84,4 +84,22 @@ export interface ConfigureMarket {
   params: JobParams;
 }
 
-export type MarketCommand = PlaceAsk | PlaceBid | CancelOrder | ReleaseSlot | ExpireOrders | PlaceReplicaBid | ConfigureMarket;
+/** System (dispatch): the ask's agent is gone; the ask stops matching. */
+export interface SuspendAsk {
+  type: 'SuspendAsk';
+  askId: string;
+}
+
+/** System (dispatch): the ask's agent is back. */
+export interface ResumeAsk {
+  type: 'ResumeAsk';
+  askId: string;
+}
+
+/** System (dispatch): the ask's agent stayed away past the grace period; the ask is cancelled. */
+export interface WithdrawAsk {
+  type: 'WithdrawAsk';
+  askId: string;
+}
+
+export type MarketCommand = PlaceAsk | PlaceBid | CancelOrder | ReleaseSlot | ExpireOrders | PlaceReplicaBid | ConfigureMarket | SuspendAsk | ResumeAsk | WithdrawAsk;

@@ -1,6 +1,6 @@
 import type { CommandMeta } from '../decider.ts';
 import { fail, ok, type Result } from '../result.ts';
-import type { CancelOrder, ConfigureMarket, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot } from './commands.ts';
+import type { CancelOrder, ConfigureMarket, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot, ResumeAsk, SuspendAsk, WithdrawAsk } from './commands.ts';
 import { PARAM_BOUNDS, type JobParams } from '../params.ts';
 import type { Fill, MarketEvent } from './events.ts';
 import { dueOrders, replicaKey, type AskOrder, type MarketState, type RestingBid } from './state.ts';
@@ -23,6 +23,10 @@ export function decide(state: MarketState, command: MarketCommand, meta: Command
       return cancelOrder(state, command, meta);
     case 'ReleaseSlot':
       return releaseSlot(state, command, meta.now);
+    case 'SuspendAsk':
+    case 'ResumeAsk':
+    case 'WithdrawAsk':
+      return agentPresence(state, command, meta);
     case 'ConfigureMarket':
       return configure(state, command, meta);
     case 'ExpireOrders':
@@ -266,7 +270,7 @@ function releaseSlot(state: MarketState, c: ReleaseSlot, now: number): Result<Ma
   if (ask.kind !== 'ask') return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
   if (!ask.inUse.has(c.jobId)) return ok(NONE); // released before: a repeat
   const events: MarketEvent[] = [{ type: 'SlotReleased', askId: ask.id, jobId: c.jobId }];
-  if (ask.status === 'open' && ask.expiresAt > now) {
+  if (ask.status === 'open' && !ask.suspended && ask.expiresAt > now) {
     const released = c.jobId;
     matchSupplier(
       state,
@@ -299,6 +303,29 @@ function cancelOrder(state: MarketState, c: CancelOrder, meta: CommandMeta): Res
   if (order.status !== 'open') return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: order.status }));
   if (order.kind === 'ask') return ok([{ type: 'AskCancelled', askId: order.id, owner: order.owner, reason: 'owner' }]);
   return ok([{ type: 'BidCancelled', bidId: order.id, buyer: order.owner, reason: 'owner' }]);
+}
+
+/** An ask's agent left (suspend), came back (resume: it matches resting bids at once) or stayed away (withdraw). */
+function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk | WithdrawAsk, meta: CommandMeta): Result<MarketEvent[]> {
+  if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'change an ask\'s agent presence', actor: meta.actor }));
+  const ask = state.orders.get(c.askId);
+  if (ask === undefined && state.closed.get(c.askId)?.side === 'ask') return ok(NONE); // closed meanwhile
+  if (ask === undefined || ask.kind !== 'ask') return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
+  if (ask.status !== 'open') return ok(NONE);
+  if (c.type === 'SuspendAsk') return ok(ask.suspended ? NONE : [{ type: 'AskSuspended', askId: ask.id, owner: ask.owner }]);
+  if (c.type === 'WithdrawAsk') return ok([{ type: 'AskCancelled', askId: ask.id, owner: ask.owner, reason: 'agent gone' }]);
+  if (!ask.suspended) return ok(NONE);
+  const events: MarketEvent[] = [{ type: 'AskResumed', askId: ask.id, owner: ask.owner }];
+  const free = ask.capacity - ask.inUse.size;
+  if (free > 0 && ask.expiresAt > meta.now) {
+    matchSupplier(
+      state,
+      { id: ask.id, owner: ask.owner, price: ask.price, attributes: ask.attributes, placedSeq: ask.placedSeq, free, holds: (jobId) => ask.inUse.has(jobId) },
+      meta.now,
+      events,
+    );
+  }
+  return ok(events);
 }
 
 /** Sets the job parameters (system only, each within PARAM_BOUNDS); the same values again change nothing. */

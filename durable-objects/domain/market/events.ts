@@ -55,7 +55,22 @@ export interface AskCancelled {
   type: 'AskCancelled';
   askId: string;
   owner: string;
-  reason: 'owner';
+  /** 'agent gone': withdrawn by the market after its agent stayed away past the grace period. */
+  reason: 'owner' | 'agent gone';
+}
+
+/** The ask's agent is gone (socket closed or silent): it leaves the book until the agent returns. */
+export interface AskSuspended {
+  type: 'AskSuspended';
+  askId: string;
+  owner: string;
+}
+
+/** The ask's agent came back: the ask returns to the book (when it has a free slot) and matches resting bids. */
+export interface AskResumed {
+  type: 'AskResumed';
+  askId: string;
+  owner: string;
 }
 
 /** A bid left the book unfilled: cancelled by its owner, or an IOC bid that found no match (never rested). */
@@ -135,7 +150,9 @@ export type MarketEvent =
   | SlotReleased
   | ReplicaBidPlaced
   | ReplicaMatched
-  | ReplicaBidExpired;
+  | ReplicaBidExpired
+  | AskSuspended
+  | AskResumed;
 
 /** Current schema version of each event type; bump one and teach upcast the old shape. */
 export const EVENT_VERSIONS: Record<MarketEvent['type'], number> = {
@@ -151,6 +168,8 @@ export const EVENT_VERSIONS: Record<MarketEvent['type'], number> = {
   ReplicaBidPlaced: 1,
   ReplicaMatched: 1,
   ReplicaBidExpired: 1,
+  AskSuspended: 1,
+  AskResumed: 1,
 };
 
 /** Field names that hold bigints in events, snapshots and outbox messages. */

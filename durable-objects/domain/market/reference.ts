@@ -136,7 +136,11 @@ export function refDecide(state: RefState, c: MarketCommand, meta: CommandMeta):
   const now = meta.now;
   const known = (id: string) => state.asks.some((a) => a.id === id) || state.bids.some((b) => b.kind === 'bid' && b.jobId === id) || state.closed.has(id);
   switch (c.type) {
+    case 'SuspendAsk':
+    case 'ResumeAsk':
+    case 'WithdrawAsk':
     case 'ConfigureMarket':
+      // Parameters and agent presence are not part of the oracle's random streams.
       // Parameters only shape outbox messages, which the oracle does not compare.
       return fail(marketError('MARKET__UNKNOWN_COMMAND', { type: c.type }));
     case 'PlaceAsk': {

@@ -18,6 +18,8 @@ export interface AskOrder {
   /** Its time priority: placedSeq, or the moment it re-entered its level after being full. */
   seq: number;
   status: 'open' | 'cancelled' | 'expired';
+  /** Its agent is gone (AskSuspended): off the book like a full ask until AskResumed. */
+  suspended: boolean;
   /** Jobs holding a slot (one slot per job); NO_JOBS until the first is taken (takeSlot). */
   inUse: Set<string>;
   prev: AskOrder | null;
@@ -255,11 +257,28 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
       }
       break;
     }
+    case 'AskSuspended': {
+      const ask = state.orders.get(event.askId);
+      if (ask === undefined || ask.kind !== 'ask' || ask.status !== 'open') break;
+      ask.suspended = true;
+      if (ask.level !== null) state.asks.unlink(ask);
+      break;
+    }
+    case 'AskResumed': {
+      const ask = state.orders.get(event.askId);
+      if (ask === undefined || ask.kind !== 'ask' || !ask.suspended) break;
+      ask.suspended = false;
+      if (ask.status === 'open' && ask.level === null && ask.inUse.size < ask.capacity) {
+        ask.seq = state.seq++;
+        state.asks.append(ask, ask.price);
+      }
+      break;
+    }
     case 'SlotReleased': {
       const ask = state.orders.get(event.askId);
       if (ask === undefined || ask.kind !== 'ask' || !ask.inUse.delete(event.jobId)) break;
       if (ask.status === 'open') {
-        if (ask.level === null) {
+        if (ask.level === null && !ask.suspended) {
           ask.seq = state.seq++;
           state.asks.append(ask, ask.price);
         }
@@ -289,7 +308,7 @@ function newAsk(
   status: AskOrder['status'],
   inUse: Set<string>,
 ): AskOrder {
-  return { kind: 'ask', id, owner, price, capacity, attributes, expiresAt, placedSeq, seq, status, inUse, prev: null, next: null, level: null };
+  return { kind: 'ask', id, owner, price, capacity, attributes, expiresAt, placedSeq, seq, status, suspended: false, inUse, prev: null, next: null, level: null };
 }
 
 /** The one place a buyer's resting bid is built (placed or restored). */
@@ -429,6 +448,7 @@ export interface AskSnapshot {
   seq: number;
   status: AskOrder['status'];
   inUse: string[];
+  suspended?: true;
 }
 
 export type BidSnapshot =
@@ -486,6 +506,7 @@ function askSnapshot(a: AskOrder): AskSnapshot {
     seq: a.seq,
     status: a.status,
     inUse: [...a.inUse].sort(byId),
+    ...(a.suspended ? { suspended: true as const } : {}),
   };
 }
 
@@ -541,6 +562,7 @@ export function restore(data: unknown): MarketState {
   if (snap.params) state.params = { ...snap.params };
   const addAsk = (s: AskSnapshot, onBook: boolean) => {
     const ask = newAsk(s.askId, s.owner, BigInt(s.price), s.capacity, s.attributes, s.expiresAt, s.placedSeq, s.seq, s.status, s.inUse.length === 0 ? NO_JOBS : new Set(s.inUse));
+    if (s.suspended) ask.suspended = true;
     state.orders.set(ask.id, ask);
     if (onBook) state.asks.append(ask, ask.price);
     if (ask.status === 'open') heapPush(state.expiries, ask);

@@ -14,7 +14,8 @@ export type OrderView =
       freeSlots: number;
       attributes: Record<string, AttributeValue>;
       expiresAt: number;
-      status: 'open' | 'cancelled' | 'expired';
+      /** 'suspended': its agent is gone; it does not match until the agent returns. */
+      status: 'open' | 'suspended' | 'cancelled' | 'expired';
     }
   | {
       side: 'bid';
@@ -45,7 +46,7 @@ export function getOrder(state: MarketState, id: string): OrderView | null {
         freeSlots: freeSlots(o),
         attributes: o.attributes,
         expiresAt: o.expiresAt,
-        status: o.status,
+        status: o.suspended ? 'suspended' : o.status,
       };
     return {
       side: 'bid',
