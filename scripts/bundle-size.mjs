@@ -1,5 +1,5 @@
 // The Worker's deploy bundle, built offline (`wrangler deploy --dry-run`), and its size against
-// Cloudflare's Worker size limit: 3 MB (Free) / 10 MB (Paid) after compression. Fails only when the build does.
+// Cloudflare's Worker size limit. Fails only when the build does.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,13 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { offlineEnv } from './offline-env.mjs';
+
+/**
+ * 64 MiB uncompressed on every plan since 2026-09-04, when Cloudflare dropped the compressed limits
+ * of 3 MB (Free) and 10 MB (Paid): https://developers.cloudflare.com/workers/platform/limits/#worker-size
+ * (changelog 2026-09-04-increased-worker-size-limit; wrangler's reporter likewise, workers-sdk#14001).
+ */
+const LIMIT = { bytes: 64 * 1024 * 1024, source: 'developers.cloudflare.com/workers/platform/limits (since 2026-09-04)' };
 
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const outdir = mkdtempSync(join(tmpdir(), 'doug-bundle-'));
@@ -21,8 +28,8 @@ try {
   const raw = code.reduce((n, b) => n + b.length, 0);
   const gzip = code.reduce((n, b) => n + gzipSync(b, { level: 9 }).length, 0);
   const kib = (n) => `${(n / 1024).toFixed(1)} KiB`;
-  const of = (limit) => `${((gzip / limit) * 100).toFixed(1)}%`;
-  console.log(`worker bundle: ${kib(raw)} raw, ${kib(gzip)} gzip; ${of(3 * 1024 * 1024)} of the Free plan's 3 MB, ${of(10 * 1024 * 1024)} of the Paid plan's 10 MB (compressed)`);
+  const share = `${((raw / LIMIT.bytes) * 100).toFixed(1)}%`;
+  console.log(`worker bundle: ${kib(raw)} raw, ${kib(gzip)} gzip; ${share} of the 64 MiB (uncompressed) Worker size limit, ${LIMIT.source}`);
 } finally {
   rmSync(outdir, { recursive: true, force: true });
 }
