@@ -115,10 +115,11 @@ export interface AuditReport {
   violations: string[];
   /**
    * How far the read models (where these figures come from) lag the objects' logs: objects with
-   * events not yet applied, and how many events. While any lag, `stale` is true and `ok` is false:
-   * the figures may be short, so they prove nothing.
+   * events not yet applied, and how many events, in all and per kind of object (`account`, `market`,
+   * `job`, `withdrawal`; kinds with no lag are absent). While any lag, `stale` is true and `ok` is
+   * false: the figures may be short, so they prove nothing.
    */
-  readModel: { objectsBehind: number; eventsBehind: number };
+  readModel: { objectsBehind: number; eventsBehind: number; byKind: Record<string, { objectsBehind: number; eventsBehind: number }> };
   stale: boolean;
   /**
    * With a chain configured: custody's token balance at finalized commitment (`onChain`) against what

@@ -188,6 +188,6 @@ describe('agents whose connection drops', () => {
       const r = await buyer.audit();
       return r.ok && !r.stale ? r : null;
     }, 'the read models to converge after the restart', 60_000);
-    expect(audit.readModel).toEqual({ objectsBehind: 0, eventsBehind: 0 });
+    expect(audit.readModel).toEqual({ objectsBehind: 0, eventsBehind: 0, byKind: {} });
   });
 });

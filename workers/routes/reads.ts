@@ -243,9 +243,12 @@ function eventPage(rows: { seq: number; type: string; at: number; actor: string;
 export async function audit(_req: Request, env: Env): Promise<Response> {
   const [rows, lag] = await env.DB.batch([
     env.DB.prepare('SELECT id, available, held, credited, withdrawn, payouts_sent, payouts_received FROM accounts'),
-    env.DB.prepare('SELECT COUNT(*) AS objects, COALESCE(SUM(head - seq), 0) AS events FROM projection_cursors WHERE seq < head'),
-  ]) as [D1Result<Record<string, string>>, D1Result<{ objects: number; events: number }>];
-  const behind = lag.results[0] ?? { objects: 0, events: 0 };
+    env.DB.prepare(
+      "SELECT substr(object, 1, instr(object, ':') - 1) AS kind, COUNT(*) AS objects, SUM(head - seq) AS events FROM projection_cursors WHERE seq < head GROUP BY kind",
+    ),
+  ]) as [D1Result<Record<string, string>>, D1Result<{ kind: string; objects: number; events: number }>];
+  const byKind = Object.fromEntries(lag.results.map((r) => [r.kind, { objectsBehind: r.objects, eventsBehind: r.events }]));
+  const behind = lag.results.reduce((t, r) => ({ objects: t.objects + r.objects, events: t.events + r.events }), { objects: 0, events: 0 });
   const a = auditLedger(
     rows.results.map((r) => ({
       id: r.id!,
@@ -267,7 +270,7 @@ export async function audit(_req: Request, env: Env): Promise<Response> {
     inFlight: a.inFlight.toString(),
     feePool: a.feePool.toString(),
     violations: a.violations,
-    readModel: { objectsBehind: behind.objects, eventsBehind: behind.events },
+    readModel: { objectsBehind: behind.objects, eventsBehind: behind.events, byKind },
     stale: behind.objects > 0,
   };
   // With a chain, custody's on-chain balance must match what the ledger owes.
