@@ -676,8 +676,19 @@ describe('the actions a job view offers', () => {
 describe("a job's stored results", () => {
   it('are kept while the job runs, and deleted PAYLOAD_TTL_MS after its last event once it ends', () => {
     expect(payloadsExpireAt(given([created(2), granted(0)]).state)).toBeNull();
-    const refunded = given([created(2), { type: 'JobRefunded', reason: 'cancelled', holds: ['bid_cpu_job1'], releaseSlots: [] }], { now: NOW + 5 }).state;
+    const refund: JobEvent = { type: 'JobRefunded', reason: 'cancelled', holds: ['bid_cpu_job1'], releaseSlots: [] };
+    const refunded = jobDecider.evolve(given([created(2)]).state, refund, { ...meta, now: NOW + 5 });
     expect(payloadsExpireAt(refunded)).toBe(NOW + 5 + PAYLOAD_TTL_MS);
+  });
+});
+
+describe("a challenge's cost", () => {
+  it("is the original replica's fill price times the units, not the bid's ceiling", () => {
+    const cheap: JobEvent = { ...created(1), fills: [{ replica: 0, askId: 'ask-0', provider: 'p0', price: 7_000n }] } as JobEvent;
+    const until = NOW + 1_000 + PARAMS.challengeWindowMs;
+    const spec = given([cheap, granted(0), submitted(0, 'aaa'), { type: 'ChallengeWindowOpened', until }]);
+    expect(challengeCost(spec.state)).toBe(700_000n);
+    expect(spec.when({ type: 'ChallengeResult', holdId: 'ch-1' }, as('buyer', until - 1)).events()[0]).toMatchObject({ type: 'ChallengeRaised', amount: 700_000n });
   });
 });
 
