@@ -299,7 +299,7 @@ export function jobRows(jobs: readonly JobWire[], openBids: readonly BidWire[]):
       market: b.market,
       replicas,
       units,
-      cost: { label: 'escrow', amount: amount(b.maxPrice) * BigInt(units) * BigInt(replicas) },
+      cost: { label: 'escrow', amount: bidEscrow({ maxPrice: amount(b.maxPrice), units, replicas }) },
       createdAt: typeof b.createdAt === 'number' ? b.createdAt : null,
     });
   }
