@@ -2,7 +2,7 @@ import { AGENT_PROTOCOL_VERSION, fingerprintOf, helloMessage, type AgentMessage,
 import { parseAgentMessage } from '../contracts/agent-messages.ts';
 import { decodePublicKey, delegationProblem, encodeBase58Nonce, verifyText } from '../contracts/auth.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../contracts/tensors.ts';
-import { dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, waitingFor, type AgentLeft, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
+import { AGENT_GRACE_MS, dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, waitingFor, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { resultKey } from './job-object.ts';
@@ -50,8 +50,8 @@ export class AgentGateway {
     private readonly onRetry: () => void,
     /** The market's current lease length, which the heartbeat interval must undercut. */
     private readonly leaseMs: () => number,
-    /** An agent left (its socket closed or it went silent). */
-    private readonly onAgentLeft: (event: AgentLeft) => void = () => {},
+    /** The market's side of an agent's presence: suspend, resume or withdraw its ask. */
+    private readonly presence: (command: 'SuspendAsk' | 'ResumeAsk' | 'WithdrawAsk', askId: string, now: number) => void = () => {},
   ) {
     ctx.storage.sql.exec(`
       DROP TABLE IF EXISTS dispatch_queue;
@@ -118,6 +118,7 @@ export class AgentGateway {
     const fingerprint = fingerprintOf(msg.runtime);
     ws.serializeAttachment({ socketId: at.socketId, phase: 'ready', nonce: at.nonce, agentKey: msg.agentKey, provider, fingerprint } satisfies Attachment);
     this.decide({ type: 'AcceptAgent', socketId: at.socketId, askId: msg.askId, agentKey: msg.agentKey, provider, fingerprint });
+    this.presence('ResumeAsk', msg.askId, Date.now());
     this.onRetry(); // arms the alarm that notices the agent falling silent
     // The leases this key held before it reconnected, each renewed by its job (the one record of its expiry).
     const now = Date.now();
@@ -282,14 +283,15 @@ export class AgentGateway {
   sweepAt(): number | null {
     const silence = this.silenceMs();
     const times = Object.values(this.state.agents).map((a) => a.seenAt + silence + 1);
+    for (const since of Object.values(this.state.orphans)) times.push(since + AGENT_GRACE_MS + 1);
     if (this.retryAt !== null) times.push(this.retryAt);
     return times.length === 0 ? null : Math.min(...times);
   }
 
-  /** The alarm's work: agents silent too long (or whose socket is gone) leave; queued work is tried again. */
-  async sweep(): Promise<void> {
-    for (const socketId of Object.keys(this.state.agents)) if (!this.socket(socketId)) this.leave({ type: 'CloseSocket', socketId });
-    this.leave({ type: 'CheckSilence', silenceMs: this.silenceMs() });
+  /** The alarm's work (at `now`): agents silent too long (or whose socket is gone) leave, abandoned asks are withdrawn, queued work is tried again. */
+  async sweep(now = Date.now()): Promise<void> {
+    for (const socketId of Object.keys(this.state.agents)) if (!this.socket(socketId)) this.leave({ type: 'CloseSocket', socketId }, now);
+    this.leave({ type: 'CheckSilence', silenceMs: this.silenceMs(), graceMs: AGENT_GRACE_MS }, now);
     this.retryAt = null;
     await this.pump();
   }
@@ -298,11 +300,20 @@ export class AgentGateway {
     return SILENT_HEARTBEATS * heartbeatInterval(this.leaseMs());
   }
 
-  private leave(command: Extract<DispatchCommand, { type: 'CloseSocket' | 'CheckSilence' }>): void {
-    const r = this.decide(command);
+  /**
+   * Agents leaving: the ask of the last one is suspended at once, and each assignment it had not yet
+   * acknowledged is abandoned with its job, which re-matches it now rather than when the lease lapses.
+   */
+  private leave(command: Extract<DispatchCommand, { type: 'CloseSocket' | 'CheckSilence' }>, now = Date.now()): void {
+    const r = this.decide(command, now);
     if (!r.ok) return;
     for (const e of r.value) {
+      if (e.type === 'AskAbandoned') this.presence('WithdrawAsk', e.askId, now);
       if (e.type !== 'AgentLeft') continue;
+      if (e.askOrphaned) this.presence('SuspendAsk', e.askId, now);
+      for (const u of e.unacknowledged) {
+        this.ctx.waitUntil(this.job(u.jobId).execute(u.jobId, { type: 'AbandonLease', leaseId: u.leaseId }, { commandId: `abandon:${u.leaseId}`, actor: u.provider, now }));
+      }
       const ws = this.socket(e.socketId);
       if (ws && e.reason === 'silent') {
         try {
@@ -311,13 +322,12 @@ export class AgentGateway {
           // already closed
         }
       }
-      this.onAgentLeft(e);
     }
   }
 
   /** Decides a command against the dispatch state; on success folds and stores its events. */
-  private decide(command: DispatchCommand): Result<DispatchEvent[]> {
-    const r = dispatchDecider.decide(this.state, command, this.meta(Date.now()));
+  private decide(command: DispatchCommand, now = Date.now()): Result<DispatchEvent[]> {
+    const r = dispatchDecider.decide(this.state, command, this.meta(now));
     if (!r.ok || r.value.length === 0) return r;
     this.closedLeases.clear();
     for (const e of r.value) {

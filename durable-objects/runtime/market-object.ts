@@ -34,10 +34,15 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
       () => this.name,
       (askId) => {
         const order = getOrder(this.store.state, askId);
-        return order && order.side === 'ask' && order.status === 'open' ? order.owner : null;
+        return order && order.side === 'ask' && (order.status === 'open' || order.status === 'suspended') ? order.owner : null;
       },
       () => this.schedule(Date.now()),
       () => this.store.state.params.leaseMs,
+      (command, askId, now) => {
+        const order = getOrder(this.store.state, askId);
+        if (!order || order.side !== 'ask' || (command === 'ResumeAsk' && order.status !== 'suspended')) return;
+        this.runOne(this.name, { type: command, askId }, { commandId: `${command}:${askId}:${now}`, actor: 'system:dispatch', now });
+      },
     );
   }
 
@@ -60,8 +65,8 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
     return this.gateway.sweepAt();
   }
 
-  protected override async sweep(): Promise<void> {
-    await this.gateway.sweep();
+  protected override async sweep(now: number): Promise<void> {
+    await this.gateway.sweep(now);
   }
 
   /** Matched replicas go to the dispatch queue; released slots cancel whatever an agent still runs there. */

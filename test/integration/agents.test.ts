@@ -1,4 +1,4 @@
-import { SELF } from 'cloudflare:test';
+import { runInDurableObject, SELF } from 'cloudflare:test';
 import { env as rawEnv } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { fingerprintOf, helloMessage, type RuntimeFingerprint, type ServerMessage } from '../../durable-objects/contracts/agent.ts';
@@ -6,6 +6,7 @@ import { signRequest, signText, type Keypair } from '../../durable-objects/contr
 import { tensorsDigest, toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import type { JobView } from '../../durable-objects/domain/job/view.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
+import type { MarketObject } from '../../durable-objects/runtime/market-object.ts';
 import { BASE, DOUG, until, wallet } from './helpers.ts';
 import { DougApiError } from '../../sdk/client.ts';
 
@@ -450,5 +451,73 @@ describe('an agent frame the schemas refuse', () => {
     agent.send({ type: 'ready', slots: 1 });
     const bid = await buyer.client.placeBid({ market: 'cpu', maxPrice: '5', units: 1, replicas: 1, expiresAt: hour(), job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([0]))], tolerance: null } });
     expect((await agent.next('assign')).jobId).toBe(bid.jobId);
+  });
+});
+
+describe('agents that go away', () => {
+  const market = () => env.MARKETS.get(env.MARKETS.idFromName('cpu'));
+  const statusOf = async (id: string) => (await market().order(id))?.status;
+  /** Two providers' asks at one price in a region of their own: the dead one older, so a match would prefer it (a re-match may not cost more). */
+  async function twoAgents(capacity = 1) {
+    const region = `r${Math.random().toString(36).slice(2, 10)}`;
+    const buyer = await wallet(5n * DOUG);
+    const [dead, live] = [await wallet(), await wallet()];
+    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([9, Math.floor(Math.random() * 256)]));
+    const deadAsk = await dead.client.placeAsk({ market: 'cpu', price: '1', capacity, attributes: { region }, expiresAt: hour() });
+    const liveAsk = await live.client.placeAsk({ market: 'cpu', price: '1', capacity: 1, attributes: { region }, expiresAt: hour() });
+    const sockets = [];
+    for (const [w, ask] of [[dead, deadAsk], [live, liveAsk]] as const) {
+      const s = await SocketAgent.connect('cpu');
+      await s.hello(w.keypair, ask.order.id);
+      await s.next('welcome');
+      s.send({ type: 'ready', slots: capacity });
+      sockets.push(s);
+    }
+    const placeBid = () =>
+      buyer.client.placeBid({
+        market: 'cpu',
+        maxPrice: '2',
+        units: 1,
+        replicas: 1,
+        expiresAt: hour(),
+        requirements: [{ key: 'region', op: 'eq', value: region }],
+        job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([1]))], tolerance: null },
+      });
+    return { dead, deadAsk, deadSocket: sockets[0]!, liveSocket: sockets[1]!, placeBid };
+  }
+
+  it('suspends the ask of an agent whose socket closed, so a new bid goes to another agent at once; the agent coming back resumes it', async () => {
+    const { dead, deadAsk, deadSocket, liveSocket, placeBid } = await twoAgents(2);
+    deadSocket.ws.close(1001, 'killed');
+    await until(async () => ((await statusOf(deadAsk.order.id)) === 'suspended' ? true : undefined), 'the ask to be suspended');
+    const bid = await placeBid();
+    // Well inside one lease (30 s): the work went straight to the live agent.
+    const assign = await liveSocket.next('assign', 3000);
+    expect(assign.jobId).toBe(bid.jobId);
+
+    const back = await SocketAgent.connect('cpu');
+    await back.hello(dead.keypair, deadAsk.order.id);
+    await back.next('welcome');
+    expect(await statusOf(deadAsk.order.id)).toBe('open');
+  });
+
+  it('re-matches at once an assignment the agent never acknowledged when its socket closes', async () => {
+    const { deadSocket, liveSocket, placeBid } = await twoAgents();
+    const bid = await placeBid();
+    const first = await deadSocket.next('assign');
+    expect(first.jobId).toBe(bid.jobId);
+    deadSocket.ws.close(1001, 'killed before the first heartbeat');
+    const again = await liveSocket.next('assign', 5000);
+    expect(again).toMatchObject({ jobId: bid.jobId, replica: first.replica });
+  });
+
+  it('withdraws the ask ("agent gone") once no agent came back within the grace period', async () => {
+    const { deadAsk, deadSocket } = await twoAgents();
+    deadSocket.ws.close(1001, 'killed');
+    await until(async () => ((await statusOf(deadAsk.order.id)) === 'suspended' ? true : undefined), 'the ask to be suspended');
+    await runInDurableObject(market(), (object: unknown) => (object as MarketObject)['sweep'](Date.now() + 4 * 60_000));
+    expect(await statusOf(deadAsk.order.id)).toBe('suspended');
+    await runInDurableObject(market(), (object: unknown) => (object as MarketObject)['sweep'](Date.now() + 6 * 60_000));
+    expect(await statusOf(deadAsk.order.id)).toBe('cancelled');
   });
 });

@@ -79,10 +79,11 @@ export interface CloseSocket {
   socketId: string;
 }
 
-/** Alarm: agents silent longer than `silenceMs` (meta.now) are gone. */
+/** Alarm: agents silent longer than `silenceMs` (meta.now) are gone; asks with no agent for longer than `graceMs` are abandoned. */
 export interface CheckSilence {
   type: 'CheckSilence';
   silenceMs: number;
+  graceMs: number;
 }
 
 export type DispatchCommand =

@@ -12,6 +12,8 @@ export const HEARTBEAT_MS = 5_000;
 export const MAX_RESULT_BYTES = 8 * 1024 * 1024;
 /** How long a replica may wait for its agent: past it the job's start-by time has lapsed and the job re-matches or refunds. */
 export const MAX_QUEUE_AGE_MS = 60_000;
+/** How long an ask whose agents all left stays suspended before it is withdrawn. */
+export const AGENT_GRACE_MS = 5 * 60_000;
 /** Most slots an agent may announce. */
 export const MAX_SLOTS = 1024;
 
@@ -38,8 +40,8 @@ export function decide(state: DispatchState, command: DispatchCommand, meta: Com
     }
     case 'QueueWork': {
       const events: DispatchEvent[] = aged(state, now);
-      const held = new Set(Object.values(state.assignments).map(workKey));
-      for (const w of command.work) if (!state.queue[workKey(w)] && !held.has(workKey(w))) events.push({ type: 'WorkQueued', ...w, queuedAt: now });
+      // A replica re-matched while its old assignment is still on record queues again: the old one is on its way out.
+      for (const w of command.work) if (!state.queue[workKey(w)]) events.push({ type: 'WorkQueued', ...w, queuedAt: now });
       return ok(events);
     }
     case 'AssignWork':
@@ -82,13 +84,15 @@ export function decide(state: DispatchState, command: DispatchCommand, meta: Com
       return ok(events);
     }
     case 'CloseSocket':
-      return ok(state.agents[command.socketId] ? [left(state, command.socketId, 'closed', new Set())] : []);
+      return ok(state.agents[command.socketId] ? [left(state, command.socketId, 'closed', new Set(), now)] : []);
     case 'CheckSilence': {
       const silent = Object.entries(state.agents)
         .filter(([, a]) => now - a.seenAt > command.silenceMs)
         .map(([id]) => id);
       const gone = new Set<string>();
-      return ok(silent.map((id) => (gone.add(id), left(state, id, 'silent', gone))));
+      const events: DispatchEvent[] = silent.map((id) => (gone.add(id), left(state, id, 'silent', gone, now)));
+      for (const [askId, since] of Object.entries(state.orphans)) if (now - since > command.graceMs) events.push({ type: 'AskAbandoned', askId });
+      return ok(events);
     }
   }
 }
@@ -124,12 +128,12 @@ function assign(state: DispatchState, leaseIds: string[], now: number): Dispatch
 }
 
 /** An agent leaves: its unacknowledged assignments go with it; the ask is orphaned when no other live socket serves it. */
-function left(state: DispatchState, socketId: string, reason: AgentLeft['reason'], gone: Set<string>): AgentLeft {
+function left(state: DispatchState, socketId: string, reason: AgentLeft['reason'], gone: Set<string>, at: number): AgentLeft {
   const agent = state.agents[socketId]!;
   const unacknowledged = Object.entries(state.assignments)
     .filter(([, l]) => l.socketId === socketId && !l.acknowledged)
-    .map(([leaseId, l]) => ({ jobId: l.jobId, replica: l.replica, leaseId }));
+    .map(([leaseId, l]) => ({ jobId: l.jobId, replica: l.replica, leaseId, provider: l.provider }));
   const askOrphaned = !Object.entries(state.agents).some(([id, a]) => id !== socketId && !gone.has(id) && a.askId === agent.askId);
-  return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned };
+  return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned, at };
 }
 

@@ -69,10 +69,11 @@ describe('dispatch: which agent gets which work', () => {
     expect(given([]).when({ type: 'AnnounceReady', socketId: 's1', slots: 1 }).rejection().code).toBe('AGENT__NOT_AUTHENTICATED');
   });
 
-  it('queues matched work once, and not work already assigned', () => {
+  it('queues matched work once; a replica re-matched while its old assignment is on record queues again', () => {
     const work = { jobId: 'j1', replica: 0, askId: 'ask-1', provider: 'p1' };
     expect(given([queued('j1')]).when({ type: 'QueueWork', work: [work] }).events()).toEqual([]);
-    expect(given([accepted('s1'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')]).when({ type: 'QueueWork', work: [work] }).events()).toEqual([]);
+    const again = { ...work, askId: 'ask-2', provider: 'p2' };
+    expect(given([accepted('s1'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')]).when({ type: 'QueueWork', work: [again] }).events()).toEqual([{ type: 'WorkQueued', ...again, queuedAt: NOW }]);
     expect(given([]).when({ type: 'QueueWork', work: [work] }).events()).toEqual([{ type: 'WorkQueued', ...work, queuedAt: NOW }]);
   });
 
@@ -168,7 +169,7 @@ describe('dispatch: agents that leave', () => {
 
   it('a closed socket takes its unacknowledged assignments with it and orphans its ask', () => {
     const events = given(base).when({ type: 'CloseSocket', socketId: 's1' }).events();
-    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'closed', unacknowledged: [{ jobId: 'j1', replica: 0, leaseId: 'L1' }], askOrphaned: true }]);
+    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'closed', unacknowledged: [{ jobId: 'j1', replica: 0, leaseId: 'L1', provider: 'p1' }], askOrphaned: true, at: NOW }]);
     const state = given([...base, ...events]).state;
     expect(state.agents).toEqual({});
     // The acknowledged lease stays: its agent may come back and finish it before the job's lease lapses.
@@ -186,18 +187,31 @@ describe('dispatch: agents that leave', () => {
 
   it('agents silent longer than silenceMs leave; those heard from within it stay', () => {
     const events = given([...base, accepted('s2', 'ask-2'), accepted('s3', 'ask-2'), { type: 'AgentSeen', socketId: 's3', at: NOW + 900 }])
-      .when({ type: 'CheckSilence', silenceMs: 1_000 }, { now: NOW + 1_001 })
+      .when({ type: 'CheckSilence', silenceMs: 1_000, graceMs: 60_000 }, { now: NOW + 1_001 })
       .events();
     expect(events.map((e) => (e.type === 'AgentLeft' ? [e.socketId, e.reason, e.askOrphaned] : e.type))).toEqual([
       ['s1', 'silent', true],
       ['s2', 'silent', false],
     ]);
-    expect(given(base).when({ type: 'CheckSilence', silenceMs: 1_000 }, { now: NOW + 1_000 }).events()).toEqual([]);
+    expect(given(base).when({ type: 'CheckSilence', silenceMs: 1_000, graceMs: 60_000 }, { now: NOW + 1_000 }).events()).toEqual([]);
   });
 
   it('two silent agents of one ask: the last to go orphans it', () => {
-    const events = given([accepted('s1'), accepted('s2')]).when({ type: 'CheckSilence', silenceMs: 10 }, { now: NOW + 11 }).events();
+    const events = given([accepted('s1'), accepted('s2')]).when({ type: 'CheckSilence', silenceMs: 10, graceMs: 60_000 }, { now: NOW + 11 }).events();
     expect(events.map((e) => e.type === 'AgentLeft' && e.askOrphaned)).toEqual([false, true]);
+  });
+
+  it('an ask left without agents is abandoned once the grace period has passed, not before', () => {
+    const gone = [...base, ...given(base).when({ type: 'CloseSocket', socketId: 's1' }).events()];
+    expect(given(gone).when({ type: 'CheckSilence', silenceMs: 1_000, graceMs: 60_000 }, { now: NOW + 60_000 }).events()).toEqual([]);
+    const events = given(gone).when({ type: 'CheckSilence', silenceMs: 1_000, graceMs: 60_000 }, { now: NOW + 60_001 }).events();
+    expect(events).toEqual([{ type: 'AskAbandoned', askId: 'ask-1' }]);
+    expect(given([...gone, ...events]).when({ type: 'CheckSilence', silenceMs: 1_000, graceMs: 60_000 }, { now: NOW + 120_000 }).events()).toEqual([]);
+  });
+
+  it('an agent that comes back within the grace period keeps its ask', () => {
+    const gone = [...base, ...given(base).when({ type: 'CloseSocket', socketId: 's1' }).events(), accepted('s9')];
+    expect(given(gone).when({ type: 'CheckSilence', silenceMs: 1_000_000, graceMs: 60_000 }, { now: NOW + 60_001 }).events()).toEqual([]);
   });
 
   it('lookups: sockets of an ask, and whether an ask has a free slot waiting', () => {

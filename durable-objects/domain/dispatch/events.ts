@@ -78,8 +78,15 @@ export interface AgentLeft {
   socketId: string;
   askId: string;
   reason: 'closed' | 'silent';
-  unacknowledged: { jobId: string; replica: number; leaseId: string }[];
+  unacknowledged: { jobId: string; replica: number; leaseId: string; provider: string }[];
   askOrphaned: boolean;
+  at: number;
+}
+
+/** No agent came back to an orphaned ask within the grace period: the market withdraws it. */
+export interface AskAbandoned {
+  type: 'AskAbandoned';
+  askId: string;
 }
 
 export type DispatchEvent =
@@ -93,4 +100,5 @@ export type DispatchEvent =
   | AgentSeen
   | LeaseClosed
   | WorkWithdrawn
-  | AgentLeft;
+  | AgentLeft
+  | AskAbandoned;
