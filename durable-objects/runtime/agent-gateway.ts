@@ -290,7 +290,7 @@ export class AgentGateway {
 
   /** The alarm's work (at `now`): agents silent too long (or whose socket is gone) leave, abandoned asks are withdrawn, queued work is tried again. */
   async sweep(now = Date.now()): Promise<void> {
-    for (const socketId of Object.keys(this.state.agents)) if (!this.socket(socketId)) this.leave({ type: 'CloseSocket', socketId }, now);
+    for (const socketId of Object.keys(this.state.agents)) if (!this.socket(socketId)) this.leave({ type: 'CloseSocket', socketId, lost: true }, now);
     this.leave({ type: 'CheckSilence', silenceMs: this.silenceMs(), graceMs: AGENT_GRACE_MS }, now);
     this.retryAt = null;
     await this.pump();

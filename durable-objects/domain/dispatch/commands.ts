@@ -73,10 +73,11 @@ export interface EndLeases {
   reason: string;
 }
 
-/** The agent's socket closed. */
+/** The agent's socket closed; `lost` when it vanished with the object's restart (no sign the agent is gone). */
 export interface CloseSocket {
   type: 'CloseSocket';
   socketId: string;
+  lost?: boolean;
 }
 
 /** Alarm: agents silent longer than `silenceMs` (meta.now) are gone; asks with no agent for longer than `graceMs` are abandoned. */

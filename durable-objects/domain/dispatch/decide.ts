@@ -84,7 +84,7 @@ export function decide(state: DispatchState, command: DispatchCommand, meta: Com
       return ok(events);
     }
     case 'CloseSocket':
-      return ok(state.agents[command.socketId] ? [left(state, command.socketId, 'closed', new Set(), now)] : []);
+      return ok(state.agents[command.socketId] ? [left(state, command.socketId, command.lost ? 'lost' : 'closed', new Set(), now)] : []);
     case 'CheckSilence': {
       const silent = Object.entries(state.agents)
         .filter(([, a]) => now - a.seenAt > command.silenceMs)
@@ -131,7 +131,7 @@ function assign(state: DispatchState, leaseIds: string[], now: number): Dispatch
 function left(state: DispatchState, socketId: string, reason: AgentLeft['reason'], gone: Set<string>, at: number): AgentLeft {
   const agent = state.agents[socketId]!;
   const unacknowledged = Object.entries(state.assignments)
-    .filter(([, l]) => l.socketId === socketId && !l.acknowledged)
+    .filter(([, l]) => reason !== 'lost' && l.socketId === socketId && !l.acknowledged)
     .map(([leaseId, l]) => ({ jobId: l.jobId, replica: l.replica, leaseId, provider: l.provider }));
   const askOrphaned = !Object.entries(state.agents).some(([id, a]) => id !== socketId && !gone.has(id) && a.askId === agent.askId);
   return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned, at };

@@ -176,6 +176,12 @@ describe('dispatch: agents that leave', () => {
     expect(leasesOf(state, 'key-s1').map((l) => l.leaseId)).toEqual(['L2']);
   });
 
+  it('a socket lost to a restart of the object keeps its unacknowledged assignments for the agent’s return', () => {
+    const events = given(base).when({ type: 'CloseSocket', socketId: 's1', lost: true }).events();
+    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'lost', unacknowledged: [], askOrphaned: true, at: NOW }]);
+    expect(leasesOf(given([...base, ...events]).state, 'key-s1').map((l) => l.leaseId)).toEqual(['L1', 'L2']);
+  });
+
   it('the ask is not orphaned while another agent serves it', () => {
     const events = given([...base, accepted('s2')]).when({ type: 'CloseSocket', socketId: 's1' }).events();
     expect(events[0]).toMatchObject({ type: 'AgentLeft', askOrphaned: false });

@@ -77,7 +77,8 @@ export interface AgentLeft {
   type: 'AgentLeft';
   socketId: string;
   askId: string;
-  reason: 'closed' | 'silent';
+  /** 'lost': the socket vanished with a restart of the object; its assignments wait for the agent's return. */
+  reason: 'closed' | 'silent' | 'lost';
   unacknowledged: { jobId: string; replica: number; leaseId: string; provider: string }[];
   askOrphaned: boolean;
   at: number;
