@@ -20,11 +20,8 @@ interface Attachment {
 /** A replica waiting for its provider's agent to announce a free slot. */
 export type Dispatch = Work;
 
-const RETRY_MS = 50;
 /** An agent not heard from for this many heartbeat intervals is gone. */
 const SILENT_HEARTBEATS = 3;
-/** Rejections that mean "the job has not heard of this match yet": its outbox message is on the way. */
-const NOT_YET = new Set(['JOB__NOT_FOUND', 'JOB__NOT_REPLICA_PROVIDER']);
 const tagOf = (socketId: string) => `socket:${socketId}`;
 
 /**
@@ -32,14 +29,14 @@ const tagOf = (socketId: string) => `socket:${socketId}`;
  * decider (domain/dispatch) decides which socket gets which matched replica; this shell keeps the
  * sockets (tagged by socket id, found with getWebSockets(tag)), forwards heartbeats and results to
  * the job objects, and stores the decider's state in one row of the object's SQLite. Lease expiry
- * is the job's alone (its lease events); dispatch keeps only which agent holds which lease.
+ * is the job's alone (its lease events); dispatch keeps only which agent holds which lease. Work
+ * arrives only once its job exists (the job's DispatchReplica, the market's ReplicaDispatched), so a
+ * lease is never started with a job that has not heard of its match.
  */
 export class AgentGateway {
   private state: DispatchState;
   private pumping = false;
   private again = false;
-  /** When queued work should be tried again (a job had not yet heard of its match); null when not needed. */
-  private retryAt: number | null = null;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -47,7 +44,7 @@ export class AgentGateway {
     private readonly market: () => string,
     private readonly askOwner: (askId: string) => string | null,
     /** Asks the object to arm its alarm for `sweepAt()`. */
-    private readonly onRetry: () => void,
+    private readonly armAlarm: () => void,
     /** The market's current lease length, which the heartbeat interval must undercut. */
     private readonly leaseMs: () => number,
     /** The market's side of an agent's presence: suspend, resume or withdraw its ask. */
@@ -119,7 +116,7 @@ export class AgentGateway {
     ws.serializeAttachment({ socketId: at.socketId, phase: 'ready', nonce: at.nonce, agentKey: msg.agentKey, provider, fingerprint } satisfies Attachment);
     this.decide({ type: 'AcceptAgent', socketId: at.socketId, askId: msg.askId, agentKey: msg.agentKey, provider, fingerprint });
     this.presence('ResumeAsk', msg.askId, Date.now());
-    this.onRetry(); // arms the alarm that notices the agent falling silent
+    this.armAlarm(); // the alarm notices the agent falling silent
     // The leases this key held before it reconnected, each renewed by its job (the one record of its expiry).
     const now = Date.now();
     const leases: { jobId: string; replica: number; leaseId: string; expiresAt: number }[] = [];
@@ -172,14 +169,15 @@ export class AgentGateway {
     if (!r.ok) refuse(ws, r.error.code, r.error.message, 'result');
   }
 
-  /** Queues replicas for dispatch; the caller pumps once the jobs have heard of their matches. */
-  enqueue(dispatches: Dispatch[]): void {
+  /** Queues replicas whose jobs exist and hands them to agents with free slots. */
+  dispatch(dispatches: Dispatch[]): Promise<void> {
     this.decide({ type: 'QueueWork', work: dispatches });
+    return this.pump();
   }
 
-  /** Whether an agent with an announced free slot serves one of these dispatches' asks. */
-  waitingFor(dispatches: Dispatch[]): boolean {
-    return waitingFor(this.state, dispatches.map((d) => d.askId));
+  /** Whether an agent with an announced free slot serves one of these asks. */
+  waitingFor(askIds: string[]): boolean {
+    return waitingFor(this.state, askIds);
   }
 
   /** A slot went back to its ask: the job no longer wants that replica there; tell the agent. */
@@ -224,31 +222,22 @@ export class AgentGateway {
     const leaseIds = Array.from({ length: Math.min(free, queued, 256) }, () => `lease_${encodeBase58Nonce()}`);
     const r = this.decide({ type: 'AssignWork', leaseIds });
     if (!r.ok) return;
-    const outcomes = await Promise.all(r.value.flatMap((e) => (e.type === 'WorkAssigned' ? [this.assign(e)] : [])));
-    // Jobs learn of matches through the market's outbox, a moment after the market dispatches. The
-    // retry runs from the object's alarm: a timer set while handling one message may not outlive it.
-    const retry = outcomes.includes('retry');
-    this.retryAt = retry ? Date.now() + RETRY_MS : null;
-    if (retry) this.onRetry();
+    await Promise.all(r.value.flatMap((e) => (e.type === 'WorkAssigned' ? [this.assign(e)] : [])));
   }
 
-  private async assign(e: Extract<DispatchEvent, { type: 'WorkAssigned' }>): Promise<'done' | 'retry'> {
+  /** Starts the assignment's lease with its job (which exists: it asked for the dispatch) and sends the agent its work. */
+  private async assign(e: Extract<DispatchEvent, { type: 'WorkAssigned' }>): Promise<void> {
     const job = this.job(e.jobId);
-    const work = (await job.workOrder()) as { spec: { modelSha256: string; inputSha256: string }; units: number } | null;
-    if (!work) {
-      this.decide({ type: 'ReturnAssignment', leaseId: e.leaseId, requeue: true });
-      return 'retry';
-    }
     const now = Date.now();
-    const started = (await job.execute(e.jobId, { type: 'StartLease', replica: e.replica, leaseId: e.leaseId, agentKey: e.agentKey }, { commandId: `start:${e.leaseId}`, actor: e.provider, now })) as Result<{
-      events: { type: string; expiresAt?: number }[];
-    }>;
-    if (!started.ok) {
-      const notYet = NOT_YET.has(started.error.code);
-      this.decide({ type: 'ReturnAssignment', leaseId: e.leaseId, requeue: notYet });
-      if (notYet) return 'retry';
-      console.warn(`dispatch of ${e.jobId}#${e.replica} refused by the job: ${started.error.code}`);
-      return 'done';
+    const [work, started] = (await Promise.all([
+      job.workOrder(),
+      job.execute(e.jobId, { type: 'StartLease', replica: e.replica, leaseId: e.leaseId, agentKey: e.agentKey }, { commandId: `start:${e.leaseId}`, actor: e.provider, now }),
+    ])) as [{ spec: { modelSha256: string; inputSha256: string }; units: number } | null, Result<{ events: { type: string; expiresAt?: number }[] }>];
+    if (!started.ok || !work) {
+      // The replica lapsed, moved or ended meanwhile: the job re-matches it or is done with it.
+      this.decide({ type: 'ReturnAssignment', leaseId: e.leaseId });
+      console.warn(`dispatch of ${e.jobId}#${e.replica} refused by the job: ${started.ok ? 'no job' : started.error.code}`);
+      return;
     }
     const expiresAt = started.value.events.find((ev) => ev.type === 'LeaseGranted')?.expiresAt ?? now;
     const inputs = await this.env.BLOBS.get(`inputs/${work.spec.inputSha256}`);
@@ -265,7 +254,6 @@ export class AgentGateway {
     };
     const ws = this.socket(e.socketId);
     if (ws) send(ws, assign);
-    return 'done';
   }
 
   /** A socket closed: its agent leaves the decider's state (acknowledged leases stay until they lapse or the agent returns). */
@@ -279,21 +267,18 @@ export class AgentGateway {
     }
   }
 
-  /** When the alarm should next run `sweep`: a deferred retry, or the first agent to fall silent. */
+  /** When the alarm should next run `sweep`: when the first agent would fall silent. */
   sweepAt(): number | null {
     const silence = this.silenceMs();
     const times = Object.values(this.state.agents).map((a) => a.seenAt + silence + 1);
     for (const since of Object.values(this.state.orphans)) times.push(since + AGENT_GRACE_MS + 1);
-    if (this.retryAt !== null) times.push(this.retryAt);
     return times.length === 0 ? null : Math.min(...times);
   }
 
-  /** The alarm's work (at `now`): agents silent too long (or whose socket is gone) leave, abandoned asks are withdrawn, queued work is tried again. */
+  /** The alarm's work (at `now`): agents silent too long (or whose socket is gone) leave, abandoned asks are withdrawn. */
   async sweep(now = Date.now()): Promise<void> {
     for (const socketId of Object.keys(this.state.agents)) if (!this.socket(socketId)) this.leave({ type: 'CloseSocket', socketId, lost: true }, now);
     this.leave({ type: 'CheckSilence', silenceMs: this.silenceMs(), graceMs: AGENT_GRACE_MS }, now);
-    this.retryAt = null;
-    await this.pump();
   }
 
   private silenceMs(): number {

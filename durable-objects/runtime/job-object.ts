@@ -22,6 +22,11 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     return at === null ? null : { at, command: { type: 'Tick' } as JobCommand };
   }
 
+  /** A new or re-matched replica's DispatchReplica goes out at once: an agent may be waiting for it. */
+  protected override afterCommit(events: JobEvent[]): void {
+    if (events.some((e) => e.type === 'JobCreated' || e.type === 'ReplicaReassigned')) this.ctx.waitUntil(this.flush());
+  }
+
   protected override projectionView(state: JobState): unknown {
     return jobView(state);
   }

@@ -69,21 +69,24 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
     await this.gateway.sweep(now);
   }
 
-  /** Matched replicas go to the dispatch queue; released slots cancel whatever an agent still runs there. */
+  /**
+   * Replicas whose jobs exist (ReplicaDispatched) go to the agents; released slots cancel whatever an
+   * agent still runs there. A match reaches its job through the outbox and comes back as the job's
+   * DispatchReplica: when an agent is waiting for matched work, the outbox is delivered now rather
+   * than at the next alarm, so the assignment follows the match within milliseconds; otherwise the
+   * alarm delivers, in batches, off the intake path.
+   */
   protected override afterCommit(events: MarketEvent[]): void {
     const dispatches: Dispatch[] = [];
+    const matchedAsks: string[] = [];
     for (const e of events) {
-      if (e.type === 'BidMatched') for (const f of e.fills) dispatches.push({ jobId: e.bidId, replica: f.replica, askId: f.askId, provider: f.provider });
-      else if (e.type === 'ReplicaMatched') dispatches.push({ jobId: e.jobId, replica: e.replica, askId: e.askId, provider: e.provider });
+      if (e.type === 'ReplicaDispatched') dispatches.push({ jobId: e.jobId, replica: e.replica, askId: e.askId, provider: e.provider });
+      else if (e.type === 'BidMatched') for (const f of e.fills) matchedAsks.push(f.askId);
+      else if (e.type === 'ReplicaMatched') matchedAsks.push(e.askId);
       else if (e.type === 'SlotReleased') this.gateway.released(e.askId, e.jobId);
     }
-    if (dispatches.length > 0) {
-      this.gateway.enqueue(dispatches);
-      // The job objects hear of their matches through the outbox. When an agent is waiting for this
-      // work, deliver now rather than at the next alarm, then dispatch: an assignment then follows
-      // a match within milliseconds. Otherwise the alarm delivers, in batches, off the intake path.
-      if (this.gateway.waitingFor(dispatches)) this.ctx.waitUntil(this.flush().then(() => this.gateway.pump()));
-    }
+    if (dispatches.length > 0) this.ctx.waitUntil(this.gateway.dispatch(dispatches));
+    if (matchedAsks.length > 0 && this.gateway.waitingFor(matchedAsks)) this.ctx.waitUntil(this.flush());
   }
 
   protected timer(state: MarketState) {

@@ -23,7 +23,7 @@ export interface AnnounceReady {
   slots: number;
 }
 
-/** The market matched replicas to asks. */
+/** Matched replicas whose jobs exist (the market's ReplicaDispatched). */
 export interface QueueWork {
   type: 'QueueWork';
   work: Work[];
@@ -35,11 +35,10 @@ export interface AssignWork {
   leaseIds: string[];
 }
 
-/** The job refused an assignment's lease; `requeue` when it had not yet heard of the match. */
+/** The job refused an assignment's lease (its replica lapsed or was taken meanwhile). */
 export interface ReturnAssignment {
   type: 'ReturnAssignment';
   leaseId: string;
-  requeue: boolean;
 }
 
 /** The agent's heartbeat naming the leases it runs. */

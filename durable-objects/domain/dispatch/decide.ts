@@ -1,7 +1,7 @@
 import type { CommandMeta } from '../decider.ts';
 import { makeError } from '../define-errors.ts';
 import { fail, ok, type Result } from '../result.ts';
-import type { DispatchCommand } from './commands.ts';
+import type { DispatchCommand, Work } from './commands.ts';
 import { DISPATCH_ERRORS } from './errors.ts';
 import type { AgentLeft, DispatchEvent } from './events.ts';
 import { workKey, type DispatchState } from './state.ts';
@@ -40,15 +40,17 @@ export function decide(state: DispatchState, command: DispatchCommand, meta: Com
     }
     case 'QueueWork': {
       const events: DispatchEvent[] = aged(state, now);
-      // A replica re-matched while its old assignment is still on record queues again: the old one is on its way out.
-      for (const w of command.work) if (!state.queue[workKey(w)]) events.push({ type: 'WorkQueued', ...w, queuedAt: now });
+      // A repeat is work already queued or held at the same ask; a replica matched again goes to its new ask.
+      const at = (w: Work) => `${workKey(w)}@${w.askId}`;
+      const known = new Set([...Object.values(state.queue), ...Object.values(state.assignments)].map(at));
+      for (const w of command.work) if (!known.has(at(w))) events.push({ type: 'WorkQueued', ...w, queuedAt: now });
       return ok(events);
     }
     case 'AssignWork':
       return ok(assign(state, command.leaseIds, now));
     case 'ReturnAssignment':
       if (!state.assignments[command.leaseId]) return ok([]);
-      return ok([{ type: 'AssignmentReturned', leaseId: command.leaseId, requeue: command.requeue }]);
+      return ok([{ type: 'AssignmentReturned', leaseId: command.leaseId }]);
     case 'RecordHeartbeat': {
       const agent = state.agents[command.socketId];
       if (!agent) return reject('AGENT__NOT_AUTHENTICATED');

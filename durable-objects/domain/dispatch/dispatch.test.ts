@@ -69,22 +69,29 @@ describe('dispatch: which agent gets which work', () => {
     expect(given([]).when({ type: 'AnnounceReady', socketId: 's1', slots: 1 }).rejection().code).toBe('AGENT__NOT_AUTHENTICATED');
   });
 
-  it('queues matched work once; a replica re-matched while its old assignment is on record queues again', () => {
+  it('queues matched work once, and not work already held at the same ask', () => {
     const work = { jobId: 'j1', replica: 0, askId: 'ask-1', provider: 'p1' };
     expect(given([queued('j1')]).when({ type: 'QueueWork', work: [work] }).events()).toEqual([]);
-    const again = { ...work, askId: 'ask-2', provider: 'p2' };
-    expect(given([accepted('s1'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')]).when({ type: 'QueueWork', work: [again] }).events()).toEqual([{ type: 'WorkQueued', ...again, queuedAt: NOW }]);
+    expect(given([accepted('s1'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')]).when({ type: 'QueueWork', work: [work] }).events()).toEqual([]);
     expect(given([]).when({ type: 'QueueWork', work: [work] }).events()).toEqual([{ type: 'WorkQueued', ...work, queuedAt: NOW }]);
   });
 
-  it('a job that refuses an assignment gives the slot back; work it has not heard of goes back in line with its age', () => {
+  it('a replica matched again to another ask is queued there, though its old assignment has not closed yet', () => {
+    const moved = { jobId: 'j1', replica: 0, askId: 'ask-2', provider: 'p2' };
+    const base = [accepted('s1'), ready('s1', 1), queued('j1'), assigned('j1', 's1', 'L1')];
+    expect(given(base).when({ type: 'QueueWork', work: [moved] }).events()).toEqual([{ type: 'WorkQueued', ...moved, queuedAt: NOW }]);
+    expect(given([queued('j1')]).when({ type: 'QueueWork', work: [moved] }).events()).toEqual([{ type: 'WorkQueued', ...moved, queuedAt: NOW }]);
+    expect(given([queued('j1'), { type: 'WorkQueued', ...moved, queuedAt: NOW + 1 }]).state.queue).toEqual({ 'j1#0': { ...moved, queuedAt: NOW + 1 } });
+  });
+
+  it('a job that refuses an assignment gives the slot back and the work is dropped, never queued again', () => {
     const base = [accepted('s1'), ready('s1', 1), queued('j1', 'ask-1', NOW - 5), assigned('j1', 's1', 'L1')];
-    const requeued = given([...base, { type: 'AssignmentReturned', leaseId: 'L1', requeue: true }]).state;
-    expect(requeued.agents.s1!.free).toBe(1);
-    expect(requeued.queue['j1#0']?.queuedAt).toBe(NOW - 5);
-    const dropped = given([...base, { type: 'AssignmentReturned', leaseId: 'L1', requeue: false }]).state;
-    expect(dropped.queue).toEqual({});
-    expect(dropped.assignments).toEqual({});
+    expect(given(base).when({ type: 'ReturnAssignment', leaseId: 'L1' }).events()).toEqual([{ type: 'AssignmentReturned', leaseId: 'L1' }]);
+    const returned = given([...base, { type: 'AssignmentReturned', leaseId: 'L1' }]).state;
+    expect(returned.agents.s1!.free).toBe(1);
+    expect(returned.queue).toEqual({});
+    expect(returned.assignments).toEqual({});
+    expect(given([...base, { type: 'AssignmentReturned', leaseId: 'L1' }]).when({ type: 'ReturnAssignment', leaseId: 'L1' }).events()).toEqual([]);
   });
 });
 

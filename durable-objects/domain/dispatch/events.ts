@@ -37,11 +37,10 @@ export interface WorkAssigned extends Work {
   leaseId: string;
 }
 
-/** The job refused an assignment: its slot comes back; the work goes back in line when `requeue`. */
+/** The job refused an assignment: the agent's slot comes back and the work is dropped (the job re-matches or ended it). */
 export interface AssignmentReturned {
   type: 'AssignmentReturned';
   leaseId: string;
-  requeue: boolean;
 }
 
 /** The first heartbeat naming a lease: the agent has it. */

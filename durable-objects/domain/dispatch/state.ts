@@ -24,7 +24,6 @@ export interface QueuedWork extends Work {
 export interface Assignment extends Work {
   socketId: string;
   agentKey: string;
-  queuedAt: number;
   /** Whether the agent has named it in a heartbeat. */
   acknowledged: boolean;
 }
@@ -64,13 +63,11 @@ export function evolve(state: DispatchState, event: DispatchEvent): DispatchStat
       delete state.queue[workKey(event)];
       break;
     case 'WorkAssigned': {
-      const key = workKey(event);
-      const queuedAt = state.queue[key]?.queuedAt ?? 0;
-      delete state.queue[key];
+      delete state.queue[workKey(event)];
       const a = state.agents[event.socketId];
       if (a) a.free = Math.max(0, a.free - 1);
       const { type: _t, leaseId, ...rest } = event;
-      state.assignments[leaseId] = { ...rest, queuedAt, acknowledged: false };
+      state.assignments[leaseId] = { ...rest, acknowledged: false };
       break;
     }
     case 'AssignmentReturned': {
@@ -79,7 +76,6 @@ export function evolve(state: DispatchState, event: DispatchEvent): DispatchStat
       delete state.assignments[event.leaseId];
       const a = state.agents[l.socketId];
       if (a) a.free += 1;
-      if (event.requeue) state.queue[workKey(l)] = { jobId: l.jobId, replica: l.replica, askId: l.askId, provider: l.provider, queuedAt: l.queuedAt };
       break;
     }
     case 'LeaseAcknowledged': {

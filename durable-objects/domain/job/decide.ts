@@ -350,11 +350,15 @@ function refund(draft: Draft, reason: RefundReason): void {
 const holdsOf = (job: CreatedJob): string[] => (job.challenge ? [job.holdId, job.challenge.holdId] : [job.holdId]);
 const slotsOf = (job: CreatedJob): string[] => job.replicas.filter((r) => r.slotHeld && r.askId !== null).map((r) => r.askId!);
 
-/** Outbox messages: slots back to the market, bids for replacement replicas, settlement or refund to the buyer's account. */
+/** Outbox messages: matched replicas to dispatch, slots back to the market, bids for replacement replicas, settlement or refund to the buyer's account. */
 export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Outgoing[] {
+  const market = { kind: 'market' as const, id: '' /* the shell fills in the job's market */ };
+  const dispatch = (jobId: string, replica: number, askId: string, provider: string): Outgoing => ({ to: market, command: { type: 'DispatchReplica', jobId, replica, askId, provider } });
+  // The job exists and holds the match: only now may the ask's agent take the replica. (Reactions
+  // see the state before their event: JobCreated's comes from the event alone.)
+  if (event.type === 'JobCreated') return event.fills.map((f) => dispatch(event.jobId, f.replica, f.askId, f.provider));
   if (state.status === 'none') return [];
   const job = state;
-  const market = { kind: 'market' as const, id: '' /* the shell fills in the job's market */ };
   const releaseSlot = (askId: string): Outgoing => ({ to: market, command: { type: 'ReleaseSlot', askId, jobId: job.jobId } });
   const bid = (replica: number, maxPrice: Amount, excludeProviders: string[], expiresAt: number): Outgoing => ({
     to: market,
@@ -372,6 +376,8 @@ export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Out
   });
   const buyer = { kind: 'account' as const, id: job.buyer };
   switch (event.type) {
+    case 'ReplicaReassigned':
+      return [dispatch(job.jobId, event.replica, event.askId, event.provider)];
     case 'LeaseExpired':
     case 'ResultSubmitted':
     case 'ReplicaMatchDeclined':

@@ -704,3 +704,32 @@ describe('job: a lease abandoned before its agent acknowledged it', () => {
     expect(given([created(2), granted(0)]).when({ type: 'AbandonLease', leaseId: 'other' }, { actor: 'p0' }).events()).toEqual([]);
   });
 });
+
+describe('job: matched replicas handed to dispatch', () => {
+  const dispatch = (replica: number, askId = `ask-${replica}`, provider = `p${replica}`) => ({
+    to: { kind: 'market', id: '' },
+    command: { type: 'DispatchReplica', jobId: 'bid_cpu_job1', replica, askId, provider },
+  });
+
+  it('each replica of a new job goes to its ask once the job exists', () => {
+    // The shell reacts to an event with the state before it: here, no job yet.
+    expect(reactTo([], created(3))).toEqual([dispatch(0), dispatch(1), dispatch(2)]);
+  });
+
+  it('a replica matched again goes to its new ask', () => {
+    const reassigned: JobEvent = { type: 'ReplicaReassigned', replica: 0, askId: 'ask-7', provider: 'p7', price: 9_000n, startBy: NOW + PARAMS.leaseMs };
+    const awaiting: JobEvent[] = [
+      created(2),
+      { type: 'LeaseExpired', replica: 0, leaseId: null, provider: 'p0', askId: 'ask-0' },
+      { type: 'ReplicaRematchRequested', replica: 0, attempt: 1, ceiling: 10_000n, excludeProviders: ['p0', 'p1'], expiresAt: NOW + 1 },
+    ];
+    expect(reactTo(awaiting, reassigned)).toEqual([dispatch(0, 'ask-7', 'p7')]);
+  });
+
+  it('nothing else hands work to dispatch: a lease, a renewal or a result does not', () => {
+    const running = [created(1), granted(0)];
+    for (const e of [granted(0), { type: 'LeaseRenewed', replica: 0, leaseId: 'L0', expiresAt: NOW + 2 } as JobEvent, submitted(0, 'aaa')]) {
+      expect(reactTo(running, e).some((m) => m.command.type === 'DispatchReplica')).toBe(false);
+    }
+  });
+});

@@ -102,4 +102,27 @@ export interface WithdrawAsk {
   askId: string;
 }
 
-export type MarketCommand = PlaceAsk | PlaceBid | CancelOrder | ReleaseSlot | ExpireOrders | PlaceReplicaBid | ConfigureMarket | SuspendAsk | ResumeAsk | WithdrawAsk;
+/**
+ * From a job that exists: one of its replicas, matched to `askId`, is ready for that ask's agent. The
+ * market hands it to dispatch only now, so an agent never takes work its job has not heard of.
+ */
+export interface DispatchReplica {
+  type: 'DispatchReplica';
+  jobId: string;
+  replica: number;
+  askId: string;
+  provider: string;
+}
+
+export type MarketCommand =
+  | PlaceAsk
+  | PlaceBid
+  | CancelOrder
+  | ReleaseSlot
+  | ExpireOrders
+  | PlaceReplicaBid
+  | ConfigureMarket
+  | SuspendAsk
+  | ResumeAsk
+  | WithdrawAsk
+  | DispatchReplica;

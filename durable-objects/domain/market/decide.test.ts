@@ -520,3 +520,43 @@ describe('market parameters', () => {
     expect(restored.params).toEqual(params);
   });
 });
+
+describe('a job handing a matched replica to dispatch', () => {
+  const matched: MarketEvent = {
+    type: 'BidMatched',
+    bidId: 'bid-1',
+    buyer: 'buyer-1',
+    units: 100,
+    maxPrice: 20n,
+    replicas: 1,
+    spec: SPEC,
+    requirements: [],
+    fills: [{ replica: 0, askId: 'ask-1', provider: 'prov-1', price: 10n }],
+  };
+  const dispatch: MarketCommand = { type: 'DispatchReplica', jobId: 'bid-1', replica: 0, askId: 'ask-1', provider: 'prov-1' };
+  const job = { actor: 'system:job:bid-1' };
+
+  it('goes to dispatch while the ask holds the job slot, also once the ask closed with the slot in use', () => {
+    const dispatched = [{ type: 'ReplicaDispatched', jobId: 'bid-1', replica: 0, askId: 'ask-1', provider: 'prov-1' }];
+    expect(given([askPlaced(), matched]).when(dispatch, job).events()).toEqual(dispatched);
+    expect(given([askPlaced(), matched, { type: 'AskCancelled', askId: 'ask-1', owner: 'prov-1', reason: 'owner' }]).when(dispatch, job).events()).toEqual(dispatched);
+  });
+
+  it('changes nothing in the book', () => {
+    const { state } = given([askPlaced({ capacity: 2 }), matched]);
+    const before = canonicalJson(marketDecider.snapshot(state));
+    marketDecider.evolve(state, { type: 'ReplicaDispatched', jobId: 'bid-1', replica: 0, askId: 'ask-1', provider: 'prov-1' }, meta);
+    expect(canonicalJson(marketDecider.snapshot(state))).toBe(before);
+  });
+
+  it('is not dispatched once the slot went back, nor for an ask the job does not hold or another provider', () => {
+    expect(given([askPlaced(), matched, { type: 'SlotReleased', askId: 'ask-1', jobId: 'bid-1' }]).when(dispatch, job).events()).toEqual([]);
+    expect(given([askPlaced()]).when(dispatch, job).events()).toEqual([]);
+    expect(given([askPlaced(), matched]).when({ ...dispatch, provider: 'prov-2' }, job).events()).toEqual([]);
+    expect(given([]).when(dispatch, job).events()).toEqual([]);
+  });
+
+  it('comes from the system only', () => {
+    expect(given([askPlaced(), matched]).when(dispatch, { actor: 'prov-1' }).rejection().code).toBe('MARKET__NOT_SYSTEM');
+  });
+});

@@ -1,6 +1,6 @@
 import type { CommandMeta } from '../decider.ts';
 import { fail, ok, type Result } from '../result.ts';
-import type { CancelOrder, ConfigureMarket, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot, ResumeAsk, SuspendAsk, WithdrawAsk } from './commands.ts';
+import type { CancelOrder, ConfigureMarket, DispatchReplica, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot, ResumeAsk, SuspendAsk, WithdrawAsk } from './commands.ts';
 import { PARAM_BOUNDS, type JobParams } from '../params.ts';
 import type { Fill, MarketEvent } from './events.ts';
 import { dueOrders, replicaKey, type AskOrder, type MarketState, type RestingBid } from './state.ts';
@@ -29,6 +29,8 @@ export function decide(state: MarketState, command: MarketCommand, meta: Command
       return agentPresence(state, command, meta);
     case 'ConfigureMarket':
       return configure(state, command, meta);
+    case 'DispatchReplica':
+      return dispatchReplica(state, command, meta);
     case 'ExpireOrders':
       return ok(
         dueOrders(state, meta.now).map((o): MarketEvent => {
@@ -326,6 +328,17 @@ function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk | WithdrawA
     );
   }
   return ok(events);
+}
+
+/**
+ * A job that exists hands a matched replica to dispatch (system only). Only while the ask still holds
+ * the job's slot: a slot released meanwhile (the job lapsed it or ended) is not dispatched.
+ */
+function dispatchReplica(state: MarketState, c: DispatchReplica, meta: CommandMeta): Result<MarketEvent[]> {
+  if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'dispatch a replica', actor: meta.actor }));
+  const ask = state.orders.get(c.askId);
+  if (ask === undefined || ask.kind !== 'ask' || ask.owner !== c.provider || !ask.inUse.has(c.jobId)) return ok(NONE);
+  return ok([{ type: 'ReplicaDispatched', jobId: c.jobId, replica: c.replica, askId: c.askId, provider: c.provider }]);
 }
 
 /** Sets the job parameters (system only, each within PARAM_BOUNDS); the same values again change nothing. */

@@ -132,6 +132,15 @@ export interface ReplicaBidExpired {
   replica: number;
 }
 
+/** A matched replica's job exists: the replica goes to its ask's agent (dispatch queues it). */
+export interface ReplicaDispatched {
+  type: 'ReplicaDispatched';
+  jobId: string;
+  replica: number;
+  askId: string;
+  provider: string;
+}
+
 /** The parameters new jobs of this market are created under changed. */
 export interface MarketConfigured {
   type: 'MarketConfigured';
@@ -152,7 +161,8 @@ export type MarketEvent =
   | ReplicaMatched
   | ReplicaBidExpired
   | AskSuspended
-  | AskResumed;
+  | AskResumed
+  | ReplicaDispatched;
 
 /** Current schema version of each event type; bump one and teach upcast the old shape. */
 export const EVENT_VERSIONS: Record<MarketEvent['type'], number> = {
@@ -170,6 +180,7 @@ export const EVENT_VERSIONS: Record<MarketEvent['type'], number> = {
   ReplicaBidExpired: 1,
   AskSuspended: 1,
   AskResumed: 1,
+  ReplicaDispatched: 1,
 };
 
 /** Field names that hold bigints in events, snapshots and outbox messages. */

@@ -139,8 +139,9 @@ export function refDecide(state: RefState, c: MarketCommand, meta: CommandMeta):
     case 'SuspendAsk':
     case 'ResumeAsk':
     case 'WithdrawAsk':
+    case 'DispatchReplica':
     case 'ConfigureMarket':
-      // Parameters and agent presence are not part of the oracle's random streams.
+      // Parameters, agent presence and dispatch hand-offs are not part of the oracle's random streams.
       // Parameters only shape outbox messages, which the oracle does not compare.
       return fail(marketError('MARKET__UNKNOWN_COMMAND', { type: c.type }));
     case 'PlaceAsk': {
