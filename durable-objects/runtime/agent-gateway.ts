@@ -35,6 +35,9 @@ const tagOf = (socketId: string) => `socket:${socketId}`;
  */
 export class AgentGateway {
   private state: DispatchState;
+  /** Whether events are folding into the state now, and the entries they touched (`section\u0000key`). */
+  private folding = false;
+  private readonly dirty = new Set<string>();
   private pumping = false;
   private again = false;
 
@@ -53,10 +56,45 @@ export class AgentGateway {
     ctx.storage.sql.exec(`
       DROP TABLE IF EXISTS dispatch_queue;
       DROP TABLE IF EXISTS agent_leases;
-      CREATE TABLE IF NOT EXISTS dispatch_state (id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
+      DROP TABLE IF EXISTS dispatch_state;
+      CREATE TABLE IF NOT EXISTS dispatch_entries (section TEXT NOT NULL, key TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (section, key));
     `);
-    const row = ctx.storage.sql.exec<{ data: string }>('SELECT data FROM dispatch_state WHERE id = 1').toArray()[0];
-    this.state = dispatchDecider.restore(row ? JSON.parse(row.data) : null);
+    const stored: Record<string, Record<string, unknown>> = {};
+    for (const r of ctx.storage.sql.exec<{ section: string; key: string; data: string }>('SELECT section, key, data FROM dispatch_entries')) {
+      (stored[r.section] ??= {})[r.key] = JSON.parse(r.data);
+    }
+    this.state = this.tracked(dispatchDecider.restore(stored));
+  }
+
+  /**
+   * The dispatch state with each section (agents, queue, assignments, orphans) watched while events
+   * fold into it: the entries an event reads or writes are the ones stored again (one row each),
+   * so a command costs rows in proportion to what it touched, never to the size of the queue.
+   */
+  private tracked(state: DispatchState): DispatchState {
+    for (const section of Object.keys(state) as (keyof DispatchState)[]) {
+      const entries = state[section] as Record<string, unknown>;
+      const mark = (key: string | symbol) => {
+        if (this.folding && typeof key === 'string') this.dirty.add(`${section}\u0000${key}`);
+      };
+      (state as unknown as Record<string, unknown>)[section] = new Proxy(entries, {
+        get: (t, key, r) => (mark(key), Reflect.get(t, key, r)),
+        set: (t, key, v, r) => (mark(key), Reflect.set(t, key, v, r)),
+        deleteProperty: (t, key) => (mark(key), Reflect.deleteProperty(t, key)),
+      });
+    }
+    return state;
+  }
+
+  /** Stores the entries the last events touched: present ones anew, gone ones deleted. */
+  private storeTouched(): void {
+    for (const d of this.dirty) {
+      const [section, key] = d.split('\u0000') as [keyof DispatchState, string];
+      const value = (this.state[section] as Record<string, unknown>)[key];
+      if (value === undefined) this.ctx.storage.sql.exec('DELETE FROM dispatch_entries WHERE section = ? AND key = ?', section, key);
+      else this.ctx.storage.sql.exec('INSERT OR REPLACE INTO dispatch_entries (section, key, data) VALUES (?, ?, ?)', section, key, JSON.stringify(value));
+    }
+    this.dirty.clear();
   }
 
   /** Accepts an agent's WebSocket, tagged with a fresh socket id, and sends it a challenge. */
@@ -320,9 +358,14 @@ export class AgentGateway {
         const held = this.state.assignments[e.leaseId];
         if (held) this.closedLeases.set(e.leaseId, held.socketId);
       }
-      dispatchDecider.evolve(this.state, e, this.meta(0));
+      this.folding = true;
+      try {
+        dispatchDecider.evolve(this.state, e, this.meta(0));
+      } finally {
+        this.folding = false;
+      }
     }
-    this.ctx.storage.sql.exec('INSERT OR REPLACE INTO dispatch_state (id, data) VALUES (1, ?)', JSON.stringify(dispatchDecider.snapshot(this.state)));
+    this.storeTouched();
     return r;
   }
 
