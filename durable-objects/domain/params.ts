@@ -13,6 +13,8 @@ export const PROTOCOL = {
   challengeWindowMs: 10 * 60_000,
   /** How long a re-match or tie-breaker bid rests in the market before the job gives up. */
   replicaBidTtlMs: 5 * 60_000,
+  /** How long an ask whose agent is gone stays suspended before the market withdraws it. */
+  agentGraceMs: 5 * 60_000,
 } as const;
 
 /** The parameters a job is created under (recorded in its JobCreated event). */
@@ -24,13 +26,25 @@ export interface JobParams {
   replicaBidTtlMs: number;
 }
 
+/** A market's parameters: those its jobs are created under, and its own. */
+export interface MarketParams extends JobParams {
+  agentGraceMs: number;
+}
+
+/** The part of a market's parameters its jobs are created under. */
+export function jobParams(p: MarketParams): JobParams {
+  const { agentGraceMs: _market, ...job } = p;
+  return job;
+}
+
 /** Bounds a market's parameters must stay within, whoever sets them. */
-export const PARAM_BOUNDS: Record<keyof JobParams, [min: number, max: number]> = {
+export const PARAM_BOUNDS: Record<keyof MarketParams, [min: number, max: number]> = {
   feeBps: [0, 2_000],
   leaseMs: [500, 10 * 60_000],
   maxRematches: [0, 10],
   challengeWindowMs: [1_000, 7 * 24 * 3600_000],
   replicaBidTtlMs: [1_000, 24 * 3600_000],
+  agentGraceMs: [0, 7 * 24 * 3600_000],
 };
 
 /** Account that receives protocol fees (split between stakers and treasury once staking exists). */

@@ -2,7 +2,7 @@ import { AGENT_PROTOCOL_VERSION, fingerprintOf, helloMessage, type AgentMessage,
 import { parseAgentMessage } from '../contracts/agent-messages.ts';
 import { decodePublicKey, delegationProblem, encodeBase58Nonce, verifyText } from '../contracts/auth.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../contracts/tensors.ts';
-import { AGENT_GRACE_MS, dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, waitingFor, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
+import { dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, waitingFor, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { resultKey } from './job-object.ts';
@@ -50,8 +50,8 @@ export class AgentGateway {
     private readonly armAlarm: () => void,
     /** The market's current lease length, which the heartbeat interval must undercut. */
     private readonly leaseMs: () => number,
-    /** The market's side of an agent's presence: suspend, resume or withdraw its ask. */
-    private readonly presence: (command: 'SuspendAsk' | 'ResumeAsk' | 'WithdrawAsk', askId: string, now: number) => void = () => {},
+    /** The market's side of an agent's presence: suspend its ask (withdrawn by the market after its grace period) or resume it. */
+    private readonly presence: (command: 'SuspendAsk' | 'ResumeAsk', askId: string, now: number) => void = () => {},
   ) {
     ctx.storage.sql.exec(`
       DROP TABLE IF EXISTS dispatch_queue;
@@ -309,14 +309,13 @@ export class AgentGateway {
   sweepAt(): number | null {
     const silence = this.silenceMs();
     const times = Object.values(this.state.agents).map((a) => a.seenAt + silence + 1);
-    for (const since of Object.values(this.state.orphans)) times.push(since + AGENT_GRACE_MS + 1);
     return times.length === 0 ? null : Math.min(...times);
   }
 
-  /** The alarm's work (at `now`): agents silent too long (or whose socket is gone) leave, abandoned asks are withdrawn. */
+  /** The alarm's work (at `now`): agents silent too long (or whose socket is gone) leave. */
   async sweep(now = Date.now()): Promise<void> {
     for (const socketId of Object.keys(this.state.agents)) if (!this.socket(socketId)) this.leave({ type: 'CloseSocket', socketId, lost: true }, now);
-    this.leave({ type: 'CheckSilence', silenceMs: this.silenceMs(), graceMs: AGENT_GRACE_MS }, now);
+    this.leave({ type: 'CheckSilence', silenceMs: this.silenceMs() }, now);
   }
 
   private silenceMs(): number {
@@ -331,7 +330,6 @@ export class AgentGateway {
     const r = this.decide(command, now);
     if (!r.ok) return;
     for (const e of r.value) {
-      if (e.type === 'AskAbandoned') this.presence('WithdrawAsk', e.askId, now);
       if (e.type !== 'AgentLeft') continue;
       if (e.askOrphaned) this.presence('SuspendAsk', e.askId, now);
       for (const u of e.unacknowledged) {

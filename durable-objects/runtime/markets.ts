@@ -1,13 +1,13 @@
 import { MARKET_ID } from '../contracts/api.ts';
-import { PROTOCOL, type JobParams } from '../domain/params.ts';
+import { PROTOCOL, type MarketParams } from '../domain/params.ts';
 import type { Env } from './env.ts';
 
 /** One market this deployment serves, from the MARKET_LIST variable. */
 export interface MarketConfig {
   id: string;
   description: string;
-  /** Overrides of the protocol's job parameters for this market (tests use short leases). */
-  params?: Partial<JobParams>;
+  /** Overrides of the protocol's parameters for this market (tests use short leases). */
+  params?: Partial<MarketParams>;
 }
 
 let cached: { text: string; markets: MarketConfig[] } | null = null;
@@ -22,7 +22,7 @@ export function marketList(env: Env): MarketConfig[] {
   return markets;
 }
 
-/** The job parameters a market should run with: the protocol's, with its configured overrides. */
-export function marketParams(env: Env, market: string): JobParams {
+/** The parameters a market should run with: the protocol's, with its configured overrides. */
+export function marketParams(env: Env, market: string): MarketParams {
   return { ...PROTOCOL, ...(marketList(env).find((m) => m.id === market)?.params ?? {}) };
 }

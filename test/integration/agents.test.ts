@@ -1,4 +1,4 @@
-import { runInDurableObject, SELF } from 'cloudflare:test';
+import { SELF } from 'cloudflare:test';
 import { env as rawEnv } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { fingerprintOf, helloMessage, type RuntimeFingerprint, type ServerMessage } from '../../durable-objects/contracts/agent.ts';
@@ -6,7 +6,7 @@ import { signRequest, signText, type Keypair } from '../../durable-objects/contr
 import { tensorsDigest, toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import type { JobView } from '../../durable-objects/domain/job/view.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import type { MarketObject } from '../../durable-objects/runtime/market-object.ts';
+import { PROTOCOL } from '../../durable-objects/domain/params.ts';
 import { BASE, DOUG, until, wallet } from './helpers.ts';
 import { DougApiError } from '../../sdk/client.ts';
 
@@ -511,13 +511,23 @@ describe('agents that go away', () => {
     expect(again).toMatchObject({ jobId: bid.jobId, replica: first.replica });
   });
 
-  it('withdraws the ask ("agent gone") once no agent came back within the grace period', async () => {
+  it('withdraws the ask ("agent gone") by the market alarm once no agent came back within the market grace period', async () => {
     const { deadAsk, deadSocket } = await twoAgents();
-    deadSocket.ws.close(1001, 'killed');
-    await until(async () => ((await statusOf(deadAsk.order.id)) === 'suspended' ? true : undefined), 'the ask to be suspended');
-    await runInDurableObject(market(), (object: unknown) => (object as MarketObject)['sweep'](Date.now() + 4 * 60_000));
-    expect(await statusOf(deadAsk.order.id)).toBe('suspended');
-    await runInDurableObject(market(), (object: unknown) => (object as MarketObject)['sweep'](Date.now() + 6 * 60_000));
-    expect(await statusOf(deadAsk.order.id)).toBe('cancelled');
+    // A short grace through the market's parameters (a deployment sets agentGraceMs in MARKET_LIST).
+    const configure = (agentGraceMs: number) =>
+      market().place('cpu', { type: 'ConfigureMarket', params: { ...PROTOCOL, agentGraceMs } }, { commandId: `grace:${agentGraceMs}:${Date.now()}`, actor: 'system:config', now: Date.now() });
+    expect((await configure(1_500)).ok).toBe(true);
+    try {
+      deadSocket.ws.close(1001, 'killed');
+      await until(async () => ((await statusOf(deadAsk.order.id)) === 'suspended' ? true : undefined), 'the ask to be suspended');
+      await until(async () => ((await statusOf(deadAsk.order.id)) === 'cancelled' ? true : undefined), 'the market alarm to withdraw the ask');
+      const history = await market().history(0, 100_000);
+      const withdrawn = history.find((e) => e.type === 'AskCancelled' && JSON.parse(e.data).askId === deadAsk.order.id)!;
+      expect([withdrawn.actor, JSON.parse(withdrawn.data).reason]).toEqual(['system:timer', 'agent gone']);
+      const suspended = history.find((e) => e.type === 'AskSuspended' && JSON.parse(e.data).askId === deadAsk.order.id)!;
+      expect(withdrawn.at).toBeGreaterThanOrEqual(suspended.at + 1_500);
+    } finally {
+      await configure(PROTOCOL.agentGraceMs);
+    }
   });
 });

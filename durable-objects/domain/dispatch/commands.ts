@@ -79,11 +79,10 @@ export interface CloseSocket {
   lost?: boolean;
 }
 
-/** Alarm: agents silent longer than `silenceMs` (meta.now) are gone; asks with no agent for longer than `graceMs` are abandoned. */
+/** Alarm: agents silent longer than `silenceMs` (meta.now) are gone. */
 export interface CheckSilence {
   type: 'CheckSilence';
   silenceMs: number;
-  graceMs: number;
 }
 
 export type DispatchCommand =

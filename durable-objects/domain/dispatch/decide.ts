@@ -12,8 +12,6 @@ export const HEARTBEAT_MS = 5_000;
 export const MAX_RESULT_BYTES = 8 * 1024 * 1024;
 /** How long a replica may wait for its agent: past it the job's start-by time has lapsed and the job re-matches or refunds. */
 export const MAX_QUEUE_AGE_MS = 60_000;
-/** How long an ask whose agents all left stays suspended before it is withdrawn. */
-export const AGENT_GRACE_MS = 5 * 60_000;
 /** Most slots an agent may announce. */
 export const MAX_SLOTS = 1024;
 
@@ -86,15 +84,13 @@ export function decide(state: DispatchState, command: DispatchCommand, meta: Com
       return ok(events);
     }
     case 'CloseSocket':
-      return ok(state.agents[command.socketId] ? [left(state, command.socketId, command.lost ? 'lost' : 'closed', new Set(), now)] : []);
+      return ok(state.agents[command.socketId] ? [left(state, command.socketId, command.lost ? 'lost' : 'closed', new Set())] : []);
     case 'CheckSilence': {
       const silent = Object.entries(state.agents)
         .filter(([, a]) => now - a.seenAt > command.silenceMs)
         .map(([id]) => id);
       const gone = new Set<string>();
-      const events: DispatchEvent[] = silent.map((id) => (gone.add(id), left(state, id, 'silent', gone, now)));
-      for (const [askId, since] of Object.entries(state.orphans)) if (now - since > command.graceMs) events.push({ type: 'AskAbandoned', askId });
-      return ok(events);
+      return ok(silent.map((id) => (gone.add(id), left(state, id, 'silent', gone))));
     }
   }
 }
@@ -130,12 +126,12 @@ function assign(state: DispatchState, leaseIds: string[], now: number): Dispatch
 }
 
 /** An agent leaves: its unacknowledged assignments go with it; the ask is orphaned when no other live socket serves it. */
-function left(state: DispatchState, socketId: string, reason: AgentLeft['reason'], gone: Set<string>, at: number): AgentLeft {
+function left(state: DispatchState, socketId: string, reason: AgentLeft['reason'], gone: Set<string>): AgentLeft {
   const agent = state.agents[socketId]!;
   const unacknowledged = Object.entries(state.assignments)
     .filter(([, l]) => reason !== 'lost' && l.socketId === socketId && !l.acknowledged)
     .map(([leaseId, l]) => ({ jobId: l.jobId, replica: l.replica, leaseId, provider: l.provider }));
   const askOrphaned = !Object.entries(state.agents).some(([id, a]) => id !== socketId && !gone.has(id) && a.askId === agent.askId);
-  return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned, at };
+  return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned };
 }
 

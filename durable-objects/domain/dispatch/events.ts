@@ -80,13 +80,6 @@ export interface AgentLeft {
   reason: 'closed' | 'silent' | 'lost';
   unacknowledged: { jobId: string; replica: number; leaseId: string; provider: string }[];
   askOrphaned: boolean;
-  at: number;
-}
-
-/** No agent came back to an orphaned ask within the grace period: the market withdraws it. */
-export interface AskAbandoned {
-  type: 'AskAbandoned';
-  askId: string;
 }
 
 export type DispatchEvent =
@@ -100,5 +93,4 @@ export type DispatchEvent =
   | AgentSeen
   | LeaseClosed
   | WorkWithdrawn
-  | AgentLeft
-  | AskAbandoned;
+  | AgentLeft;

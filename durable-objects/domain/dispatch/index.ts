@@ -7,7 +7,7 @@ import { evolve, initialState, restore, snapshot, type DispatchState } from './s
 export type * from './commands.ts';
 export type * from './events.ts';
 export { DISPATCH_ERRORS } from './errors.ts';
-export { AGENT_GRACE_MS, heartbeatInterval, HEARTBEAT_MS, MAX_QUEUE_AGE_MS, MAX_RESULT_BYTES, MAX_SLOTS } from './decide.ts';
+export { heartbeatInterval, HEARTBEAT_MS, MAX_QUEUE_AGE_MS, MAX_RESULT_BYTES, MAX_SLOTS } from './decide.ts';
 export { leaseHeldBy, leasesOf, socketsOf, waitingFor, workKey, type AgentRecord, type Assignment, type DispatchState, type QueuedWork } from './state.ts';
 
 /**
@@ -31,7 +31,6 @@ export const dispatchDecider: Decider<DispatchCommand, DispatchEvent, DispatchSt
     LeaseClosed: 1,
     WorkWithdrawn: 1,
     AgentLeft: 1,
-    AskAbandoned: 1,
   },
   upcast: (_type, _version, data) => data,
   bigintFields: new Set(),

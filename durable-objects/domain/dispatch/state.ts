@@ -34,20 +34,17 @@ export interface DispatchState {
   queue: Record<string, QueuedWork>;
   /** Keyed by lease id. */
   assignments: Record<string, Assignment>;
-  /** Asks whose last agent left, and when (an agent's hello for the ask takes it off). */
-  orphans: Record<string, number>;
 }
 
 export const workKey = (w: { jobId: string; replica: number }): string => `${w.jobId}#${w.replica}`;
 
-export const initialState = (): DispatchState => ({ agents: {}, queue: {}, assignments: {}, orphans: {} });
+export const initialState = (): DispatchState => ({ agents: {}, queue: {}, assignments: {} });
 
 /** Folds one event into the state (in place). */
 export function evolve(state: DispatchState, event: DispatchEvent): DispatchState {
   switch (event.type) {
     case 'AgentAccepted':
       state.agents[event.socketId] = { askId: event.askId, agentKey: event.agentKey, provider: event.provider, fingerprint: event.fingerprint, free: 0, seenAt: event.at };
-      delete state.orphans[event.askId];
       break;
     case 'SlotsAnnounced': {
       const a = state.agents[event.socketId];
@@ -97,10 +94,6 @@ export function evolve(state: DispatchState, event: DispatchEvent): DispatchStat
     case 'AgentLeft':
       delete state.agents[event.socketId];
       for (const u of event.unacknowledged) delete state.assignments[u.leaseId];
-      if (event.askOrphaned) state.orphans[event.askId] = event.at;
-      break;
-    case 'AskAbandoned':
-      delete state.orphans[event.askId];
       break;
   }
   return state;
@@ -133,4 +126,8 @@ export function waitingFor(state: DispatchState, askIds: Iterable<string>): bool
 }
 
 export const snapshot = (state: DispatchState): unknown => state;
-export const restore = (data: unknown): DispatchState => ({ ...initialState(), ...(data ? (structuredClone(data) as Partial<DispatchState>) : {}) });
+/** Rebuilds the state from snapshot data; sections it does not know (from older versions) are left out. */
+export function restore(data: unknown): DispatchState {
+  const d = (data ? structuredClone(data) : {}) as Partial<DispatchState>;
+  return { agents: d.agents ?? {}, queue: d.queue ?? {}, assignments: d.assignments ?? {} };
+}

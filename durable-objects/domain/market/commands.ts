@@ -1,5 +1,5 @@
 import type { Amount } from '../money.ts';
-import type { JobParams } from '../params.ts';
+import type { MarketParams } from '../params.ts';
 
 /** An attribute value an ask declares (accelerator, memoryGb, region, fingerprint, ...). */
 export type AttributeValue = string | number;
@@ -81,10 +81,10 @@ export interface PlaceReplicaBid {
 /** Sets the parameters jobs of this market are created under (system only: configuration, later governance). */
 export interface ConfigureMarket {
   type: 'ConfigureMarket';
-  params: JobParams;
+  params: MarketParams;
 }
 
-/** System (dispatch): the ask's agent is gone; the ask stops matching. */
+/** System (dispatch): the ask's agent is gone; the ask stops matching, and is withdrawn after the market's agentGraceMs unless resumed. */
 export interface SuspendAsk {
   type: 'SuspendAsk';
   askId: string;
@@ -93,12 +93,6 @@ export interface SuspendAsk {
 /** System (dispatch): the ask's agent is back. */
 export interface ResumeAsk {
   type: 'ResumeAsk';
-  askId: string;
-}
-
-/** System (dispatch): the ask's agent stayed away past the grace period; the ask is cancelled. */
-export interface WithdrawAsk {
-  type: 'WithdrawAsk';
   askId: string;
 }
 
@@ -124,5 +118,4 @@ export type MarketCommand =
   | ConfigureMarket
   | SuspendAsk
   | ResumeAsk
-  | WithdrawAsk
   | DispatchReplica;

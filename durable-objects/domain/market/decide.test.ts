@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { canonicalJson, fromJson, toJson } from '../canonical.ts';
 import { MAX_AMOUNT } from '../money.ts';
-import { PROTOCOL } from '../params.ts';
+import { jobParams, PROTOCOL } from '../params.ts';
 import { specFor } from '../spec.ts';
 import type { MarketCommand, Requirement } from './commands.ts';
 import { MARKET_ERRORS } from './errors.ts';
@@ -383,7 +383,7 @@ describe('reactions', () => {
     ],
   };
 
-  it('a match creates the job with the protocol parameters and releases the unused escrow', () => {
+  it('a match creates the job with the protocol job parameters and releases the unused escrow', () => {
     expect(react(marketDecider.initialState(), matched, meta)).toEqual([
       {
         to: { kind: 'job', id: 'bid-1' },
@@ -398,7 +398,7 @@ describe('reactions', () => {
           spec: SPEC,
           fills: (matched as Extract<MarketEvent, { type: 'BidMatched' }>).fills,
           holdId: 'bid-1',
-          params: { ...PROTOCOL },
+          params: jobParams(PROTOCOL),
         },
       },
       // 20*100*2 - (10*100 + 15*100)
@@ -505,8 +505,8 @@ describe('a bounded memory', () => {
 });
 
 describe('market parameters', () => {
-  it('are set by the system and travel with every job created afterwards', () => {
-    const params = { ...PROTOCOL, leaseMs: 2_000, feeBps: 100 };
+  it('are set by the system and travel with every job created afterwards (the job part of them)', () => {
+    const params = { ...PROTOCOL, leaseMs: 2_000, feeBps: 100, agentGraceMs: 9_000 };
     const configured = given([]).when({ type: 'ConfigureMarket', params }).events();
     expect(configured).toEqual([{ type: 'MarketConfigured', params }]);
     const { state } = given([...configured, askPlaced({ askId: 'a', owner: 'p' })]);
@@ -514,10 +514,24 @@ describe('market parameters', () => {
     expect(events.ok).toBe(true);
     const matched = events.ok ? events.value.find((e) => e.type === 'BidMatched') : undefined;
     const create = react(state, matched!, meta).find((m) => m.command.type === 'CreateJob');
-    expect(create?.command.type === 'CreateJob' && create.command.params).toEqual(params);
+    const { agentGraceMs: _marketOnly, ...job } = params;
+    expect(create?.command.type === 'CreateJob' && create.command.params).toEqual(job);
     expect(given(configured).when({ type: 'ConfigureMarket', params }).events()).toEqual([]);
     const restored = marketDecider.restore(fromJson(toJson(marketDecider.snapshot(state)), marketDecider.bigintFields));
     expect(restored.params).toEqual(params);
+  });
+
+  it('logged and snapshotted before agentGraceMs existed, take the protocol default for it', () => {
+    const { agentGraceMs: _new, ...older } = { ...PROTOCOL, leaseMs: 2_000 };
+    const configured = { type: 'MarketConfigured', params: older } as unknown as MarketEvent;
+    expect(given([configured]).state.params).toEqual({ ...PROTOCOL, leaseMs: 2_000 });
+    const snap = { ...(marketDecider.snapshot(given([]).state) as object), params: older };
+    expect(marketDecider.restore(snap).params.agentGraceMs).toBe(PROTOCOL.agentGraceMs);
+  });
+
+  it('bound the agent grace period like the others', () => {
+    expect(given([]).when({ type: 'ConfigureMarket', params: { ...PROTOCOL, agentGraceMs: -1 } }).rejection().code).toBe('MARKET__INVALID_PARAMS');
+    expect(given([]).when({ type: 'ConfigureMarket', params: { ...PROTOCOL, agentGraceMs: 0 } }).events()).toHaveLength(1);
   });
 });
 

@@ -1,9 +1,9 @@
 import type { CommandMeta } from '../decider.ts';
 import { fail, ok, type Result } from '../result.ts';
-import type { CancelOrder, ConfigureMarket, DispatchReplica, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot, ResumeAsk, SuspendAsk, WithdrawAsk } from './commands.ts';
-import { PARAM_BOUNDS, type JobParams } from '../params.ts';
+import type { CancelOrder, ConfigureMarket, DispatchReplica, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot, ResumeAsk, SuspendAsk } from './commands.ts';
+import { PARAM_BOUNDS, type MarketParams } from '../params.ts';
 import type { Fill, MarketEvent } from './events.ts';
-import { dueOrders, replicaKey, type AskOrder, type MarketState, type RestingBid } from './state.ts';
+import { dueOrders, dueWithdrawals, replicaKey, type AskOrder, type MarketState, type RestingBid } from './state.ts';
 import { marketError, satisfies, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
 
 /**
@@ -25,20 +25,21 @@ export function decide(state: MarketState, command: MarketCommand, meta: Command
       return releaseSlot(state, command, meta.now);
     case 'SuspendAsk':
     case 'ResumeAsk':
-    case 'WithdrawAsk':
       return agentPresence(state, command, meta);
     case 'ConfigureMarket':
       return configure(state, command, meta);
     case 'DispatchReplica':
       return dispatchReplica(state, command, meta);
-    case 'ExpireOrders':
-      return ok(
-        dueOrders(state, meta.now).map((o): MarketEvent => {
-          if (o.kind === 'ask') return { type: 'AskExpired', askId: o.id, owner: o.owner };
-          if (o.kind === 'bid') return { type: 'BidExpired', bidId: o.id, buyer: o.owner };
-          return { type: 'ReplicaBidExpired', jobId: o.jobId, replica: o.replica };
-        }),
-      );
+    case 'ExpireOrders': {
+      // Orders past their expiry, then asks whose agent stayed away past the grace period.
+      const events = dueOrders(state, meta.now).map((o): MarketEvent => {
+        if (o.kind === 'ask') return { type: 'AskExpired', askId: o.id, owner: o.owner };
+        if (o.kind === 'bid') return { type: 'BidExpired', bidId: o.id, buyer: o.owner };
+        return { type: 'ReplicaBidExpired', jobId: o.jobId, replica: o.replica };
+      });
+      for (const a of dueWithdrawals(state, meta.now)) events.push({ type: 'AskCancelled', askId: a.id, owner: a.owner, reason: 'agent gone' });
+      return ok(events);
+    }
     default:
       return fail(marketError('MARKET__UNKNOWN_COMMAND', { type: (command as { type: unknown }).type }));
   }
@@ -272,7 +273,7 @@ function releaseSlot(state: MarketState, c: ReleaseSlot, now: number): Result<Ma
   if (ask.kind !== 'ask') return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
   if (!ask.inUse.has(c.jobId)) return ok(NONE); // released before: a repeat
   const events: MarketEvent[] = [{ type: 'SlotReleased', askId: ask.id, jobId: c.jobId }];
-  if (ask.status === 'open' && !ask.suspended && ask.expiresAt > now) {
+  if (ask.status === 'open' && ask.withdrawAt === null && ask.expiresAt > now) {
     const released = c.jobId;
     matchSupplier(
       state,
@@ -307,16 +308,18 @@ function cancelOrder(state: MarketState, c: CancelOrder, meta: CommandMeta): Res
   return ok([{ type: 'BidCancelled', bidId: order.id, buyer: order.owner, reason: 'owner' }]);
 }
 
-/** An ask's agent left (suspend), came back (resume: it matches resting bids at once) or stayed away (withdraw). */
-function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk | WithdrawAsk, meta: CommandMeta): Result<MarketEvent[]> {
+/**
+ * An ask's agent left (suspend: withdrawn agentGraceMs later by ExpireOrders) or came back (resume:
+ * it matches resting bids at once).
+ */
+function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk, meta: CommandMeta): Result<MarketEvent[]> {
   if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'change an ask\'s agent presence', actor: meta.actor }));
   const ask = state.orders.get(c.askId);
   if (ask === undefined && state.closed.get(c.askId)?.side === 'ask') return ok(NONE); // closed meanwhile
   if (ask === undefined || ask.kind !== 'ask') return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
   if (ask.status !== 'open') return ok(NONE);
-  if (c.type === 'SuspendAsk') return ok(ask.suspended ? NONE : [{ type: 'AskSuspended', askId: ask.id, owner: ask.owner }]);
-  if (c.type === 'WithdrawAsk') return ok([{ type: 'AskCancelled', askId: ask.id, owner: ask.owner, reason: 'agent gone' }]);
-  if (!ask.suspended) return ok(NONE);
+  if (c.type === 'SuspendAsk') return ok(ask.withdrawAt !== null ? NONE : [{ type: 'AskSuspended', askId: ask.id, owner: ask.owner, withdrawAt: meta.now + state.params.agentGraceMs }]);
+  if (ask.withdrawAt === null) return ok(NONE);
   const events: MarketEvent[] = [{ type: 'AskResumed', askId: ask.id, owner: ask.owner }];
   const free = ask.capacity - ask.inUse.size;
   if (free > 0 && ask.expiresAt > meta.now) {
@@ -344,8 +347,8 @@ function dispatchReplica(state: MarketState, c: DispatchReplica, meta: CommandMe
 /** Sets the job parameters (system only, each within PARAM_BOUNDS); the same values again change nothing. */
 function configure(state: MarketState, c: ConfigureMarket, meta: CommandMeta): Result<MarketEvent[]> {
   if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'configure a market', actor: meta.actor }));
-  const params = {} as JobParams;
-  for (const key of Object.keys(PARAM_BOUNDS) as (keyof JobParams)[]) {
+  const params = {} as MarketParams;
+  for (const key of Object.keys(PARAM_BOUNDS) as (keyof MarketParams)[]) {
     const [min, max] = PARAM_BOUNDS[key];
     const value = c.params?.[key];
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
@@ -353,6 +356,6 @@ function configure(state: MarketState, c: ConfigureMarket, meta: CommandMeta): R
     }
     params[key] = value;
   }
-  const same = (Object.keys(params) as (keyof JobParams)[]).every((k) => state.params[k] === params[k]);
+  const same = (Object.keys(params) as (keyof MarketParams)[]).every((k) => state.params[k] === params[k]);
   return ok(same ? [] : [{ type: 'MarketConfigured', params }]);
 }

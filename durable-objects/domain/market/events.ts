@@ -1,4 +1,4 @@
-import type { JobParams } from '../params.ts';
+import type { MarketParams } from '../params.ts';
 import type { Amount } from '../money.ts';
 import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
 
@@ -55,7 +55,7 @@ export interface AskCancelled {
   type: 'AskCancelled';
   askId: string;
   owner: string;
-  /** 'agent gone': withdrawn by the market after its agent stayed away past the grace period. */
+  /** 'agent gone': withdrawn by the market (ExpireOrders) once its agent stayed away past the grace period. */
   reason: 'owner' | 'agent gone';
 }
 
@@ -64,6 +64,8 @@ export interface AskSuspended {
   type: 'AskSuspended';
   askId: string;
   owner: string;
+  /** When the market withdraws it unless its agent returns first (now + agentGraceMs). */
+  withdrawAt: number;
 }
 
 /** The ask's agent came back: the ask returns to the book (when it has a free slot) and matches resting bids. */
@@ -144,7 +146,8 @@ export interface ReplicaDispatched {
 /** The parameters new jobs of this market are created under changed. */
 export interface MarketConfigured {
   type: 'MarketConfigured';
-  params: JobParams;
+  /** Events from before agentGraceMs existed lack it: the protocol's value applies. */
+  params: MarketParams;
 }
 
 export type MarketEvent =

@@ -4,6 +4,7 @@ import { decide } from './decide.ts';
 import { BIGINT_FIELDS, EVENT_VERSIONS, type MarketEvent } from './events.ts';
 import { evolve, initialState, restore, snapshot, type MarketState } from './state.ts';
 import { bidEscrow } from './validate.ts';
+import { jobParams } from '../params.ts';
 
 export type * from './commands.ts';
 export type * from './events.ts';
@@ -36,7 +37,7 @@ export function react(_state: MarketState, event: MarketEvent, _meta: CommandMet
             spec: event.spec,
             fills: event.fills,
             holdId: event.bidId,
-            params: { ..._state.params },
+            params: jobParams(_state.params),
           },
         },
       ];

@@ -8,6 +8,7 @@ import { marketDecider } from './index.ts';
 import { refDecide, refEvolve, refInitialState } from './reference.ts';
 import type { MarketState, RestingBid } from './state.ts';
 import { satisfies } from './validate.ts';
+import { PROTOCOL } from '../params.ts';
 import { SPEC } from '../../../test/support/market-builders.ts';
 
 const d = marketDecider;
@@ -68,10 +69,17 @@ const command: fc.Arbitrary<MarketCommand> = fc.oneof(
       expiresAt: fc.constant(0),
     }),
   },
+  { weight: 3, arbitrary: fc.record({ type: fc.constant('SuspendAsk' as const), askId: fc.constantFrom(...ASK_IDS) }) },
+  { weight: 2, arbitrary: fc.record({ type: fc.constant('ResumeAsk' as const), askId: fc.constantFrom(...ASK_IDS) }) },
 );
+
+/** Agents' grace period in these streams: short enough that suspended asks are withdrawn within a run. */
+const GRACE_MS = 12;
 
 const step: fc.Arbitrary<Step> = fc.record({ dt: fc.nat({ max: 8 }), actor: owner, command, ttl, pick: fc.nat() });
 const steps = fc.array(step, { minLength: 1, maxLength: 80 });
+/** Longer streams: asks live long enough for agents to leave, return or stay away past the grace period. */
+const longSteps = fc.array(step, { minLength: 60, maxLength: 150 });
 
 /**
  * Makes a template concrete against the current book: fresh ids (now and then a used one, to hit
@@ -94,6 +102,11 @@ function concretise(s: Step, i: number, state: MarketState, now: number): Market
     }
     case 'CancelOrder':
       return s.pick % 7 === 0 ? c : { ...c, orderId: pickFrom(known) ?? c.orderId };
+    case 'SuspendAsk':
+    case 'ResumeAsk': {
+      const asks = [...state.orders.values()].filter((o) => o.kind === 'ask').map((o) => o.id);
+      return s.pick % 9 === 0 ? c : { ...c, askId: pickFrom(asks) ?? c.askId };
+    }
     case 'ReleaseSlot': {
       const held: [string, string][] = [];
       for (const o of state.orders.values()) if (o.kind === 'ask') for (const j of o.inUse) held.push([o.id, j]);
@@ -105,8 +118,9 @@ function concretise(s: Step, i: number, state: MarketState, now: number): Market
   }
 }
 
-/** The owner of the order when cancelling it, most of the time, so that cancels succeed. */
+/** The owner of the order when cancelling it, most of the time, so that cancels succeed; dispatch for agent presence, most of the time. */
 function actorFor(s: Step, state: MarketState): string {
+  if (s.command.type === 'SuspendAsk' || s.command.type === 'ResumeAsk') return s.dt % 4 !== 0 ? 'system:dispatch' : s.actor;
   if (s.command.type !== 'CancelOrder') return s.actor;
   const known = [...state.orders.keys(), ...state.closed.keys()];
   const id = s.pick % 7 === 0 ? s.command.orderId : (known[s.pick % Math.max(1, known.length)] ?? s.command.orderId);
@@ -120,7 +134,7 @@ function checkInvariants(state: MarketState, now: number): void {
   for (const o of state.orders.values()) {
     if (o.kind !== 'ask') continue;
     expect(o.inUse.size).toBeLessThanOrEqual(o.capacity);
-    const onBook = o.status === 'open' && o.inUse.size < o.capacity;
+    const onBook = o.status === 'open' && o.withdrawAt === null && o.inUse.size < o.capacity;
     expect(o.level !== null).toBe(onBook);
     if (onBook && o.expiresAt > now) liveAsks.push(o);
   }
@@ -153,6 +167,10 @@ function run(program: Step[]) {
   const ref = refInitialState();
   const log: { event: MarketEvent; meta: CommandMeta }[] = [];
   let now = 1_000_000;
+  const configured: MarketEvent = { type: 'MarketConfigured', params: { ...PROTOCOL, agentGraceMs: GRACE_MS } };
+  state = d.evolve(state, configured, { commandId: 'configure', actor: 'system:config', now });
+  ref.graceMs = GRACE_MS;
+  log.push({ event: configured, meta: { commandId: 'configure', actor: 'system:config', now } });
   program.forEach((s, i) => {
     now += s.dt;
     const meta: CommandMeta = { commandId: `c${i}`, actor: actorFor(s, state), now };
@@ -181,6 +199,15 @@ describe('the fast market against the reference matcher', () => {
         run(program);
       }),
       { numRuns: 1000 },
+    );
+  });
+
+  it('decides the same events over longer streams, where agents leave, return and stay away past the grace period', () => {
+    fc.assert(
+      fc.property(longSteps, (program) => {
+        run(program);
+      }),
+      { numRuns: 300 },
     );
   });
 

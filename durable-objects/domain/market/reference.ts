@@ -9,6 +9,7 @@ import type { AttributeValue, JobSpec, MarketCommand, Requirement } from './comm
 import type { Fill, MarketEvent } from './events.ts';
 import { marketError, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
 import { CLOSED_MEMORY } from './state.ts';
+import { PROTOCOL } from '../params.ts';
 
 /** The naive form of the bounded memory of closed orders: a Map, oldest deleted first. */
 function rememberClosed<T>(closed: Map<string, T>, id: string, order: T): void {
@@ -27,6 +28,8 @@ export interface RefAsk {
   seq: number;
   status: 'open' | 'cancelled' | 'expired';
   inUse: string[];
+  /** Set while its agent is gone: it takes no fills, and is withdrawn at this time. */
+  withdrawAt: number | null;
 }
 
 export interface RefBid {
@@ -50,9 +53,11 @@ export interface RefState {
   asks: RefAsk[];
   bids: RefBid[];
   closed: Map<string, { side: 'ask' | 'bid'; owner: string; status: string }>;
+  /** The market's agentGraceMs (the oracle takes no ConfigureMarket: a test sets it on both sides). */
+  graceMs: number;
 }
 
-export const refInitialState = (): RefState => ({ seq: 1, asks: [], bids: [], closed: new Map() });
+export const refInitialState = (): RefState => ({ seq: 1, asks: [], bids: [], closed: new Map(), graceMs: PROTOCOL.agentGraceMs });
 
 function holds(attrs: Record<string, AttributeValue>, reqs: Requirement[]): boolean {
   return reqs.every((r) => {
@@ -71,7 +76,7 @@ const cmpBig = (a: bigint, b: bigint) => (a < b ? -1 : a > b ? 1 : 0);
 /** Asks that could take a fill now, cheapest then oldest. */
 function liveAsks(s: RefState, now: number): RefAsk[] {
   return s.asks
-    .filter((a) => a.status === 'open' && a.inUse.length < a.capacity && a.expiresAt > now)
+    .filter((a) => a.status === 'open' && a.withdrawAt === null && a.inUse.length < a.capacity && a.expiresAt > now)
     .sort((a, b) => cmpBig(a.price, b.price) || a.seq - b.seq);
 }
 
@@ -136,14 +141,28 @@ export function refDecide(state: RefState, c: MarketCommand, meta: CommandMeta):
   const now = meta.now;
   const known = (id: string) => state.asks.some((a) => a.id === id) || state.bids.some((b) => b.kind === 'bid' && b.jobId === id) || state.closed.has(id);
   switch (c.type) {
-    case 'SuspendAsk':
-    case 'ResumeAsk':
-    case 'WithdrawAsk':
     case 'DispatchReplica':
     case 'ConfigureMarket':
-      // Parameters, agent presence and dispatch hand-offs are not part of the oracle's random streams.
-      // Parameters only shape outbox messages, which the oracle does not compare.
+      // Parameters and dispatch hand-offs are not part of the oracle's random streams: parameters
+      // only shape outbox messages (and the grace period, set on both sides), a hand-off changes no book.
       return fail(marketError('MARKET__UNKNOWN_COMMAND', { type: c.type }));
+    case 'SuspendAsk':
+    case 'ResumeAsk': {
+      if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: "change an ask's agent presence", actor: meta.actor }));
+      const ask = state.asks.find((a) => a.id === c.askId);
+      if (!ask) return state.closed.get(c.askId)?.side === 'ask' ? ok([]) : fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
+      if (ask.status !== 'open') return ok([]);
+      if (c.type === 'SuspendAsk') return ok(ask.withdrawAt !== null ? [] : [{ type: 'AskSuspended', askId: ask.id, owner: ask.owner, withdrawAt: now + state.graceMs }]);
+      if (ask.withdrawAt === null) return ok([]);
+      const resumed: MarketEvent = { type: 'AskResumed', askId: ask.id, owner: ask.owner };
+      const out: MarketEvent[] = [resumed];
+      if (ask.expiresAt > now) {
+        const s = structuredClone(state);
+        refEvolve(s, resumed);
+        supply(s, ask.id, now, out);
+      }
+      return ok(out);
+    }
     case 'PlaceAsk': {
       const e = validateAsk(c, now);
       if (e) return fail(e);
@@ -198,7 +217,7 @@ export function refDecide(state: RefState, c: MarketCommand, meta: CommandMeta):
       if (!ask.inUse.includes(c.jobId)) return ok([]);
       const released: MarketEvent = { type: 'SlotReleased', askId: c.askId, jobId: c.jobId };
       const out: MarketEvent[] = [released];
-      if (ask.status === 'open' && ask.expiresAt > now) {
+      if (ask.status === 'open' && ask.withdrawAt === null && ask.expiresAt > now) {
         const s = structuredClone(state);
         refEvolve(s, released);
         supply(s, c.askId, now, out);
@@ -216,7 +235,11 @@ export function refDecide(state: RefState, c: MarketCommand, meta: CommandMeta):
             seq: b.placedSeq,
             event: b.kind === 'bid' ? { type: 'BidExpired', bidId: b.jobId, buyer: b.owner } : { type: 'ReplicaBidExpired', jobId: b.jobId, replica: b.replica },
           });
-      return ok(due.sort((x, y) => x.expiresAt - y.expiresAt || x.seq - y.seq).map((d) => d.event));
+      const withdrawn = state.asks
+        .filter((a) => a.status === 'open' && a.withdrawAt !== null && a.withdrawAt <= now && a.expiresAt > now)
+        .sort((x, y) => x.withdrawAt! - y.withdrawAt! || x.placedSeq - y.placedSeq)
+        .map((a): MarketEvent => ({ type: 'AskCancelled', askId: a.id, owner: a.owner, reason: 'agent gone' }));
+      return ok([...due.sort((x, y) => x.expiresAt - y.expiresAt || x.seq - y.seq).map((d) => d.event), ...withdrawn]);
     }
   }
 }
@@ -235,7 +258,7 @@ export function refEvolve(s: RefState, e: MarketEvent): RefState {
   switch (e.type) {
     case 'AskPlaced': {
       const seq = s.seq++;
-      s.asks.push({ id: e.askId, owner: e.owner, price: e.price, capacity: e.capacity, attributes: e.attributes, expiresAt: e.expiresAt, placedSeq: seq, seq, status: 'open', inUse: [] });
+      s.asks.push({ id: e.askId, owner: e.owner, price: e.price, capacity: e.capacity, attributes: e.attributes, expiresAt: e.expiresAt, placedSeq: seq, seq, status: 'open', inUse: [], withdrawAt: null });
       break;
     }
     case 'BidPlaced':
@@ -257,6 +280,7 @@ export function refEvolve(s: RefState, e: MarketEvent): RefState {
     case 'AskExpired': {
       const a = s.asks.find((x) => x.id === e.askId)!;
       a.status = e.type === 'AskCancelled' ? 'cancelled' : 'expired';
+      a.withdrawAt = null;
       retireIfDrained(a);
       break;
     }
@@ -268,11 +292,23 @@ export function refEvolve(s: RefState, e: MarketEvent): RefState {
     case 'ReplicaBidExpired':
       removeBid('replica', e.jobId, e.replica);
       break;
+    case 'AskSuspended': {
+      const a = s.asks.find((x) => x.id === e.askId)!;
+      a.withdrawAt = e.withdrawAt;
+      break;
+    }
+    case 'AskResumed': {
+      // Back at the end of its price level when it has a free slot (off the book until then).
+      const a = s.asks.find((x) => x.id === e.askId)!;
+      a.withdrawAt = null;
+      if (a.inUse.length < a.capacity) a.seq = s.seq++;
+      break;
+    }
     case 'SlotReleased': {
       const a = s.asks.find((x) => x.id === e.askId)!;
       const wasFull = a.inUse.length >= a.capacity;
       a.inUse = a.inUse.filter((j) => j !== e.jobId);
-      if (a.status === 'open' && wasFull) a.seq = s.seq++;
+      if (a.status === 'open' && a.withdrawAt === null && wasFull) a.seq = s.seq++;
       retireIfDrained(a);
       break;
     }

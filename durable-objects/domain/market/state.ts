@@ -1,5 +1,5 @@
 import type { Amount } from '../money.ts';
-import { PROTOCOL, type JobParams } from '../params.ts';
+import { PROTOCOL, type MarketParams } from '../params.ts';
 import { Ladder, type Level } from './book.ts';
 import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
 import type { MarketEvent } from './events.ts';
@@ -18,8 +18,8 @@ export interface AskOrder {
   /** Its time priority: placedSeq, or the moment it re-entered its level after being full. */
   seq: number;
   status: 'open' | 'cancelled' | 'expired';
-  /** Its agent is gone (AskSuspended): off the book like a full ask until AskResumed. */
-  suspended: boolean;
+  /** Set while its agent is gone (AskSuspended): off the book like a full ask until AskResumed, withdrawn at this time. */
+  withdrawAt: number | null;
   /** Jobs holding a slot (one slot per job); NO_JOBS until the first is taken (takeSlot). */
   inUse: Set<string>;
   prev: AskOrder | null;
@@ -149,8 +149,10 @@ export interface MarketState {
   closed: BoundedMemory<ClosedOrder>;
   /** Min-heap by (expiresAt, placedSeq) of orders that may expire; closed ones are dropped lazily. */
   expiries: ExpiringOrder[];
-  /** What jobs matched here are created under. */
-  params: JobParams;
+  /** Open asks whose agent is gone, by id (few: each leaves within agentGraceMs). */
+  suspended: Map<string, AskOrder>;
+  /** This market's parameters (jobs matched here are created under their job part). */
+  params: MarketParams;
 }
 
 /** Key of a replica bid: the replica index is an integer, so the last '#' separates unambiguously. */
@@ -166,6 +168,7 @@ export function initialState(): MarketState {
     replicaBids: new Map(),
     closed: new BoundedMemory<ClosedOrder>(CLOSED_MEMORY),
     expiries: [],
+    suspended: new Map(),
     params: { ...PROTOCOL },
   };
 }
@@ -177,7 +180,7 @@ export const freeSlots = (ask: AskOrder): number => ask.capacity - ask.inUse.siz
 export function evolve(state: MarketState, event: MarketEvent): MarketState {
   switch (event.type) {
     case 'MarketConfigured':
-      state.params = { ...event.params };
+      state.params = { ...PROTOCOL, ...event.params };
       break;
     case 'AskPlaced': {
       const seq = state.seq++;
@@ -230,6 +233,8 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
       const ask = state.orders.get(event.askId);
       if (ask !== undefined && ask.kind === 'ask') {
         ask.status = event.type === 'AskCancelled' ? 'cancelled' : 'expired';
+        ask.withdrawAt = null;
+        state.suspended.delete(ask.id);
         state.asks.unlink(ask);
         if (ask.inUse.size === 0) retireAsk(state, ask);
       }
@@ -260,14 +265,16 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
     case 'AskSuspended': {
       const ask = state.orders.get(event.askId);
       if (ask === undefined || ask.kind !== 'ask' || ask.status !== 'open') break;
-      ask.suspended = true;
+      ask.withdrawAt = event.withdrawAt;
+      state.suspended.set(ask.id, ask);
       if (ask.level !== null) state.asks.unlink(ask);
       break;
     }
     case 'AskResumed': {
       const ask = state.orders.get(event.askId);
-      if (ask === undefined || ask.kind !== 'ask' || !ask.suspended) break;
-      ask.suspended = false;
+      if (ask === undefined || ask.kind !== 'ask' || ask.withdrawAt === null) break;
+      ask.withdrawAt = null;
+      state.suspended.delete(ask.id);
       if (ask.status === 'open' && ask.level === null && ask.inUse.size < ask.capacity) {
         ask.seq = state.seq++;
         state.asks.append(ask, ask.price);
@@ -278,7 +285,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
       const ask = state.orders.get(event.askId);
       if (ask === undefined || ask.kind !== 'ask' || !ask.inUse.delete(event.jobId)) break;
       if (ask.status === 'open') {
-        if (ask.level === null && !ask.suspended) {
+        if (ask.level === null && ask.withdrawAt === null) {
           ask.seq = state.seq++;
           state.asks.append(ask, ask.price);
         }
@@ -308,7 +315,7 @@ function newAsk(
   status: AskOrder['status'],
   inUse: Set<string>,
 ): AskOrder {
-  return { kind: 'ask', id, owner, price, capacity, attributes, expiresAt, placedSeq, seq, status, suspended: false, inUse, prev: null, next: null, level: null };
+  return { kind: 'ask', id, owner, price, capacity, attributes, expiresAt, placedSeq, seq, status, withdrawAt: null, inUse, prev: null, next: null, level: null };
 }
 
 /** The one place a buyer's resting bid is built (placed or restored). */
@@ -429,9 +436,18 @@ export function dueOrders(state: MarketState, now: number): ExpiringOrder[] {
   return out.sort((a, b) => (before(a, b) ? -1 : 1));
 }
 
-/** The earliest expiresAt among open orders, or null: the shell sets its alarm to it. */
+/** Suspended asks due for withdrawal at `now` (not those expiring anyway), in (withdrawAt, placedSeq) order. Reads only. */
+export function dueWithdrawals(state: MarketState, now: number): AskOrder[] {
+  const out: AskOrder[] = [];
+  for (const a of state.suspended.values()) if (a.withdrawAt! <= now && a.expiresAt > now) out.push(a);
+  return out.sort((a, b) => a.withdrawAt! - b.withdrawAt! || a.placedSeq - b.placedSeq);
+}
+
+/** The earliest expiresAt among open orders or withdrawAt among suspended asks, or null: the shell sets its alarm to it. */
 export function nextExpiry(state: MarketState): number | null {
-  return state.expiries[0]?.expiresAt ?? null;
+  let at = state.expiries[0]?.expiresAt ?? null;
+  for (const a of state.suspended.values()) if (at === null || a.withdrawAt! < at) at = a.withdrawAt;
+  return at;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -448,7 +464,8 @@ export interface AskSnapshot {
   seq: number;
   status: AskOrder['status'];
   inUse: string[];
-  suspended?: true;
+  /** Only while suspended. */
+  withdrawAt?: number;
 }
 
 export type BidSnapshot =
@@ -488,8 +505,8 @@ export interface MarketSnapshot {
   bids: BidSnapshot[];
   /** [id, side, owner, status] of orders that left the book, by id. */
   closed: [string, ClosedOrder['side'], string, ClosedOrder['status']][];
-  /** Absent in snapshots taken before markets were configurable: the protocol defaults. */
-  params?: JobParams;
+  /** Absent in snapshots taken before markets were configurable (or agentGraceMs existed): the protocol defaults. */
+  params?: Partial<MarketParams>;
 }
 
 const byId = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -506,7 +523,7 @@ function askSnapshot(a: AskOrder): AskSnapshot {
     seq: a.seq,
     status: a.status,
     inUse: [...a.inUse].sort(byId),
-    ...(a.suspended ? { suspended: true as const } : {}),
+    ...(a.withdrawAt !== null ? { withdrawAt: a.withdrawAt } : {}),
   };
 }
 
@@ -559,11 +576,14 @@ export function restore(data: unknown): MarketState {
   const snap = data as MarketSnapshot;
   const state = initialState();
   state.seq = snap.seq;
-  if (snap.params) state.params = { ...snap.params };
+  if (snap.params) state.params = { ...PROTOCOL, ...snap.params };
   const addAsk = (s: AskSnapshot, onBook: boolean) => {
     const ask = newAsk(s.askId, s.owner, BigInt(s.price), s.capacity, s.attributes, s.expiresAt, s.placedSeq, s.seq, s.status, s.inUse.length === 0 ? NO_JOBS : new Set(s.inUse));
-    if (s.suspended) ask.suspended = true;
     state.orders.set(ask.id, ask);
+    if (s.withdrawAt !== undefined) {
+      ask.withdrawAt = s.withdrawAt;
+      state.suspended.set(ask.id, ask);
+    }
     if (onBook) state.asks.append(ask, ask.price);
     if (ask.status === 'open') heapPush(state.expiries, ask);
   };

@@ -46,7 +46,7 @@ export function getOrder(state: MarketState, id: string): OrderView | null {
         freeSlots: freeSlots(o),
         attributes: o.attributes,
         expiresAt: o.expiresAt,
-        status: o.suspended ? 'suspended' : o.status,
+        status: o.status === 'open' && o.withdrawAt !== null ? 'suspended' : o.status,
       };
     return {
       side: 'bid',
