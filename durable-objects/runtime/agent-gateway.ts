@@ -324,7 +324,8 @@ export class AgentGateway {
 
   /**
    * Agents leaving: the ask of the last one is suspended at once, and each assignment it had not yet
-   * acknowledged is abandoned with its job, which re-matches it now rather than when the lease lapses.
+   * acknowledged (and the work still queued for an orphaned ask) is abandoned with its job, which
+   * re-matches it now rather than when the lease or the start-by time lapses.
    */
   private leave(command: Extract<DispatchCommand, { type: 'CloseSocket' | 'CheckSilence' }>, now = Date.now()): void {
     const r = this.decide(command, now);
@@ -334,6 +335,10 @@ export class AgentGateway {
       if (e.askOrphaned) this.presence('SuspendAsk', e.askId, now);
       for (const u of e.unacknowledged) {
         this.ctx.waitUntil(this.job(u.jobId).execute(u.jobId, { type: 'AbandonLease', leaseId: u.leaseId }, { commandId: `abandon:${u.leaseId}`, actor: u.provider, now }));
+      }
+      for (const w of e.unassigned) {
+        const command = { type: 'AbandonAssignment', replica: w.replica, askId: w.askId } as const;
+        this.ctx.waitUntil(this.job(w.jobId).execute(w.jobId, command, { commandId: `abandon:${w.jobId}#${w.replica}@${w.askId}`, actor: w.provider, now }));
       }
       const ws = this.socket(e.socketId);
       if (ws && e.reason === 'silent') {

@@ -61,6 +61,10 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
     this.gateway.closed(ws);
   }
 
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.gateway.closed(ws);
+  }
+
   protected override sweepAt(): number | null {
     return this.gateway.sweepAt();
   }

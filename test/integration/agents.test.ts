@@ -511,6 +511,19 @@ describe('agents that go away', () => {
     expect(again).toMatchObject({ jobId: bid.jobId, replica: first.replica });
   });
 
+  it('re-matches at once work still queued for an agent with no free slot when its socket closes', async () => {
+    const { deadSocket, liveSocket, placeBid } = await twoAgents();
+    // The dead agent has no free slot: work matched to its (older) ask waits in the queue.
+    deadSocket.send({ type: 'ready', slots: 0 });
+    deadSocket.send({ type: 'ready', slots: -1 });
+    await deadSocket.next('error');
+    const bid = await placeBid();
+    await until(async () => ((await market().history(0, 100_000)).some((e) => e.type === 'ReplicaDispatched' && JSON.parse(e.data).jobId === bid.jobId) ? true : undefined), 'the replica queued for the dead agent');
+    deadSocket.ws.close(1001, 'killed with work queued');
+    const again = await liveSocket.next('assign', 5000);
+    expect(again.jobId).toBe(bid.jobId);
+  });
+
   it('withdraws the ask ("agent gone") by the market alarm once no agent came back within the market grace period', async () => {
     const { deadAsk, deadSocket } = await twoAgents();
     // A short grace through the market's parameters (a deployment sets agentGraceMs in MARKET_LIST).

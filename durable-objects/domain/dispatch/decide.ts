@@ -125,13 +125,18 @@ function assign(state: DispatchState, leaseIds: string[], now: number): Dispatch
   return events;
 }
 
-/** An agent leaves: its unacknowledged assignments go with it; the ask is orphaned when no other live socket serves it. */
+/**
+ * An agent leaves: its unacknowledged assignments go with it; the ask is orphaned when no other live
+ * socket serves it, and then the work queued for the ask goes too (`unassigned`). A socket lost to a
+ * restart takes nothing: its agent is likely to come back.
+ */
 function left(state: DispatchState, socketId: string, reason: AgentLeft['reason'], gone: Set<string>): AgentLeft {
   const agent = state.agents[socketId]!;
   const unacknowledged = Object.entries(state.assignments)
     .filter(([, l]) => reason !== 'lost' && l.socketId === socketId && !l.acknowledged)
     .map(([leaseId, l]) => ({ jobId: l.jobId, replica: l.replica, leaseId, provider: l.provider }));
   const askOrphaned = !Object.entries(state.agents).some(([id, a]) => id !== socketId && !gone.has(id) && a.askId === agent.askId);
-  return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned };
+  const unassigned = askOrphaned && reason !== 'lost' ? Object.values(state.queue).filter((q) => q.askId === agent.askId).map(({ queuedAt: _at, ...w }) => w) : [];
+  return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned, unassigned };
 }
 

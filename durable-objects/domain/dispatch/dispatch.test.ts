@@ -176,7 +176,7 @@ describe('dispatch: agents that leave', () => {
 
   it('a closed socket takes its unacknowledged assignments with it and orphans its ask', () => {
     const events = given(base).when({ type: 'CloseSocket', socketId: 's1' }).events();
-    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'closed', unacknowledged: [{ jobId: 'j1', replica: 0, leaseId: 'L1', provider: 'p1' }], askOrphaned: true }]);
+    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'closed', unacknowledged: [{ jobId: 'j1', replica: 0, leaseId: 'L1', provider: 'p1' }], askOrphaned: true, unassigned: [] }]);
     const state = given([...base, ...events]).state;
     expect(state.agents).toEqual({});
     // The acknowledged lease stays: its agent may come back and finish it before the job's lease lapses.
@@ -185,8 +185,18 @@ describe('dispatch: agents that leave', () => {
 
   it('a socket lost to a restart of the object keeps its unacknowledged assignments for the agent’s return', () => {
     const events = given(base).when({ type: 'CloseSocket', socketId: 's1', lost: true }).events();
-    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'lost', unacknowledged: [], askOrphaned: true }]);
+    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'lost', unacknowledged: [], askOrphaned: true, unassigned: [] }]);
     expect(leasesOf(given([...base, ...events]).state, 'key-s1').map((l) => l.leaseId)).toEqual(['L1', 'L2']);
+  });
+
+  it('an agent leaving its ask orphaned takes the work queued for the ask with it (re-matched by its jobs)', () => {
+    const waiting = [...base, queued('j3'), queued('j4', 'ask-2')];
+    const events = given(waiting).when({ type: 'CloseSocket', socketId: 's1' }).events();
+    expect(events[0]).toMatchObject({ type: 'AgentLeft', askOrphaned: true, unassigned: [{ jobId: 'j3', replica: 0, askId: 'ask-1', provider: 'p1' }] });
+    expect(Object.keys(given([...waiting, ...events]).state.queue)).toEqual(['j4#0']);
+    // Not while another agent serves the ask, nor when the socket was lost to a restart.
+    expect(given([...waiting, accepted('s2')]).when({ type: 'CloseSocket', socketId: 's1' }).events()[0]).toMatchObject({ askOrphaned: false, unassigned: [] });
+    expect(given(waiting).when({ type: 'CloseSocket', socketId: 's1', lost: true }).events()[0]).toMatchObject({ askOrphaned: true, unassigned: [] });
   });
 
   it('the ask is not orphaned while another agent serves it', () => {

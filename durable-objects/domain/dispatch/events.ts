@@ -80,6 +80,8 @@ export interface AgentLeft {
   reason: 'closed' | 'silent' | 'lost';
   unacknowledged: { jobId: string; replica: number; leaseId: string; provider: string }[];
   askOrphaned: boolean;
+  /** Work queued for an orphaned ask, dropped (to be re-matched by its job). */
+  unassigned: Work[];
 }
 
 export type DispatchEvent =

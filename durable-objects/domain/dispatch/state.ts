@@ -94,6 +94,7 @@ export function evolve(state: DispatchState, event: DispatchEvent): DispatchStat
     case 'AgentLeft':
       delete state.agents[event.socketId];
       for (const u of event.unacknowledged) delete state.assignments[u.leaseId];
+      for (const w of event.unassigned) delete state.queue[workKey(w)];
       break;
   }
   return state;

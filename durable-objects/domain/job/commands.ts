@@ -59,6 +59,16 @@ export interface AbandonLease {
   leaseId: string;
 }
 
+/**
+ * The agent of the ask a replica was matched to left before the work reached it (no lease yet): the
+ * assignment lapses now. From dispatch (meta.actor is the replica's provider) or the market (system).
+ */
+export interface AbandonAssignment {
+  type: 'AbandonAssignment';
+  replica: number;
+  askId: string;
+}
+
 /** From the market: a re-match, tie-breaker or challenge bid found a provider. */
 export interface ReplicaMatched {
   type: 'ReplicaMatched';
@@ -108,6 +118,7 @@ export type JobCommand =
   | SubmitResult
   | ExpireLeases
   | AbandonLease
+  | AbandonAssignment
   | ReplicaMatched
   | ReplicaUnfilled
   | CloseChallengeWindow

@@ -165,6 +165,14 @@ export function decide(state: JobState, command: JobCommand, meta: CommandMeta):
       if (r.provider !== meta.actor) return reject('JOB__NOT_REPLICA_PROVIDER', { actor: meta.actor, replica: r.replica });
       return ok(lapse(job, [r], meta));
     }
+    case 'AbandonAssignment': {
+      // The ask's agent left before the work reached it: the replica lapses now rather than at its start-by time.
+      if (job.status !== 'active') return ok([]);
+      const r = job.replicas[command.replica];
+      if (!r || r.status !== 'assigned' || r.askId !== command.askId) return ok([]);
+      if (r.provider !== meta.actor && !meta.actor.startsWith('system')) return reject('JOB__NOT_REPLICA_PROVIDER', { actor: meta.actor, replica: r.replica });
+      return ok(lapse(job, [r], meta));
+    }
     case 'ReplicaMatched': {
       const r = job.replicas[command.replica];
       const decline = (reason: 'job-closed' | 'not-awaiting' | 'provider-excluded' | 'above-ceiling'): JobEvent => ({

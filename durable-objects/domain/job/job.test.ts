@@ -733,3 +733,24 @@ describe('job: matched replicas handed to dispatch', () => {
     }
   });
 });
+
+describe('job: an assignment abandoned before its agent took the work', () => {
+  const abandon = (replica = 0, askId = 'ask-0'): JobCommand => ({ type: 'AbandonAssignment', replica, askId });
+
+  it('lapses at once and is offered again, before its start-by time', () => {
+    const events = given([created(2)]).when(abandon(), { actor: 'p0', now: NOW + 1 }).events();
+    expect(events.map((e) => e.type)).toEqual(['LeaseExpired', 'ReplicaRematchRequested']);
+    expect(events[0]).toEqual({ type: 'LeaseExpired', replica: 0, leaseId: null, provider: 'p0', askId: 'ask-0' });
+    expect(given([created(2)]).when(abandon(), { actor: 'system:market:cpu', now: NOW + 1 }).events().map((e) => e.type)).toEqual(['LeaseExpired', 'ReplicaRematchRequested']);
+  });
+
+  it('leaves a started lease, another ask assignment and an unknown replica alone', () => {
+    expect(given([created(2), granted(0)]).when(abandon(), { actor: 'p0' }).events()).toEqual([]);
+    expect(given([created(2)]).when(abandon(0, 'ask-9'), { actor: 'p0' }).events()).toEqual([]);
+    expect(given([created(2)]).when(abandon(5), { actor: 'p0' }).events()).toEqual([]);
+  });
+
+  it('only the replica provider or the system may abandon it', () => {
+    expect(given([created(2)]).when(abandon(), { actor: 'p1' }).rejection().code).toBe('JOB__NOT_REPLICA_PROVIDER');
+  });
+});

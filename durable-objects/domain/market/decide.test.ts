@@ -573,4 +573,13 @@ describe('a job handing a matched replica to dispatch', () => {
   it('comes from the system only', () => {
     expect(given([askPlaced(), matched]).when(dispatch, { actor: 'prov-1' }).rejection().code).toBe('MARKET__NOT_SYSTEM');
   });
+
+  it('is abandoned when the ask agent is gone (suspended): the job re-matches it at once', () => {
+    const suspended: MarketEvent = { type: 'AskSuspended', askId: 'ask-1', owner: 'prov-1', withdrawAt: LATER };
+    const events = given([askPlaced(), matched, suspended]).when(dispatch, job).events();
+    expect(events).toEqual([{ type: 'ReplicaAbandoned', jobId: 'bid-1', replica: 0, askId: 'ask-1', provider: 'prov-1' }]);
+    expect(react(given([]).state, events[0]!, meta)).toEqual([{ to: { kind: 'job', id: 'bid-1' }, command: { type: 'AbandonAssignment', replica: 0, askId: 'ask-1' } }]);
+    const resumed: MarketEvent = { type: 'AskResumed', askId: 'ask-1', owner: 'prov-1' };
+    expect(given([askPlaced(), matched, suspended, resumed]).when(dispatch, job).events().map((e) => e.type)).toEqual(['ReplicaDispatched']);
+  });
 });

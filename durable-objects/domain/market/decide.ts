@@ -335,13 +335,15 @@ function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk, meta: Comm
 
 /**
  * A job that exists hands a matched replica to dispatch (system only). Only while the ask still holds
- * the job's slot: a slot released meanwhile (the job lapsed it or ended) is not dispatched.
+ * the job's slot: a slot released meanwhile (the job lapsed it or ended) is not dispatched. An ask
+ * whose agent is gone (suspended) will not take it: the job re-matches it now.
  */
 function dispatchReplica(state: MarketState, c: DispatchReplica, meta: CommandMeta): Result<MarketEvent[]> {
   if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'dispatch a replica', actor: meta.actor }));
   const ask = state.orders.get(c.askId);
   if (ask === undefined || ask.kind !== 'ask' || ask.owner !== c.provider || !ask.inUse.has(c.jobId)) return ok(NONE);
-  return ok([{ type: 'ReplicaDispatched', jobId: c.jobId, replica: c.replica, askId: c.askId, provider: c.provider }]);
+  const replica = { jobId: c.jobId, replica: c.replica, askId: c.askId, provider: c.provider };
+  return ok([ask.withdrawAt !== null ? { type: 'ReplicaAbandoned', ...replica } : { type: 'ReplicaDispatched', ...replica }]);
 }
 
 /** Sets the job parameters (system only, each within PARAM_BOUNDS); the same values again change nothing. */

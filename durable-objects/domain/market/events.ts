@@ -143,6 +143,15 @@ export interface ReplicaDispatched {
   provider: string;
 }
 
+/** A replica handed to dispatch while its ask's agent is gone (suspended): its job re-matches it now. */
+export interface ReplicaAbandoned {
+  type: 'ReplicaAbandoned';
+  jobId: string;
+  replica: number;
+  askId: string;
+  provider: string;
+}
+
 /** The parameters new jobs of this market are created under changed. */
 export interface MarketConfigured {
   type: 'MarketConfigured';
@@ -165,7 +174,8 @@ export type MarketEvent =
   | ReplicaBidExpired
   | AskSuspended
   | AskResumed
-  | ReplicaDispatched;
+  | ReplicaDispatched
+  | ReplicaAbandoned;
 
 /** Current schema version of each event type; bump one and teach upcast the old shape. */
 export const EVENT_VERSIONS: Record<MarketEvent['type'], number> = {
@@ -184,6 +194,7 @@ export const EVENT_VERSIONS: Record<MarketEvent['type'], number> = {
   AskSuspended: 1,
   AskResumed: 1,
   ReplicaDispatched: 1,
+  ReplicaAbandoned: 1,
 };
 
 /** Field names that hold bigints in events, snapshots and outbox messages. */

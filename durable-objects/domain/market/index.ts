@@ -64,6 +64,8 @@ export function react(_state: MarketState, event: MarketEvent, _meta: CommandMet
       ];
     case 'ReplicaBidExpired':
       return [{ to: { kind: 'job', id: event.jobId }, command: { type: 'ReplicaUnfilled', jobId: event.jobId, replica: event.replica } }];
+    case 'ReplicaAbandoned':
+      return [{ to: { kind: 'job', id: event.jobId }, command: { type: 'AbandonAssignment', replica: event.replica, askId: event.askId } }];
     default:
       return [];
   }
