@@ -34,7 +34,8 @@ export interface RevokeSessionResponse {
   at: number;
 }
 
-export type OrderStatus = 'open' | 'matched' | 'cancelled' | 'expired' | 'rejected';
+/** 'suspended': an ask whose agent is gone; it matches nothing until the agent returns, and is withdrawn after the market's grace period. */
+export type OrderStatus = 'open' | 'suspended' | 'matched' | 'cancelled' | 'expired' | 'rejected';
 
 export interface OrderView {
   id: string;

@@ -28,7 +28,7 @@ const tagOf = (socketId: string) => `socket:${socketId}`;
  * The market object's agent sockets (WebSocket hibernation): the signed hello, then the dispatch
  * decider (domain/dispatch) decides which socket gets which matched replica; this shell keeps the
  * sockets (tagged by socket id, found with getWebSockets(tag)), forwards heartbeats and results to
- * the job objects, and stores the decider's state in one row of the object's SQLite. Lease expiry
+ * the job objects, and stores the decider's state in the object's SQLite (dispatch_entries). Lease expiry
  * is the job's alone (its lease events); dispatch keeps only which agent holds which lease. Work
  * arrives only once its job exists (the job's DispatchReplica, the market's ReplicaDispatched), so a
  * lease is never started with a job that has not heard of its match.
