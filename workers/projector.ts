@@ -181,7 +181,6 @@ function tradeStatements(db: D1Database, market: string, at: number, f: Row): D1
 }
 
 async function projectView(db: D1Database, source: ProjectionMessage['source'], object: string, seq: number, view: string): Promise<void> {
-  const m = { object, seq, view };
   const v = JSON.parse(view) as Row;
   if (source === 'account') {
     await db
@@ -191,7 +190,7 @@ async function projectView(db: D1Database, source: ProjectionMessage['source'], 
            payouts_sent = excluded.payouts_sent, payouts_received = excluded.payouts_received, updated_seq = excluded.updated_seq
          WHERE accounts.updated_seq < excluded.updated_seq`,
       )
-      .bind(m.object, String(v.available), String(v.held), String(v.credited), String(v.withdrawn), String(v.payoutsSent), String(v.payoutsReceived), m.seq)
+      .bind(object, String(v.available), String(v.held), String(v.credited), String(v.withdrawn), String(v.payoutsSent), String(v.payoutsReceived), seq)
       .run();
   } else if (source === 'withdrawal') {
     await db
@@ -200,10 +199,10 @@ async function projectView(db: D1Database, source: ProjectionMessage['source'], 
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, signature = excluded.signature, view = excluded.view, updated_seq = excluded.updated_seq
          WHERE withdrawals.updated_seq < excluded.updated_seq`,
       )
-      .bind(m.object, String(v.account), String(v.destination), String(v.amount), String(v.status), typeof v.signature === 'string' ? v.signature : null, m.view, Number(v.requestedAt ?? 0), m.seq)
+      .bind(object, String(v.account), String(v.destination), String(v.amount), String(v.status), typeof v.signature === 'string' ? v.signature : null, view, Number(v.requestedAt ?? 0), seq)
       .run();
   } else if (source === 'job') {
-    const market = ORDER_ID.exec(m.object)?.[2] ?? '';
+    const market = ORDER_ID.exec(object)?.[2] ?? '';
     const replicas = (Array.isArray(v.replicas) ? v.replicas : []) as Row[];
     const timeline = (Array.isArray(v.timeline) ? v.timeline : []) as { at?: number }[];
     const providers = [...new Set(replicas.map((r) => r.provider).filter((p): p is string => typeof p === 'string'))];
@@ -214,8 +213,8 @@ async function projectView(db: D1Database, source: ProjectionMessage['source'], 
            ON CONFLICT (id) DO UPDATE SET status = excluded.status, view = excluded.view, updated_at = excluded.updated_at, updated_seq = excluded.updated_seq
            WHERE jobs.updated_seq < excluded.updated_seq`,
         )
-        .bind(m.object, market, String(v.buyer ?? ''), String(v.status ?? ''), m.view, Number(timeline[0]?.at ?? 0), Number(timeline[timeline.length - 1]?.at ?? 0), m.seq),
-      ...providers.map((p) => db.prepare('INSERT OR IGNORE INTO job_providers (job_id, provider) VALUES (?, ?)').bind(m.object, p)),
+        .bind(object, market, String(v.buyer ?? ''), String(v.status ?? ''), view, Number(timeline[0]?.at ?? 0), Number(timeline[timeline.length - 1]?.at ?? 0), seq),
+      ...providers.map((p) => db.prepare('INSERT OR IGNORE INTO job_providers (job_id, provider) VALUES (?, ?)').bind(object, p)),
     ]);
   }
 }

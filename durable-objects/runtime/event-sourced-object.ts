@@ -6,6 +6,7 @@ import type { Env } from './env.ts';
 import { EventStore, type Decision } from './event-store.ts';
 import { accountObject, jobObject, marketObject, type Envelope } from './objects.ts';
 import { ACK_TIMEOUT_MS, packProjection, projectionBackoffMs } from './projection.ts';
+import { backoffMs } from './backoff.ts';
 
 export type { Envelope } from './objects.ts';
 
@@ -176,7 +177,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
           }
         } catch (error) {
           const attempts = m.attempts + 1;
-          this.store.messageFailed(m.id, attempts, Date.now() + Math.min(MAX_BACKOFF_MS, 100 * 2 ** attempts));
+          this.store.messageFailed(m.id, attempts, Date.now() + backoffMs(attempts, { minMs: 200, maxMs: MAX_BACKOFF_MS }));
           console.warn(`outbox ${m.id} to ${m.targetKind}:${m.targetId} failed (attempt ${attempts}): ${String(error)}`);
         } finally {
           this.inFlight.delete(m.id);

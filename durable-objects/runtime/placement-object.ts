@@ -14,6 +14,7 @@ import {
 } from '../domain/placement/index.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
+import { backoffMs } from './backoff.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
 import { accountObject, jobObject, marketObject, type OrderOutcome, type PlacementRpc } from './objects.ts';
 
@@ -117,7 +118,7 @@ export class PlacementObject extends EventSourcedObject<PlacementCommand, Placem
         answer = await this.call(step);
       } catch (error) {
         this.failures++;
-        this.retryAt = Date.now() + Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (this.failures - 1));
+        this.retryAt = Date.now() + backoffMs(this.failures, { minMs: MIN_BACKOFF_MS, maxMs: MAX_BACKOFF_MS });
         console.warn(`placement ${this.name}: ${step.type} failed (attempt ${this.failures}), retrying in ${this.retryAt - Date.now()} ms: ${String(error)}`);
         this.schedule(Date.now());
         return;

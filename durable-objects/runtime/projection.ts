@@ -1,4 +1,5 @@
 import type { AggregateKind } from '../domain/decider.ts';
+import { backoffMs } from './backoff.ts';
 import type { ProjectedEvent, ProjectionMessage } from './env.ts';
 
 /*
@@ -68,5 +69,5 @@ export function packProjection(o: { source: AggregateKind; object: string; head:
 
 /** How long to wait after the n-th failure in a row to feed the read models (n ≥ 1). */
 export function projectionBackoffMs(failures: number): number {
-  return Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** Math.max(0, failures - 1));
+  return backoffMs(failures, { minMs: MIN_BACKOFF_MS, maxMs: MAX_BACKOFF_MS });
 }

@@ -2,6 +2,7 @@ import type { Withdraw } from '../domain/account/commands.ts';
 import type { CommandMeta } from '../domain/decider.ts';
 import { POLL_INTERVAL_MS, RESEND_INTERVAL_MS, nextAction, type Custody, type OpenedWithdrawal, type WithdrawalAction, type WithdrawalCommand, type WithdrawalState } from '../domain/custody/index.ts';
 import type { Result } from '../domain/result.ts';
+import { backoffMs } from './backoff.ts';
 
 /** The part of custody a withdrawal uses. */
 export type WithdrawalCustody = Pick<Custody, 'buildWithdrawal' | 'send' | 'observe'>;
@@ -90,7 +91,7 @@ export class WithdrawalDriver {
         this.retryAt = 0;
       } catch (error) {
         this.failures += 1;
-        const wait = Math.min(MAX_BACKOFF_MS, MIN_BACKOFF_MS * 2 ** (this.failures - 1));
+        const wait = backoffMs(this.failures, { minMs: MIN_BACKOFF_MS, maxMs: MAX_BACKOFF_MS });
         this.retryAt = this.ports.now() + wait;
         this.ports.warn(`withdrawal ${s.withdrawalId}: ${step} failed (${this.failures} in a row, next try in ${wait} ms): ${String(error)}`);
         return;
