@@ -57,19 +57,68 @@ async function buyerJobs(buyer: DougClient): Promise<Map<string, JobView>> {
   return out;
 }
 
-/** Places `count` 2-replica bids, `concurrency` at a time; returns their job ids. */
-async function placeBids(buyer: DougClient, count: number, concurrency: number, spec: { modelSha256: string; inputSha256: string; inputBytes: number }): Promise<string[]> {
-  const ids: string[] = [];
+/** One placed bid: its id, when the buyer sent it and when the answer came (this machine's clock). */
+interface SentBid {
+  id: string;
+  sentAt: number;
+  answeredAt: number;
+}
+
+/** Places `count` 2-replica bids, `concurrency` at a time. */
+async function placeBids(buyer: DougClient, count: number, concurrency: number, spec: { modelSha256: string; inputSha256: string; inputBytes: number }): Promise<SentBid[]> {
+  const bids: SentBid[] = [];
   let next = 0;
   const worker = async () => {
     while (next < count) {
       next++;
+      const sentAt = Date.now();
       const bid = await buyer.placeBid({ market: MARKET, maxPrice: 2n * PRICE_UNITS, units: 1, replicas: 2, expiresAt: Date.now() + 300_000, job: spec });
-      ids.push(bid.order.id);
+      bids.push({ id: bid.order.id, sentAt, answeredAt: Date.now() });
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  return ids;
+  return bids;
+}
+
+const median = (xs: number[]): number => {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
+/**
+ * Where a settled job's time goes, as medians in ms over the timed jobs: the bid's request, the
+ * bid sent -> JobCreated (placement, escrow hold, matching, the market's outbox to the job),
+ * JobCreated -> both replicas leased (dispatch to the agents), leased -> both results in (the runs
+ * and the uploads), results -> JobSettled (verification and settlement). Clocks: the buyer's and
+ * the job's are this machine's.
+ */
+function breakdown(bids: SentBid[], jobs: Map<string, JobView>): Record<string, number> {
+  const stages = { request: [] as number[], toCreated: [] as number[], toLeased: [] as number[], toResults: [] as number[], toSettled: [] as number[] };
+  for (const bid of bids) {
+    const timeline = (jobs.get(bid.id)?.timeline ?? []) as { at: number; event: string }[];
+    const at = (event: string, which: 'first' | 'last') => {
+      const hits = timeline.filter((e) => e.event === event);
+      return (which === 'first' ? hits[0] : hits[hits.length - 1])?.at;
+    };
+    const created = at('JobCreated', 'first');
+    const leased = at('LeaseGranted', 'last');
+    const results = at('ResultSubmitted', 'last');
+    const settled = at('JobSettled', 'first');
+    if (created === undefined || leased === undefined || results === undefined || settled === undefined) continue;
+    stages.request.push(bid.answeredAt - bid.sentAt);
+    stages.toCreated.push(created - bid.sentAt);
+    stages.toLeased.push(leased - created);
+    stages.toResults.push(results - leased);
+    stages.toSettled.push(settled - results);
+  }
+  return {
+    jobs_bid_request_ms_p50: median(stages.request),
+    jobs_sent_to_created_ms_p50: median(stages.toCreated),
+    jobs_created_to_leased_ms_p50: median(stages.toLeased),
+    jobs_leased_to_results_ms_p50: median(stages.toResults),
+    jobs_results_to_settled_ms_p50: median(stages.toSettled),
+  };
 }
 
 export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<string, number>> {
@@ -107,13 +156,14 @@ export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<
     const warm = await placeBids(buyer, WARMUP_JOBS, concurrency, spec);
     await eventually(async () => {
       const jobs = await buyerJobs(buyer);
-      return warm.every((id) => jobs.has(id) && ended(jobs.get(id)!));
+      return warm.every(({ id }) => jobs.has(id) && ended(jobs.get(id)!));
     }, 'the warm-up jobs to end', 90_000, agentLogs);
 
     log(`jobs: ${n} timed 2-replica jobs, ${concurrency} bids in flight`);
     const startWall = Date.now();
     const start = performance.now();
-    const ids = await placeBids(buyer, n, concurrency, spec);
+    const bids = await placeBids(buyer, n, concurrency, spec);
+    const ids = bids.map((b) => b.id);
     const bidsDone = performance.now();
     const final = await eventually(async () => {
       const jobs = await buyerJobs(buyer);
@@ -135,6 +185,7 @@ export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<
       wall_s: Math.round(wall * 100) / 100,
       jobs_observed_s: Math.round(observed * 100) / 100,
       jobs_bids_placed_s: Math.round((bidsDone - start) / 10) / 100,
+      ...breakdown(bids, final),
     };
   } finally {
     await Promise.all(agents.map((a) => a.stop()));
