@@ -49,6 +49,20 @@ describe('the faucet mint and the deposit transfer, built by hand, on the local 
     expect((await getMint(connection, new PublicKey(mint))).supply).toBe(10_000_000_001n);
   });
 
+  it('a repeat of the same mint (same wallet, same amount, same blockhash) mints again: each request is its own transaction', async () => {
+    const wallet = Keypair.generate().publicKey.toBase58();
+    const blockhash = (await rpc.getLatestBlockhash('confirmed')).blockhash;
+    const first = await faucetMint(rpc, { mint, decimals: 9, mintAuthority, wallet, amount: 7n, ref: 'faucet:request-1' });
+    const second = await faucetMint(rpc, { mint, decimals: 9, mintAuthority, wallet, amount: 7n, ref: 'faucet:request-2' });
+    const third = await faucetMint(rpc, { mint, decimals: 9, mintAuthority, wallet, amount: 7n });
+    // The local chain keeps one blockhash until told otherwise: all three were signed on it.
+    expect((await rpc.getLatestBlockhash('confirmed')).blockhash).toBe(blockhash);
+    expect(new Set([first.signature, second.signature, third.signature]).size).toBe(3);
+    expect((await rpc.getTokenAccountBalance(first.tokenAccount, 'finalized')).value.amount).toBe('21');
+    // The memo is what tells them apart: the same ref again is the same transaction, which the chain refuses.
+    await expect(faucetMint(rpc, { mint, decimals: 9, mintAuthority, wallet, amount: 7n, ref: 'faucet:request-1' })).rejects.toMatchObject({ kind: 'rpc', message: expect.stringContaining('already been processed') });
+  });
+
   it('refuses to mint with a key that is not the mint authority (preflight, nothing lands)', async () => {
     const impostor = Keypair.generate();
     await connection.confirmTransaction({ signature: await connection.requestAirdrop(impostor.publicKey, LAMPORTS_PER_SOL), ...(await connection.getLatestBlockhash()) });

@@ -73,16 +73,27 @@ export function memo(text: string): Instruction {
   return { programId: MEMO_PROGRAM, keys: [], data: new TextEncoder().encode(text) };
 }
 
-/** The faucet's instructions: the wallet's token account if missing, then MintToChecked into it. */
-export async function faucetMintInstructions(o: { mint: string; decimals: number; mintAuthority: string; wallet: string; amount: Amount }): Promise<{ tokenAccount: string; instructions: Instruction[] }> {
+/**
+ * The faucet's instructions: the wallet's token account if missing, MintToChecked into it, and a
+ * memo naming the request (`ref`). The memo makes each request its own transaction: two mints of
+ * the same amount to the same wallet under one blockhash would otherwise be the same transaction,
+ * and the chain refuses the second as already processed.
+ */
+export async function faucetMintInstructions(o: { mint: string; decimals: number; mintAuthority: string; wallet: string; amount: Amount; ref: string }): Promise<{ tokenAccount: string; instructions: Instruction[] }> {
   const tokenAccount = await associatedTokenAddress(o.wallet, o.mint);
   return {
     tokenAccount,
     instructions: [
       createAssociatedTokenAccountIdempotent({ payer: o.mintAuthority, tokenAccount, owner: o.wallet, mint: o.mint }),
       mintToChecked({ mint: o.mint, tokenAccount, mintAuthority: o.mintAuthority, amount: o.amount, decimals: o.decimals }),
+      memo(o.ref),
     ],
   };
+}
+
+/** A request reference for a faucet mint that names nothing else: 16 random bytes in hex. */
+function randomRef(): string {
+  return `faucet:${[...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /**
@@ -134,13 +145,15 @@ export async function airdropUpTo(rpc: SolanaRpc, address: string, lamports: num
 /**
  * The local faucet on chain: mints `amount` of $DOUG to `wallet`'s associated token account
  * (created if missing; the mint authority pays) and airdrops the wallet a little SOL for fees.
+ * Each call is a transaction of its own (its memo carries `ref`, a random one when not given), so a
+ * repeat mints again.
  */
 export async function faucetMint(
   rpc: SolanaRpc,
-  o: { mint: string; decimals: number; mintAuthority: TransactionSigner; wallet: string; amount: Amount },
+  o: { mint: string; decimals: number; mintAuthority: TransactionSigner; wallet: string; amount: Amount; ref?: string },
 ): Promise<{ signature: string; slot: number; tokenAccount: string; airdrop: string | null }> {
   await airdropUpTo(rpc, o.mintAuthority.publicKey, MINT_AUTHORITY_MIN_LAMPORTS);
-  const { tokenAccount, instructions } = await faucetMintInstructions({ mint: o.mint, decimals: o.decimals, mintAuthority: o.mintAuthority.publicKey, wallet: o.wallet, amount: o.amount });
+  const { tokenAccount, instructions } = await faucetMintInstructions({ mint: o.mint, decimals: o.decimals, mintAuthority: o.mintAuthority.publicKey, wallet: o.wallet, amount: o.amount, ref: o.ref ?? randomRef() });
   const { signature, slot } = await sendAndFinalize(rpc, { instructions, signers: [o.mintAuthority] });
   const airdrop = await airdropUpTo(rpc, o.wallet, FAUCET_WALLET_LAMPORTS);
   return { signature, slot, tokenAccount, airdrop };

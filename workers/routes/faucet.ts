@@ -13,8 +13,8 @@ import { valid } from '../validate.ts';
 
 /**
  * POST /v1/faucet (local mode only). With a chain configured it mints $DOUG on the local chain to
- * the signer's wallet (its associated token account, created if missing) and airdrops it a little
- * SOL for fees; the wallet then deposits like anyone else, so the ledger is credited only by
+ * the signer's wallet (its associated token account, created if missing; each request its own
+ * transaction, so a repeat mints again) and airdrops it a little SOL for fees; the wallet then deposits like anyone else, so the ledger is credited only by
  * deposits. Without a chain it credits the signer's ledger account directly.
  */
 export async function faucet(request: Request, env: Env): Promise<Response> {
@@ -26,7 +26,9 @@ export async function faucet(request: Request, env: Env): Promise<Response> {
     const mintAuthority = await signerFromSecretKey(env.MINT_AUTHORITY_KEY).catch(() => refuse('CUSTODY__NOT_CONFIGURED', { missing: 'MINT_AUTHORITY_KEY (it is not a 64-byte base58 secret key)' }));
     await req.commit();
     const wallet = req.caller.actor;
-    const minted = await onChain(() => faucetMint(solanaRpc(config.rpcUrl), { mint: config.mint, decimals: config.decimals, mintAuthority, wallet, amount }));
+    // The memo names this request (signer and nonce, never used twice), so a repeat is a new transaction.
+    const ref = `faucet:${req.caller.signer}:${req.caller.nonce}`;
+    const minted = await onChain(() => faucetMint(solanaRpc(config.rpcUrl), { mint: config.mint, decimals: config.decimals, mintAuthority, wallet, amount, ref }));
     const body: FaucetResult = { minted: amount.toString(), wallet, tokenAccount: minted.tokenAccount, signature: minted.signature, airdrop: minted.airdrop };
     return json(body, 201);
   }
