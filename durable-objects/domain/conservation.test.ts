@@ -73,7 +73,8 @@ class World {
       cell.state = decider.evolve(cell.state, event, meta);
       const e = event as unknown as AccountEvent | JobEvent;
       if (e.type === 'HoldSettled') this.feesSettled += e.fee;
-      if (e.type === 'JobSettled') this.jobFees += e.fee;
+      if (e.type === 'JobSettled' || e.type === 'JobFailed') this.jobFees += e.fee;
+      if (e.type === 'JobFailed') this.outcomes.add('failed');
       if (e.type === 'ResultVerified') this.outcomes.add(e.basis);
       if (e.type === 'JobRefunded') this.outcomes.add(e.reason);
     }
@@ -201,7 +202,10 @@ class World {
     if (!r?.provider) return;
     if (r.status === 'assigned') this.runJob(jobId, { type: 'StartLease', replica: r.replica, leaseId: `lease-${this.nextId++}`, agentKey: 'k' }, r.provider);
     else if (r.lease && choice % 5 === 0) this.runJob(jobId, { type: 'Heartbeat', leaseId: r.lease.leaseId }, r.provider);
-    else if (r.lease) {
+    else if (r.lease && choice % 9 === 8) {
+      // A failed run: mostly the input's (every replica fails alike, the job fails and pays the fee), sometimes the machine's.
+      this.runJob(jobId, { type: 'ReportFailure', leaseId: r.lease.leaseId, failure: { kind: 'runtime', digest: choice % 4 === 0 ? 'machine' : 'input', message: 'run failed' } }, r.provider);
+    } else if (r.lease) {
       const digest = ['good', 'good', 'good', 'bad', 'odd'][choice % 5]!;
       const fingerprint = choice % 7 === 0 ? 'gpu' : 'cpu';
       const agreement = Object.fromEntries(job.resultOrder.map((k) => [k, digest === 'good' && job.replicas[k]?.result?.outputDigest === 'good']));
@@ -304,8 +308,8 @@ function playAndCheck(tape: number[]): Set<string> {
   const spentBy = new Map<string, bigint>();
   for (const [jobId, cell] of world.jobs) {
     const job = cell.state;
-    expect(['settled', 'refunded'], jobId).toContain(job.status);
-    if (job.status !== 'settled') continue;
+    expect(['settled', 'failed', 'refunded'], jobId).toContain(job.status);
+    if (job.status !== 'settled' && job.status !== 'failed') continue;
     for (const p of job.payouts) {
       paidTo.set(p.provider, (paidTo.get(p.provider) ?? 0n) + p.net);
       spentBy.set(job.buyer, (spentBy.get(job.buyer) ?? 0n) + p.gross);
@@ -347,6 +351,6 @@ describe('a world of buyers, providers, jobs and a fee pool', () => {
       }),
       { numRuns: 120, seed: SEED, endOnFailure: true },
     );
-    for (const o of ['challenge-failed', 'challenge-upheld', 'no-majority']) expect(outcomes.has(o), o).toBe(true);
+    for (const o of ['challenge-failed', 'challenge-upheld', 'no-majority', 'failed']) expect(outcomes.has(o), o).toBe(true);
   });
 });

@@ -15,6 +15,11 @@ export const PROTOCOL = {
   replicaBidTtlMs: 5 * 60_000,
   /** How long an ask whose agent is gone stays suspended before the market withdraws it. */
   agentGraceMs: 5 * 60_000,
+  /**
+   * Work units paid (at the matched price) to each provider whose run failed the way the others'
+   * did, when the job's own input is at fault (job/failure.ts): the failed-run fee.
+   */
+  failedRunUnits: 1,
 } as const;
 
 /** The parameters a job is created under (recorded in its JobCreated event). */
@@ -24,6 +29,8 @@ export interface JobParams {
   maxRematches: number;
   challengeWindowMs: number;
   replicaBidTtlMs: number;
+  /** Absent from jobs created before it existed: read it through failedRunUnitsOf (job/failure.ts). */
+  failedRunUnits: number;
 }
 
 /** A market's parameters: those its jobs are created under, and its own. */
@@ -45,6 +52,7 @@ export const PARAM_BOUNDS: Record<keyof MarketParams, [min: number, max: number]
   challengeWindowMs: [1_000, 7 * 24 * 3600_000],
   replicaBidTtlMs: [1_000, 24 * 3600_000],
   agentGraceMs: [0, 7 * 24 * 3600_000],
+  failedRunUnits: [0, 1_000],
 };
 
 /** Account that receives protocol fees (split between stakers and treasury once staking exists). */

@@ -2,6 +2,7 @@ import type { Fill } from '../market/events.ts';
 import type { JobSpec, Requirement } from '../market/commands.ts';
 import type { Amount } from '../money.ts';
 import type { JobParams } from '../params.ts';
+import type { RunFailure } from './failure.ts';
 
 // The market's terms, carried into the job unchanged: a match's fills and spec, and the market's params.
 export type { Fill } from '../market/events.ts';
@@ -46,6 +47,16 @@ export interface SubmitResult {
   outputBytes: number;
   fingerprint: string;
   agreement?: Record<number, boolean>;
+}
+
+/**
+ * The lease's provider (meta.actor) reports that the run failed (job/failure.ts): the replica's
+ * answer, verified like a result.
+ */
+export interface ReportFailure {
+  type: 'ReportFailure';
+  leaseId: string;
+  failure: RunFailure;
 }
 
 /** Alarm: lapse every lease (or unstarted assignment) whose time has passed (meta.now). */
@@ -116,6 +127,7 @@ export type JobCommand =
   | StartLease
   | Heartbeat
   | SubmitResult
+  | ReportFailure
   | ExpireLeases
   | AbandonLease
   | AbandonAssignment

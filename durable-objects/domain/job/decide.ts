@@ -7,6 +7,7 @@ import { JOB_ERRORS } from './errors.ts';
 import type { JobEvent, Payout, RefundReason, ResultVerified } from './events.ts';
 import { evolve, type CreatedJob, type JobState, type ReplicaState } from './state.ts';
 import { maxResultsFor, resultsAgree, verifyReplicas, type ReplicaResult } from './verify.ts';
+import { FAILURE_MESSAGE_MAX, failedRunUnitsOf, type RunFailure } from './failure.ts';
 
 /*
  * Budget. The buyer's hold equals sum(fill.price * units) once the market has released the unused
@@ -50,8 +51,8 @@ class Draft {
 }
 
 /** Market price of one paid replica: gross = price * units, fee = bps(gross), net = gross - fee. */
-export function payoutFor(job: CreatedJob, r: ReplicaState, holdId: string): Payout {
-  const gross = r.price * BigInt(job.units);
+export function payoutFor(job: CreatedJob, r: ReplicaState, holdId: string, units = job.units): Payout {
+  const gross = r.price * BigInt(units);
   const fee = bps(gross, job.params.feeBps);
   return { replica: r.replica, provider: r.provider ?? '', holdId, gross, fee, net: gross - fee };
 }
@@ -63,8 +64,8 @@ export function challengeCost(state: JobState): Amount | null {
   return original ? original.price * BigInt(state.units) : null;
 }
 
-/** A settled or refunded job takes no more commands but repeats. */
-const isClosed = (job: CreatedJob): boolean => job.status === 'settled' || job.status === 'refunded';
+/** A settled, failed or refunded job takes no more commands but repeats. */
+const isClosed = (job: CreatedJob): boolean => job.status === 'settled' || job.status === 'failed' || job.status === 'refunded';
 
 /** Why the buyer may not cancel the job now, or null when it may: not once closed, nor once a result is in. */
 export function cancelBlocker(job: CreatedJob): 'JOB__CLOSED' | 'JOB__CANCEL_AFTER_RESULT' | null {
@@ -105,7 +106,8 @@ export function decide(state: JobState, command: JobCommand, meta: CommandMeta):
       ]);
     }
     case 'Heartbeat':
-    case 'SubmitResult': {
+    case 'SubmitResult':
+    case 'ReportFailure': {
       if (closed) return reject('JOB__CLOSED', { jobId: job.jobId, status: job.status });
       const lease = job.leases[command.leaseId];
       if (!lease) return reject('JOB__LEASE_NOT_FOUND', { leaseId: command.leaseId });
@@ -119,12 +121,26 @@ export function decide(state: JobState, command: JobCommand, meta: CommandMeta):
       if (command.type === 'Heartbeat') {
         return ok([{ type: 'LeaseRenewed', replica: r.replica, leaseId: command.leaseId, expiresAt: meta.now + job.params.leaseMs }]);
       }
+      if (command.type === 'ReportFailure') {
+        const draft = new Draft(job, meta).emit({
+          type: 'RunFailed',
+          replica: r.replica,
+          leaseId: command.leaseId,
+          provider: meta.actor,
+          askId: r.askId ?? '',
+          failure: { kind: command.failure.kind, digest: command.failure.digest, message: command.failure.message.slice(0, FAILURE_MESSAGE_MAX) },
+        });
+        afterResult(draft, meta);
+        return ok(draft.events);
+      }
       const agreement = command.agreement ?? null;
       if (job.spec.tolerance !== null) {
+        // Failed runs never agree with outputs (failure.ts): no tolerance verdict is needed against them.
         const missing = job.resultOrder.filter((i) => {
           const earlier = job.replicas[i]?.result;
           return (
             earlier &&
+            !earlier.failure &&
             earlier.fingerprint !== command.fingerprint &&
             earlier.outputDigest !== command.outputDigest &&
             typeof agreement?.[i] !== 'boolean'
@@ -257,6 +273,8 @@ function create(command: CreateJob, meta: CommandMeta): Result<JobEvent[]> {
   if (command.maxPrice < 0n) return invalid('maxPrice', 'must not be negative');
   if (!Number.isInteger(params.feeBps) || params.feeBps < 0 || params.feeBps > 10_000) return invalid('params.feeBps', 'must be 0 to 10000');
   if (!Number.isInteger(params.maxRematches) || params.maxRematches < 0) return invalid('params.maxRematches', 'must be a non-negative integer');
+  const failedRunUnits = (params as Partial<typeof params>).failedRunUnits;
+  if (failedRunUnits !== undefined && (!Number.isSafeInteger(failedRunUnits) || failedRunUnits < 0)) return invalid('params.failedRunUnits', 'must be a non-negative integer');
   for (const key of ['leaseMs', 'challengeWindowMs', 'replicaBidTtlMs'] as const) {
     if (!(params[key] > 0)) return invalid(`params.${key}`, 'must be positive');
   }
@@ -282,9 +300,17 @@ function afterResult(draft: Draft, meta: CommandMeta): void {
     const res = r.result!;
     return { replica: i, price: r.price, outputDigest: res.outputDigest, fingerprint: res.fingerprint, agreement: res.agreement };
   });
+  const failureOf = (replicas: number[]): RunFailure | undefined => job.replicas[replicas[0]!]?.result?.failure;
   if (job.challenge) {
     const [original, rerun] = results;
     if (!original || !rerun) return;
+    if (failureOf([rerun.replica])) {
+      // The original ran on these inputs, so a re-run that fails is its own machine's fault: the
+      // challenge lapses and the original stands.
+      draft.emit({ type: 'ReplicaRejected', replica: rerun.replica, provider: job.replicas[rerun.replica]!.provider ?? '' });
+      settle(draft, [original.replica], 'challenge-lapsed');
+      return;
+    }
     if (resultsAgree(original, rerun, job.spec.tolerance)) {
       settle(draft, [original.replica, rerun.replica], 'challenge-failed');
     } else {
@@ -294,6 +320,9 @@ function afterResult(draft: Draft, meta: CommandMeta): void {
     return;
   }
   if (job.replicaCount === 1) {
+    // One replica, no second opinion: the buyer chose to trust a single provider, for its failure as for its result.
+    const failure = failureOf([results[0]!.replica]);
+    if (failure) return failJob(draft, [results[0]!.replica], failure);
     draft.emit({ type: 'ChallengeWindowOpened', until: meta.now + job.params.challengeWindowMs });
     return;
   }
@@ -302,13 +331,20 @@ function afterResult(draft: Draft, meta: CommandMeta): void {
   switch (verdict.kind) {
     case 'pending':
       return;
-    case 'unanimous':
+    case 'unanimous': {
+      const failure = failureOf(verdict.replicas);
+      if (failure) return failJob(draft, verdict.replicas, failure);
       settle(draft, verdict.replicas, 'unanimous');
       return;
-    case 'majority':
+    }
+    case 'majority': {
+      // Failing the same way outvotes an output: the input fails on most runtimes. Those that ran it are not penalised.
+      const failure = failureOf(verdict.winners);
+      if (failure) return failJob(draft, verdict.winners, failure);
       for (const loser of verdict.losers) draft.emit({ type: 'ReplicaRejected', replica: loser, provider: job.replicas[loser]!.provider ?? '' });
       settle(draft, verdict.winners, 'majority');
       return;
+    }
     case 'tie-breaker':
       draft.emit({
         type: 'TieBreakerRequested',
@@ -343,6 +379,21 @@ function settle(draft: Draft, winners: number[], basis: ResultVerified['basis'])
     });
   draft.emit({
     type: 'JobSettled',
+    payouts,
+    fee: payouts.reduce((sum, p) => sum + p.fee, 0n),
+    holds: holdsOf(job),
+    releaseSlots: slotsOf(job),
+  });
+}
+
+/** The agreeing replicas failed the same way: each is paid the failed-run fee, the rest goes back to the buyer. */
+function failJob(draft: Draft, failing: number[], failure: RunFailure): void {
+  const job = draft.job;
+  const units = failedRunUnitsOf(job.params, job.units);
+  const payouts = [...failing].sort((a, b) => a - b).map((i) => payoutFor(job, job.replicas[i]!, job.holdId, units));
+  draft.emit({
+    type: 'JobFailed',
+    failure,
     payouts,
     fee: payouts.reduce((sum, p) => sum + p.fee, 0n),
     holds: holdsOf(job),
@@ -388,6 +439,7 @@ export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Out
       return [dispatch(job.jobId, event.replica, event.askId, event.provider)];
     case 'LeaseExpired':
     case 'ResultSubmitted':
+    case 'RunFailed':
     case 'ReplicaMatchDeclined':
       return event.askId ? [releaseSlot(event.askId)] : [];
     case 'ReplicaRematchRequested':
@@ -395,6 +447,7 @@ export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Out
     case 'ChallengeRaised':
       return [bid(event.replica, event.ceiling, event.excludeProviders, event.expiresAt)];
     case 'JobSettled':
+    case 'JobFailed':
       return [
         ...event.holds.map((holdId) => {
           const paid = event.payouts.filter((p) => p.holdId === holdId);

@@ -1,6 +1,7 @@
 import type { Amount } from '../money.ts';
 import type { Fill, JobParams, JobSpec } from './commands.ts';
 import type { Requirement } from '../market/commands.ts';
+import type { RunFailure } from './failure.ts';
 
 /** The market matched a bid: escrow is held, every replica is assigned a provider. */
 export interface JobCreated {
@@ -86,6 +87,16 @@ export interface ResultSubmitted {
   agreement: Record<number, boolean> | null;
 }
 
+/** The replica's run failed (its answer in verification is the failure's signature; job/failure.ts). */
+export interface RunFailed {
+  type: 'RunFailed';
+  replica: number;
+  leaseId: string;
+  provider: string;
+  askId: string;
+  failure: RunFailure;
+}
+
 /** Results disagree without a majority: one more replica decides. */
 export interface TieBreakerRequested {
   type: 'TieBreakerRequested';
@@ -146,6 +157,19 @@ export interface JobSettled {
   releaseSlots: string[];
 }
 
+/**
+ * The replicas agreed that the job's own input fails: the failing providers are paid the failed-run
+ * fee (payouts, from the job's hold), the rest of every hold listed is released to the buyer.
+ */
+export interface JobFailed {
+  type: 'JobFailed';
+  failure: RunFailure;
+  payouts: Payout[];
+  fee: Amount;
+  holds: string[];
+  releaseSlots: string[];
+}
+
 export type RefundReason = 'cancelled' | 'rematch-limit' | 'unfilled' | 'no-majority';
 
 /** Nobody is paid: every hold listed is released to the buyer. */
@@ -165,10 +189,12 @@ export type JobEvent =
   | ReplicaReassigned
   | ReplicaMatchDeclined
   | ResultSubmitted
+  | RunFailed
   | TieBreakerRequested
   | ResultVerified
   | ReplicaRejected
   | ChallengeWindowOpened
   | ChallengeRaised
   | JobSettled
+  | JobFailed
   | JobRefunded;

@@ -11,6 +11,7 @@ export type { CreatedJob, JobData, JobState, LeaseRecord, ReplicaState, Timeline
 export { challengeCost, payoutFor } from './decide.ts';
 export { jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, servableReplica, type JobView } from './view.ts';
 export { replicasToCompare } from './agreement.ts';
+export { FAILURE_KINDS, FAILURE_MESSAGE_MAX, failedRunUnitsOf, failureInWords, failureSignature, isFailureSignature, type FailureKind, type RunFailure } from './failure.ts';
 export { maxResultsFor, resultsAgree, verifyReplicas, withinTolerance, type NamedTensor, type ReplicaResult, type Verdict } from './verify.ts';
 
 /** The job aggregate: one per matched bid (job id = bid id). */
@@ -28,12 +29,14 @@ export const jobDecider: Decider<JobCommand, JobEvent, JobState> = {
     ReplicaReassigned: 1,
     ReplicaMatchDeclined: 1,
     ResultSubmitted: 1,
+    RunFailed: 1,
     TieBreakerRequested: 1,
     ResultVerified: 1,
     ReplicaRejected: 1,
     ChallengeWindowOpened: 1,
     ChallengeRaised: 1,
     JobSettled: 1,
+    JobFailed: 1,
     JobRefunded: 1,
   },
   // Every event is at version 1; conversions of older shapes go here when a version is bumped.

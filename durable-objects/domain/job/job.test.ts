@@ -3,12 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, fromJson, toJson } from '../canonical.ts';
 import type { CommandMeta } from '../decider.ts';
 import { specFor } from '../spec.ts';
-import type { Fill, JobCommand, JobEvent, JobParams, JobSettled, JobState } from './index.ts';
-import { challengeCost, jobDecider, jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, replicasToCompare, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
+import type { Fill, JobCommand, JobEvent, JobFailed, JobParams, JobSettled, JobState } from './index.ts';
+import { challengeCost, FAILURE_MESSAGE_MAX, jobDecider, jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, replicasToCompare, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
 
 const given = specFor(jobDecider);
 const NOW = 1_000_000;
-const PARAMS: JobParams = { feeBps: 250, leaseMs: 30_000, maxRematches: 1, challengeWindowMs: 600_000, replicaBidTtlMs: 300_000 };
+const PARAMS: JobParams = { feeBps: 250, leaseMs: 30_000, maxRematches: 1, challengeWindowMs: 600_000, replicaBidTtlMs: 300_000, failedRunUnits: 2 };
 const PRICES = [10_000n, 9_000n, 8_000n, 7_000n, 6_000n];
 const fillsFor = (n: number): Fill[] => Array.from({ length: n }, (_, i) => ({ replica: i, askId: `ask-${i}`, provider: `p${i}`, price: PRICES[i]! }));
 const createCommand = (replicas: number, tolerance: number | null = null): Extract<JobCommand, { type: 'CreateJob' }> => ({
@@ -496,7 +496,7 @@ function runJob(replicas: number, prices: bigint[], tape: number[]): Sim {
   step(sim, { ...createCommand(replicas, tape[0]! % 2 === 0 ? null : 0.5), fills, maxPrice: 1_000n }, 'market');
   for (let i = 1; i + 2 < tape.length; i += 3) {
     const job = sim.state;
-    if (job.status === 'none' || job.status === 'settled' || job.status === 'refunded') break;
+    if (job.status === 'none' || job.status === 'settled' || job.status === 'failed' || job.status === 'refunded') break;
     const [a, b, c] = [tape[i]!, tape[i + 1]!, tape[i + 2]!];
     const r = job.replicas[b % job.replicas.length]!;
     const action = ['lease', 'lease', 'lease', 'submit', 'submit', 'submit', 'heartbeat', 'time', 'market', 'market', 'buyer'][a % 11];
@@ -511,7 +511,9 @@ function runJob(replicas: number, prices: bigint[], tape: number[]): Sim {
         if (r.lease && r.provider) {
           const fingerprint = c % 3 === 0 ? 'gpu' : 'cpu';
           const agreement = Object.fromEntries(job.resultOrder.map((k) => [k, (c >> k) % 4 !== 0]));
-          step(sim, { type: 'SubmitResult', leaseId: r.lease.leaseId, outputDigest: ['good', 'good', 'good', 'bad', 'odd'][c % 5]!, outputBytes: 1, fingerprint, agreement }, r.provider);
+          // One answer in eight is a failed run: mostly the input's (the same for all), sometimes the machine's.
+          if (c % 8 === 7) step(sim, { type: 'ReportFailure', leaseId: r.lease.leaseId, failure: { kind: 'runtime', digest: c % 3 === 0 ? 'oom' : 'gather', message: 'index out of range' } }, r.provider);
+          else step(sim, { type: 'SubmitResult', leaseId: r.lease.leaseId, outputDigest: ['good', 'good', 'good', 'bad', 'odd'][c % 5]!, outputBytes: 1, fingerprint, agreement }, r.provider);
         }
         break;
       case 'time':
@@ -550,13 +552,20 @@ const jobRun = fc.record({
 describe('a job driven at random', () => {
   const checkRun = ({ replicas, prices, tape }: { replicas: number; prices: bigint[]; tape: number[] }): string[] => {
     const sim = runJob(replicas, prices, tape);
-    const outcomes = sim.log.flatMap(({ event: e }) => (e.type === 'ResultVerified' ? [e.basis] : e.type === 'JobRefunded' ? [e.reason] : []));
-    const closing = sim.log.filter((l) => l.event.type === 'JobSettled' || l.event.type === 'JobRefunded');
+    const outcomes = sim.log.flatMap(({ event: e }) => (e.type === 'ResultVerified' ? [e.basis] : e.type === 'JobRefunded' ? [e.reason] : e.type === 'JobFailed' ? ['failed'] : []));
+    const closing = sim.log.filter((l) => l.event.type === 'JobSettled' || l.event.type === 'JobFailed' || l.event.type === 'JobRefunded');
     expect(closing.length).toBeLessThanOrEqual(1);
-    const settled = sim.log.map((l) => l.event).find((e): e is JobSettled => e.type === 'JobSettled');
+    const settled = sim.log.map((l) => l.event).find((e): e is JobSettled | JobFailed => e.type === 'JobSettled' || e.type === 'JobFailed');
     if (!settled) return outcomes;
     const job = sim.state;
-    if (job.status !== 'settled') throw new Error('settled event without settled state');
+    if (job.status !== 'settled' && job.status !== 'failed') throw new Error('closing event without a closed state');
+    if (settled.type === 'JobFailed') {
+      // Only the providers that failed the agreed way are paid, each the failed-run fee, from the job's hold.
+      for (const p of settled.payouts) {
+        expect(job.replicas[p.replica]?.result?.failure?.digest).toBe(settled.failure.digest);
+        expect(p.gross).toBe(job.replicas[p.replica]!.price * 2n);
+      }
+    }
     const hold = prices.slice(0, replicas).reduce((s, p) => s + p * 100n, 0n);
     const fromHold = (holdId: string) => settled.payouts.filter((p) => p.holdId === holdId).reduce((s, p) => s + p.gross, 0n);
     expect(fromHold(job.holdId)).toBeLessThanOrEqual(hold);
@@ -581,7 +590,7 @@ describe('a job driven at random', () => {
       }),
       { numRuns: 500, seed: 1, endOnFailure: true },
     );
-    for (const o of ['unanimous', 'majority', 'unchallenged', 'challenge-failed', 'challenge-upheld', 'challenge-lapsed', 'no-majority', 'rematch-limit', 'unfilled', 'cancelled']) {
+    for (const o of ['unanimous', 'majority', 'unchallenged', 'challenge-failed', 'challenge-upheld', 'challenge-lapsed', 'no-majority', 'rematch-limit', 'unfilled', 'cancelled', 'failed']) {
       expect(outcomes.has(o), o).toBe(true);
     }
   });
@@ -752,5 +761,112 @@ describe('job: an assignment abandoned before its agent took the work', () => {
 
   it('only the replica provider or the system may abandon it', () => {
     expect(given([created(2)]).when(abandon(), { actor: 'p1' }).rejection().code).toBe('JOB__NOT_REPLICA_PROVIDER');
+  });
+});
+
+describe('a run that fails (job/failure.ts)', () => {
+  const failure = (digest = 'gather-oob', kind: 'runtime' | 'shape' = 'runtime') => ({ kind, digest, message: 'indices element out of data bounds' });
+  const report = (replica: number, digest?: string, kind?: 'runtime' | 'shape'): JobCommand => ({ type: 'ReportFailure', leaseId: `L${replica}`, failure: failure(digest, kind) });
+  const failed = (replica: number, digest?: string): JobEvent => ({ type: 'RunFailed', replica, leaseId: `L${replica}`, provider: `p${replica}`, askId: `ask-${replica}`, failure: failure(digest) });
+  /** The failed-run fee: failedRunUnits (2 here) at the replica's matched price. */
+  const fee = (replica: number, price: bigint) => {
+    const gross = price * 2n;
+    const cut = (gross * 250n) / 10_000n;
+    return { replica, provider: `p${replica}`, holdId: 'bid_cpu_job1', gross, fee: cut, net: gross - cut };
+  };
+
+  it('waits while another replica has not answered', () => {
+    expect(given([created(2), granted(0), granted(1)]).when(report(0), as('p0')).events()).toEqual([failed(0)]);
+  });
+  it('fails the job when every replica fails the same way: each is paid the failed-run fee, nobody is rejected', () => {
+    const events = given([created(2), granted(0), granted(1), failed(0)]).when(report(1), as('p1')).events();
+    expect(events).toEqual([
+      failed(1),
+      { type: 'JobFailed', failure: failure(), payouts: [fee(0, 10_000n), fee(1, 9_000n)], fee: 500n + 450n, holds: ['bid_cpu_job1'], releaseSlots: [] },
+    ]);
+  });
+  it('takes the protocol default fee for jobs created before the parameter existed', () => {
+    const { failedRunUnits: _new, ...older } = PARAMS;
+    const createdOlder: JobEvent = { ...(created(1) as Extract<JobEvent, { type: 'JobCreated' }>), params: older as JobParams };
+    const events = given([createdOlder, granted(0)]).when(report(0), as('p0')).events();
+    const closing = events.find((e): e is JobFailed => e.type === 'JobFailed');
+    expect(closing?.payouts[0]?.gross).toBe(10_000n * 1n);
+  });
+  it('never charges more units than the job has', () => {
+    const small = { ...createCommand(1), units: 1 };
+    const { type: _t, ...fields } = small;
+    const events = given([{ type: 'JobCreated', ...fields, startBy: NOW + PARAMS.leaseMs }, granted(0)]).when(report(0), as('p0')).events();
+    expect(events.find((e): e is JobFailed => e.type === 'JobFailed')?.payouts[0]?.gross).toBe(10_000n);
+  });
+  it('fails a single-replica job at once (no second opinion was bought)', () => {
+    const events = given([created(1), granted(0)]).when(report(0), as('p0')).events();
+    expect(types(events)).toEqual(['RunFailed', 'JobFailed']);
+  });
+  it("asks a tie-breaker when one replica fails and the other ran: the failure is that machine's", () => {
+    const events = given([created(2), granted(0), granted(1), failed(0)]).when(submit(1, 'good'), as('p1')).events();
+    expect(types(events)).toEqual(['ResultSubmitted', 'TieBreakerRequested']);
+  });
+  it('rejects the failing provider (its reputation) when the tie-breaker agrees with the output', () => {
+    const tieBreaker: JobEvent[] = [
+      { type: 'TieBreakerRequested', replica: 2, ceiling: 9_000n, excludeProviders: ['p0', 'p1'], expiresAt: NOW + PARAMS.replicaBidTtlMs },
+      { type: 'ReplicaReassigned', replica: 2, askId: 'ask-2', provider: 'p2', price: 8_000n, startBy: NOW + PARAMS.leaseMs },
+      granted(2),
+    ];
+    const events = given([created(2), granted(0), granted(1), failed(0), submitted(1, 'good'), ...tieBreaker]).when(submit(2, 'good'), as('p2')).events();
+    expect(types(events)).toEqual(['ResultSubmitted', 'ReplicaRejected', 'ResultVerified', 'JobSettled']);
+    expect(events).toContainEqual({ type: 'ReplicaRejected', replica: 0, provider: 'p0' });
+  });
+  it('does not count failures of different kinds or messages as agreeing', () => {
+    expect(types(given([created(2), granted(0), granted(1), failed(0)]).when(report(1, 'other'), as('p1')).events())).toEqual(['RunFailed', 'TieBreakerRequested']);
+    expect(types(given([created(2), granted(0), granted(1), failed(0)]).when(report(1, 'gather-oob', 'shape'), as('p1')).events())).toEqual(['RunFailed', 'TieBreakerRequested']);
+  });
+  it('never agrees with an output under a tolerance, and needs no tolerance verdict against a failure', () => {
+    const events = given([created(2, 0.5), granted(0), granted(1), failed(0)]).when(submit(1, 'good', 'gpu-ort'), as('p1')).events();
+    expect(types(events)).toEqual(['ResultSubmitted', 'TieBreakerRequested']);
+    // Even a shell's verdict claiming agreement with the failure does not make one.
+    const claimed = given([created(2, 0.5), granted(0), granted(1), failed(0)]).when(submit(1, 'good', 'gpu-ort', { 0: true }), as('p1')).events();
+    expect(types(claimed)).toEqual(['ResultSubmitted', 'TieBreakerRequested']);
+  });
+  it('lets a challenge lapse when its re-run fails: the original ran on these inputs', () => {
+    const challenged: JobEvent[] = [
+      created(1),
+      granted(0),
+      submitted(0, 'good'),
+      { type: 'ChallengeWindowOpened', until: NOW + PARAMS.challengeWindowMs },
+      { type: 'ChallengeRaised', replica: 1, by: 'buyer', holdId: 'ch-1', amount: 1_000_000n, ceiling: 10_000n, excludeProviders: ['p0'], expiresAt: NOW + 1 },
+      { type: 'ReplicaReassigned', replica: 1, askId: 'ask-1', provider: 'p1', price: 9_000n, startBy: NOW + PARAMS.leaseMs },
+      granted(1),
+    ];
+    const events = given(challenged).when(report(1), as('p1')).events();
+    expect(types(events)).toEqual(['RunFailed', 'ReplicaRejected', 'ResultVerified', 'JobSettled']);
+    expect(events.find((e) => e.type === 'ResultVerified')).toMatchObject({ replicas: [0], basis: 'challenge-lapsed' });
+  });
+  it('is refused to anyone but the lease holder, and on a closed job', () => {
+    expect(given([created(2), granted(0)]).when(report(0), as('p1')).rejection().code).toBe('JOB__NOT_REPLICA_PROVIDER');
+    const closed = [created(1), granted(0), failed(0), { type: 'JobFailed', failure: failure(), payouts: [fee(0, 10_000n)], fee: 500n, holds: ['bid_cpu_job1'], releaseSlots: [] } as JobEvent];
+    expect(given(closed).when(report(0), as('p0')).rejection().code).toBe('JOB__CLOSED');
+  });
+  it('keeps at most FAILURE_MESSAGE_MAX characters of the message', () => {
+    const long: JobCommand = { type: 'ReportFailure', leaseId: 'L0', failure: { ...failure(), message: 'x'.repeat(5_000) } };
+    const [event] = given([created(2), granted(0)]).when(long, as('p0')).events();
+    expect((event as Extract<JobEvent, { type: 'RunFailed' }>).failure.message).toHaveLength(FAILURE_MESSAGE_MAX);
+  });
+  it("frees the failed replica's slot at once and pays the fee from the buyer's hold", () => {
+    const jobFailed: JobEvent = { type: 'JobFailed', failure: failure(), payouts: [fee(0, 10_000n), fee(1, 9_000n)], fee: 950n, holds: ['bid_cpu_job1'], releaseSlots: [] };
+    expect(reactTo([created(2), granted(0)], failed(0))).toEqual([{ to: { kind: 'market', id: '' }, command: { type: 'ReleaseSlot', askId: 'ask-0', jobId: 'bid_cpu_job1' } }]);
+    expect(reactTo([created(2), granted(0), granted(1), failed(0), failed(1)], jobFailed)).toEqual([
+      {
+        to: { kind: 'account', id: 'buyer' },
+        command: { type: 'SettleHold', holdId: 'bid_cpu_job1', account: 'buyer', payouts: [{ account: 'p0', amount: 19_500n }, { account: 'p1', amount: 17_550n }], fee: 950n },
+      },
+    ]);
+  });
+  it('shows the job failed with its reason in words', () => {
+    const state = given([created(1), granted(0)]).when(report(0), as('p0')).events();
+    const view = jobView(specFor(jobDecider)([created(1), granted(0), ...state]).state)!;
+    expect(view.status).toBe('failed');
+    expect(view.failure).toEqual({ kind: 'runtime', message: 'indices element out of data bounds', reason: 'the model failed while running on these inputs: indices element out of data bounds' });
+    expect(view.cancellable).toBe(false);
+    expect(view.payouts).toHaveLength(1);
   });
 });

@@ -3,6 +3,7 @@ import type { Amount } from '../money.ts';
 import type { JobParams, JobSpec } from './commands.ts';
 import type { Requirement } from '../market/commands.ts';
 import type { JobEvent, Payout, RefundReason } from './events.ts';
+import { failureSignature, type RunFailure } from './failure.ts';
 
 export interface ReplicaResultRecord {
   leaseId: string;
@@ -10,6 +11,8 @@ export interface ReplicaResultRecord {
   outputBytes: number;
   fingerprint: string;
   agreement: Record<number, boolean> | null;
+  /** Set when the answer was a failed run (outputDigest is then its failureSignature). */
+  failure?: RunFailure;
 }
 
 /** One replica of a job: its current provider, lease and result. */
@@ -73,6 +76,7 @@ export type JobState =
   | (JobData & { status: 'active' })
   | (JobData & { status: 'challengeable'; challengeUntil: number })
   | (JobData & { status: 'settled'; payouts: Payout[]; fee: Amount })
+  | (JobData & { status: 'failed'; payouts: Payout[]; fee: Amount; failure: RunFailure })
   | (JobData & { status: 'refunded'; reason: RefundReason });
 
 export type CreatedJob = Exclude<JobState, { status: 'none' }>;
@@ -215,6 +219,25 @@ export function evolve(state: JobState, event: JobEvent, meta: CommandMeta): Job
       job.resultOrder.push(event.replica);
       return job;
     }
+    case 'RunFailed': {
+      const r = replicaOf(event.replica);
+      if (!r) return job;
+      r.status = 'submitted';
+      r.lease = null;
+      r.slotHeld = false;
+      r.result = {
+        leaseId: event.leaseId,
+        outputDigest: failureSignature(event.failure),
+        outputBytes: 0,
+        fingerprint: '',
+        agreement: null,
+        failure: event.failure,
+      };
+      const lease = job.leases[event.leaseId];
+      if (lease) lease.status = 'completed';
+      job.resultOrder.push(event.replica);
+      return job;
+    }
     case 'ResultVerified':
       return job;
     case 'ReplicaRejected': {
@@ -231,6 +254,14 @@ export function evolve(state: JobState, event: JobEvent, meta: CommandMeta): Job
       }
       const data = closeJob(job);
       return { ...data, status: 'settled', payouts: event.payouts, fee: event.fee };
+    }
+    case 'JobFailed': {
+      for (const p of event.payouts) {
+        const r = replicaOf(p.replica);
+        if (r) r.status = 'paid';
+      }
+      const data = closeJob(job);
+      return { ...data, status: 'failed', payouts: event.payouts, fee: event.fee, failure: event.failure };
     }
     case 'JobRefunded': {
       const data = closeJob(job);

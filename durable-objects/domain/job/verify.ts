@@ -1,4 +1,5 @@
 import type { Amount } from '../money.ts';
+import { isFailureSignature } from './failure.ts';
 
 /** An output tensor, as the shell reads it from the agents' uploads. */
 export interface NamedTensor {
@@ -49,10 +50,12 @@ export interface ReplicaResult {
 /**
  * Whether two results agree; `later` was submitted after `earlier`. Same runtime fingerprint (or
  * no tolerance): bit-exact by digest. Different fingerprints: equal digests, or the shell's
- * tolerance verdict carried on the later result.
+ * tolerance verdict carried on the later result. A failed run (job/failure.ts) agrees only with a
+ * failure of the same kind and message, whatever the tolerance or a verdict claims.
  */
 export function resultsAgree(earlier: ReplicaResult, later: ReplicaResult, tolerance: number | null): boolean {
   if (earlier.outputDigest === later.outputDigest) return true;
+  if (isFailureSignature(earlier.outputDigest) || isFailureSignature(later.outputDigest)) return false;
   if (tolerance === null || earlier.fingerprint === later.fingerprint) return false;
   return later.agreement?.[earlier.replica] === true;
 }

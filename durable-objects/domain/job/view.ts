@@ -2,6 +2,7 @@ import type { Amount } from '../money.ts';
 import { cancelBlocker, challengeCost } from './decide.ts';
 import type { Payout, RefundReason } from './events.ts';
 import type { JobState, ReplicaState, TimelineEntry } from './state.ts';
+import { failureInWords, type FailureKind } from './failure.ts';
 
 /** A job as the API and the portal show it. */
 export interface JobView {
@@ -32,6 +33,8 @@ export interface JobView {
   payouts: Payout[];
   fee: Amount;
   refundReason: RefundReason | null;
+  /** Why a failed job failed: the agents' report, and the reason in words. */
+  failure: { kind: FailureKind; message: string; reason: string } | null;
   timeline: TimelineEntry[];
 }
 
@@ -61,9 +64,10 @@ export function jobView(state: JobState): JobView | null {
     challenged: state.challenge !== null,
     challengeCost: challengeCost(state),
     cancellable: cancelBlocker(state) === null,
-    payouts: state.status === 'settled' ? state.payouts : [],
-    fee: state.status === 'settled' ? state.fee : 0n,
+    payouts: state.status === 'settled' || state.status === 'failed' ? state.payouts : [],
+    fee: state.status === 'settled' || state.status === 'failed' ? state.fee : 0n,
     refundReason: state.status === 'refunded' ? state.reason : null,
+    failure: state.status === 'failed' ? { kind: state.failure.kind, message: state.failure.message, reason: failureInWords(state.failure) } : null,
     timeline: state.timeline,
   };
 }
@@ -96,6 +100,6 @@ export const PAYLOAD_TTL_MS = 24 * 3600_000;
 
 /** When a closed job's stored results must be deleted; null while it runs. */
 export function payloadsExpireAt(state: JobState): number | null {
-  if (state.status !== 'settled' && state.status !== 'refunded') return null;
+  if (state.status !== 'settled' && state.status !== 'failed' && state.status !== 'refunded') return null;
   return (state.timeline[state.timeline.length - 1]?.at ?? 0) + PAYLOAD_TTL_MS;
 }
