@@ -6,6 +6,8 @@ export default defineConfig({
   test: {
     include: ['web/tests/**/*.test.ts'],
     environment: 'node',
+    // Fails at once, in one line, when Chromium is missing (before any stack starts).
+    globalSetup: ['web/tests/global-setup.ts'],
     fileParallelism: false,
     testTimeout: 180_000,
     hookTimeout: 180_000,

@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -47,8 +47,13 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await stack?.stop();
+  try {
+    await browser?.close();
+    await stack?.stop();
+  } finally {
+    // The folder holds a provider agent's key: it goes with the run, passed or failed.
+    rmSync(work, { recursive: true, force: true });
+  }
 });
 
 /** The words of a shell command line as sh splits them, for the quoting the portal writes (bare or '…'). */
