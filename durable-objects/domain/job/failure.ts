@@ -56,3 +56,28 @@ const WORDS: Record<FailureKind, string> = {
 export function failureInWords(f: Pick<RunFailure, 'kind' | 'message'>): string {
   return `${WORDS[f.kind]}: ${f.message}`;
 }
+
+/**
+ * The runtime's message as it is digested and kept: addresses and runs of whitespace (which differ
+ * between two processes failing the same way) taken out, cut to FAILURE_MESSAGE_MAX.
+ */
+export function normalizeFailureMessage(message: string): string {
+  return message
+    .replace(/0x[0-9a-f]{6,}/gi, '0x…')
+    .replace(/\s+/g, ' ')
+    .trim()
+    .slice(0, FAILURE_MESSAGE_MAX);
+}
+
+const KIND_PATTERNS: [FailureKind, RegExp][] = [
+  ['out_of_memory', /out of memory|bad_alloc|failed to allocate|allocation failed/i],
+  ['timeout', /timed? ?out|deadline exceeded/i],
+  ['dtype', /data type|element type|\bdtype\b|is (?:u?int\d+|float\d*|double|bool|string); the model takes/i],
+  ['shape', /invalid dimensions|invalid rank|\bshape\b|\bdims?\b|unknown input|missing input|given twice/i],
+];
+
+/** What kind of failure a runtime's message describes (runtime when none fits). */
+export function failureKindOf(message: string): FailureKind {
+  for (const [kind, pattern] of KIND_PATTERNS) if (pattern.test(message)) return kind;
+  return 'runtime';
+}

@@ -11,7 +11,18 @@ export type { CreatedJob, JobData, JobState, LeaseRecord, ReplicaState, Timeline
 export { challengeCost, payoutFor } from './decide.ts';
 export { jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, servableReplica, type JobView } from './view.ts';
 export { replicasToCompare } from './agreement.ts';
-export { FAILURE_KINDS, FAILURE_MESSAGE_MAX, failedRunUnitsOf, failureInWords, failureSignature, isFailureSignature, type FailureKind, type RunFailure } from './failure.ts';
+export {
+  FAILURE_KINDS,
+  FAILURE_MESSAGE_MAX,
+  failedRunUnitsOf,
+  failureInWords,
+  failureKindOf,
+  failureSignature,
+  isFailureSignature,
+  normalizeFailureMessage,
+  type FailureKind,
+  type RunFailure,
+} from './failure.ts';
 export { maxResultsFor, resultsAgree, verifyReplicas, withinTolerance, type NamedTensor, type ReplicaResult, type Verdict } from './verify.ts';
 
 /** The job aggregate: one per matched bid (job id = bid id). */

@@ -4,7 +4,7 @@ import { canonicalJson, fromJson, toJson } from '../canonical.ts';
 import type { CommandMeta } from '../decider.ts';
 import { specFor } from '../spec.ts';
 import type { Fill, JobCommand, JobEvent, JobFailed, JobParams, JobSettled, JobState } from './index.ts';
-import { challengeCost, FAILURE_MESSAGE_MAX, jobDecider, jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, replicasToCompare, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
+import { challengeCost, FAILURE_MESSAGE_MAX, failureKindOf, normalizeFailureMessage, jobDecider, jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, replicasToCompare, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
 
 const given = specFor(jobDecider);
 const NOW = 1_000_000;
@@ -868,5 +868,22 @@ describe('a run that fails (job/failure.ts)', () => {
     expect(view.failure).toEqual({ kind: 'runtime', message: 'indices element out of data bounds', reason: 'the model failed while running on these inputs: indices element out of data bounds' });
     expect(view.cancellable).toBe(false);
     expect(view.payouts).toHaveLength(1);
+  });
+});
+
+describe("a failed run's message", () => {
+  it('is classified by what the runtime says', () => {
+    expect(failureKindOf('Got invalid dimensions for input: x for the following indices index: 1 Got: 4 Expected: 16')).toBe('shape');
+    expect(failureKindOf('Unexpected input data type. Actual: (tensor(double)) , expected: (tensor(float))')).toBe('dtype');
+    expect(failureKindOf('input "x" is int32; the model takes float32')).toBe('dtype');
+    expect(failureKindOf('unknown input "y"; the model takes "x"')).toBe('shape');
+    expect(failureKindOf('Failed to allocate memory for requested buffer of size 17179869184')).toBe('out_of_memory');
+    expect(failureKindOf('the run timed out after 60000 ms')).toBe('timeout');
+    expect(failureKindOf("Non-zero status code returned while running Gather node. Name:'g' Status Message: indices element out of data bounds, idx=9 must be within the inclusive range [-4,3]")).toBe('runtime');
+  });
+  it('is compared without what differs between two processes failing alike', () => {
+    expect(normalizeFailureMessage('bad  thing at 0x7ffd12345678\n  in run')).toBe(normalizeFailureMessage('bad thing at 0x55aa00112233 in run'));
+    expect(normalizeFailureMessage('idx=9')).not.toBe(normalizeFailureMessage('idx=8'));
+    expect(normalizeFailureMessage('x'.repeat(9_000))).toHaveLength(FAILURE_MESSAGE_MAX);
   });
 });
