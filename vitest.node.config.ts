@@ -8,7 +8,7 @@ export default defineConfig({
     alias: aliases,
   },
   test: {
-    include: ['durable-objects/**/*.test.ts', 'sdk/**/*.test.ts', 'workers/**/*.test.ts', 'gpu-agent/**/*.test.ts', 'web/src/**/*.test.ts', 'programs/**/*.test.ts'],
+    include: ['durable-objects/**/*.test.ts', 'sdk/**/*.test.ts', 'workers/**/*.test.ts', 'gpu-agent/**/*.test.ts', 'web/src/**/*.test.ts', 'programs/**/*.test.ts', 'scripts/**/*.test.ts'],
     environment: 'node',
     testTimeout: 60_000,
   },

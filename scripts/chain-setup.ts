@@ -45,6 +45,7 @@ async function writePrivate(path: string, text: string): Promise<void> {
 /** Creates what is missing and answers the chain configuration the Worker needs. */
 export async function setupChain(o: { rpcUrl: string; dir: string }): Promise<LocalChainConfig> {
   await mkdir(o.dir, { recursive: true, mode: 0o700 });
+  await chmod(o.dir, 0o700); // the chain may have made it first, or an older run wider
   const mintAuthority = await key(join(o.dir, 'mint-authority.json'));
   const custodyAuthority = await key(join(o.dir, 'custody-authority.json'));
   const mintKey = await key(join(o.dir, 'mint.json'));

@@ -3,7 +3,7 @@
 // URL as the RPC port plus one (as for a validator's 8899/8900), while other clients use one URL for
 // both. Loopback only; state saved to a JSON file on an interval and on stop.
 
-import { mkdirSync, readFileSync, renameSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { dirname } from 'node:path';
 import type { LiteSVM } from 'litesvm';
@@ -46,11 +46,15 @@ export interface LocalChain {
 
 const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
-/** Writes the chain's state atomically: a temporary file, then a rename over the old one. */
+/**
+ * Writes the chain's state atomically: a temporary file, then a rename over the old one. Private
+ * like the keys beside it (it holds every account of the chain): the file 0600, a folder it makes 0700.
+ */
 function writeState(chain: Chain, file: string): void {
-  mkdirSync(dirname(file), { recursive: true });
+  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(chain.toState()));
+  writeFileSync(tmp, JSON.stringify(chain.toState()), { mode: 0o600 });
+  chmodSync(tmp, 0o600); // an older temporary file of the same name kept its mode
   renameSync(tmp, file);
 }
 
