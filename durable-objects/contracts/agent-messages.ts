@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import type { AgentMessage } from './agent.ts';
+import { MAX_PREFETCH, MAX_SLOTS } from '../domain/dispatch/index.ts';
 import { DELEGATION_SCOPES } from './auth.ts';
 import { API_LIMITS, HEX64, TensorSchema, parse } from './schemas.ts';
 
@@ -48,7 +49,9 @@ const HelloSchema = v.looseObject({
   }, 'must be an object'),
 }, 'must be an object');
 
-const ReadySchema = v.looseObject({ type: v.literal('ready'), slots: count(0, 1024) }, 'must be an object');
+const ReadySchema = v.looseObject({ type: v.literal('ready'), slots: count(0, MAX_SLOTS), prefetch: v.optional(count(0, MAX_PREFETCH)) }, 'must be an object');
+
+const StartSchema = v.looseObject({ type: v.literal('start'), jobId: ref(), leaseId: ref() }, 'must be an object');
 
 const HeartbeatSchema = v.looseObject({ type: v.literal('heartbeat'), leases: v.pipe(v.array(ref(), 'must be an array'), v.maxLength(1024, 'must have at most 1024 items')) }, 'must be an object');
 
@@ -70,7 +73,7 @@ const AgentErrorSchema = v.looseObject({
 }, 'must be an object');
 
 /** Every message an agent may send, told apart by `type`. */
-export const AgentMessageSchema = v.variant('type', [HelloSchema, ReadySchema, HeartbeatSchema, ResultSchema, AgentErrorSchema], 'must be an object with a known type');
+export const AgentMessageSchema = v.variant('type', [HelloSchema, ReadySchema, StartSchema, HeartbeatSchema, ResultSchema, AgentErrorSchema], 'must be an object with a known type');
 
 /** A refusal of an agent frame: the code and words of the error frame, and the message type it is about. */
 export interface AgentMessageRefusal {

@@ -5,7 +5,10 @@ import type { WireTensor } from './tensors.ts';
  * The agent protocol (docs/architecture.md, "Protocols"): JSON messages over one WebSocket per agent, to its
  * market object at `GET /v1/markets/:market/agent` (upgrade). Every message has `type`; the
  * protocol version travels in hello. The server pushes work only against slots the agent
- * announced (`ready`): the agent pulls.
+ * announced (`ready`): the agent pulls. An agent may also announce a prefetch window (`ready`'s
+ * `prefetch`): work it holds unstarted beyond its free slots, marked `prefetch` in its assign, whose
+ * lease starts only when the agent sends `start`. Fields and messages added since version 1 are
+ * optional: an agent that announces no window never gets prefetched work.
  */
 export const AGENT_PROTOCOL_VERSION = 1;
 
@@ -58,6 +61,11 @@ export interface AssignMessage {
   inputs: WireTensor[];
   /** Output names to return; empty means all. */
   outputs: string[];
+  /**
+   * Sent into the agent's prefetch window: hold it until a slot frees, then send `start` (its lease
+   * starts then; until then `expiresAt` is no earlier than the time it must be started by).
+   */
+  prefetch?: true;
 }
 
 export interface CancelMessage {
@@ -97,6 +105,18 @@ export interface ReadyMessage {
   type: 'ready';
   /** Free slots now (absolute, not a delta). */
   slots: number;
+  /**
+   * Prefetch window (absolute; absent: 0): how many assignments the agent will hold unstarted beyond
+   * its free slots, at most MAX_PREFETCH (domain/dispatch).
+   */
+  prefetch?: number;
+}
+
+/** The agent started prefetched work (an assign marked `prefetch`): its lease starts now. */
+export interface StartMessage {
+  type: 'start';
+  jobId: string;
+  leaseId: string;
 }
 
 export interface HeartbeatMessage {
@@ -121,4 +141,4 @@ export interface AgentErrorMessage {
   message: string;
 }
 
-export type AgentMessage = HelloMessage | ReadyMessage | HeartbeatMessage | ResultMessage | AgentErrorMessage;
+export type AgentMessage = HelloMessage | ReadyMessage | StartMessage | HeartbeatMessage | ResultMessage | AgentErrorMessage;

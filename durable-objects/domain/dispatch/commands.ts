@@ -16,11 +16,15 @@ export interface AcceptAgent {
   fingerprint: string;
 }
 
-/** The agent announced how many slots it has free now (absolute, not a delta). */
+/**
+ * The agent announced how many slots it has free now and its prefetch window (both absolute, not
+ * deltas): `prefetch` is how many assignments it may hold unstarted beyond its free slots (absent: 0).
+ */
 export interface AnnounceReady {
   type: 'AnnounceReady';
   socketId: string;
   slots: number;
+  prefetch?: number;
 }
 
 /** Matched replicas whose jobs exist (the market's ReplicaDispatched). */
@@ -33,6 +37,13 @@ export interface QueueWork {
 export interface AssignWork {
   type: 'AssignWork';
   leaseIds: string[];
+}
+
+/** The agent started prefetched work it held: its lease starts now. */
+export interface StartWork {
+  type: 'StartWork';
+  socketId: string;
+  leaseId: string;
 }
 
 /** The job refused an assignment's lease (its replica lapsed or was taken meanwhile). */
@@ -90,6 +101,7 @@ export type DispatchCommand =
   | AnnounceReady
   | QueueWork
   | AssignWork
+  | StartWork
   | ReturnAssignment
   | RecordHeartbeat
   | AcceptResult

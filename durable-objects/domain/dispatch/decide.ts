@@ -4,7 +4,7 @@ import { fail, ok, type Result } from '../result.ts';
 import type { DispatchCommand, Work } from './commands.ts';
 import { DISPATCH_ERRORS } from './errors.ts';
 import type { AgentLeft, DispatchEvent } from './events.ts';
-import { workKey, type DispatchState } from './state.ts';
+import { openings, workKey, type DispatchState } from './state.ts';
 
 /** Heartbeats go at most this far apart, and at least three times per lease. */
 export const HEARTBEAT_MS = 5_000;
@@ -14,6 +14,12 @@ export const MAX_RESULT_BYTES = 8 * 1024 * 1024;
 export const MAX_QUEUE_AGE_MS = 60_000;
 /** Most slots an agent may announce. */
 export const MAX_SLOTS = 1024;
+/**
+ * Largest prefetch window an agent may announce: assignments it may hold unstarted beyond its free
+ * slots, so that the next one is already there when a run ends. Small on purpose: work held there
+ * still has to be started by its replica's start-by time.
+ */
+export const MAX_PREFETCH = 16;
 
 /** The heartbeat interval an agent is told: HEARTBEAT_MS, or a third of the lease when that is shorter (never under 100 ms). */
 export function heartbeatInterval(leaseMs: number): number {
@@ -34,7 +40,21 @@ export function decide(state: DispatchState, command: DispatchCommand, meta: Com
     case 'AnnounceReady': {
       if (!state.agents[command.socketId]) return reject('AGENT__NOT_AUTHENTICATED');
       if (!Number.isSafeInteger(command.slots) || command.slots < 0 || command.slots > MAX_SLOTS) return reject('AGENT__MALFORMED_MESSAGE', { problem: `slots must be an integer from 0 to ${MAX_SLOTS}` });
-      return ok([{ type: 'SlotsAnnounced', socketId: command.socketId, slots: command.slots, at: now }]);
+      const prefetch = command.prefetch ?? 0;
+      if (!Number.isSafeInteger(prefetch) || prefetch < 0 || prefetch > MAX_PREFETCH) return reject('AGENT__MALFORMED_MESSAGE', { problem: `prefetch must be an integer from 0 to ${MAX_PREFETCH}` });
+      return ok([{ type: 'SlotsAnnounced', socketId: command.socketId, slots: command.slots, ...(prefetch > 0 ? { prefetch } : {}), at: now }]);
+    }
+    case 'StartWork': {
+      const agent = state.agents[command.socketId];
+      if (!agent) return reject('AGENT__NOT_AUTHENTICATED');
+      const l = state.assignments[command.leaseId];
+      if (!l || l.agentKey !== agent.agentKey) return reject('AGENT__LEASE_UNKNOWN', { leaseId: command.leaseId });
+      // Work that went to a free slot started with its assignment; a repeated start changes nothing.
+      if (!l.waiting) return ok([]);
+      return ok([
+        { type: 'AgentSeen', socketId: command.socketId, at: now },
+        { type: 'WorkStarted', leaseId: command.leaseId, jobId: l.jobId, replica: l.replica, provider: l.provider },
+      ]);
     }
     case 'QueueWork': {
       const events: DispatchEvent[] = aged(state, now);
@@ -55,7 +75,8 @@ export function decide(state: DispatchState, command: DispatchCommand, meta: Com
       const events: DispatchEvent[] = [{ type: 'AgentSeen', socketId: command.socketId, at: now }];
       for (const leaseId of new Set(command.leases)) {
         const l = state.assignments[leaseId];
-        if (l && l.agentKey === agent.agentKey && !l.acknowledged) events.push({ type: 'LeaseAcknowledged', leaseId });
+        // Prefetched work not yet started has no lease to keep: its start acknowledges it.
+        if (l && l.agentKey === agent.agentKey && !l.acknowledged && !l.waiting) events.push({ type: 'LeaseAcknowledged', leaseId });
       }
       return ok(events);
     }
@@ -75,7 +96,9 @@ export function decide(state: DispatchState, command: DispatchCommand, meta: Com
       if (!agent) return reject('AGENT__NOT_AUTHENTICATED');
       const l = state.assignments[command.leaseId];
       if (!l || l.agentKey !== agent.agentKey) return ok([]);
-      return ok([{ type: 'LeaseClosed', leaseId: command.leaseId, reason: 'error' }]);
+      // Prefetched work given back unstarted (a draining agent, a model it cannot load): its job re-matches it now.
+      const unstarted = l.waiting ? { unstarted: { jobId: l.jobId, replica: l.replica, askId: l.askId, provider: l.provider } } : {};
+      return ok([{ type: 'LeaseClosed', leaseId: command.leaseId, reason: 'error', ...unstarted }]);
     }
     case 'EndLeases': {
       const events: DispatchEvent[] = [];
@@ -104,11 +127,14 @@ function aged(state: DispatchState, now: number): DispatchEvent[] {
 
 /**
  * Oldest work first (then job id and replica, so the order is total), each to a socket of its own
- * ask with an announced free slot; work whose ask has no free slot waits. Stops when lease ids run out.
+ * ask with an announced free slot, or else with room left in its prefetch window (the agent holds
+ * that work unstarted until a slot frees); work whose ask has neither waits. Stops when lease ids run out.
  */
 function assign(state: DispatchState, leaseIds: string[], now: number): DispatchEvent[] {
   const events = aged(state, now);
   const free = new Map(Object.entries(state.agents).map(([id, a]) => [id, a.free]));
+  const open = openings(state);
+  const room = new Map([...open].map(([id, n]) => [id, n - free.get(id)!]));
   const sockets = Object.entries(state.agents).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
   const queue = Object.values(state.queue)
     .filter((q) => now - q.queuedAt <= MAX_QUEUE_AGE_MS)
@@ -116,11 +142,14 @@ function assign(state: DispatchState, leaseIds: string[], now: number): Dispatch
   let next = 0;
   for (const q of queue) {
     if (next >= leaseIds.length) break;
-    const socket = sockets.find(([id, a]) => a.askId === q.askId && (free.get(id) ?? 0) > 0);
+    const slot = sockets.find(([id, a]) => a.askId === q.askId && free.get(id)! > 0);
+    const socket = slot ?? sockets.find(([id, a]) => a.askId === q.askId && room.get(id)! > 0);
     if (!socket) continue;
     const [socketId, agent] = socket;
-    free.set(socketId, free.get(socketId)! - 1);
-    events.push({ type: 'WorkAssigned', jobId: q.jobId, replica: q.replica, askId: q.askId, provider: q.provider, socketId, agentKey: agent.agentKey, leaseId: leaseIds[next++]! });
+    const taken = slot ? free : room;
+    taken.set(socketId, taken.get(socketId)! - 1);
+    const work = { type: 'WorkAssigned', jobId: q.jobId, replica: q.replica, askId: q.askId, provider: q.provider, socketId, agentKey: agent.agentKey, leaseId: leaseIds[next++]! } as const;
+    events.push(slot ? work : { ...work, prefetched: true });
   }
   return events;
 }
@@ -128,15 +157,19 @@ function assign(state: DispatchState, leaseIds: string[], now: number): Dispatch
 /**
  * An agent leaves: its unacknowledged assignments go with it; the ask is orphaned when no other live
  * socket serves it, and then the work queued for the ask goes too (`unassigned`). A socket lost to a
- * restart takes nothing: its agent is likely to come back.
+ * restart takes nothing of that: its agent is likely to come back. Prefetched work the agent held
+ * unstarted goes whatever the reason: it has no lease to resume, and its job re-matches it at once.
  */
 function left(state: DispatchState, socketId: string, reason: AgentLeft['reason'], gone: Set<string>): AgentLeft {
   const agent = state.agents[socketId]!;
   const unacknowledged = Object.entries(state.assignments)
-    .filter(([, l]) => reason !== 'lost' && l.socketId === socketId && !l.acknowledged)
+    .filter(([, l]) => reason !== 'lost' && l.socketId === socketId && !l.acknowledged && !l.waiting)
     .map(([leaseId, l]) => ({ jobId: l.jobId, replica: l.replica, leaseId, provider: l.provider }));
+  const prefetched = Object.entries(state.assignments)
+    .filter(([, l]) => l.socketId === socketId && l.waiting)
+    .map(([leaseId, l]) => ({ jobId: l.jobId, replica: l.replica, askId: l.askId, provider: l.provider, leaseId }));
   const askOrphaned = !Object.entries(state.agents).some(([id, a]) => id !== socketId && !gone.has(id) && a.askId === agent.askId);
   const unassigned = askOrphaned && reason !== 'lost' ? Object.values(state.queue).filter((q) => q.askId === agent.askId).map(({ queuedAt: _at, ...w }) => w) : [];
-  return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned, unassigned };
+  return { type: 'AgentLeft', socketId, askId: agent.askId, reason, unacknowledged, askOrphaned, unassigned, prefetched };
 }
 

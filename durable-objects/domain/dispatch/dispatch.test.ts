@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { specFor } from '../spec.ts';
 import type { DispatchEvent } from './index.ts';
-import { dispatchDecider, heartbeatInterval, HEARTBEAT_MS, leasesOf, MAX_QUEUE_AGE_MS, MAX_RESULT_BYTES, socketsOf, waitingFor } from './index.ts';
+import { dispatchDecider, heartbeatInterval, HEARTBEAT_MS, leasesOf, MAX_PREFETCH, MAX_QUEUE_AGE_MS, MAX_RESULT_BYTES, socketsOf, waitingFor } from './index.ts';
 
 const given = specFor(dispatchDecider);
 const NOW = 1_000_000;
@@ -18,6 +18,8 @@ const assigned = (jobId: string, socketId: string, leaseId: string, askId = 'ask
   agentKey: `key-${socketId}`,
   leaseId,
 });
+const announced = (socketId: string, slots: number, prefetch: number): DispatchEvent => ({ type: 'SlotsAnnounced', socketId, slots, prefetch, at: NOW });
+const prefetchedTo = (jobId: string, socketId: string, leaseId: string): DispatchEvent => ({ ...(assigned(jobId, socketId, leaseId) as Extract<DispatchEvent, { type: 'WorkAssigned' }>), prefetched: true });
 const assignments = (events: DispatchEvent[]) => events.filter((e) => e.type === 'WorkAssigned').map((e) => (e.type === 'WorkAssigned' ? [e.jobId, e.socketId, e.leaseId] : []));
 
 describe('dispatch: which agent gets which work', () => {
@@ -92,6 +94,114 @@ describe('dispatch: which agent gets which work', () => {
     expect(returned.queue).toEqual({});
     expect(returned.assignments).toEqual({});
     expect(given([...base, { type: 'AssignmentReturned', leaseId: 'L1' }]).when({ type: 'ReturnAssignment', leaseId: 'L1' }).events()).toEqual([]);
+  });
+});
+
+describe('dispatch: an agent’s prefetch window', () => {
+  const work = (n: number) => Array.from({ length: n }, (_, i) => queued(`j${i}`, 'ask-1', NOW + i));
+  const kinds = (events: DispatchEvent[]) => events.filter((e) => e.type === 'WorkAssigned').map((e) => (e.type === 'WorkAssigned' ? `${e.jobId}${e.prefetched ? ' prefetched' : ''}` : ''));
+
+  it('fills the free slots first, then up to the window beyond them, and no further', () => {
+    const events = given([accepted('s1'), announced('s1', 1, 2), ...work(5)]).when({ type: 'AssignWork', leaseIds: ['L1', 'L2', 'L3', 'L4', 'L5'] }, { now: NOW + 10 }).events();
+    expect(kinds(events)).toEqual(['j0', 'j1 prefetched', 'j2 prefetched']);
+  });
+
+  it('an agent that announces no window (an older agent) gets work for its free slots only', () => {
+    const events = given([accepted('s1'), ready('s1', 1), ...work(3)]).when({ type: 'AssignWork', leaseIds: ['L1', 'L2', 'L3'] }, { now: NOW + 10 }).events();
+    expect(kinds(events)).toEqual(['j0']);
+    expect(given([accepted('s1'), announced('s1', 1, 2), ready('s1', 1), ...work(3)]).when({ type: 'AssignWork', leaseIds: ['L1', 'L2'] }, { now: NOW + 10 }).events().length).toBe(1);
+  });
+
+  it('prefetched work takes no slot; it counts against the window until the agent starts it, and then against a slot', () => {
+    const base = [accepted('s1'), announced('s1', 1, 1), ...work(3), assigned('j0', 's1', 'L0'), prefetchedTo('j1', 's1', 'L1')];
+    const full = given(base);
+    expect(full.state.agents.s1).toMatchObject({ free: 0, window: 1 });
+    expect(full.state.assignments.L1).toMatchObject({ waiting: true, acknowledged: false });
+    expect(full.when({ type: 'AssignWork', leaseIds: ['L2'] }, { now: NOW + 10 }).events()).toEqual([]);
+    expect(waitingFor(full.state, ['ask-1'])).toBe(false);
+
+    // j0 ends, the agent starts j1 from its window: the window has room again, the slot stays taken.
+    const started = given([...base, { type: 'LeaseClosed', leaseId: 'L0', reason: 'result' }]).when({ type: 'StartWork', socketId: 's1', leaseId: 'L1' }, { now: NOW + 20 }).events();
+    expect(started).toEqual([
+      { type: 'AgentSeen', socketId: 's1', at: NOW + 20 },
+      { type: 'WorkStarted', leaseId: 'L1', jobId: 'j1', replica: 0, provider: 'p1' },
+    ]);
+    const after = given([...base, { type: 'LeaseClosed', leaseId: 'L0', reason: 'result' }, ...started]);
+    expect(after.state.assignments.L1).toEqual(expect.objectContaining({ acknowledged: true }));
+    expect(after.state.assignments.L1!.waiting).toBeUndefined();
+    expect(kinds(after.when({ type: 'AssignWork', leaseIds: ['L2', 'L3'] }, { now: NOW + 30 }).events())).toEqual(['j2 prefetched']);
+  });
+
+  it('a start uses up a free slot that a ready announced while the prefetched work was in flight', () => {
+    // The agent said "1 free" before the prefetched j1 reached it; j1 started in that slot.
+    const base = [accepted('s1'), announced('s1', 0, 1), ...work(3), prefetchedTo('j0', 's1', 'L0'), announced('s1', 1, 1)];
+    const after = given([...base, { type: 'WorkStarted', leaseId: 'L0', jobId: 'j0', replica: 0, provider: 'p1' }]);
+    expect(after.state.agents.s1!.free).toBe(0);
+    expect(kinds(after.when({ type: 'AssignWork', leaseIds: ['L1', 'L2'] }, { now: NOW + 30 }).events())).toEqual(['j1 prefetched']);
+  });
+
+  it('a start names a lease the agent holds: another agent’s, or an unknown one, is refused; a repeat changes nothing', () => {
+    const base = [accepted('s1'), accepted('s2'), announced('s1', 0, 1), queued('j0'), prefetchedTo('j0', 's1', 'L0')];
+    expect(given(base).when({ type: 'StartWork', socketId: 's2', leaseId: 'L0' }).rejection().code).toBe('AGENT__LEASE_UNKNOWN');
+    expect(given(base).when({ type: 'StartWork', socketId: 's1', leaseId: 'nope' }).rejection().code).toBe('AGENT__LEASE_UNKNOWN');
+    expect(given([]).when({ type: 'StartWork', socketId: 's1', leaseId: 'L0' }).rejection().code).toBe('AGENT__NOT_AUTHENTICATED');
+    expect(given([...base, { type: 'WorkStarted', leaseId: 'L0', jobId: 'j0', replica: 0, provider: 'p1' }]).when({ type: 'StartWork', socketId: 's1', leaseId: 'L0' }).events()).toEqual([]);
+    // Work given a free slot started with its assignment.
+    expect(given([accepted('s1'), ready('s1', 1), queued('j0'), assigned('j0', 's1', 'L0')]).when({ type: 'StartWork', socketId: 's1', leaseId: 'L0' }).events()).toEqual([]);
+  });
+
+  it('a job refusing a prefetched assignment gives back no slot (it never took one)', () => {
+    const base = [accepted('s1'), announced('s1', 0, 1), queued('j0'), prefetchedTo('j0', 's1', 'L0')];
+    expect(given([...base, { type: 'AssignmentReturned', leaseId: 'L0' }]).state.agents.s1!.free).toBe(0);
+  });
+
+  it('a heartbeat does not acknowledge prefetched work not yet started (it has no lease to keep)', () => {
+    const base = [accepted('s1'), announced('s1', 0, 1), queued('j0'), prefetchedTo('j0', 's1', 'L0')];
+    expect(given(base).when({ type: 'RecordHeartbeat', socketId: 's1', leases: ['L0'] }).events()).toEqual([{ type: 'AgentSeen', socketId: 's1', at: NOW }]);
+  });
+
+  it('prefetched work held unstarted when the socket closes is dropped for its job to re-match at once, a lost socket’s too', () => {
+    const base = [accepted('s1'), announced('s1', 1, 2), ...work(3), assigned('j0', 's1', 'L0'), prefetchedTo('j1', 's1', 'L1'), prefetchedTo('j2', 's1', 'L2'), { type: 'WorkStarted', leaseId: 'L1', jobId: 'j1', replica: 0, provider: 'p1' } as DispatchEvent];
+    const events = given(base).when({ type: 'CloseSocket', socketId: 's1' }).events();
+    expect(events).toEqual([
+      {
+        type: 'AgentLeft',
+        socketId: 's1',
+        askId: 'ask-1',
+        reason: 'closed',
+        // j0 had a free slot and was never acknowledged: its lease is abandoned; j1 started (acknowledged) and stays.
+        unacknowledged: [{ jobId: 'j0', replica: 0, leaseId: 'L0', provider: 'p1' }],
+        askOrphaned: true,
+        unassigned: [],
+        prefetched: [{ jobId: 'j2', replica: 0, askId: 'ask-1', provider: 'p1', leaseId: 'L2' }],
+      },
+    ]);
+    expect(Object.keys(given([...base, ...events]).state.assignments)).toEqual(['L1']);
+    expect(given(base).when({ type: 'CloseSocket', socketId: 's1', lost: true }).events()[0]).toMatchObject({ unacknowledged: [], prefetched: [{ jobId: 'j2', leaseId: 'L2' }] });
+    expect(given(base).when({ type: 'CheckSilence', silenceMs: 10 }, { now: NOW + 11 }).events()[0]).toMatchObject({ reason: 'silent', prefetched: [{ jobId: 'j2', leaseId: 'L2' }] });
+  });
+
+  it('prefetched work the agent gives back unstarted goes to its job for a re-match; a started one does not', () => {
+    const base = [accepted('s1'), announced('s1', 0, 2), queued('j0'), queued('j1', 'ask-1', NOW + 1), prefetchedTo('j0', 's1', 'L0'), prefetchedTo('j1', 's1', 'L1'), { type: 'WorkStarted', leaseId: 'L1', jobId: 'j1', replica: 0, provider: 'p1' } as DispatchEvent];
+    expect(given(base).when({ type: 'ReportError', socketId: 's1', leaseId: 'L0' }).events()).toEqual([
+      { type: 'LeaseClosed', leaseId: 'L0', reason: 'error', unstarted: { jobId: 'j0', replica: 0, askId: 'ask-1', provider: 'p1' } },
+    ]);
+    expect(given(base).when({ type: 'ReportError', socketId: 's1', leaseId: 'L1' }).events()).toEqual([{ type: 'LeaseClosed', leaseId: 'L1', reason: 'error' }]);
+  });
+
+  it(`a window out of range (over MAX_PREFETCH = ${MAX_PREFETCH}, negative, fractional) is refused with a code and changes nothing`, () => {
+    for (const prefetch of [MAX_PREFETCH + 1, -1, 0.5, Number.NaN]) {
+      const r = given([accepted('s1')]).when({ type: 'AnnounceReady', socketId: 's1', slots: 1, prefetch }).rejection();
+      expect([prefetch, r.code, r.message]).toEqual([prefetch, 'AGENT__MALFORMED_MESSAGE', `prefetch must be an integer from 0 to ${MAX_PREFETCH}`]);
+    }
+    expect(given([accepted('s1')]).when({ type: 'AnnounceReady', socketId: 's1', slots: 1, prefetch: MAX_PREFETCH }).events()).toEqual([{ type: 'SlotsAnnounced', socketId: 's1', slots: 1, prefetch: MAX_PREFETCH, at: NOW }]);
+    // A later ready without one closes the window (absolute, like the slots).
+    expect(given([accepted('s1'), announced('s1', 1, 3), ready('s1', 1)]).state.agents.s1!.window).toBe(0);
+  });
+
+  it('an agent record stored before the window existed reads as window 0', () => {
+    const restored = dispatchDecider.restore({ agents: { s1: { askId: 'ask-1', agentKey: 'k', provider: 'p1', fingerprint: 'fp', free: 1, seenAt: NOW } } });
+    expect(restored.agents.s1!.window).toBe(0);
   });
 });
 
@@ -176,7 +286,7 @@ describe('dispatch: agents that leave', () => {
 
   it('a closed socket takes its unacknowledged assignments with it and orphans its ask', () => {
     const events = given(base).when({ type: 'CloseSocket', socketId: 's1' }).events();
-    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'closed', unacknowledged: [{ jobId: 'j1', replica: 0, leaseId: 'L1', provider: 'p1' }], askOrphaned: true, unassigned: [] }]);
+    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'closed', unacknowledged: [{ jobId: 'j1', replica: 0, leaseId: 'L1', provider: 'p1' }], askOrphaned: true, unassigned: [], prefetched: [] }]);
     const state = given([...base, ...events]).state;
     expect(state.agents).toEqual({});
     // The acknowledged lease stays: its agent may come back and finish it before the job's lease lapses.
@@ -185,7 +295,7 @@ describe('dispatch: agents that leave', () => {
 
   it('a socket lost to a restart of the object keeps its unacknowledged assignments for the agent’s return', () => {
     const events = given(base).when({ type: 'CloseSocket', socketId: 's1', lost: true }).events();
-    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'lost', unacknowledged: [], askOrphaned: true, unassigned: [] }]);
+    expect(events).toEqual([{ type: 'AgentLeft', socketId: 's1', askId: 'ask-1', reason: 'lost', unacknowledged: [], askOrphaned: true, unassigned: [], prefetched: [] }]);
     expect(leasesOf(given([...base, ...events]).state, 'key-s1').map((l) => l.leaseId)).toEqual(['L1', 'L2']);
   });
 

@@ -15,6 +15,8 @@ export interface SlotsAnnounced {
   type: 'SlotsAnnounced';
   socketId: string;
   slots: number;
+  /** The agent's prefetch window (absent in events before it existed: 0). */
+  prefetch?: number;
   at: number;
 }
 
@@ -35,6 +37,20 @@ export interface WorkAssigned extends Work {
   socketId: string;
   agentKey: string;
   leaseId: string;
+  /**
+   * Into the agent's prefetch window rather than a free slot: the agent holds it unstarted, it takes
+   * no slot, and its lease starts with the job only when the agent says it started it (WorkStarted).
+   */
+  prefetched?: true;
+}
+
+/** The agent started prefetched work: it runs in one of the agent's slots, and its lease starts now. */
+export interface WorkStarted {
+  type: 'WorkStarted';
+  leaseId: string;
+  jobId: string;
+  replica: number;
+  provider: string;
 }
 
 /** The job refused an assignment: the agent's slot comes back and the work is dropped (the job re-matches or ended it). */
@@ -59,6 +75,8 @@ export interface LeaseClosed {
   type: 'LeaseClosed';
   leaseId: string;
   reason: 'result' | 'error' | 'ended';
+  /** Prefetched work the agent gave back unstarted (its error): the job re-matches it at once (AbandonAssignment). */
+  unstarted?: Work;
 }
 
 /** Queued work of a job at an ask that the job no longer wants there. */
@@ -70,7 +88,8 @@ export interface WorkWithdrawn {
 
 /**
  * An agent's socket closed or went silent. Its unacknowledged assignments are dropped (to be
- * re-matched); `askOrphaned` when no other agent serves the ask.
+ * re-matched), and so is the prefetched work it held unstarted; `askOrphaned` when no other agent
+ * serves the ask.
  */
 export interface AgentLeft {
   type: 'AgentLeft';
@@ -82,6 +101,11 @@ export interface AgentLeft {
   askOrphaned: boolean;
   /** Work queued for an orphaned ask, dropped (to be re-matched by its job). */
   unassigned: Work[];
+  /**
+   * Prefetched work the agent held unstarted (no lease with its job yet), dropped whatever the
+   * reason, a lost socket too: the job re-matches it at once (AbandonAssignment). Absent in older events.
+   */
+  prefetched?: (Work & { leaseId: string })[];
 }
 
 export type DispatchEvent =
@@ -90,6 +114,7 @@ export type DispatchEvent =
   | WorkQueued
   | WorkAged
   | WorkAssigned
+  | WorkStarted
   | AssignmentReturned
   | LeaseAcknowledged
   | AgentSeen

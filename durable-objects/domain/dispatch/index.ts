@@ -7,8 +7,8 @@ import { evolve, initialState, restore, snapshot, type DispatchState } from './s
 export type * from './commands.ts';
 export type * from './events.ts';
 export { DISPATCH_ERRORS } from './errors.ts';
-export { heartbeatInterval, HEARTBEAT_MS, MAX_QUEUE_AGE_MS, MAX_RESULT_BYTES, MAX_SLOTS } from './decide.ts';
-export { leaseHeldBy, leasesOf, socketsOf, waitingFor, workKey, type AgentRecord, type Assignment, type DispatchState, type QueuedWork } from './state.ts';
+export { heartbeatInterval, HEARTBEAT_MS, MAX_PREFETCH, MAX_QUEUE_AGE_MS, MAX_RESULT_BYTES, MAX_SLOTS } from './decide.ts';
+export { leaseHeldBy, leasesOf, openings, socketsOf, waitingFor, workKey, type AgentRecord, type Assignment, type DispatchState, type QueuedWork } from './state.ts';
 
 /**
  * Dispatch: which agent socket gets which matched replica, against the slots its agent announced.
@@ -25,6 +25,7 @@ export const dispatchDecider: Decider<DispatchCommand, DispatchEvent, DispatchSt
     WorkQueued: 1,
     WorkAged: 1,
     WorkAssigned: 1,
+    WorkStarted: 1,
     AssignmentReturned: 1,
     LeaseAcknowledged: 1,
     AgentSeen: 1,

@@ -9,6 +9,8 @@ export interface AgentRecord {
   fingerprint: string;
   /** Announced slots not yet filled. */
   free: number;
+  /** Announced prefetch window: assignments it may hold unstarted beyond its free slots (0 for agents that announce none). */
+  window: number;
   /** Last time the agent spoke (hello, ready, heartbeat, result). */
   seenAt: number;
 }
@@ -24,8 +26,12 @@ export interface QueuedWork extends Work {
 export interface Assignment extends Work {
   socketId: string;
   agentKey: string;
-  /** Whether the agent has named it in a heartbeat. */
+  /** Whether the agent has named it in a heartbeat (or started it, when prefetched). */
   acknowledged: boolean;
+  /** It went into the agent's prefetch window, not a free slot (it never took one of the announced slots). */
+  prefetched?: true;
+  /** Prefetched and not yet started by the agent: no lease with its job yet, nothing to renew. */
+  waiting?: true;
 }
 
 export interface DispatchState {
@@ -44,11 +50,11 @@ export const initialState = (): DispatchState => ({ agents: {}, queue: {}, assig
 export function evolve(state: DispatchState, event: DispatchEvent): DispatchState {
   switch (event.type) {
     case 'AgentAccepted':
-      state.agents[event.socketId] = { askId: event.askId, agentKey: event.agentKey, provider: event.provider, fingerprint: event.fingerprint, free: 0, seenAt: event.at };
+      state.agents[event.socketId] = { askId: event.askId, agentKey: event.agentKey, provider: event.provider, fingerprint: event.fingerprint, free: 0, window: 0, seenAt: event.at };
       break;
     case 'SlotsAnnounced': {
       const a = state.agents[event.socketId];
-      if (a) Object.assign(a, { free: event.slots, seenAt: event.at });
+      if (a) Object.assign(a, { free: event.slots, window: event.prefetch ?? 0, seenAt: event.at });
       break;
     }
     case 'WorkQueued': {
@@ -62,9 +68,23 @@ export function evolve(state: DispatchState, event: DispatchEvent): DispatchStat
     case 'WorkAssigned': {
       delete state.queue[workKey(event)];
       const a = state.agents[event.socketId];
+      const { type: _t, leaseId, prefetched, ...rest } = event;
+      if (prefetched) {
+        state.assignments[leaseId] = { ...rest, acknowledged: false, prefetched, waiting: true };
+      } else {
+        if (a) a.free = Math.max(0, a.free - 1);
+        state.assignments[leaseId] = { ...rest, acknowledged: false };
+      }
+      break;
+    }
+    case 'WorkStarted': {
+      const l = state.assignments[event.leaseId];
+      if (!l) break;
+      delete l.waiting;
+      l.acknowledged = true;
+      // It runs in a slot now: one the agent announced free, if its ready crossed this work in flight.
+      const a = state.agents[l.socketId];
       if (a) a.free = Math.max(0, a.free - 1);
-      const { type: _t, leaseId, ...rest } = event;
-      state.assignments[leaseId] = { ...rest, acknowledged: false };
       break;
     }
     case 'AssignmentReturned': {
@@ -72,7 +92,7 @@ export function evolve(state: DispatchState, event: DispatchEvent): DispatchStat
       if (!l) break;
       delete state.assignments[event.leaseId];
       const a = state.agents[l.socketId];
-      if (a) a.free += 1;
+      if (a && !l.prefetched) a.free += 1;
       break;
     }
     case 'LeaseAcknowledged': {
@@ -95,6 +115,7 @@ export function evolve(state: DispatchState, event: DispatchEvent): DispatchStat
       delete state.agents[event.socketId];
       for (const u of event.unacknowledged) delete state.assignments[u.leaseId];
       for (const w of event.unassigned) delete state.queue[workKey(w)];
+      for (const p of event.prefetched ?? []) delete state.assignments[p.leaseId];
       break;
   }
   return state;
@@ -120,15 +141,34 @@ export function socketsOf(state: DispatchState, askId: string): string[] {
     .map(([id]) => id);
 }
 
-/** Whether an agent with a free slot serves one of these asks. */
+/** Prefetched assignments each socket holds unstarted. */
+export function waitingBySocket(state: DispatchState): Map<string, number> {
+  const n = new Map<string, number>();
+  for (const l of Object.values(state.assignments)) if (l.waiting) n.set(l.socketId, (n.get(l.socketId) ?? 0) + 1);
+  return n;
+}
+
+/** How many more assignments a socket may take now: its free slots, then the room left in its prefetch window. */
+export function openings(state: DispatchState): Map<string, number> {
+  const waiting = waitingBySocket(state);
+  return new Map(Object.entries(state.agents).map(([id, a]) => [id, a.free + Math.max(0, a.window - (waiting.get(id) ?? 0))]));
+}
+
+/** Whether an agent with a free slot or prefetch room serves one of these asks. */
 export function waitingFor(state: DispatchState, askIds: Iterable<string>): boolean {
   const asks = new Set(askIds);
-  return Object.values(state.agents).some((a) => a.free > 0 && asks.has(a.askId));
+  const serving = Object.entries(state.agents).filter(([, a]) => asks.has(a.askId));
+  if (serving.some(([, a]) => a.free > 0)) return true;
+  if (!serving.some(([, a]) => a.window > 0)) return false;
+  const waiting = waitingBySocket(state);
+  return serving.some(([id, a]) => a.window > (waiting.get(id) ?? 0));
 }
 
 export const snapshot = (state: DispatchState): unknown => state;
 /** Rebuilds the state from snapshot data; sections it does not know (from older versions) are left out. */
 export function restore(data: unknown): DispatchState {
   const d = (data ? structuredClone(data) : {}) as Partial<DispatchState>;
-  return { agents: d.agents ?? {}, queue: d.queue ?? {}, assignments: d.assignments ?? {} };
+  const agents = d.agents ?? {};
+  for (const a of Object.values(agents)) a.window ??= 0; // records from before the prefetch window
+  return { agents, queue: d.queue ?? {}, assignments: d.assignments ?? {} };
 }
