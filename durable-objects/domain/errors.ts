@@ -3,6 +3,7 @@ import { MARKET_ERRORS } from './market/errors.ts';
 import { JOB_ERRORS } from './job/errors.ts';
 import { ACCOUNT_ERRORS } from './account/errors.ts';
 import { CUSTODY_ERRORS } from './custody/errors.ts';
+import { MODEL_ERRORS } from './model-fit.ts';
 
 import { defineErrors, makeError } from './define-errors.ts';
 
@@ -13,7 +14,7 @@ export const EDGE_ERRORS = defineErrors({
   API__MALFORMED_JSON: 'the request body is not valid JSON',
   API__BODY_TOO_LARGE: 'the request body is {size} bytes; the limit is {limit}',
   API__INVALID_INPUT: '{field}: {problem}',
-  API__UNSUPPORTED_MEDIA_TYPE: 'send the body as application/json',
+  API__UNSUPPORTED_MEDIA_TYPE: 'send the body as {expected} (a charset, if any, utf-8)',
   API__UNKNOWN_MARKET: 'there is no market named {market}',
   API__UNKNOWN_JOB: 'there is no job {jobId}',
   API__UNKNOWN_MODEL: 'there is no model with SHA-256 {sha256}; upload it with PUT /v1/models',
@@ -37,7 +38,7 @@ export const EDGE_ERRORS = defineErrors({
 });
 
 /** The one registry of error codes. */
-export const ERRORS = { ...EDGE_ERRORS, ...MARKET_ERRORS, ...JOB_ERRORS, ...ACCOUNT_ERRORS, ...CUSTODY_ERRORS } as const;
+export const ERRORS = { ...EDGE_ERRORS, ...MARKET_ERRORS, ...JOB_ERRORS, ...ACCOUNT_ERRORS, ...CUSTODY_ERRORS, ...MODEL_ERRORS } as const;
 export type ErrorCode = keyof typeof ERRORS;
 
 /** Makes a coded error from the one registry. */
