@@ -73,12 +73,13 @@ afterEach(async () => {
   peer = null;
 });
 
-async function setup(o: { capacity: number; auto?: boolean; fault?: Fault; peer?: PeerOptions }) {
+async function setup(o: { capacity: number; prefetch?: number; auto?: boolean; fault?: Fault; peer?: PeerOptions }) {
   peer = await startPeer({ welcome: () => ({ leases: [], heartbeatMs: 60_000 }), ...o.peer });
   const executor = new DoublingExecutor(o.auto ?? true);
   const lines: string[] = [];
   agent = new Agent({
     capacity: o.capacity,
+    ...(o.prefetch !== undefined ? { prefetch: o.prefetch } : {}),
     executor,
     fault: o.fault ?? null,
     log: lineLogger({ write: (t) => lines.push(t) }),
@@ -217,6 +218,117 @@ describe('an agent given work', () => {
     executor.release('lease-1');
     await s.next('result');
     expect(await s.take((m) => m.type === 'heartbeat' && m.leases.length === 0)).toEqual({ type: 'heartbeat', leases: [] });
+  });
+});
+
+describe('an agent with a prefetch window', () => {
+  const prefetched = (n: number): AssignMessage => ({ ...assign(n), prefetch: true });
+
+  it('announces the window, holds prefetched work unstarted, and starts the next (start, then the result) the moment a run ends', async () => {
+    const { peer, executor, agent } = await setup({ capacity: 1, prefetch: 2, auto: false });
+    const s = await peer.socket(0);
+    expect(await s.next('ready')).toEqual({ type: 'ready', slots: 1, prefetch: 2 });
+    s.send(assign(1));
+    s.send(prefetched(2));
+    s.send(prefetched(3));
+    await until(() => agent.prefetched === 2);
+    expect(executor.waiting()).toEqual(['lease-1']);
+    // Held prefetched work has no lease at the server yet: heartbeats do not name it.
+    expect(agent.heldLeases()).toEqual(['lease-1']);
+    executor.release('lease-1');
+    await s.next('result');
+    const order = s.received.flatMap((m) => (m.type === 'start' || m.type === 'result' ? [`${m.type} ${m.leaseId}`] : []));
+    expect(order).toEqual(['start lease-2', 'result lease-1']);
+    expect(await s.next('start')).toEqual({ type: 'start', jobId: 'bid_cpu_2', leaseId: 'lease-2' });
+    // One slot, one run at a time; lease-3 still waits, and the server hears no free slot.
+    expect(await s.next('ready')).toEqual({ type: 'ready', slots: 0, prefetch: 2 });
+    expect(executor.waiting()).toEqual(['lease-2']);
+    expect(agent.heldLeases()).toEqual(['lease-2']);
+    executor.release('lease-2');
+    executor.release((await until(() => executor.waiting().includes('lease-3')), 'lease-3'));
+    await s.take((m) => m.type === 'result' && m.leaseId === 'lease-3');
+    expect(s.received.filter((m) => m.type === 'start').map((m) => (m.type === 'start' ? m.leaseId : ''))).toEqual(['lease-2', 'lease-3']);
+    expect(await s.take((m) => m.type === 'ready' && m.slots === 1)).toEqual({ type: 'ready', slots: 1, prefetch: 2 });
+  });
+
+  it('work sent with its lease into a busy agent (a crossed ready) waits in the window and is heartbeated, not started', async () => {
+    const { peer, executor, agent } = await setup({ capacity: 1, prefetch: 1, auto: false });
+    const s = await peer.socket(0);
+    await s.next('ready');
+    s.send(assign(1));
+    s.send(assign(2));
+    await until(() => agent.prefetched === 1);
+    expect(agent.heldLeases()).toEqual(['lease-1', 'lease-2']);
+    executor.release('lease-1');
+    await until(() => executor.waiting().includes('lease-2'));
+    expect(s.received.some((m) => m.type === 'start')).toBe(false);
+  });
+
+  it('refuses an assign beyond its slots and window', async () => {
+    const { peer, executor } = await setup({ capacity: 1, prefetch: 1, auto: false });
+    const s = await peer.socket(0);
+    await s.next('ready');
+    s.send(assign(1));
+    s.send(prefetched(2));
+    s.send(prefetched(3));
+    expect(await s.next('error')).toMatchObject({ leaseId: 'lease-3', code: 'AGENT__RUN_FAILED', message: 'no free slot: all 1 are busy and 1 assign(s) wait' });
+    expect(executor.calls.map((c) => c.leaseId)).toEqual(['lease-1']);
+  });
+
+  it('drops held work the server cancels; it never runs', async () => {
+    const { peer, executor, agent } = await setup({ capacity: 1, prefetch: 1, auto: false });
+    const s = await peer.socket(0);
+    await s.next('ready');
+    s.send(assign(1));
+    s.send(prefetched(2));
+    await until(() => agent.prefetched === 1);
+    s.send({ type: 'cancel', jobId: 'bid_cpu_2', leaseId: 'lease-2', reason: 'the job released this slot' });
+    await until(() => agent.prefetched === 0);
+    executor.release('lease-1');
+    await s.next('result');
+    expect(await s.next('ready')).toEqual({ type: 'ready', slots: 1, prefetch: 1 });
+    expect(executor.calls.map((c) => c.leaseId)).toEqual(['lease-1']);
+  });
+
+  it('after a reconnect drops the prefetched work the welcome does not list (the server re-matched it)', async () => {
+    const { peer, executor, agent } = await setup({
+      capacity: 1,
+      prefetch: 1,
+      auto: false,
+      peer: { welcome: (_hello, index) => ({ leases: index === 1 ? [{ jobId: 'bid_cpu_1', replica: 0, leaseId: 'lease-1', expiresAt: Date.now() + 60_000 }] : [], heartbeatMs: 60_000 }) },
+    });
+    const first = await peer.socket(0);
+    await first.next('ready');
+    first.send(assign(1));
+    first.send(prefetched(2));
+    await until(() => agent.prefetched === 1);
+    first.drop();
+    const second = await peer.socket(1);
+    expect(await second.next('ready')).toEqual({ type: 'ready', slots: 0, prefetch: 1 });
+    expect(agent.prefetched).toBe(0);
+    executor.release('lease-1');
+    expect(await second.next('result')).toMatchObject({ leaseId: 'lease-1' });
+    expect(executor.calls.map((c) => c.leaseId)).toEqual(['lease-1']);
+  });
+
+  it('draining gives prefetched work back unstarted (AGENT__DRAINING) and finishes the running one', async () => {
+    const { peer, executor, agent } = await setup({ capacity: 1, prefetch: 2, auto: false });
+    const s = await peer.socket(0);
+    await s.next('ready');
+    s.send(assign(1));
+    s.send(prefetched(2));
+    await until(() => agent.prefetched === 1);
+    const drained = agent.drain({ timeoutMs: 5_000 });
+    expect(await s.next('error')).toMatchObject({ leaseId: 'lease-2', code: 'AGENT__DRAINING' });
+    executor.release('lease-1');
+    expect(await drained).toEqual({ finished: 1, abandoned: 0 });
+    expect(executor.calls.map((c) => c.leaseId)).toEqual(['lease-1']);
+  });
+
+  it('refuses a window over MAX_PREFETCH', () => {
+    expect(() => new Agent({ capacity: 1, prefetch: 17, executor: new DoublingExecutor(true), log: lineLogger({ write: () => {} }), connection: { server: 'http://127.0.0.1:1', market: 'cpu', keypair: { publicKey: 'k' } as never, hello: () => ({ askId: 'a', hardware: HARDWARE, runtime: RUNTIME }) } })).toThrow(
+      /prefetch must be a whole number from 0 to 16/,
+    );
   });
 });
 

@@ -9,6 +9,7 @@ import type {
 import { tensorsDigest, wireBytes } from '../../durable-objects/contracts/tensors.ts';
 import type { WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import { base64UrlEncode } from '../../durable-objects/contracts/auth.ts';
+import { MAX_PREFETCH } from '../../durable-objects/domain/dispatch/index.ts';
 import { AgentConnection } from './net/connection.ts';
 import type { ConnectionOptions, WorkMessage } from './net/connection.ts';
 
@@ -16,7 +17,9 @@ import type { ConnectionOptions, WorkMessage } from './net/connection.ts';
  * The agent core: N slots, pulled work. It announces `ready {slots}` (absolute free slots) on
  * welcome and whenever a slot frees; runs each assign on the executor; answers `result` or
  * `error`; drops work the server cancels or no longer lists after a reconnect; and drains on
- * request (ready 0, refuse new work, finish what it holds, then close).
+ * request (ready 0, refuse new work, finish what it holds, then close). With a prefetch window
+ * (`ready {slots, prefetch}`) it holds up to that many assigns beyond its slots and starts the next
+ * the moment a run ends (`start`), so no round trip to the server stands between two runs.
  */
 
 /** What a run produces: the result message less its ids. */
@@ -112,6 +115,8 @@ export function lineLogger(o: { write: (text: string) => void; quiet?: boolean; 
 export interface AgentOptions {
   /** Concurrent slots (the ask's capacity). */
   capacity: number;
+  /** Prefetch window: assigns held unstarted beyond the free slots, 0 to MAX_PREFETCH (default 0: none). */
+  prefetch?: number;
   executor: Executor;
   log: Logger;
   fault?: Fault | null;
@@ -127,6 +132,8 @@ export type AgentState = 'idle' | 'connecting' | 'working' | 'draining' | 'stopp
 interface Job {
   assign: AssignMessage;
   abort: AbortController;
+  /** Running (or ran); false while it waits in the prefetch window for a slot. */
+  started: boolean;
   /** The answer once the run ended; kept while the socket is down, until a welcome lists the lease. */
   answer: ResultMessage | AgentErrorMessage | null;
 }
@@ -140,9 +147,12 @@ export interface DrainOutcome {
 
 export class Agent {
   readonly capacity: number;
+  readonly prefetch: number;
   private readonly o: AgentOptions;
   private readonly conn: AgentConnection;
   private readonly jobs = new Map<string, Job>();
+  /** Held assigns not yet started, oldest first (each also in `jobs`). */
+  private readonly waiting: Job[] = [];
   private stateValue: AgentState = 'idle';
   private drainPromise: Promise<DrainOutcome> | null = null;
   private idleWaiters: (() => void)[] = [];
@@ -155,8 +165,11 @@ export class Agent {
 
   constructor(o: AgentOptions) {
     if (!Number.isSafeInteger(o.capacity) || o.capacity < 1) throw new Error(`capacity must be a whole number ≥ 1, got ${o.capacity}`);
+    const prefetch = o.prefetch ?? 0;
+    if (!Number.isSafeInteger(prefetch) || prefetch < 0 || prefetch > MAX_PREFETCH) throw new Error(`prefetch must be a whole number from 0 to ${MAX_PREFETCH}, got ${prefetch}`);
     this.o = o;
     this.capacity = o.capacity;
+    this.prefetch = prefetch;
     this.conn = new AgentConnection({
       ...o.connection,
       log: (line) => o.log.info(line),
@@ -185,13 +198,22 @@ export class Agent {
   /** Slots not running a job now. */
   get freeSlots(): number {
     let running = 0;
-    for (const j of this.jobs.values()) if (!j.answer) running++;
+    for (const j of this.jobs.values()) if (j.started && !j.answer) running++;
     return Math.max(0, this.capacity - running);
   }
 
-  /** Lease ids the agent holds: running, or finished with the answer not yet delivered. */
+  /** Assigns held in the prefetch window, not started yet. */
+  get prefetched(): number {
+    return this.waiting.length;
+  }
+
+  /**
+   * Lease ids the agent holds with a lease running at the server: running, finished with the answer
+   * not yet delivered, or waiting after an assign that came with its lease (not a prefetched one,
+   * whose lease starts with `start`).
+   */
   heldLeases(): string[] {
-    return [...this.jobs.keys()];
+    return [...this.jobs.entries()].filter(([, j]) => j.started || !j.assign.prefetch).map(([leaseId]) => leaseId);
   }
 
   /** Connects and starts taking work. */
@@ -215,6 +237,11 @@ export class Agent {
     const before = this.delivered;
     this.setState('draining');
     this.conn.send({ type: 'ready', slots: 0 });
+    // Prefetched work not started goes back at once, for the server to re-match; what came with a lease is finished.
+    for (const job of this.waiting.filter((j) => j.assign.prefetch)) {
+      this.drop(job);
+      this.refuse(job.assign, 'AGENT__DRAINING', 'the agent is draining; prefetched work given back unstarted');
+    }
     this.drainPromise = (async () => {
       const held = this.jobs.size;
       if (held > 0) this.o.log.info(`waiting up to ${o.timeoutMs} ms for ${held} lease(s) to finish`);
@@ -241,9 +268,8 @@ export class Agent {
     for (const [leaseId, job] of [...this.jobs]) {
       const name = jobName(job.assign);
       if (!listed.has(leaseId)) {
-        job.abort.abort();
-        this.jobs.delete(leaseId);
-        this.o.log.info(`${name}: the server no longer lists lease ${leaseId}; dropped`);
+        this.drop(job);
+        this.o.log.info(`${name}: the server no longer lists ${job.started || !job.assign.prefetch ? `lease ${leaseId}` : `prefetched lease ${leaseId} (it goes back to its job)`}; dropped`);
       } else if (job.answer) {
         this.deliver(leaseId, job);
       } else {
@@ -259,6 +285,7 @@ export class Agent {
     // Answers the server no longer lists have arrived (or no longer matter).
     for (const leaseId of [...this.sent.keys()]) if (!listed.has(leaseId)) this.sent.delete(leaseId);
     if (this.stateValue === 'connecting') this.setState('working');
+    this.startWaiting();
     if (this.stateValue === 'draining') this.conn.send({ type: 'ready', slots: 0 });
     else this.announce();
     this.checkIdle();
@@ -284,16 +311,43 @@ export class Agent {
       this.refuse(m, 'AGENT__DRAINING', 'the agent is draining and takes no new work');
       return;
     }
-    if (this.freeSlots === 0) {
-      // The server overran the slots announced (a ready crossed an assign in flight): refuse rather
-      // than oversubscribe the machine, so the replica is re-matched elsewhere at once.
-      this.refuse(m, 'AGENT__RUN_FAILED', `no free slot: all ${this.capacity} are busy`);
+    const job: Job = { assign: m, abort: new AbortController(), started: false, answer: null };
+    if (this.freeSlots > 0) {
+      this.jobs.set(m.leaseId, job);
+      this.begin(job);
       return;
     }
-    const job: Job = { assign: m, abort: new AbortController(), answer: null };
+    if (this.waiting.length >= this.prefetch) {
+      // The server overran the slots and window announced (a ready crossed an assign in flight):
+      // refuse rather than oversubscribe the machine, so the replica is re-matched elsewhere at once.
+      this.refuse(m, 'AGENT__RUN_FAILED', `no free slot: all ${this.capacity} are busy${this.prefetch > 0 ? ` and ${this.prefetch} assign(s) wait` : ''}`);
+      return;
+    }
     this.jobs.set(m.leaseId, job);
+    this.waiting.push(job);
+    this.o.log.info(`${jobName(m)}: held for the next free slot (lease ${m.leaseId}), ${this.waiting.length}/${this.prefetch} waiting`);
+  }
+
+  /** Runs a held job in a free slot; prefetched work tells the server it started (its lease starts now). */
+  private begin(job: Job): void {
+    const m = job.assign;
+    job.started = true;
+    if (m.prefetch) this.conn.send({ type: 'start', jobId: m.jobId, leaseId: m.leaseId });
     this.o.log.info(`${jobName(m)}: started (model ${short(m.model.sha256)}, lease ${m.leaseId}), ${this.freeSlots}/${this.capacity} slot(s) free`);
     void this.execute(job);
+  }
+
+  /** Starts waiting jobs, oldest first, while slots are free (not while draining: held leases still run). */
+  private startWaiting(): void {
+    while (this.waiting.length > 0 && this.freeSlots > 0 && this.stateValue !== 'stopped') this.begin(this.waiting.shift()!);
+  }
+
+  /** Forgets a job: aborted if running, out of the prefetch window if waiting. */
+  private drop(job: Job): void {
+    job.abort.abort();
+    this.jobs.delete(job.assign.leaseId);
+    const i = this.waiting.indexOf(job);
+    if (i >= 0) this.waiting.splice(i, 1);
   }
 
   private async execute(job: Job): Promise<void> {
@@ -308,6 +362,8 @@ export class Agent {
     }
     if (this.jobs.get(m.leaseId) !== job) return; // cancelled or dropped meanwhile
     job.answer = answer;
+    // The next held job starts before this answer goes out: the slot is never idle for a round trip.
+    this.startWaiting();
     if (answer.type === 'result') {
       const t = answer.timings;
       this.o.log.info(`${jobName(m)}: ran in ${Math.round(t.runMs)} ms (load ${Math.round(t.loadMs)} ms), digest ${short(answer.outputDigest)}${this.o.fault ? ' [FAULT: corrupted]' : ''}`);
@@ -325,10 +381,12 @@ export class Agent {
       this.o.log.info(`cancel for job ${m.jobId} lease ${m.leaseId}: not held; ignored`);
       return;
     }
-    job.abort.abort();
-    this.jobs.delete(m.leaseId);
+    this.drop(job);
     this.o.log.info(`${jobName(job.assign)}: cancelled by the server${m.reason ? ` (${m.reason})` : ''}`);
-    if (!job.answer) this.announce();
+    if (job.started && !job.answer) {
+      this.startWaiting();
+      this.announce();
+    }
     this.checkIdle();
   }
 
@@ -346,10 +404,14 @@ export class Agent {
     return true;
   }
 
-  /** Tells the server how many slots are free now; silent while draining (ready 0 went out once). */
+  /**
+   * Tells the server how many slots are free now (none while work waits for one) and the prefetch
+   * window, when there is one; silent while draining (ready 0 went out once).
+   */
   private announce(): void {
     if (this.stateValue === 'stopped' || this.stateValue === 'draining') return;
-    this.conn.send({ type: 'ready', slots: this.freeSlots });
+    const slots = Math.max(0, this.freeSlots - this.waiting.length);
+    this.conn.send(this.prefetch > 0 ? { type: 'ready', slots, prefetch: this.prefetch } : { type: 'ready', slots });
   }
 
   private refuse(m: { jobId: string; leaseId: string }, code: AgentErrorCode, message: string): void {
@@ -361,6 +423,7 @@ export class Agent {
     const n = this.jobs.size;
     for (const job of this.jobs.values()) job.abort.abort();
     this.jobs.clear();
+    this.waiting.length = 0;
     if (n > 0) this.o.log.warn(`gave up ${n} lease(s); the server will re-match them when they lapse`);
     this.checkIdle();
     return n;

@@ -97,6 +97,9 @@ describe('doug-agent with a bad command line', () => {
     expect(t2.err.join('')).toMatch(/CLI__USAGE: --price/);
     const t3 = io();
     expect(await main(['--server', 'http://x', '--market', 'cpu', '--price', '1', '--capacity', '1', '--attr', 'nokey'], t3.io)).toBe(2);
+    const t4 = io();
+    expect(await main(['--server', 'http://x', '--market', 'cpu', '--price', '1', '--capacity', '1', '--prefetch', '17'], t4.io)).toBe(2);
+    expect(t4.err.join('')).toMatch(/CLI__USAGE: --prefetch: at most 16/);
   });
 
   it('prints usage on --help', async () => {
@@ -107,6 +110,19 @@ describe('doug-agent with a bad command line', () => {
 });
 
 describe('doug-agent run by a provider', () => {
+  it('with --prefetch lists the window as more slots of its ask and announces it in ready', async () => {
+    const m = await market();
+    const t = io();
+    const code = main(['--server', m.url, '--market', 'cpu', '--price', '1', '--capacity', '1', '--prefetch', '2', '--quiet'], t.io);
+    const s = await m.socket(0);
+    const [post] = m.httpRequests.filter((r) => r.method === 'POST');
+    expect(JSON.parse(post!.body)).toMatchObject({ capacity: 3 });
+    expect(await s.next('ready')).toEqual({ type: 'ready', slots: 1, prefetch: 2 });
+    t.stop('SIGINT');
+    expect(await s.take((m) => m.type === 'ready' && m.slots === 0)).toEqual({ type: 'ready', slots: 0 });
+    expect(await code).toBe(0);
+  });
+
   it('creates its key (0600), lists a signed ask with detected attributes, works, and on a signal drains, withdraws and exits 0', async () => {
     const m = await market();
     const t = io();

@@ -9,6 +9,7 @@ import { MARKET_ID } from '../../durable-objects/contracts/api.ts';
 import type { AttributeValue } from '../../durable-objects/contracts/api.ts';
 import { base64UrlDecode, createDelegation, decodePublicKey, DELEGATION_SCOPES, delegationMessage, sha256Hex, verifyText } from '../../durable-objects/contracts/auth.ts';
 import type { Delegation, DelegationScope, Keypair } from '../../durable-objects/contracts/auth.ts';
+import { MAX_PREFETCH } from '../../durable-objects/domain/dispatch/index.ts';
 import { formatDoug } from '../../durable-objects/domain/money.ts';
 import { LIMITS } from '../../durable-objects/domain/market/validate.ts';
 import { API_LIMITS, ATTRIBUTE_KEY } from '../../durable-objects/contracts/schemas.ts';
@@ -73,6 +74,8 @@ interface Options {
   market: string;
   price: bigint;
   capacity: number;
+  /** Assigns held beyond the slots (the prefetch window); the ask lists that many more slots. */
+  prefetch: number;
   attributes: Record<string, AttributeValue>;
   keyPath: string;
   walletKeyPath: string | null;
@@ -89,6 +92,7 @@ const FLAGS: Record<string, FlagKind> = {
   market: 'string',
   price: 'string',
   capacity: 'string',
+  prefetch: 'string',
   attr: 'list',
   key: 'string',
   'wallet-key': 'string',
@@ -115,6 +119,9 @@ if it is missing: the key a wallet authorises on the portal's /provide page.
   --market M            market id, e.g. cpu, gpu-24gb
   --price DOUG          price per work unit, e.g. 0.01
   --capacity N          concurrent jobs (slots), 1-1024
+  --prefetch N          hold up to N more assigns (0-${MAX_PREFETCH}, default 0), each started the moment a
+                        slot frees, so short jobs run back to back; the ask lists N more slots,
+                        and held work must still start within a lease's length of its match
   --attr key=value      extra ask attribute (repeatable); detected ones: accelerator, memoryGb, cores, fingerprint
   --key FILE            the agent's hot key (default ${DEFAULT_AGENT_KEY_PATH}; created, mode 0600, if
                         missing, except with --delegation, which names an existing key)
@@ -175,6 +182,9 @@ function options(argv: string[], io: AgentCliIo): Options {
   const price = dougArg('--price', need('price'));
   const capacity = intArg('--capacity', need('capacity'), 1);
   if (capacity > LIMITS.capacity.max) throw new UsageError(`--capacity: at most ${LIMITS.capacity.max}`);
+  const prefetch = str('prefetch') === undefined ? 0 : intArg('--prefetch', str('prefetch')!, 0);
+  if (prefetch > MAX_PREFETCH) throw new UsageError(`--prefetch: at most ${MAX_PREFETCH}`);
+  if (capacity + prefetch > LIMITS.capacity.max) throw new UsageError(`--capacity and --prefetch: at most ${LIMITS.capacity.max} together (the ask's slots)`);
   const ttlMs = str('ttl') === undefined ? DEFAULT_TTL_MS : durationArg('--ttl', str('ttl')!);
   if (ttlMs > API_LIMITS.maxTtlMs) throw new UsageError(`--ttl: at most ${API_LIMITS.maxTtlMs / 86_400_000}d`);
   const drainTimeoutMs = str('drain-timeout') === undefined ? DEFAULT_DRAIN_MS : durationArg('--drain-timeout', str('drain-timeout')!);
@@ -190,6 +200,7 @@ function options(argv: string[], io: AgentCliIo): Options {
     market,
     price,
     capacity,
+    prefetch,
     attributes: attributesArg(Array.isArray(f.attr) ? f.attr : []),
     keyPath: expandHome(str('key') ?? DEFAULT_AGENT_KEY_PATH, home),
     walletKeyPath: wallet === undefined ? null : expandHome(wallet, home),
@@ -359,17 +370,19 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
     await renewDelegation();
     // An ask may not outlive the delegation it is listed by when the agent cannot renew that.
     const expiresAt = given ? Math.min(now() + o.ttlMs, given.expiresAt) : now() + o.ttlMs;
-    const res = await client().placeAsk({ market: o.market, price: o.price, capacity: o.capacity, attributes, expiresAt });
+    // The market matches up to the ask's capacity at once: the window's work needs slots there too.
+    const res = await client().placeAsk({ market: o.market, price: o.price, capacity: o.capacity + o.prefetch, attributes, expiresAt });
     const id = res.order?.id;
     if (typeof id !== 'string') throw new Error('the server answered the ask without an order id');
     const end = given && expiresAt === given.expiresAt ? ", when the wallet's delegation ends" : '';
-    log.info(`listed ask ${id} on ${o.market}: ${o.capacity} slot(s) at ${formatDoug(o.price)} DOUG, until ${new Date(expiresAt).toISOString()}${end}`);
+    log.info(`listed ask ${id} on ${o.market}: ${o.capacity + o.prefetch} slot(s)${o.prefetch > 0 ? ` (${o.capacity} running, ${o.prefetch} prefetched)` : ''} at ${formatDoug(o.price)} DOUG, until ${new Date(expiresAt).toISOString()}${end}`);
     return { id, expiresAt };
   };
 
   let ask = await list();
   const agent = new Agent({
     capacity: o.capacity,
+    prefetch: o.prefetch,
     executor,
     fault,
     log,

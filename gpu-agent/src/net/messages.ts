@@ -91,6 +91,8 @@ function parseAssign(v: Record<string, unknown>): ParsedServerMessage {
     inputs,
     outputs: outputs as string[],
   };
+  if (v.prefetch !== undefined && v.prefetch !== true) return bad('prefetch must be true when present');
+  if (v.prefetch === true) message.prefetch = true;
   return { kind: 'message', message };
 }
 
