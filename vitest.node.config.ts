@@ -10,6 +10,8 @@ export default defineConfig({
   test: {
     include: ['durable-objects/**/*.test.ts', 'sdk/**/*.test.ts', 'workers/**/*.test.ts', 'gpu-agent/**/*.test.ts', 'web/src/**/*.test.ts', 'programs/**/*.test.ts', 'scripts/**/*.test.ts'],
     environment: 'node',
+    // A fresh clone has no web/.svelte-kit yet (the portal's specs need its tsconfig).
+    globalSetup: ['test/global-setup/svelte-kit-sync.ts'],
     testTimeout: 60_000,
   },
 });

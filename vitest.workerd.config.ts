@@ -14,6 +14,8 @@ export default defineConfig(async () => {
     test: {
       include: ['test/integration/**/*.test.ts'],
       setupFiles: ['test/integration/apply-migrations.ts'],
+      // A fresh clone has no web/build yet (the Worker's static assets).
+      globalSetup: ['test/global-setup/portal-build.ts'],
       testTimeout: 60_000,
       hookTimeout: 60_000,
     },
