@@ -36,12 +36,21 @@ const NONCE = /^[A-Za-z0-9_-]{8,64}$/;
  */
 export type SigningScope = DelegationScope | 'owner' | 'delegated';
 
+/** A request's signature headers, checked for presence and form (not yet the signature itself). */
+export interface SignatureHeaders {
+  key: string;
+  timestampText: string;
+  timestamp: number;
+  nonce: string;
+  signature: string;
+}
+
 /**
- * Verifies a signed request without side effects: headers present, key well formed, timestamp in
- * the window, signature over the canonical request, delegation (if any) signed by the wallet,
- * unexpired and covering `scope`. The nonce is recorded separately, once the request is valid.
+ * Checks what can be checked before the body is read: the signature headers are present, the key
+ * well formed, the timestamp in the window, the nonce well formed. Unsigned or stale requests are
+ * refused before a byte of their body is read.
  */
-export async function verifySigned(request: Request, bodySha256: string, scope: SigningScope, now: number): Promise<Caller> {
+export function signatureHeaders(request: Request, now: number): SignatureHeaders {
   const header = (name: string): string => {
     const v = request.headers.get(name);
     if (!v) refuse('AUTH__MISSING', { header: name });
@@ -56,6 +65,16 @@ export async function verifySigned(request: Request, bodySha256: string, scope: 
   const timestamp = Number(timestampText);
   if (Math.abs(now - timestamp) > TIMESTAMP_WINDOW_MS) refuse('AUTH__TIMESTAMP_STALE', { skewMs: now - timestamp, windowMs: TIMESTAMP_WINDOW_MS });
   if (!NONCE.test(nonce)) refuse('API__INVALID_INPUT', { field: AUTH_HEADERS.nonce, problem: 'must be 8-64 characters of [A-Za-z0-9_-]' });
+  return { key, timestampText, timestamp, nonce, signature };
+}
+
+/**
+ * Verifies a signed request without side effects: headers present, key well formed, timestamp in
+ * the window, signature over the canonical request, delegation (if any) signed by the wallet,
+ * unexpired and covering `scope`. The nonce is recorded separately, once the request is valid.
+ */
+export async function verifySigned(request: Request, bodySha256: string, scope: SigningScope, now: number): Promise<Caller> {
+  const { key, timestampText, timestamp, nonce, signature } = signatureHeaders(request, now);
   const url = new URL(request.url);
   const canonical = canonicalRequest({ method: request.method, path: url.pathname + url.search, timestamp: timestampText, nonce, bodySha256 });
   if (!(await verifyText(key, signature, canonical))) refuse('AUTH__SIGNATURE_INVALID');

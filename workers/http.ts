@@ -5,7 +5,11 @@ import { ChainFailure } from '../programs/client/errors.ts';
 
 /** Thrown inside handlers to answer with a coded error; the router's catch turns it into JSON. */
 export class ApiFailure extends Error {
-  constructor(readonly error: DomainError) {
+  constructor(
+    readonly error: DomainError,
+    /** Headers the answer carries besides its JSON (Allow on a 405). */
+    readonly headers: Record<string, string> = {},
+  ) {
     super(`${error.code}: ${error.message}`);
   }
 }
@@ -79,24 +83,82 @@ export function json(body: unknown, status = 200, headers: Record<string, string
   return new Response(toJson(body), { status, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } });
 }
 
-export function errorResponse(error: DomainError): Response {
-  return json({ error: { code: error.code, message: error.message, context: error.context } }, statusFor(error.code));
+export function errorResponse(error: DomainError, headers: Record<string, string> = {}): Response {
+  return json({ error: { code: error.code, message: error.message, context: error.context } }, statusFor(error.code), headers);
 }
 
 /** Router catch-all: coded failures (the edge's and the Solana client's) as themselves, anything else as a logged 500. */
 export function handleError(err: unknown): Response {
-  if (err instanceof ApiFailure || err instanceof ChainFailure) return errorResponse(err.error);
+  if (err instanceof ApiFailure) return errorResponse(err.error, err.headers);
+  if (err instanceof ChainFailure) return errorResponse(err.error);
   console.error('unhandled error', err instanceof Error ? err.stack : err);
   return errorResponse(domainError('API__INTERNAL'));
 }
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-/** Reads the body as text within the size limit (the declared length is checked first). */
-export async function readBody(request: Request, limit = MAX_BODY_BYTES): Promise<string> {
-  const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > limit) refuse('API__BODY_TOO_LARGE', { size: declared, limit });
-  if (!request.body) return '';
+/** The media types a route's body may be sent as. */
+export type BodyType = 'application/json' | 'application/octet-stream';
+
+/** A body's reading rule: its media type and its size limit in bytes. */
+export interface BodyRule {
+  type: BodyType;
+  limit?: number;
+}
+
+const TOKEN = "[!#$%&'*+.^_`|~0-9A-Za-z-]+";
+const MEDIA_TYPE = new RegExp(`^(${TOKEN})/(${TOKEN})[ \\t]*((?:;[ \\t]*(?:${TOKEN}=(?:${TOKEN}|"(?:[^"\\\\]|\\\\.)*"))?[ \\t]*)*)$`);
+const PARAMETER = new RegExp(`;[ \\t]*(${TOKEN})=(${TOKEN}|"(?:[^"\\\\]|\\\\.)*")`, 'g');
+
+/**
+ * A Content-Type value parsed as RFC 9110 writes it: type and subtype (lower-cased: they are
+ * case-insensitive), and parameters (names lower-cased, quoted values unquoted). Null when it is
+ * not a media type at all.
+ */
+export function parseMediaType(value: string): { type: string; params: Record<string, string> } | null {
+  const m = MEDIA_TYPE.exec(value.trim());
+  if (!m) return null;
+  const params: Record<string, string> = {};
+  for (const p of m[3]!.matchAll(PARAMETER)) {
+    const raw = p[2]!;
+    params[p[1]!.toLowerCase()] = raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw;
+  }
+  return { type: `${m[1]}/${m[2]}`.toLowerCase(), params };
+}
+
+/**
+ * The one media-type rule of every body-reading route: the header names `expected` (any case),
+ * with no parameter but `charset=utf-8` (the only encoding bodies are decoded as). The reader
+ * applies it to bodies that are not empty (an empty body describes nothing).
+ */
+export function checkMediaType(header: string | null, expected: BodyType): void {
+  const unsupported = (problem: string): never => refuse('API__UNSUPPORTED_MEDIA_TYPE', { expected, received: header?.slice(0, 100) ?? null, problem });
+  if (header === null) return unsupported('the content-type header is missing');
+  const parsed = parseMediaType(header);
+  if (!parsed) return unsupported('it is not a media type');
+  if (parsed.type !== expected) unsupported(`the type is ${parsed.type}`);
+  for (const [name, value] of Object.entries(parsed.params)) {
+    if (name !== 'charset') unsupported(`parameter ${name} is not accepted`);
+    if (value.toLowerCase() !== 'utf-8') unsupported(`charset ${value} is not accepted (only utf-8)`);
+  }
+}
+
+/**
+ * Reads the body as bytes under `rule`: the media type (of a body that is not empty) is checked
+ * and the declared length compared with the limit before anything is read; then the stream is counted as it arrives
+ * (chunked bodies declare no length) and reading stops at the limit. What is left unread is
+ * discarded before the answer (discardUnread), so the client gets the 413, not a broken connection.
+ */
+export async function readBytes(request: Request, rule: BodyRule): Promise<Uint8Array> {
+  const limit = rule.limit ?? MAX_BODY_BYTES;
+  const header = request.headers.get('content-type');
+  const declaredText = request.headers.get('content-length');
+  if (declaredText !== null && !/^[0-9]{1,16}$/.test(declaredText)) refuse('API__INVALID_INPUT', { field: 'content-length', problem: 'must be a byte count' });
+  const declared = declaredText === null ? null : Number(declaredText);
+  // A declared length above zero, or a chunked body that names a type: checked before reading.
+  if ((declared ?? 0) > 0 || (declared === null && request.body && header !== null)) checkMediaType(header, rule.type);
+  if (declared !== null && declared > limit) refuse('API__BODY_TOO_LARGE', { size: declared, limit });
+  if (!request.body) return new Uint8Array(0);
   const reader = request.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -105,21 +167,55 @@ export async function readBody(request: Request, limit = MAX_BODY_BYTES): Promis
     if (done) break;
     size += value.byteLength;
     if (size > limit) {
-      await reader.cancel();
-      refuse('API__BODY_TOO_LARGE', { size, limit });
+      reader.releaseLock();
+      refuse('API__BODY_TOO_LARGE', { size: `more than ${limit}`, limit });
     }
     chunks.push(value);
   }
+  if (size > 0) checkMediaType(header, rule.type);
   const all = new Uint8Array(size);
   let offset = 0;
   for (const c of chunks) {
     all.set(c, offset);
     offset += c.byteLength;
   }
+  return all;
+}
+
+/** Bytes as UTF-8 text; bytes that are not UTF-8 are malformed. */
+export function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(all);
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
     return refuse('API__MALFORMED_JSON');
+  }
+}
+
+/** More than any route accepts (models: 64 MiB); a body larger still is cut off rather than read to its end. */
+export const MAX_DISCARD_BYTES = 128 * 1024 * 1024;
+
+/**
+ * Reads and drops what a refused request left of a body it began to read, so that the answer
+ * reaches the client instead of a broken request stream (behind wrangler dev's proxy, a plain-text
+ * 503 "Your worker restarted mid-request"). The runtime reads no request body once the answer is
+ * sent, so this runs before. Bodies beyond MAX_DISCARD_BYTES are cancelled.
+ */
+export async function discardUnread(request: Request): Promise<void> {
+  if (!request.body || request.body.locked) return;
+  const reader = request.body.getReader();
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      size += value.byteLength;
+      if (size > MAX_DISCARD_BYTES) {
+        await reader.cancel();
+        return;
+      }
+    }
+  } catch {
+    // The client went away: nothing is left to drop.
   }
 }
 

@@ -33,7 +33,7 @@ interface Operation {
 const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
   health: { summary: 'Liveness' },
   openapi: { summary: 'This document (OpenAPI 3.1)' },
-  markets: { summary: 'Every market: best bid and ask, last price, 24 h volume, open orders, providers' },
+  markets: { summary: 'Every market: best bid and ask, last price, 24 h volume, open orders, providers', query: PageQuerySchema },
   market: { summary: 'A market summary and its live book depth per price level', query: MarketQuerySchema },
   trades: { summary: 'Recent fills of a market', query: PageQuerySchema },
   agentSocket: { summary: "An agent's WebSocket (protocol in durable-objects/contracts/agent.ts)", status: 101 },
@@ -54,7 +54,7 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
   model: { summary: 'A model, for agents', bytes: true },
   uploadInputs: { summary: "Stores a job's input tensors under the digest of their canonical encoding", body: InputsSchema, signed: true, status: 201 },
   account: { summary: 'Balance: available, held, credited, payouts, holds' },
-  holds: { summary: "The account's holds" },
+  holds: { summary: "The account's holds", query: PageQuerySchema },
   ledger: { summary: "The account's events", query: HistoryQuerySchema },
   audit: { summary: 'Conservation of funds over all accounts (and custody, with a chain)' },
   faucet: { summary: 'Local mode only: mints (with a chain) or credits $DOUG to the signer', body: FaucetSchema, signed: true, status: 201 },
@@ -65,6 +65,15 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
   withdrawal: { summary: 'A withdrawal: status, amount, destination, attempts, outcome' },
   withdrawals: { summary: "The account's withdrawals, newest first", query: PageQuerySchema },
 };
+
+/**
+ * The query parameters a route takes (its schema's keys; none without a schema). The Worker refuses
+ * any other parameter on every route, so the document and the edge cannot disagree.
+ */
+export function routeQueryParameters(id: keyof typeof ROUTES): readonly string[] {
+  const query = OPERATIONS[id].query as (GenericSchema & { entries?: Record<string, unknown> }) | undefined;
+  return query?.entries ? Object.keys(query.entries) : [];
+}
 
 type Json = Record<string, unknown>;
 

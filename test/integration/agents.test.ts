@@ -8,6 +8,7 @@ import type { JobView } from '../../durable-objects/domain/job/view.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { PROTOCOL } from '../../durable-objects/domain/params.ts';
 import { BASE, DOUG, until, wallet } from './helpers.ts';
+import { anyShapeModel } from '../support/onnx-model.ts';
 import { DougApiError } from '../../sdk/client.ts';
 
 const env = rawEnv as unknown as Env;
@@ -29,7 +30,7 @@ class SocketAgent {
   }
 
   static async connect(market: string): Promise<SocketAgent> {
-    const res = await SELF.fetch(`${BASE}/v1/markets/${market}/agent`, { headers: { upgrade: 'websocket' } });
+    const res = await SELF.fetch(`${BASE}/v1/markets/${market}/agent`, { headers: { upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } });
     expect(res.status).toBe(101);
     const ws = res.webSocket!;
     ws.accept();
@@ -74,7 +75,7 @@ describe('agents on the market socket', () => {
   it('pull matched replicas, return results, and the verified job pays both providers', async () => {
     const buyer = await wallet(20n * DOUG);
     const providers = [await wallet(), await wallet()];
-    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([8, 1, 2, 3, 4, 5]));
+    const model = await upload(buyer.keypair, '/v1/models', anyShapeModel(`agents-1`));
     const inputs: WireTensor[] = [toWire('x', 'float32', [1, 3], f32([1, 2, 3]))];
     const input = await upload(buyer.keypair, '/v1/inputs', JSON.stringify({ tensors: inputs }));
 
@@ -104,7 +105,7 @@ describe('agents on the market socket', () => {
     for (const agent of agents) {
       const assign = await agent.next('assign');
       expect(assign.jobId).toBe(jobId);
-      expect(assign.model).toMatchObject({ sha256: model.sha256, bytes: 6 });
+      expect(assign.model).toMatchObject({ sha256: model.sha256, bytes: Number(model.bytes) });
       expect(assign.inputs).toEqual(inputs);
       agent.send({ type: 'heartbeat', leases: [assign.leaseId] });
       agent.send({ type: 'result', jobId, leaseId: assign.leaseId, outputs, outputDigest: digest, timings: { loadMs: 1, runMs: 1 } });
@@ -156,7 +157,7 @@ describe('agents on the market socket', () => {
   it('re-matches a replica whose lease lapsed to another provider, pays nothing twice, and tells the silent agent', async () => {
     const buyer = await wallet(20n * DOUG);
     const [silent, steady, spare] = [await wallet(), await wallet(), await wallet()];
-    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([1, 2, 3]));
+    const model = await upload(buyer.keypair, '/v1/models', anyShapeModel(`agents-2`));
     const input = await upload(buyer.keypair, '/v1/inputs', JSON.stringify({ tensors: [toWire('x', 'float32', [1], f32([7]))] }));
     const connect = async (p: typeof silent, price: string) => {
       const ask = await p.client.placeAsk({ market: 'gpu-24gb', price, capacity: 1, attributes: {}, expiresAt: hour() });
@@ -233,7 +234,7 @@ describe('agents on the market socket', () => {
   it('compares replicas on different runtimes within the tolerance, breaks a tie, and leaves the minority unpaid', async () => {
     const buyer = await wallet(20n * DOUG);
     const [honest, faulty, breaker] = [await wallet(), await wallet(), await wallet()];
-    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([9, 9]));
+    const model = await upload(buyer.keypair, '/v1/models', anyShapeModel(`agents-3`));
     const input = await upload(buyer.keypair, '/v1/inputs', JSON.stringify({ tensors: [toWire('x', 'float32', [1], f32([1]))] }));
     const avx512: RuntimeFingerprint = { ...RUNTIME, cpuFeatures: ['avx512f'] };
     const connect = async (p: typeof honest, price: string, runtime: RuntimeFingerprint) => {
@@ -280,7 +281,7 @@ describe('agents on the market socket', () => {
   it('resumes a lease after the agent reconnects: the welcome lists it and the late result counts', async () => {
     const buyer = await wallet(5n * DOUG);
     const p = await wallet();
-    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([4, 2]));
+    const model = await upload(buyer.keypair, '/v1/models', anyShapeModel(`agents-4`));
     const inline = [toWire('x', 'float32', [1], f32([3]))];
     const ask = await p.client.placeAsk({ market: 'cpu', price: '10', capacity: 1, attributes: {}, expiresAt: hour() });
     const first = await SocketAgent.connect('cpu');
@@ -325,7 +326,7 @@ describe('agents on the market socket', () => {
   it('lets the buyer challenge a single-replica result: the re-run agrees, so the buyer pays both runs', async () => {
     const buyer = await wallet(5n * DOUG);
     const [first, second] = [await wallet(), await wallet()];
-    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([7, 7]));
+    const model = await upload(buyer.keypair, '/v1/models', anyShapeModel(`agents-5`));
     const connect = async (p: typeof first) => {
       // Asks of earlier tests still rest in this market: a region keeps this job to these two.
       const ask = await p.client.placeAsk({ market: 'gpu-80gb', price: '300', capacity: 1, attributes: { region: 'challenge-test' }, expiresAt: hour() });
@@ -369,7 +370,7 @@ describe('agents on the market socket', () => {
   it('lets the buyer cancel a job before any result, refunded in full', async () => {
     const buyer = await wallet(DOUG);
     const p = await wallet();
-    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([3]));
+    const model = await upload(buyer.keypair, '/v1/models', anyShapeModel(`agents-6`));
     await p.client.placeAsk({ market: 'gpu-24gb', price: '50', capacity: 1, attributes: { region: 'cancel-test' }, expiresAt: hour() });
     const bid = await buyer.client.placeBid({ market: 'gpu-24gb', maxPrice: '50', units: 4, replicas: 1, requirements: [{ key: 'region', op: 'eq', value: 'cancel-test' }], expiresAt: hour(), job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([1]))], tolerance: null } });
     await until(async () => (await buyer.client.job(bid.jobId!).catch(() => undefined)) ?? undefined, 'the job');
@@ -409,7 +410,7 @@ describe('agents on the market socket', () => {
 
     // A real lease, then a forged digest and an oversize result for it: both refused, the lease kept.
     const buyer = await wallet(DOUG);
-    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([1]));
+    const model = await upload(buyer.keypair, '/v1/models', anyShapeModel(`agents-7`));
     agent.send({ type: 'ready', slots: 1 });
     const bid = await buyer.client.placeBid({ market: 'cpu', maxPrice: '5', units: 1, replicas: 1, expiresAt: hour(), job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([0]))], tolerance: null } });
     const assign = await agent.next('assign');
@@ -447,7 +448,7 @@ describe('an agent frame the schemas refuse', () => {
     }
 
     const buyer = await wallet(DOUG);
-    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([2]));
+    const model = await upload(buyer.keypair, '/v1/models', anyShapeModel(`agents-8`));
     agent.send({ type: 'ready', slots: 1 });
     const bid = await buyer.client.placeBid({ market: 'cpu', maxPrice: '5', units: 1, replicas: 1, expiresAt: hour(), job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([0]))], tolerance: null } });
     expect((await agent.next('assign')).jobId).toBe(bid.jobId);
@@ -462,7 +463,7 @@ describe('agents that go away', () => {
     const region = `r${Math.random().toString(36).slice(2, 10)}`;
     const buyer = await wallet(5n * DOUG);
     const [dead, live] = [await wallet(), await wallet()];
-    const model = await upload(buyer.keypair, '/v1/models', new Uint8Array([9, Math.floor(Math.random() * 256)]));
+    const model = await upload(buyer.keypair, '/v1/models', anyShapeModel(`agents-9-${Math.random()}`));
     const deadAsk = await dead.client.placeAsk({ market: 'cpu', price: '1', capacity, attributes: { region }, expiresAt: hour() });
     const liveAsk = await live.client.placeAsk({ market: 'cpu', price: '1', capacity: 1, attributes: { region }, expiresAt: hour() });
     const sockets = [];

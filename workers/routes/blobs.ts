@@ -1,11 +1,10 @@
-import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { tensorsBytes, tensorsDigest } from '../../durable-objects/contracts/tensors.ts';
 import { API_LIMITS, HEX64, InputsSchema } from '../../durable-objects/contracts/schemas.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import { json, parseJsonObject, readBody, refuse } from '../http.ts';
+import { decodeUtf8, json, parseJsonObject, refuse } from '../http.ts';
 import { valid } from '../validate.ts';
 import { marketObject } from '../../durable-objects/runtime/objects.ts';
-import { knownMarket, signedBytes } from './common.ts';
+import { checkWebSocketHandshake, knownMarket, signedBody } from './common.ts';
 
 /** Largest model accepted (an R2 object could be larger; Workers request bodies are the bound). */
 export const MAX_MODEL_BYTES = 64 * 1024 * 1024;
@@ -15,14 +14,10 @@ export const MAX_MODEL_BYTES = 64 * 1024 * 1024;
  * Uploading the same bytes again is harmless and answers the same name.
  */
 export async function putModel(request: Request, env: Env): Promise<Response> {
-  const declared = Number(request.headers.get('content-length') ?? '0');
-  if (declared > MAX_MODEL_BYTES) refuse('API__BODY_TOO_LARGE', { size: declared, limit: MAX_MODEL_BYTES });
-  const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.byteLength > MAX_MODEL_BYTES) refuse('API__BODY_TOO_LARGE', { size: bytes.byteLength, limit: MAX_MODEL_BYTES });
+  // Unsigned requests and declared lengths over the limit are refused before the body is read.
+  const req = await signedBody(request, env, 'orders', { type: 'application/octet-stream', limit: MAX_MODEL_BYTES });
+  const { bytes, sha256 } = req;
   if (bytes.byteLength === 0) refuse('API__INVALID_INPUT', { field: 'body', problem: 'must hold the model bytes' });
-  const sha256 = await sha256Hex(bytes);
-  // The signature covers the bytes' hash, as for any body.
-  const req = await signedBytes(request, env, 'orders', sha256);
   await req.commit();
   await env.BLOBS.put(`models/${sha256}`, bytes);
   return json({ sha256, bytes: bytes.byteLength }, 201);
@@ -39,9 +34,8 @@ export async function getModel(request: Request & { params: Record<string, strin
 
 /** PUT /v1/inputs (signed): a job's input tensors, stored under the digest of their canonical encoding. */
 export async function putInputs(request: Request, env: Env): Promise<Response> {
-  const text = await readBody(request, API_LIMITS.inputBytes * 2);
-  const req = await signedBytes(request, env, 'orders', await sha256Hex(text));
-  const { tensors } = valid(InputsSchema, parseJsonObject(text));
+  const req = await signedBody(request, env, 'orders', { type: 'application/json', limit: API_LIMITS.inputBytes * 2 });
+  const { tensors } = valid(InputsSchema, parseJsonObject(decodeUtf8(req.bytes)));
   const bytes = tensorsBytes(tensors);
   if (bytes > API_LIMITS.inputBytes) refuse('API__BODY_TOO_LARGE', { size: bytes, limit: API_LIMITS.inputBytes });
   await req.commit();
@@ -53,7 +47,7 @@ export async function putInputs(request: Request, env: Env): Promise<Response> {
 /** GET /v1/markets/:market/agent: an agent's WebSocket, handed to the market object. */
 export async function agentSocket(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const market = knownMarket(env, request.params.market ?? '');
-  if (request.headers.get('upgrade')?.toLowerCase() !== 'websocket') refuse('API__UPGRADE_REQUIRED');
+  checkWebSocketHandshake(request);
   // itty-router hands over a proxied Request; the object needs a plain one.
   return marketObject(env, market).fetch(new Request(request.url, { headers: request.headers }));
 }

@@ -1,8 +1,8 @@
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import { consumeNonce, verifySigned, type Caller, type SigningScope } from '../auth.ts';
+import { consumeNonce, signatureHeaders, verifySigned, type Caller, type SigningScope } from '../auth.ts';
 import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { marketList } from '../config.ts';
-import { parseJsonObject, readBody, refuse } from '../http.ts';
+import { decodeUtf8, parseJsonObject, readBytes, refuse, type BodyRule } from '../http.ts';
 import { API_LIMITS, PageQuerySchema } from '../../durable-objects/contracts/schemas.ts';
 import { valid } from '../validate.ts';
 
@@ -18,25 +18,38 @@ export interface SignedRequest {
 
 /** Reads, verifies and parses a signed request whose body is a JSON object (or empty for DELETE). */
 export async function signed(request: Request, env: Env, scope: SigningScope): Promise<SignedRequest> {
-  const now = Date.now();
-  const text = await readBody(request);
-  const caller = await verifySigned(request, await sha256Hex(text), scope, now);
-  if (text.length > 0) {
-    const type = request.headers.get('content-type') ?? '';
-    if (!type.startsWith('application/json')) refuse('API__UNSUPPORTED_MEDIA_TYPE');
-  }
+  const { bytes, ...req } = await signedBody(request, env, scope, { type: 'application/json' });
+  const text = decodeUtf8(bytes);
   const body = text.length === 0 && request.method !== 'POST' ? {} : parseJsonObject(text);
-  return { caller, body, now, commit: () => consumeNonce(env, caller, now) };
+  return { ...req, body };
 }
 
 /**
- * A signed request whose body is not JSON (model bytes, input tensors read separately): verified
- * against the SHA-256 of the bytes the route read; the nonce is consumed only by `commit`.
+ * A signed request's body under `rule` (media type, limit), verified against the SHA-256 of the
+ * bytes read; the nonce is consumed only by `commit`. An unsigned request is refused before its
+ * body is read (the signature covers the body's hash, so only its presence can be checked first).
  */
-export async function signedBytes(request: Request, env: Env, scope: SigningScope, bodySha256: string): Promise<Omit<SignedRequest, 'body'>> {
+export async function signedBody(request: Request, env: Env, scope: SigningScope, rule: BodyRule): Promise<Omit<SignedRequest, 'body'> & { bytes: Uint8Array; sha256: string }> {
   const now = Date.now();
-  const caller = await verifySigned(request, bodySha256, scope, now);
-  return { caller, now, commit: () => consumeNonce(env, caller, now) };
+  signatureHeaders(request, now);
+  const bytes = await readBytes(request, rule);
+  const sha256 = await sha256Hex(bytes);
+  const caller = await verifySigned(request, sha256, scope, now);
+  return { caller, now, bytes, sha256, commit: () => consumeNonce(env, caller, now) };
+}
+
+const WEBSOCKET_KEY = /^[A-Za-z0-9+/]{22}==$/;
+
+/**
+ * The WebSocket opening handshake's headers (RFC 6455 §4.2.1), checked before the socket is handed
+ * to an object: without them the runtime would answer in plain text. Not an upgrade at all is
+ * API__UPGRADE_REQUIRED (426); a broken handshake is API__INVALID_INPUT naming the header (400).
+ */
+export function checkWebSocketHandshake(request: Request): void {
+  const header = (name: string) => request.headers.get(name) ?? '';
+  if (header('upgrade').toLowerCase() !== 'websocket') refuse('API__UPGRADE_REQUIRED');
+  if (!WEBSOCKET_KEY.test(header('sec-websocket-key'))) refuse('API__INVALID_INPUT', { field: 'sec-websocket-key', problem: 'must be 16 random bytes in base64' });
+  if (header('sec-websocket-version') !== '13') refuse('API__INVALID_INPUT', { field: 'sec-websocket-version', problem: 'must be 13' });
 }
 
 /** The market named in input, or API__UNKNOWN_MARKET. */

@@ -61,10 +61,11 @@ async function summaries(env: Env, markets: MarketConfig[], now: number): Promis
   });
 }
 
-/** GET /v1/markets */
-export async function listMarkets(_req: Request, env: Env): Promise<Response> {
-  const items = await summaries(env, marketList(env), Date.now());
-  return json({ items, nextCursor: null });
+/** GET /v1/markets: a page of the configured markets' summaries. */
+export async function listMarkets(request: Request & { query: Query }, env: Env): Promise<Response> {
+  const { offset, limit } = pageParams(request.query);
+  const items = await summaries(env, marketList(env).slice(offset, offset + limit), Date.now());
+  return json({ items, nextCursor: nextCursor(offset, limit, items.length) });
 }
 
 /** GET /v1/markets/:market: summary plus live book depth from the market object. */
@@ -179,10 +180,13 @@ export async function jobResult(request: Request & { params: Record<string, stri
   return result.ok ? json(result.value) : errorResponse(result.error);
 }
 
-/** GET /v1/jobs/:id/history: the job's events. */
+/** GET /v1/jobs/:id/history: the job's events; API__UNKNOWN_JOB (404) for a job that does not exist, as GET /v1/jobs/:id. */
 export async function jobHistory(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
   const id = jobIdParam(request.params);
-  return eventPage(await jobObject(env, id).history(...afterLimit(request.query)), request.query);
+  const page = afterLimit(request.query);
+  const job = jobObject(env, id);
+  if (!(await job.view())) refuse('API__UNKNOWN_JOB', { jobId: id });
+  return eventPage(await job.history(...page), request.query);
 }
 
 /** GET /v1/jobs?buyer=|provider= */
@@ -209,11 +213,13 @@ export async function getAccount(request: Request & { params: Record<string, str
   return json({ account: key, ...(await accountObject(env, key).balance()) });
 }
 
-/** GET /v1/accounts/:key/holds */
-export async function getHolds(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+/** GET /v1/accounts/:key/holds: a page of the account's holds. */
+export async function getHolds(request: Request & { params: Record<string, string>; query: Query }, env: Env): Promise<Response> {
   const key = accountKey(request.params);
+  const { offset, limit } = pageParams(request.query);
   const balance = await accountObject(env, key).balance();
-  return json({ items: balance.holds, nextCursor: null });
+  const items = balance.holds.slice(offset, offset + limit);
+  return json({ items, nextCursor: nextCursor(offset, limit, items.length) });
 }
 
 /** GET /v1/accounts/:key/ledger: the account's events, oldest first. */
