@@ -1,8 +1,8 @@
-import { AGENT_PROTOCOL_VERSION, fingerprintOf, helloMessage, type AgentMessage, type AssignMessage, type HelloMessage, type ServerMessage } from '../contracts/agent.ts';
+import { AGENT_PROTOCOL_VERSION, fingerprintOf, helloMessage, type AgentMessage, type AssignMessage, type HelloMessage, type ServerMessage, type StartMessage } from '../contracts/agent.ts';
 import { parseAgentMessage } from '../contracts/agent-messages.ts';
 import { decodePublicKey, delegationProblem, encodeBase58Nonce, verifyText } from '../contracts/auth.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../contracts/tensors.ts';
-import { dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, waitingFor, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
+import { dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, openings, waitingFor, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { resultKey } from './job-object.ts';
@@ -31,7 +31,8 @@ const tagOf = (socketId: string) => `socket:${socketId}`;
  * the job objects, and stores the decider's state in the object's SQLite (dispatch_entries). Lease expiry
  * is the job's alone (its lease events); dispatch keeps only which agent holds which lease. Work
  * arrives only once its job exists (the job's DispatchReplica, the market's ReplicaDispatched), so a
- * lease is never started with a job that has not heard of its match.
+ * lease is never started with a job that has not heard of its match. Work sent into an agent's
+ * prefetch window starts its lease with the job only when the agent says `start`.
  */
 export class AgentGateway {
   private state: DispatchState;
@@ -120,19 +121,30 @@ export class AgentGateway {
     if (at.phase !== 'ready' || !this.state.agents[at.socketId]) return refuse(ws, 'AGENT__NOT_AUTHENTICATED', 'send hello first', msg.type);
     switch (msg.type) {
       case 'ready': {
-        const r = this.decide({ type: 'AnnounceReady', socketId: at.socketId, slots: msg.slots });
+        const r = this.decide({ type: 'AnnounceReady', socketId: at.socketId, slots: msg.slots, ...(msg.prefetch !== undefined ? { prefetch: msg.prefetch } : {}) });
         if (!r.ok) return refuse(ws, r.error.code, r.error.message, 'ready');
         return this.pump();
       }
+      case 'start':
+        return this.start(ws, at, msg);
       case 'heartbeat':
         return this.heartbeat(ws, at, msg.leases);
       case 'result':
         return this.result(ws, at, msg);
       case 'error':
-        console.warn(`agent ${at.agentKey} could not run ${msg.jobId} (${msg.code}): ${msg.message.slice(0, 200)}`);
-        this.decide({ type: 'ReportError', socketId: at.socketId, leaseId: msg.leaseId });
-        return;
+        return this.agentError(at, msg);
     }
+  }
+
+  /** The agent could not run a lease; prefetched work it gives back unstarted (a draining agent) is no failure: its job re-matches it now. */
+  private async agentError(at: Attachment, msg: Extract<AgentMessage, { type: 'error' }>): Promise<void> {
+    const r = this.decide({ type: 'ReportError', socketId: at.socketId, leaseId: msg.leaseId });
+    const unstarted = r.ok ? r.value.flatMap((e) => (e.type === 'LeaseClosed' && e.unstarted ? [e.unstarted] : [])) : [];
+    if (unstarted.length === 0) {
+      console.warn(`agent ${at.agentKey} could not run ${msg.jobId} (${msg.code}): ${msg.message.slice(0, 200)}`);
+      return;
+    }
+    for (const w of unstarted) this.abandonAssignment(w, Date.now());
   }
 
   private async hello(ws: WebSocket, at: Attachment, msg: HelloMessage): Promise<void> {
@@ -158,19 +170,47 @@ export class AgentGateway {
     // The leases this key held before it reconnected, each renewed by its job (the one record of its expiry).
     const now = Date.now();
     const leases: { jobId: string; replica: number; leaseId: string; expiresAt: number }[] = [];
-    for (const l of leasesOf(this.state, msg.agentKey)) {
+    // Prefetched work not yet started has no lease to resume: it goes back to its job when its old socket leaves.
+    for (const l of leasesOf(this.state, msg.agentKey).filter((l) => !l.waiting)) {
       const expiresAt = await this.renew(l.jobId, l.leaseId, l.askId, provider, now);
       if (expiresAt !== null) leases.push({ jobId: l.jobId, replica: l.replica, leaseId: l.leaseId, expiresAt });
     }
     send(ws, { type: 'welcome', leases, heartbeatMs: heartbeatInterval(this.leaseMs()) });
   }
 
+  /**
+   * The agent started prefetched work: the window has room again (pump at once), and the lease starts
+   * with its job. A job that refuses (the replica's start-by time passed, or it moved) gets the work
+   * cancelled at the agent. Heartbeats and the result for the lease wait for the start to land.
+   */
+  private async start(ws: WebSocket, at: Attachment, msg: StartMessage): Promise<void> {
+    const r = this.decide({ type: 'StartWork', socketId: at.socketId, leaseId: msg.leaseId });
+    if (!r.ok) return refuse(ws, r.error.code, r.error.message, 'start');
+    const started = r.value.find((e) => e.type === 'WorkStarted');
+    if (!started) return;
+    const { leaseId, jobId, replica, provider } = started;
+    const landing = (async () => {
+      const now = Date.now();
+      const r = (await this.job(jobId).execute(jobId, { type: 'StartLease', replica, leaseId, agentKey: at.agentKey! }, { commandId: `start:${leaseId}`, actor: provider, now })) as Result<unknown>;
+      if (r.ok) return;
+      this.decide({ type: 'ReturnAssignment', leaseId });
+      console.warn(`prefetched ${jobId}#${replica} refused by the job at its start: ${r.error.code}`);
+      send(ws, { type: 'cancel', jobId, leaseId, reason: 'the job refused to start this lease' });
+    })().finally(() => this.starting.delete(leaseId));
+    this.starting.set(leaseId, landing);
+    await Promise.all([this.pump(), landing]);
+  }
+
+  /** Leases whose start with their job is under way (prefetched work the agent just started). */
+  private readonly starting = new Map<string, Promise<void>>();
+
   private async heartbeat(ws: WebSocket, at: Attachment, leases: string[]): Promise<void> {
     this.decide({ type: 'RecordHeartbeat', socketId: at.socketId, leases });
     const now = Date.now();
     for (const leaseId of leases) {
+      await this.starting.get(leaseId);
       const lease = leaseHeldBy(this.state, leaseId, at.agentKey!);
-      if (!lease) continue;
+      if (!lease || lease.waiting) continue;
       if ((await this.renew(lease.jobId, leaseId, lease.askId, at.provider!, now)) === null) send(ws, { type: 'cancel', jobId: lease.jobId, leaseId, reason: 'the job ended this lease' });
     }
   }
@@ -191,6 +231,7 @@ export class AgentGateway {
       if (problem) return refuse(ws, 'AGENT__RESULT_INVALID', `output ${t.name.slice(0, 40)}: ${problem}`, 'result');
     }
     const bytes = tensorsBytes(msg.outputs);
+    await this.starting.get(msg.leaseId);
     const lease = leaseHeldBy(this.state, msg.leaseId, at.agentKey!);
     const check = dispatchDecider.decide(this.state, { type: 'AcceptResult', socketId: at.socketId, jobId: msg.jobId, leaseId: msg.leaseId, bytes }, this.meta(Date.now()));
     if (!check.ok || !lease) return refuse(ws, check.ok ? 'AGENT__LEASE_UNKNOWN' : check.error.code, check.ok ? 'lease unknown' : check.error.message, 'result');
@@ -213,7 +254,7 @@ export class AgentGateway {
     return this.pump();
   }
 
-  /** Whether an agent with an announced free slot serves one of these asks. */
+  /** Whether an agent with an announced free slot (or prefetch room) serves one of these asks. */
   waitingFor(askIds: string[]): boolean {
     return waitingFor(this.state, askIds);
   }
@@ -254,7 +295,8 @@ export class AgentGateway {
   }
 
   private async pumpOnce(): Promise<void> {
-    const free = Object.values(this.state.agents).reduce((n, a) => n + a.free, 0);
+    let free = 0;
+    for (const n of openings(this.state).values()) free += n;
     const queued = Object.keys(this.state.queue).length;
     if (free === 0 || queued === 0) return;
     const leaseIds = Array.from({ length: Math.min(free, queued, 256) }, () => `lease_${encodeBase58Nonce()}`);
@@ -263,13 +305,20 @@ export class AgentGateway {
     await Promise.all(r.value.flatMap((e) => (e.type === 'WorkAssigned' ? [this.assign(e)] : [])));
   }
 
-  /** Starts the assignment's lease with its job (which exists: it asked for the dispatch) and sends the agent its work. */
+  /**
+   * Starts the assignment's lease with its job (which exists: it asked for the dispatch) and sends the
+   * agent its work. Prefetched work is sent without a lease: the agent starts it later (`start`), and
+   * until then its expiresAt is a lease's length from now, no earlier than its replica's start-by time.
+   */
   private async assign(e: Extract<DispatchEvent, { type: 'WorkAssigned' }>): Promise<void> {
     const job = this.job(e.jobId);
     const now = Date.now();
+    const noLease: Result<{ events: { type: string; expiresAt?: number }[] }> = { ok: true, value: { events: [{ type: 'LeaseGranted', expiresAt: now + this.leaseMs() }] } };
     const [work, started] = (await Promise.all([
       job.workOrder(),
-      job.execute(e.jobId, { type: 'StartLease', replica: e.replica, leaseId: e.leaseId, agentKey: e.agentKey }, { commandId: `start:${e.leaseId}`, actor: e.provider, now }),
+      e.prefetched
+        ? noLease
+        : job.execute(e.jobId, { type: 'StartLease', replica: e.replica, leaseId: e.leaseId, agentKey: e.agentKey }, { commandId: `start:${e.leaseId}`, actor: e.provider, now }),
     ])) as [{ spec: { modelSha256: string; inputSha256: string }; units: number } | null, Result<{ events: { type: string; expiresAt?: number }[] }>];
     if (!started.ok || !work) {
       // The replica lapsed, moved or ended meanwhile: the job re-matches it or is done with it.
@@ -289,6 +338,7 @@ export class AgentGateway {
       model: { sha256: work.spec.modelSha256, bytes: model?.size ?? 0, url: `/v1/models/${work.spec.modelSha256}` },
       inputs: inputs ? ((await inputs.json()) as WireTensor[]) : [],
       outputs: [],
+      ...(e.prefetched ? { prefetch: true as const } : {}),
     };
     const ws = this.socket(e.socketId);
     if (ws) send(ws, assign);
@@ -324,8 +374,9 @@ export class AgentGateway {
 
   /**
    * Agents leaving: the ask of the last one is suspended at once, and each assignment it had not yet
-   * acknowledged (and the work still queued for an orphaned ask) is abandoned with its job, which
-   * re-matches it now rather than when the lease or the start-by time lapses.
+   * acknowledged (and the prefetched work it held unstarted, and the work still queued for an
+   * orphaned ask) is abandoned with its job, which re-matches it now rather than when the lease or
+   * the start-by time lapses.
    */
   private leave(command: Extract<DispatchCommand, { type: 'CloseSocket' | 'CheckSilence' }>, now = Date.now()): void {
     const r = this.decide(command, now);
@@ -336,10 +387,7 @@ export class AgentGateway {
       for (const u of e.unacknowledged) {
         this.ctx.waitUntil(this.job(u.jobId).execute(u.jobId, { type: 'AbandonLease', leaseId: u.leaseId }, { commandId: `abandon:${u.leaseId}`, actor: u.provider, now }));
       }
-      for (const w of e.unassigned) {
-        const command = { type: 'AbandonAssignment', replica: w.replica, askId: w.askId } as const;
-        this.ctx.waitUntil(this.job(w.jobId).execute(w.jobId, command, { commandId: `abandon:${w.jobId}#${w.replica}@${w.askId}`, actor: w.provider, now }));
-      }
+      for (const w of [...e.unassigned, ...(e.prefetched ?? [])]) this.abandonAssignment(w, now);
       const ws = this.socket(e.socketId);
       if (ws && e.reason === 'silent') {
         try {
@@ -349,6 +397,12 @@ export class AgentGateway {
         }
       }
     }
+  }
+
+  /** Work that never reached a lease goes back to its job, which lapses the replica's assignment and re-matches it now. */
+  private abandonAssignment(w: Work, now: number): void {
+    const command = { type: 'AbandonAssignment', replica: w.replica, askId: w.askId } as const;
+    this.ctx.waitUntil(this.job(w.jobId).execute(w.jobId, command, { commandId: `abandon:${w.jobId}#${w.replica}@${w.askId}`, actor: w.provider, now }));
   }
 
   /** Decides a command against the dispatch state; on success folds and stores its events. */
