@@ -7,6 +7,7 @@ import { isLocalMode } from './config.ts';
 import { ApiFailure, discardUnread, handleError, json, refuse } from './http.ts';
 import { project } from './projector.ts';
 import { agentSocket, getModel, putInputs, putModel } from './routes/blobs.ts';
+import { getModelInfo } from './routes/model-info.ts';
 import { chainInfo, deposit } from './routes/deposits.ts';
 import { faucet } from './routes/faucet.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
@@ -35,6 +36,7 @@ const HANDLERS: Record<RouteId, Handler> = {
   agentSocket: (r, env) => agentSocket(r, env),
   uploadModel: (r, env) => putModel(r, env),
   model: (r, env) => getModel(r, env),
+  modelInfo: (r, env) => getModelInfo(r, env),
   uploadInputs: (r, env) => putInputs(r, env),
   asks: (r, env) => listOrders(r, env, 'ask'),
   placeAsk: (r, env) => placeAsk(r, env),

@@ -202,6 +202,7 @@ export const ROUTES = {
   agentSocket: 'GET /v1/markets/:market/agent',
   uploadModel: 'PUT /v1/models',
   model: 'GET /v1/models/:sha256',
+  modelInfo: 'GET /v1/models/:sha256/info',
   uploadInputs: 'PUT /v1/inputs',
   account: 'GET /v1/accounts/:key',
   holds: 'GET /v1/accounts/:key/holds',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LIMITS } from '../domain/market/validate.ts';
 import { MAX_AMOUNT } from '../domain/money.ts';
-import { API_LIMITS, OrdersQuerySchema, PlaceAskBatchSchema, PlaceAskSchema, PlaceBidSchema, expiryProblem, parse } from './schemas.ts';
+import { API_LIMITS, OrdersQuerySchema, PlaceAskBatchSchema, PlaceAskSchema, PlaceBidSchema, TensorSchema, expiryProblem, parse } from './schemas.ts';
 
 const SPEC = { modelSha256: 'a'.repeat(64), inputSha256: 'b'.repeat(64), inputBytes: 4, tolerance: null };
 const bid = (over: Record<string, unknown> = {}) => ({ market: 'cpu', clientId: 'c1', maxPrice: '1000', units: 2, replicas: 1, expiresAt: 2, job: SPEC, ...over });
@@ -35,9 +35,12 @@ describe('a bid body', () => {
     expect(req({ key: 'region', value: 'x' })).toEqual({ field: 'requirements[0].op', problem: 'is required' });
   });
 
-  it('checks inline tensors against their dims', () => {
+  it("checks inline tensors' fields, and leaves their bytes against their dims to the edge (against the model when it is known)", () => {
     const inputs = [{ name: 'x', dtype: 'float32', dims: [4], data: 'AAAA' }];
-    expect(refusal(parse(PlaceBidSchema, bid({ job: { modelSha256: SPEC.modelSha256, inputs } })))).toEqual({ field: 'job.inputs[0]', problem: 'data holds 3 bytes; dims × dtype need 16' });
+    expect(refusal(parse(PlaceBidSchema, bid({ job: { modelSha256: SPEC.modelSha256, inputs } })))).toBeNull();
+    expect(refusal(parse(PlaceBidSchema, bid({ job: { modelSha256: SPEC.modelSha256, inputs: [{ ...inputs[0], dtype: 'float16' }] } })))?.field).toBe('job.inputs[0].dtype');
+    // A tensor elsewhere (an agent's outputs) is checked against its dims by the schema itself.
+    expect(refusal(parse(TensorSchema, inputs[0]))).toEqual({ field: '', problem: 'data holds 3 bytes; dims × dtype need 16' });
   });
 });
 

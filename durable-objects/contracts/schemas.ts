@@ -97,21 +97,27 @@ export const RequirementSchema = v.pipe(
   v.forward(v.check((r) => requirementValueProblem(r) === null, (issue) => requirementValueProblem(issue.input as Parameters<typeof requirementValueProblem>[0]) ?? ''), ['value']),
 );
 
+const tensorObject = v.strictObject(
+  {
+    name: text(128),
+    dtype: v.picklist(TENSOR_DTYPES, `must be one of ${TENSOR_DTYPES.join(', ')}`),
+    dims: v.pipe(v.array(integer(0, Number.MAX_SAFE_INTEGER), 'must be an array'), v.maxLength(8, 'must have at most 8 dimensions')),
+    data: v.pipe(v.string('must be a string'), v.regex(/^[A-Za-z0-9_-]*$/, 'data must be base64url')),
+  },
+  'must be a tensor object',
+);
 /** A tensor as JSON: raw little-endian bytes in base64url, whose length must fit its dims and dtype. */
 export const TensorSchema = v.pipe(
-  v.strictObject(
-    {
-      name: text(128),
-      dtype: v.picklist(TENSOR_DTYPES, `must be one of ${TENSOR_DTYPES.join(', ')}`),
-      dims: v.pipe(v.array(integer(0, Number.MAX_SAFE_INTEGER), 'must be an array'), v.maxLength(8, 'must have at most 8 dimensions')),
-      data: v.pipe(v.string('must be a string'), v.regex(/^[A-Za-z0-9_-]*$/, 'data must be base64url')),
-    },
-    'must be a tensor object',
-  ),
+  tensorObject,
   v.check((t) => tensorProblem(t as WireTensor) === null, (issue) => tensorProblem(issue.input as WireTensor) ?? 'is not a tensor'),
 );
+/**
+ * A job's input tensors (a bid's, an upload's). Their bytes are checked against their dims by the
+ * edge, after the schema: against the model's interface when the model is known, so a mismatch is
+ * answered with what the model expects (workers/routes/model-info.ts, domain/model-fit.ts).
+ */
 const tensors = v.pipe(
-  v.array(TensorSchema, 'must be an array'),
+  v.array(tensorObject, 'must be an array'),
   v.minLength(1, 'must hold at least one tensor'),
   v.maxLength(API_LIMITS.tensors, `must hold at most ${API_LIMITS.tensors} tensors`),
 );
@@ -231,6 +237,8 @@ export const HistoryQuerySchema = v.strictObject(
   { cursor: v.optional(v.pipe(v.string(ONCE), v.regex(/^s[0-9]{1,12}$/, 'is not a cursor from a previous page'))), limit: queryInteger(API_LIMITS.historyLimit) },
   'must be an object',
 );
+/** PUT /v1/inputs?model=: the model the inputs are for; they must fit it (durable-objects/domain/model-fit.ts). */
+export const InputsQuerySchema = v.strictObject({ model: v.optional(v.pipe(v.string(ONCE), v.regex(HEX64, 'must be 64 lowercase hex characters'))) }, 'must be an object');
 /** GET /v1/markets/:market?depth= */
 export const MarketQuerySchema = v.object({ depth: queryInteger(API_LIMITS.depth) });
 

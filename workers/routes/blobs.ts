@@ -1,10 +1,11 @@
 import { tensorsBytes, tensorsDigest } from '../../durable-objects/contracts/tensors.ts';
-import { API_LIMITS, HEX64, InputsSchema } from '../../durable-objects/contracts/schemas.ts';
+import { API_LIMITS, HEX64, InputsQuerySchema, InputsSchema } from '../../durable-objects/contracts/schemas.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { decodeUtf8, json, parseJsonObject, refuse } from '../http.ts';
 import { valid } from '../validate.ts';
 import { marketObject } from '../../durable-objects/runtime/objects.ts';
 import { checkWebSocketHandshake, knownMarket, signedBody } from './common.ts';
+import { checkInputsFit, checkOwnBytes, keepModelInfo, uploadedModelInfo } from './model-info.ts';
 
 /** Largest model accepted (an R2 object could be larger; Workers request bodies are the bound). */
 export const MAX_MODEL_BYTES = 64 * 1024 * 1024;
@@ -18,8 +19,11 @@ export async function putModel(request: Request, env: Env): Promise<Response> {
   const req = await signedBody(request, env, 'orders', { type: 'application/octet-stream', limit: MAX_MODEL_BYTES });
   const { bytes, sha256 } = req;
   if (bytes.byteLength === 0) refuse('API__INVALID_INPUT', { field: 'body', problem: 'must hold the model bytes' });
+  // Read once here (a 422 for bytes that are not ONNX) and kept beside the bytes: GET /v1/models/:sha256/info.
+  const info = uploadedModelInfo(bytes);
   await req.commit();
   await env.BLOBS.put(`models/${sha256}`, bytes);
+  await keepModelInfo(env, sha256, info);
   return json({ sha256, bytes: bytes.byteLength }, 201);
 }
 
@@ -32,10 +36,16 @@ export async function getModel(request: Request & { params: Record<string, strin
   return new Response(object.body, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(object.size) } });
 }
 
-/** PUT /v1/inputs (signed): a job's input tensors, stored under the digest of their canonical encoding. */
-export async function putInputs(request: Request, env: Env): Promise<Response> {
+/**
+ * PUT /v1/inputs[?model=<sha256>] (signed): a job's input tensors, stored under the digest of their
+ * canonical encoding. Given a model, they must fit it (422 per mismatch; 404 for an unknown model).
+ */
+export async function putInputs(request: Request & { query?: Record<string, unknown> }, env: Env): Promise<Response> {
   const req = await signedBody(request, env, 'orders', { type: 'application/json', limit: API_LIMITS.inputBytes * 2 });
+  const { model } = valid(InputsQuerySchema, request.query ?? {});
   const { tensors } = valid(InputsSchema, parseJsonObject(decodeUtf8(req.bytes)));
+  if (model) await checkInputsFit(env, { modelSha256: model, tensors, field: 'tensors', requireModel: true });
+  else checkOwnBytes(tensors, 'tensors');
   const bytes = tensorsBytes(tensors);
   if (bytes > API_LIMITS.inputBytes) refuse('API__BODY_TOO_LARGE', { size: bytes, limit: API_LIMITS.inputBytes });
   await req.commit();

@@ -11,6 +11,7 @@ import { tensorsBytes, tensorsDigest, type WireTensor } from '../../durable-obje
 import { marketObject, placementObject, type OrderOutcome } from '../../durable-objects/runtime/objects.ts';
 import type { Result } from '../../durable-objects/domain/result.ts';
 import { knownMarket, signed } from './common.ts';
+import { checkInputsFit, storedInputs } from './model-info.ts';
 
 /** The API's shape of an order: `id`, `kind`, `market`, with "matched" for a filled bid. */
 function apiOrder(view: OrderOutcome['order'], market: string): Record<string, unknown> | null {
@@ -23,6 +24,16 @@ function apiOrder(view: OrderOutcome['order'], market: string): Record<string, u
 /** Names inline input tensors (checked by the schema) by the digest of their canonical encoding. */
 async function inlineInputs(tensors: WireTensor[]): Promise<{ tensors: WireTensor[]; inputSha256: string; inputBytes: number }> {
   return { tensors, inputSha256: await tensorsDigest(tensors), inputBytes: tensorsBytes(tensors) };
+}
+
+/**
+ * A bid's inputs against its model: inline ones, or ones uploaded before under `inputSha256`. A model
+ * or uploaded inputs that are not stored cannot be checked here (the bid is taken as before).
+ */
+async function checkJobInputs(env: Env, job: { modelSha256: string; inputs?: WireTensor[]; inputSha256?: string }): Promise<void> {
+  if (job.inputs) return checkInputsFit(env, { modelSha256: job.modelSha256, tensors: job.inputs, field: 'job.inputs', requireModel: false });
+  const stored = job.inputSha256 === undefined ? null : await storedInputs(env, job.inputSha256);
+  if (stored) await checkInputsFit(env, { modelSha256: job.modelSha256, tensors: stored, field: 'job.inputSha256', requireModel: false });
 }
 
 /** The expiry, if it lies after now and within the longest TTL. */
@@ -84,6 +95,8 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
   const { clientId, maxPrice, units, replicas, job } = body;
   const escrow = bidEscrow({ maxPrice, units, replicas });
   if (escrow > MAX_AMOUNT) refuse('API__INVALID_INPUT', { field: 'maxPrice', problem: `maxPrice × units × replicas must not exceed ${MAX_AMOUNT}` });
+  // The inputs must fit the model (its stored interface) before any escrow is held: a 422 naming the mismatch.
+  await checkJobInputs(env, job);
   // Inputs travel inline (small, within the body limit) or were uploaded before (PUT /v1/inputs).
   const inline = job.inputs ? await inlineInputs(job.inputs) : null;
   const inputSha256 = job.inputSha256 ?? inline?.inputSha256;
