@@ -1,5 +1,6 @@
 import { ORDER_ID, type OrderView } from '$contracts/api.ts';
 import type { WireTensor } from '$contracts/tensors.ts';
+import { failureInWords, failureSignature, FAILURE_KINDS, isFailureSignature, type FailureKind } from '$domain/job/failure.ts';
 import { bidEscrow } from '$domain/market/validate.ts';
 import type { Amount } from '$domain/money.ts';
 import type { HistoryEntry, JobView } from '$sdk/client.ts';
@@ -34,6 +35,8 @@ export type JobWire = JobView &
     payouts: PayoutWire[];
     fee: string;
     refundReason: string | null;
+    /** Why a failed job failed (durable-objects/domain/job/failure.ts): `reason` is the words to show. */
+    failure: { kind: string; message: string; reason: string } | null;
     timeline: TimelineEntryWire[];
     challengeCost: string | null;
     cancellable: boolean;
@@ -56,13 +59,13 @@ export function shortJobId(id: string): string {
 
 /** Statuses after which nothing changes any more. */
 export function isFinalStatus(status: string): boolean {
-  return status === 'settled' || status === 'refunded' || status === 'cancelled' || status === 'expired';
+  return status === 'settled' || status === 'failed' || status === 'refunded' || status === 'cancelled' || status === 'expired';
 }
 
 /** The badge class of a job or bid status. */
 export function statusTone(status: string): 'ok' | 'bad' | 'live' | '' {
   if (status === 'settled') return 'ok';
-  if (status === 'refunded') return 'bad';
+  if (status === 'refunded' || status === 'failed') return 'bad';
   if (status === 'active' || status === 'challengeable' || status === 'open') return 'live';
   return '';
 }
@@ -75,7 +78,17 @@ export function createdAt(job: JobWire): number | null {
 // ---------------------------------------------------------------------------------------------
 // Timeline
 
-export type StepId = 'placed' | 'matched' | 'running' | 'challenged' | 'verified' | 'settled' | 'refunded' | 'cancelled' | 'expired';
+export type StepId = 'placed' | 'matched' | 'running' | 'challenged' | 'verified' | 'settled' | 'failed' | 'refunded' | 'cancelled' | 'expired';
+
+/** Something that happened to one replica on the way: a lapse, a re-match, a tie-breaker, a rejection, a failed run. */
+export interface StepDetail {
+  at: number;
+  replica: number;
+  kind: 'lapsed' | 'not-started' | 'rematching' | 'rematched' | 'unfilled' | 'tie-breaker' | 'matched' | 'rejected' | 'run-failed';
+  /** The provider it concerns (the one it lapsed on, was re-matched to, was rejected), when known. */
+  provider: string | null;
+  text: string;
+}
 
 export interface TimelineStep {
   id: StepId;
@@ -86,6 +99,8 @@ export interface TimelineStep {
   /** done · current (the latest reached) · next (in progress) · todo · skipped (the job ended without it). */
   state: 'done' | 'current' | 'next' | 'todo' | 'skipped';
   note: string | null;
+  /** What happened to single replicas within the step, oldest first (lapses, re-matches, …). */
+  details: StepDetail[];
 }
 
 const LABELS: Record<StepId, string> = {
@@ -95,6 +110,7 @@ const LABELS: Record<StepId, string> = {
   challenged: 'Challenged',
   verified: 'Verified',
   settled: 'Settled',
+  failed: 'Failed',
   refunded: 'Refunded',
   cancelled: 'Cancelled',
   expired: 'Expired',
@@ -116,11 +132,134 @@ export const VERIFIED_BASIS: Record<string, string> = {
   'challenge-lapsed': 'The challenge re-run found no provider; the original result stands.',
 };
 
+/** The longest runtime message a replica's failed-run line quotes (the job's failure shows it whole). */
+const DETAIL_MESSAGE_MAX = 160;
+
+/** A failed run's kind and message from a history entry's data, when it carries a well-formed one. */
+function failureOf(data: Record<string, unknown> | null): { kind: FailureKind; message: string } | null {
+  const f = data?.failure as { kind?: unknown; message?: unknown } | undefined;
+  if (!f || typeof f.message !== 'string' || !(FAILURE_KINDS as readonly unknown[]).includes(f.kind)) return null;
+  return { kind: f.kind as FailureKind, message: f.message };
+}
+
+/**
+ * What happened to single replicas while the job ran, from the view's timeline (LeaseGranted,
+ * LeaseExpired, ReplicaRematchRequested, ReplicaReassigned, TieBreakerRequested, ReplicaRejected,
+ * RunFailed, each with its time and replica); the history, when loaded, adds who (the provider of a
+ * re-match or a rejection) and why (a failed run's reason). A lapse says whether the agent went
+ * silent on a started lease or never started the work; a re-match names its new provider once it has
+ * one. Details after a challenge belong to the `challenged` step.
+ */
+export function replicaDetails(job: JobWire, history: readonly HistoryEntry[] = []): { running: StepDetail[]; challenged: StepDetail[] } {
+  // The k-th history entry of a type for a replica goes with the k-th timeline entry of both.
+  const data = new Map<string, Record<string, unknown>[]>();
+  for (const h of history) {
+    const replica = h.data?.replica;
+    if (typeof replica !== 'number') continue;
+    const key = `${h.type}:${replica}`;
+    data.set(key, [...(data.get(key) ?? []), h.data]);
+  }
+  const seen = new Map<string, number>();
+  const dataOf = (event: string, replica: number): Record<string, unknown> | null => {
+    const key = `${event}:${replica}`;
+    const k = seen.get(key) ?? 0;
+    seen.set(key, k + 1);
+    return data.get(key)?.[k] ?? null;
+  };
+  const timeline = job.timeline ?? [];
+  const lastReassign = new Map<number, number>();
+  timeline.forEach((e, i) => {
+    if (e.event === 'ReplicaReassigned' && typeof e.replica === 'number') lastReassign.set(e.replica, i);
+  });
+
+  const running: StepDetail[] = [];
+  const challenged: StepDetail[] = [];
+  let into = running;
+  const leased = new Set<number>();
+  /** A replica waiting for a provider: the re-match line to complete, or a tie-breaker or challenge re-run. */
+  const waiting = new Map<number, { list: StepDetail[]; index: number } | 'tie-breaker' | 'challenge'>();
+  const push = (d: StepDetail): number => into.push(d) - 1;
+
+  timeline.forEach((e, i) => {
+    if (e.event === 'ChallengeRaised') {
+      into = challenged;
+      if (typeof e.replica === 'number') waiting.set(e.replica, 'challenge');
+      return;
+    }
+    const r = e.replica;
+    if (typeof r !== 'number') return;
+    const name = `Replica #${r}`;
+    switch (e.event) {
+      case 'LeaseGranted':
+        leased.add(r);
+        return;
+      case 'LeaseExpired': {
+        const provider = (dataOf(e.event, r)?.provider as string | undefined) || null;
+        push(
+          leased.has(r)
+            ? { at: e.at, replica: r, kind: 'lapsed', provider, text: `${name}'s lease lapsed: its agent went silent.` }
+            : { at: e.at, replica: r, kind: 'not-started', provider, text: `${name} was never started: its agent did not pick the work up in time.` },
+        );
+        leased.delete(r);
+        return;
+      }
+      case 'ReplicaRematchRequested': {
+        const index = push({ at: e.at, replica: r, kind: 'rematching', provider: null, text: `${name} is offered to other providers.` });
+        waiting.set(r, { list: into, index });
+        return;
+      }
+      case 'TieBreakerRequested':
+        push({ at: e.at, replica: r, kind: 'tie-breaker', provider: null, text: `The results disagreed: ${name} was added as a tie-breaker.` });
+        waiting.set(r, 'tie-breaker');
+        return;
+      case 'ReplicaReassigned': {
+        const provider = (dataOf(e.event, r)?.provider as string | undefined) || (lastReassign.get(r) === i ? (job.replicas.find((x) => x.replica === r)?.provider ?? null) : null);
+        const to = provider ? shortKey(provider) : 'another provider';
+        const wait = waiting.get(r);
+        waiting.delete(r);
+        leased.delete(r);
+        if (wait && typeof wait === 'object') {
+          wait.list[wait.index] = { at: e.at, replica: r, kind: 'rematched', provider, text: `${name} was re-matched to ${to}.` };
+        } else {
+          const role = wait === 'tie-breaker' ? ' (tie-breaker)' : wait === 'challenge' ? ' (challenge re-run)' : '';
+          push({ at: e.at, replica: r, kind: 'matched', provider, text: `${name}${role} was matched to ${to}.` });
+        }
+        return;
+      }
+      case 'ReplicaRejected': {
+        const provider = (dataOf(e.event, r)?.provider as string | undefined) || (job.replicas.find((x) => x.replica === r)?.provider ?? null);
+        push({ at: e.at, replica: r, kind: 'rejected', provider, text: `${name}'s result was rejected: its provider${provider ? ` ${shortKey(provider)}` : ''} is not paid.` });
+        return;
+      }
+      case 'RunFailed': {
+        const failure = failureOf(dataOf(e.event, r));
+        leased.delete(r);
+        let words = failure ? failureInWords(failure) : '';
+        if (words.length > DETAIL_MESSAGE_MAX) words = `${words.slice(0, DETAIL_MESSAGE_MAX - 1)}…`;
+        push({ at: e.at, replica: r, kind: 'run-failed', provider: null, text: words ? `${name}'s run failed: ${words}` : `${name}'s run failed.` });
+        return;
+      }
+    }
+  });
+  // A re-match that never found a provider before the job ended.
+  if (job.status !== 'active' && job.status !== 'challengeable') {
+    for (const [r, wait] of waiting) {
+      if (typeof wait === 'object') {
+        const d = wait.list[wait.index]!;
+        wait.list[wait.index] = { ...d, kind: 'unfilled', text: `No other provider took replica #${r}.` };
+      }
+    }
+  }
+  const byTime = (a: StepDetail, b: StepDetail): number => a.at - b.at;
+  return { running: running.sort(byTime), challenged: challenged.sort(byTime) };
+}
+
 /**
  * The steps of a job, placed → matched → running → verified → settled (a challenge inserted before
- * verified; refunded, cancelled or expired as the last step instead of settled), each with the time
- * it was reached. Times come from the view's timeline; the history adds the reasons. A bid that is
- * not a job yet gives its own status (open, cancelled, expired) and placement time.
+ * verified; failed, refunded, cancelled or expired as the last step instead of settled), each with the
+ * time it was reached. Times come from the view's timeline; the history adds the reasons. Running (and
+ * a challenge) list what happened to single replicas on the way (replicaDetails). A bid that is not a
+ * job yet gives its own status (open, cancelled, expired) and placement time.
  */
 export function timelineSteps(o: { job: JobWire | null; bid?: { status: string; createdAt?: number | null } | null; history?: readonly HistoryEntry[] }): TimelineStep[] {
   const { job, bid } = o;
@@ -128,22 +267,33 @@ export function timelineSteps(o: { job: JobWire | null; bid?: { status: string; 
   const first = (type: string): number | null => events.find((e) => e.event === type)?.at ?? null;
   const has = (type: string): boolean => events.some((e) => e.event === type);
   const lastData = (type: string): Record<string, unknown> | null => [...(o.history ?? [])].reverse().find((h) => h.type === type)?.data ?? null;
+  const details = job ? replicaDetails(job, o.history) : { running: [], challenged: [] };
 
-  type Draft = Omit<TimelineStep, 'state' | 'label'> & { label?: string };
+  type Draft = Omit<TimelineStep, 'state' | 'label' | 'details'> & { details?: StepDetail[] };
   const steps: Draft[] = [];
   steps.push({ id: 'placed', reached: job !== null || bid != null, at: bid?.createdAt ?? first('JobCreated'), note: null });
   steps.push({ id: 'matched', reached: job !== null, at: first('JobCreated'), note: null });
   const reruns = job?.replicas.filter((r) => r.role !== 'primary').length ?? 0;
-  steps.push({ id: 'running', reached: has('LeaseGranted'), at: first('LeaseGranted'), note: reruns > 0 && !has('ChallengeRaised') ? 'A tie-breaker replica was added.' : null });
+  const tieBreakerShown = details.running.some((d) => d.kind === 'tie-breaker');
+  steps.push({
+    id: 'running',
+    reached: has('LeaseGranted'),
+    at: first('LeaseGranted'),
+    note: reruns > 0 && !has('ChallengeRaised') && !tieBreakerShown ? 'A tie-breaker replica was added.' : null,
+    details: details.running,
+  });
   if (job && (job.challenged === true || has('ChallengeRaised'))) {
-    steps.push({ id: 'challenged', reached: true, at: first('ChallengeRaised'), note: 'You challenged the result: it is re-run on another provider.' });
+    steps.push({ id: 'challenged', reached: true, at: first('ChallengeRaised'), note: 'You challenged the result: it is re-run on another provider.', details: details.challenged });
   }
   const basis = lastData('ResultVerified')?.basis;
   const verifiedNote =
     typeof basis === 'string' ? (VERIFIED_BASIS[basis] ?? null) : job?.status === 'challengeable' ? 'Result in: open to your challenge until the window closes.' : null;
   steps.push({ id: 'verified', reached: has('ResultVerified'), at: first('ResultVerified'), note: verifiedNote });
 
-  if (job?.status === 'refunded') {
+  if (job?.status === 'failed') {
+    const failure = failureOf(lastData('JobFailed'));
+    steps.push({ id: 'failed', reached: true, at: first('JobFailed'), note: job.failure?.reason ?? (failure ? failureInWords(failure) : null) });
+  } else if (job?.status === 'refunded') {
     const reason = job.refundReason ?? (lastData('JobRefunded')?.reason as string | undefined) ?? null;
     steps.push({ id: reason === 'cancelled' ? 'cancelled' : 'refunded', reached: true, at: first('JobRefunded'), note: reason ? (REFUND_REASONS[reason] ?? reason) : null });
   } else if (!job && bid && (bid.status === 'cancelled' || bid.status === 'expired')) {
@@ -165,6 +315,7 @@ export function timelineSteps(o: { job: JobWire | null; bid?: { status: string; 
   return steps.map((s, i) => ({
     ...s,
     label: LABELS[s.id],
+    details: s.details ?? [],
     state: s.reached ? (i === latest ? 'current' : 'done') : ended ? 'skipped' : i === latest + 1 ? 'next' : 'todo',
   }));
 }
@@ -177,7 +328,7 @@ export interface JobCost {
   escrow: Amount;
   /** What the matched replicas will cost at their fill prices (while the job runs). */
   expected: Amount;
-  /** Paid for verified replicas: to providers (net) plus the protocol fee. */
+  /** Paid for verified replicas (of a failed job: the failed-run fees): to providers (net) plus the protocol fee. */
   paid: Amount;
   toProviders: Amount;
   fee: Amount;
@@ -192,7 +343,9 @@ export interface JobCost {
 export function jobCost(job: JobWire): JobCost {
   const escrow = bidEscrow({ maxPrice: amount(job.maxPrice), units: job.units, replicas: job.replicaCount });
   const expected = job.replicas.filter((r) => r.role === 'primary').reduce((sum, r) => sum + amount(r.price) * BigInt(job.units), 0n);
-  const payouts = job.status === 'settled' ? (job.payouts ?? []) : [];
+  // A failed job pays the failed-run fee to each failing provider (its payouts); the rest goes back.
+  const charged = job.status === 'settled' || job.status === 'failed';
+  const payouts = charged ? (job.payouts ?? []) : [];
   const holdId = job.holdId ?? job.jobId;
   let paid = 0n;
   let toProviders = 0n;
@@ -205,7 +358,7 @@ export function jobCost(job: JobWire): JobCost {
     fee += amount(p.fee);
     if (p.holdId === holdId) fromEscrow += gross;
   }
-  const final = job.status === 'settled' || job.status === 'refunded';
+  const final = charged || job.status === 'refunded';
   return {
     escrow,
     expected,
@@ -214,15 +367,18 @@ export function jobCost(job: JobWire): JobCost {
     fee,
     fromEscrow,
     fromChallenge: paid - fromEscrow,
-    refunded: job.status === 'settled' ? escrow - fromEscrow : job.status === 'refunded' ? escrow : null,
+    refunded: charged ? escrow - fromEscrow : job.status === 'refunded' ? escrow : null,
     final,
   };
 }
 
-/** The cost column of the jobs list: what was paid once settled, the escrow otherwise. */
-export function listCost(job: JobWire): { label: 'paid' | 'refunded' | 'escrow'; amount: Amount } {
+export type ListCostLabel = 'paid' | 'failed-run fees' | 'refunded' | 'escrow';
+
+/** The cost column of the jobs list: what was paid once settled (the failed-run fees once failed), the escrow otherwise. */
+export function listCost(job: JobWire): { label: ListCostLabel; amount: Amount } {
   const cost = jobCost(job);
   if (job.status === 'settled') return { label: 'paid', amount: cost.paid };
+  if (job.status === 'failed') return { label: 'failed-run fees', amount: cost.paid };
   if (job.status === 'refunded') return { label: 'refunded', amount: cost.escrow };
   return { label: 'escrow', amount: cost.escrow };
 }
@@ -259,6 +415,12 @@ export function countdown(ms: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
+/** The kind of failure a replica's answer reports when its digest is a failed run's signature (job/failure.ts), else null. */
+export function failedRunKind(digest: string | null | undefined): FailureKind | null {
+  if (!digest || !isFailureSignature(digest)) return null;
+  return FAILURE_KINDS.find((kind) => digest.startsWith(failureSignature({ kind, digest: '' }))) ?? null;
+}
+
 export const shortDigest = (digest: string | null | undefined, keep = 12): string => (digest ? (digest.length > keep ? `${digest.slice(0, keep)}…` : digest) : '—');
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +433,7 @@ export interface JobRow {
   market: string;
   replicas: number;
   units: number;
-  cost: { label: 'paid' | 'refunded' | 'escrow'; amount: Amount };
+  cost: { label: ListCostLabel; amount: Amount };
   createdAt: number | null;
 }
 
