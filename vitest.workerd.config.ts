@@ -14,8 +14,9 @@ export default defineConfig(async () => {
     test: {
       include: ['test/integration/**/*.test.ts'],
       setupFiles: ['test/integration/apply-migrations.ts'],
-      // A fresh clone has no web/build yet (the Worker's static assets).
-      globalSetup: ['test/global-setup/portal-build.ts'],
+      // A fresh clone has no web/build yet (the Worker's static assets); workerd's expected log lines
+      // (a test's deliberate abort, a closed chain port, the runner's socket) stay out of the output.
+      globalSetup: ['test/global-setup/portal-build.ts', 'test/global-setup/quiet-workerd.ts'],
       testTimeout: 60_000,
       hookTimeout: 60_000,
     },
