@@ -7,12 +7,15 @@
  * (y = x + 1, same 1024 floats), the noise-free view of the overhead.
  *
  * agent_jobs_per_s: the same model through a real Agent (gpu-agent/src/agent.ts, capacity 1, the
- * real OnnxRunner executor over a ModelCache seeded with the model), fed back-to-back assigns over
- * a real loopback WebSocket by a small in-process server speaking the market's side (challenge,
- * hello verified, welcome, an assign on each `ready` while a round runs). One job at a time, so it
- * is sequential like the bare loop; agent rounds alternate with bare rounds and
- * agent_overhead_ratio is the median of per-round agent/bare ratios. agent_noop_loop_us is the same
- * loop with an executor that costs nothing: the protocol's round trip per job at capacity 1. Prints a table and, last, one JSON line.
+ * real OnnxRunner executor over a ModelCache seeded with the model), fed back-to-back over a real
+ * loopback WebSocket by an in-process server speaking the market's side of the protocol with the
+ * gateway's parser and the dispatch decider (startFeedServer). The agent announces a prefetch
+ * window of BENCH_PREFETCH (agent_prefetch), so the next assign is already there when a run ends;
+ * one job runs at a time, so it is sequential like the bare loop. agent_overhead_ratio is the median
+ * of per-round agent/bare ratios. agent_window0_* is a second agent in the same run that announces
+ * no window (as agents did before it existed): a round trip per job. agent_noop_loop_us (and its
+ * window-0 twin) is the same loop with an executor that costs nothing: the protocol's cost per job
+ * at capacity 1. Prints a table and, last, one JSON line.
  *
  *   node --import tsx test/bench/agent-overhead.ts [roundMs]
  */
@@ -23,9 +26,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { AGENT_PROTOCOL_VERSION, helloMessage, type AgentMessage, type AssignMessage, type HelloMessage } from '../../durable-objects/contracts/agent.ts';
+import { AGENT_PROTOCOL_VERSION, fingerprintOf, helloMessage, type AssignMessage } from '../../durable-objects/contracts/agent.ts';
+import { parseAgentMessage } from '../../durable-objects/contracts/agent-messages.ts';
 import { generateKeypair, verifyText } from '../../durable-objects/contracts/auth.ts';
-import { tensorsDigest, toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
+import { tensorsBytes, tensorsDigest, toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
+import { dispatchDecider, openings, type DispatchCommand, type DispatchEvent } from '../../durable-objects/domain/dispatch/index.ts';
+import type { Result } from '../../durable-objects/domain/result.ts';
 import { Agent, runnerExecutor } from '../../gpu-agent/src/agent.ts';
 import { BENCH_MLP, buildAddModel, buildMlpModel, prng } from '../../gpu-agent/models/build.ts';
 import { ModelCache } from '../../gpu-agent/src/exec/model-cache.ts';
@@ -100,17 +106,20 @@ async function wirePathMicros(x: Float32Array): Promise<number> {
 }
 
 /**
- * The market's side of the agent protocol on 127.0.0.1, kept lean so that what is measured is the
- * agent: challenge, hello checked with verifyText, welcome, then an assign (pre-serialised but for
- * its ids) on each `ready` with a free slot while a round wants jobs. Results are counted, not parsed.
+ * The market's side of the agent protocol on 127.0.0.1, as the gateway speaks it: frames parsed with
+ * the gateway's parser (parseAgentMessage), the hello checked with verifyText, and every decision
+ * (slots and prefetch window announced, which socket gets which work and whether into a free slot or
+ * the window, starts, results, heartbeats) made by the dispatch decider itself. Work is queued for
+ * the round's ask while the round wants jobs; assigns are pre-serialised but for their ids. What the
+ * gateway adds beyond this (the job's StartLease, storage) is the market's cost, not the agent's.
  */
 interface FeedServer {
   url: string;
-  /** Resolves once an agent is welcomed and has announced a free slot. */
-  connected: Promise<void>;
-  /** Feeds assigns back to back for about `ms` ms; returns completed jobs per second. */
-  round(ms: number): Promise<number>;
-  /** Results whose payload was not a result, or errors the agent sent (should stay 0). */
+  /** Resolves once an agent serving `askId` is welcomed and has announced a free slot. */
+  connected(askId: string): Promise<void>;
+  /** Feeds the agent of `askId` for about `ms` ms; returns completed jobs per second (after its held work is done). */
+  round(ms: number, askId: string): Promise<number>;
+  /** Refusals the server sent, or errors the agent sent (should stay 0). */
   problems(): number;
   close(): Promise<void>;
 }
@@ -118,73 +127,117 @@ interface FeedServer {
 async function startFeedServer(o: { market: string; model: { sha256: string; bytes: number }; input: WireTensor }): Promise<FeedServer> {
   const http = createServer((_req, res) => res.writeHead(404).end());
   const wss = new WebSocketServer({ server: http });
-  // Everything but the ids is fixed: splice them into one pre-serialised assign.
-  const template: AssignMessage = {
-    type: 'assign', jobId: '@J@', replica: 0, leaseId: '@L@', expiresAt: Date.now() + 3_600_000,
-    model: { sha256: o.model.sha256, bytes: o.model.bytes, url: `/v1/models/${o.model.sha256}` }, inputs: [o.input], outputs: [],
+  // Everything but the ids is fixed: splice them into one pre-serialised assign, with or without prefetch.
+  const template = (prefetch: boolean) => {
+    const assign: AssignMessage = {
+      type: 'assign', jobId: '@J@', replica: 0, leaseId: '@L@', expiresAt: Date.now() + 3_600_000,
+      model: { sha256: o.model.sha256, bytes: o.model.bytes, url: `/v1/models/${o.model.sha256}` }, inputs: [o.input], outputs: [],
+      ...(prefetch ? { prefetch: true as const } : {}),
+    };
+    const [head, rest] = JSON.stringify(assign).split('"@J@"') as [string, string];
+    const [mid, tail] = rest.split('"@L@"') as [string, string];
+    return (jobId: string, leaseId: string) => `${head}"${jobId}"${mid}"${leaseId}"${tail}`;
   };
-  const [head, rest] = JSON.stringify(template).split('"@J@"') as [string, string];
-  const [mid, tail] = rest.split('"@L@"') as [string, string];
+  const toSlot = template(false);
+  const toWindow = template(true);
+  const state = dispatchDecider.initialState();
+  const meta = (now: number) => ({ commandId: 'bench', actor: 'system:dispatch', now });
+  const decide = (command: DispatchCommand): Result<DispatchEvent[]> => {
+    const r = dispatchDecider.decide(state, command, meta(Date.now()));
+    if (r.ok) for (const e of r.value) dispatchDecider.evolve(state, e, meta(0));
+    return r;
+  };
+  const sockets = new Map<string, WebSocket>();
   let seq = 0;
-  let socket: WebSocket | null = null;
-  let free = 0;
   let problems = 0;
-  let round: { until: number; start: number; done: number; finish: (rate: number) => void } | null = null;
-  let onConnected!: () => void;
-  const connected = new Promise<void>((r) => (onConnected = r));
+  let round: { askId: string; until: number; start: number; done: number; rate: number | null; finish: (rate: number) => void } | null = null;
+  const waiters: { askId: string; resolve: () => void }[] = [];
 
-  const feed = () => {
-    if (!socket || !round || free === 0) return;
-    free--;
-    seq++;
-    socket.send(`${head}"job-${seq}"${mid}"lease-${seq}"${tail}`);
+  /** Queues work for the round's ask up to what its agents can take, then lets the decider assign it. */
+  const pump = () => {
+    if (round && round.rate === null) {
+      let open = 0;
+      for (const [id, n] of openings(state)) if (state.agents[id]?.askId === round.askId) open += n;
+      const queued = Object.keys(state.queue).length;
+      const work = Array.from({ length: Math.max(0, open - queued) }, () => ({ jobId: `job-${++seq}`, replica: 0, askId: round!.askId, provider: 'bench' }));
+      if (work.length > 0) decide({ type: 'QueueWork', work });
+    }
+    if (Object.keys(state.queue).length === 0) return;
+    const r = decide({ type: 'AssignWork', leaseIds: Object.keys(state.queue).map(() => `lease-${++seq}`) });
+    if (!r.ok) return;
+    for (const e of r.value) if (e.type === 'WorkAssigned') sockets.get(e.socketId)?.send((e.prefetched ? toWindow : toSlot)(e.jobId, e.leaseId));
+  };
+
+  /** The round ends at its first result past its time, and resolves once the agent holds nothing more (prefetched work ran out). */
+  const settle = () => {
+    if (!round || round.rate === null) return;
+    if (Object.values(state.assignments).some((a) => a.askId === round!.askId)) return;
+    const r = round;
+    round = null;
+    r.finish(r.rate!);
   };
 
   wss.on('connection', (ws) => {
     const nonce = `bench-${Math.random().toString(36).slice(2)}`;
-    let welcomed = false;
+    const socketId = `socket-${++seq}`;
+    const refuse = (code: string, message: string, ref?: string) => {
+      problems++;
+      ws.send(JSON.stringify({ type: 'error', code, message, ...(ref ? { ref } : {}) }));
+    };
+    ws.on('close', () => {
+      sockets.delete(socketId);
+      if (state.agents[socketId]) decide({ type: 'CloseSocket', socketId });
+    });
     ws.on('message', (data) => {
-      const text = data.toString();
-      if (text.startsWith('{"type":"result"')) {
-        if (!round) return;
-        round.done++;
-        const now = performance.now();
-        if (now >= round.until) {
-          const r = round;
-          round = null;
-          r.finish((r.done * 1000) / (now - r.start));
-        }
-        return;
-      }
-      let m: AgentMessage;
-      try {
-        m = JSON.parse(text) as AgentMessage;
-      } catch {
-        problems++;
-        return;
-      }
-      if (!welcomed && m.type === 'hello') {
-        const hello = m as HelloMessage;
-        void verifyText(hello.agentKey, hello.signature, helloMessage({ market: o.market, nonce, agentKey: hello.agentKey })).then((ok) => {
-          if (!ok || hello.v !== AGENT_PROTOCOL_VERSION) {
-            problems++;
+      const parsed = parseAgentMessage(data.toString());
+      if (!parsed.ok) return refuse(parsed.code, parsed.message, parsed.ref);
+      const m = parsed.message;
+      if (m.type === 'hello') {
+        void verifyText(m.agentKey, m.signature, helloMessage({ market: o.market, nonce, agentKey: m.agentKey })).then((ok) => {
+          if (!ok || m.v !== AGENT_PROTOCOL_VERSION) {
+            refuse('AUTH__SIGNATURE_INVALID', 'bad hello', 'hello');
             ws.close(4001, 'bad hello');
             return;
           }
-          welcomed = true;
-          socket = ws;
+          decide({ type: 'AcceptAgent', socketId, askId: m.askId, agentKey: m.agentKey, provider: 'bench', fingerprint: fingerprintOf(m.runtime) });
+          sockets.set(socketId, ws);
           ws.send(JSON.stringify({ type: 'welcome', leases: [], heartbeatMs: 5_000 }));
         });
         return;
       }
-      if (!welcomed) return;
-      if (m.type === 'ready') {
-        free = m.slots;
-        if (free > 0) onConnected();
-        feed();
-      } else if (m.type === 'error') {
-        problems++;
+      if (!state.agents[socketId]) return refuse('AGENT__NOT_AUTHENTICATED', 'send hello first', m.type);
+      let r: Result<DispatchEvent[]>;
+      switch (m.type) {
+        case 'ready':
+          r = decide({ type: 'AnnounceReady', socketId, slots: m.slots, ...(m.prefetch !== undefined ? { prefetch: m.prefetch } : {}) });
+          if (r.ok && m.slots > 0) {
+            const askId = state.agents[socketId]!.askId;
+            for (const w of waiters.filter((x) => x.askId === askId)) w.resolve();
+          }
+          break;
+        case 'start':
+          r = decide({ type: 'StartWork', socketId, leaseId: m.leaseId });
+          break;
+        case 'heartbeat':
+          r = decide({ type: 'RecordHeartbeat', socketId, leases: m.leases });
+          break;
+        case 'result': {
+          r = decide({ type: 'AcceptResult', socketId, jobId: m.jobId, leaseId: m.leaseId, bytes: tensorsBytes(m.outputs) });
+          if (r.ok && round && round.rate === null) {
+            round.done++;
+            const now = performance.now();
+            if (now >= round.until) round.rate = (round.done * 1000) / (now - round.start);
+          }
+          break;
+        }
+        case 'error':
+          problems++;
+          r = decide({ type: 'ReportError', socketId, leaseId: m.leaseId });
+          break;
       }
+      if (!r.ok) return refuse(r.error.code, r.error.message, m.type);
+      pump();
+      settle();
     });
     ws.send(JSON.stringify({ type: 'challenge', nonce }));
   });
@@ -192,12 +245,17 @@ async function startFeedServer(o: { market: string; model: { sha256: string; byt
   const { port } = http.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    connected,
-    round: (ms) =>
+    connected: (askId) =>
+      new Promise<void>((resolve) => {
+        const ready = Object.values(state.agents).some((a) => a.askId === askId && a.free > 0);
+        if (ready) resolve();
+        else waiters.push({ askId, resolve });
+      }),
+    round: (ms, askId) =>
       new Promise<number>((finish) => {
         const start = performance.now();
-        round = { until: start + ms, start, done: 0, finish };
-        feed();
+        round = { askId, until: start + ms, start, done: 0, rate: null, finish };
+        pump();
       }),
     problems: () => problems,
     close: async () => {
@@ -213,27 +271,33 @@ async function startFeedServer(o: { market: string; model: { sha256: string; byt
 const BENCH_HARDWARE = { cpuModel: 'bench', cores: 1, memoryGb: 1, gpus: [] };
 const BENCH_RUNTIME = { onnxruntime: 'bench', executionProvider: 'cpu' as const, platform: process.platform, arch: process.arch, cpuFeatures: [] };
 
+/** The prefetch window the benchmark's agent announces (work held beyond its one slot). */
+const BENCH_PREFETCH = 2;
+
 /**
  * Microseconds per job through the same Agent and loopback server when the executor costs nothing
- * (it returns a precomputed result): the protocol's round trip per job at capacity 1 (result and
- * ready out, assign back in), which is what separates agent_jobs_per_s from the bare rate.
+ * (it returns a precomputed result): the protocol's cost per job at capacity 1. With window 0 it is
+ * the round trip (result and ready out, assign back in); with a window the next assign is already
+ * there, and what is left is the work of both ends on this one thread.
  */
-async function noopLoopMicros(sha256: string, bytes: number, input: WireTensor, roundMs: number): Promise<number> {
+async function noopLoopMicros(o: { sha256: string; bytes: number; input: WireTensor; roundMs: number; prefetch: number }): Promise<number> {
   const outputs = [toWire('y', 'float32', [1, BENCH_MLP.outputSize], new Uint8Array(new Float32Array(BENCH_MLP.outputSize).fill(0.25).buffer))];
   const result = { outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 0 } };
-  const server = await startFeedServer({ market: 'cpu', model: { sha256, bytes }, input });
+  const server = await startFeedServer({ market: 'cpu', model: { sha256: o.sha256, bytes: o.bytes }, input: o.input });
   const agent = new Agent({
     capacity: 1,
+    prefetch: o.prefetch,
     executor: { run: async () => result },
     log: QUIET,
     connection: { server: server.url, market: 'cpu', keypair: await generateKeypair(), hello: () => ({ askId: 'ask-noop', hardware: BENCH_HARDWARE, runtime: BENCH_RUNTIME }) },
   });
   try {
     agent.start();
-    await withTimeout(server.connected, 10_000, 'the no-op agent to connect');
-    await withTimeout(server.round(200), 30_000, 'a no-op warm-up round');
+    await withTimeout(server.connected('ask-noop'), 10_000, 'the no-op agent to connect');
+    await withTimeout(server.round(200, 'ask-noop'), 30_000, 'a no-op warm-up round');
     const rates: number[] = [];
-    for (let r = 0; r < 3; r++) rates.push(await withTimeout(server.round(roundMs / 2), roundMs + 30_000, 'a no-op round'));
+    for (let r = 0; r < 3; r++) rates.push(await withTimeout(server.round(o.roundMs / 2, 'ask-noop'), o.roundMs + 30_000, 'a no-op round'));
+    if (server.problems() > 0) throw new Error(`the no-op loop saw ${server.problems()} error(s)`);
     return 1e6 / median(rates);
   } finally {
     await agent.stop();
@@ -242,7 +306,6 @@ async function noopLoopMicros(sha256: string, bytes: number, input: WireTensor, 
 }
 
 const QUIET = { info: () => {}, warn: (line: string) => console.error(`agent: ${line}`) };
-
 export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promise<Record<string, number>> {
   const roundMs = o.roundMs ?? 600;
   const model = buildMlpModel(BENCH_MLP);
@@ -264,41 +327,55 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
 
   const bare = () => session.run(feeds);
   const viaRunner = () => runner.run(request);
-  // The agent: its own runner (own session) over the same seeded cache, as the CLI builds it.
-  const agentRunner = new OnnxRunner({ executionProvider: 'cpu', cache });
+  // Two agents, as the CLI builds them (each its own runner, own session, over the same seeded cache),
+  // each serving an ask of its own on one server: one announces the prefetch window, one (as an
+  // older agent) announces none. Their rounds alternate with the bare rounds.
   const server = await startFeedServer({ market: 'cpu', model: { sha256, bytes: model.byteLength }, input: request.inputs[0]! });
-  const agent = new Agent({
-    capacity: 1,
-    executor: runnerExecutor(agentRunner),
-    log: QUIET,
-    connection: {
-      server: server.url,
-      market: 'cpu',
-      keypair: await generateKeypair(),
-      hello: () => ({ askId: 'ask-bench', hardware: BENCH_HARDWARE, runtime: BENCH_RUNTIME }),
-    },
-  });
+  const runners: OnnxRunner[] = [];
+  const agents = await Promise.all(
+    [BENCH_PREFETCH, 0].map(async (prefetch) => {
+      const runner = new OnnxRunner({ executionProvider: 'cpu', cache });
+      runners.push(runner);
+      const askId = `ask-window-${prefetch}`;
+      const agent = new Agent({
+        capacity: 1,
+        prefetch,
+        executor: runnerExecutor(runner),
+        log: QUIET,
+        connection: { server: server.url, market: 'cpu', keypair: await generateKeypair(), hello: () => ({ askId, hardware: BENCH_HARDWARE, runtime: BENCH_RUNTIME }) },
+      });
+      return { agent, askId };
+    }),
+  );
+  const [windowed, unwindowed] = agents as [(typeof agents)[0], (typeof agents)[0]];
   try {
-    agent.start();
-    await withTimeout(server.connected, 10_000, 'the agent to connect to the loopback server');
+    for (const a of agents) {
+      a.agent.start();
+      await withTimeout(server.connected(a.askId), 10_000, 'the agent to connect to the loopback server');
+    }
     for (let i = 0; i < WARMUP; i++) {
       await bare();
       await viaRunner();
     }
-    await withTimeout(server.round(300), 30_000, 'an agent warm-up round');
+    for (const a of agents) await withTimeout(server.round(300, a.askId), 30_000, 'an agent warm-up round');
     const bareRates: number[] = [];
     const runnerRates: number[] = [];
     const agentRates: number[] = [];
+    const agent0Rates: number[] = [];
     for (let r = 0; r < ROUNDS; r++) {
       bareRates.push(await rate(bare, roundMs));
       runnerRates.push(await rate(viaRunner, roundMs));
-      agentRates.push(await withTimeout(server.round(roundMs), roundMs + 30_000, 'an agent round'));
+      agentRates.push(await withTimeout(server.round(roundMs, windowed.askId), roundMs + 30_000, 'an agent round'));
+      agent0Rates.push(await withTimeout(server.round(roundMs, unwindowed.askId), roundMs + 30_000, 'an agent round (window 0)'));
     }
     if (server.problems() > 0) throw new Error(`the agent loop saw ${server.problems()} error(s)`);
     const bareRate = median(bareRates);
     const runnerRate = median(runnerRates);
     const agentRate = median(agentRates);
-    const loopUs = await noopLoopMicros(sha256, model.byteLength, request.inputs[0]!, roundMs);
+    const agent0Rate = median(agent0Rates);
+    const input = request.inputs[0]!;
+    const loopUs = await noopLoopMicros({ sha256, bytes: model.byteLength, input, roundMs, prefetch: BENCH_PREFETCH });
+    const loop0Us = await noopLoopMicros({ sha256, bytes: model.byteLength, input, roundMs, prefetch: 0 });
     const wireUs = await wirePathMicros(x);
     const fixedUs = await runnerOverheadMicros(cache, runner, x, roundMs);
     return {
@@ -310,14 +387,18 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
       runner_wire_path_us: Math.round(wireUs * 10) / 10,
       runner_fixed_cost_us: Math.round(fixedUs * 10) / 10,
       runner_overhead_ratio: Math.round(median(bareRates.map((b, i) => runnerRates[i]! / b)) * 1000) / 1000,
+      agent_prefetch: BENCH_PREFETCH,
       agent_jobs_per_s: Math.round(agentRate),
       agent_overhead_ratio: Math.round(median(bareRates.map((b, i) => agentRates[i]! / b)) * 1000) / 1000,
       agent_noop_loop_us: Math.round(loopUs * 10) / 10,
+      agent_window0_jobs_per_s: Math.round(agent0Rate),
+      agent_window0_overhead_ratio: Math.round(median(bareRates.map((b, i) => agent0Rates[i]! / b)) * 1000) / 1000,
+      agent_window0_noop_loop_us: Math.round(loop0Us * 10) / 10,
     };
   } finally {
-    await agent.stop();
+    for (const a of agents) await a.agent.stop();
     await server.close();
-    await agentRunner.close();
+    for (const r of runners) await r.close();
     await session.release();
     await runner.close();
     await rm(dir, { recursive: true, force: true });
