@@ -5,7 +5,7 @@
  * logs is passed on, and a test that needs one of these to fail still fails on its assertions.
  * Installed in Vitest's main process, where the pool writes workerd's logs.
  */
-const EXPECTED: { line: RegExp; why: string; then?: RegExp }[] = [
+const EXPECTED: { line: RegExp; why: string; then?: RegExp; follow?: number }[] = [
   // The pool's WebSocket to the runner at the end of each test file.
   { line: /^exception = workerd\/api\/web-socket\.c\+\+:\d+: disconnected: WebSocket peer disconnected$/, why: 'runner socket closed' },
   // test/integration/projection.test.ts restarts an object mid-flow with state.abort('restart').
@@ -14,13 +14,16 @@ const EXPECTED: { line: RegExp; why: string; then?: RegExp }[] = [
   // (127.0.0.1:9): workerd logs the refused connection and the request's lost body stream, which
   // the RPC client answers as CUSTODY__CHAIN_UNAVAILABLE.
   { line: /^exception = kj\/async-io-unix\.c\+\+:\d+: disconnected: connect\(\): Connection refused$/, why: 'closed port', then: /Network connection lost\.$/ },
+  // A test file's last alarm or timer that runs after its file ended and the runner's socket closed
+  // (the pool's own 'Error sending to pool', with the call it could not send).
+  { line: /^Error sending to pool: TypeError: Can't call WebSocket send\(\) after close\(\)\.$/, why: 'late work after the file', then: /^(\s+at .*|\s+[a-z]+: .*|\}|\{)$/, follow: 24 },
 ];
 const STACK = /^stack: \S*workerd@[0-9a-f]+( \S*workerd@[0-9a-f]+)*$/;
 
 /** Wraps a stream's write so that chunks made only of expected lines are dropped. */
 function filter(stream: NodeJS.WriteStream): void {
   const write = stream.write.bind(stream);
-  /** After an expected line: its stack line, and up to 3 follow-on lines of the same cause. */
+  /** After an expected line: its stack line, and the follow-on lines of the same cause (4 unless told). */
   let follow: RegExp | null = null;
   let followLeft = 0;
   const expected = (line: string): boolean => {
@@ -31,7 +34,7 @@ function filter(stream: NodeJS.WriteStream): void {
     const hit = EXPECTED.find((e) => e.line.test(line));
     if (!hit) return false;
     follow = hit.then ?? null;
-    followLeft = hit.then ? 4 : 1;
+    followLeft = hit.follow ?? (hit.then ? 4 : 1);
     return true;
   };
   stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
