@@ -4,7 +4,7 @@ import type { Keypair } from '../durable-objects/contracts/auth.ts';
 import { DougApiError, DougClient, type DougClientOptions } from './client.ts';
 import { UsageError, isEntryModule, takeFlag, type FlagValue } from './format.ts';
 import { KeyFileError, loadKeypair, resolveKeyPath } from './keyfile.ts';
-import { type CliIo, type CommandLine, type Ctx, DEFAULT_URL, GLOBAL_FLAGS, str } from './commands/context.ts';
+import { type CliIo, type CommandLine, type Ctx, DEFAULT_URL, GLOBAL_FLAGS, asRun, str, userPath } from './commands/context.ts';
 import { COMMANDS, commandHelp, generalHelp } from './commands/index.ts';
 
 /**
@@ -13,7 +13,7 @@ import { COMMANDS, commandHelp, generalHelp } from './commands/index.ts';
  */
 
 export type { CliIo, CommandLine } from './commands/context.ts';
-export { attributesArg, DEFAULT_URL, requirementArg } from './commands/context.ts';
+export { attributesArg, DEFAULT_URL, invocation, requirementArg } from './commands/context.ts';
 
 /** Splits argv into command, positionals and flags; global flags may stand anywhere. */
 export function parseCommandLine(argv: string[]): CommandLine {
@@ -61,12 +61,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     return fail(io, err, null);
   }
   if (args.command === null) {
-    (args.help ? io.stdout : io.stderr)(generalHelp());
+    (args.help ? io.stdout : io.stderr)(asRun(io.env, generalHelp()));
     return args.help ? 0 : 2;
   }
   const def = COMMANDS[args.command]!;
   if (args.help) {
-    io.stdout(commandHelp(def));
+    io.stdout(asRun(io.env, commandHelp(def)));
     return 0;
   }
   try {
@@ -91,7 +91,7 @@ function makeCtx(args: CommandLine, io: CliIo): Ctx {
   const create = io.createClient ?? ((o: DougClientOptions) => new DougClient(o));
   const json = args.flags.json === true;
   let keypair: Promise<Keypair> | undefined;
-  const loadKey = () => (keypair ??= loadKeypair(keyPath));
+  const loadKey = () => (keypair ??= loadKeypair(keyPath, { keygen: asRun(io.env, 'doug keygen') }));
   return {
     args,
     io,
@@ -105,13 +105,15 @@ function makeCtx(args: CommandLine, io: CliIo): Ctx {
     out(value, human) {
       io.stdout(json ? JSON.stringify(value, null, 2) + '\n' : human());
     },
+    cmd: (rest) => asRun(io.env, `doug ${rest}`),
+    path: (p) => userPath(io.env, p),
   };
 }
 
 function fail(io: CliIo, err: unknown, command: string | null): number {
   if (err instanceof UsageError) {
-    io.stderr(`error ${err.code}: ${err.message}\n`);
-    io.stderr(command ? `run \`doug ${command} --help\` for usage\n` : 'run `doug help` for usage\n');
+    io.stderr(`error ${err.code}: ${asRun(io.env, err.message)}\n`);
+    io.stderr(asRun(io.env, command ? `run \`doug ${command} --help\` for usage\n` : 'run `doug help` for usage\n'));
     return 2;
   }
   if (err instanceof DougApiError || err instanceof KeyFileError) {
@@ -127,7 +129,7 @@ function fail(io: CliIo, err: unknown, command: string | null): number {
 if (isEntryModule(import.meta.url)) {
   const write = (stream: NodeJS.WriteStream) => (text: string) => void stream.write(text);
   process.stdout.on('error', () => {}); // a closed pipe (`doug asks | head`) is not an error
-  main(process.argv.slice(2), { stdout: write(process.stdout), stderr: write(process.stderr), env: process.env }).then((code) => {
+  main(process.argv.slice(2), { stdout: write(process.stdout), stderr: write(process.stderr), env: process.env, stderrIsTTY: process.stderr.isTTY === true }).then((code) => {
     process.exitCode = code;
   });
 }

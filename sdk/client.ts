@@ -356,9 +356,10 @@ export class DougClient {
     throw new DougApiError({ status: res.status, ...error });
   }
 
-  /** PUT /v1/inputs (signed): uploads a job's input tensors; the digest of their canonical encoding names them. */
-  uploadInputs(tensors: WireTensor[]): Promise<{ inputSha256: string; inputBytes: number }> {
-    return this.request('PUT', '/v1/inputs', JSON.stringify({ tensors }), true);
+  /** PUT /v1/inputs[?model=] (signed): uploads a job's input tensors; the digest of their canonical encoding names them. With `model`, the server refuses tensors that do not fit it. */
+  uploadInputs(tensors: WireTensor[], o: { model?: string } = {}): Promise<{ inputSha256: string; inputBytes: number }> {
+    const query = o.model === undefined ? '' : `?model=${encodeURIComponent(o.model)}`;
+    return this.request('PUT', `/v1/inputs${query}`, JSON.stringify({ tensors }), true);
   }
 
   /** POST /v1/jobs/:id/challenge: disputes a single-replica result; the re-run's cost is held. */

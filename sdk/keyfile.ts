@@ -60,13 +60,13 @@ export async function decodeKeyFile(text: string, path = '<key file>'): Promise<
   return keypair;
 }
 
-/** Loads a keypair from a Solana-format key file. */
-export async function loadKeypair(path: string): Promise<Keypair> {
+/** Loads a keypair from a Solana-format key file; a missing one's error suggests `o.keygen` (default `doug keygen`). */
+export async function loadKeypair(path: string, o: { keygen?: string } = {}): Promise<Keypair> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    if (isErrno(err, 'ENOENT')) throw new KeyFileError('KEYFILE__NOT_FOUND', path, `no key file at ${path}; run \`doug keygen\` or pass --key`);
+    if (isErrno(err, 'ENOENT')) throw new KeyFileError('KEYFILE__NOT_FOUND', path, `no key file at ${path}; run \`${o.keygen ?? 'doug keygen'}\` or pass --key`);
     throw err;
   }
   return decodeKeyFile(text, path);

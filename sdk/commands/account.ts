@@ -79,7 +79,7 @@ export const accountCommands: Record<string, CommandDef> = {
           ['wallet', res.wallet ?? '-'],
           ['token account', res.tokenAccount ?? '-'],
           ['signature', res.signature ?? '-'],
-          ['next', `doug deposit ${formatDoug(amount)}   (the faucet fills your wallet; a deposit credits your balance)`],
+          ['next', `${ctx.cmd(`deposit ${formatDoug(amount)}`)}   (the faucet fills your wallet; a deposit credits your balance)`],
         ]),
       );
     },

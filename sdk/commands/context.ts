@@ -5,6 +5,8 @@ import { depositMemo } from '../../durable-objects/domain/custody/deposit.ts';
 import type { Keypair } from '../../durable-objects/contracts/auth.ts';
 import { formatDoug } from '../../durable-objects/domain/money.ts';
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseInputs } from '../../durable-objects/contracts/tensor-json.ts';
 import type { WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import { DougApiError, DougClient } from '../client.ts';
 import type { DougClientOptions, JobView, OrderFilters } from '../client.ts';
@@ -23,6 +25,34 @@ export interface CliIo {
   now?: () => number;
   /** Home folder for `~` in key paths; the OS home by default. */
   home?: string;
+  /** Whether stderr is a terminal: progress then updates one line in place. */
+  stderrIsTTY?: boolean;
+  /** How often `--wait` polls; 500 ms by default. */
+  pollMs?: number;
+}
+
+/**
+ * The command as the user ran it, for hints: `npm run doug --` under `npm run doug` (npm names the
+ * script in npm_lifecycle_event), `npx doug` under npx, else `doug` (the package's bin).
+ */
+export function invocation(env: CliIo['env']): string {
+  if (env.npm_lifecycle_event === 'doug') return 'npm run doug --';
+  if (env.npm_command === 'exec') return 'npx doug';
+  return 'doug';
+}
+
+/** Writes `doug …` (a usage line, a hint) the way the user runs the CLI. */
+export function asRun(env: CliIo['env'], text: string): string {
+  const run = invocation(env);
+  return run === 'doug' ? text : text.replace(/(^|[\s`(])doug(?= |`|$)/gm, `$1${run}`);
+}
+
+/**
+ * A file the user named, from the folder they ran the command in: `npm run` starts scripts in the
+ * package's root and says where the user was in INIT_CWD.
+ */
+export function userPath(env: CliIo['env'], path: string): string {
+  return resolve(env.INIT_CWD || process.cwd(), path);
 }
 
 export const DEFAULT_URL = 'http://127.0.0.1:8787';
@@ -50,6 +80,10 @@ export interface Ctx {
   key(): Promise<Keypair>;
   /** Prints `value` as JSON under --json, else the human text. */
   out(value: unknown, human: () => string): void;
+  /** A command to suggest, written the way the user runs the CLI: `ctx.cmd('deposit 25')`. */
+  cmd(rest: string): string;
+  /** A file path from the command line, resolved where the user ran it. */
+  path(p: string): string;
 }
 
 export interface CommandDef {
@@ -98,7 +132,7 @@ export async function depositOnChain(ctx: Ctx, client: DougClient, amount: bigin
     throw new DougApiError({
       status: 0,
       code: 'CLI__WALLET_BALANCE_LOW',
-      message: `your wallet ${key.publicKey} holds ${formatDoug(have)} DOUG on chain; ${formatDoug(amount)} was asked (locally: doug faucet AMOUNT_DOUG)`,
+      message: `your wallet ${key.publicKey} holds ${formatDoug(have)} DOUG on chain; ${formatDoug(amount)} was asked (locally: ${ctx.cmd('faucet AMOUNT_DOUG')})`,
       context: { wallet: key.publicKey, balance: have.toString() },
     });
   }
@@ -228,14 +262,18 @@ export function requirementArg(text: string): Requirement {
   return { key, op: ops[op as keyof typeof ops], value: attributeValue(raw) };
 }
 
-/** Reads inline input tensors from a JSON file (checked by the server). */
-export function readInputs(path: string): WireTensor[] {
-  let parsed: unknown;
+/**
+ * Reads input tensors from a JSON file: the plain form (`{"x": {"dtype", "dims", "values"}}`, as the
+ * portal takes them) or the wire form (`[{"name", "dtype", "dims", "data"}]`); contracts/tensor-json.ts.
+ */
+export function readInputs(ctx: Ctx, file: string, flag = '--inputs'): WireTensor[] {
+  let text: string;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    text = readFileSync(ctx.path(file), 'utf8');
   } catch (e) {
-    throw new UsageError(`--inputs ${path}: ${(e as Error).message}`);
+    throw new UsageError(`${flag} ${file}: ${(e as Error).message}`);
   }
-  if (!Array.isArray(parsed)) throw new UsageError(`--inputs ${path}: must hold a JSON array of tensors`);
-  return parsed as WireTensor[];
+  const read = parseInputs(text);
+  if (!read.ok) throw new UsageError(`${flag} ${file}: ${read.error}`);
+  return read.tensors;
 }

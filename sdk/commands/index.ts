@@ -1,12 +1,10 @@
 import { UsageError } from '../format.ts';
-import { type CommandDef, DEFAULT_URL } from './context.ts';
+import { type CommandDef, DEFAULT_URL, asRun } from './context.ts';
 import { keysCommands } from './keys.ts';
 import { marketsCommands } from './markets.ts';
 import { ordersCommands } from './orders.ts';
 import { jobsCommands } from './jobs.ts';
 import { accountCommands } from './account.ts';
-
-/** The `doug` CLI's command registry and its help texts. */
 
 /** The `doug` CLI's command registry and its help texts. */
 
@@ -20,12 +18,12 @@ export const COMMANDS: Record<string, CommandDef> = {
     run: async (ctx) => {
       const name = ctx.args.positionals[0];
       if (name === undefined) {
-        ctx.io.stdout(generalHelp());
+        ctx.io.stdout(asRun(ctx.io.env, generalHelp()));
         return 0;
       }
       const def = COMMANDS[name];
       if (!def) throw new UsageError(`unknown command ${JSON.stringify(name)}`);
-      ctx.io.stdout(commandHelp(def));
+      ctx.io.stdout(asRun(ctx.io.env, commandHelp(def)));
       return 0;
     },
   },

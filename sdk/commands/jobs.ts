@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { UsageError, cell, doug, keyValues } from '../format.ts';
-import { type CommandDef, PAGE_FLAGS, eventsText, jobText, pageArgs } from './context.ts';
+import { UsageError, cell, doug, keyValues, sha256Arg } from '../format.ts';
+import { type CommandDef, PAGE_FLAGS, eventsText, jobText, optional, pageArgs, readInputs } from './context.ts';
+import { resultText } from './job-wait.ts';
 
 /** A job: its state, its model upload, its result, a challenge. */
 export const jobsCommands: Record<string, CommandDef> = {
@@ -30,13 +31,47 @@ export const jobsCommands: Record<string, CommandDef> = {
       const path = ctx.args.positionals[0]!;
       let bytes: Uint8Array;
       try {
-        bytes = new Uint8Array(readFileSync(path));
+        bytes = new Uint8Array(readFileSync(ctx.path(path)));
       } catch (e) {
         throw new UsageError(`cannot read ${path}: ${(e as Error).message}`);
       }
       const client = await ctx.signer();
       const res = await client.uploadModel(bytes);
       ctx.out(res, () => keyValues([['sha256', res.sha256], ['bytes', String(res.bytes)]]));
+    },
+  },
+  inputs: {
+    usage: 'doug inputs FILE.json [--upload [--model SHA256]]',
+    summary: "turn input tensors written plainly into the API's wire form (base64url), or upload them (signed)",
+    flags: { upload: 'boolean', model: 'string' },
+    positionals: [1, 1],
+    details: [
+      'FILE.json holds the tensors by name, their values flat or nested:',
+      '  {"x": {"dtype": "float32", "dims": [1, 16], "values": [0.5, -1, ...]}}',
+      '  (dtypes float32, float64, int32, int64, uint8, int8, bool; the wire form is read too)',
+      'Prints the wire form, [{"name","dtype","dims","data"}], which `doug bid --inputs` also takes.',
+      '--upload          store them (PUT /v1/inputs) and print their SHA-256 and size, for',
+      '                  `doug bid --input-sha256 H --input-bytes N` (inputs too large to go inline)',
+      '--model SHA256    with --upload: refused unless they fit that model',
+    ],
+    run: async (ctx) => {
+      const file = ctx.args.positionals[0]!;
+      const model = optional(ctx, 'model', (v) => sha256Arg('--model', v));
+      if (model !== undefined && ctx.args.flags.upload !== true) throw new UsageError('--model goes with --upload');
+      const tensors = readInputs(ctx, file, 'inputs');
+      if (ctx.args.flags.upload !== true) {
+        ctx.io.stdout(JSON.stringify(tensors, null, 2) + '\n');
+        return;
+      }
+      const client = await ctx.signer();
+      const res = await client.uploadInputs(tensors, { model });
+      ctx.out(res, () =>
+        keyValues([
+          ['input sha256', res.inputSha256],
+          ['input bytes', String(res.inputBytes)],
+          ['next', ctx.cmd(`bid … --input-sha256 ${res.inputSha256} --input-bytes ${res.inputBytes}`)],
+        ]),
+      );
     },
   },
   result: {
@@ -47,13 +82,7 @@ export const jobsCommands: Record<string, CommandDef> = {
     run: async (ctx) => {
       const client = await ctx.signer();
       const res = await client.jobResult(ctx.args.positionals[0]!);
-      ctx.out(res, () =>
-        keyValues([
-          ['replica', String(res.replica)],
-          ['digest', res.outputDigest],
-          ...res.outputs.map((t): [string, string] => [`output ${t.name}`, `${t.dtype}[${t.dims.join('×')}]`]),
-        ]),
-      );
+      ctx.out(res, () => resultText(res));
     },
   },
   challenge: {

@@ -1,7 +1,10 @@
 import { ORDER_ID } from '../../durable-objects/contracts/api.ts';
 import { formatDoug } from '../../durable-objects/domain/money.ts';
 import { UsageError, cell, doug, dougArg, durationArg, intArg, keyValues, numberArg, sha256Arg, time } from '../format.ts';
-import { type CommandDef, attributesArg, list, marketArg, optional, readInputs, required, requirementArg, str } from './context.ts';
+import { type CommandDef, type Ctx, attributesArg, list, marketArg, optional, readInputs, required, requirementArg, str } from './context.ts';
+import { DEFAULT_WAIT_MS, resultText, waitForJob } from './job-wait.ts';
+import type { DougClient } from '../client.ts';
+import type { PlaceOrderResponse } from '../../durable-objects/contracts/api.ts';
 
 /** Placing and cancelling orders. */
 export const ordersCommands: Record<string, CommandDef> = {
@@ -41,7 +44,8 @@ export const ordersCommands: Record<string, CommandDef> = {
   bid: {
     usage:
       'doug bid --market M --max-price DOUG --units N [--replicas R] [--require key>=value ...] [--ttl 10m] [--ioc]\n' +
-      '         --model-sha256 H (--inputs FILE.json | --input-sha256 H --input-bytes N) [--tolerance X] [--client-id ID]',
+      '         --model-sha256 H (--inputs FILE.json | --input-sha256 H --input-bytes N) [--tolerance X] [--client-id ID]\n' +
+      '         [--wait [--timeout 3m]]',
     summary: 'buy compute: place a bid for a job (signed)',
     flags: {
       market: 'string',
@@ -57,17 +61,25 @@ export const ordersCommands: Record<string, CommandDef> = {
       inputs: 'string',
       tolerance: 'string',
       'client-id': 'string',
+      wait: 'boolean',
+      timeout: 'string',
     },
     positionals: [0, 0],
     details: [
       '--max-price DOUG     most you pay per work unit, e.g. 0.25',
-      '--units N            work units of the job',
       '--replicas R         distinct providers to run it (1-5); default 1',
       "--require EXPR       key>=v, key<=v, key=v, key!=v or key=a|b (repeatable; quote it: '>' is a shell redirect)",
       '--ttl 10m            how long the bid rests (s, m, h, d); default 10m',
       '--ioc                immediate or cancel: never rest on the book',
       '--tolerance X        max absolute difference between replicas; default bit-exact',
-      '--inputs FILE.json   the input tensors inline: [{"name","dtype","dims","data" (base64url of little-endian bytes)}]',
+      '--units N            work units you pay for per replica (a unit is about one second of the market\'s',
+      '                     reference machine; each replica is paid price × units, however long it ran)',
+      '--inputs FILE.json   the input tensors inline, plain {"x": {"dtype": "float32", "dims": [1, 16], "values": [...]}}',
+      '                     or wire [{"name","dtype","dims","data" (base64url)}]; `doug inputs` converts',
+      '--input-sha256 H     inputs uploaded before (`doug inputs FILE --upload` prints H and N)',
+      '--wait               follow the job until it ends (matched, running, verifying, settled or failed),',
+      '                     then print its outputs; exit 1 when it fails, is refunded or the wait times out',
+      '--timeout 3m         how long --wait follows the job (the job goes on after it)',
     ],
     run: async (ctx) => {
       const f = ctx.args.flags;
@@ -80,8 +92,10 @@ export const ordersCommands: Record<string, CommandDef> = {
       const modelSha256 = sha256Arg('--model-sha256', required(ctx, 'model-sha256'));
       const tolerance = optional(ctx, 'tolerance', (v) => numberArg('--tolerance', v)) ?? null;
       const inputsFile = str(f.inputs);
+      if (f.timeout !== undefined && f.wait !== true) throw new UsageError('--timeout goes with --wait');
+      const timeoutMs = optional(ctx, 'timeout', (v) => durationArg('--timeout', v)) ?? DEFAULT_WAIT_MS;
       const job = inputsFile
-        ? { modelSha256, inputs: readInputs(inputsFile), tolerance }
+        ? { modelSha256, inputs: readInputs(ctx, inputsFile), tolerance }
         : {
             modelSha256,
             inputSha256: sha256Arg('--input-sha256', required(ctx, 'input-sha256')),
@@ -100,7 +114,7 @@ export const ordersCommands: Record<string, CommandDef> = {
         job,
         clientId: str(f['client-id']),
       });
-      ctx.out(res, () =>
+      const bidText = () =>
         keyValues([
           ['bid', res.order.id],
           ['status', res.order.status],
@@ -108,8 +122,13 @@ export const ordersCommands: Record<string, CommandDef> = {
           ['max price', `${formatDoug(maxPrice)} DOUG per unit`],
           ['escrow', res.escrow === undefined ? '-' : `${doug(res.escrow)} DOUG`],
           ['job', res.jobId ?? '-'],
-        ]),
-      );
+        ]);
+      if (f.wait !== true) {
+        ctx.out(res, bidText);
+        return;
+      }
+      if (!ctx.json) ctx.io.stdout(bidText());
+      return waitAndPrint(ctx, client, res, { timeoutMs, bidExpiresAt: ctx.now + ttl });
     },
   },
   cancel: {
@@ -127,3 +146,25 @@ export const ordersCommands: Record<string, CommandDef> = {
     },
   },
 };
+
+/** `doug bid --wait`: follows the job to its end, then prints its outputs; 1 unless the result came. */
+async function waitAndPrint(ctx: Ctx, client: DougClient, bid: PlaceOrderResponse, o: { timeoutMs: number; bidExpiresAt: number }): Promise<number> {
+  const jobId = bid.jobId ?? bid.order.id;
+  const ended = (job: unknown, code: string, message: string) => {
+    if (ctx.json) ctx.io.stdout(JSON.stringify({ bid, job, result: null }, null, 2) + '\n');
+    ctx.io.stderr(`error ${code}: ${message}\n`);
+    return 1;
+  };
+  if (bid.jobId === undefined && bid.order.status !== 'open' && bid.order.status !== 'matched') {
+    return ended(null, 'CLI__BID_UNMATCHED', `bid ${bid.order.id} was ${bid.order.status} without a match; its escrow was released`);
+  }
+  const { job, progress, stopped } = await waitForJob(ctx, client, jobId, o);
+  if (stopped === 'expired') return ended(job, 'CLI__BID_UNMATCHED', `bid ${bid.order.id} expired without a match; its escrow was released`);
+  if (stopped === 'timeout') {
+    return ended(job, 'CLI__WAIT_TIMEOUT', `job ${jobId} is still ${progress.phase} after ${Math.round(o.timeoutMs / 1000)} s; it goes on without you: follow it with \`${ctx.cmd(`job ${jobId}`)}\``);
+  }
+  if (!progress.resultReady) return ended(job, 'CLI__JOB_FAILED', `job ${jobId} ${progress.text}; see \`${ctx.cmd(`job ${jobId} --history`)}\``);
+  const result = await client.jobResult(jobId);
+  ctx.out({ bid, job, result }, () => resultText(result));
+  return 0;
+}
