@@ -119,8 +119,12 @@ export async function startStack(
   };
 }
 
-/** Stops a process group: SIGINT, then SIGKILL after a grace period. */
-export async function stopGroup(child: ChildProcess, graceMs = 5_000): Promise<void> {
+/**
+ * Stops a process group: SIGINT, then SIGKILL after a grace period. The default grace outlasts
+ * scripts/start.mjs's own bounded stop (its children run in groups of their own, which a SIGKILL of
+ * this group would leave behind).
+ */
+export async function stopGroup(child: ChildProcess, graceMs = 15_000): Promise<void> {
   if (child.exitCode !== null || child.pid === undefined) return;
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   try {
