@@ -249,6 +249,8 @@ describe('an agent with a prefetch window', () => {
     await s.take((m) => m.type === 'result' && m.leaseId === 'lease-3');
     expect(s.received.filter((m) => m.type === 'start').map((m) => (m.type === 'start' ? m.leaseId : ''))).toEqual(['lease-2', 'lease-3']);
     expect(await s.take((m) => m.type === 'ready' && m.slots === 1)).toEqual({ type: 'ready', slots: 1, prefetch: 2 });
+    // Busy from lease-1 to lease-3: "no free slot" was said once, not after each run.
+    expect(s.received.filter((m) => m.type === 'ready' && m.slots === 0)).toHaveLength(1);
   });
 
   it('work sent with its lease into a busy agent (a crossed ready) waits in the window and is heartbeated, not started', async () => {

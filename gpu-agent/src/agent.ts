@@ -285,6 +285,7 @@ export class Agent {
     // Answers the server no longer lists have arrived (or no longer matter).
     for (const leaseId of [...this.sent.keys()]) if (!listed.has(leaseId)) this.sent.delete(leaseId);
     if (this.stateValue === 'connecting') this.setState('working');
+    this.toldBusy = false;
     this.startWaiting();
     if (this.stateValue === 'draining') this.conn.send({ type: 'ready', slots: 0 });
     else this.announce();
@@ -411,8 +412,14 @@ export class Agent {
   private announce(): void {
     if (this.stateValue === 'stopped' || this.stateValue === 'draining') return;
     const slots = Math.max(0, this.freeSlots - this.waiting.length);
-    this.conn.send(this.prefetch > 0 ? { type: 'ready', slots, prefetch: this.prefetch } : { type: 'ready', slots });
+    // Busy and staying busy (a run ended, the next started from the window): the server's count of
+    // free slots only falls from the 0 it was told, so telling it 0 again changes nothing.
+    if (slots === 0 && this.toldBusy) return;
+    if (this.conn.send(this.prefetch > 0 ? { type: 'ready', slots, prefetch: this.prefetch } : { type: 'ready', slots })) this.toldBusy = slots === 0 && this.prefetch > 0;
   }
+
+  /** The last ready on this socket said no slot is free, with the window: a repeat is not needed. */
+  private toldBusy = false;
 
   private refuse(m: { jobId: string; leaseId: string }, code: AgentErrorCode, message: string): void {
     this.o.log.info(`job ${m.jobId}: refused ${code}: ${message}`);
