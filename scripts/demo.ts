@@ -1,11 +1,11 @@
 // `npm run demo`: plays a buyer against a running `npm start` (DOUG_URL, default 127.0.0.1:8787), or
-// starts its own local stack with two agents when none answers. Uploads a small ONNX model and its
-// inputs, funds a fresh wallet from the faucet (minted on the local chain, then deposited), bids for a 2-replica job, waits until it is verified
+// starts its own local stack with two agents when none answers. Uploads the example model and its
+// inputs (examples/, built by scripts/build-examples.ts), funds a fresh wallet from the faucet (minted on the local chain, then deposited), bids for a 2-replica job, waits until it is verified
 // and settled, fetches the result, and prints the balances before and after. Last line: one JSON object.
 import { generateKeypair } from '../durable-objects/contracts/auth.ts';
-import { toWire } from '../durable-objects/contracts/tensors.ts';
+import { readFileSync } from 'node:fs';
+import { parseInputs } from '../durable-objects/contracts/tensor-json.ts';
 import { formatDoug, UNITS_PER_DOUG } from '../durable-objects/domain/money.ts';
-import { buildMlpModel, prng } from '../gpu-agent/models/build.ts';
 import { DougClient } from '../sdk/client.ts';
 import { faucetAndDeposit } from '../sdk/deposit.ts';
 import { startStack, type Stack } from '../test/e2e/stack.ts';
@@ -36,10 +36,10 @@ async function main(): Promise<void> {
     const funded = await faucetAndDeposit(buyer, buyerKey, 10n * UNITS_PER_DOUG);
     if (funded.deposit) say(`deposited 10 DOUG on chain (${funded.deposit.signature.slice(0, 12)}…)`);
 
-    const model = await buyer.uploadModel(buildMlpModel({ inputSize: 16, hidden: 64, outputSize: 4, seed: 42 }));
-    const random = prng(7);
-    const x = new Float32Array(16).map(() => random() * 2 - 1);
-    const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 16], new Uint8Array(x.buffer))]);
+    const model = await buyer.uploadModel(new Uint8Array(readFileSync('examples/model.onnx')));
+    const inputs = parseInputs(readFileSync('examples/inputs.json', 'utf8'));
+    if (!inputs.ok) throw new Error(`examples/inputs.json: ${inputs.error}`);
+    const input = await buyer.uploadInputs(inputs.tensors, { model: model.sha256 });
     say(`model ${model.sha256.slice(0, 12)}… (${model.bytes} bytes), inputs ${input.inputSha256.slice(0, 12)}…`);
 
     // Wait for two providers to be listed (agents started by `npm start` need a few seconds).
