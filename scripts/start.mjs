@@ -175,12 +175,12 @@ if (chainOn && !externalChainUrl) {
     await stop(1);
   }
   // Idempotent: keys and accounts are made once; the chain's state file keeps them across restarts.
-  const setup = await step(['--import', 'tsx', 'scripts/chain-setup.ts', '--rpc', rpcUrl, '--dir', chainDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const setup = await step(['--import', 'tsx', 'scripts/chain-setup.ts', '--rpc', rpcUrl, '--dir', chainDir], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (setup !== 0) await stop(setup);
   chainConfig = JSON.parse(readFileSync(join(chainDir, 'config.json'), 'utf8'));
 }
 if (chainOn && externalChainUrl) {
-  const setup = await step(['--import', 'tsx', 'scripts/chain-setup.ts', '--rpc', externalChainUrl, '--dir', chainDir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const setup = await step(['--import', 'tsx', 'scripts/chain-setup.ts', '--rpc', externalChainUrl, '--dir', chainDir], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (setup !== 0) await stop(setup);
   chainConfig = JSON.parse(readFileSync(join(chainDir, 'config.json'), 'utf8'));
 }
