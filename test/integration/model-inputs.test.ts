@@ -54,7 +54,6 @@ async function refusedBid(buyer: Awaited<ReturnType<typeof buyerWithModel>>, job
   const error = await refusal(buyer.client.placeBid({ market: 'cpu', clientId, maxPrice: '1000', units: 2, replicas: 1, expiresAt: hour(), job: { modelSha256: buyer.sha256, tolerance: null, ...job } as never }));
   const after = await buyer.client.account();
   expect([after.available, after.held]).toEqual([before.available, before.held]);
-  expect(after.held).toBe('0');
   const market = env.MARKETS.get(env.MARKETS.idFromName('cpu'));
   expect(await market.order(await orderId('bid', buyer.key, 'cpu', clientId))).toBeNull();
   return error;
@@ -169,6 +168,19 @@ describe('inputs uploaded before the bid', () => {
     const e = await refusedBid(buyer, { inputSha256: uploaded.inputSha256, inputBytes: uploaded.inputBytes });
     expect([e.status, e.code]).toEqual([422, 'MODEL__INPUT_DIM']);
     expect(e.context).toMatchObject({ axis: 1, dim: 4, sentDim: 5, modelSha256: buyer.sha256 });
+  });
+
+  it('are checked again once the model is uploaded, when an earlier bid named it before it was stored', async () => {
+    const buyer = await wallet(DOUG);
+    const model = onnxModel({ inputs: [{ name: 'x', dtype: 'float32', dims: [2] }], tag: `later-${Math.random()}` });
+    const sha256 = await sha256Hex(model);
+    const uploaded = await buyer.client.uploadInputs([tensor('x', 'float32', [3])]);
+    const job = { modelSha256: sha256, inputSha256: uploaded.inputSha256, inputBytes: uploaded.inputBytes, tolerance: null };
+    // Not stored yet: the bid is taken unchecked, as before interfaces were kept.
+    await buyer.client.placeBid({ market: 'cpu', maxPrice: '1', units: 1, replicas: 1, expiresAt: hour(), job });
+    expect((await put(buyer.keypair, '/v1/models', model)).status).toBe(201);
+    const e = await refusedBid({ ...buyer, sha256 }, { inputSha256: uploaded.inputSha256, inputBytes: uploaded.inputBytes });
+    expect([e.status, e.code]).toEqual([422, 'MODEL__INPUT_DIM']);
   });
 
   it('with ?model= are refused at upload when they do not fit (nothing stored), taken when they do', async () => {

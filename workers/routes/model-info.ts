@@ -99,8 +99,20 @@ export function checkOwnBytes(tensors: readonly WireTensor[], field: string): vo
   }
 }
 
-/** Input tensors uploaded before (PUT /v1/inputs) under a digest; null when none are stored. */
-export async function storedInputs(env: Env, inputSha256: string): Promise<WireTensor[] | null> {
+// Pairs of a model and uploaded inputs found to fit (both content hashes, so a fit stays a fit):
+// bids that reuse uploaded inputs are not made to read them again.
+const fitting = new Set<string>();
+
+/** Inputs uploaded before (PUT /v1/inputs) under `inputSha256`, against the model; unchecked when either is not stored. */
+export async function checkStoredInputsFit(env: Env, modelSha256: string, inputSha256: string): Promise<void> {
+  const pair = `${modelSha256}:${inputSha256}`;
+  if (fitting.has(pair)) return;
   const object = await env.BLOBS.get(`inputs/${inputSha256}`);
-  return object ? ((await object.json()) as WireTensor[]) : null;
+  if (!object) return;
+  const tensors = (await object.json()) as WireTensor[];
+  await checkInputsFit(env, { modelSha256, tensors, field: 'job.inputSha256', requireModel: false });
+  if (remembered.has(modelSha256)) {
+    if (fitting.size >= REMEMBERED) fitting.delete(fitting.values().next().value!);
+    fitting.add(pair);
+  }
 }

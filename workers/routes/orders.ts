@@ -11,7 +11,7 @@ import { tensorsBytes, tensorsDigest, type WireTensor } from '../../durable-obje
 import { marketObject, placementObject, type OrderOutcome } from '../../durable-objects/runtime/objects.ts';
 import type { Result } from '../../durable-objects/domain/result.ts';
 import { knownMarket, signed } from './common.ts';
-import { checkInputsFit, storedInputs } from './model-info.ts';
+import { checkInputsFit, checkStoredInputsFit } from './model-info.ts';
 
 /** The API's shape of an order: `id`, `kind`, `market`, with "matched" for a filled bid. */
 function apiOrder(view: OrderOutcome['order'], market: string): Record<string, unknown> | null {
@@ -32,8 +32,7 @@ async function inlineInputs(tensors: WireTensor[]): Promise<{ tensors: WireTenso
  */
 async function checkJobInputs(env: Env, job: { modelSha256: string; inputs?: WireTensor[]; inputSha256?: string }): Promise<void> {
   if (job.inputs) return checkInputsFit(env, { modelSha256: job.modelSha256, tensors: job.inputs, field: 'job.inputs', requireModel: false });
-  const stored = job.inputSha256 === undefined ? null : await storedInputs(env, job.inputSha256);
-  if (stored) await checkInputsFit(env, { modelSha256: job.modelSha256, tensors: stored, field: 'job.inputSha256', requireModel: false });
+  if (job.inputSha256 !== undefined) await checkStoredInputsFit(env, job.modelSha256, job.inputSha256);
 }
 
 /** The expiry, if it lies after now and within the longest TTL. */
