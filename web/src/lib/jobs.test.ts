@@ -15,6 +15,7 @@ import {
   marketOf,
   previewTensor,
   replicaDetails,
+  replicaStatus,
   resultFile,
   resultServable,
   shortDigest,
@@ -212,6 +213,21 @@ describe('what happened to single replicas while the job ran', () => {
     expect(challenged[1]!.text).toMatch(/^Replica #1's run failed: the run ran out of memory: x+…$/);
     expect(challenged[1]!.text.length).toBeLessThan(200);
     expect(step(timelineSteps({ job: j, history }), 'challenged')!.details).toEqual(challenged);
+  });
+});
+
+describe("a replica's status as the pages show it", () => {
+  const failed = failureSignature(FAILURE);
+  it('tells a failed run paid its fee on a failed job from one rejected for failing alone', () => {
+    expect(replicaStatus({ status: 'paid', digest: failed }, 'failed')).toEqual({ text: 'run failed · fee paid', tone: '' });
+    expect(replicaStatus({ status: 'rejected', digest: failed }, 'settled')).toEqual({ text: 'run failed · rejected', tone: 'bad' });
+    expect(replicaStatus({ status: 'submitted', digest: failed }, 'active')).toEqual({ text: 'run failed', tone: '' });
+  });
+  it('names the other statuses in words, and work a closed job never ran as not run', () => {
+    expect(replicaStatus({ status: 'paid', digest: 'e75d83ca' }, 'settled')).toEqual({ text: 'paid', tone: 'ok' });
+    expect(replicaStatus({ status: 'leased', digest: null }, 'active')).toEqual({ text: 'running', tone: 'live' });
+    expect(replicaStatus({ status: 'leased', digest: null }, 'failed')).toEqual({ text: 'not run', tone: '' });
+    expect(replicaStatus({ status: 'lapsed', digest: null }, 'refunded')).toEqual({ text: 'lapsed', tone: 'bad' });
   });
 });
 

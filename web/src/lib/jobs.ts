@@ -415,6 +415,32 @@ export function countdown(ms: number): string {
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
 }
 
+const REPLICA_STATUS: Record<string, string> = {
+  assigned: 'assigned',
+  leased: 'running',
+  submitted: 'result in',
+  lapsed: 'lapsed',
+  'awaiting-match': 'finding a provider',
+  paid: 'paid',
+  rejected: 'rejected',
+};
+
+/**
+ * A replica's status as the pages show it: work a closed job never ran is 'not run'; a failed run says
+ * so, paid the failed-run fee when the job failed (not the provider's fault) or rejected when the
+ * others disagreed (its machine's).
+ */
+export function replicaStatus(r: { status: string; digest: string | null }, jobStatus: string): { text: string; tone: 'ok' | 'bad' | 'live' | '' } {
+  if (isFinalStatus(jobStatus) && (r.status === 'assigned' || r.status === 'leased' || r.status === 'awaiting-match')) return { text: 'not run', tone: '' };
+  if (failedRunKind(r.digest) !== null) {
+    if (r.status === 'paid') return { text: 'run failed · fee paid', tone: '' };
+    if (r.status === 'rejected') return { text: 'run failed · rejected', tone: 'bad' };
+    return { text: 'run failed', tone: '' };
+  }
+  const tone = r.status === 'paid' ? 'ok' : r.status === 'rejected' || r.status === 'lapsed' ? 'bad' : r.status === 'leased' || r.status === 'submitted' ? 'live' : '';
+  return { text: REPLICA_STATUS[r.status] ?? r.status, tone };
+}
+
 /** The kind of failure a replica's answer reports when its digest is a failed run's signature (job/failure.ts), else null. */
 export function failedRunKind(digest: string | null | undefined): FailureKind | null {
   if (!digest || !isFailureSignature(digest)) return null;
