@@ -10,6 +10,7 @@ import { tensorsDigest, wireBytes } from '../../durable-objects/contracts/tensor
 import type { WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import { base64UrlEncode } from '../../durable-objects/contracts/auth.ts';
 import { MAX_PREFETCH } from '../../durable-objects/domain/dispatch/index.ts';
+import { failureKindOf } from '../../durable-objects/domain/job/failure.ts';
 import { AgentConnection } from './net/connection.ts';
 import type { ConnectionOptions, WorkMessage } from './net/connection.ts';
 
@@ -338,9 +339,11 @@ export class Agent {
     void this.execute(job);
   }
 
-  /** Starts waiting jobs, oldest first, while slots are free (not while draining: held leases still run). */
-  private startWaiting(): void {
-    while (this.waiting.length > 0 && this.freeSlots > 0 && this.stateValue !== 'stopped') this.begin(this.waiting.shift()!);
+  /** Starts waiting jobs, oldest first, while slots are free (not while draining: held leases still run); how many started. */
+  private startWaiting(): number {
+    let n = 0;
+    for (; this.waiting.length > 0 && this.freeSlots > 0 && this.stateValue !== 'stopped'; n++) this.begin(this.waiting.shift()!);
+    return n;
   }
 
   /** Forgets a job: aborted if running, out of the prefetch window if waiting. */
@@ -359,12 +362,20 @@ export class Agent {
       if (this.o.fault === 'wrong-output') r = await corruptOutputs(r);
       answer = { type: 'result', jobId: m.jobId, leaseId: m.leaseId, outputs: r.outputs, outputDigest: r.outputDigest, timings: r.timings };
     } catch (err) {
-      answer = { type: 'error', jobId: m.jobId, leaseId: m.leaseId, code: codeOf(err), message: messageOf(err) };
+      const code = codeOf(err);
+      const message = messageOf(err);
+      // A run that failed on this work is reported as a verdict on it, with its kind (domain/job/failure.ts).
+      answer = { type: 'error', jobId: m.jobId, leaseId: m.leaseId, code, message, ...(code === 'AGENT__RUN_FAILED' ? { failure: failureKindOf(message) } : {}) };
     }
     if (this.jobs.get(m.leaseId) !== job) return; // cancelled or dropped meanwhile
     job.answer = answer;
     // The next held job starts before this answer goes out: the slot is never idle for a round trip.
-    this.startWaiting();
+    // One microtask's pause lets its run reach the executor (onnxruntime) before this answer is
+    // serialised and sent; nothing else can happen meanwhile (messages arrive as macrotasks).
+    if (this.startWaiting() > 0) {
+      await null;
+      if (this.jobs.get(m.leaseId) !== job) return;
+    }
     if (answer.type === 'result') {
       const t = answer.timings;
       this.o.log.info(`${jobName(m)}: ran in ${Math.round(t.runMs)} ms (load ${Math.round(t.loadMs)} ms), digest ${short(answer.outputDigest)}${this.o.fault ? ' [FAULT: corrupted]' : ''}`);
