@@ -7,7 +7,8 @@ import type { MarketCommand, Requirement } from './commands.ts';
 import { MARKET_ERRORS } from './errors.ts';
 import type { MarketEvent } from './events.ts';
 import { bestAsk, bestBid, bookDepth, getOrder, marketDecider, nextExpiry, react } from './index.ts';
-import { BoundedMemory, CLOSED_MEMORY } from './state.ts';
+import { CLOSED_MEMORY, ClosedMemory, type ClosedOrder, type KnownOrder } from './state.ts';
+import { IdTable } from './id-table.ts';
 import { LATER, NOW, SPEC, ask, askPlaced, bid, bidPlaced, replicaBid, replicaBidPlaced } from '../../../test/support/market-builders.ts';
 
 const given = specFor(marketDecider);
@@ -493,14 +494,21 @@ describe('the memory of closed orders', () => {
   });
 });
 
-describe('a bounded memory', () => {
-  it('keeps the newest entries in insertion order across compactions', () => {
-    const memory = new BoundedMemory<number>(3);
-    for (let i = 0; i < 20; i++) memory.set(`k${i}`, i);
-    expect([...memory.entries()]).toEqual([['k17', 17], ['k18', 18], ['k19', 19]]);
+describe('the closed memory', () => {
+  it('keeps the newest closed ids in closing order once the ring wraps, and forgets the rest from the one id map', () => {
+    const byId = new IdTable<KnownOrder>();
+    const memory = new ClosedMemory(byId, 3);
+    const closed = (i: number): ClosedOrder => ({ kind: 'closed', side: 'bid', owner: `o${i}`, status: 'filled' });
+    for (let i = 0; i < 20; i++) memory.remember(`k${i}`, closed(i), byId.get(`k${i}`));
+    expect([...memory.entries()]).toEqual([['k17', closed(17)], ['k18', closed(18)], ['k19', closed(19)]]);
     expect(memory.size).toBe(3);
+    expect(byId.size).toBe(3);
     expect(memory.has('k16')).toBe(false);
-    expect(memory.get('k18')).toBe(18);
+    expect(memory.get('k18')).toEqual(closed(18));
+    // Closed again: the new record, in its old place.
+    memory.remember('k18', { ...closed(18), status: 'expired' }, byId.get('k18'));
+    expect([...memory.keys()]).toEqual(['k17', 'k18', 'k19']);
+    expect(memory.get('k18')?.status).toBe('expired');
   });
 });
 

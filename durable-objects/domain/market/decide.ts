@@ -47,8 +47,9 @@ export function decide(state: MarketState, command: MarketCommand, meta: Command
 
 const NONE: MarketEvent[] = [];
 
+/** Open, holding slots, or closed and still remembered: all under one map. */
 function exists(state: MarketState, id: string): boolean {
-  return state.orders.has(id) || state.closed.has(id);
+  return state.byId.has(id);
 }
 
 function placeBid(state: MarketState, c: PlaceBid, now: number): Result<MarketEvent[]> {
@@ -139,7 +140,7 @@ function pickAsks(
     for (let a = level.head; a !== null; a = a.next) {
       if (a.expiresAt <= now || a.owner === buyer) continue;
       if (exclude !== null && exclude.includes(a.owner)) continue;
-      if (a.inUse.has(jobId)) continue;
+      if (a.inUse.includes(jobId)) continue;
       if (picked !== null && hasProvider(picked, a.owner)) continue;
       if (requirements.length > 0 && !satisfies(a.attributes, requirements)) continue;
       if (picked === null) picked = [a];
@@ -228,10 +229,10 @@ function pickOthers(state: MarketState, b: RestingBid, supplier: string, used: M
     if (level.price > b.maxPrice) break;
     for (let a = level.head; a !== null; a = a.next) {
       if (a.expiresAt <= now || a.owner === b.owner || a.owner === supplier || hasProvider(picked, a.owner)) continue;
-      if (a.inUse.has(b.id)) continue;
+      if (a.inUse.includes(b.id)) continue;
       if (used !== null) {
         const jobs = used.get(a);
-        if (jobs !== undefined && (a.capacity - a.inUse.size - jobs.length <= 0 || jobs.includes(b.id))) continue;
+        if (jobs !== undefined && (a.capacity - a.inUse.length - jobs.length <= 0 || jobs.includes(b.id))) continue;
       }
       if (b.requirements.length > 0 && !satisfies(a.attributes, b.requirements)) continue;
       picked.push(a);
@@ -263,15 +264,14 @@ function placeAsk(state: MarketState, c: PlaceAsk, now: number): Result<MarketEv
 function releaseSlot(state: MarketState, c: ReleaseSlot, now: number): Result<MarketEvent[]> {
   if (typeof c.askId !== 'string' || c.askId.length === 0) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
   if (typeof c.jobId !== 'string' || c.jobId.length === 0) return fail(marketError('MARKET__INVALID_JOB_ID', { max: 128 }));
-  const ask = state.orders.get(c.askId);
-  if (ask === undefined) {
-    const closed = state.closed.get(c.askId);
-    if (closed === undefined) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
-    if (closed.side !== 'ask') return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
+  const ask = state.byId.get(c.askId);
+  if (ask === undefined) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
+  if (ask.kind === 'closed') {
+    if (ask.side !== 'ask') return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
     return ok(NONE); // every slot of a closed ask was already released
   }
   if (ask.kind !== 'ask') return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
-  if (!ask.inUse.has(c.jobId)) return ok(NONE); // released before: a repeat
+  if (!ask.inUse.includes(c.jobId)) return ok(NONE); // released before: a repeat
   const events: MarketEvent[] = [{ type: 'SlotReleased', askId: ask.id, jobId: c.jobId }];
   if (ask.status === 'open' && ask.withdrawAt === null && ask.expiresAt > now) {
     const released = c.jobId;
@@ -283,8 +283,8 @@ function releaseSlot(state: MarketState, c: ReleaseSlot, now: number): Result<Ma
         price: ask.price,
         attributes: ask.attributes,
         placedSeq: ask.placedSeq,
-        free: ask.capacity - ask.inUse.size + 1,
-        holds: (jobId) => jobId !== released && ask.inUse.has(jobId),
+        free: ask.capacity - ask.inUse.length + 1,
+        holds: (jobId) => jobId !== released && ask.inUse.includes(jobId),
       },
       now,
       events,
@@ -295,12 +295,11 @@ function releaseSlot(state: MarketState, c: ReleaseSlot, now: number): Result<Ma
 
 function cancelOrder(state: MarketState, c: CancelOrder, meta: CommandMeta): Result<MarketEvent[]> {
   const id = c.orderId;
-  const order = typeof id === 'string' ? state.orders.get(id) : undefined;
-  if (order === undefined) {
-    const closed = typeof id === 'string' ? state.closed.get(id) : undefined;
-    if (closed === undefined) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: id }));
-    if (closed.owner !== meta.actor) return fail(marketError('MARKET__NOT_ORDER_OWNER', { orderId: id, actor: meta.actor }));
-    return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: closed.status }));
+  const order = typeof id === 'string' ? state.byId.get(id) : undefined;
+  if (order === undefined) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: id }));
+  if (order.kind === 'closed') {
+    if (order.owner !== meta.actor) return fail(marketError('MARKET__NOT_ORDER_OWNER', { orderId: id, actor: meta.actor }));
+    return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: order.status }));
   }
   if (order.owner !== meta.actor) return fail(marketError('MARKET__NOT_ORDER_OWNER', { orderId: id, actor: meta.actor }));
   if (order.status !== 'open') return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: order.status }));
@@ -314,18 +313,18 @@ function cancelOrder(state: MarketState, c: CancelOrder, meta: CommandMeta): Res
  */
 function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk, meta: CommandMeta): Result<MarketEvent[]> {
   if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'change an ask\'s agent presence', actor: meta.actor }));
-  const ask = state.orders.get(c.askId);
-  if (ask === undefined && state.closed.get(c.askId)?.side === 'ask') return ok(NONE); // closed meanwhile
+  const ask = state.byId.get(c.askId);
+  if (ask !== undefined && ask.kind === 'closed' && ask.side === 'ask') return ok(NONE); // closed meanwhile
   if (ask === undefined || ask.kind !== 'ask') return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
   if (ask.status !== 'open') return ok(NONE);
   if (c.type === 'SuspendAsk') return ok(ask.withdrawAt !== null ? NONE : [{ type: 'AskSuspended', askId: ask.id, owner: ask.owner, withdrawAt: meta.now + state.params.agentGraceMs }]);
   if (ask.withdrawAt === null) return ok(NONE);
   const events: MarketEvent[] = [{ type: 'AskResumed', askId: ask.id, owner: ask.owner }];
-  const free = ask.capacity - ask.inUse.size;
+  const free = ask.capacity - ask.inUse.length;
   if (free > 0 && ask.expiresAt > meta.now) {
     matchSupplier(
       state,
-      { id: ask.id, owner: ask.owner, price: ask.price, attributes: ask.attributes, placedSeq: ask.placedSeq, free, holds: (jobId) => ask.inUse.has(jobId) },
+      { id: ask.id, owner: ask.owner, price: ask.price, attributes: ask.attributes, placedSeq: ask.placedSeq, free, holds: (jobId) => ask.inUse.includes(jobId) },
       meta.now,
       events,
     );
@@ -340,8 +339,8 @@ function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk, meta: Comm
  */
 function dispatchReplica(state: MarketState, c: DispatchReplica, meta: CommandMeta): Result<MarketEvent[]> {
   if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'dispatch a replica', actor: meta.actor }));
-  const ask = state.orders.get(c.askId);
-  if (ask === undefined || ask.kind !== 'ask' || ask.owner !== c.provider || !ask.inUse.has(c.jobId)) return ok(NONE);
+  const ask = state.byId.get(c.askId);
+  if (ask === undefined || ask.kind !== 'ask' || ask.owner !== c.provider || !ask.inUse.includes(c.jobId)) return ok(NONE);
   const replica = { jobId: c.jobId, replica: c.replica, askId: c.askId, provider: c.provider };
   return ok([ask.withdrawAt !== null ? { type: 'ReplicaAbandoned', ...replica } : { type: 'ReplicaDispatched', ...replica }]);
 }

@@ -81,6 +81,12 @@ const steps = fc.array(step, { minLength: 1, maxLength: 80 });
 /** Longer streams: asks live long enough for agents to leave, return or stay away past the grace period. */
 const longSteps = fc.array(step, { minLength: 60, maxLength: 150 });
 
+/** Ids of open orders (and closed asks holding slots), then closed ones oldest first. */
+function knownIds(state: MarketState): string[] {
+  const open = [...state.byId].flatMap(([id, o]) => (o.kind === 'closed' ? [] : [id]));
+  return [...open, ...state.closed.keys()];
+}
+
 /**
  * Makes a template concrete against the current book: fresh ids (now and then a used one, to hit
  * MARKET__ORDER_EXISTS), cancels of orders that exist, releases of slots that are held (now and then
@@ -88,7 +94,7 @@ const longSteps = fc.array(step, { minLength: 60, maxLength: 150 });
  */
 function concretise(s: Step, i: number, state: MarketState, now: number): MarketCommand {
   const c = s.command;
-  const known = [...state.orders.keys(), ...state.closed.keys()];
+  const known = knownIds(state);
   const pickFrom = <T,>(xs: T[]): T | undefined => (xs.length === 0 ? undefined : xs[s.pick % xs.length]);
   const reuse = s.pick % 12 === 0 ? pickFrom(known) : undefined;
   switch (c.type) {
@@ -104,12 +110,12 @@ function concretise(s: Step, i: number, state: MarketState, now: number): Market
       return s.pick % 7 === 0 ? c : { ...c, orderId: pickFrom(known) ?? c.orderId };
     case 'SuspendAsk':
     case 'ResumeAsk': {
-      const asks = [...state.orders.values()].filter((o) => o.kind === 'ask').map((o) => o.id);
+      const asks = [...state.byId.values()].flatMap((o) => (o.kind === 'ask' ? [o.id] : []));
       return s.pick % 9 === 0 ? c : { ...c, askId: pickFrom(asks) ?? c.askId };
     }
     case 'ReleaseSlot': {
       const held: [string, string][] = [];
-      for (const o of state.orders.values()) if (o.kind === 'ask') for (const j of o.inUse) held.push([o.id, j]);
+      for (const o of state.byId.values()) if (o.kind === 'ask') for (const j of o.inUse) held.push([o.id, j]);
       const pair = s.pick % 9 === 0 ? undefined : pickFrom(held);
       return pair ? { ...c, askId: pair[0], jobId: pair[1] } : c;
     }
@@ -122,19 +128,20 @@ function concretise(s: Step, i: number, state: MarketState, now: number): Market
 function actorFor(s: Step, state: MarketState): string {
   if (s.command.type === 'SuspendAsk' || s.command.type === 'ResumeAsk') return s.dt % 4 !== 0 ? 'system:dispatch' : s.actor;
   if (s.command.type !== 'CancelOrder') return s.actor;
-  const known = [...state.orders.keys(), ...state.closed.keys()];
+  const known = knownIds(state);
   const id = s.pick % 7 === 0 ? s.command.orderId : (known[s.pick % Math.max(1, known.length)] ?? s.command.orderId);
-  const o = state.orders.get(id) ?? state.closed.get(id);
+  const o = state.byId.get(id);
   return o !== undefined && s.dt % 4 !== 0 ? o.owner : s.actor;
 }
 
 /** No resting bid that live asks could fill right now; no ask over capacity; both sides in priority order. */
 function checkInvariants(state: MarketState, now: number): void {
-  const liveAsks: { id: string; owner: string; price: bigint; attributes: Record<string, string | number>; inUse: Set<string> }[] = [];
-  for (const o of state.orders.values()) {
+  const liveAsks: { id: string; owner: string; price: bigint; attributes: Record<string, string | number>; inUse: readonly string[] }[] = [];
+  for (const o of state.byId.values()) {
     if (o.kind !== 'ask') continue;
-    expect(o.inUse.size).toBeLessThanOrEqual(o.capacity);
-    const onBook = o.status === 'open' && o.withdrawAt === null && o.inUse.size < o.capacity;
+    expect(o.inUse.length).toBeLessThanOrEqual(o.capacity);
+    expect(new Set(o.inUse).size).toBe(o.inUse.length);
+    const onBook = o.status === 'open' && o.withdrawAt === null && o.inUse.length < o.capacity;
     expect(o.level !== null).toBe(onBook);
     if (onBook && o.expiresAt > now) liveAsks.push(o);
   }
@@ -155,7 +162,7 @@ function checkInvariants(state: MarketState, now: number): void {
     const jobId = b.kind === 'bid' ? b.id : b.jobId;
     const providers = new Set(
       liveAsks
-        .filter((a) => a.price <= b.maxPrice && a.owner !== b.owner && !b.excludeProviders.includes(a.owner) && !a.inUse.has(jobId) && satisfies(a.attributes, b.requirements))
+        .filter((a) => a.price <= b.maxPrice && a.owner !== b.owner && !b.excludeProviders.includes(a.owner) && !a.inUse.includes(jobId) && satisfies(a.attributes, b.requirements))
         .map((a) => a.owner),
     );
     expect(providers.size, `bid ${b.id} could be filled`).toBeLessThan(b.replicas);

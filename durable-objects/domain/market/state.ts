@@ -1,6 +1,7 @@
 import type { Amount } from '../money.ts';
 import { PROTOCOL, type MarketParams } from '../params.ts';
 import { Ladder, type Level } from './book.ts';
+import { IdTable, idHash } from './id-table.ts';
 import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
 import type { MarketEvent } from './events.ts';
 
@@ -20,8 +21,13 @@ export interface AskOrder {
   status: 'open' | 'cancelled' | 'expired';
   /** Set while its agent is gone (AskSuspended): off the book like a full ask until AskResumed, withdrawn at this time. */
   withdrawAt: number | null;
-  /** Jobs holding a slot (one slot per job); NO_JOBS until the first is taken (takeSlot). */
-  inUse: Set<string>;
+  /**
+   * Jobs holding a slot (one slot per job), oldest first; NO_JOBS until the first is taken
+   * (takeSlot). An array, not a Set: most asks hold one or two jobs, and a Set per ask (about four
+   * times the memory of a one-element array) was a large share of the decider's garbage. Capacity is
+   * at most LIMITS.capacity.max, so a linear `includes` stays bounded.
+   */
+  inUse: string[];
   prev: AskOrder | null;
   next: AskOrder | null;
   level: Level<bigint, AskOrder> | null;
@@ -78,46 +84,77 @@ export type ExpiringOrder = AskOrder | RestingBid;
  */
 export const CLOSED_MEMORY = 10_000;
 
+/** What is remembered of an order that has left the book for good (ids are never reused). */
+export interface ClosedOrder {
+  kind: 'closed';
+  side: 'ask' | 'bid';
+  owner: string;
+  status: 'filled' | 'cancelled' | 'expired';
+}
+
+/** Whatever the market knows under an order id: an open order, a closed ask still holding slots, or a closed order. */
+export type KnownOrder = AskOrder | BidOrder | ClosedOrder;
+
 /**
- * A map that remembers at most `limit` entries and forgets the oldest first. The insertion order
- * lives in an array with a moving head: deleting from the front of a large Map leaves holes that
- * every later `keys().next()` walks over, which halved the decider's throughput.
+ * The closed orders remembered in `byId`, oldest forgotten first. Closed orders live in the same
+ * table as open ones, so that every command asks one table about an id (is it new, open or
+ * closed?) and closing an order overwrites its entry in place instead of moving it between maps.
+ * This keeps only the closing order, in a ring of ids (and their hashes, so that forgetting a cold
+ * id does not read its characters again): once full, the oldest id is forgotten (deleted from
+ * `byId`) as the newest takes its place, with no allocation.
  */
-export class BoundedMemory<T> {
-  private readonly map = new Map<string, T>();
-  private order: string[] = [];
+export class ClosedMemory {
+  /** Closed ids in closing order; once it holds `limit`, a ring whose oldest entry is at `head`. */
+  private readonly ring: string[] = [];
+  private readonly hashes: Int32Array;
   private head = 0;
 
-  constructor(private readonly limit: number) {}
-
-  get size(): number {
-    return this.map.size;
+  constructor(
+    private readonly byId: IdTable<KnownOrder>,
+    private readonly limit: number,
+  ) {
+    this.hashes = new Int32Array(limit);
   }
 
-  get(id: string): T | undefined {
-    return this.map.get(id);
+  get size(): number {
+    return this.ring.length;
+  }
+
+  get(id: string): ClosedOrder | undefined {
+    const o = this.byId.get(id);
+    return o !== undefined && o.kind === 'closed' ? o : undefined;
   }
 
   has(id: string): boolean {
-    return this.map.has(id);
+    return this.get(id) !== undefined;
   }
 
-  /** Remembers a new id (ids are never reused), forgetting the oldest beyond the limit. */
-  set(id: string, value: T): void {
-    this.map.set(id, value);
-    this.order.push(id);
-    if (this.map.size > this.limit) this.map.delete(this.order[this.head++]!);
-    if (this.head > this.limit) {
-      this.order = this.order.slice(this.head);
-      this.head = 0;
+  /**
+   * Records that `id` closed. `known` is what byId held under it (the caller has just looked it up):
+   * an id closed before keeps its place in the closing order and only takes the new record.
+   */
+  remember(id: string, record: ClosedOrder, known: KnownOrder | undefined): void {
+    this.byId.set(id, record);
+    if (known !== undefined && known.kind === 'closed') return;
+    const ring = this.ring;
+    if (ring.length < this.limit) {
+      this.hashes[ring.length] = idHash(id);
+      ring.push(id);
+      return;
     }
+    const at = this.head;
+    this.byId.delete(ring[at]!, this.hashes[at]!);
+    ring[at] = id;
+    this.hashes[at] = idHash(id);
+    this.head = at + 1 === this.limit ? 0 : at + 1;
   }
 
   /** Oldest first. */
-  *entries(): IterableIterator<[string, T]> {
-    for (let i = this.head; i < this.order.length; i++) {
-      const id = this.order[i]!;
-      yield [id, this.map.get(id)!];
+  *entries(): IterableIterator<[string, ClosedOrder]> {
+    const ring = this.ring;
+    for (let i = 0; i < ring.length; i++) {
+      const id = ring[(this.head + i) % ring.length]!;
+      yield [id, this.byId.get(id) as ClosedOrder];
     }
   }
 
@@ -126,12 +163,7 @@ export class BoundedMemory<T> {
   }
 }
 
-/** What is remembered of an order that has left the book for good (ids are never reused). */
-export interface ClosedOrder {
-  side: 'ask' | 'bid';
-  owner: string;
-  status: 'filled' | 'cancelled' | 'expired';
-}
+const closedRecord = (side: ClosedOrder['side'], owner: string, status: ClosedOrder['status']): ClosedOrder => ({ kind: 'closed', side, owner, status });
 
 /**
  * The book of one market. Mutable: evolve updates it in place (the shell owns the only copy);
@@ -142,11 +174,15 @@ export interface MarketState {
   seq: number;
   asks: Ladder<bigint, AskOrder>;
   bids: Ladder<bigint, RestingBid>;
-  /** Open asks and bids, and closed asks whose slots are still in use. */
-  orders: Map<string, AskOrder | BidOrder>;
+  /**
+   * Every id the market knows: open asks and bids, closed asks whose slots are still in use, and the
+   * closed orders still remembered (`closed` keeps their closing order). One map, so that a command
+   * looks an id up once whether it is new, open or closed.
+   */
+  byId: IdTable<KnownOrder>;
   /** Resting replica bids by replicaKey. */
   replicaBids: Map<string, ReplicaBidOrder>;
-  closed: BoundedMemory<ClosedOrder>;
+  closed: ClosedMemory;
   /** Min-heap by (expiresAt, placedSeq) of orders that may expire; closed ones are dropped lazily. */
   expiries: ExpiringOrder[];
   /** Open asks whose agent is gone, by id (few: each leaves within agentGraceMs). */
@@ -160,13 +196,14 @@ export const replicaKey = (jobId: string, replica: number): string => `${jobId}#
 
 /** An empty book. */
 export function initialState(): MarketState {
+  const byId = new IdTable<KnownOrder>();
   return {
     seq: 1,
     asks: new Ladder<bigint, AskOrder>(true),
     bids: new Ladder<bigint, RestingBid>(false),
-    orders: new Map(),
+    byId,
     replicaBids: new Map(),
-    closed: new BoundedMemory<ClosedOrder>(CLOSED_MEMORY),
+    closed: new ClosedMemory(byId, CLOSED_MEMORY),
     expiries: [],
     suspended: new Map(),
     params: { ...PROTOCOL },
@@ -174,7 +211,7 @@ export function initialState(): MarketState {
 }
 
 /** Free slots of an ask. */
-export const freeSlots = (ask: AskOrder): number => ask.capacity - ask.inUse.size;
+export const freeSlots = (ask: AskOrder): number => ask.capacity - ask.inUse.length;
 
 /** Folds one event into the book, in place. */
 export function evolve(state: MarketState, event: MarketEvent): MarketState {
@@ -185,7 +222,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
     case 'AskPlaced': {
       const seq = state.seq++;
       const ask = newAsk(event.askId, event.owner, event.price, event.capacity, event.attributes, event.expiresAt, seq, seq, 'open', NO_JOBS);
-      state.orders.set(ask.id, ask);
+      state.byId.set(ask.id, ask);
       state.asks.append(ask, ask.price);
       heapPush(state.expiries, ask);
       break;
@@ -193,7 +230,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
     case 'BidPlaced': {
       const e = event;
       const bid = newBid(e.bidId, e.owner, e.maxPrice, e.units, e.replicas, e.requirements, e.expiresAt, e.spec, state.seq++);
-      state.orders.set(bid.id, bid);
+      state.byId.set(bid.id, bid);
       state.bids.append(bid, bid.maxPrice);
       heapPush(state.expiries, bid);
       break;
@@ -208,13 +245,12 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
     }
     case 'BidMatched': {
       for (const fill of event.fills) takeSlot(state, fill.askId, event.bidId);
-      const bid = state.orders.get(event.bidId);
+      const bid = state.byId.get(event.bidId);
       if (bid !== undefined && bid.kind === 'bid') {
         bid.status = 'filled';
         state.bids.unlink(bid);
-        state.orders.delete(bid.id);
       }
-      state.closed.set(event.bidId, { side: 'bid', owner: event.buyer, status: 'filled' });
+      state.closed.remember(event.bidId, closedRecord('bid', event.buyer, 'filled'), bid);
       break;
     }
     case 'ReplicaMatched': {
@@ -230,26 +266,25 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
     }
     case 'AskCancelled':
     case 'AskExpired': {
-      const ask = state.orders.get(event.askId);
+      const ask = state.byId.get(event.askId);
       if (ask !== undefined && ask.kind === 'ask') {
         ask.status = event.type === 'AskCancelled' ? 'cancelled' : 'expired';
         ask.withdrawAt = null;
-        state.suspended.delete(ask.id);
+        if (state.suspended.size > 0) state.suspended.delete(ask.id);
         state.asks.unlink(ask);
-        if (ask.inUse.size === 0) retireAsk(state, ask);
+        if (ask.inUse.length === 0) retireAsk(state, ask);
       }
       break;
     }
     case 'BidCancelled':
     case 'BidExpired': {
       const status = event.type === 'BidCancelled' ? 'cancelled' : 'expired';
-      const bid = state.orders.get(event.bidId);
+      const bid = state.byId.get(event.bidId);
       if (bid !== undefined && bid.kind === 'bid') {
         bid.status = status;
         state.bids.unlink(bid);
-        state.orders.delete(bid.id);
       }
-      state.closed.set(event.bidId, { side: 'bid', owner: event.buyer, status });
+      state.closed.remember(event.bidId, closedRecord('bid', event.buyer, status), bid);
       break;
     }
     case 'ReplicaBidExpired': {
@@ -263,7 +298,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
       break;
     }
     case 'AskSuspended': {
-      const ask = state.orders.get(event.askId);
+      const ask = state.byId.get(event.askId);
       if (ask === undefined || ask.kind !== 'ask' || ask.status !== 'open') break;
       ask.withdrawAt = event.withdrawAt;
       state.suspended.set(ask.id, ask);
@@ -271,25 +306,29 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
       break;
     }
     case 'AskResumed': {
-      const ask = state.orders.get(event.askId);
+      const ask = state.byId.get(event.askId);
       if (ask === undefined || ask.kind !== 'ask' || ask.withdrawAt === null) break;
       ask.withdrawAt = null;
       state.suspended.delete(ask.id);
-      if (ask.status === 'open' && ask.level === null && ask.inUse.size < ask.capacity) {
+      if (ask.status === 'open' && ask.level === null && ask.inUse.length < ask.capacity) {
         ask.seq = state.seq++;
         state.asks.append(ask, ask.price);
       }
       break;
     }
     case 'SlotReleased': {
-      const ask = state.orders.get(event.askId);
-      if (ask === undefined || ask.kind !== 'ask' || !ask.inUse.delete(event.jobId)) break;
+      const ask = state.byId.get(event.askId);
+      if (ask === undefined || ask.kind !== 'ask') break;
+      const at = ask.inUse.indexOf(event.jobId);
+      if (at < 0) break;
+      if (ask.inUse.length === 1) ask.inUse = NO_JOBS;
+      else ask.inUse.splice(at, 1);
       if (ask.status === 'open') {
         if (ask.level === null && ask.withdrawAt === null) {
           ask.seq = state.seq++;
           state.asks.append(ask, ask.price);
         }
-      } else if (ask.inUse.size === 0) {
+      } else if (ask.inUse.length === 0) {
         retireAsk(state, ask);
       }
       break;
@@ -313,7 +352,7 @@ function newAsk(
   placedSeq: number,
   seq: number,
   status: AskOrder['status'],
-  inUse: Set<string>,
+  inUse: string[],
 ): AskOrder {
   return { kind: 'ask', id, owner, price, capacity, attributes, expiresAt, placedSeq, seq, status, withdrawAt: null, inUse, prev: null, next: null, level: null };
 }
@@ -351,22 +390,22 @@ function newReplicaBid(
 }
 
 /**
- * The empty slot set every new ask shares (many asks never hold a job, and a Set per ask is
- * garbage on the decider's hot path). Never added to: takeSlot gives an empty ask a set of its own.
+ * The empty slot list every ask without jobs shares (many asks never hold a job, and a list per
+ * ask is garbage on the decider's hot path). Never added to (frozen): takeSlot gives an empty ask a
+ * list of its own, and releasing the last job puts this one back.
  */
-const NO_JOBS: Set<string> = new Set();
+const NO_JOBS: string[] = Object.freeze([]) as unknown as string[];
 
 function takeSlot(state: MarketState, askId: string, jobId: string): void {
-  const ask = state.orders.get(askId);
+  const ask = state.byId.get(askId);
   if (ask === undefined || ask.kind !== 'ask') return;
-  if (ask.inUse.size === 0) ask.inUse = new Set([jobId]);
-  else ask.inUse.add(jobId);
-  if (ask.inUse.size >= ask.capacity && ask.level !== null) state.asks.unlink(ask);
+  if (ask.inUse.length === 0) ask.inUse = [jobId];
+  else if (!ask.inUse.includes(jobId)) ask.inUse.push(jobId);
+  if (ask.inUse.length >= ask.capacity && ask.level !== null) state.asks.unlink(ask);
 }
 
 function retireAsk(state: MarketState, ask: AskOrder): void {
-  state.orders.delete(ask.id);
-  state.closed.set(ask.id, { side: 'ask', owner: ask.owner, status: ask.status === 'cancelled' ? 'cancelled' : 'expired' });
+  state.closed.remember(ask.id, closedRecord('ask', ask.owner, ask.status === 'cancelled' ? 'cancelled' : 'expired'), ask);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -415,7 +454,7 @@ function heapPop(heap: ExpiringOrder[]): void {
 function pruneExpiries(state: MarketState): void {
   const heap = state.expiries;
   while (heap.length > 0 && heap[0]!.status !== 'open') heapPop(heap);
-  if (heap.length > 1024 && heap.length > 4 * (state.orders.size + state.replicaBids.size)) {
+  if (heap.length > 1024 && heap.length > 4 * (state.byId.size - state.closed.size + state.replicaBids.size)) {
     const open = heap.filter((o) => o.status === 'open').sort((a, b) => (before(a, b) ? -1 : 1));
     heap.length = 0;
     for (const o of open) heap.push(o);
@@ -534,7 +573,7 @@ export function snapshot(state: MarketState): MarketSnapshot {
     asks.push(askSnapshot(a));
   });
   const heldAsks: AskSnapshot[] = [];
-  for (const o of state.orders.values()) if (o.kind === 'ask' && o.level === null) heldAsks.push(askSnapshot(o));
+  for (const o of state.byId.values()) if (o.kind === 'ask' && o.level === null) heldAsks.push(askSnapshot(o));
   heldAsks.sort((a, b) => byId(a.askId, b.askId));
   const bids: BidSnapshot[] = [];
   state.bids.forEach((b) => {
@@ -578,8 +617,8 @@ export function restore(data: unknown): MarketState {
   state.seq = snap.seq;
   if (snap.params) state.params = { ...PROTOCOL, ...snap.params };
   const addAsk = (s: AskSnapshot, onBook: boolean) => {
-    const ask = newAsk(s.askId, s.owner, BigInt(s.price), s.capacity, s.attributes, s.expiresAt, s.placedSeq, s.seq, s.status, s.inUse.length === 0 ? NO_JOBS : new Set(s.inUse));
-    state.orders.set(ask.id, ask);
+    const ask = newAsk(s.askId, s.owner, BigInt(s.price), s.capacity, s.attributes, s.expiresAt, s.placedSeq, s.seq, s.status, s.inUse.length === 0 ? NO_JOBS : [...s.inUse]);
+    state.byId.set(ask.id, ask);
     if (s.withdrawAt !== undefined) {
       ask.withdrawAt = s.withdrawAt;
       state.suspended.set(ask.id, ask);
@@ -593,7 +632,7 @@ export function restore(data: unknown): MarketState {
     let b: RestingBid;
     if (s.kind === 'bid') {
       b = newBid(s.bidId, s.owner, BigInt(s.maxPrice), s.units, s.replicas, s.requirements, s.expiresAt, s.spec, s.placedSeq);
-      state.orders.set(b.id, b);
+      state.byId.set(b.id, b);
     } else {
       b = newReplicaBid(s.jobId, s.replica, s.buyer, BigInt(s.maxPrice), s.units, s.requirements, s.excludeProviders, s.expiresAt, s.placedSeq);
       state.replicaBids.set(b.id, b);
@@ -601,6 +640,6 @@ export function restore(data: unknown): MarketState {
     state.bids.append(b, b.maxPrice);
     heapPush(state.expiries, b);
   }
-  for (const [id, side, owner, status] of snap.closed) state.closed.set(id, { side, owner, status });
+  for (const [id, side, owner, status] of snap.closed) state.closed.remember(id, closedRecord(side, owner, status), state.byId.get(id));
   return state;
 }

@@ -33,36 +33,34 @@ export type OrderView =
 
 /** One order by id (open, closed with slots in use, or closed), or null when the market never saw it. */
 export function getOrder(state: MarketState, id: string): OrderView | null {
-  const o = state.orders.get(id);
-  if (o !== undefined) {
-    if (o.kind === 'ask')
-      return {
-        side: 'ask',
-        askId: o.id,
-        owner: o.owner,
-        price: o.price,
-        capacity: o.capacity,
-        slotsInUse: o.inUse.size,
-        freeSlots: freeSlots(o),
-        attributes: o.attributes,
-        expiresAt: o.expiresAt,
-        status: o.status === 'open' && o.withdrawAt !== null ? 'suspended' : o.status,
-      };
+  const o = state.byId.get(id);
+  if (o === undefined) return null;
+  if (o.kind === 'closed') return { side: o.side, id, owner: o.owner, status: o.status };
+  if (o.kind === 'ask')
     return {
-      side: 'bid',
-      bidId: o.id,
+      side: 'ask',
+      askId: o.id,
       owner: o.owner,
-      maxPrice: o.maxPrice,
-      units: o.units,
-      replicas: o.replicas,
-      requirements: o.requirements,
+      price: o.price,
+      capacity: o.capacity,
+      slotsInUse: o.inUse.length,
+      freeSlots: freeSlots(o),
+      attributes: o.attributes,
       expiresAt: o.expiresAt,
-      spec: o.spec,
-      status: 'open',
+      status: o.status === 'open' && o.withdrawAt !== null ? 'suspended' : o.status,
     };
-  }
-  const c = state.closed.get(id);
-  return c === undefined ? null : { side: c.side, id, owner: c.owner, status: c.status };
+  return {
+    side: 'bid',
+    bidId: o.id,
+    owner: o.owner,
+    maxPrice: o.maxPrice,
+    units: o.units,
+    replicas: o.replicas,
+    requirements: o.requirements,
+    expiresAt: o.expiresAt,
+    spec: o.spec,
+    status: 'open',
+  };
 }
 
 export interface BookDepth {
