@@ -370,3 +370,20 @@ describe('ask attributes', () => {
     expect(await fingerprintAttribute(RUNTIME)).toBe(fingerprintOf(RUNTIME));
   });
 });
+
+describe('doug-agent told to stop after its server is gone', () => {
+  it('says the ask is left to the market, without a warning, and exits 1', async () => {
+    const m = await market();
+    const t = io();
+    const code = main(['--server', m.url, '--market', 'cpu', '--price', '1', '--capacity', '1', '--drain-timeout', '1s'], t.io);
+    const s = await m.socket(0);
+    expect(await s.next('ready')).toEqual({ type: 'ready', slots: 1 });
+    await m.close();
+    peer = null;
+    t.stop('SIGTERM');
+    expect(await code).toBe(1);
+    const err = t.err.join('');
+    expect(err).toMatch(/ask ask_cpu_0+1 not withdrawn, the server is unreachable \(.*\); the market ends it once its agent stays away/);
+    expect(err).not.toMatch(/WARN could not withdraw/);
+  });
+});

@@ -435,7 +435,10 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
         log.info(`ask ${id} was already closed`);
         return true;
       }
-      log.warn(`could not withdraw ask ${id}: ${describe(err)}`);
+      // Told to stop while the server is gone (npm start stops its agents first; a server can still
+      // die first): no warning, the market withdraws an ask whose agent stays away (agentGraceMs).
+      if (stopping && err instanceof DougApiError && err.code === 'CLIENT__NETWORK') log.info(`ask ${id} not withdrawn, the server is unreachable (${describe(err)}); the market ends it once its agent stays away`);
+      else log.warn(`could not withdraw ask ${id}: ${describe(err)}`);
       return false;
     }
   };
