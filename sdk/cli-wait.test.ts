@@ -119,7 +119,7 @@ describe('doug bid --wait', () => {
     market([jobView('active', ['leased', 'leased'])]);
     const r = await bidWait(['--timeout', '1s'], { env: { npm_lifecycle_event: 'doug' } });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/error CLI__WAIT_TIMEOUT: job bid_cpu_\w+ is still running after 1 s; it goes on without you: follow it with `npm run doug -- job bid_cpu_\w+`/);
+    expect(r.stderr).toMatch(/error CLI__WAIT_TIMEOUT: job bid_cpu_\w+ is still running after 1s \(--timeout\); it goes on without you: follow it with `npm run doug -- job bid_cpu_\w+`/);
   });
 
   it('stops at once when the bid ended without a match (an IOC bid that found no asks)', async () => {

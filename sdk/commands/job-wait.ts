@@ -5,7 +5,7 @@ import { wireValues, type WireTensor } from '../../durable-objects/contracts/ten
 import type { Ctx } from './context.ts';
 
 /** How long `--wait` follows a job unless told (`--timeout`). */
-export const DEFAULT_WAIT_MS = 3 * 60_000;
+export const DEFAULT_WAIT = '3m';
 /** How long past its expiry an unmatched bid is still polled (the market expires it on its alarm). */
 const EXPIRY_GRACE_MS = 5_000;
 

@@ -2,7 +2,7 @@ import { ORDER_ID } from '../../durable-objects/contracts/api.ts';
 import { formatDoug } from '../../durable-objects/domain/money.ts';
 import { UsageError, cell, doug, dougArg, durationArg, intArg, keyValues, numberArg, sha256Arg, time } from '../format.ts';
 import { type CommandDef, type Ctx, attributesArg, list, marketArg, optional, readInputs, required, requirementArg, str } from './context.ts';
-import { DEFAULT_WAIT_MS, resultText, waitForJob } from './job-wait.ts';
+import { DEFAULT_WAIT, resultText, waitForJob } from './job-wait.ts';
 import type { DougClient } from '../client.ts';
 import type { PlaceOrderResponse } from '../../durable-objects/contracts/api.ts';
 
@@ -45,7 +45,7 @@ export const ordersCommands: Record<string, CommandDef> = {
     usage:
       'doug bid --market M --max-price DOUG --units N [--replicas R] [--require key>=value ...] [--ttl 10m] [--ioc]\n' +
       '         --model-sha256 H (--inputs FILE.json | --input-sha256 H --input-bytes N) [--tolerance X] [--client-id ID]\n' +
-      '         [--wait [--timeout 3m]]',
+      `         [--wait [--timeout ${DEFAULT_WAIT}]]`,
     summary: 'buy compute: place a bid for a job (signed)',
     flags: {
       market: 'string',
@@ -79,7 +79,7 @@ export const ordersCommands: Record<string, CommandDef> = {
       '--input-sha256 H     inputs uploaded before (`doug inputs FILE --upload` prints H and N)',
       '--wait               follow the job until it ends (matched, running, verifying, settled or failed),',
       '                     then print its outputs; exit 1 when it fails, is refunded or the wait times out',
-      '--timeout 3m         how long --wait follows the job (the job goes on after it)',
+      `--timeout ${DEFAULT_WAIT.padEnd(11)}how long --wait follows the job (the job goes on after it)`,
     ],
     run: async (ctx) => {
       const f = ctx.args.flags;
@@ -93,7 +93,8 @@ export const ordersCommands: Record<string, CommandDef> = {
       const tolerance = optional(ctx, 'tolerance', (v) => numberArg('--tolerance', v)) ?? null;
       const inputsFile = str(f.inputs);
       if (f.timeout !== undefined && f.wait !== true) throw new UsageError('--timeout goes with --wait');
-      const timeoutMs = optional(ctx, 'timeout', (v) => durationArg('--timeout', v)) ?? DEFAULT_WAIT_MS;
+      const timeoutText = str(f.timeout) ?? DEFAULT_WAIT;
+      const timeoutMs = durationArg('--timeout', timeoutText);
       const job = inputsFile
         ? { modelSha256, inputs: readInputs(ctx, inputsFile), tolerance }
         : {
@@ -128,7 +129,7 @@ export const ordersCommands: Record<string, CommandDef> = {
         return;
       }
       if (!ctx.json) ctx.io.stdout(bidText());
-      return waitAndPrint(ctx, client, res, { timeoutMs, bidExpiresAt: ctx.now + ttl });
+      return waitAndPrint(ctx, client, res, { timeoutMs, timeoutText, bidExpiresAt: ctx.now + ttl });
     },
   },
   cancel: {
@@ -148,7 +149,7 @@ export const ordersCommands: Record<string, CommandDef> = {
 };
 
 /** `doug bid --wait`: follows the job to its end, then prints its outputs; 1 unless the result came. */
-async function waitAndPrint(ctx: Ctx, client: DougClient, bid: PlaceOrderResponse, o: { timeoutMs: number; bidExpiresAt: number }): Promise<number> {
+async function waitAndPrint(ctx: Ctx, client: DougClient, bid: PlaceOrderResponse, o: { timeoutMs: number; timeoutText: string; bidExpiresAt: number }): Promise<number> {
   const jobId = bid.jobId ?? bid.order.id;
   const ended = (job: unknown, code: string, message: string) => {
     if (ctx.json) ctx.io.stdout(JSON.stringify({ bid, job, result: null }, null, 2) + '\n');
@@ -161,7 +162,7 @@ async function waitAndPrint(ctx: Ctx, client: DougClient, bid: PlaceOrderRespons
   const { job, progress, stopped } = await waitForJob(ctx, client, jobId, o);
   if (stopped === 'expired') return ended(job, 'CLI__BID_UNMATCHED', `bid ${bid.order.id} expired without a match; its escrow was released`);
   if (stopped === 'timeout') {
-    return ended(job, 'CLI__WAIT_TIMEOUT', `job ${jobId} is still ${progress.phase} after ${Math.round(o.timeoutMs / 1000)} s; it goes on without you: follow it with \`${ctx.cmd(`job ${jobId}`)}\``);
+    return ended(job, 'CLI__WAIT_TIMEOUT', `job ${jobId} is still ${progress.phase} after ${o.timeoutText} (--timeout); it goes on without you: follow it with \`${ctx.cmd(`job ${jobId}`)}\``);
   }
   if (!progress.resultReady) return ended(job, 'CLI__JOB_FAILED', `job ${jobId} ${progress.text}; see \`${ctx.cmd(`job ${jobId} --history`)}\``);
   const result = await client.jobResult(jobId);
