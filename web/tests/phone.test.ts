@@ -127,7 +127,7 @@ describe('the portal at 390 px', () => {
     // The job page tells the lapse and the re-match under Running, each with its time.
     await page.goto(`/jobs/${jobId}`);
     const running = page.locator('[data-testid="timeline-step"][data-step="running"]');
-    await expect.poll(() => running.getByTestId('step-detail').count()).toBeGreaterThanOrEqual(2);
+    await expect.poll(() => running.getByTestId('step-detail').count(), { timeout: 20_000 }).toBeGreaterThanOrEqual(2);
     const details = await running.getByTestId('step-detail').evaluateAll((els) => els.map((e) => ({ kind: e.getAttribute('data-kind'), text: (e as HTMLElement).innerText })));
     expect(details.map((d) => d.kind)).toEqual(expect.arrayContaining([expect.stringMatching(/^(lapsed|not-started)$/), 'rematched']));
     expect(details.find((d) => d.kind === 'rematched')?.text).toMatch(/^\d{1,2}:\d{2}:\d{2}.*Replica #\d was re-matched to \w{4}…\w{4}\.$/s);
