@@ -2,6 +2,7 @@ import * as v from 'valibot';
 import type { AgentMessage } from './agent.ts';
 import { MAX_PREFETCH, MAX_SLOTS } from '../domain/dispatch/index.ts';
 import { DELEGATION_SCOPES } from './auth.ts';
+import { FAILURE_KINDS } from '../domain/job/failure.ts';
 import { API_LIMITS, HEX64, TensorSchema, parse } from './schemas.ts';
 
 /**
@@ -70,6 +71,7 @@ const AgentErrorSchema = v.looseObject({
   leaseId: ref(),
   code: v.picklist(['AGENT__MODEL_HASH_MISMATCH', 'AGENT__MODEL_UNAVAILABLE', 'AGENT__RUN_FAILED', 'AGENT__DRAINING'], 'is not an agent error code'),
   message: v.pipe(v.string('must be a string'), v.maxLength(4096, 'must be at most 4096 characters')),
+  failure: v.optional(v.picklist(FAILURE_KINDS, `must be one of ${FAILURE_KINDS.join(', ')}`)),
 }, 'must be an object');
 
 /** Every message an agent may send, told apart by `type`. */

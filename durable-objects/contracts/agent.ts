@@ -1,5 +1,6 @@
 import type { Delegation } from './auth.ts';
 import type { WireTensor } from './tensors.ts';
+import type { FailureKind } from '../domain/job/failure.ts';
 
 /**
  * The agent protocol (docs/architecture.md, "Protocols"): JSON messages over one WebSocket per agent, to its
@@ -139,6 +140,12 @@ export interface AgentErrorMessage {
   leaseId: string;
   code: 'AGENT__MODEL_HASH_MISMATCH' | 'AGENT__MODEL_UNAVAILABLE' | 'AGENT__RUN_FAILED' | 'AGENT__DRAINING';
   message: string;
+  /**
+   * Set when the run itself failed on this work (AGENT__RUN_FAILED): what kind of failure, from the
+   * runtime's words (failureKindOf). The job verifies it like a result (domain/job/failure.ts).
+   * Absent for refusals that say nothing about the work (no free slot, draining, model unavailable).
+   */
+  failure?: FailureKind;
 }
 
 export type AgentMessage = HelloMessage | ReadyMessage | StartMessage | HeartbeatMessage | ResultMessage | AgentErrorMessage;

@@ -1,8 +1,9 @@
 import { AGENT_PROTOCOL_VERSION, fingerprintOf, helloMessage, type AgentMessage, type AssignMessage, type HelloMessage, type ServerMessage, type StartMessage } from '../contracts/agent.ts';
 import { parseAgentMessage } from '../contracts/agent-messages.ts';
-import { decodePublicKey, delegationProblem, encodeBase58Nonce, verifyText } from '../contracts/auth.ts';
+import { decodePublicKey, delegationProblem, encodeBase58Nonce, sha256Hex, verifyText } from '../contracts/auth.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../contracts/tensors.ts';
 import { dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, openings, waitingFor, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
+import { normalizeFailureMessage } from '../domain/job/failure.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { resultKey } from './job-object.ts';
@@ -138,13 +139,23 @@ export class AgentGateway {
 
   /** The agent could not run a lease; prefetched work it gives back unstarted (a draining agent) is no failure: its job re-matches it now. */
   private async agentError(at: Attachment, msg: Extract<AgentMessage, { type: 'error' }>): Promise<void> {
+    const lease = leaseHeldBy(this.state, msg.leaseId, at.agentKey!);
     const r = this.decide({ type: 'ReportError', socketId: at.socketId, leaseId: msg.leaseId });
     const unstarted = r.ok ? r.value.flatMap((e) => (e.type === 'LeaseClosed' && e.unstarted ? [e.unstarted] : [])) : [];
-    if (unstarted.length === 0) {
-      console.warn(`agent ${at.agentKey} could not run ${msg.jobId} (${msg.code}): ${msg.message.slice(0, 200)}`);
+    if (unstarted.length > 0) {
+      for (const w of unstarted) this.abandonAssignment(w, Date.now());
       return;
     }
-    for (const w of unstarted) this.abandonAssignment(w, Date.now());
+    if (lease && msg.code === 'AGENT__RUN_FAILED' && msg.failure) {
+      // A run that failed on this work: the job verifies the report like a result (domain/job/failure.ts).
+      // The digest is taken here, from the words as the job keeps them, so agents cannot choose it.
+      const message = normalizeFailureMessage(msg.message);
+      const failure = { kind: msg.failure, digest: await sha256Hex(new TextEncoder().encode(message)), message };
+      const now = Date.now();
+      const reported = await this.job(lease.jobId).execute(lease.jobId, { type: 'ReportFailure', leaseId: msg.leaseId, failure }, { commandId: `failure:${msg.leaseId}`, actor: at.provider!, now });
+      if (reported.ok) return;
+    }
+    console.warn(`agent ${at.agentKey} could not run ${msg.jobId} (${msg.code}): ${msg.message.slice(0, 200)}`);
   }
 
   private async hello(ws: WebSocket, at: Attachment, msg: HelloMessage): Promise<void> {

@@ -122,6 +122,21 @@ export function buildAddModel(): Uint8Array {
   });
 }
 
+/**
+ * y = table[i] over a float32 table of 4 entries and int64 indices of symbolic length `n`. An index
+ * outside [-4, 3] fits the model's interface but fails at run time (Gather's bounds check): the
+ * input a failed-run verdict is tested with.
+ */
+export function buildGatherModel(): Uint8Array {
+  return encodeModel({
+    name: 'doug_gather',
+    nodes: [{ opType: 'Gather', input: ['table', 'i'], output: ['y'], name: 'lookup' }],
+    initializer: [floatInitializer('table', [4], new Float32Array([10, 20, 30, 40]))],
+    input: [valueInfo('i', onnx.TensorProto.DataType.INT64, [{ dimParam: 'n' }])],
+    output: [valueInfo('y', onnx.TensorProto.DataType.FLOAT, [{ dimParam: 'n' }])],
+  });
+}
+
 const ELEM_TYPES = {
   float32: onnx.TensorProto.DataType.FLOAT,
   float64: onnx.TensorProto.DataType.DOUBLE,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
 import { toWire } from '../../durable-objects/contracts/tensors.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
-import { buildMlpModel } from '../../gpu-agent/models/build.ts';
+import { buildGatherModel, buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { DougClient } from '../../sdk/client.ts';
 import { faucetAndDeposit } from '../../sdk/deposit.ts';
 import { eventually, startAgent, type AgentProcess } from './agents.ts';
@@ -14,7 +14,7 @@ import { startStack, type Stack } from './stack.ts';
  * markets so that lapses happen within a test.
  */
 const MARKETS = JSON.stringify([
-  ...['cpu', 'gpu-24gb', 'gpu-80gb'].map((id) => ({ id, description: id, params: { leaseMs: 4_000, replicaBidTtlMs: 30_000, challengeWindowMs: 5_000 } })),
+  ...['cpu', 'gpu-24gb', 'gpu-80gb', 'cpu-fail'].map((id) => ({ id, description: id, params: { leaseMs: 4_000, replicaBidTtlMs: 30_000, challengeWindowMs: 5_000 } })),
   // Leases long enough to outlive a server restart.
   { id: 'cpu-long', description: 'cpu-long', params: { leaseMs: 90_000 } },
 ]);
@@ -143,6 +143,52 @@ describe('an agent that returns wrong outputs', () => {
       return rep && rep.rejected === 1 ? page : null;
     }, 'the faulty provider marked down');
     expect(offers.items).toHaveLength(1);
+  });
+});
+
+describe('an input that fits the model but fails when run', () => {
+  it("ends the job failed with the agents' reason: the buyer refunded less the failed-run fee, both providers paid it and not marked lapsed", async () => {
+    const [a, b] = await agentsOn('cpu-fail', ['g1', 'g2']);
+    const model = await buyer.uploadModel(buildGatherModel());
+    // Index 9 into a table of 4: the interface fits (int64 [n]); Gather's bounds check fails at run time.
+    const input = await buyer.uploadInputs([toWire('i', 'int64', [1], new Uint8Array(new BigInt64Array([9n]).buffer))]);
+    const before = await balance(buyer.accountKey!);
+    const bid = await buyer.placeBid({
+      market: 'cpu-fail',
+      maxPrice: PRICE_UNITS.toString(),
+      units: 10,
+      replicas: 2,
+      expiresAt: Date.now() + 120_000,
+      job: { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes, tolerance: null },
+    });
+    const job = await eventually(async () => {
+      const j = await buyer.job(bid.order.id);
+      return j.status === 'failed' || j.status === 'settled' || j.status === 'refunded' ? j : null;
+    }, 'the job to end', 30_000, () => agents.map((x) => x.log()).join('\n'));
+    expect(job.status).toBe('failed');
+    const failure = job.failure as { kind: string; reason: string };
+    expect(failure.kind).toBe('runtime');
+    expect(failure.reason).toMatch(/indices|out of (data )?bounds/i);
+    const timeline = job.timeline as { at: number; event: string }[];
+    const matchedAt = timeline.find((e) => e.event === 'JobCreated')!.at;
+    const failedAt = timeline.find((e) => e.event === 'JobFailed')!.at;
+    expect(failedAt - matchedAt).toBeLessThan(10_000);
+    // The fee: one work unit at the matched price per failing replica (gross), from the escrow of 2 x 10 units.
+    const payouts = job.payouts as { provider: string; gross: string; net: string }[];
+    expect(payouts.map((p) => p.provider).sort()).toEqual([a!.key.publicKey, b!.key.publicKey].sort());
+    expect(payouts.every((p) => BigInt(p.gross) === PRICE_UNITS)).toBe(true);
+    await eventually(async () => (await balance(buyer.accountKey!)) === before - 2n * PRICE_UNITS, 'the buyer refunded less the fee');
+    expect(await balance(a!.key.publicKey)).toBe(net(PRICE_UNITS));
+    expect(await balance(b!.key.publicKey)).toBe(net(PRICE_UNITS));
+    for (const agent of [a!, b!]) {
+      const page = await buyer.asks({ market: 'cpu-fail', owner: agent.key.publicKey });
+      expect(page.items[0]?.reputation).toMatchObject({ lapsed: 0, rejected: 0 });
+    }
+    const audit = await eventually(async () => {
+      const r = await buyer.audit();
+      return r.ok && !r.stale && r.inFlight === '0' ? r : null;
+    }, 'a clean audit');
+    expect(audit.violations).toEqual([]);
   });
 });
 
