@@ -302,6 +302,20 @@ describe('human output', () => {
     expect(stdout).not.toContain('timeline');
   });
 
+  it("shows a failed job's reason in words", async () => {
+    answer = () => ({
+      body: {
+        job: {
+          jobId: BID_ID, status: 'failed', buyer: 'B', units: 2, maxPrice: '1500000000', replicaCount: 1, replicas: [], timeline: [{ at: NOW }],
+          failure: { kind: 'runtime', message: 'indices element out of data bounds', reason: 'the model failed while running on these inputs: indices element out of data bounds' },
+        },
+      },
+    });
+    const { stdout } = await doug('job', BID_ID);
+    expect(stdout).toMatch(/failure: +the model failed while running on these inputs: indices element out of data bounds\n/);
+    expect(stdout).not.toContain('[object');
+  });
+
   it('routes cancel by the id prefix', async () => {
     await withKey();
     answer = (req) => ({ body: { order: { id: req.path.split('/').at(-1), kind: 'bid', market: 'cpu', owner: 'k', status: 'cancelled' } } });

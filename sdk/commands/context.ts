@@ -162,8 +162,9 @@ export function eventsText(page: Page<LedgerEntry>, empty: string): string {
 
 /** A job's scalar fields, then its replicas as a table. */
 export function jobText(job: JobView): string {
-  const { replicas, timeline: _timeline, ...rest } = job;
-  let text = fieldsText(rest);
+  const { replicas, timeline: _timeline, failure, ...rest } = job as JobView & { failure?: { reason?: unknown } | null };
+  // A failed job says why in words (the job view's failure.reason, domain/job/failure.ts).
+  let text = fieldsText(typeof failure?.reason === 'string' ? { ...rest, failure: failure.reason } : rest);
   if (Array.isArray(replicas) && replicas.length > 0) {
     text +=
       '\n' +
