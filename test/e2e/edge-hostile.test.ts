@@ -88,7 +88,7 @@ describe('bodies over the limit', () => {
   it('an unsigned 64 MiB model upload is 401 in our shape, declared or chunked', async () => {
     // wrangler dev's proxy takes the whole body before it answers, so "before the body is read" is
     // seen in the workerd test (test/integration/edge-hostile.test.ts, a body that stalls); here, the answer is ours.
-    for (const framing of [{ 'content-length': String(64 * MiB) }, { 'transfer-encoding': 'chunked' }]) {
+    for (const framing of [{ 'content-length': String(64 * MiB) }, { 'transfer-encoding': 'chunked' }] as Record<string, string>[]) {
       const res = await raw({ method: 'PUT', path: '/v1/models', headers: { 'content-type': 'application/octet-stream', ...framing }, chunks: chunksOf(64 * MiB, MiB) });
       expect(res.status, res.body).toBe(401);
       expect(res.json.error?.code).toBe('AUTH__MISSING');
