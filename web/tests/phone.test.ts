@@ -88,7 +88,7 @@ afterAll(async () => {
 
 /** For each table: whether it sits in a box that scrolls sideways, whether it fits that box unscrolled, and whether it or its box sticks out of the screen. */
 function tableFit(): { testid: string; scrollBox: boolean; fits: boolean; pastViewport: boolean }[] {
-  return [...document.querySelectorAll('main table')].map((table) => {
+  return Array.from(document.querySelectorAll('main table')).map((table) => {
     let box: Element | null = table.parentElement;
     while (box && box !== document.body && !['auto', 'scroll'].includes(getComputedStyle(box).overflowX)) box = box.parentElement;
     const scrollBox = !!box && box !== document.body;
