@@ -307,7 +307,7 @@ export class AgentGateway {
 
   private async pumpOnce(): Promise<void> {
     let free = 0;
-    for (const n of openings(this.state).values()) free += n;
+    for (const o of openings(this.state).values()) free += o.slots + o.room;
     const queued = Object.keys(this.state.queue).length;
     if (free === 0 || queued === 0) return;
     const leaseIds = Array.from({ length: Math.min(free, queued, 256) }, () => `lease_${encodeBase58Nonce()}`);

@@ -121,6 +121,8 @@ interface FeedServer {
   round(ms: number, askId: string): Promise<number>;
   /** Refusals the server sent, or errors the agent sent (should stay 0). */
   problems(): number;
+  /** The first of them, in words. */
+  firstProblem(): string;
   close(): Promise<void>;
 }
 
@@ -150,6 +152,10 @@ async function startFeedServer(o: { market: string; model: { sha256: string; byt
   const sockets = new Map<string, WebSocket>();
   let seq = 0;
   let problems = 0;
+  let firstProblem = '';
+  const problem = (what: string) => {
+    if (problems++ === 0) firstProblem = what;
+  };
   let round: { askId: string; until: number; start: number; done: number; rate: number | null; finish: (rate: number) => void } | null = null;
   const waiters: { askId: string; resolve: () => void }[] = [];
 
@@ -157,7 +163,7 @@ async function startFeedServer(o: { market: string; model: { sha256: string; byt
   const pump = () => {
     if (round && round.rate === null) {
       let open = 0;
-      for (const [id, n] of openings(state)) if (state.agents[id]?.askId === round.askId) open += n;
+      for (const [id, n] of openings(state)) if (state.agents[id]?.askId === round.askId) open += n.slots + n.room;
       const queued = Object.keys(state.queue).length;
       const work = Array.from({ length: Math.max(0, open - queued) }, () => ({ jobId: `job-${++seq}`, replica: 0, askId: round!.askId, provider: 'bench' }));
       if (work.length > 0) decide({ type: 'QueueWork', work });
@@ -181,7 +187,7 @@ async function startFeedServer(o: { market: string; model: { sha256: string; byt
     const nonce = `bench-${Math.random().toString(36).slice(2)}`;
     const socketId = `socket-${++seq}`;
     const refuse = (code: string, message: string, ref?: string) => {
-      problems++;
+      problem(`refused ${ref ?? ''}: ${code} ${message}`);
       ws.send(JSON.stringify({ type: 'error', code, message, ...(ref ? { ref } : {}) }));
     };
     ws.on('close', () => {
@@ -231,7 +237,7 @@ async function startFeedServer(o: { market: string; model: { sha256: string; byt
           break;
         }
         case 'error':
-          problems++;
+          problem(`agent error ${m.code}: ${m.message}`);
           r = decide({ type: 'ReportError', socketId, leaseId: m.leaseId });
           break;
       }
@@ -258,6 +264,7 @@ async function startFeedServer(o: { market: string; model: { sha256: string; byt
         pump();
       }),
     problems: () => problems,
+    firstProblem: () => firstProblem,
     close: async () => {
       for (const c of wss.clients) c.terminate();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
@@ -280,7 +287,7 @@ const BENCH_PREFETCH = 2;
  * the round trip (result and ready out, assign back in); with a window the next assign is already
  * there, and what is left is the work of both ends on this one thread.
  */
-async function noopLoopMicros(o: { sha256: string; bytes: number; input: WireTensor; roundMs: number; prefetch: number }): Promise<number> {
+export async function noopLoopMicros(o: { sha256: string; bytes: number; input: WireTensor; roundMs: number; prefetch: number }): Promise<number> {
   const outputs = [toWire('y', 'float32', [1, BENCH_MLP.outputSize], new Uint8Array(new Float32Array(BENCH_MLP.outputSize).fill(0.25).buffer))];
   const result = { outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 0 } };
   const server = await startFeedServer({ market: 'cpu', model: { sha256: o.sha256, bytes: o.bytes }, input: o.input });
@@ -297,7 +304,7 @@ async function noopLoopMicros(o: { sha256: string; bytes: number; input: WireTen
     await withTimeout(server.round(200, 'ask-noop'), 30_000, 'a no-op warm-up round');
     const rates: number[] = [];
     for (let r = 0; r < 3; r++) rates.push(await withTimeout(server.round(o.roundMs / 2, 'ask-noop'), o.roundMs + 30_000, 'a no-op round'));
-    if (server.problems() > 0) throw new Error(`the no-op loop saw ${server.problems()} error(s)`);
+    if (server.problems() > 0) throw new Error(`the no-op loop saw ${server.problems()} error(s), the first: ${server.firstProblem()}`);
     return 1e6 / median(rates);
   } finally {
     await agent.stop();
@@ -368,7 +375,7 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
       agentRates.push(await withTimeout(server.round(roundMs, windowed.askId), roundMs + 30_000, 'an agent round'));
       agent0Rates.push(await withTimeout(server.round(roundMs, unwindowed.askId), roundMs + 30_000, 'an agent round (window 0)'));
     }
-    if (server.problems() > 0) throw new Error(`the agent loop saw ${server.problems()} error(s)`);
+    if (server.problems() > 0) throw new Error(`the agent loop saw ${server.problems()} error(s), the first: ${server.firstProblem()}`);
     const bareRate = median(bareRates);
     const runnerRate = median(runnerRates);
     const agentRate = median(agentRates);

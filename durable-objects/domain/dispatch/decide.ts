@@ -132,9 +132,9 @@ function aged(state: DispatchState, now: number): DispatchEvent[] {
  */
 function assign(state: DispatchState, leaseIds: string[], now: number): DispatchEvent[] {
   const events = aged(state, now);
-  const free = new Map(Object.entries(state.agents).map(([id, a]) => [id, a.free]));
   const open = openings(state);
-  const room = new Map([...open].map(([id, n]) => [id, n - free.get(id)!]));
+  const free = new Map([...open].map(([id, o]) => [id, o.slots]));
+  const room = new Map([...open].map(([id, o]) => [id, o.room]));
   const sockets = Object.entries(state.agents).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0));
   const queue = Object.values(state.queue)
     .filter((q) => now - q.queuedAt <= MAX_QUEUE_AGE_MS)

@@ -140,6 +140,18 @@ describe('dispatch: an agent’s prefetch window', () => {
     expect(kinds(after.when({ type: 'AssignWork', leaseIds: ['L1', 'L2'] }, { now: NOW + 30 }).events())).toEqual(['j1 prefetched']);
   });
 
+  it('a ready saying a slot is free while prefetched work is on its way: that work takes the slot, and no work is assigned to it twice', () => {
+    // Two prefetched assigns in flight when the agent, its own window empty, says "1 free": the first
+    // to arrive takes the slot, the second waits in the window; only one more fits (the window's other place).
+    const base = [accepted('s1'), announced('s1', 0, 2), ...work(5), prefetchedTo('j0', 's1', 'L0'), prefetchedTo('j1', 's1', 'L1'), announced('s1', 1, 2)];
+    const events = given(base).when({ type: 'AssignWork', leaseIds: ['L2', 'L3', 'L4'] }, { now: NOW + 10 }).events();
+    expect(kinds(events)).toEqual(['j2 prefetched']);
+    // j0 arrives and starts in the slot: nothing more until a run ends.
+    const started = given([...base, ...events, { type: 'WorkStarted', leaseId: 'L0', jobId: 'j0', replica: 0, provider: 'p1' }]);
+    expect(started.when({ type: 'AssignWork', leaseIds: ['L5'] }, { now: NOW + 20 }).events()).toEqual([]);
+    expect(waitingFor(started.state, ['ask-1'])).toBe(false);
+  });
+
   it('a start names a lease the agent holds: another agent’s, or an unknown one, is refused; a repeat changes nothing', () => {
     const base = [accepted('s1'), accepted('s2'), announced('s1', 0, 1), queued('j0'), prefetchedTo('j0', 's1', 'L0')];
     expect(given(base).when({ type: 'StartWork', socketId: 's2', leaseId: 'L0' }).rejection().code).toBe('AGENT__LEASE_UNKNOWN');

@@ -148,20 +148,32 @@ export function waitingBySocket(state: DispatchState): Map<string, number> {
   return n;
 }
 
-/** How many more assignments a socket may take now: its free slots, then the room left in its prefetch window. */
-export function openings(state: DispatchState): Map<string, number> {
+/**
+ * What a socket may take now: `slots`, work for its free slots, and `room`, work for its prefetch
+ * window. Prefetched work it holds unstarted has first claim on the free slots: a ready saying a slot
+ * is free while such work was on its way means that work takes the slot when it arrives (its start
+ * then uses it up); the rest of it fills the window.
+ */
+export function openings(state: DispatchState): Map<string, { slots: number; room: number }> {
   const waiting = waitingBySocket(state);
-  return new Map(Object.entries(state.agents).map(([id, a]) => [id, a.free + Math.max(0, a.window - (waiting.get(id) ?? 0))]));
+  return new Map(
+    Object.entries(state.agents).map(([id, a]) => {
+      const w = waiting.get(id) ?? 0;
+      return [id, { slots: Math.max(0, a.free - w), room: Math.max(0, a.window - Math.max(0, w - a.free)) }];
+    }),
+  );
 }
 
 /** Whether an agent with a free slot or prefetch room serves one of these asks. */
 export function waitingFor(state: DispatchState, askIds: Iterable<string>): boolean {
   const asks = new Set(askIds);
   const serving = Object.entries(state.agents).filter(([, a]) => asks.has(a.askId));
-  if (serving.some(([, a]) => a.free > 0)) return true;
-  if (!serving.some(([, a]) => a.window > 0)) return false;
-  const waiting = waitingBySocket(state);
-  return serving.some(([id, a]) => a.window > (waiting.get(id) ?? 0));
+  if (!serving.some(([, a]) => a.free > 0 || a.window > 0)) return false;
+  const open = openings(state);
+  return serving.some(([id]) => {
+    const o = open.get(id)!;
+    return o.slots + o.room > 0;
+  });
 }
 
 export const snapshot = (state: DispatchState): unknown => state;
