@@ -198,7 +198,11 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     await this.checkApplied(Date.now());
     if (Date.now() < this.projectRetryAt) return;
     let cursor = this.projected();
-    while (cursor < this.store.seq) {
+    // Up to the head as it stands now: events committed while a batch is being sent wait for the
+    // next alarm (PROJECTION_DELAY_MS on), so that a busy object's feed goes in runs rather than
+    // chasing its head a few events at a time.
+    const head = this.store.seq;
+    while (cursor < head) {
       const events = this.store.readForProjection(cursor, PROJECTION_BATCH);
       if (events.length === 0) return;
       const last = events[events.length - 1]!.seq;

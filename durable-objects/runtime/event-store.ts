@@ -27,11 +27,17 @@ export interface EventStoreOptions {
 }
 
 const SNAPSHOT_CHUNK = 1_000_000;
+/**
+ * Up to this many `commands` rows have their ids held in memory, so that a new command costs no
+ * lookup there; a larger table (an older-layout log) is consulted row by row instead.
+ */
+const COMMAND_LOG_IN_MEMORY = 10_000;
 
 /**
  * The event log of one Durable Object in its SQLite storage: append-only events with an expected
  * sequence, command results for idempotency, snapshots with a state hash, and the outbox. All writes
- * of one command happen in one transaction; state is rebuilt from the latest snapshot plus the tail.
+ * of one command commit together (one transaction, or one statement when they are a single row);
+ * state is rebuilt from the latest snapshot plus the tail.
  */
 export class EventStore<C extends { type: string }, E extends { type: string }, S> {
   state: S;
@@ -39,8 +45,11 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
   /** Messages written to the outbox by this instance (a cheap signal that there is something to deliver). */
   outboxSize = 0;
   private snapshotSeq = 0;
-  /** Whether `commands` holds any row (commands that appended nothing, or from an older layout). */
-  private commandLog: boolean;
+  /**
+   * The ids in `commands` (commands that appended nothing, and those of an older-layout log), or
+   * null when there are more than COMMAND_LOG_IN_MEMORY of them and the table must be asked.
+   */
+  private commandLog: Set<string> | null = new Set();
   private readonly sql: SqlStorage;
 
   constructor(
@@ -70,13 +79,32 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
       }
     }
     this.sql.exec('CREATE UNIQUE INDEX IF NOT EXISTS events_by_command ON events (command_id) WHERE request_hash IS NOT NULL');
-    this.commandLog = this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM commands').one().n > 0;
     this.state = decider.initialState();
+    this.load();
+  }
+
+  /** Reads the `commands` ids into memory when there are few enough. */
+  private loadCommandLog(): void {
+    const n = this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM commands').one().n;
+    this.commandLog = n > COMMAND_LOG_IN_MEMORY ? null : new Set(this.sql.exec<{ id: string }>('SELECT command_id AS id FROM commands').toArray().map((r) => r.id));
+  }
+
+  /** Whether a command id may be recorded in `commands` (where the events' unique index does not look). */
+  private mayBeInCommandLog(commandId: string): boolean {
+    return this.commandLog === null || this.commandLog.has(commandId);
+  }
+
+  /** Rebuilds state from storage, from scratch. */
+  private reload(): void {
+    this.seq = 0;
+    this.state = this.decider.initialState();
+    this.snapshotSeq = 0;
     this.load();
   }
 
   /** Rebuilds state from the latest snapshot and the events after it. */
   private load(): void {
+    this.loadCommandLog();
     const snap = this.sql.exec<{ seq: number; chunks: number }>('SELECT seq, chunks FROM snapshots ORDER BY seq DESC LIMIT 1').toArray()[0];
     if (snap) {
       const parts = this.sql.exec<{ data: string }>('SELECT data FROM snapshot_chunks WHERE seq = ? ORDER BY idx', snap.seq).toArray();
@@ -141,11 +169,22 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
 
   /**
    * Decides several commands in order and commits them in one transaction: the batch path for
-   * intake. Each command gets its own result; a rejected command appends nothing and the rest go on.
+   * intake (a single command that writes one row needs no transaction: see appendAlone). Each command gets its own result; a rejected command appends nothing and the rest go on.
    * The command id of the i-th command is `${meta.commandId}` for a single command and
    * `${meta.commandId}#${i}` in a batch unless the command carries its own `commandId`.
    */
   executeMany(commands: C[], meta: CommandMeta, commandIds?: string[]): Result<Decision<E>>[] {
+    // decide is pure, so it runs before the log is consulted: a new command (the common case) then
+    // costs one insert per event, the first carrying the command's request hash and last sequence;
+    // the unique index on its command id refuses a repeat.
+    let first: { hash: string; decided: Result<E[]> } | undefined;
+    if (commands.length === 1) {
+      const commandId = commandIds?.[0] ?? meta.commandId;
+      const m: CommandMeta = { ...meta, commandId };
+      first = { hash: requestHash(commands[0]!), decided: this.decider.decide(this.state, commands[0]!, m) };
+      const alone = this.appendAlone(first.decided, m, first.hash);
+      if (alone !== null) return [alone];
+    }
     const results: Result<Decision<E>>[] = [];
     const messages: Message[] = [];
     try {
@@ -154,13 +193,10 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
           const command = commands[i]!;
           const commandId = commandIds?.[i] ?? (commands.length === 1 ? meta.commandId : `${meta.commandId}#${i}`);
           const m: CommandMeta = { ...meta, commandId };
-          const hash = requestHash(command);
-          // decide is pure, so it runs before the log is consulted: a new command (the common case)
-          // then costs one insert per event, the first carrying the command's request hash and last
-          // sequence; the unique index on its command id refuses a repeat.
-          const decided = this.decider.decide(this.state, command, m);
+          const hash = i === 0 && first ? first.hash : requestHash(command);
+          const decided = i === 0 && first ? first.decided : this.decider.decide(this.state, command, m);
           const events = decided.ok ? decided.value : null;
-          if (events === null || events.length === 0 || this.commandLog) {
+          if (events === null || events.length === 0 || this.mayBeInCommandLog(commandId)) {
             const repeat = this.repeatOf(commandId, hash);
             if (repeat !== null || events === null) {
               results.push(repeat ?? (decided as Result<Decision<E>>));
@@ -168,7 +204,8 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
             }
             if (events.length === 0) {
               this.sql.exec('INSERT INTO commands (command_id, request_hash, first_seq, last_seq) VALUES (?, ?, ?, ?)', commandId, hash, this.seq + 1, this.seq);
-              this.commandLog = true;
+              this.commandLog?.add(commandId);
+              if (this.commandLog !== null && this.commandLog.size > COMMAND_LOG_IN_MEMORY) this.commandLog = null;
               results.push({ ok: true, value: { events, seq: this.seq, repeated: false } });
               continue;
             }
@@ -206,13 +243,42 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
       });
     } catch (error) {
       // The transaction rolled back: the in-memory state may have been evolved, so rebuild it.
-      this.seq = 0;
-      this.state = this.decider.initialState();
-      this.snapshotSeq = 0;
-      this.load();
+      this.reload();
       throw error;
     }
     return results;
+  }
+
+  /**
+   * The common single command, outside a transaction: one event that sends no message and is not
+   * due a snapshot is a single row (its command record on it), so the one INSERT is atomic by
+   * itself, and the transaction's savepoint is saved. Null when the command needs the general path
+   * (rejected, no event or several, messages, a snapshot due, or its id possibly in `commands`).
+   */
+  private appendAlone(decided: Result<E[]>, m: CommandMeta, hash: string): Result<Decision<E>> | null {
+    if (!decided.ok || decided.value.length !== 1 || this.mayBeInCommandLog(m.commandId)) return null;
+    if (this.seq + 1 - this.snapshotSeq >= this.options.snapshotEvery) return null;
+    const event = decided.value[0]!;
+    if (this.decider.react(this.state, event, m).length > 0) return null;
+    if (!this.insertEvent(this.seq + 1, event, m, hash, this.seq + 1)) {
+      const repeat = this.repeatOf(m.commandId, hash);
+      if (repeat !== null) return repeat;
+      // Someone else appended: nothing was written here; the state follows the log, as after a rollback.
+      const error = this.conflictAt(this.seq + 1) ?? new Error(`event ${this.seq + 1} of ${m.commandId} was not written`);
+      this.reload();
+      throw error;
+    }
+    this.seq++;
+    try {
+      this.state = this.decider.evolve(this.state, event, m);
+    } catch (error) {
+      // The row is taken back in the same (implicit) transaction, so the log never holds an event
+      // its state cannot apply, as a rolled-back transaction would leave it.
+      this.sql.exec('DELETE FROM events WHERE seq = ?', this.seq);
+      this.reload();
+      throw error;
+    }
+    return { ok: true, value: { events: decided.value, seq: this.seq, repeated: false } };
   }
 
   /** The first result of a command id seen before, a conflict if the request differs, or null if unseen. */
@@ -224,7 +290,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
           commandId,
         )
         .toArray()[0] ??
-      (this.commandLog
+      (this.commandLog === null || this.commandLog.has(commandId)
         ? this.sql
             .exec<{ request_hash: string; first_seq: number; last_seq: number }>('SELECT request_hash, first_seq, last_seq FROM commands WHERE command_id = ?', commandId)
             .toArray()[0]
@@ -367,14 +433,13 @@ export class SequenceConflict extends Error {
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
-/** Identifies a request's content, to tell a repeat from a different request under the same id. */
 /**
  * Tells a repeat from a different request under the same command id: two 32-bit FNV-style lanes
  * and the length. Not cryptographic, and need not be: command ids are scoped to their author
  * (order ids hash the owner), so a collision could only confuse a caller with itself. It runs on
  * every command; SHA-256 through node:crypto cost about 10 µs a call in workerd, this about 1.
  */
-function requestHash(command: unknown): string {
+export function requestHash(command: unknown): string {
   const text = toJson(command);
   let h1 = 0x811c9dc5;
   let h2 = 0x01000193;

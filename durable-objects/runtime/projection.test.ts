@@ -1,12 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { ProjectedEvent } from './env.ts';
-import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, packProjection, projectionBackoffMs } from './projection.ts';
+import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, packProjection, projectionBackoffMs, size as utf8Size } from './projection.ts';
 
 const event = (seq: number, bytes = 100): ProjectedEvent => ({ seq, type: 'FundsHeld', at: 1, actor: 'a', data: 'x'.repeat(bytes) });
 const events = (n: number, bytes?: number) => Array.from({ length: n }, (_, i) => event(i + 1, bytes));
 const size = (v: unknown) => new TextEncoder().encode(JSON.stringify(v)).byteLength;
 
 describe('packing events for the read models', () => {
+  it('counts UTF-8 bytes as TextEncoder does, without encoding', () => {
+    const texts = ['', 'plain {"a":"1"}', 'é', 'añb€', '€'.repeat(7), '😀x😀', '\ud83d', 'a\ude00b', 'x\ud83d', String.fromCharCode(0x7f, 0x80, 0x7ff, 0x800, 0xffff)];
+    for (const t of texts) expect(utf8Size(t), JSON.stringify(t)).toBe(new TextEncoder().encode(t).byteLength);
+  });
   it('covers every event once, in order, in consecutive runs', () => {
     const batches = packProjection({ source: 'account', object: 'k', head: 5000, events: events(5000, 300) });
     const messages = batches.flat();

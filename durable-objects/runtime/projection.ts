@@ -16,7 +16,22 @@ export const ACK_TIMEOUT_MS = 10_000;
 const MIN_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 60_000;
 
-const size = (text: string): number => new TextEncoder().encode(text).byteLength;
+/** UTF-8 length of a string without encoding it (event text is nearly always ASCII). */
+export function size(text: string): number {
+  if (ASCII.test(text)) return text.length;
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length && (text.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      n += 4; // a surrogate pair: one code point of four bytes
+      i++;
+    } else n += 3; // lone surrogates are encoded as U+FFFD, three bytes
+  }
+  return n;
+}
+const ASCII = /^[\x00-\x7f]*$/;
 
 /**
  * Packs a run of consecutive events (and the object's view as of the last one, if given) into

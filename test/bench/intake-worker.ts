@@ -7,11 +7,13 @@
  *   GET /first?object=NAME                                          -> times the first call (cold load)
  *   GET /seq?object=NAME&after=S                                    -> last seq via history (cheap)
  *   GET /integrity?object=NAME                                      -> integrity() (replays from zero: slow)
+ *   GET /probe?n=N&rounds=R                                         -> µs per command of each part of intake
  */
 import { DurableObject } from 'cloudflare:workers';
 import type { CommandMeta } from '../../durable-objects/domain/decider.ts';
 import { marketDecider, type MarketCommand, type MarketEvent } from '../../durable-objects/domain/market/index.ts';
-import { EventStore } from '../../durable-objects/runtime/event-store.ts';
+import { toJson } from '../../durable-objects/domain/canonical.ts';
+import { EventStore, requestHash } from '../../durable-objects/runtime/event-store.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { MarketObject } from '../../durable-objects/runtime/market-object.ts';
 import { prng } from '../../gpu-agent/models/prng.ts';
@@ -63,7 +65,51 @@ export class RawAppendObject extends DurableObject<Env> {
   }
 }
 
+/**
+ * Diagnostic: runs one part of the intake path over many commands inside one call, so that the
+ * caller's clock (which advances only across I/O) times that part alone. Each stage starts on a
+ * fresh object; `noop` is the cost of the call and of shipping the commands.
+ */
+export class ProbeObject extends DurableObject<Env> {
+  async stage(kind: string, commands: MarketCommand[], metas: CommandMeta[]): Promise<number> {
+    const sql = this.ctx.storage.sql;
+    let n = 0;
+    if (kind === 'noop') return commands.length;
+    if (kind === 'raw' || kind === 'rawtx') {
+      sql.exec('CREATE TABLE IF NOT EXISTS log (seq INTEGER PRIMARY KEY, data TEXT NOT NULL)');
+      const append = (i: number) => sql.exec('INSERT INTO log (seq, data) VALUES (?, ?)', i + 1, JSON.stringify({ command: commands[i], meta: metas[i] }, bigintReplacer));
+      for (let i = 0; i < commands.length; i++) kind === 'raw' ? append(i) : this.ctx.storage.transactionSync(() => append(i));
+      return commands.length;
+    }
+    if (kind === 'events' || kind === 'eventsnoindex') {
+      // The event row as the store writes it (command record on it), with and without its index.
+      sql.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, version INTEGER NOT NULL, data TEXT NOT NULL,
+        command_id TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL, request_hash TEXT, command_last_seq INTEGER)`);
+      if (kind === 'events') sql.exec('CREATE UNIQUE INDEX IF NOT EXISTS events_by_command ON events (command_id) WHERE request_hash IS NOT NULL');
+      const insert =
+        'INSERT INTO events (seq, type, version, data, command_id, actor, at, request_hash, command_last_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING';
+      const rows = commands.map((c) => toJson(c));
+      for (let i = 0; i < commands.length; i++) sql.exec(insert, i + 1, commands[i]!.type, 1, rows[i]!, metas[i]!.commandId, metas[i]!.actor, metas[i]!.now, 'h', i + 1);
+      return commands.length;
+    }
+    if (kind === 'json') for (const c of commands) n += toJson(c).length;
+    else if (kind === 'hash') for (const c of commands) n += requestHash(c).length;
+    else if (kind === 'decide') {
+      let state = marketDecider.initialState();
+      for (let i = 0; i < commands.length; i++) {
+        const r = marketDecider.decide(state, commands[i]!, metas[i]!);
+        if (r.ok) for (const e of r.value) state = marketDecider.evolve(state, e, metas[i]!);
+      }
+    } else if (kind === 'store' || kind === 'storesnap') {
+      const store = new EventStore(this.ctx.storage, marketDecider, { snapshotEvery: kind === 'store' ? Number.MAX_SAFE_INTEGER : 5000, source: () => 'market:probe' });
+      for (let i = 0; i < commands.length; i++) store.execute(commands[i]!, metas[i]!);
+    } else throw new Error(`unknown stage ${kind}`);
+    return n;
+  }
+}
+
 interface BenchEnv extends Omit<Env, 'MARKETS'> {
+  PROBE: DurableObjectNamespace<ProbeObject>;
   MARKETS: DurableObjectNamespace<MarketObject>;
   QUIET: DurableObjectNamespace<QuietMarketObject>;
   NOSNAP: DurableObjectNamespace<NoSnapshotMarketObject>;
@@ -374,6 +420,34 @@ async function lastSeq(url: URL, env: BenchEnv): Promise<Response> {
   return json({ seq });
 }
 
+/** µs per command of each probe stage (median of `rounds`, each stage on a fresh object), the call's own cost taken off. */
+async function probe(url: URL, env: BenchEnv): Promise<Response> {
+  const n = Number(url.searchParams.get('n') ?? '5000');
+  const rounds = Number(url.searchParams.get('rounds') ?? '3');
+  const stages = ['noop', 'raw', 'rawtx', 'events', 'eventsnoindex', 'json', 'hash', 'decide', 'store', 'storesnap'];
+  const times: Record<string, number[]> = Object.fromEntries(stages.map((k) => [k, []]));
+  for (let r = 0; r < rounds; r++) {
+    const stream = new Stream(11 + r, 10_000, Date.now() + DAY);
+    const commands: MarketCommand[] = [];
+    const metas: CommandMeta[] = [];
+    for (let i = 0; i < n; i++) {
+      const { command, actor } = stream.next();
+      commands.push(command);
+      metas.push({ commandId: `probe:${r}:${i}`, actor, now: Date.now() });
+    }
+    for (const kind of stages) {
+      const stub = env.PROBE.get(env.PROBE.idFromName(`${kind}:${r}:${Math.random()}`));
+      await stub.stage('noop', [], []);
+      const t0 = Date.now();
+      await stub.stage(kind, commands, metas);
+      times[kind]!.push(Date.now() - t0);
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const noop = median(times.noop!);
+  return json(Object.fromEntries(stages.map((k) => [k, Number((((median(times[k]!) - (k === 'noop' ? 0 : noop)) * 1000) / n).toFixed(2))])));
+}
+
 async function integrity(url: URL, env: BenchEnv): Promise<Response> {
   const object = url.searchParams.get('object') ?? 'replay';
   const stub = env.QUIET.get(env.QUIET.idFromName(object));
@@ -391,6 +465,7 @@ export default {
       if (url.pathname === '/first') return await first(url, env);
       if (url.pathname === '/seq') return await lastSeq(url, env);
       if (url.pathname === '/integrity') return await integrity(url, env);
+      if (url.pathname === '/probe') return await probe(url, env);
       return json({ error: 'not found' }, 404);
     } catch (error) {
       return json({ error: String((error as Error)?.stack ?? error) }, 500);

@@ -75,6 +75,7 @@ function miniflare(script: string, persist: string): Miniflare {
       JOBS: { className: 'JobObject', useSQLite: true },
       ACCOUNTS: { className: 'AccountObject', useSQLite: true },
       RAW: { className: 'RawAppendObject', useSQLite: true },
+      PROBE: { className: 'ProbeObject', useSQLite: true },
     },
     d1Databases: { DB: 'dougai-bench' },
     queueProducers: { PROJECTIONS: { queueName: 'dougai-projections' } },

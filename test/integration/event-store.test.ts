@@ -109,4 +109,51 @@ describe('the event store', () => {
       total: 5n,
     });
   });
+
+  it('remembers a command that appended nothing as a repeat, and leaves no event whose state change fails', async () => {
+    // Amount 0 is accepted with no event; evolve fails on 13 (a decider bug the log must not keep).
+    const picky: Decider<Cmd, Evt, { total: bigint }> = {
+      ...counter,
+      decide: (_s, c) => ({ ok: true, value: c.amount === 0n ? [] : [{ type: 'Added', amount: c.amount }] }),
+      evolve: (s, e) => {
+        if (e.amount === 13n) throw new Error('unlucky');
+        return { total: s.total + e.amount };
+      },
+    };
+    const openPicky = (storage: DurableObjectStorage) => new EventStore(storage, picky, { snapshotEvery: 1000, source: () => 'test:picky' });
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName('picky-store'));
+    const outcome = await runInDurableObject(stub, (_instance, state) => {
+      const store = openPicky(state.storage);
+      const nothing = store.execute({ type: 'Add', amount: 0n }, meta('z'));
+      store.execute({ type: 'Add', amount: 1n }, meta('a'));
+      const sameId = store.execute({ type: 'Add', amount: 5n }, meta('z'));
+      let failed = '';
+      try {
+        store.execute({ type: 'Add', amount: 13n }, meta('bad'));
+      } catch (e) {
+        failed = String(e);
+      }
+      const reopened = openPicky(state.storage);
+      return {
+        nothing,
+        sameId: sameId.ok ? 'appended' : sameId.error.code,
+        failed,
+        rows: state.storage.sql.exec('SELECT COUNT(*) AS n FROM events').one().n,
+        seq: store.seq,
+        total: store.state.total,
+        afterReload: { repeat: reopened.execute({ type: 'Add', amount: 0n }, meta('z')), sameId: reopened.execute({ type: 'Add', amount: 5n }, meta('z')).ok, total: reopened.state.total },
+        next: reopened.execute({ type: 'Add', amount: 2n }, meta('bad')),
+      };
+    });
+    expect(outcome).toEqual({
+      nothing: { ok: true, value: { events: [], seq: 0, repeated: false } },
+      sameId: 'API__IDEMPOTENCY_CONFLICT',
+      failed: 'Error: unlucky',
+      rows: 1,
+      seq: 1,
+      total: 1n,
+      afterReload: { repeat: { ok: true, value: { events: [], seq: 1, repeated: true } }, sameId: false, total: 1n },
+      next: { ok: true, value: { events: [{ type: 'Added', amount: 2n }], seq: 2, repeated: false } },
+    });
+  });
 });
