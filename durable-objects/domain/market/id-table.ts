@@ -10,8 +10,12 @@
  * Forgetting an id (the closed memory drops its oldest) passes the hash it got when the id was
  * stored, so the cold id's characters are not read again either.
  *
- * Open addressing with linear probing; a deleted slot is a tombstone until the next rehash.
- * Iteration follows slot order, not insertion order (callers that need an order sort).
+ * Open addressing with linear probing over one Int32Array of (hash, entry number) pairs, so that a
+ * probe reads one cache line; a deleted slot is a tombstone until the next rebuild. The ids and
+ * values live in dense entry arrays (a deleted entry's number is reused), so a rebuild allocates
+ * only the typed array: rebuilding arrays of ids and values as large as the slot table cost more
+ * than all the lookups. Iteration follows entry order, not insertion order (callers that need an
+ * order sort).
  */
 
 const EMPTY = 0;
@@ -29,29 +33,35 @@ export function idHash(id: string): number {
   return h === EMPTY || h === DELETED ? h + 2 : h;
 }
 
+const MIN_SLOTS = 1024;
+
 export class IdTable<V> {
-  private hashes = new Int32Array(1024);
-  private ids: (string | undefined)[] = new Array<string | undefined>(1024).fill(undefined);
-  private vals: (V | undefined)[] = new Array<V | undefined>(1024).fill(undefined);
-  private mask = 1023;
-  /** Live entries plus tombstones: probing stops only at an EMPTY slot, so both count towards the load. */
+  /** Slot i is slots[2i] (EMPTY, DELETED or the id's hash) and slots[2i + 1] (its entry number). */
+  private slots = new Int32Array(2 * MIN_SLOTS);
+  private mask = MIN_SLOTS - 1;
+  /** Live slots plus tombstones: probing stops only at an EMPTY slot, so both count towards the load. */
   private used = 0;
+  /** Entries by number; a deleted entry holds undefined and its number waits in `free`. */
+  private ids: (string | undefined)[] = [];
+  private vals: (V | undefined)[] = [];
+  private hashes = new Int32Array(MIN_SLOTS);
+  private readonly free: number[] = [];
   size = 0;
 
   /** The slot holding `id`, or -1. */
   private find(id: string, h: number): number {
-    const hashes = this.hashes;
+    const slots = this.slots;
     const mask = this.mask;
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const s = hashes[i]!;
+      const s = slots[2 * i]!;
       if (s === EMPTY) return -1;
-      if (s === h && this.ids[i] === id) return i;
+      if (s === h && this.ids[slots[2 * i + 1]!] === id) return i;
     }
   }
 
   get(id: string): V | undefined {
     const i = this.find(id, idHash(id));
-    return i < 0 ? undefined : this.vals[i];
+    return i < 0 ? undefined : this.vals[this.slots[2 * i + 1]!];
   }
 
   has(id: string): boolean {
@@ -61,69 +71,84 @@ export class IdTable<V> {
   /** Stores or replaces the value under `id`. */
   set(id: string, value: V): void {
     const h = idHash(id);
-    const hashes = this.hashes;
+    const slots = this.slots;
     const mask = this.mask;
     let tomb = -1;
     let i = h & mask;
     for (; ; i = (i + 1) & mask) {
-      const s = hashes[i]!;
+      const s = slots[2 * i]!;
       if (s === EMPTY) break;
       if (s === DELETED) {
         if (tomb < 0) tomb = i;
-      } else if (s === h && this.ids[i] === id) {
-        this.vals[i] = value;
+      } else if (s === h && this.ids[slots[2 * i + 1]!] === id) {
+        this.vals[slots[2 * i + 1]!] = value;
         return;
       }
     }
     if (tomb >= 0) i = tomb;
     else this.used++;
-    hashes[i] = h;
-    this.ids[i] = id;
-    this.vals[i] = value;
+    let e = this.free.pop();
+    if (e === undefined) {
+      e = this.ids.length;
+      this.ids.push(id);
+      this.vals.push(value);
+      if (e === this.hashes.length) {
+        const grown = new Int32Array(2 * e);
+        grown.set(this.hashes);
+        this.hashes = grown;
+      }
+    } else {
+      this.ids[e] = id;
+      this.vals[e] = value;
+    }
+    this.hashes[e] = h;
+    slots[2 * i] = h;
+    slots[2 * i + 1] = e;
     this.size++;
-    if (this.used * 2 > this.mask) this.rehash();
+    if (this.used * 2 > mask) this.rebuild();
   }
 
+  /** Deletes `id`; `h` is its idHash when the caller kept it. */
   delete(id: string, h = idHash(id)): boolean {
     const i = this.find(id, h);
     if (i < 0) return false;
-    this.hashes[i] = DELETED;
-    this.ids[i] = undefined;
-    this.vals[i] = undefined;
+    const e = this.slots[2 * i + 1]!;
+    this.slots[2 * i] = DELETED;
+    this.ids[e] = undefined;
+    this.vals[e] = undefined;
+    this.free.push(e);
     this.size--;
     return true;
   }
 
   /**
-   * Rebuilds at four to eight slots per live id (never below 1024), clearing the tombstones. The
-   * closed memory deletes an id for each one it adds, so tombstones pile up at a steady size; this
-   * much room leaves at least a quarter of the table's slots between rebuilds, so each insert pays
-   * for a few slot moves at most.
+   * Rebuilds the slots at four to eight per live id (never below MIN_SLOTS), clearing the
+   * tombstones. The closed memory deletes an id for each one it adds, so tombstones pile up at a
+   * steady size; this much room leaves at least a quarter of the slots between rebuilds.
    */
-  private rehash(): void {
-    const { hashes, ids, vals } = this;
-    let capacity = 1024;
+  private rebuild(): void {
+    let capacity = MIN_SLOTS;
     while (capacity < this.size * 4) capacity *= 2;
-    this.hashes = new Int32Array(capacity);
-    this.ids = new Array<string | undefined>(capacity).fill(undefined);
-    this.vals = new Array<V | undefined>(capacity).fill(undefined);
-    this.mask = capacity - 1;
-    this.used = this.size;
-    for (let j = 0; j < hashes.length; j++) {
-      const h = hashes[j]!;
-      if (h === EMPTY || h === DELETED) continue;
-      let i = h & this.mask;
-      while (this.hashes[i] !== EMPTY) i = (i + 1) & this.mask;
-      this.hashes[i] = h;
-      this.ids[i] = ids[j];
-      this.vals[i] = vals[j];
+    const slots = new Int32Array(2 * capacity);
+    const mask = capacity - 1;
+    const { ids, hashes } = this;
+    for (let e = 0; e < ids.length; e++) {
+      if (ids[e] === undefined) continue;
+      const h = hashes[e]!;
+      let i = h & mask;
+      while (slots[2 * i] !== EMPTY) i = (i + 1) & mask;
+      slots[2 * i] = h;
+      slots[2 * i + 1] = e;
     }
+    this.slots = slots;
+    this.mask = mask;
+    this.used = this.size;
   }
 
   *entries(): IterableIterator<[string, V]> {
-    for (let i = 0; i < this.hashes.length; i++) {
-      const h = this.hashes[i]!;
-      if (h !== EMPTY && h !== DELETED) yield [this.ids[i]!, this.vals[i]!];
+    for (let e = 0; e < this.ids.length; e++) {
+      const id = this.ids[e];
+      if (id !== undefined) yield [id, this.vals[e]!];
     }
   }
 
