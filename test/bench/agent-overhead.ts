@@ -287,7 +287,7 @@ const BENCH_PREFETCH = 2;
  * the round trip (result and ready out, assign back in); with a window the next assign is already
  * there, and what is left is the work of both ends on this one thread.
  */
-export async function noopLoopMicros(o: { sha256: string; bytes: number; input: WireTensor; roundMs: number; prefetch: number }): Promise<number> {
+async function noopLoopMicros(o: { sha256: string; bytes: number; input: WireTensor; roundMs: number; prefetch: number }): Promise<number> {
   const outputs = [toWire('y', 'float32', [1, BENCH_MLP.outputSize], new Uint8Array(new Float32Array(BENCH_MLP.outputSize).fill(0.25).buffer))];
   const result = { outputs, outputDigest: await tensorsDigest(outputs), timings: { loadMs: 0, runMs: 0 } };
   const server = await startFeedServer({ market: 'cpu', model: { sha256: o.sha256, bytes: o.bytes }, input: o.input });
