@@ -15,7 +15,11 @@
  * of per-round agent/bare ratios. agent_window0_* is a second agent in the same run that announces
  * no window (as agents did before it existed): a round trip per job. agent_noop_loop_us (and its
  * window-0 twin) is the same loop with an executor that costs nothing: the protocol's cost per job
- * at capacity 1. Prints a table and, last, one JSON line.
+ * at capacity 1. agent_gap_us (and its window-0 twin) is the mean time the agent's slot stands
+ * idle between one run's end and the next run's start, which is what the window removes;
+ * agent_run_ms is onnxruntime's own mean time per run inside the agent, which grows when the work of
+ * both ends (on this one thread, on a shared 2-core machine) overlaps the run instead of waiting
+ * between runs. Prints a table and, last, one JSON line.
  *
  *   node --import tsx test/bench/agent-overhead.ts [roundMs]
  */
@@ -32,7 +36,7 @@ import { generateKeypair, verifyText } from '../../durable-objects/contracts/aut
 import { tensorsBytes, tensorsDigest, toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import { dispatchDecider, openings, type DispatchCommand, type DispatchEvent } from '../../durable-objects/domain/dispatch/index.ts';
 import type { Result } from '../../durable-objects/domain/result.ts';
-import { Agent, runnerExecutor } from '../../gpu-agent/src/agent.ts';
+import { Agent, runnerExecutor, type Executor } from '../../gpu-agent/src/agent.ts';
 import { BENCH_MLP, buildAddModel, buildMlpModel, prng } from '../../gpu-agent/models/build.ts';
 import { ModelCache } from '../../gpu-agent/src/exec/model-cache.ts';
 import { OnnxRunner } from '../../gpu-agent/src/exec/runner.ts';
@@ -54,6 +58,8 @@ async function rate(fn: () => Promise<unknown>, ms: number): Promise<number> {
   }
   return (n * 1000) / (now - start);
 }
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -278,6 +284,29 @@ async function startFeedServer(o: { market: string; model: { sha256: string; byt
 const BENCH_HARDWARE = { cpuModel: 'bench', cores: 1, memoryGb: 1, gpus: [] };
 const BENCH_RUNTIME = { onnxruntime: 'bench', executionProvider: 'cpu' as const, platform: process.platform, arch: process.arch, cpuFeatures: [] };
 
+/** When each run of an agent's executor ended, and the medians' samples. */
+interface Timing {
+  lastEnd: number;
+  /** The slot standing idle: one run's end to the next run's start (ms). */
+  gapsMs: number[];
+  /** onnxruntime's own time per run, as the runner reports it (ms). */
+  runsMs: number[];
+}
+
+/** The executor, timing the slot's idle gaps between runs and the runs themselves. */
+function timed(inner: Executor, t: Timing): Executor {
+  return {
+    async run(assign, o) {
+      const start = performance.now();
+      if (t.lastEnd > 0) t.gapsMs.push(start - t.lastEnd);
+      const r = await inner.run(assign, o);
+      t.lastEnd = performance.now();
+      t.runsMs.push(r.timings.runMs);
+      return r;
+    },
+  };
+}
+
 /** The prefetch window the benchmark's agent announces (work held beyond its one slot). */
 const BENCH_PREFETCH = 2;
 
@@ -344,14 +373,15 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
       const runner = new OnnxRunner({ executionProvider: 'cpu', cache });
       runners.push(runner);
       const askId = `ask-window-${prefetch}`;
+      const timing: Timing = { lastEnd: 0, gapsMs: [], runsMs: [] };
       const agent = new Agent({
         capacity: 1,
         prefetch,
-        executor: runnerExecutor(runner),
+        executor: timed(runnerExecutor(runner), timing),
         log: QUIET,
         connection: { server: server.url, market: 'cpu', keypair: await generateKeypair(), hello: () => ({ askId, hardware: BENCH_HARDWARE, runtime: BENCH_RUNTIME }) },
       });
-      return { agent, askId };
+      return { agent, askId, timing };
     }),
   );
   const [windowed, unwindowed] = agents as [(typeof agents)[0], (typeof agents)[0]];
@@ -365,6 +395,7 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
       await viaRunner();
     }
     for (const a of agents) await withTimeout(server.round(300, a.askId), 30_000, 'an agent warm-up round');
+    for (const a of agents) Object.assign(a.timing, { lastEnd: 0, gapsMs: [], runsMs: [] });
     const bareRates: number[] = [];
     const runnerRates: number[] = [];
     const agentRates: number[] = [];
@@ -374,6 +405,7 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
       runnerRates.push(await rate(viaRunner, roundMs));
       agentRates.push(await withTimeout(server.round(roundMs, windowed.askId), roundMs + 30_000, 'an agent round'));
       agent0Rates.push(await withTimeout(server.round(roundMs, unwindowed.askId), roundMs + 30_000, 'an agent round (window 0)'));
+      for (const a of agents) a.timing.lastEnd = 0; // the pause between rounds is no gap
     }
     if (server.problems() > 0) throw new Error(`the agent loop saw ${server.problems()} error(s), the first: ${server.firstProblem()}`);
     const bareRate = median(bareRates);
@@ -401,6 +433,10 @@ export async function runAgentOverheadBench(o: { roundMs?: number } = {}): Promi
       agent_window0_jobs_per_s: Math.round(agent0Rate),
       agent_window0_overhead_ratio: Math.round(median(bareRates.map((b, i) => agent0Rates[i]! / b)) * 1000) / 1000,
       agent_window0_noop_loop_us: Math.round(loop0Us * 10) / 10,
+      agent_gap_us: Math.round(mean(windowed.timing.gapsMs) * 1000),
+      agent_window0_gap_us: Math.round(mean(unwindowed.timing.gapsMs) * 1000),
+      agent_run_ms: Math.round(mean(windowed.timing.runsMs) * 1000) / 1000,
+      agent_window0_run_ms: Math.round(mean(unwindowed.timing.runsMs) * 1000) / 1000,
     };
   } finally {
     for (const a of agents) await a.agent.stop();
