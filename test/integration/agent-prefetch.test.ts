@@ -80,7 +80,7 @@ describe('an agent with a prefetch window', () => {
 
     const body = anyShapeModel(`prefetch-${region}`);
     const headers = { 'content-type': 'application/octet-stream', ...(await signRequest(buyer.keypair, { method: 'PUT', path: '/v1/models', body })) };
-    const model = (await (await SELF.fetch(`${BASE}/v1/models`, { method: 'PUT', headers, body })).json()) as { sha256: string };
+    const model = (await (await SELF.fetch(`${BASE}/v1/models`, { method: 'PUT', headers, body: body as BodyInit })).json()) as { sha256: string };
     const placeBid = () =>
       buyer.client.placeBid({
         market: 'cpu',
