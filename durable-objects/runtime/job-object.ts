@@ -10,6 +10,8 @@ import { EventSourcedObject } from './event-sourced-object.ts';
 import type { JobRpc } from './objects.ts';
 
 /** One job after its match: leases, results, verification, settlement or refund. */
+const EAGER = new Set<JobEvent['type']>(['JobCreated', 'ReplicaReassigned', 'ResultSubmitted', 'RunFailed']);
+
 export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState> implements JobRpc {
   protected readonly kind = 'job' as const;
 
@@ -17,14 +19,19 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     super(ctx, env, jobDecider, 200);
   }
 
+
   protected timer(state: JobState) {
     const at = nextDeadline(state);
     return at === null ? null : { at, command: { type: 'Tick' } as JobCommand };
   }
 
-  /** A new or re-matched replica's DispatchReplica goes out at once: an agent may be waiting for it. */
+  /**
+   * Messages on a job's critical path go out at once rather than at the next alarm: a new or
+   * re-matched replica's DispatchReplica (an agent may be waiting for it), and the slot a result or
+   * a failed run gives back (a resting bid may be waiting for it).
+   */
   protected override afterCommit(events: JobEvent[]): void {
-    if (events.some((e) => e.type === 'JobCreated' || e.type === 'ReplicaReassigned')) this.ctx.waitUntil(this.flush());
+    if (events.some((e) => EAGER.has(e.type))) this.ctx.waitUntil(this.flush());
   }
 
   protected override projectionView(state: JobState): unknown {

@@ -31,6 +31,8 @@ export interface JobsBenchOptions {
   /** Agents (default 4), each with `capacity` slots (default 2). */
   agents?: number;
   capacity?: number;
+  /** Each agent's prefetch window (default 0: the doug-agent default). */
+  prefetch?: number;
   /** Give up after this long once bidding starts (default 180 s). */
   timeoutMs?: number;
   log?: (line: string) => void;
@@ -126,6 +128,7 @@ export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<
   const concurrency = opts.concurrency ?? 4;
   const agentCount = opts.agents ?? 4;
   const capacity = opts.capacity ?? 2;
+  const prefetch = opts.prefetch ?? 0;
   const timeoutMs = opts.timeoutMs ?? 180_000;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const agents: AgentProcess[] = [];
@@ -144,9 +147,9 @@ export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<
     const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 8], new Uint8Array(x.buffer))]);
     const spec = { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes };
 
-    log(`jobs: starting ${agentCount} doug-agent processes (capacity ${capacity})`);
+    log(`jobs: starting ${agentCount} doug-agent processes (capacity ${capacity}, prefetch ${prefetch})`);
     for (let i = 0; i < agentCount; i++) {
-      agents.push(await startAgent({ url: stack.url, dir: stack.dir, name: `bench-${i + 1}`, market: MARKET, price: PRICE, capacity }));
+      agents.push(await startAgent({ url: stack.url, dir: stack.dir, name: `bench-${i + 1}`, market: MARKET, price: PRICE, capacity, prefetch }));
     }
     for (const a of agents) {
       await eventually(async () => (await buyer.asks({ market: MARKET, owner: a.key.publicKey })).items.length === 1, 'an agent ask', 60_000, a.log);
@@ -195,5 +198,6 @@ export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const jobs = process.argv[2] ? Number(process.argv[2]) : undefined;
-  printResult(await runJobsBench(jobs ? { jobs } : {}));
+  const prefetch = process.argv[3] ? Number(process.argv[3]) : undefined;
+  printResult(await runJobsBench({ ...(jobs ? { jobs } : {}), ...(prefetch !== undefined ? { prefetch } : {}) }));
 }

@@ -13,12 +13,13 @@ export interface AgentProcess {
   stop: () => Promise<void>;
 }
 
-export async function startAgent(o: { url: string; dir: string; name: string; market: string; price: string; capacity?: number; fault?: boolean }): Promise<AgentProcess> {
+export async function startAgent(o: { url: string; dir: string; name: string; market: string; price: string; capacity?: number; prefetch?: number; fault?: boolean }): Promise<AgentProcess> {
   const key = await generateKeypair();
   const keyPath = join(o.dir, 'agents', `${o.name}.json`);
   await saveKeypair(keyPath, key);
   const args = ['--import', 'tsx', 'gpu-agent/src/cli.ts', '--server', o.url, '--market', o.market, '--price', o.price, '--capacity', String(o.capacity ?? 1), '--key', keyPath];
   args.push('--model-dir', join(o.dir, 'models', o.name), '--drain-timeout', '5s');
+  if (o.prefetch) args.push('--prefetch', String(o.prefetch));
   const child = spawn(process.execPath, args, {
     env: { ...process.env, DOUG_AGENT_FAULT: o.fault ? 'wrong-output' : '' },
     stdio: ['ignore', 'pipe', 'pipe'],
