@@ -14,6 +14,9 @@ const EXPECTED: { line: RegExp; why: string; then?: RegExp; follow?: number }[] 
   // (127.0.0.1:9): workerd logs the refused connection and the request's lost body stream, which
   // the RPC client answers as CUSTODY__CHAIN_UNAVAILABLE.
   { line: /^exception = kj\/async-io-unix\.c\+\+:\d+: disconnected: connect\(\): Connection refused$/, why: 'closed port', then: /Network connection lost\.$/ },
+  // An object re-arms its alarm while workerd holds a handler queued for the old time: workerd cancels
+  // that one and logs it (the new alarm runs; the outbox and timers re-arm from storage).
+  { line: /^NOSENTRY SQLite alarm handler canceled with requestScheduledAlarm\.; scheduledTime = .*; actorId = [0-9a-f]+$/, why: 'alarm re-armed' },
   // A test file's last alarm or timer that runs after its file ended and the runner's socket closed
   // (the pool's own 'Error sending to pool', with the call it could not send).
   { line: /^Error sending to pool: TypeError: Can't call WebSocket send\(\) after close\(\)\.$/, why: 'late work after the file', then: /^(\s+at .*|\s+[a-z]+: .*|\}|\{)$/, follow: 24 },
