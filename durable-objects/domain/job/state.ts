@@ -202,42 +202,12 @@ export function evolve(state: JobState, event: JobEvent, meta: CommandMeta): Job
     case 'ReplicaMatchDeclined':
       return job;
     case 'ResultSubmitted': {
-      const r = replicaOf(event.replica);
-      if (!r) return job;
-      r.status = 'submitted';
-      r.lease = null;
-      r.slotHeld = false;
-      r.result = {
-        leaseId: event.leaseId,
-        outputDigest: event.outputDigest,
-        outputBytes: event.outputBytes,
-        fingerprint: event.fingerprint,
-        agreement: event.agreement,
-      };
-      const lease = job.leases[event.leaseId];
-      if (lease) lease.status = 'completed';
-      job.resultOrder.push(event.replica);
-      return job;
+      const { leaseId, outputDigest, outputBytes, fingerprint, agreement } = event;
+      return recordAnswer(job, event.replica, { leaseId, outputDigest, outputBytes, fingerprint, agreement });
     }
-    case 'RunFailed': {
-      const r = replicaOf(event.replica);
-      if (!r) return job;
-      r.status = 'submitted';
-      r.lease = null;
-      r.slotHeld = false;
-      r.result = {
-        leaseId: event.leaseId,
-        outputDigest: failureSignature(event.failure),
-        outputBytes: 0,
-        fingerprint: '',
-        agreement: null,
-        failure: event.failure,
-      };
-      const lease = job.leases[event.leaseId];
-      if (lease) lease.status = 'completed';
-      job.resultOrder.push(event.replica);
-      return job;
-    }
+    case 'RunFailed':
+      // A failed run is the replica's answer too (failure.ts), under its signature.
+      return recordAnswer(job, event.replica, { leaseId: event.leaseId, outputDigest: failureSignature(event.failure), outputBytes: 0, fingerprint: '', agreement: null, failure: event.failure });
     case 'ResultVerified':
       return job;
     case 'ReplicaRejected': {
@@ -268,6 +238,20 @@ export function evolve(state: JobState, event: JobEvent, meta: CommandMeta): Job
       return { ...data, status: 'refunded', reason: event.reason };
     }
   }
+}
+
+/** A replica's answer (a result or a failed run): its lease completes, its slot goes back, it joins the results in order. */
+function recordAnswer(job: CreatedJob, replica: number, result: ReplicaResultRecord): CreatedJob {
+  const r = job.replicas[replica];
+  if (!r) return job;
+  r.status = 'submitted';
+  r.lease = null;
+  r.slotHeld = false;
+  r.result = result;
+  const lease = job.leases[result.leaseId];
+  if (lease) lease.status = 'completed';
+  job.resultOrder.push(replica);
+  return job;
 }
 
 /** Drops the live parts (leases, slots, status-specific fields) of a job that ends. */
