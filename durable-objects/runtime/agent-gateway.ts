@@ -6,7 +6,7 @@ import { dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, openings, wa
 import { normalizeFailureMessage } from '../domain/job/failure.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
-import { resultKey } from './job-object.ts';
+import { inputsKey, modelKey, resultKey } from './blob-keys.ts';
 
 /** What the gateway remembers of a socket across hibernation; everything else is the dispatch decider's. */
 interface Attachment {
@@ -338,8 +338,8 @@ export class AgentGateway {
       return;
     }
     const expiresAt = started.value.events.find((ev) => ev.type === 'LeaseGranted')?.expiresAt ?? now;
-    const inputs = await this.env.BLOBS.get(`inputs/${work.spec.inputSha256}`);
-    const model = await this.env.BLOBS.head(`models/${work.spec.modelSha256}`);
+    const inputs = await this.env.BLOBS.get(inputsKey(work.spec.inputSha256));
+    const model = await this.env.BLOBS.head(modelKey(work.spec.modelSha256));
     const assign: AssignMessage = {
       type: 'assign',
       jobId: e.jobId,

@@ -8,6 +8,7 @@ import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
 import type { JobRpc } from './objects.ts';
+import { resultKey } from './blob-keys.ts';
 
 /** One job after its match: leases, results, verification, settlement or refund. */
 const EAGER = new Set<JobEvent['type']>(['JobCreated', 'ReplicaReassigned', 'ResultSubmitted', 'RunFailed']);
@@ -135,4 +136,3 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
 }
 
 /** Where a replica's outputs are kept until the buyer has them or their time runs out. */
-export const resultKey = (jobId: string, replica: number): string => `results/${jobId}/${replica}`;

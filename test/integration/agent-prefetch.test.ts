@@ -2,7 +2,7 @@ import { SELF } from 'cloudflare:test';
 import { env as rawEnv } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { helloMessage, type AssignMessage, type ServerMessage } from '../../durable-objects/contracts/agent.ts';
-import { signRequest, signText, type Keypair } from '../../durable-objects/contracts/auth.ts';
+import { signText, type Keypair } from '../../durable-objects/contracts/auth.ts';
 import { toWire } from '../../durable-objects/contracts/tensors.ts';
 import { MAX_PREFETCH } from '../../durable-objects/domain/dispatch/index.ts';
 import type { JobView } from '../../durable-objects/domain/job/view.ts';
@@ -79,8 +79,7 @@ describe('an agent with a prefetch window', () => {
     agent.send({ type: 'ready', slots: 1, prefetch: 2 });
 
     const body = anyShapeModel(`prefetch-${region}`);
-    const headers = { 'content-type': 'application/octet-stream', ...(await signRequest(buyer.keypair, { method: 'PUT', path: '/v1/models', body })) };
-    const model = (await (await SELF.fetch(`${BASE}/v1/models`, { method: 'PUT', headers, body: body as BodyInit })).json()) as { sha256: string };
+    const model = await buyer.client.uploadModel(body);
     const placeBid = () =>
       buyer.client.placeBid({
         market: 'cpu',

@@ -6,6 +6,7 @@ import { valid } from '../validate.ts';
 import { marketObject } from '../../durable-objects/runtime/objects.ts';
 import { checkWebSocketHandshake, knownMarket, signedBody } from './common.ts';
 import { checkInputsFit, checkOwnBytes, keepModelInfo, uploadedModelInfo } from './model-info.ts';
+import { inputsKey, modelKey } from '../../durable-objects/runtime/blob-keys.ts';
 
 /** Largest model accepted (an R2 object could be larger; Workers request bodies are the bound). */
 export const MAX_MODEL_BYTES = 64 * 1024 * 1024;
@@ -22,7 +23,7 @@ export async function putModel(request: Request, env: Env): Promise<Response> {
   // Read once here (a 422 for bytes that are not ONNX) and kept beside the bytes: GET /v1/models/:sha256/info.
   const info = uploadedModelInfo(bytes);
   await req.commit();
-  await env.BLOBS.put(`models/${sha256}`, bytes);
+  await env.BLOBS.put(modelKey(sha256), bytes);
   await keepModelInfo(env, sha256, info);
   return json({ sha256, bytes: bytes.byteLength }, 201);
 }
@@ -31,7 +32,7 @@ export async function putModel(request: Request, env: Env): Promise<Response> {
 export async function getModel(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const sha = request.params.sha256 ?? '';
   if (!HEX64.test(sha)) refuse('API__INVALID_INPUT', { field: 'sha256', problem: 'must be 64 lowercase hex characters' });
-  const object = await env.BLOBS.get(`models/${sha}`);
+  const object = await env.BLOBS.get(modelKey(sha));
   if (!object) refuse('API__UNKNOWN_MODEL', { sha256: sha });
   return new Response(object.body, { headers: { 'content-type': 'application/octet-stream', 'content-length': String(object.size) } });
 }
@@ -50,7 +51,7 @@ export async function putInputs(request: Request & { query?: Record<string, unkn
   if (bytes > API_LIMITS.inputBytes) refuse('API__BODY_TOO_LARGE', { size: bytes, limit: API_LIMITS.inputBytes });
   await req.commit();
   const inputSha256 = await tensorsDigest(tensors);
-  await env.BLOBS.put(`inputs/${inputSha256}`, JSON.stringify(tensors));
+  await env.BLOBS.put(inputsKey(inputSha256), JSON.stringify(tensors));
   return json({ inputSha256, inputBytes: bytes }, 201);
 }
 

@@ -4,6 +4,7 @@ import { tensorProblem, type WireTensor } from '../../durable-objects/contracts/
 import { modelInputsFit, notOnnx } from '../../durable-objects/domain/model-fit.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { ApiFailure, json, refuse } from '../http.ts';
+import { inputsKey, modelKey } from '../../durable-objects/runtime/blob-keys.ts';
 
 /**
  * A model's interface (its graph's inputs and outputs), read once from its bytes and kept beside
@@ -11,7 +12,7 @@ import { ApiFailure, json, refuse } from '../http.ts';
  * the first bid or request that needs it reads it from the stored bytes and keeps it (also for
  * bytes that are not ONNX, so they are read once).
  */
-export const modelInfoKey = (sha256: string): string => `models/${sha256}.info.json`;
+export const modelInfoKey = (sha256: string): string => `${modelKey(sha256)}.info.json`;
 
 /** What is kept: the interface, or why the stored bytes are not a model. */
 type Kept = ModelInfo | { version: typeof MODEL_INFO_VERSION; notOnnx: NotOnnx };
@@ -48,7 +49,7 @@ async function keptInfo(env: Env, sha256: string): Promise<Kept | null> {
     const kept = (await stored.json()) as Kept;
     if (kept.version === MODEL_INFO_VERSION) return remember(sha256, kept);
   }
-  const model = await env.BLOBS.get(`models/${sha256}`);
+  const model = await env.BLOBS.get(modelKey(sha256));
   if (!model) return null;
   const read = readModelInfo(new Uint8Array(await model.arrayBuffer()));
   const kept: Kept = read.ok ? read.info : { version: MODEL_INFO_VERSION, notOnnx: read.error };
@@ -107,7 +108,7 @@ const fitting = new Set<string>();
 export async function checkStoredInputsFit(env: Env, modelSha256: string, inputSha256: string): Promise<void> {
   const pair = `${modelSha256}:${inputSha256}`;
   if (fitting.has(pair)) return;
-  const object = await env.BLOBS.get(`inputs/${inputSha256}`);
+  const object = await env.BLOBS.get(inputsKey(inputSha256));
   if (!object) return;
   const tensors = (await object.json()) as WireTensor[];
   await checkInputsFit(env, { modelSha256, tensors, field: 'job.inputSha256', requireModel: false });

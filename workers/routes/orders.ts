@@ -12,6 +12,7 @@ import { marketObject, placementObject, type OrderOutcome } from '../../durable-
 import type { Result } from '../../durable-objects/domain/result.ts';
 import { knownMarket, signed } from './common.ts';
 import { checkInputsFit, checkStoredInputsFit } from './model-info.ts';
+import { inputsKey } from '../../durable-objects/runtime/blob-keys.ts';
 
 /** The API's shape of an order: `id`, `kind`, `market`, with "matched" for a filled bid. */
 function apiOrder(view: OrderOutcome['order'], market: string): Record<string, unknown> | null {
@@ -120,7 +121,7 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
     spec,
   };
   await req.commit();
-  if (inline) await env.BLOBS.put(`inputs/${inline.inputSha256}`, JSON.stringify(inline.tensors));
+  if (inline) await env.BLOBS.put(inputsKey(inline.inputSha256), JSON.stringify(inline.tensors));
   // The placement process holds the escrow, places the bid and releases the escrow if the market
   // refuses; a step that gets no answer is retried by the process itself (domain/placement).
   const terms = { placementId: bidId, account: req.caller.actor, holdId: bidId, amount: escrow, target: { kind: 'bid' as const, market, command } };
