@@ -290,7 +290,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
           commandId,
         )
         .toArray()[0] ??
-      (this.commandLog === null || this.commandLog.has(commandId)
+      (this.mayBeInCommandLog(commandId)
         ? this.sql
             .exec<{ request_hash: string; first_seq: number; last_seq: number }>('SELECT request_hash, first_seq, last_seq FROM commands WHERE command_id = ?', commandId)
             .toArray()[0]
