@@ -6,7 +6,7 @@ import { signRequest, type Keypair } from '../../durable-objects/contracts/auth.
 import { openApiDocument } from '../../durable-objects/contracts/openapi.ts';
 import worker from '../../workers/index.ts';
 import { anyShapeModel } from '../support/onnx-model.ts';
-import { BASE, DOUG, SPEC, rawRequest, until, wallet } from './helpers.ts';
+import { BASE, DOUG, SPEC, rawRequest, wallet } from './helpers.ts';
 
 /**
  * The edge answers hostile requests with one rule each, in the documented error shape, and
@@ -44,16 +44,15 @@ async function send(o: { method: string; path: string; body: string | Uint8Array
   return answer(res);
 }
 
-/** What a refusal must leave as it was: the buyer's balance and ledger, the book, the bids. */
 /**
- * What a refused request must leave alone: the buyer's account and ledger and the market's book and
- * summary. The summary comes from the read model, so it is read once the read models have caught up
- * (an earlier test's bids may still be on their way there).
+ * What a refused request must leave alone: the buyer's account and ledger and the market's live book.
+ * The market's summary is left out: it is a read model, which an earlier test's bids may still be
+ * on their way to (the audit cannot always tell, docs/architecture.md "Read models").
  */
 async function observe(): Promise<string> {
   const get = async (path: string) => (await SELF.fetch(BASE + path)).text();
-  await until(async () => ((await (await SELF.fetch(`${BASE}/v1/audit`)).json()) as { stale: boolean }).stale === false, 'the read models to catch up');
-  return JSON.stringify([await get(`/v1/accounts/${buyer.key}`), await get(`/v1/accounts/${buyer.key}/ledger?limit=500`), await get('/v1/markets/cpu?depth=50')]);
+  const market = (await (await SELF.fetch(`${BASE}/v1/markets/cpu?depth=50`)).json()) as { book: unknown };
+  return JSON.stringify([await get(`/v1/accounts/${buyer.key}`), await get(`/v1/accounts/${buyer.key}/ledger?limit=500`), market.book]);
 }
 
 /**

@@ -90,7 +90,7 @@ describe('the read models', () => {
     const p = await until(async () => {
       const v = await projected(key);
       return v.cursor?.seq === seq ? v : undefined;
-    }, 'the read model to apply the whole log again', 30_000);
+    }, 'the read model to apply the whole log again', 50_000);
     expect(p.row).toEqual({ available: balance.available.toString(), held: '200', credited: '1000' });
   });
 
