@@ -11,11 +11,24 @@ export const amountKey = (v: unknown): string => String(v ?? '0').padStart(20, '
  * recorded in the same D1 batch); views carry the object's sequence and only ever move forward.
  * After a message, the object's projection cursor moves to its last event if no earlier run is
  * missing: the object re-sends what the cursor does not cover (docs/architecture.md, "Read models").
+ *
+ * A whole queue batch costs two D1 round trips (one read of which events are applied, one write
+ * batch), not two per event: the projector shares workerd's one thread with the objects, and
+ * per-event round trips made it the busiest thing in the process under load. If the batch fails
+ * (one bad message, or a duplicate delivered concurrently), each message is tried alone, so one
+ * message never holds back the rest.
  */
 export async function project(batch: MessageBatch<ProjectionMessage>, env: Env): Promise<void> {
+  try {
+    await projectMany(env.DB, batch.messages.map((m) => m.body));
+    batch.ackAll();
+    return;
+  } catch {
+    // Tried one by one below; a message that fails alone is logged and retried.
+  }
   for (const message of batch.messages) {
     try {
-      await projectOne(env.DB, message.body);
+      await projectMany(env.DB, [message.body]);
       message.ack();
     } catch (error) {
       console.warn(`projection of ${describe(message.body)} failed: ${String(error)}`);
@@ -28,30 +41,63 @@ function describe(m: ProjectionMessage): string {
   return `${m.source}:${m.object}:${m.first}..${m.last}${m.view === undefined ? '' : ' and view'}`;
 }
 
-export async function projectOne(db: D1Database, m: ProjectionMessage): Promise<void> {
-  // Market events feed offers and trades, job events feed reputation; accounts and withdrawals come as views.
-  if (m.source === 'market' || m.source === 'job') await projectEvents(db, m);
-  if (m.view !== undefined) await projectView(db, m.source, m.object, m.last, m.view);
-  await db
-    .prepare(
-      `INSERT INTO projection_cursors (object, seq, head) VALUES (?1, CASE WHEN ?2 <= 1 THEN ?3 ELSE 0 END, ?4)
-       ON CONFLICT (object) DO UPDATE SET seq = CASE WHEN projection_cursors.seq >= ?2 - 1 AND projection_cursors.seq < ?3 THEN ?3 ELSE projection_cursors.seq END,
-         head = MAX(projection_cursors.head, ?4)`,
-    )
-    .bind(`${m.source}:${m.object}`, m.first, m.last, m.head)
-    .run();
+/** D1 binds at most 100 parameters per statement. */
+const IDS_PER_QUERY = 100;
+/**
+ * Statements per D1 write batch. Messages are never split across batches, and everything a
+ * message writes is idempotent (event ids, forward-only views, the cursor rule), so a failure after
+ * an earlier batch landed is repaired by trying again.
+ */
+const STATEMENTS_PER_BATCH = 400;
+
+/** Projects messages in order: one read of the applied event ids, then the writes in few batches. */
+export async function projectMany(db: D1Database, messages: readonly ProjectionMessage[]): Promise<void> {
+  const eventId = (m: ProjectionMessage, seq: number) => `${m.source}:${m.object}:${seq}`;
+  const ids: string[] = [];
+  for (const m of messages) if (m.source === 'market' || m.source === 'job') for (const e of m.events) ids.push(eventId(m, e.seq));
+  const applied = await appliedAmong(db, ids);
+  const pending: D1PreparedStatement[] = [];
+  for (const m of messages) {
+    const statements: D1PreparedStatement[] = [];
+    // Market events feed offers and trades, job events feed reputation; accounts and withdrawals come as views.
+    if (m.source === 'market' || m.source === 'job') {
+      for (const e of m.events) {
+        const id = eventId(m, e.seq);
+        if (applied.has(id)) continue;
+        applied.add(id);
+        const event = { ...(JSON.parse(e.data) as Row), type: e.type };
+        // A duplicate delivered concurrently fails on the applied_events key and rolls the batch back.
+        statements.push(db.prepare('INSERT INTO applied_events (event_id) VALUES (?)').bind(id));
+        statements.push(...(m.source === 'market' ? marketStatements(db, m.object, e.seq, e.at, event) : jobStatements(db, m.object, event)));
+      }
+    }
+    if (m.view !== undefined) statements.push(...viewStatements(db, m.source, m.object, m.last, m.view));
+    statements.push(
+      db
+        .prepare(
+          `INSERT INTO projection_cursors (object, seq, head) VALUES (?1, CASE WHEN ?2 <= 1 THEN ?3 ELSE 0 END, ?4)
+           ON CONFLICT (object) DO UPDATE SET seq = CASE WHEN projection_cursors.seq >= ?2 - 1 AND projection_cursors.seq < ?3 THEN ?3 ELSE projection_cursors.seq END,
+             head = MAX(projection_cursors.head, ?4)`,
+        )
+        .bind(`${m.source}:${m.object}`, m.first, m.last, m.head),
+    );
+    if (pending.length > 0 && pending.length + statements.length > STATEMENTS_PER_BATCH) await db.batch(pending.splice(0));
+    pending.push(...statements);
+  }
+  if (pending.length > 0) await db.batch(pending);
 }
 
-async function projectEvents(db: D1Database, m: ProjectionMessage): Promise<void> {
-  for (const e of m.events) {
-    const eventId = `${m.source}:${m.object}:${e.seq}`;
-    if (await db.prepare('SELECT 1 FROM applied_events WHERE event_id = ?').bind(eventId).first()) continue;
-    const statements = [db.prepare('INSERT INTO applied_events (event_id) VALUES (?)').bind(eventId)];
-    const event = { ...(JSON.parse(e.data) as Row), type: e.type };
-    statements.push(...(m.source === 'market' ? marketStatements(db, m.object, e.seq, e.at, event) : jobStatements(db, m.object, event)));
-    // A duplicate delivered concurrently fails on the applied_events key and rolls the batch back.
-    await db.batch(statements);
+/** Which of these event ids are already applied (one round trip: the reads go in one batch). */
+async function appliedAmong(db: D1Database, ids: readonly string[]): Promise<Set<string>> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return new Set();
+  const reads: D1PreparedStatement[] = [];
+  for (let i = 0; i < unique.length; i += IDS_PER_QUERY) {
+    const chunk = unique.slice(i, i + IDS_PER_QUERY);
+    reads.push(db.prepare(`SELECT event_id FROM applied_events WHERE event_id IN (${chunk.map(() => '?').join(', ')})`).bind(...chunk));
   }
+  const results = await db.batch<{ event_id: string }>(reads);
+  return new Set(results.flatMap((r) => r.results.map((row) => row.event_id)));
 }
 
 function marketStatements(db: D1Database, market: string, seq: number, at: number, e: Row): D1PreparedStatement[] {
@@ -180,33 +226,37 @@ function tradeStatements(db: D1Database, market: string, at: number, f: Row): D1
   ];
 }
 
-async function projectView(db: D1Database, source: ProjectionMessage['source'], object: string, seq: number, view: string): Promise<void> {
+function viewStatements(db: D1Database, source: ProjectionMessage['source'], object: string, seq: number, view: string): D1PreparedStatement[] {
   const v = JSON.parse(view) as Row;
   if (source === 'account') {
-    await db
-      .prepare(
-        `INSERT INTO accounts (id, available, held, credited, withdrawn, payouts_sent, payouts_received, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET available = excluded.available, held = excluded.held, credited = excluded.credited, withdrawn = excluded.withdrawn,
-           payouts_sent = excluded.payouts_sent, payouts_received = excluded.payouts_received, updated_seq = excluded.updated_seq
-         WHERE accounts.updated_seq < excluded.updated_seq`,
-      )
-      .bind(object, String(v.available), String(v.held), String(v.credited), String(v.withdrawn), String(v.payoutsSent), String(v.payoutsReceived), seq)
-      .run();
-  } else if (source === 'withdrawal') {
-    await db
-      .prepare(
-        `INSERT INTO withdrawals (id, account, destination, amount, status, signature, view, requested_at, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, signature = excluded.signature, view = excluded.view, updated_seq = excluded.updated_seq
-         WHERE withdrawals.updated_seq < excluded.updated_seq`,
-      )
-      .bind(object, String(v.account), String(v.destination), String(v.amount), String(v.status), typeof v.signature === 'string' ? v.signature : null, view, Number(v.requestedAt ?? 0), seq)
-      .run();
-  } else if (source === 'job') {
+    return [
+      db
+        .prepare(
+          `INSERT INTO accounts (id, available, held, credited, withdrawn, payouts_sent, payouts_received, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET available = excluded.available, held = excluded.held, credited = excluded.credited, withdrawn = excluded.withdrawn,
+             payouts_sent = excluded.payouts_sent, payouts_received = excluded.payouts_received, updated_seq = excluded.updated_seq
+           WHERE accounts.updated_seq < excluded.updated_seq`,
+        )
+        .bind(object, String(v.available), String(v.held), String(v.credited), String(v.withdrawn), String(v.payoutsSent), String(v.payoutsReceived), seq),
+    ];
+  }
+  if (source === 'withdrawal') {
+    return [
+      db
+        .prepare(
+          `INSERT INTO withdrawals (id, account, destination, amount, status, signature, view, requested_at, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (id) DO UPDATE SET status = excluded.status, signature = excluded.signature, view = excluded.view, updated_seq = excluded.updated_seq
+           WHERE withdrawals.updated_seq < excluded.updated_seq`,
+        )
+        .bind(object, String(v.account), String(v.destination), String(v.amount), String(v.status), typeof v.signature === 'string' ? v.signature : null, view, Number(v.requestedAt ?? 0), seq),
+    ];
+  }
+  if (source === 'job') {
     const market = ORDER_ID.exec(object)?.[2] ?? '';
     const replicas = (Array.isArray(v.replicas) ? v.replicas : []) as Row[];
     const timeline = (Array.isArray(v.timeline) ? v.timeline : []) as { at?: number }[];
     const providers = [...new Set(replicas.map((r) => r.provider).filter((p): p is string => typeof p === 'string'))];
-    await db.batch([
+    return [
       db
         .prepare(
           `INSERT INTO jobs (id, market, buyer, status, view, created_at, updated_at, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -215,6 +265,7 @@ async function projectView(db: D1Database, source: ProjectionMessage['source'], 
         )
         .bind(object, market, String(v.buyer ?? ''), String(v.status ?? ''), view, Number(timeline[0]?.at ?? 0), Number(timeline[timeline.length - 1]?.at ?? 0), seq),
       ...providers.map((p) => db.prepare('INSERT OR IGNORE INTO job_providers (job_id, provider) VALUES (?, ?)').bind(object, p)),
-    ]);
+    ];
   }
+  return [];
 }

@@ -1,10 +1,12 @@
 import { env as rawEnv } from 'cloudflare:workers';
 import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { AuditReport } from '../../durable-objects/contracts/api.ts';
 import type { AccountObject } from '../../durable-objects/runtime/account-object.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { accountObject } from '../../durable-objects/runtime/objects.ts';
+import type { ProjectionMessage } from '../../durable-objects/runtime/env.ts';
+import { project } from '../../workers/projector.ts';
 import { BASE, until } from './helpers.ts';
 import { SELF } from 'cloudflare:test';
 
@@ -92,6 +94,30 @@ describe('the read models', () => {
       return v.cursor?.seq === seq ? v : undefined;
     }, 'the read model to apply the whole log again', 50_000);
     expect(p.row).toEqual({ available: balance.available.toString(), held: '200', credited: '1000' });
+  });
+
+  it('take a queue batch in one go, apply a message delivered twice once, and let one bad message hold back nothing else', async () => {
+    const ask = { askId: 'ask_projbatch', owner: 'provider-pb', price: '7', capacity: 2, attributes: {}, expiresAt: 4_000_000_000_000 };
+    const good: ProjectionMessage = { source: 'market', object: 'proj-batch', first: 1, last: 1, head: 1, events: [{ seq: 1, type: 'AskPlaced', at: 1, actor: 'provider-pb', data: JSON.stringify(ask) }] };
+    const bad: ProjectionMessage = { source: 'account', object: 'proj-batch-bad', first: 1, last: 1, head: 1, events: [], view: '{not json' };
+    const later: ProjectionMessage = { source: 'account', object: 'proj-batch-ok', first: 1, last: 1, head: 1, events: [], view: JSON.stringify({ available: 5, held: 0, credited: 5, withdrawn: 0, payoutsSent: 0, payoutsReceived: 0 }) };
+    const outcome = new Map<string, string>();
+    const message = (body: ProjectionMessage, id: string) => ({ id, timestamp: new Date(), attempts: 1, body, ack: () => outcome.set(id, 'ack'), retry: () => outcome.set(id, 'retry') });
+    const messages = [message(good, 'good'), message(good, 'again'), message(bad, 'bad'), message(later, 'later')];
+    const batch = { queue: 'dougai-projections', messages, ackAll: () => messages.forEach((m) => m.ack()), retryAll: () => messages.forEach((m) => m.retry()) };
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    try {
+      await project(batch as unknown as MessageBatch<ProjectionMessage>, env);
+      expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([expect.stringContaining('projection of account:proj-batch-bad:1..1 and view failed')]);
+    } finally {
+      warn.mockRestore();
+    }
+    expect(Object.fromEntries(outcome)).toEqual({ good: 'ack', again: 'ack', bad: 'retry', later: 'ack' });
+    const rows = await env.DB.prepare("SELECT id, status, capacity FROM orders WHERE id = 'ask_projbatch'").all();
+    expect(rows.results).toEqual([{ id: 'ask_projbatch', status: 'open', capacity: 2 }]);
+    expect((await env.DB.prepare("SELECT COUNT(*) AS n FROM applied_events WHERE event_id = 'market:proj-batch:1'").first<{ n: number }>())?.n).toBe(1);
+    expect(await projected('proj-batch-ok')).toMatchObject({ row: { available: '5', held: '0', credited: '5' }, cursor: { seq: 1, head: 1 } });
+    expect((await projected('proj-batch-bad')).cursor).toBeNull();
   });
 
   it('make the audit say it is stale, and not ok, while any object lags', async () => {
