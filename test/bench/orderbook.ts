@@ -12,8 +12,17 @@ import { LimitOrderBook } from '../support/limit-order-book.ts';
 import { marketDecider, type MarketCommand } from '../../durable-objects/domain/market/index.ts';
 import type { CommandMeta } from '../../durable-objects/domain/decider.ts';
 import { prng } from '../../gpu-agent/models/prng.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { printResult } from './harness.ts';
 
+/**
+ * A full collection before each timed run, for every engine alike: each run starts on a settled heap
+ * instead of paying for the garbage the run before it left (the warm-up's books are hundreds of
+ * megabytes, and collecting them inside the next engine's timed loop cost it a fifth of its time).
+ */
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
 
 const MID = 10_000;
 const LEVELS = 100;
@@ -39,7 +48,7 @@ interface Stream {
  * live orders, ~20% marketable limits priced at the far end of the other side. The mix leans to
  * add or cancel to hold the book near TARGET resting orders. Liveness is tracked with our engine.
  */
-function generate(n: number, seed: number, unit = false): Stream {
+export function generate(n: number, seed: number, unit = false): Stream {
   const rnd = prng(seed);
   const s: Stream = {
     n,
@@ -116,6 +125,7 @@ interface RunResult {
 function runOurs(s: Stream): RunResult {
   const book = new LimitOrderBook<number>();
   const { kind, id, buy, price, qty } = s;
+  collect();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < s.n; i++) {
     if (kind[i] === CANCEL) book.cancel(id[i]!);
@@ -135,6 +145,7 @@ function runPackage(s: Stream): RunResult {
   const book = new PackageBook();
   const { kind, buy, price, qty, idStr } = s;
   let traded = 0;
+  collect();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < s.n; i++) {
     if (kind[i] === CANCEL) book.cancel(idStr[i]!);
@@ -156,7 +167,7 @@ function runPackage(s: Stream): RunResult {
  * order its own owner (no self-trade), so on a unit-quantity stream the market decider must end
  * where the package does. Built untimed.
  */
-function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] } {
+export function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] } {
   const commands: MarketCommand[] = new Array(s.n);
   const metas: CommandMeta[] = new Array(s.n);
   const spec = { modelSha256: 'a'.repeat(64), inputSha256: 'b'.repeat(64), inputBytes: 1024, tolerance: null };
@@ -176,11 +187,12 @@ function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] 
 }
 
 /** Decide + evolve over the commands, as the market object runs them; a BidMatched is one unit traded. */
-function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number; traded: number; resting: number } {
+export function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number; traded: number; resting: number } {
   const d = marketDecider;
   let state = d.initialState();
   let events = 0;
   let traded = 0;
+  collect();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < commands.length; i++) {
     const meta = metas[i]!;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LimitOrderBook, type Side } from '../../../test/support/limit-order-book.ts';
-import { Ladder } from './book.ts';
+import { Ladder, NIL } from './book.ts';
 
 type Trade = [maker: number, taker: number, price: number, quantity: number];
 
@@ -73,18 +73,52 @@ describe('a plain limit order book', () => {
 
 describe('a ladder', () => {
   it('keeps levels sorted and drops empty ones wherever they are', () => {
-    type N = { prev: N | null; next: N | null; level: import('./book.ts').Level<bigint, N> | null };
-    const ladder = new Ladder<bigint, N>(true);
-    const nodes = [5n, 3n, 9n, 7n].map((p) => {
-      const n: N = { prev: null, next: null, level: null };
-      ladder.append(n, p);
-      return n;
-    });
-    expect(ladder.levels.map((l) => l.price)).toEqual([9n, 7n, 5n, 3n]);
-    ladder.unlink(nodes[3]!); // 7n, in the middle
-    expect(ladder.levels.map((l) => l.price)).toEqual([9n, 5n, 3n]);
-    expect(ladder.best()?.price).toBe(3n);
-    expect(ladder.level(7n)).toBeUndefined();
+    const ladder = new Ladder(true);
+    [5n, 3n, 9n, 7n].forEach((p, node) => ladder.append(node, p));
+    expect(ladder.levels.map((l) => ladder.price[l])).toEqual([9n, 7n, 5n, 3n]);
+    ladder.unlink(3); // 7n, in the middle
+    expect(ladder.levels.map((l) => ladder.price[l])).toEqual([9n, 5n, 3n]);
+    expect(ladder.price[ladder.best()]).toBe(3n);
+    expect(ladder.level(7n)).toBe(NIL);
+    expect(ladder.has(3)).toBe(false);
+  });
+
+  it('orders like a sorted list by (price, arrival) through appends and unlinks, for prices of any size, reusing levels', () => {
+    // Prices beyond 2^64 too: the ladder must not assume they fit a machine word.
+    const price = fc.oneof(fc.bigInt({ min: 1n, max: 6n }), fc.constantFrom(2n ** 64n, 2n ** 64n + 1n, 10n ** 30n));
+    const op = fc.oneof(fc.record({ add: fc.constant(true as const), price }), fc.record({ add: fc.constant(false as const), pick: fc.nat() }));
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(op, { maxLength: 300 }), (ascending, ops) => {
+        const ladder = new Ladder(ascending);
+        let naive: { node: number; price: bigint; t: number }[] = [];
+        let t = 0;
+        let free: number[] = [];
+        let nextNode = 0;
+        for (const o of ops) {
+          if (o.add) {
+            const node = free.pop() ?? nextNode++;
+            ladder.append(node, o.price);
+            naive.push({ node, price: o.price, t: t++ });
+          } else if (naive.length > 0) {
+            const gone = naive[o.pick % naive.length]!;
+            ladder.unlink(gone.node);
+            naive = naive.filter((n) => n !== gone);
+            free = [...free, gone.node];
+          }
+          const expected = [...naive]
+            .sort((a, b) => (a.price === b.price ? a.t - b.t : (a.price < b.price) === ascending ? -1 : 1))
+            .map((n) => n.node);
+          const seen: number[] = [];
+          ladder.forEach((n) => {
+            seen.push(n);
+          });
+          expect(seen).toEqual(expected);
+          expect(ladder.size).toBe(naive.length);
+          expect(ladder.levels.length).toBe(new Set(naive.map((n) => n.price)).size);
+        }
+      }),
+      { numRuns: 300 },
+    );
   });
 });
 

@@ -1,92 +1,124 @@
 /**
- * The matching engine's data structures: price levels kept sorted (best level last, so removing the
- * best is a pop), each level a FIFO of orders in an intrusive doubly linked list (O(1) append and
- * unlink, no per-level arrays), and a Map from price to level for O(1) lookup.
+ * One side of the market's book: price levels kept sorted (best level last, so removing the best is
+ * a pop), each level a FIFO of orders in a doubly linked list (O(1) append and unlink), and a Map
+ * from price to level.
  *
- * The market decider (state.ts) keeps asks and bids in `Ladder`s and adds slot, replica and
- * attribute constraints on top; test/support/limit-order-book.ts drives them as a plain limit-order
- * book (the ladder's own test subject, and the benchmark's).
+ * Orders are integer slots (state.ts owns what a slot holds) and levels are integers too: the links
+ * and the levels live in typed arrays, so that a book of hundreds of thousands of orders is a few
+ * flat arrays the garbage collector does not walk, rather than an object per order and per level.
+ * An order's three links sit side by side (one cache line holds four orders' links): walking or
+ * unlinking an order of a large book reads one line, not one per link array. Prices are bigint base
+ * units of any size: the Map gives each distinct price its level number.
  */
 
-/** A price that orders totally: plain mode uses integers, the market uses bigint base units. */
-export type Price = number | bigint;
+/** No order, no level. */
+export const NIL = -1;
 
-/** An order that can sit in a level: the engine owns these link fields. */
-export interface Linked<P extends Price, N extends Linked<P, N>> {
-  prev: N | null;
-  next: N | null;
-  level: Level<P, N> | null;
+/** Per order slot: [prev, next, level, unused]. */
+const LINK = 4;
+const PREV = 0;
+const NEXT = 1;
+const LEVEL = 2;
+
+function grown(a: Int32Array, size: number, fill: number): Int32Array {
+  const b = new Int32Array(size);
+  b.set(a);
+  b.fill(fill, a.length);
+  return b;
 }
 
-/** One price level: a FIFO of orders (head = oldest). */
-export class Level<P extends Price, N extends Linked<P, N>> {
-  head: N | null = null;
-  tail: N | null = null;
-  count = 0;
-  /** A plain limit-order book keeps the level's resting quantity here; the market leaves it at 0. */
-  quantity = 0;
-  constructor(readonly price: P) {}
-}
-
-/**
- * One side of a book: levels sorted so that the best price is last. `ascending` means lower prices
- * are better (asks); otherwise higher prices are better (bids).
- */
-export class Ladder<P extends Price, N extends Linked<P, N>> {
-  /** Levels, worst first, best last. */
-  readonly levels: Level<P, N>[] = [];
-  private readonly byPrice = new Map<P, Level<P, N>>();
+export class Ladder {
+  private link: Int32Array = new Int32Array(0);
+  /** Per level number: its price, oldest and newest order, and how many orders it holds. */
+  readonly price: bigint[] = [];
+  head: Int32Array = new Int32Array(0);
+  tail: Int32Array = new Int32Array(0);
+  count: Int32Array = new Int32Array(0);
+  /** Level numbers in use, worst first, best last. */
+  readonly levels: number[] = [];
+  /** Orders on this side. */
   size = 0;
+  private readonly byPrice = new Map<bigint, number>();
+  private readonly freeLevels: number[] = [];
 
+  /** `ascending`: lower prices are better (asks); otherwise higher prices are (bids). */
   constructor(readonly ascending: boolean) {}
 
-  /** The best level, or undefined when the side is empty. */
-  best(): Level<P, N> | undefined {
-    return this.levels[this.levels.length - 1];
+  /** Makes room for order slots below `slots`. */
+  reserve(slots: number): void {
+    if (slots * LINK <= this.link.length) return;
+    let n = Math.max(1024, this.link.length / LINK);
+    while (n < slots) n *= 2;
+    this.link = grown(this.link, n * LINK, NIL);
   }
 
-  /** The level at exactly this price, if any. */
-  level(price: P): Level<P, N> | undefined {
-    return this.byPrice.get(price);
+  /** The best level, or NIL when the side is empty. */
+  best(): number {
+    const levels = this.levels;
+    return levels.length === 0 ? NIL : levels[levels.length - 1]!;
+  }
+
+  /** The level at exactly this price, or NIL. */
+  level(price: bigint): number {
+    return this.byPrice.get(price) ?? NIL;
+  }
+
+  /** The order after `node` in its level, or NIL. */
+  next(node: number): number {
+    return this.link[node * LINK + NEXT]!;
+  }
+
+  /** True while the order is on this side. */
+  has(node: number): boolean {
+    return node * LINK < this.link.length && this.link[node * LINK + LEVEL] !== NIL;
   }
 
   /** Appends an order at the back of its price level (creating the level when needed). */
-  append(node: N, price: P): void {
+  append(node: number, price: bigint): void {
+    this.reserve(node + 1);
     let level = this.byPrice.get(price);
     if (level === undefined) level = this.addLevel(price);
-    node.level = level;
-    node.next = null;
-    node.prev = level.tail;
-    if (level.tail === null) level.head = node;
-    else level.tail.next = node;
-    level.tail = node;
-    level.count++;
+    const link = this.link;
+    const tail = this.tail[level]!;
+    const at = node * LINK;
+    link[at + LEVEL] = level;
+    link[at + NEXT] = NIL;
+    link[at + PREV] = tail;
+    if (tail === NIL) this.head[level] = node;
+    else link[tail * LINK + NEXT] = node;
+    this.tail[level] = node;
+    this.count[level] = this.count[level]! + 1;
     this.size++;
   }
 
-  /** Unlinks an order from its level in O(1); an emptied level is dropped. */
-  unlink(node: N): void {
-    const level = node.level;
-    if (level === null) return;
-    const { prev, next } = node;
-    if (prev === null) level.head = next;
-    else prev.next = next;
-    if (next === null) level.tail = prev;
-    else next.prev = prev;
-    node.prev = null;
-    node.next = null;
-    node.level = null;
-    level.count--;
+  /** Unlinks an order from its level in O(1) (nothing when it is not on this side); an emptied level is dropped. */
+  unlink(node: number): void {
+    const link = this.link;
+    const at = node * LINK;
+    if (at >= link.length) return;
+    const level = link[at + LEVEL]!;
+    if (level === NIL) return;
+    const prev = link[at + PREV]!;
+    const next = link[at + NEXT]!;
+    if (prev === NIL) this.head[level] = next;
+    else link[prev * LINK + NEXT] = next;
+    if (next === NIL) this.tail[level] = prev;
+    else link[next * LINK + PREV] = prev;
+    link[at + PREV] = NIL;
+    link[at + NEXT] = NIL;
+    link[at + LEVEL] = NIL;
     this.size--;
-    if (level.count === 0) this.dropLevel(level);
+    const left = this.count[level]! - 1;
+    this.count[level] = left;
+    if (left === 0) this.dropLevel(level);
   }
 
   /** Calls fn for each order in priority order (best price first, oldest first); stops when fn returns false. */
-  forEach(fn: (node: N) => boolean | void): void {
+  forEach(fn: (node: number) => boolean | void): void {
     const levels = this.levels;
     for (let i = levels.length - 1; i >= 0; i--) {
-      for (let n = levels[i]!.head; n !== null; ) {
-        const next = n.next;
+      for (let n = this.head[levels[i]!]!; n !== NIL; ) {
+        const next = this.next(n);
         if (fn(n) === false) return;
         n = next;
       }
@@ -94,44 +126,59 @@ export class Ladder<P extends Price, N extends Linked<P, N>> {
   }
 
   /** True when price a is strictly better than price b on this side. */
-  better(a: P, b: P): boolean {
+  better(a: bigint, b: bigint): boolean {
     return this.ascending ? a < b : a > b;
   }
 
-  private addLevel(price: P): Level<P, N> {
-    const level = new Level<P, N>(price);
+  /** Where a level of this price sits in `levels`: the first index whose price is better. */
+  private rank(price: bigint): number {
     const levels = this.levels;
-    // Levels run worst..best; find the first index whose price is better than the new one.
     let lo = 0;
     let hi = levels.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.better(levels[mid]!.price, price)) hi = mid;
+      if (this.better(this.price[levels[mid]!]!, price)) hi = mid;
       else lo = mid + 1;
     }
-    if (lo === levels.length) levels.push(level);
-    else levels.splice(lo, 0, level);
+    return lo;
+  }
+
+  private addLevel(price: bigint): number {
+    let level = this.freeLevels.pop();
+    if (level === undefined) {
+      level = this.price.length;
+      this.price.push(price);
+      if (level >= this.head.length) {
+        const n = Math.max(64, 2 * this.head.length);
+        this.head = grown(this.head, n, NIL);
+        this.tail = grown(this.tail, n, NIL);
+        this.count = grown(this.count, n, 0);
+      }
+    } else {
+      this.price[level] = price;
+    }
+    this.head[level] = NIL;
+    this.tail[level] = NIL;
+    this.count[level] = 0;
+    const levels = this.levels;
+    const at = this.rank(price);
+    if (at === levels.length) levels.push(level);
+    else levels.splice(at, 0, level);
     this.byPrice.set(price, level);
     return level;
   }
 
-  private dropLevel(level: Level<P, N>): void {
-    this.byPrice.delete(level.price);
+  private dropLevel(level: number): void {
+    const price = this.price[level]!;
+    this.byPrice.delete(price);
+    this.freeLevels.push(level);
     const levels = this.levels;
-    const last = levels.length - 1;
-    if (levels[last] === level) {
+    if (levels[levels.length - 1] === level) {
       levels.pop();
       return;
     }
-    let lo = 0;
-    let hi = levels.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.better(levels[mid]!.price, level.price)) hi = mid;
-      else lo = mid + 1;
-    }
-    // lo is just past the level (levels are unique by price).
-    const at = levels[lo - 1] === level ? lo - 1 : levels.indexOf(level);
-    levels.splice(at, 1);
+    // rank() is just past the level (levels are unique by price).
+    const at = this.rank(price) - 1;
+    levels.splice(levels[at] === level ? at : levels.indexOf(level), 1);
   }
 }

@@ -7,8 +7,8 @@ import type { MarketCommand, Requirement } from './commands.ts';
 import { MARKET_ERRORS } from './errors.ts';
 import type { MarketEvent } from './events.ts';
 import { bestAsk, bestBid, bookDepth, getOrder, marketDecider, nextExpiry, react } from './index.ts';
-import { CLOSED_MEMORY, ClosedMemory, type ClosedOrder, type KnownOrder } from './state.ts';
-import { IdTable } from './id-table.ts';
+import { BID, CLOSED_MEMORY, ClosedMemory, EXPIRED, FILLED, Orders, type ClosedOrder } from './state.ts';
+import { IdTable, idHash } from './id-table.ts';
 import { LATER, NOW, SPEC, ask, askPlaced, bid, bidPlaced, replicaBid, replicaBidPlaced } from '../../../test/support/market-builders.ts';
 
 const given = specFor(marketDecider);
@@ -495,20 +495,30 @@ describe('the memory of closed orders', () => {
 });
 
 describe('the closed memory', () => {
-  it('keeps the newest closed ids in closing order once the ring wraps, and forgets the rest from the one id map', () => {
-    const byId = new IdTable<KnownOrder>();
-    const memory = new ClosedMemory(byId, 3);
-    const closed = (i: number): ClosedOrder => ({ kind: 'closed', side: 'bid', owner: `o${i}`, status: 'filled' });
-    for (let i = 0; i < 20; i++) memory.remember(`k${i}`, closed(i), byId.get(`k${i}`));
-    expect([...memory.entries()]).toEqual([['k17', closed(17)], ['k18', closed(18)], ['k19', closed(19)]]);
+  it('keeps the newest closed ids in closing order once the ring wraps, forgets the rest from the one id index, and reuses their slots', () => {
+    const orders = new Orders();
+    const byId = new IdTable((slot) => orders.id(slot));
+    const memory = new ClosedMemory(orders, byId, 3);
+    const closed = (i: number, status: ClosedOrder['status'] = 'filled'): [string, ClosedOrder] => [`k${i}`, { kind: 'closed', side: 'bid', owner: `o${i}`, status }];
+    for (let i = 0; i < 20; i++) {
+      const s = orders.alloc(BID);
+      orders.setId(s, `k${i}`);
+      orders.setHash(s, idHash(`k${i}`));
+      orders.setOwner(s, `o${i}`);
+      orders.setStatus(s, FILLED);
+      byId.set(`k${i}`, s);
+      memory.remember(s);
+    }
+    expect([...memory.entries()]).toEqual([closed(17), closed(18), closed(19)]);
     expect(memory.size).toBe(3);
     expect(byId.size).toBe(3);
-    expect(memory.has('k16')).toBe(false);
-    expect(memory.get('k18')).toEqual(closed(18));
+    expect(byId.has('k16')).toBe(false);
+    expect(orders.extent).toBe(4);
     // Closed again: the new record, in its old place.
-    memory.remember('k18', { ...closed(18), status: 'expired' }, byId.get('k18'));
-    expect([...memory.keys()]).toEqual(['k17', 'k18', 'k19']);
-    expect(memory.get('k18')?.status).toBe('expired');
+    const s18 = byId.get('k18');
+    orders.setStatus(s18, EXPIRED);
+    memory.remember(s18);
+    expect([...memory.entries()]).toEqual([closed(17), closed(18, 'expired'), closed(19)]);
   });
 });
 

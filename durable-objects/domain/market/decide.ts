@@ -3,7 +3,9 @@ import { fail, ok, type Result } from '../result.ts';
 import type { CancelOrder, ConfigureMarket, DispatchReplica, MarketCommand, PlaceAsk, PlaceBid, PlaceReplicaBid, ReleaseSlot, ResumeAsk, SuspendAsk } from './commands.ts';
 import { PARAM_BOUNDS, type MarketParams } from '../params.ts';
 import type { Fill, MarketEvent } from './events.ts';
-import { dueOrders, dueWithdrawals, replicaKey, type AskOrder, type MarketState, type RestingBid } from './state.ts';
+import { NIL } from './book.ts';
+import { ABSENT } from './id-table.ts';
+import { ASK, BID, CLOSED, OPEN, STATUS_NAMES, dueOrders, dueWithdrawals, liveAsk, replicaKey, type MarketState } from './state.ts';
 import { marketError, satisfies, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
 
 /**
@@ -32,12 +34,13 @@ export function decide(state: MarketState, command: MarketCommand, meta: Command
       return dispatchReplica(state, command, meta);
     case 'ExpireOrders': {
       // Orders past their expiry, then asks whose agent stayed away past the grace period.
-      const events = dueOrders(state, meta.now).map((o): MarketEvent => {
-        if (o.kind === 'ask') return { type: 'AskExpired', askId: o.id, owner: o.owner };
-        if (o.kind === 'bid') return { type: 'BidExpired', bidId: o.id, buyer: o.owner };
-        return { type: 'ReplicaBidExpired', jobId: o.jobId, replica: o.replica };
+      const o = state.orders;
+      const events = dueOrders(state, meta.now).map((s): MarketEvent => {
+        if (o.kind(s) === ASK) return { type: 'AskExpired', askId: o.id(s), owner: o.owner(s) };
+        if (o.kind(s) === BID) return { type: 'BidExpired', bidId: o.id(s), buyer: o.owner(s) };
+        return { type: 'ReplicaBidExpired', jobId: o.jobId(s), replica: o.replica(s) };
       });
-      for (const a of dueWithdrawals(state, meta.now)) events.push({ type: 'AskCancelled', askId: a.id, owner: a.owner, reason: 'agent gone' });
+      for (const s of dueWithdrawals(state, meta.now)) events.push({ type: 'AskCancelled', askId: o.id(s), owner: o.owner(s), reason: 'agent gone' });
       return ok(events);
     }
     default:
@@ -47,7 +50,13 @@ export function decide(state: MarketState, command: MarketCommand, meta: Command
 
 const NONE: MarketEvent[] = [];
 
-/** Open, holding slots, or closed and still remembered: all under one map. */
+/**
+ * The asks pickAsks chose, as slots (one decision at a time: decide runs to the end before the next
+ * command). Replicas are at most LIMITS.replicas.max.
+ */
+const PICKED = new Int32Array(16);
+
+/** Open, holding slots, or closed and still remembered: all under one index. */
 function exists(state: MarketState, id: string): boolean {
   return state.byId.has(id);
 }
@@ -56,12 +65,12 @@ function placeBid(state: MarketState, c: PlaceBid, now: number): Result<MarketEv
   const invalid = validateBid(c, now);
   if (invalid) return fail(invalid);
   if (exists(state, c.bidId)) return fail(marketError('MARKET__ORDER_EXISTS', { orderId: c.bidId }));
-  const asks = pickAsks(state, c.owner, c.maxPrice, c.replicas, c.requirements, null, c.bidId, now);
-  if (asks !== null) {
-    const fills: Fill[] = new Array(asks.length);
-    for (let i = 0; i < asks.length; i++) {
-      const a = asks[i]!;
-      fills[i] = { replica: i, askId: a.id, provider: a.owner, price: a.price };
+  if (pickAsks(state, c.owner, c.maxPrice, c.replicas, c.requirements, null, c.bidId, now)) {
+    const o = state.orders;
+    const fills: Fill[] = new Array(c.replicas);
+    for (let i = 0; i < c.replicas; i++) {
+      const a = PICKED[i]!;
+      fills[i] = { replica: i, askId: o.id(a), provider: o.owner(a), price: o.price(a) };
     }
     return ok([
       {
@@ -98,10 +107,11 @@ function placeReplicaBid(state: MarketState, c: PlaceReplicaBid, now: number): R
   if (invalid) return fail(invalid);
   // The same replica already waiting: a repeat, not a second request.
   if (state.replicaBids.has(replicaKey(c.jobId, c.replica))) return ok(NONE);
-  const asks = pickAsks(state, c.buyer, c.maxPrice, 1, c.requirements, c.excludeProviders, c.jobId, now);
-  const ask = asks?.[0];
-  if (ask !== undefined)
-    return ok([{ type: 'ReplicaMatched', jobId: c.jobId, replica: c.replica, askId: ask.id, provider: ask.owner, price: ask.price }]);
+  if (pickAsks(state, c.buyer, c.maxPrice, 1, c.requirements, c.excludeProviders, c.jobId, now)) {
+    const o = state.orders;
+    const a = PICKED[0]!;
+    return ok([{ type: 'ReplicaMatched', jobId: c.jobId, replica: c.replica, askId: o.id(a), provider: o.owner(a), price: o.price(a) }]);
+  }
   return ok([
     {
       type: 'ReplicaBidPlaced',
@@ -117,10 +127,17 @@ function placeReplicaBid(state: MarketState, c: PlaceReplicaBid, now: number): R
   ]);
 }
 
+/** True when one of the first `n` picked asks belongs to this provider. */
+function pickedProvider(state: MarketState, n: number, owner: string): boolean {
+  const o = state.orders;
+  for (let i = 0; i < n; i++) if (o.owner(PICKED[i]!) === owner) return true;
+  return false;
+}
+
 /**
  * Best asks for an arriving bid: cheapest first, oldest first within a price, one per provider,
  * skipping the buyer's own, excluded providers, asks already serving this job and expired ones.
- * Null unless `count` distinct providers are found (all-or-none).
+ * False unless `count` distinct providers are found (all-or-none); they are then PICKED[0..count).
  */
 function pickAsks(
   state: MarketState,
@@ -131,35 +148,32 @@ function pickAsks(
   exclude: readonly string[] | null,
   jobId: string,
   now: number,
-): AskOrder[] | null {
-  const levels = state.asks.levels;
-  let picked: AskOrder[] | null = null;
+): boolean {
+  const o = state.orders;
+  const book = state.asks;
+  const levels = book.levels;
+  let picked = 0;
   for (let i = levels.length - 1; i >= 0; i--) {
     const level = levels[i]!;
-    if (level.price > maxPrice) break;
-    for (let a = level.head; a !== null; a = a.next) {
-      if (a.expiresAt <= now || a.owner === buyer) continue;
-      if (exclude !== null && exclude.includes(a.owner)) continue;
-      if (a.inUse.includes(jobId)) continue;
-      if (picked !== null && hasProvider(picked, a.owner)) continue;
-      if (requirements.length > 0 && !satisfies(a.attributes, requirements)) continue;
-      if (picked === null) picked = [a];
-      else picked.push(a);
-      if (picked.length === count) return picked;
+    if (book.price[level]! > maxPrice) break;
+    for (let a = book.head[level]!; a !== NIL; a = book.next(a)) {
+      const owner = o.owner(a);
+      if (o.expiresAt(a) <= now || owner === buyer) continue;
+      if (exclude !== null && exclude.includes(owner)) continue;
+      if (o.holds(a, jobId)) continue;
+      if (picked > 0 && pickedProvider(state, picked, owner)) continue;
+      if (requirements.length > 0 && !satisfies(o.attributes(a), requirements)) continue;
+      PICKED[picked++] = a;
+      if (picked === count) return true;
     }
   }
-  return null;
-}
-
-function hasProvider(asks: readonly AskOrder[], owner: string): boolean {
-  for (let i = 0; i < asks.length; i++) if (asks[i]!.owner === owner) return true;
   return false;
 }
 
 /**
- * An ask that has just gained free slots (placed, or a slot released): works through resting bids
- * by priority, each taking one slot of this ask plus, when it needs more replicas, the best other
- * asks by price-time. Fills price at whichever order was placed first.
+ * An ask that has just gained free slots (placed, or a slot released, or its agent back): works
+ * through resting bids by priority, each taking one slot of this ask plus, when it needs more
+ * replicas, the best other asks by price-time. Fills price at whichever order was placed first.
  */
 interface Supplier {
   id: string;
@@ -168,29 +182,43 @@ interface Supplier {
   attributes: Record<string, string | number>;
   placedSeq: number;
   free: number;
-  /** Jobs holding a slot of this ask (after the release being decided). */
-  holds: (jobId: string) => boolean;
+  /** The ask's slot when it is on the book already (its jobs hold slots), else NIL. */
+  slot: number;
+  /** The job whose slot is being released (it no longer holds one), or null. */
+  released: string | null;
+}
+
+/** True when the supplier's ask holds a slot for this job (after the release being decided). */
+function supplierHolds(state: MarketState, s: Supplier, jobId: string): boolean {
+  return s.slot !== NIL && jobId !== s.released && state.orders.holds(s.slot, jobId);
 }
 
 function matchSupplier(state: MarketState, s: Supplier, now: number, events: MarketEvent[]): void {
+  const o = state.orders;
+  const book = state.bids;
   // Jobs given a slot in this decision: of the supplier, and of other asks (evolve has not run yet).
-  const supplied: string[] = [];
-  let used: Map<AskOrder, string[]> | null = null;
-  const levels = state.bids.levels;
+  let supplied: string[] | null = null;
+  let used: Map<number, string[]> | null = null;
+  const levels = book.levels;
   outer: for (let i = levels.length - 1; i >= 0; i--) {
     const level = levels[i]!;
-    if (level.price < s.price) break;
-    for (let b: RestingBid | null = level.head; b !== null; b = b.next) {
-      if (b.expiresAt <= now || b.owner === s.owner) continue;
-      const jobId = b.kind === 'bid' ? b.id : b.jobId;
-      if (b.excludeProviders.includes(s.owner) || s.holds(jobId) || supplied.includes(jobId)) continue;
-      if (b.requirements.length > 0 && !satisfies(s.attributes, b.requirements)) continue;
-      const first = s.placedSeq < b.placedSeq ? s.price : b.maxPrice;
-      if (b.kind === 'replica') {
-        events.push({ type: 'ReplicaMatched', jobId: b.jobId, replica: b.replica, askId: s.id, provider: s.owner, price: first });
+    if (book.price[level]! < s.price) break;
+    for (let b = book.head[level]!; b !== NIL; b = book.next(b)) {
+      if (o.expiresAt(b) <= now || o.owner(b) === s.owner) continue;
+      const jobId = o.jobId(b);
+      const excluded = o.excludeProviders(b);
+      if ((excluded.length > 0 && excluded.includes(s.owner)) || supplierHolds(state, s, jobId) || (supplied !== null && supplied.includes(jobId))) continue;
+      const requirements = o.requirements(b);
+      if (requirements.length > 0 && !satisfies(s.attributes, requirements)) continue;
+      const maxPrice = o.price(b);
+      const placedSeq = o.placedSeq(b);
+      const first = s.placedSeq < placedSeq ? s.price : maxPrice;
+      if (o.kind(b) !== BID) {
+        events.push({ type: 'ReplicaMatched', jobId, replica: o.replica(b), askId: s.id, provider: s.owner, price: first });
       } else {
         const fills: Fill[] = [{ replica: 0, askId: s.id, provider: s.owner, price: first }];
-        if (b.replicas > 1) {
+        const replicas = o.replicas(b);
+        if (replicas > 1) {
           const others = pickOthers(state, b, s.owner, used, now);
           if (others === null) continue;
           used ??= new Map();
@@ -198,43 +226,50 @@ function matchSupplier(state: MarketState, s: Supplier, now: number, events: Mar
             const jobs = used.get(a);
             if (jobs === undefined) used.set(a, [jobId]);
             else jobs.push(jobId);
-            fills.push({ replica: fills.length, askId: a.id, provider: a.owner, price: a.placedSeq < b.placedSeq ? a.price : b.maxPrice });
+            fills.push({ replica: fills.length, askId: o.id(a), provider: o.owner(a), price: o.placedSeq(a) < placedSeq ? o.price(a) : maxPrice });
           }
         }
         events.push({
           type: 'BidMatched',
-          bidId: b.id,
-          buyer: b.owner,
-          units: b.units,
-          maxPrice: b.maxPrice,
-          replicas: b.replicas,
-          spec: b.spec,
-          requirements: b.requirements,
+          bidId: o.id(b),
+          buyer: o.owner(b),
+          units: o.units(b),
+          maxPrice,
+          replicas,
+          spec: o.spec(b),
+          requirements,
           fills,
         });
       }
-      supplied.push(jobId);
       if (--s.free === 0) break outer;
+      (supplied ??= []).push(jobId);
     }
   }
 }
 
-/** The other replicas of a resting bid, from resting asks other than the supplier's provider. */
-function pickOthers(state: MarketState, b: RestingBid, supplier: string, used: Map<AskOrder, string[]> | null, now: number): AskOrder[] | null {
-  const need = b.replicas - 1;
-  const picked: AskOrder[] = [];
-  const levels = state.asks.levels;
+/** The other replicas of resting bid b, from resting asks other than the supplier's provider. */
+function pickOthers(state: MarketState, b: number, supplier: string, used: Map<number, string[]> | null, now: number): number[] | null {
+  const o = state.orders;
+  const need = o.replicas(b) - 1;
+  const bidId = o.id(b);
+  const buyer = o.owner(b);
+  const maxPrice = o.price(b);
+  const requirements = o.requirements(b);
+  const picked: number[] = [];
+  const book = state.asks;
+  const levels = book.levels;
   for (let i = levels.length - 1; i >= 0; i--) {
     const level = levels[i]!;
-    if (level.price > b.maxPrice) break;
-    for (let a = level.head; a !== null; a = a.next) {
-      if (a.expiresAt <= now || a.owner === b.owner || a.owner === supplier || hasProvider(picked, a.owner)) continue;
-      if (a.inUse.includes(b.id)) continue;
+    if (book.price[level]! > maxPrice) break;
+    for (let a = book.head[level]!; a !== NIL; a = book.next(a)) {
+      const owner = o.owner(a);
+      if (o.expiresAt(a) <= now || owner === buyer || owner === supplier || picked.some((p) => o.owner(p) === owner)) continue;
+      if (o.holds(a, bidId)) continue;
       if (used !== null) {
         const jobs = used.get(a);
-        if (jobs !== undefined && (a.capacity - a.inUse.length - jobs.length <= 0 || jobs.includes(b.id))) continue;
+        if (jobs !== undefined && (o.capacity(a) - o.used(a) - jobs.length <= 0 || jobs.includes(bidId))) continue;
       }
-      if (b.requirements.length > 0 && !satisfies(a.attributes, b.requirements)) continue;
+      if (requirements.length > 0 && !satisfies(o.attributes(a), requirements)) continue;
       picked.push(a);
       if (picked.length === need) return picked;
     }
@@ -250,13 +285,9 @@ function placeAsk(state: MarketState, c: PlaceAsk, now: number): Result<MarketEv
     { type: 'AskPlaced', askId: c.askId, owner: c.owner, price: c.price, capacity: c.capacity, attributes: c.attributes, expiresAt: c.expiresAt },
   ];
   const best = state.bids.best();
-  if (best !== undefined && best.price >= c.price) {
-    matchSupplier(
-      state,
-      { id: c.askId, owner: c.owner, price: c.price, attributes: c.attributes, placedSeq: state.seq, free: c.capacity, holds: () => false },
-      now,
-      events,
-    );
+  if (best !== NIL && state.bids.price[best]! >= c.price) {
+    const supplier: Supplier = { id: c.askId, owner: c.owner, price: c.price, attributes: c.attributes, placedSeq: state.seq, free: c.capacity, slot: NIL, released: null };
+    matchSupplier(state, supplier, now, events);
   }
   return ok(events);
 }
@@ -264,47 +295,40 @@ function placeAsk(state: MarketState, c: PlaceAsk, now: number): Result<MarketEv
 function releaseSlot(state: MarketState, c: ReleaseSlot, now: number): Result<MarketEvent[]> {
   if (typeof c.askId !== 'string' || c.askId.length === 0) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
   if (typeof c.jobId !== 'string' || c.jobId.length === 0) return fail(marketError('MARKET__INVALID_JOB_ID', { max: 128 }));
-  const ask = state.byId.get(c.askId);
-  if (ask === undefined) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
-  if (ask.kind === 'closed') {
-    if (ask.side !== 'ask') return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
-    return ok(NONE); // every slot of a closed ask was already released
-  }
-  if (ask.kind !== 'ask') return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
-  if (!ask.inUse.includes(c.jobId)) return ok(NONE); // released before: a repeat
-  const events: MarketEvent[] = [{ type: 'SlotReleased', askId: ask.id, jobId: c.jobId }];
-  if (ask.status === 'open' && ask.withdrawAt === null && ask.expiresAt > now) {
-    const released = c.jobId;
-    matchSupplier(
-      state,
-      {
-        id: ask.id,
-        owner: ask.owner,
-        price: ask.price,
-        attributes: ask.attributes,
-        placedSeq: ask.placedSeq,
-        free: ask.capacity - ask.inUse.length + 1,
-        holds: (jobId) => jobId !== released && ask.inUse.includes(jobId),
-      },
-      now,
-      events,
-    );
+  const s = state.byId.get(c.askId);
+  if (s === ABSENT) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
+  const o = state.orders;
+  if (o.kind(s) !== ASK) return fail(marketError('MARKET__NOT_AN_ASK', { orderId: c.askId }));
+  if (o.life(s) === CLOSED) return ok(NONE); // every slot of a closed ask was already released
+  if (!o.holds(s, c.jobId)) return ok(NONE); // released before: a repeat
+  const events: MarketEvent[] = [{ type: 'SlotReleased', askId: o.id(s), jobId: c.jobId }];
+  if (o.status(s) === OPEN && o.suspended(s) === 0 && o.expiresAt(s) > now) {
+    const supplier: Supplier = {
+      id: o.id(s),
+      owner: o.owner(s),
+      price: o.price(s),
+      attributes: o.attributes(s),
+      placedSeq: o.placedSeq(s),
+      free: o.capacity(s) - o.used(s) + 1,
+      slot: s,
+      released: c.jobId,
+    };
+    matchSupplier(state, supplier, now, events);
   }
   return ok(events);
 }
 
 function cancelOrder(state: MarketState, c: CancelOrder, meta: CommandMeta): Result<MarketEvent[]> {
   const id = c.orderId;
-  const order = typeof id === 'string' ? state.byId.get(id) : undefined;
-  if (order === undefined) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: id }));
-  if (order.kind === 'closed') {
-    if (order.owner !== meta.actor) return fail(marketError('MARKET__NOT_ORDER_OWNER', { orderId: id, actor: meta.actor }));
-    return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: order.status }));
-  }
-  if (order.owner !== meta.actor) return fail(marketError('MARKET__NOT_ORDER_OWNER', { orderId: id, actor: meta.actor }));
-  if (order.status !== 'open') return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: order.status }));
-  if (order.kind === 'ask') return ok([{ type: 'AskCancelled', askId: order.id, owner: order.owner, reason: 'owner' }]);
-  return ok([{ type: 'BidCancelled', bidId: order.id, buyer: order.owner, reason: 'owner' }]);
+  const s = typeof id === 'string' ? state.byId.get(id) : ABSENT;
+  if (s === ABSENT) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: id }));
+  const o = state.orders;
+  const owner = o.owner(s);
+  if (owner !== meta.actor) return fail(marketError('MARKET__NOT_ORDER_OWNER', { orderId: id, actor: meta.actor }));
+  const status = o.status(s);
+  if (o.life(s) === CLOSED || status !== OPEN) return fail(marketError('MARKET__ORDER_CLOSED', { orderId: id, status: STATUS_NAMES[status] }));
+  if (o.kind(s) === ASK) return ok([{ type: 'AskCancelled', askId: id, owner, reason: 'owner' }]);
+  return ok([{ type: 'BidCancelled', bidId: id, buyer: owner, reason: 'owner' }]);
 }
 
 /**
@@ -313,21 +337,19 @@ function cancelOrder(state: MarketState, c: CancelOrder, meta: CommandMeta): Res
  */
 function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk, meta: CommandMeta): Result<MarketEvent[]> {
   if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'change an ask\'s agent presence', actor: meta.actor }));
-  const ask = state.byId.get(c.askId);
-  if (ask !== undefined && ask.kind === 'closed' && ask.side === 'ask') return ok(NONE); // closed meanwhile
-  if (ask === undefined || ask.kind !== 'ask') return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
-  if (ask.status !== 'open') return ok(NONE);
-  if (c.type === 'SuspendAsk') return ok(ask.withdrawAt !== null ? NONE : [{ type: 'AskSuspended', askId: ask.id, owner: ask.owner, withdrawAt: meta.now + state.params.agentGraceMs }]);
-  if (ask.withdrawAt === null) return ok(NONE);
-  const events: MarketEvent[] = [{ type: 'AskResumed', askId: ask.id, owner: ask.owner }];
-  const free = ask.capacity - ask.inUse.length;
-  if (free > 0 && ask.expiresAt > meta.now) {
-    matchSupplier(
-      state,
-      { id: ask.id, owner: ask.owner, price: ask.price, attributes: ask.attributes, placedSeq: ask.placedSeq, free, holds: (jobId) => ask.inUse.includes(jobId) },
-      meta.now,
-      events,
-    );
+  const s = state.byId.get(c.askId);
+  const o = state.orders;
+  if (s !== ABSENT && o.life(s) === CLOSED && o.kind(s) === ASK) return ok(NONE); // closed meanwhile
+  if (s === ABSENT || o.kind(s) !== ASK) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
+  if (o.status(s) !== OPEN) return ok(NONE);
+  const suspended = o.suspended(s) === 1;
+  if (c.type === 'SuspendAsk') return ok(suspended ? NONE : [{ type: 'AskSuspended', askId: o.id(s), owner: o.owner(s), withdrawAt: meta.now + state.params.agentGraceMs }]);
+  if (!suspended) return ok(NONE);
+  const events: MarketEvent[] = [{ type: 'AskResumed', askId: o.id(s), owner: o.owner(s) }];
+  const free = o.capacity(s) - o.used(s);
+  if (free > 0 && o.expiresAt(s) > meta.now) {
+    const supplier: Supplier = { id: o.id(s), owner: o.owner(s), price: o.price(s), attributes: o.attributes(s), placedSeq: o.placedSeq(s), free, slot: s, released: null };
+    matchSupplier(state, supplier, meta.now, events);
   }
   return ok(events);
 }
@@ -339,10 +361,11 @@ function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk, meta: Comm
  */
 function dispatchReplica(state: MarketState, c: DispatchReplica, meta: CommandMeta): Result<MarketEvent[]> {
   if (!meta.actor.startsWith('system')) return fail(marketError('MARKET__NOT_SYSTEM', { action: 'dispatch a replica', actor: meta.actor }));
-  const ask = state.byId.get(c.askId);
-  if (ask === undefined || ask.kind !== 'ask' || ask.owner !== c.provider || !ask.inUse.includes(c.jobId)) return ok(NONE);
+  const s = liveAsk(state, c.askId);
+  const o = state.orders;
+  if (s === ABSENT || o.owner(s) !== c.provider || !o.holds(s, c.jobId)) return ok(NONE);
   const replica = { jobId: c.jobId, replica: c.replica, askId: c.askId, provider: c.provider };
-  return ok([ask.withdrawAt !== null ? { type: 'ReplicaAbandoned', ...replica } : { type: 'ReplicaDispatched', ...replica }]);
+  return ok([o.suspended(s) === 1 ? { type: 'ReplicaAbandoned', ...replica } : { type: 'ReplicaDispatched', ...replica }]);
 }
 
 /** Sets the job parameters (system only, each within PARAM_BOUNDS); the same values again change nothing. */

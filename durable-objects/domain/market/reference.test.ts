@@ -4,9 +4,9 @@ import { canonicalJson, fromJson, toJson } from '../canonical.ts';
 import type { CommandMeta } from '../decider.ts';
 import type { MarketCommand, Requirement } from './commands.ts';
 import type { MarketEvent } from './events.ts';
-import { marketDecider } from './index.ts';
+import { bookDepth, getOrder, marketDecider } from './index.ts';
 import { refDecide, refEvolve, refInitialState } from './reference.ts';
-import type { MarketState, RestingBid } from './state.ts';
+import type { AskSnapshot, MarketSnapshot, MarketState } from './state.ts';
 import { satisfies } from './validate.ts';
 import { PROTOCOL } from '../params.ts';
 import { SPEC } from '../../../test/support/market-builders.ts';
@@ -81,10 +81,14 @@ const steps = fc.array(step, { minLength: 1, maxLength: 80 });
 /** Longer streams: asks live long enough for agents to leave, return or stay away past the grace period. */
 const longSteps = fc.array(step, { minLength: 60, maxLength: 150 });
 
+/** The book as the decider persists it: these specs read the state only through its public snapshot. */
+type Book = MarketSnapshot;
+
 /** Ids of open orders (and closed asks holding slots), then closed ones oldest first. */
-function knownIds(state: MarketState): string[] {
-  const open = [...state.byId].flatMap(([id, o]) => (o.kind === 'closed' ? [] : [id]));
-  return [...open, ...state.closed.keys()];
+function knownIds(book: Book): string[] {
+  const open = [...book.asks, ...book.heldAsks].map((a) => a.askId);
+  for (const b of book.bids) if (b.kind === 'bid') open.push(b.bidId);
+  return [...open, ...book.closed.map(([id]) => id)];
 }
 
 /**
@@ -92,9 +96,9 @@ function knownIds(state: MarketState): string[] {
  * MARKET__ORDER_EXISTS), cancels of orders that exist, releases of slots that are held (now and then
  * a repeat or a random pair), expiries relative to now.
  */
-function concretise(s: Step, i: number, state: MarketState, now: number): MarketCommand {
+function concretise(s: Step, i: number, book: Book, now: number): MarketCommand {
   const c = s.command;
-  const known = knownIds(state);
+  const known = knownIds(book);
   const pickFrom = <T,>(xs: T[]): T | undefined => (xs.length === 0 ? undefined : xs[s.pick % xs.length]);
   const reuse = s.pick % 12 === 0 ? pickFrom(known) : undefined;
   switch (c.type) {
@@ -103,19 +107,19 @@ function concretise(s: Step, i: number, state: MarketState, now: number): Market
     case 'PlaceBid':
       return { ...c, bidId: reuse ?? `b${i}`, expiresAt: now + s.ttl };
     case 'PlaceReplicaBid': {
-      const jobs = [...state.closed.entries()].filter(([, o]) => o.side === 'bid' && o.status === 'filled').map(([id]) => id);
+      const jobs = book.closed.filter(([, side, , status]) => side === 'bid' && status === 'filled').map(([id]) => id);
       return { ...c, jobId: pickFrom(jobs) ?? c.jobId, expiresAt: now + s.ttl };
     }
     case 'CancelOrder':
       return s.pick % 7 === 0 ? c : { ...c, orderId: pickFrom(known) ?? c.orderId };
     case 'SuspendAsk':
     case 'ResumeAsk': {
-      const asks = [...state.byId.values()].flatMap((o) => (o.kind === 'ask' ? [o.id] : []));
+      const asks = [...book.asks, ...book.heldAsks].map((a) => a.askId);
       return s.pick % 9 === 0 ? c : { ...c, askId: pickFrom(asks) ?? c.askId };
     }
     case 'ReleaseSlot': {
       const held: [string, string][] = [];
-      for (const o of state.byId.values()) if (o.kind === 'ask') for (const j of o.inUse) held.push([o.id, j]);
+      for (const a of [...book.asks, ...book.heldAsks]) for (const j of a.inUse) held.push([a.askId, j]);
       const pair = s.pick % 9 === 0 ? undefined : pickFrom(held);
       return pair ? { ...c, askId: pair[0], jobId: pair[1] } : c;
     }
@@ -125,48 +129,57 @@ function concretise(s: Step, i: number, state: MarketState, now: number): Market
 }
 
 /** The owner of the order when cancelling it, most of the time, so that cancels succeed; dispatch for agent presence, most of the time. */
-function actorFor(s: Step, state: MarketState): string {
+function actorFor(s: Step, state: MarketState, book: Book): string {
   if (s.command.type === 'SuspendAsk' || s.command.type === 'ResumeAsk') return s.dt % 4 !== 0 ? 'system:dispatch' : s.actor;
   if (s.command.type !== 'CancelOrder') return s.actor;
-  const known = knownIds(state);
+  const known = knownIds(book);
   const id = s.pick % 7 === 0 ? s.command.orderId : (known[s.pick % Math.max(1, known.length)] ?? s.command.orderId);
-  const o = state.byId.get(id);
-  return o !== undefined && s.dt % 4 !== 0 ? o.owner : s.actor;
+  const o = getOrder(state, id);
+  return o !== null && s.dt % 4 !== 0 ? o.owner : s.actor;
 }
 
-/** No resting bid that live asks could fill right now; no ask over capacity; both sides in priority order. */
+/**
+ * No resting bid that live asks could fill right now; no ask over capacity; exactly the open asks
+ * with a free slot and a present agent on the book; both sides in priority order; the read side
+ * (getOrder, bookDepth) agrees with the book.
+ */
 function checkInvariants(state: MarketState, now: number): void {
-  const liveAsks: { id: string; owner: string; price: bigint; attributes: Record<string, string | number>; inUse: readonly string[] }[] = [];
-  for (const o of state.byId.values()) {
-    if (o.kind !== 'ask') continue;
-    expect(o.inUse.length).toBeLessThanOrEqual(o.capacity);
-    expect(new Set(o.inUse).size).toBe(o.inUse.length);
-    const onBook = o.status === 'open' && o.withdrawAt === null && o.inUse.length < o.capacity;
-    expect(o.level !== null).toBe(onBook);
-    if (onBook && o.expiresAt > now) liveAsks.push(o);
+  const book = d.snapshot(state) as Book;
+  const liveAsks: AskSnapshot[] = [];
+  for (const [list, listed] of [[book.asks, true], [book.heldAsks, false]] as const) {
+    for (const a of list) {
+      expect(a.inUse.length).toBeLessThanOrEqual(a.capacity);
+      expect(new Set(a.inUse).size).toBe(a.inUse.length);
+      const onBook = a.status === 'open' && a.withdrawAt === undefined && a.inUse.length < a.capacity;
+      expect(listed, `ask ${a.askId} on the book`).toBe(onBook);
+      const view = getOrder(state, a.askId);
+      expect(view).toMatchObject({ side: 'ask', owner: a.owner, slotsInUse: a.inUse.length, freeSlots: a.capacity - a.inUse.length });
+      if (onBook && a.expiresAt > now) liveAsks.push(a);
+    }
   }
   // Priority order of each side.
-  let prevAsk: { price: bigint; seq: number } | null = null;
-  state.asks.forEach((a) => {
-    if (prevAsk) expect(prevAsk.price < a.price || (prevAsk.price === a.price && prevAsk.seq < a.seq)).toBe(true);
-    prevAsk = a;
-  });
-  let prevBid: RestingBid | null = null;
-  state.bids.forEach((b) => {
-    if (prevBid) expect(prevBid.maxPrice > b.maxPrice || (prevBid.maxPrice === b.maxPrice && prevBid.placedSeq < b.placedSeq)).toBe(true);
-    prevBid = b;
-  });
+  for (let i = 1; i < book.asks.length; i++) {
+    const [p, a] = [book.asks[i - 1]!, book.asks[i]!];
+    expect(p.price < a.price || (p.price === a.price && p.seq < a.seq)).toBe(true);
+  }
+  for (let i = 1; i < book.bids.length; i++) {
+    const [p, b] = [book.bids[i - 1]!, book.bids[i]!];
+    expect(p.maxPrice > b.maxPrice || (p.maxPrice === b.maxPrice && p.placedSeq < b.placedSeq)).toBe(true);
+  }
+  const depth = bookDepth(state, Infinity);
+  expect(depth.asks.reduce((n, l) => n + l.orders, 0)).toBe(book.asks.length);
+  expect(depth.bids.reduce((n, l) => n + l.orders, 0)).toBe(book.bids.length);
   // Nothing fillable rests.
-  state.bids.forEach((b) => {
-    if (b.expiresAt <= now) return;
-    const jobId = b.kind === 'bid' ? b.id : b.jobId;
+  for (const b of book.bids) {
+    if (b.expiresAt <= now) continue;
+    const [jobId, buyer, replicas, exclude] = b.kind === 'bid' ? [b.bidId, b.owner, b.replicas, []] : [b.jobId, b.buyer, 1, b.excludeProviders];
     const providers = new Set(
       liveAsks
-        .filter((a) => a.price <= b.maxPrice && a.owner !== b.owner && !b.excludeProviders.includes(a.owner) && !a.inUse.includes(jobId) && satisfies(a.attributes, b.requirements))
+        .filter((a) => a.price <= b.maxPrice && a.owner !== buyer && !exclude.includes(a.owner) && !a.inUse.includes(jobId) && satisfies(a.attributes, b.requirements))
         .map((a) => a.owner),
     );
-    expect(providers.size, `bid ${b.id} could be filled`).toBeLessThan(b.replicas);
-  });
+    expect(providers.size, `bid ${jobId} could be filled`).toBeLessThan(replicas);
+  }
 }
 
 function run(program: Step[]) {
@@ -180,9 +193,10 @@ function run(program: Step[]) {
   log.push({ event: configured, meta: { commandId: 'configure', actor: 'system:config', now } });
   program.forEach((s, i) => {
     now += s.dt;
-    const meta: CommandMeta = { commandId: `c${i}`, actor: actorFor(s, state), now };
-    const c = concretise(s, i, state, now);
-    const before = canonicalJson(d.snapshot(state));
+    const book = d.snapshot(state) as Book;
+    const meta: CommandMeta = { commandId: `c${i}`, actor: actorFor(s, state, book), now };
+    const c = concretise(s, i, book, now);
+    const before = canonicalJson(book);
     const fast = d.decide(state, c, meta);
     expect(canonicalJson(d.snapshot(state)), 'decide must not change the book').toBe(before);
     const slow = refDecide(ref, c, meta);

@@ -1,6 +1,8 @@
 import type { Amount } from '../money.ts';
 import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
-import { freeSlots, type ClosedOrder, type MarketState } from './state.ts';
+import { NIL } from './book.ts';
+import { ABSENT } from './id-table.ts';
+import { ASK, CLOSED, OPEN, STATUS_NAMES, type ClosedOrder, type MarketState } from './state.ts';
 
 /** What the shell and the read side see of one order. */
 export type OrderView =
@@ -33,32 +35,36 @@ export type OrderView =
 
 /** One order by id (open, closed with slots in use, or closed), or null when the market never saw it. */
 export function getOrder(state: MarketState, id: string): OrderView | null {
-  const o = state.byId.get(id);
-  if (o === undefined) return null;
-  if (o.kind === 'closed') return { side: o.side, id, owner: o.owner, status: o.status };
-  if (o.kind === 'ask')
+  const s = state.byId.get(id);
+  if (s === ABSENT) return null;
+  const o = state.orders;
+  const status = o.status(s);
+  if (o.life(s) === CLOSED) return { side: o.kind(s) === ASK ? 'ask' : 'bid', id, owner: o.owner(s), status: STATUS_NAMES[status] as ClosedOrder['status'] };
+  if (o.kind(s) === ASK) {
+    const used = o.used(s);
     return {
       side: 'ask',
-      askId: o.id,
-      owner: o.owner,
-      price: o.price,
-      capacity: o.capacity,
-      slotsInUse: o.inUse.length,
-      freeSlots: freeSlots(o),
-      attributes: o.attributes,
-      expiresAt: o.expiresAt,
-      status: o.status === 'open' && o.withdrawAt !== null ? 'suspended' : o.status,
+      askId: o.id(s),
+      owner: o.owner(s),
+      price: o.price(s),
+      capacity: o.capacity(s),
+      slotsInUse: used,
+      freeSlots: o.capacity(s) - used,
+      attributes: o.attributes(s),
+      expiresAt: o.expiresAt(s),
+      status: status === OPEN && o.suspended(s) === 1 ? 'suspended' : (STATUS_NAMES[status] as 'open' | 'cancelled' | 'expired'),
     };
+  }
   return {
     side: 'bid',
-    bidId: o.id,
-    owner: o.owner,
-    maxPrice: o.maxPrice,
-    units: o.units,
-    replicas: o.replicas,
-    requirements: o.requirements,
-    expiresAt: o.expiresAt,
-    spec: o.spec,
+    bidId: o.id(s),
+    owner: o.owner(s),
+    maxPrice: o.price(s),
+    units: o.units(s),
+    replicas: o.replicas(s),
+    requirements: o.requirements(s),
+    expiresAt: o.expiresAt(s),
+    spec: o.spec(s),
     status: 'open',
   };
 }
@@ -72,31 +78,33 @@ export interface BookDepth {
 
 /** The best `levels` price levels of each side, aggregated. */
 export function bookDepth(state: MarketState, levels: number): BookDepth {
+  const o = state.orders;
   const out: BookDepth = { bids: [], asks: [] };
-  const bl = state.bids.levels;
-  for (let i = bl.length - 1; i >= 0 && out.bids.length < levels; i--) {
-    const level = bl[i]!;
+  const bids = state.bids;
+  for (let i = bids.levels.length - 1; i >= 0 && out.bids.length < levels; i--) {
+    const level = bids.levels[i]!;
     let slots = 0;
-    for (let b = level.head; b !== null; b = b.next) slots += b.replicas;
-    out.bids.push({ price: level.price, orders: level.count, slots });
+    for (let b = bids.head[level]!; b !== NIL; b = bids.next(b)) slots += o.replicas(b);
+    out.bids.push({ price: bids.price[level]!, orders: bids.count[level]!, slots });
   }
-  const al = state.asks.levels;
-  for (let i = al.length - 1; i >= 0 && out.asks.length < levels; i--) {
-    const level = al[i]!;
+  const asks = state.asks;
+  for (let i = asks.levels.length - 1; i >= 0 && out.asks.length < levels; i--) {
+    const level = asks.levels[i]!;
     let free = 0;
-    for (let a = level.head; a !== null; a = a.next) free += freeSlots(a);
-    out.asks.push({ price: level.price, orders: level.count, freeSlots: free });
+    for (let a = asks.head[level]!; a !== NIL; a = asks.next(a)) free += o.capacity(a) - o.used(a);
+    out.asks.push({ price: asks.price[level]!, orders: asks.count[level]!, freeSlots: free });
   }
   return out;
 }
 
 /** Highest resting bid price (bids and replica bids), or null. */
 export function bestBid(state: MarketState): Amount | null {
-  return state.bids.best()?.price ?? null;
+  const best = state.bids.best();
+  return best === NIL ? null : state.bids.price[best]!;
 }
 
 /** Cheapest ask with a free slot, or null. */
 export function bestAsk(state: MarketState): Amount | null {
-  return state.asks.best()?.price ?? null;
+  const best = state.asks.best();
+  return best === NIL ? null : state.asks.price[best]!;
 }
-
