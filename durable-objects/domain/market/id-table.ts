@@ -111,6 +111,24 @@ export class IdTable {
   }
 
   /**
+   * Deletes the pair of `slot`, whose id hashed to `h`, without reading the id: forgetting a cold
+   * order would otherwise read its id's characters only to confirm what the slot number says.
+   */
+  deleteSlot(slot: number, h: number): boolean {
+    const pairs = this.pairs;
+    const mask = this.mask;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const s = pairs[2 * i]!;
+      if (s === EMPTY) return false;
+      if (s === h && pairs[2 * i + 1] === slot) {
+        pairs[2 * i] = DELETED;
+        this.size--;
+        return true;
+      }
+    }
+  }
+
+  /**
    * Rebuilds the pairs at four to eight per live id (never below MIN_SLOTS), clearing the
    * tombstones. The closed memory deletes an id for each one it adds, so tombstones pile up at a
    * steady size; this much room leaves at least a quarter of the pairs between rebuilds.

@@ -408,7 +408,7 @@ export class ClosedMemory {
     }
     const at = this.head;
     const old = this.ring[at]!;
-    this.byId.delete(orders.id(old), orders.hash(old));
+    this.byId.deleteSlot(old, orders.hash(old));
     orders.release(old);
     this.ring[at] = s;
     this.head = at + 1 === this.limit ? 0 : at + 1;
