@@ -27,8 +27,23 @@ function grown(a: Int32Array, size: number, fill: number): Int32Array {
   return b;
 }
 
+/**
+ * The links of order slots, [prev, next, level, unused] per slot. The two sides of a book share one
+ * (an order is on one side at most), so a large book keeps one array of links, not two.
+ */
+export class Links {
+  link: Int32Array = new Int32Array(0);
+
+  /** Makes room for order slots below `slots`. */
+  reserve(slots: number): void {
+    if (slots * LINK <= this.link.length) return;
+    let n = Math.max(1024, this.link.length / LINK);
+    while (n < slots) n *= 2;
+    this.link = grown(this.link, n * LINK, NIL);
+  }
+}
+
 export class Ladder {
-  private link: Int32Array = new Int32Array(0);
   /** Per level number: its price, oldest and newest order, and how many orders it holds. */
   readonly price: bigint[] = [];
   head: Int32Array = new Int32Array(0);
@@ -41,15 +56,23 @@ export class Ladder {
   private readonly byPrice = new Map<bigint, number>();
   private readonly freeLevels: number[] = [];
 
-  /** `ascending`: lower prices are better (asks); otherwise higher prices are (bids). */
-  constructor(readonly ascending: boolean) {}
+  /**
+   * `ascending`: lower prices are better (asks); otherwise higher prices are (bids). `links` may be
+   * shared with the other side of the book.
+   */
+  constructor(
+    readonly ascending: boolean,
+    private readonly links: Links = new Links(),
+  ) {
+    this.side = ascending ? 0 : 1;
+  }
+
+  /** Links record an order's level as level * 2 + side, so that either side can tell its own orders. */
+  private readonly side: number;
 
   /** Makes room for order slots below `slots`. */
   reserve(slots: number): void {
-    if (slots * LINK <= this.link.length) return;
-    let n = Math.max(1024, this.link.length / LINK);
-    while (n < slots) n *= 2;
-    this.link = grown(this.link, n * LINK, NIL);
+    this.links.reserve(slots);
   }
 
   /** The best level, or NIL when the side is empty. */
@@ -65,12 +88,15 @@ export class Ladder {
 
   /** The order after `node` in its level, or NIL. */
   next(node: number): number {
-    return this.link[node * LINK + NEXT]!;
+    return this.links.link[node * LINK + NEXT]!;
   }
 
   /** True while the order is on this side. */
   has(node: number): boolean {
-    return node * LINK < this.link.length && this.link[node * LINK + LEVEL] !== NIL;
+    const link = this.links.link;
+    if (node * LINK >= link.length) return false;
+    const tag = link[node * LINK + LEVEL]!;
+    return tag !== NIL && (tag & 1) === this.side;
   }
 
   /** Appends an order at the back of its price level (creating the level when needed). */
@@ -78,10 +104,10 @@ export class Ladder {
     this.reserve(node + 1);
     let level = this.byPrice.get(price);
     if (level === undefined) level = this.addLevel(price);
-    const link = this.link;
+    const link = this.links.link;
     const tail = this.tail[level]!;
     const at = node * LINK;
-    link[at + LEVEL] = level;
+    link[at + LEVEL] = (level << 1) | this.side;
     link[at + NEXT] = NIL;
     link[at + PREV] = tail;
     if (tail === NIL) this.head[level] = node;
@@ -93,11 +119,12 @@ export class Ladder {
 
   /** Unlinks an order from its level in O(1) (nothing when it is not on this side); an emptied level is dropped. */
   unlink(node: number): void {
-    const link = this.link;
+    const link = this.links.link;
     const at = node * LINK;
     if (at >= link.length) return;
-    const level = link[at + LEVEL]!;
-    if (level === NIL) return;
+    const tag = link[at + LEVEL]!;
+    if (tag === NIL || (tag & 1) !== this.side) return;
+    const level = tag >> 1;
     const prev = link[at + PREV]!;
     const next = link[at + NEXT]!;
     if (prev === NIL) this.head[level] = next;

@@ -1,6 +1,6 @@
 import type { Amount } from '../money.ts';
 import { PROTOCOL, type MarketParams } from '../params.ts';
-import { Ladder, NIL } from './book.ts';
+import { Ladder, Links, NIL } from './book.ts';
 import { ABSENT, IdTable, idHash } from './id-table.ts';
 import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
 import type { MarketEvent } from './events.ts';
@@ -527,12 +527,12 @@ export class ExpiryHeap {
 
   /**
    * Drops closed orders from the top so that the top is always the next real expiry. Closed orders
-   * below the top would otherwise stay until they reach it; once they outnumber the open ones 3 to
-   * 1 the heap is rebuilt from the open ones.
+   * below the top would otherwise stay until they reach it; once they outnumber the open ones the
+   * heap is rebuilt from the open ones (its arrays stay at most about twice the open orders).
    */
   prune(open: number): void {
     while (this.length > 0 && !this.valid(0)) this.pop();
-    if (this.length > 1024 && this.length > 4 * open) {
+    if (this.length > 1024 && this.length > 2 * open) {
       let n = 0;
       for (let i = 0; i < this.length; i++) if (this.valid(i)) this.move(i, n++);
       this.length = n;
@@ -581,11 +581,12 @@ export const replicaKey = (jobId: string, replica: number): string => `${jobId}#
 export function initialState(): MarketState {
   const orders = new Orders();
   const byId = new IdTable((slot) => orders.id(slot));
+  const links = new Links();
   return {
     seq: 1,
     orders,
-    asks: new Ladder(true),
-    bids: new Ladder(false),
+    asks: new Ladder(true, links),
+    bids: new Ladder(false, links),
     byId,
     replicaBids: new Map(),
     closed: new ClosedMemory(orders, byId, CLOSED_MEMORY),
