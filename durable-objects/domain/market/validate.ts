@@ -29,7 +29,8 @@ function isSha256Hex(v: unknown): boolean {
   if (typeof v !== 'string' || v.length !== 64) return false;
   for (let i = 0; i < 64; i++) {
     const c = v.charCodeAt(i);
-    if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
+    // '0'-'9' or 'a'-'f', each range tested with one unsigned comparison.
+    if ((c - 48) >>> 0 > 9 && (c - 97) >>> 0 > 5) return false;
   }
   return true;
 }
