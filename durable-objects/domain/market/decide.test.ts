@@ -494,6 +494,35 @@ describe('the memory of closed orders', () => {
   });
 });
 
+describe('order slots reused after the closed memory forgets', () => {
+  it('expire every open order once, earliest first, though the expiry heap still holds what their slots held before', () => {
+    // Enough open asks that the heap is not rebuilt meanwhile, more closed orders than the memory
+    // keeps (forgotten orders' slots are freed), then new asks in those slots.
+    const { state } = given([]);
+    const open = new Map<string, { owner: string; expiresAt: number }>();
+    const place = (askId: string, owner: string, expiresAt: number) => {
+      marketDecider.evolve(state, askPlaced({ askId, owner, expiresAt }), meta);
+      open.set(askId, { owner, expiresAt });
+    };
+    const cancel = (askId: string) => {
+      marketDecider.evolve(state, { type: 'AskCancelled', askId, owner: open.get(askId)!.owner, reason: 'owner' }, meta);
+      open.delete(askId);
+    };
+    for (let i = 0; i < 30_000; i++) place(`long${i}`, `p${i % 7}`, NOW + 100_000 - i);
+    for (let j = 0; j < CLOSED_MEMORY + 500; j++) {
+      place(`churn${j}`, 'p0', NOW + 300_000 + j);
+      cancel(`churn${j}`);
+    }
+    for (let i = 0; i < 2_000; i++) cancel(`long${6 * i}`);
+    for (let k = 0; k < 2_000; k++) place(`late${k}`, 'p1', NOW + 50_000 + k);
+    expect(getOrder(state, 'churn0')).toBeNull();
+    const due = [...open].sort(([, a], [, b]) => a.expiresAt - b.expiresAt);
+    expect(nextExpiry(state)).toBe(due[0]![1].expiresAt);
+    const expired = marketDecider.decide(state, { type: 'ExpireOrders' }, { ...meta, now: NOW + 400_000 });
+    expect(expired).toEqual({ ok: true, value: due.map(([askId, { owner }]) => ({ type: 'AskExpired', askId, owner })) });
+  });
+});
+
 describe('the closed memory', () => {
   it('keeps the newest closed ids in closing order once the ring wraps, forgets the rest from the one id index, and reuses their slots', () => {
     const orders = new Orders();
