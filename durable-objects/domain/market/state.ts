@@ -951,6 +951,20 @@ function askSnapshot(o: Orders, s: number): AskSnapshot {
   };
 }
 
+/** What the snapshot and the read side (view.ts) say of a buyer's resting bid in slot s. */
+export function bidFields(o: Orders, s: number) {
+  return {
+    bidId: o.id(s),
+    owner: o.owner(s),
+    maxPrice: o.price(s),
+    units: o.units(s),
+    replicas: o.replicas(s),
+    requirements: o.requirements(s),
+    expiresAt: o.expiresAt(s),
+    spec: o.spec(s),
+  };
+}
+
 /** Plain, deterministic data: equal books give equal canonical JSON. */
 export function snapshot(state: MarketState): MarketSnapshot {
   const o = state.orders;
@@ -965,18 +979,7 @@ export function snapshot(state: MarketState): MarketSnapshot {
   state.bids.forEach((s) => {
     bids.push(
       o.kind(s) === BID
-        ? {
-            kind: 'bid',
-            bidId: o.id(s),
-            owner: o.owner(s),
-            maxPrice: o.price(s),
-            units: o.units(s),
-            replicas: o.replicas(s),
-            requirements: o.requirements(s),
-            expiresAt: o.expiresAt(s),
-            spec: o.spec(s),
-            placedSeq: o.placedSeq(s),
-          }
+        ? { kind: 'bid', ...bidFields(o, s), placedSeq: o.placedSeq(s) }
         : {
             kind: 'replica',
             jobId: o.jobId(s),

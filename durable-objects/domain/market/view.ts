@@ -2,7 +2,7 @@ import type { Amount } from '../money.ts';
 import type { AttributeValue, JobSpec, Requirement } from './commands.ts';
 import { NIL } from './book.ts';
 import { ABSENT } from './id-table.ts';
-import { ASK, CLOSED, OPEN, STATUS_NAMES, type ClosedOrder, type MarketState } from './state.ts';
+import { ASK, CLOSED, OPEN, STATUS_NAMES, bidFields, type ClosedOrder, type MarketState } from './state.ts';
 
 /** What the shell and the read side see of one order. */
 export type OrderView =
@@ -55,18 +55,7 @@ export function getOrder(state: MarketState, id: string): OrderView | null {
       status: status === OPEN && o.suspended(s) === 1 ? 'suspended' : (STATUS_NAMES[status] as 'open' | 'cancelled' | 'expired'),
     };
   }
-  return {
-    side: 'bid',
-    bidId: o.id(s),
-    owner: o.owner(s),
-    maxPrice: o.price(s),
-    units: o.units(s),
-    replicas: o.replicas(s),
-    requirements: o.requirements(s),
-    expiresAt: o.expiresAt(s),
-    spec: o.spec(s),
-    status: 'open',
-  };
+  return { side: 'bid', ...bidFields(o, s), status: 'open' };
 }
 
 export interface BookDepth {
