@@ -9,7 +9,7 @@
  * last JobSettled of the timed jobs (the `at` of the job's own timeline, a clock on this machine);
  * jobs_observed_s is when the poll saw them all (it adds the read model's lag and the poll period).
  *
- *   node --import tsx test/bench/jobs.ts [jobs]
+ *   node --import tsx test/bench/jobs.ts [jobs] [prefetch] [bids in flight]
  *
  * Prints a table and, last, one JSON line.
  */
@@ -199,5 +199,6 @@ export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<
 if (import.meta.url === `file://${process.argv[1]}`) {
   const jobs = process.argv[2] ? Number(process.argv[2]) : undefined;
   const prefetch = process.argv[3] ? Number(process.argv[3]) : undefined;
-  printResult(await runJobsBench({ ...(jobs ? { jobs } : {}), ...(prefetch !== undefined ? { prefetch } : {}) }));
+  const concurrency = process.argv[4] ? Number(process.argv[4]) : undefined;
+  printResult(await runJobsBench({ ...(jobs ? { jobs } : {}), ...(prefetch !== undefined ? { prefetch } : {}), ...(concurrency ? { concurrency } : {}) }));
 }

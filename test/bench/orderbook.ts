@@ -162,41 +162,41 @@ function runPackage(s: Stream): RunResult {
   return { ns, resting, traded, depth: JSON.stringify([asks, [...bids].sort((a, b) => b[0]! - a[0]!)]) };
 }
 
-/**
- * The stream as market commands: a sell is an ask of capacity 1, a buy a bid for one replica, each
- * order its own owner (no self-trade), so on a unit-quantity stream the market decider must end
- * where the package does. Built untimed.
- */
-export function toMarket(s: Stream): { commands: MarketCommand[]; metas: CommandMeta[] } {
-  const commands: MarketCommand[] = new Array(s.n);
-  const metas: CommandMeta[] = new Array(s.n);
-  const spec = { modelSha256: 'a'.repeat(64), inputSha256: 'b'.repeat(64), inputBytes: 1024, tolerance: null };
-  const expiresAt = 4_000_000_000_000;
-  for (let i = 0; i < s.n; i++) {
-    const id = s.idStr[i]!;
-    const owner = `owner-${id}`;
-    commands[i] =
-      s.kind[i] === CANCEL
-        ? { type: 'CancelOrder', orderId: id }
-        : s.buy[i] === 1
-          ? { type: 'PlaceBid', bidId: id, owner, maxPrice: BigInt(s.price[i]!), units: 10, replicas: 1, requirements: [], expiresAt, ioc: false, spec }
-          : { type: 'PlaceAsk', askId: id, owner, price: BigInt(s.price[i]!), capacity: 1, attributes: {}, expiresAt };
-    metas[i] = { commandId: `c${i}`, actor: owner, now: 1_700_000_000_000 + i };
-  }
-  return { commands, metas };
+/** The command and its meta for op i of a unit stream, as a request to the market object brings them. */
+function marketCommand(s: Stream, i: number): { command: MarketCommand; meta: CommandMeta } {
+  const id = s.idStr[i]!;
+  const owner = `owner-${id}`;
+  const command: MarketCommand =
+    s.kind[i] === CANCEL
+      ? { type: 'CancelOrder', orderId: id }
+      : s.buy[i] === 1
+        ? { type: 'PlaceBid', bidId: id, owner, maxPrice: BigInt(s.price[i]!), units: 10, replicas: 1, requirements: [], expiresAt: EXPIRES_AT, ioc: false, spec: SPEC }
+        : { type: 'PlaceAsk', askId: id, owner, price: BigInt(s.price[i]!), capacity: 1, attributes: {}, expiresAt: EXPIRES_AT };
+  return { command, meta: { commandId: `c${i}`, actor: owner, now: 1_700_000_000_000 + i } };
 }
 
-/** Decide + evolve over the commands, as the market object runs them; a BidMatched is one unit traded. */
-export function runMarket(commands: MarketCommand[], metas: CommandMeta[]): { ns: bigint; events: number; traded: number; resting: number } {
+const SPEC = { modelSha256: 'a'.repeat(64), inputSha256: 'b'.repeat(64), inputBytes: 1024, tolerance: null };
+const EXPIRES_AT = 4_000_000_000_000;
+
+/**
+ * Decide + evolve over the stream as market commands, as the market object runs them; a BidMatched
+ * is one unit traded. A sell is an ask of capacity 1, a buy a bid for one replica, each order its
+ * own owner (no self-trade), so on a unit-quantity stream the decider must end where the package
+ * does. Each command is built in the timed loop, as the package's run builds each order it takes:
+ * a million commands built beforehand (~370 MB) stayed alive through the run, and marking them was
+ * most of a full collection's cost, which is the harness's, not the market's (a market object
+ * receives one command at a time).
+ */
+export function runMarket(s: Stream): { ns: bigint; events: number; traded: number; resting: number } {
   const d = marketDecider;
   let state = d.initialState();
   let events = 0;
   let traded = 0;
   collect();
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < commands.length; i++) {
-    const meta = metas[i]!;
-    const res = d.decide(state, commands[i]!, meta);
+  for (let i = 0; i < s.n; i++) {
+    const { command, meta } = marketCommand(s, i);
+    const res = d.decide(state, command, meta);
     if (!res.ok) throw new Error(`market run: ${res.error.code}`);
     const evs = res.value;
     for (let j = 0; j < evs.length; j++) {
@@ -226,14 +226,12 @@ export async function runOrderbookBench(opts: { ops?: number } = {}): Promise<Re
 
   // The market decider and the package on one unit-quantity stream (a market order is one slot).
   const unit = generate(ops, 99, true);
-  const market = toMarket(unit);
   // Both engines warm up on another unit stream until the compiler has settled (the decider's first
   // 100,000 ops ran about a fifth slower than its later runs).
   const unitWarm = generate(Math.min(300_000, ops), 5, true);
-  const marketWarm = toMarket(unitWarm);
-  for (let k = 0; k < 2; k++) runMarket(marketWarm.commands, marketWarm.metas);
+  for (let k = 0; k < 2; k++) runMarket(unitWarm);
   runPackage(unitWarm);
-  const m = runMarket(market.commands, market.metas);
+  const m = runMarket(unit);
   const unitPkg = runPackage(unit);
   if (m.resting !== unitPkg.resting || m.traded !== unitPkg.traded)
     throw new Error(`market decider and package disagree: market resting ${m.resting} traded ${m.traded}; package resting ${unitPkg.resting} traded ${unitPkg.traded}`);
