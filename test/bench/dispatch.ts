@@ -28,7 +28,7 @@ import { agentSocketUrl } from '../../gpu-agent/src/net/connection.ts';
 import { faucetAndDeposit } from '../../sdk/deposit.ts';
 import { DougClient } from '../../sdk/client.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
-import { percentile, printResult, withTimeout } from './harness.ts';
+import { benchStateRoot, percentile, printResult, withTimeout } from './harness.ts';
 
 export interface DispatchBenchOptions {
   /** Timed bids per replica count (default 200). */
@@ -39,6 +39,8 @@ export interface DispatchBenchOptions {
   twoReplicas?: boolean;
   /** Progress lines on stderr. */
   log?: (line: string) => void;
+  /** Folder for the stack's state (benchStateRoot: /dev/shm where it exists). */
+  tmp?: string;
 }
 
 /** The normal protocol parameters: no overrides. */
@@ -176,7 +178,7 @@ export async function runDispatchBench(opts: DispatchBenchOptions = {}): Promise
     log('dispatch: starting the stack');
     // No chain: this bench times the market -> job -> agent path, which never touches it; the faucet
     // then credits the ledger itself (faucetAndDeposit also deposits when a chain is on).
-    stack = await startStack({ markets: MARKETS, chain: false });
+    stack = await startStack({ markets: MARKETS, chain: false, tmp: benchStateRoot(opts.tmp) });
     const buyerKey = await generateKeypair();
     const buyer = new DougClient({ baseUrl: stack.url, keypair: buyerKey });
     await faucetAndDeposit(buyer, buyerKey, 1000n * UNITS_PER_DOUG);

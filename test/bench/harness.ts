@@ -1,6 +1,19 @@
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 // What the benchmarks share: a bounded wait, a percentile and the printout of a bench run on its own.
 
 /** `p`, or a rejection naming `what` once `ms` milliseconds have passed. */
+/**
+ * Where a benchmark keeps the objects' SQLite files and the rest of its throw-away state: /dev/shm
+ * (tmpfs) where it exists, so that what is measured is the marketplace's work and not this
+ * machine's disk flushes (every object commit is a flush; on this machine's disk they capped the
+ * jobs bench at ~20 jobs/s with workerd partly idle, against ~37 on tmpfs in the same minutes).
+ * BENCH_TMPDIR, or the bench's own option, picks another folder (e.g. /tmp for the disk).
+ */
+export function benchStateRoot(chosen?: string): string {
+  return chosen ?? process.env.BENCH_TMPDIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+}
+
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]).finally(() => clearTimeout(timer));

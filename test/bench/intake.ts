@@ -8,13 +8,12 @@
  *
  * Prints a table and, last, one JSON line.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
-import { withTimeout } from './harness.ts';
+import { benchStateRoot, withTimeout } from './harness.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const root = resolve(here, '../..');
@@ -29,8 +28,7 @@ export interface IntakeBenchOptions {
   /** After timing, also run integrity() on the replay object (replays from zero: slow). */
   integrity?: boolean;
   /**
-   * Folder for the objects' SQLite files: default /dev/shm (tmpfs) where it exists, so that what is
-   * measured is the objects' work and not this machine's disk flushes; pass e.g. /tmp for the disk.
+   * Folder for the objects' SQLite files (benchStateRoot: /dev/shm where it exists; e.g. /tmp for the disk).
    */
   tmp?: string;
   /**
@@ -120,7 +118,7 @@ export async function runIntakeBench(opts: IntakeBenchOptions = {}): Promise<Rec
   const n = opts.n ?? 20_000;
   const batch = opts.batch ?? 200;
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const tmpRoot = opts.tmp ?? process.env.BENCH_TMPDIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
+  const tmpRoot = benchStateRoot(opts.tmp);
   log(`state under ${tmpRoot}`);
   const dir = mkdtempSync(join(tmpRoot, 'dougai-intake-'));
   const out: Record<string, number> = {};

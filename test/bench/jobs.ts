@@ -5,6 +5,10 @@
  * fetched and loaded), N bids go in as fast as the buyer can with a few requests in flight; the
  * buyer's jobs read model (GET /v1/jobs?buyer=) is polled until all N have ended.
  *
+ * The stack's state (every object's SQLite file) lives under benchStateRoot (/dev/shm where it
+ * exists): each object commit is a flush, and this machine's disk flushes capped the bench at about
+ * half the rate with workerd partly idle; the marketplace's own work is what is measured.
+ *
  * jobs_per_s_one_market = settled jobs / wall_s, where wall_s runs from the first bid sent to the
  * last JobSettled of the timed jobs (the `at` of the job's own timeline, a clock on this machine);
  * jobs_observed_s is when the poll saw them all (it adds the read model's lag and the poll period).
@@ -21,7 +25,7 @@ import { faucetAndDeposit } from '../../sdk/deposit.ts';
 import { DougClient, type JobView } from '../../sdk/client.ts';
 import { eventually, startAgent, type AgentProcess } from '../e2e/agents.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
-import { printResult } from './harness.ts';
+import { benchStateRoot, printResult } from './harness.ts';
 
 export interface JobsBenchOptions {
   /** Timed jobs (default 100). */
@@ -36,6 +40,8 @@ export interface JobsBenchOptions {
   /** Give up after this long once bidding starts (default 180 s). */
   timeoutMs?: number;
   log?: (line: string) => void;
+  /** Folder for the stack's state (benchStateRoot: /dev/shm where it exists). */
+  tmp?: string;
 }
 
 /** The normal protocol parameters: no overrides. */
@@ -138,7 +144,7 @@ export async function runJobsBench(opts: JobsBenchOptions = {}): Promise<Record<
     log('jobs: starting the stack');
     // No chain: this bench times the market -> job -> agent path, which never touches it; the faucet
     // then credits the ledger itself (faucetAndDeposit also deposits when a chain is on).
-    stack = await startStack({ markets: MARKETS, chain: false });
+    stack = await startStack({ markets: MARKETS, chain: false, tmp: benchStateRoot(opts.tmp) });
     const buyerKey = await generateKeypair();
     const buyer = new DougClient({ baseUrl: stack.url, keypair: buyerKey });
     await faucetAndDeposit(buyer, buyerKey, 1000n * UNITS_PER_DOUG);

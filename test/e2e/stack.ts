@@ -57,10 +57,12 @@ export async function startStack(
     chainUrl?: string;
     /** The Worker's RPC URL when not the chain's (a fault proxy in front of it); clients get the chain's. */
     workerRpcUrl?: string;
+    /** The folder that holds the stack's throw-away state folder (default: the system's temporary folder). */
+    tmp?: string;
   } = {},
 ): Promise<Stack> {
   const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'doug-e2e-'));
+  const dir = mkdtempSync(join(o.tmp ?? tmpdir(), 'doug-e2e-'));
   const url = `http://127.0.0.1:${port}`;
   let output = '';
   const launch = async (): Promise<ChildProcess> => {
