@@ -35,6 +35,9 @@ const tagOf = (socketId: string) => `socket:${socketId}`;
  * lease is never started with a job that has not heard of its match. Work sent into an agent's
  * prefetch window starts its lease with the job only when the agent says `start`.
  */
+/** Model sizes a gateway remembers (oldest forgotten first). */
+const MODEL_SIZES_KEPT = 256;
+
 export class AgentGateway {
   private state: DispatchState;
   /** Whether events are folding into the state now, and the entries they touched (`section\u0000key`). */
@@ -215,6 +218,20 @@ export class AgentGateway {
   /** Leases whose start with their job is under way (prefetched work the agent just started). */
   private readonly starting = new Map<string, Promise<void>>();
 
+  /** Model sizes by SHA-256 (content-addressed, so a size never changes); a market serves few models. */
+  private readonly modelSizes = new Map<string, number>();
+
+  /** A model's size in bytes (0 when it is not stored), read from R2 once per model. */
+  private async modelBytes(sha256: string): Promise<number> {
+    const known = this.modelSizes.get(sha256);
+    if (known !== undefined) return known;
+    const size = (await this.env.BLOBS.head(modelKey(sha256)))?.size;
+    if (size === undefined) return 0;
+    if (this.modelSizes.size >= MODEL_SIZES_KEPT) this.modelSizes.delete(this.modelSizes.keys().next().value!);
+    this.modelSizes.set(sha256, size);
+    return size;
+  }
+
   private async heartbeat(ws: WebSocket, at: Attachment, leases: string[]): Promise<void> {
     this.decide({ type: 'RecordHeartbeat', socketId: at.socketId, leases });
     const now = Date.now();
@@ -338,15 +355,14 @@ export class AgentGateway {
       return;
     }
     const expiresAt = started.value.events.find((ev) => ev.type === 'LeaseGranted')?.expiresAt ?? now;
-    const inputs = await this.env.BLOBS.get(inputsKey(work.spec.inputSha256));
-    const model = await this.env.BLOBS.head(modelKey(work.spec.modelSha256));
+    const [inputs, modelBytes] = await Promise.all([this.env.BLOBS.get(inputsKey(work.spec.inputSha256)), this.modelBytes(work.spec.modelSha256)]);
     const assign: AssignMessage = {
       type: 'assign',
       jobId: e.jobId,
       replica: e.replica,
       leaseId: e.leaseId,
       expiresAt,
-      model: { sha256: work.spec.modelSha256, bytes: model?.size ?? 0, url: `/v1/models/${work.spec.modelSha256}` },
+      model: { sha256: work.spec.modelSha256, bytes: modelBytes, url: `/v1/models/${work.spec.modelSha256}` },
       inputs: inputs ? ((await inputs.json()) as WireTensor[]) : [],
       outputs: [],
       ...(e.prefetched ? { prefetch: true as const } : {}),

@@ -97,8 +97,19 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     return tensors.map((t) => ({ name: t.name, dtype: t.dtype, dims: t.dims, data: wireValues(t) }));
   }
 
+  /**
+   * Whether this job's stored results are gone, as its kv row says; read once per instance (only
+   * this object writes it), since sweepAt is asked after every command and alarm.
+   */
+  private payloadsGone: boolean | undefined;
+
+  private payloadsDeleted(): boolean {
+    this.payloadsGone ??= this.store.kvGet('payloads') === 'deleted';
+    return this.payloadsGone;
+  }
+
   protected override sweepAt(): number | null {
-    return this.store.kvGet('payloads') === 'deleted' ? null : payloadsExpireAt(this.store.state);
+    return this.payloadsDeleted() ? null : payloadsExpireAt(this.store.state);
   }
 
   protected override async sweep(): Promise<void> {
@@ -110,6 +121,7 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     const listed = await this.env.BLOBS.list({ prefix: `results/${this.name}/` });
     if (listed.objects.length > 0) await this.env.BLOBS.delete(listed.objects.map((o) => o.key));
     this.store.kvSet('payloads', 'deleted');
+    this.payloadsGone = true;
   }
 
   /**
@@ -122,7 +134,7 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     if (s.buyer !== actor) return { ok: false, error: domainError('AUTH__FORBIDDEN', { actor, resource: `the result of ${this.name}` }) };
     const chosen = servableReplica(s);
     if (!chosen) return { ok: false, error: domainError('API__RESULT_NOT_READY', { jobId: this.name, status: s.status }) };
-    const object = this.store.kvGet('payloads') === 'deleted' ? null : await this.env.BLOBS.get(resultKey(this.name, chosen.replica));
+    const object = this.payloadsDeleted() ? null : await this.env.BLOBS.get(resultKey(this.name, chosen.replica));
     if (!object) return { ok: false, error: domainError('API__RESULT_GONE', { jobId: this.name }) };
     const outputs = (await object.json()) as WireTensor[];
     if (s.status === 'settled') await this.deletePayloads();
