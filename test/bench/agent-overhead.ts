@@ -41,7 +41,7 @@ import { BENCH_MLP, buildAddModel, buildMlpModel, prng } from '../../gpu-agent/m
 import { ModelCache } from '../../gpu-agent/src/exec/model-cache.ts';
 import { OnnxRunner } from '../../gpu-agent/src/exec/runner.ts';
 import { ortToRaw, rawTensorsDigest, rawToWire, wireToOrt } from '../../gpu-agent/src/exec/wire.ts';
-import { printResult, withTimeout } from './harness.ts';
+import { median, printResult, withTimeout } from './harness.ts';
 
 const ROUNDS = 9;
 const WARMUP = 200;
@@ -60,11 +60,6 @@ async function rate(fn: () => Promise<unknown>, ms: number): Promise<number> {
 }
 
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 
 /**
  * The runner's fixed cost per run in microseconds, measured where the model costs almost nothing:

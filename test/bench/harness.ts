@@ -20,6 +20,13 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 }
 
 /** The nearest-rank `p`th percentile of ascending `sorted` samples. */
+/** The middle value (the upper one of an even count); 0 for none. */
+export const median = (xs: readonly number[]): number => {
+  if (xs.length === 0) return 0;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+};
+
 export const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 
 /** A bench run on its own: one aligned line per result, then the results as one JSON line. */

@@ -25,7 +25,7 @@ import { faucetAndDeposit } from '../../sdk/deposit.ts';
 import { DougClient, type JobView } from '../../sdk/client.ts';
 import { eventually, startAgent, type AgentProcess } from '../e2e/agents.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
-import { benchStateRoot, printResult } from './harness.ts';
+import { benchStateRoot, median, printResult } from './harness.ts';
 
 export interface JobsBenchOptions {
   /** Timed jobs (default 100). */
@@ -87,12 +87,6 @@ async function placeBids(buyer: DougClient, count: number, concurrency: number, 
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   return bids;
 }
-
-const median = (xs: number[]): number => {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-};
 
 /**
  * Where a settled job's time goes, as medians in ms over the timed jobs: the bid's request, the

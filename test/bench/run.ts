@@ -13,7 +13,7 @@ import { runOrderbookBench } from './orderbook.ts';
 const quick = process.argv.includes('--quick');
 const BENCHES: Record<string, () => Promise<Record<string, number>>> = {
   orderbook: () => runOrderbookBench(quick ? { ops: 50_000 } : {}),
-  intake: () => runIntakeBench(quick ? { events: 20_000, n: 1_000, batch: 100 } : {}),
+  intake: () => runIntakeBench(quick ? { events: 20_000, n: 1_000, batch: 100, rounds: 1 } : {}),
   agent: () => runAgentOverheadBench(quick ? { roundMs: 100 } : {}),
   dispatch: () => runDispatchBench(quick ? { bids: 10, warmup: 2 } : {}),
   jobs: () => runJobsBench(quick ? { jobs: 8, agents: 2 } : {}),
