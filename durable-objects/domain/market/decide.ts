@@ -6,7 +6,7 @@ import type { Fill, MarketEvent } from './events.ts';
 import { NIL } from './book.ts';
 import { ABSENT } from './id-table.ts';
 import { ASK, BID, CLOSED, OPEN, STATUS_NAMES, dueOrders, dueWithdrawals, liveAsk, replicaKey, type MarketState } from './state.ts';
-import { marketError, satisfies, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
+import { LIMITS, marketError, satisfies, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
 
 /**
  * Decides a command against the book without changing it. Matching is worked out here (evolve only
@@ -52,9 +52,9 @@ const NONE: MarketEvent[] = [];
 
 /**
  * The asks pickAsks chose, as slots (one decision at a time: decide runs to the end before the next
- * command). Replicas are at most LIMITS.replicas.max.
+ * command); a bid asks for at most LIMITS.replicas.max.
  */
-const PICKED = new Int32Array(16);
+const PICKED = new Int32Array(LIMITS.replicas.max);
 
 /** Open, holding slots, or closed and still remembered: all under one index. */
 function exists(state: MarketState, id: string): boolean {
@@ -267,7 +267,7 @@ function pickOthers(state: MarketState, b: number, supplier: string, used: Map<n
       if (o.holds(a, bidId)) continue;
       if (used !== null) {
         const jobs = used.get(a);
-        if (jobs !== undefined && (o.capacity(a) - o.used(a) - jobs.length <= 0 || jobs.includes(bidId))) continue;
+        if (jobs !== undefined && (o.freeSlots(a) - jobs.length <= 0 || jobs.includes(bidId))) continue;
       }
       if (requirements.length > 0 && !satisfies(o.attributes(a), requirements)) continue;
       picked.push(a);
@@ -294,7 +294,7 @@ function placeAsk(state: MarketState, c: PlaceAsk, now: number): Result<MarketEv
 
 function releaseSlot(state: MarketState, c: ReleaseSlot, now: number): Result<MarketEvent[]> {
   if (typeof c.askId !== 'string' || c.askId.length === 0) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
-  if (typeof c.jobId !== 'string' || c.jobId.length === 0) return fail(marketError('MARKET__INVALID_JOB_ID', { max: 128 }));
+  if (typeof c.jobId !== 'string' || c.jobId.length === 0) return fail(marketError('MARKET__INVALID_JOB_ID', { max: LIMITS.idLength }));
   const s = state.byId.get(c.askId);
   if (s === ABSENT) return fail(marketError('MARKET__ORDER_NOT_FOUND', { orderId: c.askId }));
   const o = state.orders;
@@ -309,7 +309,7 @@ function releaseSlot(state: MarketState, c: ReleaseSlot, now: number): Result<Ma
       price: o.price(s),
       attributes: o.attributes(s),
       placedSeq: o.placedSeq(s),
-      free: o.capacity(s) - o.used(s) + 1,
+      free: o.freeSlots(s) + 1,
       slot: s,
       released: c.jobId,
     };
@@ -346,7 +346,7 @@ function agentPresence(state: MarketState, c: SuspendAsk | ResumeAsk, meta: Comm
   if (c.type === 'SuspendAsk') return ok(suspended ? NONE : [{ type: 'AskSuspended', askId: o.id(s), owner: o.owner(s), withdrawAt: meta.now + state.params.agentGraceMs }]);
   if (!suspended) return ok(NONE);
   const events: MarketEvent[] = [{ type: 'AskResumed', askId: o.id(s), owner: o.owner(s) }];
-  const free = o.capacity(s) - o.used(s);
+  const free = o.freeSlots(s);
   if (free > 0 && o.expiresAt(s) > meta.now) {
     const supplier: Supplier = { id: o.id(s), owner: o.owner(s), price: o.price(s), attributes: o.attributes(s), placedSeq: o.placedSeq(s), free, slot: s, released: null };
     matchSupplier(state, supplier, meta.now, events);

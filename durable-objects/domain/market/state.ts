@@ -171,6 +171,10 @@ export class Orders {
   used(s: number): number {
     return this.ints[s * 16 + USED]!;
   }
+  /** How many of an ask's slots are free. */
+  freeSlots(s: number): number {
+    return this.capacity(s) - this.used(s);
+  }
   units(s: number): number {
     return this.ints[s * 16 + UNITS]!;
   }
@@ -681,7 +685,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
       if (s === ABSENT || o.suspended(s) === 0) break;
       o.setSuspended(s, 0);
       state.suspended.delete(s);
-      if (o.status(s) === OPEN && !state.asks.has(s) && o.used(s) < o.capacity(s)) {
+      if (o.status(s) === OPEN && !state.asks.has(s) && o.freeSlots(s) > 0) {
         o.setSeq(s, state.seq++);
         state.asks.append(s, o.price(s));
       }
@@ -808,7 +812,7 @@ function takeSlot(state: MarketState, askId: string, jobId: string): void {
   if (s === ABSENT) return;
   const o = state.orders;
   o.addJob(s, jobId);
-  if (o.used(s) >= o.capacity(s)) state.asks.unlink(s);
+  if (o.freeSlots(s) <= 0) state.asks.unlink(s);
 }
 
 /** A bid leaves the book (or never rested) filled, cancelled or expired: its id is remembered as closed. */

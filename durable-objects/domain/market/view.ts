@@ -49,7 +49,7 @@ export function getOrder(state: MarketState, id: string): OrderView | null {
       price: o.price(s),
       capacity: o.capacity(s),
       slotsInUse: used,
-      freeSlots: o.capacity(s) - used,
+      freeSlots: o.freeSlots(s),
       attributes: o.attributes(s),
       expiresAt: o.expiresAt(s),
       status: status === OPEN && o.suspended(s) === 1 ? 'suspended' : (STATUS_NAMES[status] as 'open' | 'cancelled' | 'expired'),
@@ -80,7 +80,7 @@ export function bookDepth(state: MarketState, levels: number): BookDepth {
   for (let i = asks.levels.length - 1; i >= 0 && out.asks.length < levels; i--) {
     const level = asks.levels[i]!;
     let free = 0;
-    for (let a = asks.head[level]!; a !== NIL; a = asks.next(a)) free += o.capacity(a) - o.used(a);
+    for (let a = asks.head[level]!; a !== NIL; a = asks.next(a)) free += o.freeSlots(a);
     out.asks.push({ price: asks.price[level]!, orders: asks.count[level]!, freeSlots: free });
   }
   return out;
