@@ -51,7 +51,7 @@ const IDS_PER_QUERY = 100;
 const STATEMENTS_PER_BATCH = 400;
 
 /** Projects messages in order: one read of the applied event ids, then the writes in few batches. */
-export async function projectMany(db: D1Database, messages: readonly ProjectionMessage[]): Promise<void> {
+async function projectMany(db: D1Database, messages: readonly ProjectionMessage[]): Promise<void> {
   const eventId = (m: ProjectionMessage, seq: number) => `${m.source}:${m.object}:${seq}`;
   const ids: string[] = [];
   for (const m of messages) if (m.source === 'market' || m.source === 'job') for (const e of m.events) ids.push(eventId(m, e.seq));

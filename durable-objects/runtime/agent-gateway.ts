@@ -25,6 +25,9 @@ export type Dispatch = Work;
 const SILENT_HEARTBEATS = 3;
 const tagOf = (socketId: string) => `socket:${socketId}`;
 
+/** Model sizes a gateway remembers (oldest forgotten first). */
+const MODEL_SIZES_KEPT = 256;
+
 /**
  * The market object's agent sockets (WebSocket hibernation): the signed hello, then the dispatch
  * decider (domain/dispatch) decides which socket gets which matched replica; this shell keeps the
@@ -35,9 +38,6 @@ const tagOf = (socketId: string) => `socket:${socketId}`;
  * lease is never started with a job that has not heard of its match. Work sent into an agent's
  * prefetch window starts its lease with the job only when the agent says `start`.
  */
-/** Model sizes a gateway remembers (oldest forgotten first). */
-const MODEL_SIZES_KEPT = 256;
-
 export class AgentGateway {
   private state: DispatchState;
   /** Whether events are folding into the state now, and the entries they touched (`section\u0000key`). */

@@ -84,7 +84,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
         }
       }
     }
-    // The outbox is read oldest-due first on every delivery; under load a market's holds hundreds of rows.
+    // The outbox is read oldest-due first on every delivery; under load a market's outbox holds hundreds of rows.
     this.sql.exec(`
       CREATE UNIQUE INDEX IF NOT EXISTS events_by_command ON events (command_id) WHERE request_hash IS NOT NULL;
       CREATE INDEX IF NOT EXISTS outbox_by_due ON outbox (next_at, id);

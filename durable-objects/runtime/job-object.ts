@@ -10,16 +10,16 @@ import { EventSourcedObject } from './event-sourced-object.ts';
 import type { JobRpc } from './objects.ts';
 import { resultKey } from './blob-keys.ts';
 
-/** One job after its match: leases, results, verification, settlement or refund. */
+/** Events whose outbox messages go out at once (afterCommit). */
 const EAGER = new Set<JobEvent['type']>(['JobCreated', 'ReplicaReassigned', 'ResultSubmitted', 'RunFailed']);
 
+/** One job after its match: leases, results, verification, settlement or refund. */
 export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState> implements JobRpc {
   protected readonly kind = 'job' as const;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, jobDecider, 200);
   }
-
 
   protected timer(state: JobState) {
     const at = nextDeadline(state);
@@ -146,5 +146,3 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     return this.store.seq === 0 ? null : jobView(this.store.state);
   }
 }
-
-/** Where a replica's outputs are kept until the buyer has them or their time runs out. */

@@ -1,8 +1,8 @@
+// What the benchmarks share: where a stack's state lives, a bounded wait, a median, a percentile
+// and the printout of a bench run on its own.
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-// What the benchmarks share: a bounded wait, a percentile and the printout of a bench run on its own.
 
-/** `p`, or a rejection naming `what` once `ms` milliseconds have passed. */
 /**
  * Where a benchmark keeps the objects' SQLite files and the rest of its throw-away state: /dev/shm
  * (tmpfs) where it exists, so that what is measured is the marketplace's work and not this
@@ -14,12 +14,12 @@ export function benchStateRoot(chosen?: string): string {
   return chosen ?? process.env.BENCH_TMPDIR ?? (existsSync('/dev/shm') ? '/dev/shm' : tmpdir());
 }
 
+/** `p`, or a rejection naming `what` once `ms` milliseconds have passed. */
 export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms)))]).finally(() => clearTimeout(timer));
 }
 
-/** The nearest-rank `p`th percentile of ascending `sorted` samples. */
 /** The middle value (the upper one of an even count); 0 for none. */
 export const median = (xs: readonly number[]): number => {
   if (xs.length === 0) return 0;
@@ -27,6 +27,7 @@ export const median = (xs: readonly number[]): number => {
   return s[Math.floor(s.length / 2)]!;
 };
 
+/** The nearest-rank `p`th percentile of ascending `sorted` samples. */
 export const percentile = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 
 /** A bench run on its own: one aligned line per result, then the results as one JSON line. */
