@@ -73,9 +73,9 @@ afterEach(async () => {
   peer = null;
 });
 
-async function setup(o: { capacity: number; prefetch?: number; auto?: boolean; fault?: Fault; peer?: PeerOptions }) {
+async function setup<X extends Executor = DoublingExecutor>(o: { capacity: number; prefetch?: number; auto?: boolean; fault?: Fault; peer?: PeerOptions; executor?: X }) {
   peer = await startPeer({ welcome: () => ({ leases: [], heartbeatMs: 60_000 }), ...o.peer });
-  const executor = new DoublingExecutor(o.auto ?? true);
+  const executor = (o.executor ?? new DoublingExecutor(o.auto ?? true)) as X;
   const lines: string[] = [];
   agent = new Agent({
     capacity: o.capacity,
@@ -331,6 +331,127 @@ describe('an agent with a prefetch window', () => {
     expect(() => new Agent({ capacity: 1, prefetch: 17, executor: new DoublingExecutor(true), log: lineLogger({ write: () => {} }), connection: { server: 'http://127.0.0.1:1', market: 'cpu', keypair: { publicKey: 'k' } as never, hello: () => ({ askId: 'a', hardware: HARDWARE, runtime: RUNTIME }) } })).toThrow(
       /prefetch must be a whole number from 0 to 16/,
     );
+  });
+});
+
+/**
+ * An executor that queues (as exec/runner-pool.ts's RunnerPool does): it takes one run beyond the
+ * running one, runs them in order, says when each starts, and drops a queued run that is aborted.
+ */
+class QueueingExecutor implements Executor {
+  readonly queue = 1;
+  readonly calls: string[] = [];
+  readonly startedRuns: string[] = [];
+  private readonly inner = new DoublingExecutor(false);
+  private readonly line: { assign: AssignMessage; signal: AbortSignal; onStart?: () => void; done: (r: Promise<ExecutionResult>) => void }[] = [];
+  private busy = false;
+
+  run(assign: AssignMessage, o: { signal: AbortSignal; onStart?: () => void }): Promise<ExecutionResult> {
+    this.calls.push(assign.leaseId);
+    return new Promise<ExecutionResult>((resolve) => {
+      const entry = { assign, signal: o.signal, ...(o.onStart ? { onStart: o.onStart } : {}), done: resolve };
+      o.signal.addEventListener('abort', () => {
+        const i = this.line.indexOf(entry);
+        if (i >= 0) this.line.splice(i, 1) && resolve(Promise.reject(new ExecutionError('AGENT__RUN_FAILED', 'cancelled before it started')));
+      });
+      this.line.push(entry);
+      this.pump();
+    });
+  }
+
+  release(leaseId: string): void {
+    this.inner.release(leaseId);
+  }
+
+  waiting(): string[] {
+    return this.inner.waiting();
+  }
+
+  private pump(): void {
+    if (this.busy) return;
+    const next = this.line.shift();
+    if (!next) return;
+    this.busy = true;
+    this.startedRuns.push(next.assign.leaseId);
+    next.onStart?.();
+    const run = this.inner.run(next.assign, { signal: next.signal });
+    next.done(run);
+    // The next run starts a turn later, after this one's answer (as a thread's messages arrive).
+    void run.finally(() => {
+      this.busy = false;
+      setImmediate(() => this.pump());
+    });
+  }
+}
+
+describe('an agent over an executor that queues (runs in threads)', () => {
+  const prefetched = (n: number): AssignMessage => ({ ...assign(n), prefetch: true });
+
+  it('hands prefetched work to the executor while a run goes on; it starts (start sent) when the executor starts it', async () => {
+    const executor = new QueueingExecutor();
+    const { peer, agent } = await setup({ capacity: 1, prefetch: 2, executor });
+    const s = await peer.socket(0);
+    expect(await s.next('ready')).toEqual({ type: 'ready', slots: 1, prefetch: 2 });
+    s.send(assign(1));
+    s.send(prefetched(2));
+    s.send(prefetched(3));
+    await until(() => executor.calls.length === 2 && agent.prefetched === 2);
+    // lease-2 sits in the executor's queue (its one place), lease-3 in the agent's window; neither has started.
+    expect(executor.calls).toEqual(['lease-1', 'lease-2']);
+    expect(executor.startedRuns).toEqual(['lease-1']);
+    expect(agent.heldLeases()).toEqual(['lease-1']);
+    expect(agent.freeSlots).toBe(0);
+    expect(s.received.some((m) => m.type === 'start')).toBe(false);
+    executor.release('lease-1');
+    expect(await s.next('start')).toEqual({ type: 'start', jobId: 'bid_cpu_2', leaseId: 'lease-2' });
+    await s.take((m) => m.type === 'result' && m.leaseId === 'lease-1');
+    // lease-2 runs; lease-3 has moved into the executor's queue (while lease-2 still runs).
+    await until(() => executor.calls.length === 3);
+    expect(executor.waiting()).toEqual(['lease-2']);
+    expect(executor.startedRuns).toEqual(['lease-1', 'lease-2']);
+    expect(agent.heldLeases()).toEqual(['lease-2']);
+    expect(agent.prefetched).toBe(1);
+    executor.release('lease-2');
+    await s.take((m) => m.type === 'result' && m.leaseId === 'lease-2');
+    executor.release((await until(() => executor.waiting().includes('lease-3')), 'lease-3'));
+    await s.take((m) => m.type === 'result' && m.leaseId === 'lease-3');
+    expect(await s.take((m) => m.type === 'ready' && m.slots === 1)).toEqual({ type: 'ready', slots: 1, prefetch: 2 });
+    expect(s.received.filter((m) => m.type === 'error')).toEqual([]);
+  });
+
+  it('a queued run the server cancels is taken out of the executor unstarted, and the window moves up', async () => {
+    const executor = new QueueingExecutor();
+    const { peer, agent } = await setup({ capacity: 1, prefetch: 2, executor });
+    const s = await peer.socket(0);
+    await s.next('ready');
+    s.send(assign(1));
+    s.send(prefetched(2));
+    s.send(prefetched(3));
+    await until(() => executor.calls.length === 2 && agent.prefetched === 2);
+    s.send({ type: 'cancel', jobId: 'bid_cpu_2', leaseId: 'lease-2', reason: 'the job released this slot' });
+    await until(() => executor.calls.length === 3);
+    expect(executor.calls).toEqual(['lease-1', 'lease-2', 'lease-3']);
+    executor.release('lease-1');
+    expect(await s.next('start')).toEqual({ type: 'start', jobId: 'bid_cpu_3', leaseId: 'lease-3' });
+    executor.release('lease-3');
+    await s.take((m) => m.type === 'result' && m.leaseId === 'lease-3');
+    expect(executor.startedRuns).toEqual(['lease-1', 'lease-3']);
+    expect(s.received.flatMap((m) => (m.type === 'result' || m.type === 'error' ? [m.leaseId] : []))).toEqual(['lease-1', 'lease-3']);
+  });
+
+  it('draining gives queued work back unstarted (AGENT__DRAINING) and finishes the running one', async () => {
+    const executor = new QueueingExecutor();
+    const { peer, agent } = await setup({ capacity: 1, prefetch: 2, executor });
+    const s = await peer.socket(0);
+    await s.next('ready');
+    s.send(assign(1));
+    s.send(prefetched(2));
+    await until(() => executor.calls.length === 2);
+    const drained = agent.drain({ timeoutMs: 5_000 });
+    expect(await s.next('error')).toMatchObject({ leaseId: 'lease-2', code: 'AGENT__DRAINING' });
+    executor.release('lease-1');
+    expect(await drained).toEqual({ finished: 1, abandoned: 0 });
+    expect(executor.startedRuns).toEqual(['lease-1']);
   });
 });
 

@@ -26,9 +26,15 @@ import type { ConnectionOptions, WorkMessage } from './net/connection.ts';
 /** What a run produces: the result message less its ids. */
 export type ExecutionResult = Pick<ResultMessage, 'outputs' | 'outputDigest' | 'timings'>;
 
-/** Runs one assignment. A thrown error with a `code` of `AgentErrorCode` is reported as that code. */
+/**
+ * Runs one assignment. A thrown error with a `code` of `AgentErrorCode` is reported as that code.
+ * An executor with a `queue` may be handed up to that many runs beyond the slots' running ones (it
+ * runs them in order as its slots free up, and calls `onStart` when each really starts); one without
+ * is handed a run only when a slot is free, and the run starts when handed.
+ */
 export interface Executor {
-  run(assign: AssignMessage, o: { signal: AbortSignal }): Promise<ExecutionResult>;
+  run(assign: AssignMessage, o: { signal: AbortSignal; onStart?: () => void }): Promise<ExecutionResult>;
+  readonly queue?: number;
 }
 
 export type AgentErrorCode = AgentErrorMessage['code'];
@@ -45,16 +51,19 @@ export class ExecutionError extends Error {
   }
 }
 
-/** The shape of exec/runner.ts's OnnxRunner that the agent needs. */
+/** The shape of an ONNX runner that the agent needs (exec/runner-pool.ts's RunnerPool, or exec/runner.ts's OnnxRunner). */
 export interface RunnerLike {
-  run(o: { modelSha256: string; inputs: WireTensor[]; outputs?: string[] }): Promise<ExecutionResult>;
+  run(o: { modelSha256: string; inputs: WireTensor[]; outputs?: string[] }, control?: { signal?: AbortSignal; onStart?: () => void }): Promise<ExecutionResult>;
+  readonly queue?: number;
 }
 
 /** Adapts an ONNX runner to the executor interface (empty `outputs` means all). */
 export function runnerExecutor(runner: RunnerLike): Executor {
   return {
-    async run(assign) {
-      const r = await runner.run({ modelSha256: assign.model.sha256, inputs: assign.inputs, ...(assign.outputs.length > 0 ? { outputs: assign.outputs } : {}) });
+    ...(runner.queue ? { queue: runner.queue } : {}),
+    async run(assign, o) {
+      const request = { modelSha256: assign.model.sha256, inputs: assign.inputs, ...(assign.outputs.length > 0 ? { outputs: assign.outputs } : {}) };
+      const r = await runner.run(request, { signal: o.signal, ...(o.onStart ? { onStart: o.onStart } : {}) });
       return { outputs: r.outputs, outputDigest: r.outputDigest, timings: { loadMs: r.timings.loadMs, runMs: r.timings.runMs } };
     },
   };
@@ -133,7 +142,7 @@ export type AgentState = 'idle' | 'connecting' | 'working' | 'draining' | 'stopp
 interface Job {
   assign: AssignMessage;
   abort: AbortController;
-  /** Running (or ran); false while it waits in the prefetch window for a slot. */
+  /** Running (or ran); false while it waits in the prefetch window, or in the executor's queue, for a slot. */
   started: boolean;
   /** The answer once the run ended; kept while the socket is down, until a welcome lists the lease. */
   answer: ResultMessage | AgentErrorMessage | null;
@@ -152,8 +161,10 @@ export class Agent {
   private readonly o: AgentOptions;
   private readonly conn: AgentConnection;
   private readonly jobs = new Map<string, Job>();
-  /** Held assigns not yet started, oldest first (each also in `jobs`). */
+  /** Held assigns not yet started nor handed to the executor, oldest first (each also in `jobs`). */
   private readonly waiting: Job[] = [];
+  /** Held assigns handed to the executor's queue, not started yet (each also in `jobs`). */
+  private readonly queued = new Set<Job>();
   private stateValue: AgentState = 'idle';
   private drainPromise: Promise<DrainOutcome> | null = null;
   private idleWaiters: (() => void)[] = [];
@@ -196,16 +207,16 @@ export class Agent {
     return this.stateValue;
   }
 
-  /** Slots not running a job now. */
+  /** Slots not running a job now, nor about to (a job in the executor's queue starts when a run ends). */
   get freeSlots(): number {
-    let running = 0;
+    let running = this.queued.size;
     for (const j of this.jobs.values()) if (j.started && !j.answer) running++;
     return Math.max(0, this.capacity - running);
   }
 
-  /** Assigns held in the prefetch window, not started yet. */
+  /** Assigns held in the prefetch window, not started yet (waiting, or queued in the executor). */
   get prefetched(): number {
-    return this.waiting.length;
+    return this.waiting.length + this.queued.size;
   }
 
   /**
@@ -239,7 +250,7 @@ export class Agent {
     this.setState('draining');
     this.conn.send({ type: 'ready', slots: 0 });
     // Prefetched work not started goes back at once, for the server to re-match; what came with a lease is finished.
-    for (const job of this.waiting.filter((j) => j.assign.prefetch)) {
+    for (const job of [...this.queued, ...this.waiting].filter((j) => j.assign.prefetch)) {
       this.drop(job);
       this.refuse(job.assign, 'AGENT__DRAINING', 'the agent is draining; prefetched work given back unstarted');
     }
@@ -319,7 +330,7 @@ export class Agent {
       this.begin(job);
       return;
     }
-    if (this.waiting.length >= this.prefetch) {
+    if (this.prefetched >= this.prefetch) {
       // The server overran the slots and window announced (a ready crossed an assign in flight):
       // refuse rather than oversubscribe the machine, so the replica is re-matched elsewhere at once.
       this.refuse(m, 'AGENT__RUN_FAILED', `no free slot: all ${this.capacity} are busy${this.prefetch > 0 ? ` and ${this.prefetch} assign(s) wait` : ''}`);
@@ -327,38 +338,72 @@ export class Agent {
     }
     this.jobs.set(m.leaseId, job);
     this.waiting.push(job);
-    this.o.log.info(`${jobName(m)}: held for the next free slot (lease ${m.leaseId}), ${this.waiting.length}/${this.prefetch} waiting`);
+    this.o.log.info(`${jobName(m)}: held for the next free slot (lease ${m.leaseId}), ${this.prefetched}/${this.prefetch} waiting`);
+    this.handOver();
   }
 
-  /** Runs a held job in a free slot; prefetched work tells the server it started (its lease starts now). */
+  /** Runs a held job in a free slot. */
   private begin(job: Job): void {
+    this.started(job);
+    void this.execute(job, false);
+  }
+
+  /**
+   * A job's run began: prefetched work tells the server it started (its lease starts now). A job
+   * that left the executor's queue makes room there for the next waiting one.
+   */
+  private started(job: Job): void {
     const m = job.assign;
+    const fromQueue = this.queued.delete(job);
     job.started = true;
     if (m.prefetch) this.conn.send({ type: 'start', jobId: m.jobId, leaseId: m.leaseId });
     this.o.log.info(`${jobName(m)}: started (model ${short(m.model.sha256)}, lease ${m.leaseId}), ${this.freeSlots}/${this.capacity} slot(s) free`);
-    void this.execute(job);
+    if (fromQueue) this.handOver();
   }
 
-  /** Starts waiting jobs, oldest first, while slots are free (not while draining: held leases still run); how many started. */
+  /**
+   * Starts waiting jobs, oldest first, while slots are free (not while draining: held leases still
+   * run), then hands the executor's queue what it takes; how many started.
+   */
   private startWaiting(): number {
     let n = 0;
     for (; this.waiting.length > 0 && this.freeSlots > 0 && this.stateValue !== 'stopped'; n++) this.begin(this.waiting.shift()!);
+    this.handOver();
     return n;
   }
 
-  /** Forgets a job: aborted if running, out of the prefetch window if waiting. */
+  /**
+   * Hands waiting jobs to an executor that queues (Executor.queue): it starts each the moment a
+   * slot's run ends, without waiting for this thread; the job counts as started when it says so.
+   */
+  private handOver(): void {
+    const depth = this.o.executor.queue ?? 0;
+    while (this.waiting.length > 0 && this.queued.size < depth && this.stateValue !== 'stopped' && this.stateValue !== 'draining') {
+      const job = this.waiting.shift()!;
+      this.queued.add(job);
+      void this.execute(job, true);
+    }
+  }
+
+  /** Forgets a job: aborted if running or queued in the executor, out of the prefetch window if waiting. */
   private drop(job: Job): void {
     job.abort.abort();
     this.jobs.delete(job.assign.leaseId);
+    this.queued.delete(job);
     const i = this.waiting.indexOf(job);
     if (i >= 0) this.waiting.splice(i, 1);
   }
 
-  private async execute(job: Job): Promise<void> {
+  private async execute(job: Job, queued: boolean): Promise<void> {
     const m = job.assign;
     let answer: ResultMessage | AgentErrorMessage;
     try {
-      let r = await this.o.executor.run(m, { signal: job.abort.signal });
+      const onStart = queued
+        ? () => {
+            if (this.jobs.get(m.leaseId) === job && !job.started) this.started(job);
+          }
+        : undefined;
+      let r = await this.o.executor.run(m, { signal: job.abort.signal, ...(onStart ? { onStart } : {}) });
       if (this.o.fault === 'wrong-output') r = await corruptOutputs(r);
       answer = { type: 'result', jobId: m.jobId, leaseId: m.leaseId, outputs: r.outputs, outputDigest: r.outputDigest, timings: r.timings };
     } catch (err) {
@@ -368,6 +413,8 @@ export class Agent {
       answer = { type: 'error', jobId: m.jobId, leaseId: m.leaseId, code, message, ...(code === 'AGENT__RUN_FAILED' ? { failure: failureKindOf(message) } : {}) };
     }
     if (this.jobs.get(m.leaseId) !== job) return; // cancelled or dropped meanwhile
+    // A queued run that failed before it began (the executor never said it started) still took its slot.
+    if (!job.started) this.started(job);
     job.answer = answer;
     // The next held job starts before this answer goes out: the slot is never idle for a round trip.
     // One microtask's pause lets its run reach the executor (onnxruntime) before this answer is
@@ -393,9 +440,10 @@ export class Agent {
       this.o.log.info(`cancel for job ${m.jobId} lease ${m.leaseId}: not held; ignored`);
       return;
     }
+    const queued = this.queued.has(job);
     this.drop(job);
     this.o.log.info(`${jobName(job.assign)}: cancelled by the server${m.reason ? ` (${m.reason})` : ''}`);
-    if (job.started && !job.answer) {
+    if ((job.started && !job.answer) || queued) {
       this.startWaiting();
       this.announce();
     }
@@ -442,6 +490,7 @@ export class Agent {
     for (const job of this.jobs.values()) job.abort.abort();
     this.jobs.clear();
     this.waiting.length = 0;
+    this.queued.clear();
     if (n > 0) this.o.log.warn(`gave up ${n} lease(s); the server will re-match them when they lapse`);
     this.checkIdle();
     return n;

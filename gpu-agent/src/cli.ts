@@ -22,7 +22,7 @@ import type { Executor, Logger } from './agent.ts';
 // Static on purpose: tsx fails to parse a file with both a shebang and a dynamic import().
 import { detectHardware } from './exec/hardware.ts';
 import { ModelCache } from './exec/model-cache.ts';
-import { OnnxRunner } from './exec/runner.ts';
+import { RunnerPool } from './exec/runner-pool.ts';
 import { probeRuntime } from './exec/runtime.ts';
 
 /**
@@ -63,8 +63,8 @@ export interface AgentCliIo {
   createClient?: (o: DougClientOptions) => DougClient;
   /** Detects hardware and runtime; exec/hardware.ts and exec/runtime.ts by default. */
   probe?: () => Promise<Probe>;
-  /** Builds the executor; the ONNX runner over the model cache by default. */
-  createExecutor?: (o: { runtime: RuntimeFingerprint; server: string; modelDir: string }) => Promise<Executor>;
+  /** Builds the executor; ONNX runs in threads (one per slot) over the model cache by default. */
+  createExecutor?: (o: { runtime: RuntimeFingerprint; server: string; modelDir: string; capacity: number }) => Promise<Executor>;
   /** Calls the handler on each stop request (SIGINT/SIGTERM by default); returns an unsubscribe. */
   onStop?: (handler: (signal: string) => void) => () => void;
 }
@@ -354,7 +354,7 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
   log.info(`hardware: ${hw.cpuModel}, ${hw.cores} cores, ${hw.memoryGb} GB${hw.gpus.length ? `, ${hw.gpus.map((g) => `${g.name} (${g.memoryGb} GB)`).join(', ')}` : ', no GPU'}`);
   log.info(probe.log);
   const attributes = await askAttributes(probe, o.attributes);
-  const executor = await (io.createExecutor ?? defaultExecutor)({ runtime: probe.runtime, server: o.server, modelDir: o.modelDir });
+  const executor = await (io.createExecutor ?? defaultExecutor)({ runtime: probe.runtime, server: o.server, modelDir: o.modelDir, capacity: o.capacity });
 
   const createClient = io.createClient ?? ((c: DougClientOptions) => new DougClient(c));
   let delegation: Delegation | undefined = given ?? undefined;
@@ -545,8 +545,12 @@ async function defaultProbe(): Promise<Probe> {
   return { hardware, runtime: runtime.fingerprint, log: runtime.log };
 }
 
-/** The ONNX runner over the on-disk model cache; models come from the URL each assign names. */
-async function defaultExecutor(o: { runtime: RuntimeFingerprint; server: string; modelDir: string }): Promise<Executor> {
+/**
+ * ONNX runs over the on-disk model cache, one worker thread per slot (exec/runner-pool.ts: a run
+ * holds its thread, so slots run at once and the socket stays answered); models come from the URL
+ * each assign names.
+ */
+async function defaultExecutor(o: { runtime: RuntimeFingerprint; server: string; modelDir: string; capacity: number }): Promise<Executor> {
   const urls = new Map<string, string>();
   const cache = new ModelCache(o.modelDir, async (sha256) => {
     const url = new URL(urls.get(sha256) ?? `/v1/models/${sha256}`, `${o.server}/`);
@@ -554,8 +558,9 @@ async function defaultExecutor(o: { runtime: RuntimeFingerprint; server: string;
     if (!res.ok) throw new Error(`GET ${url.pathname} answered ${res.status}`);
     return new Uint8Array(await res.arrayBuffer());
   });
-  const inner = runnerExecutor(new OnnxRunner({ executionProvider: o.runtime.executionProvider, cache }));
+  const inner = runnerExecutor(new RunnerPool({ executionProvider: o.runtime.executionProvider, cache, threads: o.capacity }));
   return {
+    ...(inner.queue ? { queue: inner.queue } : {}),
     run(assign, opts) {
       urls.set(assign.model.sha256, assign.model.url);
       return inner.run(assign, opts);
