@@ -90,7 +90,8 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
       CREATE INDEX IF NOT EXISTS outbox_by_due ON outbox (next_at, id);
     `);
     this.state = decider.initialState();
-    this.load();
+    // A new object has nothing to load (no commands, snapshot or events): four reads spared.
+    if (!fresh) this.load();
   }
 
   /** Reads the `commands` ids into memory when there are few enough. */
