@@ -1,5 +1,5 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { AUTH_HEADERS, base64UrlDecode, createDelegation, delegationMessage, enc
 import type { Delegation, DelegationScope, Keypair } from '../../durable-objects/contracts/auth.ts';
 import { tensorsDigest, toWire } from '../../durable-objects/contracts/tensors.ts';
 import { encodeKeyFile, loadKeypair, saveKeypair } from '../../sdk/keyfile.ts';
-import { askAttributes, fingerprintAttribute, main } from './cli.ts';
+import { askAttributes, defaultThreads, fingerprintAttribute, main } from './cli.ts';
 import type { AgentCliIo, Probe } from './cli.ts';
 import { startPeer } from '../../test/support/agent-peer.ts';
 import type { Peer, PeerHttpRequest } from '../../test/support/agent-peer.ts';
@@ -100,6 +100,12 @@ describe('doug-agent with a bad command line', () => {
     const t4 = io();
     expect(await main(['--server', 'http://x', '--market', 'cpu', '--price', '1', '--capacity', '1', '--prefetch', '17'], t4.io)).toBe(2);
     expect(t4.err.join('')).toMatch(/CLI__USAGE: --prefetch: at most 16/);
+    const t5 = io();
+    expect(await main(['--server', 'http://x', '--market', 'cpu', '--price', '1', '--capacity', '2', '--threads', '3'], t5.io)).toBe(2);
+    expect(t5.err.join('')).toMatch(/CLI__USAGE: --threads: at most the capacity \(2\)/);
+    const t6 = io();
+    expect(await main(['--server', 'http://x', '--market', 'cpu', '--price', '1', '--capacity', '2', '--threads', '0'], t6.io)).toBe(2);
+    expect(t6.err.join('')).toMatch(/CLI__USAGE: --threads/);
   });
 
   it('prints usage on --help', async () => {
@@ -110,6 +116,27 @@ describe('doug-agent with a bad command line', () => {
 });
 
 describe('doug-agent run by a provider', () => {
+  it('builds its executor with the threads asked for, or by default one per slot on the CPU and one with CUDA', async () => {
+    expect(defaultThreads(2, 'cpu')).toBe(Math.min(2, availableParallelism()));
+    expect(defaultThreads(1024, 'cpu')).toBe(availableParallelism());
+    expect(defaultThreads(4, 'cuda')).toBe(1);
+    for (const [args, want] of [
+      [['--threads', '1'], 1],
+      [[], defaultThreads(2, 'cpu')],
+    ] as const) {
+      const m = await market();
+      const asked: number[] = [];
+      const base = io();
+      const t = io({ createExecutor: async (o) => (asked.push(o.threads), base.io.createExecutor!(o)) });
+      const code = main(['--server', m.url, '--market', 'cpu', '--price', '1', '--capacity', '2', '--quiet', ...args], t.io);
+      await (await m.socket(0)).next('ready');
+      t.stop('SIGINT');
+      expect(await code).toBe(0);
+      expect(asked).toEqual([want]);
+      await m.close();
+    }
+  });
+
   it('with --prefetch lists the window as more slots of its ask and announces it in ready', async () => {
     const m = await market();
     const t = io();

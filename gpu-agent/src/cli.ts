@@ -1,6 +1,6 @@
 #!/usr/bin/env -S node --import tsx
 import { readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 import { fingerprintOf } from '../../durable-objects/contracts/agent.ts';
@@ -64,7 +64,7 @@ export interface AgentCliIo {
   /** Detects hardware and runtime; exec/hardware.ts and exec/runtime.ts by default. */
   probe?: () => Promise<Probe>;
   /** Builds the executor; ONNX runs in threads (one per slot) over the model cache by default. */
-  createExecutor?: (o: { runtime: RuntimeFingerprint; server: string; modelDir: string; capacity: number }) => Promise<Executor>;
+  createExecutor?: (o: ExecutorOptions) => Promise<Executor>;
   /** Calls the handler on each stop request (SIGINT/SIGTERM by default); returns an unsubscribe. */
   onStop?: (handler: (signal: string) => void) => () => void;
 }
@@ -76,6 +76,8 @@ interface Options {
   capacity: number;
   /** Assigns held beyond the slots (the prefetch window); the ask lists that many more slots. */
   prefetch: number;
+  /** `--threads`: threads running models, or null for the default (defaultThreads). */
+  threads: number | null;
   attributes: Record<string, AttributeValue>;
   keyPath: string;
   walletKeyPath: string | null;
@@ -93,6 +95,7 @@ const FLAGS: Record<string, FlagKind> = {
   price: 'string',
   capacity: 'string',
   prefetch: 'string',
+  threads: 'string',
   attr: 'list',
   key: 'string',
   'wallet-key': 'string',
@@ -122,6 +125,9 @@ if it is missing: the key a wallet authorises on the portal's /provide page.
   --prefetch N          hold up to N more assigns (0-${MAX_PREFETCH}, default 0), each started the moment a
                         slot frees, so short jobs run back to back; the ask lists N more slots,
                         and held work must still start within a lease's length of its match
+  --threads N           threads running models, 1 to the capacity; each loads its own copy of a
+                        model (default: the capacity, at most the CPU's cores, with the CPU
+                        execution provider; 1 with CUDA, so one copy sits in the GPU's memory)
   --attr key=value      extra ask attribute (repeatable); detected ones: accelerator, memoryGb, cores, fingerprint
   --key FILE            the agent's hot key (default ${DEFAULT_AGENT_KEY_PATH}; created, mode 0600, if
                         missing, except with --delegation, which names an existing key)
@@ -185,6 +191,8 @@ function options(argv: string[], io: AgentCliIo): Options {
   const prefetch = str('prefetch') === undefined ? 0 : intArg('--prefetch', str('prefetch')!, 0);
   if (prefetch > MAX_PREFETCH) throw new UsageError(`--prefetch: at most ${MAX_PREFETCH}`);
   if (capacity + prefetch > LIMITS.capacity.max) throw new UsageError(`--capacity and --prefetch: at most ${LIMITS.capacity.max} together (the ask's slots)`);
+  const threads = str('threads') === undefined ? null : intArg('--threads', str('threads')!, 1);
+  if (threads !== null && threads > capacity) throw new UsageError(`--threads: at most the capacity (${capacity}); more threads than slots would stand idle`);
   const ttlMs = str('ttl') === undefined ? DEFAULT_TTL_MS : durationArg('--ttl', str('ttl')!);
   if (ttlMs > API_LIMITS.maxTtlMs) throw new UsageError(`--ttl: at most ${API_LIMITS.maxTtlMs / 86_400_000}d`);
   const drainTimeoutMs = str('drain-timeout') === undefined ? DEFAULT_DRAIN_MS : durationArg('--drain-timeout', str('drain-timeout')!);
@@ -201,6 +209,7 @@ function options(argv: string[], io: AgentCliIo): Options {
     price,
     capacity,
     prefetch,
+    threads,
     attributes: attributesArg(Array.isArray(f.attr) ? f.attr : []),
     keyPath: expandHome(str('key') ?? DEFAULT_AGENT_KEY_PATH, home),
     walletKeyPath: wallet === undefined ? null : expandHome(wallet, home),
@@ -354,7 +363,7 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
   log.info(`hardware: ${hw.cpuModel}, ${hw.cores} cores, ${hw.memoryGb} GB${hw.gpus.length ? `, ${hw.gpus.map((g) => `${g.name} (${g.memoryGb} GB)`).join(', ')}` : ', no GPU'}`);
   log.info(probe.log);
   const attributes = await askAttributes(probe, o.attributes);
-  const executor = await (io.createExecutor ?? defaultExecutor)({ runtime: probe.runtime, server: o.server, modelDir: o.modelDir, capacity: o.capacity });
+  const executor = await (io.createExecutor ?? defaultExecutor)({ runtime: probe.runtime, server: o.server, modelDir: o.modelDir, threads: o.threads ?? defaultThreads(o.capacity, probe.runtime.executionProvider) });
 
   const createClient = io.createClient ?? ((c: DougClientOptions) => new DougClient(c));
   let delegation: Delegation | undefined = given ?? undefined;
@@ -545,12 +554,29 @@ async function defaultProbe(): Promise<Probe> {
   return { hardware, runtime: runtime.fingerprint, log: runtime.log };
 }
 
+/** What the executor is built from: the runtime, where models come from and go, and its threads. */
+export interface ExecutorOptions {
+  runtime: RuntimeFingerprint;
+  server: string;
+  modelDir: string;
+  threads: number;
+}
+
 /**
- * ONNX runs over the on-disk model cache, one worker thread per slot (exec/runner-pool.ts: a run
+ * Threads running models when --threads is not given: one per slot on the CPU, up to its cores (more
+ * would only take turns); one with CUDA, where each thread's session would be another copy of the
+ * model in the GPU's memory (its slots then take turns in that thread, as before threads).
+ */
+export function defaultThreads(capacity: number, executionProvider: RuntimeFingerprint['executionProvider']): number {
+  return executionProvider === 'cuda' ? 1 : Math.max(1, Math.min(capacity, availableParallelism()));
+}
+
+/**
+ * ONNX runs over the on-disk model cache, in worker threads (exec/runner-pool.ts: a run
  * holds its thread, so slots run at once and the socket stays answered); models come from the URL
  * each assign names.
  */
-async function defaultExecutor(o: { runtime: RuntimeFingerprint; server: string; modelDir: string; capacity: number }): Promise<Executor> {
+async function defaultExecutor(o: ExecutorOptions): Promise<Executor> {
   const urls = new Map<string, string>();
   const cache = new ModelCache(o.modelDir, async (sha256) => {
     const url = new URL(urls.get(sha256) ?? `/v1/models/${sha256}`, `${o.server}/`);
@@ -558,7 +584,7 @@ async function defaultExecutor(o: { runtime: RuntimeFingerprint; server: string;
     if (!res.ok) throw new Error(`GET ${url.pathname} answered ${res.status}`);
     return new Uint8Array(await res.arrayBuffer());
   });
-  const inner = runnerExecutor(new RunnerPool({ executionProvider: o.runtime.executionProvider, cache, threads: o.capacity }));
+  const inner = runnerExecutor(new RunnerPool({ executionProvider: o.runtime.executionProvider, cache, threads: o.threads }));
   return {
     ...(inner.queue ? { queue: inner.queue } : {}),
     run(assign, opts) {
