@@ -120,6 +120,21 @@ describe('runs in worker threads', () => {
     const pool = new RunnerPool({ executionProvider: 'cpu', cache });
     await pool.run({ modelSha256: ADD, inputs: [f32('x', [1], [1])] });
     await pool.close();
-    await expect(pool.run({ modelSha256: ADD, inputs: [f32('x', [1], [1])] })).rejects.toThrow(/runner thread exited/);
+    await expect(pool.run({ modelSha256: ADD, inputs: [f32('x', [1], [1])] })).rejects.toMatchObject({ code: 'AGENT__RUN_FAILED', context: { reason: 'the runner is closed' } });
+  });
+
+  it('refuses the runs of a thread that dies, and runs the next ones in a fresh thread', async () => {
+    const pool = new RunnerPool({ executionProvider: 'cpu', cache });
+    try {
+      const req = { modelSha256: ADD, inputs: [f32('x', [1], [1])] };
+      await pool.run(req);
+      const held = pool.run(req);
+      // The thread ends under its run (as when it runs out of memory).
+      await (pool as unknown as { threads: { worker: { terminate(): Promise<number> } }[] }).threads[0]!.worker.terminate();
+      await expect(held).rejects.toThrow(/runner thread exited/);
+      expect(wireValues((await pool.run(req)).outputs[0]!)).toEqual([2]);
+    } finally {
+      await pool.close();
+    }
   });
 });

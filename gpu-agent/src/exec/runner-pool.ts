@@ -21,14 +21,17 @@ export interface RunControl {
  * the agent hands over prefetched work this way, so the next run starts in the thread the moment
  * the last one ends instead of a round trip through the main thread later; `onStart` tells the
  * agent when it did (its lease starts then). An aborted run that has not started is taken out of
- * the queue. Errors come back with their codes.
+ * the queue. Errors come back with their codes; a thread that dies (its runs are refused, saying
+ * so) is replaced by a fresh one at the next run.
  */
 export class RunnerPool {
   readonly executionProvider: RunnerOptions['executionProvider'];
   /** Runs the pool holds queued beyond the running ones: one per thread. */
   readonly queue: number;
   private readonly cache: Pick<ModelCache, 'get'>;
+  private readonly options: ThreadOptions;
   private readonly threads: PoolThread[];
+  private closed = false;
   /** A model once on disk stays there (the cache only adds files), so its path is asked for once. */
   private readonly paths = new Map<string, string>();
 
@@ -37,14 +40,17 @@ export class RunnerPool {
     this.executionProvider = o.executionProvider;
     this.cache = o.cache;
     this.queue = threads;
-    const options: ThreadOptions = { executionProvider: o.executionProvider, intraOpNumThreads: o.intraOpNumThreads, maxSessions: o.maxSessions };
-    this.threads = Array.from({ length: threads }, () => new PoolThread(options));
+    this.options = { executionProvider: o.executionProvider, intraOpNumThreads: o.intraOpNumThreads, maxSessions: o.maxSessions };
+    this.threads = Array.from({ length: threads }, () => new PoolThread(this.options));
   }
 
   /** As OnnxRunner.run; the model file is fetched here, the run happens in the least busy thread. */
   async run(req: RunRequest, control: RunControl = {}): Promise<RunResult> {
+    if (this.closed) throw new AgentExecError('AGENT__RUN_FAILED', { sha256: req.modelSha256, reason: 'the runner is closed' });
     const path = this.paths.get(req.modelSha256) ?? (await this.cache.get(req.modelSha256));
     this.paths.set(req.modelSha256, path);
+    // A thread that died (its runs were refused with the reason) is replaced by a fresh one.
+    for (let i = 0; i < this.threads.length; i++) if (this.threads[i]!.dead) this.threads[i] = new PoolThread(this.options);
     let thread = this.threads[0]!;
     for (const t of this.threads) if (t.outstanding < thread.outstanding) thread = t;
     return thread.run(path, req, control);
@@ -52,6 +58,7 @@ export class RunnerPool {
 
   /** Ends the threads (their sessions go with them); runs still held are refused. */
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.threads.map((t) => t.close()));
   }
 }
@@ -80,7 +87,7 @@ class PoolThread {
   private readonly worker: Worker;
   private next = 0;
   private readonly pending = new Map<number, Pending>();
-  private dead: Error | null = null;
+  private error: Error | null = null;
 
   constructor(options: ThreadOptions) {
     this.worker = new Worker(new URL('./runner-thread.mjs', import.meta.url), { workerData: { onnxRunnerThread: options } });
@@ -91,13 +98,18 @@ class PoolThread {
     this.worker.on('exit', (code) => this.fail(new Error(`the runner thread exited (${code})`)));
   }
 
+  /** Whether the thread has ended (an error, an exit, or closed). */
+  get dead(): boolean {
+    return this.error !== null;
+  }
+
   /** Runs held (queued or running) by this thread. */
   get outstanding(): number {
     return this.pending.size;
   }
 
   run(path: string, req: RunRequest, control: RunControl): Promise<RunResult> {
-    if (this.dead) return Promise.reject(this.dead);
+    if (this.error) return Promise.reject(this.error);
     const { signal } = control;
     if (signal?.aborted) return Promise.reject(new AgentExecError('AGENT__RUN_FAILED', { sha256: req.modelSha256, reason: 'aborted before it started' }));
     return new Promise<RunResult>((resolve, reject) => {
@@ -133,7 +145,7 @@ class PoolThread {
   }
 
   private fail(error: Error): void {
-    this.dead = error;
+    this.error ??= error;
     for (const [id, p] of [...this.pending]) {
       this.settle(id, p);
       p.reject(error);
