@@ -128,9 +128,10 @@ describe('runs in worker threads', () => {
     try {
       const req = { modelSha256: ADD, inputs: [f32('x', [1], [1])] };
       await pool.run(req);
+      // The thread is ending (as when it runs out of memory) as a run is handed to it: it never runs it.
+      const ending = (pool as unknown as { threads: { worker: { terminate(): Promise<number> } }[] }).threads[0]!.worker.terminate();
       const held = pool.run(req);
-      // The thread ends under its run (as when it runs out of memory).
-      await (pool as unknown as { threads: { worker: { terminate(): Promise<number> } }[] }).threads[0]!.worker.terminate();
+      await ending;
       await expect(held).rejects.toThrow(/runner thread exited/);
       expect(wireValues((await pool.run(req)).outputs[0]!)).toEqual([2]);
     } finally {
