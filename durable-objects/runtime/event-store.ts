@@ -27,20 +27,6 @@ export interface EventStoreOptions {
 }
 
 const SNAPSHOT_CHUNK = 1_000_000;
-
-/**
- * Tables most logs never need, created on first write: commands that appended nothing, snapshots
- * (every snapshotEvery events) and dead letters. Creating them with the rest made up about half of a
- * new object's schema work, and a jobs-bench profile put that schema work at 9% of workerd's CPU
- * (two new objects per bid: placement and job).
- */
-const LAZY_TABLES = {
-  commands: 'CREATE TABLE IF NOT EXISTS commands (command_id TEXT PRIMARY KEY, request_hash TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL)',
-  snapshots: `CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, chunks INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS snapshot_chunks (seq INTEGER NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (seq, idx))`,
-  dead_letters: 'CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL)',
-} as const;
-type LazyTable = keyof typeof LAZY_TABLES;
 /**
  * Up to this many `commands` rows have their ids held in memory, so that a new command costs no
  * lookup there; a larger table (an older-layout log) is consulted row by row instead.
@@ -65,8 +51,6 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
    */
   private commandLog: Set<string> | null = new Set();
   private readonly sql: SqlStorage;
-  /** The lazy tables that exist (read from the schema at load, and after a rollback). */
-  private readonly lazyTables = new Set<LazyTable>();
 
   constructor(
     private readonly storage: DurableObjectStorage,
@@ -77,13 +61,16 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
     // A new object (most are: one per job and per placement) creates its tables in their current
     // shape in one call; an existing log is brought up to it. Asking first spares a new object two
     // ALTERs that can only fail, which were a noticeable share of creating an object under load.
-    const fresh = !this.readSchema().has('events');
-    // The tables every log writes; the others (LAZY_TABLES) come with their first row.
+    const fresh = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'events'").one().n === 0;
     this.sql.exec(`
       CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, version INTEGER NOT NULL,
         data TEXT NOT NULL, command_id TEXT NOT NULL, actor TEXT NOT NULL, at INTEGER NOT NULL, request_hash TEXT, command_last_seq INTEGER);
+      CREATE TABLE IF NOT EXISTS commands (command_id TEXT PRIMARY KEY, request_hash TEXT NOT NULL, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS snapshots (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, chunks INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS snapshot_chunks (seq INTEGER NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY (seq, idx));
       CREATE TABLE IF NOT EXISTS outbox (id TEXT PRIMARY KEY, target_kind TEXT NOT NULL, target_id TEXT NOT NULL,
         body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS dead_letters (id TEXT PRIMARY KEY, body TEXT NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `);
     if (!fresh) {
@@ -107,27 +94,8 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
     if (!fresh) this.load();
   }
 
-  /** The tables that exist; records which lazy ones do. */
-  private readSchema(): Set<string> {
-    const names = new Set(this.sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'").toArray().map((r) => r.name));
-    this.lazyTables.clear();
-    for (const t of Object.keys(LAZY_TABLES) as LazyTable[]) if (names.has(t)) this.lazyTables.add(t);
-    return names;
-  }
-
-  /** Creates a lazy table (with its companions) before its first write. */
-  private ensure(table: LazyTable): void {
-    if (this.lazyTables.has(table)) return;
-    this.sql.exec(LAZY_TABLES[table]);
-    this.lazyTables.add(table);
-  }
-
   /** Reads the `commands` ids into memory when there are few enough. */
   private loadCommandLog(): void {
-    if (!this.lazyTables.has('commands')) {
-      this.commandLog = new Set();
-      return;
-    }
     const n = this.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM commands').one().n;
     this.commandLog = n > COMMAND_LOG_IN_MEMORY ? null : new Set(this.sql.exec<{ id: string }>('SELECT command_id AS id FROM commands').toArray().map((r) => r.id));
   }
@@ -139,8 +107,6 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
 
   /** Rebuilds state from storage, from scratch. */
   private reload(): void {
-    // A rolled-back transaction may have taken a lazy table it created with it.
-    this.readSchema();
     this.seq = 0;
     this.state = this.decider.initialState();
     this.snapshotSeq = 0;
@@ -150,7 +116,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
   /** Rebuilds state from the latest snapshot and the events after it. */
   private load(): void {
     this.loadCommandLog();
-    const snap = this.latestSnapshotRow();
+    const snap = this.sql.exec<{ seq: number; chunks: number }>('SELECT seq, chunks FROM snapshots ORDER BY seq DESC LIMIT 1').toArray()[0];
     if (snap) {
       const parts = this.sql.exec<{ data: string }>('SELECT data FROM snapshot_chunks WHERE seq = ? ORDER BY idx', snap.seq).toArray();
       this.state = this.decider.restore(fromJson(parts.map((p) => p.data).join(''), this.decider.bigintFields));
@@ -248,7 +214,6 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
               continue;
             }
             if (events.length === 0) {
-              this.ensure('commands');
               this.sql.exec('INSERT INTO commands (command_id, request_hash, first_seq, last_seq) VALUES (?, ?, ?, ?)', commandId, hash, this.seq + 1, this.seq);
               this.commandLog?.add(commandId);
               if (this.commandLog !== null && this.commandLog.size > COMMAND_LOG_IN_MEMORY) this.commandLog = null;
@@ -336,7 +301,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
           commandId,
         )
         .toArray()[0] ??
-      (this.mayBeInCommandLog(commandId) && this.lazyTables.has('commands')
+      (this.mayBeInCommandLog(commandId)
         ? this.sql
             .exec<{ request_hash: string; first_seq: number; last_seq: number }>('SELECT request_hash, first_seq, last_seq FROM commands WHERE command_id = ?', commandId)
             .toArray()[0]
@@ -380,7 +345,6 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
     const text = toJson(this.decider.snapshot(this.state));
     const hash = sha256(text);
     const chunks = Math.max(1, Math.ceil(text.length / SNAPSHOT_CHUNK));
-    this.ensure('snapshots');
     for (let i = 0; i < chunks; i++) {
       this.sql.exec('INSERT OR REPLACE INTO snapshot_chunks (seq, idx, data) VALUES (?, ?, ?)', this.seq, i, text.slice(i * SNAPSHOT_CHUNK, (i + 1) * SNAPSHOT_CHUNK));
     }
@@ -414,13 +378,7 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
 
   /** Latest snapshot's sequence and hash, if any. */
   latestSnapshot(): { seq: number; hash: string } | null {
-    if (!this.lazyTables.has('snapshots')) return null;
     return this.sql.exec<{ seq: number; hash: string }>('SELECT seq, hash FROM snapshots ORDER BY seq DESC LIMIT 1').toArray()[0] ?? null;
-  }
-
-  private latestSnapshotRow(): { seq: number; chunks: number } | undefined {
-    if (!this.lazyTables.has('snapshots')) return undefined;
-    return this.sql.exec<{ seq: number; chunks: number }>('SELECT seq, chunks FROM snapshots ORDER BY seq DESC LIMIT 1').toArray()[0];
   }
 
   kvGet(key: string): string | null {
@@ -458,20 +416,13 @@ export class EventStore<C extends { type: string }, E extends { type: string }, 
 
   /** A message its receiver refused: kept for inspection, never retried. */
   messageDead(id: string, body: string, error: DomainError | string, at: number): void {
-    try {
-      this.storage.transactionSync(() => {
-        this.ensure('dead_letters');
-        this.sql.exec('INSERT OR REPLACE INTO dead_letters (id, body, error, at) VALUES (?, ?, ?, ?)', id, body, typeof error === 'string' ? error : toJson(error), at);
-        this.sql.exec('DELETE FROM outbox WHERE id = ?', id);
-      });
-    } catch (e) {
-      this.readSchema(); // the table may have rolled back with the rest
-      throw e;
-    }
+    this.storage.transactionSync(() => {
+      this.sql.exec('INSERT OR REPLACE INTO dead_letters (id, body, error, at) VALUES (?, ?, ?, ?)', id, body, typeof error === 'string' ? error : toJson(error), at);
+      this.sql.exec('DELETE FROM outbox WHERE id = ?', id);
+    });
   }
 
   deadLetters(): { id: string; body: string; error: string }[] {
-    if (!this.lazyTables.has('dead_letters')) return [];
     return this.sql.exec<{ id: string; body: string; error: string }>('SELECT id, body, error FROM dead_letters ORDER BY at').toArray();
   }
 
