@@ -31,6 +31,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   /** When to ask D1 whether sent events were applied; failures in a row feeding the queue, and when to try again. */
   private appliedCheckAt: number | null = null;
   private projectFailures = 0;
+  /** Whether this instance has sent events to the read models (else what was sent, an earlier one sent). */
+  private sentSinceStart = false;
   private projectRetryAt = 0;
   /** Outbox messages being delivered right now, so that the alarm and an eager flush do not both send one. */
   private readonly inFlight = new Set<string>();
@@ -221,6 +223,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
         cursor = batch[batch.length - 1]!.last;
         this.store.kvSet('projected', String(cursor));
         this.projectedSeq = cursor;
+        this.sentSinceStart = true;
       }
       this.projectFailures = 0;
       this.appliedCheckAt ??= Date.now() + ACK_TIMEOUT_MS;
@@ -234,8 +237,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
       this.appliedCheckAt = null;
       return;
     }
-    // After a restart nothing says when the last run was sent: give it a full timeout.
-    this.appliedCheckAt ??= now + ACK_TIMEOUT_MS;
+    this.appliedCheckAt ??= this.firstCheckAt(now);
     if (now < this.appliedCheckAt) return;
     let applied: number;
     try {
@@ -256,6 +258,16 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     }
   }
 
+  /**
+   * When to first ask D1 about events sent but not known applied: a full timeout after this
+   * instance sent them; at once when an earlier instance did (nothing says when, and waiting a
+   * timeout from each new instance never comes due for an object evicted sooner than that: seen
+   * as a read model stuck behind after a restart, each alarm finding a new instance).
+   */
+  private firstCheckAt(now: number): number {
+    return this.sentSinceStart ? now + ACK_TIMEOUT_MS : now;
+  }
+
   private applied(): number {
     if (this.appliedSeq === null) this.appliedSeq = Number(this.store.kvGet('applied') ?? '0');
     return this.appliedSeq;
@@ -274,7 +286,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     if (this.outboxNextAt === undefined) this.outboxNextAt = this.store.nextMessageAt();
     if (this.outboxNextAt !== null) candidates.push(this.outboxNextAt);
     if (this.feedsReadModels && this.projected() < this.store.seq) candidates.push(Math.max(now + PROJECTION_DELAY_MS, this.projectRetryAt));
-    if (this.feedsReadModels && this.applied() < this.projected()) candidates.push(this.appliedCheckAt ?? now + ACK_TIMEOUT_MS);
+    if (this.feedsReadModels && this.applied() < this.projected()) candidates.push(this.appliedCheckAt ?? this.firstCheckAt(now));
     const sweep = this.sweepAt();
     if (sweep !== null) candidates.push(sweep);
     if (candidates.length === 0) return;

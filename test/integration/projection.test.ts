@@ -96,6 +96,32 @@ describe('the read models', () => {
     expect(p.row).toEqual({ available: balance.available.toString(), held: '200', credited: '1000' });
   });
 
+  it('have a new instance ask D1 at once about events an earlier instance sent, instead of a timeout an eviction may never let come due', async () => {
+    const key = 'fresh-instance-check';
+    const account = accountObject(env, key);
+    await account.execute(key, { type: 'Credit', ref: 'seed', amount: 100n, source: 'faucet' }, meta('seed', key));
+    await account.execute(key, { type: 'Hold', holdId: 'h', amount: 10n }, meta('hold', key));
+    const seq = (await account.integrity()).seq;
+    await until(async () => ((await projected(key)).cursor?.seq === seq ? true : undefined), 'the first feed');
+    // The feed was lost after all (the projector's record of it is gone), and the instance with it.
+    await env.DB.batch([env.DB.prepare('DELETE FROM accounts WHERE id = ?').bind(key), env.DB.prepare('DELETE FROM projection_cursors WHERE object = ?').bind(`account:${key}`)]);
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key));
+    await expect(runInDurableObject(stub, (_instance: AccountObject, state: DurableObjectState) => state.abort('restart'))).rejects.toThrow('restart');
+    // The new instance's first alarm asks D1, rewinds to what it says (nothing) and sends the log again.
+    const restarted = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key));
+    await runInDurableObject(restarted, (instance: AccountObject) => {
+      const o = instance as unknown as { appliedCheckAt: number | null };
+      expect(o.appliedCheckAt).toBeNull();
+    });
+    expect(await runDurableObjectAlarm(restarted)).toBe(true);
+    const after = await runInDurableObject(restarted, (instance: AccountObject) => {
+      const o = instance as unknown as { appliedSeq: number | null; projectedSeq: number | null };
+      return { applied: o.appliedSeq, projected: o.projectedSeq };
+    });
+    expect(after).toEqual({ applied: 0, projected: seq });
+    await until(async () => ((await projected(key)).cursor?.seq === seq ? true : undefined), 'the feed sent again');
+  });
+
   it('take a queue batch in one go, apply a message delivered twice once, and let one bad message hold back nothing else', async () => {
     const ask = { askId: 'ask_projbatch', owner: 'provider-pb', price: '7', capacity: 2, attributes: {}, expiresAt: 4_000_000_000_000 };
     const good: ProjectionMessage = { source: 'market', object: 'proj-batch', first: 1, last: 1, head: 1, events: [{ seq: 1, type: 'AskPlaced', at: 1, actor: 'provider-pb', data: JSON.stringify(ask) }] };
