@@ -194,9 +194,8 @@ type Reply = { id: number; value?: unknown; error?: string };
 
 /** The feed server in a worker thread, answering for it over messages; close() ends the thread. */
 export async function startFeedThread(o: FeedOptions): Promise<FeedServer> {
-  // The thread loads this TypeScript module through tsx, as the bench itself is loaded.
-  const boot = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })`;
-  const worker = new Worker(boot, { eval: true, workerData: { agentFeed: o } });
+  // The agent's thread entry (gpu-agent/src/exec/ts-thread.mjs) loads this TypeScript module through tsx.
+  const worker = new Worker(new URL('../../gpu-agent/src/exec/ts-thread.mjs', import.meta.url), { workerData: { module: import.meta.url, agentFeed: o } });
   let next = 0;
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   const failAll = (error: Error) => {

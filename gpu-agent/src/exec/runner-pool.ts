@@ -25,7 +25,6 @@ export interface RunControl {
  * so) is replaced by a fresh one at the next run.
  */
 export class RunnerPool {
-  readonly executionProvider: RunnerOptions['executionProvider'];
   /** Runs the pool holds queued beyond the running ones: one per thread. */
   readonly queue: number;
   private readonly cache: Pick<ModelCache, 'get'>;
@@ -37,7 +36,6 @@ export class RunnerPool {
 
   constructor(o: RunnerOptions & { threads?: number }) {
     const threads = Math.max(1, o.threads ?? 1);
-    this.executionProvider = o.executionProvider;
     this.cache = o.cache;
     this.queue = threads;
     this.options = { executionProvider: o.executionProvider, intraOpNumThreads: o.intraOpNumThreads, maxSessions: o.maxSessions };
@@ -90,7 +88,7 @@ class PoolThread {
   private error: Error | null = null;
 
   constructor(options: ThreadOptions) {
-    this.worker = new Worker(new URL('./runner-thread.mjs', import.meta.url), { workerData: { onnxRunnerThread: options } });
+    this.worker = new Worker(new URL('./ts-thread.mjs', import.meta.url), { workerData: { module: import.meta.url, onnxRunnerThread: options } });
     // Idle threads do not keep the agent's process alive; a run in flight holds a ref.
     this.worker.unref();
     this.worker.on('message', (m: Reply) => this.onReply(m));
