@@ -22,7 +22,8 @@ describe('the faucet mint and the deposit transfer, built by hand, on the local 
   let mintAuthority: TransactionSigner;
 
   beforeAll(async () => {
-    chain = await startLocalChain({ port: 0 });
+    // Slots move only when told (slotMs 0), so that "the same blockhash" below holds however slow the machine.
+    chain = await startLocalChain({ port: 0, slotMs: 0 });
     rpc = solanaRpc(chain.url);
     connection = new Connection(chain.url, 'confirmed');
     await connection.confirmTransaction({ signature: await connection.requestAirdrop(authority.publicKey, 2 * LAMPORTS_PER_SOL), ...(await connection.getLatestBlockhash()) });
