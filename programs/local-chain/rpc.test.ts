@@ -27,7 +27,9 @@ describe('the JSON-RPC methods', () => {
       }),
       { numRuns: 2000 },
     );
-    // Still answering.
-    expect(handleRequest(chain, { jsonrpc: '2.0', id: 2, method: 'getBalance', params: [address] })?.result).toMatchObject({ value: 1_000_000_000 });
+    // Still answering, and right. (A key of its own: the runs above may have airdropped to `address`, as requestAirdrop with a real amount should.)
+    const fresh = Keypair.generate().publicKey.toBase58();
+    chain.airdrop(fresh, 1_000_000_000n);
+    expect(handleRequest(chain, { jsonrpc: '2.0', id: 2, method: 'getBalance', params: [fresh] })?.result).toMatchObject({ value: 1_000_000_000 });
   });
 });
