@@ -30,6 +30,8 @@ export const SHN_UNDEF = 0;
 /** BPF relocation types in an object: a 64-bit address in an lddw, and a call's 32-bit immediate. */
 export const R_BPF_64_64 = 1;
 export const R_BPF_64_32 = 10;
+/** A 64-bit address stored in data (a pointer in a const table). */
+export const R_BPF_64_ABS64 = 2;
 
 export class ElfFormatError extends Error {
   override readonly name = 'ElfFormatError';

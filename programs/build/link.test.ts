@@ -53,6 +53,19 @@ describe('the SBPF linker', () => {
     expect(entry).toBe(text.offset + symbol.value);
   });
 
+  it('resolves pointers stored in constant data to their addresses in the program region', () => {
+    const v = view(so);
+    const rodata = sections.get('.rodata')!;
+    const object = readObject(hello);
+    const table = object.symbols.find((s) => s.name === 'words')!;
+    const objectRodata = object.sections.find((s) => s.name === '.rodata')!;
+    expect(table.shndx).toBe(objectRodata.index);
+    // The table sits at the start of the output's .rodata plus its offset in the object's .rodata (placed first).
+    const entries = [0, 1].map((i) => Number(v.getBigUint64(rodata.offset + table.value + 16 * i, true)) - Number(MM_PROGRAM_START));
+    const text = entries.map((at, i) => Buffer.from(so.subarray(at, at + Number(v.getBigUint64(rodata.offset + table.value + 16 * i + 8, true)))).toString('latin1'));
+    expect(text).toEqual(['first word', 'second word']);
+  });
+
   it('resolves data addresses into the program region and calls to our own functions PC-relative', () => {
     const v = view(so);
     const text = sections.get('.text')!;
@@ -161,6 +174,9 @@ describe('a linked program on the local chain, deployed through the upgradeable 
     expect(ok.meta.logMessages).toContain('Program log: twice');
     // sol_log_64_ prints hex: one account, 3 bytes of data, their sum 6, twice that 12.
     expect(ok.meta.logMessages).toContain('Program log: 0x1, 0x3, 0x6, 0xc, 0x0');
+    // A constant table of pointers (rodata relocations the linker resolved): entry 1, then entry 0.
+    expect(ok.meta.logMessages).toContain('Program log: second word');
+    expect((await call(program, [0])).meta.logMessages).toContain('Program log: first word');
 
     await expect(call(program, [0xee])).rejects.toThrow(/custom program error: 0x7/);
   });

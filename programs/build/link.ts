@@ -4,6 +4,7 @@ import {
   EM_BPF,
   R_BPF_64_32,
   R_BPF_64_64,
+  R_BPF_64_ABS64,
   readObject,
   SHF_ALLOC,
   SHF_EXECINSTR,
@@ -32,6 +33,7 @@ import {
  * - every allocated section's address equals its file offset, section headers in file order;
  * - a data address in an lddw is 0x1_0000_0000 + the address (the loader maps the file's read-only
  *   part there), written here, so it needs no dynamic relocation;
+ * - a pointer in constant data holds its absolute VM address the same way;
  * - a call to one of our functions is a PC-relative immediate (the loader registers its target);
  * - a call to a syscall keeps imm = -1 and gets a dynamic R_BPF_64_32 relocation against a symbol
  *   of the syscall's name, which the loader hashes (murmur3) and binds, refusing unknown names.
@@ -139,19 +141,27 @@ export function link(object: Uint8Array | ObjectFile, entry = 'entrypoint'): Lin
     return base + (sym.type === STT_SECTION ? 0 : sym.value);
   };
 
-  // Relocations: only the text's, and only the two kinds a C program makes.
+  // Relocations: the text's (an lddw's data address, a call) and constant data's (a pointer in a
+  // const table: its absolute VM address, fixed here, since the loader leaves data alone).
   const syscalls: string[] = [];
   const syscallSites: { offset: number; name: string }[] = [];
   for (const [target, relocations] of obj.relocations) {
     const section = obj.sections[target];
     if (!section || !(section.flags & SHF_ALLOC)) continue;
     const base = placed.get(target);
-    if (base === undefined || !(section.flags & SHF_EXECINSTR))
-      throw new LinkError(`relocations in ${section.name}: an address stored in data (a pointer in a constant table) is not supported; index arrays instead`);
+    if (base === undefined) throw new LinkError(`relocations in ${section.name}, which is not linked`);
+    const code = (section.flags & SHF_EXECINSTR) !== 0;
     for (const r of relocations) {
       const site = base + r.offset;
       const sym = obj.symbols[r.symbol];
       const name = sym?.name || obj.sections[sym?.shndx ?? 0]?.name || `#${r.symbol}`;
+      if (!code) {
+        if (r.type !== R_BPF_64_ABS64) throw new LinkError(`relocation type ${r.type} in ${section.name}+${r.offset} (${name}) is not supported`);
+        const target = address(r.symbol);
+        if (target === null) throw new LinkError(`address of undefined symbol ${name} in ${section.name}`);
+        iv.setBigUint64(site, MM_PROGRAM_START + BigInt(target) + iv.getBigUint64(site, true), true);
+        continue;
+      }
       if (r.type === R_BPF_64_64) {
         if (image[site] !== LDDW) throw new LinkError(`R_BPF_64_64 at ${section.name}+${r.offset} is not on an lddw`);
         const target = address(r.symbol);

@@ -1,0 +1,381 @@
+import { readFileSync } from 'node:fs';
+import { createNoopSigner, publicKey, type TransactionBuilder } from '@metaplex-foundation/umi';
+import { createUmi } from '@metaplex-foundation/umi-bundle-defaults';
+import { Keypair } from '@solana/web3.js';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { bps } from '../../durable-objects/domain/money.ts';
+import { associatedTokenAddress, findProgramAddress, SYSTEM_PROGRAM, TOKEN_PROGRAM } from '../client/address.ts';
+import { createAccount, deployProgram, type Send } from '../client/deploy.ts';
+import { createAssociatedTokenAccountIdempotent, mintToChecked } from '../client/mint.ts';
+import { keyBytes, signerFromSecretKey, signLegacyTransaction, type Instruction, type TransactionSigner } from '../client/tx.ts';
+import { Chain } from '../local-chain/chain.ts';
+import { RpcError } from '../local-chain/errors.ts';
+import {
+  cancelWithdrawalRequest,
+  deposit,
+  fetchEscrow,
+  fetchEscrowConfig,
+  getDougEscrowErrorFromCode,
+  initializeConfig,
+  openEscrow,
+  requestWithdrawal,
+  setAuthority,
+  settle,
+  updateConfig,
+  withdraw,
+} from './client/index.ts';
+import { ESCROW_ERRORS, ESCROW_PROGRAM_ID, type EscrowErrorName } from './idl.ts';
+
+const so = new Uint8Array(readFileSync(new URL('./escrow.so', import.meta.url)));
+const programKeypair = Uint8Array.from(JSON.parse(readFileSync(new URL('./program-keypair.json', import.meta.url), 'utf8')) as number[]);
+
+const DECIMALS = 9;
+const FEE_BPS = 250;
+const STAKERS_SHARE_BPS = 7_000;
+const TIMELOCK_S = 3_600;
+const START_MS = 1_800_000_000_000;
+
+/** Umi only builds the generated client's instructions here; our own signer signs and the local chain runs them. */
+const umi = createUmi('http://127.0.0.1:9');
+const noop = (key: string) => createNoopSigner(publicKey(key));
+const pk = (key: string) => publicKey(key);
+
+function instructionsOf(builder: TransactionBuilder): Instruction[] {
+  return builder.getInstructions().map((ix) => ({
+    programId: ix.programId.toString(),
+    keys: ix.keys.map((k) => ({ pubkey: k.pubkey.toString(), isSigner: k.isSigner, isWritable: k.isWritable })),
+    data: ix.data,
+  }));
+}
+
+const newSigner = () => signerFromSecretKey(Keypair.generate().secretKey);
+const errorCode = (name: EscrowErrorName) => ESCROW_ERRORS.find(([, n]) => n === name)![0];
+
+/** InitializeMint2 (SPL Token 20): decimals, mint authority, no freeze authority. */
+function initializeMint(mint: string, authority: string): Instruction {
+  const data = new Uint8Array(1 + 1 + 32 + 1);
+  data[0] = 20;
+  data[1] = DECIMALS;
+  data.set(keyBytes(authority), 2);
+  return { programId: TOKEN_PROGRAM, keys: [{ pubkey: mint, isSigner: false, isWritable: true }], data };
+}
+
+async function world() {
+  let nowMs = START_MS;
+  const chain = new Chain({ slotMs: 0, now: () => nowMs });
+  const admin = await newSigner();
+  chain.airdrop(admin.publicKey, 1_000_000_000_000n);
+  const send = async (instructions: Instruction[], signers: TransactionSigner[]) => {
+    const tx = await signLegacyTransaction({ payer: signers[0]!.publicKey, recentBlockhash: chain.latestBlockhash.blockhash, instructions, signers });
+    const signature = chain.send(tx.bytes);
+    return chain.getTransaction(signature)!;
+  };
+  const sendAny: Send = (instructions, signers) => send(instructions, signers);
+  const rent = async (n: number) => chain.minimumBalanceForRentExemption(n);
+  await deployProgram(sendAny, { elf: so, payer: admin, authority: admin, buffer: await newSigner(), program: await signerFromSecretKey(programKeypair), rentExempt: rent });
+  chain.advanceSlots(1);
+
+  const mint = await newSigner();
+  await send([createAccount({ payer: admin.publicKey, account: mint.publicKey, lamports: await rent(82), space: 82, owner: TOKEN_PROGRAM }), initializeMint(mint.publicKey, admin.publicKey)], [admin, mint]);
+
+  /** A wallet with SOL for fees and `tokens` base units in its associated token account. */
+  const wallet = async (tokens = 0n) => {
+    const signer = await newSigner();
+    chain.airdrop(signer.publicKey, 10_000_000_000n);
+    const ata = await associatedTokenAddress(signer.publicKey, mint.publicKey);
+    const ixs = [createAssociatedTokenAccountIdempotent({ payer: admin.publicKey, tokenAccount: ata, owner: signer.publicKey, mint: mint.publicKey })];
+    if (tokens > 0n) ixs.push(mintToChecked({ mint: mint.publicKey, tokenAccount: ata, mintAuthority: admin.publicKey, amount: tokens, decimals: DECIMALS }));
+    await send(ixs, [admin]);
+    return { signer, key: signer.publicKey, ata };
+  };
+  const balance = (tokenAccount: string): bigint => {
+    const data = chain.getAccount(tokenAccount)?.data;
+    return data ? new DataView(data.buffer, data.byteOffset).getBigUint64(64, true) : 0n;
+  };
+  const authority = await wallet();
+  const rewardVault = await wallet();
+  const treasury = await wallet();
+
+  const addresses = async (buyer: string) => {
+    const escrow = (await findProgramAddress([new TextEncoder().encode('escrow'), keyBytes(buyer)], ESCROW_PROGRAM_ID)).address;
+    const vault = (await findProgramAddress([new TextEncoder().encode('vault'), keyBytes(escrow)], ESCROW_PROGRAM_ID)).address;
+    return { escrow, vault };
+  };
+  const config = async () => {
+    const { address } = await findProgramAddress([new TextEncoder().encode('config')], ESCROW_PROGRAM_ID);
+    return fetchEscrowConfig(accountReader(chain), pk(address));
+  };
+
+  /** A buyer with an open escrow holding `deposited`, and `tokens` more in their wallet. */
+  const buyer = async (deposited: bigint, tokens = 0n) => {
+    const w = await wallet(deposited + tokens);
+    const { escrow, vault } = await addresses(w.key);
+    await send(instructionsOf(openEscrow(umi, { buyer: noop(w.key), vault: pk(vault), mint: pk(mint.publicKey) })), [w.signer]);
+    if (deposited > 0n) await send(instructionsOf(deposit(umi, { buyer: noop(w.key), buyerTokenAccount: pk(w.ata), vault: pk(vault), mint: pk(mint.publicKey), amount: deposited })), [w.signer]);
+    return { ...w, escrow, vault };
+  };
+
+  const init = (o: { feeBps?: number; stakersShareBps?: number; timelock?: bigint; signer?: TransactionSigner } = {}) =>
+    send(
+      instructionsOf(
+        initializeConfig(umi, {
+          admin: noop((o.signer ?? admin).publicKey),
+          mint: pk(mint.publicKey),
+          rewardVault: pk(rewardVault.ata),
+          treasury: pk(treasury.ata),
+          feeBps: o.feeBps ?? FEE_BPS,
+          stakersShareBps: o.stakersShareBps ?? STAKERS_SHARE_BPS,
+          withdrawTimelockSeconds: o.timelock ?? BigInt(TIMELOCK_S),
+          authority: pk(authority.key),
+        }),
+      ),
+      [o.signer ?? admin],
+    );
+
+  type Buyer = Awaited<ReturnType<typeof buyer>>;
+  const settleIxs = (b: Buyer, o: { batch: bigint; payouts: { provider: number; gross: bigint }[]; providers: string[]; by?: string; rewardVault?: string }) =>
+    instructionsOf(
+      settle(umi, {
+        authority: noop(o.by ?? authority.key),
+        escrow: pk(b.escrow),
+        vault: pk(b.vault),
+        mint: pk(mint.publicKey),
+        rewardVault: pk(o.rewardVault ?? rewardVault.ata),
+        treasury: pk(treasury.ata),
+        batch: o.batch,
+        receiptsHash: new Uint8Array(32).fill(Number(o.batch) + 1),
+        payouts: o.payouts,
+        providers: o.providers.map(pk),
+      }),
+    );
+  const withdrawIxs = (b: Buyer, amount: bigint, coSigned: boolean) =>
+    instructionsOf(
+      withdraw(umi, {
+        buyer: noop(b.key),
+        authority: coSigned ? noop(authority.key) : pk(authority.key),
+        escrow: pk(b.escrow),
+        vault: pk(b.vault),
+        buyerTokenAccount: pk(b.ata),
+        mint: pk(mint.publicKey),
+        amount,
+      }),
+    );
+  const advance = (seconds: number) => {
+    nowMs += seconds * 1000;
+    chain.advanceSlots(1);
+  };
+  return { chain, send, admin, mint, wallet, balance, authority, rewardVault, treasury, addresses, config, buyer, init, settleIxs, withdrawIxs, advance };
+}
+
+/** Reads accounts for the generated client's fetch functions straight from the local chain. */
+function accountReader(chain: Chain) {
+  return {
+    rpc: {
+      getAccount: async (address: { toString(): string }) => {
+        const a = chain.getAccount(address.toString());
+        return a ? { exists: true as const, publicKey: address, owner: pk(a.owner), lamports: { basisPoints: a.lamports, identifier: 'SOL', decimals: 9 }, executable: a.executable, data: a.data } : { exists: false as const, publicKey: address };
+      },
+    },
+  } as unknown as Parameters<typeof fetchEscrow>[0];
+}
+
+/** The program's refusal: the transaction fails with the IDL's error code, and the chain logs it. */
+async function refused(attempt: Promise<unknown>, name: EscrowErrorName): Promise<void> {
+  const error = await attempt.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error, `expected ${name}`).toBeInstanceOf(RpcError);
+  expect((error as Error).message).toContain(`custom program error: 0x${errorCode(name).toString(16)}`);
+}
+
+describe('escrow program: configuration', () => {
+  let w: Awaited<ReturnType<typeof world>>;
+  beforeEach(async () => {
+    w = await world();
+  });
+
+  it('is created once, by its admin, within bounds', async () => {
+    await refused(w.init({ feeBps: 2_001 }), 'invalidParameter');
+    await refused(w.init({ stakersShareBps: 10_001 }), 'invalidParameter');
+    await refused(w.init({ timelock: 59n }), 'invalidParameter');
+    await refused(w.init({ timelock: BigInt(30 * 86_400 + 1) }), 'invalidParameter');
+    await w.init();
+    const config = await w.config();
+    expect(config.feeBps).toBe(FEE_BPS);
+    expect(config.stakersShareBps).toBe(STAKERS_SHARE_BPS);
+    expect(config.withdrawTimelockSeconds).toBe(BigInt(TIMELOCK_S));
+    expect(config.admin.toString()).toBe(w.admin.publicKey);
+    expect(config.authority.toString()).toBe(w.authority.key);
+    expect(config.mint.toString()).toBe(w.mint.publicKey);
+    w.chain.advanceSlots(1); // a new blockhash, so that the repeat is a new transaction
+    await refused(w.init(), 'alreadyInitialized');
+  });
+
+  it('changes only by its admin; the authority rotates only by itself', async () => {
+    await w.init();
+    const stranger = await w.wallet();
+    const update = (signer: TransactionSigner, feeBps: number) =>
+      w.send(
+        instructionsOf(
+          updateConfig(umi, { admin: noop(signer.publicKey), rewardVault: pk(w.rewardVault.ata), treasury: pk(w.treasury.ata), feeBps, stakersShareBps: 5_000, withdrawTimelockSeconds: 600n, newAdmin: pk(w.admin.publicKey) }),
+        ),
+        [signer],
+      );
+    await refused(update(stranger.signer, 100), 'notAdmin');
+    await refused(update(w.admin, 2_001), 'invalidParameter');
+    await update(w.admin, 100);
+    expect((await w.config()).feeBps).toBe(100);
+
+    const next = await w.wallet();
+    await refused(w.send(instructionsOf(setAuthority(umi, { authority: noop(w.admin.publicKey), newAuthority: pk(next.key) })), [w.admin]), 'notAuthority');
+    await w.send(instructionsOf(setAuthority(umi, { authority: noop(w.authority.key), newAuthority: pk(next.key) })), [w.authority.signer]);
+    expect((await w.config()).authority.toString()).toBe(next.key);
+  });
+});
+
+describe('escrow program: deposit and settle', () => {
+  let w: Awaited<ReturnType<typeof world>>;
+  beforeEach(async () => {
+    w = await world();
+    await w.init();
+  });
+
+  it('pays each provider its net and the fees to the reward vault and the treasury, as the ledger computes them', async () => {
+    const b = await w.buyer(1_000_000n);
+    const [p1, p2] = [await w.wallet(), await w.wallet()];
+    expect(w.balance(b.vault)).toBe(1_000_000n);
+    const payouts = [
+      { provider: 0, gross: 100_003n },
+      { provider: 1, gross: 50_001n },
+      { provider: 0, gross: 199n },
+    ];
+    const tx = await w.send(w.settleIxs(b, { batch: 0n, payouts, providers: [p1.ata, p2.ata] }), [w.authority.signer]);
+    expect(tx.meta.err).toBeNull();
+    // The ledger's rule (domain/money.ts bps): each payout's fee is floored on its own.
+    const fee = (g: bigint) => bps(g, FEE_BPS);
+    const fees = payouts.reduce((s, p) => s + fee(p.gross), 0n);
+    expect(w.balance(p1.ata)).toBe(100_003n - fee(100_003n) + 199n - fee(199n));
+    expect(w.balance(p2.ata)).toBe(50_001n - fee(50_001n));
+    expect(w.balance(w.rewardVault.ata)).toBe(bps(fees, STAKERS_SHARE_BPS));
+    expect(w.balance(w.treasury.ata)).toBe(fees - bps(fees, STAKERS_SHARE_BPS));
+    const gross = 100_003n + 50_001n + 199n;
+    expect(w.balance(b.vault)).toBe(1_000_000n - gross);
+    // Conservation: what left the vault is exactly what arrived.
+    expect(w.balance(p1.ata) + w.balance(p2.ata) + w.balance(w.rewardVault.ata) + w.balance(w.treasury.ata)).toBe(gross);
+    const escrow = await fetchEscrow(accountReader(w.chain), pk(b.escrow));
+    expect(escrow.nextBatch).toBe(1n);
+    expect(escrow.settledTotal).toBe(gross);
+    expect([...escrow.lastReceiptsHash]).toEqual(new Array(32).fill(1));
+    expect(escrow.buyer.toString()).toBe(b.key);
+  });
+
+  it('refuses a replayed or a skipped batch, and changes nothing', async () => {
+    const b = await w.buyer(1_000n);
+    const p = await w.wallet();
+    const one = { payouts: [{ provider: 0, gross: 100n }], providers: [p.ata] };
+    await w.send(w.settleIxs(b, { batch: 0n, ...one }), [w.authority.signer]);
+    w.chain.advanceSlots(1); // a new blockhash: the replay is a new transaction, refused by the program
+    await refused(w.send(w.settleIxs(b, { batch: 0n, ...one }), [w.authority.signer]), 'batchOutOfOrder');
+    await refused(w.send(w.settleIxs(b, { batch: 2n, ...one }), [w.authority.signer]), 'batchOutOfOrder');
+    expect(w.balance(b.vault)).toBe(900n);
+    await w.send(w.settleIxs(b, { batch: 1n, ...one }), [w.authority.signer]);
+    expect(w.balance(b.vault)).toBe(800n);
+  });
+
+  it('never pays the settlement authority, never more than the escrow holds, and only on the authority’s signature', async () => {
+    const b = await w.buyer(1_000n);
+    const p = await w.wallet();
+    await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [w.authority.ata] }), [w.authority.signer]), 'payeeIsAuthority');
+    await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 600n }, { provider: 0, gross: 401n }], providers: [p.ata] }), [w.authority.signer]), 'insufficientFunds');
+    await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [p.ata], by: p.key }), [p.signer]), 'notAuthority');
+    // The authority's key named but not signing (a transaction signed by someone else).
+    const unsigned = w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [p.ata] });
+    unsigned[0]!.keys[0]!.isSigner = false;
+    await refused(w.send(unsigned, [p.signer]), 'missingSigner');
+    await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [p.ata], rewardVault: p.ata }), [w.authority.signer]), 'wrongFeeAccount');
+    await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 1, gross: 10n }], providers: [p.ata] }), [w.authority.signer]), 'invalidInstruction');
+    await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 0n }], providers: [p.ata] }), [w.authority.signer]), 'zeroAmount');
+    await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [], providers: [p.ata] }), [w.authority.signer]), 'emptyBatch');
+    expect(w.balance(b.vault)).toBe(1_000n);
+    expect(w.balance(p.ata)).toBe(0n);
+  });
+
+  it('refuses amounts that overflow 64 bits', async () => {
+    const b = await w.buyer(1_000n);
+    const p = await w.wallet();
+    await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 2n ** 63n }, { provider: 0, gross: 2n ** 63n }], providers: [p.ata] }), [w.authority.signer]), 'overflow');
+    await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 2n ** 64n - 1n }], providers: [p.ata] }), [w.authority.signer]), 'insufficientFunds');
+  });
+
+  it('checks every account: another buyer’s escrow, a vault that is not the escrow’s, a token account of another mint', async () => {
+    const [a, b] = [await w.buyer(1_000n), await w.buyer(1_000n)];
+    const p = await w.wallet();
+    await refused(w.send(w.settleIxs({ ...a, vault: b.vault }, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [p.ata] }), [w.authority.signer]), 'wrongAddress');
+    // An account this program does not own, passed as the escrow.
+    await refused(w.send(w.settleIxs({ ...a, escrow: p.ata }, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [p.ata] }), [w.authority.signer]), 'wrongOwner');
+    // A deposit into someone else's escrow is refused: only its buyer moves tokens in.
+    await refused(w.send(instructionsOf(deposit(umi, { buyer: noop(b.key), escrow: pk(a.escrow), buyerTokenAccount: pk(b.ata), vault: pk(a.vault), mint: pk(w.mint.publicKey), amount: 1n })), [b.signer]), 'notBuyer');
+    // A settle whose provider account is not a token account of the escrow's mint.
+    await refused(w.send(w.settleIxs(a, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [a.escrow] }), [w.authority.signer]), 'wrongMint');
+  });
+});
+
+describe('escrow program: withdrawals', () => {
+  let w: Awaited<ReturnType<typeof world>>;
+  beforeEach(async () => {
+    w = await world();
+    await w.init();
+  });
+
+  it('is immediate when the buyer and the authority sign together', async () => {
+    const b = await w.buyer(1_000n);
+    await w.send(w.withdrawIxs(b, 400n, true), [b.signer, w.authority.signer]);
+    expect(w.balance(b.vault)).toBe(600n);
+    expect(w.balance(b.ata)).toBe(400n);
+  });
+
+  it('lets the buyer alone leave after the timelock of a request, with everything not settled', async () => {
+    const b = await w.buyer(1_000n);
+    const p = await w.wallet();
+    await refused(w.send(w.withdrawIxs(b, 1n, false), [b.signer]), 'noWithdrawalRequested');
+    await w.send(instructionsOf(requestWithdrawal(umi, { buyer: noop(b.key) })), [b.signer]);
+    // Settlement goes on during the timelock (jobs already running are paid).
+    await w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 300n }], providers: [p.ata] }), [w.authority.signer]);
+    w.advance(TIMELOCK_S - 10);
+    await refused(w.send(w.withdrawIxs(b, 700n, false), [b.signer]), 'timelockNotElapsed');
+    // Asking again does not restart the clock.
+    await w.send(instructionsOf(requestWithdrawal(umi, { buyer: noop(b.key) })), [b.signer]);
+    w.advance(10);
+    await refused(w.send(w.withdrawIxs(b, 701n, false), [b.signer]), 'insufficientFunds');
+    await w.send(w.withdrawIxs(b, 700n, false), [b.signer]);
+    expect(w.balance(b.ata)).toBe(700n);
+    expect(w.balance(b.vault)).toBe(0n);
+  });
+
+  it('forgets a cancelled request, and pays only the buyer', async () => {
+    const b = await w.buyer(1_000n);
+    const other = await w.wallet();
+    await w.send(instructionsOf(requestWithdrawal(umi, { buyer: noop(b.key) })), [b.signer]);
+    await w.send(instructionsOf(cancelWithdrawalRequest(umi, { buyer: noop(b.key) })), [b.signer]);
+    w.advance(TIMELOCK_S + 1);
+    await refused(w.send(w.withdrawIxs(b, 1n, false), [b.signer]), 'noWithdrawalRequested');
+    await refused(w.send(w.withdrawIxs({ ...b, ata: other.ata }, 1n, true), [b.signer, w.authority.signer]), 'notBuyer');
+    await refused(w.send(instructionsOf(requestWithdrawal(umi, { buyer: noop(other.key), escrow: pk(b.escrow) })), [other.signer]), 'notBuyer');
+    expect(w.balance(b.vault)).toBe(1_000n);
+  });
+});
+
+describe('escrow program: its interface', () => {
+  it('maps every error code of the IDL to the generated client’s error', () => {
+    for (const [code, name] of ESCROW_ERRORS) {
+      const error = getDougEscrowErrorFromCode(code, { publicKey: pk(ESCROW_PROGRAM_ID), name: 'dougEscrow' } as never);
+      expect(error?.name).toBe(name[0]!.toUpperCase() + name.slice(1));
+    }
+  });
+
+  it('is deployed at the program id the IDL names', async () => {
+    expect((await signerFromSecretKey(programKeypair)).publicKey).toBe(ESCROW_PROGRAM_ID);
+    expect(SYSTEM_PROGRAM).toBe('11111111111111111111111111111111');
+  });
+});

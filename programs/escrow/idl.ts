@@ -1,0 +1,267 @@
+/**
+ * The escrow program's interface, in the Codama format: the single source of its accounts,
+ * instructions, arguments and errors. `escrow.c` implements exactly this layout (its spec checks the
+ * generated client against the deployed program); `npm run build:clients` renders the Umi client in
+ * `client/` from it.
+ *
+ * The money rules it carries (see escrow.c):
+ * - one escrow per buyer (PDA "escrow", buyer) with its token vault (PDA "vault", escrow);
+ * - `settle` pays providers from one escrow in a batch numbered by the escrow's next batch, under a
+ *   hash of the job receipts it covers; each payout's fee is floor(gross × feeBps / 10,000), as the
+ *   marketplace's ledger computes it, and the batch's fees go to the reward vault (stakersShareBps of
+ *   them) and the treasury; the settlement authority can never pay an account it owns;
+ * - a withdrawal signed by the buyer and the authority together is immediate; the buyer alone
+ *   requests one and withdraws after the timelock, so funds are never stuck.
+ */
+import {
+  accountNode,
+  argumentValueNode,
+  arrayTypeNode,
+  bytesTypeNode,
+  constantPdaSeedNodeFromString,
+  errorNode,
+  fieldDiscriminatorNode,
+  fixedSizeTypeNode,
+  instructionAccountNode,
+  instructionArgumentNode,
+  instructionNode,
+  instructionRemainingAccountsNode,
+  numberTypeNode,
+  numberValueNode,
+  pdaLinkNode,
+  pdaNode,
+  pdaSeedValueNode,
+  pdaValueNode,
+  accountValueNode,
+  prefixedCountNode,
+  programNode,
+  publicKeyTypeNode,
+  publicKeyValueNode,
+  remainderCountNode,
+  rootNode,
+  structFieldTypeNode,
+  structTypeNode,
+  variablePdaSeedNode,
+  type InstructionAccountNode,
+  type InstructionArgumentNode,
+  type RootNode,
+} from 'codama';
+import { PARAM_BOUNDS } from '../../durable-objects/domain/params.ts';
+
+/**
+ * Bounds on the configuration, checked on chain (the C header carries them): the fee bound is the
+ * marketplace's own (domain/params.ts), the timelock from a minute to 30 days.
+ */
+export const ESCROW_BOUNDS = {
+  ESCROW_MAX_FEE_BPS: PARAM_BOUNDS.feeBps[1],
+  ESCROW_MIN_WITHDRAW_TIMELOCK_SECONDS: 60,
+  ESCROW_MAX_WITHDRAW_TIMELOCK_SECONDS: 30 * 86_400,
+} as const;
+
+export const ESCROW_PROGRAM_ID = '7HnpSkz3xgT77mQMQcpJK2ZuXqGJ9FPeXZKKDYeQcU3T';
+const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA';
+const SYSTEM_PROGRAM = '11111111111111111111111111111111';
+
+/** Instruction numbers: the first byte of every instruction's data. */
+export const ESCROW_INSTRUCTIONS = {
+  initializeConfig: 0,
+  updateConfig: 1,
+  setAuthority: 2,
+  openEscrow: 3,
+  deposit: 4,
+  settle: 5,
+  requestWithdrawal: 6,
+  cancelWithdrawalRequest: 7,
+  withdraw: 8,
+} as const;
+
+/** Account kinds: the first byte of every account the program owns. */
+export const ESCROW_ACCOUNT_KINDS = { escrowConfig: 1, escrow: 2 } as const;
+
+/** Most payouts one settle carries (the u8 count; a transaction fits far fewer). */
+export const MAX_PAYOUTS = 255;
+
+/** The program's error codes (ProgramError::Custom); escrow.c defines the same numbers. */
+export const ESCROW_ERRORS = [
+  [6000, 'invalidInstruction', 'The instruction is unknown or its data is malformed'],
+  [6001, 'missingSigner', 'A required signature is missing'],
+  [6002, 'wrongOwner', 'An account is not owned by the program it must belong to'],
+  [6003, 'wrongAddress', 'An account is not the address this instruction derives for it'],
+  [6004, 'wrongMint', 'A token account holds another mint than the escrow’s'],
+  [6005, 'wrongProgram', 'A program account is not the program this instruction calls'],
+  [6006, 'notAuthority', 'Only the settlement authority may do this'],
+  [6007, 'notAdmin', 'Only the configuration’s admin may do this'],
+  [6008, 'notBuyer', 'Only the escrow’s buyer may do this'],
+  [6009, 'batchOutOfOrder', 'The batch number is not the escrow’s next batch (a replayed or skipped batch)'],
+  [6010, 'payeeIsAuthority', 'A payout goes to a token account the settlement authority owns'],
+  [6011, 'insufficientFunds', 'The escrow holds less than this pays out'],
+  [6012, 'timelockNotElapsed', 'The withdrawal timelock has not elapsed'],
+  [6013, 'noWithdrawalRequested', 'The buyer has not requested a withdrawal'],
+  [6014, 'invalidParameter', 'A parameter is outside its bounds'],
+  [6015, 'overflow', 'An amount overflows 64 bits'],
+  [6016, 'alreadyInitialized', 'The account exists already'],
+  [6017, 'wrongFeeAccount', 'A fee account is not the one the configuration names'],
+  [6018, 'emptyBatch', 'A batch must pay at least one payout'],
+  [6019, 'zeroAmount', 'The amount must be positive'],
+  [6020, 'tooManyAccounts', 'The instruction names more accounts than the program reads'],
+] as const;
+
+export type EscrowErrorName = (typeof ESCROW_ERRORS)[number][1];
+
+const u8 = () => numberTypeNode('u8');
+const u16 = () => numberTypeNode('u16');
+const u64 = () => numberTypeNode('u64');
+const i64 = () => numberTypeNode('i64');
+const hash = () => fixedSizeTypeNode(bytesTypeNode(), 32);
+
+const discriminator = (value: number) => structFieldTypeNode({ name: 'discriminator', type: u8(), defaultValue: numberValueNode(value), defaultValueStrategy: 'omitted' });
+const arg = (name: string, type: InstructionArgumentNode['type'], docs?: string): InstructionArgumentNode => instructionArgumentNode({ name, type, ...(docs ? { docs: [docs] } : {}) });
+const account = (name: string, o: { writable?: boolean; signer?: boolean | 'either'; docs?: string; defaultValue?: InstructionAccountNode['defaultValue']; optional?: boolean } = {}): InstructionAccountNode =>
+  instructionAccountNode({ name, isWritable: o.writable ?? false, isSigner: o.signer ?? false, ...(o.optional ? { isOptional: true } : {}), ...(o.docs ? { docs: [o.docs] } : {}), ...(o.defaultValue ? { defaultValue: o.defaultValue } : {}) });
+
+const tokenProgram = () => account('tokenProgram', { defaultValue: publicKeyValueNode(TOKEN_PROGRAM, 'splToken') });
+const systemProgram = () => account('systemProgram', { defaultValue: publicKeyValueNode(SYSTEM_PROGRAM, 'systemProgram') });
+const configAccount = (writable = false) => account('config', { writable, defaultValue: pdaValueNode('escrowConfig') });
+const escrowAccount = () => account('escrow', { writable: true, defaultValue: pdaValueNode('escrow', [pdaSeedValueNode('buyer', accountValueNode('buyer'))]) });
+/** The vault is an SPL token account at a PDA of ours; the Umi renderer derives only our own accounts' PDAs, so callers pass it (addresses.ts). */
+const vaultAccount = () => account('vault', { writable: true, docs: 'The escrow’s token account: PDA "vault", escrow (see addresses.ts).' });
+
+function instruction(name: keyof typeof ESCROW_INSTRUCTIONS, docs: string, accounts: InstructionAccountNode[], args: InstructionArgumentNode[] = [], extra: Partial<Parameters<typeof instructionNode>[0]> = {}) {
+  return instructionNode({
+    name,
+    docs: [docs],
+    accounts,
+    arguments: [instructionArgumentNode({ name: 'discriminator', type: u8(), defaultValue: numberValueNode(ESCROW_INSTRUCTIONS[name]), defaultValueStrategy: 'omitted' }), ...args],
+    discriminators: [fieldDiscriminatorNode('discriminator')],
+    ...extra,
+  });
+}
+
+export function escrowIdl(): RootNode {
+  return rootNode(
+    programNode({
+      name: 'dougEscrow',
+      publicKey: ESCROW_PROGRAM_ID,
+      version: '0.1.0',
+      docs: ['DougAI escrow: buyers’ $DOUG held per buyer, paid to providers in numbered batches, never stuck.'],
+      pdas: [
+        pdaNode({ name: 'escrowConfig', seeds: [constantPdaSeedNodeFromString('utf8', 'config')] }),
+        pdaNode({ name: 'escrow', seeds: [constantPdaSeedNodeFromString('utf8', 'escrow'), variablePdaSeedNode('buyer', publicKeyTypeNode())] }),
+        pdaNode({ name: 'vault', seeds: [constantPdaSeedNodeFromString('utf8', 'vault'), variablePdaSeedNode('escrow', publicKeyTypeNode())] }),
+      ],
+      accounts: [
+        accountNode({
+          name: 'escrowConfig',
+          docs: ['The program’s one configuration (PDA "config"): who settles, the mint, the fee and where it goes, the timelock.'],
+          size: 176,
+          data: structTypeNode([
+            discriminator(ESCROW_ACCOUNT_KINDS.escrowConfig),
+            structFieldTypeNode({ name: 'bump', type: u8() }),
+            structFieldTypeNode({ name: 'feeBps', type: u16(), docs: ['Protocol fee on each payout, in basis points (0 to 2,000).'] }),
+            structFieldTypeNode({ name: 'stakersShareBps', type: u16(), docs: ['The stakers’ share of the fee, in basis points; the rest goes to the treasury.'] }),
+            structFieldTypeNode({ name: 'reserved', type: u16() }),
+            structFieldTypeNode({ name: 'admin', type: publicKeyTypeNode(), docs: ['Changes the parameters (a governance PDA once governance exists).'] }),
+            structFieldTypeNode({ name: 'authority', type: publicKeyTypeNode(), docs: ['The marketplace’s settlement authority.'] }),
+            structFieldTypeNode({ name: 'mint', type: publicKeyTypeNode() }),
+            structFieldTypeNode({ name: 'rewardVault', type: publicKeyTypeNode(), docs: ['Token account receiving the stakers’ share of fees.'] }),
+            structFieldTypeNode({ name: 'treasury', type: publicKeyTypeNode(), docs: ['Token account receiving the rest of the fees.'] }),
+            structFieldTypeNode({ name: 'withdrawTimelockSeconds', type: u64(), docs: ['How long after a request the buyer may withdraw alone.'] }),
+          ]),
+          pda: pdaLinkNode('escrowConfig'),
+          discriminators: [fieldDiscriminatorNode('discriminator')],
+        }),
+        accountNode({
+          name: 'escrow',
+          docs: ['One buyer’s escrow (PDA "escrow", buyer); its tokens sit in the vault (PDA "vault", escrow).'],
+          size: 96,
+          data: structTypeNode([
+            discriminator(ESCROW_ACCOUNT_KINDS.escrow),
+            structFieldTypeNode({ name: 'bump', type: u8() }),
+            structFieldTypeNode({ name: 'vaultBump', type: u8() }),
+            structFieldTypeNode({ name: 'reserved', type: fixedSizeTypeNode(bytesTypeNode(), 5) }),
+            structFieldTypeNode({ name: 'buyer', type: publicKeyTypeNode() }),
+            structFieldTypeNode({ name: 'nextBatch', type: u64(), docs: ['The number the next settle must carry.'] }),
+            structFieldTypeNode({ name: 'withdrawalRequestedAt', type: i64(), docs: ['Unix time of the buyer’s pending withdrawal request; 0 when none.'] }),
+            structFieldTypeNode({ name: 'settledTotal', type: u64(), docs: ['Everything paid out of this escrow so far (payouts and fees).'] }),
+            structFieldTypeNode({ name: 'lastReceiptsHash', type: hash(), docs: ['The receipts hash of the last settled batch.'] }),
+          ]),
+          pda: pdaLinkNode('escrow'),
+          discriminators: [fieldDiscriminatorNode('discriminator')],
+        }),
+      ],
+      instructions: [
+        instruction(
+          'initializeConfig',
+          'Creates the configuration; its signer becomes the admin.',
+          [account('admin', { writable: true, signer: true }), configAccount(true), account('mint'), account('rewardVault'), account('treasury'), systemProgram()],
+          [arg('feeBps', u16()), arg('stakersShareBps', u16()), arg('withdrawTimelockSeconds', u64()), arg('authority', publicKeyTypeNode())],
+        ),
+        instruction(
+          'updateConfig',
+          'Changes the parameters and fee accounts (admin only).',
+          [account('admin', { signer: true }), configAccount(true), account('rewardVault'), account('treasury')],
+          [arg('feeBps', u16()), arg('stakersShareBps', u16()), arg('withdrawTimelockSeconds', u64()), arg('newAdmin', publicKeyTypeNode())],
+        ),
+        instruction('setAuthority', 'Hands settlement to a new authority (signed by the current one).', [account('authority', { signer: true }), configAccount(true)], [arg('newAuthority', publicKeyTypeNode())]),
+        instruction('openEscrow', 'Creates the buyer’s escrow and its vault (the buyer pays their rent).', [account('buyer', { writable: true, signer: true }), escrowAccount(), vaultAccount(), configAccount(), account('mint'), systemProgram(), tokenProgram()]),
+        instruction(
+          'deposit',
+          'Moves the buyer’s tokens into their escrow.',
+          [account('buyer', { signer: true }), account('buyerTokenAccount', { writable: true }), escrowAccount(), vaultAccount(), configAccount(), account('mint'), tokenProgram()],
+          [arg('amount', u64())],
+        ),
+        instruction(
+          'settle',
+          'Pays a batch of verified jobs from one escrow: each payout’s net to its provider’s token account (the remaining accounts, by index), the fees to the reward vault and the treasury.',
+          [
+            account('authority', { signer: true }),
+            configAccount(),
+            account('escrow', { writable: true }),
+            account('vault', { writable: true }),
+            account('mint'),
+            account('rewardVault', { writable: true }),
+            account('treasury', { writable: true }),
+            tokenProgram(),
+          ],
+          [
+            arg('batch', u64(), 'Must equal the escrow’s nextBatch.'),
+            arg('receiptsHash', hash(), 'SHA-256 over the batch’s job receipts.'),
+            arg(
+              'payouts',
+              arrayTypeNode(
+                structTypeNode([
+                  structFieldTypeNode({ name: 'provider', type: u8(), docs: ['Index of the provider’s token account among the remaining accounts.'] }),
+                  structFieldTypeNode({ name: 'gross', type: u64(), docs: ['What the job pays: the provider gets gross minus the fee.'] }),
+                ]),
+                prefixedCountNode(u8()),
+              ),
+            ),
+          ],
+          {
+            extraArguments: [arg('providers', arrayTypeNode(publicKeyTypeNode(), remainderCountNode()), 'The providers’ token accounts, passed as the remaining accounts (not in the data).')],
+            remainingAccounts: [instructionRemainingAccountsNode(argumentValueNode('providers'), { isWritable: true })],
+          },
+        ),
+        instruction('requestWithdrawal', 'The buyer asks to leave; after the timelock they may withdraw alone.', [account('buyer', { signer: true }), escrowAccount()]),
+        instruction('cancelWithdrawalRequest', 'The buyer takes the request back.', [account('buyer', { signer: true }), escrowAccount()]),
+        instruction(
+          'withdraw',
+          'Pays escrowed tokens back to the buyer: at once when the settlement authority co-signs, else after the timelock of a request.',
+          [
+            account('buyer', { signer: true }),
+            account('authority', { signer: 'either', docs: 'The settlement authority; its signature makes the withdrawal immediate.' }),
+            configAccount(),
+            escrowAccount(),
+            vaultAccount(),
+            account('buyerTokenAccount', { writable: true }),
+            account('mint'),
+            tokenProgram(),
+          ],
+          [arg('amount', u64())],
+        ),
+      ],
+      errors: ESCROW_ERRORS.map(([code, name, message]) => errorNode({ code, name, message })),
+    }),
+  );
+}
+
