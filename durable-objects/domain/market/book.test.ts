@@ -83,6 +83,29 @@ describe('a ladder', () => {
     expect(ladder.has(3)).toBe(false);
   });
 
+  it('keeps an emptied level idle under its price, and forgets idle levels once they outnumber those in use by 64', () => {
+    const ladder = new Ladder(false);
+    ladder.append(0, 50n); // in use throughout
+    for (let i = 1; i <= 1_000; i++) {
+      ladder.append(i, BigInt(100 + i));
+      ladder.unlink(i);
+      expect(ladder.level(BigInt(100 + i))).toBe(NIL);
+      expect(ladder.levels.length).toBe(1);
+    }
+    // Level numbers ever made: the one in use, the one being filled and emptied, and the idle ones, at
+    // most 64 more than the levels in use when a level empties (sweeps free the rest for reuse).
+    expect(ladder.price.length).toBeLessThanOrEqual(2 + 64 + 2);
+    // An idle level (the last price) and new ones come back in their place by price, orders in arrival order.
+    for (const [node, price] of [[2_001, 1_100n], [2_002, 60n], [2_003, 40n], [2_004, 1_100n]] as const) ladder.append(node, price);
+    expect(ladder.levels.map((l) => ladder.price[l])).toEqual([40n, 50n, 60n, 1_100n]);
+    const seen: number[] = [];
+    ladder.forEach((n) => {
+      seen.push(n);
+    });
+    expect(seen).toEqual([2_001, 2_004, 2_002, 0, 2_003]);
+    expect(ladder.level(1_100n)).not.toBe(NIL);
+  });
+
   it('orders like a sorted list by (price, arrival) through appends and unlinks, for prices of any size, reusing levels', () => {
     // Prices beyond 2^64 too: the ladder must not assume they fit a machine word.
     const price = fc.oneof(fc.bigInt({ min: 1n, max: 6n }), fc.constantFrom(2n ** 64n, 2n ** 64n + 1n, 10n ** 30n));
@@ -115,6 +138,7 @@ describe('a ladder', () => {
           expect(seen).toEqual(expected);
           expect(ladder.size).toBe(naive.length);
           expect(ladder.levels.length).toBe(new Set(naive.map((n) => n.price)).size);
+          for (const p of [1n, 2n, 3n, 4n, 5n, 6n, 2n ** 64n]) expect(ladder.level(p) !== NIL).toBe(naive.some((n) => n.price === p));
         }
       }),
       { numRuns: 300 },

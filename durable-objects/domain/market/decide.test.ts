@@ -7,7 +7,7 @@ import type { MarketCommand, Requirement } from './commands.ts';
 import { MARKET_ERRORS } from './errors.ts';
 import type { MarketEvent } from './events.ts';
 import { bestAsk, bestBid, bookDepth, getOrder, marketDecider, nextExpiry, react } from './index.ts';
-import { BID, CLOSED_MEMORY, ClosedMemory, EXPIRED, FILLED, Orders, type ClosedOrder } from './state.ts';
+import { BID, CLOSED_MEMORY, ClosedMemory, EXPIRED, FILLED, Orders, type ClosedOrder, type MarketSnapshot } from './state.ts';
 import { IdTable, idHash } from './id-table.ts';
 import { LATER, NOW, SPEC, ask, askPlaced, bid, bidPlaced, replicaBid, replicaBidPlaced } from '../../../test/support/market-builders.ts';
 
@@ -462,6 +462,24 @@ describe('reading the book', () => {
     const { state } = given(events);
     expect(getOrder(state, 'b1')).toMatchObject({ side: 'bid', bidId: 'b1', replicas: 2, status: 'open' });
     expect(getOrder(state, 'nope')).toBeNull();
+  });
+
+  it('hands out an order\'s empty attributes and requirements as objects of its own (the book shares one empty object among orders)', () => {
+    const { state } = given([askPlaced({ askId: 'e1' }), askPlaced({ askId: 'e2', owner: 'prov-2' }), bidPlaced({ bidId: 'eb1', maxPrice: 5n }), bidPlaced({ bidId: 'eb2', maxPrice: 5n })]);
+    const shown = [getOrder(state, 'e1'), getOrder(state, 'e2'), getOrder(state, 'eb1'), getOrder(state, 'eb2')].map((v) => {
+      const o = v as { attributes?: object; requirements?: object };
+      return o.attributes ?? o.requirements!;
+    });
+    const snap = marketDecider.snapshot(state) as MarketSnapshot;
+    shown.push(...snap.asks.map((a) => a.attributes), ...snap.bids.map((b) => b.requirements));
+    // An ask arriving at the resting bids: its BidMatched names the resting bid's requirements.
+    const matched = given([bidPlaced({ bidId: 'eb3', maxPrice: 50n })]).when(ask({ askId: 'e3' })).events();
+    shown.push((matched[1] as Extract<MarketEvent, { type: 'BidMatched' }>).requirements);
+    expect(new Set(shown).size).toBe(shown.length);
+    for (const v of shown) {
+      expect(Object.isFrozen(v)).toBe(false);
+      expect(Object.keys(v)).toEqual([]);
+    }
   });
 
   it('events and snapshots survive JSON with their bigints', () => {

@@ -237,7 +237,7 @@ function matchSupplier(state: MarketState, s: Supplier, now: number, events: Mar
           maxPrice,
           replicas,
           spec: o.spec(b),
-          requirements,
+          requirements: o.shownRequirements(b),
           fills,
         });
       }

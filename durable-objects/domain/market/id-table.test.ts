@@ -41,7 +41,7 @@ describe('the id table', () => {
   it('keeps ids whose hashes share a slot apart', () => {
     const keys = Array.from({ length: 20_000 }, (_, i) => `x${i}`);
     const table = new IdTable((slot) => keys[slot]);
-    // 20,000 ids in a table that starts at 1,024 pairs: many share their first pair.
+    // 20,000 ids in a table that starts at 1,024 entries: many share their first entry.
     for (let i = 0; i < 20_000; i++) table.set(`x${i}`, i);
     for (let i = 0; i < 20_000; i += 2) table.delete(`x${i}`);
     for (let i = 0; i < 20_000; i++) expect(table.get(`x${i}`)).toBe(i % 2 === 0 ? ABSENT : i);

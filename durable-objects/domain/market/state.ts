@@ -39,6 +39,22 @@ const FREE = 2;
 const NO_EXCLUSIONS: readonly string[] = Object.freeze([]);
 
 /**
+ * The attributes of an ask that declares none and the requirements of a bid that has none (most
+ * orders): one frozen object for all, instead of the command's own empty object or array. Each one
+ * kept was one more object per resting order for the young-generation collector to copy and
+ * promote (with the order's owner and price, most of what a placed order left alive). Handed out
+ * of the book (events, views, snapshots) as a fresh empty one (shownAttributes, shownRequirements).
+ */
+const NO_ATTRIBUTES: Record<string, AttributeValue> = Object.freeze({});
+const NO_REQUIREMENTS = Object.freeze([]) as unknown as Requirement[];
+
+/** True when the object has no own enumerable property (a loop, not Object.keys: no array). */
+function noKeys(v: object): boolean {
+  for (const k in v) if (Object.hasOwn(v, k)) return false;
+  return true;
+}
+
+/**
  * One slot's numbers take 64 bytes of one buffer (one cache line): four float64s, then four bytes,
  * then seven int32s. Its references take eight entries of a plain array. Touching an order thus
  * reads two cache lines however many of its fields a command needs: a large book is mostly out of
@@ -248,19 +264,29 @@ export class Orders {
   setPrice(s: number, v: Amount): void {
     this.chunks[s >> CHUNK_BITS]![(s & (CHUNK - 1)) * REFS + PRICE] = v;
   }
-  /** An ask's attributes. */
+  /** An ask's attributes, for matching (NO_ATTRIBUTES when it declares none: read it, never hand it out). */
   attributes(s: number): Record<string, AttributeValue> {
     return this.chunks[s >> CHUNK_BITS]![(s & (CHUNK - 1)) * REFS + ATTRIBUTES] as Record<string, AttributeValue>;
   }
-  setAttributes(s: number, v: Record<string, AttributeValue>): void {
-    this.chunks[s >> CHUNK_BITS]![(s & (CHUNK - 1)) * REFS + ATTRIBUTES] = v;
+  /** An ask's attributes as events, views and snapshots show them. */
+  shownAttributes(s: number): Record<string, AttributeValue> {
+    const v = this.attributes(s);
+    return v === NO_ATTRIBUTES ? {} : v;
   }
-  /** A bid's or replica bid's requirements. */
+  setAttributes(s: number, v: Record<string, AttributeValue>): void {
+    this.chunks[s >> CHUNK_BITS]![(s & (CHUNK - 1)) * REFS + ATTRIBUTES] = noKeys(v) ? NO_ATTRIBUTES : v;
+  }
+  /** A bid's or replica bid's requirements, for matching (NO_REQUIREMENTS when it has none: read it, never hand it out). */
   requirements(s: number): Requirement[] {
     return this.chunks[s >> CHUNK_BITS]![(s & (CHUNK - 1)) * REFS + REQUIREMENTS] as Requirement[];
   }
+  /** A bid's or replica bid's requirements as events, views and snapshots show them. */
+  shownRequirements(s: number): Requirement[] {
+    const v = this.requirements(s);
+    return v === NO_REQUIREMENTS ? [] : v;
+  }
   setRequirements(s: number, v: Requirement[]): void {
-    this.chunks[s >> CHUNK_BITS]![(s & (CHUNK - 1)) * REFS + REQUIREMENTS] = v;
+    this.chunks[s >> CHUNK_BITS]![(s & (CHUNK - 1)) * REFS + REQUIREMENTS] = v.length === 0 ? NO_REQUIREMENTS : v;
   }
   spec(s: number): JobSpec {
     return this.chunks[s >> CHUNK_BITS]![(s & (CHUNK - 1)) * REFS + SPEC] as JobSpec;
@@ -381,6 +407,12 @@ export interface ClosedOrder {
 export class ClosedMemory {
   /** Closed slots in closing order; once it holds `limit`, a ring whose oldest entry is at `head`. */
   private readonly ring: Int32Array;
+  /**
+   * The idHash of each ring entry's id, kept here when the order closes (its record is in the cache
+   * then): reading it from the record of the order being forgotten, 10,000 closes later, was a trip
+   * to memory per close.
+   */
+  private readonly hashes: Int32Array;
   private count = 0;
   private head = 0;
 
@@ -390,6 +422,7 @@ export class ClosedMemory {
     private readonly limit: number,
   ) {
     this.ring = new Int32Array(limit);
+    this.hashes = new Int32Array(limit);
   }
 
   get size(): number {
@@ -406,15 +439,18 @@ export class ClosedMemory {
     orders.setLife(s, CLOSED);
     orders.setSuspended(s, 0);
     orders.shed(s);
+    const h = orders.hash(s);
     if (this.count < this.limit) {
+      this.hashes[this.count] = h;
       this.ring[this.count++] = s;
       return;
     }
     const at = this.head;
     const old = this.ring[at]!;
-    this.byId.deleteSlot(old, orders.hash(old));
+    this.byId.deleteSlot(old, this.hashes[at]!);
     orders.release(old);
     this.ring[at] = s;
+    this.hashes[at] = h;
     this.head = at + 1 === this.limit ? 0 : at + 1;
   }
 
@@ -619,7 +655,8 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
       const s = newAsk(state, event.askId, event.owner, event.price, event.capacity, event.attributes, event.expiresAt);
       o.setPlacedSeq(s, seq);
       o.setSeq(s, seq);
-      state.asks.append(s, event.price);
+      // The level's bigint, not the event's: one object per price however many orders rest at it.
+      o.setPrice(s, state.asks.append(s, event.price));
       state.expiries.push(s);
       state.open++;
       break;
@@ -627,7 +664,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
     case 'BidPlaced': {
       const e = event;
       const s = newBid(state, e.bidId, e.owner, e.maxPrice, e.units, e.replicas, e.requirements, e.expiresAt, e.spec, state.seq++);
-      state.bids.append(s, e.maxPrice);
+      o.setPrice(s, state.bids.append(s, e.maxPrice));
       state.expiries.push(s);
       state.open++;
       break;
@@ -635,7 +672,7 @@ export function evolve(state: MarketState, event: MarketEvent): MarketState {
     case 'ReplicaBidPlaced': {
       const e = event;
       const s = newReplicaBid(state, e.jobId, e.replica, e.buyer, e.maxPrice, e.units, e.requirements, e.excludeProviders, e.expiresAt, state.seq++);
-      state.bids.append(s, e.maxPrice);
+      o.setPrice(s, state.bids.append(s, e.maxPrice));
       state.expiries.push(s);
       state.open++;
       break;
@@ -945,7 +982,7 @@ function askSnapshot(o: Orders, s: number): AskSnapshot {
     owner: o.owner(s),
     price: o.price(s),
     capacity: o.capacity(s),
-    attributes: o.attributes(s),
+    attributes: o.shownAttributes(s),
     expiresAt: o.expiresAt(s),
     placedSeq: o.placedSeq(s),
     seq: o.seq(s),
@@ -963,7 +1000,7 @@ export function bidFields(o: Orders, s: number) {
     maxPrice: o.price(s),
     units: o.units(s),
     replicas: o.replicas(s),
-    requirements: o.requirements(s),
+    requirements: o.shownRequirements(s),
     expiresAt: o.expiresAt(s),
     spec: o.spec(s),
   };
@@ -991,7 +1028,7 @@ export function snapshot(state: MarketState): MarketSnapshot {
             buyer: o.owner(s),
             maxPrice: o.price(s),
             units: o.units(s),
-            requirements: o.requirements(s),
+            requirements: o.shownRequirements(s),
             excludeProviders: [...o.excludeProviders(s)],
             expiresAt: o.expiresAt(s),
             placedSeq: o.placedSeq(s),
@@ -1021,7 +1058,7 @@ export function restore(data: unknown): MarketState {
       o.setSuspended(s, 1);
       state.suspended.add(s);
     }
-    if (onBook) state.asks.append(s, o.price(s));
+    if (onBook) o.setPrice(s, state.asks.append(s, o.price(s)));
     if (a.status === 'open') {
       state.expiries.push(s);
       state.open++;
@@ -1034,7 +1071,7 @@ export function restore(data: unknown): MarketState {
       b.kind === 'bid'
         ? newBid(state, b.bidId, b.owner, BigInt(b.maxPrice), b.units, b.replicas, b.requirements, b.expiresAt, b.spec, b.placedSeq)
         : newReplicaBid(state, b.jobId, b.replica, b.buyer, BigInt(b.maxPrice), b.units, b.requirements, b.excludeProviders, b.expiresAt, b.placedSeq);
-    state.bids.append(s, o.price(s));
+    o.setPrice(s, state.bids.append(s, o.price(s)));
     state.expiries.push(s);
     state.open++;
   }

@@ -31,6 +31,25 @@ describe('a bid spec digest', () => {
   });
 });
 
+describe('a bid spec digest checked again', () => {
+  it('is judged by the rule alone, whatever digests were accepted before (the same string, an equal copy, or one differing in one character)', () => {
+    const a = 'ab'.repeat(32);
+    const b = '0f'.repeat(32);
+    // Copies built at run time (not the same string objects), and near misses of accepted digests.
+    const pool = [a, b, [...a].join(''), a.slice(0, 63) + 'g', a.slice(0, 63) + 'A', 'g' + b.slice(1), b.slice(0, 63), `${b}0`];
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat({ max: pool.length - 1 }), fc.nat({ max: pool.length - 1 })), { minLength: 1, maxLength: 30 }), (picks) => {
+        for (const [m, i] of picks) {
+          const spec = { ...bid().spec, modelSha256: pool[m]!, inputSha256: pool[i]! };
+          const valid = SHA256.test(pool[m]!) && SHA256.test(pool[i]!);
+          expect(validateBid(bid({ spec }), NOW)?.code).toBe(valid ? undefined : 'MARKET__INVALID_SPEC');
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('a bid escrow', () => {
   it('is refused exactly when maxPrice x units x replicas exceeds the largest amount', () => {
     const edge = MAX_AMOUNT / BigInt(LIMITS.units.max * LIMITS.replicas.max);

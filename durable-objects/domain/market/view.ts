@@ -50,7 +50,7 @@ export function getOrder(state: MarketState, id: string): OrderView | null {
       capacity: o.capacity(s),
       slotsInUse: used,
       freeSlots: o.freeSlots(s),
-      attributes: o.attributes(s),
+      attributes: o.shownAttributes(s),
       expiresAt: o.expiresAt(s),
       status: status === OPEN && o.suspended(s) === 1 ? 'suspended' : (STATUS_NAMES[status] as 'open' | 'cancelled' | 'expired'),
     };
