@@ -12,13 +12,17 @@ import { fileURLToPath } from 'node:url';
 import { renderVisitor } from '@codama/renderers-js-umi';
 import { createFromRoot, type RootNode, type TypeNode } from 'codama';
 import { ESCROW_BOUNDS, escrowIdl } from '../escrow/idl.ts';
+import { STAKING_CONSTANTS, stakingIdl } from '../staking/idl.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const programsRoot = resolve(here, '..');
 const repoRoot = resolve(programsRoot, '..');
 
 /** Every program with an IDL, and the function that builds it. */
-export const IDLS: { name: string; idl: () => RootNode; constants: Record<string, number> }[] = [{ name: 'escrow', idl: escrowIdl, constants: ESCROW_BOUNDS }];
+export const IDLS: { name: string; idl: () => RootNode; constants: Record<string, number> }[] = [
+  { name: 'escrow', idl: escrowIdl, constants: ESCROW_BOUNDS },
+  { name: 'staking', idl: stakingIdl, constants: STAKING_CONSTANTS },
+];
 
 export const header = (name: string): string =>
   `// GENERATED from programs/${name}/idl.ts by programs/build/clients.ts (Codama, @codama/renderers-js-umi): do not edit; change the IDL and run npm run build:clients.\n`;
@@ -92,6 +96,7 @@ export function renderHeader(name: string, idl: RootNode, constants: Record<stri
       lines.push(`#define ${base}_${SCREAMING(field.name)}_AT ${offset}`);
       offset += fixedSize(field.type) ?? NaN;
     }
+    if (account.size !== undefined && account.size !== null && account.size !== offset) throw new Error(`${name}: account ${account.name} declares ${account.size} bytes but its fields take ${offset}`);
     lines.push(`#define ${base}_SIZE ${offset}`);
   }
   lines.push('', '/* Bounds and constants. */');

@@ -5,36 +5,16 @@
  * Every account is checked before use: signers, the program that owns it, the address derived for
  * it (PDAs with their stored bumps), the mint of each token account and the programs called.
  */
-#include "solana.h"
-#include "spl.h"
 #include "escrow_idl.h"
+#include "program.h"
 
-#define ERR(name) CUSTOM_ERROR(ERR_##name)
-#define TRY(expr)                    \
-  do {                               \
-    u64 result_ = (expr);            \
-    if (result_ != SUCCESS) return result_; \
-  } while (0)
-
-/* The 32 KiB heap: account infos and a settlement's per-provider sums live there (a function's stack is 512 bytes). */
-#define HEAP_START 0x300000000ULL
+/* Account infos, then a settlement's per-provider sums, on the heap. */
 #define MAX_ACCOUNTS 128
 #define MAX_PROVIDERS (MAX_ACCOUNTS - IX_SETTLE_ACCOUNTS)
 
 static const u8 SEED_CONFIG[] = "config";
 static const u8 SEED_ESCROW[] = "escrow";
 static const u8 SEED_VAULT[] = "vault";
-#define SEED(s) {s, sizeof(s) - 1}
-
-static inline u8 *field(const SolAccountInfo *a, u64 at) { return a->data + at; }
-static inline const SolPubkey *key_at(const SolAccountInfo *a, u64 at) { return (const SolPubkey *)(a->data + at); }
-
-/* The address derived from seeds and bump, compared with `expected`. */
-__attribute__((noinline)) static bool derives(const SolSignerSeed *seeds, int n, const SolPubkey *program, const SolPubkey *expected) {
-  SolPubkey address;
-  if (sol_create_program_address(seeds, n, program, &address) != 0) return false;
-  return pubkey_eq(&address, expected);
-}
 
 /* The program's configuration, checked: ours, of its kind, at its PDA. */
 __attribute__((noinline)) static u64 check_config(const SolAccountInfo *config, const SolPubkey *program) {
@@ -116,9 +96,8 @@ static u64 initialize_config(SolParameters *p) {
   if (is_zero_key(authority)) return ERR(INVALID_PARAMETER);
 
   SolSignerSeed find[1] = {SEED(SEED_CONFIG)};
-  SolPubkey address;
   u8 bump;
-  if (sol_try_find_program_address(find, 1, p->program_id, &address, &bump) != 0 || !pubkey_eq(&address, config->key)) return ERR(WRONG_ADDRESS);
+  if (!finds(find, 1, p->program_id, config->key, &bump)) return ERR(WRONG_ADDRESS);
   SolSignerSeed seeds[2] = {SEED(SEED_CONFIG), {&bump, 1}};
   SolSignerSeeds signer = {seeds, 2};
   Cpi cpi = {p->ka, p->ka_num, &signer};
@@ -169,12 +148,11 @@ static u64 open_escrow(SolParameters *p) {
   TRY(check_token_program(&p->ka[IX_OPEN_ESCROW_TOKEN_PROGRAM]));
   if (!pubkey_eq(escrow->owner, &SYSTEM_PROGRAM_ID) || escrow->data_len != 0) return ERR(ALREADY_INITIALIZED);
 
-  SolPubkey address;
   u8 bump, vault_bump;
   SolSignerSeed find[2] = {SEED(SEED_ESCROW), {buyer->key->x, 32}};
-  if (sol_try_find_program_address(find, 2, p->program_id, &address, &bump) != 0 || !pubkey_eq(&address, escrow->key)) return ERR(WRONG_ADDRESS);
+  if (!finds(find, 2, p->program_id, escrow->key, &bump)) return ERR(WRONG_ADDRESS);
   SolSignerSeed vfind[2] = {SEED(SEED_VAULT), {escrow->key->x, 32}};
-  if (sol_try_find_program_address(vfind, 2, p->program_id, &address, &vault_bump) != 0 || !pubkey_eq(&address, vault->key)) return ERR(WRONG_ADDRESS);
+  if (!finds(vfind, 2, p->program_id, vault->key, &vault_bump)) return ERR(WRONG_ADDRESS);
 
   SolSignerSeed seeds[3] = {SEED(SEED_ESCROW), {buyer->key->x, 32}, {&bump, 1}};
   SolSignerSeeds signer = {seeds, 3};
@@ -300,12 +278,6 @@ static u64 settle(SolParameters *p) {
   write_u64(field(escrow, ESCROW_SETTLED_TOTAL_AT), settled + totals.gross);
   copy_bytes(field(escrow, ESCROW_LAST_RECEIPTS_HASH_AT), p->data + IX_SETTLE_RECEIPTS_HASH_AT, 32);
   return SUCCESS;
-}
-
-__attribute__((noinline)) static i64 now_unix(void) {
-  SolClock clock;
-  if (sol_get_clock_sysvar(&clock) != 0) return 0;
-  return clock.unix_timestamp;
 }
 
 static u64 request_withdrawal(SolParameters *p, bool cancel) {

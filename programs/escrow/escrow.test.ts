@@ -1,15 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { createNoopSigner, publicKey, type TransactionBuilder } from '@metaplex-foundation/umi';
-import { createUmi } from '@metaplex-foundation/umi-bundle-defaults';
-import { Keypair } from '@solana/web3.js';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { bps } from '../../durable-objects/domain/money.ts';
-import { associatedTokenAddress, findProgramAddress, SYSTEM_PROGRAM, TOKEN_PROGRAM } from '../client/address.ts';
-import { createAccount, deployProgram, type Send } from '../client/deploy.ts';
-import { createAssociatedTokenAccountIdempotent, mintToChecked } from '../client/mint.ts';
-import { keyBytes, signerFromSecretKey, signLegacyTransaction, type Instruction, type TransactionSigner } from '../client/tx.ts';
-import { Chain } from '../local-chain/chain.ts';
-import { RpcError } from '../local-chain/errors.ts';
+import { chainWorld, instructionsOf, noop, pk, programFiles, refusedWith, seed, umi } from '../testing/chain-world.ts';
+import { keyBytes, signerFromSecretKey, type TransactionSigner } from '../client/tx.ts';
 import {
   cancelWithdrawalRequest,
   deposit,
@@ -26,85 +18,26 @@ import {
 } from './client/index.ts';
 import { ESCROW_ERRORS, ESCROW_PROGRAM_ID, type EscrowErrorName } from './idl.ts';
 
-const so = new Uint8Array(readFileSync(new URL('./escrow.so', import.meta.url)));
-const programKeypair = Uint8Array.from(JSON.parse(readFileSync(new URL('./program-keypair.json', import.meta.url), 'utf8')) as number[]);
+const files = programFiles(new URL('.', import.meta.url));
 
-const DECIMALS = 9;
 const FEE_BPS = 250;
 const STAKERS_SHARE_BPS = 7_000;
 const TIMELOCK_S = 3_600;
-const START_MS = 1_800_000_000_000;
-
-/** Umi only builds the generated client's instructions here; our own signer signs and the local chain runs them. */
-const umi = createUmi('http://127.0.0.1:9');
-const noop = (key: string) => createNoopSigner(publicKey(key));
-const pk = (key: string) => publicKey(key);
-
-function instructionsOf(builder: TransactionBuilder): Instruction[] {
-  return builder.getInstructions().map((ix) => ({
-    programId: ix.programId.toString(),
-    keys: ix.keys.map((k) => ({ pubkey: k.pubkey.toString(), isSigner: k.isSigner, isWritable: k.isWritable })),
-    data: ix.data,
-  }));
-}
-
-const newSigner = () => signerFromSecretKey(Keypair.generate().secretKey);
-const errorCode = (name: EscrowErrorName) => ESCROW_ERRORS.find(([, n]) => n === name)![0];
-
-/** InitializeMint2 (SPL Token 20): decimals, mint authority, no freeze authority. */
-function initializeMint(mint: string, authority: string): Instruction {
-  const data = new Uint8Array(1 + 1 + 32 + 1);
-  data[0] = 20;
-  data[1] = DECIMALS;
-  data.set(keyBytes(authority), 2);
-  return { programId: TOKEN_PROGRAM, keys: [{ pubkey: mint, isSigner: false, isWritable: true }], data };
-}
 
 async function world() {
-  let nowMs = START_MS;
-  const chain = new Chain({ slotMs: 0, now: () => nowMs });
-  const admin = await newSigner();
-  chain.airdrop(admin.publicKey, 1_000_000_000_000n);
-  const send = async (instructions: Instruction[], signers: TransactionSigner[]) => {
-    const tx = await signLegacyTransaction({ payer: signers[0]!.publicKey, recentBlockhash: chain.latestBlockhash.blockhash, instructions, signers });
-    const signature = chain.send(tx.bytes);
-    return chain.getTransaction(signature)!;
-  };
-  const sendAny: Send = (instructions, signers) => send(instructions, signers);
-  const rent = async (n: number) => chain.minimumBalanceForRentExemption(n);
-  await deployProgram(sendAny, { elf: so, payer: admin, authority: admin, buffer: await newSigner(), program: await signerFromSecretKey(programKeypair), rentExempt: rent });
-  chain.advanceSlots(1);
-
-  const mint = await newSigner();
-  await send([createAccount({ payer: admin.publicKey, account: mint.publicKey, lamports: await rent(82), space: 82, owner: TOKEN_PROGRAM }), initializeMint(mint.publicKey, admin.publicKey)], [admin, mint]);
-
-  /** A wallet with SOL for fees and `tokens` base units in its associated token account. */
-  const wallet = async (tokens = 0n) => {
-    const signer = await newSigner();
-    chain.airdrop(signer.publicKey, 10_000_000_000n);
-    const ata = await associatedTokenAddress(signer.publicKey, mint.publicKey);
-    const ixs = [createAssociatedTokenAccountIdempotent({ payer: admin.publicKey, tokenAccount: ata, owner: signer.publicKey, mint: mint.publicKey })];
-    if (tokens > 0n) ixs.push(mintToChecked({ mint: mint.publicKey, tokenAccount: ata, mintAuthority: admin.publicKey, amount: tokens, decimals: DECIMALS }));
-    await send(ixs, [admin]);
-    return { signer, key: signer.publicKey, ata };
-  };
-  const balance = (tokenAccount: string): bigint => {
-    const data = chain.getAccount(tokenAccount)?.data;
-    return data ? new DataView(data.buffer, data.byteOffset).getBigUint64(64, true) : 0n;
-  };
+  const base = await chainWorld();
+  const { send, wallet, mint, admin, pda } = base;
+  await base.deploy(files);
   const authority = await wallet();
   const rewardVault = await wallet();
   const treasury = await wallet();
 
   const addresses = async (buyer: string) => {
-    const escrow = (await findProgramAddress([new TextEncoder().encode('escrow'), keyBytes(buyer)], ESCROW_PROGRAM_ID)).address;
-    const vault = (await findProgramAddress([new TextEncoder().encode('vault'), keyBytes(escrow)], ESCROW_PROGRAM_ID)).address;
+    const escrow = await pda(ESCROW_PROGRAM_ID, seed('escrow'), keyOf(buyer));
+    const vault = await pda(ESCROW_PROGRAM_ID, seed('vault'), keyOf(escrow));
     return { escrow, vault };
   };
-  const config = async () => {
-    const { address } = await findProgramAddress([new TextEncoder().encode('config')], ESCROW_PROGRAM_ID);
-    return fetchEscrowConfig(accountReader(chain), pk(address));
-  };
+  const config = async () => fetchEscrowConfig(base.reader, pk(await pda(ESCROW_PROGRAM_ID, seed('config'))));
 
   /** A buyer with an open escrow holding `deposited`, and `tokens` more in their wallet. */
   const buyer = async (deposited: bigint, tokens = 0n) => {
@@ -160,34 +93,13 @@ async function world() {
         amount,
       }),
     );
-  const advance = (seconds: number) => {
-    nowMs += seconds * 1000;
-    chain.advanceSlots(1);
-  };
-  return { chain, send, admin, mint, wallet, balance, authority, rewardVault, treasury, addresses, config, buyer, init, settleIxs, withdrawIxs, advance };
+  return { ...base, authority, rewardVault, treasury, addresses, config, buyer, init, settleIxs, withdrawIxs };
 }
 
-/** Reads accounts for the generated client's fetch functions straight from the local chain. */
-function accountReader(chain: Chain) {
-  return {
-    rpc: {
-      getAccount: async (address: { toString(): string }) => {
-        const a = chain.getAccount(address.toString());
-        return a ? { exists: true as const, publicKey: address, owner: pk(a.owner), lamports: { basisPoints: a.lamports, identifier: 'SOL', decimals: 9 }, executable: a.executable, data: a.data } : { exists: false as const, publicKey: address };
-      },
-    },
-  } as unknown as Parameters<typeof fetchEscrow>[0];
-}
+const keyOf = (key: string) => keyBytes(key);
 
-/** The program's refusal: the transaction fails with the IDL's error code, and the chain logs it. */
-async function refused(attempt: Promise<unknown>, name: EscrowErrorName): Promise<void> {
-  const error = await attempt.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error, `expected ${name}`).toBeInstanceOf(RpcError);
-  expect((error as Error).message).toContain(`custom program error: 0x${errorCode(name).toString(16)}`);
-}
+/** The program's refusal: the transaction fails with the IDL's error code. */
+const refused = (attempt: Promise<unknown>, name: EscrowErrorName) => refusedWith(attempt, ESCROW_ERRORS, name);
 
 describe('escrow program: configuration', () => {
   let w: Awaited<ReturnType<typeof world>>;
@@ -263,7 +175,7 @@ describe('escrow program: deposit and settle', () => {
     expect(w.balance(b.vault)).toBe(1_000_000n - gross);
     // Conservation: what left the vault is exactly what arrived.
     expect(w.balance(p1.ata) + w.balance(p2.ata) + w.balance(w.rewardVault.ata) + w.balance(w.treasury.ata)).toBe(gross);
-    const escrow = await fetchEscrow(accountReader(w.chain), pk(b.escrow));
+    const escrow = await fetchEscrow(w.reader, pk(b.escrow));
     expect(escrow.nextBatch).toBe(1n);
     expect(escrow.settledTotal).toBe(gross);
     expect([...escrow.lastReceiptsHash]).toEqual(new Array(32).fill(1));
@@ -375,7 +287,6 @@ describe('escrow program: its interface', () => {
   });
 
   it('is deployed at the program id the IDL names', async () => {
-    expect((await signerFromSecretKey(programKeypair)).publicKey).toBe(ESCROW_PROGRAM_ID);
-    expect(SYSTEM_PROGRAM).toBe('11111111111111111111111111111111');
+    expect((await signerFromSecretKey(files.keypair)).publicKey).toBe(ESCROW_PROGRAM_ID);
   });
 });

@@ -15,37 +15,26 @@
  */
 import {
   accountNode,
+  accountValueNode,
   argumentValueNode,
   arrayTypeNode,
-  bytesTypeNode,
   constantPdaSeedNodeFromString,
-  errorNode,
   fieldDiscriminatorNode,
-  fixedSizeTypeNode,
-  instructionAccountNode,
-  instructionArgumentNode,
-  instructionNode,
   instructionRemainingAccountsNode,
-  numberTypeNode,
-  numberValueNode,
   pdaLinkNode,
   pdaNode,
   pdaSeedValueNode,
   pdaValueNode,
-  accountValueNode,
   prefixedCountNode,
   programNode,
   publicKeyTypeNode,
-  publicKeyValueNode,
   remainderCountNode,
   rootNode,
-  structFieldTypeNode,
   structTypeNode,
   variablePdaSeedNode,
-  type InstructionAccountNode,
-  type InstructionArgumentNode,
   type RootNode,
 } from 'codama';
+import { account, arg, bytes, errorsOf, field, hash, i64, instructionsOf, kindField, systemProgram, tokenProgram, u16, u64, u8 } from '../build/idl-kit.ts';
 import { PARAM_BOUNDS } from '../../durable-objects/domain/params.ts';
 
 /**
@@ -59,8 +48,6 @@ export const ESCROW_BOUNDS = {
 } as const;
 
 export const ESCROW_PROGRAM_ID = '7HnpSkz3xgT77mQMQcpJK2ZuXqGJ9FPeXZKKDYeQcU3T';
-const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA';
-const SYSTEM_PROGRAM = '11111111111111111111111111111111';
 
 /** Instruction numbers: the first byte of every instruction's data. */
 export const ESCROW_INSTRUCTIONS = {
@@ -108,34 +95,12 @@ export const ESCROW_ERRORS = [
 
 export type EscrowErrorName = (typeof ESCROW_ERRORS)[number][1];
 
-const u8 = () => numberTypeNode('u8');
-const u16 = () => numberTypeNode('u16');
-const u64 = () => numberTypeNode('u64');
-const i64 = () => numberTypeNode('i64');
-const hash = () => fixedSizeTypeNode(bytesTypeNode(), 32);
-
-const discriminator = (value: number) => structFieldTypeNode({ name: 'discriminator', type: u8(), defaultValue: numberValueNode(value), defaultValueStrategy: 'omitted' });
-const arg = (name: string, type: InstructionArgumentNode['type'], docs?: string): InstructionArgumentNode => instructionArgumentNode({ name, type, ...(docs ? { docs: [docs] } : {}) });
-const account = (name: string, o: { writable?: boolean; signer?: boolean | 'either'; docs?: string; defaultValue?: InstructionAccountNode['defaultValue']; optional?: boolean } = {}): InstructionAccountNode =>
-  instructionAccountNode({ name, isWritable: o.writable ?? false, isSigner: o.signer ?? false, ...(o.optional ? { isOptional: true } : {}), ...(o.docs ? { docs: [o.docs] } : {}), ...(o.defaultValue ? { defaultValue: o.defaultValue } : {}) });
-
-const tokenProgram = () => account('tokenProgram', { defaultValue: publicKeyValueNode(TOKEN_PROGRAM, 'splToken') });
-const systemProgram = () => account('systemProgram', { defaultValue: publicKeyValueNode(SYSTEM_PROGRAM, 'systemProgram') });
 const configAccount = (writable = false) => account('config', { writable, defaultValue: pdaValueNode('escrowConfig') });
 const escrowAccount = () => account('escrow', { writable: true, defaultValue: pdaValueNode('escrow', [pdaSeedValueNode('buyer', accountValueNode('buyer'))]) });
 /** The vault is an SPL token account at a PDA of ours; the Umi renderer derives only our own accounts' PDAs, so callers pass it (addresses.ts). */
 const vaultAccount = () => account('vault', { writable: true, docs: 'The escrow’s token account: PDA "vault", escrow (see addresses.ts).' });
 
-function instruction(name: keyof typeof ESCROW_INSTRUCTIONS, docs: string, accounts: InstructionAccountNode[], args: InstructionArgumentNode[] = [], extra: Partial<Parameters<typeof instructionNode>[0]> = {}) {
-  return instructionNode({
-    name,
-    docs: [docs],
-    accounts,
-    arguments: [instructionArgumentNode({ name: 'discriminator', type: u8(), defaultValue: numberValueNode(ESCROW_INSTRUCTIONS[name]), defaultValueStrategy: 'omitted' }), ...args],
-    discriminators: [fieldDiscriminatorNode('discriminator')],
-    ...extra,
-  });
-}
+const instruction = instructionsOf(ESCROW_INSTRUCTIONS);
 
 export function escrowIdl(): RootNode {
   return rootNode(
@@ -155,17 +120,17 @@ export function escrowIdl(): RootNode {
           docs: ['The program’s one configuration (PDA "config"): who settles, the mint, the fee and where it goes, the timelock.'],
           size: 176,
           data: structTypeNode([
-            discriminator(ESCROW_ACCOUNT_KINDS.escrowConfig),
-            structFieldTypeNode({ name: 'bump', type: u8() }),
-            structFieldTypeNode({ name: 'feeBps', type: u16(), docs: ['Protocol fee on each payout, in basis points (0 to 2,000).'] }),
-            structFieldTypeNode({ name: 'stakersShareBps', type: u16(), docs: ['The stakers’ share of the fee, in basis points; the rest goes to the treasury.'] }),
-            structFieldTypeNode({ name: 'reserved', type: u16() }),
-            structFieldTypeNode({ name: 'admin', type: publicKeyTypeNode(), docs: ['Changes the parameters (a governance PDA once governance exists).'] }),
-            structFieldTypeNode({ name: 'authority', type: publicKeyTypeNode(), docs: ['The marketplace’s settlement authority.'] }),
-            structFieldTypeNode({ name: 'mint', type: publicKeyTypeNode() }),
-            structFieldTypeNode({ name: 'rewardVault', type: publicKeyTypeNode(), docs: ['Token account receiving the stakers’ share of fees.'] }),
-            structFieldTypeNode({ name: 'treasury', type: publicKeyTypeNode(), docs: ['Token account receiving the rest of the fees.'] }),
-            structFieldTypeNode({ name: 'withdrawTimelockSeconds', type: u64(), docs: ['How long after a request the buyer may withdraw alone.'] }),
+            kindField(ESCROW_ACCOUNT_KINDS.escrowConfig),
+            field('bump', u8()),
+            field('feeBps', u16(), 'Protocol fee on each payout, in basis points (0 to 2,000).'),
+            field('stakersShareBps', u16(), 'The stakers’ share of the fee, in basis points; the rest goes to the treasury.'),
+            field('reserved', u16()),
+            field('admin', publicKeyTypeNode(), 'Changes the parameters (a governance PDA once governance exists).'),
+            field('authority', publicKeyTypeNode(), 'The marketplace’s settlement authority.'),
+            field('mint', publicKeyTypeNode()),
+            field('rewardVault', publicKeyTypeNode(), 'Token account receiving the stakers’ share of fees.'),
+            field('treasury', publicKeyTypeNode(), 'Token account receiving the rest of the fees.'),
+            field('withdrawTimelockSeconds', u64(), 'How long after a request the buyer may withdraw alone.'),
           ]),
           pda: pdaLinkNode('escrowConfig'),
           discriminators: [fieldDiscriminatorNode('discriminator')],
@@ -175,15 +140,15 @@ export function escrowIdl(): RootNode {
           docs: ['One buyer’s escrow (PDA "escrow", buyer); its tokens sit in the vault (PDA "vault", escrow).'],
           size: 96,
           data: structTypeNode([
-            discriminator(ESCROW_ACCOUNT_KINDS.escrow),
-            structFieldTypeNode({ name: 'bump', type: u8() }),
-            structFieldTypeNode({ name: 'vaultBump', type: u8() }),
-            structFieldTypeNode({ name: 'reserved', type: fixedSizeTypeNode(bytesTypeNode(), 5) }),
-            structFieldTypeNode({ name: 'buyer', type: publicKeyTypeNode() }),
-            structFieldTypeNode({ name: 'nextBatch', type: u64(), docs: ['The number the next settle must carry.'] }),
-            structFieldTypeNode({ name: 'withdrawalRequestedAt', type: i64(), docs: ['Unix time of the buyer’s pending withdrawal request; 0 when none.'] }),
-            structFieldTypeNode({ name: 'settledTotal', type: u64(), docs: ['Everything paid out of this escrow so far (payouts and fees).'] }),
-            structFieldTypeNode({ name: 'lastReceiptsHash', type: hash(), docs: ['The receipts hash of the last settled batch.'] }),
+            kindField(ESCROW_ACCOUNT_KINDS.escrow),
+            field('bump', u8()),
+            field('vaultBump', u8()),
+            field('reserved', bytes(5)),
+            field('buyer', publicKeyTypeNode()),
+            field('nextBatch', u64(), 'The number the next settle must carry.'),
+            field('withdrawalRequestedAt', i64(), 'Unix time of the buyer’s pending withdrawal request; 0 when none.'),
+            field('settledTotal', u64(), 'Everything paid out of this escrow so far (payouts and fees).'),
+            field('lastReceiptsHash', hash(), 'The receipts hash of the last settled batch.'),
           ]),
           pda: pdaLinkNode('escrow'),
           discriminators: [fieldDiscriminatorNode('discriminator')],
@@ -230,8 +195,8 @@ export function escrowIdl(): RootNode {
               'payouts',
               arrayTypeNode(
                 structTypeNode([
-                  structFieldTypeNode({ name: 'provider', type: u8(), docs: ['Index of the provider’s token account among the remaining accounts.'] }),
-                  structFieldTypeNode({ name: 'gross', type: u64(), docs: ['What the job pays: the provider gets gross minus the fee.'] }),
+                  field('provider', u8(), 'Index of the provider’s token account among the remaining accounts.'),
+                  field('gross', u64(), 'What the job pays: the provider gets gross minus the fee.'),
                 ]),
                 prefixedCountNode(u8()),
               ),
@@ -260,7 +225,7 @@ export function escrowIdl(): RootNode {
           [arg('amount', u64())],
         ),
       ],
-      errors: ESCROW_ERRORS.map(([code, name, message]) => errorNode({ code, name, message })),
+      errors: errorsOf(ESCROW_ERRORS),
     }),
   );
 }

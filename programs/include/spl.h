@@ -72,7 +72,7 @@ typedef struct {
  * exemption threshold, an f64 read by its bits (BPF has no floating point): 2.0 on clusters of old,
  * 1.0 since the rent change that doubled lamports per byte-year. 0 for any other threshold.
  */
-__attribute__((noinline)) static u64 rent_exempt_minimum(u64 space) {
+__attribute__((noinline, unused)) static u64 rent_exempt_minimum(u64 space) {
   SolRent rent;
   if (sol_get_rent_sysvar(&rent) != 0) return 0;
   u64 threshold = read_u64(rent.exemption_threshold);
@@ -94,7 +94,7 @@ typedef struct {
 } Cpi;
 
 /* System CreateAccount of `account` (the PDA that cpi->seeds sign for), paid by `payer`. */
-__attribute__((noinline)) static u64 create_account(const Cpi *cpi, const SolAccountInfo *payer, const SolAccountInfo *account, u64 space, const SolPubkey *owner) {
+__attribute__((noinline, unused)) static u64 create_account(const Cpi *cpi, const SolAccountInfo *payer, const SolAccountInfo *account, u64 space, const SolPubkey *owner) {
   u64 lamports = rent_exempt_minimum(space);
   if (lamports == 0) return CUSTOM_ERROR(0xffff);
   u8 data[4 + 8 + 8 + 32];
@@ -108,7 +108,7 @@ __attribute__((noinline)) static u64 create_account(const Cpi *cpi, const SolAcc
 }
 
 /* SPL Token InitializeAccount3: `account` holds `mint` for `owner`. */
-__attribute__((noinline)) static u64 token_initialize_account(const Cpi *cpi, const SolAccountInfo *account, const SolAccountInfo *mint, const SolPubkey *owner) {
+__attribute__((noinline, unused)) static u64 token_initialize_account(const Cpi *cpi, const SolAccountInfo *account, const SolAccountInfo *mint, const SolPubkey *owner) {
   u8 data[1 + 32];
   data[0] = 18;
   copy_bytes(data + 1, owner->x, 32);
@@ -126,7 +126,7 @@ typedef struct {
 } Transfer;
 
 /* SPL Token TransferChecked, signed by the transfer's authority (or by cpi->seeds when it is a PDA). */
-__attribute__((noinline)) static u64 token_transfer(const Cpi *cpi, const Transfer *t) {
+__attribute__((noinline, unused)) static u64 token_transfer(const Cpi *cpi, const Transfer *t) {
   u8 data[1 + 8 + 1];
   data[0] = 12;
   write_u64(data + 1, t->amount);
