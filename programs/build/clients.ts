@@ -63,15 +63,18 @@ function fixedSize(type: TypeNode): number | null {
 /**
  * The C header a program includes (`programs/<name>/<name>_idl.h`), so that the C code and the
  * clients share one description: instruction numbers, account kinds, sizes and field offsets,
- * instruction data offsets (up to the first variable-size argument) and error codes.
+ * instruction data offsets (up to the first variable-size argument) and error codes. Instruction and
+ * error names carry the program's name (ESCROW_IX_SETTLE, STAKING_ERR_OVERFLOW), so that a program
+ * calling another includes both headers.
  */
 export function renderHeader(name: string, idl: RootNode, constants: Record<string, number> = {}): string {
   const program = idl.program;
-  const guard = `DOUG_${SCREAMING(name)}_IDL_H`;
+  const prefix = SCREAMING(name);
+  const guard = `DOUG_${prefix}_IDL_H`;
   const lines = [header(name).replace('// ', '/* ').replace(/\n$/, ' */'), `#ifndef ${guard}`, `#define ${guard}`, ''];
   lines.push('/* Instructions: the first byte of the data, then the arguments at these offsets. */');
   for (const ix of program.instructions) {
-    const base = `IX_${SCREAMING(ix.name)}`;
+    const base = `${prefix}_IX_${SCREAMING(ix.name)}`;
     let offset = 0;
     for (const a of ix.arguments) {
       if (a.name === 'discriminator') {
@@ -102,7 +105,7 @@ export function renderHeader(name: string, idl: RootNode, constants: Record<stri
   lines.push('', '/* Bounds and constants. */');
   for (const [key, value] of Object.entries(constants)) lines.push(`#define ${key} ${value}`);
   lines.push('', '/* Errors (ProgramError::Custom). */');
-  for (const e of program.errors) lines.push(`#define ERR_${SCREAMING(e.name)} ${e.code}`);
+  for (const e of program.errors) lines.push(`#define ${prefix}_ERR_${SCREAMING(e.name)} ${e.code}`);
   lines.push('', '#endif', '');
   return lines.join('\n');
 }

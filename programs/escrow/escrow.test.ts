@@ -17,8 +17,11 @@ import {
   withdraw,
 } from './client/index.ts';
 import { ESCROW_ERRORS, ESCROW_PROGRAM_ID, type EscrowErrorName } from './idl.ts';
+import { fetchStakingConfig, initialize as initializeStaking, stake } from '../staking/client/index.ts';
+import { STAKING_PROGRAM_ID } from '../staking/idl.ts';
 
 const files = programFiles(new URL('.', import.meta.url));
+const stakingFiles = programFiles(new URL('../staking/', import.meta.url));
 
 const FEE_BPS = 250;
 const STAKERS_SHARE_BPS = 7_000;
@@ -28,9 +31,37 @@ async function world() {
   const base = await chainWorld();
   const { send, wallet, mint, admin, pda } = base;
   await base.deploy(files);
+  await base.deploy(stakingFiles);
   const authority = await wallet();
-  const rewardVault = await wallet();
   const treasury = await wallet();
+  // The staking program receives the stakers' share of fees; both programs share the treasury.
+  const stakingConfig = await pda(STAKING_PROGRAM_ID, seed('config'));
+  const rewardVault = { ata: await pda(STAKING_PROGRAM_ID, seed('reward-vault')) };
+  const stakeVault = await pda(STAKING_PROGRAM_ID, seed('stake-vault'));
+  await send(
+    instructionsOf(
+      initializeStaking(umi, {
+        admin: noop(admin.publicKey),
+        mint: pk(mint.publicKey),
+        stakeVault: pk(stakeVault),
+        rewardVault: pk(rewardVault.ata),
+        treasury: pk(treasury.ata),
+        minProviderStake: 0n,
+        cooldownSeconds: 0n,
+        maxSlashBpsPerEvent: 0,
+        maxSlashBpsPerEpoch: 0,
+        slashAuthority: pk(admin.publicKey),
+      }),
+    ),
+    [admin],
+  );
+  const staker = async (amount: bigint) => {
+    const s = await wallet(amount);
+    const position = await pda(STAKING_PROGRAM_ID, seed('position'), keyOf(s.key), new Uint8Array(8));
+    await send(instructionsOf(stake(umi, { owner: noop(s.key), position: pk(position), ownerTokenAccount: pk(s.ata), stakeVault: pk(stakeVault), mint: pk(mint.publicKey), id: 0n, amount, lockDays: 0 })), [s.signer]);
+    return s;
+  };
+  const stakingTotals = () => fetchStakingConfig(base.reader, pk(stakingConfig));
 
   const addresses = async (buyer: string) => {
     const escrow = await pda(ESCROW_PROGRAM_ID, seed('escrow'), keyOf(buyer));
@@ -60,6 +91,8 @@ async function world() {
           stakersShareBps: o.stakersShareBps ?? STAKERS_SHARE_BPS,
           withdrawTimelockSeconds: o.timelock ?? BigInt(TIMELOCK_S),
           authority: pk(authority.key),
+          stakingProgram: pk(STAKING_PROGRAM_ID),
+          stakingConfig: pk(stakingConfig),
         }),
       ),
       [o.signer ?? admin],
@@ -75,6 +108,7 @@ async function world() {
         mint: pk(mint.publicKey),
         rewardVault: pk(o.rewardVault ?? rewardVault.ata),
         treasury: pk(treasury.ata),
+        stakingConfig: pk(stakingConfig),
         batch: o.batch,
         receiptsHash: new Uint8Array(32).fill(Number(o.batch) + 1),
         payouts: o.payouts,
@@ -93,7 +127,7 @@ async function world() {
         amount,
       }),
     );
-  return { ...base, authority, rewardVault, treasury, addresses, config, buyer, init, settleIxs, withdrawIxs };
+  return { ...base, authority, rewardVault, treasury, addresses, config, buyer, init, settleIxs, withdrawIxs, staker, stakingTotals };
 }
 
 const keyOf = (key: string) => keyBytes(key);
@@ -120,7 +154,6 @@ describe('escrow program: configuration', () => {
     expect(config.admin.toString()).toBe(w.admin.publicKey);
     expect(config.authority.toString()).toBe(w.authority.key);
     expect(config.mint.toString()).toBe(w.mint.publicKey);
-    w.chain.advanceSlots(1); // a new blockhash, so that the repeat is a new transaction
     await refused(w.init(), 'alreadyInitialized');
   });
 
@@ -153,7 +186,8 @@ describe('escrow program: deposit and settle', () => {
     await w.init();
   });
 
-  it('pays each provider its net and the fees to the reward vault and the treasury, as the ledger computes them', async () => {
+  it('pays each provider its net, the stakers’ share of the fees through the staking program, the rest to the treasury, as the ledger computes them', async () => {
+    await w.staker(1_000n);
     const b = await w.buyer(1_000_000n);
     const [p1, p2] = [await w.wallet(), await w.wallet()];
     expect(w.balance(b.vault)).toBe(1_000_000n);
@@ -171,6 +205,8 @@ describe('escrow program: deposit and settle', () => {
     expect(w.balance(p2.ata)).toBe(50_001n - fee(50_001n));
     expect(w.balance(w.rewardVault.ata)).toBe(bps(fees, STAKERS_SHARE_BPS));
     expect(w.balance(w.treasury.ata)).toBe(fees - bps(fees, STAKERS_SHARE_BPS));
+    // The staking program counted the share in its accumulator.
+    expect((await w.stakingTotals()).feesToStakers).toBe(bps(fees, STAKERS_SHARE_BPS));
     const gross = 100_003n + 50_001n + 199n;
     expect(w.balance(b.vault)).toBe(1_000_000n - gross);
     // Conservation: what left the vault is exactly what arrived.
@@ -182,12 +218,20 @@ describe('escrow program: deposit and settle', () => {
     expect(escrow.buyer.toString()).toBe(b.key);
   });
 
+  it('sends the whole fee to the treasury while nothing is staked', async () => {
+    const b = await w.buyer(1_000n);
+    const p = await w.wallet();
+    await w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 800n }], providers: [p.ata] }), [w.authority.signer]);
+    expect(w.balance(w.treasury.ata)).toBe(bps(800n, FEE_BPS));
+    expect(w.balance(w.rewardVault.ata)).toBe(0n);
+    expect((await w.stakingTotals()).feesToTreasury).toBe(bps(bps(800n, FEE_BPS), STAKERS_SHARE_BPS));
+  });
+
   it('refuses a replayed or a skipped batch, and changes nothing', async () => {
     const b = await w.buyer(1_000n);
     const p = await w.wallet();
     const one = { payouts: [{ provider: 0, gross: 100n }], providers: [p.ata] };
     await w.send(w.settleIxs(b, { batch: 0n, ...one }), [w.authority.signer]);
-    w.chain.advanceSlots(1); // a new blockhash: the replay is a new transaction, refused by the program
     await refused(w.send(w.settleIxs(b, { batch: 0n, ...one }), [w.authority.signer]), 'batchOutOfOrder');
     await refused(w.send(w.settleIxs(b, { batch: 2n, ...one }), [w.authority.signer]), 'batchOutOfOrder');
     expect(w.balance(b.vault)).toBe(900n);
@@ -206,6 +250,9 @@ describe('escrow program: deposit and settle', () => {
     unsigned[0]!.keys[0]!.isSigner = false;
     await refused(w.send(unsigned, [p.signer]), 'missingSigner');
     await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [p.ata], rewardVault: p.ata }), [w.authority.signer]), 'wrongFeeAccount');
+    const otherStaking = w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [p.ata] });
+    otherStaking[0]!.keys[8]!.pubkey = p.key; // not the staking program the configuration names
+    await refused(w.send(otherStaking, [w.authority.signer]), 'wrongProgram');
     await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 1, gross: 10n }], providers: [p.ata] }), [w.authority.signer]), 'invalidInstruction');
     await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 0n }], providers: [p.ata] }), [w.authority.signer]), 'zeroAmount');
     await refused(w.send(w.settleIxs(b, { batch: 0n, payouts: [], providers: [p.ata] }), [w.authority.signer]), 'emptyBatch');

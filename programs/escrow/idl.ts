@@ -8,8 +8,9 @@
  * - one escrow per buyer (PDA "escrow", buyer) with its token vault (PDA "vault", escrow);
  * - `settle` pays providers from one escrow in a batch numbered by the escrow's next batch, under a
  *   hash of the job receipts it covers; each payout's fee is floor(gross × feeBps / 10,000), as the
- *   marketplace's ledger computes it, and the batch's fees go to the reward vault (stakersShareBps of
- *   them) and the treasury; the settlement authority can never pay an account it owns;
+ *   marketplace's ledger computes it; of the batch's fees, stakersShareBps go by CPI to the staking
+ *   program's distribute (shared by stake weight, or to the treasury when nothing is staked) and the
+ *   rest to the treasury; the settlement authority can never pay an account it owns;
  * - a withdrawal signed by the buyer and the authority together is immediate; the buyer alone
  *   requests one and withdraws after the timelock, so funds are never stuck.
  */
@@ -27,6 +28,7 @@ import {
   pdaValueNode,
   prefixedCountNode,
   programNode,
+  publicKeyValueNode,
   publicKeyTypeNode,
   remainderCountNode,
   rootNode,
@@ -36,6 +38,7 @@ import {
 } from 'codama';
 import { account, arg, bytes, errorsOf, field, hash, i64, instructionsOf, kindField, systemProgram, tokenProgram, u16, u64, u8 } from '../build/idl-kit.ts';
 import { PARAM_BOUNDS } from '../../durable-objects/domain/params.ts';
+import { STAKING_PROGRAM_ID } from '../staking/idl.ts';
 
 /**
  * Bounds on the configuration, checked on chain (the C header carries them): the fee bound is the
@@ -118,7 +121,7 @@ export function escrowIdl(): RootNode {
         accountNode({
           name: 'escrowConfig',
           docs: ['The program’s one configuration (PDA "config"): who settles, the mint, the fee and where it goes, the timelock.'],
-          size: 176,
+          size: 240,
           data: structTypeNode([
             kindField(ESCROW_ACCOUNT_KINDS.escrowConfig),
             field('bump', u8()),
@@ -128,8 +131,10 @@ export function escrowIdl(): RootNode {
             field('admin', publicKeyTypeNode(), 'Changes the parameters (a governance PDA once governance exists).'),
             field('authority', publicKeyTypeNode(), 'The marketplace’s settlement authority.'),
             field('mint', publicKeyTypeNode()),
-            field('rewardVault', publicKeyTypeNode(), 'Token account receiving the stakers’ share of fees.'),
-            field('treasury', publicKeyTypeNode(), 'Token account receiving the rest of the fees.'),
+            field('rewardVault', publicKeyTypeNode(), 'The staking program’s reward vault, which receives the stakers’ share of fees.'),
+            field('treasury', publicKeyTypeNode(), 'Token account receiving the rest of the fees (the staking program’s treasury too).'),
+            field('stakingProgram', publicKeyTypeNode(), 'The staking program, which the stakers’ share is paid to.'),
+            field('stakingConfig', publicKeyTypeNode(), 'The staking program’s configuration.'),
             field('withdrawTimelockSeconds', u64(), 'How long after a request the buyer may withdraw alone.'),
           ]),
           pda: pdaLinkNode('escrowConfig'),
@@ -159,7 +164,14 @@ export function escrowIdl(): RootNode {
           'initializeConfig',
           'Creates the configuration; its signer becomes the admin.',
           [account('admin', { writable: true, signer: true }), configAccount(true), account('mint'), account('rewardVault'), account('treasury'), systemProgram()],
-          [arg('feeBps', u16()), arg('stakersShareBps', u16()), arg('withdrawTimelockSeconds', u64()), arg('authority', publicKeyTypeNode())],
+          [
+            arg('feeBps', u16()),
+            arg('stakersShareBps', u16()),
+            arg('withdrawTimelockSeconds', u64()),
+            arg('authority', publicKeyTypeNode()),
+            arg('stakingProgram', publicKeyTypeNode()),
+            arg('stakingConfig', publicKeyTypeNode()),
+          ],
         ),
         instruction(
           'updateConfig',
@@ -177,7 +189,7 @@ export function escrowIdl(): RootNode {
         ),
         instruction(
           'settle',
-          'Pays a batch of verified jobs from one escrow: each payout’s net to its provider’s token account (the remaining accounts, by index), the fees to the reward vault and the treasury.',
+          'Pays a batch of verified jobs from one escrow: each payout’s net to its provider’s token account (the remaining accounts, by index); of the fees, the stakers’ share by CPI to the staking program’s distribute, the rest to the treasury.',
           [
             account('authority', { signer: true }),
             configAccount(),
@@ -187,6 +199,8 @@ export function escrowIdl(): RootNode {
             account('rewardVault', { writable: true }),
             account('treasury', { writable: true }),
             tokenProgram(),
+            account('stakingProgram', { defaultValue: publicKeyValueNode(STAKING_PROGRAM_ID, 'dougStaking') }),
+            account('stakingConfig', { writable: true }),
           ],
           [
             arg('batch', u64(), 'Must equal the escrow’s nextBatch.'),

@@ -1,7 +1,7 @@
 /*
- * What every program of ours shares: result macros over the error codes of its generated header
- * (ERR_<NAME>), the heap, PDA checks, account field access and the clock. Include after the
- * program's <name>_idl.h.
+ * What every program of ours shares: result macros over the error codes of its generated header,
+ * the heap, PDA checks, account field access and the clock. Include after the program's
+ * <name>_idl.h, with PROGRAM_ERR(name) naming its error codes (for example ESCROW_ERR_##name).
  */
 #ifndef DOUG_PROGRAM_H
 #define DOUG_PROGRAM_H
@@ -9,7 +9,7 @@
 #include "solana.h"
 #include "spl.h"
 
-#define ERR(name) CUSTOM_ERROR(ERR_##name)
+#define ERR(name) CUSTOM_ERROR(PROGRAM_ERR(name))
 #define TRY(expr)                           \
   do {                                      \
     u64 result_ = (expr);                   \

@@ -9,6 +9,7 @@
  * only their differences count, and those are true values below 2^128.
  */
 #include "staking_idl.h"
+#define PROGRAM_ERR(name) STAKING_ERR_##name
 #include "program.h"
 
 #define MAX_ACCOUNTS 16
@@ -173,12 +174,12 @@ __attribute__((noinline)) static u64 pay_from(SolParameters *p, const SolAccount
 }
 
 /* The parameters initialize and updateConfig carry, in the same order from `params`. */
-#define P_COOLDOWN (IX_INITIALIZE_COOLDOWN_SECONDS_AT - IX_INITIALIZE_MIN_PROVIDER_STAKE_AT)
-#define P_EVENT (IX_INITIALIZE_MAX_SLASH_BPS_PER_EVENT_AT - IX_INITIALIZE_MIN_PROVIDER_STAKE_AT)
-#define P_EPOCH (IX_INITIALIZE_MAX_SLASH_BPS_PER_EPOCH_AT - IX_INITIALIZE_MIN_PROVIDER_STAKE_AT)
-#define P_SLASHER (IX_INITIALIZE_SLASH_AUTHORITY_AT - IX_INITIALIZE_MIN_PROVIDER_STAKE_AT)
-_Static_assert(IX_UPDATE_CONFIG_SLASH_AUTHORITY_AT - IX_UPDATE_CONFIG_MIN_PROVIDER_STAKE_AT == P_SLASHER, "updateConfig's parameters as initialize's");
-_Static_assert(IX_UPDATE_CONFIG_MAX_SLASH_BPS_PER_EPOCH_AT - IX_UPDATE_CONFIG_MIN_PROVIDER_STAKE_AT == P_EPOCH, "updateConfig's parameters as initialize's");
+#define P_COOLDOWN (STAKING_IX_INITIALIZE_COOLDOWN_SECONDS_AT - STAKING_IX_INITIALIZE_MIN_PROVIDER_STAKE_AT)
+#define P_EVENT (STAKING_IX_INITIALIZE_MAX_SLASH_BPS_PER_EVENT_AT - STAKING_IX_INITIALIZE_MIN_PROVIDER_STAKE_AT)
+#define P_EPOCH (STAKING_IX_INITIALIZE_MAX_SLASH_BPS_PER_EPOCH_AT - STAKING_IX_INITIALIZE_MIN_PROVIDER_STAKE_AT)
+#define P_SLASHER (STAKING_IX_INITIALIZE_SLASH_AUTHORITY_AT - STAKING_IX_INITIALIZE_MIN_PROVIDER_STAKE_AT)
+_Static_assert(STAKING_IX_UPDATE_CONFIG_SLASH_AUTHORITY_AT - STAKING_IX_UPDATE_CONFIG_MIN_PROVIDER_STAKE_AT == P_SLASHER, "updateConfig's parameters as initialize's");
+_Static_assert(STAKING_IX_UPDATE_CONFIG_MAX_SLASH_BPS_PER_EPOCH_AT - STAKING_IX_UPDATE_CONFIG_MIN_PROVIDER_STAKE_AT == P_EPOCH, "updateConfig's parameters as initialize's");
 
 __attribute__((noinline)) static u64 write_params(SolAccountInfo *config, const u8 *params, const SolAccountInfo *treasury) {
   if (read_u64(params + P_COOLDOWN) > STAKING_MAX_COOLDOWN_SECONDS || read_u16(params + P_EVENT) > STAKING_MAX_SLASH_BPS_PER_EVENT ||
@@ -202,16 +203,16 @@ __attribute__((noinline)) static u64 create_vault(SolParameters *p, const SolAcc
   SolSignerSeed seeds[2] = {{seed, seed_len}, {bump, 1}};
   SolSignerSeeds signer = {seeds, 2};
   Cpi cpi = {p->ka, p->ka_num, &signer};
-  TRY(create_account(&cpi, &p->ka[IX_INITIALIZE_ADMIN], vault, TOKEN_ACCOUNT_SIZE, &TOKEN_PROGRAM_ID));
-  return token_initialize_account(&cpi, vault, &p->ka[IX_INITIALIZE_MINT], p->ka[IX_INITIALIZE_CONFIG].key);
+  TRY(create_account(&cpi, &p->ka[STAKING_IX_INITIALIZE_ADMIN], vault, TOKEN_ACCOUNT_SIZE, &TOKEN_PROGRAM_ID));
+  return token_initialize_account(&cpi, vault, &p->ka[STAKING_IX_INITIALIZE_MINT], p->ka[STAKING_IX_INITIALIZE_CONFIG].key);
 }
 
 static u64 initialize(SolParameters *p) {
-  if (p->ka_num < IX_INITIALIZE_ACCOUNTS || p->data_len != IX_INITIALIZE_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *admin = &p->ka[IX_INITIALIZE_ADMIN], *config = &p->ka[IX_INITIALIZE_CONFIG], *mint = &p->ka[IX_INITIALIZE_MINT];
+  if (p->ka_num < STAKING_IX_INITIALIZE_ACCOUNTS || p->data_len != STAKING_IX_INITIALIZE_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *admin = &p->ka[STAKING_IX_INITIALIZE_ADMIN], *config = &p->ka[STAKING_IX_INITIALIZE_CONFIG], *mint = &p->ka[STAKING_IX_INITIALIZE_MINT];
   if (!admin->is_signer) return ERR(MISSING_SIGNER);
-  if (!pubkey_eq(p->ka[IX_INITIALIZE_SYSTEM_PROGRAM].key, &SYSTEM_PROGRAM_ID)) return ERR(WRONG_PROGRAM);
-  TRY(check_token_program(&p->ka[IX_INITIALIZE_TOKEN_PROGRAM]));
+  if (!pubkey_eq(p->ka[STAKING_IX_INITIALIZE_SYSTEM_PROGRAM].key, &SYSTEM_PROGRAM_ID)) return ERR(WRONG_PROGRAM);
+  TRY(check_token_program(&p->ka[STAKING_IX_INITIALIZE_TOKEN_PROGRAM]));
   if (!pubkey_eq(config->owner, &SYSTEM_PROGRAM_ID) || config->data_len != 0) return ERR(ALREADY_INITIALIZED);
   if (!is_mint(mint)) return ERR(WRONG_MINT);
   SolSignerSeed find[1] = {SEED(SEED_CONFIG)};
@@ -225,28 +226,28 @@ static u64 initialize(SolParameters *p) {
   config->data[STAKING_CONFIG_BUMP_AT] = bump;
   copy_bytes(field(config, STAKING_CONFIG_ADMIN_AT), admin->key->x, 32);
   copy_bytes(field(config, STAKING_CONFIG_MINT_AT), mint->key->x, 32);
-  TRY(write_params(config, p->data + IX_INITIALIZE_MIN_PROVIDER_STAKE_AT, &p->ka[IX_INITIALIZE_TREASURY]));
-  TRY(create_vault(p, &p->ka[IX_INITIALIZE_STAKE_VAULT], SEED_STAKE_VAULT, sizeof(SEED_STAKE_VAULT) - 1, field(config, STAKING_CONFIG_STAKE_VAULT_BUMP_AT)));
-  return create_vault(p, &p->ka[IX_INITIALIZE_REWARD_VAULT], SEED_REWARD_VAULT, sizeof(SEED_REWARD_VAULT) - 1, field(config, STAKING_CONFIG_REWARD_VAULT_BUMP_AT));
+  TRY(write_params(config, p->data + STAKING_IX_INITIALIZE_MIN_PROVIDER_STAKE_AT, &p->ka[STAKING_IX_INITIALIZE_TREASURY]));
+  TRY(create_vault(p, &p->ka[STAKING_IX_INITIALIZE_STAKE_VAULT], SEED_STAKE_VAULT, sizeof(SEED_STAKE_VAULT) - 1, field(config, STAKING_CONFIG_STAKE_VAULT_BUMP_AT)));
+  return create_vault(p, &p->ka[STAKING_IX_INITIALIZE_REWARD_VAULT], SEED_REWARD_VAULT, sizeof(SEED_REWARD_VAULT) - 1, field(config, STAKING_CONFIG_REWARD_VAULT_BUMP_AT));
 }
 
 static u64 update_config(SolParameters *p) {
-  if (p->ka_num < IX_UPDATE_CONFIG_ACCOUNTS || p->data_len != IX_UPDATE_CONFIG_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *admin = &p->ka[IX_UPDATE_CONFIG_ADMIN], *config = &p->ka[IX_UPDATE_CONFIG_CONFIG];
+  if (p->ka_num < STAKING_IX_UPDATE_CONFIG_ACCOUNTS || p->data_len != STAKING_IX_UPDATE_CONFIG_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *admin = &p->ka[STAKING_IX_UPDATE_CONFIG_ADMIN], *config = &p->ka[STAKING_IX_UPDATE_CONFIG_CONFIG];
   TRY(check_config(config, p->program_id));
   if (!admin->is_signer) return ERR(MISSING_SIGNER);
   if (!pubkey_eq(admin->key, key_at(config, STAKING_CONFIG_ADMIN_AT))) return ERR(NOT_ADMIN);
-  const u8 *next_admin = p->data + IX_UPDATE_CONFIG_NEW_ADMIN_AT;
+  const u8 *next_admin = p->data + STAKING_IX_UPDATE_CONFIG_NEW_ADMIN_AT;
   if (is_zero_key((const SolPubkey *)next_admin)) return ERR(INVALID_PARAMETER);
-  TRY(write_params(config, p->data + IX_UPDATE_CONFIG_MIN_PROVIDER_STAKE_AT, &p->ka[IX_UPDATE_CONFIG_TREASURY]));
+  TRY(write_params(config, p->data + STAKING_IX_UPDATE_CONFIG_MIN_PROVIDER_STAKE_AT, &p->ka[STAKING_IX_UPDATE_CONFIG_TREASURY]));
   copy_bytes(field(config, STAKING_CONFIG_ADMIN_AT), next_admin, 32);
   return SUCCESS;
 }
 
 /* Tokens into the stake vault from the owner's account (the owner signs). */
 __attribute__((noinline)) static u64 take_stake(SolParameters *p, const SolAccountInfo *owner, const SolAccountInfo *source, const SolAccountInfo *vault, u64 amount) {
-  const SolAccountInfo *config = &p->ka[IX_STAKE_CONFIG];
-  const SolAccountInfo *mint = &p->ka[IX_STAKE_MINT];
+  const SolAccountInfo *config = &p->ka[STAKING_IX_STAKE_CONFIG];
+  const SolAccountInfo *mint = &p->ka[STAKING_IX_STAKE_MINT];
   TRY(check_mint(mint, config));
   TRY(CHECK_STAKE_VAULT(config, vault));
   if (!is_token_account_of(source, mint->key)) return ERR(WRONG_MINT);
@@ -255,24 +256,24 @@ __attribute__((noinline)) static u64 take_stake(SolParameters *p, const SolAccou
   Transfer t = {source, mint, vault, owner->key, amount};
   return token_transfer(&cpi, &t);
 }
-_Static_assert(IX_STAKE_CONFIG == IX_TOP_UP_CONFIG && IX_STAKE_MINT == IX_TOP_UP_MINT, "stake and topUp name config and mint alike");
+_Static_assert(STAKING_IX_STAKE_CONFIG == STAKING_IX_TOP_UP_CONFIG && STAKING_IX_STAKE_MINT == STAKING_IX_TOP_UP_MINT, "stake and topUp name config and mint alike");
 
 static u64 stake(SolParameters *p) {
-  if (p->ka_num < IX_STAKE_ACCOUNTS || p->data_len != IX_STAKE_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *owner = &p->ka[IX_STAKE_OWNER], *position = &p->ka[IX_STAKE_POSITION], *config = &p->ka[IX_STAKE_CONFIG];
+  if (p->ka_num < STAKING_IX_STAKE_ACCOUNTS || p->data_len != STAKING_IX_STAKE_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *owner = &p->ka[STAKING_IX_STAKE_OWNER], *position = &p->ka[STAKING_IX_STAKE_POSITION], *config = &p->ka[STAKING_IX_STAKE_CONFIG];
   TRY(check_config(config, p->program_id));
   if (!owner->is_signer) return ERR(MISSING_SIGNER);
-  if (!pubkey_eq(p->ka[IX_STAKE_SYSTEM_PROGRAM].key, &SYSTEM_PROGRAM_ID)) return ERR(WRONG_PROGRAM);
-  TRY(check_token_program(&p->ka[IX_STAKE_TOKEN_PROGRAM]));
-  u64 lock_days = read_u16(p->data + IX_STAKE_LOCK_DAYS_AT);
+  if (!pubkey_eq(p->ka[STAKING_IX_STAKE_SYSTEM_PROGRAM].key, &SYSTEM_PROGRAM_ID)) return ERR(WRONG_PROGRAM);
+  TRY(check_token_program(&p->ka[STAKING_IX_STAKE_TOKEN_PROGRAM]));
+  u64 lock_days = read_u16(p->data + STAKING_IX_STAKE_LOCK_DAYS_AT);
   if (lock_days > STAKING_MAX_LOCK_DAYS) return ERR(INVALID_PARAMETER);
   if (!pubkey_eq(position->owner, &SYSTEM_PROGRAM_ID) || position->data_len != 0) return ERR(ALREADY_INITIALIZED);
-  const u8 *id = p->data + IX_STAKE_ID_AT;
+  const u8 *id = p->data + STAKING_IX_STAKE_ID_AT;
   SolSignerSeed find[3] = {SEED(SEED_POSITION), {owner->key->x, 32}, {id, 8}};
   u8 bump;
   if (!finds(find, 3, p->program_id, position->key, &bump)) return ERR(WRONG_ADDRESS);
-  u64 amount = read_u64(p->data + IX_STAKE_AMOUNT_AT);
-  TRY(take_stake(p, owner, &p->ka[IX_STAKE_OWNER_TOKEN_ACCOUNT], &p->ka[IX_STAKE_STAKE_VAULT], amount));
+  u64 amount = read_u64(p->data + STAKING_IX_STAKE_AMOUNT_AT);
+  TRY(take_stake(p, owner, &p->ka[STAKING_IX_STAKE_OWNER_TOKEN_ACCOUNT], &p->ka[STAKING_IX_STAKE_STAKE_VAULT], amount));
 
   SolSignerSeed seeds[4] = {SEED(SEED_POSITION), {owner->key->x, 32}, {id, 8}, {&bump, 1}};
   SolSignerSeeds signer = {seeds, 4};
@@ -293,29 +294,29 @@ static u64 stake(SolParameters *p) {
 static inline bool is_unstaked(const SolAccountInfo *position) { return read_u64(field(position, POSITION_UNSTAKED_AT_AT)) != 0; }
 
 static u64 top_up(SolParameters *p) {
-  if (p->ka_num < IX_TOP_UP_ACCOUNTS || p->data_len != IX_TOP_UP_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *owner = &p->ka[IX_TOP_UP_OWNER], *position = &p->ka[IX_TOP_UP_POSITION], *config = &p->ka[IX_TOP_UP_CONFIG];
+  if (p->ka_num < STAKING_IX_TOP_UP_ACCOUNTS || p->data_len != STAKING_IX_TOP_UP_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *owner = &p->ka[STAKING_IX_TOP_UP_OWNER], *position = &p->ka[STAKING_IX_TOP_UP_POSITION], *config = &p->ka[STAKING_IX_TOP_UP_CONFIG];
   TRY(check_config(config, p->program_id));
   TRY(check_position(position, owner, p->program_id));
-  TRY(check_token_program(&p->ka[IX_TOP_UP_TOKEN_PROGRAM]));
+  TRY(check_token_program(&p->ka[STAKING_IX_TOP_UP_TOKEN_PROGRAM]));
   if (is_unstaked(position)) return ERR(ALREADY_UNSTAKED);
-  u64 add = read_u64(p->data + IX_TOP_UP_AMOUNT_AT);
+  u64 add = read_u64(p->data + STAKING_IX_TOP_UP_AMOUNT_AT);
   u64 amount = read_u64(field(position, POSITION_AMOUNT_AT));
   if (amount + add < amount) return ERR(OVERFLOW);
   u64 weight;
   if (!weight_of(amount + add, read_u16(field(position, POSITION_LOCK_DAYS_AT)), &weight)) return ERR(OVERFLOW);
-  TRY(take_stake(p, owner, &p->ka[IX_TOP_UP_OWNER_TOKEN_ACCOUNT], &p->ka[IX_TOP_UP_STAKE_VAULT], add));
+  TRY(take_stake(p, owner, &p->ka[STAKING_IX_TOP_UP_OWNER_TOKEN_ACCOUNT], &p->ka[STAKING_IX_TOP_UP_STAKE_VAULT], add));
   settle_rewards(config, position);
   return reweigh(config, position, amount + add, weight);
 }
 
 static u64 extend(SolParameters *p) {
-  if (p->ka_num < IX_EXTEND_ACCOUNTS || p->data_len != IX_EXTEND_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *owner = &p->ka[IX_EXTEND_OWNER], *position = &p->ka[IX_EXTEND_POSITION], *config = &p->ka[IX_EXTEND_CONFIG];
+  if (p->ka_num < STAKING_IX_EXTEND_ACCOUNTS || p->data_len != STAKING_IX_EXTEND_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *owner = &p->ka[STAKING_IX_EXTEND_OWNER], *position = &p->ka[STAKING_IX_EXTEND_POSITION], *config = &p->ka[STAKING_IX_EXTEND_CONFIG];
   TRY(check_config(config, p->program_id));
   TRY(check_position(position, owner, p->program_id));
   if (is_unstaked(position)) return ERR(ALREADY_UNSTAKED);
-  u64 lock_days = read_u16(p->data + IX_EXTEND_LOCK_DAYS_AT);
+  u64 lock_days = read_u16(p->data + STAKING_IX_EXTEND_LOCK_DAYS_AT);
   if (lock_days > STAKING_MAX_LOCK_DAYS) return ERR(INVALID_PARAMETER);
   if (lock_days < read_u16(field(position, POSITION_LOCK_DAYS_AT))) return ERR(SHORTER_LOCK);
   u64 amount = read_u64(field(position, POSITION_AMOUNT_AT)), weight;
@@ -326,8 +327,8 @@ static u64 extend(SolParameters *p) {
 }
 
 static u64 unstake(SolParameters *p) {
-  if (p->ka_num < IX_UNSTAKE_ACCOUNTS || p->data_len != IX_UNSTAKE_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *owner = &p->ka[IX_UNSTAKE_OWNER], *position = &p->ka[IX_UNSTAKE_POSITION], *config = &p->ka[IX_UNSTAKE_CONFIG];
+  if (p->ka_num < STAKING_IX_UNSTAKE_ACCOUNTS || p->data_len != STAKING_IX_UNSTAKE_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *owner = &p->ka[STAKING_IX_UNSTAKE_OWNER], *position = &p->ka[STAKING_IX_UNSTAKE_POSITION], *config = &p->ka[STAKING_IX_UNSTAKE_CONFIG];
   TRY(check_config(config, p->program_id));
   TRY(check_position(position, owner, p->program_id));
   if (is_unstaked(position)) return ERR(ALREADY_UNSTAKED);
@@ -342,13 +343,13 @@ static u64 unstake(SolParameters *p) {
 }
 
 static u64 withdraw(SolParameters *p) {
-  if (p->ka_num < IX_WITHDRAW_ACCOUNTS || p->data_len != IX_WITHDRAW_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *owner = &p->ka[IX_WITHDRAW_OWNER], *position = &p->ka[IX_WITHDRAW_POSITION], *config = &p->ka[IX_WITHDRAW_CONFIG], *destination = &p->ka[IX_WITHDRAW_OWNER_TOKEN_ACCOUNT],
-                 *vault = &p->ka[IX_WITHDRAW_STAKE_VAULT], *mint = &p->ka[IX_WITHDRAW_MINT];
+  if (p->ka_num < STAKING_IX_WITHDRAW_ACCOUNTS || p->data_len != STAKING_IX_WITHDRAW_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *owner = &p->ka[STAKING_IX_WITHDRAW_OWNER], *position = &p->ka[STAKING_IX_WITHDRAW_POSITION], *config = &p->ka[STAKING_IX_WITHDRAW_CONFIG], *destination = &p->ka[STAKING_IX_WITHDRAW_OWNER_TOKEN_ACCOUNT],
+                 *vault = &p->ka[STAKING_IX_WITHDRAW_STAKE_VAULT], *mint = &p->ka[STAKING_IX_WITHDRAW_MINT];
   TRY(check_config(config, p->program_id));
   TRY(check_position(position, owner, p->program_id));
   TRY(check_mint(mint, config));
-  TRY(check_token_program(&p->ka[IX_WITHDRAW_TOKEN_PROGRAM]));
+  TRY(check_token_program(&p->ka[STAKING_IX_WITHDRAW_TOKEN_PROGRAM]));
   TRY(CHECK_STAKE_VAULT(config, vault));
   if (!is_unstaked(position)) return ERR(NOT_UNSTAKED);
   i64 now = now_unix();
@@ -362,13 +363,13 @@ static u64 withdraw(SolParameters *p) {
 }
 
 static u64 claim(SolParameters *p) {
-  if (p->ka_num < IX_CLAIM_ACCOUNTS || p->data_len != IX_CLAIM_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *owner = &p->ka[IX_CLAIM_OWNER], *position = &p->ka[IX_CLAIM_POSITION], *config = &p->ka[IX_CLAIM_CONFIG], *destination = &p->ka[IX_CLAIM_OWNER_TOKEN_ACCOUNT],
-                 *vault = &p->ka[IX_CLAIM_REWARD_VAULT], *mint = &p->ka[IX_CLAIM_MINT];
+  if (p->ka_num < STAKING_IX_CLAIM_ACCOUNTS || p->data_len != STAKING_IX_CLAIM_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *owner = &p->ka[STAKING_IX_CLAIM_OWNER], *position = &p->ka[STAKING_IX_CLAIM_POSITION], *config = &p->ka[STAKING_IX_CLAIM_CONFIG], *destination = &p->ka[STAKING_IX_CLAIM_OWNER_TOKEN_ACCOUNT],
+                 *vault = &p->ka[STAKING_IX_CLAIM_REWARD_VAULT], *mint = &p->ka[STAKING_IX_CLAIM_MINT];
   TRY(check_config(config, p->program_id));
   TRY(check_position(position, owner, p->program_id));
   TRY(check_mint(mint, config));
-  TRY(check_token_program(&p->ka[IX_CLAIM_TOKEN_PROGRAM]));
+  TRY(check_token_program(&p->ka[STAKING_IX_CLAIM_TOKEN_PROGRAM]));
   TRY(CHECK_REWARD_VAULT(config, vault));
   if (!is_token_account_of(destination, mint->key)) return ERR(WRONG_MINT);
   settle_rewards(config, position);
@@ -397,17 +398,17 @@ __attribute__((noinline)) static void share_fee(SolAccountInfo *config, u64 amou
 }
 
 static u64 distribute(SolParameters *p) {
-  if (p->ka_num < IX_DISTRIBUTE_ACCOUNTS || p->data_len != IX_DISTRIBUTE_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *authority = &p->ka[IX_DISTRIBUTE_SOURCE_AUTHORITY], *source = &p->ka[IX_DISTRIBUTE_SOURCE], *config = &p->ka[IX_DISTRIBUTE_CONFIG],
-                 *vault = &p->ka[IX_DISTRIBUTE_REWARD_VAULT], *treasury = &p->ka[IX_DISTRIBUTE_TREASURY], *mint = &p->ka[IX_DISTRIBUTE_MINT];
+  if (p->ka_num < STAKING_IX_DISTRIBUTE_ACCOUNTS || p->data_len != STAKING_IX_DISTRIBUTE_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *authority = &p->ka[STAKING_IX_DISTRIBUTE_SOURCE_AUTHORITY], *source = &p->ka[STAKING_IX_DISTRIBUTE_SOURCE], *config = &p->ka[STAKING_IX_DISTRIBUTE_CONFIG],
+                 *vault = &p->ka[STAKING_IX_DISTRIBUTE_REWARD_VAULT], *treasury = &p->ka[STAKING_IX_DISTRIBUTE_TREASURY], *mint = &p->ka[STAKING_IX_DISTRIBUTE_MINT];
   TRY(check_config(config, p->program_id));
   TRY(check_mint(mint, config));
-  TRY(check_token_program(&p->ka[IX_DISTRIBUTE_TOKEN_PROGRAM]));
+  TRY(check_token_program(&p->ka[STAKING_IX_DISTRIBUTE_TOKEN_PROGRAM]));
   TRY(CHECK_REWARD_VAULT(config, vault));
   if (!pubkey_eq(treasury->key, key_at(config, STAKING_CONFIG_TREASURY_AT))) return ERR(WRONG_FEE_ACCOUNT);
   if (!authority->is_signer) return ERR(MISSING_SIGNER);
   if (!is_token_account_of(source, mint->key)) return ERR(WRONG_MINT);
-  u64 amount = read_u64(p->data + IX_DISTRIBUTE_AMOUNT_AT);
+  u64 amount = read_u64(p->data + STAKING_IX_DISTRIBUTE_AMOUNT_AT);
   if (amount == 0) return ERR(ZERO_AMOUNT);
   u64 total_weight = read_u64(field(config, STAKING_CONFIG_TOTAL_WEIGHT_AT));
   /* Nothing staked: the fee goes to the treasury, never to whoever stakes next. */
@@ -422,18 +423,18 @@ static u64 distribute(SolParameters *p) {
 }
 
 static u64 slash(SolParameters *p) {
-  if (p->ka_num < IX_SLASH_ACCOUNTS || p->data_len != IX_SLASH_DATA_LEN) return ERR(INVALID_INSTRUCTION);
-  SolAccountInfo *slasher = &p->ka[IX_SLASH_SLASH_AUTHORITY], *position = &p->ka[IX_SLASH_POSITION], *config = &p->ka[IX_SLASH_CONFIG], *vault = &p->ka[IX_SLASH_STAKE_VAULT],
-                 *treasury = &p->ka[IX_SLASH_TREASURY], *mint = &p->ka[IX_SLASH_MINT];
+  if (p->ka_num < STAKING_IX_SLASH_ACCOUNTS || p->data_len != STAKING_IX_SLASH_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *slasher = &p->ka[STAKING_IX_SLASH_SLASH_AUTHORITY], *position = &p->ka[STAKING_IX_SLASH_POSITION], *config = &p->ka[STAKING_IX_SLASH_CONFIG], *vault = &p->ka[STAKING_IX_SLASH_STAKE_VAULT],
+                 *treasury = &p->ka[STAKING_IX_SLASH_TREASURY], *mint = &p->ka[STAKING_IX_SLASH_MINT];
   TRY(check_config(config, p->program_id));
   TRY(check_position(position, NULL, p->program_id));
   TRY(check_mint(mint, config));
-  TRY(check_token_program(&p->ka[IX_SLASH_TOKEN_PROGRAM]));
+  TRY(check_token_program(&p->ka[STAKING_IX_SLASH_TOKEN_PROGRAM]));
   TRY(CHECK_STAKE_VAULT(config, vault));
   if (!slasher->is_signer) return ERR(MISSING_SIGNER);
   if (!pubkey_eq(slasher->key, key_at(config, STAKING_CONFIG_SLASH_AUTHORITY_AT))) return ERR(NOT_SLASH_AUTHORITY);
   if (!pubkey_eq(treasury->key, key_at(config, STAKING_CONFIG_TREASURY_AT))) return ERR(WRONG_FEE_ACCOUNT);
-  u64 amount = read_u64(p->data + IX_SLASH_AMOUNT_AT);
+  u64 amount = read_u64(p->data + STAKING_IX_SLASH_AMOUNT_AT);
   if (amount == 0) return ERR(ZERO_AMOUNT);
   u64 held = read_u64(field(position, POSITION_AMOUNT_AT));
   if (amount > mul_bps(held, read_u16(field(config, STAKING_CONFIG_MAX_SLASH_BPS_PER_EVENT_AT)))) return ERR(SLASH_TOO_LARGE);
@@ -445,7 +446,7 @@ static u64 slash(SolParameters *p) {
   write_u64(field(config, STAKING_CONFIG_SLASHED_IN_EPOCH_AT), in_epoch + amount);
   write_u64(field(config, STAKING_CONFIG_SLASHED_AT), read_u64(field(config, STAKING_CONFIG_SLASHED_AT)) + amount);
   write_u64(field(position, POSITION_SLASHED_AT), read_u64(field(position, POSITION_SLASHED_AT)) + amount);
-  copy_bytes(field(position, POSITION_LAST_EVIDENCE_AT), p->data + IX_SLASH_EVIDENCE_AT, 32);
+  copy_bytes(field(position, POSITION_LAST_EVIDENCE_AT), p->data + STAKING_IX_SLASH_EVIDENCE_AT, 32);
   /* Earned rewards are settled first: a slash takes stake, never rewards already earned. */
   settle_rewards(config, position);
   u64 weight = 0;
@@ -461,16 +462,16 @@ u64 entrypoint(const u8 *input) {
   if (!sol_deserialize(input, &p, MAX_ACCOUNTS)) return ERR(TOO_MANY_ACCOUNTS);
   if (p.data_len == 0) return ERR(INVALID_INSTRUCTION);
   switch (p.data[0]) {
-    case IX_INITIALIZE: return initialize(&p);
-    case IX_UPDATE_CONFIG: return update_config(&p);
-    case IX_STAKE: return stake(&p);
-    case IX_TOP_UP: return top_up(&p);
-    case IX_EXTEND: return extend(&p);
-    case IX_UNSTAKE: return unstake(&p);
-    case IX_WITHDRAW: return withdraw(&p);
-    case IX_CLAIM: return claim(&p);
-    case IX_DISTRIBUTE: return distribute(&p);
-    case IX_SLASH: return slash(&p);
+    case STAKING_IX_INITIALIZE: return initialize(&p);
+    case STAKING_IX_UPDATE_CONFIG: return update_config(&p);
+    case STAKING_IX_STAKE: return stake(&p);
+    case STAKING_IX_TOP_UP: return top_up(&p);
+    case STAKING_IX_EXTEND: return extend(&p);
+    case STAKING_IX_UNSTAKE: return unstake(&p);
+    case STAKING_IX_WITHDRAW: return withdraw(&p);
+    case STAKING_IX_CLAIM: return claim(&p);
+    case STAKING_IX_DISTRIBUTE: return distribute(&p);
+    case STAKING_IX_SLASH: return slash(&p);
     default: return ERR(INVALID_INSTRUCTION);
   }
 }

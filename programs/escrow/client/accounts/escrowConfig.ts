@@ -47,10 +47,14 @@ export type EscrowConfigAccountData = {
   /** The marketplace’s settlement authority. */
   authority: PublicKey;
   mint: PublicKey;
-  /** Token account receiving the stakers’ share of fees. */
+  /** The staking program’s reward vault, which receives the stakers’ share of fees. */
   rewardVault: PublicKey;
-  /** Token account receiving the rest of the fees. */
+  /** Token account receiving the rest of the fees (the staking program’s treasury too). */
   treasury: PublicKey;
+  /** The staking program, which the stakers’ share is paid to. */
+  stakingProgram: PublicKey;
+  /** The staking program’s configuration. */
+  stakingConfig: PublicKey;
   /** How long after a request the buyer may withdraw alone. */
   withdrawTimelockSeconds: bigint;
 };
@@ -67,10 +71,14 @@ export type EscrowConfigAccountDataArgs = {
   /** The marketplace’s settlement authority. */
   authority: PublicKey;
   mint: PublicKey;
-  /** Token account receiving the stakers’ share of fees. */
+  /** The staking program’s reward vault, which receives the stakers’ share of fees. */
   rewardVault: PublicKey;
-  /** Token account receiving the rest of the fees. */
+  /** Token account receiving the rest of the fees (the staking program’s treasury too). */
   treasury: PublicKey;
+  /** The staking program, which the stakers’ share is paid to. */
+  stakingProgram: PublicKey;
+  /** The staking program’s configuration. */
+  stakingConfig: PublicKey;
   /** How long after a request the buyer may withdraw alone. */
   withdrawTimelockSeconds: number | bigint;
 };
@@ -96,6 +104,8 @@ export function getEscrowConfigAccountDataSerializer(): Serializer<
         ['mint', publicKeySerializer()],
         ['rewardVault', publicKeySerializer()],
         ['treasury', publicKeySerializer()],
+        ['stakingProgram', publicKeySerializer()],
+        ['stakingConfig', publicKeySerializer()],
         ['withdrawTimelockSeconds', u64()],
       ],
       { description: 'EscrowConfigAccountData' }
@@ -181,6 +191,8 @@ export function getEscrowConfigGpaBuilder(
       mint: PublicKey;
       rewardVault: PublicKey;
       treasury: PublicKey;
+      stakingProgram: PublicKey;
+      stakingConfig: PublicKey;
       withdrawTimelockSeconds: number | bigint;
     }>({
       discriminator: [0, u8()],
@@ -193,7 +205,9 @@ export function getEscrowConfigGpaBuilder(
       mint: [72, publicKeySerializer()],
       rewardVault: [104, publicKeySerializer()],
       treasury: [136, publicKeySerializer()],
-      withdrawTimelockSeconds: [168, u64()],
+      stakingProgram: [168, publicKeySerializer()],
+      stakingConfig: [200, publicKeySerializer()],
+      withdrawTimelockSeconds: [232, u64()],
     })
     .deserializeUsing<EscrowConfig>((account) =>
       deserializeEscrowConfig(account)
@@ -202,7 +216,7 @@ export function getEscrowConfigGpaBuilder(
 }
 
 export function getEscrowConfigSize(): number {
-  return 176;
+  return 240;
 }
 
 export function findEscrowConfigPda(

@@ -48,6 +48,8 @@ export type InitializeConfigInstructionData = {
   stakersShareBps: number;
   withdrawTimelockSeconds: bigint;
   authority: PublicKey;
+  stakingProgram: PublicKey;
+  stakingConfig: PublicKey;
 };
 
 export type InitializeConfigInstructionDataArgs = {
@@ -55,6 +57,8 @@ export type InitializeConfigInstructionDataArgs = {
   stakersShareBps: number;
   withdrawTimelockSeconds: number | bigint;
   authority: PublicKey;
+  stakingProgram: PublicKey;
+  stakingConfig: PublicKey;
 };
 
 export function getInitializeConfigInstructionDataSerializer(): Serializer<
@@ -73,6 +77,8 @@ export function getInitializeConfigInstructionDataSerializer(): Serializer<
         ['stakersShareBps', u16()],
         ['withdrawTimelockSeconds', u64()],
         ['authority', publicKeySerializer()],
+        ['stakingProgram', publicKeySerializer()],
+        ['stakingConfig', publicKeySerializer()],
       ],
       { description: 'InitializeConfigInstructionData' }
     ),

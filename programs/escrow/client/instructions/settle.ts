@@ -41,6 +41,8 @@ export type SettleInstructionAccounts = {
   rewardVault: PublicKey | Pda;
   treasury: PublicKey | Pda;
   tokenProgram?: PublicKey | Pda;
+  stakingProgram?: PublicKey | Pda;
+  stakingConfig: PublicKey | Pda;
 };
 
 // Data.
@@ -157,6 +159,16 @@ export function settle(
       isWritable: false as boolean,
       value: input.tokenProgram ?? null,
     },
+    stakingProgram: {
+      index: 8,
+      isWritable: false as boolean,
+      value: input.stakingProgram ?? null,
+    },
+    stakingConfig: {
+      index: 9,
+      isWritable: true as boolean,
+      value: input.stakingConfig ?? null,
+    },
   } satisfies ResolvedAccountsWithIndices;
 
   // Arguments.
@@ -172,6 +184,13 @@ export function settle(
       'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA'
     );
     resolvedAccounts.tokenProgram.isWritable = false;
+  }
+  if (!resolvedAccounts.stakingProgram.value) {
+    resolvedAccounts.stakingProgram.value = context.programs.getPublicKey(
+      'dougStaking',
+      '6AgauSgnKWShz4xLAW8xKwwaae9My2vkca23EHBEpBT2'
+    );
+    resolvedAccounts.stakingProgram.isWritable = false;
   }
 
   // Accounts in order.
