@@ -1,7 +1,8 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { prng } from '../../gpu-agent/models/prng.ts';
 import { keyBytes, signerFromSecretKey } from '../client/tx.ts';
-import { chainWorld, instructionsOf, noop, pk, programFiles, refusedWith, seed, umi, type Wallet } from '../testing/chain-world.ts';
+import { chainWorld, instructionsOf, noop, pk, programFiles, seed, umi, type Wallet } from '../testing/chain-world.ts';
+import { refusedWith } from '../testing/refusals.ts';
 import { claim, distribute, extend, fetchPosition, fetchStakingConfig, initialize, slash, stake, topUp, unstake, updateConfig, withdraw, type Position } from './client/index.ts';
 import { positionWeight, STAKING_CONSTANTS, STAKING_ERRORS, STAKING_PROGRAM_ID, type StakingErrorName } from './idl.ts';
 

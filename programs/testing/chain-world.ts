@@ -7,13 +7,11 @@ import { readFileSync } from 'node:fs';
 import { createNoopSigner, publicKey, type TransactionBuilder } from '@metaplex-foundation/umi';
 import { createUmi } from '@metaplex-foundation/umi-bundle-defaults';
 import { Keypair } from '@solana/web3.js';
-import { expect } from 'vitest';
 import { associatedTokenAddress, findProgramAddress, TOKEN_PROGRAM } from '../client/address.ts';
 import { createAccount, deployProgram, type Send } from '../client/deploy.ts';
 import { createAssociatedTokenAccountIdempotent, mintToChecked } from '../client/mint.ts';
 import { keyBytes, signerFromSecretKey, signLegacyTransaction, type Instruction, type TransactionSigner } from '../client/tx.ts';
 import { Chain, type TransactionRecord } from '../local-chain/chain.ts';
-import { RpcError } from '../local-chain/errors.ts';
 
 export const DECIMALS = 9;
 export const START_MS = 1_800_000_000_000;
@@ -112,14 +110,3 @@ export function accountReader(chain: Chain) {
   } as never;
 }
 
-/** A program's refusal: the transaction fails with the IDL's error code for `name`. */
-export async function refusedWith(attempt: Promise<unknown>, errors: readonly (readonly [number, string, string])[], name: string): Promise<void> {
-  const code = errors.find(([, n]) => n === name)?.[0];
-  if (code === undefined) throw new Error(`no error named ${name}`);
-  const error = await attempt.then(
-    () => null,
-    (e: unknown) => e,
-  );
-  expect(error, `expected ${name}`).toBeInstanceOf(RpcError);
-  expect((error as Error).message).toContain(`custom program error: 0x${code.toString(16)}`);
-}
