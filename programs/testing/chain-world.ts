@@ -47,9 +47,13 @@ function initializeMint(mint: string, authority: string): Instruction {
   return { programId: TOKEN_PROGRAM, keys: [{ pubkey: mint, isSigner: false, isWritable: true }], data };
 }
 
-export async function chainWorld() {
+/**
+ * A world on a fresh chain whose clock only the test moves, or on `o.chain` (a served local chain,
+ * for benchmarks) whose clock is its own.
+ */
+export async function chainWorld(o: { chain?: Chain } = {}) {
   let nowMs = START_MS;
-  const chain = new Chain({ slotMs: 0, now: () => nowMs });
+  const chain = o.chain ?? new Chain({ slotMs: 0, now: () => nowMs });
   const admin = await newSigner();
   chain.airdrop(admin.publicKey, 1_000_000_000_000n);
   const send = async (instructions: Instruction[], signers: TransactionSigner[]): Promise<TransactionRecord> => {

@@ -19,8 +19,8 @@ export const FEE_BPS = 250;
 export const STAKERS_SHARE_BPS = 7_000;
 export const TIMELOCK_S = 3_600;
 
-export async function escrowWorld() {
-  const base = await chainWorld();
+export async function escrowWorld(o: Parameters<typeof chainWorld>[0] = {}) {
+  const base = await chainWorld(o);
   const { send, wallet, mint, admin, pda } = base;
   await base.deploy(escrowFiles);
   await base.deploy(stakingFiles);
@@ -50,8 +50,8 @@ export async function escrowWorld() {
   const staker = async (amount: bigint) => {
     const s = await wallet(amount);
     const position = await pda(STAKING_PROGRAM_ID, seed('position'), keyOf(s.key), new Uint8Array(8));
-    await send(instructionsOf(stake(umi, { owner: noop(s.key), position: pk(position), ownerTokenAccount: pk(s.ata), stakeVault: pk(stakeVault), mint: pk(mint.publicKey), id: 0n, amount, lockDays: 0 })), [s.signer]);
-    return s;
+    const record = await send(instructionsOf(stake(umi, { owner: noop(s.key), position: pk(position), ownerTokenAccount: pk(s.ata), stakeVault: pk(stakeVault), mint: pk(mint.publicKey), id: 0n, amount, lockDays: 0 })), [s.signer]);
+    return { ...s, record };
   };
   const stakingTotals = () => fetchStakingConfig(base.reader, pk(stakingConfig));
 

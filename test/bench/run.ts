@@ -1,5 +1,5 @@
 // `npm run bench [-- [--quick] name...]`: every benchmark in one run (or only those named: orderbook,
-// intake, agent, dispatch, jobs, local-chain); a table, then one JSON object as the last line.
+// intake, agent, dispatch, jobs, local-chain, programs); a table, then one JSON object as the last line.
 // --quick runs each with small counts (CI: every bench still runs end to end; its figures are rough). Each bench bounds its own
 // waits and stops what it started (stacks, agents) in a finally; one that fails is reported on
 // stderr, the others still run, and the exit code is 1.
@@ -9,6 +9,7 @@ import { runIntakeBench } from './intake.ts';
 import { runJobsBench } from './jobs.ts';
 import { runLocalChainBench } from './local-chain.ts';
 import { runOrderbookBench } from './orderbook.ts';
+import { runProgramsBench } from './programs.ts';
 
 const quick = process.argv.includes('--quick');
 const BENCHES: Record<string, () => Promise<Record<string, number>>> = {
@@ -18,6 +19,7 @@ const BENCHES: Record<string, () => Promise<Record<string, number>>> = {
   dispatch: () => runDispatchBench(quick ? { bids: 10, warmup: 2 } : {}),
   jobs: () => runJobsBench(quick ? { jobs: 8, agents: 2 } : {}),
   'local-chain': () => runLocalChainBench(quick ? { transfers: 20, warmup: 2 } : {}),
+  programs: () => runProgramsBench(quick ? { batches: 4, batch: 3 } : {}),
 };
 
 const only = process.argv.slice(2).filter((arg) => arg !== '--quick');

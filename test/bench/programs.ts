@@ -1,0 +1,161 @@
+/**
+ * On-chain programs benchmark (escrow and staking, deployed through the upgradeable loader).
+ *
+ * cu_*: compute units of instructions, each alone in a transaction (LiteSVM in process); a settle
+ * with stake present includes the staking program's distribute it calls.
+ * settle_payouts_per_tx_*: the most payouts one settle transaction carries, found by trying: within
+ * the 1,232-byte packet and 1.4M compute units (a SetComputeUnitLimit instruction first), in legacy
+ * transactions, for payouts to one provider and to a distinct provider each (design A: payouts
+ * pushed to providers' token accounts; the accounts are the limit there, which an address lookup
+ * table would lift: not measured yet).
+ * settle_cost_lamports_per_job_*: the signature fee (5,000 lamports) over those payouts.
+ * settled_jobs_per_s, settle_lag_p50_ms/p99_ms: batches of `batch` payouts, one per buyer, sent
+ * through the local chain's JSON-RPC server (400 ms slots, as `npm start` runs it), `concurrency`
+ * in flight, each followed to finalization by getSignatureStatuses polling; the lag is from send to
+ * finalized.
+ *
+ *   node --import tsx test/bench/programs.ts [batches]
+ */
+import { bps } from '../../durable-objects/domain/money.ts';
+import { toBase64, solanaRpc } from '../../programs/client/rpc.ts';
+import { waitFinalized } from '../../programs/client/mint.ts';
+import { signLegacyTransaction, PACKET_DATA_SIZE, type Instruction } from '../../programs/client/tx.ts';
+import { startLocalChain } from '../../programs/local-chain/server.ts';
+import { escrowWorld, FEE_BPS, type EscrowWorld } from '../../programs/testing/escrow-world.ts';
+import { percentile, printResult } from './harness.ts';
+
+const COMPUTE_BUDGET = 'ComputeBudget111111111111111111111111111111';
+const MAX_UNITS = 1_400_000;
+const SIGNATURE_FEE = 5_000;
+
+function computeUnitLimit(units: number): Instruction {
+  const data = new Uint8Array(5);
+  data[0] = 2;
+  new DataView(data.buffer).setUint32(1, units, true);
+  return { programId: COMPUTE_BUDGET, keys: [], data };
+}
+
+export interface ProgramsBenchOptions {
+  /** Timed settlement batches through RPC (default 40). */
+  batches?: number;
+  /** Payouts per timed batch (default 10). */
+  batch?: number;
+  concurrency?: number;
+  log?: (line: string) => void;
+}
+
+type Buyer = Awaited<ReturnType<EscrowWorld['buyer']>>;
+
+/** Compute units of each instruction, each alone in a transaction. */
+async function computeUnits(w: EscrowWorld): Promise<Record<string, number>> {
+  const cu: Record<string, number> = {};
+  const b = await w.buyer(1_000_000n);
+  const providers = await Promise.all(Array.from({ length: 8 }, () => w.wallet()));
+  cu.cu_staking_stake = (await w.staker(1_000n)).record.meta.computeUnitsConsumed;
+  const one = await w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 1_000n }], providers: [providers[0]!.ata] }), [w.authority.signer]);
+  cu.cu_escrow_settle_1_payout = one.meta.computeUnitsConsumed;
+  const eight = await w.send([computeUnitLimit(MAX_UNITS), ...w.settleIxs(b, { batch: 1n, payouts: providers.map((_, i) => ({ provider: i, gross: 1_000n })), providers: providers.map((p) => p.ata) })], [w.authority.signer]);
+  cu.cu_escrow_settle_8_providers = eight.meta.computeUnitsConsumed;
+  const same = await w.send([computeUnitLimit(MAX_UNITS), ...w.settleIxs(b, { batch: 2n, payouts: Array.from({ length: 8 }, () => ({ provider: 0, gross: 1_000n })), providers: [providers[0]!.ata] })], [w.authority.signer]);
+  cu.cu_escrow_settle_8_payouts_1_provider = same.meta.computeUnitsConsumed;
+  const out = await w.send(w.withdrawIxs(b, 1n, true), [b.signer, w.authority.signer]);
+  cu.cu_escrow_withdraw = out.meta.computeUnitsConsumed;
+  return cu;
+}
+
+/** The most payouts one settle transaction carries: by packet size first, then by a real run. */
+async function payoutsPerTx(w: EscrowWorld, distinct: boolean): Promise<number> {
+  const providers = await Promise.all(Array.from({ length: distinct ? 40 : 1 }, () => w.wallet()));
+  const fits = async (n: number, b: Buyer) => {
+    const payouts = Array.from({ length: n }, (_, i) => ({ provider: distinct ? i : 0, gross: 1_000n }));
+    const accounts = distinct ? providers.slice(0, n).map((p) => p.ata) : [providers[0]!.ata];
+    if (distinct && n > providers.length) return false;
+    const ixs = [computeUnitLimit(MAX_UNITS), ...w.settleIxs(b, { batch: 0n, payouts, providers: accounts })];
+    try {
+      await signLegacyTransaction({ payer: w.authority.key, recentBlockhash: w.chain.latestBlockhash.blockhash, instructions: ixs, signers: [w.authority.signer] });
+    } catch (error) {
+      if (error instanceof RangeError) return false; // past PACKET_DATA_SIZE
+      throw error;
+    }
+    try {
+      await w.send(ixs, [w.authority.signer]);
+      return true;
+    } catch {
+      return false; // past the compute limit
+    }
+  };
+  let lo = 1;
+  let hi = distinct ? providers.length + 1 : 256;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (await fits(mid, await w.buyer(1_000_000n))) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export async function runProgramsBench(opts: ProgramsBenchOptions = {}): Promise<Record<string, number>> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  const batches = opts.batches ?? 40;
+  const batch = opts.batch ?? 10;
+  const concurrency = opts.concurrency ?? 8;
+
+  const local = await escrowWorld();
+  await local.init();
+  const cu = await computeUnits(local);
+  const oneProvider = await payoutsPerTx(local, false);
+  const distinct = await payoutsPerTx(local, true);
+  log(`payouts per settle transaction: ${oneProvider} to one provider, ${distinct} to distinct providers (packet ${PACKET_DATA_SIZE} bytes, ${MAX_UNITS} units)`);
+
+  // Through the served local chain, as the marketplace will settle.
+  const served = await startLocalChain({ port: 0, slotMs: 400 });
+  try {
+    const w = await escrowWorld({ chain: served.chain });
+    await w.init();
+    const rpc = solanaRpc(served.url);
+    const providers = await Promise.all(Array.from({ length: batch }, () => w.wallet()));
+    const buyers: Buyer[] = [];
+    for (let i = 0; i < batches; i++) buyers.push(await w.buyer(BigInt(batch) * 1_000n));
+    const lags: number[] = [];
+    const start = performance.now();
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < batches; i = next++) {
+        const b = buyers[i]!;
+        const ixs = w.settleIxs(b, { batch: 0n, payouts: providers.map((_, k) => ({ provider: k, gross: 1_000n })), providers: providers.map((p) => p.ata) });
+        const latest = await rpc.getLatestBlockhash('confirmed');
+        const tx = await signLegacyTransaction({ payer: w.authority.key, recentBlockhash: latest.blockhash, instructions: [computeUnitLimit(MAX_UNITS), ...ixs], signers: [w.authority.signer] });
+        const sent = performance.now();
+        await rpc.sendTransaction(toBase64(tx.bytes), { preflightCommitment: 'confirmed' });
+        await waitFinalized(rpc, tx.signature, { pollMs: 50, timeoutMs: 60_000 });
+        lags.push(performance.now() - sent);
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    const seconds = (performance.now() - start) / 1000;
+    const sorted = [...lags].sort((a, b) => a - b);
+    // Every provider got its net from every batch: the settlements landed as computed.
+    const net = 1_000n - bps(1_000n, FEE_BPS);
+    for (const p of providers) if (w.balance(p.ata) !== net * BigInt(batches)) throw new Error(`provider ${p.key} holds ${w.balance(p.ata)}, expected ${net * BigInt(batches)}`);
+    return {
+      ...cu,
+      settle_payouts_per_tx: oneProvider,
+      settle_payouts_per_tx_one_provider: oneProvider,
+      settle_payouts_per_tx_distinct_providers: distinct,
+      settle_cost_lamports_per_job: Math.round((SIGNATURE_FEE / oneProvider) * 10) / 10,
+      settle_cost_lamports_per_job_distinct_providers: Math.round((SIGNATURE_FEE / distinct) * 10) / 10,
+      settled_jobs_per_s: Math.round(((batches * batch) / seconds) * 10) / 10,
+      settle_batches: batches,
+      settle_batch_payouts: batch,
+      settle_lag_p50_ms: Math.round(percentile(sorted, 50)),
+      settle_lag_p99_ms: Math.round(percentile(sorted, 99)),
+    };
+  } finally {
+    await served.stop();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const batches = process.argv[2] ? Number(process.argv[2]) : undefined;
+  printResult(await runProgramsBench(batches ? { batches } : {}));
+}
