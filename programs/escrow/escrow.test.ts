@@ -4,7 +4,7 @@ import { signerFromSecretKey, type TransactionSigner } from '../client/tx.ts';
 import { refusedWith } from '../testing/refusals.ts';
 import { instructionsOf, noop, pk, programFiles, umi } from '../testing/chain-world.ts';
 import { escrowWorld, FEE_BPS, STAKERS_SHARE_BPS, TIMELOCK_S } from '../testing/escrow-world.ts';
-import { cancelWithdrawalRequest, deposit, fetchEscrow, getDougEscrowErrorFromCode, requestWithdrawal, setAuthority, updateConfig } from './client/index.ts';
+import { cancelWithdrawalRequest, deposit, fetchEscrow, getDougEscrowErrorFromCode, openEscrow, requestWithdrawal, setAuthority, updateConfig } from './client/index.ts';
 import { ESCROW_ERRORS, ESCROW_PROGRAM_ID, type EscrowErrorName } from './idl.ts';
 
 const files = programFiles(new URL('.', import.meta.url));
@@ -155,6 +155,28 @@ describe('escrow program: deposit and settle', () => {
     await refused(w.send(instructionsOf(deposit(umi, { buyer: noop(b.key), escrow: pk(a.escrow), buyerTokenAccount: pk(b.ata), vault: pk(a.vault), mint: pk(w.mint.publicKey), amount: 1n })), [b.signer]), 'notBuyer');
     // A settle whose provider account is not a token account of the escrow's mint.
     await refused(w.send(w.settleIxs(a, { batch: 0n, payouts: [{ provider: 0, gross: 10n }], providers: [a.escrow] }), [w.authority.signer]), 'wrongMint');
+  });
+});
+
+describe('escrow program: opening', () => {
+  it('opens an escrow whose address someone has already sent lamports to (no one can block a buyer with a transfer)', async () => {
+    const w = await world();
+    await w.init();
+    const buyer = await w.wallet(1_000n);
+    const { escrow, vault } = await w.addresses(buyer.key);
+    // A system Transfer to each address the program will create (enough for an empty account to exist).
+    const lamports = w.chain.minimumBalanceForRentExemption(0);
+    const transfer = (to: string) => {
+      const data = new Uint8Array(12);
+      data[0] = 2;
+      new DataView(data.buffer).setBigUint64(4, lamports, true);
+      return { programId: '11111111111111111111111111111111', keys: [{ pubkey: buyer.key, isSigner: true, isWritable: true }, { pubkey: to, isSigner: false, isWritable: true }], data };
+    };
+    await w.send([transfer(escrow), transfer(vault)], [buyer.signer]);
+    await w.send(instructionsOf(openEscrow(umi, { buyer: noop(buyer.key), vault: pk(vault), mint: pk(w.mint.publicKey) })), [buyer.signer]);
+    await w.send(instructionsOf(deposit(umi, { buyer: noop(buyer.key), buyerTokenAccount: pk(buyer.ata), vault: pk(vault), mint: pk(w.mint.publicKey), amount: 1_000n })), [buyer.signer]);
+    expect(w.balance(vault)).toBe(1_000n);
+    expect((await fetchEscrow(w.reader, pk(escrow))).buyer.toString()).toBe(buyer.key);
   });
 });
 

@@ -80,6 +80,12 @@ __attribute__((noinline, unused)) static u64 rent_exempt_minimum(u64 space) {
   return (128 + space) * rent.lamports_per_byte_year * times;
 }
 
+#define TRY_SYSTEM(expr)                    \
+  do {                                      \
+    u64 result_ = (expr);                   \
+    if (result_ != SUCCESS) return result_; \
+  } while (0)
+
 /* floor(amount × bps / 10,000), exactly, without 128-bit arithmetic (BPF has none): bps ≤ 10,000. */
 static inline u64 mul_bps(u64 amount, u64 bps) { return (amount / 10000) * bps + ((amount % 10000) * bps) / 10000; }
 
@@ -93,18 +99,44 @@ typedef struct {
   const SolSignerSeeds *seeds;
 } Cpi;
 
-/* System CreateAccount of `account` (the PDA that cpi->seeds sign for), paid by `payer`. */
+/* A System program instruction on `account` (the PDA cpi->seeds sign for), with `data` after its u32 tag. */
+__attribute__((noinline, unused)) static u64 system_call(const Cpi *cpi, const SolAccountInfo *payer, const SolAccountInfo *account, const u8 *data, u64 len) {
+  SolAccountMeta metas[2] = {{payer ? payer->key : account->key, true, true}, {account->key, true, payer == NULL}};
+  SolInstruction ix = {(SolPubkey *)&SYSTEM_PROGRAM_ID, payer ? metas : metas + 1, payer ? 2 : 1, (u8 *)data, len};
+  return sol_invoke_signed_c(&ix, cpi->accounts, (int)cpi->count, cpi->seeds, cpi->seeds ? 1 : 0);
+}
+
+/*
+ * Creates `account` (the PDA cpi->seeds sign for) with `space` bytes owned by `owner`, rent paid by
+ * `payer`. An address someone has already sent lamports to cannot be created (CreateAccount refuses
+ * it, which would let anyone block a buyer's escrow for the price of a transfer): such an account
+ * is topped up to the rent, allocated and assigned instead.
+ */
 __attribute__((noinline, unused)) static u64 create_account(const Cpi *cpi, const SolAccountInfo *payer, const SolAccountInfo *account, u64 space, const SolPubkey *owner) {
   u64 lamports = rent_exempt_minimum(space);
   if (lamports == 0) return CUSTOM_ERROR(0xffff);
   u8 data[4 + 8 + 8 + 32];
-  write_u64(data, 0); /* u32 tag 0 plus the lamports' first bytes, rewritten next */
-  write_u64(data + 4, lamports);
-  write_u64(data + 12, space);
-  copy_bytes(data + 20, owner->x, 32);
-  SolAccountMeta metas[2] = {{payer->key, true, true}, {account->key, true, true}};
-  SolInstruction ix = {(SolPubkey *)&SYSTEM_PROGRAM_ID, metas, 2, data, sizeof(data)};
-  return sol_invoke_signed_c(&ix, cpi->accounts, (int)cpi->count, cpi->seeds, cpi->seeds ? 1 : 0);
+  u64 held = *account->lamports;
+  if (held == 0) {
+    write_u64(data, 0); /* u32 tag 0 (CreateAccount) plus the lamports' first bytes, rewritten next */
+    write_u64(data + 4, lamports);
+    write_u64(data + 12, space);
+    copy_bytes(data + 20, owner->x, 32);
+    SolAccountMeta metas[2] = {{payer->key, true, true}, {account->key, true, true}};
+    SolInstruction ix = {(SolPubkey *)&SYSTEM_PROGRAM_ID, metas, 2, data, sizeof(data)};
+    return sol_invoke_signed_c(&ix, cpi->accounts, (int)cpi->count, cpi->seeds, cpi->seeds ? 1 : 0);
+  }
+  if (held < lamports) {
+    write_u64(data, 2); /* Transfer */
+    write_u64(data + 4, lamports - held);
+    TRY_SYSTEM(system_call(cpi, payer, account, data, 12));
+  }
+  write_u64(data, 8); /* Allocate */
+  write_u64(data + 4, space);
+  TRY_SYSTEM(system_call(cpi, NULL, account, data, 12));
+  write_u64(data, 1); /* Assign */
+  copy_bytes(data + 4, owner->x, 32);
+  return system_call(cpi, NULL, account, data, 36);
 }
 
 /* SPL Token InitializeAccount3: `account` holds `mint` for `owner`. */
