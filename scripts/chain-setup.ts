@@ -5,11 +5,18 @@
 //   - SOL for both authorities by airdrop (topped up to 100 SOL at every start);
 //   - the $DOUG mint (9 decimals, no freeze authority) and custody's token account (the custody
 //     authority's associated token account), each created only when missing on chain;
-//   - DIR/config.json {rpcUrl, mint, decimals, custodyTokenAccount, custodyAuthority} and
+//   - the escrow and staking programs (programs/escrow, programs/staking: their committed builds at
+//     their committed addresses), deployed through the upgradeable loader when missing and upgraded
+//     when their code differs (upgrade authority and the configurations' admin: program-authority.json),
+//     and their configurations, each created only when missing (generated Umi clients): the escrow's
+//     settlement authority is the custody authority, fees are shared with stakers through the
+//     staking program, both pay the treasury (treasury.json's token account);
+//   - DIR/config.json {rpcUrl, mint, decimals, custodyTokenAccount, custodyAuthority, programs} and
 //     DIR/worker.env (0600) with the Worker's secrets CUSTODY_AUTHORITY_KEY and MINT_AUTHORITY_KEY
 //     (base58 of the 64-byte secret keys), for `wrangler dev --env-file`.
 // Usage: node --import tsx scripts/chain-setup.ts --rpc http://127.0.0.1:8899 --dir .local/chain
 // Prints config.json's content (never a secret).
+import { readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,6 +25,16 @@ import type { Keypair } from '../durable-objects/contracts/auth.ts';
 import { encodeBase58 } from '../programs/client/base58.ts';
 import { loadOrCreateKeypair } from '../sdk/keyfile.ts';
 import { DOUG_DECIMALS, airdropUpTo, createDougMint, dougUmi, ensureTokenAccount, signerOf } from '../sdk/umi.ts';
+import { Keypair as SolanaKeypair } from '@solana/web3.js';
+import { PROTOCOL } from '../durable-objects/domain/params.ts';
+import { ensureProgram } from '../programs/client/deploy.ts';
+import { escrowConfigAddress, stakingAddresses } from '../programs/client/program-addresses.ts';
+import { solanaRpc } from '../programs/client/rpc.ts';
+import { signerFromSecretKey } from '../programs/client/tx.ts';
+import { initializeConfig } from '../programs/escrow/client/index.ts';
+import { ESCROW_PROGRAM_ID } from '../programs/escrow/constants.ts';
+import { initialize as initializeStaking } from '../programs/staking/client/index.ts';
+import { STAKING_PROGRAM_ID } from '../programs/staking/constants.ts';
 
 export interface LocalChainConfig {
   rpcUrl: string;
@@ -25,6 +42,62 @@ export interface LocalChainConfig {
   decimals: number;
   custodyTokenAccount: string;
   custodyAuthority: string;
+  programs: { escrow: string; escrowConfig: string; staking: string; stakingConfig: string; treasury: string };
+}
+
+/** The local deployment's program parameters (governance will own them): fee as the markets' default, 70% of it to stakers. */
+const LOCAL_PROGRAM_PARAMS = { stakersShareBps: 7_000, withdrawTimelockSeconds: 86_400n, cooldownSeconds: 7n * 86_400n, maxSlashBpsPerEvent: 1_000, maxSlashBpsPerEpoch: 500, minProviderStake: 0n };
+
+const programFile = (name: string, file: string) => new URL(`../programs/${name}/${file}`, import.meta.url);
+const programBuild = (name: string) => new Uint8Array(readFileSync(programFile(name, `${name}.so`)));
+const programKey = (name: string) => Uint8Array.from(JSON.parse(readFileSync(programFile(name, 'program-keypair.json'), 'utf8')) as number[]);
+
+/** Deploys (or upgrades) both programs and creates their configurations where missing. */
+async function setupPrograms(o: { rpcUrl: string; dir: string; mint: string; custodyAuthority: string }): Promise<LocalChainConfig['programs']> {
+  const authorityKey = await key(join(o.dir, 'program-authority.json'));
+  const treasuryKey = await key(join(o.dir, 'treasury.json'));
+  const slashKey = await key(join(o.dir, 'slash-authority.json'));
+  const admin = dougUmi(o.rpcUrl, authorityKey.secretKey);
+  await airdropUpTo(admin, authorityKey.publicKey, AUTHORITY_LAMPORTS);
+  const rpc = solanaRpc(o.rpcUrl, { timeoutMs: 30_000 });
+  const authority = await signerFromSecretKey(authorityKey.secretKey);
+  const buffer = () => signerFromSecretKey(SolanaKeypair.generate().secretKey);
+  for (const name of ['escrow', 'staking']) await ensureProgram(rpc, { elf: programBuild(name), program: await signerFromSecretKey(programKey(name)), authority, payer: authority, buffer });
+  const treasury = await ensureTokenAccount(admin, { owner: treasuryKey.publicKey, mint: o.mint });
+
+  const staking = await stakingAddresses();
+  const p = LOCAL_PROGRAM_PARAMS;
+  const finalized = { send: { commitment: 'confirmed' as const }, confirm: { commitment: 'finalized' as const } };
+  if (!(await admin.rpc.accountExists(publicKey(staking.config), { commitment: 'finalized' }))) {
+    await initializeStaking(admin, {
+      admin: admin.identity,
+      mint: publicKey(o.mint),
+      stakeVault: publicKey(staking.stakeVault),
+      rewardVault: publicKey(staking.rewardVault),
+      treasury: publicKey(treasury),
+      minProviderStake: p.minProviderStake,
+      cooldownSeconds: p.cooldownSeconds,
+      maxSlashBpsPerEvent: p.maxSlashBpsPerEvent,
+      maxSlashBpsPerEpoch: p.maxSlashBpsPerEpoch,
+      slashAuthority: publicKey(slashKey.publicKey),
+    }).sendAndConfirm(admin, finalized);
+  }
+  const escrowConfig = await escrowConfigAddress();
+  if (!(await admin.rpc.accountExists(publicKey(escrowConfig), { commitment: 'finalized' }))) {
+    await initializeConfig(admin, {
+      admin: admin.identity,
+      mint: publicKey(o.mint),
+      rewardVault: publicKey(staking.rewardVault),
+      treasury: publicKey(treasury),
+      feeBps: PROTOCOL.feeBps,
+      stakersShareBps: p.stakersShareBps,
+      withdrawTimelockSeconds: p.withdrawTimelockSeconds,
+      authority: publicKey(o.custodyAuthority),
+      stakingProgram: publicKey(STAKING_PROGRAM_ID),
+      stakingConfig: publicKey(staking.config),
+    }).sendAndConfirm(admin, finalized);
+  }
+  return { escrow: ESCROW_PROGRAM_ID, escrowConfig, staking: STAKING_PROGRAM_ID, stakingConfig: staking.config, treasury };
 }
 
 const AUTHORITY_LAMPORTS = 100_000_000_000n;
@@ -58,7 +131,8 @@ export async function setupChain(o: { rpcUrl: string; dir: string }): Promise<Lo
   }
   const custodyTokenAccount = await ensureTokenAccount(dougUmi(o.rpcUrl, custodyAuthority.secretKey), { owner: custodyAuthority.publicKey, mint: mintKey.publicKey });
 
-  const config: LocalChainConfig = { rpcUrl: o.rpcUrl, mint: mintKey.publicKey, decimals: DOUG_DECIMALS, custodyTokenAccount, custodyAuthority: custodyAuthority.publicKey };
+  const programs = await setupPrograms({ rpcUrl: o.rpcUrl, dir: o.dir, mint: mintKey.publicKey, custodyAuthority: custodyAuthority.publicKey });
+  const config: LocalChainConfig = { rpcUrl: o.rpcUrl, mint: mintKey.publicKey, decimals: DOUG_DECIMALS, custodyTokenAccount, custodyAuthority: custodyAuthority.publicKey, programs };
   await writePrivate(join(o.dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   await writePrivate(
     join(o.dir, 'worker.env'),

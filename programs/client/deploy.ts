@@ -181,3 +181,25 @@ export function deployedElf(programData: Uint8Array, length: number): Uint8Array
 function unique(signers: TransactionSigner[]): TransactionSigner[] {
   return signers.filter((s, i) => signers.findIndex((t) => t.publicKey === s.publicKey) === i);
 }
+
+/**
+ * Brings a program on a chain to `elf`, once: deploys it when its account is missing, upgrades it
+ * when its code differs, and leaves it when it is the same (what `npm start` does at every start).
+ */
+export async function ensureProgram(
+  rpc: SolanaRpc,
+  o: { elf: Uint8Array; program: TransactionSigner; authority: TransactionSigner; payer: TransactionSigner; buffer: () => Promise<TransactionSigner> },
+): Promise<'deployed' | 'upgraded' | 'unchanged'> {
+  const send = sendThrough(rpc);
+  const rentExempt = async (n: number) => BigInt(await rpc.getMinimumBalanceForRentExemption(n));
+  const plan = { elf: o.elf, payer: o.payer, authority: o.authority, rentExempt };
+  if (!(await rpc.getAccountInfo(o.program.publicKey, 'finalized')).value) {
+    await deployProgram(send, { ...plan, buffer: await o.buffer(), program: o.program });
+    return 'deployed';
+  }
+  const data = (await rpc.getAccountInfo(await programDataAddress(o.program.publicKey), 'finalized')).value?.data;
+  const same = data !== undefined && data.length >= PROGRAM_DATA_HEADER + o.elf.length && deployedElf(data, o.elf.length).every((b, i) => b === o.elf[i]) && data.subarray(PROGRAM_DATA_HEADER + o.elf.length).every((b) => b === 0);
+  if (same) return 'unchanged';
+  await upgradeProgram(send, { ...plan, buffer: await o.buffer(), program: o.program.publicKey });
+  return 'upgraded';
+}
