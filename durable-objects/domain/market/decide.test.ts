@@ -230,6 +230,29 @@ describe('cancelling', () => {
   });
 });
 
+describe('ids and owners of any length and characters', () => {
+  const names = (base: string) => [base.repeat(62).slice(0, 62), base.repeat(63).slice(0, 63), base.repeat(64).slice(0, 64), base.repeat(100).slice(0, 100)];
+  const wide = ['prov-\u00ff', 'prov-\u0100', 'prov-\u{1F600}', 'ß'.repeat(63), '€'.repeat(10)];
+  const near = (v: string) => [v.slice(0, -1), `${v}x`, v.slice(0, -1) + String.fromCharCode(v.charCodeAt(v.length - 1) ^ 1), `x${v.slice(1)}`];
+
+  it('are found and matched exactly, near misses are not: lookups, cancels by the owner, self-trade', () => {
+    for (const name of [...names('a1'), ...names('ü'), ...wide]) {
+      const placed = askPlaced({ askId: name, owner: name });
+      for (const other of near(name)) {
+        expect(given([placed]).when({ type: 'CancelOrder', orderId: name }, { actor: other }).rejection().code).toBe('MARKET__NOT_ORDER_OWNER');
+        expect(given([placed]).when({ type: 'CancelOrder', orderId: other }, { actor: name }).rejection().code).toBe('MARKET__ORDER_NOT_FOUND');
+        expect(getOrder(given([placed]).state, other)).toBeNull();
+        // A bid of a near-miss owner trades with the ask; one of the ask's own owner does not.
+        expect(given([placed]).when(bid({ owner: other })).events()[0]!.type).toBe('BidMatched');
+      }
+      expect(given([placed]).when(bid({ owner: name })).events()[0]!.type).toBe('BidPlaced');
+      expect(given([placed]).when({ type: 'CancelOrder', orderId: name }, { actor: name }).events()).toEqual([{ type: 'AskCancelled', askId: name, owner: name, reason: 'owner' }]);
+      expect(given([placed]).when(ask({ askId: name, owner: 'p' })).rejection().code).toBe('MARKET__ORDER_EXISTS');
+      expect(getOrder(given([placed]).state, name)).toMatchObject({ askId: name, owner: name });
+    }
+  });
+});
+
 describe('expiry', () => {
   it('expires every order due, earliest first, and nothing else', () => {
     const { state, when } = given([

@@ -40,6 +40,15 @@ describe('an ask whose agent is gone', () => {
     expect(given([...base, ...events]).when(bid({ bidId: 'bid-2' })).events().map((e) => e.type)).toEqual(['BidPlaced']);
   });
 
+  it('filled while suspended (a log evolve may be given, though decide never picks a suspended ask), still withdraws on time', () => {
+    const matched: MarketEvent = { type: 'BidMatched', bidId: 'b0', buyer: 'buyer-0', units: 1, maxPrice: 20n, replicas: 1, spec: bidPlaced().spec, requirements: [], fills: [{ replica: 0, askId: 'ask-1', provider: 'prov-1', price: 10n }] };
+    const base = [askPlaced({ capacity: 1 }), askPlaced({ askId: 'other', owner: 'prov-2', expiresAt: LATER + 1 }), suspended('ask-1', NOW + 5), matched];
+    const { state } = given(base);
+    expect(nextExpiry(state)).toBe(NOW + 5);
+    expect(getOrder(state, 'ask-1')).toMatchObject({ status: 'suspended', slotsInUse: 1 });
+    expect(given(base).when({ type: 'ExpireOrders' }, { ...sys, now: NOW + 5 }).events()).toEqual([{ type: 'AskCancelled', askId: 'ask-1', owner: 'prov-1', reason: 'agent gone' }]);
+  });
+
   it('resuming puts it back and matches bids that rested meanwhile', () => {
     const events = given([askPlaced(), suspended(), bidPlaced()]).when({ type: 'ResumeAsk', askId: 'ask-1' }, sys).events();
     expect(events[0]).toEqual({ type: 'AskResumed', askId: 'ask-1', owner: 'prov-1' });
