@@ -10,8 +10,11 @@
  *
  * The index stores no strings and no values of its own: a slot number is the value, and the id
  * under a slot is read from the `keys` array the owner keeps by slot (state.ts: the order's id).
- * Open addressing with linear probing; a deleted entry is a tombstone until the next rebuild,
- * which allocates only typed arrays.
+ * Open addressing with linear probing. A delete moves the entries after it in its run back into
+ * the gap (backward-shift deletion) instead of leaving a tombstone: the closed memory deletes an
+ * id for each one it adds, and tombstones had filled the table towards a rebuild every ~150k
+ * commands (a pass over all entries), and lengthened every probe for a new id meanwhile. The table
+ * is rebuilt only to grow, which allocates only typed arrays.
  *
  * The hashes and the slots are two arrays, not one of (hash, slot) pairs: a probe for a new id reads
  * only hashes, and at four bytes an entry the hashes of a market holding a few hundred thousand ids
@@ -20,7 +23,6 @@
  */
 
 const EMPTY = 0;
-const DELETED = 1;
 
 /** What get answers for an id that is not in the index. */
 export const ABSENT = -1;
@@ -30,7 +32,7 @@ let memoHash = 0;
 
 /**
  * FNV-1a over the UTF-16 code units, then a final mix so that the low bits (the probe start) depend
- * on every character; never EMPTY or DELETED. Ids are at most 128 characters. The last id hashed is
+ * on every character; never EMPTY. Ids are at most 128 characters. The last id hashed is
  * remembered: evolve asks about the id that decide has just asked about.
  */
 export function idHash(id: string): number {
@@ -39,7 +41,7 @@ export function idHash(id: string): number {
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h ^= h >>> 13;
-  if (h === EMPTY || h === DELETED) h += 2;
+  if (h === EMPTY) h = 1;
   memoId = id;
   memoHash = h;
   return h;
@@ -48,14 +50,12 @@ export function idHash(id: string): number {
 const MIN_SLOTS = 1024;
 
 export class IdTable {
-  /** Entry i: hashes[i] is EMPTY, DELETED or the id's hash; slots[i] its slot. */
+  /** Entry i: hashes[i] is EMPTY or the id's hash; slots[i] its slot. */
   private hashes: Int32Array = new Int32Array(MIN_SLOTS);
   private slotOf: Int32Array = new Int32Array(MIN_SLOTS);
   private mask = MIN_SLOTS - 1;
-  /** Live entries plus tombstones: probing stops only at an EMPTY entry, so both count towards the load. */
-  private used = 0;
-  /** `used` past which the table is rebuilt (three quarters of the entries). */
-  private limit = (MIN_SLOTS * 3) >> 2;
+  /** `size` past which the table is rebuilt twice as large (half the entries). */
+  private limit = MIN_SLOTS >> 1;
   size = 0;
 
   /** `keyOf(slot)` is the id stored under slot (the owner keeps it there while the id is indexed). */
@@ -87,32 +87,25 @@ export class IdTable {
     const h = idHash(id);
     const hashes = this.hashes;
     const mask = this.mask;
-    let tomb = -1;
     let i = h & mask;
     for (; ; i = (i + 1) & mask) {
       const s = hashes[i]!;
       if (s === EMPTY) break;
-      if (s === DELETED) {
-        if (tomb < 0) tomb = i;
-      } else if (s === h && this.keyOf(this.slotOf[i]!) === id) {
+      if (s === h && this.keyOf(this.slotOf[i]!) === id) {
         this.slotOf[i] = slot;
         return;
       }
     }
-    if (tomb >= 0) i = tomb;
-    else this.used++;
     hashes[i] = h;
     this.slotOf[i] = slot;
-    this.size++;
-    if (this.used > this.limit) this.rebuild();
+    if (++this.size > this.limit) this.rebuild();
   }
 
   /** Deletes `id`; `h` is its idHash when the caller kept it. */
   delete(id: string, h = idHash(id)): boolean {
     const i = this.find(id, h);
     if (i < 0) return false;
-    this.hashes[i] = DELETED;
-    this.size--;
+    this.remove(i);
     return true;
   }
 
@@ -127,19 +120,37 @@ export class IdTable {
       const s = hashes[i]!;
       if (s === EMPTY) return false;
       if (s === h && this.slotOf[i] === slot) {
-        hashes[i] = DELETED;
-        this.size--;
+        this.remove(i);
         return true;
       }
     }
   }
 
   /**
-   * Rebuilds the entries at two to four per live id (never below MIN_SLOTS), clearing the
-   * tombstones. The closed memory deletes an id for each one it adds, so tombstones pile up at a
-   * steady size; rebuilding at three quarters full leaves at least a quarter of the entries
-   * between rebuilds, and keeps a probe for a new id within a cache line or two.
+   * Empties entry i, moving back each later entry of its run that may sit there: one whose probe
+   * starts at or before i (cyclically), so that every entry stays reachable from its start
+   * without passing an EMPTY one.
    */
+  private remove(i: number): void {
+    const hashes = this.hashes;
+    const slots = this.slotOf;
+    const mask = this.mask;
+    for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
+      const h = hashes[j]!;
+      if (h === EMPTY) break;
+      // Distance from the entry's start to j, and from the gap to j: it moves when the gap is no
+      // further from j than its start is.
+      if (((j - (h & mask)) & mask) >= ((j - i) & mask)) {
+        hashes[i] = h;
+        slots[i] = slots[j]!;
+        i = j;
+      }
+    }
+    hashes[i] = EMPTY;
+    this.size--;
+  }
+
+  /** Rebuilds the entries at two to four per live id (never below MIN_SLOTS). */
   private rebuild(): void {
     let capacity = MIN_SLOTS;
     while (capacity < this.size * 2) capacity *= 2;
@@ -150,7 +161,7 @@ export class IdTable {
     const mask = capacity - 1;
     for (let j = 0; j < oldHashes.length; j++) {
       const h = oldHashes[j]!;
-      if (h === EMPTY || h === DELETED) continue;
+      if (h === EMPTY) continue;
       let i = h & mask;
       while (hashes[i] !== EMPTY) i = (i + 1) & mask;
       hashes[i] = h;
@@ -159,13 +170,12 @@ export class IdTable {
     this.hashes = hashes;
     this.slotOf = slots;
     this.mask = mask;
-    this.used = this.size;
-    this.limit = (capacity * 3) >> 2;
+    this.limit = capacity >> 1;
   }
 
   /** The slots stored, in no particular order. */
   *slots(): IterableIterator<number> {
     const hashes = this.hashes;
-    for (let j = 0; j < hashes.length; j++) if (hashes[j] !== EMPTY && hashes[j] !== DELETED) yield this.slotOf[j]!;
+    for (let j = 0; j < hashes.length; j++) if (hashes[j] !== EMPTY) yield this.slotOf[j]!;
   }
 }
