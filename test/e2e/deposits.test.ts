@@ -61,6 +61,18 @@ afterAll(async () => {
 describe('the chain as npm start set it up', () => {
   it('GET /v1/chain names the local chain, the 9-decimal mint and custody', async () => {
     expect(chain).toEqual(stack.chain());
+  });
+
+  it('has the escrow and staking programs deployed through the upgradeable loader, and configured', async () => {
+    const programs = stack.programs()!;
+    const rpc = solanaRpc(stack.chain()!.rpcUrl);
+    for (const id of [programs.escrow, programs.staking]) {
+      const account = (await rpc.getAccountInfo(id, 'finalized')).value;
+      expect(account?.executable).toBe(true);
+      expect(account?.owner).toBe('BPFLoaderUpgradeab1e11111111111111111111111');
+    }
+    expect((await rpc.getAccountInfo(programs.escrowConfig, 'finalized')).value?.owner).toBe(programs.escrow);
+    expect((await rpc.getAccountInfo(programs.stakingConfig, 'finalized')).value?.owner).toBe(programs.staking);
     const info = await connection.getParsedAccountInfo(new PublicKey(chain.mint));
     expect((info.value?.data as { parsed: { info: { decimals: number } } }).parsed.info.decimals).toBe(9);
     const custody = await connection.getParsedAccountInfo(new PublicKey(chain.custodyTokenAccount));

@@ -31,11 +31,22 @@ export interface StackChain {
   custodyAuthority: string;
 }
 
+/** The programs `npm start` deployed and configured on the local chain (config.json's `programs`). */
+export interface StackPrograms {
+  escrow: string;
+  escrowConfig: string;
+  staking: string;
+  stakingConfig: string;
+  treasury: string;
+}
+
 export interface Stack {
   url: string;
   dir: string;
-  /** The local chain's configuration (its port changes on restart); null when started with `chain: false`. */
+  /** The local chain's configuration as the Worker names it (its port changes on restart); null when started with `chain: false`. */
   chain: () => StackChain | null;
+  /** The programs on it; null when started with `chain: false`. */
+  programs: () => StackPrograms | null;
   log: () => string;
   stop: () => Promise<void>;
   /** Stops the server and starts it again on the same port and state (agents see their sockets drop). */
@@ -105,13 +116,20 @@ export async function startStack(
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
+  const chainConfig = (): (StackChain & { programs: StackPrograms }) | null => {
+    const file = join(dir, 'chain', 'config.json');
+    return o.chain === false || !existsSync(file) ? null : (JSON.parse(readFileSync(file, 'utf8')) as StackChain & { programs: StackPrograms });
+  };
   return {
     url,
     dir,
     chain: () => {
-      const file = join(dir, 'chain', 'config.json');
-      return o.chain === false || !existsSync(file) ? null : (JSON.parse(readFileSync(file, 'utf8')) as StackChain);
+      const config = chainConfig();
+      if (!config) return null;
+      const { programs: _programs, ...chain } = config;
+      return chain;
     },
+    programs: () => chainConfig()?.programs ?? null,
     log: () => output,
     stop: () => stopGroup(child).then(() => rmSync(dir, { recursive: true, force: true })),
     restart: async () => {
