@@ -6,8 +6,9 @@
  * settle_payouts_per_tx_*: the most payouts one settle transaction carries, found by trying: within
  * the 1,232-byte packet and 1.4M compute units (a SetComputeUnitLimit instruction first), in legacy
  * transactions, for payouts to one provider and to a distinct provider each (design A: payouts
- * pushed to providers' token accounts; the accounts are the limit there, which an address lookup
- * table would lift: not measured yet).
+ * pushed to providers' token accounts; 32 bytes per distinct provider account is the limit there)
+ * and, in a v0 transaction whose accounts come from an address lookup table, to distinct providers
+ * (one byte per account).
  * settle_cost_lamports_per_job_*: the signature fee (5,000 lamports) over those payouts.
  * settled_jobs_per_s, settle_lag_p50_ms/p99_ms: batches of `batch` payouts, one per buyer, sent
  * through the local chain's JSON-RPC server (400 ms slots, as `npm start` runs it), `concurrency`
@@ -16,6 +17,7 @@
  *
  *   node --import tsx test/bench/programs.ts [batches]
  */
+import { AddressLookupTableAccount, AddressLookupTableProgram, PublicKey, TransactionInstruction, TransactionMessage, VersionedTransaction } from '@solana/web3.js';
 import { bps } from '../../durable-objects/domain/money.ts';
 import { toBase64, solanaRpc } from '../../programs/client/rpc.ts';
 import { waitFinalized } from '../../programs/client/mint.ts';
@@ -41,6 +43,8 @@ export interface ProgramsBenchOptions {
   /** Payouts per timed batch (default 10). */
   batch?: number;
   concurrency?: number;
+  /** Provider accounts in the lookup table run (the search's upper bound; default 120). */
+  lookupProviders?: number;
   log?: (line: string) => void;
 }
 
@@ -94,6 +98,64 @@ async function payoutsPerTx(w: EscrowWorld, distinct: boolean): Promise<number> 
   return lo;
 }
 
+const web3Instruction = (ix: Instruction) =>
+  new TransactionInstruction({ programId: new PublicKey(ix.programId), keys: ix.keys.map((k) => ({ pubkey: new PublicKey(k.pubkey), isSigner: k.isSigner, isWritable: k.isWritable })), data: Buffer.from(ix.data) });
+
+/**
+ * The most payouts to distinct providers one settle carries in a v0 transaction whose accounts come
+ * from an address lookup table (one byte per provider account instead of 32).
+ */
+async function payoutsPerTxWithLookupTable(w: EscrowWorld, providerCount: number): Promise<number> {
+  const providers = await Promise.all(Array.from({ length: providerCount }, () => w.wallet()));
+  const authority = new PublicKey(w.authority.key);
+  const signV0 = async (ixs: Instruction[], tables: AddressLookupTableAccount[]) => {
+    const message = new TransactionMessage({ payerKey: authority, recentBlockhash: w.chain.latestBlockhash.blockhash, instructions: ixs.map(web3Instruction) }).compileToV0Message(tables);
+    const tx = new VersionedTransaction(message);
+    tx.addSignature(authority, await w.authority.signer.sign(message.serialize()));
+    return tx.serialize();
+  };
+  // The table: every account a settle names but the escrow, its vault and the signer, then the providers.
+  const [create, table] = AddressLookupTableProgram.createLookupTable({ authority, payer: authority, recentSlot: w.chain.slot });
+  const fixed = w.settleIxs(await w.buyer(1n), { batch: 0n, payouts: [{ provider: 0, gross: 1n }], providers: [providers[0]!.ata] })[0]!.keys.slice(0, 10).map((k) => k.pubkey);
+  const addresses = [...new Set([...fixed.filter((_, i) => i !== 0 && i !== 2 && i !== 3), COMPUTE_BUDGET, ...providers.map((p) => p.ata)])].map((a) => new PublicKey(a));
+  w.chain.send(await signV0([{ programId: create.programId.toBase58(), keys: create.keys.map((k) => ({ pubkey: k.pubkey.toBase58(), isSigner: k.isSigner, isWritable: k.isWritable })), data: create.data }], []));
+  for (let i = 0; i < addresses.length; i += 20) {
+    const extend = AddressLookupTableProgram.extendLookupTable({ lookupTable: table, authority, payer: authority, addresses: addresses.slice(i, i + 20) });
+    w.chain.send(await signV0([{ programId: extend.programId.toBase58(), keys: extend.keys.map((k) => ({ pubkey: k.pubkey.toBase58(), isSigner: k.isSigner, isWritable: k.isWritable })), data: extend.data }], []));
+    w.chain.advanceSlots(1);
+  }
+  w.chain.advanceSlots(1); // a table is usable from the slot after its last extension
+  const state = AddressLookupTableAccount.deserialize(w.chain.getAccount(table.toBase58())!.data);
+  const tables = [new AddressLookupTableAccount({ key: table, state })];
+  const fits = async (n: number) => {
+    if (n > providers.length) return false;
+    const b = await w.buyer(1_000_000n);
+    const ixs = [computeUnitLimit(MAX_UNITS), ...w.settleIxs(b, { batch: 0n, payouts: Array.from({ length: n }, (_, i) => ({ provider: i, gross: 1_000n })), providers: providers.slice(0, n).map((p) => p.ata) })];
+    let wire: Uint8Array;
+    try {
+      wire = await signV0(ixs, tables);
+    } catch {
+      return false; // the message does not encode (past the packet)
+    }
+    if (wire.length > PACKET_DATA_SIZE) return false;
+    try {
+      w.chain.send(wire);
+      w.chain.advanceSlots(1);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let lo = 1;
+  let hi = providers.length + 1;
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (await fits(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
 export async function runProgramsBench(opts: ProgramsBenchOptions = {}): Promise<Record<string, number>> {
   const log = opts.log ?? ((line: string) => console.error(line));
   const batches = opts.batches ?? 40;
@@ -105,7 +167,8 @@ export async function runProgramsBench(opts: ProgramsBenchOptions = {}): Promise
   const cu = await computeUnits(local);
   const oneProvider = await payoutsPerTx(local, false);
   const distinct = await payoutsPerTx(local, true);
-  log(`payouts per settle transaction: ${oneProvider} to one provider, ${distinct} to distinct providers (packet ${PACKET_DATA_SIZE} bytes, ${MAX_UNITS} units)`);
+  const withTable = await payoutsPerTxWithLookupTable(local, opts.lookupProviders ?? 120);
+  log(`payouts per settle transaction: ${oneProvider} to one provider, ${distinct} to distinct providers, ${withTable} to distinct providers through an address lookup table (packet ${PACKET_DATA_SIZE} bytes, ${MAX_UNITS} units)`);
 
   // Through the served local chain, as the marketplace will settle.
   const served = await startLocalChain({ port: 0, slotMs: 400 });
@@ -142,8 +205,10 @@ export async function runProgramsBench(opts: ProgramsBenchOptions = {}): Promise
       settle_payouts_per_tx: oneProvider,
       settle_payouts_per_tx_one_provider: oneProvider,
       settle_payouts_per_tx_distinct_providers: distinct,
+      settle_payouts_per_tx_distinct_providers_lookup_table: withTable,
       settle_cost_lamports_per_job: Math.round((SIGNATURE_FEE / oneProvider) * 10) / 10,
       settle_cost_lamports_per_job_distinct_providers: Math.round((SIGNATURE_FEE / distinct) * 10) / 10,
+      settle_cost_lamports_per_job_lookup_table: Math.round((SIGNATURE_FEE / withTable) * 10) / 10,
       settled_jobs_per_s: Math.round(((batches * batch) / seconds) * 10) / 10,
       settle_batches: batches,
       settle_batch_payouts: batch,

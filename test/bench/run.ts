@@ -19,7 +19,7 @@ const BENCHES: Record<string, () => Promise<Record<string, number>>> = {
   dispatch: () => runDispatchBench(quick ? { bids: 10, warmup: 2 } : {}),
   jobs: () => runJobsBench(quick ? { jobs: 8, agents: 2 } : {}),
   'local-chain': () => runLocalChainBench(quick ? { transfers: 20, warmup: 2 } : {}),
-  programs: () => runProgramsBench(quick ? { batches: 4, batch: 3 } : {}),
+  programs: () => runProgramsBench(quick ? { batches: 4, batch: 3, lookupProviders: 60 } : {}),
 };
 
 const only = process.argv.slice(2).filter((arg) => arg !== '--quick');
