@@ -36,7 +36,7 @@ import {
   variablePdaSeedNode,
   type RootNode,
 } from 'codama';
-import { ESCROW_BOUNDS, ESCROW_PROGRAM_ID, ESCROW_INSTRUCTIONS, ESCROW_ACCOUNT_KINDS, MAX_PAYOUTS, ESCROW_ERRORS, type EscrowErrorName } from './constants.ts';
+import { ESCROW_PROGRAM_ID, ESCROW_INSTRUCTIONS, ESCROW_ACCOUNT_KINDS, ESCROW_ERRORS } from './constants.ts';
 import { account, arg, bytes, errorsOf, field, hash, i64, instructionsOf, kindField, systemProgram, tokenProgram, u16, u64, u8 } from '../build/idl-kit.ts';
 import { STAKING_PROGRAM_ID } from '../staking/idl.ts';
 

@@ -31,7 +31,7 @@ import {
   variablePdaSeedNode,
   type RootNode,
 } from 'codama';
-import { STAKING_PROGRAM_ID, STAKING_INSTRUCTIONS, STAKING_ACCOUNT_KINDS, STAKING_CONSTANTS, positionWeight, STAKING_ERRORS, type StakingErrorName } from './constants.ts';
+import { STAKING_PROGRAM_ID, STAKING_INSTRUCTIONS, STAKING_ACCOUNT_KINDS, STAKING_ERRORS } from './constants.ts';
 import { account, arg, errorsOf, field, hash, i64, instructionsOf, kindField, systemProgram, tokenProgram, u128, u16, u64, u8 } from '../build/idl-kit.ts';
 
 const instruction = instructionsOf(STAKING_INSTRUCTIONS);

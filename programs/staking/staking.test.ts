@@ -1,78 +1,22 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { prng } from '../../gpu-agent/models/prng.ts';
-import { keyBytes, signerFromSecretKey } from '../client/tx.ts';
-import { chainWorld, instructionsOf, noop, pk, programFiles, seed, umi, type Wallet } from '../testing/chain-world.ts';
+import { signerFromSecretKey } from '../client/tx.ts';
+import { instructionsOf, noop, pk, programFiles, umi } from '../testing/chain-world.ts';
+import { COOLDOWN_S, stakingWorld, type StakingWorld } from '../testing/staking-world.ts';
 import { refusedWith } from '../testing/refusals.ts';
-import { claim, distribute, extend, fetchPosition, fetchStakingConfig, initialize, slash, stake, topUp, unstake, updateConfig, withdraw, type Position } from './client/index.ts';
+import { claim, unstake, updateConfig, type Position } from './client/index.ts';
 import { positionWeight, STAKING_CONSTANTS, STAKING_ERRORS, STAKING_PROGRAM_ID, type StakingErrorName } from './idl.ts';
 
 const files = programFiles(new URL('.', import.meta.url));
-const COOLDOWN_S = 3_600;
+
 const DAY = 86_400;
 const SCALE = 1n << 64n;
 const MOD = 1n << 128n;
 
 const refused = (attempt: Promise<unknown>, name: StakingErrorName) => refusedWith(attempt, STAKING_ERRORS, name);
-const u64le = (n: bigint) => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, n, true);
-  return b;
-};
 
-async function world(o: { maxSlashBpsPerEvent?: number; maxSlashBpsPerEpoch?: number } = {}) {
-  const base = await chainWorld();
-  const { send, wallet, mint, admin, pda } = base;
-  await base.deploy(files);
-  const treasury = await wallet();
-  const slasher = await wallet();
-  const stakeVault = await pda(STAKING_PROGRAM_ID, seed('stake-vault'));
-  const rewardVault = await pda(STAKING_PROGRAM_ID, seed('reward-vault'));
-  const configAddress = await pda(STAKING_PROGRAM_ID, seed('config'));
-  await send(
-    instructionsOf(
-      initialize(umi, {
-        admin: noop(admin.publicKey),
-        mint: pk(mint.publicKey),
-        stakeVault: pk(stakeVault),
-        rewardVault: pk(rewardVault),
-        treasury: pk(treasury.ata),
-        minProviderStake: 1_000n,
-        cooldownSeconds: BigInt(COOLDOWN_S),
-        maxSlashBpsPerEvent: o.maxSlashBpsPerEvent ?? 1_000,
-        maxSlashBpsPerEpoch: o.maxSlashBpsPerEpoch ?? 500,
-        slashAuthority: pk(slasher.key),
-      }),
-    ),
-    [admin],
-  );
-  const positionAddress = (owner: string, id: bigint) => pda(STAKING_PROGRAM_ID, seed('position'), keyBytes(owner), u64le(id));
-  const config = () => fetchStakingConfig(base.reader, pk(configAddress));
-  const position = async (owner: string, id: bigint) => fetchPosition(base.reader, pk(await positionAddress(owner, id)));
-  const mintKey = pk(mint.publicKey);
-
-  const ops = {
-    stake: async (w: Wallet, id: bigint, amount: bigint, lockDays: number) =>
-      send(instructionsOf(stake(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey, id, amount, lockDays })), [w.signer]),
-    topUp: async (w: Wallet, id: bigint, amount: bigint) =>
-      send(instructionsOf(topUp(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey, amount })), [w.signer]),
-    extend: async (w: Wallet, id: bigint, lockDays: number) => send(instructionsOf(extend(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), lockDays })), [w.signer]),
-    unstake: async (w: Wallet, id: bigint) => send(instructionsOf(unstake(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)) })), [w.signer]),
-    withdraw: async (w: Wallet, id: bigint) =>
-      send(instructionsOf(withdraw(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey })), [w.signer]),
-    claim: async (w: Wallet, id: bigint) =>
-      send(instructionsOf(claim(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), rewardVault: pk(rewardVault), mint: mintKey })), [w.signer]),
-    distribute: (from: Wallet, amount: bigint) =>
-      send(instructionsOf(distribute(umi, { sourceAuthority: noop(from.key), source: pk(from.ata), rewardVault: pk(rewardVault), treasury: pk(treasury.ata), mint: mintKey, amount })), [from.signer]),
-    slash: async (owner: string, id: bigint, amount: bigint, by: Wallet = slasher) =>
-      send(
-        instructionsOf(slash(umi, { slashAuthority: noop(by.key), position: pk(await positionAddress(owner, id)), stakeVault: pk(stakeVault), treasury: pk(treasury.ata), mint: mintKey, amount, evidence: new Uint8Array(32).fill(9) })),
-        [by.signer],
-      ),
-  };
-  return { ...base, treasury, slasher, stakeVault, rewardVault, config, position, positionAddress, ...ops };
-}
-
-type World = Awaited<ReturnType<typeof world>>;
+const world = stakingWorld;
+type World = StakingWorld;
 
 /** What a position has earned and not claimed, in 2^-64 base units, as the program will settle it. */
 const pendingScaled = (p: Position, acc: bigint) => (p.owed + ((((p.weight * acc) % MOD) - p.debt + MOD) % MOD)) % MOD;

@@ -23,7 +23,10 @@ import { toBase64, solanaRpc } from '../../programs/client/rpc.ts';
 import { waitFinalized } from '../../programs/client/mint.ts';
 import { signLegacyTransaction, PACKET_DATA_SIZE, type Instruction } from '../../programs/client/tx.ts';
 import { startLocalChain } from '../../programs/local-chain/server.ts';
+import { cancelWithdrawalRequest, deposit, openEscrow, requestWithdrawal, setAuthority, updateConfig } from '../../programs/escrow/client/index.ts';
+import { instructionsOf, noop, pk, umi } from '../../programs/testing/chain-world.ts';
 import { escrowWorld, FEE_BPS, type EscrowWorld } from '../../programs/testing/escrow-world.ts';
+import { stakingWorld } from '../../programs/testing/staking-world.ts';
 import { percentile, printResult } from './harness.ts';
 
 const COMPUTE_BUDGET = 'ComputeBudget111111111111111111111111111111';
@@ -50,20 +53,44 @@ export interface ProgramsBenchOptions {
 
 type Buyer = Awaited<ReturnType<EscrowWorld['buyer']>>;
 
-/** Compute units of each instruction, each alone in a transaction. */
-async function computeUnits(w: EscrowWorld): Promise<Record<string, number>> {
+const cuOf = (record: { meta: { computeUnitsConsumed: number } }) => record.meta.computeUnitsConsumed;
+
+/** Compute units of every instruction of both programs, each alone in a transaction (settle with stake present includes its distribute CPI). */
+async function computeUnits(): Promise<Record<string, number>> {
   const cu: Record<string, number> = {};
-  const b = await w.buyer(1_000_000n);
+  const w = await escrowWorld();
+  cu.cu_escrow_initialize_config = cuOf(await w.init());
+  const b = await w.wallet(1_000_000n);
+  const { escrow, vault } = await w.addresses(b.key);
+  const mint = pk(w.mint.publicKey);
+  cu.cu_escrow_open_escrow = cuOf(await w.send(instructionsOf(openEscrow(umi, { buyer: noop(b.key), vault: pk(vault), mint })), [b.signer]));
+  cu.cu_escrow_deposit = cuOf(await w.send(instructionsOf(deposit(umi, { buyer: noop(b.key), buyerTokenAccount: pk(b.ata), vault: pk(vault), mint, amount: 1_000_000n })), [b.signer]));
+  const buyer = { ...b, escrow, vault };
   const providers = await Promise.all(Array.from({ length: 8 }, () => w.wallet()));
-  cu.cu_staking_stake = (await w.staker(1_000n)).record.meta.computeUnitsConsumed;
-  const one = await w.send(w.settleIxs(b, { batch: 0n, payouts: [{ provider: 0, gross: 1_000n }], providers: [providers[0]!.ata] }), [w.authority.signer]);
-  cu.cu_escrow_settle_1_payout = one.meta.computeUnitsConsumed;
-  const eight = await w.send([computeUnitLimit(MAX_UNITS), ...w.settleIxs(b, { batch: 1n, payouts: providers.map((_, i) => ({ provider: i, gross: 1_000n })), providers: providers.map((p) => p.ata) })], [w.authority.signer]);
-  cu.cu_escrow_settle_8_providers = eight.meta.computeUnitsConsumed;
-  const same = await w.send([computeUnitLimit(MAX_UNITS), ...w.settleIxs(b, { batch: 2n, payouts: Array.from({ length: 8 }, () => ({ provider: 0, gross: 1_000n })), providers: [providers[0]!.ata] })], [w.authority.signer]);
-  cu.cu_escrow_settle_8_payouts_1_provider = same.meta.computeUnitsConsumed;
-  const out = await w.send(w.withdrawIxs(b, 1n, true), [b.signer, w.authority.signer]);
-  cu.cu_escrow_withdraw = out.meta.computeUnitsConsumed;
+  cu.cu_escrow_settle_1_payout_no_stake = cuOf(await w.send(w.settleIxs(buyer, { batch: 0n, payouts: [{ provider: 0, gross: 1_000n }], providers: [providers[0]!.ata] }), [w.authority.signer]));
+  await w.staker(1_000n);
+  cu.cu_escrow_settle_1_payout = cuOf(await w.send(w.settleIxs(buyer, { batch: 1n, payouts: [{ provider: 0, gross: 1_000n }], providers: [providers[0]!.ata] }), [w.authority.signer]));
+  cu.cu_escrow_settle_8_providers = cuOf(await w.send([computeUnitLimit(MAX_UNITS), ...w.settleIxs(buyer, { batch: 2n, payouts: providers.map((_, i) => ({ provider: i, gross: 1_000n })), providers: providers.map((p) => p.ata) })], [w.authority.signer]));
+  cu.cu_escrow_settle_8_payouts_1_provider = cuOf(await w.send([computeUnitLimit(MAX_UNITS), ...w.settleIxs(buyer, { batch: 3n, payouts: Array.from({ length: 8 }, () => ({ provider: 0, gross: 1_000n })), providers: [providers[0]!.ata] })], [w.authority.signer]));
+  cu.cu_escrow_withdraw_cosigned = cuOf(await w.send(w.withdrawIxs(buyer, 1n, true), [b.signer, w.authority.signer]));
+  cu.cu_escrow_request_withdrawal = cuOf(await w.send(instructionsOf(requestWithdrawal(umi, { buyer: noop(b.key) })), [b.signer]));
+  cu.cu_escrow_cancel_withdrawal_request = cuOf(await w.send(instructionsOf(cancelWithdrawalRequest(umi, { buyer: noop(b.key) })), [b.signer]));
+  cu.cu_escrow_update_config = cuOf(
+    await w.send(instructionsOf(updateConfig(umi, { admin: noop(w.admin.publicKey), rewardVault: pk(w.rewardVault.ata), treasury: pk(w.treasury.ata), feeBps: FEE_BPS, stakersShareBps: 7_000, withdrawTimelockSeconds: 600n, newAdmin: pk(w.admin.publicKey) })), [w.admin]),
+  );
+  cu.cu_escrow_set_authority = cuOf(await w.send(instructionsOf(setAuthority(umi, { authority: noop(w.authority.key), newAuthority: pk(w.authority.key) })), [w.authority.signer]));
+
+  const s = await stakingWorld({ maxSlashBpsPerEvent: 5_000, maxSlashBpsPerEpoch: 1_000 });
+  const [a, payer] = [await s.wallet(1_000_000n), await s.wallet(1_000_000n)];
+  cu.cu_staking_stake = cuOf(await s.stake(a, 1n, 100_000n, 30));
+  cu.cu_staking_distribute = cuOf(await s.distribute(payer, 10_000n));
+  cu.cu_staking_top_up = cuOf(await s.topUp(a, 1n, 100_000n));
+  cu.cu_staking_extend = cuOf(await s.extend(a, 1n, 60));
+  cu.cu_staking_claim = cuOf(await s.claim(a, 1n));
+  cu.cu_staking_slash = cuOf(await s.slash(a.key, 1n, 1_000n));
+  cu.cu_staking_unstake = cuOf(await s.unstake(a, 1n));
+  s.advance(60 * 86_400 + 3_600);
+  cu.cu_staking_withdraw = cuOf(await s.withdraw(a, 1n));
   return cu;
 }
 
@@ -162,9 +189,9 @@ export async function runProgramsBench(opts: ProgramsBenchOptions = {}): Promise
   const batch = opts.batch ?? 10;
   const concurrency = opts.concurrency ?? 8;
 
+  const cu = await computeUnits();
   const local = await escrowWorld();
   await local.init();
-  const cu = await computeUnits(local);
   const oneProvider = await payoutsPerTx(local, false);
   const distinct = await payoutsPerTx(local, true);
   const withTable = await payoutsPerTxWithLookupTable(local, opts.lookupProviders ?? 120);

@@ -1,0 +1,73 @@
+/**
+ * Test support: the staking program deployed on a local chain and initialized (a cooldown of an
+ * hour, slashing bounds as given), with one helper per instruction through the generated client.
+ * Used by the program's specs and the programs benchmark.
+ */
+import { keyBytes } from '../client/tx.ts';
+import { claim, distribute, extend, fetchPosition, fetchStakingConfig, initialize, slash, stake, topUp, unstake, withdraw } from '../staking/client/index.ts';
+import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
+import { chainWorld, instructionsOf, noop, pk, programFiles, seed, umi, type Wallet } from './chain-world.ts';
+
+const files = programFiles(new URL('../staking/', import.meta.url));
+export const COOLDOWN_S = 3_600;
+
+const u64le = (n: bigint) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, n, true);
+  return b;
+};
+
+export async function stakingWorld(o: { maxSlashBpsPerEvent?: number; maxSlashBpsPerEpoch?: number } = {}) {
+  const base = await chainWorld();
+  const { send, wallet, mint, admin, pda } = base;
+  await base.deploy(files);
+  const treasury = await wallet();
+  const slasher = await wallet();
+  const stakeVault = await pda(STAKING_PROGRAM_ID, seed('stake-vault'));
+  const rewardVault = await pda(STAKING_PROGRAM_ID, seed('reward-vault'));
+  const configAddress = await pda(STAKING_PROGRAM_ID, seed('config'));
+  await send(
+    instructionsOf(
+      initialize(umi, {
+        admin: noop(admin.publicKey),
+        mint: pk(mint.publicKey),
+        stakeVault: pk(stakeVault),
+        rewardVault: pk(rewardVault),
+        treasury: pk(treasury.ata),
+        minProviderStake: 1_000n,
+        cooldownSeconds: BigInt(COOLDOWN_S),
+        maxSlashBpsPerEvent: o.maxSlashBpsPerEvent ?? 1_000,
+        maxSlashBpsPerEpoch: o.maxSlashBpsPerEpoch ?? 500,
+        slashAuthority: pk(slasher.key),
+      }),
+    ),
+    [admin],
+  );
+  const positionAddress = (owner: string, id: bigint) => pda(STAKING_PROGRAM_ID, seed('position'), keyBytes(owner), u64le(id));
+  const config = () => fetchStakingConfig(base.reader, pk(configAddress));
+  const position = async (owner: string, id: bigint) => fetchPosition(base.reader, pk(await positionAddress(owner, id)));
+  const mintKey = pk(mint.publicKey);
+
+  const ops = {
+    stake: async (w: Wallet, id: bigint, amount: bigint, lockDays: number) =>
+      send(instructionsOf(stake(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey, id, amount, lockDays })), [w.signer]),
+    topUp: async (w: Wallet, id: bigint, amount: bigint) =>
+      send(instructionsOf(topUp(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey, amount })), [w.signer]),
+    extend: async (w: Wallet, id: bigint, lockDays: number) => send(instructionsOf(extend(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), lockDays })), [w.signer]),
+    unstake: async (w: Wallet, id: bigint) => send(instructionsOf(unstake(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)) })), [w.signer]),
+    withdraw: async (w: Wallet, id: bigint) =>
+      send(instructionsOf(withdraw(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey })), [w.signer]),
+    claim: async (w: Wallet, id: bigint) =>
+      send(instructionsOf(claim(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), rewardVault: pk(rewardVault), mint: mintKey })), [w.signer]),
+    distribute: (from: Wallet, amount: bigint) =>
+      send(instructionsOf(distribute(umi, { sourceAuthority: noop(from.key), source: pk(from.ata), rewardVault: pk(rewardVault), treasury: pk(treasury.ata), mint: mintKey, amount })), [from.signer]),
+    slash: async (owner: string, id: bigint, amount: bigint, by: Wallet = slasher) =>
+      send(
+        instructionsOf(slash(umi, { slashAuthority: noop(by.key), position: pk(await positionAddress(owner, id)), stakeVault: pk(stakeVault), treasury: pk(treasury.ata), mint: mintKey, amount, evidence: new Uint8Array(32).fill(9) })),
+        [by.signer],
+      ),
+  };
+  return { ...base, treasury, slasher, stakeVault, rewardVault, config, position, positionAddress, ...ops };
+}
+
+export type StakingWorld = Awaited<ReturnType<typeof stakingWorld>>;
