@@ -177,10 +177,12 @@ async function checkInvariants(w: World, keys: { owner: string; id: bigint }[], 
   }
 }
 
+const SEQUENCES = Number(process.env.STAKING_SEQUENCES ?? 40);
+
 describe('staking program: randomized runs', () => {
-  it('holds the money identities through random stakes, fees, claims, extensions, slashes and unstakes', async () => {
+  it('holds the money identities through random stakes, fees, claims, extensions, slashes and unstakes', { timeout: 60_000 + SEQUENCES * 2_000 }, async () => {
     const w = await world({ maxSlashBpsPerEvent: 2_000, maxSlashBpsPerEpoch: 1_000 });
-    const sequences = Number(process.env.STAKING_SEQUENCES ?? 40);
+    const sequences = SEQUENCES;
     const rnd = prng(20261206);
     const payer = await w.wallet(2n ** 62n);
     const owners = await Promise.all([0, 1, 2, 3].map(() => w.wallet(2n ** 50n)));
