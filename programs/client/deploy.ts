@@ -27,6 +27,7 @@ const INITIALIZE_BUFFER = 0;
 const WRITE = 1;
 const DEPLOY_WITH_MAX_DATA_LEN = 2;
 const UPGRADE = 3;
+const EXTEND_PROGRAM = 6;
 
 function tagged(tag: number, size = 0): { data: Uint8Array; view: DataView } {
   const data = new Uint8Array(4 + size);
@@ -109,6 +110,25 @@ export function upgrade(o: { programData: string; program: string; buffer: strin
       { pubkey: o.authority, isSigner: true, isWritable: false },
     ],
     data: tagged(UPGRADE).data,
+  };
+}
+
+/**
+ * Grows a program's program-data account by `additionalBytes`, the payer funding the rent
+ * (ExtendProgram; the loader LiteSVM 1.5 runs has no ExtendProgramChecked yet).
+ */
+export function extendProgram(o: { programData: string; program: string; payer: string; additionalBytes: number }): Instruction {
+  const { data, view } = tagged(EXTEND_PROGRAM, 4);
+  view.setUint32(4, o.additionalBytes, true);
+  return {
+    programId: UPGRADEABLE_LOADER,
+    keys: [
+      { pubkey: o.programData, isSigner: false, isWritable: true },
+      { pubkey: o.program, isSigner: false, isWritable: true },
+      { pubkey: SYSTEM_PROGRAM, isSigner: false, isWritable: false },
+      { pubkey: o.payer, isSigner: true, isWritable: true },
+    ],
+    data,
   };
 }
 
@@ -200,6 +220,12 @@ export async function ensureProgram(
   const data = (await rpc.getAccountInfo(await programDataAddress(o.program.publicKey), 'finalized')).value?.data;
   const same = data !== undefined && data.length >= PROGRAM_DATA_HEADER + o.elf.length && deployedElf(data, o.elf.length).every((b, i) => b === o.elf[i]) && data.subarray(PROGRAM_DATA_HEADER + o.elf.length).every((b) => b === 0);
   if (same) return 'unchanged';
+  // A build bigger than the room the program-data account has is given more room first.
+  const room = (data?.length ?? 0) - PROGRAM_DATA_HEADER;
+  if (o.elf.length > room) {
+    const programData = await programDataAddress(o.program.publicKey);
+    await send([extendProgram({ programData, program: o.program.publicKey, payer: o.payer.publicKey, additionalBytes: o.elf.length - room })], [o.payer]);
+  }
   await upgradeProgram(send, { ...plan, buffer: await o.buffer(), program: o.program.publicKey });
   return 'upgraded';
 }
