@@ -112,6 +112,30 @@ export function renderHeader(name: string, idl: RootNode, constants: Record<stri
 
 export const headerPath = (name: string): string => join(programsRoot, name, `${name}_idl.h`);
 
+/**
+ * The accounts' layouts for code that reads accounts without the Umi client (the Worker, the
+ * portal): `programs/<name>/layout.ts`, each account's kind, size and field offsets, from the IDL.
+ */
+export function renderLayout(name: string, idl: RootNode): string {
+  const lines = [header(name).trimEnd(), '', '/** Each account of the program: its kind (first byte), size and field byte offsets. */', `export const ${SCREAMING(name)}_LAYOUT = {`];
+  for (const account of idl.program.accounts) {
+    if (account.data.kind !== 'structTypeNode') continue;
+    let offset = 0;
+    let kind: number | null = null;
+    const fields: string[] = [];
+    for (const f of account.data.fields) {
+      if (f.name === 'discriminator' && f.defaultValue?.kind === 'numberValueNode') kind = f.defaultValue.number;
+      else fields.push(`${f.name}: ${offset}`);
+      offset += fixedSize(f.type) ?? NaN;
+    }
+    lines.push(`  ${account.name}: { kind: ${kind}, size: ${offset}, at: { ${fields.join(', ')} } },`);
+  }
+  lines.push('} as const;', '');
+  return lines.join('\n');
+}
+
+export const layoutPath = (name: string): string => join(programsRoot, name, 'layout.ts');
+
 /** Files that differ between the rendered client and the committed one (added, changed or removed). */
 export function staleFiles(name: string, rendered: Map<string, string>): string[] {
   const dir = clientDir(name);
@@ -130,6 +154,10 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     const headerStale = !existsSync(headerPath(name)) || readFileSync(headerPath(name), 'utf8') !== cHeader;
     if (headerStale) files.push(relative(repoRoot, headerPath(name)));
     if (!check && headerStale) writeFileSync(headerPath(name), cHeader);
+    const layout = renderLayout(name, idl());
+    const layoutStale = !existsSync(layoutPath(name)) || readFileSync(layoutPath(name), 'utf8') !== layout;
+    if (layoutStale) files.push(relative(repoRoot, layoutPath(name)));
+    if (!check && layoutStale) writeFileSync(layoutPath(name), layout);
     if (check) {
       stale.push(...files);
       continue;

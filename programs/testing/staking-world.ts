@@ -6,6 +6,7 @@
 import { keyBytes } from '../client/tx.ts';
 import { claim, distribute, extend, fetchPosition, fetchStakingConfig, initialize, slash, stake, topUp, unstake, withdraw } from '../staking/client/index.ts';
 import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
+import type { Chain } from '../local-chain/chain.ts';
 import { chainWorld, instructionsOf, noop, pk, programFiles, seed, umi, type Wallet } from './chain-world.ts';
 
 const files = programFiles(new URL('../staking/', import.meta.url));
@@ -17,8 +18,8 @@ const u64le = (n: bigint) => {
   return b;
 };
 
-export async function stakingWorld(o: { maxSlashBpsPerEvent?: number; maxSlashBpsPerEpoch?: number } = {}) {
-  const base = await chainWorld();
+export async function stakingWorld(o: { maxSlashBpsPerEvent?: number; maxSlashBpsPerEpoch?: number; minProviderStake?: bigint; chain?: Chain } = {}) {
+  const base = await chainWorld({ chain: o.chain });
   const { send, wallet, mint, admin, pda } = base;
   await base.deploy(files);
   const treasury = await wallet();
@@ -34,7 +35,7 @@ export async function stakingWorld(o: { maxSlashBpsPerEvent?: number; maxSlashBp
         stakeVault: pk(stakeVault),
         rewardVault: pk(rewardVault),
         treasury: pk(treasury.ata),
-        minProviderStake: 1_000n,
+        minProviderStake: o.minProviderStake ?? 1_000n,
         cooldownSeconds: BigInt(COOLDOWN_S),
         maxSlashBpsPerEvent: o.maxSlashBpsPerEvent ?? 1_000,
         maxSlashBpsPerEpoch: o.maxSlashBpsPerEpoch ?? 500,

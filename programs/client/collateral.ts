@@ -1,0 +1,58 @@
+import { COLLATERAL_MAX_AGE_MS, type ProviderStake } from '../../durable-objects/domain/collateral.ts';
+import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
+import { STAKING_LAYOUT } from '../staking/layout.ts';
+import { encodeBase58 } from './base58.ts';
+import { stakingAddresses } from './program-addresses.ts';
+import { fromBase64, type SolanaRpc } from './rpc.ts';
+
+/*
+ * Reading a provider's collateral from the staking program: its positions (getProgramAccounts,
+ * filtered on the position's kind and owner) and the configuration's minimum, at finalized
+ * commitment, with the account layout generated from the program's IDL (staking/layout.ts).
+ */
+
+const P = STAKING_LAYOUT.position;
+const C = STAKING_LAYOUT.stakingConfig;
+
+const u64 = (data: Uint8Array, at: number) => new DataView(data.buffer, data.byteOffset, data.byteLength).getBigUint64(at, true);
+
+/** The provider's staked amount (positions not unstaked) and the minimum the configuration asks. */
+export async function readProviderStake(rpc: SolanaRpc, owner: string, programId = STAKING_PROGRAM_ID): Promise<ProviderStake> {
+  const config = (await rpc.getAccountInfo((await stakingAddresses(programId)).config, 'finalized')).value;
+  if (!config || config.owner !== programId || config.data.length !== C.size || config.data[0] !== C.kind) throw new Error(`no staking configuration of ${programId}`);
+  const positions = await rpc.call<{ account: { data: [string, 'base64'] } }[]>('getProgramAccounts', [
+    programId,
+    {
+      commitment: 'finalized',
+      encoding: 'base64',
+      filters: [{ dataSize: P.size }, { memcmp: { offset: 0, bytes: encodeBase58(Uint8Array.of(P.kind)) } }, { memcmp: { offset: P.at.owner, bytes: owner } }],
+    },
+  ]);
+  let staked = 0n;
+  for (const p of positions) {
+    const data = fromBase64(p.account.data[0]);
+    if (u64(data, P.at.unstakedAt) === 0n) staked += u64(data, P.at.amount);
+  }
+  return { staked, minimum: u64(config.data, C.at.minProviderStake) };
+}
+
+/** Readings kept per provider for at most `maxAgeMs` (concurrent asks for one provider share one read). */
+export class CollateralReader {
+  private readonly seen = new Map<string, { at: number; stake: Promise<ProviderStake> }>();
+
+  constructor(
+    private readonly read: (owner: string) => Promise<ProviderStake>,
+    private readonly maxAgeMs = COLLATERAL_MAX_AGE_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  stakeOf(owner: string): Promise<ProviderStake> {
+    const hit = this.seen.get(owner);
+    if (hit && this.now() - hit.at < this.maxAgeMs) return hit.stake;
+    const stake = this.read(owner);
+    this.seen.set(owner, { at: this.now(), stake });
+    // A failed read is not kept: the next ask reads again.
+    stake.catch(() => this.seen.get(owner)?.stake === stake && this.seen.delete(owner));
+    return stake;
+  }
+}
