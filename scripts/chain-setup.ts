@@ -16,7 +16,6 @@
 //     (base58 of the 64-byte secret keys), for `wrangler dev --env-file`.
 // Usage: node --import tsx scripts/chain-setup.ts --rpc http://127.0.0.1:8899 --dir .local/chain
 // Prints config.json's content (never a secret).
-import { readFileSync } from 'node:fs';
 import { chmod, mkdir, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -27,6 +26,7 @@ import { loadOrCreateKeypair } from '../sdk/keyfile.ts';
 import { DOUG_DECIMALS, airdropUpTo, createDougMint, dougUmi, ensureTokenAccount, signerOf } from '../sdk/umi.ts';
 import { Keypair as SolanaKeypair } from '@solana/web3.js';
 import { PROTOCOL } from '../durable-objects/domain/params.ts';
+import { programArtifacts } from '../programs/build/artifacts.ts';
 import { ensureProgram } from '../programs/client/deploy.ts';
 import { escrowConfigAddress, stakingAddresses } from '../programs/client/program-addresses.ts';
 import { solanaRpc } from '../programs/client/rpc.ts';
@@ -48,9 +48,6 @@ export interface LocalChainConfig {
 /** The local deployment's program parameters (governance will own them): fee as the markets' default, 70% of it to stakers. */
 const LOCAL_PROGRAM_PARAMS = { stakersShareBps: 7_000, withdrawTimelockSeconds: 86_400n, cooldownSeconds: 7n * 86_400n, maxSlashBpsPerEvent: 1_000, maxSlashBpsPerEpoch: 500, minProviderStake: 0n };
 
-const programFile = (name: string, file: string) => new URL(`../programs/${name}/${file}`, import.meta.url);
-const programBuild = (name: string) => new Uint8Array(readFileSync(programFile(name, `${name}.so`)));
-const programKey = (name: string) => Uint8Array.from(JSON.parse(readFileSync(programFile(name, 'program-keypair.json'), 'utf8')) as number[]);
 
 /** Deploys (or upgrades) both programs and creates their configurations where missing. */
 async function setupPrograms(o: { rpcUrl: string; dir: string; mint: string; custodyAuthority: string }): Promise<LocalChainConfig['programs']> {
@@ -62,7 +59,10 @@ async function setupPrograms(o: { rpcUrl: string; dir: string; mint: string; cus
   const rpc = solanaRpc(o.rpcUrl, { timeoutMs: 30_000 });
   const authority = await signerFromSecretKey(authorityKey.secretKey);
   const buffer = () => signerFromSecretKey(SolanaKeypair.generate().secretKey);
-  for (const name of ['escrow', 'staking']) await ensureProgram(rpc, { elf: programBuild(name), program: await signerFromSecretKey(programKey(name)), authority, payer: authority, buffer });
+  for (const name of ['escrow', 'staking']) {
+    const { so, keypair } = programArtifacts(name);
+    await ensureProgram(rpc, { elf: so, program: await signerFromSecretKey(keypair), authority, payer: authority, buffer });
+  }
   const treasury = await ensureTokenAccount(admin, { owner: treasuryKey.publicKey, mint: o.mint });
 
   const staking = await stakingAddresses();

@@ -50,15 +50,6 @@ static inline u64 check_buyer(const SolAccountInfo *buyer, const SolAccountInfo 
   return SUCCESS;
 }
 
-static inline u64 check_token_program(const SolAccountInfo *a) { return pubkey_eq(a->key, &TOKEN_PROGRAM_ID) ? SUCCESS : ERR(WRONG_PROGRAM); }
-
-/* The mint the configuration names. */
-static inline u64 check_mint(const SolAccountInfo *mint, const SolAccountInfo *config) {
-  if (!pubkey_eq(mint->key, key_at(config, ESCROW_CONFIG_MINT_AT))) return ERR(WRONG_MINT);
-  if (!is_mint(mint)) return ERR(WRONG_OWNER);
-  return SUCCESS;
-}
-
 /*
  * The parameters initializeConfig and updateConfig carry, in the same order: fee, stakers' share,
  * timelock, read from `params` (the first of them).
@@ -147,7 +138,7 @@ static u64 open_escrow(SolParameters *p) {
                  *mint = &p->ka[ESCROW_IX_OPEN_ESCROW_MINT];
   if (!buyer->is_signer) return ERR(MISSING_SIGNER);
   TRY(check_config(config, p->program_id));
-  TRY(check_mint(mint, config));
+  TRY(check_mint(mint, key_at(config, ESCROW_CONFIG_MINT_AT)));
   if (!pubkey_eq(p->ka[ESCROW_IX_OPEN_ESCROW_SYSTEM_PROGRAM].key, &SYSTEM_PROGRAM_ID)) return ERR(WRONG_PROGRAM);
   TRY(check_token_program(&p->ka[ESCROW_IX_OPEN_ESCROW_TOKEN_PROGRAM]));
   if (!pubkey_eq(escrow->owner, &SYSTEM_PROGRAM_ID) || escrow->data_len != 0) return ERR(ALREADY_INITIALIZED);
@@ -182,7 +173,7 @@ static u64 deposit(SolParameters *p) {
   TRY(check_config(config, p->program_id));
   TRY(check_escrow(escrow, vault, p->program_id));
   TRY(check_buyer(buyer, escrow));
-  TRY(check_mint(mint, config));
+  TRY(check_mint(mint, key_at(config, ESCROW_CONFIG_MINT_AT)));
   TRY(check_token_program(&p->ka[ESCROW_IX_DEPOSIT_TOKEN_PROGRAM]));
   if (!is_token_account_of(source, mint->key)) return ERR(WRONG_MINT);
   u64 amount = read_u64(p->data + ESCROW_IX_DEPOSIT_AMOUNT_AT);
@@ -284,7 +275,7 @@ static u64 settle(SolParameters *p) {
   if (!authority->is_signer) return ERR(MISSING_SIGNER);
   if (!pubkey_eq(authority->key, key_at(config, ESCROW_CONFIG_AUTHORITY_AT))) return ERR(NOT_AUTHORITY);
   TRY(check_escrow(escrow, vault, p->program_id));
-  TRY(check_mint(mint, config));
+  TRY(check_mint(mint, key_at(config, ESCROW_CONFIG_MINT_AT)));
   TRY(check_token_program(&p->ka[ESCROW_IX_SETTLE_TOKEN_PROGRAM]));
   if (!pubkey_eq(reward_vault->key, key_at(config, ESCROW_CONFIG_REWARD_VAULT_AT)) || !pubkey_eq(treasury->key, key_at(config, ESCROW_CONFIG_TREASURY_AT))) return ERR(WRONG_FEE_ACCOUNT);
   if (!pubkey_eq(p->ka[ESCROW_IX_SETTLE_STAKING_PROGRAM].key, key_at(config, ESCROW_CONFIG_STAKING_PROGRAM_AT))) return ERR(WRONG_PROGRAM);
@@ -334,7 +325,7 @@ static u64 withdraw(SolParameters *p) {
   TRY(check_config(config, p->program_id));
   TRY(check_escrow(escrow, vault, p->program_id));
   TRY(check_buyer(buyer, escrow));
-  TRY(check_mint(mint, config));
+  TRY(check_mint(mint, key_at(config, ESCROW_CONFIG_MINT_AT)));
   TRY(check_token_program(&p->ka[ESCROW_IX_WITHDRAW_TOKEN_PROGRAM]));
   if (!pubkey_eq(authority->key, key_at(config, ESCROW_CONFIG_AUTHORITY_AT))) return ERR(NOT_AUTHORITY);
   if (!is_token_account_of(destination, mint->key)) return ERR(WRONG_MINT);

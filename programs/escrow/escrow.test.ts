@@ -1,13 +1,14 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { bps } from '../../durable-objects/domain/money.ts';
 import { signerFromSecretKey, type TransactionSigner } from '../client/tx.ts';
+import { programArtifacts } from '../build/artifacts.ts';
 import { refusedWith } from '../testing/refusals.ts';
-import { instructionsOf, noop, pk, programFiles, umi } from '../testing/chain-world.ts';
+import { instructionsOf, noop, pk, umi } from '../testing/chain-world.ts';
 import { escrowWorld, FEE_BPS, STAKERS_SHARE_BPS, TIMELOCK_S } from '../testing/escrow-world.ts';
 import { cancelWithdrawalRequest, deposit, fetchEscrow, getDougEscrowErrorFromCode, openEscrow, requestWithdrawal, setAuthority, updateConfig } from './client/index.ts';
 import { ESCROW_ERRORS, ESCROW_PROGRAM_ID, type EscrowErrorName } from './idl.ts';
 
-const files = programFiles(new URL('.', import.meta.url));
+const files = programArtifacts('escrow');
 const world = escrowWorld;
 
 /** The program's refusal: the transaction fails with the IDL's error code. */

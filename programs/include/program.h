@@ -10,11 +10,6 @@
 #include "spl.h"
 
 #define ERR(name) CUSTOM_ERROR(PROGRAM_ERR(name))
-#define TRY(expr)                           \
-  do {                                      \
-    u64 result_ = (expr);                   \
-    if (result_ != SUCCESS) return result_; \
-  } while (0)
 
 /* The 32 KiB heap: account infos and scratch arrays live there (a function's stack is 512 bytes). */
 #define HEAP_START 0x300000000ULL
@@ -36,6 +31,16 @@ __attribute__((noinline, unused)) static bool finds(const SolSignerSeed *seeds, 
   SolPubkey address;
   if (sol_try_find_program_address(seeds, n, program, &address, bump) != 0) return false;
   return pubkey_eq(&address, expected);
+}
+
+/* The SPL Token program, named where an instruction calls it. */
+static inline u64 check_token_program(const SolAccountInfo *a) { return pubkey_eq(a->key, &TOKEN_PROGRAM_ID) ? SUCCESS : ERR(WRONG_PROGRAM); }
+
+/* The mint a configuration names (`expected`), and an initialized mint. */
+static inline u64 check_mint(const SolAccountInfo *mint, const SolPubkey *expected) {
+  if (!pubkey_eq(mint->key, expected)) return ERR(WRONG_MINT);
+  if (!is_mint(mint)) return ERR(WRONG_OWNER);
+  return SUCCESS;
 }
 
 __attribute__((noinline, unused)) static i64 now_unix(void) {

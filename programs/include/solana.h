@@ -20,6 +20,12 @@ typedef _Bool bool;
 /* Program results: 0 is success; a custom error is a u32 (ProgramError::Custom). */
 #define SUCCESS 0ULL
 #define CUSTOM_ERROR(code) ((u64)(u32)(code))
+/* Returns the result of `expr` when it is not SUCCESS. */
+#define TRY(expr)                           \
+  do {                                      \
+    u64 result_ = (expr);                   \
+    if (result_ != SUCCESS) return result_; \
+  } while (0)
 
 typedef struct { u8 x[32]; } SolPubkey;
 

@@ -80,12 +80,6 @@ __attribute__((noinline, unused)) static u64 rent_exempt_minimum(u64 space) {
   return (128 + space) * rent.lamports_per_byte_year * times;
 }
 
-#define TRY_SYSTEM(expr)                    \
-  do {                                      \
-    u64 result_ = (expr);                   \
-    if (result_ != SUCCESS) return result_; \
-  } while (0)
-
 /* floor(amount × bps / 10,000), exactly, without 128-bit arithmetic (BPF has none): bps ≤ 10,000. */
 static inline u64 mul_bps(u64 amount, u64 bps) { return (amount / 10000) * bps + ((amount % 10000) * bps) / 10000; }
 
@@ -129,11 +123,11 @@ __attribute__((noinline, unused)) static u64 create_account(const Cpi *cpi, cons
   if (held < lamports) {
     write_u64(data, 2); /* Transfer */
     write_u64(data + 4, lamports - held);
-    TRY_SYSTEM(system_call(cpi, payer, account, data, 12));
+    TRY(system_call(cpi, payer, account, data, 12));
   }
   write_u64(data, 8); /* Allocate */
   write_u64(data + 4, space);
-  TRY_SYSTEM(system_call(cpi, NULL, account, data, 12));
+  TRY(system_call(cpi, NULL, account, data, 12));
   write_u64(data, 1); /* Assign */
   copy_bytes(data + 4, owner->x, 32);
   return system_call(cpi, NULL, account, data, 36);

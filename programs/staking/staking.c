@@ -123,13 +123,6 @@ __attribute__((noinline)) static u64 check_position(const SolAccountInfo *positi
   return SUCCESS;
 }
 
-static inline u64 check_mint(const SolAccountInfo *mint, const SolAccountInfo *config) {
-  if (!pubkey_eq(mint->key, key_at(config, STAKING_CONFIG_MINT_AT))) return ERR(WRONG_MINT);
-  if (!is_mint(mint)) return ERR(WRONG_OWNER);
-  return SUCCESS;
-}
-static inline u64 check_token_program(const SolAccountInfo *a) { return pubkey_eq(a->key, &TOKEN_PROGRAM_ID) ? SUCCESS : ERR(WRONG_PROGRAM); }
-
 /* Moves what the position has earned since it was last settled into `owed`, and its debt to weight × acc. */
 __attribute__((noinline)) static void settle_rewards(const SolAccountInfo *config, SolAccountInfo *position) {
   U128 acc, debt, owed, now_value;
@@ -248,7 +241,7 @@ static u64 update_config(SolParameters *p) {
 __attribute__((noinline)) static u64 take_stake(SolParameters *p, const SolAccountInfo *owner, const SolAccountInfo *source, const SolAccountInfo *vault, u64 amount) {
   const SolAccountInfo *config = &p->ka[STAKING_IX_STAKE_CONFIG];
   const SolAccountInfo *mint = &p->ka[STAKING_IX_STAKE_MINT];
-  TRY(check_mint(mint, config));
+  TRY(check_mint(mint, key_at(config, STAKING_CONFIG_MINT_AT)));
   TRY(CHECK_STAKE_VAULT(config, vault));
   if (!is_token_account_of(source, mint->key)) return ERR(WRONG_MINT);
   if (amount == 0) return ERR(ZERO_AMOUNT);
@@ -348,7 +341,7 @@ static u64 withdraw(SolParameters *p) {
                  *vault = &p->ka[STAKING_IX_WITHDRAW_STAKE_VAULT], *mint = &p->ka[STAKING_IX_WITHDRAW_MINT];
   TRY(check_config(config, p->program_id));
   TRY(check_position(position, owner, p->program_id));
-  TRY(check_mint(mint, config));
+  TRY(check_mint(mint, key_at(config, STAKING_CONFIG_MINT_AT)));
   TRY(check_token_program(&p->ka[STAKING_IX_WITHDRAW_TOKEN_PROGRAM]));
   TRY(CHECK_STAKE_VAULT(config, vault));
   if (!is_unstaked(position)) return ERR(NOT_UNSTAKED);
@@ -368,7 +361,7 @@ static u64 claim(SolParameters *p) {
                  *vault = &p->ka[STAKING_IX_CLAIM_REWARD_VAULT], *mint = &p->ka[STAKING_IX_CLAIM_MINT];
   TRY(check_config(config, p->program_id));
   TRY(check_position(position, owner, p->program_id));
-  TRY(check_mint(mint, config));
+  TRY(check_mint(mint, key_at(config, STAKING_CONFIG_MINT_AT)));
   TRY(check_token_program(&p->ka[STAKING_IX_CLAIM_TOKEN_PROGRAM]));
   TRY(CHECK_REWARD_VAULT(config, vault));
   if (!is_token_account_of(destination, mint->key)) return ERR(WRONG_MINT);
@@ -402,7 +395,7 @@ static u64 distribute(SolParameters *p) {
   SolAccountInfo *authority = &p->ka[STAKING_IX_DISTRIBUTE_SOURCE_AUTHORITY], *source = &p->ka[STAKING_IX_DISTRIBUTE_SOURCE], *config = &p->ka[STAKING_IX_DISTRIBUTE_CONFIG],
                  *vault = &p->ka[STAKING_IX_DISTRIBUTE_REWARD_VAULT], *treasury = &p->ka[STAKING_IX_DISTRIBUTE_TREASURY], *mint = &p->ka[STAKING_IX_DISTRIBUTE_MINT];
   TRY(check_config(config, p->program_id));
-  TRY(check_mint(mint, config));
+  TRY(check_mint(mint, key_at(config, STAKING_CONFIG_MINT_AT)));
   TRY(check_token_program(&p->ka[STAKING_IX_DISTRIBUTE_TOKEN_PROGRAM]));
   TRY(CHECK_REWARD_VAULT(config, vault));
   if (!pubkey_eq(treasury->key, key_at(config, STAKING_CONFIG_TREASURY_AT))) return ERR(WRONG_FEE_ACCOUNT);
@@ -428,7 +421,7 @@ static u64 slash(SolParameters *p) {
                  *treasury = &p->ka[STAKING_IX_SLASH_TREASURY], *mint = &p->ka[STAKING_IX_SLASH_MINT];
   TRY(check_config(config, p->program_id));
   TRY(check_position(position, NULL, p->program_id));
-  TRY(check_mint(mint, config));
+  TRY(check_mint(mint, key_at(config, STAKING_CONFIG_MINT_AT)));
   TRY(check_token_program(&p->ka[STAKING_IX_SLASH_TOKEN_PROGRAM]));
   TRY(CHECK_STAKE_VAULT(config, vault));
   if (!slasher->is_signer) return ERR(MISSING_SIGNER);

@@ -1,13 +1,14 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { prng } from '../../gpu-agent/models/prng.ts';
 import { signerFromSecretKey } from '../client/tx.ts';
-import { instructionsOf, noop, pk, programFiles, umi } from '../testing/chain-world.ts';
+import { instructionsOf, noop, pk, umi } from '../testing/chain-world.ts';
 import { COOLDOWN_S, stakingWorld, type StakingWorld } from '../testing/staking-world.ts';
+import { programArtifacts } from '../build/artifacts.ts';
 import { refusedWith } from '../testing/refusals.ts';
 import { claim, unstake, updateConfig, type Position } from './client/index.ts';
 import { positionWeight, STAKING_CONSTANTS, STAKING_ERRORS, STAKING_PROGRAM_ID, type StakingErrorName } from './idl.ts';
 
-const files = programFiles(new URL('.', import.meta.url));
+const files = programArtifacts('staking');
 
 const DAY = 86_400;
 const SCALE = 1n << 64n;

@@ -3,11 +3,10 @@
  * $DOUG-like mint, funded wallets, programs deployed through the upgradeable loader, and the
  * generated Umi clients' instructions run through our own signer. Umi only builds instructions here.
  */
-import { readFileSync } from 'node:fs';
 import { createNoopSigner, publicKey, type TransactionBuilder } from '@metaplex-foundation/umi';
 import { createUmi } from '@metaplex-foundation/umi-bundle-defaults';
 import { Keypair } from '@solana/web3.js';
-import { associatedTokenAddress, findProgramAddress, TOKEN_PROGRAM } from '../client/address.ts';
+import { associatedTokenAddress, TOKEN_PROGRAM } from '../client/address.ts';
 import { createAccount, deployProgram, type Send } from '../client/deploy.ts';
 import { createAssociatedTokenAccountIdempotent, mintToChecked } from '../client/mint.ts';
 import { keyBytes, signerFromSecretKey, signLegacyTransaction, type Instruction, type TransactionSigner } from '../client/tx.ts';
@@ -20,7 +19,6 @@ export const umi = createUmi('http://127.0.0.1:9');
 export const noop = (key: string) => createNoopSigner(publicKey(key));
 export const pk = (key: string) => publicKey(key);
 export const newSigner = () => signerFromSecretKey(Keypair.generate().secretKey);
-export const seed = (text: string) => new TextEncoder().encode(text);
 
 export function instructionsOf(builder: TransactionBuilder): Instruction[] {
   return builder.getInstructions().map((ix) => ({
@@ -28,14 +26,6 @@ export function instructionsOf(builder: TransactionBuilder): Instruction[] {
     keys: ix.keys.map((k) => ({ pubkey: k.pubkey.toString(), isSigner: k.isSigner, isWritable: k.isWritable })),
     data: ix.data,
   }));
-}
-
-/** A program's committed build and the keypair of its address. */
-export function programFiles(dir: URL): { so: Uint8Array; keypair: Uint8Array } {
-  return {
-    so: new Uint8Array(readFileSync(new URL('./' + dir.pathname.split('/').filter(Boolean).pop() + '.so', dir))),
-    keypair: Uint8Array.from(JSON.parse(readFileSync(new URL('./program-keypair.json', dir), 'utf8')) as number[]),
-  };
 }
 
 /** InitializeMint2 (SPL Token 20): decimals, mint authority, no freeze authority. */
@@ -87,14 +77,13 @@ export async function chainWorld(o: { chain?: Chain } = {}) {
     const data = chain.getAccount(tokenAccount)?.data;
     return data ? new DataView(data.buffer, data.byteOffset).getBigUint64(64, true) : 0n;
   };
-  const pda = async (programId: string, ...seeds: Uint8Array[]) => (await findProgramAddress(seeds, programId)).address;
   /** Moves the clock `seconds` on (one slot, so the programs see it). */
   const advance = (seconds: number) => {
     nowMs += seconds * 1000;
     chain.advanceSlots(1);
   };
   const now = () => Math.floor(nowMs / 1000);
-  return { chain, send, deploy, admin, mint, wallet, balance, pda, advance, now, reader: accountReader(chain) };
+  return { chain, send, deploy, admin, mint, wallet, balance, advance, now, reader: accountReader(chain) };
 }
 
 export type ChainWorld = Awaited<ReturnType<typeof chainWorld>>;

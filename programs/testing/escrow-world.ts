@@ -4,16 +4,14 @@
  * buyers, settlements and withdrawals through the generated clients. Used by the programs' specs
  * and the programs benchmark.
  */
-import { keyBytes, type TransactionSigner } from '../client/tx.ts';
+import type { TransactionSigner } from '../client/tx.ts';
 import { deposit, fetchEscrowConfig, initializeConfig, openEscrow, settle, withdraw } from '../escrow/client/index.ts';
-import { ESCROW_PROGRAM_ID } from '../escrow/idl.ts';
 import { fetchStakingConfig, initialize as initializeStaking, stake } from '../staking/client/index.ts';
-import { STAKING_PROGRAM_ID } from '../staking/idl.ts';
-import { chainWorld, instructionsOf, noop, pk, programFiles, seed, umi } from './chain-world.ts';
+import { programArtifacts } from '../build/artifacts.ts';
+import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
+import { escrowAddresses, escrowConfigAddress, positionAddress, stakingAddresses } from '../client/program-addresses.ts';
+import { chainWorld, instructionsOf, noop, pk, umi } from './chain-world.ts';
 
-const escrowFiles = programFiles(new URL('../escrow/', import.meta.url));
-const stakingFiles = programFiles(new URL('../staking/', import.meta.url));
-const keyOf = (key: string) => keyBytes(key);
 
 export const FEE_BPS = 250;
 export const STAKERS_SHARE_BPS = 7_000;
@@ -21,15 +19,14 @@ export const TIMELOCK_S = 3_600;
 
 export async function escrowWorld(o: Parameters<typeof chainWorld>[0] = {}) {
   const base = await chainWorld(o);
-  const { send, wallet, mint, admin, pda } = base;
-  await base.deploy(escrowFiles);
-  await base.deploy(stakingFiles);
+  const { send, wallet, mint, admin } = base;
+  await base.deploy(programArtifacts('escrow'));
+  await base.deploy(programArtifacts('staking'));
   const authority = await wallet();
   const treasury = await wallet();
   // The staking program receives the stakers' share of fees; both programs share the treasury.
-  const stakingConfig = await pda(STAKING_PROGRAM_ID, seed('config'));
-  const rewardVault = { ata: await pda(STAKING_PROGRAM_ID, seed('reward-vault')) };
-  const stakeVault = await pda(STAKING_PROGRAM_ID, seed('stake-vault'));
+  const { config: stakingConfig, stakeVault, rewardVault: rewardVaultAddress } = await stakingAddresses();
+  const rewardVault = { ata: rewardVaultAddress };
   await send(
     instructionsOf(
       initializeStaking(umi, {
@@ -49,18 +46,16 @@ export async function escrowWorld(o: Parameters<typeof chainWorld>[0] = {}) {
   );
   const staker = async (amount: bigint) => {
     const s = await wallet(amount);
-    const position = await pda(STAKING_PROGRAM_ID, seed('position'), keyOf(s.key), new Uint8Array(8));
+    const position = await positionAddress(s.key, 0n);
     const record = await send(instructionsOf(stake(umi, { owner: noop(s.key), position: pk(position), ownerTokenAccount: pk(s.ata), stakeVault: pk(stakeVault), mint: pk(mint.publicKey), id: 0n, amount, lockDays: 0 })), [s.signer]);
     return { ...s, record };
   };
   const stakingTotals = () => fetchStakingConfig(base.reader, pk(stakingConfig));
 
   const addresses = async (buyer: string) => {
-    const escrow = await pda(ESCROW_PROGRAM_ID, seed('escrow'), keyOf(buyer));
-    const vault = await pda(ESCROW_PROGRAM_ID, seed('vault'), keyOf(escrow));
-    return { escrow, vault };
+    return escrowAddresses(buyer);
   };
-  const config = async () => fetchEscrowConfig(base.reader, pk(await pda(ESCROW_PROGRAM_ID, seed('config'))));
+  const config = async () => fetchEscrowConfig(base.reader, pk(await escrowConfigAddress()));
 
   /** A buyer with an open escrow holding `deposited`, and `tokens` more in their wallet. */
   const buyer = async (deposited: bigint, tokens = 0n) => {

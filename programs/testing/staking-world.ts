@@ -3,30 +3,22 @@
  * hour, slashing bounds as given), with one helper per instruction through the generated client.
  * Used by the program's specs and the programs benchmark.
  */
-import { keyBytes } from '../client/tx.ts';
 import { claim, distribute, extend, fetchPosition, fetchStakingConfig, initialize, slash, stake, topUp, unstake, withdraw } from '../staking/client/index.ts';
-import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
 import type { Chain } from '../local-chain/chain.ts';
-import { chainWorld, instructionsOf, noop, pk, programFiles, seed, umi, type Wallet } from './chain-world.ts';
+import { programArtifacts } from '../build/artifacts.ts';
+import { positionAddress, stakingAddresses } from '../client/program-addresses.ts';
+import { chainWorld, instructionsOf, noop, pk, umi, type Wallet } from './chain-world.ts';
 
-const files = programFiles(new URL('../staking/', import.meta.url));
 export const COOLDOWN_S = 3_600;
 
-const u64le = (n: bigint) => {
-  const b = new Uint8Array(8);
-  new DataView(b.buffer).setBigUint64(0, n, true);
-  return b;
-};
 
 export async function stakingWorld(o: { maxSlashBpsPerEvent?: number; maxSlashBpsPerEpoch?: number; minProviderStake?: bigint; chain?: Chain } = {}) {
   const base = await chainWorld({ chain: o.chain });
-  const { send, wallet, mint, admin, pda } = base;
-  await base.deploy(files);
+  const { send, wallet, mint, admin } = base;
+  await base.deploy(programArtifacts('staking'));
   const treasury = await wallet();
   const slasher = await wallet();
-  const stakeVault = await pda(STAKING_PROGRAM_ID, seed('stake-vault'));
-  const rewardVault = await pda(STAKING_PROGRAM_ID, seed('reward-vault'));
-  const configAddress = await pda(STAKING_PROGRAM_ID, seed('config'));
+  const { config: configAddress, stakeVault, rewardVault } = await stakingAddresses();
   await send(
     instructionsOf(
       initialize(umi, {
@@ -44,7 +36,6 @@ export async function stakingWorld(o: { maxSlashBpsPerEvent?: number; maxSlashBp
     ),
     [admin],
   );
-  const positionAddress = (owner: string, id: bigint) => pda(STAKING_PROGRAM_ID, seed('position'), keyBytes(owner), u64le(id));
   const config = () => fetchStakingConfig(base.reader, pk(configAddress));
   const position = async (owner: string, id: bigint) => fetchPosition(base.reader, pk(await positionAddress(owner, id)));
   const mintKey = pk(mint.publicKey);
