@@ -4,7 +4,7 @@ import type { Result } from './result.ts';
 export type { Message, Outgoing } from './messages.ts';
 
 /** Which kind of object a message or event belongs to. */
-export type AggregateKind = 'market' | 'job' | 'account' | 'withdrawal' | 'placement';
+export type AggregateKind = 'market' | 'job' | 'account' | 'withdrawal' | 'placement' | 'settlement';
 
 /** Facts every command carries: the decider never reads a clock or invents ids. */
 export interface CommandMeta {

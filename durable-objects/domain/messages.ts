@@ -1,4 +1,5 @@
 import type { AccountCommand } from './account/commands.ts';
+import type { SettlementCommand } from './custody/settlement.ts';
 import type { JobCommand } from './job/commands.ts';
 import type { MarketCommand } from './market/commands.ts';
 
@@ -11,6 +12,7 @@ export type Message = { id: string } & (
   | { to: { kind: 'market'; id: string }; command: MarketCommand }
   | { to: { kind: 'job'; id: string }; command: JobCommand }
   | { to: { kind: 'account'; id: string }; command: AccountCommand }
+  | { to: { kind: 'settlement'; id: string }; command: SettlementCommand }
 );
 
 /** A message before the shell gives it its id. */

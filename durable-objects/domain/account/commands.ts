@@ -1,11 +1,12 @@
 import type { Amount } from '../money.ts';
+import type { CreditSource } from './events.ts';
 
 /** Adds outside money once per external reference. */
 export interface Credit {
   type: 'Credit';
   ref: string;
   amount: Amount;
-  source: 'faucet' | 'deposit';
+  source: CreditSource;
 }
 
 /** Moves available funds into a new hold. */
@@ -28,7 +29,8 @@ export interface SettleHold {
   holdId: string;
   /** The account being settled (the receiver of this command); payees see it as `from`. */
   account: string;
-  payouts: { account: string; amount: Amount }[];
+  /** Each payee's net and the fee taken from its gross (the fees sum to `fee`). */
+  payouts: { account: string; amount: Amount; fee?: Amount }[];
   fee: Amount;
 }
 

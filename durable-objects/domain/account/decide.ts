@@ -5,7 +5,8 @@ import { FEE_POOL_ACCOUNT } from '../params.ts';
 import { fail, ok, type Result } from '../result.ts';
 import type { AccountCommand } from './commands.ts';
 import { ACCOUNT_ERRORS } from './errors.ts';
-import type { AccountEvent } from './events.ts';
+import type { QueuePayouts } from '../custody/settlement.ts';
+import type { AccountEvent, CreditSource } from './events.ts';
 import { NONCE_RETENTION_MS, NONCE_WINDOW_MS, type AccountState } from './state.ts';
 
 const reject = (code: keyof typeof ACCOUNT_ERRORS & string, context: Record<string, unknown>) =>
@@ -19,6 +20,8 @@ export function decide(state: AccountState, command: AccountCommand, meta: Comma
     case 'Credit': {
       if (state.creditRefs.has(command.ref)) return reject('ACCOUNT__CREDIT_ALREADY_APPLIED', { ref: command.ref });
       if (command.amount <= 0n) return notPositive('amount', command.amount);
+      const mixed = fundingMixed(state, command.source);
+      if (mixed) return reject('ACCOUNT__FUNDING_MIXED', { problem: mixed, source: command.source });
       if (state.available + state.held + command.amount > MAX_AMOUNT) {
         return reject('ACCOUNT__BALANCE_LIMIT_EXCEEDED', { amount: command.amount, limit: MAX_AMOUNT, balance: state.available + state.held });
       }
@@ -58,12 +61,20 @@ export function decide(state: AccountState, command: AccountCommand, meta: Comma
       if (total > hold.remaining) {
         return reject('ACCOUNT__SETTLEMENT_EXCEEDS_HOLD', { holdId: command.holdId, total, remaining: hold.remaining });
       }
+      // Per-payout fees (what on-chain settlement needs: each payout's gross) must all be there and add up.
+      if (command.payouts.some((p) => p.fee !== undefined)) {
+        const fees = command.payouts.map((p) => p.fee);
+        if (fees.some((f) => f === undefined || f < 0n) || fees.reduce((sum: Amount, f) => sum + (f ?? 0n), 0n) !== command.fee) {
+          const sum = fees.reduce((s: Amount, f) => s + (f ?? 0n), 0n);
+          return reject('ACCOUNT__SETTLEMENT_FEES_MISMATCH', { holdId: command.holdId, sum, fee: command.fee });
+        }
+      }
       return ok([
         {
           type: 'HoldSettled',
           holdId: command.holdId,
           account: command.account,
-          payouts: command.payouts.map((p) => ({ account: p.account, amount: p.amount })),
+          payouts: command.payouts.map((p) => ({ account: p.account, amount: p.amount, ...(p.fee !== undefined && { fee: p.fee }) })),
           fee: command.fee,
           released: hold.remaining - total,
         },
@@ -87,6 +98,9 @@ export function decide(state: AccountState, command: AccountCommand, meta: Comma
     }
     case 'Withdraw': {
       if (state.withdrawalRefs.has(command.ref)) return reject('ACCOUNT__WITHDRAWAL_ALREADY_APPLIED', { ref: command.ref });
+      if (state.escrow) {
+        return reject('ACCOUNT__FUNDING_MIXED', { problem: 'this account’s $DOUG is in its escrow on chain, not in custody: withdraw from the escrow', ref: command.ref });
+      }
       if (command.amount <= 0n) return notPositive('amount', command.amount);
       if (command.amount > state.available) {
         return reject('ACCOUNT__INSUFFICIENT_FUNDS', { available: state.available, required: command.amount, ref: command.ref });
@@ -103,9 +117,32 @@ export const payoutRef = (holdId: string, index: number, account: string): strin
 /** Ref of the fee payout message of a hold. */
 export const feeRef = (holdId: string): string => `${holdId}:fee`;
 
-/** Outbox messages: a settled hold pays each payee and the fee pool (zero amounts send nothing). */
-export function react(_state: AccountState, event: AccountEvent, _meta: CommandMeta): Outgoing[] {
+/**
+ * Why a credit from `source` may not join this account's money, or null when it may. An account's
+ * money is either in custody (faucet and custody deposits, payouts received in the ledger) or in its
+ * own escrow on chain, never both: its settlements are paid from one place. An account with custody
+ * money withdraws it before its first escrow deposit; an escrow account takes only escrow deposits.
+ */
+function fundingMixed(state: AccountState, source: CreditSource): string | null {
+  if (source === 'escrow') {
+    return !state.escrow && state.available + state.held > 0n
+      ? `this account holds ${state.available + state.held} in custody: withdraw it before depositing into your escrow`
+      : null;
+  }
+  return state.escrow ? 'this account’s $DOUG is in its escrow on chain: deposit into the escrow' : null;
+}
+
+/**
+ * Outbox messages of a settled hold. In an escrow-funded account: one message to the buyer's
+ * settlement process with each payout's gross, fee and net (paid on chain from the escrow). Else:
+ * each payee's ledger and the fee pool (zero amounts send nothing).
+ */
+export function react(state: AccountState, event: AccountEvent, _meta: CommandMeta): Outgoing[] {
   if (event.type !== 'HoldSettled') return [];
+  if (state.escrow) {
+    const payouts = event.payouts.map((p) => ({ provider: p.account, net: p.amount, fee: p.fee ?? 0n, gross: p.amount + (p.fee ?? 0n) }));
+    return [{ to: { kind: 'settlement', id: event.account }, command: { type: 'QueuePayouts', buyer: event.account, holdId: event.holdId, payouts } satisfies QueuePayouts }];
+  }
   const messages: Outgoing[] = [];
   for (const [i, p] of event.payouts.entries()) {
     if (p.amount === 0n) continue;

@@ -15,4 +15,6 @@ export const ACCOUNT_ERRORS = defineErrors({
   ACCOUNT__NONCE_STALE: 'nonce {nonce} has timestamp {timestamp}, {skewMs} ms from now; the window is {windowMs} ms',
   ACCOUNT__WITHDRAWAL_ALREADY_APPLIED: 'withdrawal {ref} was already applied',
   ACCOUNT__KEY_REVOKED: 'this key was revoked at {revokedAt} and may not sign requests',
+  ACCOUNT__FUNDING_MIXED: '{problem}',
+  ACCOUNT__SETTLEMENT_FEES_MISMATCH: 'the payouts’ fees of hold {holdId} sum to {sum}, not to its fee {fee}',
 });

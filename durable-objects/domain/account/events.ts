@@ -1,12 +1,18 @@
 import type { Amount } from '../money.ts';
 
-/** Money entered the account from outside (faucet or on-chain deposit). */
+/**
+ * Money entered the account from outside: the faucet, a deposit into custody (or a refund from
+ * it), or a deposit into the account's own escrow on chain (`escrow`: from then on the account's
+ * settlements are paid from that escrow, see HoldSettled).
+ */
 export interface Credited {
   type: 'Credited';
   ref: string;
   amount: Amount;
-  source: 'faucet' | 'deposit';
+  source: CreditSource;
 }
+
+export type CreditSource = 'faucet' | 'deposit' | 'escrow';
 
 /** Available funds were set aside under a hold (escrow for a bid or a challenge). */
 export interface FundsHeld {
@@ -23,13 +29,18 @@ export interface HoldReleased {
   remaining: Amount;
 }
 
-/** A hold paid its payees and the fee; released is what went back to available. The hold is closed. */
+/**
+ * A hold paid its payees and the fee; released is what went back to available. The hold is closed.
+ * In an escrow-funded account the payouts and fee leave the ledger for the chain (the buyer's
+ * settlement process pays them from the escrow); otherwise they go to the payees' ledgers.
+ */
 export interface HoldSettled {
   type: 'HoldSettled';
   holdId: string;
   /** This account (the payer), named on the payees' records. */
   account: string;
-  payouts: { account: string; amount: Amount }[];
+  /** Each payee's net, and (since on-chain settlement) the fee taken from its gross. */
+  payouts: { account: string; amount: Amount; fee?: Amount }[];
   fee: Amount;
   released: Amount;
 }

@@ -39,6 +39,7 @@ export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState>
     'withdrawn',
     'payoutsSent',
     'payoutsReceived',
+    'payoutsOnChain',
   ]),
   snapshot,
   restore,

@@ -17,7 +17,8 @@ export interface HoldRecord {
 
 /**
  * One wallet's ledger. Invariant: available + held == credited - withdrawn - payoutsSent +
- * payoutsReceived, every figure >= 0. Closed holds stay (as ids) so late messages are no-ops.
+ * payoutsReceived - payoutsOnChain, every figure >= 0. Closed holds stay (as ids) so late messages
+ * are no-ops.
  */
 export interface AccountState {
   available: Amount;
@@ -28,6 +29,10 @@ export interface AccountState {
   /** Payouts and fees that left through settled holds. */
   payoutsSent: Amount;
   payoutsReceived: Amount;
+  /** Payouts and fees of settled holds paid from the account's escrow on chain (they left the ledger). */
+  payoutsOnChain: Amount;
+  /** Whether the account's money is in its escrow on chain (set by its first escrow deposit). */
+  escrow: boolean;
   creditRefs: Set<string>;
   payoutRefs: Set<string>;
   withdrawalRefs: Set<string>;
@@ -45,6 +50,8 @@ export const initialState = (): AccountState => ({
   withdrawn: 0n,
   payoutsSent: 0n,
   payoutsReceived: 0n,
+  payoutsOnChain: 0n,
+  escrow: false,
   creditRefs: new Set(),
   payoutRefs: new Set(),
   withdrawalRefs: new Set(),
@@ -59,6 +66,7 @@ export function evolve(state: AccountState, event: AccountEvent, meta: CommandMe
       state.available += event.amount;
       state.credited += event.amount;
       state.creditRefs.add(event.ref);
+      if (event.source === 'escrow') state.escrow = true;
       return state;
     case 'FundsHeld':
       state.available -= event.amount;
@@ -80,7 +88,8 @@ export function evolve(state: AccountState, event: AccountEvent, meta: CommandMe
       const sent = event.payouts.reduce((sum, p) => sum + p.amount, 0n) + event.fee;
       state.held -= hold.remaining;
       state.available += event.released;
-      state.payoutsSent += sent;
+      if (state.escrow) state.payoutsOnChain += sent;
+      else state.payoutsSent += sent;
       hold.remaining = 0n;
       hold.status = 'settled';
       return state;
@@ -115,6 +124,9 @@ export interface AccountBalance {
   withdrawn: Amount;
   payoutsSent: Amount;
   payoutsReceived: Amount;
+  payoutsOnChain: Amount;
+  /** Whether the account's money is in its escrow on chain. */
+  escrow: boolean;
   holds: { holdId: string; amount: Amount; remaining: Amount; status: HoldRecord['status'] }[];
 }
 
@@ -127,6 +139,8 @@ export function balanceOf(state: AccountState): AccountBalance {
     withdrawn: state.withdrawn,
     payoutsSent: state.payoutsSent,
     payoutsReceived: state.payoutsReceived,
+    payoutsOnChain: state.payoutsOnChain,
+    escrow: state.escrow,
     holds: Object.keys(state.holds)
       .sort()
       .map((holdId) => ({ holdId, ...state.holds[holdId]! })),
@@ -147,8 +161,9 @@ export function snapshot(state: AccountState): unknown {
     payoutRefs: [...state.payoutRefs].sort(),
     withdrawalRefs: [...state.withdrawalRefs].sort(),
     nonces: [...state.nonces].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-    // Present only once revoked, so the snapshots and state hashes of every other account stay as they were.
+    // Present only once revoked (escrow: once escrow-funded), so the snapshots and state hashes of every other account stay as they were.
     ...(state.revokedAt !== null && { revokedAt: state.revokedAt }),
+    ...(state.escrow && { escrow: true, payoutsOnChain: state.payoutsOnChain }),
   };
 }
 
@@ -165,6 +180,8 @@ interface AccountSnapshot {
   withdrawalRefs: string[];
   nonces: [string, number][];
   revokedAt?: number;
+  escrow?: boolean;
+  payoutsOnChain?: Amount;
 }
 
 /** Inverse of snapshot. */
@@ -183,5 +200,7 @@ export function restore(data: unknown): AccountState {
     withdrawalRefs: new Set(s.withdrawalRefs),
     nonces: new Map(s.nonces),
     revokedAt: s.revokedAt ?? null,
+    escrow: s.escrow ?? false,
+    payoutsOnChain: s.payoutsOnChain ?? 0n,
   };
 }

@@ -132,9 +132,15 @@ interface BalanceChange {
   post: Amount;
 }
 
-/** Checks that a transaction deposits the configured mint into custody and names one account in its memo. */
-export function verifyDeposit(o: { signature: string; transaction: RpcTransaction | null | undefined; config: DepositConfig }): Result<Deposit> {
-  const { signature, transaction: tx, config } = o;
+/** A landed transaction as both verifiers read it: its keys in index order and its token balance changes. */
+interface Landed {
+  tx: RpcTransaction;
+  keys: string[];
+  changes: Map<number, BalanceChange>;
+}
+
+/** The checks every deposit shares: found, readable, signature, status, balances. */
+function landed(signature: string, tx: RpcTransaction | null | undefined): Result<Landed> {
   if (!tx) return refuse('CUSTODY__DEPOSIT_UNKNOWN', { signature });
   const malformed = (problem: string) => refuse('CUSTODY__DEPOSIT_MALFORMED', { signature, problem });
   const message = tx.transaction?.message;
@@ -142,23 +148,43 @@ export function verifyDeposit(o: { signature: string; transaction: RpcTransactio
   if (tx.transaction.signatures?.[0] !== signature) return malformed(`it is the transaction of signature ${String(tx.transaction.signatures?.[0])}`);
   if (!tx.meta) return malformed('it has no status metadata');
   if (tx.meta.err !== null && tx.meta.err !== undefined) return refuse('CUSTODY__DEPOSIT_FAILED', { signature, error: describe(tx.meta.err) });
-
-  const keys = accountKeys(tx);
   const changes = balanceChanges(tx);
   if (typeof changes === 'string') return malformed(changes);
+  return ok({ tx, keys: accountKeys(tx), changes });
+}
 
+/**
+ * What `destination` (an account index, or -1 when absent) gained of the configured mint, or the
+ * refusal: another mint there, or nothing of ours arriving there (WRONG_MINT when only another
+ * mint arrived anywhere, else WRONG_DESTINATION with `where`).
+ */
+function received(signature: string, l: Landed, destination: number, config: { mint: string; decimals: number }, where: Record<string, unknown>): Result<Amount> {
   const wrongMint = (mint: string, decimals: number) =>
     refuse('CUSTODY__DEPOSIT_WRONG_MINT', { signature, mint, decimals, expectedMint: config.mint, expectedDecimals: config.decimals });
-  const custodyIndex = keys.indexOf(config.custodyTokenAccount);
-  const custody = custodyIndex >= 0 ? changes.get(custodyIndex) : undefined;
-  if (custody && (custody.mint !== config.mint || custody.decimals !== config.decimals)) return wrongMint(custody.mint, custody.decimals);
-  const amount = custody ? custody.post - custody.pre : 0n;
+  const change = destination >= 0 ? l.changes.get(destination) : undefined;
+  if (change && (change.mint !== config.mint || change.decimals !== config.decimals)) return wrongMint(change.mint, change.decimals);
+  const amount = change ? change.post - change.pre : 0n;
   if (amount <= 0n) {
-    const grew = [...changes.values()].filter((c) => c.post > c.pre);
+    const grew = [...l.changes.values()].filter((c) => c.post > c.pre);
     const foreign = grew.find((c) => c.mint !== config.mint);
     if (foreign && !grew.some((c) => c.mint === config.mint)) return wrongMint(foreign.mint, foreign.decimals);
-    return refuse('CUSTODY__DEPOSIT_WRONG_DESTINATION', { signature, mint: config.mint, custodyTokenAccount: config.custodyTokenAccount });
+    return refuse('CUSTODY__DEPOSIT_WRONG_DESTINATION', { signature, mint: config.mint, ...where });
   }
+  return ok(amount);
+}
+
+/** Checks that a transaction deposits the configured mint into custody and names one account in its memo. */
+export function verifyDeposit(o: { signature: string; transaction: RpcTransaction | null | undefined; config: DepositConfig }): Result<Deposit> {
+  const { signature, config } = o;
+  const l = landed(signature, o.transaction);
+  if (!l.ok) return l;
+  const { tx, keys } = l.value;
+  const got = received(signature, l.value, keys.indexOf(config.custodyTokenAccount), config, {
+    custodyTokenAccount: config.custodyTokenAccount,
+    destination: `the custody account ${config.custodyTokenAccount}`,
+  });
+  if (!got.ok) return got;
+  const amount = got.value;
 
   const memos = memoTexts(tx, keys).filter((text) => text.startsWith(DEPOSIT_MEMO_PREFIX));
   if (memos.length === 0) return refuse('CUSTODY__DEPOSIT_NO_MEMO', { signature });
@@ -170,6 +196,62 @@ export function verifyDeposit(o: { signature: string; transaction: RpcTransactio
     return refuse('CUSTODY__DEPOSIT_BAD_MEMO', { signature, problem: `the memo names "${account}", which is not a base58 public key`, memo: memos[0] });
   }
   return ok({ signature, account, amount, slot: tx.slot, blockTime: tx.blockTime ?? null });
+}
+
+/**
+ * Where buyers deposit in escrow mode: the escrow program, its `deposit` instruction's number, and
+ * the mint. The program itself checks that the vault is the buyer's (PDA "vault" of PDA "escrow",
+ * buyer), that the buyer signed and that the mint is the configuration's; a transaction that
+ * landed without error has passed those checks.
+ */
+export interface EscrowDepositConfig {
+  mint: string;
+  decimals: number;
+  escrowProgram: string;
+  /** The first data byte of `deposit` (programs/escrow/constants.ts). */
+  depositInstruction: number;
+}
+
+/** Position of the buyer and of the vault among a `deposit` instruction's accounts (programs/escrow/idl.ts). */
+const DEPOSIT_BUYER = 0;
+const DEPOSIT_VAULT = 3;
+
+/**
+ * Checks that a transaction deposits the configured mint into one buyer's escrow, and credits that
+ * buyer with the vault's exact increase. Refusals beyond verifyDeposit's shared ones: no escrow
+ * `deposit` at all (top level or inner) is DEPOSIT_NOT_ESCROW; deposits for two buyers in one
+ * transaction are DEPOSIT_SEVERAL_ESCROWS; the vault not growing in our mint is WRONG_MINT or
+ * WRONG_DESTINATION as for custody. Memos play no part: the escrow names the account.
+ */
+export function verifyEscrowDeposit(o: { signature: string; transaction: RpcTransaction | null | undefined; config: EscrowDepositConfig }): Result<Deposit> {
+  const { signature, config } = o;
+  const l = landed(signature, o.transaction);
+  if (!l.ok) return l;
+  const { tx, keys } = l.value;
+  const deposits: { buyer: string; vault: string }[] = [];
+  for (const ix of allInstructions(tx)) {
+    const programId = 'programIdIndex' in ix ? keys[ix.programIdIndex] : ix.programId;
+    if (programId !== config.escrowProgram || 'parsed' in ix) continue;
+    const data = typeof ix.data === 'string' ? decodeBase58(ix.data) : null;
+    if (!data || data[0] !== config.depositInstruction) continue;
+    const accounts = (ix.accounts as (string | number)[]).map((a) => (typeof a === 'number' ? keys[a] : a));
+    const buyer = accounts[DEPOSIT_BUYER];
+    const vault = accounts[DEPOSIT_VAULT];
+    if (buyer === undefined || vault === undefined) continue;
+    deposits.push({ buyer, vault });
+  }
+  if (deposits.length === 0) return refuse('CUSTODY__DEPOSIT_NOT_ESCROW', { signature, escrowProgram: config.escrowProgram });
+  const buyers = [...new Set(deposits.map((d) => d.buyer))];
+  if (buyers.length > 1) return refuse('CUSTODY__DEPOSIT_SEVERAL_ESCROWS', { signature, buyers: buyers.join(', ') });
+  const { buyer, vault } = deposits[0]!;
+  const got = received(signature, l.value, keys.indexOf(vault), config, { vault, destination: `the escrow vault ${vault}` });
+  if (!got.ok) return got;
+  return ok({ signature, account: buyer, amount: got.value, slot: tx.slot, blockTime: tx.blockTime ?? null });
+}
+
+/** Every instruction, top level first, then the inner ones, in the forms RPC gives them. */
+function allInstructions(tx: RpcTransaction): RpcInstruction[] {
+  return [...tx.transaction.message.instructions, ...(tx.meta?.innerInstructions ?? []).flatMap((inner) => inner.instructions ?? [])];
 }
 
 /** The transaction's account keys in index order: static keys, then (json encoding) loaded writable, loaded readonly. */
@@ -205,9 +287,8 @@ function balanceChanges(tx: RpcTransaction): Map<number, BalanceChange> | string
 
 /** Texts of every memo instruction, top-level and inner, in whichever form RPC gave them. */
 function memoTexts(tx: RpcTransaction, keys: string[]): string[] {
-  const all = [...tx.transaction.message.instructions, ...(tx.meta?.innerInstructions ?? []).flatMap((inner) => inner.instructions ?? [])];
   const texts: string[] = [];
-  for (const ix of all) {
+  for (const ix of allInstructions(tx)) {
     const programId = 'programIdIndex' in ix ? keys[ix.programIdIndex] : ix.programId;
     if (programId === undefined || !MEMO_PROGRAM_IDS.includes(programId)) continue;
     const text = 'parsed' in ix ? (typeof ix.parsed === 'string' ? ix.parsed : null) : utf8(ix.data);

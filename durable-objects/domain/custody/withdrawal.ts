@@ -3,8 +3,22 @@ import type { CommandMeta, Decider, Outgoing } from '../decider.ts';
 import { makeError } from '../define-errors.ts';
 import { MAX_AMOUNT, type Amount } from '../money.ts';
 import { fail, ok, type Result } from '../result.ts';
+import {
+  attemptStep,
+  checkObservation,
+  checkSigned,
+  currentAttempt,
+  evolveAttempt,
+  mayLand,
+  newAttempt,
+  readOpen,
+  type Attempt,
+  type Observation,
+} from './attempts.ts';
 import { CUSTODY_ERRORS } from './errors.ts';
-import { isPublicKey, isSignature } from './keys.ts';
+import { isPublicKey } from './keys.ts';
+
+export { POLL_INTERVAL_MS, RESEND_INTERVAL_MS, chainStatusOf, type Attempt, type RpcSignatureStatus } from './attempts.ts';
 
 /*
  * A withdrawal: one aggregate per withdrawal id, driving $DOUG from a ledger account out of custody
@@ -28,14 +42,8 @@ import { isPublicKey, isSignature } from './keys.ts';
  * entering the ledger from custody, exactly like a deposit; deposit-sourced credits minus
  * withdrawals plus withdrawals in flight then stays equal to custody's on-chain balance.
  *
- * Why it never pays twice. Every attempt is a signed transfer with a recent blockhash; the chain
- * accepts it only in a block whose height is at most its lastValidBlockHeight, and at most once
- * (same signature). Resending the recorded transaction is therefore always safe. A new attempt is
- * signed only when the current one is proven expired: the signature is not found while the
- * finalized block height is past its lastValidBlockHeight, read by a node that had processed the
- * slot that height was read at (contextSlot >= blockHeightSlot). Without that last check a node
- * lagging behind the one that gave the height could miss a landed transfer. The RPC must serve
- * full signature history (searchTransactionHistory) for the proof to hold.
+ * Why it never pays twice: see attempts.ts (resend the recorded bytes; sign anew only once the
+ * current attempt is proven expired).
  */
 
 // ---- Commands ----
@@ -67,26 +75,8 @@ export interface RecordSend {
   signature: string;
 }
 
-/**
- * One reading of the chain: getSignatureStatuses([signature], { searchTransactionHistory: true })
- * mapped by chainStatusOf, and getEpochInfo({ commitment: 'finalized' }) read first.
- */
-export interface ObserveChain {
-  type: 'ObserveChain';
-  signature: string;
-  /** finalized: landed and final · failed: landed final with an error · confirmed: landed, not final (error or not) · not_found. */
-  status: 'finalized' | 'confirmed' | 'failed' | 'not_found';
-  /** Finalized block height (getEpochInfo.blockHeight at finalized commitment). */
-  blockHeight: number;
-  /** The slot that height was read at (getEpochInfo.absoluteSlot, same call). */
-  blockHeightSlot: number;
-  /** context.slot of the getSignatureStatuses answer: the slot its node had processed. */
-  contextSlot: number;
-  /** Slot the transaction landed in, when found. */
-  slot?: number;
-  /** The transaction error, when failed. */
-  error?: string;
-}
+/** One reading of the chain for one of the attempts (attempts.ts, Observation). */
+export type ObserveChain = { type: 'ObserveChain' } & Observation;
 
 /** Gives up while no attempt can land (none signed, or the last proven expired): the funds go back. */
 export interface Abandon {
@@ -173,21 +163,6 @@ export type WithdrawalEvent =
 
 // ---- State ----
 
-/** One signed transfer. */
-export interface Attempt {
-  signature: string;
-  transaction: string;
-  lastValidBlockHeight: number;
-  signedAt: number;
-  sends: number;
-  lastSentAt: number | null;
-  /** live: may land · confirmed: seen landed, not final · expired: proven never to land · finalized / failed: landed final. */
-  status: 'live' | 'confirmed' | 'expired' | 'finalized' | 'failed';
-  slot: number | null;
-  /** Finalized height that proved the expiry. */
-  expiredAt: number | null;
-}
-
 export interface WithdrawalData {
   withdrawalId: string;
   account: string;
@@ -214,20 +189,12 @@ export type OpenedWithdrawal = Exclude<WithdrawalState, { status: 'none' }>;
 
 export const initialState = (): WithdrawalState => ({ status: 'none' });
 
-/** How long a live attempt waits (and is observed) before the same transaction is sent again. */
-export const RESEND_INTERVAL_MS = 2_000;
-/** How often a landed attempt is observed until it is final. */
-export const POLL_INTERVAL_MS = 2_000;
 
 /** The account decider's Withdraw ref of a withdrawal. */
 export const withdrawalRef = (withdrawalId: string): string => `withdrawal:${withdrawalId}`;
 /** The account decider's Credit ref of a withdrawal's refund. */
 export const withdrawalRefundRef = (withdrawalId: string): string => `withdrawal-refund:${withdrawalId}`;
 
-const currentAttempt = (w: WithdrawalData): Attempt | undefined => w.attempts[w.attempts.length - 1];
-/** Whether an attempt may still land (or has landed without being final). */
-const mayLand = (a: Attempt | undefined): a is Attempt & { status: 'live' | 'confirmed' } =>
-  a !== undefined && (a.status === 'live' || a.status === 'confirmed');
 
 // ---- nextAction ----
 
@@ -248,12 +215,8 @@ export function nextAction(state: OpenedWithdrawal, now: number): WithdrawalActi
     case 'rejected':
       return { type: 'done', outcome: state.status };
     case 'funded': {
-      const a = currentAttempt(state);
-      if (!mayLand(a)) return { type: 'sign', withdrawalId: state.withdrawalId, destination: state.destination, amount: state.amount };
-      const signatures = [a.signature, ...state.attempts.slice(0, -1).map((x) => x.signature)];
-      if (a.status === 'confirmed') return { type: 'wait', until: now + POLL_INTERVAL_MS, signatures };
-      if (a.lastSentAt === null || now >= a.lastSentAt + RESEND_INTERVAL_MS) return { type: 'send', signature: a.signature, transaction: a.transaction };
-      return { type: 'wait', until: a.lastSentAt + RESEND_INTERVAL_MS, signatures };
+      const step = attemptStep(state.attempts, now);
+      return step.type === 'sign' ? { type: 'sign', withdrawalId: state.withdrawalId, destination: state.destination, amount: state.amount } : step;
     }
   }
 }
@@ -265,9 +228,6 @@ const reject = (code: Code, context: Record<string, unknown> = {}) => fail(makeE
 const invalid = (field: string, problem: string) => reject('CUSTODY__WITHDRAWAL_INVALID', { field, problem });
 const attemptLive = (w: WithdrawalData, a: Attempt) =>
   reject('CUSTODY__WITHDRAWAL_ATTEMPT_LIVE', { withdrawalId: w.withdrawalId, signature: a.signature, lastValidBlockHeight: a.lastValidBlockHeight });
-const isHeight = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0;
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const OBSERVED = new Set(['finalized', 'confirmed', 'failed', 'not_found']);
 
 /** Turns a withdrawal command into events or a coded refusal. */
 export function decide(state: WithdrawalState, command: WithdrawalCommand, meta: CommandMeta): Result<WithdrawalEvent[]> {
@@ -292,22 +252,13 @@ export function decide(state: WithdrawalState, command: WithdrawalCommand, meta:
     }
     case 'RecordSigned': {
       if (w.status === 'requested') return reject('CUSTODY__WITHDRAWAL_NOT_DEBITED', { withdrawalId: w.withdrawalId });
-      const same = w.attempts.find((a) => a.signature === command.signature);
-      if (same) {
-        const repeat = same === currentAttempt(w) && same.transaction === command.transaction && same.lastValidBlockHeight === command.lastValidBlockHeight;
-        return repeat ? ok([]) : reject('CUSTODY__WITHDRAWAL_SIGNATURE_REUSED', { withdrawalId: w.withdrawalId, signature: command.signature });
-      }
+      const refusal = checkSigned(w.attempts, command);
+      if (refusal?.kind === 'repeat') return ok([]);
+      if (refusal?.kind === 'reused') return reject('CUSTODY__WITHDRAWAL_SIGNATURE_REUSED', { withdrawalId: w.withdrawalId, signature: command.signature });
       if (w.status !== 'funded') return closed();
-      if (!isSignature(command.signature)) return invalid('signature', 'must be a base58 transaction signature (64 bytes)');
-      if (typeof command.transaction !== 'string' || command.transaction === '' || !BASE64.test(command.transaction)) {
-        return invalid('transaction', 'must be the signed transaction in base64');
-      }
-      if (!isHeight(command.lastValidBlockHeight)) return invalid('lastValidBlockHeight', 'must be a non-negative integer');
-      const current = currentAttempt(w);
-      if (mayLand(current)) return attemptLive(w, current);
-      if (current?.expiredAt != null && command.lastValidBlockHeight <= current.expiredAt) {
-        return reject('CUSTODY__WITHDRAWAL_ATTEMPT_STALE', { lastValidBlockHeight: command.lastValidBlockHeight, blockHeight: current.expiredAt });
-      }
+      if (refusal?.kind === 'invalid') return invalid(refusal.field, refusal.problem);
+      if (refusal?.kind === 'live') return attemptLive(w, refusal.attempt);
+      if (refusal?.kind === 'stale') return reject('CUSTODY__WITHDRAWAL_ATTEMPT_STALE', { lastValidBlockHeight: command.lastValidBlockHeight, blockHeight: refusal.blockHeight });
       const { signature, transaction, lastValidBlockHeight } = command;
       return ok([{ type: 'WithdrawalSigned', signature, transaction, lastValidBlockHeight, at: meta.now }]);
     }
@@ -326,7 +277,7 @@ export function decide(state: WithdrawalState, command: WithdrawalCommand, meta:
       if (w.status === 'refunded' && w.reason === 'abandoned') return ok([]);
       if (w.status !== 'funded') return closed();
       if (typeof command.reason !== 'string' || command.reason === '') return invalid('reason', 'must say why');
-      const current = currentAttempt(w);
+      const current = currentAttempt(w.attempts);
       if (mayLand(current)) return attemptLive(w, current);
       return ok([{ type: 'WithdrawalAbandoned', reason: command.reason }]);
     }
@@ -347,41 +298,36 @@ function request(state: WithdrawalState, c: RequestWithdrawal, meta: CommandMeta
 
 function observe(w: OpenedWithdrawal, o: ObserveChain): Result<WithdrawalEvent[]> {
   if (w.status === 'requested') return reject('CUSTODY__WITHDRAWAL_NOT_DEBITED', { withdrawalId: w.withdrawalId });
-  if (!OBSERVED.has(o.status)) return invalid('status', 'must be finalized, confirmed, failed or not_found');
-  for (const field of ['blockHeight', 'blockHeightSlot', 'contextSlot'] as const) {
-    if (!isHeight(o[field])) return invalid(field, 'must be a non-negative integer');
-  }
-  const a = w.attempts.find((x) => x.signature === o.signature);
-  if (!a) return reject('CUSTODY__WITHDRAWAL_UNKNOWN_SIGNATURE', { withdrawalId: w.withdrawalId, signature: o.signature });
+  const bad = checkObservation(o);
+  if (bad?.kind === 'invalid') return invalid(bad.field, bad.problem);
+  if (!w.attempts.some((x) => x.signature === o.signature)) return reject('CUSTODY__WITHDRAWAL_UNKNOWN_SIGNATURE', { withdrawalId: w.withdrawalId, signature: o.signature });
   const contradiction = (problem: string) =>
     reject('CUSTODY__WITHDRAWAL_CHAIN_CONTRADICTION', { withdrawalId: w.withdrawalId, signature: o.signature, status: o.status, problem });
-  const landed = o.status !== 'not_found';
-  const slot = o.slot ?? null;
 
   if (w.status !== 'funded') {
     // Closed: a lagging node's not_found, or its confirmed for the closing landing, changes nothing;
     // a landing other than the closing one (or unlike it) would mean money moved twice or behind
     // the ledger's back: refuse loudly.
-    if (!landed) return ok([]);
+    if (o.status === 'not_found') return ok([]);
     if (w.status === 'paid' && o.signature === w.signature && o.status !== 'failed') return ok([]);
     if (w.status === 'refunded' && o.signature === w.signature && o.status !== 'finalized') return ok([]);
     return contradiction(`the withdrawal is ${w.status}${w.status === 'paid' ? ` by ${w.signature}` : ''}`);
   }
 
-  switch (o.status) {
+  const r = readOpen(w.attempts, o);
+  switch (r.kind) {
     case 'finalized':
-      // The chain is the truth: a final transfer was paid, whichever attempt it was.
-      return ok([{ type: 'WithdrawalFinalized', signature: a.signature, slot }]);
+      return ok([{ type: 'WithdrawalFinalized', signature: r.signature, slot: r.slot }]);
     case 'failed':
-      if (a.status === 'expired') return contradiction(`the attempt was proven expired at block height ${a.expiredAt}`);
-      return ok([{ type: 'WithdrawalFailed', signature: a.signature, error: o.error ?? 'unknown error' }]);
+      return ok([{ type: 'WithdrawalFailed', signature: r.signature, error: r.error }]);
     case 'confirmed':
-      if (a.status === 'expired') return contradiction(`the attempt was proven expired at block height ${a.expiredAt}`);
-      return ok(a.status === 'live' ? [{ type: 'WithdrawalConfirmed', signature: a.signature, slot }] : []);
-    case 'not_found': {
-      const proven = o.blockHeight > a.lastValidBlockHeight && o.contextSlot >= o.blockHeightSlot;
-      return ok(mayLand(a) && proven ? [{ type: 'WithdrawalAttemptExpired', signature: a.signature, blockHeight: o.blockHeight }] : []);
-    }
+      return ok([{ type: 'WithdrawalConfirmed', signature: r.signature, slot: r.slot }]);
+    case 'expired':
+      return ok([{ type: 'WithdrawalAttemptExpired', signature: r.signature, blockHeight: r.blockHeight }]);
+    case 'contradiction':
+      return contradiction(r.problem);
+    default:
+      return ok([]);
   }
 }
 
@@ -396,62 +342,30 @@ export function evolve(state: WithdrawalState, event: WithdrawalEvent, _meta?: C
   }
   if (state.status === 'none') return state;
   const w = state;
-  const attempt = (signature: string) => w.attempts.find((a) => a.signature === signature);
   switch (event.type) {
     case 'WithdrawalDebited':
       return { ...w, status: 'funded' };
     case 'WithdrawalRejected':
       return { ...w, status: 'rejected', code: event.code, message: event.message };
     case 'WithdrawalSigned':
-      w.attempts.push({
-        signature: event.signature,
-        transaction: event.transaction,
-        lastValidBlockHeight: event.lastValidBlockHeight,
-        signedAt: event.at,
-        sends: 0,
-        lastSentAt: null,
-        status: 'live',
-        slot: null,
-        expiredAt: null,
-      });
+      w.attempts.push(newAttempt(event, event.at));
       return w;
-    case 'WithdrawalSent': {
-      const a = attempt(event.signature);
-      if (a) {
-        a.sends += 1;
-        a.lastSentAt = event.at;
-      }
+    case 'WithdrawalSent':
+      evolveAttempt(w.attempts, { kind: 'sent', signature: event.signature, at: event.at });
       return w;
-    }
-    case 'WithdrawalConfirmed': {
-      const a = attempt(event.signature);
-      if (a) {
-        a.status = 'confirmed';
-        a.slot = event.slot;
-      }
+    case 'WithdrawalConfirmed':
+      evolveAttempt(w.attempts, { kind: 'confirmed', signature: event.signature, slot: event.slot });
       return w;
-    }
-    case 'WithdrawalAttemptExpired': {
-      const a = attempt(event.signature);
-      if (a) {
-        a.status = 'expired';
-        a.expiredAt = event.blockHeight;
-      }
+    case 'WithdrawalAttemptExpired':
+      evolveAttempt(w.attempts, { kind: 'expired', signature: event.signature, blockHeight: event.blockHeight });
       return w;
-    }
     case 'WithdrawalFinalized': {
-      const a = attempt(event.signature);
-      if (a) {
-        a.status = 'finalized';
-        a.slot = event.slot ?? a.slot;
-      }
+      const a = evolveAttempt(w.attempts, { kind: 'finalized', signature: event.signature, slot: event.slot });
       return { ...w, status: 'paid', signature: event.signature, slot: a?.slot ?? event.slot };
     }
-    case 'WithdrawalFailed': {
-      const a = attempt(event.signature);
-      if (a) a.status = 'failed';
+    case 'WithdrawalFailed':
+      evolveAttempt(w.attempts, { kind: 'failed', signature: event.signature });
       return { ...w, status: 'refunded', reason: 'failed', detail: event.error, signature: event.signature };
-    }
     case 'WithdrawalAbandoned':
       return { ...w, status: 'refunded', reason: 'abandoned', detail: event.reason, signature: null };
   }
@@ -471,26 +385,6 @@ export function react(state: WithdrawalState, event: WithdrawalEvent, _meta: Com
 }
 
 // ---- RPC mapping and view ----
-
-/** An entry of getSignatureStatuses' value array (null when the node knows nothing of the signature). */
-export interface RpcSignatureStatus {
-  slot: number;
-  confirmations: number | null;
-  err: unknown;
-  confirmationStatus?: 'processed' | 'confirmed' | 'finalized' | null;
-}
-
-/**
- * ObserveChain's status for a getSignatureStatuses entry. Only a final landing is "failed": an
- * error seen before finalization could be rolled back, and the same transaction land again.
- */
-export function chainStatusOf(status: RpcSignatureStatus | null | undefined): ObserveChain['status'] {
-  if (!status) return 'not_found';
-  // Nodes without confirmationStatus report confirmations: null for rooted (finalized) transactions.
-  const level = status.confirmationStatus ?? (status.confirmations === null ? 'finalized' : 'confirmed');
-  if (level !== 'finalized') return 'confirmed';
-  return status.err === null || status.err === undefined ? 'finalized' : 'failed';
-}
 
 /** What the API shows of a withdrawal (transactions left out). */
 export interface WithdrawalView {
@@ -513,7 +407,7 @@ export function withdrawalView(state: OpenedWithdrawal): WithdrawalView {
     destination: state.destination,
     amount: state.amount,
     status: state.status,
-    signature: state.status === 'paid' ? state.signature : (currentAttempt(state)?.signature ?? null),
+    signature: state.status === 'paid' ? state.signature : (currentAttempt(state.attempts)?.signature ?? null),
     attempts: state.attempts.map((a) => ({ signature: a.signature, status: a.status, lastValidBlockHeight: a.lastValidBlockHeight, sends: a.sends })),
     refund: state.status === 'refunded' ? { reason: state.reason, detail: state.detail } : null,
   };
