@@ -216,8 +216,10 @@ describe('helpers', () => {
       withdrawn: '0',
       payoutsSent: '3',
       payoutsReceived: '4',
+      payoutsOnChain: '5',
+      escrow: true,
       holds: [],
     };
-    expect(balanceAmounts(view)).toEqual({ available: 1_500_000_000n, held: 1n, credited: 2n, withdrawn: 0n, payoutsSent: 3n, payoutsReceived: 4n });
+    expect(balanceAmounts(view)).toEqual({ available: 1_500_000_000n, held: 1n, credited: 2n, withdrawn: 0n, payoutsSent: 3n, payoutsReceived: 4n, payoutsOnChain: 5n });
   });
 });

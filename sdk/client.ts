@@ -220,6 +220,7 @@ export interface BalanceAmounts {
   withdrawn: bigint;
   payoutsSent: bigint;
   payoutsReceived: bigint;
+  payoutsOnChain: bigint;
 }
 
 /** The amounts of a balance as bigint. */
@@ -231,6 +232,7 @@ export function balanceAmounts(view: Omit<BalanceView, 'holds'>): BalanceAmounts
     withdrawn: toAmount(view.withdrawn),
     payoutsSent: toAmount(view.payoutsSent),
     payoutsReceived: toAmount(view.payoutsReceived),
+    payoutsOnChain: toAmount(view.payoutsOnChain),
   };
 }
 

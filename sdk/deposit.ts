@@ -3,6 +3,8 @@ import type { Signer } from '../durable-objects/contracts/auth.ts';
 import { decodeBase58, encodeBase58 } from '../programs/client/base58.ts';
 import { depositMemo } from '../durable-objects/domain/custody/deposit.ts';
 import { associatedTokenAddress } from '../programs/client/address.ts';
+import { escrowDepositInstructions } from '../programs/client/escrow.ts';
+import { escrowAddresses } from '../programs/client/program-addresses.ts';
 import { depositInstructions, sendAndFinalize, waitFinalized } from '../programs/client/mint.ts';
 import { solanaRpc, toBase64 } from '../programs/client/rpc.ts';
 import { readCompactU16 } from '../programs/client/compact-u16.ts';
@@ -105,6 +107,20 @@ export async function transferToCustody(o: { chain: ChainInfo; wallet: DepositWa
   return sendAndFinalize(solanaRpc(o.chain.rpcUrl), { instructions, signers: [await transactionSigner(o.wallet)] });
 }
 
+/**
+ * Deposits `amount` from the wallet's associated token account into the wallet's own escrow
+ * (opening it first when it has none, the wallet paying its rent), and waits until it is finalized.
+ */
+export async function depositToEscrow(o: { chain: ChainInfo & { escrow: NonNullable<ChainInfo['escrow']> }; wallet: DepositWallet; amount: bigint }): Promise<{ signature: string; slot: number }> {
+  const buyer = o.wallet.publicKey;
+  const rpc = solanaRpc(o.chain.rpcUrl);
+  const { escrow } = await escrowAddresses(buyer, o.chain.escrow.program);
+  const open = (await rpc.getAccountInfo(escrow, 'confirmed')).value === null;
+  const instructions = await escrowDepositInstructions({ buyer, mint: o.chain.mint, amount: o.amount, open, programId: o.chain.escrow.program });
+  if (isTransactionWallet(o.wallet)) return sendThroughWallet(o.chain.rpcUrl, o.wallet, instructions);
+  return sendAndFinalize(rpc, { instructions, signers: [await transactionSigner(o.wallet)] });
+}
+
 /** The base units of $DOUG `owner`'s associated token account holds on chain (0 when it has none). */
 export async function walletTokenBalance(chain: ChainInfo, owner: string): Promise<bigint> {
   const account = await solanaRpc(chain.rpcUrl).getAccountInfo(await associatedTokenAddress(owner, chain.mint), 'confirmed');
@@ -114,9 +130,20 @@ export async function walletTokenBalance(chain: ChainInfo, owner: string): Promi
   return new DataView(data.buffer, data.byteOffset + 64, 8).getBigUint64(0, true);
 }
 
-/** Transfers into custody, then has the server credit it (`client` signs the deposit request: the wallet or its session). */
+/**
+ * Moves the wallet's $DOUG to where the marketplace holds it (the wallet's escrow when the server
+ * uses escrow custody, else custody with the memo), then has the server credit it (`client` signs
+ * the deposit request: the wallet or its session). An escrow deposit always credits the wallet itself.
+ */
 export async function depositFromWallet(client: DougClient, o: { wallet: DepositWallet; amount: bigint; account?: string; chain?: ChainInfo }): Promise<DepositResponse> {
   const chain = o.chain ?? (await client.chain());
+  if (chain.escrow) {
+    if (o.account !== undefined && o.account !== o.wallet.publicKey) {
+      throw new DougApiError({ status: 0, code: CLIENT_ERRORS.INVALID_ARGUMENT, message: 'an escrow deposit credits the wallet that makes it; deposit from the account’s own wallet', context: { account: o.account } });
+    }
+    const { signature } = await depositToEscrow({ chain: { ...chain, escrow: chain.escrow }, wallet: o.wallet, amount: o.amount });
+    return client.deposit(signature);
+  }
   const { signature } = await transferToCustody({ chain, wallet: o.wallet, amount: o.amount, ...(o.account ? { account: o.account } : {}) });
   return client.deposit(signature);
 }

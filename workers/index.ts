@@ -20,6 +20,7 @@ export { AccountObject } from '../durable-objects/runtime/account-object.ts';
 export { JobObject } from '../durable-objects/runtime/job-object.ts';
 export { MarketObject } from '../durable-objects/runtime/market-object.ts';
 export { WithdrawalObject } from '../durable-objects/runtime/withdrawal-object.ts';
+export { SettlementObject } from '../durable-objects/runtime/settlement-object.ts';
 export { PlacementObject } from '../durable-objects/runtime/placement-object.ts';
 
 type Req = IRequest & Request;

@@ -93,7 +93,29 @@ export interface BalanceView {
   withdrawn: AmountString;
   payoutsSent: AmountString;
   payoutsReceived: AmountString;
+  /** Payouts and fees of settled holds that left the ledger to be paid on chain from the account's escrow. */
+  payoutsOnChain: AmountString;
+  /** Whether the account's money is in its escrow on chain (escrow custody). */
+  escrow: boolean;
+  /** With `escrow`: the account's settlement on chain; null before its first settled hold. */
+  settlement?: SettlementWire | null;
   holds: { holdId: string; amount: AmountString; remaining: AmountString; status: string }[];
+}
+
+/**
+ * A buyer's settlement on chain: verified payouts wait (`pending`, gross) until the batch that pays
+ * them is final, then count as `paid`. `lastError` says why the last batch failed, if it did.
+ */
+export interface SettlementWire {
+  buyer: string;
+  nextBatch: AmountString;
+  pending: AmountString;
+  queued: number;
+  open: { batch: AmountString; payouts: number; gross: AmountString; signature: string | null; status: string | null } | null;
+  paid: { batches: number; payouts: number; gross: AmountString; fee: AmountString };
+  recent: { batch: AmountString; signature: string; slot: number | null; payouts: number; gross: AmountString; at: number }[];
+  failures: number;
+  lastError: string | null;
 }
 
 export interface LedgerEntry {
@@ -140,13 +162,29 @@ export interface DepositResponse {
   slot: number;
 }
 
-/** GET /v1/chain: where $DOUG lives and where deposits go (send `mint` to `custodyTokenAccount` with the memo `doug:deposit:<account>`). */
+/**
+ * GET /v1/chain: where $DOUG lives and where deposits go. With `escrow` (escrow custody), each buyer
+ * deposits into their own escrow with the escrow program (open it once, then `deposit`); without,
+ * send `mint` to `custodyTokenAccount` with the memo `doug:deposit:<account>`.
+ */
 export interface ChainInfo {
   rpcUrl: string;
   mint: string;
   decimals: number;
   custodyTokenAccount: string;
   custodyAuthority: string;
+  escrow?: EscrowInfo;
+}
+
+/** The escrow program as this marketplace uses it. */
+export interface EscrowInfo {
+  program: string;
+  config: string;
+  /** The settlement authority: pays providers from escrows, co-signs immediate withdrawals. */
+  authority: string;
+  /** After a withdrawal request, how long before the buyer may withdraw alone. */
+  withdrawTimelockSeconds: number;
+  feeBps: number;
 }
 
 /** POST /v1/faucet (local mode): with a chain, $DOUG is minted to the wallet, which then deposits; without one the ledger is credited directly. */

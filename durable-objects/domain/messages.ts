@@ -1,5 +1,5 @@
 import type { AccountCommand } from './account/commands.ts';
-import type { SettlementCommand } from './custody/settlement.ts';
+import type { SettlementCommand } from './custody/settlement-commands.ts';
 import type { JobCommand } from './job/commands.ts';
 import type { MarketCommand } from './market/commands.ts';
 

@@ -1,7 +1,8 @@
-import type { Custody } from '../domain/custody/custody.ts';
+import type { Custody, EscrowCustody } from '../domain/custody/custody.ts';
 import { isPublicKey } from '../domain/custody/keys.ts';
 import { DECIMALS } from '../domain/money.ts';
 import { tokenAccountCustody, type ChainConfig, type CustodyOptions } from '../../programs/client/custody.ts';
+import { escrowCustody } from '../../programs/client/escrow-custody.ts';
 import { chainFailure } from '../../programs/client/errors.ts';
 import type { Env } from './env.ts';
 
@@ -38,4 +39,23 @@ export function custodyFor(env: Env, o: CustodyOptions & { withdrawals?: boolean
   // A caller that withdraws is refused now rather than at its first buildWithdrawal.
   if (!authorityKey && o.withdrawals) throw chainFailure('CUSTODY__NOT_CONFIGURED', { missing: 'CUSTODY_AUTHORITY_KEY' });
   return tokenAccountCustody({ ...chain, authorityKey }, { timeoutMs: o.timeoutMs });
+}
+
+/** Whether custody is the escrow program (ESCROW_PROGRAM set): deposits into escrows, payouts settled on chain. */
+export const escrowMode = (env: Env): boolean => hasChain(env) && typeof env.ESCROW_PROGRAM === 'string' && env.ESCROW_PROGRAM.trim() !== '';
+
+/**
+ * Custody in the escrow program. Throws CUSTODY__NOT_CONFIGURED when the chain or ESCROW_PROGRAM is
+ * missing (or, with `settles`, the settlement authority's key CUSTODY_AUTHORITY_KEY).
+ */
+export function escrowCustodyFor(env: Env, o: CustodyOptions & { settles?: boolean } = {}): EscrowCustody {
+  const missing: string[] = [];
+  const url = env.SOLANA_RPC_URL?.trim() ?? '';
+  if (!/^https?:\/\/\S+$/.test(url)) missing.push('SOLANA_RPC_URL');
+  if (!isPublicKey(env.DOUG_MINT)) missing.push('DOUG_MINT');
+  if (!isPublicKey(env.ESCROW_PROGRAM?.trim())) missing.push('ESCROW_PROGRAM');
+  const authorityKey = env.CUSTODY_AUTHORITY_KEY?.trim();
+  if (o.settles && !authorityKey) missing.push('CUSTODY_AUTHORITY_KEY');
+  if (missing.length > 0) throw chainFailure('CUSTODY__NOT_CONFIGURED', { missing: missing.join(', ') });
+  return escrowCustody({ rpcUrl: url, mint: env.DOUG_MINT!, decimals: DECIMALS, escrowProgram: env.ESCROW_PROGRAM!.trim(), authorityKey }, { timeoutMs: o.timeoutMs });
 }

@@ -1,5 +1,5 @@
 import type { AggregateKind } from '../domain/decider.ts';
-import type { AccountNamespace, JobNamespace, MarketNamespace, PlacementNamespace, WithdrawalNamespace } from './objects.ts';
+import type { AccountNamespace, JobNamespace, MarketNamespace, PlacementNamespace, SettlementNamespace, WithdrawalNamespace } from './objects.ts';
 
 /** Bindings of the Worker and its objects (wrangler.toml). */
 export interface Env {
@@ -10,6 +10,8 @@ export interface Env {
   WITHDRAWALS: WithdrawalNamespace;
   /** One placement process per bid (id = bid id) and per challenge (`challenge_<jobId>`). */
   PLACEMENTS: PlacementNamespace;
+  /** One settlement process per buyer (escrow custody): the buyer's verified payouts, paid from their escrow in batches. */
+  SETTLEMENTS: SettlementNamespace;
   DB: D1Database;
   /** Content-addressed models (models/<sha256>), job inputs (inputs/<sha256>) and results (results/<job>/<replica>). */
   BLOBS: R2Bucket;
@@ -26,6 +28,12 @@ export interface Env {
   DOUG_MINT?: string;
   /** Custody's token account for DOUG_MINT (base58): where deposits go, where withdrawals come from. */
   CUSTODY_TOKEN_ACCOUNT?: string;
+  /**
+   * The escrow program (base58). Set: custody is the escrow program (deposits into each buyer's
+   * escrow, payouts settled on chain from it, CUSTODY_AUTHORITY_KEY being its settlement
+   * authority). Unset: custody is CUSTODY_TOKEN_ACCOUNT.
+   */
+  ESCROW_PROGRAM?: string;
   /** Public key of the custody authority, owner of CUSTODY_TOKEN_ACCOUNT. */
   CUSTODY_AUTHORITY?: string;
   /** Secret: the custody authority's 64-byte Solana secret key, base58 (`wrangler secret put CUSTODY_AUTHORITY_KEY`). */

@@ -4,7 +4,7 @@ import type { AggregateKind, CommandMeta, Decider } from '../domain/decider.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { EventStore, type Decision } from './event-store.ts';
-import { accountObject, jobObject, marketObject, type Envelope } from './objects.ts';
+import { accountObject, jobObject, marketObject, settlementObject, type Envelope } from './objects.ts';
 import { ACK_TIMEOUT_MS, packProjection, projectionBackoffMs } from './projection.ts';
 import { backoffMs } from './backoff.ts';
 
@@ -296,11 +296,12 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     void this.ctx.storage.setAlarm(at);
   }
 
-  /** The receiver of an outbox message: only markets, jobs and accounts receive messages. */
+  /** The receiver of an outbox message: only markets, jobs, accounts and settlements receive messages. */
   private stubFor(kind: AggregateKind, id: string): { receive(e: Envelope): Promise<Result<unknown>> } {
     if (kind === 'market') return marketObject(this.env, id);
     if (kind === 'job') return jobObject(this.env, id);
     if (kind === 'account') return accountObject(this.env, id);
+    if (kind === 'settlement') return settlementObject(this.env, id);
     throw new Error(`${kind} objects receive no messages`);
   }
 }

@@ -1,5 +1,6 @@
 import type { AccountBalance, AccountCommand, AccountEvent } from '../domain/account/index.ts';
 import type { WithdrawalView, RequestWithdrawal, WithdrawalEvent } from '../domain/custody/index.ts';
+import type { SettlementEvent, SettlementView } from '../domain/custody/settlement.ts';
 import type { CommandMeta } from '../domain/decider.ts';
 import type { JobCommand, JobEvent, JobView } from '../domain/job/index.ts';
 import type { MarketCommand, MarketEvent } from '../domain/market/index.ts';
@@ -81,6 +82,13 @@ export interface WithdrawalRpc extends ObjectRpc<WithdrawalEvent> {
   abandon(reason: string, meta: CommandMeta): Promise<Result<Decision<WithdrawalEvent>>>;
 }
 
+export interface SettlementRpc extends ObjectRpc<SettlementEvent> {
+  /** The buyer's settlement on chain; null when nothing was ever queued. */
+  view(): Promise<SettlementView | null>;
+  /** Runs due steps now, ignoring the backoff (an operator's nudge), and answers the view. */
+  kick(): Promise<SettlementView | null>;
+}
+
 export interface PlacementRpc extends ObjectRpc<PlacementEvent> {
   /** Holds the bid's escrow, places the bid, releases the escrow if the market refuses; answers the market's outcome. */
   placeBid(terms: PlacementTerms, meta: CommandMeta): Promise<Result<OrderOutcome>>;
@@ -95,6 +103,7 @@ export type JobNamespace = Namespace<JobRpc>;
 export type AccountNamespace = Namespace<AccountRpc>;
 export type WithdrawalNamespace = Namespace<WithdrawalRpc>;
 export type PlacementNamespace = Namespace<PlacementRpc>;
+export type SettlementNamespace = Namespace<SettlementRpc>;
 
 /**
  * An object reached by name, typed exactly as its class declares. Workers' own stub types rewrite
@@ -110,6 +119,7 @@ interface Namespaces {
   ACCOUNTS: AccountNamespace;
   WITHDRAWALS: WithdrawalNamespace;
   PLACEMENTS: PlacementNamespace;
+  SETTLEMENTS: SettlementNamespace;
 }
 
 export const marketObject = (env: Pick<Namespaces, 'MARKETS'>, market: string): MarketRpc => reach(env.MARKETS, market);
@@ -117,3 +127,5 @@ export const jobObject = (env: Pick<Namespaces, 'JOBS'>, jobId: string): JobRpc 
 export const accountObject = (env: Pick<Namespaces, 'ACCOUNTS'>, key: string): AccountRpc => reach(env.ACCOUNTS, key);
 export const withdrawalObject = (env: Pick<Namespaces, 'WITHDRAWALS'>, id: string): WithdrawalRpc => reach(env.WITHDRAWALS, id);
 export const placementObject = (env: Pick<Namespaces, 'PLACEMENTS'>, id: string): PlacementRpc => reach(env.PLACEMENTS, id);
+/** One buyer's settlement on chain (escrow custody), by the buyer's key. */
+export const settlementObject = (env: Pick<Namespaces, 'SETTLEMENTS'>, buyer: string): SettlementRpc => reach(env.SETTLEMENTS, buyer);

@@ -5,20 +5,22 @@ import { domainError } from '../../durable-objects/domain/errors.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { errorResponse, json } from '../http.ts';
 import { valid } from '../validate.ts';
-import { chainConfig, custodyFor } from '../../durable-objects/runtime/chain.ts';
+import { chainConfig, custodyFor, escrowCustodyFor, escrowMode } from '../../durable-objects/runtime/chain.ts';
 import { onChain } from '../../programs/client/errors.ts';
 import { accountObject } from '../../durable-objects/runtime/objects.ts';
 import { signed } from './common.ts';
 
 /**
  * POST /v1/deposits {signature}: credits a finalized transfer of $DOUG into custody to the account
- * its memo names, once. Signed with scope 'orders' (a portal session key may submit it) or by the
+ * its memo names, once; with escrow custody, a finalized `deposit` into a buyer's escrow to that
+ * buyer (source 'escrow': the account's settlements are then paid from the escrow). Signed with scope 'orders' (a portal session key may submit it) or by the
  * wallet; whoever submits, the memo decides the account. The account object applies a Credit ref
  * once, so concurrent or repeated submissions of one signature credit it exactly once; the others
  * answer CUSTODY__DEPOSIT_ALREADY_CREDITED (409).
  */
 export async function deposit(request: Request, env: Env): Promise<Response> {
-  const custody = custodyFor(env);
+  const escrow = escrowMode(env);
+  const custody = escrow ? escrowCustodyFor(env) : custodyFor(env);
   const req = await signed(request, env, 'orders');
   const { signature } = valid(DepositSchema, req.body);
   await req.commit();
@@ -28,7 +30,8 @@ export async function deposit(request: Request, env: Env): Promise<Response> {
   const d = verified.value;
 
   const ref = depositRef(signature);
-  const credited = await accountObject(env, d.account).execute(d.account, { type: 'Credit', ref, amount: d.amount, source: 'deposit' }, { commandId: ref, actor: req.caller.actor, now: req.now });
+  const source = escrow ? 'escrow' : 'deposit';
+  const credited = await accountObject(env, d.account).execute(d.account, { type: 'Credit', ref, amount: d.amount, source }, { commandId: ref, actor: req.caller.actor, now: req.now });
   // A repeat of the command id answers the first result with `repeated`; a Credit of a ref seen
   // under another command id is refused by the decider. Both mean: credited before.
   const already = credited.ok ? credited.value.repeated : credited.error.code === 'ACCOUNT__CREDIT_ALREADY_APPLIED';
@@ -39,8 +42,9 @@ export async function deposit(request: Request, env: Env): Promise<Response> {
 }
 
 /** GET /v1/chain: where $DOUG lives, for clients that deposit (CUSTODY__NOT_CONFIGURED without a chain). */
-export function chainInfo(_request: Request, env: Env): Response {
+export async function chainInfo(_request: Request, env: Env): Promise<Response> {
   const holding = custodyFor(env).holding();
+  const escrow = escrowMode(env) ? await onChain(() => escrowCustodyFor(env).holding()) : null;
   // A private RPC URL (one with an API key in it) stays on the server: clients get SOLANA_PUBLIC_RPC_URL when set.
   const body: ChainInfo = {
     rpcUrl: env.SOLANA_PUBLIC_RPC_URL?.trim() || chainConfig(env).rpcUrl,
@@ -48,6 +52,9 @@ export function chainInfo(_request: Request, env: Env): Response {
     decimals: holding.decimals,
     custodyTokenAccount: holding.tokenAccount,
     custodyAuthority: holding.authority,
+    ...(escrow && {
+      escrow: { program: escrow.program, config: escrow.config, authority: escrow.authority, withdrawTimelockSeconds: Number(escrow.withdrawTimelockSeconds), feeBps: escrow.feeBps },
+    }),
   };
   return json(body);
 }

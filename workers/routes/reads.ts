@@ -8,7 +8,7 @@ import { marketList, type MarketConfig } from '../config.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { amountKey } from '../projector.ts';
 import { valid } from '../validate.ts';
-import { accountObject, jobObject, marketObject } from '../../durable-objects/runtime/objects.ts';
+import { accountObject, jobObject, marketObject, settlementObject } from '../../durable-objects/runtime/objects.ts';
 import { knownMarket, nextCursor, pageParams, signed } from './common.ts';
 import { hasChain } from '../../durable-objects/runtime/chain.ts';
 import { custodyCheck } from '../reconcile.ts';
@@ -207,10 +207,15 @@ function accountKey(params: Record<string, string>): string {
   return key;
 }
 
-/** GET /v1/accounts/:key: live balance from the account object. */
+/**
+ * GET /v1/accounts/:key: live balance from the account object; for an escrow-funded account also
+ * its settlement on chain (payouts pending until their batch is final, then paid).
+ */
 export async function getAccount(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const key = accountKey(request.params);
-  return json({ account: key, ...(await accountObject(env, key).balance()) });
+  const balance = await accountObject(env, key).balance();
+  const settlement = balance.escrow ? await settlementObject(env, key).view() : null;
+  return json({ account: key, ...balance, ...(balance.escrow && { settlement }) });
 }
 
 /** GET /v1/accounts/:key/holds: a page of the account's holds. */

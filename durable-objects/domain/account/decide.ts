@@ -5,7 +5,7 @@ import { FEE_POOL_ACCOUNT } from '../params.ts';
 import { fail, ok, type Result } from '../result.ts';
 import type { AccountCommand } from './commands.ts';
 import { ACCOUNT_ERRORS } from './errors.ts';
-import type { QueuePayouts } from '../custody/settlement.ts';
+import type { QueuePayouts } from '../custody/settlement-commands.ts';
 import type { AccountEvent, CreditSource } from './events.ts';
 import { NONCE_RETENTION_MS, NONCE_WINDOW_MS, type AccountState } from './state.ts';
 

@@ -1,6 +1,8 @@
 import type { Amount } from '../money.ts';
 import type { Result } from '../result.ts';
 import type { Deposit } from './deposit.ts';
+import type { SignedTransaction } from './attempts.ts';
+import type { QueuedPayout } from './settlement.ts';
 import type { ObserveChain } from './withdrawal.ts';
 
 /*
@@ -65,4 +67,47 @@ export interface Custody {
   observe(signatures: string[]): Promise<Observation[]>;
   /** Custody's token balance at finalized commitment, for the audit's reconciliation. */
   balance(): Promise<Amount>;
+}
+
+/** Where the escrow program holds buyers' $DOUG, for clients that deposit (GET /v1/chain). */
+export interface EscrowHolding {
+  program: string;
+  config: string;
+  mint: string;
+  decimals: number;
+  /** The settlement authority (co-signs immediate withdrawals). */
+  authority: string;
+  /** Seconds after a buyer's request before they may withdraw alone. */
+  withdrawTimelockSeconds: bigint;
+  feeBps: number;
+}
+
+/** One buyer's escrow as the chain holds it (finalized). */
+export interface EscrowState {
+  escrow: string;
+  vault: string;
+  nextBatch: bigint;
+  /** Unix seconds of a pending withdrawal request; 0n when none. */
+  withdrawalRequestedAt: bigint;
+  settledTotal: Amount;
+  balance: Amount;
+}
+
+/**
+ * Custody in the escrow program (programs/escrow): each buyer's $DOUG in their own escrow, paid to
+ * providers by the settlement authority in numbered batches (the settlement decider). Same
+ * conventions as Custody: refusals are values, RPC failures throw, reads are finalized.
+ */
+export interface EscrowCustody {
+  holding(): Promise<EscrowHolding>;
+  /** Reads the transaction at finalized commitment and runs verifyEscrowDeposit on it. */
+  verifyDeposit(signature: string): Promise<Result<Deposit>>;
+  /** A buyer's escrow; null when they have opened none. */
+  escrow(buyer: string): Promise<EscrowState | null>;
+  /** Builds and signs the `settle` of one batch on a fresh blockhash (receipts hash over batchReceipts). Sends nothing. */
+  buildSettlement(b: { buyer: string; batch: bigint; payouts: readonly QueuedPayout[] }): Promise<SignedTransaction>;
+  send(transaction: string): Promise<void>;
+  observe(signatures: string[]): Promise<Observation[]>;
+  /** What the program holds: every escrow vault together, the reward vault and the treasury, finalized. */
+  balances(): Promise<{ escrows: number; vaults: Amount; rewardVault: Amount; treasury: Amount }>;
 }

@@ -14,11 +14,11 @@ import {
   readOpen,
   total,
   type Attempt,
-  type Observation,
   type SignedTransaction,
 } from './attempts.ts';
 import { CUSTODY_ERRORS } from './errors.ts';
 import { isPublicKey } from './keys.ts';
+import type { ObserveChain, Payout, QueuedPayout, QueuePayouts, SettlementCommand } from './settlement-commands.ts';
 
 /*
  * Settlement on chain: one aggregate per buyer, paying the buyer's verified jobs from their escrow
@@ -44,20 +44,6 @@ import { isPublicKey } from './keys.ts';
  * records can recompute it and match it with the escrow's lastReceiptsHash.
  */
 
-/** One job replica's payment: `gross` leaves the escrow, `fee` of it goes to the fee accounts, `net` to the provider. */
-export interface Payout {
-  /** The provider's wallet (the owner of the token account paid). */
-  provider: string;
-  gross: Amount;
-  fee: Amount;
-  net: Amount;
-}
-
-/** A payout with the hold it settles. */
-export interface QueuedPayout extends Payout {
-  holdId: string;
-}
-
 /** Most payouts one batch carries: what one legacy transaction fits (test/bench/programs.ts). */
 export const MAX_BATCH_PAYOUTS = 48;
 /** Most distinct providers one batch pays: each is a writable account of the transaction (and one more instruction creating its token account). */
@@ -65,42 +51,9 @@ export const MAX_BATCH_PROVIDERS = 6;
 export const RETRY_MIN_MS = 2_000;
 export const RETRY_MAX_MS = 120_000;
 
-// ---- Commands ----
+// ---- Commands (settlement-commands.ts: what other objects may send here) ----
 
-/** A settled hold's payouts, sent by the buyer's account; applied once per hold. */
-export interface QueuePayouts {
-  type: 'QueuePayouts';
-  buyer: string;
-  holdId: string;
-  payouts: Payout[];
-}
-
-/** Turns the head of the queue into the next batch (the shell asks when nextAction says open). */
-export interface OpenBatch {
-  type: 'OpenBatch';
-}
-
-/** A signed `settle` of the open batch, recorded before it is sent. */
-export interface RecordSigned extends SignedTransaction {
-  type: 'RecordSigned';
-}
-
-/** The open batch's transaction was sent (whatever RPC answered). */
-export interface RecordSend {
-  type: 'RecordSend';
-  signature: string;
-}
-
-/** One reading of the chain for one of the open batch's attempts. */
-export type ObserveChain = { type: 'ObserveChain' } & Observation;
-
-/** The escrow's nextBatch as read on chain (finalized) after a failed batch. */
-export interface SyncNextBatch {
-  type: 'SyncNextBatch';
-  nextBatch: bigint;
-}
-
-export type SettlementCommand = QueuePayouts | OpenBatch | RecordSigned | RecordSend | ObserveChain | SyncNextBatch;
+export type { ObserveChain, OpenBatch, Payout, QueuedPayout, QueuePayouts, RecordSend, RecordSigned, SettlementCommand, SyncNextBatch } from './settlement-commands.ts';
 
 // ---- Events ----
 
@@ -284,6 +237,9 @@ export function decide(s: SettlementState, c: SettlementCommand, meta: CommandMe
     }
     case 'RecordSigned': {
       if (!s.open) return reject('CUSTODY__SETTLEMENT_NO_BATCH');
+      // A transaction signed for another batch (a late repeat of a closed batch's) would be taken
+      // for this one's: when it is reported final, this batch would count as paid.
+      if (c.batch !== s.open.batch) return invalid('batch', `the open batch is ${s.open.batch}, not ${String(c.batch)}`);
       const refusal = checkSigned(s.open.attempts, c);
       switch (refusal?.kind) {
         case 'repeat':
@@ -321,6 +277,7 @@ function queue(s: SettlementState, c: QueuePayouts): Result<SettlementEvent[]> {
   if (s.holds.has(c.holdId)) return ok([]);
   if (!Array.isArray(c.payouts)) return invalid('payouts', 'must be a list');
   for (const [i, p] of c.payouts.entries()) {
+    if (typeof p !== 'object' || p === null) return invalid(`payouts[${i}]`, 'must be a payout');
     if (!isPublicKey(p.provider)) return invalid(`payouts[${i}].provider`, 'must be a wallet (base58)');
     if (p.provider === c.buyer) return invalid(`payouts[${i}].provider`, 'a buyer’s escrow never pays the buyer');
     for (const k of ['gross', 'fee', 'net'] as const) {

@@ -457,7 +457,7 @@ export function react(state: JobState, event: JobEvent, _meta: CommandMeta): Out
               type: 'SettleHold' as const,
               holdId,
               account: job.buyer,
-              payouts: paid.map((p) => ({ account: p.provider, amount: p.net })),
+              payouts: paid.map((p) => ({ account: p.provider, amount: p.net, fee: p.fee })),
               fee: paid.reduce((sum, p) => sum + p.fee, 0n),
             },
           };

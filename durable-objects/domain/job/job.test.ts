@@ -178,7 +178,7 @@ describe('results of a job with two replicas', () => {
           type: 'SettleHold',
           holdId: 'bid_cpu_job1',
           account: 'buyer',
-          payouts: [{ account: 'p0', amount: 975_000n }, { account: 'p1', amount: 877_500n }],
+          payouts: [{ account: 'p0', amount: 975_000n, fee: 25_000n }, { account: 'p1', amount: 877_500n, fee: 22_500n }],
           fee: 47_500n,
         },
       },
@@ -388,7 +388,7 @@ describe('a single-replica job', () => {
       { type: 'JobSettled', payouts: [pay(1, 9_000n)], fee: 22_500n, holds: ['bid_cpu_job1', 'ch-1'], releaseSlots: [] },
     ]);
     expect(reactTo(challenged, events[2]!).map((m) => m.command)).toEqual([
-      { type: 'SettleHold', holdId: 'bid_cpu_job1', account: 'buyer', payouts: [{ account: 'p1', amount: 877_500n }], fee: 22_500n },
+      { type: 'SettleHold', holdId: 'bid_cpu_job1', account: 'buyer', payouts: [{ account: 'p1', amount: 877_500n, fee: 22_500n }], fee: 22_500n },
       { type: 'SettleHold', holdId: 'ch-1', account: 'buyer', payouts: [], fee: 0n },
     ]);
   });
@@ -857,7 +857,7 @@ describe('a run that fails (job/failure.ts)', () => {
     expect(reactTo([created(2), granted(0), granted(1), failed(0), failed(1)], jobFailed)).toEqual([
       {
         to: { kind: 'account', id: 'buyer' },
-        command: { type: 'SettleHold', holdId: 'bid_cpu_job1', account: 'buyer', payouts: [{ account: 'p0', amount: 19_500n }, { account: 'p1', amount: 17_550n }], fee: 950n },
+        command: { type: 'SettleHold', holdId: 'bid_cpu_job1', account: 'buyer', payouts: [{ account: 'p0', amount: 19_500n, fee: 500n }, { account: 'p1', amount: 17_550n, fee: 450n }], fee: 950n },
       },
     ]);
   });

@@ -1,0 +1,91 @@
+import type { EscrowCustody } from '../../durable-objects/domain/custody/custody.ts';
+import { verifyEscrowDeposit } from '../../durable-objects/domain/custody/deposit.ts';
+import { batchReceipts } from '../../durable-objects/domain/custody/settlement.ts';
+import { ESCROW_INSTRUCTIONS, ESCROW_PROGRAM_ID } from '../escrow/constants.ts';
+import { chainFailure } from './errors.ts';
+import { listEscrows, readEscrow, readEscrowConfig, settleInstructions, type EscrowConfigReading } from './escrow.ts';
+import { escrowAddresses } from './program-addresses.ts';
+import { solanaRpc, toBase64 } from './rpc.ts';
+import { observeWithdrawal, sendWithdrawal } from './transfer.ts';
+import { signerFromSecretKey, signLegacyTransaction, type TransactionSigner } from './tx.ts';
+
+/*
+ * Custody in the escrow program: deposits are read from the chain, settlement batches are signed
+ * with the settlement authority's key (the Worker's secret), everything else only reads. The
+ * configuration (fee accounts, staking program, authority) is read from the chain once and kept;
+ * the key must be the configuration's authority.
+ */
+
+export interface EscrowChainConfig {
+  rpcUrl: string;
+  mint: string;
+  decimals: number;
+  escrowProgram: string;
+  /** The settlement authority's 64-byte secret key (base58), when this deployment settles. */
+  authorityKey?: string;
+}
+
+/** Per-call RPC deadline of settlement steps: a hung node costs one step this long, then a retry. */
+export const SETTLEMENT_RPC_TIMEOUT_MS = 5_000;
+
+export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number } = {}): EscrowCustody {
+  const programId = chain.escrowProgram || ESCROW_PROGRAM_ID;
+  const reads = solanaRpc(chain.rpcUrl, { timeoutMs: o.timeoutMs });
+  const steps = solanaRpc(chain.rpcUrl, { timeoutMs: o.timeoutMs ?? SETTLEMENT_RPC_TIMEOUT_MS });
+  let config: Promise<EscrowConfigReading> | null = null;
+  const configured = () =>
+    (config ??= readEscrowConfig(reads, programId).then((c) => {
+      if (c.mint !== chain.mint) throw new Error(`the escrow configuration's mint is ${c.mint}, not this deployment's ${chain.mint}`);
+      return c;
+    })).catch((err: unknown) => {
+      config = null;
+      throw err;
+    });
+  let authority: Promise<TransactionSigner> | null = null;
+  const authoritySigner = async () => {
+    const secret = chain.authorityKey?.trim();
+    if (!secret) throw chainFailure('CUSTODY__NOT_CONFIGURED', { missing: 'the settlement authority key' });
+    const c = await configured();
+    return (authority ??= signerFromSecretKey(secret).then((s) => {
+      if (s.publicKey !== c.authority) throw new Error(`the settlement authority key is the key of ${s.publicKey}, not of the escrow's authority ${c.authority}`);
+      return s;
+    })).catch((err: unknown) => {
+      authority = null;
+      throw err;
+    });
+  };
+  const sha256 = async (text: string) => new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+
+  return {
+    holding: async () => {
+      const c = await configured();
+      return { program: programId, config: c.address, mint: chain.mint, decimals: chain.decimals, authority: c.authority, withdrawTimelockSeconds: c.withdrawTimelockSeconds, feeBps: c.feeBps };
+    },
+    verifyDeposit: async (signature) => {
+      const transaction = await reads.getTransaction(signature, { commitment: 'finalized', encoding: 'jsonParsed', maxSupportedTransactionVersion: 0 });
+      return verifyEscrowDeposit({
+        signature,
+        transaction,
+        config: { mint: chain.mint, decimals: chain.decimals, escrowProgram: programId, depositInstruction: ESCROW_INSTRUCTIONS.deposit },
+      });
+    },
+    escrow: (buyer) => readEscrow(reads, buyer, programId),
+    buildSettlement: async (b) => {
+      const [c, signer] = await Promise.all([configured(), authoritySigner()]);
+      const receiptsHash = await sha256(batchReceipts(b.buyer, b.batch, b.payouts));
+      const instructions = await settleInstructions({ config: c, buyer: b.buyer, batch: b.batch, receiptsHash, payouts: b.payouts, programId });
+      const latest = await steps.getLatestBlockhash('confirmed');
+      const signed = await signLegacyTransaction({ payer: signer.publicKey, recentBlockhash: latest.blockhash, instructions, signers: [signer] });
+      return { signature: signed.signature, transaction: toBase64(signed.bytes), lastValidBlockHeight: latest.lastValidBlockHeight };
+    },
+    send: (transaction) => sendWithdrawal(steps, transaction),
+    observe: (signatures) => observeWithdrawal(steps, signatures),
+    balances: async () => {
+      const c = await configured();
+      const escrows = await listEscrows(reads, programId);
+      const vaults = await Promise.all(escrows.map(async (e) => BigInt((await reads.getTokenAccountBalance((await escrowAddresses(e.buyer, programId)).vault, 'finalized')).value.amount)));
+      const balance = async (account: string) => BigInt((await reads.getTokenAccountBalance(account, 'finalized')).value.amount);
+      return { escrows: escrows.length, vaults: vaults.reduce((s, v) => s + v, 0n), rewardVault: await balance(c.rewardVault), treasury: await balance(c.treasury) };
+    },
+  };
+}

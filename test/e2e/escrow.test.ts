@@ -1,0 +1,177 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChainInfo } from '../../durable-objects/contracts/api.ts';
+import { generateKeypair, type Keypair } from '../../durable-objects/contracts/auth.ts';
+import { toWire } from '../../durable-objects/contracts/tensors.ts';
+import { bps, UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
+import { PROTOCOL } from '../../durable-objects/domain/params.ts';
+import { buildMlpModel } from '../../gpu-agent/models/build.ts';
+import { associatedTokenAddress } from '../../programs/client/address.ts';
+import { escrowWithdrawInstructions, readEscrow, readEscrowConfig, requestWithdrawalInstructions } from '../../programs/client/escrow.ts';
+import { sendAndFinalize } from '../../programs/client/mint.ts';
+import { solanaRpc, type SolanaRpc } from '../../programs/client/rpc.ts';
+import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
+import { DougApiError, DougClient } from '../../sdk/client.ts';
+import { faucetAndDeposit, transactionSigner, transferToCustody } from '../../sdk/deposit.ts';
+import { eventually, startAgent, type AgentProcess } from './agents.ts';
+import { startStack, type Stack } from './stack.ts';
+
+/**
+ * Escrow custody end to end: `npm start`'s stack with DOUG_CUSTODY=escrow on a local chain this test
+ * runs (so that it can move the chain's clock past the withdrawal timelock), two real agents, a
+ * buyer through the SDK. The buyer's $DOUG goes into their escrow; a verified job is paid on chain
+ * from it, to the providers' own token accounts, the fee to the staking program's reward vault and
+ * the treasury; the buyer then leaves alone after the timelock with everything not settled.
+ */
+const MARKETS = JSON.stringify([{ id: 'cpu', description: 'cpu', params: { leaseMs: 4_000, replicaBidTtlMs: 30_000 } }]);
+const PRICE = '0.001';
+const PRICE_UNITS = UNITS_PER_DOUG / 1000n;
+const DEPOSIT = 10n * UNITS_PER_DOUG;
+
+let local: LocalChain;
+/** Seconds the local chain's clock runs ahead of the wall clock. */
+let skewSeconds = 0;
+let stack: Stack;
+let rpc: SolanaRpc;
+let chain: ChainInfo;
+const agents: AgentProcess[] = [];
+let buyerKey: Keypair;
+let buyer: DougClient;
+
+async function tokenBalance(account: string): Promise<bigint> {
+  try {
+    return BigInt((await rpc.getTokenAccountBalance(account, 'finalized')).value.amount);
+  } catch {
+    return 0n;
+  }
+}
+const walletBalance = async (owner: string) => tokenBalance(await associatedTokenAddress(owner, chain.mint));
+
+async function refusal(p: Promise<unknown>): Promise<{ status: number; code: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof DougApiError) return { status: err.status, code: err.code };
+    throw err;
+  }
+  throw new Error('expected a refusal');
+}
+
+beforeAll(async () => {
+  local = await startLocalChain({ port: 0, now: () => Date.now() + skewSeconds * 1000 });
+  stack = await startStack({ agents: 0, markets: MARKETS, chainUrl: local.url, custody: 'escrow' });
+  rpc = solanaRpc(local.url);
+  buyerKey = await generateKeypair();
+  buyer = new DougClient({ baseUrl: stack.url, keypair: buyerKey });
+  chain = await buyer.chain();
+  for (const name of ['e1', 'e2']) {
+    const agent = await startAgent({ url: stack.url, dir: stack.dir, name, market: 'cpu', price: PRICE });
+    agents.push(agent);
+    await eventually(async () => (await buyer.asks({ market: 'cpu', owner: agent.key.publicKey })).items.length === 1, `${name}'s ask`, 30_000, agent.log);
+  }
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(agents.map((a) => a.stop()));
+  await stack?.stop();
+  await local?.stop();
+}, 60_000);
+
+describe('escrow custody', () => {
+  it('tells clients where to deposit: the escrow program, its authority and timelock', async () => {
+    const config = await readEscrowConfig(rpc, stack.programs()!.escrow);
+    expect(chain.escrow).toEqual({
+      program: stack.programs()!.escrow,
+      config: stack.programs()!.escrowConfig,
+      authority: config.authority,
+      withdrawTimelockSeconds: Number(config.withdrawTimelockSeconds),
+      feeBps: config.feeBps,
+    });
+  });
+
+  it('credits a deposit into the buyer’s escrow, and refuses custody’s memo’d transfer and custody withdrawals', async () => {
+    const funded = await faucetAndDeposit(buyer, buyerKey, DEPOSIT);
+    expect(funded.deposit).toMatchObject({ account: buyerKey.publicKey, amount: DEPOSIT.toString() });
+    const escrow = await readEscrow(rpc, buyerKey.publicKey, chain.escrow!.program);
+    expect(escrow).toMatchObject({ balance: DEPOSIT, nextBatch: 0n, withdrawalRequestedAt: 0n });
+    expect(await buyer.account()).toMatchObject({ escrow: true, available: DEPOSIT.toString(), settlement: null });
+    // The same signature again is credited once.
+    expect(await refusal(buyer.deposit(funded.deposit!.signature))).toEqual({ status: 409, code: 'CUSTODY__DEPOSIT_ALREADY_CREDITED' });
+
+    // Another wallet's memo'd transfer into custody is not an escrow deposit: refused, nothing credited.
+    const otherKey = await generateKeypair();
+    const other = new DougClient({ baseUrl: stack.url, keypair: otherKey });
+    await other.faucet(2n * UNITS_PER_DOUG);
+    const legacy = await transferToCustody({ chain, wallet: otherKey, amount: UNITS_PER_DOUG });
+    expect(await refusal(other.deposit(legacy.signature))).toEqual({ status: 422, code: 'CUSTODY__DEPOSIT_NOT_ESCROW' });
+    expect((await other.account()).credited).toBe('0');
+
+    // A withdrawal through custody would pay escrowed money out of custody: refused, nothing moves.
+    expect(await refusal(buyer.withdraw({ amount: UNITS_PER_DOUG, destination: buyerKey.publicKey, clientId: 'through-custody' }))).toEqual({ status: 409, code: 'ACCOUNT__FUNDING_MIXED' });
+    expect((await buyer.account()).available).toBe(DEPOSIT.toString());
+  }, 60_000);
+
+  it('pays a verified job on chain from the escrow: providers’ own token accounts, the fee to the reward vault and the treasury', async () => {
+    const config = await readEscrowConfig(rpc, chain.escrow!.program);
+    const before = {
+      providers: await Promise.all(agents.map((a) => walletBalance(a.key.publicKey))),
+      rewardVault: await tokenBalance(config.rewardVault),
+      treasury: await tokenBalance(config.treasury),
+    };
+    const model = await buyer.uploadModel(buildMlpModel({ inputSize: 8, hidden: 16, outputSize: 3, seed: 9 }));
+    const x = new Float32Array([0.5, -1, 2, 0.25, 3, -0.5, 1, 0]);
+    const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 8], new Uint8Array(x.buffer))]);
+    const units = 2;
+    const bid = await buyer.placeBid({
+      market: 'cpu',
+      maxPrice: (2n * PRICE_UNITS).toString(),
+      units,
+      replicas: 2,
+      expiresAt: Date.now() + 120_000,
+      job: { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes, tolerance: null },
+    });
+    const job = await eventually(async () => {
+      const j = await buyer.job(bid.order.id);
+      return j.status === 'settled' || j.status === 'refunded' ? j : null;
+    }, 'the job to settle', 60_000, () => agents.map((a) => a.log()).join('\n'));
+    expect(job.status).toBe('settled');
+
+    const gross = PRICE_UNITS * BigInt(units);
+    const fee = bps(gross, PROTOCOL.feeBps);
+    const account = await eventually(async () => {
+      const a = await buyer.account();
+      return a.settlement && a.settlement.pending === '0' && a.settlement.paid.batches >= 1 ? a : null;
+    }, 'the payouts to be final on chain', 60_000, stack.log);
+    expect(account.settlement).toMatchObject({ pending: '0', queued: 0, open: null, failures: 0, lastError: null, paid: { payouts: 2, gross: (2n * gross).toString(), fee: (2n * fee).toString() } });
+    expect(account).toMatchObject({ payoutsOnChain: (2n * gross).toString(), payoutsSent: '0', available: (DEPOSIT - 2n * gross).toString(), held: '0' });
+
+    // The chain agrees, to the base unit.
+    for (const [i, a] of agents.entries()) expect(await walletBalance(a.key.publicKey)).toBe(before.providers[i]! + gross - fee);
+    const stakers = bps(2n * fee, config.stakersShareBps);
+    expect((await tokenBalance(config.rewardVault)) + (await tokenBalance(config.treasury))).toBe(before.rewardVault + before.treasury + 2n * fee);
+    expect(await tokenBalance(config.rewardVault)).toBeGreaterThanOrEqual(before.rewardVault);
+    expect(stakers).toBeGreaterThan(0n);
+    const escrow = (await readEscrow(rpc, buyerKey.publicKey, chain.escrow!.program))!;
+    expect(escrow).toMatchObject({ balance: DEPOSIT - 2n * gross, nextBatch: BigInt(account.settlement!.paid.batches), settledTotal: 2n * gross });
+    // The providers' ledgers were not credited: they were paid on chain.
+    for (const a of agents) expect((await buyer.account(a.key.publicKey)).payoutsReceived).toBe('0');
+  }, 120_000);
+
+  it('lets the buyer leave alone after the timelock with everything not settled', async () => {
+    const signer = await transactionSigner(buyerKey);
+    const program = chain.escrow!.program;
+    const left = (await readEscrow(rpc, buyerKey.publicKey, program))!.balance;
+    expect(left).toBeGreaterThan(0n);
+    const walletBefore = await walletBalance(buyerKey.publicKey);
+    // Alone, before any request: refused by the program.
+    const alone = escrowWithdrawInstructions({ buyer: buyerKey.publicKey, mint: chain.mint, amount: left, authority: chain.escrow!.authority, coSigned: false, programId: program });
+    await expect(sendAndFinalize(rpc, { instructions: await alone, signers: [signer] })).rejects.toThrow();
+    await sendAndFinalize(rpc, { instructions: await requestWithdrawalInstructions({ buyer: buyerKey.publicKey, programId: program }), signers: [signer] });
+    // Inside the timelock: still refused.
+    await expect(sendAndFinalize(rpc, { instructions: await alone, signers: [signer] })).rejects.toThrow();
+    skewSeconds += chain.escrow!.withdrawTimelockSeconds + 60;
+    local.advanceSlots(1);
+    await sendAndFinalize(rpc, { instructions: await alone, signers: [signer] });
+    expect(await walletBalance(buyerKey.publicKey)).toBe(walletBefore + left);
+    expect((await readEscrow(rpc, buyerKey.publicKey, program))!.balance).toBe(0n);
+  }, 60_000);
+});
