@@ -232,12 +232,37 @@ function viewStatements(db: D1Database, source: ProjectionMessage['source'], obj
     return [
       db
         .prepare(
-          `INSERT INTO accounts (id, available, held, credited, withdrawn, payouts_sent, payouts_received, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+          `INSERT INTO accounts (id, available, held, credited, withdrawn, payouts_sent, payouts_received, payouts_on_chain, escrow, updated_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (id) DO UPDATE SET available = excluded.available, held = excluded.held, credited = excluded.credited, withdrawn = excluded.withdrawn,
-             payouts_sent = excluded.payouts_sent, payouts_received = excluded.payouts_received, updated_seq = excluded.updated_seq
+             payouts_sent = excluded.payouts_sent, payouts_received = excluded.payouts_received, payouts_on_chain = excluded.payouts_on_chain,
+             escrow = excluded.escrow, updated_seq = excluded.updated_seq
            WHERE accounts.updated_seq < excluded.updated_seq`,
         )
-        .bind(object, String(v.available), String(v.held), String(v.credited), String(v.withdrawn), String(v.payoutsSent), String(v.payoutsReceived), seq),
+        .bind(
+          object,
+          String(v.available),
+          String(v.held),
+          String(v.credited),
+          String(v.withdrawn),
+          String(v.payoutsSent),
+          String(v.payoutsReceived),
+          String(v.payoutsOnChain ?? '0'),
+          v.escrow === true ? 1 : 0,
+          seq,
+        ),
+    ];
+  }
+  if (source === 'settlement') {
+    const paid = (v.paid ?? {}) as Row;
+    return [
+      db
+        .prepare(
+          `INSERT INTO settlements (buyer, pending, paid_gross, paid_fee, view, updated_seq) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (buyer) DO UPDATE SET pending = excluded.pending, paid_gross = excluded.paid_gross, paid_fee = excluded.paid_fee, view = excluded.view,
+             updated_seq = excluded.updated_seq
+           WHERE settlements.updated_seq < excluded.updated_seq`,
+        )
+        .bind(object, String(v.pending ?? '0'), String(paid.gross ?? '0'), String(paid.fee ?? '0'), view, seq),
     ];
   }
   if (source === 'withdrawal') {

@@ -1,7 +1,7 @@
 import type { AuditReport } from '../durable-objects/contracts/api.ts';
-import { custodyVerdict } from '../durable-objects/domain/conservation.ts';
+import { custodyVerdict, escrowVerdict } from '../durable-objects/domain/conservation.ts';
 import type { Amount } from '../durable-objects/domain/money.ts';
-import { custodyFor } from '../durable-objects/runtime/chain.ts';
+import { custodyFor, escrowCustodyFor } from '../durable-objects/runtime/chain.ts';
 import type { Env } from '../durable-objects/runtime/env.ts';
 import { onChain } from '../programs/client/errors.ts';
 
@@ -37,4 +37,32 @@ export async function custodyCheck(env: Env, ledgerOwes: Amount): Promise<NonNul
   const [onChainAmount, inFlight] = await Promise.all([onChain(() => custody.balance()), withdrawalsInFlight(env)]);
   const v = custodyVerdict({ onChain: onChainAmount, ledgerOwes, withdrawalsInFlight: inFlight });
   return { onChain: onChainAmount.toString(), expected: v.expected.toString(), withdrawalsInFlight: inFlight.toString(), unclaimed: v.unclaimed.toString(), ok: v.ok };
+}
+
+/** Sum of the payouts queued or in a batch not yet final, over every buyer (the settlements read model). */
+export async function settlementsPending(env: Env): Promise<Amount> {
+  const rows = await env.DB.prepare('SELECT pending FROM settlements').all<{ pending: string }>();
+  return rows.results.reduce((sum, r) => sum + BigInt(r.pending), 0n);
+}
+
+/**
+ * The escrow program against the ledger (escrow custody): the escrow vaults together against what
+ * the ledger keeps for escrow-funded accounts (`escrowed`) plus the payouts not yet final, and the
+ * staking program's reward vault against its own counters (escrowVerdict).
+ */
+export async function escrowCheck(env: Env, escrowed: Amount): Promise<NonNullable<AuditReport['escrow']>> {
+  const custody = escrowCustodyFor(env);
+  const [b, pending] = await Promise.all([onChain(() => custody.balances()), settlementsPending(env)]);
+  const v = escrowVerdict({ vaults: b.vaults, escrowed, pending, rewardVault: b.rewardVault, feesToStakers: b.feesToStakers, claimed: b.claimed });
+  return {
+    escrows: b.escrows,
+    vaults: b.vaults.toString(),
+    expected: v.expected.toString(),
+    pending: pending.toString(),
+    unclaimed: v.unclaimed.toString(),
+    rewardVault: b.rewardVault.toString(),
+    rewardsOwed: v.rewardsOwed.toString(),
+    treasury: b.treasury.toString(),
+    ok: v.ok,
+  };
 }

@@ -133,8 +133,10 @@ export interface AuditReport {
   credited: AmountString;
   withdrawn: AmountString;
   inFlight: AmountString;
+  /** Payouts (and fees) that left the ledger to be paid on chain from escrows, pending or paid. */
+  onChain: AmountString;
   feePool: AmountString;
-  /** Accounts whose own identity (available + held = credited - withdrawn - sent + received) fails. */
+  /** Accounts whose own identity (available + held = credited - withdrawn - sent + received - onChain) fails. */
   violations: string[];
   /**
    * How far the read models (where these figures come from) lag the objects' logs: objects with
@@ -151,6 +153,23 @@ export interface AuditReport {
    * (transfers into custody not credited yet, or without a usable memo).
    */
   custody?: { onChain: AmountString; expected: AmountString; withdrawalsInFlight: AmountString; unclaimed: AmountString; ok: boolean };
+  /**
+   * With escrow custody: every escrow vault together (`vaults`, over `escrows` escrows) against what
+   * the ledger keeps for escrow-funded accounts plus the payouts not yet final (`pending`), more being
+   * `unclaimed`; and the staking program's reward vault against the fees it shared less the claims
+   * (`rewardsOwed`, exactly). `treasury` is shown, not checked (it also takes slashes).
+   */
+  escrow?: {
+    escrows: number;
+    vaults: AmountString;
+    expected: AmountString;
+    pending: AmountString;
+    unclaimed: AmountString;
+    rewardVault: AmountString;
+    rewardsOwed: AmountString;
+    treasury: AmountString;
+    ok: boolean;
+  };
 }
 
 /** POST /v1/deposits (201). */

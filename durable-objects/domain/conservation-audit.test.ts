@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { auditLedger, custodyVerdict, type LedgerFigures } from './conservation.ts';
+import { auditLedger, custodyVerdict, escrowVerdict, type LedgerFigures } from './conservation.ts';
 import { FEE_POOL_ACCOUNT } from './params.ts';
 
-const account = (id: string, o: Partial<LedgerFigures> = {}): LedgerFigures => ({ id, available: 0n, held: 0n, credited: 0n, withdrawn: 0n, sent: 0n, received: 0n, ...o });
+const account = (id: string, o: Partial<LedgerFigures> = {}): LedgerFigures => ({ id, available: 0n, held: 0n, credited: 0n, withdrawn: 0n, sent: 0n, received: 0n, onChain: 0n, escrow: false, ...o });
 
 describe('the conservation audit', () => {
   // A buyer deposited 100, holds 10, settled 60 (50 to a provider, 10 to the fee pool; the provider
@@ -28,6 +28,43 @@ describe('the conservation audit', () => {
   });
   it('reports the fee pool', () => {
     expect(auditLedger([account(FEE_POOL_ACCOUNT, { received: 9n, available: 9n }), account('b', { credited: 9n, sent: 9n })]).feePool).toBe(9n);
+  });
+});
+
+describe('the conservation audit with escrow-funded accounts', () => {
+  // An escrow buyer deposited 100 into its escrow, holds 10, and settled 60 on chain (gross, fee
+  // included); a custody buyer beside it deposited 40 and sent 15 to a provider's ledger.
+  const world = [
+    account('escrow-buyer', { escrow: true, credited: 100n, available: 30n, held: 10n, onChain: 60n }),
+    account('custody-buyer', { credited: 40n, available: 25n, sent: 15n }),
+    account('provider', { received: 15n, available: 15n }),
+  ];
+  it('counts what left the ledger for the chain, and what the ledger keeps for escrows', () => {
+    expect(auditLedger(world)).toMatchObject({ ok: true, onChain: 60n, escrowed: 40n, inFlight: 0n, violations: [] });
+  });
+  it('names an escrow account whose payouts on chain do not add up', () => {
+    const a = auditLedger([account('escrow-buyer', { escrow: true, credited: 100n, available: 30n, held: 10n, onChain: 59n }), ...world.slice(1)]);
+    expect(a.violations).toEqual(['escrow-buyer']);
+    expect(a.ok).toBe(false);
+  });
+  it('fails when money paid on chain is also still in the ledger', () => {
+    // Each identity holds, but 60 is counted as paid on chain and as received by a ledger account.
+    const a = auditLedger([...world, account('ghost', { received: 60n, available: 60n })]);
+    expect(a.violations).toEqual([]);
+    expect(a.ok).toBe(false);
+  });
+});
+
+describe('the escrow program against the ledger', () => {
+  const base = { vaults: 60n, escrowed: 40n, pending: 20n, rewardVault: 7n, feesToStakers: 10n, claimed: 3n };
+  it('needs the vaults to hold what the ledger keeps for escrows plus pending payouts; more is unclaimed', () => {
+    expect(escrowVerdict(base)).toEqual({ expected: 60n, unclaimed: 0n, rewardsOwed: 7n, ok: true });
+    expect(escrowVerdict({ ...base, vaults: 65n })).toEqual({ expected: 60n, unclaimed: 5n, rewardsOwed: 7n, ok: true });
+    expect(escrowVerdict({ ...base, vaults: 59n }).ok).toBe(false);
+  });
+  it('needs the reward vault to hold exactly the fees shared less the claims', () => {
+    expect(escrowVerdict({ ...base, rewardVault: 8n }).ok).toBe(false);
+    expect(escrowVerdict({ ...base, rewardVault: 6n }).ok).toBe(false);
   });
 });
 

@@ -18,8 +18,7 @@ const u64 = (data: Uint8Array, at: number) => new DataView(data.buffer, data.byt
 
 /** The provider's staked amount (positions not unstaked) and the minimum the configuration asks. */
 export async function readProviderStake(rpc: SolanaRpc, owner: string, programId = STAKING_PROGRAM_ID): Promise<ProviderStake> {
-  const config = (await rpc.getAccountInfo((await stakingAddresses(programId)).config, 'finalized')).value;
-  if (!config || config.owner !== programId || config.data.length !== C.size || config.data[0] !== C.kind) throw new Error(`no staking configuration of ${programId}`);
+  const config = await stakingConfigData(rpc, (await stakingAddresses(programId)).config, programId);
   const positions = await rpc.call<{ account: { data: [string, 'base64'] } }[]>('getProgramAccounts', [
     programId,
     {
@@ -33,7 +32,20 @@ export async function readProviderStake(rpc: SolanaRpc, owner: string, programId
     const data = fromBase64(p.account.data[0]);
     if (u64(data, P.at.unstakedAt) === 0n) staked += u64(data, P.at.amount);
   }
-  return { staked, minimum: u64(config.data, C.at.minProviderStake) };
+  return { staked, minimum: u64(config, C.at.minProviderStake) };
+}
+
+/** The staking configuration's counters of fees shared among positions and of rewards claimed (finalized). */
+export async function readStakingCounters(rpc: SolanaRpc, config: string, programId = STAKING_PROGRAM_ID): Promise<{ feesToStakers: bigint; claimed: bigint }> {
+  const data = await stakingConfigData(rpc, config, programId);
+  return { feesToStakers: u64(data, C.at.feesToStakers), claimed: u64(data, C.at.claimed) };
+}
+
+/** The staking configuration's data (finalized); throws when the account is absent or not the program's configuration. */
+async function stakingConfigData(rpc: SolanaRpc, config: string, programId: string): Promise<Uint8Array> {
+  const info = (await rpc.getAccountInfo(config, 'finalized')).value;
+  if (!info || info.owner !== programId || info.data.length !== C.size || info.data[0] !== C.kind) throw new Error(`no staking configuration of ${programId} at ${config}`);
+  return info.data;
 }
 
 /** Readings kept per provider for at most `maxAgeMs` (concurrent asks for one provider share one read). */

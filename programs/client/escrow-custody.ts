@@ -5,6 +5,7 @@ import { ESCROW_INSTRUCTIONS, ESCROW_PROGRAM_ID } from '../escrow/constants.ts';
 import { chainFailure } from './errors.ts';
 import { listEscrows, readEscrow, readEscrowConfig, settleInstructions, type EscrowConfigReading } from './escrow.ts';
 import { escrowAddresses } from './program-addresses.ts';
+import { readStakingCounters } from './collateral.ts';
 import { solanaRpc, toBase64 } from './rpc.ts';
 import { observeWithdrawal, sendWithdrawal } from './transfer.ts';
 import { signerFromSecretKey, signLegacyTransaction, type TransactionSigner } from './tx.ts';
@@ -85,7 +86,8 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
       const escrows = await listEscrows(reads, programId);
       const vaults = await Promise.all(escrows.map(async (e) => BigInt((await reads.getTokenAccountBalance((await escrowAddresses(e.buyer, programId)).vault, 'finalized')).value.amount)));
       const balance = async (account: string) => BigInt((await reads.getTokenAccountBalance(account, 'finalized')).value.amount);
-      return { escrows: escrows.length, vaults: vaults.reduce((s, v) => s + v, 0n), rewardVault: await balance(c.rewardVault), treasury: await balance(c.treasury) };
+      const staking = await readStakingCounters(reads, c.stakingConfig, c.stakingProgram);
+      return { escrows: escrows.length, vaults: vaults.reduce((s, v) => s + v, 0n), rewardVault: await balance(c.rewardVault), treasury: await balance(c.treasury), ...staking };
     },
   };
 }

@@ -154,6 +154,24 @@ describe('escrow custody', () => {
     expect(escrow).toMatchObject({ balance: DEPOSIT - 2n * gross, nextBatch: BigInt(account.settlement!.paid.batches), settledTotal: 2n * gross });
     // The providers' ledgers were not credited: they were paid on chain.
     for (const a of agents) expect((await buyer.account(a.key.publicKey)).payoutsReceived).toBe('0');
+
+    // The audit reconciles the ledger with the escrow vaults and the reward vault, once the read
+    // models have the settled hold (an object that has not sent its feed yet is not counted as lag).
+    const audit = await eventually(async () => {
+      const a = await buyer.audit();
+      return a.ok && !a.stale && a.onChain === (2n * gross).toString() ? a : null;
+    }, 'the audit to balance with the payouts on chain', 30_000, stack.log);
+    expect(audit.escrow).toMatchObject({
+      escrows: 1,
+      vaults: escrow.balance.toString(),
+      expected: escrow.balance.toString(),
+      pending: '0',
+      unclaimed: '0',
+      rewardVault: (await tokenBalance(config.rewardVault)).toString(),
+      ok: true,
+    });
+    expect(audit.escrow!.rewardsOwed).toBe(audit.escrow!.rewardVault);
+    expect(audit.custody).toMatchObject({ ok: true });
   }, 120_000);
 
   it('lets the buyer leave alone after the timelock with everything not settled', async () => {
@@ -173,5 +191,9 @@ describe('escrow custody', () => {
     await sendAndFinalize(rpc, { instructions: await alone, signers: [signer] });
     expect(await walletBalance(buyerKey.publicKey)).toBe(walletBefore + left);
     expect((await readEscrow(rpc, buyerKey.publicKey, program))!.balance).toBe(0n);
+    // The ledger still keeps that money for the buyer: the audit sees the escrow short of it.
+    const audit = await buyer.audit();
+    expect(audit.escrow).toMatchObject({ vaults: '0', expected: left.toString(), ok: false });
+    expect(audit.ok).toBe(false);
   }, 60_000);
 });

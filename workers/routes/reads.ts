@@ -10,8 +10,8 @@ import { amountKey } from '../projector.ts';
 import { valid } from '../validate.ts';
 import { accountObject, jobObject, marketObject, settlementObject } from '../../durable-objects/runtime/objects.ts';
 import { knownMarket, nextCursor, pageParams, signed } from './common.ts';
-import { hasChain } from '../../durable-objects/runtime/chain.ts';
-import { custodyCheck } from '../reconcile.ts';
+import { escrowMode, hasChain } from '../../durable-objects/runtime/chain.ts';
+import { custodyCheck, escrowCheck } from '../reconcile.ts';
 
 type Query = Record<string, unknown>;
 const DAY_MS = 24 * 3600_000;
@@ -253,7 +253,7 @@ function eventPage(rows: { seq: number; type: string; at: number; actor: string;
 /** GET /v1/audit: conservation of funds over every projected account. */
 export async function audit(_req: Request, env: Env): Promise<Response> {
   const [rows, lag] = await env.DB.batch([
-    env.DB.prepare('SELECT id, available, held, credited, withdrawn, payouts_sent, payouts_received FROM accounts'),
+    env.DB.prepare('SELECT id, available, held, credited, withdrawn, payouts_sent, payouts_received, payouts_on_chain, escrow FROM accounts'),
     env.DB.prepare(
       "SELECT substr(object, 1, instr(object, ':') - 1) AS kind, COUNT(*) AS objects, SUM(head - seq) AS events FROM projection_cursors WHERE seq < head GROUP BY kind",
     ),
@@ -269,6 +269,8 @@ export async function audit(_req: Request, env: Env): Promise<Response> {
       withdrawn: BigInt(r.withdrawn!),
       sent: BigInt(r.payouts_sent!),
       received: BigInt(r.payouts_received!),
+      onChain: BigInt(r.payouts_on_chain ?? '0'),
+      escrow: Number(r.escrow ?? 0) === 1,
     })),
   );
   const report: AuditReport = {
@@ -279,15 +281,21 @@ export async function audit(_req: Request, env: Env): Promise<Response> {
     credited: a.credited.toString(),
     withdrawn: a.withdrawn.toString(),
     inFlight: a.inFlight.toString(),
+    onChain: a.onChain.toString(),
     feePool: a.feePool.toString(),
     violations: a.violations,
     readModel: { objectsBehind: behind.objects, eventsBehind: behind.events, byKind },
     stale: behind.objects > 0,
   };
-  // With a chain, custody's on-chain balance must match what the ledger owes.
+  // With a chain, custody's on-chain balance must match what the ledger owes: everything but what
+  // left for the chain from escrows and what the ledger keeps for escrow-funded accounts.
   if (hasChain(env)) {
-    report.custody = await custodyCheck(env, a.credited - a.withdrawn);
+    report.custody = await custodyCheck(env, a.credited - a.withdrawn - a.onChain - a.escrowed);
     report.ok = report.ok && report.custody.ok;
+  }
+  if (escrowMode(env)) {
+    report.escrow = await escrowCheck(env, a.escrowed);
+    report.ok = report.ok && report.escrow.ok;
   }
   return json(report);
 }

@@ -108,6 +108,9 @@ export interface EscrowCustody {
   buildSettlement(b: { buyer: string; batch: bigint; payouts: readonly QueuedPayout[] }): Promise<SignedTransaction>;
   send(transaction: string): Promise<void>;
   observe(signatures: string[]): Promise<Observation[]>;
-  /** What the program holds: every escrow vault together, the reward vault and the treasury, finalized. */
-  balances(): Promise<{ escrows: number; vaults: Amount; rewardVault: Amount; treasury: Amount }>;
+  /**
+   * What the programs hold, finalized: every escrow vault together, the reward vault and the
+   * treasury, and the staking program's counters of fees shared among positions and claimed.
+   */
+  balances(): Promise<{ escrows: number; vaults: Amount; rewardVault: Amount; treasury: Amount; feesToStakers: Amount; claimed: Amount }>;
 }
