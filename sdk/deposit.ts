@@ -1,4 +1,4 @@
-import type { ChainInfo, DepositResponse } from '../durable-objects/contracts/api.ts';
+import type { ChainInfo, DepositResponse, WithdrawalWire } from '../durable-objects/contracts/api.ts';
 import type { Signer } from '../durable-objects/contracts/auth.ts';
 import { decodeBase58, encodeBase58 } from '../programs/client/base58.ts';
 import { depositMemo } from '../durable-objects/domain/custody/deposit.ts';
@@ -6,9 +6,9 @@ import { associatedTokenAddress } from '../programs/client/address.ts';
 import { escrowDepositInstructions } from '../programs/client/escrow.ts';
 import { escrowAddresses } from '../programs/client/program-addresses.ts';
 import { depositInstructions, sendAndFinalize, waitFinalized } from '../programs/client/mint.ts';
-import { solanaRpc, toBase64 } from '../programs/client/rpc.ts';
+import { fromBase64, solanaRpc, toBase64 } from '../programs/client/rpc.ts';
 import { readCompactU16 } from '../programs/client/compact-u16.ts';
-import { compileLegacyMessage, PACKET_DATA_SIZE, serializeTransaction, signerFromSecretKey, type Instruction, type TransactionSigner } from '../programs/client/tx.ts';
+import { addSignature, compileLegacyMessage, PACKET_DATA_SIZE, serializeTransaction, signerFromSecretKey, type Instruction, type TransactionSigner } from '../programs/client/tx.ts';
 import { CLIENT_ERRORS, DougApiError, type DougClient, type FaucetResponse } from './client.ts';
 
 /*
@@ -119,6 +119,24 @@ export async function depositToEscrow(o: { chain: ChainInfo & { escrow: NonNulla
   const instructions = await escrowDepositInstructions({ buyer, mint: o.chain.mint, amount: o.amount, open, programId: o.chain.escrow.program });
   if (isTransactionWallet(o.wallet)) return sendThroughWallet(o.chain.rpcUrl, o.wallet, instructions);
   return sendAndFinalize(rpc, { instructions, signers: [await transactionSigner(o.wallet)] });
+}
+
+/**
+ * Completes a withdrawal from the wallet's escrow: signs the transaction the marketplace co-signed
+ * (the wallet's slot), sends it, and waits until it is finalized. A transaction-signing wallet is
+ * asked to sign it as it is.
+ */
+export async function sendCosignedWithdrawal(o: { chain: ChainInfo; wallet: DepositWallet; withdrawal: WithdrawalWire }): Promise<{ signature: string; slot: number }> {
+  const cosigned = o.withdrawal.cosigned;
+  if (!cosigned) {
+    throw new DougApiError({ status: 0, code: CLIENT_ERRORS.INVALID_ARGUMENT, message: `withdrawal ${o.withdrawal.withdrawalId} has no co-signed transaction to send (it is ${o.withdrawal.status})`, context: {} });
+  }
+  const unsigned = fromBase64(cosigned.transaction);
+  const signed = isTransactionWallet(o.wallet) ? await o.wallet.signTransaction(unsigned) : await addSignature(unsigned, await transactionSigner(o.wallet));
+  const rpc = solanaRpc(o.chain.rpcUrl);
+  const signature = await rpc.sendTransaction(toBase64(signed), { preflightCommitment: 'confirmed' });
+  const { slot } = await waitFinalized(rpc, signature);
+  return { signature, slot };
 }
 
 /** The base units of $DOUG `owner`'s associated token account holds on chain (0 when it has none). */

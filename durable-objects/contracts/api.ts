@@ -229,6 +229,14 @@ export interface WithdrawalWire {
   refund: { reason: 'failed' | 'abandoned'; detail: string } | null;
   rejection: { code: string; message: string } | null;
   requestedAt: number;
+  /** custody: the marketplace sends the transfer · escrow: the buyer signs and sends `cosigned`. */
+  via: 'custody' | 'escrow';
+  /**
+   * For a withdrawal from an escrow: the `withdraw` the settlement authority co-signed (base64, the
+   * buyer's signature slot empty) while it may still land; the buyer signs it and sends it to the
+   * chain. Unsent past lastValidBlockHeight, the withdrawal is given up and the amount refunded.
+   */
+  cosigned: { transaction: string; lastValidBlockHeight: number } | null;
 }
 
 /** POST /v1/withdrawals (202) and GET /v1/withdrawals/:id. */

@@ -24,7 +24,7 @@ export interface WithdrawalPorts {
   warn(message: string): void;
 }
 
-type Own = Extract<WithdrawalAction, { type: 'debit' | 'sign' }>;
+type Own = Extract<WithdrawalAction, { type: 'debit' | 'sign' | 'abandon' }>;
 
 /**
  * A withdrawal's steps (chain-driver.ts does send and wait, backoff and the reading before a resend):
@@ -61,7 +61,7 @@ export class WithdrawalDriver {
       perform: async (step, now) => {
         const s = opened()!;
         if (step.type === 'debit') {
-          const r = await ports.debit(step.account, { type: 'Withdraw', ref: step.ref, amount: step.amount }, meta(s, step.ref, now));
+          const r = await ports.debit(step.account, { type: 'Withdraw', ref: step.ref, amount: step.amount, ...(step.from === 'escrow' && { from: 'escrow' as const }) }, meta(s, step.ref, now));
           // A retry after a lost answer finds the debit applied: the decider documents it as done.
           const command: WithdrawalCommand =
             r.ok || r.error.code === 'ACCOUNT__WITHDRAWAL_ALREADY_APPLIED'
@@ -69,6 +69,7 @@ export class WithdrawalDriver {
               : { type: 'RecordDebit', outcome: 'refused', code: r.error.code, message: r.error.message };
           return record(command, meta(s, `debit:${s.withdrawalId}`, now));
         }
+        if (step.type === 'abandon') return record({ type: 'Abandon', reason: step.reason }, meta(s, `abandon:${s.withdrawalId}`, now));
         const signed = await ports.custody().buildWithdrawal(step);
         // Committed before anything is sent: whatever happens next, the signature is known.
         return record({ type: 'RecordSigned', ...signed }, meta(s, `sign:${signed.signature}`, now));

@@ -9,7 +9,7 @@ import {
   type WithdrawalState,
 } from '../domain/custody/index.ts';
 import type { Result } from '../domain/result.ts';
-import { custodyFor } from './chain.ts';
+import { custodyFor, escrowCustodyFor } from './chain.ts';
 import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
@@ -36,7 +36,7 @@ export class WithdrawalObject extends EventSourcedObject<WithdrawalCommand, With
     state: () => this.store.state,
     record: (command, meta) => this.runOne(this.name, command, meta),
     debit: (account, command, meta) => accountObject(this.env, account).execute(account, command, meta),
-    custody: () => (this.chain ??= custodyFor(this.env, { withdrawals: true })),
+    custody: () => (this.chain ??= this.custody()),
     now: () => Date.now(),
     warn: (message) => console.warn(message),
   });
@@ -49,6 +49,14 @@ export class WithdrawalObject extends EventSourcedObject<WithdrawalCommand, With
     return null;
   }
 
+  /** Custody's token account, or for a withdrawal from an escrow the escrow program (co-signing; the buyer sends). */
+  private custody(): WithdrawalCustody {
+    const s = this.store.state;
+    if (s.status === 'none' || s.via !== 'escrow') return custodyFor(this.env, { withdrawals: true });
+    const escrow = escrowCustodyFor(this.env, { settles: true });
+    return { buildWithdrawal: (w) => escrow.buildCosignedWithdrawal(w), send: (t) => escrow.send(t), observe: (sigs) => escrow.observe(sigs) };
+  }
+
   protected override projectionView(state: WithdrawalState): unknown {
     return state.status === 'none' ? undefined : apiView(state);
   }
@@ -59,7 +67,8 @@ export class WithdrawalObject extends EventSourcedObject<WithdrawalCommand, With
     if (!result.ok) return result;
     // The debit is one call to the account object, taken now so that the caller learns at once
     // whether the funds were there; signing and sending go on in the alarm.
-    if (this.store.state.status === 'requested') await this.driver.drive(1);
+    // From an escrow, the co-signing too: the buyer gets the transaction to sign in this answer.
+    if (this.store.state.status === 'requested') await this.driver.drive(command.via === 'escrow' ? 2 : 1);
     this.schedule(Date.now());
     return { ok: true, value: apiView(this.opened()!) };
   }

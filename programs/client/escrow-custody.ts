@@ -3,11 +3,12 @@ import { verifyEscrowDeposit } from '../../durable-objects/domain/custody/deposi
 import { batchReceipts } from '../../durable-objects/domain/custody/settlement.ts';
 import { ESCROW_INSTRUCTIONS, ESCROW_PROGRAM_ID } from '../escrow/constants.ts';
 import { chainFailure } from './errors.ts';
-import { listEscrows, readEscrow, readEscrowConfig, settleInstructions, type EscrowConfigReading } from './escrow.ts';
+import { escrowWithdrawInstructions, listEscrows, readEscrow, readEscrowConfig, settleInstructions, type EscrowConfigReading } from './escrow.ts';
+import { memo } from './mint.ts';
 import { escrowAddresses } from './program-addresses.ts';
 import { readStakingCounters } from './collateral.ts';
 import { solanaRpc, toBase64 } from './rpc.ts';
-import { observeWithdrawal, sendWithdrawal } from './transfer.ts';
+import { observeWithdrawal, sendWithdrawal, withdrawalMemo } from './transfer.ts';
 import { signerFromSecretKey, signLegacyTransaction, type TransactionSigner } from './tx.ts';
 
 /*
@@ -71,6 +72,16 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
       });
     },
     escrow: (buyer) => readEscrow(reads, buyer, programId),
+    buildCosignedWithdrawal: async (w) => {
+      const [c, signer] = await Promise.all([configured(), authoritySigner()]);
+      const instructions = [
+        ...(await escrowWithdrawInstructions({ buyer: w.destination, mint: chain.mint, amount: w.amount, authority: c.authority, coSigned: true, programId })),
+        memo(withdrawalMemo(w.withdrawalId)),
+      ];
+      const latest = await steps.getLatestBlockhash('confirmed');
+      const signed = await signLegacyTransaction({ payer: signer.publicKey, recentBlockhash: latest.blockhash, instructions, signers: [signer], partial: true });
+      return { signature: signed.signature, transaction: toBase64(signed.bytes), lastValidBlockHeight: latest.lastValidBlockHeight };
+    },
     buildSettlement: async (b) => {
       const [c, signer] = await Promise.all([configured(), authoritySigner()]);
       const receiptsHash = await sha256(batchReceipts(b.buyer, b.batch, b.payouts));

@@ -1,5 +1,5 @@
 import { decodeBase58, encodeBase58 } from './base58.ts';
-import { compactU16 } from './compact-u16.ts';
+import { compactU16, readCompactU16 } from './compact-u16.ts';
 
 /*
  * Legacy Solana transactions by hand, for the Worker, the SDK and the portal (no web3.js in them):
@@ -106,19 +106,25 @@ export function serializeTransaction(signatures: Uint8Array[], message: Uint8Arr
 }
 
 /**
- * Compiles, signs and serializes. Every key the message requires must be among `signers`. Answers
- * the transaction's signature (the fee payer's, base58: how the chain names it) and its bytes.
+ * Compiles, signs and serializes. Every key the message requires must be among `signers`, unless
+ * `partial` (then a missing signer's slot stays zeros, for another party to fill: addSignature).
+ * Answers the transaction's signature (the fee payer's, base58: how the chain names it) and its bytes.
  */
 export async function signLegacyTransaction(o: {
   payer: string;
   recentBlockhash: string;
   instructions: Instruction[];
   signers: TransactionSigner[];
+  partial?: boolean;
 }): Promise<{ signature: string; bytes: Uint8Array; message: CompiledMessage }> {
   const message = compileLegacyMessage(o);
   const signatures: Uint8Array[] = [];
   for (const key of message.signers) {
     const signer = o.signers.find((s) => s.publicKey === key);
+    if (!signer && o.partial) {
+      signatures.push(new Uint8Array(64));
+      continue;
+    }
     if (!signer) throw new Error(`missing signer ${key}`);
     const signature = await signer.sign(message.bytes);
     if (signature.length !== 64) throw new Error(`signer ${key} did not return a 64-byte signature`);
@@ -127,6 +133,29 @@ export async function signLegacyTransaction(o: {
   const bytes = serializeTransaction(signatures, message.bytes);
   if (bytes.length > PACKET_DATA_SIZE) throw new RangeError(`the transaction is ${bytes.length} bytes; at most ${PACKET_DATA_SIZE} fit a packet`);
   return { signature: encodeBase58(signatures[0]!), bytes, message };
+}
+
+/**
+ * Fills `signer`'s slot in a wire transaction signed by others (signLegacyTransaction's `partial`):
+ * the slot is the signer's position among the message's first numRequiredSignatures account keys.
+ * Throws when the signer is not one the message requires.
+ */
+export async function addSignature(wire: Uint8Array, signer: TransactionSigner): Promise<Uint8Array> {
+  const count = readCompactU16(wire, 0);
+  const start = count.size + 64 * count.value;
+  const message = wire.subarray(start);
+  const required = message[0]!;
+  const keys = readCompactU16(message, 3);
+  const at = 3 + keys.size;
+  let slot = -1;
+  for (let i = 0; i < Math.min(required, keys.value); i++) {
+    if (encodeBase58(message.subarray(at + 32 * i, at + 32 * i + 32)) === signer.publicKey) slot = i;
+  }
+  if (slot < 0 || slot >= count.value) throw new Error(`${signer.publicKey} is not a signer this transaction requires`);
+  const signature = await signer.sign(message);
+  const out = wire.slice();
+  out.set(signature, count.size + 64 * slot);
+  return out;
 }
 
 const PKCS8_ED25519_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20]);

@@ -11,7 +11,7 @@ import { sendAndFinalize } from '../../programs/client/mint.ts';
 import { solanaRpc, type SolanaRpc } from '../../programs/client/rpc.ts';
 import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
-import { faucetAndDeposit, transactionSigner, transferToCustody } from '../../sdk/deposit.ts';
+import { faucetAndDeposit, sendCosignedWithdrawal, transactionSigner, transferToCustody } from '../../sdk/deposit.ts';
 import { eventually, startAgent, type AgentProcess } from './agents.ts';
 import { startStack, type Stack } from './stack.ts';
 
@@ -88,7 +88,7 @@ describe('escrow custody', () => {
     });
   });
 
-  it('credits a deposit into the buyer’s escrow, and refuses custody’s memo’d transfer and custody withdrawals', async () => {
+  it('credits a deposit into the buyer’s escrow once, and refuses custody’s memo’d transfer', async () => {
     const funded = await faucetAndDeposit(buyer, buyerKey, DEPOSIT);
     expect(funded.deposit).toMatchObject({ account: buyerKey.publicKey, amount: DEPOSIT.toString() });
     const escrow = await readEscrow(rpc, buyerKey.publicKey, chain.escrow!.program);
@@ -105,9 +105,6 @@ describe('escrow custody', () => {
     expect(await refusal(other.deposit(legacy.signature))).toEqual({ status: 422, code: 'CUSTODY__DEPOSIT_NOT_ESCROW' });
     expect((await other.account()).credited).toBe('0');
 
-    // A withdrawal through custody would pay escrowed money out of custody: refused, nothing moves.
-    expect(await refusal(buyer.withdraw({ amount: UNITS_PER_DOUG, destination: buyerKey.publicKey, clientId: 'through-custody' }))).toEqual({ status: 409, code: 'ACCOUNT__FUNDING_MIXED' });
-    expect((await buyer.account()).available).toBe(DEPOSIT.toString());
   }, 60_000);
 
   it('pays a verified job on chain from the escrow: providers’ own token accounts, the fee to the reward vault and the treasury', async () => {
@@ -172,6 +169,50 @@ describe('escrow custody', () => {
     });
     expect(audit.escrow!.rewardsOwed).toBe(audit.escrow!.rewardVault);
     expect(audit.custody).toMatchObject({ ok: true });
+  }, 120_000);
+
+  it('pays a withdrawal from the escrow at once when the marketplace co-signs and the buyer sends it; an unsent one is refunded', async () => {
+    const program = chain.escrow!.program;
+    const escrowBefore = (await readEscrow(rpc, buyerKey.publicKey, program))!.balance;
+    const walletBefore = await walletBalance(buyerKey.publicKey);
+    const availableBefore = BigInt((await buyer.account()).available);
+    // Another wallet than the buyer's own: the escrow pays nowhere else.
+    const elsewhere = (await generateKeypair()).publicKey;
+    expect(await refusal(buyer.withdraw({ amount: UNITS_PER_DOUG, destination: elsewhere, clientId: 'elsewhere' }))).toEqual({ status: 400, code: 'CUSTODY__WITHDRAWAL_INVALID' });
+
+    const w = await buyer.withdraw({ amount: UNITS_PER_DOUG, destination: buyerKey.publicKey, clientId: 'cosigned' });
+    expect(w).toMatchObject({ via: 'escrow', status: 'funded', amount: UNITS_PER_DOUG.toString(), destination: buyerKey.publicKey });
+    expect(w.cosigned).not.toBeNull();
+    expect(BigInt((await buyer.account()).available)).toBe(availableBefore - UNITS_PER_DOUG);
+    const sent = await sendCosignedWithdrawal({ chain, wallet: buyerKey, withdrawal: w });
+    expect(sent.signature).toBe(w.signature);
+    const paid = await eventually(async () => {
+      const x = await buyer.withdrawal(w.withdrawalId);
+      return x.status === 'paid' ? x : null;
+    }, 'the co-signed withdrawal to be paid', 30_000, stack.log);
+    expect(paid).toMatchObject({ signature: sent.signature, cosigned: null });
+    expect(await walletBalance(buyerKey.publicKey)).toBe(walletBefore + UNITS_PER_DOUG);
+    expect((await readEscrow(rpc, buyerKey.publicKey, program))!.balance).toBe(escrowBefore - UNITS_PER_DOUG);
+
+    // Co-signed and never sent: once its blockhash has expired the amount is back.
+    const unsent = await buyer.withdraw({ amount: UNITS_PER_DOUG, destination: buyerKey.publicKey, clientId: 'unsent' });
+    expect(BigInt((await buyer.account()).available)).toBe(availableBefore - 2n * UNITS_PER_DOUG);
+    local.expireBlockhash();
+    const refunded = await eventually(async () => {
+      const x = await buyer.withdrawal(unsent.withdrawalId);
+      return x.status === 'refunded' ? x : null;
+    }, 'the unsent withdrawal to be refunded', 60_000, stack.log);
+    expect(refunded.refund?.reason).toBe('abandoned');
+    expect(BigInt((await buyer.account()).available)).toBe(availableBefore - UNITS_PER_DOUG);
+    expect((await readEscrow(rpc, buyerKey.publicKey, program))!.balance).toBe(escrowBefore - UNITS_PER_DOUG);
+    // Its transaction can no longer land.
+    await expect(sendCosignedWithdrawal({ chain, wallet: buyerKey, withdrawal: unsent })).rejects.toThrow();
+    const audit = await eventually(async () => {
+      const a = await buyer.audit();
+      // Both debits count as withdrawn, the refund of the unsent one as credited again.
+      return a.ok && !a.stale && a.withdrawn === (2n * UNITS_PER_DOUG).toString() && a.escrow?.unclaimed === '0' ? a : null;
+    }, 'the audit to balance after the withdrawals', 30_000, stack.log);
+    expect(audit.escrow).toMatchObject({ ok: true, unclaimed: '0' });
   }, 120_000);
 
   it('lets the buyer leave alone after the timelock with everything not settled', async () => {

@@ -7,7 +7,7 @@ import { withdrawalObject } from '../../durable-objects/runtime/objects.ts';
 import type { WithdrawalApiView } from '../../durable-objects/runtime/withdrawal-object.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { valid } from '../validate.ts';
-import { custodyFor } from '../../durable-objects/runtime/chain.ts';
+import { custodyFor, escrowCustodyFor, escrowMode } from '../../durable-objects/runtime/chain.ts';
 import { nextCursor, pageParams, signed } from './common.ts';
 
 /** Withdrawal ids are derived from (owner, client id): a repeated request names the same withdrawal. */
@@ -24,13 +24,18 @@ export async function withdrawalId(owner: string, clientId: string): Promise<str
  */
 export async function requestWithdrawal(request: Request, env: Env): Promise<Response> {
   const req = await signed(request, env, 'owner');
-  const { clientId, amount, destination } = valid(WithdrawalSchema, req.body);
+  const { clientId, amount, destination: to } = valid(WithdrawalSchema, req.body);
   // Refuses CUSTODY__NOT_CONFIGURED before anything is recorded when this Worker has no chain or no authority key.
-  custodyFor(env, { withdrawals: true });
+  const escrow = escrowMode(env);
+  if (escrow) escrowCustodyFor(env, { settles: true });
+  else custodyFor(env, { withdrawals: true });
   await req.commit();
   const owner = req.caller.actor;
   const id = await withdrawalId(owner, clientId);
-  const result = await withdrawalObject(env, id).request({ type: 'RequestWithdrawal', withdrawalId: id, account: owner, destination, amount }, { commandId: id, actor: owner, now: req.now });
+  // From an escrow the money can only go to the buyer's own wallet (the program pays nowhere else).
+  const destination = escrow ? (to ?? owner) : to;
+  const command = { type: 'RequestWithdrawal' as const, withdrawalId: id, account: owner, destination, amount, ...(escrow && { via: 'escrow' as const }) };
+  const result = await withdrawalObject(env, id).request(command, { commandId: id, actor: owner, now: req.now });
   if (!result.ok) return errorResponse(result.error);
   const view = result.value;
   if (view.status === 'rejected' && view.rejection) {

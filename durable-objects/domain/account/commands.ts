@@ -50,11 +50,12 @@ export interface RecordNonce {
   timestamp: number;
 }
 
-/** Takes available funds out of the ledger. */
+/** Takes available funds out of the ledger, from custody or (`from: 'escrow'`) from the account's escrow. */
 export interface Withdraw {
   type: 'Withdraw';
   ref: string;
   amount: Amount;
+  from?: 'custody' | 'escrow';
 }
 
 /** Revokes the key this account belongs to: it may never sign a request again. Repeats do nothing. */

@@ -98,8 +98,11 @@ export function decide(state: AccountState, command: AccountCommand, meta: Comma
     }
     case 'Withdraw': {
       if (state.withdrawalRefs.has(command.ref)) return reject('ACCOUNT__WITHDRAWAL_ALREADY_APPLIED', { ref: command.ref });
-      if (state.escrow) {
-        return reject('ACCOUNT__FUNDING_MIXED', { problem: 'this account’s $DOUG is in its escrow on chain, not in custody: withdraw from the escrow', ref: command.ref });
+      if (state.escrow !== (command.from === 'escrow')) {
+        const problem = state.escrow
+          ? 'this account’s $DOUG is in its escrow on chain, not in custody: withdraw from the escrow'
+          : 'this account’s $DOUG is in custody, not in an escrow';
+        return reject('ACCOUNT__FUNDING_MIXED', { problem, ref: command.ref });
       }
       if (command.amount <= 0n) return notPositive('amount', command.amount);
       if (command.amount > state.available) {

@@ -104,6 +104,12 @@ export interface EscrowCustody {
   verifyDeposit(signature: string): Promise<Result<Deposit>>;
   /** A buyer's escrow; null when they have opened none. */
   escrow(buyer: string): Promise<EscrowState | null>;
+  /**
+   * The escrow `withdraw` of `amount` to the buyer's own token account (created when missing), paid
+   * for and co-signed by the settlement authority on a fresh blockhash, the buyer's signature slot
+   * left empty: the buyer signs and sends it. Its signature (the authority's, as fee payer) names it.
+   */
+  buildCosignedWithdrawal(w: { withdrawalId: string; destination: string; amount: Amount }): Promise<SignedWithdrawal>;
   /** Builds and signs the `settle` of one batch on a fresh blockhash (receipts hash over batchReceipts). Sends nothing. */
   buildSettlement(b: { buyer: string; batch: bigint; payouts: readonly QueuedPayout[] }): Promise<SignedTransaction>;
   send(transaction: string): Promise<void>;

@@ -72,7 +72,7 @@ const meta: CommandMeta = { commandId: 'c', actor: 'system', now: NOW };
 describe('requesting a withdrawal', () => {
   it('records the terms and asks for the debit of the account', () => {
     expect(given([]).when(request).events()).toEqual([requested]);
-    expect(nextAction(after([requested]), NOW)).toEqual({ type: 'debit', account: ACCOUNT, ref: 'withdrawal:w-1', amount: AMOUNT });
+    expect(nextAction(after([requested]), NOW)).toEqual({ type: 'debit', account: ACCOUNT, ref: 'withdrawal:w-1', amount: AMOUNT, from: 'custody' });
   });
   it('does nothing when repeated, and is refused with other terms', () => {
     expect(given([requested]).when(request).events()).toEqual([]);
@@ -261,6 +261,40 @@ describe('abandoning', () => {
     expect(given([...inFlight, { type: 'WithdrawalFinalized', signature: A, slot: 1 }]).when({ type: 'Abandon', reason: 'x' }).rejection().code).toBe(
       'CUSTODY__WITHDRAWAL_CLOSED',
     );
+  });
+});
+
+describe('a withdrawal from an escrow (co-signed; the buyer sends it)', () => {
+  const escrowRequest: WithdrawalCommand = { type: 'RequestWithdrawal', withdrawalId: ID, account: ACCOUNT, destination: ACCOUNT, amount: AMOUNT, via: 'escrow' };
+  const escrowRequested: WithdrawalEvent = { type: 'WithdrawalRequested', withdrawalId: ID, account: ACCOUNT, destination: ACCOUNT, amount: AMOUNT, at: NOW, via: 'escrow' };
+  const cosigned = [escrowRequested, debited, signedEvent(A, 100)];
+  it('pays only the buyer’s own wallet, and debits the account’s escrowed money', () => {
+    expect(given([]).when({ ...escrowRequest, destination: DEST } as WithdrawalCommand).rejection()).toMatchObject({ code: 'CUSTODY__WITHDRAWAL_INVALID', context: { field: 'destination' } });
+    expect(given([]).when(escrowRequest).events()).toEqual([escrowRequested]);
+    expect(nextAction(after([escrowRequested]), NOW)).toEqual({ type: 'debit', account: ACCOUNT, ref: 'withdrawal:w-1', amount: AMOUNT, from: 'escrow' });
+    // The same terms through custody are other terms.
+    expect(given([escrowRequested]).when({ ...escrowRequest, via: 'custody' } as WithdrawalCommand).rejection().code).toBe('CUSTODY__WITHDRAWAL_EXISTS');
+  });
+  it('is co-signed once and never sent from here: it is watched until it lands', () => {
+    expect(nextAction(after([escrowRequested, debited]), NOW)).toEqual({ type: 'sign', withdrawalId: ID, destination: ACCOUNT, amount: AMOUNT });
+    expect(nextAction(after(cosigned), NOW)).toEqual({ type: 'wait', until: NOW + 2_000, signatures: [A] });
+    expect(withdrawalView(after(cosigned))).toMatchObject({ via: 'escrow', cosigned: { transaction: TX_A, lastValidBlockHeight: 100 } });
+    expect(given(cosigned).when(seen(A, 'finalized', 90)).events()).toEqual([{ type: 'WithdrawalFinalized', signature: A, slot: null }]);
+    expect(withdrawalView(after([...cosigned, { type: 'WithdrawalFinalized', signature: A, slot: null }]))).toMatchObject({ status: 'paid', cosigned: null });
+  });
+  it('once expired unsent, is given up and refunded to the escrow account, never signed anew', () => {
+    const lapsed = [...cosigned, expired(A, 101)];
+    expect(nextAction(after(lapsed), NOW)).toEqual({ type: 'abandon', reason: expect.stringContaining('not sent before its blockhash expired') });
+    expect(withdrawalView(after(lapsed)).cosigned).toBeNull();
+    expect(given(lapsed).when(sign(B, 300)).rejection()).toMatchObject({ code: 'CUSTODY__WITHDRAWAL_INVALID', context: { field: 'signature' } });
+    const events = given(lapsed).when({ type: 'Abandon', reason: 'expired' }).events();
+    expect(events).toEqual([{ type: 'WithdrawalAbandoned', reason: 'expired' }]);
+    expect(withdrawalDecider.react(given(lapsed).state, events[0]!, meta)).toEqual([
+      { to: { kind: 'account', id: ACCOUNT }, command: { type: 'Credit', ref: `withdrawal-refund:${ID}`, amount: AMOUNT, source: 'escrow' } },
+    ]);
+  });
+  it('refuses a second co-signing while the first may land', () => {
+    expect(given(cosigned).when(sign(B, 300)).rejection().code).toBe('CUSTODY__WITHDRAWAL_ATTEMPT_LIVE');
   });
 });
 

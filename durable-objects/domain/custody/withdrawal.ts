@@ -17,6 +17,7 @@ import {
 } from './attempts.ts';
 import { CUSTODY_ERRORS } from './errors.ts';
 import { isPublicKey } from './keys.ts';
+import { POLL_INTERVAL_MS } from './attempts.ts';
 
 export { POLL_INTERVAL_MS, RESEND_INTERVAL_MS, chainStatusOf, type Attempt, type RpcSignatureStatus } from './attempts.ts';
 
@@ -55,7 +56,15 @@ export interface RequestWithdrawal {
   account: string;
   destination: string;
   amount: Amount;
+  /**
+   * Where the money comes from: custody's token account (default: the Worker signs and sends the
+   * transfer), or the account's own escrow (`escrow`: the settlement authority co-signs one
+   * `withdraw` that the buyer signs and sends; once it expires unsent, the amount is refunded).
+   */
+  via?: WithdrawalVia;
 }
+
+export type WithdrawalVia = 'custody' | 'escrow';
 
 /** The account's answer to the debit (Withdraw { ref: withdrawalRef(id) }). */
 export type RecordDebit = { type: 'RecordDebit'; outcome: 'debited' } | { type: 'RecordDebit'; outcome: 'refused'; code: string; message: string };
@@ -95,6 +104,8 @@ export interface WithdrawalRequested {
   destination: string;
   amount: Amount;
   at: number;
+  /** Absent on withdrawals through custody (all those before escrow custody). */
+  via?: 'escrow';
 }
 /** The amount left the account under ref. */
 export interface WithdrawalDebited {
@@ -169,6 +180,7 @@ export interface WithdrawalData {
   destination: string;
   amount: Amount;
   requestedAt: number;
+  via: WithdrawalVia;
   /** In signing order; every attempt but the last is expired. */
   attempts: Attempt[];
 }
@@ -190,6 +202,9 @@ export type OpenedWithdrawal = Exclude<WithdrawalState, { status: 'none' }>;
 export const initialState = (): WithdrawalState => ({ status: 'none' });
 
 
+/** Why a co-signed escrow withdrawal is given up once its one transaction expired unsent. */
+export const COSIGNED_EXPIRED = 'the co-signed withdrawal was not sent before its blockhash expired; request it again';
+
 /** The account decider's Withdraw ref of a withdrawal. */
 export const withdrawalRef = (withdrawalId: string): string => `withdrawal:${withdrawalId}`;
 /** The account decider's Credit ref of a withdrawal's refund. */
@@ -199,26 +214,40 @@ export const withdrawalRefundRef = (withdrawalId: string): string => `withdrawal
 // ---- nextAction ----
 
 export type WithdrawalAction =
-  | { type: 'debit'; account: string; ref: string; amount: Amount }
+  | { type: 'debit'; account: string; ref: string; amount: Amount; from: WithdrawalVia }
   | { type: 'sign'; withdrawalId: string; destination: string; amount: Amount }
   | { type: 'send'; signature: string; transaction: string }
   | { type: 'wait'; until: number; signatures: string[] }
+  | { type: 'abandon'; reason: string }
   | { type: 'done'; outcome: 'paid' | 'refunded' | 'rejected' };
 
 /** What the shell must do next; pure in state and now. */
 export function nextAction(state: OpenedWithdrawal, now: number): WithdrawalAction {
   switch (state.status) {
     case 'requested':
-      return { type: 'debit', account: state.account, ref: withdrawalRef(state.withdrawalId), amount: state.amount };
+      return { type: 'debit', account: state.account, ref: withdrawalRef(state.withdrawalId), amount: state.amount, from: state.via };
     case 'paid':
     case 'refunded':
     case 'rejected':
       return { type: 'done', outcome: state.status };
     case 'funded': {
+      if (state.via === 'escrow') return cosignedStep(state, now);
       const step = attemptStep(state.attempts, now);
       return step.type === 'sign' ? { type: 'sign', withdrawalId: state.withdrawalId, destination: state.destination, amount: state.amount } : step;
     }
   }
+}
+
+/**
+ * A co-signed escrow withdrawal has one transaction, which the buyer completes and sends: it is
+ * signed (co-signed) once, never sent from here, observed until it lands or is proven expired, and
+ * then given up (the amount is refunded).
+ */
+function cosignedStep(state: WithdrawalData, now: number): WithdrawalAction {
+  const a = currentAttempt(state.attempts);
+  if (!a) return { type: 'sign', withdrawalId: state.withdrawalId, destination: state.destination, amount: state.amount };
+  if (!mayLand(a)) return { type: 'abandon', reason: COSIGNED_EXPIRED };
+  return { type: 'wait', until: now + POLL_INTERVAL_MS, signatures: [a.signature] };
 }
 
 // ---- decide ----
@@ -254,6 +283,7 @@ export function decide(state: WithdrawalState, command: WithdrawalCommand, meta:
       if (w.status === 'requested') return reject('CUSTODY__WITHDRAWAL_NOT_DEBITED', { withdrawalId: w.withdrawalId });
       const refusal = checkSigned(w.attempts, command);
       if (refusal?.kind === 'repeat') return ok([]);
+      if (w.via === 'escrow' && w.attempts.length > 0 && refusal === null) return invalid('signature', 'a co-signed escrow withdrawal is signed once');
       if (refusal?.kind === 'reused') return reject('CUSTODY__WITHDRAWAL_SIGNATURE_REUSED', { withdrawalId: w.withdrawalId, signature: command.signature });
       if (w.status !== 'funded') return closed();
       if (refusal?.kind === 'invalid') return invalid(refusal.field, refusal.problem);
@@ -286,14 +316,27 @@ export function decide(state: WithdrawalState, command: WithdrawalCommand, meta:
 
 function request(state: WithdrawalState, c: RequestWithdrawal, meta: CommandMeta): Result<WithdrawalEvent[]> {
   if (state.status !== 'none') {
-    const same = state.withdrawalId === c.withdrawalId && state.account === c.account && state.destination === c.destination && state.amount === c.amount;
+    const same =
+      state.withdrawalId === c.withdrawalId && state.account === c.account && state.destination === c.destination && state.amount === c.amount && state.via === (c.via ?? 'custody');
     return same ? ok([]) : reject('CUSTODY__WITHDRAWAL_EXISTS', { withdrawalId: state.withdrawalId });
   }
   if (typeof c.withdrawalId !== 'string' || c.withdrawalId === '' || c.withdrawalId.length > 128) return invalid('withdrawalId', 'must be 1 to 128 characters');
   if (typeof c.account !== 'string' || c.account === '') return invalid('account', 'must name the account to debit');
   if (!isPublicKey(c.destination)) return invalid('destination', 'must be a base58 wallet address');
   if (typeof c.amount !== 'bigint' || c.amount <= 0n || c.amount > MAX_AMOUNT) return invalid('amount', 'must be a positive u64 amount');
-  return ok([{ type: 'WithdrawalRequested', withdrawalId: c.withdrawalId, account: c.account, destination: c.destination, amount: c.amount, at: meta.now }]);
+  if (c.via !== undefined && c.via !== 'custody' && c.via !== 'escrow') return invalid('via', 'must be custody or escrow');
+  if (c.via === 'escrow' && c.destination !== c.account) return invalid('destination', 'a withdrawal from an escrow pays the buyer’s own wallet');
+  return ok([
+    {
+      type: 'WithdrawalRequested',
+      withdrawalId: c.withdrawalId,
+      account: c.account,
+      destination: c.destination,
+      amount: c.amount,
+      at: meta.now,
+      ...(c.via === 'escrow' && { via: 'escrow' as const }),
+    },
+  ]);
 }
 
 function observe(w: OpenedWithdrawal, o: ObserveChain): Result<WithdrawalEvent[]> {
@@ -338,7 +381,7 @@ export function evolve(state: WithdrawalState, event: WithdrawalEvent, _meta?: C
   if (event.type === 'WithdrawalRequested') {
     if (state.status !== 'none') return state;
     const { withdrawalId, account, destination, amount, at } = event;
-    return { status: 'requested', withdrawalId, account, destination, amount, requestedAt: at, attempts: [] };
+    return { status: 'requested', withdrawalId, account, destination, amount, requestedAt: at, via: event.via ?? 'custody', attempts: [] };
   }
   if (state.status === 'none') return state;
   const w = state;
@@ -379,14 +422,17 @@ export function react(state: WithdrawalState, event: WithdrawalEvent, _meta: Com
   return [
     {
       to: { kind: 'account', id: state.account },
-      command: { type: 'Credit', ref: withdrawalRefundRef(state.withdrawalId), amount: state.amount, source: 'deposit' } satisfies Credit,
+      command: { type: 'Credit', ref: withdrawalRefundRef(state.withdrawalId), amount: state.amount, source: state.via === 'escrow' ? 'escrow' : 'deposit' } satisfies Credit,
     },
   ];
 }
 
 // ---- RPC mapping and view ----
 
-/** What the API shows of a withdrawal (transactions left out). */
+/**
+ * What the API shows of a withdrawal: transactions left out, but for the co-signed escrow `withdraw`
+ * the buyer must still sign and send (`cosigned`, while it may land).
+ */
 export interface WithdrawalView {
   withdrawalId: string;
   account: string;
@@ -397,6 +443,9 @@ export interface WithdrawalView {
   signature: string | null;
   attempts: { signature: string; status: Attempt['status']; lastValidBlockHeight: number; sends: number }[];
   refund: { reason: 'failed' | 'abandoned'; detail: string } | null;
+  via: WithdrawalVia;
+  /** The co-signed transaction (base64) awaiting the buyer's signature, and the last block height it may land at. */
+  cosigned: { transaction: string; lastValidBlockHeight: number } | null;
 }
 
 /** Pure view of a withdrawal. */
@@ -410,7 +459,14 @@ export function withdrawalView(state: OpenedWithdrawal): WithdrawalView {
     signature: state.status === 'paid' ? state.signature : (currentAttempt(state.attempts)?.signature ?? null),
     attempts: state.attempts.map((a) => ({ signature: a.signature, status: a.status, lastValidBlockHeight: a.lastValidBlockHeight, sends: a.sends })),
     refund: state.status === 'refunded' ? { reason: state.reason, detail: state.detail } : null,
+    via: state.via,
+    cosigned: cosignedOf(state),
   };
+}
+
+function cosignedOf(state: OpenedWithdrawal): WithdrawalView['cosigned'] {
+  const a = currentAttempt(state.attempts);
+  return state.via === 'escrow' && state.status === 'funded' && a?.status === 'live' ? { transaction: a.transaction, lastValidBlockHeight: a.lastValidBlockHeight } : null;
 }
 
 /** The withdrawal aggregate: one per withdrawal id. */
