@@ -1,6 +1,7 @@
 import { formatDoug } from '../../durable-objects/domain/money.ts';
 import { UsageError, doug, dougArg, durationArg, keyValues, table } from '../format.ts';
 import { type CommandDef, PAGE_FLAGS, depositOnChain, depositText, eventsText, optional, pageArgs, str } from './context.ts';
+import { sendCosignedWithdrawal } from '../deposit.ts';
 
 /** Money: balances, the faucet, deposits, withdrawals, the audit. */
 export const accountCommands: Record<string, CommandDef> = {
@@ -131,6 +132,11 @@ export const accountCommands: Record<string, CommandDef> = {
       const timeout = optional(ctx, 'timeout', (v) => durationArg('--timeout', v)) ?? 120_000;
       const client = await ctx.signer();
       let w = await client.withdraw({ amount, ...(destination && { destination }), ...(str(f['client-id']) && { clientId: str(f['client-id'])! }) });
+      if (w.cosigned) {
+        // Escrow custody: the marketplace co-signed the escrow's withdraw; this key signs and sends it.
+        const sent = await sendCosignedWithdrawal({ chain: await client.chain(), wallet: await ctx.key(), withdrawal: w });
+        ctx.io.stderr(`withdrawal ${sent.signature} from your escrow is final\n`);
+      }
       const deadline = Date.now() + timeout;
       while (f['no-wait'] !== true && (w.status === 'requested' || w.status === 'funded') && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500));

@@ -12,6 +12,7 @@ import { DougApiError, DougClient } from '../client.ts';
 import type { DougClientOptions, JobView, OrderFilters } from '../client.ts';
 import { UsageError, attributeValue, cell, doug, dougArg, intArg, keyValues, numberArg, table, time, type FlagKind, type FlagValue } from '../format.ts';
 import { loadUmi } from '../umi-lazy.ts';
+import { depositToEscrow } from '../deposit.ts';
 
 /** What the `doug` CLI's commands share: input and output, the context a command runs in, flags and argument parsing, text output. */
 
@@ -135,6 +136,13 @@ export async function depositOnChain(ctx: Ctx, client: DougClient, amount: bigin
       message: `your wallet ${key.publicKey} holds ${formatDoug(have)} DOUG on chain; ${formatDoug(amount)} was asked (locally: ${ctx.cmd('faucet AMOUNT_DOUG')})`,
       context: { wallet: key.publicKey, balance: have.toString() },
     });
+  }
+  if (chain.escrow) {
+    // Escrow custody: into the wallet's own escrow (opened on first use), which credits the wallet itself.
+    if (account !== undefined && account !== key.publicKey) throw new UsageError('--for: a deposit into an escrow credits the wallet that makes it; deposit from that account’s own key');
+    const { signature } = await depositToEscrow({ chain: { ...chain, escrow: chain.escrow }, wallet: key, amount });
+    ctx.io.stderr(`deposit ${signature} into your escrow is final; submitting it\n`);
+    return client.deposit(signature);
   }
   const signature = await depositToCustody(umi, { mint: chain.mint, decimals: chain.decimals, custodyTokenAccount: chain.custodyTokenAccount, amount, memo: depositMemo(account ?? key.publicKey) });
   ctx.io.stderr(`transfer ${signature} is final; submitting it\n`);

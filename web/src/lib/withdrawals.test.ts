@@ -17,6 +17,8 @@ const withdrawal = (o: Partial<WithdrawalWire> = {}): WithdrawalWire => ({
   refund: null,
   rejection: null,
   requestedAt: 1_000,
+  via: 'custody',
+  cosigned: null,
   ...o,
 });
 
