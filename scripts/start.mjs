@@ -14,9 +14,9 @@
 // Environment: PORT (8787), DOUG_STATE (.wrangler/state), DOUG_LOCAL_DIR (.local: agent keys, model
 // cache, chain keys and state), DOUG_AGENTS (2), DOUG_MARKET_LIST (override the markets, JSON),
 // DOUG_CHAIN_PORT (8899; the chain also serves port + 1; 0 picks a free pair), DOUG_CHAIN=off (no
-// chain: the faucet credits the ledger directly and deposits are refused), DOUG_CUSTODY=escrow
-// (buyers' $DOUG in their escrows, verified payouts settled on chain by the escrow program; default:
-// custody's token account).
+// chain: the faucet credits the ledger directly and deposits are refused), DOUG_CUSTODY (escrow, the
+// default: buyers' $DOUG in their own escrows, verified payouts settled on chain by the escrow
+// program; token-account: custody's token account, the ledger paying providers).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -193,7 +193,7 @@ if (chainConfig) {
   vars.push('--var', `SOLANA_RPC_URL:${workerRpcUrl ?? chainConfig.rpcUrl}`, '--var', `DOUG_MINT:${chainConfig.mint}`);
   if (workerRpcUrl) vars.push('--var', `SOLANA_PUBLIC_RPC_URL:${chainConfig.rpcUrl}`);
   vars.push('--var', `CUSTODY_TOKEN_ACCOUNT:${chainConfig.custodyTokenAccount}`, '--var', `CUSTODY_AUTHORITY:${chainConfig.custodyAuthority}`);
-  if (process.env.DOUG_CUSTODY === 'escrow') vars.push('--var', `ESCROW_PROGRAM:${chainConfig.programs.escrow}`);
+  if (process.env.DOUG_CUSTODY !== 'token-account') vars.push('--var', `ESCROW_PROGRAM:${chainConfig.programs.escrow}`);
   // Secrets travel in a 0600 file, not on the command line; wrangler shows them as "(hidden)".
   vars.push('--env-file', resolve(chainDir, 'worker.env'));
 }

@@ -68,7 +68,7 @@ const STATUS: Partial<Record<string, number>> = {
   // An account's money is in custody or in its escrow, never both; a withdrawal through custody of
   // escrowed money is the wrong door, not a bad request.
   ACCOUNT__FUNDING_MIXED: 409,
-  CUSTODY__ESCROW_WITHDRAWAL: 409,
+  CUSTODY__ESCROW_WITHDRAWAL_REQUESTED: 409,
 };
 
 /** Maps an error code to its HTTP status: the table first, then rules by suffix, else 422. */

@@ -3,6 +3,7 @@ import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
 import { STAKING_LAYOUT } from '../staking/layout.ts';
 import { encodeBase58 } from './base58.ts';
 import { stakingAddresses } from './program-addresses.ts';
+import { Readings } from './readings.ts';
 import { fromBase64, type SolanaRpc } from './rpc.ts';
 
 /*
@@ -48,23 +49,13 @@ async function stakingConfigData(rpc: SolanaRpc, config: string, programId: stri
   return info.data;
 }
 
-/** Readings kept per provider for at most `maxAgeMs` (concurrent asks for one provider share one read). */
-export class CollateralReader {
-  private readonly seen = new Map<string, { at: number; stake: Promise<ProviderStake> }>();
-
-  constructor(
-    private readonly read: (owner: string) => Promise<ProviderStake>,
-    private readonly maxAgeMs = COLLATERAL_MAX_AGE_MS,
-    private readonly now: () => number = Date.now,
-  ) {}
+/** Readings of providers' stake kept for at most `maxAgeMs` (concurrent asks for one provider share one read). */
+export class CollateralReader extends Readings<ProviderStake> {
+  constructor(read: (owner: string) => Promise<ProviderStake>, maxAgeMs = COLLATERAL_MAX_AGE_MS, now: () => number = Date.now) {
+    super(read, maxAgeMs, now);
+  }
 
   stakeOf(owner: string): Promise<ProviderStake> {
-    const hit = this.seen.get(owner);
-    if (hit && this.now() - hit.at < this.maxAgeMs) return hit.stake;
-    const stake = this.read(owner);
-    this.seen.set(owner, { at: this.now(), stake });
-    // A failed read is not kept: the next ask reads again.
-    stake.catch(() => this.seen.get(owner)?.stake === stake && this.seen.delete(owner));
-    return stake;
+    return this.get(owner);
   }
 }

@@ -48,7 +48,7 @@ async function refusal(p: Promise<unknown>): Promise<{ status: number; code: str
 }
 
 beforeAll(async () => {
-  stack = await startStack({ agents: 0 });
+  stack = await startStack({ agents: 0, custody: 'token-account' });
   const reader = new DougClient({ baseUrl: stack.url });
   chain = await reader.chain();
   connection = new Connection(chain.rpcUrl, 'confirmed');

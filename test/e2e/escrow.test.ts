@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainInfo } from '../../durable-objects/contracts/api.ts';
 import { generateKeypair, type Keypair } from '../../durable-objects/contracts/auth.ts';
 import { toWire } from '../../durable-objects/contracts/tensors.ts';
+import { ESCROW_READING_MAX_AGE_MS } from '../../durable-objects/domain/custody/escrow-admission.ts';
 import { bps, UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { PROTOCOL } from '../../durable-objects/domain/params.ts';
 import { buildMlpModel } from '../../gpu-agent/models/build.ts';
@@ -36,6 +37,8 @@ let chain: ChainInfo;
 const agents: AgentProcess[] = [];
 let buyerKey: Keypair;
 let buyer: DougClient;
+/** The job spec of the settled job, for later bids. */
+let lastJob: { modelSha256: string; inputSha256: string; inputBytes: number; tolerance: null } | null = null;
 
 async function tokenBalance(account: string): Promise<bigint> {
   try {
@@ -126,6 +129,7 @@ describe('escrow custody', () => {
       expiresAt: Date.now() + 120_000,
       job: { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes, tolerance: null },
     });
+    lastJob = { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes, tolerance: null };
     const job = await eventually(async () => {
       const j = await buyer.job(bid.order.id);
       return j.status === 'settled' || j.status === 'refunded' ? j : null;
@@ -225,6 +229,13 @@ describe('escrow custody', () => {
     const alone = escrowWithdrawInstructions({ buyer: buyerKey.publicKey, mint: chain.mint, amount: left, authority: chain.escrow!.authority, coSigned: false, programId: program });
     await expect(sendAndFinalize(rpc, { instructions: await alone, signers: [signer] })).rejects.toThrow();
     await sendAndFinalize(rpc, { instructions: await requestWithdrawalInstructions({ buyer: buyerKey.publicKey, programId: program }), signers: [signer] });
+    // The marketplace sees the request (its reading of the escrow is at most ESCROW_READING_MAX_AGE_MS
+    // old) and takes no new holds: a bid is refused and nothing is held.
+    await new Promise((r) => setTimeout(r, ESCROW_READING_MAX_AGE_MS + 500));
+    const before = await buyer.account();
+    const bid = buyer.placeBid({ market: 'cpu', maxPrice: PRICE_UNITS.toString(), units: 1, replicas: 1, expiresAt: Date.now() + 60_000, job: lastJob! });
+    expect(await refusal(bid)).toEqual({ status: 409, code: 'CUSTODY__ESCROW_WITHDRAWAL_REQUESTED' });
+    expect(await buyer.account()).toMatchObject({ available: before.available, held: before.held });
     // Inside the timelock: still refused.
     await expect(sendAndFinalize(rpc, { instructions: await alone, signers: [signer] })).rejects.toThrow();
     skewSeconds += chain.escrow!.withdrawTimelockSeconds + 60;

@@ -51,7 +51,7 @@ async function balance(key: string): Promise<bigint> {
 }
 
 beforeAll(async () => {
-  stack = await startStack({ markets: MARKETS });
+  stack = await startStack({ markets: MARKETS, custody: 'token-account' });
   const buyerKey = await generateKeypair();
   buyer = new DougClient({ baseUrl: stack.url, keypair: buyerKey });
   // The faucet mints on the stack's local chain; the deposit credits the ledger.

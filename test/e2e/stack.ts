@@ -70,7 +70,7 @@ export async function startStack(
     workerRpcUrl?: string;
     /** The folder that holds the stack's throw-away state folder (default: the system's temporary folder). */
     tmp?: string;
-    /** Where buyers' $DOUG is held: custody's token account (default) or each buyer's escrow (the escrow program). */
+    /** Where buyers' $DOUG is held: each buyer's escrow (the escrow program; default, as npm start) or custody's token account. */
     custody?: 'token-account' | 'escrow';
   } = {},
 ): Promise<Stack> {
@@ -91,7 +91,7 @@ export async function startStack(
         DOUG_CHAIN: o.chain === false ? 'off' : 'on',
         ...(o.chainUrl && { DOUG_CHAIN_URL: o.chainUrl }),
         ...(o.workerRpcUrl && { DOUG_WORKER_RPC_URL: o.workerRpcUrl }),
-        DOUG_CUSTODY: o.custody ?? 'token-account',
+        DOUG_CUSTODY: o.custody ?? 'escrow',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,

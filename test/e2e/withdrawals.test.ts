@@ -33,7 +33,7 @@ let reader: DougClient;
 beforeAll(async () => {
   local = await startLocalChain({ port: 0 });
   proxy = await startRpcProxy(local.url);
-  stack = await startStack({ agents: 0, chainUrl: local.url, workerRpcUrl: proxy.url });
+  stack = await startStack({ agents: 0, chainUrl: local.url, workerRpcUrl: proxy.url, custody: 'token-account' });
   chain = stack.chain()!;
   connection = new Connection(local.url, 'confirmed');
   reader = new DougClient({ baseUrl: stack.url });

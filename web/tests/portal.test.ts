@@ -337,11 +337,12 @@ describe('the portal in a real browser', () => {
     expect(await tokenBalanceOnChain(account)).toBe(UNITS_PER_DOUG);
     await w.shot('wallet-standard-deposit');
 
-    // A withdrawal back to the wallet: the wallet signs the request itself (one message prompt).
+    // A withdrawal from the escrow back to the wallet: the wallet signs the request itself (one
+    // message prompt), then the escrow withdrawal the marketplace co-signed (one transaction prompt).
     await page.getByTestId('withdraw-amount').fill('1.25');
     await page.getByTestId('withdraw-submit').click();
     await expect.poll(() => page.getByTestId('withdraw-status').getAttribute('data-status'), { timeout: 60_000 }).toBe('paid');
-    expect(await testWallet(page)).toMatchObject({ signs: 3, transactionSigns: 1 });
+    expect(await testWallet(page)).toMatchObject({ signs: 3, transactionSigns: 2 });
     expect((await api.account(account)).available).toBe('1750000000');
     expect(await tokenBalanceOnChain(account)).toBe(2_250_000_000n);
     await w.shot('wallet-standard-withdrawn');
@@ -395,7 +396,8 @@ describe('the portal in a real browser', () => {
     expect(await page.locator('[data-testid="timeline-step"][data-step="challenged"]').getAttribute('data-reached')).toBe('true');
     await w.shot('job-challenged-settled');
     const job = await api.job(challenged);
-    expect(job.replicas.filter((r) => r.status === 'paid').map((r) => r.provider).sort()).toHaveLength(2);
+    // The whole job in the message: a failure here says which replica was not paid and why.
+    expect(job.replicas.filter((r) => r.status === 'paid').map((r) => r.provider).sort(), JSON.stringify(job)).toHaveLength(2);
     const paid = await eventually(async () => {
       const b = await api.account(account);
       return b.held === '0' ? b : null;

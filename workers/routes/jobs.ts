@@ -4,6 +4,7 @@ import { EmptySchema } from '../../durable-objects/contracts/schemas.ts';
 import { errorResponse, json } from '../http.ts';
 import { valid } from '../validate.ts';
 import { signed } from './common.ts';
+import { admitHold } from '../escrow-admission.ts';
 import { jobIdParam } from './reads.ts';
 
 /**
@@ -16,6 +17,7 @@ export async function challengeJob(request: Request & { params: Record<string, s
   const id = jobIdParam(request.params);
   const req = await signed(request, env, 'orders');
   valid(EmptySchema, req.body);
+  await admitHold(env, req.caller.actor);
   await req.commit();
   const result = await placementObject(env, `challenge_${id}`).challenge(id, { commandId: `challenge:${id}`, actor: req.caller.actor, now: req.now });
   return result.ok ? json(result.value) : errorResponse(result.error);

@@ -12,6 +12,7 @@ import { marketObject, placementObject, type OrderOutcome } from '../../durable-
 import type { Result } from '../../durable-objects/domain/result.ts';
 import { knownMarket, signed } from './common.ts';
 import { checkInputsFit, checkStoredInputsFit } from './model-info.ts';
+import { admitHold } from '../escrow-admission.ts';
 import { inputsKey } from '../../durable-objects/runtime/blob-keys.ts';
 
 /** The API's shape of an order: `id`, `kind`, `market`, with "matched" for a filled bid. */
@@ -120,6 +121,8 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
     ioc: body.ioc,
     spec,
   };
+  // A buyer who asked on chain to leave their escrow gets no new holds (read before the nonce is spent).
+  await admitHold(env, req.caller.actor);
   await req.commit();
   if (inline) await env.BLOBS.put(inputsKey(inline.inputSha256), JSON.stringify(inline.tensors));
   // The placement process holds the escrow, places the bid and releases the escrow if the market

@@ -33,5 +33,5 @@ export const CUSTODY_ERRORS = defineErrors({
   CUSTODY__SETTLEMENT_ATTEMPT_LIVE: 'attempt {signature} of batch {batch} may still land (valid through block height {lastValidBlockHeight})',
   CUSTODY__SETTLEMENT_ATTEMPT_STALE: 'the new attempt is valid through block height {lastValidBlockHeight}, which the chain already passed ({blockHeight})',
   CUSTODY__SETTLEMENT_CHAIN_CONTRADICTION: 'the chain reports {signature} as {status}, which contradicts batch {batch}: {problem}',
-  CUSTODY__ESCROW_WITHDRAWAL: 'this marketplace holds $DOUG in your escrow on chain: withdraw from it with the escrow program ({how})',
+  CUSTODY__ESCROW_WITHDRAWAL_REQUESTED: 'you asked on chain to leave your escrow ({requestedAt}): new bids and challenges are refused until you cancel that request; running jobs go on',
 });
