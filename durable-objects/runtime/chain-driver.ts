@@ -1,4 +1,4 @@
-import type { Observation } from '../domain/custody/attempts.ts';
+import type { Attempt, Observation } from '../domain/custody/attempts.ts';
 import { RESEND_INTERVAL_MS, POLL_INTERVAL_MS } from '../domain/custody/attempts.ts';
 import { backoffMs } from './backoff.ts';
 
@@ -48,6 +48,12 @@ export interface ChainDriverPorts<Own extends { type: string }> {
   warn(message: string): void;
   /** The process's name in warnings. */
   label(): string;
+}
+
+/** The attempts port for a list of attempts in signing order: the current one's signature first. */
+export function attemptsOf(attempts: readonly Attempt[]): { signatures: string[]; lastSentAt: number | null } {
+  const current = attempts[attempts.length - 1];
+  return { signatures: current ? [current.signature, ...attempts.slice(0, -1).map((a) => a.signature)] : [], lastSentAt: current?.lastSentAt ?? null };
 }
 
 /** Steps one drive may take before it yields (the alarm re-arms and goes on). */

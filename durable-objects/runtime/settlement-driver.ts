@@ -2,7 +2,7 @@ import type { CommandMeta } from '../domain/decider.ts';
 import type { EscrowCustody } from '../domain/custody/custody.ts';
 import { nextAction, type SettlementAction, type SettlementCommand, type SettlementState } from '../domain/custody/settlement.ts';
 import type { Result } from '../domain/result.ts';
-import { ChainDriver } from './chain-driver.ts';
+import { attemptsOf, ChainDriver } from './chain-driver.ts';
 
 /** The part of escrow custody a settlement uses. */
 export type SettlementCustody = Pick<EscrowCustody, 'buildSettlement' | 'escrow' | 'send' | 'observe'>;
@@ -40,11 +40,7 @@ export class SettlementDriver {
     this.driver = new ChainDriver<Own>({
       label: () => `settlement of ${buyer()}`,
       next: (now) => nextAction(ports.state(), now),
-      attempts: () => {
-        const attempts = ports.state().open?.attempts ?? [];
-        const current = attempts[attempts.length - 1];
-        return { signatures: current ? [current.signature, ...attempts.slice(0, -1).map((a) => a.signature)] : [], lastSentAt: current?.lastSentAt ?? null };
-      },
+      attempts: () => attemptsOf(ports.state().open?.attempts ?? []),
       perform: async (step, now) => {
         switch (step.type) {
           case 'open':

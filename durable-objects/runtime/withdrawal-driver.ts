@@ -2,7 +2,7 @@ import type { Withdraw } from '../domain/account/commands.ts';
 import type { CommandMeta } from '../domain/decider.ts';
 import { nextAction, type Custody, type OpenedWithdrawal, type WithdrawalAction, type WithdrawalCommand, type WithdrawalState } from '../domain/custody/index.ts';
 import type { Result } from '../domain/result.ts';
-import { ChainDriver } from './chain-driver.ts';
+import { attemptsOf, ChainDriver } from './chain-driver.ts';
 
 export { MAX_BACKOFF_MS, MAX_STEPS, MIN_BACKOFF_MS } from './chain-driver.ts';
 
@@ -52,12 +52,7 @@ export class WithdrawalDriver {
         const s = opened();
         return s ? nextAction(s, now) : { type: 'idle' };
       },
-      attempts: () => {
-        const s = opened();
-        const attempts = s?.attempts ?? [];
-        const current = attempts[attempts.length - 1];
-        return { signatures: current ? [current.signature, ...attempts.slice(0, -1).map((a) => a.signature)] : [], lastSentAt: current?.lastSentAt ?? null };
-      },
+      attempts: () => attemptsOf(opened()?.attempts ?? []),
       perform: async (step, now) => {
         const s = opened()!;
         if (step.type === 'debit') {

@@ -5,6 +5,7 @@ import type { CommandMeta } from '../decider.ts';
 import { MAX_AMOUNT } from '../money.ts';
 import type { DomainError } from '../result.ts';
 import { POLL_INTERVAL_MS, RESEND_INTERVAL_MS } from './attempts.ts';
+import { prng } from '../../../gpu-agent/models/prng.ts';
 import {
   MAX_BATCH_PAYOUTS,
   MAX_BATCH_PROVIDERS,
@@ -559,17 +560,6 @@ describe('batchReceipts', () => {
 
 // ---- property: random sequences never lose, invent or double-pay a payout ----
 
-/** A small seeded PRNG (mulberry32): the same seed gives the same run. */
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const PROVIDERS = [P1, P2, P3, P4, P5, P6, P7, P8, key(9)];
 const STATUSES: ObserveChain['status'][] = ['finalized', 'failed', 'confirmed', 'confirmed', 'not_found', 'not_found', 'not_found', 'not_found'];
