@@ -72,6 +72,19 @@ async function main(): Promise<void> {
     }, 30_000);
     say(`balance before: ${formatDoug(BigInt(before.available))} DOUG available, ${formatDoug(BigInt(before.held))} held`);
     say(`balance after:  ${formatDoug(BigInt(after.available))} DOUG available, ${formatDoug(BigInt(after.held))} held`);
+    // With escrow custody the providers are paid on chain from the buyer's escrow: wait for the batch.
+    const settlement = after.escrow
+      ? (
+          await waitFor(async () => {
+            const b = await buyer.account();
+            return b.settlement && b.settlement.pending === '0' && b.settlement.paid.batches > 0 ? b : null;
+          }, 60_000)
+        ).settlement!
+      : null;
+    if (settlement) {
+      const last = settlement.recent[0]!;
+      say(`paid on chain from your escrow: batch ${last.batch}, ${last.payouts} payouts, ${formatDoug(BigInt(last.gross))} DOUG (${last.signature.slice(0, 12)}…)`);
+    }
     const replicas = (job.replicas as { provider: string; digest: string | null; status: string }[]) ?? [];
     console.log(
       JSON.stringify({
@@ -84,6 +97,7 @@ async function main(): Promise<void> {
         cost: (BigInt(before.available) - BigInt(after.available)).toString(),
         before: { available: before.available, held: before.held },
         after: { available: after.available, held: after.held },
+        settlement: settlement && { batches: settlement.paid.batches, paid: settlement.paid.gross, fee: settlement.paid.fee, signature: settlement.recent[0]?.signature ?? null },
       }),
     );
   } finally {

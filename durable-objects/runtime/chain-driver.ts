@@ -101,7 +101,8 @@ export class ChainDriver<Own extends { type: string }> {
       if (step.type === 'done' || step.type === 'idle') return;
       // A wait with signatures is also due at its next poll; one without (a process's own pause) only at its end.
       if (isWait(step) && now < step.until && (step.signatures.length === 0 || now < this.observeDueAt())) return;
-      const name = this.observesFirst(step) ? 'observe' : step.type;
+      // A wait that reads the chain, or a resend read first, is named for what it does.
+      const name = this.observesFirst(step) || (isWait(step) && step.signatures.length > 0) ? 'observe' : step.type;
       try {
         await this.perform(step, now);
         this.failures = 0;

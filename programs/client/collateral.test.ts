@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { stakeShortfall, type ProviderStake } from '../../durable-objects/domain/collateral.ts';
+import { askAdmission, stakeShortfall, type ProviderStake } from '../../durable-objects/domain/collateral.ts';
 import { startLocalChain, type LocalChain } from '../local-chain/server.ts';
 import { stakingWorld } from '../testing/staking-world.ts';
-import { CollateralReader, readProviderStake } from './collateral.ts';
+import { readProviderStake } from './collateral.ts';
+import { Readings } from './readings.ts';
 import { solanaRpc } from './rpc.ts';
 
 describe('provider collateral', () => {
@@ -35,7 +36,7 @@ describe('provider collateral', () => {
     let reads = 0;
     let fail = false;
     const stake: ProviderStake = { staked: 10n, minimum: 5n };
-    const reader = new CollateralReader(
+    const reader = new Readings<ProviderStake>(
       async () => {
         reads++;
         if (fail) throw new Error('chain unavailable');
@@ -44,18 +45,27 @@ describe('provider collateral', () => {
       1_000,
       () => now,
     );
-    await Promise.all([reader.stakeOf('p'), reader.stakeOf('p')]);
+    await Promise.all([reader.get('p'), reader.get('p')]);
     expect(reads).toBe(1);
     now = 999;
-    await reader.stakeOf('p');
+    await reader.get('p');
     expect(reads).toBe(1);
     now = 1_000;
     fail = true;
-    await expect(reader.stakeOf('p')).rejects.toThrow('chain unavailable');
+    await expect(reader.get('p')).rejects.toThrow('chain unavailable');
     await Promise.resolve();
     fail = false;
-    expect(await reader.stakeOf('p')).toEqual(stake);
+    expect(await reader.get('p')).toEqual(stake);
     expect(reads).toBe(3);
+  });
+});
+
+describe('askAdmission', () => {
+  it('admits a provider at or above the minimum, and refuses one below it saying how much is missing', () => {
+    expect(askAdmission('p', { staked: 5n, minimum: 5n })).toEqual({ ok: true, value: undefined });
+    expect(askAdmission('p', { staked: 0n, minimum: 0n })).toEqual({ ok: true, value: undefined });
+    const r = askAdmission('p', { staked: 3n, minimum: 5n });
+    expect(r.ok ? null : r.error).toMatchObject({ code: 'CUSTODY__STAKE_BELOW_MINIMUM', context: { provider: 'p', staked: 3n, minimum: 5n, shortfall: 2n } });
   });
 });
 

@@ -1,9 +1,8 @@
-import { COLLATERAL_MAX_AGE_MS, type ProviderStake } from '../../durable-objects/domain/collateral.ts';
+import type { ProviderStake } from '../../durable-objects/domain/collateral.ts';
 import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
 import { STAKING_LAYOUT } from '../staking/layout.ts';
 import { encodeBase58 } from './base58.ts';
 import { stakingAddresses } from './program-addresses.ts';
-import { Readings } from './readings.ts';
 import { fromBase64, type SolanaRpc } from './rpc.ts';
 
 /*
@@ -47,15 +46,4 @@ async function stakingConfigData(rpc: SolanaRpc, config: string, programId: stri
   const info = (await rpc.getAccountInfo(config, 'finalized')).value;
   if (!info || info.owner !== programId || info.data.length !== C.size || info.data[0] !== C.kind) throw new Error(`no staking configuration of ${programId} at ${config}`);
   return info.data;
-}
-
-/** Readings of providers' stake kept for at most `maxAgeMs` (concurrent asks for one provider share one read). */
-export class CollateralReader extends Readings<ProviderStake> {
-  constructor(read: (owner: string) => Promise<ProviderStake>, maxAgeMs = COLLATERAL_MAX_AGE_MS, now: () => number = Date.now) {
-    super(read, maxAgeMs, now);
-  }
-
-  stakeOf(owner: string): Promise<ProviderStake> {
-    return this.get(owner);
-  }
 }

@@ -6,7 +6,7 @@ import { chainFailure } from './errors.ts';
 import { escrowWithdrawInstructions, listEscrows, readEscrow, readEscrowConfig, settleInstructions, type EscrowConfigReading } from './escrow.ts';
 import { memo } from './mint.ts';
 import { escrowAddresses } from './program-addresses.ts';
-import { readStakingCounters } from './collateral.ts';
+import { readProviderStake, readStakingCounters } from './collateral.ts';
 import { solanaRpc, toBase64 } from './rpc.ts';
 import { observeWithdrawal, sendWithdrawal, withdrawalMemo } from './transfer.ts';
 import { signerFromSecretKey, signLegacyTransaction, type TransactionSigner } from './tx.ts';
@@ -72,6 +72,7 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
       });
     },
     escrow: (buyer) => readEscrow(reads, buyer, programId),
+    providerStake: async (owner) => readProviderStake(reads, owner, (await configured()).stakingProgram),
     buildCosignedWithdrawal: async (w) => {
       const [c, signer] = await Promise.all([configured(), authoritySigner()]);
       const instructions = [

@@ -15,6 +15,12 @@ import { DougApiError, DougClient } from '../../sdk/client.ts';
 import { faucetAndDeposit, sendCosignedWithdrawal, transactionSigner, transferToCustody } from '../../sdk/deposit.ts';
 import { eventually, startAgent, type AgentProcess } from './agents.ts';
 import { startStack, type Stack } from './stack.ts';
+import { publicKey } from '@metaplex-foundation/umi';
+import { join } from 'node:path';
+import { positionAddress, stakingAddresses } from '../../programs/client/program-addresses.ts';
+import { fetchStakingConfig, stake, updateConfig } from '../../programs/staking/client/index.ts';
+import { loadKeypair } from '../../sdk/keyfile.ts';
+import { dougUmi } from '../../sdk/umi.ts';
 
 /**
  * Escrow custody end to end: `npm start`'s stack with DOUG_CUSTODY=escrow on a local chain this test
@@ -248,4 +254,51 @@ describe('escrow custody', () => {
     expect(audit.escrow).toMatchObject({ vaults: '0', expected: left.toString(), ok: false });
     expect(audit.ok).toBe(false);
   }, 60_000);
+
+  it('admits a provider’s asks only with the minimum stake in the staking program', async () => {
+    const admin = dougUmi(chain.rpcUrl, (await loadKeypair(join(stack.dir, 'chain', 'program-authority.json'))).secretKey);
+    const { config: stakingConfig, stakeVault } = await stakingAddresses(stack.programs()!.staking);
+    const before = await fetchStakingConfig(admin, publicKey(stakingConfig));
+    const setMinimum = (minProviderStake: bigint) =>
+      updateConfig(admin, {
+        admin: admin.identity,
+        config: publicKey(stakingConfig),
+        treasury: before.treasury,
+        minProviderStake,
+        cooldownSeconds: before.cooldownSeconds,
+        maxSlashBpsPerEvent: before.maxSlashBpsPerEvent,
+        maxSlashBpsPerEpoch: before.maxSlashBpsPerEpoch,
+        slashAuthority: before.slashAuthority,
+        newAdmin: before.admin,
+      }).sendAndConfirm(admin, { send: { commitment: 'confirmed' }, confirm: { commitment: 'finalized' } });
+    await setMinimum(UNITS_PER_DOUG);
+    try {
+      const ask = { market: 'cpu', price: PRICE_UNITS.toString(), capacity: 1, attributes: {}, expiresAt: Date.now() + 3_600_000 };
+      // Without stake: refused, saying how much is missing; nothing listed.
+      const bareKey = await generateKeypair();
+      const bare = new DougClient({ baseUrl: stack.url, keypair: bareKey });
+      expect(await refusal(bare.placeAsk(ask))).toEqual({ status: 409, code: 'CUSTODY__STAKE_BELOW_MINIMUM' });
+      expect((await bare.asks({ market: 'cpu', owner: bareKey.publicKey })).items).toEqual([]);
+      // With the minimum staked (a position of 1 DOUG, no lock): listed.
+      const stakerKey = await generateKeypair();
+      const staker = new DougClient({ baseUrl: stack.url, keypair: stakerKey });
+      await staker.faucet(2n * UNITS_PER_DOUG);
+      const umi = dougUmi(chain.rpcUrl, stakerKey.secretKey);
+      await stake(umi, {
+        owner: umi.identity,
+        position: publicKey(await positionAddress(stakerKey.publicKey, 1n, stack.programs()!.staking)),
+        ownerTokenAccount: publicKey(await associatedTokenAddress(stakerKey.publicKey, chain.mint)),
+        stakeVault: publicKey(stakeVault),
+        mint: publicKey(chain.mint),
+        id: 1n,
+        amount: UNITS_PER_DOUG,
+        lockDays: 0,
+      }).sendAndConfirm(umi, { send: { commitment: 'confirmed' }, confirm: { commitment: 'finalized' } });
+      const listed = await staker.placeAsk(ask);
+      expect(listed.order).toMatchObject({ owner: stakerKey.publicKey, status: 'open' });
+    } finally {
+      await setMinimum(before.minProviderStake);
+    }
+  }, 60_000);
 });
+

@@ -163,7 +163,7 @@ describe('the portal in a real browser', () => {
     expect(account).toMatch(/^[1-9A-HJ-NP-Za-km-z]{32,44}$/);
     await page.getByTestId('faucet-amount').fill('10');
     await page.getByTestId('faucet-submit').click();
-    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('10');
+    await expect.poll(() => page.getByTestId('balance-available').innerText(), { timeout: 30_000 }).toContain('10');
     await w.shot('account-funded');
 
     await page.goto('/bid');
@@ -212,7 +212,7 @@ describe('the portal in a real browser', () => {
     // The faucet mints to the wallet on the local chain and deposits it at once.
     await page.getByTestId('faucet-amount').fill('3');
     await page.getByTestId('faucet-submit').click();
-    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('3');
+    await expect.poll(() => page.getByTestId('balance-available').innerText(), { timeout: 30_000 }).toContain('3');
     await expect.poll(() => page.getByTestId('wallet-balance').innerText()).toBe('0 DOUG');
     // $DOUG that reaches the wallet some other way (here minted by the chain's mint authority).
     const chain = stack.chain()!;
@@ -241,7 +241,7 @@ describe('the portal in a real browser', () => {
     // The faucet mints 6 DOUG to the wallet on the local chain, and the development wallet deposits it at once.
     await page.getByTestId('faucet-amount').fill('6');
     await page.getByTestId('faucet-submit').click();
-    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('6');
+    await expect.poll(() => page.getByTestId('balance-available').innerText(), { timeout: 30_000 }).toContain('6');
     await expect.poll(() => page.getByTestId('wallet-balance').innerText()).toBe('0 DOUG');
     const ledgerBefore = BigInt((await api.account(account)).available);
     const walletBefore = await tokenBalanceOnChain(account);
@@ -360,7 +360,7 @@ describe('the portal in a real browser', () => {
     const account = await connectDevWallet(page);
     await page.getByTestId('faucet-amount').fill('10');
     await page.getByTestId('faucet-submit').click();
-    await expect.poll(() => page.getByTestId('balance-available').innerText()).toContain('10');
+    await expect.poll(() => page.getByTestId('balance-available').innerText(), { timeout: 30_000 }).toContain('10');
 
     const bid = async (market: string, replicas: string) => {
       await page.getByRole('link', { name: 'Bid for compute' }).first().click();

@@ -12,7 +12,7 @@ import { marketObject, placementObject, type OrderOutcome } from '../../durable-
 import type { Result } from '../../durable-objects/domain/result.ts';
 import { knownMarket, signed } from './common.ts';
 import { checkInputsFit, checkStoredInputsFit } from './model-info.ts';
-import { admitHold } from '../escrow-admission.ts';
+import { admitAsk, admitHold } from '../escrow-admission.ts';
 import { inputsKey } from '../../durable-objects/runtime/blob-keys.ts';
 
 /** The API's shape of an order: `id`, `kind`, `market`, with "matched" for a filled bid. */
@@ -50,6 +50,7 @@ export async function placeAsk(request: Request, env: Env): Promise<Response> {
   const body = valid(PlaceAskSchema, req.body);
   const market = knownMarket(env, body.market);
   const command = await askCommand(body, req.caller.actor, market, req.now);
+  await admitAsk(env, req.caller.actor);
   await req.commit();
   const result = await marketObject(env, market).place(market, command, { commandId: command.askId, actor: req.caller.actor, now: req.now });
   if (!result.ok) return errorResponse(result.error);
@@ -68,6 +69,7 @@ export async function placeAskBatch(request: Request, env: Env): Promise<Respons
   for (const [i, item] of body.asks.entries()) commands.push(await askCommand(item, req.caller.actor, market, req.now, `asks[${i}].`));
   const ids = commands.map((c) => c.askId);
   if (new Set(ids).size !== ids.length) refuse('API__INVALID_INPUT', { field: 'asks', problem: 'clientIds must be distinct' });
+  await admitAsk(env, req.caller.actor);
   await req.commit();
   const results = (await marketObject(env, market).placeMany(market, commands, { commandId: ids[0]!, actor: req.caller.actor, now: req.now }, ids)) as unknown as Result<OrderOutcome>[];
   return json({

@@ -1,3 +1,4 @@
+import type { ProviderStake } from '../collateral.ts';
 import type { Amount } from '../money.ts';
 import type { Result } from '../result.ts';
 import type { Deposit } from './deposit.ts';
@@ -102,6 +103,8 @@ export interface EscrowCustody {
   holding(): Promise<EscrowHolding>;
   /** Reads the transaction at finalized commitment and runs verifyEscrowDeposit on it. */
   verifyDeposit(signature: string): Promise<Result<Deposit>>;
+  /** A provider's stake in the staking program the escrow pays fees to, and that program's minimum for asks. */
+  providerStake(owner: string): Promise<ProviderStake>;
   /** A buyer's escrow; null when they have opened none. */
   escrow(buyer: string): Promise<EscrowState | null>;
   /**

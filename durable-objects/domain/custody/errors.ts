@@ -33,5 +33,6 @@ export const CUSTODY_ERRORS = defineErrors({
   CUSTODY__SETTLEMENT_ATTEMPT_LIVE: 'attempt {signature} of batch {batch} may still land (valid through block height {lastValidBlockHeight})',
   CUSTODY__SETTLEMENT_ATTEMPT_STALE: 'the new attempt is valid through block height {lastValidBlockHeight}, which the chain already passed ({blockHeight})',
   CUSTODY__SETTLEMENT_CHAIN_CONTRADICTION: 'the chain reports {signature} as {status}, which contradicts batch {batch}: {problem}',
+  CUSTODY__STAKE_BELOW_MINIMUM: 'provider {provider} has {staked} base units staked; asks need at least {minimum}: stake {shortfall} more with the staking program',
   CUSTODY__ESCROW_WITHDRAWAL_REQUESTED: 'you asked on chain to leave your escrow ({requestedAt}): new bids and challenges are refused until you cancel that request; running jobs go on',
 });
