@@ -17,7 +17,7 @@ import { loadKeypair } from '../../sdk/keyfile.ts';
 import { signatureOf, startRpcProxy, type RpcProxy } from '../../test/e2e/rpc-proxy.ts';
 import { nextAction, settlementDecider, type SettlementCommand, type SettlementEvent, type SettlementState } from '../domain/custody/settlement.ts';
 import type { CommandMeta } from '../domain/decider.ts';
-import { UNITS_PER_DOUG } from '../domain/money.ts';
+import { bps, UNITS_PER_DOUG } from '../domain/money.ts';
 import type { Result } from '../domain/result.ts';
 import { SettlementDriver } from './settlement-driver.ts';
 
@@ -69,7 +69,7 @@ afterAll(async () => {
 beforeEach(() => proxy.clear());
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const feeOf = (gross: bigint) => (gross * BigInt(escrowConfig.feeBps)) / 10_000n;
+const feeOf = (gross: bigint) => bps(gross, escrowConfig.feeBps);
 const wallet = () => Keypair.generate().publicKey.toBase58();
 
 /** A token account's balance on chain (finalized); 0 when it does not exist. */
