@@ -73,6 +73,8 @@ async function main(): Promise<void> {
     say(`balance before: ${formatDoug(BigInt(before.available))} DOUG available, ${formatDoug(BigInt(before.held))} held`);
     say(`balance after:  ${formatDoug(BigInt(after.available))} DOUG available, ${formatDoug(BigInt(after.held))} held`);
     // With escrow custody the providers are paid on chain from the buyer's escrow: wait for the batch.
+    const timeline = (job.timeline as { at: number; event: string }[] | undefined) ?? [];
+    const settledAt = timeline.find((t) => t.event === 'JobSettled')?.at ?? null;
     const settlement = after.escrow
       ? (
           await waitFor(async () => {
@@ -83,7 +85,7 @@ async function main(): Promise<void> {
       : null;
     if (settlement) {
       const last = settlement.recent[0]!;
-      say(`paid on chain from your escrow: batch ${last.batch}, ${last.payouts} payouts, ${formatDoug(BigInt(last.gross))} DOUG (${last.signature.slice(0, 12)}…)`);
+      say(`paid on chain from your escrow: batch ${last.batch}, ${last.payouts} payouts, ${formatDoug(BigInt(last.gross))} DOUG (${last.signature.slice(0, 12)}…), ${settledAt === null ? '?' : last.at - settledAt} ms after verification`);
     }
     const replicas = (job.replicas as { provider: string; digest: string | null; status: string }[]) ?? [];
     console.log(
@@ -97,7 +99,13 @@ async function main(): Promise<void> {
         cost: (BigInt(before.available) - BigInt(after.available)).toString(),
         before: { available: before.available, held: before.held },
         after: { available: after.available, held: after.held },
-        settlement: settlement && { batches: settlement.paid.batches, paid: settlement.paid.gross, fee: settlement.paid.fee, signature: settlement.recent[0]?.signature ?? null },
+        settlement: settlement && {
+          batches: settlement.paid.batches,
+          paid: settlement.paid.gross,
+          fee: settlement.paid.fee,
+          signature: settlement.recent[0]?.signature ?? null,
+          lagMs: settledAt === null || !settlement.recent[0] ? null : settlement.recent[0].at - settledAt,
+        },
       }),
     );
   } finally {
