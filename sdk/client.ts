@@ -4,6 +4,7 @@ import type {
   BalanceView,
   ChainInfo,
   DepositResponse,
+  EscrowExitResponse,
   LedgerEntry,
   MarketDetail,
   MarketSummary,
@@ -437,6 +438,12 @@ export class DougClient {
   deposit(signature: string): Promise<DepositResponse> {
     const body: DepositBody = { signature };
     return this.send('POST', '/v1/deposits', body);
+  }
+
+  /** POST /v1/escrow/exits: has the ledger follow a buyer's own withdrawal from their escrow (its signature). */
+  escrowExit(signature: string): Promise<EscrowExitResponse> {
+    const body: DepositBody = { signature };
+    return this.send('POST', '/v1/escrow/exits', body);
   }
 
   /** GET /v1/chain: the RPC URL, the $DOUG mint and custody's token account (CUSTODY__NOT_CONFIGURED without a chain). */

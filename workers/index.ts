@@ -8,7 +8,7 @@ import { ApiFailure, discardUnread, handleError, json, refuse } from './http.ts'
 import { project } from './projector.ts';
 import { agentSocket, getModel, putInputs, putModel } from './routes/blobs.ts';
 import { getModelInfo } from './routes/model-info.ts';
-import { chainInfo, deposit } from './routes/deposits.ts';
+import { chainInfo, deposit, escrowExit } from './routes/deposits.ts';
 import { faucet } from './routes/faucet.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
 import { revokeSession } from './routes/sessions.ts';
@@ -61,6 +61,7 @@ const HANDLERS: Record<RouteId, Handler> = {
   audit: (r, env) => audit(r, env),
   chain: (r, env) => chainInfo(r, env),
   deposit: (r, env) => deposit(r, env),
+  escrowExit: (r, env) => escrowExit(r, env),
   revokeSession: (r, env) => revokeSession(r, env),
   faucet: (r, env) => faucet(r, env),
 };

@@ -172,6 +172,15 @@ export interface AuditReport {
   };
 }
 
+/** POST /v1/escrow/exits (201): what left the escrow, and what the ledger took of it (at most what was available). */
+export interface EscrowExitResponse {
+  account: string;
+  amount: AmountString;
+  debited: AmountString;
+  signature: string;
+  slot: number;
+}
+
 /** POST /v1/deposits (201). */
 export interface DepositResponse {
   /** The account credited (the memo's). */
@@ -275,6 +284,7 @@ export const ROUTES = {
   audit: 'GET /v1/audit',
   faucet: 'POST /v1/faucet',
   deposit: 'POST /v1/deposits',
+  escrowExit: 'POST /v1/escrow/exits',
   chain: 'GET /v1/chain',
   revokeSession: 'POST /v1/sessions/revoke',
   requestWithdrawal: 'POST /v1/withdrawals',

@@ -61,6 +61,7 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
   audit: { summary: 'Conservation of funds over all accounts (and custody, with a chain)' },
   faucet: { summary: 'Local mode only: mints (with a chain) or credits $DOUG to the signer', body: FaucetSchema, signed: true, status: 201 },
   deposit: { summary: 'Credits a finalized transfer into custody to the account its memo names', body: DepositSchema, signed: true, status: 201 },
+  escrowExit: { summary: "Follows a buyer's own withdrawal from their escrow (after the timelock): the ledger takes what left the vault", body: DepositSchema, signed: true, status: 201 },
   chain: { summary: 'Where $DOUG lives and where deposits go' },
   revokeSession: { summary: 'Revokes the signing session key for good', body: EmptySchema, signed: true },
   requestWithdrawal: { summary: 'Takes an amount from the ledger and pays it to a wallet on chain', body: WithdrawalSchema, signed: true, status: 202 },

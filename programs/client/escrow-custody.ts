@@ -1,5 +1,5 @@
 import type { EscrowCustody } from '../../durable-objects/domain/custody/custody.ts';
-import { verifyEscrowDeposit } from '../../durable-objects/domain/custody/deposit.ts';
+import { verifyEscrowDeposit, verifyEscrowExit } from '../../durable-objects/domain/custody/deposit.ts';
 import { batchReceipts } from '../../durable-objects/domain/custody/settlement.ts';
 import { ESCROW_INSTRUCTIONS, ESCROW_PROGRAM_ID } from '../escrow/constants.ts';
 import { chainFailure } from './errors.ts';
@@ -69,6 +69,15 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
         signature,
         transaction,
         config: { mint: chain.mint, decimals: chain.decimals, escrowProgram: programId, depositInstruction: ESCROW_INSTRUCTIONS.deposit },
+      });
+    },
+    verifyExit: async (signature) => {
+      const c = await configured();
+      const transaction = await reads.getTransaction(signature, { commitment: 'finalized', encoding: 'jsonParsed', maxSupportedTransactionVersion: 0 });
+      return verifyEscrowExit({
+        signature,
+        transaction,
+        config: { mint: chain.mint, decimals: chain.decimals, escrowProgram: programId, withdrawInstruction: ESCROW_INSTRUCTIONS.withdraw, authority: c.authority },
       });
     },
     escrow: (buyer) => readEscrow(reads, buyer, programId),

@@ -201,6 +201,8 @@ describe('escrow custody', () => {
       return x.status === 'paid' ? x : null;
     }, 'the co-signed withdrawal to be paid', 30_000, stack.log);
     expect(paid).toMatchObject({ signature: sent.signature, cosigned: null });
+    // The ledger has it already: it is not a buyer's own exit.
+    expect(await refusal(buyer.escrowExit(sent.signature))).toEqual({ status: 422, code: 'CUSTODY__EXIT_COSIGNED' });
     expect(await walletBalance(buyerKey.publicKey)).toBe(walletBefore + UNITS_PER_DOUG);
     expect((await readEscrow(rpc, buyerKey.publicKey, program))!.balance).toBe(escrowBefore - UNITS_PER_DOUG);
 
@@ -253,6 +255,19 @@ describe('escrow custody', () => {
     const audit = await buyer.audit();
     expect(audit.escrow).toMatchObject({ vaults: '0', expected: left.toString(), ok: false });
     expect(audit.ok).toBe(false);
+    // Anyone submits the exit's signature: the ledger follows the chain, once, and the audit balances.
+    const exitSignature = (await rpc.call<{ signature: string; err: unknown }[]>('getSignaturesForAddress', [(await readEscrow(rpc, buyerKey.publicKey, program))!.vault, { limit: 1, commitment: 'finalized' }]))[0]!.signature;
+    const reader = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
+    expect(await reader.escrowExit(exitSignature)).toMatchObject({ account: buyerKey.publicKey, amount: left.toString(), debited: left.toString(), signature: exitSignature });
+    expect(await refusal(reader.escrowExit(exitSignature))).toEqual({ status: 409, code: 'CUSTODY__EXIT_ALREADY_RECORDED' });
+    expect((await buyer.account()).available).toBe('0');
+    // A deposit is not an exit.
+    expect(await refusal(reader.escrowExit((await buyer.ledger()).items.find((e) => e.type === 'Credited')!.data.ref!.toString().slice('deposit:'.length)))).toEqual({ status: 422, code: 'CUSTODY__EXIT_NOT_WITHDRAWAL' });
+    const balanced = await eventually(async () => {
+      const a = await buyer.audit();
+      return a.ok && !a.stale && a.escrow?.expected === '0' ? a : null;
+    }, 'the audit to balance once the ledger follows the exit', 30_000, stack.log);
+    expect(balanced.escrow).toMatchObject({ vaults: '0', ok: true });
   }, 60_000);
 
   it('admits a provider’s asks only with the minimum stake in the staking program', async () => {

@@ -1,5 +1,5 @@
-import type { ChainInfo, DepositResponse } from '../../durable-objects/contracts/api.ts';
-import { depositRef } from '../../durable-objects/domain/custody/deposit.ts';
+import type { ChainInfo, DepositResponse, EscrowExitResponse } from '../../durable-objects/contracts/api.ts';
+import { depositRef, escrowExitRef } from '../../durable-objects/domain/custody/deposit.ts';
 import { DepositSchema } from '../../durable-objects/contracts/schemas.ts';
 import { domainError } from '../../durable-objects/domain/errors.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
@@ -38,6 +38,31 @@ export async function deposit(request: Request, env: Env): Promise<Response> {
   if (already) return errorResponse(domainError('CUSTODY__DEPOSIT_ALREADY_CREDITED', { signature, account: d.account, amount: d.amount }));
   if (!credited.ok) return errorResponse(credited.error);
   const body: DepositResponse = { account: d.account, amount: d.amount.toString(), signature, slot: d.slot };
+  return json(body, 201);
+}
+
+/**
+ * POST /v1/escrow/exits {signature}: the ledger follows a buyer's own withdrawal from their escrow
+ * (after the timelock, without the settlement authority): it takes what left the vault out of the
+ * buyer's available balance, once per signature, whoever submits it. Anyone may submit it (the
+ * chain says whose escrow it was); repeats answer CUSTODY__EXIT_ALREADY_RECORDED (409).
+ */
+export async function escrowExit(request: Request, env: Env): Promise<Response> {
+  if (!escrowMode(env)) return errorResponse(domainError('CUSTODY__NOT_CONFIGURED', { missing: 'ESCROW_PROGRAM' }));
+  const custody = escrowCustodyFor(env);
+  const req = await signed(request, env, 'orders');
+  const { signature } = valid(DepositSchema, req.body);
+  await req.commit();
+  const verified = await onChain(() => custody.verifyExit(signature));
+  if (!verified.ok) return errorResponse(verified.error);
+  const e = verified.value;
+  const ref = escrowExitRef(signature);
+  const recorded = await accountObject(env, e.account).execute(e.account, { type: 'RecordEscrowExit', ref, amount: e.amount }, { commandId: ref, actor: req.caller.actor, now: req.now });
+  const already = recorded.ok ? recorded.value.repeated : recorded.error.code === 'ACCOUNT__WITHDRAWAL_ALREADY_APPLIED';
+  if (already) return errorResponse(domainError('CUSTODY__EXIT_ALREADY_RECORDED', { signature, account: e.account }));
+  if (!recorded.ok) return errorResponse(recorded.error);
+  const debited = recorded.value.events.reduce((sum, ev) => sum + (ev.type === 'Withdrawn' ? ev.amount : 0n), 0n);
+  const body: EscrowExitResponse = { account: e.account, amount: e.amount.toString(), debited: debited.toString(), signature, slot: e.slot };
   return json(body, 201);
 }
 

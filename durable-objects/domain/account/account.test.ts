@@ -255,6 +255,15 @@ describe('an account funded through its escrow', () => {
       },
     ]);
   });
+  it('follows the buyer’s own exit from the escrow: takes what left, at most what is available, once', () => {
+    expect(given([escrowCredit(10n)]).when({ type: 'RecordEscrowExit', ref: 'x1', amount: 10n }).events()).toEqual([{ type: 'Withdrawn', ref: 'x1', amount: 10n }]);
+    // Money that left from under a hold cannot be taken out of available twice.
+    expect(given([escrowCredit(10n), held('h', 4n)]).when({ type: 'RecordEscrowExit', ref: 'x1', amount: 10n }).events()).toEqual([{ type: 'Withdrawn', ref: 'x1', amount: 6n }]);
+    expect(given([escrowCredit(10n), held('h', 10n)]).when({ type: 'RecordEscrowExit', ref: 'x1', amount: 10n }).events()).toEqual([]);
+    expect(given([escrowCredit(10n), { type: 'Withdrawn', ref: 'x1', amount: 10n }]).when({ type: 'RecordEscrowExit', ref: 'x1', amount: 10n }).rejection().code).toBe('ACCOUNT__WITHDRAWAL_ALREADY_APPLIED');
+    expect(given([credited(10n)]).when({ type: 'RecordEscrowExit', ref: 'x1', amount: 10n }).rejection().code).toBe('ACCOUNT__FUNDING_MIXED');
+    expect(given([escrowCredit(10n)]).when({ type: 'RecordEscrowExit', ref: 'x1', amount: 0n }).rejection().code).toBe('ACCOUNT__AMOUNT_NOT_POSITIVE');
+  });
   it('refuses per-payout fees that do not add up to the fee', () => {
     const open = [escrowCredit(100n), held('job-1', 60n)];
     const command: AccountCommand = { type: 'SettleHold', holdId: 'job-1', account: BUYER, payouts: [{ account: 'p1', amount: 30n, fee: 1n }, { account: 'p2', amount: 20n }], fee: 2n };
@@ -303,6 +312,7 @@ const commandArb: fc.Arbitrary<AccountCommand> = fc.oneof(
   fc.record({ type: fc.constant('ReceivePayout' as const), ref: fc.constantFrom(...refs), from: fc.constant('x'), amount: smallAmount, holdId: fc.constant('hx') }),
   fc.record({ type: fc.constant('RecordNonce' as const), nonce: fc.constantFrom('n0', 'n1', 'n2'), timestamp: fc.integer({ min: -70_000, max: 70_000 }) }),
   fc.record({ type: fc.constant('Withdraw' as const), ref: fc.constantFrom(...refs), amount: smallAmount, from: fc.constantFrom('custody' as const, 'escrow' as const) }, { requiredKeys: ['type', 'ref', 'amount'] }),
+  fc.record({ type: fc.constant('RecordEscrowExit' as const), ref: fc.constantFrom(...refs), amount: smallAmount }),
   fc.constant({ type: 'RevokeKey' as const }),
 );
 // Each step: a command and how far the clock moves before it.

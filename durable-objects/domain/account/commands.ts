@@ -58,9 +58,20 @@ export interface Withdraw {
   from?: 'custody' | 'escrow';
 }
 
+/**
+ * Follows the chain after the buyer withdrew from their escrow alone (after the timelock): takes
+ * what left the vault out of available, at most all of it (money that left from under holds or
+ * pending payouts cannot be taken twice: those payouts fail on chain). Applied once per ref.
+ */
+export interface RecordEscrowExit {
+  type: 'RecordEscrowExit';
+  ref: string;
+  amount: Amount;
+}
+
 /** Revokes the key this account belongs to: it may never sign a request again. Repeats do nothing. */
 export interface RevokeKey {
   type: 'RevokeKey';
 }
 
-export type AccountCommand = Credit | Hold | ReleaseHold | SettleHold | ReceivePayout | RecordNonce | Withdraw | RevokeKey;
+export type AccountCommand = Credit | Hold | ReleaseHold | SettleHold | ReceivePayout | RecordNonce | Withdraw | RecordEscrowExit | RevokeKey;

@@ -110,6 +110,13 @@ export function decide(state: AccountState, command: AccountCommand, meta: Comma
       }
       return ok([{ type: 'Withdrawn', ref: command.ref, amount: command.amount }]);
     }
+    case 'RecordEscrowExit': {
+      if (state.withdrawalRefs.has(command.ref)) return reject('ACCOUNT__WITHDRAWAL_ALREADY_APPLIED', { ref: command.ref });
+      if (command.amount <= 0n) return notPositive('amount', command.amount);
+      if (!state.escrow) return reject('ACCOUNT__FUNDING_MIXED', { problem: 'this account’s $DOUG is in custody, not in an escrow', ref: command.ref });
+      const amount = command.amount < state.available ? command.amount : state.available;
+      return ok(amount > 0n ? [{ type: 'Withdrawn', ref: command.ref, amount }] : []);
+    }
     case 'RevokeKey':
       return ok(state.revokedAt === null ? [{ type: 'KeyRevoked', at: meta.now }] : []);
   }

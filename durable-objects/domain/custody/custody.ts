@@ -103,6 +103,8 @@ export interface EscrowCustody {
   holding(): Promise<EscrowHolding>;
   /** Reads the transaction at finalized commitment and runs verifyEscrowDeposit on it. */
   verifyDeposit(signature: string): Promise<Result<Deposit>>;
+  /** Reads the transaction at finalized commitment and runs verifyEscrowExit on it (a buyer's own withdrawal). */
+  verifyExit(signature: string): Promise<Result<Deposit>>;
   /** A provider's stake in the staking program the escrow pays fees to, and that program's minimum for asks. */
   providerStake(owner: string): Promise<ProviderStake>;
   /** A buyer's escrow; null when they have opened none. */

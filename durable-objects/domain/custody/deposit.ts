@@ -228,18 +228,9 @@ export function verifyEscrowDeposit(o: { signature: string; transaction: RpcTran
   const l = landed(signature, o.transaction);
   if (!l.ok) return l;
   const { tx, keys } = l.value;
-  const deposits: { buyer: string; vault: string }[] = [];
-  for (const ix of allInstructions(tx)) {
-    const programId = 'programIdIndex' in ix ? keys[ix.programIdIndex] : ix.programId;
-    if (programId !== config.escrowProgram || 'parsed' in ix) continue;
-    const data = typeof ix.data === 'string' ? decodeBase58(ix.data) : null;
-    if (!data || data[0] !== config.depositInstruction) continue;
-    const accounts = (ix.accounts as (string | number)[]).map((a) => (typeof a === 'number' ? keys[a] : a));
-    const buyer = accounts[DEPOSIT_BUYER];
-    const vault = accounts[DEPOSIT_VAULT];
-    if (buyer === undefined || vault === undefined) continue;
-    deposits.push({ buyer, vault });
-  }
+  const deposits = escrowInstructions(tx, keys, config.escrowProgram, config.depositInstruction)
+    .map((accounts) => ({ buyer: accounts[DEPOSIT_BUYER], vault: accounts[DEPOSIT_VAULT] }))
+    .filter((d): d is { buyer: string; vault: string } => d.buyer !== undefined && d.vault !== undefined);
   if (deposits.length === 0) return refuse('CUSTODY__DEPOSIT_NOT_ESCROW', { signature, escrowProgram: config.escrowProgram });
   const buyers = [...new Set(deposits.map((d) => d.buyer))];
   if (buyers.length > 1) return refuse('CUSTODY__DEPOSIT_SEVERAL_ESCROWS', { signature, buyers: buyers.join(', ') });
@@ -247,6 +238,68 @@ export function verifyEscrowDeposit(o: { signature: string; transaction: RpcTran
   const got = received(signature, l.value, keys.indexOf(vault), config, { vault, destination: `the escrow vault ${vault}` });
   if (!got.ok) return got;
   return ok({ signature, account: buyer, amount: got.value, slot: tx.slot, blockTime: tx.blockTime ?? null });
+}
+
+/** Where buyers leave alone: the escrow program, its `withdraw` instruction's number, the settlement authority, the mint. */
+export interface EscrowExitConfig {
+  mint: string;
+  decimals: number;
+  escrowProgram: string;
+  /** The first data byte of `withdraw` (programs/escrow/constants.ts). */
+  withdrawInstruction: number;
+  /** The settlement authority: a withdrawal it co-signed is already in the ledger. */
+  authority: string;
+}
+
+/** A buyer's own withdrawal from their escrow: debit `amount` from `account` under escrowExitRef(signature). */
+export type EscrowExit = Deposit;
+
+/** The account decider's ref of a buyer's own withdrawal: one debit per signature, ever. */
+export const escrowExitRef = (signature: string): string => `escrow-exit:${signature}`;
+
+/** Position of the buyer and of the vault among a `withdraw` instruction's accounts (programs/escrow/idl.ts). */
+const WITHDRAW_BUYER = 0;
+const WITHDRAW_VAULT = 4;
+
+/**
+ * Checks that a transaction is a buyer's own withdrawal from their escrow (after the timelock,
+ * without the settlement authority's signature), and how much left the vault: the ledger then
+ * follows the chain. Refusals beyond the shared ones: no escrow `withdraw` (top level or inner) is
+ * EXIT_NOT_WITHDRAWAL; withdrawals of two buyers, EXIT_SEVERAL_ESCROWS; one the authority signed
+ * (a co-signed withdrawal, already debited), EXIT_COSIGNED; keys without signer flags (read it
+ * with jsonParsed) or a vault that did not shrink in our mint, MALFORMED.
+ */
+export function verifyEscrowExit(o: { signature: string; transaction: RpcTransaction | null | undefined; config: EscrowExitConfig }): Result<EscrowExit> {
+  const { signature, config } = o;
+  const l = landed(signature, o.transaction);
+  if (!l.ok) return l;
+  const { tx, keys, changes } = l.value;
+  const malformed = (problem: string) => refuse('CUSTODY__DEPOSIT_MALFORMED', { signature, problem });
+  const exits = escrowInstructions(tx, keys, config.escrowProgram, config.withdrawInstruction).map((accounts) => ({ buyer: accounts[WITHDRAW_BUYER], vault: accounts[WITHDRAW_VAULT] }));
+  const found = exits.filter((e): e is { buyer: string; vault: string } => e.buyer !== undefined && e.vault !== undefined);
+  if (found.length === 0) return refuse('CUSTODY__EXIT_NOT_WITHDRAWAL', { signature, escrowProgram: config.escrowProgram });
+  const buyers = [...new Set(found.map((e) => e.buyer))];
+  if (buyers.length > 1) return refuse('CUSTODY__EXIT_SEVERAL_ESCROWS', { signature, buyers: buyers.join(', ') });
+  const signers = tx.transaction.message.accountKeys.map((k) => (typeof k === 'string' ? null : k.signer));
+  if (signers.some((s) => s === null)) return malformed('its account keys carry no signer flags: read it with encoding jsonParsed');
+  if (signers[keys.indexOf(config.authority)] === true) return refuse('CUSTODY__EXIT_COSIGNED', { signature, authority: config.authority });
+  const { buyer, vault } = found[0]!;
+  const change = changes.get(keys.indexOf(vault));
+  if (!change || change.mint !== config.mint || change.decimals !== config.decimals || change.pre <= change.post) return malformed(`the escrow vault ${vault} did not pay out ${config.mint}`);
+  return ok({ signature, account: buyer, amount: change.pre - change.post, slot: tx.slot, blockTime: tx.blockTime ?? null });
+}
+
+/** The accounts (as keys) of every instruction of `program` whose data starts with `tag`, top level and inner. */
+function escrowInstructions(tx: RpcTransaction, keys: string[], program: string, tag: number): (string | undefined)[][] {
+  const found: (string | undefined)[][] = [];
+  for (const ix of allInstructions(tx)) {
+    const programId = 'programIdIndex' in ix ? keys[ix.programIdIndex] : ix.programId;
+    if (programId !== program || 'parsed' in ix) continue;
+    const data = typeof ix.data === 'string' ? decodeBase58(ix.data) : null;
+    if (!data || data[0] !== tag) continue;
+    found.push((ix.accounts as (string | number)[]).map((a) => (typeof a === 'number' ? keys[a] : a)));
+  }
+  return found;
 }
 
 /** Every instruction, top level first, then the inner ones, in the forms RPC gives them. */

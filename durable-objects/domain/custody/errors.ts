@@ -33,6 +33,10 @@ export const CUSTODY_ERRORS = defineErrors({
   CUSTODY__SETTLEMENT_ATTEMPT_LIVE: 'attempt {signature} of batch {batch} may still land (valid through block height {lastValidBlockHeight})',
   CUSTODY__SETTLEMENT_ATTEMPT_STALE: 'the new attempt is valid through block height {lastValidBlockHeight}, which the chain already passed ({blockHeight})',
   CUSTODY__SETTLEMENT_CHAIN_CONTRADICTION: 'the chain reports {signature} as {status}, which contradicts batch {batch}: {problem}',
+  CUSTODY__EXIT_NOT_WITHDRAWAL: 'transaction {signature} makes no withdrawal from an escrow of {escrowProgram}',
+  CUSTODY__EXIT_SEVERAL_ESCROWS: 'transaction {signature} withdraws from the escrows of several buyers ({buyers})',
+  CUSTODY__EXIT_ALREADY_RECORDED: 'withdrawal {signature} from the escrow of {account} is in the ledger already',
+  CUSTODY__EXIT_COSIGNED: 'transaction {signature} is a withdrawal the marketplace co-signed: the ledger has it already',
   CUSTODY__STAKE_BELOW_MINIMUM: 'provider {provider} has {staked} base units staked; asks need at least {minimum}: stake {shortfall} more with the staking program',
   CUSTODY__ESCROW_WITHDRAWAL_REQUESTED: 'you asked on chain to leave your escrow ({requestedAt}): new bids and challenges are refused until you cancel that request; running jobs go on',
 });
