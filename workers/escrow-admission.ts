@@ -5,6 +5,8 @@ import { escrowCustodyFor, escrowMode } from '../durable-objects/runtime/chain.t
 import type { Env } from '../durable-objects/runtime/env.ts';
 import { onChain } from '../programs/client/errors.ts';
 import { Readings } from '../programs/client/readings.ts';
+import type { Amount } from '../durable-objects/domain/money.ts';
+import { accountObject, settlementObject } from '../durable-objects/runtime/objects.ts';
 import { ApiFailure } from './http.ts';
 
 /** Readings per chain and program, kept in the isolate: escrows for ESCROW_READING_MAX_AGE_MS, stakes for COLLATERAL_MAX_AGE_MS. */
@@ -22,14 +24,22 @@ function readersFor(env: Env) {
 }
 
 /**
- * Under escrow custody, refuses a new hold for `buyer` (a bid, a challenge) once the buyer has
- * asked on chain to leave their escrow (holdAdmission), reading the escrow at most
- * ESCROW_READING_MAX_AGE_MS late. Does nothing under custody's token account.
+ * Under escrow custody, refuses a new hold of `amount` for `buyer` (a bid; a challenge, whose cost
+ * the placement process knows, with 0) when the buyer asked on chain to leave their escrow, or when
+ * the escrow does not hold it on top of what the ledger holds and the payouts on their way
+ * (holdAdmission). The escrow is read at most ESCROW_READING_MAX_AGE_MS late; a kept reading that
+ * refuses is read anew once (it may predate a deposit). Accounts funded through custody, and
+ * custody's token account, are not concerned.
  */
-export async function admitHold(env: Env, buyer: string): Promise<void> {
+export async function admitHold(env: Env, buyer: string, amount: Amount): Promise<void> {
   if (!escrowMode(env)) return;
+  const balance = await accountObject(env, buyer).balance();
+  if (!balance.escrow) return;
+  const settlement = await settlementObject(env, buyer).view();
+  const need = { amount, held: balance.held, pending: settlement?.pending ?? 0n };
   const { escrows } = readersFor(env);
-  const verdict = holdAdmission(await onChain(() => escrows.get(buyer)));
+  let verdict = holdAdmission(await onChain(() => escrows.get(buyer)), need);
+  if (!verdict.ok) verdict = holdAdmission(await onChain(() => escrows.refresh(buyer)), need);
   if (!verdict.ok) throw new ApiFailure(verdict.error);
 }
 

@@ -70,6 +70,7 @@ const STATUS: Partial<Record<string, number>> = {
   ACCOUNT__FUNDING_MIXED: 409,
   CUSTODY__ESCROW_WITHDRAWAL_REQUESTED: 409,
   CUSTODY__STAKE_BELOW_MINIMUM: 409,
+  CUSTODY__ESCROW_SHORT: 409,
 };
 
 /** Maps an error code to its HTTP status: the table first, then rules by suffix, else 422. */

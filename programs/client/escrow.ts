@@ -1,6 +1,6 @@
 import { createNoopSigner, publicKey, type Context, type TransactionBuilder } from '@metaplex-foundation/umi';
 import type { Amount } from '../../durable-objects/domain/money.ts';
-import { deposit, openEscrow, requestWithdrawal, settle, withdraw } from '../escrow/client/index.ts';
+import { cancelWithdrawalRequest, deposit, openEscrow, requestWithdrawal, settle, withdraw } from '../escrow/client/index.ts';
 import { ESCROW_PROGRAM_ID } from '../escrow/constants.ts';
 import { ESCROW_LAYOUT } from '../escrow/layout.ts';
 import { associatedTokenAddress } from './address.ts';
@@ -129,10 +129,11 @@ export async function escrowDepositInstructions(o: { buyer: string; mint: string
   ];
 }
 
-/** The buyer's request to leave: after the timelock they may withdraw alone. */
-export async function requestWithdrawalInstructions(o: { buyer: string; programId?: string }): Promise<Instruction[]> {
+/** The buyer's request to leave (`cancel`: taking it back): after the timelock they may withdraw alone. */
+export async function requestWithdrawalInstructions(o: { buyer: string; cancel?: boolean; programId?: string }): Promise<Instruction[]> {
   const { escrow } = await escrowAddresses(o.buyer, o.programId ?? ESCROW_PROGRAM_ID);
-  return instructionsOf(requestWithdrawal(context, { buyer: signer(o.buyer), escrow: key(escrow) }));
+  const accounts = { buyer: signer(o.buyer), escrow: key(escrow) };
+  return instructionsOf(o.cancel ? cancelWithdrawalRequest(context, accounts) : requestWithdrawal(context, accounts));
 }
 
 /**

@@ -15,6 +15,11 @@ export class Readings<V> {
   get(key: string): Promise<V> {
     const hit = this.seen.get(key);
     if (hit && this.now() - hit.at < this.maxAgeMs) return hit.value;
+    return this.refresh(key);
+  }
+
+  /** Reads anew whatever is kept (for a decision a kept reading refused: it may be older than what it refuses). */
+  refresh(key: string): Promise<V> {
     const value = this.read(key);
     this.seen.set(key, { at: this.now(), value });
     value.catch(() => this.seen.get(key)?.value === value && this.seen.delete(key));

@@ -255,6 +255,11 @@ describe('escrow custody', () => {
     const audit = await buyer.audit();
     expect(audit.escrow).toMatchObject({ vaults: '0', expected: left.toString(), ok: false });
     expect(audit.ok).toBe(false);
+    // Taking the request back does not make the ledger's money real again: until the ledger follows
+    // the exit, a bid finds the escrow short of it and is refused, so no provider works unpaid.
+    await sendAndFinalize(rpc, { instructions: await requestWithdrawalInstructions({ buyer: buyerKey.publicKey, cancel: true, programId: program }), signers: [signer] });
+    const phantom = buyer.placeBid({ market: 'cpu', maxPrice: PRICE_UNITS.toString(), units: 1, replicas: 1, expiresAt: Date.now() + 60_000, job: lastJob! });
+    expect(await refusal(phantom)).toEqual({ status: 409, code: 'CUSTODY__ESCROW_SHORT' });
     // Anyone submits the exit's signature: the ledger follows the chain, once, and the audit balances.
     const exitSignature = (await rpc.call<{ signature: string; err: unknown }[]>('getSignaturesForAddress', [(await readEscrow(rpc, buyerKey.publicKey, program))!.vault, { limit: 1, commitment: 'finalized' }]))[0]!.signature;
     const reader = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });

@@ -17,7 +17,7 @@ export async function challengeJob(request: Request & { params: Record<string, s
   const id = jobIdParam(request.params);
   const req = await signed(request, env, 'orders');
   valid(EmptySchema, req.body);
-  await admitHold(env, req.caller.actor);
+  await admitHold(env, req.caller.actor, 0n);
   await req.commit();
   const result = await placementObject(env, `challenge_${id}`).challenge(id, { commandId: `challenge:${id}`, actor: req.caller.actor, now: req.now });
   return result.ok ? json(result.value) : errorResponse(result.error);

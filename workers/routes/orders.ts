@@ -124,7 +124,7 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
     spec,
   };
   // A buyer who asked on chain to leave their escrow gets no new holds (read before the nonce is spent).
-  await admitHold(env, req.caller.actor);
+  await admitHold(env, req.caller.actor, escrow);
   await req.commit();
   if (inline) await env.BLOBS.put(inputsKey(inline.inputSha256), JSON.stringify(inline.tensors));
   // The placement process holds the escrow, places the bid and releases the escrow if the market

@@ -37,6 +37,7 @@ export const CUSTODY_ERRORS = defineErrors({
   CUSTODY__EXIT_SEVERAL_ESCROWS: 'transaction {signature} withdraws from the escrows of several buyers ({buyers})',
   CUSTODY__EXIT_ALREADY_RECORDED: 'withdrawal {signature} from the escrow of {account} is in the ledger already',
   CUSTODY__EXIT_COSIGNED: 'transaction {signature} is a withdrawal the marketplace co-signed: the ledger has it already',
+  CUSTODY__ESCROW_SHORT: 'your escrow holds {balance} base units on chain, of which {committed} are held for jobs or on their way to providers; this needs {required} more: deposit into your escrow, or, if you withdrew alone, have the ledger follow it (POST /v1/escrow/exits)',
   CUSTODY__STAKE_BELOW_MINIMUM: 'provider {provider} has {staked} base units staked; asks need at least {minimum}: stake {shortfall} more with the staking program',
   CUSTODY__ESCROW_WITHDRAWAL_REQUESTED: 'you asked on chain to leave your escrow ({requestedAt}): new bids and challenges are refused until you cancel that request; running jobs go on',
 });
