@@ -1,6 +1,6 @@
 import type { Attempt, Observation } from '../domain/custody/attempts.ts';
 import { RESEND_INTERVAL_MS, POLL_INTERVAL_MS } from '../domain/custody/attempts.ts';
-import { backoffMs } from './backoff.ts';
+import { backoffMs } from '../domain/backoff.ts';
 
 /*
  * The driver of a process that pays on chain through signed attempts (attempts.ts): a withdrawal,

@@ -16,12 +16,18 @@ import type { Env } from './env.ts';
 /** Whether this Worker talks to a chain at all. */
 export const hasChain = (env: Env): boolean => typeof env.SOLANA_RPC_URL === 'string' && env.SOLANA_RPC_URL.trim() !== '';
 
-/** The chain configuration; throws CUSTODY__NOT_CONFIGURED naming the vars that are absent or invalid. */
-export function chainConfig(env: Env): ChainConfig {
-  const missing: string[] = [];
+/** The RPC URL, after checking it and DOUG_MINT; the names of those absent or invalid go on `missing`. */
+function rpcUrlAndMint(env: Env, missing: string[]): string {
   const url = env.SOLANA_RPC_URL?.trim() ?? '';
   if (!/^https?:\/\/\S+$/.test(url)) missing.push('SOLANA_RPC_URL');
   if (!isPublicKey(env.DOUG_MINT)) missing.push('DOUG_MINT');
+  return url;
+}
+
+/** The chain configuration; throws CUSTODY__NOT_CONFIGURED naming the vars that are absent or invalid. */
+export function chainConfig(env: Env): ChainConfig {
+  const missing: string[] = [];
+  const url = rpcUrlAndMint(env, missing);
   if (!isPublicKey(env.CUSTODY_TOKEN_ACCOUNT)) missing.push('CUSTODY_TOKEN_ACCOUNT');
   if (!isPublicKey(env.CUSTODY_AUTHORITY)) missing.push('CUSTODY_AUTHORITY');
   if (missing.length > 0) throw chainFailure('CUSTODY__NOT_CONFIGURED', { missing: missing.join(', ') });
@@ -29,8 +35,8 @@ export function chainConfig(env: Env): ChainConfig {
 }
 
 /**
- * The custody in use. The escrow program's implementation plugs in here: routes, the audit and the
- * withdrawal object get custody only from this function. Throws CUSTODY__NOT_CONFIGURED when the
+ * Custody in a token account (DOUG_CUSTODY=token-account; under escrow custody, escrowCustodyFor):
+ * routes, the audit and the withdrawal object get it only from this function. Throws CUSTODY__NOT_CONFIGURED when the
  * chain settings (or, with `withdrawals`, the authority's key) are missing.
  */
 export function custodyFor(env: Env, o: CustodyOptions & { withdrawals?: boolean } = {}): Custody {
@@ -50,9 +56,7 @@ export const escrowMode = (env: Env): boolean => hasChain(env) && typeof env.ESC
  */
 export function escrowCustodyFor(env: Env, o: CustodyOptions & { settles?: boolean } = {}): EscrowCustody {
   const missing: string[] = [];
-  const url = env.SOLANA_RPC_URL?.trim() ?? '';
-  if (!/^https?:\/\/\S+$/.test(url)) missing.push('SOLANA_RPC_URL');
-  if (!isPublicKey(env.DOUG_MINT)) missing.push('DOUG_MINT');
+  const url = rpcUrlAndMint(env, missing);
   if (!isPublicKey(env.ESCROW_PROGRAM?.trim())) missing.push('ESCROW_PROGRAM');
   const authorityKey = env.CUSTODY_AUTHORITY_KEY?.trim();
   if (o.settles && !authorityKey) missing.push('CUSTODY_AUTHORITY_KEY');

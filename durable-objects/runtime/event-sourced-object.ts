@@ -6,7 +6,7 @@ import type { Env } from './env.ts';
 import { EventStore, type Decision } from './event-store.ts';
 import { accountObject, jobObject, marketObject, settlementObject, type Envelope } from './objects.ts';
 import { ACK_TIMEOUT_MS, packProjection, projectionBackoffMs } from './projection.ts';
-import { backoffMs } from './backoff.ts';
+import { backoffMs } from '../domain/backoff.ts';
 
 export type { Envelope } from './objects.ts';
 

@@ -14,7 +14,7 @@ import {
 } from '../domain/placement/index.ts';
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
-import { backoffMs } from './backoff.ts';
+import { backoffMs } from '../domain/backoff.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
 import { accountObject, jobObject, marketObject, type OrderOutcome, type PlacementRpc } from './objects.ts';
 

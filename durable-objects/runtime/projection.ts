@@ -1,5 +1,5 @@
 import type { AggregateKind } from '../domain/decider.ts';
-import { backoffMs } from './backoff.ts';
+import { backoffMs } from '../domain/backoff.ts';
 import type { ProjectedEvent, ProjectionMessage } from './env.ts';
 
 /*

@@ -6,9 +6,10 @@ import { buildWithdrawal, observeWithdrawal, sendWithdrawal, type WithdrawalChai
 import { signerFromSecretKey } from './tx.ts';
 
 /*
- * This issue's custody: an SPL token account (custodyTokenAccount) owned by a custody authority
- * (custodyAuthority) whose secret key the deployment holds (authorityKey). Deposits and the balance
- * only read the chain; withdrawals are signed with that key, which deposits do not need.
+ * Custody in a token account (DOUG_CUSTODY=token-account): an SPL token account
+ * (custodyTokenAccount) owned by a custody authority (custodyAuthority) whose secret key the
+ * deployment holds (authorityKey). Deposits and the balance only read the chain; withdrawals are
+ * signed with that key, which deposits do not need.
  */
 
 /** Where $DOUG lives and where custody holds it. */

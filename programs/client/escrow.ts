@@ -1,4 +1,5 @@
-import { createNoopSigner, publicKey, type Context, type TransactionBuilder } from '@metaplex-foundation/umi';
+import { createNoopSigner, publicKey } from '@metaplex-foundation/umi';
+import { builderContext, instructionsOf } from './builders.ts';
 import type { Amount } from '../../durable-objects/domain/money.ts';
 import { cancelWithdrawalRequest, deposit, openEscrow, requestWithdrawal, settle, withdraw } from '../escrow/client/index.ts';
 import { ESCROW_PROGRAM_ID } from '../escrow/constants.ts';
@@ -12,33 +13,13 @@ import type { Instruction } from './tx.ts';
 
 /*
  * The escrow program's instructions and accounts for the Worker, the SDK and the portal: built by
- * the client generated from its IDL (programs/escrow/client, Umi) and turned into our own
- * instructions (tx.ts), which our signer and RPC client send. Umi only builds instructions here:
- * every address is passed explicitly (program-addresses.ts derives them), so the generated code
- * never needs Umi's own PDA finder, signer or RPC.
+ * the client generated from its IDL (programs/escrow/client, Umi) through builders.ts, every
+ * address passed explicitly.
  */
 
-/** The part of Umi's context the generated builders use: program ids by their defaults. */
-const context = {
-  programs: { getPublicKey: (_name: string, fallback: string) => publicKey(fallback) },
-  eddsa: {
-    findPda: () => {
-      throw new Error('escrow client: pass every program-derived address explicitly (program-addresses.ts)');
-    },
-  },
-} as unknown as Pick<Context, 'eddsa' | 'programs'>;
-
+const context = builderContext;
 const signer = (key: string) => createNoopSigner(publicKey(key));
 const key = (k: string) => publicKey(k);
-
-/** A generated builder's instructions as ours. */
-export function instructionsOf(builder: TransactionBuilder): Instruction[] {
-  return builder.getInstructions().map((ix) => ({
-    programId: ix.programId.toString(),
-    keys: ix.keys.map((k) => ({ pubkey: k.pubkey.toString(), isSigner: k.isSigner, isWritable: k.isWritable })),
-    data: ix.data,
-  }));
-}
 
 /** The escrow configuration as the chain holds it (ESCROW_LAYOUT.escrowConfig). */
 export interface EscrowConfigReading {

@@ -3,7 +3,7 @@
  * $DOUG-like mint, funded wallets, programs deployed through the upgradeable loader, and the
  * generated Umi clients' instructions run through our own signer. Umi only builds instructions here.
  */
-import { createNoopSigner, publicKey, type TransactionBuilder } from '@metaplex-foundation/umi';
+import { createNoopSigner, publicKey } from '@metaplex-foundation/umi';
 import { createUmi } from '@metaplex-foundation/umi-bundle-defaults';
 import { Keypair } from '@solana/web3.js';
 import { associatedTokenAddress, TOKEN_PROGRAM } from '../client/address.ts';
@@ -20,13 +20,7 @@ export const noop = (key: string) => createNoopSigner(publicKey(key));
 export const pk = (key: string) => publicKey(key);
 export const newSigner = () => signerFromSecretKey(Keypair.generate().secretKey);
 
-export function instructionsOf(builder: TransactionBuilder): Instruction[] {
-  return builder.getInstructions().map((ix) => ({
-    programId: ix.programId.toString(),
-    keys: ix.keys.map((k) => ({ pubkey: k.pubkey.toString(), isSigner: k.isSigner, isWritable: k.isWritable })),
-    data: ix.data,
-  }));
-}
+export { instructionsOf } from '../client/builders.ts';
 
 /** InitializeMint2 (SPL Token 20): decimals, mint authority, no freeze authority. */
 function initializeMint(mint: string, authority: string): Instruction {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { generateKeypair, type Keypair } from '../../durable-objects/contracts/auth.ts';
+import { DougApiError } from '../../sdk/client.ts';
 import { saveKeypair } from '../../sdk/keyfile.ts';
 import { stopGroup } from './stack.ts';
 
@@ -40,4 +41,15 @@ export async function eventually<T>(check: () => Promise<T | null | undefined | 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${logs ? `\n${logs().slice(-3000)}` : ''}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+}
+
+/** The coded error a call fails with (it must fail with one). */
+export async function refusal(p: Promise<unknown>): Promise<{ status: number; code: string }> {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof DougApiError) return { status: err.status, code: err.code };
+    throw err;
+  }
+  throw new Error('expected a refusal');
 }

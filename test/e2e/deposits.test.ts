@@ -8,13 +8,13 @@ import { encodeBase58 } from '../../programs/client/base58.ts';
 import { depositMemo } from '../../durable-objects/domain/custody/deposit.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { main } from '../../sdk/cli.ts';
-import { DougApiError, DougClient } from '../../sdk/client.ts';
+import { DougClient } from '../../sdk/client.ts';
 import { saveKeypair } from '../../sdk/keyfile.ts';
 import { faucetAndDeposit, transactionSigner, transferToCustody } from '../../sdk/deposit.ts';
 import { associatedTokenAddress, MEMO_PROGRAM } from '../../programs/client/address.ts';
 import { sendAndFinalize, transferChecked, memo } from '../../programs/client/mint.ts';
 import { solanaRpc } from '../../programs/client/rpc.ts';
-import { eventually } from './agents.ts';
+import { eventually, refusal } from './agents.ts';
 import { startStack, type Stack } from './stack.ts';
 
 /**
@@ -34,17 +34,6 @@ async function wallet(amount = 100n * DOUG): Promise<{ key: DougKeypair; client:
   const minted = await client.faucet(amount);
   expect(minted).toMatchObject({ minted: amount.toString(), wallet: key.publicKey });
   return { key, client };
-}
-
-/** The coded error a call fails with. */
-async function refusal(p: Promise<unknown>): Promise<{ status: number; code: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DougApiError) return { status: err.status, code: err.code };
-    throw err;
-  }
-  throw new Error('expected a refusal');
 }
 
 beforeAll(async () => {

@@ -11,9 +11,9 @@ import { escrowWithdrawInstructions, readEscrow, readEscrowConfig, requestWithdr
 import { sendAndFinalize } from '../../programs/client/mint.ts';
 import { solanaRpc, type SolanaRpc } from '../../programs/client/rpc.ts';
 import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
-import { DougApiError, DougClient } from '../../sdk/client.ts';
+import { DougClient } from '../../sdk/client.ts';
 import { faucetAndDeposit, sendCosignedWithdrawal, transactionSigner, transferToCustody } from '../../sdk/deposit.ts';
-import { eventually, startAgent, type AgentProcess } from './agents.ts';
+import { eventually, refusal, startAgent, type AgentProcess } from './agents.ts';
 import { startStack, type Stack } from './stack.ts';
 import { publicKey } from '@metaplex-foundation/umi';
 import { join } from 'node:path';
@@ -54,16 +54,6 @@ async function tokenBalance(account: string): Promise<bigint> {
   }
 }
 const walletBalance = async (owner: string) => tokenBalance(await associatedTokenAddress(owner, chain.mint));
-
-async function refusal(p: Promise<unknown>): Promise<{ status: number; code: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof DougApiError) return { status: err.status, code: err.code };
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
 
 beforeAll(async () => {
   local = await startLocalChain({ port: 0, now: () => Date.now() + skewSeconds * 1000 });

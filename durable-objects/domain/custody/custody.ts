@@ -7,9 +7,9 @@ import type { QueuedPayout } from './settlement.ts';
 import type { ObserveChain } from './withdrawal.ts';
 
 /*
- * The custody port: what the Worker and the withdrawal shell program against, so that the escrow
- * program of the next issue can replace this issue's implementation (an SPL token account owned by
- * a custody authority whose key is a Worker secret) without touching routes or deciders.
+ * The custody ports: what the Worker and the withdrawal and settlement shells program against.
+ * Custody holds every buyer's $DOUG in one SPL token account owned by a custody authority whose key
+ * is a Worker secret; EscrowCustody (below) in each buyer's escrow of the escrow program.
  *
  * Types only: implementations live outside domain/ (they do I/O). Conventions:
  *   - Business refusals are values (Result with a CUSTODY__ code); an RPC that fails, times out or

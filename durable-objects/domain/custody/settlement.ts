@@ -1,3 +1,4 @@
+import { backoffMs } from '../backoff.ts';
 import { canonicalJson } from '../canonical.ts';
 import type { CommandMeta, Decider } from '../decider.ts';
 import { makeError } from '../define-errors.ts';
@@ -318,7 +319,6 @@ function observe(s: SettlementState, o: ObserveChain, meta: CommandMeta): Result
 
 // ---- evolve ----
 
-const retryDelay = (failures: number): number => Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.max(0, failures - 1));
 
 export function evolve(s: SettlementState, e: SettlementEvent): SettlementState {
   switch (e.type) {
@@ -363,7 +363,7 @@ export function evolve(s: SettlementState, e: SettlementEvent): SettlementState 
       s.open = null;
       s.failures += 1;
       s.lastError = e.error;
-      s.retryAt = e.at + retryDelay(s.failures);
+      s.retryAt = e.at + backoffMs(s.failures, { minMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
       s.needsSync = true;
       return s;
     }
