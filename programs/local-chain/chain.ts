@@ -607,6 +607,22 @@ export class Chain {
     return signature;
   }
 
+  /**
+   * Runs a legacy transaction straight through the VM and returns its failure, or null: no preflight,
+   * blockhash, duplicate or (with `unsigned`) signature check, no history, no events. For property
+   * runs of millions of steps on a chain set up the ordinary way: the programs judge every
+   * instruction as always, signer flags included.
+   */
+  execute(wire: Uint8Array, o: { unsigned?: boolean } = {}): TransactionFailure | null {
+    if (o.unsigned) this.native.setSigverify(false);
+    try {
+      const result = this.native.sendLegacyTransaction(wire);
+      return result instanceof FailedTransactionMetadata ? fromLiteSvm(result.err()) : null;
+    } finally {
+      if (o.unsigned) this.native.setSigverify(true);
+    }
+  }
+
   private process(tx: ParsedTransaction, wire: Uint8Array): TransactionRecord | null {
     const m = tx.message;
     const loaded = this.loadedAddresses(m);

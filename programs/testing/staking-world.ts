@@ -40,26 +40,34 @@ export async function stakingWorld(o: { maxSlashBpsPerEvent?: number; maxSlashBp
   const position = async (owner: string, id: bigint) => fetchPosition(base.reader, pk(await positionAddress(owner, id)));
   const mintKey = pk(mint.publicKey);
 
-  const ops = {
+  /** Each instruction's transaction content, through the generated client. */
+  const ixs = {
     stake: async (w: Wallet, id: bigint, amount: bigint, lockDays: number) =>
-      send(instructionsOf(stake(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey, id, amount, lockDays })), [w.signer]),
+      instructionsOf(stake(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey, id, amount, lockDays })),
     topUp: async (w: Wallet, id: bigint, amount: bigint) =>
-      send(instructionsOf(topUp(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey, amount })), [w.signer]),
-    extend: async (w: Wallet, id: bigint, lockDays: number) => send(instructionsOf(extend(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), lockDays })), [w.signer]),
-    unstake: async (w: Wallet, id: bigint) => send(instructionsOf(unstake(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)) })), [w.signer]),
+      instructionsOf(topUp(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey, amount })),
+    extend: async (w: Wallet, id: bigint, lockDays: number) => instructionsOf(extend(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), lockDays })),
+    unstake: async (w: Wallet, id: bigint) => instructionsOf(unstake(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)) })),
     withdraw: async (w: Wallet, id: bigint) =>
-      send(instructionsOf(withdraw(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey })), [w.signer]),
+      instructionsOf(withdraw(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), stakeVault: pk(stakeVault), mint: mintKey })),
     claim: async (w: Wallet, id: bigint) =>
-      send(instructionsOf(claim(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), rewardVault: pk(rewardVault), mint: mintKey })), [w.signer]),
-    distribute: (from: Wallet, amount: bigint) =>
-      send(instructionsOf(distribute(umi, { sourceAuthority: noop(from.key), source: pk(from.ata), rewardVault: pk(rewardVault), treasury: pk(treasury.ata), mint: mintKey, amount })), [from.signer]),
+      instructionsOf(claim(umi, { owner: noop(w.key), position: pk(await positionAddress(w.key, id)), ownerTokenAccount: pk(w.ata), rewardVault: pk(rewardVault), mint: mintKey })),
+    distribute: async (from: Wallet, amount: bigint) =>
+      instructionsOf(distribute(umi, { sourceAuthority: noop(from.key), source: pk(from.ata), rewardVault: pk(rewardVault), treasury: pk(treasury.ata), mint: mintKey, amount })),
     slash: async (owner: string, id: bigint, amount: bigint, by: Wallet = slasher) =>
-      send(
-        instructionsOf(slash(umi, { slashAuthority: noop(by.key), position: pk(await positionAddress(owner, id)), stakeVault: pk(stakeVault), treasury: pk(treasury.ata), mint: mintKey, amount, evidence: new Uint8Array(32).fill(9) })),
-        [by.signer],
-      ),
+      instructionsOf(slash(umi, { slashAuthority: noop(by.key), position: pk(await positionAddress(owner, id)), stakeVault: pk(stakeVault), treasury: pk(treasury.ata), mint: mintKey, amount, evidence: new Uint8Array(32).fill(9) })),
   };
-  return { ...base, treasury, slasher, stakeVault, rewardVault, config, position, positionAddress, ...ops };
+  const ops = {
+    stake: async (w: Wallet, id: bigint, amount: bigint, lockDays: number) => send(await ixs.stake(w, id, amount, lockDays), [w.signer]),
+    topUp: async (w: Wallet, id: bigint, amount: bigint) => send(await ixs.topUp(w, id, amount), [w.signer]),
+    extend: async (w: Wallet, id: bigint, lockDays: number) => send(await ixs.extend(w, id, lockDays), [w.signer]),
+    unstake: async (w: Wallet, id: bigint) => send(await ixs.unstake(w, id), [w.signer]),
+    withdraw: async (w: Wallet, id: bigint) => send(await ixs.withdraw(w, id), [w.signer]),
+    claim: async (w: Wallet, id: bigint) => send(await ixs.claim(w, id), [w.signer]),
+    distribute: async (from: Wallet, amount: bigint) => send(await ixs.distribute(from, amount), [from.signer]),
+    slash: async (owner: string, id: bigint, amount: bigint, by: Wallet = slasher) => send(await ixs.slash(owner, id, amount, by), [by.signer]),
+  };
+  return { ...base, treasury, slasher, stakeVault, rewardVault, configAddress, config, position, positionAddress, ixs, ...ops };
 }
 
 export type StakingWorld = Awaited<ReturnType<typeof stakingWorld>>;
