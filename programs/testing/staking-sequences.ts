@@ -308,7 +308,13 @@ export async function runStakingSequences(o: SequenceRunOptions): Promise<Sequen
   };
   const evidence = new Uint8Array(32).fill(9);
 
+  /** Keeps every fee payer in SOL: positions are never closed, so each stake locks rent for good. */
+  const topUpSol = () => {
+    for (const payerOf of [payer, w.slasher, ...owners]) if ((w.chain.getAccount(payerOf.key)?.lamports ?? 0n) < 5_000_000_000n) w.chain.airdrop(payerOf.key, 10_000_000_000n);
+  };
+
   for (let s = 0; s < o.sequences; s++) {
+    if (s % 64 === 0) topUpSol();
     for (let i = 0; i < STEPS; i++) {
       where = `sequence ${s}, step ${i}`;
       const owner = pick(owners);
