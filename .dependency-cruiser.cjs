@@ -52,8 +52,8 @@ module.exports = {
     {
       name: 'edge-imports-no-client',
       severity: 'error',
-      comment: 'The Worker and the objects never import the SDK, the portal, the agent or scripts.',
-      from: { path: '^(workers|durable-objects|programs)/', pathNot: '\\.test\\.ts$' },
+      comment: 'The Worker and the objects never import the SDK, the portal, the agent or scripts (tests and the programs\' test worlds may).',
+      from: { path: '^(workers|durable-objects|programs)/', pathNot: '\\.test\\.ts$|^programs/testing/' },
       to: { path: '^(sdk|web|gpu-agent|scripts)/' },
     },
   ],

@@ -264,8 +264,13 @@ __attribute__((noinline)) static u64 sum_batch(SolParameters *p, const SolAccoun
   return SUCCESS;
 }
 
-static u64 settle(SolParameters *p) {
-  if (p->ka_num < ESCROW_IX_SETTLE_ACCOUNTS || p->data_len < ESCROW_IX_SETTLE_PAYOUTS_AT + 1) return ERR(INVALID_INSTRUCTION);
+/*
+ * A settle's data and fixed accounts (its first `fixed` accounts, ESCROW_IX_SETTLE_ACCOUNTS or more):
+ * the payouts' length, the authority's signature, the escrow and its vault, the mint, the programs,
+ * the fee accounts the configuration names, and the batch number the escrow expects next.
+ */
+__attribute__((noinline)) static u64 check_settle(SolParameters *p, u64 fixed) {
+  if (p->ka_num < fixed || p->data_len < ESCROW_IX_SETTLE_PAYOUTS_AT + 1) return ERR(INVALID_INSTRUCTION);
   u64 count = p->data[ESCROW_IX_SETTLE_PAYOUTS_AT];
   if (p->data_len != ESCROW_IX_SETTLE_PAYOUTS_AT + 1 + 9 * count) return ERR(INVALID_INSTRUCTION);
   if (count == 0) return ERR(EMPTY_BATCH);
@@ -281,25 +286,41 @@ static u64 settle(SolParameters *p) {
   if (!pubkey_eq(p->ka[ESCROW_IX_SETTLE_STAKING_PROGRAM].key, key_at(config, ESCROW_CONFIG_STAKING_PROGRAM_AT))) return ERR(WRONG_PROGRAM);
   if (!pubkey_eq(p->ka[ESCROW_IX_SETTLE_STAKING_CONFIG].key, key_at(config, ESCROW_CONFIG_STAKING_CONFIG_AT))) return ERR(WRONG_FEE_ACCOUNT);
   if (read_u64(p->data + ESCROW_IX_SETTLE_BATCH_AT) != read_u64(field(escrow, ESCROW_NEXT_BATCH_AT))) return ERR(BATCH_OUT_OF_ORDER);
+  return SUCCESS;
+}
 
+/* Pays a checked batch's fees: the stakers' share by CPI to the staking program, the rest to the treasury; and records the batch. */
+__attribute__((noinline)) static u64 close_batch(const Payer *from, const SolAccountInfo *config, const Totals *totals) {
+  SolParameters *p = from->p;
+  u64 stakers = mul_bps(totals->fee, read_u16(field(config, ESCROW_CONFIG_STAKERS_SHARE_BPS_AT)));
+  TRY(pay_stakers(from, stakers));
+  TRY(pay_from_vault(from, &p->ka[ESCROW_IX_SETTLE_TREASURY], totals->fee - stakers));
+  SolAccountInfo *escrow = &p->ka[ESCROW_IX_SETTLE_ESCROW];
+  write_u64(field(escrow, ESCROW_NEXT_BATCH_AT), read_u64(field(escrow, ESCROW_NEXT_BATCH_AT)) + 1);
+  write_u64(field(escrow, ESCROW_SETTLED_TOTAL_AT), read_u64(field(escrow, ESCROW_SETTLED_TOTAL_AT)) + totals->gross);
+  copy_bytes(field(escrow, ESCROW_LAST_RECEIPTS_HASH_AT), p->data + ESCROW_IX_SETTLE_RECEIPTS_HASH_AT, 32);
+  return SUCCESS;
+}
+
+/* The batch's gross fits the vault, and the escrow's running total. */
+static inline u64 check_funds(const SolAccountInfo *escrow, const SolAccountInfo *vault, u64 gross) {
+  if (gross > token_amount(vault)) return ERR(INSUFFICIENT_FUNDS);
+  u64 settled = read_u64(field(escrow, ESCROW_SETTLED_TOTAL_AT));
+  if (settled + gross < settled) return ERR(OVERFLOW);
+  return SUCCESS;
+}
+
+static u64 settle(SolParameters *p) {
+  TRY(check_settle(p, ESCROW_IX_SETTLE_ACCOUNTS));
+  SolAccountInfo *config = &p->ka[ESCROW_IX_SETTLE_CONFIG], *escrow = &p->ka[ESCROW_IX_SETTLE_ESCROW], *vault = &p->ka[ESCROW_IX_SETTLE_VAULT], *mint = &p->ka[ESCROW_IX_SETTLE_MINT];
   u64 providers = p->ka_num - ESCROW_IX_SETTLE_ACCOUNTS;
   u64 *nets = (u64 *)(HEAP_START + MAX_ACCOUNTS * sizeof(SolAccountInfo));
   Totals totals;
   TRY(sum_batch(p, config, nets, providers, &totals));
-  if (totals.gross > token_amount(vault)) return ERR(INSUFFICIENT_FUNDS);
-  u64 settled = read_u64(field(escrow, ESCROW_SETTLED_TOTAL_AT));
-  if (settled + totals.gross < settled) return ERR(OVERFLOW);
-
+  TRY(check_funds(escrow, vault, totals.gross));
   Payer from = {p, escrow, vault, mint};
   for (u64 i = 0; i < providers; i++) TRY(pay_from_vault(&from, &p->ka[ESCROW_IX_SETTLE_ACCOUNTS + i], nets[i]));
-  u64 stakers = mul_bps(totals.fee, read_u16(field(config, ESCROW_CONFIG_STAKERS_SHARE_BPS_AT)));
-  TRY(pay_stakers(&from, stakers));
-  TRY(pay_from_vault(&from, treasury, totals.fee - stakers));
-
-  write_u64(field(escrow, ESCROW_NEXT_BATCH_AT), read_u64(field(escrow, ESCROW_NEXT_BATCH_AT)) + 1);
-  write_u64(field(escrow, ESCROW_SETTLED_TOTAL_AT), settled + totals.gross);
-  copy_bytes(field(escrow, ESCROW_LAST_RECEIPTS_HASH_AT), p->data + ESCROW_IX_SETTLE_RECEIPTS_HASH_AT, 32);
-  return SUCCESS;
+  return close_batch(&from, config, &totals);
 }
 
 static u64 request_withdrawal(SolParameters *p, bool cancel) {

@@ -17,10 +17,12 @@ export const FEE_BPS = 250;
 export const STAKERS_SHARE_BPS = 7_000;
 export const TIMELOCK_S = 3_600;
 
-export async function escrowWorld(o: Parameters<typeof chainWorld>[0] = {}) {
+/** `o.escrowBuild`: another build deployed at the escrow's address (the benchmark's settlement design B). */
+export async function escrowWorld(o: Parameters<typeof chainWorld>[0] & { escrowBuild?: Uint8Array } = {}) {
   const base = await chainWorld(o);
   const { send, wallet, mint, admin } = base;
-  await base.deploy(programArtifacts('escrow'));
+  const escrow = programArtifacts('escrow');
+  await base.deploy(o.escrowBuild ? { ...escrow, so: o.escrowBuild } : escrow);
   await base.deploy(programArtifacts('staking'));
   const authority = await wallet();
   const treasury = await wallet();

@@ -10,6 +10,9 @@
  * and, in a v0 transaction whose accounts come from an address lookup table, to distinct providers
  * (one byte per account).
  * settle_cost_lamports_per_job_*: the signature fee (5,000 lamports) over those payouts.
+ * *_claims_*, cu_claims_*: the same for settlement design B (programs/escrow-claims: the batch credits
+ * per-provider claim balances, each withdrawn by a claim of its own, claim_cost_lamports), on a chain
+ * where that build sits at the escrow's address.
  * settled_jobs_per_s, settle_lag_p50_ms/p99_ms: batches of `batch` payouts, one per buyer, sent
  * through the local chain's JSON-RPC server (400 ms slots, as `npm start` runs it), `concurrency`
  * in flight, each followed to finalization by getSignatureStatuses polling; the lag is from send to
@@ -17,16 +20,19 @@
  *
  *   node --import tsx test/bench/programs.ts [batches]
  */
+import { readFileSync } from 'node:fs';
 import { AddressLookupTableAccount, AddressLookupTableProgram, PublicKey, TransactionInstruction, TransactionMessage, VersionedTransaction } from '@solana/web3.js';
 import { bps } from '../../durable-objects/domain/money.ts';
 import { toBase64, solanaRpc } from '../../programs/client/rpc.ts';
-import { waitFinalized } from '../../programs/client/mint.ts';
+import { createAssociatedTokenAccountIdempotent, waitFinalized } from '../../programs/client/mint.ts';
 import { signLegacyTransaction, PACKET_DATA_SIZE, type Instruction } from '../../programs/client/tx.ts';
 import { startLocalChain } from '../../programs/local-chain/server.ts';
 import { cancelWithdrawalRequest, deposit, openEscrow, requestWithdrawal, setAuthority, updateConfig } from '../../programs/escrow/client/index.ts';
-import { instructionsOf, noop, pk, umi } from '../../programs/testing/chain-world.ts';
+import { instructionsOf, noop, pk, umi, type Wallet } from '../../programs/testing/chain-world.ts';
 import { escrowWorld, FEE_BPS, type EscrowWorld } from '../../programs/testing/escrow-world.ts';
 import { stakingWorld } from '../../programs/testing/staking-world.ts';
+import { escrowConfigAddress } from '../../programs/client/program-addresses.ts';
+import { claim, claimAddress, claimsVaultAddress, openClaim, settleClaims } from '../../programs/escrow-claims/claims.ts';
 import { percentile, printResult } from './harness.ts';
 
 const COMPUTE_BUDGET = 'ComputeBudget111111111111111111111111111111';
@@ -94,14 +100,44 @@ async function computeUnits(): Promise<Record<string, number>> {
   return cu;
 }
 
+/**
+ * A settlement design: where a batch's payouts go for given providers (A: their token accounts; B:
+ * their claim accounts, opened first) and the instruction that settles a batch into them.
+ */
+interface Design {
+  w: EscrowWorld;
+  accounts(providers: Wallet[]): Promise<string[]>;
+  settle(b: Buyer, o: { batch: bigint; payouts: { provider: number; gross: bigint }[]; providers: string[] }): Instruction[];
+}
+
+const pushDesign = (w: EscrowWorld): Design => ({ w, accounts: async (providers) => providers.map((p) => p.ata), settle: (b, o) => w.settleIxs(b, o) });
+
+/** Design B on a chain of its own: the escrow-claims build at the escrow's address, its claims vault made. */
+async function claimsDesign(): Promise<Design & { claimsVault: string }> {
+  const w = await escrowWorld({ escrowBuild: new Uint8Array(readFileSync(new URL('../../programs/escrow-claims/escrow-claims.so', import.meta.url))) });
+  await w.init();
+  const claimsVault = await claimsVaultAddress(w.mint.publicKey);
+  await w.send([createAssociatedTokenAccountIdempotent({ payer: w.admin.publicKey, tokenAccount: claimsVault, owner: await escrowConfigAddress(), mint: w.mint.publicKey })], [w.admin]);
+  return {
+    w,
+    claimsVault,
+    accounts: async (providers) => {
+      for (const p of providers) await w.send([await openClaim({ payer: p.key, tokenAccount: p.ata })], [p.signer]);
+      return Promise.all(providers.map((p) => claimAddress(p.ata)));
+    },
+    settle: (b, o) => [settleClaims(w.settleIxs(b, o)[0]!, claimsVault)],
+  };
+}
+
 /** The most payouts one settle transaction carries: by packet size first, then by a real run. */
-async function payoutsPerTx(w: EscrowWorld, distinct: boolean): Promise<number> {
-  const providers = await Promise.all(Array.from({ length: distinct ? 40 : 1 }, () => w.wallet()));
+async function payoutsPerTx(d: Design, distinct: boolean): Promise<number> {
+  const { w } = d;
+  const providers = await d.accounts(await Promise.all(Array.from({ length: distinct ? 40 : 1 }, () => w.wallet())));
   const fits = async (n: number, b: Buyer) => {
     const payouts = Array.from({ length: n }, (_, i) => ({ provider: distinct ? i : 0, gross: 1_000n }));
-    const accounts = distinct ? providers.slice(0, n).map((p) => p.ata) : [providers[0]!.ata];
+    const accounts = distinct ? providers.slice(0, n) : [providers[0]!];
     if (distinct && n > providers.length) return false;
-    const ixs = [computeUnitLimit(MAX_UNITS), ...w.settleIxs(b, { batch: 0n, payouts, providers: accounts })];
+    const ixs = [computeUnitLimit(MAX_UNITS), ...d.settle(b, { batch: 0n, payouts, providers: accounts })];
     try {
       await signLegacyTransaction({ payer: w.authority.key, recentBlockhash: w.chain.latestBlockhash.blockhash, instructions: ixs, signers: [w.authority.signer] });
     } catch (error) {
@@ -132,8 +168,9 @@ const web3Instruction = (ix: Instruction) =>
  * The most payouts to distinct providers one settle carries in a v0 transaction whose accounts come
  * from an address lookup table (one byte per provider account instead of 32).
  */
-async function payoutsPerTxWithLookupTable(w: EscrowWorld, providerCount: number): Promise<number> {
-  const providers = await Promise.all(Array.from({ length: providerCount }, () => w.wallet()));
+async function payoutsPerTxWithLookupTable(d: Design, providerCount: number): Promise<number> {
+  const { w } = d;
+  const providers = await d.accounts(await Promise.all(Array.from({ length: providerCount }, () => w.wallet())));
   const authority = new PublicKey(w.authority.key);
   const signV0 = async (ixs: Instruction[], tables: AddressLookupTableAccount[]) => {
     const message = new TransactionMessage({ payerKey: authority, recentBlockhash: w.chain.latestBlockhash.blockhash, instructions: ixs.map(web3Instruction) }).compileToV0Message(tables);
@@ -141,10 +178,12 @@ async function payoutsPerTxWithLookupTable(w: EscrowWorld, providerCount: number
     tx.addSignature(authority, await w.authority.signer.sign(message.serialize()));
     return tx.serialize();
   };
-  // The table: every account a settle names but the escrow, its vault and the signer, then the providers.
+  // The table: every account a settle names but the signer, the buyer's escrow and vault, then the providers.
   const [create, table] = AddressLookupTableProgram.createLookupTable({ authority, payer: authority, recentSlot: w.chain.slot });
-  const fixed = w.settleIxs(await w.buyer(1n), { batch: 0n, payouts: [{ provider: 0, gross: 1n }], providers: [providers[0]!.ata] })[0]!.keys.slice(0, 10).map((k) => k.pubkey);
-  const addresses = [...new Set([...fixed.filter((_, i) => i !== 0 && i !== 2 && i !== 3), COMPUTE_BUDGET, ...providers.map((p) => p.ata)])].map((a) => new PublicKey(a));
+  const sample = await w.buyer(1n);
+  const perBuyer = new Set([w.authority.key, sample.escrow, sample.vault, providers[0]!]);
+  const fixed = d.settle(sample, { batch: 0n, payouts: [{ provider: 0, gross: 1n }], providers: [providers[0]!] })[0]!.keys.map((k) => k.pubkey).filter((k) => !perBuyer.has(k));
+  const addresses = [...new Set([...fixed, COMPUTE_BUDGET, ...providers])].map((a) => new PublicKey(a));
   w.chain.send(await signV0([{ programId: create.programId.toBase58(), keys: create.keys.map((k) => ({ pubkey: k.pubkey.toBase58(), isSigner: k.isSigner, isWritable: k.isWritable })), data: create.data }], []));
   for (let i = 0; i < addresses.length; i += 20) {
     const extend = AddressLookupTableProgram.extendLookupTable({ lookupTable: table, authority, payer: authority, addresses: addresses.slice(i, i + 20) });
@@ -157,7 +196,7 @@ async function payoutsPerTxWithLookupTable(w: EscrowWorld, providerCount: number
   const fits = async (n: number) => {
     if (n > providers.length) return false;
     const b = await w.buyer(1_000_000n);
-    const ixs = [computeUnitLimit(MAX_UNITS), ...w.settleIxs(b, { batch: 0n, payouts: Array.from({ length: n }, (_, i) => ({ provider: i, gross: 1_000n })), providers: providers.slice(0, n).map((p) => p.ata) })];
+    const ixs = [computeUnitLimit(MAX_UNITS), ...d.settle(b, { batch: 0n, payouts: Array.from({ length: n }, (_, i) => ({ provider: i, gross: 1_000n })), providers: providers.slice(0, n) })];
     let wire: Uint8Array;
     try {
       wire = await signV0(ixs, tables);
@@ -183,19 +222,44 @@ async function payoutsPerTxWithLookupTable(w: EscrowWorld, providerCount: number
   return lo;
 }
 
+/** Design B's own compute units: opening a claim, settling into 1 and 8 claims, and a claim. */
+async function claimsComputeUnits(): Promise<Record<string, number>> {
+  const d = await claimsDesign();
+  const { w } = d;
+  const b = await w.buyer(1_000_000n);
+  await w.staker(1_000n);
+  const providers = await Promise.all(Array.from({ length: 8 }, () => w.wallet()));
+  const cu: Record<string, number> = {};
+  cu.cu_claims_open_claim = cuOf(await w.send([await openClaim({ payer: providers[0]!.key, tokenAccount: providers[0]!.ata })], [providers[0]!.signer]));
+  const claims = [await claimAddress(providers[0]!.ata), ...(await d.accounts(providers.slice(1)))];
+  cu.cu_claims_settle_1_payout = cuOf(await w.send(d.settle(b, { batch: 0n, payouts: [{ provider: 0, gross: 1_000n }], providers: [claims[0]!] }), [w.authority.signer]));
+  cu.cu_claims_settle_8_providers = cuOf(await w.send([computeUnitLimit(MAX_UNITS), ...d.settle(b, { batch: 1n, payouts: claims.map((_, i) => ({ provider: i, gross: 1_000n })), providers: claims })], [w.authority.signer]));
+  cu.cu_claims_claim = cuOf(await w.send([await claim({ tokenAccount: providers[0]!.ata, mint: w.mint.publicKey })], [providers[0]!.signer]));
+  // The claims landed as computed: the provider holds both nets.
+  const net = 1_000n - bps(1_000n, FEE_BPS);
+  if (w.balance(providers[0]!.ata) !== 2n * net) throw new Error(`design B paid ${w.balance(providers[0]!.ata)}, expected ${2n * net}`);
+  return cu;
+}
+
 export async function runProgramsBench(opts: ProgramsBenchOptions = {}): Promise<Record<string, number>> {
   const log = opts.log ?? ((line: string) => console.error(line));
   const batches = opts.batches ?? 40;
   const batch = opts.batch ?? 10;
   const concurrency = opts.concurrency ?? 8;
 
-  const cu = await computeUnits();
+  const cu = { ...(await computeUnits()), ...(await claimsComputeUnits()) };
   const local = await escrowWorld();
   await local.init();
-  const oneProvider = await payoutsPerTx(local, false);
-  const distinct = await payoutsPerTx(local, true);
-  const withTable = await payoutsPerTxWithLookupTable(local, opts.lookupProviders ?? 120);
-  log(`payouts per settle transaction: ${oneProvider} to one provider, ${distinct} to distinct providers, ${withTable} to distinct providers through an address lookup table (packet ${PACKET_DATA_SIZE} bytes, ${MAX_UNITS} units)`);
+  const push = pushDesign(local);
+  const oneProvider = await payoutsPerTx(push, false);
+  const distinct = await payoutsPerTx(push, true);
+  const withTable = await payoutsPerTxWithLookupTable(push, opts.lookupProviders ?? 120);
+  log(`design A (pushed to token accounts): payouts per settle transaction: ${oneProvider} to one provider, ${distinct} to distinct providers, ${withTable} to distinct providers through an address lookup table (packet ${PACKET_DATA_SIZE} bytes, ${MAX_UNITS} units)`);
+  const claims = await claimsDesign();
+  const claimsOne = await payoutsPerTx(claims, false);
+  const claimsDistinct = await payoutsPerTx(claims, true);
+  const claimsTable = await payoutsPerTxWithLookupTable(claims, opts.lookupProviders ?? 120);
+  log(`design B (claim balances, then a claim each): payouts per settle transaction: ${claimsOne} to one provider, ${claimsDistinct} to distinct providers, ${claimsTable} through a lookup table; a claim is one more signature (${SIGNATURE_FEE} lamports, ${cu.cu_claims_claim} units) per provider`);
 
   // Through the served local chain, as the marketplace will settle.
   const served = await startLocalChain({ port: 0, slotMs: 400 });
@@ -236,6 +300,11 @@ export async function runProgramsBench(opts: ProgramsBenchOptions = {}): Promise
       settle_cost_lamports_per_job: Math.round((SIGNATURE_FEE / oneProvider) * 10) / 10,
       settle_cost_lamports_per_job_distinct_providers: Math.round((SIGNATURE_FEE / distinct) * 10) / 10,
       settle_cost_lamports_per_job_lookup_table: Math.round((SIGNATURE_FEE / withTable) * 10) / 10,
+      settle_payouts_per_tx_claims_one_provider: claimsOne,
+      settle_payouts_per_tx_claims_distinct_providers: claimsDistinct,
+      settle_payouts_per_tx_claims_lookup_table: claimsTable,
+      settle_cost_lamports_per_job_claims_lookup_table: Math.round((SIGNATURE_FEE / claimsTable) * 10) / 10,
+      claim_cost_lamports: SIGNATURE_FEE,
       settled_jobs_per_s: Math.round(((batches * batch) / seconds) * 10) / 10,
       settle_batches: batches,
       settle_batch_payouts: batch,
