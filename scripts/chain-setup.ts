@@ -11,12 +11,15 @@
 //     and their configurations, each created only when missing (generated Umi clients): the escrow's
 //     settlement authority is the custody authority, fees are shared with stakers through the
 //     staking program, both pay the treasury (treasury.json's token account);
-//   - DIR/config.json {rpcUrl, mint, decimals, custodyTokenAccount, custodyAuthority, programs} and
+//   - the settlement authority's address lookup table, holding the accounts every settle names, made
+//     when config.json names none that the chain still has (the Worker adds providers' token
+//     accounts as it settles to them);
+//   - DIR/config.json {rpcUrl, mint, decimals, custodyTokenAccount, custodyAuthority, programs, settlementTable} and
 //     DIR/worker.env (0600) with the Worker's secrets CUSTODY_AUTHORITY_KEY and MINT_AUTHORITY_KEY
 //     (base58 of the 64-byte secret keys), for `wrangler dev --env-file`.
 // Usage: node --import tsx scripts/chain-setup.ts --rpc http://127.0.0.1:8899 --dir .local/chain
 // Prints config.json's content (never a secret).
-import { chmod, mkdir, writeFile, rename } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { publicKey } from '@metaplex-foundation/umi';
@@ -30,7 +33,10 @@ import { programArtifacts } from '../programs/build/artifacts.ts';
 import { ensureProgram } from '../programs/client/deploy.ts';
 import { escrowConfigAddress, stakingAddresses } from '../programs/client/program-addresses.ts';
 import { solanaRpc } from '../programs/client/rpc.ts';
-import { signerFromSecretKey } from '../programs/client/tx.ts';
+import { signerFromSecretKey, type TransactionSigner } from '../programs/client/tx.ts';
+import { readEscrowConfig, settleFixedAccounts } from '../programs/client/escrow.ts';
+import { createLookupTable, extendLookupTable, parseLookupTable } from '../programs/client/lookup-table.ts';
+import { sendAndFinalize } from '../programs/client/mint.ts';
 import { initializeConfig } from '../programs/escrow/client/index.ts';
 import { ESCROW_PROGRAM_ID } from '../programs/escrow/constants.ts';
 import { initialize as initializeStaking } from '../programs/staking/client/index.ts';
@@ -43,6 +49,8 @@ export interface LocalChainConfig {
   custodyTokenAccount: string;
   custodyAuthority: string;
   programs: { escrow: string; escrowConfig: string; staking: string; stakingConfig: string; treasury: string };
+  /** The settlement authority's address lookup table (the Worker's SETTLEMENT_TABLE). */
+  settlementTable: string;
 }
 
 /** The local deployment's program parameters (governance will own them): fee as the markets' default, 70% of it to stakers. */
@@ -100,6 +108,32 @@ async function setupPrograms(o: { rpcUrl: string; dir: string; mint: string; cus
   return { escrow: ESCROW_PROGRAM_ID, escrowConfig, staking: STAKING_PROGRAM_ID, stakingConfig: staking.config, treasury };
 }
 
+/**
+ * The settlement authority's lookup table: the one `previous` names when the chain has it with this
+ * authority, else a new one holding the accounts every settle names.
+ */
+async function ensureSettlementTable(o: { rpcUrl: string; authority: TransactionSigner; previous: string | undefined }): Promise<string> {
+  const rpc = solanaRpc(o.rpcUrl, { timeoutMs: 30_000 });
+  if (o.previous) {
+    const info = (await rpc.getAccountInfo(o.previous, 'finalized')).value;
+    if (info && parseLookupTable(o.previous, info.data)?.authority === o.authority.publicKey) return o.previous;
+  }
+  const { address, instruction } = await createLookupTable({ authority: o.authority.publicKey, payer: o.authority.publicKey, recentSlot: BigInt(await rpc.getSlot('finalized')) });
+  await sendAndFinalize(rpc, { instructions: [instruction], signers: [o.authority] });
+  const addresses = settleFixedAccounts(await readEscrowConfig(rpc, ESCROW_PROGRAM_ID));
+  await sendAndFinalize(rpc, { instructions: [extendLookupTable({ table: address, authority: o.authority.publicKey, payer: o.authority.publicKey, addresses })], signers: [o.authority] });
+  return address;
+}
+
+/** config.json of an earlier run in `dir`, if any. */
+async function previousConfig(dir: string): Promise<Partial<LocalChainConfig>> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as Partial<LocalChainConfig>;
+  } catch {
+    return {};
+  }
+}
+
 const AUTHORITY_LAMPORTS = 100_000_000_000n;
 
 /** Loads a key file, or makes and saves a new key when there is none. */
@@ -132,7 +166,8 @@ export async function setupChain(o: { rpcUrl: string; dir: string }): Promise<Lo
   const custodyTokenAccount = await ensureTokenAccount(dougUmi(o.rpcUrl, custodyAuthority.secretKey), { owner: custodyAuthority.publicKey, mint: mintKey.publicKey });
 
   const programs = await setupPrograms({ rpcUrl: o.rpcUrl, dir: o.dir, mint: mintKey.publicKey, custodyAuthority: custodyAuthority.publicKey });
-  const config: LocalChainConfig = { rpcUrl: o.rpcUrl, mint: mintKey.publicKey, decimals: DOUG_DECIMALS, custodyTokenAccount, custodyAuthority: custodyAuthority.publicKey, programs };
+  const settlementTable = await ensureSettlementTable({ rpcUrl: o.rpcUrl, authority: await signerFromSecretKey(custodyAuthority.secretKey), previous: (await previousConfig(o.dir)).settlementTable });
+  const config: LocalChainConfig = { rpcUrl: o.rpcUrl, mint: mintKey.publicKey, decimals: DOUG_DECIMALS, custodyTokenAccount, custodyAuthority: custodyAuthority.publicKey, programs, settlementTable };
   await writePrivate(join(o.dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   await writePrivate(
     join(o.dir, 'worker.env'),

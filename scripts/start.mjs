@@ -193,7 +193,7 @@ if (chainConfig) {
   vars.push('--var', `SOLANA_RPC_URL:${workerRpcUrl ?? chainConfig.rpcUrl}`, '--var', `DOUG_MINT:${chainConfig.mint}`);
   if (workerRpcUrl) vars.push('--var', `SOLANA_PUBLIC_RPC_URL:${chainConfig.rpcUrl}`);
   vars.push('--var', `CUSTODY_TOKEN_ACCOUNT:${chainConfig.custodyTokenAccount}`, '--var', `CUSTODY_AUTHORITY:${chainConfig.custodyAuthority}`);
-  if (process.env.DOUG_CUSTODY !== 'token-account') vars.push('--var', `ESCROW_PROGRAM:${chainConfig.programs.escrow}`);
+  if (process.env.DOUG_CUSTODY !== 'token-account') vars.push('--var', `ESCROW_PROGRAM:${chainConfig.programs.escrow}`, '--var', `SETTLEMENT_TABLE:${chainConfig.settlementTable}`);
   // Secrets travel in a 0600 file, not on the command line; wrangler shows them as "(hidden)".
   vars.push('--env-file', resolve(chainDir, 'worker.env'));
 }

@@ -60,6 +60,8 @@ export function escrowCustodyFor(env: Env, o: CustodyOptions & { settles?: boole
   if (!isPublicKey(env.ESCROW_PROGRAM?.trim())) missing.push('ESCROW_PROGRAM');
   const authorityKey = env.CUSTODY_AUTHORITY_KEY?.trim();
   if (o.settles && !authorityKey) missing.push('CUSTODY_AUTHORITY_KEY');
+  const settlementTable = env.SETTLEMENT_TABLE?.trim() || undefined;
+  if (settlementTable !== undefined && !isPublicKey(settlementTable)) missing.push('SETTLEMENT_TABLE (a base58 address)');
   if (missing.length > 0) throw chainFailure('CUSTODY__NOT_CONFIGURED', { missing: missing.join(', ') });
-  return escrowCustody({ rpcUrl: url, mint: env.DOUG_MINT!, decimals: DECIMALS, escrowProgram: env.ESCROW_PROGRAM!.trim(), authorityKey }, { timeoutMs: o.timeoutMs });
+  return escrowCustody({ rpcUrl: url, mint: env.DOUG_MINT!, decimals: DECIMALS, escrowProgram: env.ESCROW_PROGRAM!.trim(), authorityKey, settlementTable }, { timeoutMs: o.timeoutMs });
 }

@@ -34,6 +34,8 @@ export interface Env {
    * authority). Unset: custody is CUSTODY_TOKEN_ACCOUNT.
    */
   ESCROW_PROGRAM?: string;
+  /** The settlement authority's address lookup table: settle transactions load accounts from it (larger batches). */
+  SETTLEMENT_TABLE?: string;
   /** Public key of the custody authority, owner of CUSTODY_TOKEN_ACCOUNT. */
   CUSTODY_AUTHORITY?: string;
   /** Secret: the custody authority's 64-byte Solana secret key, base58 (`wrangler secret put CUSTODY_AUTHORITY_KEY`). */

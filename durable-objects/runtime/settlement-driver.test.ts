@@ -9,6 +9,7 @@ import { encodeBase58 } from '../../programs/client/base58.ts';
 import { escrowCustody } from '../../programs/client/escrow-custody.ts';
 import { escrowDepositInstructions, readEscrow, readEscrowConfig, settleInstructions, type EscrowConfigReading, type EscrowReading } from '../../programs/client/escrow.ts';
 import { airdropUpTo, faucetMint, sendAndFinalize } from '../../programs/client/mint.ts';
+import { parseLookupTable } from '../../programs/client/lookup-table.ts';
 import { solanaRpc, type SolanaRpc } from '../../programs/client/rpc.ts';
 import { signerFromSecretKey, type TransactionSigner } from '../../programs/client/tx.ts';
 import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
@@ -107,13 +108,15 @@ class Harness {
     readonly buyer: string,
     readonly deposit: string,
     readonly deposited: bigint,
+    readonly settlementTable?: string,
   ) {
     this.restart();
   }
 
-  static async open(deposited = DEPOSIT): Promise<Harness> {
+  /** `settlementTable`: custody settles through the deployment's lookup table. */
+  static async open(deposited = DEPOSIT, o: { settlementTable?: string } = {}): Promise<Harness> {
     const b = await fundedBuyer(deposited);
-    return new Harness(b.key, b.deposit, deposited);
+    return new Harness(b.key, b.deposit, deposited, o.settlementTable);
   }
 
   private meta(): CommandMeta {
@@ -133,7 +136,7 @@ class Harness {
 
   /** A new driver and custody client over the same log: what a restarted object has. */
   restart(): void {
-    const custody = escrowCustody({ rpcUrl: proxy.url, mint: deployment.mint, decimals: 9, escrowProgram: deployment.programs.escrow, authorityKey }, { timeoutMs: 300 });
+    const custody = escrowCustody({ rpcUrl: proxy.url, mint: deployment.mint, decimals: 9, escrowProgram: deployment.programs.escrow, authorityKey, settlementTable: this.settlementTable }, { timeoutMs: 300 });
     this.driver = new SettlementDriver({
       state: () => this.state,
       record: (c, m) => this.record(c, m),
@@ -244,6 +247,35 @@ describe('a buyer’s settlement over a healthy RPC', () => {
     expect(await fees()).toBe(feesBefore + h.state.paid.fee);
     expect(h.warnings).toEqual([]);
   });
+});
+
+describe('a buyer’s settlement through the settlement authority’s lookup table', () => {
+  it('pays 80 payouts to 24 providers in one v0 batch, their token accounts created and added to the table first', async () => {
+    const h = await Harness.open(DEPOSIT, { settlementTable: deployment.settlementTable });
+    const providers = Array.from({ length: 24 }, wallet);
+    // 20 holds of 4 payouts, odd amounts: 80 payouts, the table's limits exactly.
+    for (let i = 0; i < 20; i++) h.queue(`hold-${i}`, ...[0, 1, 2, 3].map((k): [string, bigint] => [providers[(i * 4 + k) % 24]!, DOUG / 10n + BigInt(97 * i + k)]));
+    const before = parseLookupTable(deployment.settlementTable, (await rpc.getAccountInfo(deployment.settlementTable, 'finalized')).value!.data)!;
+    await h.runUntilIdle(60_000);
+    expect(h.of('BatchOpened').map((e) => e.payouts.length)).toEqual([80]);
+    await h.expectPaidOnce({ batches: 1 });
+    await expectProvidersPaid([h]);
+    const [settle] = h.of('BatchSettled');
+    const landed = await rpc.getTransaction(settle!.signature, { commitment: 'finalized', maxSupportedTransactionVersion: 0 });
+    expect((landed as { version?: unknown }).version).toBe(0);
+    const after = parseLookupTable(deployment.settlementTable, (await rpc.getAccountInfo(deployment.settlementTable, 'finalized')).value!.data)!;
+    const tokenAccounts = await Promise.all(providers.map((p) => associatedTokenAddress(p, deployment.mint)));
+    expect(after.addresses).toEqual([...before.addresses, ...tokenAccounts.filter((a) => !before.addresses.includes(a))]);
+    expect(h.warnings).toEqual([]);
+
+    // A second buyer paying the same providers: the table already holds them, nothing is added.
+    const again = await Harness.open(DEPOSIT, { settlementTable: deployment.settlementTable });
+    again.queue('hold-x', ...providers.slice(0, 4).map((p): [string, bigint] => [p, DOUG]));
+    await again.runUntilIdle(60_000);
+    await again.expectPaidOnce({ batches: 1 });
+    expect(parseLookupTable(deployment.settlementTable, (await rpc.getAccountInfo(deployment.settlementTable, 'finalized')).value!.data)!.addresses).toEqual(after.addresses);
+    await expectProvidersPaid([h, again]);
+  }, 90_000);
 });
 
 describe('a buyer’s settlement under an RPC that fails or times out between send and confirm', () => {

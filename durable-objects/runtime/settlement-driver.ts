@@ -5,7 +5,7 @@ import type { Result } from '../domain/result.ts';
 import { attemptsOf, ChainDriver } from './chain-driver.ts';
 
 /** The part of escrow custody a settlement uses. */
-export type SettlementCustody = Pick<EscrowCustody, 'buildSettlement' | 'escrow' | 'send' | 'observe'>;
+export type SettlementCustody = Pick<EscrowCustody, 'settlementEncoding' | 'buildSettlement' | 'escrow' | 'send' | 'observe'>;
 
 /** What the driver needs from the object around it (and what a test gives it instead). */
 export interface SettlementPorts {
@@ -23,7 +23,7 @@ type Own = Extract<SettlementAction, { type: 'open' | 'sign' | 'sync' }>;
 /**
  * A buyer's settlement steps (chain-driver.ts does send and wait, backoff and the reading before a
  * resend):
- *   open → OpenBatch (the decider takes the head of the queue);
+ *   open → OpenBatch (the decider takes the head of the queue, as much as custody's encoding fits);
  *   sign → a fresh blockhash and the batch's signed `settle` → RecordSigned (committed before any send);
  *   sync → the escrow's nextBatch read on chain (finalized) → SyncNextBatch.
  */
@@ -44,7 +44,7 @@ export class SettlementDriver {
       perform: async (step, now) => {
         switch (step.type) {
           case 'open':
-            return record({ type: 'OpenBatch' }, meta(`open:${ports.state().nextBatch}:${now}`, now));
+            return record({ type: 'OpenBatch', encoding: ports.custody().settlementEncoding() }, meta(`open:${ports.state().nextBatch}:${now}`, now));
           case 'sign': {
             const signed = await ports.custody().buildSettlement(step);
             return record({ type: 'RecordSigned', batch: step.batch, ...signed }, meta(`sign:${signed.signature}`, now));

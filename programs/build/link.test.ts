@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Chain } from '../local-chain/chain.ts';
 import { RpcError } from '../local-chain/errors.ts';
 import { deployProgram, deployedElf, programDataAddress, type Send } from '../client/deploy.ts';
-import { signerFromSecretKey, signLegacyTransaction, type TransactionSigner } from '../client/tx.ts';
+import { signerFromSecretKey, signTransaction, type TransactionSigner } from '../client/tx.ts';
 import { readObject, STT_FUNC } from './elf.ts';
 import { link, LinkError, MM_PROGRAM_START, sectionTable } from './link.ts';
 
@@ -144,7 +144,7 @@ describe('a linked program on the local chain, deployed through the upgradeable 
     const payer = await keys();
     chain.airdrop(payer.publicKey, 100_000_000_000n);
     const send: Send = async (instructions, signers) => {
-      const tx = await signLegacyTransaction({ payer: signers[0]!.publicKey, recentBlockhash: chain.latestBlockhash.blockhash, instructions, signers });
+      const tx = await signTransaction({ payer: signers[0]!.publicKey, recentBlockhash: chain.latestBlockhash.blockhash, instructions, signers });
       return chain.send(tx.bytes);
     };
     const deploy = async (elf: Uint8Array) => {

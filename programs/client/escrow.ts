@@ -4,7 +4,7 @@ import type { Amount } from '../../durable-objects/domain/money.ts';
 import { cancelWithdrawalRequest, deposit, openEscrow, requestWithdrawal, settle, withdraw } from '../escrow/client/index.ts';
 import { ESCROW_PROGRAM_ID } from '../escrow/constants.ts';
 import { ESCROW_LAYOUT } from '../escrow/layout.ts';
-import { associatedTokenAddress } from './address.ts';
+import { associatedTokenAddress, TOKEN_PROGRAM } from './address.ts';
 import { encodeBase58 } from './base58.ts';
 import { createAssociatedTokenAccountIdempotent } from './mint.ts';
 import { escrowAddresses, escrowConfigAddress } from './program-addresses.ts';
@@ -154,6 +154,8 @@ export async function settleInstructions(o: {
   receiptsHash: Uint8Array;
   payouts: readonly { provider: string; gross: Amount }[];
   programId?: string;
+  /** Whether each provider's token account is created (idempotently) before the settle: default true. */
+  createTokenAccounts?: boolean;
 }): Promise<Instruction[]> {
   const programId = o.programId ?? ESCROW_PROGRAM_ID;
   const { config } = o;
@@ -162,7 +164,7 @@ export async function settleInstructions(o: {
   const tokenAccounts = await Promise.all(providers.map((p) => associatedTokenAddress(p, config.mint)));
   const index = new Map(providers.map((p, i) => [p, i]));
   return [
-    ...providers.map((owner, i) => createAssociatedTokenAccountIdempotent({ payer: config.authority, tokenAccount: tokenAccounts[i]!, owner, mint: config.mint })),
+    ...(o.createTokenAccounts === false ? [] : providers.map((owner, i) => createAssociatedTokenAccountIdempotent({ payer: config.authority, tokenAccount: tokenAccounts[i]!, owner, mint: config.mint }))),
     ...instructionsOf(
       settle(context, {
         authority: signer(config.authority),
@@ -181,4 +183,13 @@ export async function settleInstructions(o: {
       }),
     ),
   ];
+}
+
+/**
+ * The accounts every settle names whatever its buyer and providers, for the settlement authority's
+ * lookup table (the programs a transaction invokes, the authority and the buyer's escrow and vault
+ * stay in the message itself).
+ */
+export function settleFixedAccounts(config: EscrowConfigReading): string[] {
+  return [config.address, config.mint, config.rewardVault, config.treasury, TOKEN_PROGRAM, config.stakingProgram, config.stakingConfig];
 }

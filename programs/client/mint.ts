@@ -2,7 +2,7 @@ import type { Amount } from '../../durable-objects/domain/money.ts';
 import { chainStatusOf } from '../../durable-objects/domain/custody/withdrawal.ts';
 import { ASSOCIATED_TOKEN_PROGRAM, MEMO_PROGRAM, SYSTEM_PROGRAM, TOKEN_PROGRAM, associatedTokenAddress } from './address.ts';
 import { SolanaRpcError, toBase64, type SolanaRpc } from './rpc.ts';
-import { signLegacyTransaction, type Instruction, type TransactionSigner } from './tx.ts';
+import { signTransaction, type Instruction, type TransactionSigner } from './tx.ts';
 
 /*
  * Token instructions the Worker and the portal build by hand (no web3.js in either): minting $DOUG
@@ -123,7 +123,7 @@ export async function sendAndFinalize(rpc: SolanaRpc, o: { instructions: Instruc
   const payer = o.signers[0];
   if (!payer) throw new Error('a transaction needs a fee payer');
   const latest = await rpc.getLatestBlockhash('confirmed');
-  const signed = await signLegacyTransaction({ payer: payer.publicKey, recentBlockhash: latest.blockhash, instructions: o.instructions, signers: o.signers });
+  const signed = await signTransaction({ payer: payer.publicKey, recentBlockhash: latest.blockhash, instructions: o.instructions, signers: o.signers });
   await rpc.sendTransaction(toBase64(signed.bytes), { preflightCommitment: 'confirmed' });
   const { slot } = await waitFinalized(rpc, signed.signature, o.timeoutMs === undefined ? {} : { timeoutMs: o.timeoutMs });
   return { signature: signed.signature, slot };

@@ -4,7 +4,7 @@ import type { Amount } from '../../durable-objects/domain/money.ts';
 import { associatedTokenAddress } from './address.ts';
 import { createAssociatedTokenAccountIdempotent, memo, transferChecked } from './mint.ts';
 import { RPC_CODES, isRpcAnswer, toBase64, type SolanaRpc } from './rpc.ts';
-import { signLegacyTransaction, type Instruction, type TransactionSigner } from './tx.ts';
+import { signTransaction, type Instruction, type TransactionSigner } from './tx.ts';
 
 /*
  * Withdrawals out of custody, on chain: one legacy transaction paid and signed by the custody
@@ -73,7 +73,7 @@ export async function signWithdrawalTransfer(o: {
     amount: o.amount,
     withdrawalId: o.withdrawalId,
   });
-  const signed = await signLegacyTransaction({ payer: config.authority.publicKey, recentBlockhash: o.blockhash, instructions, signers: [config.authority] });
+  const signed = await signTransaction({ payer: config.authority.publicKey, recentBlockhash: o.blockhash, instructions, signers: [config.authority] });
   return { signature: signed.signature, transaction: toBase64(signed.bytes), lastValidBlockHeight: o.lastValidBlockHeight };
 }
 

@@ -52,32 +52,64 @@ export interface CompiledMessage {
   signers: string[];
 }
 
+/** An address lookup table as a v0 message uses it: its address and the addresses it holds, in order. */
+export interface LookupTable {
+  address: string;
+  addresses: readonly string[];
+}
+
 /** Compiles instructions into a legacy message paid by `payer`. */
 export function compileLegacyMessage(o: { payer: string; recentBlockhash: string; instructions: Instruction[] }): CompiledMessage {
-  const flags = new Map<string, { signer: boolean; writable: boolean }>();
-  const note = (key: string, signer: boolean, writable: boolean) => {
+  return compileMessage(o, null);
+}
+
+/**
+ * Compiles instructions into a v0 message paid by `payer` whose non-signer accounts found in `table`
+ * are loaded from it (one byte each) rather than listed (32 bytes each). Programs an instruction
+ * invokes stay listed, as the runtime requires. Prefix 0x80, the legacy layout, then the lookups:
+ * compact-u16 count; per table its address, then the writable and the read-only indexes, each a
+ * compact-u16-prefixed array of bytes. The keys an instruction indexes: the listed ones, then the
+ * loaded writable, then the loaded read-only.
+ */
+export function compileV0Message(o: { payer: string; recentBlockhash: string; instructions: Instruction[]; table: LookupTable }): CompiledMessage {
+  return compileMessage(o, o.table);
+}
+
+function compileMessage(o: { payer: string; recentBlockhash: string; instructions: Instruction[] }, table: LookupTable | null): CompiledMessage {
+  const flags = new Map<string, { signer: boolean; writable: boolean; invoked: boolean }>();
+  const note = (key: string, signer: boolean, writable: boolean, invoked = false) => {
     const f = flags.get(key);
     if (f) {
       f.signer ||= signer;
       f.writable ||= writable;
-    } else flags.set(key, { signer, writable });
+      f.invoked ||= invoked;
+    } else flags.set(key, { signer, writable, invoked });
   };
   note(o.payer, true, true);
   for (const ix of o.instructions) {
     for (const k of ix.keys) note(k.pubkey, k.isSigner, k.isWritable);
-    note(ix.programId, false, false);
+    note(ix.programId, false, false, true);
   }
+  const slot = new Map<string, number>();
+  table?.addresses.forEach((a, i) => {
+    if (i < 256 && !slot.has(a)) slot.set(a, i);
+  });
+  const loadable = (k: string, f: { signer: boolean; invoked: boolean }) => !f.signer && !f.invoked && slot.has(k);
   const all = [...flags.entries()];
-  const group = (signer: boolean, writable: boolean) => all.filter(([k, f]) => k !== o.payer && f.signer === signer && f.writable === writable).map(([k]) => k);
+  const group = (signer: boolean, writable: boolean) => all.filter(([k, f]) => k !== o.payer && f.signer === signer && f.writable === writable && !loadable(k, f)).map(([k]) => k);
   const writableSigners = [o.payer, ...group(true, true)];
   const readonlySigners = group(true, false);
   const writableOthers = group(false, true);
   const readonlyOthers = group(false, false);
   const accountKeys = [...writableSigners, ...readonlySigners, ...writableOthers, ...readonlyOthers];
-  if (accountKeys.length > 256) throw new RangeError('a legacy message holds at most 256 accounts');
-  const index = new Map(accountKeys.map((k, i) => [k, i]));
+  const loadedWritable = all.filter(([k, f]) => loadable(k, f) && f.writable).map(([k]) => k);
+  const loadedReadonly = all.filter(([k, f]) => loadable(k, f) && !f.writable).map(([k]) => k);
+  const indexed = [...accountKeys, ...loadedWritable, ...loadedReadonly];
+  if (indexed.length > 256) throw new RangeError('a message indexes at most 256 accounts');
+  const index = new Map(indexed.map((k, i) => [k, i]));
 
-  const out: number[] = [writableSigners.length + readonlySigners.length, readonlySigners.length, readonlyOthers.length];
+  const out: number[] = table ? [0x80] : [];
+  out.push(writableSigners.length + readonlySigners.length, readonlySigners.length, readonlyOthers.length);
   out.push(...compactU16(accountKeys.length));
   for (const k of accountKeys) out.push(...keyBytes(k));
   out.push(...keyBytes(o.recentBlockhash));
@@ -88,6 +120,17 @@ export function compileLegacyMessage(o: { payer: string; recentBlockhash: string
     for (const k of ix.keys) out.push(index.get(k.pubkey)!);
     out.push(...compactU16(ix.data.length));
     for (const b of ix.data) out.push(b);
+  }
+  if (table) {
+    const loaded = loadedWritable.length + loadedReadonly.length;
+    out.push(...compactU16(loaded > 0 ? 1 : 0));
+    if (loaded > 0) {
+      out.push(...keyBytes(table.address));
+      for (const keys of [loadedWritable, loadedReadonly]) {
+        out.push(...compactU16(keys.length));
+        for (const k of keys) out.push(slot.get(k)!);
+      }
+    }
   }
   return { bytes: Uint8Array.from(out), accountKeys, signers: [...writableSigners, ...readonlySigners] };
 }
@@ -106,18 +149,20 @@ export function serializeTransaction(signatures: Uint8Array[], message: Uint8Arr
 }
 
 /**
- * Compiles, signs and serializes. Every key the message requires must be among `signers`, unless
+ * Compiles (legacy, or v0 with `table`), signs and serializes. Every key the message requires must be among `signers`, unless
  * `partial` (then a missing signer's slot stays zeros, for another party to fill: addSignature).
  * Answers the transaction's signature (the fee payer's, base58: how the chain names it) and its bytes.
  */
-export async function signLegacyTransaction(o: {
+export async function signTransaction(o: {
   payer: string;
   recentBlockhash: string;
   instructions: Instruction[];
   signers: TransactionSigner[];
   partial?: boolean;
+  /** Compile a v0 message loading accounts from this lookup table (compileV0Message). */
+  table?: LookupTable;
 }): Promise<{ signature: string; bytes: Uint8Array; message: CompiledMessage }> {
-  const message = compileLegacyMessage(o);
+  const message = o.table ? compileV0Message({ ...o, table: o.table }) : compileLegacyMessage(o);
   const signatures: Uint8Array[] = [];
   for (const key of message.signers) {
     const signer = o.signers.find((s) => s.publicKey === key);
@@ -136,7 +181,7 @@ export async function signLegacyTransaction(o: {
 }
 
 /**
- * Fills `signer`'s slot in a wire transaction signed by others (signLegacyTransaction's `partial`):
+ * Fills `signer`'s slot in a wire transaction signed by others (signTransaction's `partial`):
  * the slot is the signer's position among the message's first numRequiredSignatures account keys.
  * Throws when the signer is not one the message requires.
  */
@@ -144,9 +189,10 @@ export async function addSignature(wire: Uint8Array, signer: TransactionSigner):
   const count = readCompactU16(wire, 0);
   const start = count.size + 64 * count.value;
   const message = wire.subarray(start);
-  const required = message[0]!;
-  const keys = readCompactU16(message, 3);
-  const at = 3 + keys.size;
+  const header = message[0]! & 0x80 ? 1 : 0; // a v0 message's prefix
+  const required = message[header]!;
+  const keys = readCompactU16(message, header + 3);
+  const at = header + 3 + keys.size;
   let slot = -1;
   for (let i = 0; i < Math.min(required, keys.value); i++) {
     if (encodeBase58(message.subarray(at + 32 * i, at + 32 * i + 32)) === signer.publicKey) slot = i;

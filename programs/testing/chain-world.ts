@@ -9,7 +9,7 @@ import { Keypair } from '@solana/web3.js';
 import { associatedTokenAddress, TOKEN_PROGRAM } from '../client/address.ts';
 import { createAccount, deployProgram, type Send } from '../client/deploy.ts';
 import { createAssociatedTokenAccountIdempotent, mintToChecked } from '../client/mint.ts';
-import { keyBytes, signerFromSecretKey, signLegacyTransaction, type Instruction, type TransactionSigner } from '../client/tx.ts';
+import { keyBytes, signerFromSecretKey, signTransaction, type Instruction, type TransactionSigner } from '../client/tx.ts';
 import { Chain, type TransactionRecord } from '../local-chain/chain.ts';
 
 export const DECIMALS = 9;
@@ -41,7 +41,7 @@ export async function chainWorld(o: { chain?: Chain } = {}) {
   const admin = await newSigner();
   chain.airdrop(admin.publicKey, 1_000_000_000_000n);
   const send = async (instructions: Instruction[], signers: TransactionSigner[]): Promise<TransactionRecord> => {
-    const tx = await signLegacyTransaction({ payer: signers[0]!.publicKey, recentBlockhash: chain.latestBlockhash.blockhash, instructions, signers });
+    const tx = await signTransaction({ payer: signers[0]!.publicKey, recentBlockhash: chain.latestBlockhash.blockhash, instructions, signers });
     const record = chain.getTransaction(chain.send(tx.bytes))!;
     // A new blockhash after each landed transaction, so that a repeat is a new transaction the program judges.
     chain.advanceSlots(1);

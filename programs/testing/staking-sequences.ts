@@ -22,7 +22,7 @@
  * Used by staking.test.ts (thousands of sequences) and scripts/staking-sequences.ts (a million).
  */
 import { prng } from '../../gpu-agent/models/prng.ts';
-import { serializeTransaction, signLegacyTransaction, compileLegacyMessage, type Instruction } from '../client/tx.ts';
+import { serializeTransaction, signTransaction, compileLegacyMessage, type Instruction } from '../client/tx.ts';
 import {
   getDistributeInstructionDataSerializer,
   getExtendInstructionDataSerializer,
@@ -280,7 +280,7 @@ export async function runStakingSequences(o: SequenceRunOptions): Promise<Sequen
   };
 
   const send = async (ixs: Instruction[], signer: Wallet) => {
-    if (o.signed) return w.chain.execute((await signLegacyTransaction({ payer: signer.key, recentBlockhash: blockhash, instructions: ixs, signers: [signer.signer] })).bytes);
+    if (o.signed) return w.chain.execute((await signTransaction({ payer: signer.key, recentBlockhash: blockhash, instructions: ixs, signers: [signer.signer] })).bytes);
     const message = compileLegacyMessage({ payer: signer.key, recentBlockhash: blockhash, instructions: ixs });
     return w.chain.execute(serializeTransaction(message.signers.map(() => new Uint8Array(64)), message.bytes), { unsigned: true });
   };

@@ -25,7 +25,7 @@ import { AddressLookupTableAccount, AddressLookupTableProgram, PublicKey, Transa
 import { bps } from '../../durable-objects/domain/money.ts';
 import { toBase64, solanaRpc } from '../../programs/client/rpc.ts';
 import { createAssociatedTokenAccountIdempotent, waitFinalized } from '../../programs/client/mint.ts';
-import { signLegacyTransaction, PACKET_DATA_SIZE, type Instruction } from '../../programs/client/tx.ts';
+import { signTransaction, PACKET_DATA_SIZE, type Instruction } from '../../programs/client/tx.ts';
 import { startLocalChain } from '../../programs/local-chain/server.ts';
 import { cancelWithdrawalRequest, deposit, openEscrow, requestWithdrawal, setAuthority, updateConfig } from '../../programs/escrow/client/index.ts';
 import { instructionsOf, noop, pk, umi, type Wallet } from '../../programs/testing/chain-world.ts';
@@ -139,7 +139,7 @@ async function payoutsPerTx(d: Design, distinct: boolean): Promise<number> {
     if (distinct && n > providers.length) return false;
     const ixs = [computeUnitLimit(MAX_UNITS), ...d.settle(b, { batch: 0n, payouts, providers: accounts })];
     try {
-      await signLegacyTransaction({ payer: w.authority.key, recentBlockhash: w.chain.latestBlockhash.blockhash, instructions: ixs, signers: [w.authority.signer] });
+      await signTransaction({ payer: w.authority.key, recentBlockhash: w.chain.latestBlockhash.blockhash, instructions: ixs, signers: [w.authority.signer] });
     } catch (error) {
       if (error instanceof RangeError) return false; // past PACKET_DATA_SIZE
       throw error;
@@ -278,7 +278,7 @@ export async function runProgramsBench(opts: ProgramsBenchOptions = {}): Promise
         const b = buyers[i]!;
         const ixs = w.settleIxs(b, { batch: 0n, payouts: providers.map((_, k) => ({ provider: k, gross: 1_000n })), providers: providers.map((p) => p.ata) });
         const latest = await rpc.getLatestBlockhash('confirmed');
-        const tx = await signLegacyTransaction({ payer: w.authority.key, recentBlockhash: latest.blockhash, instructions: [computeUnitLimit(MAX_UNITS), ...ixs], signers: [w.authority.signer] });
+        const tx = await signTransaction({ payer: w.authority.key, recentBlockhash: latest.blockhash, instructions: [computeUnitLimit(MAX_UNITS), ...ixs], signers: [w.authority.signer] });
         const sent = performance.now();
         await rpc.sendTransaction(toBase64(tx.bytes), { preflightCommitment: 'confirmed' });
         await waitFinalized(rpc, tx.signature, { pollMs: 50, timeoutMs: 60_000 });

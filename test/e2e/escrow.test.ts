@@ -141,8 +141,10 @@ describe('escrow custody', () => {
     expect(account.settlement).toMatchObject({ pending: '0', queued: 0, open: null, failures: 0, lastError: null, paid: { payouts: 2, gross: (2n * gross).toString(), fee: (2n * fee).toString() } });
     expect(account).toMatchObject({ payoutsOnChain: (2n * gross).toString(), payoutsSent: '0', available: (DEPOSIT - 2n * gross).toString(), held: '0' });
 
-    // The chain agrees, to the base unit.
+    // The chain agrees, to the base unit; the settle went as a v0 transaction through the settlement authority's lookup table.
     for (const [i, a] of agents.entries()) expect(await walletBalance(a.key.publicKey)).toBe(before.providers[i]! + gross - fee);
+    const settle = await rpc.getTransaction(account.settlement!.recent[0]!.signature, { commitment: 'finalized', maxSupportedTransactionVersion: 0 });
+    expect((settle as { version?: unknown }).version).toBe(0);
     const stakers = bps(2n * fee, config.stakersShareBps);
     expect((await tokenBalance(config.rewardVault)) + (await tokenBalance(config.treasury))).toBe(before.rewardVault + before.treasury + 2n * fee);
     expect(await tokenBalance(config.rewardVault)).toBeGreaterThanOrEqual(before.rewardVault);

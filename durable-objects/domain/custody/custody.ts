@@ -3,7 +3,7 @@ import type { Amount } from '../money.ts';
 import type { Result } from '../result.ts';
 import type { Deposit } from './deposit.ts';
 import type { SignedTransaction } from './attempts.ts';
-import type { QueuedPayout } from './settlement.ts';
+import type { QueuedPayout, SettleEncoding } from './settlement.ts';
 import type { ObserveChain } from './withdrawal.ts';
 
 /*
@@ -115,7 +115,13 @@ export interface EscrowCustody {
    * left empty: the buyer signs and sends it. Its signature (the authority's, as fee payer) names it.
    */
   buildCosignedWithdrawal(w: { withdrawalId: string; destination: string; amount: Amount }): Promise<SignedWithdrawal>;
-  /** Builds and signs the `settle` of one batch on a fresh blockhash (receipts hash over batchReceipts). Sends nothing. */
+  /** How this deployment encodes settle transactions, and so how large a batch may be (BATCH_LIMITS). */
+  settlementEncoding(): SettleEncoding;
+  /**
+   * Builds and signs the `settle` of one batch on a fresh blockhash (receipts hash over
+   * batchReceipts); sends nothing of it. Encoded through the lookup table, it first creates the
+   * providers' missing token accounts and adds to the table what it lacks (transactions of their own).
+   */
   buildSettlement(b: { buyer: string; batch: bigint; payouts: readonly QueuedPayout[] }): Promise<SignedTransaction>;
   send(transaction: string): Promise<void>;
   observe(signatures: string[]): Promise<Observation[]>;

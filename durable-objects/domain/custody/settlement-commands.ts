@@ -20,6 +20,12 @@ export interface QueuedPayout extends Payout {
   holdId: string;
 }
 
+/**
+ * A settle transaction's encoding: `legacy` (every account's 32 bytes in the message) or `table` (a
+ * v0 message whose accounts come from the settlement authority's address lookup table).
+ */
+export type SettleEncoding = 'legacy' | 'table';
+
 // ---- Commands ----
 
 /** A settled hold's payouts, sent by the buyer's account; applied once per hold. */
@@ -33,6 +39,8 @@ export interface QueuePayouts {
 /** Turns the head of the queue into the next batch (the shell asks when nextAction says open). */
 export interface OpenBatch {
   type: 'OpenBatch';
+  /** How the shell will encode the batch's settle (settlement.ts BATCH_LIMITS); legacy when absent. */
+  encoding?: SettleEncoding;
 }
 
 /** A signed `settle` of the open batch (`batch`: the number it carries), recorded before it is sent. */

@@ -7,6 +7,7 @@ import type { DomainError } from '../result.ts';
 import { POLL_INTERVAL_MS, RESEND_INTERVAL_MS } from './attempts.ts';
 import { prng } from '../../../gpu-agent/models/prng.ts';
 import {
+  BATCH_LIMITS,
   MAX_BATCH_PAYOUTS,
   MAX_BATCH_PROVIDERS,
   RECENT_BATCHES,
@@ -259,6 +260,17 @@ describe('batching', () => {
     expect(opened.payouts.map((p) => p.holdId)).toEqual(['h1', 'h1', 'h1', 'h2', 'h2', 'h3', 'h3']);
     expect(new Set(opened.payouts.map((p) => p.provider)).size).toBe(MAX_BATCH_PROVIDERS);
     expect(s.state.queue.map((p) => p.holdId)).toEqual(['h4', 'h5']);
+  });
+  it('takes larger batches when the settle is encoded through the lookup table, and refuses an unknown encoding', () => {
+    const many = [P1, P2, P3, P4, P5, P6, P7, P8];
+    const holds = Array.from({ length: 30 }, (_, i) => hold(`h${i}`, [pay(many[i % many.length]!, 1n), pay(many[(i + 1) % many.length]!, 1n), pay(many[(i + 2) % many.length]!, 1n)]));
+    const legacy = new Settlement(holds).must(open)[0] as Extract<SettlementEvent, { type: 'BatchOpened' }>;
+    expect(new Set(legacy.payouts.map((p) => p.provider)).size).toBeLessThanOrEqual(BATCH_LIMITS.legacy.providers);
+    const table = new Settlement(holds).must({ type: 'OpenBatch', encoding: 'table' })[0] as Extract<SettlementEvent, { type: 'BatchOpened' }>;
+    // 8 providers fit the table's bound; 26 holds of 3 payouts fit its 80 payouts, the 27th would pass it.
+    expect(table.payouts).toHaveLength(78);
+    expect(table.payouts.length).toBeGreaterThan(legacy.payouts.length);
+    expect(new Settlement(holds).run({ type: 'OpenBatch', encoding: 'merkle' as never })).toBe('CUSTODY__SETTLEMENT_INVALID');
   });
   it('splits a single hold larger than a batch rather than leaving it stuck', () => {
     const wide = queued('wide', [P1, P2, P3, P4, P5, P6, P7, P8].map((p) => pay(p, 1n)));

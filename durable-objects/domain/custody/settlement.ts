@@ -19,7 +19,7 @@ import {
 } from './attempts.ts';
 import { CUSTODY_ERRORS } from './errors.ts';
 import { isPublicKey } from './keys.ts';
-import type { ObserveChain, Payout, QueuedPayout, QueuePayouts, SettlementCommand } from './settlement-commands.ts';
+import type { ObserveChain, Payout, QueuedPayout, QueuePayouts, SettleEncoding, SettlementCommand } from './settlement-commands.ts';
 
 /*
  * Settlement on chain: one aggregate per buyer, paying the buyer's verified jobs from their escrow
@@ -45,16 +45,27 @@ import type { ObserveChain, Payout, QueuedPayout, QueuePayouts, SettlementComman
  * records can recompute it and match it with the escrow's lastReceiptsHash.
  */
 
-/** Most payouts one batch carries: what one legacy transaction fits (test/bench/programs.ts). */
-export const MAX_BATCH_PAYOUTS = 48;
-/** Most distinct providers one batch pays: each is a writable account of the transaction (and one more instruction creating its token account). */
-export const MAX_BATCH_PROVIDERS = 6;
+/**
+ * Most payouts and distinct providers one batch carries, by the settle's encoding (what one
+ * transaction of 1,232 bytes fits; test/bench/programs.ts and escrow-custody.test.ts land the largest):
+ * - legacy: each provider's token account is 32 bytes of the message, with an instruction creating it;
+ * - table: a v0 message whose accounts come from the authority's lookup table (a byte each; token
+ *   accounts created beforehand), so 9 bytes a payout are the bound, and the 64 accounts a
+ *   transaction may lock (about 52 providers) are not approached.
+ */
+export const BATCH_LIMITS: Readonly<Record<SettleEncoding, { payouts: number; providers: number }>> = {
+  legacy: { payouts: 48, providers: 6 },
+  table: { payouts: 80, providers: 24 },
+};
+/** The legacy limits (the default encoding). */
+export const MAX_BATCH_PAYOUTS = BATCH_LIMITS.legacy.payouts;
+export const MAX_BATCH_PROVIDERS = BATCH_LIMITS.legacy.providers;
 export const RETRY_MIN_MS = 2_000;
 export const RETRY_MAX_MS = 120_000;
 
 // ---- Commands (settlement-commands.ts: what other objects may send here) ----
 
-export type { ObserveChain, OpenBatch, Payout, QueuedPayout, QueuePayouts, RecordSend, RecordSigned, SettlementCommand, SyncNextBatch } from './settlement-commands.ts';
+export type { ObserveChain, OpenBatch, Payout, QueuedPayout, QueuePayouts, RecordSend, RecordSigned, SettleEncoding, SettlementCommand, SyncNextBatch } from './settlement-commands.ts';
 
 // ---- Events ----
 
@@ -175,7 +186,7 @@ export function batchReceipts(buyer: string, batch: bigint, payouts: readonly Qu
 }
 
 /** The head of the queue that fits one batch: whole holds in order, within both bounds (at least the first hold's first payouts). */
-export function nextBatchPayouts(queue: readonly QueuedPayout[]): QueuedPayout[] {
+export function nextBatchPayouts(queue: readonly QueuedPayout[], limits = BATCH_LIMITS.legacy): QueuedPayout[] {
   const taken: QueuedPayout[] = [];
   const providers = new Set<string>();
   let i = 0;
@@ -185,9 +196,9 @@ export function nextBatchPayouts(queue: readonly QueuedPayout[]): QueuedPayout[]
     while (j < queue.length && queue[j]!.holdId === holdId) j++;
     const hold = queue.slice(i, j);
     const more = new Set([...providers, ...hold.map((p) => p.provider)]);
-    if (taken.length + hold.length > MAX_BATCH_PAYOUTS || more.size > MAX_BATCH_PROVIDERS) {
+    if (taken.length + hold.length > limits.payouts || more.size > limits.providers) {
       // A single hold larger than a batch (never so today: at most 5 replicas) is split rather than stuck.
-      if (taken.length === 0) return hold.slice(0, Math.min(MAX_BATCH_PAYOUTS, MAX_BATCH_PROVIDERS));
+      if (taken.length === 0) return hold.slice(0, Math.min(limits.payouts, limits.providers));
       break;
     }
     taken.push(...hold);
@@ -232,7 +243,9 @@ export function decide(s: SettlementState, c: SettlementCommand, meta: CommandMe
     case 'OpenBatch': {
       if (s.open) return reject('CUSTODY__SETTLEMENT_BATCH_OPEN', { batch: s.open.batch });
       if (s.needsSync) return reject('CUSTODY__SETTLEMENT_NEEDS_SYNC', { batch: s.nextBatch });
-      const payouts = nextBatchPayouts(s.queue);
+      const encoding = c.encoding ?? 'legacy';
+      if (!Object.hasOwn(BATCH_LIMITS, encoding)) return invalid('encoding', `must be one of ${Object.keys(BATCH_LIMITS).join(', ')}`);
+      const payouts = nextBatchPayouts(s.queue, BATCH_LIMITS[encoding]);
       if (payouts.length === 0) return ok([]);
       return ok([{ type: 'BatchOpened', batch: s.nextBatch, payouts, at: meta.now }]);
     }
