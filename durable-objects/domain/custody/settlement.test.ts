@@ -8,8 +8,6 @@ import { POLL_INTERVAL_MS, RESEND_INTERVAL_MS } from './attempts.ts';
 import { prng } from '../../../gpu-agent/models/prng.ts';
 import {
   BATCH_LIMITS,
-  MAX_BATCH_PAYOUTS,
-  MAX_BATCH_PROVIDERS,
   RECENT_BATCHES,
   RETRY_MAX_MS,
   RETRY_MIN_MS,
@@ -28,6 +26,7 @@ import {
   type SettlementState,
 } from './settlement.ts';
 
+const { payouts: MAX_BATCH_PAYOUTS, providers: MAX_BATCH_PROVIDERS } = BATCH_LIMITS.legacy;
 const NOW = 1_000_000;
 
 /** A distinct, well-formed base58 public key (32 bytes) per number. */

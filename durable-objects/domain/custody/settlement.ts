@@ -27,8 +27,8 @@ import type { ObserveChain, Payout, QueuedPayout, QueuePayouts, SettleEncoding, 
  *
  * The buyer's account settles a hold in its ledger (HoldSettled) and, because its money is in its
  * escrow, sends the hold's payouts here (QueuePayouts) instead of to the payees' ledgers. From here:
- *   open → OpenBatch: the queued payouts, whole holds in arrival order, up to MAX_BATCH_PAYOUTS
- *          payouts to at most MAX_BATCH_PROVIDERS providers, become batch `nextBatch`;
+ *   open → OpenBatch: the queued payouts, whole holds in arrival order, up to the payouts and
+ *          providers BATCH_LIMITS gives the shell's encoding, become batch `nextBatch`;
  *   sign / send / wait → the batch's attempts, exactly as a withdrawal's (attempts.ts): one
  *          signed `settle` at a time, resent as is, signed anew only once proven expired;
  *   finalized → BatchSettled: the payouts are paid, the next batch number is the escrow's;
@@ -57,9 +57,6 @@ export const BATCH_LIMITS: Readonly<Record<SettleEncoding, { payouts: number; pr
   legacy: { payouts: 48, providers: 6 },
   table: { payouts: 80, providers: 24 },
 };
-/** The legacy limits (the default encoding). */
-export const MAX_BATCH_PAYOUTS = BATCH_LIMITS.legacy.payouts;
-export const MAX_BATCH_PROVIDERS = BATCH_LIMITS.legacy.providers;
 export const RETRY_MIN_MS = 2_000;
 export const RETRY_MAX_MS = 120_000;
 
