@@ -257,16 +257,18 @@ export type EscrowExit = Deposit;
 /** The account decider's ref of a buyer's own withdrawal: one debit per signature, ever. */
 export const escrowExitRef = (signature: string): string => `escrow-exit:${signature}`;
 
-/** Position of the buyer and of the vault among a `withdraw` instruction's accounts (programs/escrow/idl.ts). */
+/** Position of the buyer, the authority and the vault among a `withdraw` instruction's accounts (programs/escrow/idl.ts). */
 const WITHDRAW_BUYER = 0;
+const WITHDRAW_AUTHORITY = 1;
 const WITHDRAW_VAULT = 4;
 
 /**
  * Checks that a transaction is a buyer's own withdrawal from their escrow (after the timelock,
  * without the settlement authority's signature), and how much left the vault: the ledger then
  * follows the chain. Refusals beyond the shared ones: no escrow `withdraw` (top level or inner) is
- * EXIT_NOT_WITHDRAWAL; withdrawals of two buyers, EXIT_SEVERAL_ESCROWS; one the authority signed
- * (a co-signed withdrawal, already debited), EXIT_COSIGNED; keys without signer flags (read it
+ * EXIT_NOT_WITHDRAWAL; withdrawals of two buyers, EXIT_SEVERAL_ESCROWS; one whose authority account
+ * signed (a co-signed withdrawal, already debited; the program takes only the authority of the day
+ * there, so one co-signed before a rotation is known too), EXIT_COSIGNED; keys without signer flags (read it
  * with jsonParsed) or a vault that did not shrink in our mint, MALFORMED.
  */
 export function verifyEscrowExit(o: { signature: string; transaction: RpcTransaction | null | undefined; config: EscrowExitConfig }): Result<EscrowExit> {
@@ -275,14 +277,15 @@ export function verifyEscrowExit(o: { signature: string; transaction: RpcTransac
   if (!l.ok) return l;
   const { tx, keys, changes } = l.value;
   const malformed = (problem: string) => refuse('CUSTODY__DEPOSIT_MALFORMED', { signature, problem });
-  const exits = escrowInstructions(tx, keys, config.escrowProgram, config.withdrawInstruction).map((accounts) => ({ buyer: accounts[WITHDRAW_BUYER], vault: accounts[WITHDRAW_VAULT] }));
-  const found = exits.filter((e): e is { buyer: string; vault: string } => e.buyer !== undefined && e.vault !== undefined);
+  const exits = escrowInstructions(tx, keys, config.escrowProgram, config.withdrawInstruction).map((accounts) => ({ buyer: accounts[WITHDRAW_BUYER], authority: accounts[WITHDRAW_AUTHORITY], vault: accounts[WITHDRAW_VAULT] }));
+  const found = exits.filter((e): e is { buyer: string; authority: string; vault: string } => e.buyer !== undefined && e.authority !== undefined && e.vault !== undefined);
   if (found.length === 0) return refuse('CUSTODY__EXIT_NOT_WITHDRAWAL', { signature, escrowProgram: config.escrowProgram });
   const buyers = [...new Set(found.map((e) => e.buyer))];
   if (buyers.length > 1) return refuse('CUSTODY__EXIT_SEVERAL_ESCROWS', { signature, buyers: buyers.join(', ') });
   const signers = tx.transaction.message.accountKeys.map((k) => (typeof k === 'string' ? null : k.signer));
   if (signers.some((s) => s === null)) return malformed('its account keys carry no signer flags: read it with encoding jsonParsed');
-  if (signers[keys.indexOf(config.authority)] === true) return refuse('CUSTODY__EXIT_COSIGNED', { signature, authority: config.authority });
+  const cosigner = [config.authority, ...found.map((e) => e.authority)].find((k) => signers[keys.indexOf(k)] === true);
+  if (cosigner !== undefined) return refuse('CUSTODY__EXIT_COSIGNED', { signature, authority: cosigner });
   const { buyer, vault } = found[0]!;
   const change = changes.get(keys.indexOf(vault));
   if (!change || change.mint !== config.mint || change.decimals !== config.decimals || change.pre <= change.post) return malformed(`the escrow vault ${vault} did not pay out ${config.mint}`);

@@ -256,6 +256,16 @@ describe('a transaction that is not a buyer’s own withdrawal', () => {
     expect(refusal(second)).toMatchObject({ code: 'CUSTODY__EXIT_COSIGNED', context: { authority: AUTHORITY } });
   });
 
+  it('is co-signed when the authority of the day signed it, though the authority has rotated since', () => {
+    const tx = parsed();
+    keyOf(tx, AUTHORITY).signer = true;
+    const rotated = verifyEscrowExit({ signature: SIGNATURE, transaction: tx, config: { ...config, authority: FEE_PAYER } });
+    expect(rotated.ok).toBe(false);
+    if (!rotated.ok) expect(rotated.error).toMatchObject({ code: 'CUSTODY__EXIT_COSIGNED', context: { authority: AUTHORITY } });
+    // Not signed by the withdraw's authority: a solo exit, whatever the authority is now.
+    expect(verifyEscrowExit({ signature: SIGNATURE, transaction: parsed(), config: { ...config, authority: FEE_PAYER } })).toEqual({ ok: true, value: EXIT });
+  });
+
   it('is malformed when its keys carry no signer flags (the json encoding), co-signed or not', () => {
     const problem = 'its account keys carry no signer flags: read it with encoding jsonParsed';
     expect(refusal(compiled())).toMatchObject({ code: 'CUSTODY__DEPOSIT_MALFORMED', context: { signature: SIGNATURE, problem } });
