@@ -119,9 +119,9 @@ export async function startStack(
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  const chainConfig = (): (StackChain & { programs: StackPrograms }) | null => {
+  const chainConfig = (): (StackChain & { programs: StackPrograms; settlementTable: string }) | null => {
     const file = join(dir, 'chain', 'config.json');
-    return o.chain === false || !existsSync(file) ? null : (JSON.parse(readFileSync(file, 'utf8')) as StackChain & { programs: StackPrograms });
+    return o.chain === false || !existsSync(file) ? null : (JSON.parse(readFileSync(file, 'utf8')) as StackChain & { programs: StackPrograms; settlementTable: string });
   };
   return {
     url,
@@ -129,7 +129,7 @@ export async function startStack(
     chain: () => {
       const config = chainConfig();
       if (!config) return null;
-      const { programs: _programs, ...chain } = config;
+      const { programs: _programs, settlementTable: _table, ...chain } = config;
       return chain;
     },
     programs: () => chainConfig()?.programs ?? null,
