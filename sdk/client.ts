@@ -78,6 +78,10 @@ export const CLIENT_ERRORS = {
   INVALID_ARGUMENT: 'CLIENT__INVALID_ARGUMENT',
   /** A wallet asked to sign a transaction answered one its key did not sign, or not a transaction at all. */
   WALLET_SIGNATURE_INVALID: 'CLIENT__WALLET_SIGNATURE_INVALID',
+  /** The marketplace names no staking program (custody without the escrow program). */
+  STAKING_UNAVAILABLE: 'CLIENT__STAKING_UNAVAILABLE',
+  /** A staking action that cannot be taken now (no such position, still locked, nothing to claim). */
+  STAKING_REFUSED: 'CLIENT__STAKING_REFUSED',
 } as const;
 
 export interface PageParams {

@@ -89,6 +89,15 @@ async function sendThroughWallet(rpcUrl: string, wallet: TransactionWallet, inst
 }
 
 /**
+ * Signs `instructions` with the wallet (paying the fee: a transaction-signing wallet is asked once,
+ * for the whole transaction), sends them to `rpcUrl` and waits until they are finalized.
+ */
+export async function sendFromWallet(rpcUrl: string, wallet: DepositWallet, instructions: Instruction[]): Promise<{ signature: string; slot: number }> {
+  if (isTransactionWallet(wallet)) return sendThroughWallet(rpcUrl, wallet, instructions);
+  return sendAndFinalize(solanaRpc(rpcUrl), { instructions, signers: [await transactionSigner(wallet)] });
+}
+
+/**
  * Transfers `amount` base units of $DOUG from the wallet's associated token account into custody
  * with the memo naming `account` (default: the wallet's own), and waits until it is finalized. A
  * transaction-signing wallet is asked once, for the whole transaction.
@@ -103,8 +112,7 @@ export async function transferToCustody(o: { chain: ChainInfo; wallet: DepositWa
     amount: o.amount,
     memo: depositMemo(o.account ?? wallet),
   });
-  if (isTransactionWallet(o.wallet)) return sendThroughWallet(o.chain.rpcUrl, o.wallet, instructions);
-  return sendAndFinalize(solanaRpc(o.chain.rpcUrl), { instructions, signers: [await transactionSigner(o.wallet)] });
+  return sendFromWallet(o.chain.rpcUrl, o.wallet, instructions);
 }
 
 /**
@@ -117,8 +125,7 @@ export async function depositToEscrow(o: { chain: ChainInfo & { escrow: NonNulla
   const { escrow } = await escrowAddresses(buyer, o.chain.escrow.program);
   const open = (await rpc.getAccountInfo(escrow, 'confirmed')).value === null;
   const instructions = await escrowDepositInstructions({ buyer, mint: o.chain.mint, amount: o.amount, open, programId: o.chain.escrow.program });
-  if (isTransactionWallet(o.wallet)) return sendThroughWallet(o.chain.rpcUrl, o.wallet, instructions);
-  return sendAndFinalize(rpc, { instructions, signers: [await transactionSigner(o.wallet)] });
+  return sendFromWallet(o.chain.rpcUrl, o.wallet, instructions);
 }
 
 /**

@@ -202,6 +202,14 @@ export interface ChainInfo {
   custodyTokenAccount: string;
   custodyAuthority: string;
   escrow?: EscrowInfo;
+  /** The staking program the escrow pays fees to (escrow custody). */
+  staking?: StakingInfo;
+}
+
+/** The staking program: positions, fee rewards, provider collateral. */
+export interface StakingInfo {
+  program: string;
+  config: string;
 }
 
 /** The escrow program as this marketplace uses it. */

@@ -117,7 +117,7 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
   return {
     holding: async () => {
       const c = await configured();
-      return { program: programId, config: c.address, mint: chain.mint, decimals: chain.decimals, authority: c.authority, withdrawTimelockSeconds: c.withdrawTimelockSeconds, feeBps: c.feeBps };
+      return { program: programId, config: c.address, mint: chain.mint, decimals: chain.decimals, authority: c.authority, withdrawTimelockSeconds: c.withdrawTimelockSeconds, feeBps: c.feeBps, stakingProgram: c.stakingProgram, stakingConfig: c.stakingConfig };
     },
     verifyDeposit: async (signature) => {
       const transaction = await reads.getTransaction(signature, { commitment: 'finalized', encoding: 'jsonParsed', maxSupportedTransactionVersion: 0 });

@@ -30,7 +30,7 @@ import {
   getStakeInstructionDataSerializer,
   getTopUpInstructionDataSerializer,
 } from '../staking/client/index.ts';
-import { STAKING_LAYOUT } from '../staking/layout.ts';
+import { decodePosition, decodeStakingConfig, pendingScaled, type PositionReading, type StakingConfigReading } from '../client/staking.ts';
 import { STAKING_ERRORS, type StakingErrorName } from '../staking/idl.ts';
 import { stakingWorld, type StakingWorld } from './staking-world.ts';
 import { DECIMALS, type Wallet } from './chain-world.ts';
@@ -93,57 +93,9 @@ interface Tracked {
   feesAtStart: number;
 }
 
-/** The fields the run follows, read at the generated layout's offsets (Umi's decoder costs more than a step). */
-interface Position {
-  amount: bigint;
-  weight: bigint;
-  owed: bigint;
-  debt: bigint;
-  claimed: bigint;
-  slashed: bigint;
-  unstakedAt: bigint;
-}
-interface StakingConfig {
-  totalStaked: bigint;
-  totalWeight: bigint;
-  rewardPerWeight: bigint;
-  carry: bigint;
-  feesToStakers: bigint;
-  feesToTreasury: bigint;
-  claimed: bigint;
-  slashed: bigint;
-}
-const u64At = (v: DataView, at: number) => v.getBigUint64(at, true);
-const u128At = (v: DataView, at: number) => v.getBigUint64(at, true) | (v.getBigUint64(at + 8, true) << 64n);
-const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-function decodePosition(bytes: Uint8Array): Position {
-  const v = view(bytes);
-  const at = STAKING_LAYOUT.position.at;
-  return {
-    amount: u64At(v, at.amount),
-    weight: u64At(v, at.weight),
-    owed: u128At(v, at.owed),
-    debt: u128At(v, at.debt),
-    claimed: u64At(v, at.claimed),
-    slashed: u64At(v, at.slashed),
-    unstakedAt: u64At(v, at.unstakedAt),
-  };
-}
-function decodeConfig(bytes: Uint8Array): StakingConfig {
-  const v = view(bytes);
-  const at = STAKING_LAYOUT.stakingConfig.at;
-  return {
-    totalStaked: u64At(v, at.totalStaked),
-    totalWeight: u64At(v, at.totalWeight),
-    rewardPerWeight: u128At(v, at.rewardPerWeight),
-    carry: u64At(v, at.carry),
-    feesToStakers: u64At(v, at.feesToStakers),
-    feesToTreasury: u64At(v, at.feesToTreasury),
-    claimed: u64At(v, at.claimed),
-    slashed: u64At(v, at.slashed),
-  };
-}
-const pending = (p: Position, acc: bigint) => p.owed + ((((p.weight * acc) % MOD) - p.debt + MOD) % MOD);
+type Position = PositionReading;
+type StakingConfig = StakingConfigReading;
+const pending = (p: Position, acc: bigint) => pendingScaled(p, acc);
 const alive = (p: Position, acc: bigint) => p.amount > 0n || pending(p, acc) >= SCALE;
 
 export async function runStakingSequences(o: SequenceRunOptions): Promise<SequenceRunFigures> {
@@ -176,11 +128,11 @@ export async function runStakingSequences(o: SequenceRunOptions): Promise<Sequen
     maxShortfall: 0n,
   };
 
-  const readConfig = (): StakingConfig => decodeConfig(w.chain.getAccount(w.configAddress)!.data);
+  const readConfig = (): StakingConfig => decodeStakingConfig(w.configAddress, w.chain.getAccount(w.configAddress)!.data);
   const raw = (address: string) => Buffer.from(w.chain.getAccount(address)?.data ?? new Uint8Array());
   const readPosition = (address: string): { p: Position; bytes: Buffer } => {
     const bytes = raw(address);
-    return { p: decodePosition(bytes), bytes };
+    return { p: decodePosition(address, bytes), bytes };
   };
 
   let config = readConfig();

@@ -5,6 +5,7 @@ import { marketsCommands } from './markets.ts';
 import { ordersCommands } from './orders.ts';
 import { jobsCommands } from './jobs.ts';
 import { accountCommands } from './account.ts';
+import { stakingCommands } from './staking.ts';
 
 /** The `doug` CLI's command registry and its help texts. */
 
@@ -32,6 +33,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   ...ordersCommands,
   ...jobsCommands,
   ...accountCommands,
+  ...stakingCommands,
 };
 
 export function generalHelp(): string {

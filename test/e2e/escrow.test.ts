@@ -17,6 +17,9 @@ import { eventually, refusal, startAgent, type AgentProcess } from './agents.ts'
 import { startStack, type Stack } from './stack.ts';
 import { publicKey } from '@metaplex-foundation/umi';
 import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { main } from '../../sdk/cli.ts';
 import { positionAddress, stakingAddresses } from '../../programs/client/program-addresses.ts';
 import { fetchStakingConfig, stake, updateConfig } from '../../programs/staking/client/index.ts';
 import { loadKeypair } from '../../sdk/keyfile.ts';
@@ -69,7 +72,27 @@ beforeAll(async () => {
   }
 }, 180_000);
 
+/** `doug` in-process as the staker (its own key file), against the stack. */
+let stakerDir = '';
+const stakerKey = () => stakerPublicKey;
+let stakerPublicKey = '';
+async function doug(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  if (!stakerDir) stakerDir = await mkdtemp(join(tmpdir(), 'doug-staker-'));
+  const keyPath = join(stakerDir, 'id.json');
+  const code = await main(argv, { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), env: { DOUG_URL: stack.url, DOUG_KEY: keyPath }, home: stakerDir });
+  if (!stakerPublicKey && argv[0] === 'keygen') stakerPublicKey = (await loadKeypair(keyPath)).publicKey;
+  return { code, stdout, stderr };
+}
+async function dougJson(...argv: string[]) {
+  const r = await doug(...argv, '--json');
+  if (r.code !== 0) throw new Error(`doug ${argv.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
 afterAll(async () => {
+  if (stakerDir) await rm(stakerDir, { recursive: true, force: true });
   await Promise.all(agents.map((a) => a.stop()));
   await stack?.stop();
   await local?.stop();
@@ -85,6 +108,7 @@ describe('escrow custody', () => {
       withdrawTimelockSeconds: Number(config.withdrawTimelockSeconds),
       feeBps: config.feeBps,
     });
+    expect(chain.staking).toEqual({ program: stack.programs()!.staking, config: stack.programs()!.stakingConfig });
   });
 
   it('credits a deposit into the buyer’s escrow once, and refuses custody’s memo’d transfer', async () => {
@@ -104,6 +128,22 @@ describe('escrow custody', () => {
     expect(await refusal(other.deposit(legacy.signature))).toEqual({ status: 422, code: 'CUSTODY__DEPOSIT_NOT_ESCROW' });
     expect((await other.account()).credited).toBe('0');
 
+  }, 60_000);
+
+  it('stakes from a wallet through the CLI before any fee: one position, weighed by its lock; refuses what cannot be done yet', async () => {
+    expect((await doug('keygen')).code).toBe(0);
+    expect((await doug('faucet', '5')).code).toBe(0);
+    const staked = await dougJson('stake', '2', '--lock', '365');
+    expect(staked).toMatchObject({ id: '1', amount: (2n * UNITS_PER_DOUG).toString(), lockDays: 365, weight: (8n * UNITS_PER_DOUG).toString() });
+    const list = await dougJson('stakes');
+    expect(list.positions).toEqual([expect.objectContaining({ id: '1', status: 'staked', claimable: '0', lockDays: 365, unlockAt: null })]);
+    expect(list).toMatchObject({ totalStaked: (2n * UNITS_PER_DOUG).toString(), totalWeight: (8n * UNITS_PER_DOUG).toString() });
+    const nothing = await doug('claim');
+    expect(nothing.code).toBe(1);
+    expect(nothing.stderr).toContain('none of your positions has a whole base unit to claim');
+    expect((await doug('unstake', '7')).stderr).toContain('you have no position 7');
+    expect((await doug('stake', '1', '--lock', '366')).code).toBe(2);
+    expect(await walletBalance(stakerKey())).toBe(3n * UNITS_PER_DOUG);
   }, 60_000);
 
   it('pays a verified job on chain from the escrow: providers’ own token accounts, the fee to the reward vault and the treasury', async () => {
@@ -172,6 +212,30 @@ describe('escrow custody', () => {
     expect(audit.escrow!.rewardsOwed).toBe(audit.escrow!.rewardVault);
     expect(audit.custody).toMatchObject({ ok: true });
   }, 120_000);
+
+  it('pays the staker its share of the settled job’s fee: claimed through the CLI to the base unit, then unstaked', async () => {
+    const config = await readEscrowConfig(rpc, chain.escrow!.program);
+    const fee = 2n * bps(PRICE_UNITS * 2n, PROTOCOL.feeBps);
+    const stakersShare = bps(fee, config.stakersShareBps);
+    // The only position when the fee arrived: all the stakers' share is its, but for a fraction of a unit that stays owed.
+    const [position] = (await dougJson('stakes')).positions as { id: string; claimable: string }[];
+    const claimable = BigInt(position!.claimable);
+    expect(claimable).toBeGreaterThanOrEqual(stakersShare - 1n);
+    expect(claimable).toBeLessThanOrEqual(stakersShare);
+    const before = await walletBalance(stakerKey());
+    const claimed = await dougJson('claim');
+    expect(claimed.claimed).toEqual([{ id: '1', amount: claimable.toString(), signature: expect.any(String) }]);
+    expect(await walletBalance(stakerKey())).toBe(before + claimable);
+    expect((await dougJson('stakes')).positions[0]).toMatchObject({ claimable: '0', claimed: claimable.toString() });
+
+    const unstaked = await dougJson('unstake', '1');
+    expect(unstaked).toMatchObject({ action: 'unstaked', position: { id: '1', status: 'staked' } });
+    const waiting = await dougJson('stakes');
+    expect(waiting.positions[0]).toMatchObject({ status: 'unstaking' });
+    const early = await doug('unstake', '1');
+    expect(early.code).toBe(1);
+    expect(early.stderr).toContain('position 1 may be withdrawn from');
+  }, 60_000);
 
   it('pays a withdrawal from the escrow at once when the marketplace co-signs and the buyer sends it; an unsent one is refunded', async () => {
     const program = chain.escrow!.program;

@@ -79,6 +79,7 @@ export async function chainInfo(_request: Request, env: Env): Promise<Response> 
     custodyAuthority: holding.authority,
     ...(escrow && {
       escrow: { program: escrow.program, config: escrow.config, authority: escrow.authority, withdrawTimelockSeconds: Number(escrow.withdrawTimelockSeconds), feeBps: escrow.feeBps },
+      staking: { program: escrow.stakingProgram, config: escrow.stakingConfig },
     }),
   };
   return json(body);

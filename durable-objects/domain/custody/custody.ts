@@ -81,6 +81,9 @@ export interface EscrowHolding {
   /** Seconds after a buyer's request before they may withdraw alone. */
   withdrawTimelockSeconds: bigint;
   feeBps: number;
+  /** The staking program the escrow pays fees to, and its configuration. */
+  stakingProgram: string;
+  stakingConfig: string;
 }
 
 /** One buyer's escrow as the chain holds it (finalized). */
