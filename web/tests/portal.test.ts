@@ -6,14 +6,19 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keypairFromSeed, type Delegation } from '../../durable-objects/contracts/auth.ts';
+import { generateKeypair, keypairFromSeed, type Delegation } from '../../durable-objects/contracts/auth.ts';
 import { toWire } from '../../durable-objects/contracts/tensors.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { buildMlpModel } from '../../gpu-agent/models/build.ts';
 import { DougApiError, DougClient } from '../../sdk/client.ts';
 import { loadKeypair } from '../../sdk/keyfile.ts';
 import { associatedTokenAddress } from '../../programs/client/address.ts';
-import { faucetMint } from '../../programs/client/mint.ts';
+import { airdropUpTo, faucetMint, sendAndFinalize } from '../../programs/client/mint.ts';
+import { builderContext, instructionsOf } from '../../programs/client/builders.ts';
+import { stakingAddresses } from '../../programs/client/program-addresses.ts';
+import { distribute } from '../../programs/staking/client/index.ts';
+import { stakingOverview } from '../../sdk/staking.ts';
+import { createNoopSigner, publicKey } from '@metaplex-foundation/umi';
 import { solanaRpc } from '../../programs/client/rpc.ts';
 import { signerFromSecretKey } from '../../programs/client/tx.ts';
 import { eventually } from '../../test/e2e/agents.ts';
@@ -550,6 +555,103 @@ describe('the portal in a real browser', () => {
     expect(await exited, log).toBe(0);
     // On SIGINT the agent withdrew its ask.
     await eventually(async () => (await api.asks({ owner: wallet, status: 'all' })).items.every((a) => a.status === 'cancelled'), "the agent's ask withdrawn", 30_000);
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('stakes from the development wallet, claims its share of a fee to the base unit and unstakes, on a desktop and a phone', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/stake');
+    const account = await connectDevWallet(page);
+    const chain = stack.chain()!;
+    const rpc = solanaRpc(chain.rpcUrl);
+    const mintAuthority = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'))).secretKey);
+    await airdropUpTo(rpc, account, 1_000_000_000);
+    await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 5n * UNITS_PER_DOUG });
+    await expect.poll(() => page.getByTestId('stake-wallet-balance').innerText(), { timeout: 15_000 }).toBe('5 DOUG');
+
+    await page.getByTestId('stake-amount').fill('9');
+    await page.getByTestId('stake-submit').click();
+    await expect.poll(() => page.getByTestId('stake-error').first().innerText()).toContain('Your wallet holds 5 DOUG on chain.');
+    await page.getByTestId('stake-lock').fill('366');
+    await expect.poll(() => page.getByTestId('stake-error').last().innerText()).toContain('from 0 to 365');
+    await page.getByTestId('stake-amount').fill('2');
+    await page.getByTestId('stake-lock').fill('365');
+    await expect.poll(() => page.getByTestId('stake-preview').innerText()).toContain('(4×)');
+    expect(await page.getByTestId('stake-weight').innerText()).toBe('8');
+    await page.getByTestId('stake-submit').click();
+    await page.getByTestId('stake-done').waitFor({ timeout: 30_000 });
+    const row = page.locator('[data-position="1"]');
+    await expect.poll(() => row.getAttribute('data-status'), { timeout: 10_000 }).toBe('staked');
+    expect(await tokenBalanceOnChain(account)).toBe(3n * UNITS_PER_DOUG);
+    await w.shot('stake-position');
+
+    // A fee of 1 DOUG to stakers (the staking program's distribute, as a settlement calls it).
+    const { weight } = (await stakingOverview(await api.chain(), account)).positions[0]!;
+    const totalWeight = (await stakingOverview(await api.chain(), account)).config.totalWeight;
+    const payer = await signerFromSecretKey((await generateKeypair()).secretKey);
+    await airdropUpTo(rpc, payer.publicKey, 1_000_000_000);
+    await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: payer.publicKey, amount: UNITS_PER_DOUG });
+    const programs = stack.programs()!;
+    const { rewardVault } = await stakingAddresses(programs.staking);
+    await sendAndFinalize(rpc, {
+      instructions: instructionsOf(
+        distribute(builderContext, {
+          sourceAuthority: createNoopSigner(publicKey(payer.publicKey)),
+          source: publicKey(await associatedTokenAddress(payer.publicKey, chain.mint)),
+          config: publicKey(programs.stakingConfig),
+          rewardVault: publicKey(rewardVault),
+          treasury: publicKey(programs.treasury),
+          mint: publicKey(chain.mint),
+          amount: UNITS_PER_DOUG,
+        }),
+      ),
+      signers: [payer],
+    });
+    const share = (UNITS_PER_DOUG * weight) / totalWeight;
+    await row.getByTestId('position-claim').waitFor({ timeout: 15_000 });
+    await row.getByTestId('position-claim').click();
+    await expect.poll(async () => (await row.getByTestId('position-claimable').innerText()).replace(/\s+/g, ' '), { timeout: 30_000 }).toBe('0 DOUG');
+    const claimed = (await tokenBalanceOnChain(account)) - 3n * UNITS_PER_DOUG;
+    expect(claimed).toBeLessThanOrEqual(share);
+    expect(claimed).toBeGreaterThanOrEqual(share - 1n);
+
+    await row.getByTestId('position-unstake').click();
+    await expect.poll(() => row.getAttribute('data-status'), { timeout: 30_000 }).toBe('unstaking');
+    await expect.poll(() => row.getByTestId('position-wait').innerText()).toMatch(/^Withdraw in 37[12] d/);
+    await w.shot('stake-unstaking');
+    await page.setViewportSize(PHONE);
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    await w.shot('phone-stake');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('stakes from a Wallet Standard wallet with one transaction prompt', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await w.context.addInitScript(installTestWallet);
+    await page.goto('/stake');
+    await page.getByRole('button', { name: 'Connect wallet' }).click();
+    await page.locator('[data-wallet="standard:Test Wallet"]').click();
+    await page.getByTestId('wallet-key').waitFor();
+    const { publicKey: account } = await testWallet(page);
+    const chain = stack.chain()!;
+    const rpc = solanaRpc(chain.rpcUrl);
+    const mintAuthority = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'))).secretKey);
+    await airdropUpTo(rpc, account, 1_000_000_000);
+    await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 2n * UNITS_PER_DOUG });
+    await expect.poll(() => page.getByTestId('stake-wallet-balance').innerText(), { timeout: 15_000 }).toBe('2 DOUG');
+    const before = await testWallet(page);
+    await page.getByTestId('stake-amount').fill('1.5');
+    await page.getByTestId('stake-lock').fill('0');
+    await page.getByTestId('stake-submit').click();
+    await page.getByTestId('stake-done').waitFor({ timeout: 30_000 });
+    expect(await testWallet(page)).toMatchObject({ signs: before.signs, transactionSigns: before.transactionSigns + 1 });
+    await expect.poll(() => page.locator('[data-position="1"]').getAttribute('data-status'), { timeout: 10_000 }).toBe('staked');
+    expect(await tokenBalanceOnChain(account)).toBe(UNITS_PER_DOUG / 2n);
+    await w.shot('wallet-standard-stake');
     expect(w.problems()).toEqual([]);
     await w.close();
   });

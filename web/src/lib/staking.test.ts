@@ -1,0 +1,52 @@
+import { describe, expect, it } from 'vitest';
+import { UNITS_PER_DOUG } from '$domain/money.ts';
+import { lockDays, MAX_LOCK_DAYS, positionActions, shareEstimate, stakeAmount, statusLabel, timeLeft, weightOf } from './staking.ts';
+
+const DOUG = UNITS_PER_DOUG;
+
+describe('the stake form', () => {
+  it('takes an amount up to what the wallet holds', () => {
+    expect(stakeAmount('2.5', 3n * DOUG)).toEqual({ ok: true, amount: 2_500_000_000n });
+    expect(stakeAmount('3.000000001', 3n * DOUG)).toEqual({ ok: false, error: 'Your wallet holds 3 DOUG on chain.' });
+    expect(stakeAmount('3', 3n * DOUG).ok).toBe(true);
+    expect(stakeAmount('abc', null).ok).toBe(false);
+    expect(stakeAmount('0', null).ok).toBe(false);
+  });
+  it('takes a lock of whole days from 0 to a year', () => {
+    expect(lockDays('0')).toEqual({ ok: true, days: 0 });
+    expect(lockDays(` ${MAX_LOCK_DAYS} `)).toEqual({ ok: true, days: 365 });
+    for (const bad of ['366', '-1', '1.5', '', 'year']) expect(lockDays(bad).ok, bad).toBe(false);
+  });
+  it('weighs a stake as the program does: 1× without a lock, 4× for a year', () => {
+    expect(weightOf(2n * DOUG, 0)).toEqual({ weight: 2n * DOUG, multiplier: '1×' });
+    expect(weightOf(2n * DOUG, 365)).toEqual({ weight: 8n * DOUG, multiplier: '4×' });
+    expect(weightOf(10n * DOUG, 30)).toEqual({ weight: 12_465_000_000n, multiplier: '1.25×' });
+  });
+  it('estimates a new position’s share of each fee against the weight staked now', () => {
+    expect(shareEstimate(DOUG, 0n)).toBe('100.0%');
+    expect(shareEstimate(DOUG, 3n * DOUG)).toBe('25.0%');
+    expect(shareEstimate(DOUG, 999n * DOUG)).toBe('0.10%');
+    expect(shareEstimate(0n, DOUG)).toBe('0%');
+  });
+});
+
+describe('a position’s actions', () => {
+  const NOW = 1_800_000_000_000;
+  it('claims a whole unit, unstakes a staked position, withdraws a ready one, and says how long an unstaking one waits', () => {
+    expect(positionActions({ status: 'staked', claimable: 0n, unlockAt: null }, NOW)).toEqual([{ kind: 'unstake', label: 'Unstake' }]);
+    expect(positionActions({ status: 'staked', claimable: 1_500_000_000n, unlockAt: null }, NOW)).toEqual([
+      { kind: 'claim', label: 'Claim 1.5 DOUG' },
+      { kind: 'unstake', label: 'Unstake' },
+    ]);
+    expect(positionActions({ status: 'unstaking', claimable: 0n, unlockAt: NOW / 1000 + 7 * 86_400 - 3_600 }, NOW)).toEqual([{ kind: 'wait', label: 'Withdraw in 6 d 23 h' }]);
+    expect(positionActions({ status: 'withdrawable', claimable: 0n, unlockAt: NOW / 1000 - 1 }, NOW)).toEqual([{ kind: 'withdraw', label: 'Withdraw' }]);
+    expect(positionActions({ status: 'withdrawn', claimable: 0n, unlockAt: NOW / 1000 - 1 }, NOW)).toEqual([]);
+    expect(statusLabel({ status: 'withdrawable' })).toBe('Ready to withdraw');
+  });
+  it('counts time left in the largest units that matter', () => {
+    expect(timeLeft(45_000)).toBe('45 s');
+    expect(timeLeft(3 * 3_600_000 + 20 * 60_000)).toBe('3 h 20 min');
+    expect(timeLeft(2 * 86_400_000)).toBe('2 d');
+    expect(timeLeft(-5)).toBe('0 s');
+  });
+});

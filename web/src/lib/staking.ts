@@ -1,0 +1,71 @@
+import { positionWeight, STAKING_CONSTANTS } from '$programs/staking/constants.ts';
+import type { PositionView } from '$sdk/staking.ts';
+import { amountInput, doug } from './format.ts';
+
+/**
+ * Staking as the Stake page shows it: the form's checks, the weight a lock gives, the share of the
+ * stakers' fees a new position would have, and what each position may do now.
+ */
+
+export const MAX_LOCK_DAYS = STAKING_CONSTANTS.STAKING_MAX_LOCK_DAYS;
+
+/** The stake form's amount in base units, or what is wrong with it (at most what the wallet holds, when known). */
+export function stakeAmount(text: string, walletBalance: bigint | null): { ok: true; amount: bigint } | { ok: false; error: string } {
+  const check = amountInput(text, '10');
+  if (check.ok && walletBalance !== null && check.amount > walletBalance) return { ok: false, error: `Your wallet holds ${doug(walletBalance)} DOUG on chain.` };
+  return check;
+}
+
+/** The lock in whole days, 0 to a year, or what is wrong with it. */
+export function lockDays(text: string): { ok: true; days: number } | { ok: false; error: string } {
+  const t = text.trim();
+  const days = /^[0-9]+$/.test(t) ? Number(t) : NaN;
+  if (!Number.isSafeInteger(days) || days > MAX_LOCK_DAYS) return { ok: false, error: `A lock is a whole number of days from 0 to ${MAX_LOCK_DAYS}.` };
+  return { ok: true, days };
+}
+
+/** The weight a stake would have, and its multiplier in words (1× without a lock, 4× for a year). */
+export function weightOf(amount: bigint, days: number): { weight: bigint; multiplier: string } {
+  const weight = positionWeight(amount, days);
+  const bps = positionWeight(10_000n, days);
+  return { weight, multiplier: `${(Number(bps) / 10_000).toFixed(2).replace(/\.?0+$/, '')}×` };
+}
+
+/**
+ * The share of each fee to stakers a new position of `weight` would receive, in percent, given the
+ * weight staked now: an estimate, since others stake and leave.
+ */
+export function shareEstimate(weight: bigint, totalWeight: bigint): string {
+  if (weight <= 0n) return '0%';
+  const ppm = (weight * 1_000_000n) / (totalWeight + weight);
+  return `${(Number(ppm) / 10_000).toFixed(Number(ppm) < 10_000 ? 2 : 1)}%`;
+}
+
+export type PositionAction = { kind: 'claim' | 'unstake' | 'withdraw'; label: string } | { kind: 'wait'; label: string };
+
+/** What a position may do now: claim when it has a whole unit to claim, then unstake or withdraw, or wait with the time left. */
+export function positionActions(p: Pick<PositionView, 'status' | 'claimable' | 'unlockAt'>, nowMs: number): PositionAction[] {
+  const actions: PositionAction[] = [];
+  if (p.claimable > 0n) actions.push({ kind: 'claim', label: `Claim ${doug(p.claimable)} DOUG` });
+  if (p.status === 'staked') actions.push({ kind: 'unstake', label: 'Unstake' });
+  else if (p.status === 'withdrawable') actions.push({ kind: 'withdraw', label: 'Withdraw' });
+  else if (p.status === 'unstaking') actions.push({ kind: 'wait', label: `Withdraw in ${timeLeft(p.unlockAt! * 1000 - nowMs)}` });
+  return actions;
+}
+
+/** A duration ahead in the largest units that matter: 6 d 3 h, 3 h 20 min, 45 s. */
+export function timeLeft(ms: number): string {
+  const s = Math.max(0, Math.ceil(ms / 1000));
+  const d = Math.floor(s / 86_400);
+  const h = Math.floor((s % 86_400) / 3_600);
+  const m = Math.floor((s % 3_600) / 60);
+  if (d > 0) return h > 0 ? `${d} d ${h} h` : `${d} d`;
+  if (h > 0) return m > 0 ? `${h} h ${m} min` : `${h} h`;
+  if (m > 0) return `${m} min`;
+  return `${s} s`;
+}
+
+/** A position's status in words. */
+export function statusLabel(p: Pick<PositionView, 'status'>): string {
+  return { staked: 'Earning', unstaking: 'Unstaking', withdrawable: 'Ready to withdraw', withdrawn: 'Withdrawn' }[p.status];
+}
