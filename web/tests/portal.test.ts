@@ -586,6 +586,14 @@ describe('the portal in a real browser', () => {
     await expect.poll(() => row.getAttribute('data-status'), { timeout: 10_000 }).toBe('staked');
     expect(await tokenBalanceOnChain(account)).toBe(3n * UNITS_PER_DOUG);
     await w.shot('stake-position');
+    // The wallet's page as a provider shows the stake that admits its asks.
+    await page.goto(`/providers/${account}`);
+    await expect.poll(async () => (await page.getByTestId('provider-stake').innerText()).replace(/\s+/g, ' '), { timeout: 15_000 }).toBe('2 DOUG');
+    await w.shot('provider-stake');
+    // Offers show each provider's stake (the local agents stake none: the local minimum is 0).
+    await page.goto('/offers');
+    await expect.poll(async () => (await page.getByTestId('offer-stake').first().innerText()).replace(/\s+/g, ' '), { timeout: 15_000 }).toBe('0 DOUG');
+    await page.goto('/stake');
 
     // A fee of 1 DOUG to stakers (the staking program's distribute, as a settlement calls it).
     const { weight } = (await stakingOverview(await api.chain(), account)).positions[0]!;
