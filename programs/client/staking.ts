@@ -158,3 +158,44 @@ export async function claimInstructions(o: PositionRef): Promise<Instruction[]> 
     ...instructionsOf(claim(builderContext, { owner: signer(o.owner), position: key(a.position), config: key(a.config), ownerTokenAccount: key(a.ownerTokenAccount), rewardVault: key(a.rewardVault), mint: key(o.mint) })),
   ];
 }
+
+/** Every position of the program (for the network's weight by lock). */
+export async function readAllPositions(rpc: SolanaRpc, o: { programId?: string; commitment?: Commitment } = {}): Promise<PositionReading[]> {
+  const found = await rpc.call<{ pubkey: string; account: { data: [string, 'base64'] } }[]>('getProgramAccounts', [
+    o.programId ?? STAKING_PROGRAM_ID,
+    { commitment: o.commitment ?? 'confirmed', encoding: 'base64', filters: [{ dataSize: P.size }, { memcmp: { offset: 0, bytes: encodeBase58(Uint8Array.of(P.kind)) } }] },
+  ]);
+  return found.map((a) => decodePosition(a.pubkey, fromBase64(a.account.data[0])));
+}
+
+/** One transaction that moved the reward vault: fees in (distribute), or rewards out (claims). */
+export interface RewardFlow {
+  signature: string;
+  /** Block time, ms since the epoch. */
+  at: number;
+  /** Base units into the vault (positive) or out of it (negative). */
+  delta: bigint;
+}
+
+/**
+ * The reward vault's latest `limit` movements, newest first, from the chain's history: each
+ * transaction's change of the vault's token balance (jsonParsed token balances). Failed transactions
+ * and those without a block time are left out.
+ */
+export async function readRewardFlows(rpc: SolanaRpc, rewardVault: string, o: { limit?: number } = {}): Promise<RewardFlow[]> {
+  const sigs = await rpc.call<{ signature: string; err: unknown; blockTime: number | null }[]>('getSignaturesForAddress', [rewardVault, { limit: o.limit ?? 50, commitment: 'confirmed' }]);
+  const flows = await Promise.all(
+    sigs
+      .filter((s) => s.err === null && s.blockTime !== null)
+      .map(async (s): Promise<RewardFlow | null> => {
+        const tx = await rpc.getTransaction(s.signature, { commitment: 'confirmed', encoding: 'jsonParsed' });
+        if (!tx?.meta || !tx.blockTime) return null;
+        const keys = tx.transaction.message.accountKeys.map((k) => (typeof k === 'string' ? k : k.pubkey));
+        const at = keys.indexOf(rewardVault);
+        const amount = (list: readonly { accountIndex: number; uiTokenAmount: { amount: string } }[] | null | undefined) => BigInt(list?.find((b) => b.accountIndex === at)?.uiTokenAmount.amount ?? '0');
+        const delta = amount(tx.meta.postTokenBalances) - amount(tx.meta.preTokenBalances);
+        return delta === 0n ? null : { signature: s.signature, at: tx.blockTime * 1000, delta };
+      }),
+  );
+  return flows.filter((f): f is RewardFlow => f !== null);
+}

@@ -624,6 +624,11 @@ describe('the portal in a real browser', () => {
     const claimed = (await tokenBalanceOnChain(account)) - 3n * UNITS_PER_DOUG;
     expect(claimed).toBeLessThanOrEqual(share);
     expect(claimed).toBeGreaterThanOrEqual(share - 1n);
+    // The network's figures, read anew: all the weight is a year's lock; the fee is on the chart.
+    await page.reload();
+    await expect.poll(() => page.locator('[data-band="181–365 days"] .band-value').innerText(), { timeout: 15_000 }).toBe('100%');
+    await expect.poll(() => page.getByTestId('fees-chart').locator('circle').count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
+    await w.shot('stake-network');
 
     await row.getByTestId('position-unstake').click();
     await expect.poll(() => row.getAttribute('data-status'), { timeout: 30_000 }).toBe('unstaking');

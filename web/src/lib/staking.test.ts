@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UNITS_PER_DOUG } from '$domain/money.ts';
-import { lockDays, MAX_LOCK_DAYS, positionActions, shareEstimate, stakeAmount, statusLabel, timeLeft, weightOf } from './staking.ts';
+import { feeHistory, lockDays, MAX_LOCK_DAYS, positionActions, shareEstimate, stakeAmount, statusLabel, timeLeft, weightByLock, weightOf } from './staking.ts';
 
 const DOUG = UNITS_PER_DOUG;
 
@@ -48,5 +48,41 @@ describe('a position’s actions', () => {
     expect(timeLeft(3 * 3_600_000 + 20 * 60_000)).toBe('3 h 20 min');
     expect(timeLeft(2 * 86_400_000)).toBe('2 d');
     expect(timeLeft(-5)).toBe('0 s');
+  });
+});
+
+describe('the network’s figures', () => {
+  it('sums weight by lock band, every day of a year in exactly one band', () => {
+    const bands = weightByLock([
+      { lockDays: 0, weight: 10n },
+      { lockDays: 1, weight: 5n },
+      { lockDays: 30, weight: 5n },
+      { lockDays: 31, weight: 20n },
+      { lockDays: 365, weight: 60n },
+      { lockDays: 200, weight: 0n },
+    ]);
+    expect(bands.map((b) => [b.label, b.weight, b.percent])).toEqual([
+      ['No lock', 10n, 10],
+      ['1–30 days', 10n, 10],
+      ['31–90 days', 20n, 20],
+      ['91–180 days', 0n, 0],
+      ['181–365 days', 60n, 60],
+    ]);
+    for (let d = 0; d <= MAX_LOCK_DAYS; d++) expect(weightByLock([{ lockDays: d, weight: 1n }]).filter((b) => b.weight === 1n), `day ${d}`).toHaveLength(1);
+    expect(weightByLock([]).every((b) => b.percent === 0)).toBe(true);
+  });
+  it('draws fees shared over time as the running total ending at today’s, claims left out', () => {
+    const flows = [
+      { at: 3_000, delta: 50n },
+      { at: 1_000, delta: 100n },
+      { at: 2_000, delta: -30n }, // a claim
+      { at: 2_500, delta: 25n },
+    ];
+    expect(feeHistory(flows, 1_175n)).toEqual([
+      { at: 1_000, price: '1100' },
+      { at: 2_500, price: '1125' },
+      { at: 3_000, price: '1175' },
+    ]);
+    expect(feeHistory([], 7n)).toEqual([]);
   });
 });

@@ -69,3 +69,37 @@ export function timeLeft(ms: number): string {
 export function statusLabel(p: Pick<PositionView, 'status'>): string {
   return { staked: 'Earning', unstaking: 'Unstaking', withdrawable: 'Ready to withdraw', withdrawn: 'Withdrawn' }[p.status];
 }
+
+/** Lock ranges for the network's weight by lock. */
+export const LOCK_BANDS = [
+  { label: 'No lock', from: 0, to: 0 },
+  { label: '1–30 days', from: 1, to: 30 },
+  { label: '31–90 days', from: 31, to: 90 },
+  { label: '91–180 days', from: 91, to: 180 },
+  { label: '181–365 days', from: 181, to: MAX_LOCK_DAYS },
+] as const;
+
+/** The weight of the earning positions in each lock band, and its share of all of it (percent, one decimal). */
+export function weightByLock(positions: readonly { lockDays: number; weight: bigint }[]): { label: string; weight: bigint; percent: number }[] {
+  const total = positions.reduce((s, p) => s + p.weight, 0n);
+  return LOCK_BANDS.map((band) => {
+    const weight = positions.filter((p) => p.lockDays >= band.from && p.lockDays <= band.to).reduce((s, p) => s + p.weight, 0n);
+    return { label: band.label, weight, percent: total === 0n ? 0 : Number((weight * 1000n) / total) / 10 };
+  });
+}
+
+/**
+ * Fees shared with stakers over time, as the chart draws them: the running total after each fee
+ * that reached the reward vault (`flows`, newest first or in any order), ending at `totalNow`, the
+ * configuration's feesToStakers. Claims (outflows) do not count.
+ */
+export function feeHistory(flows: readonly { at: number; delta: bigint }[], totalNow: bigint): { at: number; price: string }[] {
+  const fees = flows.filter((f) => f.delta > 0n).sort((a, b) => b.at - a.at);
+  const points: { at: number; price: string }[] = [];
+  let after = totalNow;
+  for (const f of fees) {
+    points.push({ at: f.at, price: after.toString() });
+    after -= f.delta;
+  }
+  return points.reverse();
+}
