@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChainInfo } from '../durable-objects/contracts/api.ts';
 import { generateKeypair, type Keypair } from '../durable-objects/contracts/auth.ts';
 import { UNITS_PER_DOUG } from '../durable-objects/domain/money.ts';
+import { positionWeight } from '../programs/staking/constants.ts';
 import { associatedTokenAddress } from '../programs/client/address.ts';
 import { airdropUpTo, faucetMint, sendAndFinalize } from '../programs/client/mint.ts';
 import { solanaRpc, type SolanaRpc } from '../programs/client/rpc.ts';
@@ -16,7 +17,7 @@ import { startLocalChain, type LocalChain } from '../programs/local-chain/server
 import { setupChain, type LocalChainConfig } from '../scripts/chain-setup.ts';
 import { loadKeypair } from './keyfile.ts';
 import { DougApiError } from './client.ts';
-import { claim, stake, stakingOverview, unstake } from './staking.ts';
+import { claim, extend, stake, stakingOverview, unstake } from './staking.ts';
 import { createNoopSigner, publicKey } from '@metaplex-foundation/umi';
 
 /*
@@ -68,9 +69,11 @@ describe('staking from the SDK', () => {
   it('stakes, claims a fee’s share to the base unit, unstakes, and withdraws only after the lock and the cooldown', async () => {
     const now = () => Date.now() + skewSeconds * 1000;
     const first = await stake({ chain, wallet, amount: 3n * DOUG, lockDays: 0 });
-    const second = await stake({ chain, wallet, amount: DOUG, lockDays: 365 });
+    const second = await stake({ chain, wallet, amount: DOUG, lockDays: 100 });
+    const extended = await extend({ chain, wallet, id: 2n, lockDays: 365, now: now() });
+    expect(extended.weight).toBe(4n * DOUG);
     expect([first.id, second.id]).toEqual([1n, 2n]);
-    expect([first.weight, second.weight]).toEqual([3n * DOUG, 4n * DOUG]);
+    expect([first.weight, second.weight]).toEqual([3n * DOUG, positionWeight(DOUG, 100)]);
     expect(await balance(wallet.publicKey)).toBe(6n * DOUG);
 
     // A fee of 7 DOUG + 1 unit shared 3 : 4 by anyone's distribute (what the escrow's settle calls).
@@ -108,6 +111,10 @@ describe('staking from the SDK', () => {
     expect(waiting.unlockAt! - Math.floor(now() / 1000)).toBeGreaterThan(7 * 86_400 - 60); // the 7-day cooldown (no lock)
     await refusedWith(unstake({ chain, wallet, id: 1n, now: now() }), 'position 1 may be withdrawn from');
     await refusedWith(unstake({ chain, wallet, id: 9n, now: now() }), 'you have no position 9');
+
+    // The year-locked position: an extension must be longer, and is refused for an unstaked one.
+    await refusedWith(extend({ chain, wallet, id: 2n, lockDays: 365, now: now() }), 'an extension must be longer');
+    await refusedWith(extend({ chain, wallet, id: 1n, lockDays: 30, now: now() }), 'only a staked position');
 
     skewSeconds = 7 * 86_400 + 5;
     await new Promise((r) => setTimeout(r, 900)); // a new slot carries the moved clock

@@ -4,6 +4,7 @@ import { solanaRpc } from '../programs/client/rpc.ts';
 import {
   claimable,
   claimInstructions,
+  extendInstructions,
   readPositions,
   readStakingConfig,
   stakeInstructions,
@@ -95,6 +96,19 @@ export async function unstake(o: { chain: ChainInfo; wallet: DepositWallet; id: 
   const action = position.status === 'staked' ? 'unstaked' : 'withdrawn';
   const sent = await sendFromWallet(c.rpcUrl, o.wallet, action === 'unstaked' ? await unstakeInstructions(ref) : await withdrawStakeInstructions(ref));
   return { action, position, ...sent };
+}
+
+/** Lengthens the lock of staked position `id` to `lockDays` (more weight; what it earned so far is kept). */
+export async function extend(o: { chain: ChainInfo; wallet: DepositWallet; id: bigint; lockDays: number; now?: number }): Promise<{ position: PositionView; weight: bigint; signature: string; slot: number }> {
+  const c = stakingChain(o.chain);
+  const owner = o.wallet.publicKey;
+  const { positions } = await stakingOverview(c, owner, o.now);
+  const position = positions.find((p) => p.id === o.id);
+  if (!position) throw refused(`you have no position ${o.id}`, { owner, id: o.id.toString() });
+  if (position.status !== 'staked') throw refused(`position ${o.id} is unstaked: only a staked position's lock can be extended`, { id: o.id.toString() });
+  if (o.lockDays <= position.lockDays) throw refused(`position ${o.id} is locked ${position.lockDays} days: an extension must be longer`, { id: o.id.toString(), lockDays: position.lockDays });
+  const sent = await sendFromWallet(c.rpcUrl, o.wallet, await extendInstructions({ owner, id: o.id, mint: c.mint, lockDays: o.lockDays, programId: c.staking.program }));
+  return { position, weight: positionWeight(position.amount, o.lockDays), ...sent };
 }
 
 /** Claims the rewards of position `id`, or of every position with a whole base unit to claim. */

@@ -641,7 +641,7 @@ describe('the portal in a real browser', () => {
     await w.close();
   });
 
-  it('stakes from a Wallet Standard wallet with one transaction prompt', async () => {
+  it('stakes from a Wallet Standard wallet with one transaction prompt, and extends the lock with one more', async () => {
     const w = await openPage(browser, stack.url);
     const { page } = w;
     await w.context.addInitScript(installTestWallet);
@@ -664,6 +664,16 @@ describe('the portal in a real browser', () => {
     expect(await testWallet(page)).toMatchObject({ signs: before.signs, transactionSigns: before.transactionSigns + 1 });
     await expect.poll(() => page.locator('[data-position="1"]').getAttribute('data-status'), { timeout: 10_000 }).toBe('staked');
     expect(await tokenBalanceOnChain(account)).toBe(UNITS_PER_DOUG / 2n);
+    // Extending the lock: the new lock must be longer; one more transaction prompt.
+    const row = page.locator('[data-position="1"]');
+    await row.getByTestId('position-extend').click();
+    await row.getByTestId('extend-days').fill('0');
+    await expect.poll(() => page.getByTestId('extend-error').innerText()).toContain('longer than the 0 days');
+    await row.getByTestId('extend-days').fill('30');
+    await expect.poll(() => row.getByTestId('extend-submit').innerText()).toBe('Lock 30 d: weight 1.8698');
+    await row.getByTestId('extend-submit').click();
+    await expect.poll(async () => (await row.locator('td').nth(2).innerText()).trim(), { timeout: 30_000 }).toBe('30 d');
+    expect(await testWallet(page)).toMatchObject({ signs: before.signs, transactionSigns: before.transactionSigns + 2 });
     await w.shot('wallet-standard-stake');
     expect(w.problems()).toEqual([]);
     await w.close();

@@ -16,6 +16,9 @@ describe('the stake form', () => {
     expect(lockDays('0')).toEqual({ ok: true, days: 0 });
     expect(lockDays(` ${MAX_LOCK_DAYS} `)).toEqual({ ok: true, days: 365 });
     for (const bad of ['366', '-1', '1.5', '', 'year']) expect(lockDays(bad).ok, bad).toBe(false);
+    // An extension: longer than the lock now.
+    expect(lockDays('30', 30)).toEqual({ ok: false, error: 'An extension must be longer than the 30 days locked now.' });
+    expect(lockDays('31', 30)).toEqual({ ok: true, days: 31 });
   });
   it('weighs a stake as the program does: 1× without a lock, 4× for a year', () => {
     expect(weightOf(2n * DOUG, 0)).toEqual({ weight: 2n * DOUG, multiplier: '1×' });
@@ -33,14 +36,15 @@ describe('the stake form', () => {
 describe('a position’s actions', () => {
   const NOW = 1_800_000_000_000;
   it('claims a whole unit, unstakes a staked position, withdraws a ready one, and says how long an unstaking one waits', () => {
-    expect(positionActions({ status: 'staked', claimable: 0n, unlockAt: null }, NOW)).toEqual([{ kind: 'unstake', label: 'Unstake' }]);
-    expect(positionActions({ status: 'staked', claimable: 1_500_000_000n, unlockAt: null }, NOW)).toEqual([
+    expect(positionActions({ status: 'staked', claimable: 0n, unlockAt: null, lockDays: 365 }, NOW)).toEqual([{ kind: 'unstake', label: 'Unstake' }]);
+    expect(positionActions({ status: 'staked', claimable: 1_500_000_000n, unlockAt: null, lockDays: 30 }, NOW)).toEqual([
       { kind: 'claim', label: 'Claim 1.5 DOUG' },
+      { kind: 'extend', label: 'Extend lock' },
       { kind: 'unstake', label: 'Unstake' },
     ]);
-    expect(positionActions({ status: 'unstaking', claimable: 0n, unlockAt: NOW / 1000 + 7 * 86_400 - 3_600 }, NOW)).toEqual([{ kind: 'wait', label: 'Withdraw in 6 d 23 h' }]);
-    expect(positionActions({ status: 'withdrawable', claimable: 0n, unlockAt: NOW / 1000 - 1 }, NOW)).toEqual([{ kind: 'withdraw', label: 'Withdraw' }]);
-    expect(positionActions({ status: 'withdrawn', claimable: 0n, unlockAt: NOW / 1000 - 1 }, NOW)).toEqual([]);
+    expect(positionActions({ status: 'unstaking', claimable: 0n, unlockAt: NOW / 1000 + 7 * 86_400 - 3_600, lockDays: 0 }, NOW)).toEqual([{ kind: 'wait', label: 'Withdraw in 6 d 23 h' }]);
+    expect(positionActions({ status: 'withdrawable', claimable: 0n, unlockAt: NOW / 1000 - 1, lockDays: 0 }, NOW)).toEqual([{ kind: 'withdraw', label: 'Withdraw' }]);
+    expect(positionActions({ status: 'withdrawn', claimable: 0n, unlockAt: NOW / 1000 - 1, lockDays: 0 }, NOW)).toEqual([]);
     expect(statusLabel({ status: 'withdrawable' })).toBe('Ready to withdraw');
   });
   it('counts time left in the largest units that matter', () => {

@@ -16,11 +16,12 @@ export function stakeAmount(text: string, walletBalance: bigint | null): { ok: t
   return check;
 }
 
-/** The lock in whole days, 0 to a year, or what is wrong with it. */
-export function lockDays(text: string): { ok: true; days: number } | { ok: false; error: string } {
+/** The lock in whole days, 0 (or more than `above`, for an extension) to a year, or what is wrong with it. */
+export function lockDays(text: string, above = -1): { ok: true; days: number } | { ok: false; error: string } {
   const t = text.trim();
   const days = /^[0-9]+$/.test(t) ? Number(t) : NaN;
   if (!Number.isSafeInteger(days) || days > MAX_LOCK_DAYS) return { ok: false, error: `A lock is a whole number of days from 0 to ${MAX_LOCK_DAYS}.` };
+  if (days <= above) return { ok: false, error: `An extension must be longer than the ${above} days locked now.` };
   return { ok: true, days };
 }
 
@@ -41,12 +42,16 @@ export function shareEstimate(weight: bigint, totalWeight: bigint): string {
   return `${(Number(ppm) / 10_000).toFixed(Number(ppm) < 10_000 ? 2 : 1)}%`;
 }
 
-export type PositionAction = { kind: 'claim' | 'unstake' | 'withdraw'; label: string } | { kind: 'wait'; label: string };
+export type PositionAction = { kind: 'claim' | 'extend' | 'unstake' | 'withdraw'; label: string } | { kind: 'wait'; label: string };
 
-/** What a position may do now: claim when it has a whole unit to claim, then unstake or withdraw, or wait with the time left. */
-export function positionActions(p: Pick<PositionView, 'status' | 'claimable' | 'unlockAt'>, nowMs: number): PositionAction[] {
+/**
+ * What a position may do now: claim when it has a whole unit to claim; extend its lock while staked
+ * and under a year; then unstake or withdraw, or wait with the time left.
+ */
+export function positionActions(p: Pick<PositionView, 'status' | 'claimable' | 'unlockAt' | 'lockDays'>, nowMs: number): PositionAction[] {
   const actions: PositionAction[] = [];
   if (p.claimable > 0n) actions.push({ kind: 'claim', label: `Claim ${doug(p.claimable)} DOUG` });
+  if (p.status === 'staked' && p.lockDays < MAX_LOCK_DAYS) actions.push({ kind: 'extend', label: 'Extend lock' });
   if (p.status === 'staked') actions.push({ kind: 'unstake', label: 'Unstake' });
   else if (p.status === 'withdrawable') actions.push({ kind: 'withdraw', label: 'Withdraw' });
   else if (p.status === 'unstaking') actions.push({ kind: 'wait', label: `Withdraw in ${timeLeft(p.unlockAt! * 1000 - nowMs)}` });
