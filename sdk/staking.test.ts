@@ -17,7 +17,7 @@ import { startLocalChain, type LocalChain } from '../programs/local-chain/server
 import { setupChain, type LocalChainConfig } from '../scripts/chain-setup.ts';
 import { loadKeypair } from './keyfile.ts';
 import { DougApiError } from './client.ts';
-import { claim, extend, stake, stakingOverview, unstake } from './staking.ts';
+import { claim, extend, stake, stakingOverview, topUp, unstake } from './staking.ts';
 import { createNoopSigner, publicKey } from '@metaplex-foundation/umi';
 
 /*
@@ -68,12 +68,16 @@ afterAll(async () => {
 describe('staking from the SDK', () => {
   it('stakes, claims a fee’s share to the base unit, unstakes, and withdraws only after the lock and the cooldown', async () => {
     const now = () => Date.now() + skewSeconds * 1000;
-    const first = await stake({ chain, wallet, amount: 3n * DOUG, lockDays: 0 });
+    const first = await stake({ chain, wallet, amount: 2n * DOUG, lockDays: 0 });
+    const topped = await topUp({ chain, wallet, id: 1n, amount: DOUG, now: now() });
+    expect(topped.weight).toBe(3n * DOUG);
     const second = await stake({ chain, wallet, amount: DOUG, lockDays: 100 });
     const extended = await extend({ chain, wallet, id: 2n, lockDays: 365, now: now() });
     expect(extended.weight).toBe(4n * DOUG);
+    // Position 1 staked in two steps: 2 DOUG, then 1 more.
+    await refusedWith(topUp({ chain, wallet, id: 1n, amount: 0n, now: now() }), 'more than 0');
     expect([first.id, second.id]).toEqual([1n, 2n]);
-    expect([first.weight, second.weight]).toEqual([3n * DOUG, positionWeight(DOUG, 100)]);
+    expect([first.weight, second.weight]).toEqual([2n * DOUG, positionWeight(DOUG, 100)]);
     expect(await balance(wallet.publicKey)).toBe(6n * DOUG);
 
     // A fee of 7 DOUG + 1 unit shared 3 : 4 by anyone's distribute (what the escrow's settle calls).
@@ -115,6 +119,7 @@ describe('staking from the SDK', () => {
     // The year-locked position: an extension must be longer, and is refused for an unstaked one.
     await refusedWith(extend({ chain, wallet, id: 2n, lockDays: 365, now: now() }), 'an extension must be longer');
     await refusedWith(extend({ chain, wallet, id: 1n, lockDays: 30, now: now() }), 'only a staked position');
+    await refusedWith(topUp({ chain, wallet, id: 1n, amount: DOUG, now: now() }), 'only a staked position can take more');
 
     skewSeconds = 7 * 86_400 + 5;
     await new Promise((r) => setTimeout(r, 900)); // a new slot carries the moved clock

@@ -8,6 +8,7 @@ import {
   readPositions,
   readStakingConfig,
   stakeInstructions,
+  topUpInstructions,
   unstakeInstructions,
   withdrawStakeInstructions,
   type PositionReading,
@@ -109,6 +110,19 @@ export async function extend(o: { chain: ChainInfo; wallet: DepositWallet; id: b
   if (o.lockDays <= position.lockDays) throw refused(`position ${o.id} is locked ${position.lockDays} days: an extension must be longer`, { id: o.id.toString(), lockDays: position.lockDays });
   const sent = await sendFromWallet(c.rpcUrl, o.wallet, await extendInstructions({ owner, id: o.id, mint: c.mint, lockDays: o.lockDays, programId: c.staking.program }));
   return { position, weight: positionWeight(position.amount, o.lockDays), ...sent };
+}
+
+/** Adds `amount` from the wallet to staked position `id` (its lock unchanged; what it earned so far is kept). */
+export async function topUp(o: { chain: ChainInfo; wallet: DepositWallet; id: bigint; amount: bigint; now?: number }): Promise<{ position: PositionView; weight: bigint; signature: string; slot: number }> {
+  const c = stakingChain(o.chain);
+  const owner = o.wallet.publicKey;
+  const { positions } = await stakingOverview(c, owner, o.now);
+  const position = positions.find((p) => p.id === o.id);
+  if (!position) throw refused(`you have no position ${o.id}`, { owner, id: o.id.toString() });
+  if (position.status !== 'staked') throw refused(`position ${o.id} is unstaked: only a staked position can take more`, { id: o.id.toString() });
+  if (o.amount <= 0n) throw refused('a top-up must be more than 0', { amount: o.amount.toString() });
+  const sent = await sendFromWallet(c.rpcUrl, o.wallet, await topUpInstructions({ owner, id: o.id, mint: c.mint, amount: o.amount, programId: c.staking.program }));
+  return { position, weight: positionWeight(position.amount + o.amount, position.lockDays), ...sent };
 }
 
 /** Claims the rewards of position `id`, or of every position with a whole base unit to claim. */

@@ -641,7 +641,7 @@ describe('the portal in a real browser', () => {
     await w.close();
   });
 
-  it('stakes from a Wallet Standard wallet with one transaction prompt, and extends the lock with one more', async () => {
+  it('stakes from a Wallet Standard wallet with one transaction prompt, extends the lock and adds to it with one more each', async () => {
     const w = await openPage(browser, stack.url);
     const { page } = w;
     await w.context.addInitScript(installTestWallet);
@@ -674,6 +674,16 @@ describe('the portal in a real browser', () => {
     await row.getByTestId('extend-submit').click();
     await expect.poll(async () => (await row.locator('td').nth(2).innerText()).trim(), { timeout: 30_000 }).toBe('30 d');
     expect(await testWallet(page)).toMatchObject({ signs: before.signs, transactionSigns: before.transactionSigns + 2 });
+    // Adding to it: at most what the wallet holds; one more prompt.
+    await row.getByTestId('position-topUp').click();
+    await row.getByTestId('top-up-amount').fill('0.75');
+    await expect.poll(() => page.getByTestId('top-up-error').innerText()).toContain('Your wallet holds 0.5 DOUG on chain.');
+    await row.getByTestId('top-up-amount').fill('0.25');
+    await expect.poll(() => row.getByTestId('top-up-submit').innerText()).toBe('Add 0.25: weight 2.1814');
+    await row.getByTestId('top-up-submit').click();
+    await expect.poll(async () => (await row.locator('td').nth(1).innerText()).replace(/\s+/g, ' ').trim(), { timeout: 30_000 }).toBe('1.75 DOUG');
+    expect(await testWallet(page)).toMatchObject({ signs: before.signs, transactionSigns: before.transactionSigns + 3 });
+    expect(await tokenBalanceOnChain(account)).toBe(UNITS_PER_DOUG / 4n);
     await w.shot('wallet-standard-stake');
     expect(w.problems()).toEqual([]);
     await w.close();

@@ -36,9 +36,13 @@ describe('the stake form', () => {
 describe('a position’s actions', () => {
   const NOW = 1_800_000_000_000;
   it('claims a whole unit, unstakes a staked position, withdraws a ready one, and says how long an unstaking one waits', () => {
-    expect(positionActions({ status: 'staked', claimable: 0n, unlockAt: null, lockDays: 365 }, NOW)).toEqual([{ kind: 'unstake', label: 'Unstake' }]);
+    expect(positionActions({ status: 'staked', claimable: 0n, unlockAt: null, lockDays: 365 }, NOW)).toEqual([
+      { kind: 'topUp', label: 'Add DOUG' },
+      { kind: 'unstake', label: 'Unstake' },
+    ]);
     expect(positionActions({ status: 'staked', claimable: 1_500_000_000n, unlockAt: null, lockDays: 30 }, NOW)).toEqual([
       { kind: 'claim', label: 'Claim 1.5 DOUG' },
+      { kind: 'topUp', label: 'Add DOUG' },
       { kind: 'extend', label: 'Extend lock' },
       { kind: 'unstake', label: 'Unstake' },
     ]);

@@ -42,15 +42,16 @@ export function shareEstimate(weight: bigint, totalWeight: bigint): string {
   return `${(Number(ppm) / 10_000).toFixed(Number(ppm) < 10_000 ? 2 : 1)}%`;
 }
 
-export type PositionAction = { kind: 'claim' | 'extend' | 'unstake' | 'withdraw'; label: string } | { kind: 'wait'; label: string };
+export type PositionAction = { kind: 'claim' | 'topUp' | 'extend' | 'unstake' | 'withdraw'; label: string } | { kind: 'wait'; label: string };
 
 /**
- * What a position may do now: claim when it has a whole unit to claim; extend its lock while staked
- * and under a year; then unstake or withdraw, or wait with the time left.
+ * What a position may do now: claim when it has a whole unit to claim; take more and extend its lock
+ * (under a year) while staked; then unstake or withdraw, or wait with the time left.
  */
 export function positionActions(p: Pick<PositionView, 'status' | 'claimable' | 'unlockAt' | 'lockDays'>, nowMs: number): PositionAction[] {
   const actions: PositionAction[] = [];
   if (p.claimable > 0n) actions.push({ kind: 'claim', label: `Claim ${doug(p.claimable)} DOUG` });
+  if (p.status === 'staked') actions.push({ kind: 'topUp', label: 'Add DOUG' });
   if (p.status === 'staked' && p.lockDays < MAX_LOCK_DAYS) actions.push({ kind: 'extend', label: 'Extend lock' });
   if (p.status === 'staked') actions.push({ kind: 'unstake', label: 'Unstake' });
   else if (p.status === 'withdrawable') actions.push({ kind: 'withdraw', label: 'Withdraw' });
