@@ -10,15 +10,12 @@ import { associatedTokenAddress } from '../programs/client/address.ts';
 import { airdropUpTo, faucetMint, sendAndFinalize } from '../programs/client/mint.ts';
 import { solanaRpc, type SolanaRpc } from '../programs/client/rpc.ts';
 import { signerFromSecretKey } from '../programs/client/tx.ts';
-import { distribute } from '../programs/staking/client/index.ts';
-import { builderContext, instructionsOf } from '../programs/client/builders.ts';
-import { stakingAddresses } from '../programs/client/program-addresses.ts';
+import { distributeInstructions } from '../programs/client/staking.ts';
 import { startLocalChain, type LocalChain } from '../programs/local-chain/server.ts';
 import { setupChain, type LocalChainConfig } from '../scripts/chain-setup.ts';
 import { loadKeypair } from './keyfile.ts';
 import { DougApiError } from './client.ts';
 import { claim, extend, stake, stakingOverview, topUp, unstake } from './staking.ts';
-import { createNoopSigner, publicKey } from '@metaplex-foundation/umi';
 
 /*
  * The SDK's staking against the local chain with the programs as `npm start` sets them up (7-day
@@ -85,18 +82,7 @@ describe('staking from the SDK', () => {
     const mintAuthority = await signerFromSecretKey((await loadKeypair(join(dir, 'mint-authority.json'))).secretKey);
     await faucetMint(rpc, { mint: deployment.mint, decimals: 9, mintAuthority, wallet: payer.publicKey, amount: 7n * DOUG + 1n });
     await airdropUpTo(rpc, payer.publicKey, 1_000_000_000);
-    const { rewardVault } = await stakingAddresses(deployment.programs.staking);
-    const distributeIx = instructionsOf(
-      distribute(builderContext, {
-        sourceAuthority: createNoopSigner(publicKey(payer.publicKey)),
-        source: publicKey(await associatedTokenAddress(payer.publicKey, deployment.mint)),
-        config: publicKey(deployment.programs.stakingConfig),
-        rewardVault: publicKey(rewardVault),
-        treasury: publicKey(deployment.programs.treasury),
-        mint: publicKey(deployment.mint),
-        amount: 7n * DOUG + 1n,
-      }),
-    );
+    const distributeIx = await distributeInstructions({ from: payer.publicKey, mint: deployment.mint, treasury: deployment.programs.treasury, amount: 7n * DOUG + 1n, programId: deployment.programs.staking });
     await sendAndFinalize(rpc, { instructions: distributeIx, signers: [payer] });
     const overview = await stakingOverview(chain, wallet.publicKey, now());
     expect(overview.positions.map((p) => p.claimable)).toEqual([3n * DOUG, 4n * DOUG]); // the odd unit stays owed, a fraction each

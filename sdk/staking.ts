@@ -99,14 +99,20 @@ export async function unstake(o: { chain: ChainInfo; wallet: DepositWallet; id: 
   return { action, position, ...sent };
 }
 
-/** Lengthens the lock of staked position `id` to `lockDays` (more weight; what it earned so far is kept). */
-export async function extend(o: { chain: ChainInfo; wallet: DepositWallet; id: bigint; lockDays: number; now?: number }): Promise<{ position: PositionView; weight: bigint; signature: string; slot: number }> {
+/** The wallet's position `id`, which must still be staked (`why`: what an unstaked one cannot do). */
+async function stakedPosition(o: { chain: ChainInfo; wallet: DepositWallet; id: bigint; now?: number }, why: string): Promise<{ c: StakingChain; owner: string; position: PositionView }> {
   const c = stakingChain(o.chain);
   const owner = o.wallet.publicKey;
   const { positions } = await stakingOverview(c, owner, o.now);
   const position = positions.find((p) => p.id === o.id);
   if (!position) throw refused(`you have no position ${o.id}`, { owner, id: o.id.toString() });
-  if (position.status !== 'staked') throw refused(`position ${o.id} is unstaked: only a staked position's lock can be extended`, { id: o.id.toString() });
+  if (position.status !== 'staked') throw refused(`position ${o.id} is unstaked: ${why}`, { id: o.id.toString() });
+  return { c, owner, position };
+}
+
+/** Lengthens the lock of staked position `id` to `lockDays` (more weight; what it earned so far is kept). */
+export async function extend(o: { chain: ChainInfo; wallet: DepositWallet; id: bigint; lockDays: number; now?: number }): Promise<{ position: PositionView; weight: bigint; signature: string; slot: number }> {
+  const { c, owner, position } = await stakedPosition(o, "only a staked position's lock can be extended");
   if (o.lockDays <= position.lockDays) throw refused(`position ${o.id} is locked ${position.lockDays} days: an extension must be longer`, { id: o.id.toString(), lockDays: position.lockDays });
   const sent = await sendFromWallet(c.rpcUrl, o.wallet, await extendInstructions({ owner, id: o.id, mint: c.mint, lockDays: o.lockDays, programId: c.staking.program }));
   return { position, weight: positionWeight(position.amount, o.lockDays), ...sent };
@@ -114,12 +120,7 @@ export async function extend(o: { chain: ChainInfo; wallet: DepositWallet; id: b
 
 /** Adds `amount` from the wallet to staked position `id` (its lock unchanged; what it earned so far is kept). */
 export async function topUp(o: { chain: ChainInfo; wallet: DepositWallet; id: bigint; amount: bigint; now?: number }): Promise<{ position: PositionView; weight: bigint; signature: string; slot: number }> {
-  const c = stakingChain(o.chain);
-  const owner = o.wallet.publicKey;
-  const { positions } = await stakingOverview(c, owner, o.now);
-  const position = positions.find((p) => p.id === o.id);
-  if (!position) throw refused(`you have no position ${o.id}`, { owner, id: o.id.toString() });
-  if (position.status !== 'staked') throw refused(`position ${o.id} is unstaked: only a staked position can take more`, { id: o.id.toString() });
+  const { c, owner, position } = await stakedPosition(o, 'only a staked position can take more');
   if (o.amount <= 0n) throw refused('a top-up must be more than 0', { amount: o.amount.toString() });
   const sent = await sendFromWallet(c.rpcUrl, o.wallet, await topUpInstructions({ owner, id: o.id, mint: c.mint, amount: o.amount, programId: c.staking.program }));
   return { position, weight: positionWeight(position.amount + o.amount, position.lockDays), ...sent };

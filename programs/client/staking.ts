@@ -1,6 +1,6 @@
 import { createNoopSigner, publicKey } from '@metaplex-foundation/umi';
 import type { Amount } from '../../durable-objects/domain/money.ts';
-import { claim, extend, stake, topUp, unstake, withdraw, type PositionAccountData, type StakingConfigAccountData } from '../staking/client/index.ts';
+import { claim, distribute, extend, stake, topUp, unstake, withdraw, type PositionAccountData, type StakingConfigAccountData } from '../staking/client/index.ts';
 import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
 import { STAKING_LAYOUT } from '../staking/layout.ts';
 import { associatedTokenAddress } from './address.ts';
@@ -166,6 +166,18 @@ export async function readAllPositions(rpc: SolanaRpc, o: { programId?: string; 
     { commitment: o.commitment ?? 'confirmed', encoding: 'base64', filters: [{ dataSize: P.size }, { memcmp: { offset: 0, bytes: encodeBase58(Uint8Array.of(P.kind)) } }] },
   ]);
   return found.map((a) => decodePosition(a.pubkey, fromBase64(a.account.data[0])));
+}
+
+/**
+ * `amount` of fees from `from`'s associated token account shared among the positions by weight (to
+ * the treasury while nothing is staked): what the escrow's settle calls, open to anyone.
+ */
+export async function distributeInstructions(o: { from: string; mint: string; treasury: string; amount: Amount; programId?: string }): Promise<Instruction[]> {
+  const programId = o.programId ?? STAKING_PROGRAM_ID;
+  const [{ config, rewardVault }, source] = await Promise.all([stakingAddresses(programId), associatedTokenAddress(o.from, o.mint)]);
+  return instructionsOf(
+    distribute(builderContext, { sourceAuthority: signer(o.from), source: key(source), config: key(config), rewardVault: key(rewardVault), treasury: key(o.treasury), mint: key(o.mint), amount: o.amount }),
+  );
 }
 
 /** One transaction that moved the reward vault: fees in (distribute), or rewards out (claims). */

@@ -95,7 +95,7 @@ interface Tracked {
 
 type Position = PositionReading;
 type StakingConfig = StakingConfigReading;
-const pending = (p: Position, acc: bigint) => pendingScaled(p, acc);
+const pending = pendingScaled;
 const alive = (p: Position, acc: bigint) => p.amount > 0n || pending(p, acc) >= SCALE;
 
 export async function runStakingSequences(o: SequenceRunOptions): Promise<SequenceRunFigures> {

@@ -14,11 +14,8 @@ import { DougApiError, DougClient } from '../../sdk/client.ts';
 import { loadKeypair } from '../../sdk/keyfile.ts';
 import { associatedTokenAddress } from '../../programs/client/address.ts';
 import { airdropUpTo, faucetMint, sendAndFinalize } from '../../programs/client/mint.ts';
-import { builderContext, instructionsOf } from '../../programs/client/builders.ts';
-import { stakingAddresses } from '../../programs/client/program-addresses.ts';
-import { distribute } from '../../programs/staking/client/index.ts';
 import { stakingOverview } from '../../sdk/staking.ts';
-import { createNoopSigner, publicKey } from '@metaplex-foundation/umi';
+import { distributeInstructions } from '../../programs/client/staking.ts';
 import { solanaRpc } from '../../programs/client/rpc.ts';
 import { signerFromSecretKey } from '../../programs/client/tx.ts';
 import { eventually } from '../../test/e2e/agents.ts';
@@ -602,21 +599,7 @@ describe('the portal in a real browser', () => {
     await airdropUpTo(rpc, payer.publicKey, 1_000_000_000);
     await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: payer.publicKey, amount: UNITS_PER_DOUG });
     const programs = stack.programs()!;
-    const { rewardVault } = await stakingAddresses(programs.staking);
-    await sendAndFinalize(rpc, {
-      instructions: instructionsOf(
-        distribute(builderContext, {
-          sourceAuthority: createNoopSigner(publicKey(payer.publicKey)),
-          source: publicKey(await associatedTokenAddress(payer.publicKey, chain.mint)),
-          config: publicKey(programs.stakingConfig),
-          rewardVault: publicKey(rewardVault),
-          treasury: publicKey(programs.treasury),
-          mint: publicKey(chain.mint),
-          amount: UNITS_PER_DOUG,
-        }),
-      ),
-      signers: [payer],
-    });
+    await sendAndFinalize(rpc, { instructions: await distributeInstructions({ from: payer.publicKey, mint: chain.mint, treasury: programs.treasury, amount: UNITS_PER_DOUG, programId: programs.staking }), signers: [payer] });
     const share = (UNITS_PER_DOUG * weight) / totalWeight;
     await row.getByTestId('position-claim').waitFor({ timeout: 15_000 });
     await row.getByTestId('position-claim').click();

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { escrowAddresses, escrowConfigAddress } from '../../../programs/client/program-addresses.ts';
 import { ESCROW_INSTRUCTIONS, ESCROW_PROGRAM_ID } from '../../../programs/escrow/constants.ts';
-import { encodeBase58 } from '../../contracts/base58.ts';
 import type { DomainError } from '../result.ts';
 import {
   depositRef,
@@ -10,13 +9,13 @@ import {
   verifyEscrowExit,
   type EscrowExitConfig,
   type RpcCompiledInstruction,
-  type RpcParsedInstruction,
   type RpcPartiallyDecodedInstruction,
   type RpcTransaction,
 } from './deposit.ts';
 import depositFixture from './fixtures/escrow-deposit-jsonparsed-v0.json';
 import jsonFixture from './fixtures/escrow-exit-json-v0.json';
 import parsedFixture from './fixtures/escrow-exit-jsonparsed-v0.json';
+import { BUYER, BUYER_TOKEN, ESCROW, ESCROW_CONFIG, FEE_PAYER, MINT, OTHER_BUYER, OTHER_BUYER_TOKEN, OTHER_ESCROW, OTHER_VAULT, ROUTER, TOKEN_PROGRAM, USDC, VAULT, data, escrowIx, insertKey, keyOf, setBalance, transferIx } from './fixtures/test-escrow-transactions.ts';
 
 /*
  * The fixtures are one getTransaction answer written by hand in the shape mainnet RPC returns, in
@@ -30,23 +29,9 @@ import parsedFixture from './fixtures/escrow-exit-jsonparsed-v0.json';
  * gives bare keys and compiled instructions, which the verifier refuses (no signer flags).
  */
 
-const BUYER = 'GfsJWjmGXMfct8JMR9Lm9ySUnniZbnGUTQDbT8ipWf9U';
-const BUYER_TOKEN = '9T8s2dvkNLnJkS857Ue1Pwvn3MwvnWmeE8e5FakeNYzx';
-const ESCROW = '4CzuVwueRjH8ogSwSn4mSpwBCEugQ8Tv5w8NTXR9WCxK';
-const VAULT = '7uQ7yLHR7gyYTcSKSMxobCrshnE8zMvPAyVBaMq6GXDk';
-const ESCROW_CONFIG = '6igNtYpa94n5fAZwLRCgYVxggRPqphL5PC6XWpR9Mpk6';
 const AUTHORITY = 'GGWVSp2dZycTZ4qHg1A7VLUj6q6nxvVosWJ6wjBSYR48';
-const OTHER_BUYER = '2gUR2Z6GdV6MXNFqzNmps8iU7JHT3GJmoFySuY7NasPP';
-const OTHER_BUYER_TOKEN = 'GAYAboid2fWwyf4hkte4sCJUvDDuj2QCjAwXU53dGbbr';
-const OTHER_ESCROW = 'C74QybJwN2vQR2kfUMBtiFFqrqCudFdvDLK8NwprSJ3k';
-const OTHER_VAULT = 'ARNuYanmGeRT24SPC1Q5pD2C9rChqGr7eMW6CYqeEp5z';
-const FEE_PAYER = 'BpyUgL48zh25NjXEaGqofXFyqv5bQpJB7KdJVabWo4VY';
-const ROUTER = 'C2KyGCddp4iaVpXb2SS3KQgria6zDpacBrAcopcKSfGd';
-const MINT = 'FqUwnBMN1shpeqKVm7W5fN73tvrjVr19TQFFgkoFFzhq';
-const USDC = 'BzMc3iEmSK5LBSSkhCdzm39u631fa9Rm5BWTjxMbxj7j';
 /** Another token of 9 decimals. */
 const LOOKALIKE = 'b5iqTFRprNhqF4yBYT8y7TPZHafkzYgZQYhAcy6F1PP';
-const TOKEN_PROGRAM = 'TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA';
 const SIGNATURE = '5LUiKHJ5ZGm9uy2NxV2ssT7UmCjFLUFatmj1qugs47HcVsNp7vXzsSkwXhMmSQKAMMVCMuuRBQNrdbNBx1k5hxK8';
 
 const config: EscrowExitConfig = { mint: MINT, decimals: 9, escrowProgram: ESCROW_PROGRAM_ID, withdrawInstruction: ESCROW_INSTRUCTIONS.withdraw, authority: AUTHORITY };
@@ -66,14 +51,6 @@ const refusal = (tx: RpcTransaction, signature = SIGNATURE): DomainError => {
   return r.error;
 };
 
-/** An instruction's data: its number, then a u64 (little-endian) when given. */
-const data = (instruction: number, amount?: bigint): string => {
-  const bytes = new Uint8Array(amount === undefined ? 1 : 9);
-  bytes[0] = instruction;
-  if (amount !== undefined) new DataView(bytes.buffer).setBigUint64(1, amount, true);
-  return encodeBase58(bytes);
-};
-
 /** An escrow `withdraw` as jsonParsed gives it (partially decoded): buyer, authority, config, escrow, vault, buyer's token account, mint, token program. */
 const withdrawIx = (o: { buyer: string; buyerToken: string; escrow: string; vault: string; amount: bigint; stackHeight?: number | null }): RpcPartiallyDecodedInstruction => ({
   accounts: [o.buyer, AUTHORITY, ESCROW_CONFIG, o.escrow, o.vault, o.buyerToken, MINT, TOKEN_PROGRAM],
@@ -81,51 +58,6 @@ const withdrawIx = (o: { buyer: string; buyerToken: string; escrow: string; vaul
   programId: ESCROW_PROGRAM_ID,
   stackHeight: o.stackHeight ?? null,
 });
-
-/** The SPL Token TransferChecked of $DOUG, as jsonParsed gives it. */
-const transferIx = (o: { source: string; destination: string; authority: string; amount: bigint; stackHeight: number | null }): RpcParsedInstruction => ({
-  parsed: {
-    info: {
-      authority: o.authority,
-      destination: o.destination,
-      mint: MINT,
-      source: o.source,
-      tokenAmount: { amount: String(o.amount), decimals: 9, uiAmount: Number(o.amount) / 1e9, uiAmountString: String(Number(o.amount) / 1e9) },
-    },
-    type: 'transferChecked',
-  },
-  program: 'spl-token',
-  programId: TOKEN_PROGRAM,
-  stackHeight: o.stackHeight,
-});
-
-/** The fixture's top-level escrow instruction (index 2), in either encoding. */
-const escrowIx = (tx: RpcTransaction) => tx.transaction.message.instructions[2] as RpcPartiallyDecodedInstruction | RpcCompiledInstruction;
-
-/** A jsonParsed key object by its public key. */
-const keyOf = (tx: RpcTransaction, pubkey: string) => {
-  const key = tx.transaction.message.accountKeys.find((k) => typeof k !== 'string' && k.pubkey === pubkey);
-  if (key === undefined || typeof key === 'string') throw new Error(`no key ${pubkey}`);
-  return key;
-};
-
-/** Sets (or, with null, removes) an account's pre and post token balance of the fixture's mint. */
-const setBalance = (tx: RpcTransaction, accountIndex: number, pre: string | null, post: string | null, owner = ESCROW) => {
-  for (const [list, amount] of [
-    [tx.meta!.preTokenBalances!, pre],
-    [tx.meta!.postTokenBalances!, post],
-  ] as const) {
-    const at = list.findIndex((b) => b.accountIndex === accountIndex);
-    if (at >= 0) list.splice(at, 1);
-    if (amount !== null) list.push({ accountIndex, mint: MINT, owner, programId: TOKEN_PROGRAM, uiTokenAmount: { amount, decimals: 9 } });
-  }
-};
-
-/** Inserts a static key into a jsonParsed transaction, moving the token balances of the keys after it. */
-const insertKey = (tx: RpcTransaction, index: number, pubkey: string, o: { signer?: boolean; writable?: boolean } = {}) => {
-  tx.transaction.message.accountKeys.splice(index, 0, { pubkey, signer: o.signer ?? false, writable: o.writable ?? false, source: 'transaction' });
-  for (const b of [...tx.meta!.preTokenBalances!, ...tx.meta!.postTokenBalances!]) if (b.accountIndex >= index) b.accountIndex++;
-};
 
 /** The fixture's authority key (static key 7, after every token balance) taken out, to be put back elsewhere. */
 const removeAuthority = (tx: RpcTransaction) => {

@@ -1,6 +1,7 @@
 import { positionWeight, STAKING_CONSTANTS } from '$programs/staking/constants.ts';
 import type { PositionView } from '$sdk/staking.ts';
-import { amountInput, doug } from './format.ts';
+import { doug } from './format.ts';
+import { depositAmount } from './ledger.ts';
 
 /**
  * Staking as the Stake page shows it: the form's checks, the weight a lock gives, the share of the
@@ -9,12 +10,8 @@ import { amountInput, doug } from './format.ts';
 
 export const MAX_LOCK_DAYS = STAKING_CONSTANTS.STAKING_MAX_LOCK_DAYS;
 
-/** The stake form's amount in base units, or what is wrong with it (at most what the wallet holds, when known). */
-export function stakeAmount(text: string, walletBalance: bigint | null): { ok: true; amount: bigint } | { ok: false; error: string } {
-  const check = amountInput(text, '10');
-  if (check.ok && walletBalance !== null && check.amount > walletBalance) return { ok: false, error: `Your wallet holds ${doug(walletBalance)} DOUG on chain.` };
-  return check;
-}
+/** The stake form's amount: from the wallet, checked as a deposit's (at most what the wallet holds, when known). */
+export const stakeAmount = depositAmount;
 
 /** The lock in whole days, 0 (or more than `above`, for an extension) to a year, or what is wrong with it. */
 export function lockDays(text: string, above = -1): { ok: true; days: number } | { ok: false; error: string } {
