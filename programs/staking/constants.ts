@@ -17,6 +17,7 @@ export const STAKING_INSTRUCTIONS = {
   claim: 7,
   distribute: 8,
   slash: 9,
+  hold: 10,
 } as const;
 
 export const STAKING_ACCOUNT_KINDS = { stakingConfig: 1, position: 2 } as const;
@@ -60,6 +61,7 @@ export const STAKING_ERRORS = [
   [6018, 'nothingToClaim', 'The position has no rewards to claim'],
   [6019, 'tooManyAccounts', 'The instruction names more accounts than the program reads'],
   [6020, 'wrongFeeAccount', 'A fee account is not the one the configuration names'],
+  [6021, 'positionHeld', 'The position is held by an open vote or a proposed slash and may not unstake or withdraw yet'],
 ] as const;
 
 export type StakingErrorName = (typeof STAKING_ERRORS)[number][1];

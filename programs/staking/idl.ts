@@ -14,6 +14,8 @@
  *   drifts; a fee that arrives while nothing is staked goes to the treasury; a stake made after a fee
  *   earns none of it;
  * - rewards already earned are never lost: top-up, extension, unstake and slashing settle them first;
+ * - governance (the configuration's admin) may `hold` a position while it votes or a slash of it is
+ *   proposed: a held position can neither unstake nor withdraw;
  * - `slash` by the slashing authority alone is bounded per event (a fraction of the position) and per
  *   epoch (a fraction of all stake), recorded with the evidence hash; proceeds go to the treasury.
  */
@@ -90,7 +92,7 @@ export function stakingIdl(): RootNode {
         accountNode({
           name: 'position',
           docs: ['One locked stake (PDA "position", owner, id).'],
-          size: 168,
+          size: 184,
           data: structTypeNode([
             kindField(STAKING_ACCOUNT_KINDS.position),
             field('bump', u8()),
@@ -109,6 +111,8 @@ export function stakingIdl(): RootNode {
             field('claimed', u64()),
             field('slashed', u64()),
             field('lastEvidence', hash(), 'The receipt hash of the last slash.'),
+            field('grewAt', i64(), 'Unix time the weight last grew (stake, top-up, extension): a proposal counts the positions whose weight stood before it opened.'),
+            field('heldUntil', i64(), 'Unix time before which the position may not unstake or withdraw: an open vote or a proposed slash holds it.'),
           ]),
           pda: pdaLinkNode('position'),
           discriminators: [fieldDiscriminatorNode('discriminator')],
@@ -170,6 +174,12 @@ export function stakingIdl(): RootNode {
           'Takes part of a position for proven bad work, within the bounds, to the treasury, recording the evidence.',
           [account('slashAuthority', { signer: true }), positionAccount(), configAccount(true), stakeVault(), account('treasury', { writable: true }), account('mint'), tokenProgram()],
           [arg('amount', u64()), arg('evidence', hash(), 'The job receipt’s hash.')],
+        ),
+        instruction(
+          'hold',
+          'Holds a position (no unstake, no withdrawal) until `until`, or longer if held already: the admin only, that is the governance program while a vote or a proposed slash is open.',
+          [account('admin', { signer: true }), positionAccount(), configAccount()],
+          [arg('until', i64())],
         ),
       ],
       errors: errorsOf(STAKING_ERRORS),

@@ -278,6 +278,7 @@ static u64 stake(SolParameters *p) {
   copy_bytes(field(position, POSITION_OWNER_AT), owner->key->x, 32);
   copy_bytes(field(position, POSITION_ID_AT), id, 8);
   write_u64(field(position, POSITION_CREATED_AT_AT), (u64)now_unix());
+  write_u64(field(position, POSITION_GREW_AT_AT), (u64)now_unix());
   /* A new position starts settled: it owes nothing and earns from the next fee on. */
   u64 weight;
   if (!weight_of(amount, lock_days, &weight)) return ERR(OVERFLOW);
@@ -285,6 +286,9 @@ static u64 stake(SolParameters *p) {
 }
 
 static inline bool is_unstaked(const SolAccountInfo *position) { return read_u64(field(position, POSITION_UNSTAKED_AT_AT)) != 0; }
+
+/* Held by governance (an open vote, a proposed slash): no unstake, no withdrawal before heldUntil. */
+static inline bool is_held(const SolAccountInfo *position, i64 now) { return (i64)read_u64(field(position, POSITION_HELD_UNTIL_AT)) > now; }
 
 static u64 top_up(SolParameters *p) {
   if (p->ka_num < STAKING_IX_TOP_UP_ACCOUNTS || p->data_len != STAKING_IX_TOP_UP_DATA_LEN) return ERR(INVALID_INSTRUCTION);
@@ -300,6 +304,7 @@ static u64 top_up(SolParameters *p) {
   if (!weight_of(amount + add, read_u16(field(position, POSITION_LOCK_DAYS_AT)), &weight)) return ERR(OVERFLOW);
   TRY(take_stake(p, owner, &p->ka[STAKING_IX_TOP_UP_OWNER_TOKEN_ACCOUNT], &p->ka[STAKING_IX_TOP_UP_STAKE_VAULT], add));
   settle_rewards(config, position);
+  write_u64(field(position, POSITION_GREW_AT_AT), (u64)now_unix());
   return reweigh(config, position, amount + add, weight);
 }
 
@@ -316,6 +321,7 @@ static u64 extend(SolParameters *p) {
   if (!weight_of(amount, lock_days, &weight)) return ERR(OVERFLOW);
   settle_rewards(config, position);
   write_u16(field(position, POSITION_LOCK_DAYS_AT), (u16)lock_days);
+  write_u64(field(position, POSITION_GREW_AT_AT), (u64)now_unix());
   return reweigh(config, position, amount, weight);
 }
 
@@ -327,6 +333,7 @@ static u64 unstake(SolParameters *p) {
   if (is_unstaked(position)) return ERR(ALREADY_UNSTAKED);
   i64 now = now_unix();
   if (now <= 0) return ERR(INVALID_PARAMETER);
+  if (is_held(position, now)) return ERR(POSITION_HELD);
   settle_rewards(config, position);
   u64 wait = read_u16(field(position, POSITION_LOCK_DAYS_AT)) * DAY_SECONDS + read_u64(field(config, STAKING_CONFIG_COOLDOWN_SECONDS_AT));
   write_u64(field(position, POSITION_UNSTAKED_AT_AT), (u64)now);
@@ -347,6 +354,7 @@ static u64 withdraw(SolParameters *p) {
   if (!is_unstaked(position)) return ERR(NOT_UNSTAKED);
   i64 now = now_unix();
   if (now <= 0 || (u64)now < read_u64(field(position, POSITION_UNLOCK_AT_AT))) return ERR(STILL_LOCKED);
+  if (is_held(position, now)) return ERR(POSITION_HELD);
   if (!is_token_account_of(destination, mint->key) || !pubkey_eq(token_owner(destination), owner->key)) return ERR(WRONG_MINT);
   u64 amount = read_u64(field(position, POSITION_AMOUNT_AT));
   if (amount == 0) return ERR(ZERO_AMOUNT);
@@ -449,6 +457,19 @@ static u64 slash(SolParameters *p) {
   return pay_from(p, config, &t);
 }
 
+static u64 hold(SolParameters *p) {
+  if (p->ka_num < STAKING_IX_HOLD_ACCOUNTS || p->data_len != STAKING_IX_HOLD_DATA_LEN) return ERR(INVALID_INSTRUCTION);
+  SolAccountInfo *admin = &p->ka[STAKING_IX_HOLD_ADMIN], *position = &p->ka[STAKING_IX_HOLD_POSITION], *config = &p->ka[STAKING_IX_HOLD_CONFIG];
+  TRY(check_config(config, p->program_id));
+  TRY(check_position(position, NULL, p->program_id));
+  if (!admin->is_signer) return ERR(MISSING_SIGNER);
+  if (!pubkey_eq(admin->key, key_at(config, STAKING_CONFIG_ADMIN_AT))) return ERR(NOT_ADMIN);
+  i64 until = (i64)read_u64(p->data + STAKING_IX_HOLD_UNTIL_AT);
+  /* A hold only ever lengthens: two open votes hold the position until the later one ends. */
+  if (until > (i64)read_u64(field(position, POSITION_HELD_UNTIL_AT))) write_u64(field(position, POSITION_HELD_UNTIL_AT), (u64)until);
+  return SUCCESS;
+}
+
 u64 entrypoint(const u8 *input) {
   SolParameters p;
   p.ka = (SolAccountInfo *)HEAP_START;
@@ -465,6 +486,7 @@ u64 entrypoint(const u8 *input) {
     case STAKING_IX_CLAIM: return claim(&p);
     case STAKING_IX_DISTRIBUTE: return distribute(&p);
     case STAKING_IX_SLASH: return slash(&p);
+    case STAKING_IX_HOLD: return hold(&p);
     default: return ERR(INVALID_INSTRUCTION);
   }
 }

@@ -122,6 +122,51 @@ describe('staking program: weight and rewards', () => {
   });
 });
 
+describe('staking program: holds (governance’s votes and proposed slashes)', () => {
+  it('records when the weight last grew: the stake, a top-up, an extension; an unstake does not count', async () => {
+    const w = await world();
+    const a = await w.wallet(10_000n);
+    await w.stake(a, 1n, 1_000n, 0);
+    const t0 = w.now();
+    expect((await w.position(a.key, 1n)).grewAt).toBe(BigInt(t0));
+    w.advance(100);
+    await w.topUp(a, 1n, 1_000n);
+    expect((await w.position(a.key, 1n)).grewAt).toBe(BigInt(t0 + 100));
+    w.advance(100);
+    await w.extend(a, 1n, 30);
+    expect((await w.position(a.key, 1n)).grewAt).toBe(BigInt(t0 + 200));
+    w.advance(100);
+    await w.unstake(a, 1n);
+    const p = await w.position(a.key, 1n);
+    expect(p.grewAt).toBe(BigInt(t0 + 200));
+    expect(p.createdAt).toBe(BigInt(t0));
+  });
+
+  it('holds a position from unstaking and withdrawing until the hold ends; only the admin holds, and a hold never shortens', async () => {
+    const w = await world();
+    const [a, b] = [await w.wallet(1_000n), await w.wallet(1_000n)];
+    await w.stake(a, 1n, 500n, 0);
+    await w.stake(a, 2n, 500n, 0);
+    await refused(w.hold(a.key, 1n, w.now() + 1_000, a.signer), 'notAdmin');
+    await w.hold(a.key, 1n, w.now() + 1_000);
+    await w.hold(a.key, 1n, w.now() + 10); // shorter: the first hold stands
+    expect((await w.position(a.key, 1n)).heldUntil).toBe(BigInt(w.now() + 1_000));
+    await refused(w.unstake(a, 1n), 'positionHeld');
+    await w.unstake(a, 2n); // the other position is free
+    w.advance(1_000);
+    await w.unstake(a, 1n);
+    // Held again after the unstake (a slash proposed against it): no withdrawal until the hold ends.
+    await w.hold(a.key, 1n, w.now() + COOLDOWN_S + 500);
+    w.advance(COOLDOWN_S);
+    await w.withdraw(a, 2n);
+    await refused(w.withdraw(a, 1n), 'positionHeld');
+    w.advance(500);
+    await w.withdraw(a, 1n);
+    expect(w.balance(a.ata)).toBe(1_000n);
+    expect(w.balance(b.ata)).toBe(1_000n);
+  });
+});
+
 describe('staking program: slashing', () => {
   it('only by the slashing authority, within the per-event and per-epoch bounds, to the treasury, keeping earned rewards', async () => {
     const w = await world({ maxSlashBpsPerEvent: 1_000, maxSlashBpsPerEpoch: 500 });

@@ -3,7 +3,7 @@
  * hour, slashing bounds as given), with one helper per instruction through the generated client.
  * Used by the program's specs and the programs benchmark.
  */
-import { claim, distribute, extend, fetchPosition, fetchStakingConfig, initialize, slash, stake, topUp, unstake, withdraw } from '../staking/client/index.ts';
+import { claim, distribute, extend, fetchPosition, fetchStakingConfig, hold, initialize, slash, stake, topUp, unstake, withdraw } from '../staking/client/index.ts';
 import type { Chain } from '../local-chain/chain.ts';
 import { programArtifacts } from '../build/artifacts.ts';
 import { positionAddress, stakingAddresses } from '../client/program-addresses.ts';
@@ -56,6 +56,7 @@ export async function stakingWorld(o: { maxSlashBpsPerEvent?: number; maxSlashBp
       instructionsOf(distribute(umi, { sourceAuthority: noop(from.key), source: pk(from.ata), rewardVault: pk(rewardVault), treasury: pk(treasury.ata), mint: mintKey, amount })),
     slash: async (owner: string, id: bigint, amount: bigint, by: Wallet = slasher) =>
       instructionsOf(slash(umi, { slashAuthority: noop(by.key), position: pk(await positionAddress(owner, id)), stakeVault: pk(stakeVault), treasury: pk(treasury.ata), mint: mintKey, amount, evidence: new Uint8Array(32).fill(9) })),
+    hold: async (owner: string, id: bigint, until: number, by: string = admin.publicKey) => instructionsOf(hold(umi, { admin: noop(by), position: pk(await positionAddress(owner, id)), until: BigInt(until) })),
   };
   const ops = {
     stake: async (w: Wallet, id: bigint, amount: bigint, lockDays: number) => send(await ixs.stake(w, id, amount, lockDays), [w.signer]),
@@ -66,6 +67,7 @@ export async function stakingWorld(o: { maxSlashBpsPerEvent?: number; maxSlashBp
     claim: async (w: Wallet, id: bigint) => send(await ixs.claim(w, id), [w.signer]),
     distribute: async (from: Wallet, amount: bigint) => send(await ixs.distribute(from, amount), [from.signer]),
     slash: async (owner: string, id: bigint, amount: bigint, by: Wallet = slasher) => send(await ixs.slash(owner, id, amount, by), [by.signer]),
+    hold: async (owner: string, id: bigint, until: number, by: Wallet['signer'] = admin) => send(await ixs.hold(owner, id, until, by.publicKey), [by]),
   };
   return { ...base, treasury, slasher, stakeVault, rewardVault, configAddress, config, position, positionAddress, ixs, ...ops };
 }

@@ -62,6 +62,10 @@ export type PositionAccountData = {
   slashed: bigint;
   /** The receipt hash of the last slash. */
   lastEvidence: Uint8Array;
+  /** Unix time the weight last grew (stake, top-up, extension): a proposal counts the positions whose weight stood before it opened. */
+  grewAt: bigint;
+  /** Unix time before which the position may not unstake or withdraw: an open vote or a proposed slash holds it. */
+  heldUntil: bigint;
 };
 
 export type PositionAccountDataArgs = {
@@ -88,6 +92,10 @@ export type PositionAccountDataArgs = {
   slashed: number | bigint;
   /** The receipt hash of the last slash. */
   lastEvidence: Uint8Array;
+  /** Unix time the weight last grew (stake, top-up, extension): a proposal counts the positions whose weight stood before it opened. */
+  grewAt: number | bigint;
+  /** Unix time before which the position may not unstake or withdraw: an open vote or a proposed slash holds it. */
+  heldUntil: number | bigint;
 };
 
 export function getPositionAccountDataSerializer(): Serializer<
@@ -114,6 +122,8 @@ export function getPositionAccountDataSerializer(): Serializer<
         ['claimed', u64()],
         ['slashed', u64()],
         ['lastEvidence', bytes({ size: 32 })],
+        ['grewAt', i64()],
+        ['heldUntil', i64()],
       ],
       { description: 'PositionAccountData' }
     ),
@@ -205,6 +215,8 @@ export function getPositionGpaBuilder(
       claimed: number | bigint;
       slashed: number | bigint;
       lastEvidence: Uint8Array;
+      grewAt: number | bigint;
+      heldUntil: number | bigint;
     }>({
       discriminator: [0, u8()],
       bump: [1, u8()],
@@ -223,13 +235,15 @@ export function getPositionGpaBuilder(
       claimed: [120, u64()],
       slashed: [128, u64()],
       lastEvidence: [136, bytes({ size: 32 })],
+      grewAt: [168, i64()],
+      heldUntil: [176, i64()],
     })
     .deserializeUsing<Position>((account) => deserializePosition(account))
     .whereField('discriminator', 2);
 }
 
 export function getPositionSize(): number {
-  return 168;
+  return 184;
 }
 
 export function findPositionPda(

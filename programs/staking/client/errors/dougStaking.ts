@@ -308,6 +308,22 @@ export class WrongFeeAccountError extends ProgramError {
 codeToErrorMap.set(0x1784, WrongFeeAccountError);
 nameToErrorMap.set('WrongFeeAccount', WrongFeeAccountError);
 
+export class PositionHeldError extends ProgramError {
+  override readonly name: string = 'PositionHeld';
+
+  readonly code: number = 0x1785; // 6021
+
+  constructor(program: Program, cause?: Error) {
+    super(
+      'The position is held by an open vote or a proposed slash and may not unstake or withdraw yet',
+      program,
+      cause
+    );
+  }
+}
+codeToErrorMap.set(0x1785, PositionHeldError);
+nameToErrorMap.set('PositionHeld', PositionHeldError);
+
 /**
  * Attempts to resolve a custom program error from the provided error code.
  * @category Errors

@@ -10,6 +10,7 @@
 export * from './claim';
 export * from './distribute';
 export * from './extend';
+export * from './hold';
 export * from './initialize';
 export * from './slash';
 export * from './stake';
