@@ -13,6 +13,7 @@ import { renderVisitor } from '@codama/renderers-js-umi';
 import { createFromRoot, type RootNode, type TypeNode } from 'codama';
 import { ESCROW_BOUNDS, escrowIdl } from '../escrow/idl.ts';
 import { STAKING_CONSTANTS, stakingIdl } from '../staking/idl.ts';
+import { GOVERNANCE_CONSTANTS, governanceIdl } from '../governance/idl.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const programsRoot = resolve(here, '..');
@@ -22,6 +23,7 @@ const repoRoot = resolve(programsRoot, '..');
 export const IDLS: { name: string; idl: () => RootNode; constants: Record<string, number> }[] = [
   { name: 'escrow', idl: escrowIdl, constants: ESCROW_BOUNDS },
   { name: 'staking', idl: stakingIdl, constants: STAKING_CONSTANTS },
+  { name: 'governance', idl: governanceIdl, constants: GOVERNANCE_CONSTANTS },
 ];
 
 export const header = (name: string): string =>

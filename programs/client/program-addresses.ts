@@ -2,10 +2,12 @@ import { findProgramAddress } from './address.ts';
 import { keyBytes } from './tx.ts';
 import { ESCROW_PROGRAM_ID } from '../escrow/constants.ts';
 import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
+import { GOVERNANCE_PROGRAM_ID } from '../governance/constants.ts';
 
 /*
- * The program-derived addresses of our programs, by their seeds (escrow/idl.ts and staking/idl.ts
- * name them): the configurations, a buyer's escrow and vault, the staking vaults, a position.
+ * The program-derived addresses of our programs, by their seeds (escrow/idl.ts, staking/idl.ts
+ * and governance/idl.ts name them): the configurations, a buyer's escrow and vault, the staking
+ * vaults, a position, governance, a proposal, a vote, a market's parameters.
  */
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -23,7 +25,28 @@ export async function stakingAddresses(programId = STAKING_PROGRAM_ID): Promise<
 }
 
 export function positionAddress(owner: string, id: bigint, programId = STAKING_PROGRAM_ID): Promise<string> {
-  const le = new Uint8Array(8);
-  new DataView(le.buffer).setBigUint64(0, id, true);
-  return pda(programId, text('position'), keyBytes(owner), le);
+  return pda(programId, text('position'), keyBytes(owner), u64le(id));
 }
+
+export const governanceAddress = (programId = GOVERNANCE_PROGRAM_ID) => pda(programId, text('governance'));
+
+const u64le = (n: bigint) => {
+  const le = new Uint8Array(8);
+  new DataView(le.buffer).setBigUint64(0, n, true);
+  return le;
+};
+
+export const proposalAddress = (index: bigint, programId = GOVERNANCE_PROGRAM_ID) => pda(programId, text('proposal'), u64le(index));
+
+export const voteRecordAddress = (proposal: string, position: string, programId = GOVERNANCE_PROGRAM_ID) => pda(programId, text('vote'), keyBytes(proposal), keyBytes(position));
+
+/** A market's name as its parameter account's seed and field: its bytes, zero-padded to 32. */
+export function marketNameBytes(market: string): Uint8Array {
+  const bytes = text(market);
+  if (bytes.length === 0 || bytes.length > 32) throw new Error(`a market's name takes 1 to 32 bytes: ${market}`);
+  const out = new Uint8Array(32);
+  out.set(bytes);
+  return out;
+}
+
+export const marketParamsAddress = (market: string, programId = GOVERNANCE_PROGRAM_ID) => pda(programId, text('market'), marketNameBytes(market));

@@ -26,7 +26,7 @@ const signer = (key: string) => createNoopSigner(publicKey(key));
 const key = (k: string) => publicKey(k);
 
 /** A position's fields the owner's tools need (the generated account type's), with its address and owner as text. */
-export type PositionReading = Pick<PositionAccountData, 'id' | 'lockDays' | 'amount' | 'weight' | 'createdAt' | 'unstakedAt' | 'unlockAt' | 'owed' | 'debt' | 'claimed' | 'slashed'> & { address: string; owner: string };
+export type PositionReading = Pick<PositionAccountData, 'id' | 'lockDays' | 'amount' | 'weight' | 'createdAt' | 'unstakedAt' | 'unlockAt' | 'owed' | 'debt' | 'claimed' | 'slashed' | 'grewAt' | 'heldUntil'> & { address: string; owner: string };
 
 /** The staking configuration's figures (the generated account type's), with addresses as text. */
 export type StakingConfigReading = Pick<
@@ -55,6 +55,8 @@ export function decodePosition(address: string, data: Uint8Array): PositionReadi
     debt: u128At(data, a.debt),
     claimed: u64At(data, a.claimed),
     slashed: u64At(data, a.slashed),
+    grewAt: u64At(data, a.grewAt),
+    heldUntil: u64At(data, a.heldUntil),
   };
 }
 
