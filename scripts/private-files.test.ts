@@ -37,7 +37,7 @@ describe('the local chain and its setup write private files', () => {
 
   it('0600 for state, keys, config and the Worker’s secrets; 0700 for their folder', async () => {
     const names = (await readdir(dir)).sort();
-    expect(names).toEqual(['config.json', 'custody-authority.json', 'mint-authority.json', 'mint.json', 'program-authority.json', 'slash-authority.json', 'state.json', 'treasury.json', 'worker.env']);
+    expect(names).toEqual(['config.json', 'custody-authority.json', 'mint-authority.json', 'mint.json', 'program-authority.json', 'slash-proposer.json', 'state.json', 'treasury.json', 'worker.env']);
     const modes = Object.fromEntries(await Promise.all(names.map(async (n) => [n, ((await stat(join(dir, n))).mode & 0o777).toString(8)])));
     expect(modes).toEqual(Object.fromEntries(names.map((n) => [n, '600'])));
     expect(((await stat(dir)).mode & 0o777).toString(8)).toBe('700');

@@ -26,6 +26,8 @@ export interface EscrowConfigReading {
   address: string;
   feeBps: number;
   stakersShareBps: number;
+  /** Who may change the parameters: governance's PDA once handed over. */
+  admin: string;
   authority: string;
   mint: string;
   rewardVault: string;
@@ -60,6 +62,7 @@ export async function readEscrowConfig(rpc: SolanaRpc, programId = ESCROW_PROGRA
     address,
     feeBps: view(d).getUint16(L.at.feeBps, true),
     stakersShareBps: view(d).getUint16(L.at.stakersShareBps, true),
+    admin: pubkeyAt(d, L.at.admin),
     authority: pubkeyAt(d, L.at.authority),
     mint: pubkeyAt(d, L.at.mint),
     rewardVault: pubkeyAt(d, L.at.rewardVault),

@@ -31,8 +31,8 @@ export type PositionReading = Pick<PositionAccountData, 'id' | 'lockDays' | 'amo
 /** The staking configuration's figures (the generated account type's), with addresses as text. */
 export type StakingConfigReading = Pick<
   StakingConfigAccountData,
-  'minProviderStake' | 'cooldownSeconds' | 'totalStaked' | 'totalWeight' | 'rewardPerWeight' | 'carry' | 'feesToStakers' | 'feesToTreasury' | 'claimed' | 'slashed'
-> & { address: string; mint: string; treasury: string };
+  'minProviderStake' | 'cooldownSeconds' | 'totalStaked' | 'totalWeight' | 'rewardPerWeight' | 'carry' | 'feesToStakers' | 'feesToTreasury' | 'claimed' | 'slashed' | 'maxSlashBpsPerEvent' | 'maxSlashBpsPerEpoch'
+> & { address: string; mint: string; treasury: string; admin: string; slashAuthority: string };
 
 const view = (data: Uint8Array) => new DataView(data.buffer, data.byteOffset, data.byteLength);
 const u64At = (data: Uint8Array, at: number) => view(data).getBigUint64(at, true);
@@ -66,6 +66,10 @@ export function decodeStakingConfig(address: string, data: Uint8Array): StakingC
     address,
     mint: keyAt(data, a.mint),
     treasury: keyAt(data, a.treasury),
+    admin: keyAt(data, a.admin),
+    slashAuthority: keyAt(data, a.slashAuthority),
+    maxSlashBpsPerEvent: view(data).getUint16(a.maxSlashBpsPerEvent, true),
+    maxSlashBpsPerEpoch: view(data).getUint16(a.maxSlashBpsPerEpoch, true),
     minProviderStake: u64At(data, a.minProviderStake),
     cooldownSeconds: u64At(data, a.cooldownSeconds),
     totalStaked: u64At(data, a.totalStaked),

@@ -172,6 +172,18 @@ describe('SPL tokens on in-process LiteSVM', () => {
     expect(chain.latestBlockhash.blockhash).not.toBe(first);
     expect(chain.isBlockhashValid(first)).toBe(true);
   });
+
+  it('travels in time: block times move ahead for good, slots keep their pace, and a restored chain keeps the lead', () => {
+    const now = 1_000_000_000;
+    const chain = new Chain({ slotMs: 400, now: () => now });
+    const slot = chain.slot;
+    expect(chain.timeTravel(3 * 86_400)).toBe(now / 1000 + 3 * 86_400);
+    expect(chain.slot).toBe(slot + 1);
+    expect(() => chain.timeTravel(0)).toThrow(RangeError);
+    expect(() => chain.timeTravel(-5)).toThrow(RangeError);
+    const restored = Chain.fromState(JSON.parse(JSON.stringify(chain.toState())), { slotMs: 400, now: () => now });
+    expect(restored.timeTravel(1)).toBe(now / 1000 + 3 * 86_400 + 1);
+  });
 });
 
 function unpackOwner(s: Setup, account: PublicKey): string {

@@ -140,6 +140,8 @@ export interface ChainState {
   blockhashes: [string, number][];
   accounts: AccountJson[];
   transactions: { signature: string; slot: number; blockTime: number; transaction: string; meta: TransactionMetaJson }[];
+  /** How far timeTravel has moved the clock ahead of real time, in ms (absent: 0). */
+  clockOffsetMs?: number;
 }
 
 /** An account as the chain reads it. */
@@ -235,6 +237,8 @@ export class Chain {
   transactionCount = 0;
   /** Whether anything changed since the last `toState()`. */
   dirty = false;
+  /** How far timeTravel has moved the programs' clock and block times ahead of `now`. */
+  private clockOffsetMs = 0;
 
   constructor(options: ChainOptions = {}, state?: ChainState) {
     this.slotIntervalMs = options.slotMs ?? 400;
@@ -244,6 +248,7 @@ export class Chain {
     this.native = nativeOf(this.svm);
     this.nextSlotAt = this.now() + this.slotIntervalMs;
     if (state) {
+      this.clockOffsetMs = state.clockOffsetMs ?? 0;
       this.genesisHash = state.genesisHash;
       this.slotNow = state.slot;
       this.transactionCount = state.transactionCount;
@@ -297,6 +302,23 @@ export class Chain {
   }
 
   /** Moves past the lifetime of every blockhash handed out so far. */
+  /**
+   * Moves the programs' clock and block times `seconds` ahead, for good (a development chain's way
+   * to let a vote or an appeal window end; slots keep their pace). Never backwards.
+   */
+  timeTravel(seconds: number): number {
+    if (!Number.isSafeInteger(seconds) || seconds < 1) throw new RangeError('timeTravel: seconds must be a positive integer');
+    this.clockOffsetMs += seconds * 1000;
+    this.dirty = true;
+    this.advanceSlots(1);
+    return Math.floor(this.clockMs() / 1000);
+  }
+
+  /** The time programs see (the Clock sysvar) and transactions are stamped with, in ms. */
+  private clockMs(): number {
+    return this.now() + this.clockOffsetMs;
+  }
+
   expireBlockhash(): void {
     this.advanceSlots(MAX_PROCESSING_AGE + 1);
   }
@@ -317,7 +339,7 @@ export class Chain {
     this.slotHashes.unshift({ slot: BigInt(slot), hash: this.latest });
     if (this.slotHashes.length > 512) this.slotHashes.length = 512;
     this.native.setSlotHashes(this.slotHashes);
-    const unix = BigInt(Math.floor(this.now() / 1000));
+    const unix = BigInt(Math.floor(this.clockMs() / 1000));
     const epoch = BigInt(Math.floor(slot / SLOTS_PER_EPOCH));
     this.native.setClock(new Clock(BigInt(slot), unix, epoch, epoch + 1n, unix));
     this.events.emit('slot', { slot, parent, root: slot });
@@ -639,7 +661,7 @@ export class Chain {
     const record: TransactionRecord = {
       signature: tx.signatures[0]!,
       slot: this.slotNow,
-      blockTime: Math.floor(this.now() / 1000),
+      blockTime: Math.floor(this.clockMs() / 1000),
       wire: new Uint8Array(wire),
       meta: {
         err: failure ? failure.json : null,
@@ -760,6 +782,7 @@ export class Chain {
       blockhashes: [...this.blockhashes],
       accounts,
       transactions: [...this.history.values()].map((r) => ({ signature: r.signature, slot: r.slot, blockTime: r.blockTime, transaction: Buffer.from(r.wire).toString('base64'), meta: r.meta })),
+      ...(this.clockOffsetMs > 0 ? { clockOffsetMs: this.clockOffsetMs } : {}),
     };
   }
 

@@ -374,6 +374,8 @@ const METHODS: Record<string, Method> = {
     return context(chain, out);
   },
 
+  /** The local chain's own: moves the clock `seconds` ahead (see Chain.timeTravel); answers the new unix time. */
+  doug_timeTravel: (chain, [seconds]) => chain.timeTravel(integer(seconds, 'seconds')),
   requestAirdrop: (chain, [addr, lamports, c]) => {
     config(chain, c);
     return chain.airdrop(address(addr), BigInt(integer(lamports, 'lamports')));
