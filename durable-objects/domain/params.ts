@@ -55,5 +55,11 @@ export const PARAM_BOUNDS: Record<keyof MarketParams, [min: number, max: number]
   failedRunUnits: [0, 1_000],
 };
 
+/**
+ * How old a reading of a parameter governance sets on chain (the escrow's fee, a market's parameter
+ * account) may be when the Worker acts on it: a change executed on chain applies within this long.
+ */
+export const CHAIN_PARAMS_MAX_AGE_MS = 15_000;
+
 /** Account that receives protocol fees (split between stakers and treasury once staking exists). */
 export const FEE_POOL_ACCOUNT = 'fee-pool';

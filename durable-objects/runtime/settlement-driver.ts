@@ -5,7 +5,7 @@ import type { Result } from '../domain/result.ts';
 import { attemptsOf, ChainDriver } from './chain-driver.ts';
 
 /** The part of escrow custody a settlement uses. */
-export type SettlementCustody = Pick<EscrowCustody, 'settlementEncoding' | 'buildSettlement' | 'escrow' | 'send' | 'observe'>;
+export type SettlementCustody = Pick<EscrowCustody, 'settlementEncoding' | 'feeBps' | 'buildSettlement' | 'escrow' | 'send' | 'observe'>;
 
 /** What the driver needs from the object around it (and what a test gives it instead). */
 export interface SettlementPorts {
@@ -23,7 +23,8 @@ type Own = Extract<SettlementAction, { type: 'open' | 'sign' | 'sync' }>;
 /**
  * A buyer's settlement steps (chain-driver.ts does send and wait, backoff and the reading before a
  * resend):
- *   open → OpenBatch (the decider takes the head of the queue, as much as custody's encoding fits);
+ *   open → OpenBatch (the decider takes the head of the queue, as much as custody's encoding fits,
+ *          priced at the fee the escrow's configuration charges now);
  *   sign → a fresh blockhash and the batch's signed `settle` → RecordSigned (committed before any send);
  *   sync → the escrow's nextBatch read on chain (finalized) → SyncNextBatch.
  */
@@ -43,8 +44,10 @@ export class SettlementDriver {
       attempts: () => attemptsOf(ports.state().open?.attempts ?? []),
       perform: async (step, now) => {
         switch (step.type) {
-          case 'open':
-            return record({ type: 'OpenBatch', encoding: ports.custody().settlementEncoding() }, meta(`open:${ports.state().nextBatch}:${now}`, now));
+          case 'open': {
+            const custody = ports.custody();
+            return record({ type: 'OpenBatch', encoding: custody.settlementEncoding(), feeBps: await custody.feeBps() }, meta(`open:${ports.state().nextBatch}:${now}`, now));
+          }
           case 'sign': {
             const signed = await ports.custody().buildSettlement(step);
             return record({ type: 'RecordSigned', batch: step.batch, ...signed }, meta(`sign:${signed.signature}`, now));

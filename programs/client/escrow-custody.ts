@@ -1,6 +1,7 @@
 import type { EscrowCustody } from '../../durable-objects/domain/custody/custody.ts';
 import { verifyEscrowDeposit, verifyEscrowExit } from '../../durable-objects/domain/custody/deposit.ts';
 import { batchReceipts } from '../../durable-objects/domain/custody/settlement.ts';
+import { CHAIN_PARAMS_MAX_AGE_MS } from '../../durable-objects/domain/params.ts';
 import { ESCROW_INSTRUCTIONS, ESCROW_PROGRAM_ID } from '../escrow/constants.ts';
 import { chainFailure } from './errors.ts';
 import { escrowWithdrawInstructions, listEscrows, readEscrow, readEscrowConfig, settleFixedAccounts, settleInstructions, type EscrowConfigReading } from './escrow.ts';
@@ -16,8 +17,8 @@ import { signerFromSecretKey, signTransaction, type Instruction, type Transactio
 /*
  * Custody in the escrow program: deposits are read from the chain, settlement batches are signed
  * with the settlement authority's key (the Worker's secret), everything else only reads. The
- * configuration (fee accounts, staking program, authority) is read from the chain once and kept;
- * the key must be the configuration's authority.
+ * configuration (fee, fee accounts, staking program, authority) is read from the chain and kept for
+ * CHAIN_PARAMS_MAX_AGE_MS, as governance may change it; the key must be the configuration's authority.
  */
 
 export interface EscrowChainConfig {
@@ -44,15 +45,22 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
   const programId = chain.escrowProgram || ESCROW_PROGRAM_ID;
   const reads = solanaRpc(chain.rpcUrl, { timeoutMs: o.timeoutMs });
   const steps = solanaRpc(chain.rpcUrl, { timeoutMs: o.timeoutMs ?? SETTLEMENT_RPC_TIMEOUT_MS });
-  let config: Promise<EscrowConfigReading> | null = null;
-  const configured = () =>
-    (config ??= readEscrowConfig(reads, programId).then((c) => {
-      if (c.mint !== chain.mint) throw new Error(`the escrow configuration's mint is ${c.mint}, not this deployment's ${chain.mint}`);
-      return c;
-    })).catch((err: unknown) => {
-      config = null;
-      throw err;
-    });
+  // The configuration, read again once older than CHAIN_PARAMS_MAX_AGE_MS: governance changes the
+  // fee, the fee accounts and the timelock by executed proposals.
+  let config: { at: number; reading: Promise<EscrowConfigReading> } | null = null;
+  const configured = () => {
+    if (!config || Date.now() - config.at > CHAIN_PARAMS_MAX_AGE_MS) {
+      const reading = readEscrowConfig(reads, programId).then((c) => {
+        if (c.mint !== chain.mint) throw new Error(`the escrow configuration's mint is ${c.mint}, not this deployment's ${chain.mint}`);
+        return c;
+      });
+      config = { at: Date.now(), reading };
+      reading.catch(() => {
+        if (config?.reading === reading) config = null;
+      });
+    }
+    return config.reading;
+  };
   let authority: Promise<TransactionSigner> | null = null;
   const authoritySigner = async () => {
     const secret = chain.authorityKey?.trim();
@@ -149,6 +157,7 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
       return { signature: signed.signature, transaction: toBase64(signed.bytes), lastValidBlockHeight: latest.lastValidBlockHeight };
     },
     settlementEncoding: () => (tableAddress && !tableFull ? 'table' : 'legacy'),
+    feeBps: async () => (await configured()).feeBps,
     buildSettlement: async (b) => {
       const [c, signer] = await Promise.all([configured(), authoritySigner()]);
       const receiptsHash = await sha256(batchReceipts(b.buyer, b.batch, b.payouts));

@@ -121,6 +121,11 @@ export interface EscrowCustody {
   /** How this deployment encodes settle transactions, and so how large a batch may be (BATCH_LIMITS). */
   settlementEncoding(): SettleEncoding;
   /**
+   * The fee the escrow's configuration charges now (governance changes it), read finalized at most
+   * CHAIN_PARAMS_MAX_AGE_MS ago: each batch is priced at it when it opens.
+   */
+  feeBps(): Promise<number>;
+  /**
    * Builds and signs the `settle` of one batch on a fresh blockhash (receipts hash over
    * batchReceipts); sends nothing of it. Encoded through the lookup table, it first creates the
    * providers' missing token accounts and adds to the table what it lacks (transactions of their own).

@@ -41,6 +41,12 @@ export interface OpenBatch {
   type: 'OpenBatch';
   /** How the shell will encode the batch's settle (settlement.ts BATCH_LIMITS); legacy when absent. */
   encoding?: SettleEncoding;
+  /**
+   * The fee the escrow program charges now (its configuration, which governance changes): each
+   * payout of the batch is priced at it (fee = bps(gross), net = gross − fee), since the program
+   * checks every payout's fee against it. Absent: the payouts keep the fee they were queued with.
+   */
+  feeBps?: number;
 }
 
 /** A signed `settle` of the open batch (`batch`: the number it carries), recorded before it is sent. */

@@ -291,6 +291,34 @@ describe('batching', () => {
     expect(s.refusal?.context).toMatchObject({ batch: 0n });
     expect(s.state.queue).toEqual(queued('h2', H2));
   });
+  it('prices each payout at the fee the escrow charges when the batch opens, and again if it fails and reopens', () => {
+    const s = new Settlement([hold('h1', [pay(P1, 1_000n, 25n), pay(P2, 999n, 24n)])]);
+    const opened = s.must({ type: 'OpenBatch', feeBps: 500 })[0] as Extract<SettlementEvent, { type: 'BatchOpened' }>;
+    // floor(gross × 500 / 10,000): what escrow.c checks each payout's fee against.
+    expect(opened.payouts.map((p) => [p.fee, p.net])).toEqual([
+      [50n, 950n],
+      [49n, 950n],
+    ]);
+    expect(opened.feeBps).toBe(500);
+    s.must(signed(A, 100));
+    s.must(seen(A, 'failed', 95, { error: 'fee changed' }), NOW + 100);
+    s.must(sync(0n), NOW + 100 + RETRY_MIN_MS);
+    const again = s.must({ type: 'OpenBatch', feeBps: 0 }, NOW + 100 + RETRY_MIN_MS)[0] as Extract<SettlementEvent, { type: 'BatchOpened' }>;
+    expect(again.payouts.map((p) => [p.gross, p.fee, p.net])).toEqual([
+      [1_000n, 0n, 1_000n],
+      [999n, 0n, 999n],
+    ]);
+  });
+  it('keeps the fees payouts were queued with when no fee is given, and refuses a fee outside the marketplace’s bound', () => {
+    const given = [pay(P1, 1_000n, 25n)];
+    expect((new Settlement([hold('h1', given)]).must(open)[0] as Extract<SettlementEvent, { type: 'BatchOpened' }>).payouts).toEqual(queued('h1', given));
+    for (const feeBps of [-1, 2_001, 2.5, Number.NaN]) {
+      const s = new Settlement([hold('h1', given)]);
+      expect(s.run({ type: 'OpenBatch', feeBps }), String(feeBps)).toBe('CUSTODY__SETTLEMENT_INVALID');
+      expect(s.refusal?.context).toMatchObject({ field: 'feeBps' });
+      expect(s.state.open).toBeNull();
+    }
+  });
   it('opens nothing with an empty queue', () => {
     expect(new Settlement().run(open)).toEqual([]);
     expect(new Settlement([hold('hz', [pay(P1, 0n)])]).run(open)).toEqual([]);

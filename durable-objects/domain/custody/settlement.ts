@@ -2,7 +2,8 @@ import { backoffMs } from '../backoff.ts';
 import { canonicalJson } from '../canonical.ts';
 import type { CommandMeta, Decider } from '../decider.ts';
 import { makeError } from '../define-errors.ts';
-import { MAX_AMOUNT, type Amount } from '../money.ts';
+import { bps, MAX_AMOUNT, type Amount } from '../money.ts';
+import { PARAM_BOUNDS } from '../params.ts';
 import { fail, ok, type Result } from '../result.ts';
 import {
   attemptStep,
@@ -75,7 +76,9 @@ export interface PayoutsQueued {
 export interface BatchOpened {
   type: 'BatchOpened';
   batch: bigint;
+  /** Priced at `feeBps` when it is there (OpenBatch.feeBps). */
   payouts: QueuedPayout[];
+  feeBps?: number;
   at: number;
 }
 export interface BatchSigned extends SignedTransaction {
@@ -242,9 +245,17 @@ export function decide(s: SettlementState, c: SettlementCommand, meta: CommandMe
       if (s.needsSync) return reject('CUSTODY__SETTLEMENT_NEEDS_SYNC', { batch: s.nextBatch });
       const encoding = c.encoding ?? 'legacy';
       if (!Object.hasOwn(BATCH_LIMITS, encoding)) return invalid('encoding', `must be one of ${Object.keys(BATCH_LIMITS).join(', ')}`);
-      const payouts = nextBatchPayouts(s.queue, BATCH_LIMITS[encoding]);
-      if (payouts.length === 0) return ok([]);
-      return ok([{ type: 'BatchOpened', batch: s.nextBatch, payouts, at: meta.now }]);
+      const [, maxFee] = PARAM_BOUNDS.feeBps;
+      if (c.feeBps !== undefined && (!Number.isInteger(c.feeBps) || c.feeBps < 0 || c.feeBps > maxFee)) return invalid('feeBps', `must be an integer from 0 to ${maxFee}`);
+      const head = nextBatchPayouts(s.queue, BATCH_LIMITS[encoding]);
+      if (head.length === 0) return ok([]);
+      if (c.feeBps === undefined) return ok([{ type: 'BatchOpened', batch: s.nextBatch, payouts: head, at: meta.now }]);
+      const feeBps = c.feeBps;
+      const payouts = head.map((p) => {
+        const fee = bps(p.gross, feeBps);
+        return { ...p, fee, net: p.gross - fee };
+      });
+      return ok([{ type: 'BatchOpened', batch: s.nextBatch, payouts, feeBps, at: meta.now }]);
     }
     case 'RecordSigned': {
       if (!s.open) return reject('CUSTODY__SETTLEMENT_NO_BATCH');
