@@ -38,6 +38,8 @@ export interface PositionView {
   claimable: bigint;
   claimed: bigint;
   slashed: bigint;
+  /** Unix seconds until which a vote or a proposed slash holds the position (no unstake, no withdrawal); null when free. */
+  heldUntil: number | null;
 }
 
 export interface StakingOverview {
@@ -59,7 +61,7 @@ function refused(message: string, context: Record<string, unknown>): DougApiErro
 
 export function positionView(p: PositionReading, config: StakingConfigReading, nowSeconds: number): PositionView {
   const status = p.amount === 0n ? 'withdrawn' : p.unstakedAt === 0n ? 'staked' : Number(p.unlockAt) <= nowSeconds ? 'withdrawable' : 'unstaking';
-  return { id: p.id, address: p.address, amount: p.amount, lockDays: p.lockDays, weight: p.weight, status, unlockAt: p.unstakedAt === 0n ? null : Number(p.unlockAt), claimable: claimable(p, config), claimed: p.claimed, slashed: p.slashed };
+  return { id: p.id, address: p.address, amount: p.amount, lockDays: p.lockDays, weight: p.weight, status, unlockAt: p.unstakedAt === 0n ? null : Number(p.unlockAt), claimable: claimable(p, config), claimed: p.claimed, slashed: p.slashed, heldUntil: Number(p.heldUntil) > nowSeconds ? Number(p.heldUntil) : null };
 }
 
 /** The owner's positions and the program's figures. */
@@ -94,6 +96,7 @@ export async function unstake(o: { chain: ChainInfo; wallet: DepositWallet; id: 
   const ref = { owner, id: o.id, mint: c.mint, programId: c.staking.program };
   if (position.status === 'withdrawn') throw refused(`position ${o.id} is empty: its tokens were withdrawn`, { id: o.id.toString() });
   if (position.status === 'unstaking') throw refused(`position ${o.id} may be withdrawn from ${new Date(position.unlockAt! * 1000).toISOString()} (its lock and the ${config.cooldownSeconds} s cooldown)`, { id: o.id.toString(), unlockAt: position.unlockAt });
+  if (position.heldUntil !== null) throw refused(`position ${o.id} is held until ${new Date(position.heldUntil * 1000).toISOString()} by a governance vote it cast or a slash proposed against it`, { id: o.id.toString(), heldUntil: position.heldUntil });
   const action = position.status === 'staked' ? 'unstaked' : 'withdrawn';
   const sent = await sendFromWallet(c.rpcUrl, o.wallet, action === 'unstaked' ? await unstakeInstructions(ref) : await withdrawStakeInstructions(ref));
   return { action, position, ...sent };

@@ -204,6 +204,14 @@ export interface ChainInfo {
   escrow?: EscrowInfo;
   /** The staking program the escrow pays fees to (escrow custody). */
   staking?: StakingInfo;
+  /** The governance program that administers the escrow's and staking's configurations, when it does (escrow custody). */
+  governance?: GovernanceInfo;
+}
+
+/** The governance program: proposals, votes, slashes; `config` is its PDA, the configurations' admin. */
+export interface GovernanceInfo {
+  program: string;
+  config: string;
 }
 
 /** The staking program: positions, fee rewards, provider collateral. */

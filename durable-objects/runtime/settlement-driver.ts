@@ -46,7 +46,9 @@ export class SettlementDriver {
         switch (step.type) {
           case 'open': {
             const custody = ports.custody();
-            return record({ type: 'OpenBatch', encoding: custody.settlementEncoding(), feeBps: await custody.feeBps() }, meta(`open:${ports.state().nextBatch}:${now}`, now));
+            // After a failed batch the fee is read again at once: governance may just have changed it.
+            const feeBps = await custody.feeBps({ fresh: ports.state().failures > 0 });
+            return record({ type: 'OpenBatch', encoding: custody.settlementEncoding(), feeBps }, meta(`open:${ports.state().nextBatch}:${now}`, now));
           }
           case 'sign': {
             const signed = await ports.custody().buildSettlement(step);

@@ -8,7 +8,8 @@ import { escrowWithdrawInstructions, listEscrows, readEscrow, readEscrowConfig, 
 import { createAssociatedTokenAccountIdempotent, memo, sendAndFinalize } from './mint.ts';
 import { associatedTokenAddress } from './address.ts';
 import { EXTEND_MAX_ADDRESSES, extendLookupTable, LOOKUP_TABLE_MAX_ADDRESSES, parseLookupTable, type LookupTableState } from './lookup-table.ts';
-import { escrowAddresses } from './program-addresses.ts';
+import { escrowAddresses, governanceAddress } from './program-addresses.ts';
+import { GOVERNANCE_PROGRAM_ID } from '../governance/constants.ts';
 import { readProviderStake, readStakingCounters } from './collateral.ts';
 import { solanaRpc, toBase64 } from './rpc.ts';
 import { observeWithdrawal, sendWithdrawal, withdrawalMemo } from './transfer.ts';
@@ -48,8 +49,8 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
   // The configuration, read again once older than CHAIN_PARAMS_MAX_AGE_MS: governance changes the
   // fee, the fee accounts and the timelock by executed proposals.
   let config: { at: number; reading: Promise<EscrowConfigReading> } | null = null;
-  const configured = () => {
-    if (!config || Date.now() - config.at > CHAIN_PARAMS_MAX_AGE_MS) {
+  const configured = (o: { fresh?: boolean } = {}) => {
+    if (!config || o.fresh || Date.now() - config.at > CHAIN_PARAMS_MAX_AGE_MS) {
       const reading = readEscrowConfig(reads, programId).then((c) => {
         if (c.mint !== chain.mint) throw new Error(`the escrow configuration's mint is ${c.mint}, not this deployment's ${chain.mint}`);
         return c;
@@ -125,7 +126,20 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
   return {
     holding: async () => {
       const c = await configured();
-      return { program: programId, config: c.address, mint: chain.mint, decimals: chain.decimals, authority: c.authority, withdrawTimelockSeconds: c.withdrawTimelockSeconds, feeBps: c.feeBps, stakingProgram: c.stakingProgram, stakingConfig: c.stakingConfig };
+      const governed = c.admin === (await governanceAddress());
+      return {
+        program: programId,
+        config: c.address,
+        mint: chain.mint,
+        decimals: chain.decimals,
+        authority: c.authority,
+        admin: c.admin,
+        governanceProgram: governed ? GOVERNANCE_PROGRAM_ID : null,
+        withdrawTimelockSeconds: c.withdrawTimelockSeconds,
+        feeBps: c.feeBps,
+        stakingProgram: c.stakingProgram,
+        stakingConfig: c.stakingConfig,
+      };
     },
     verifyDeposit: async (signature) => {
       const transaction = await reads.getTransaction(signature, { commitment: 'finalized', encoding: 'jsonParsed', maxSupportedTransactionVersion: 0 });
@@ -157,7 +171,7 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
       return { signature: signed.signature, transaction: toBase64(signed.bytes), lastValidBlockHeight: latest.lastValidBlockHeight };
     },
     settlementEncoding: () => (tableAddress && !tableFull ? 'table' : 'legacy'),
-    feeBps: async () => (await configured()).feeBps,
+    feeBps: async (o) => (await configured(o)).feeBps,
     buildSettlement: async (b) => {
       const [c, signer] = await Promise.all([configured(), authoritySigner()]);
       const receiptsHash = await sha256(batchReceipts(b.buyer, b.batch, b.payouts));

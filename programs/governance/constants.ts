@@ -3,6 +3,7 @@
  * the portal can use them without Codama: its address, instruction and action numbers, account
  * kinds, bounds and errors.
  */
+import { bps } from '../../durable-objects/domain/money.ts';
 import { PARAM_BOUNDS } from '../../durable-objects/domain/params.ts';
 
 export const GOVERNANCE_PROGRAM_ID = 'FiTTvaBtLFhTXm1cLpRBWvUjQdv7FpaGEn6p7ZVkXfTz';
@@ -93,3 +94,29 @@ export const GOVERNANCE_ERRORS = [
 ] as const;
 
 export type GovernanceErrorName = (typeof GOVERNANCE_ERRORS)[number][1];
+
+/** Where a proposal stands; a slash is in `appeal` while it may be vetoed, a change `holdUp` between passing and execution. */
+export type ProposalStatus = 'voting' | 'defeated' | 'holdUp' | 'executable' | 'executed' | 'appeal' | 'vetoed';
+
+/** What quorumBps (or vetoBps) of the weight staked at a proposal's opening comes to, floored as governance.c's mul_bps. */
+export const weightShare = (weightAtOpen: bigint, basisPoints: number): bigint => bps(weightAtOpen, basisPoints);
+
+/**
+ * A proposal's status at `nowSeconds`, as governance.c decides execute and executeSlash: a change
+ * passes with for-weight at the quorum and more than against-weight; a slash is vetoed by
+ * against-weight (more than none) at the veto bound.
+ */
+export function proposalStatus(
+  p: { action: ProposalAction; executed: boolean; votingEndsAt: number; executableAt: number; weightAtOpen: bigint; forWeight: bigint; againstWeight: bigint },
+  g: { quorumBps: number; vetoBps: number },
+  nowSeconds: number,
+): ProposalStatus {
+  if (p.executed) return 'executed';
+  if (p.action === 'slash') {
+    if (p.againstWeight > 0n && p.againstWeight >= weightShare(p.weightAtOpen, g.vetoBps)) return nowSeconds < p.votingEndsAt ? 'appeal' : 'vetoed';
+    return nowSeconds < p.votingEndsAt ? 'appeal' : 'executable';
+  }
+  if (nowSeconds < p.votingEndsAt) return 'voting';
+  if (p.forWeight < weightShare(p.weightAtOpen, g.quorumBps) || p.forWeight <= p.againstWeight) return 'defeated';
+  return nowSeconds < p.executableAt ? 'holdUp' : 'executable';
+}

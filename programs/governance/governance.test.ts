@@ -10,6 +10,7 @@ import { refusedWith } from '../testing/refusals.ts';
 import { APPEAL_S, governanceWorld, HOLD_UP_S, VOTING_S, type GovernanceWorld } from '../testing/governance-world.ts';
 import { FEE_BPS, STAKERS_SHARE_BPS, TIMELOCK_S } from '../testing/escrow-world.ts';
 import { GOVERNANCE_CONSTANTS, GOVERNANCE_ERRORS, GOVERNANCE_PROGRAM_ID, MARKET_PARAM_FIELDS, type GovernanceErrorName } from './idl.ts';
+import { proposalStatus } from './constants.ts';
 import { PARAM_BOUNDS } from '../../durable-objects/domain/params.ts';
 import { proposeInstructions, type MarketValues } from '../client/governance.ts';
 import { extendInstructions, topUpInstructions, unstakeInstructions } from '../client/staking.ts';
@@ -17,6 +18,8 @@ import { extendInstructions, topUpInstructions, unstakeInstructions } from '../c
 const refused = (attempt: Promise<unknown>, name: GovernanceErrorName) => refusedWith(attempt, GOVERNANCE_ERRORS, name);
 
 const feeChange = (w: GovernanceWorld, feeBps: number) => ({ action: 'updateEscrow' as const, escrow: { feeBps, stakersShareBps: STAKERS_SHARE_BPS, withdrawTimelockSeconds: BigInt(TIMELOCK_S), newAdmin: w.governance } });
+/** The status the TypeScript mirror of governance.c's rules gives a proposal now. */
+const statusOf = async (w: GovernanceWorld, p: { index: bigint }) => proposalStatus(await w.proposal(p.index), w.readGovernance(), w.now());
 const marketValues = (o: Partial<MarketValues> = {}): MarketValues => ({ leaseMs: 20_000n, maxRematches: 2n, challengeWindowMs: 60_000n, replicaBidTtlMs: 60_000n, agentGraceMs: 60_000n, failedRunUnits: 1n, ...o });
 
 describe('governance program: proposals', () => {
@@ -37,10 +40,14 @@ describe('governance program: proposals', () => {
     await w.vote(b, p, 'against');
     expect(await w.proposal(p.index)).toMatchObject({ forWeight: 5_000n, againstWeight: 3_000n, voters: 2n });
     await refused(w.execute(p), 'tooEarly');
+    expect(await statusOf(w, p)).toBe('voting');
     w.advance(VOTING_S);
     await refused(w.execute(p), 'tooEarly'); // the hold-up
+    expect(await statusOf(w, p)).toBe('holdUp');
     w.advance(HOLD_UP_S);
+    expect(await statusOf(w, p)).toBe('executable');
     await w.execute(p);
+    expect(await statusOf(w, p)).toBe('executed');
     expect((await w.config()).feeBps).toBe(500);
     expect((await w.proposal(p.index)).executed).toBe(true);
     await refused(w.execute(p), 'alreadyExecuted');
@@ -89,6 +96,8 @@ describe('governance program: proposals', () => {
     await w.vote(a, split, 'against');
     w.advance(VOTING_S + HOLD_UP_S);
     await refused(w.execute(split), 'notPassed');
+    expect(await statusOf(w, split)).toBe('defeated');
+    expect(await statusOf(w, few)).toBe('executable');
     await w.execute(few);
     expect((await w.config()).feeBps).toBe(300);
     const under = await governanceWorld({ quorumBps: 2_001 });
@@ -98,6 +107,7 @@ describe('governance program: proposals', () => {
     await under.vote(x!, q, 'for');
     under.advance(VOTING_S + HOLD_UP_S);
     await refused(under.execute(q), 'notPassed');
+    expect(await statusOf(under, q)).toBe('defeated');
     expect((await under.config()).feeBps).toBe(FEE_BPS);
   });
 
@@ -177,7 +187,9 @@ describe('governance program: slashing', () => {
     await refused(w.executeSlash(p), 'tooEarly');
     w.advance(APPEAL_S - 1);
     await refused(w.executeSlash(p), 'tooEarly');
+    expect(await statusOf(w, p)).toBe('appeal');
     w.advance(1);
+    expect(await statusOf(w, p)).toBe('executable');
     await refused(w.execute(p), 'wrongAction');
     const before = w.balance(w.treasury.ata);
     await w.executeSlash(p, a.signer);
@@ -195,6 +207,8 @@ describe('governance program: slashing', () => {
     w.advance(APPEAL_S);
     await refused(w.vote(b, p, 'against'), 'votingClosed');
     await refused(w.executeSlash(q), 'vetoed');
+    expect(await statusOf(w, q)).toBe('vetoed');
+    expect(await statusOf(w, p)).toBe('executable');
     await w.executeSlash(p);
     expect((await w.position(provider.key, 0n)).slashed).toBe(500n);
   });

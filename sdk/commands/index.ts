@@ -6,6 +6,7 @@ import { ordersCommands } from './orders.ts';
 import { jobsCommands } from './jobs.ts';
 import { accountCommands } from './account.ts';
 import { stakingCommands } from './staking.ts';
+import { governanceCommands } from './governance.ts';
 
 /** The `doug` CLI's command registry and its help texts. */
 
@@ -34,6 +35,7 @@ export const COMMANDS: Record<string, CommandDef> = {
   ...jobsCommands,
   ...accountCommands,
   ...stakingCommands,
+  ...governanceCommands,
 };
 
 export function generalHelp(): string {

@@ -21,8 +21,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { main } from '../../sdk/cli.ts';
 import { positionAddress, stakingAddresses } from '../../programs/client/program-addresses.ts';
-import { fetchStakingConfig, stake, updateConfig } from '../../programs/staking/client/index.ts';
+import { stake } from '../../programs/staking/client/index.ts';
 import { loadKeypair } from '../../sdk/keyfile.ts';
+import { GOVERNANCE_PROGRAM_ID } from '../../programs/governance/constants.ts';
+import { governanceAddress } from '../../programs/client/program-addresses.ts';
+import { readGovernance } from '../../programs/client/governance.ts';
+import { CHAIN_PARAMS_MAX_AGE_MS } from '../../durable-objects/domain/params.ts';
 import { dougUmi } from '../../sdk/umi.ts';
 
 /**
@@ -91,6 +95,32 @@ async function dougJson(...argv: string[]) {
   return JSON.parse(r.stdout);
 }
 
+/**
+ * Passes a proposal through the CLI as the staker: `propose` (argv), a vote for it, then the chain's
+ * clock past voting and the hold-up, and `execute`. `whileHeld` runs while the vote holds the
+ * staker's position. Answers the executed proposal as `doug proposals --json` shows it.
+ */
+async function passProposal(argv: string[], whileHeld?: () => Promise<{ code: number; stderr: string }>) {
+  skewSeconds += 1; // the position's weight stands before the opening
+  local.advanceSlots(1);
+  const { proposal } = await dougJson(...argv);
+  const voted = await dougJson('vote', proposal.index, 'for');
+  expect(voted.votes.length).toBeGreaterThan(0);
+  if (whileHeld) {
+    const held = await whileHeld();
+    expect(held.code).toBe(1);
+    expect(held.stderr).toContain('held until');
+  }
+  const early = await doug('execute', proposal.index);
+  expect(early.code).toBe(1);
+  expect(early.stderr).toContain('it is voting');
+  const g = await readGovernance(rpc);
+  skewSeconds += Number(g.votingSeconds + g.holdUpSeconds) + 1;
+  local.advanceSlots(1);
+  await dougJson('execute', proposal.index);
+  return ((await dougJson('proposals')).proposals as Record<string, unknown>[]).find((p) => p.index === proposal.index)!;
+}
+
 afterAll(async () => {
   if (stakerDir) await rm(stakerDir, { recursive: true, force: true });
   await Promise.all(agents.map((a) => a.stop()));
@@ -109,6 +139,9 @@ describe('escrow custody', () => {
       feeBps: config.feeBps,
     });
     expect(chain.staking).toEqual({ program: stack.programs()!.staking, config: stack.programs()!.stakingConfig });
+    // Governance administers both configurations: the escrow's admin is its PDA.
+    expect(chain.governance).toEqual({ program: GOVERNANCE_PROGRAM_ID, config: await governanceAddress() });
+    expect(config.admin).toBe(chain.governance!.config);
   });
 
   it('credits a deposit into the buyer’s escrow once, and refuses custody’s memo’d transfer', async () => {
@@ -237,6 +270,33 @@ describe('escrow custody', () => {
     expect(early.stderr).toContain('position 1 may be withdrawn from');
   }, 60_000);
 
+  it('changes the fee by governance through the CLI: proposed, voted, executed after voting and the hold-up; the next settlement uses it', async () => {
+    await dougJson('stake', '3'); // position 2: weight 3 DOUG, every weight there is now
+    const proposal = await passProposal(['propose', 'escrow', '--fee-bps', '500'], () => doug('unstake', '2'));
+    expect(proposal).toMatchObject({ action: 'updateEscrow', executed: true, status: 'executed', change: { escrow: { feeBps: 500, stakersShareBps: 7_000 } } });
+    expect((await readEscrowConfig(rpc, chain.escrow!.program)).feeBps).toBe(500);
+    // The Worker reads the fee again within CHAIN_PARAMS_MAX_AGE_MS.
+    await eventually(async () => ((await buyer.chain()).escrow?.feeBps === 500 ? true : null), 'GET /v1/chain to tell the new fee', CHAIN_PARAMS_MAX_AGE_MS + 10_000);
+
+    const config = await readEscrowConfig(rpc, chain.escrow!.program);
+    const before = { providers: await Promise.all(agents.map((a) => walletBalance(a.key.publicKey))), fees: (await tokenBalance(config.rewardVault)) + (await tokenBalance(config.treasury)), paid: (await buyer.account()).settlement!.paid };
+    const bid = await buyer.placeBid({ market: 'cpu', maxPrice: (2n * PRICE_UNITS).toString(), units: 2, replicas: 2, expiresAt: Date.now() + 120_000, job: lastJob! });
+    const job = await eventually(async () => {
+      const j = await buyer.job(bid.order.id);
+      return j.status === 'settled' || j.status === 'refunded' ? j : null;
+    }, 'the job to settle', 60_000, () => agents.map((a) => a.log()).join('\n'));
+    expect(job.status).toBe('settled');
+    const gross = PRICE_UNITS * 2n;
+    const fee = bps(gross, 500);
+    await eventually(async () => {
+      const s = (await buyer.account()).settlement;
+      return s && s.pending === '0' && s.paid.payouts === before.paid.payouts + 2 ? s : null;
+    }, 'the payouts to be final on chain', 60_000, stack.log);
+    for (const [i, a] of agents.entries()) expect(await walletBalance(a.key.publicKey)).toBe(before.providers[i]! + gross - fee);
+    expect((await tokenBalance(config.rewardVault)) + (await tokenBalance(config.treasury))).toBe(before.fees + 2n * fee);
+    expect((await buyer.account()).settlement!.paid.fee).toBe((BigInt(before.paid.fee) + 2n * fee).toString());
+  }, 120_000);
+
   it('pays a withdrawal from the escrow at once when the marketplace co-signs and the buyer sends it; an unsent one is refunded', async () => {
     const program = chain.escrow!.program;
     const escrowBefore = (await readEscrow(rpc, buyerKey.publicKey, program))!.balance;
@@ -331,23 +391,11 @@ describe('escrow custody', () => {
     expect(balanced.escrow).toMatchObject({ vaults: '0', ok: true });
   }, 60_000);
 
-  it('admits a provider’s asks only with the minimum stake in the staking program', async () => {
-    const admin = dougUmi(chain.rpcUrl, (await loadKeypair(join(stack.dir, 'chain', 'program-authority.json'))).secretKey);
-    const { config: stakingConfig, stakeVault } = await stakingAddresses(stack.programs()!.staking);
-    const before = await fetchStakingConfig(admin, publicKey(stakingConfig));
-    const setMinimum = (minProviderStake: bigint) =>
-      updateConfig(admin, {
-        admin: admin.identity,
-        config: publicKey(stakingConfig),
-        treasury: before.treasury,
-        minProviderStake,
-        cooldownSeconds: before.cooldownSeconds,
-        maxSlashBpsPerEvent: before.maxSlashBpsPerEvent,
-        maxSlashBpsPerEpoch: before.maxSlashBpsPerEpoch,
-        slashAuthority: before.slashAuthority,
-        newAdmin: before.admin,
-      }).sendAndConfirm(admin, { send: { commitment: 'confirmed' }, confirm: { commitment: 'finalized' } });
-    await setMinimum(UNITS_PER_DOUG);
+  it('admits a provider’s asks only with the minimum stake, which governance sets', async () => {
+    const { stakeVault } = await stakingAddresses(stack.programs()!.staking);
+    // The minimum is governance's to set: a proposal through the CLI, passed and executed.
+    const raised = await passProposal(['propose', 'staking', '--min-provider-stake', '1']);
+    expect(raised.change).toMatchObject({ staking: { minProviderStake: UNITS_PER_DOUG.toString() } });
     try {
       const ask = { market: 'cpu', price: PRICE_UNITS.toString(), capacity: 1, attributes: {}, expiresAt: Date.now() + 3_600_000 };
       // Without stake: refused, saying how much is missing; nothing listed.
@@ -373,8 +421,8 @@ describe('escrow custody', () => {
       const listed = await staker.placeAsk(ask);
       expect(listed.order).toMatchObject({ owner: stakerKey.publicKey, status: 'open' });
     } finally {
-      await setMinimum(before.minProviderStake);
+      await passProposal(['propose', 'staking', '--min-provider-stake', '0']);
     }
-  }, 60_000);
+  }, 120_000);
 });
 

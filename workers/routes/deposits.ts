@@ -80,6 +80,7 @@ export async function chainInfo(_request: Request, env: Env): Promise<Response> 
     ...(escrow && {
       escrow: { program: escrow.program, config: escrow.config, authority: escrow.authority, withdrawTimelockSeconds: Number(escrow.withdrawTimelockSeconds), feeBps: escrow.feeBps },
       staking: { program: escrow.stakingProgram, config: escrow.stakingConfig },
+      ...(escrow.governanceProgram && { governance: { program: escrow.governanceProgram, config: escrow.admin } }),
     }),
   };
   return json(body);

@@ -78,6 +78,9 @@ export interface EscrowHolding {
   decimals: number;
   /** The settlement authority (co-signs immediate withdrawals). */
   authority: string;
+  /** Who may change the configuration: governance's PDA once handed over (then `governance` names its program). */
+  admin: string;
+  governanceProgram: string | null;
   /** Seconds after a buyer's request before they may withdraw alone. */
   withdrawTimelockSeconds: bigint;
   feeBps: number;
@@ -122,9 +125,10 @@ export interface EscrowCustody {
   settlementEncoding(): SettleEncoding;
   /**
    * The fee the escrow's configuration charges now (governance changes it), read finalized at most
-   * CHAIN_PARAMS_MAX_AGE_MS ago: each batch is priced at it when it opens.
+   * CHAIN_PARAMS_MAX_AGE_MS ago (`fresh`: read now, as after a batch failed): each batch is priced
+   * at it when it opens.
    */
-  feeBps(): Promise<number>;
+  feeBps(o?: { fresh?: boolean }): Promise<number>;
   /**
    * Builds and signs the `settle` of one batch on a fresh blockhash (receipts hash over
    * batchReceipts); sends nothing of it. Encoded through the lookup table, it first creates the
