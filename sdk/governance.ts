@@ -10,6 +10,7 @@ import {
   proposeInstructions,
   readGovernance,
   readProposal,
+  readChainTime,
   readProposals,
   voteInstructions,
   type GovernanceReading,
@@ -60,12 +61,15 @@ const view = (p: ProposalReading, g: GovernanceReading, nowSeconds: number): Pro
   needed: weightShare(p.weightAtOpen, p.action === 'slash' ? g.vetoBps : g.quorumBps),
 });
 
-/** Governance's parameters and every proposal, newest first. */
-export async function governanceOverview(chain: ChainInfo, now = Date.now()): Promise<GovernanceOverview> {
+/** Seconds by the chain's clock (what the program judges by), or `now` (ms) when given. */
+const secondsNow = async (rpc: ReturnType<typeof solanaRpc>, now?: number) => (now === undefined ? readChainTime(rpc) : Math.floor(now / 1000));
+
+/** Governance's parameters and every proposal, newest first, each's status by the chain's clock (or `now`, ms). */
+export async function governanceOverview(chain: ChainInfo, now?: number): Promise<GovernanceOverview> {
   const c = governedChain(chain);
   const rpc = solanaRpc(c.rpcUrl);
-  const [governance, proposals] = await Promise.all([readGovernance(rpc, { programId: c.governance.program }), readProposals(rpc, { programId: c.governance.program })]);
-  return { governance, proposals: proposals.map((p) => view(p, governance, Math.floor(now / 1000))) };
+  const [governance, proposals, seconds] = await Promise.all([readGovernance(rpc, { programId: c.governance.program }), readProposals(rpc, { programId: c.governance.program }), secondsNow(rpc, now)]);
+  return { governance, proposals: proposals.map((p) => view(p, governance, seconds)) };
 }
 
 /** The governed parameters as they stand: the escrow's and staking's configurations and governance's own. */
@@ -150,7 +154,7 @@ export async function propose(o: { chain: ChainInfo; wallet: DepositWallet; chan
   const sent = await sendFromWallet(c.rpcUrl, o.wallet, instructions);
   const proposal = await readProposal(rpc, index, { programId: c.governance.program });
   if (!proposal) throw refused(`proposal ${index} is not on chain after its transaction landed`, { index: index.toString() });
-  return { proposal: view(proposal, governance, Math.floor(Date.now() / 1000)), ...sent };
+  return { proposal: view(proposal, governance, await readChainTime(rpc)), ...sent };
 }
 
 /**
@@ -164,7 +168,8 @@ export async function vote(o: { chain: ChainInfo; wallet: DepositWallet; index: 
   const rpc = solanaRpc(c.rpcUrl);
   const [governance, proposal, positions] = await Promise.all([readGovernance(rpc, { programId: c.governance.program }), readProposal(rpc, o.index, { programId: c.governance.program }), stakedPositions(c, owner)]);
   if (!proposal) throw refused(`there is no proposal ${o.index}`, { index: o.index.toString() });
-  const status = proposalStatus(proposal, governance, Math.floor((o.now ?? Date.now()) / 1000));
+  const seconds = await secondsNow(rpc, o.now);
+  const status = proposalStatus(proposal, governance, seconds);
   if (status !== 'voting' && status !== 'appeal') throw refused(`proposal ${o.index} takes no more votes: it is ${status}`, { index: o.index.toString(), status });
   if (proposal.action === 'slash' && proposal.extra === owner) throw refused('a provider may not vote on a slash of its own stake', { index: o.index.toString() });
   const candidates = o.positionId === undefined ? positions : positions.filter((p) => p.id === o.positionId);
@@ -182,7 +187,7 @@ export async function vote(o: { chain: ChainInfo; wallet: DepositWallet; index: 
     votes.push({ id: p.id, weight: p.weight, signature });
   }
   const after = (await readProposal(rpc, o.index, { programId: c.governance.program }))!;
-  return { votes, proposal: view(after, governance, Math.floor((o.now ?? Date.now()) / 1000)) };
+  return { votes, proposal: view(after, governance, seconds) };
 }
 
 /** Executes proposal `index` once it may run (anyone may: the wallet pays the fee). */
@@ -191,7 +196,7 @@ export async function execute(o: { chain: ChainInfo; wallet: DepositWallet; inde
   const rpc = solanaRpc(c.rpcUrl);
   const [governance, proposal] = await Promise.all([readGovernance(rpc, { programId: c.governance.program }), readProposal(rpc, o.index, { programId: c.governance.program })]);
   if (!proposal) throw refused(`there is no proposal ${o.index}`, { index: o.index.toString() });
-  const status = proposalStatus(proposal, governance, Math.floor((o.now ?? Date.now()) / 1000));
+  const status = proposalStatus(proposal, governance, await secondsNow(rpc, o.now));
   if (status !== 'executable') throw refused(`proposal ${o.index} cannot run: it is ${status}`, { index: o.index.toString(), status });
   const executor = o.wallet.publicKey;
   const programs = { governanceProgram: c.governance.program, stakingProgram: c.staking.program };
@@ -201,7 +206,7 @@ export async function execute(o: { chain: ChainInfo; wallet: DepositWallet; inde
       : await executeInstructions({ executor, proposal, ...programs });
   const sent = await sendFromWallet(c.rpcUrl, o.wallet, instructions);
   const after = (await readProposal(rpc, o.index, { programId: c.governance.program }))!;
-  return { proposal: view(after, governance, Math.floor(Date.now() / 1000)), ...sent };
+  return { proposal: view(after, governance, await readChainTime(rpc)), ...sent };
 }
 
 const wire = (v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, wire(x)])) : v);

@@ -175,7 +175,7 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
     buildSettlement: async (b) => {
       const [c, signer] = await Promise.all([configured(), authoritySigner()]);
       const receiptsHash = await sha256(batchReceipts(b.buyer, b.batch, b.payouts));
-      const settle = { config: c, buyer: b.buyer, batch: b.batch, receiptsHash, payouts: b.payouts, programId };
+      const settle = { config: c, buyer: b.buyer, batch: b.batch, receiptsHash, payouts: b.payouts, programId, ...(b.feeBps !== undefined && { feeBps: b.feeBps }) };
       let lookup: LookupTableState | null = null;
       if (tableAddress && !tableFull) {
         const owners = [...new Set(b.payouts.map((p) => p.provider))];

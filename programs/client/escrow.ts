@@ -156,6 +156,8 @@ export async function settleInstructions(o: {
   batch: bigint;
   receiptsHash: Uint8Array;
   payouts: readonly { provider: string; gross: Amount }[];
+  /** The fee the batch was priced at (default: the configuration's as read). */
+  feeBps?: number;
   programId?: string;
   /** Whether each provider's token account is created (idempotently) before the settle: default true. */
   createTokenAccounts?: boolean;
@@ -181,6 +183,7 @@ export async function settleInstructions(o: {
         stakingConfig: key(config.stakingConfig),
         batch: o.batch,
         receiptsHash: o.receiptsHash,
+        feeBps: o.feeBps ?? config.feeBps,
         payouts: o.payouts.map((p) => ({ provider: index.get(p.provider)!, gross: p.gross })),
         providers: tokenAccounts.map(key),
       }),

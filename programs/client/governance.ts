@@ -249,6 +249,18 @@ export async function readMarketParams(rpc: SolanaRpc, market: string, o: { prog
   return owned(info, programId, M) ? decodeMarketParams(address, info!.data) : null;
 }
 
+const CLOCK_SYSVAR = 'SysvarC1ock11111111111111111111111111111111';
+
+/**
+ * The chain's own time (the Clock sysvar's unix timestamp, seconds): what the programs judge votes,
+ * hold-ups and appeal windows by, whatever the local clock says.
+ */
+export async function readChainTime(rpc: SolanaRpc): Promise<number> {
+  const info = (await rpc.getAccountInfo(CLOCK_SYSVAR, 'confirmed')).value;
+  if (!info || info.data.length < 40) throw new Error('the chain has no Clock sysvar to read');
+  return Number(view(info.data).getBigInt64(32, true));
+}
+
 /** Whether a position has voted on a proposal (its vote record exists). */
 export async function hasVoted(rpc: SolanaRpc, proposal: string, position: string, o: { programId?: string } = {}): Promise<boolean> {
   const info = (await rpc.getAccountInfo(await voteRecordAddress(proposal, position, o.programId ?? GOVERNANCE_PROGRAM_ID), 'confirmed')).value;

@@ -58,6 +58,7 @@ export const ESCROW_ERRORS = [
   [6018, 'emptyBatch', 'A batch must pay at least one payout'],
   [6019, 'zeroAmount', 'The amount must be positive'],
   [6020, 'tooManyAccounts', 'The instruction names more accounts than the program reads'],
+  [6021, 'feeChanged', 'The batch was priced at another fee than the configuration charges now'],
 ] as const;
 
 export type EscrowErrorName = (typeof ESCROW_ERRORS)[number][1];

@@ -267,7 +267,8 @@ __attribute__((noinline)) static u64 sum_batch(SolParameters *p, const SolAccoun
 /*
  * A settle's data and fixed accounts (its first `fixed` accounts, ESCROW_IX_SETTLE_ACCOUNTS or more):
  * the payouts' length, the authority's signature, the escrow and its vault, the mint, the programs,
- * the fee accounts the configuration names, and the batch number the escrow expects next.
+ * the fee accounts the configuration names, the batch number the escrow expects next and the fee
+ * the batch was priced at.
  */
 __attribute__((noinline)) static u64 check_settle(SolParameters *p, u64 fixed) {
   if (p->ka_num < fixed || p->data_len < ESCROW_IX_SETTLE_PAYOUTS_AT + 1) return ERR(INVALID_INSTRUCTION);
@@ -286,6 +287,8 @@ __attribute__((noinline)) static u64 check_settle(SolParameters *p, u64 fixed) {
   if (!pubkey_eq(p->ka[ESCROW_IX_SETTLE_STAKING_PROGRAM].key, key_at(config, ESCROW_CONFIG_STAKING_PROGRAM_AT))) return ERR(WRONG_PROGRAM);
   if (!pubkey_eq(p->ka[ESCROW_IX_SETTLE_STAKING_CONFIG].key, key_at(config, ESCROW_CONFIG_STAKING_CONFIG_AT))) return ERR(WRONG_FEE_ACCOUNT);
   if (read_u64(p->data + ESCROW_IX_SETTLE_BATCH_AT) != read_u64(field(escrow, ESCROW_NEXT_BATCH_AT))) return ERR(BATCH_OUT_OF_ORDER);
+  /* Priced at the fee in force: a batch priced before governance changed it is refused, and repriced. */
+  if (read_u16(p->data + ESCROW_IX_SETTLE_FEE_BPS_AT) != read_u16(field(config, ESCROW_CONFIG_FEE_BPS_AT))) return ERR(FEE_CHANGED);
   return SUCCESS;
 }
 

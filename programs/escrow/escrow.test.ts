@@ -118,6 +118,16 @@ describe('escrow program: deposit and settle', () => {
     expect(w.balance(b.vault)).toBe(800n);
   });
 
+  it('refuses a batch priced at another fee than the configuration’s (governance changed it meanwhile), and changes nothing', async () => {
+    const b = await w.buyer(1_000n);
+    const p = await w.wallet();
+    const one = { batch: 0n, payouts: [{ provider: 0, gross: 100n }], providers: [p.ata] };
+    for (const feeBps of [FEE_BPS - 1, FEE_BPS + 1, 0]) await refused(w.send(w.settleIxs(b, { ...one, feeBps }), [w.authority.signer]), 'feeChanged');
+    expect(w.balance(b.vault)).toBe(1_000n);
+    await w.send(w.settleIxs(b, { ...one, feeBps: FEE_BPS }), [w.authority.signer]);
+    expect(w.balance(b.vault)).toBe(900n);
+  });
+
   it('never pays the settlement authority, never more than the escrow holds, and only on the authority’s signature', async () => {
     const b = await w.buyer(1_000n);
     const p = await w.wallet();

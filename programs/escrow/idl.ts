@@ -147,6 +147,7 @@ export function escrowIdl(): RootNode {
           [
             arg('batch', u64(), 'Must equal the escrow’s nextBatch.'),
             arg('receiptsHash', hash(), 'SHA-256 over the batch’s job receipts.'),
+            arg('feeBps', u16(), 'The fee the batch was priced at: refused (feeChanged) unless it is the configuration’s, so that a fee governance changes meanwhile fails the batch instead of paying at a fee the marketplace did not record.'),
             arg(
               'payouts',
               arrayTypeNode(

@@ -88,7 +88,7 @@ export async function escrowWorld(o: Parameters<typeof chainWorld>[0] & { escrow
     );
 
   type Buyer = Awaited<ReturnType<typeof buyer>>;
-  const settleIxs = (b: Buyer, o: { batch: bigint; payouts: { provider: number; gross: bigint }[]; providers: string[]; by?: string; rewardVault?: string }) =>
+  const settleIxs = (b: Buyer, o: { batch: bigint; payouts: { provider: number; gross: bigint }[]; providers: string[]; by?: string; rewardVault?: string; feeBps?: number }) =>
     instructionsOf(
       settle(umi, {
         authority: noop(o.by ?? authority.key),
@@ -100,6 +100,7 @@ export async function escrowWorld(o: Parameters<typeof chainWorld>[0] & { escrow
         stakingConfig: pk(stakingConfig),
         batch: o.batch,
         receiptsHash: new Uint8Array(32).fill(Number(o.batch) + 1),
+        feeBps: o.feeBps ?? FEE_BPS,
         payouts: o.payouts,
         providers: o.providers.map(pk),
       }),

@@ -47,7 +47,7 @@ export const governanceCommands: Record<string, CommandDef> = {
     flags: {},
     positionals: [0, 0],
     run: async (ctx) => {
-      const { governance: g, proposals } = await governanceOverview(await ctx.reader().chain(), ctx.now);
+      const { governance: g, proposals } = await governanceOverview(await ctx.reader().chain());
       ctx.out({ governance: governanceWire(g), proposals: proposals.map(proposalWire) }, () =>
         (proposals.length === 0
           ? 'no proposals yet\n'
@@ -167,7 +167,7 @@ export const governanceCommands: Record<string, CommandDef> = {
       const side = ctx.args.positionals[1];
       if (side !== 'for' && side !== 'against') throw new UsageError('vote for or against?');
       const positionId = str(ctx.args.flags.position) === undefined ? undefined : idArg(str(ctx.args.flags.position)!);
-      const res = await vote({ chain: await ctx.reader().chain(), wallet: await ctx.key(), index: idArg(ctx.args.positionals[0]!), side, ...(positionId !== undefined && { positionId }), now: ctx.now });
+      const res = await vote({ chain: await ctx.reader().chain(), wallet: await ctx.key(), index: idArg(ctx.args.positionals[0]!), side, ...(positionId !== undefined && { positionId }) });
       const p = res.proposal;
       ctx.out({ votes: res.votes.map((v) => ({ id: v.id.toString(), weight: v.weight.toString(), signature: v.signature })), proposal: proposalWire(p) }, () =>
         table(
@@ -184,7 +184,7 @@ export const governanceCommands: Record<string, CommandDef> = {
     flags: {},
     positionals: [1, 1],
     run: async (ctx) => {
-      const res = await execute({ chain: await ctx.reader().chain(), wallet: await ctx.key(), index: idArg(ctx.args.positionals[0]!), now: ctx.now });
+      const res = await execute({ chain: await ctx.reader().chain(), wallet: await ctx.key(), index: idArg(ctx.args.positionals[0]!) });
       ctx.out({ proposal: proposalWire(res.proposal), signature: res.signature, slot: res.slot }, () =>
         keyValues([
           ['executed', `proposal ${res.proposal.index}: ${changeSummary(res.proposal)}`],

@@ -294,7 +294,8 @@ describe('escrow custody', () => {
     }, 'the payouts to be final on chain', 60_000, stack.log);
     for (const [i, a] of agents.entries()) expect(await walletBalance(a.key.publicKey)).toBe(before.providers[i]! + gross - fee);
     expect((await tokenBalance(config.rewardVault)) + (await tokenBalance(config.treasury))).toBe(before.fees + 2n * fee);
-    expect((await buyer.account()).settlement!.paid.fee).toBe((BigInt(before.paid.fee) + 2n * fee).toString());
+    const after = (await buyer.account()).settlement!;
+    expect(after.paid.fee, JSON.stringify({ before: before.paid, after })).toBe((BigInt(before.paid.fee) + 2n * fee).toString());
   }, 120_000);
 
   it('pays a withdrawal from the escrow at once when the marketplace co-signs and the buyer sends it; an unsent one is refunded', async () => {

@@ -134,7 +134,7 @@ export interface EscrowCustody {
    * batchReceipts); sends nothing of it. Encoded through the lookup table, it first creates the
    * providers' missing token accounts and adds to the table what it lacks (transactions of their own).
    */
-  buildSettlement(b: { buyer: string; batch: bigint; payouts: readonly QueuedPayout[] }): Promise<SignedTransaction>;
+  buildSettlement(b: { buyer: string; batch: bigint; payouts: readonly QueuedPayout[]; feeBps?: number }): Promise<SignedTransaction>;
   send(transaction: string): Promise<void>;
   observe(signatures: string[]): Promise<Observation[]>;
   /**

@@ -128,6 +128,8 @@ export type SettlementEvent = PayoutsQueued | BatchOpened | BatchSigned | BatchS
 export interface OpenBatchState {
   batch: bigint;
   payouts: QueuedPayout[];
+  /** The fee the batch was priced at (BatchOpened.feeBps), which its settle states. */
+  feeBps?: number;
   openedAt: number;
   attempts: Attempt[];
 }
@@ -214,7 +216,7 @@ export type SettlementAction =
   | { type: 'idle' }
   | { type: 'sync'; buyer: string }
   | { type: 'open' }
-  | { type: 'sign'; buyer: string; batch: bigint; payouts: QueuedPayout[] }
+  | { type: 'sign'; buyer: string; batch: bigint; payouts: QueuedPayout[]; feeBps?: number }
   | { type: 'send'; signature: string; transaction: string }
   | { type: 'wait'; until: number; signatures: string[] };
 
@@ -223,7 +225,7 @@ export function nextAction(s: SettlementState, now: number): SettlementAction {
   if (s.buyer === null) return { type: 'idle' };
   if (s.open) {
     const step = attemptStep(s.open.attempts, now);
-    return step.type === 'sign' ? { type: 'sign', buyer: s.buyer, batch: s.open.batch, payouts: s.open.payouts } : step;
+    return step.type === 'sign' ? { type: 'sign', buyer: s.buyer, batch: s.open.batch, payouts: s.open.payouts, ...(s.open.feeBps !== undefined && { feeBps: s.open.feeBps }) } : step;
   }
   if (s.queue.length === 0) return { type: 'idle' };
   if (now < s.retryAt) return { type: 'wait', until: s.retryAt, signatures: [] };
@@ -350,7 +352,7 @@ export function evolve(s: SettlementState, e: SettlementEvent): SettlementState 
       return s;
     case 'BatchOpened':
       s.queue.splice(0, e.payouts.length);
-      s.open = { batch: e.batch, payouts: e.payouts, openedAt: e.at, attempts: [] };
+      s.open = { batch: e.batch, payouts: e.payouts, ...(e.feeBps !== undefined && { feeBps: e.feeBps }), openedAt: e.at, attempts: [] };
       return s;
     case 'BatchSigned':
       s.open?.attempts.push(newAttempt(e, e.at));

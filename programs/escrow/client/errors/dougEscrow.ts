@@ -304,6 +304,22 @@ export class TooManyAccountsError extends ProgramError {
 codeToErrorMap.set(0x1784, TooManyAccountsError);
 nameToErrorMap.set('TooManyAccounts', TooManyAccountsError);
 
+export class FeeChangedError extends ProgramError {
+  override readonly name: string = 'FeeChanged';
+
+  readonly code: number = 0x1785; // 6021
+
+  constructor(program: Program, cause?: Error) {
+    super(
+      'The batch was priced at another fee than the configuration charges now',
+      program,
+      cause
+    );
+  }
+}
+codeToErrorMap.set(0x1785, FeeChangedError);
+nameToErrorMap.set('FeeChanged', FeeChangedError);
+
 /**
  * Attempts to resolve a custom program error from the provided error code.
  * @category Errors

@@ -21,6 +21,7 @@ import {
   bytes,
   mapSerializer,
   struct,
+  u16,
   u64,
   u8,
 } from '@metaplex-foundation/umi/serializers';
@@ -52,6 +53,8 @@ export type SettleInstructionData = {
   batch: bigint;
   /** SHA-256 over the batch’s job receipts. */
   receiptsHash: Uint8Array;
+  /** The fee the batch was priced at: refused (feeChanged) unless it is the configuration’s, so that a fee governance changes meanwhile fails the batch instead of paying at a fee the marketplace did not record. */
+  feeBps: number;
   payouts: Array<{
     /** Index of the provider’s token account among the remaining accounts. */
     provider: number;
@@ -65,6 +68,8 @@ export type SettleInstructionDataArgs = {
   batch: number | bigint;
   /** SHA-256 over the batch’s job receipts. */
   receiptsHash: Uint8Array;
+  /** The fee the batch was priced at: refused (feeChanged) unless it is the configuration’s, so that a fee governance changes meanwhile fails the batch instead of paying at a fee the marketplace did not record. */
+  feeBps: number;
   payouts: Array<{
     /** Index of the provider’s token account among the remaining accounts. */
     provider: number;
@@ -83,6 +88,7 @@ export function getSettleInstructionDataSerializer(): Serializer<
         ['discriminator', u8()],
         ['batch', u64()],
         ['receiptsHash', bytes({ size: 32 })],
+        ['feeBps', u16()],
         [
           'payouts',
           array(
