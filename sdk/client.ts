@@ -82,6 +82,8 @@ export const CLIENT_ERRORS = {
   STAKING_UNAVAILABLE: 'CLIENT__STAKING_UNAVAILABLE',
   /** A staking action that cannot be taken now (no such position, still locked, nothing to claim). */
   STAKING_REFUSED: 'CLIENT__STAKING_REFUSED',
+  /** One of the marketplace's programs refused the transaction on chain: its error, in words. */
+  PROGRAM_REFUSED: 'CLIENT__PROGRAM_REFUSED',
 } as const;
 
 export interface PageParams {

@@ -8,6 +8,7 @@ import { escrowAddresses } from '../programs/client/program-addresses.ts';
 import { depositInstructions, sendAndFinalize, waitFinalized } from '../programs/client/mint.ts';
 import { fromBase64, solanaRpc, toBase64 } from '../programs/client/rpc.ts';
 import { readCompactU16 } from '../programs/client/compact-u16.ts';
+import { programRefusal } from '../programs/client/program-errors.ts';
 import { addSignature, compileLegacyMessage, PACKET_DATA_SIZE, serializeTransaction, signerFromSecretKey, type Instruction, type TransactionSigner } from '../programs/client/tx.ts';
 import { CLIENT_ERRORS, DougApiError, type DougClient, type FaucetResponse } from './client.ts';
 
@@ -93,8 +94,20 @@ async function sendThroughWallet(rpcUrl: string, wallet: TransactionWallet, inst
  * for the whole transaction), sends them to `rpcUrl` and waits until they are finalized.
  */
 export async function sendFromWallet(rpcUrl: string, wallet: DepositWallet, instructions: Instruction[]): Promise<{ signature: string; slot: number }> {
-  if (isTransactionWallet(wallet)) return sendThroughWallet(rpcUrl, wallet, instructions);
-  return sendAndFinalize(solanaRpc(rpcUrl), { instructions, signers: [await transactionSigner(wallet)] });
+  try {
+    if (isTransactionWallet(wallet)) return await sendThroughWallet(rpcUrl, wallet, instructions);
+    return await sendAndFinalize(solanaRpc(rpcUrl), { instructions, signers: [await transactionSigner(wallet)] });
+  } catch (e) {
+    // One of our programs refused: say why in its own words, not as a hex code.
+    const refusal = e instanceof Error ? programRefusal(e.message, instructions) : null;
+    if (!refusal) throw e;
+    throw new DougApiError({
+      status: 0,
+      code: CLIENT_ERRORS.PROGRAM_REFUSED,
+      message: `the ${refusal.programName} program refused the transaction: ${refusal.sentence} (${refusal.code} ${refusal.error})`,
+      context: { program: refusal.program, code: refusal.code, error: refusal.error },
+    });
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { MARKET_ID, type ChainInfo, type GovernanceInfo, type StakingInfo } from '../durable-objects/contracts/api.ts';
+import { formatDoug } from '../durable-objects/domain/money.ts';
 import { PARAM_BOUNDS } from '../durable-objects/domain/params.ts';
 import { ESCROW_BOUNDS } from '../programs/escrow/constants.ts';
 import { STAKING_CONSTANTS } from '../programs/staking/constants.ts';
@@ -53,6 +54,8 @@ export interface ProposalView extends ProposalReading {
 export interface GovernanceOverview {
   governance: GovernanceReading;
   proposals: ProposalView[];
+  /** The time the statuses were judged at: the chain's clock, unix seconds. */
+  nowSeconds: number;
 }
 
 const view = (p: ProposalReading, g: GovernanceReading, nowSeconds: number): ProposalView => ({
@@ -69,7 +72,7 @@ export async function governanceOverview(chain: ChainInfo, now?: number): Promis
   const c = governedChain(chain);
   const rpc = solanaRpc(c.rpcUrl);
   const [governance, proposals, seconds] = await Promise.all([readGovernance(rpc, { programId: c.governance.program }), readProposals(rpc, { programId: c.governance.program }), secondsNow(rpc, now)]);
-  return { governance, proposals: proposals.map((p) => view(p, governance, seconds)) };
+  return { governance, proposals: proposals.map((p) => view(p, governance, seconds)), nowSeconds: seconds };
 }
 
 /** The governed parameters as they stand: the escrow's and staking's configurations and governance's own. */
@@ -207,6 +210,23 @@ export async function execute(o: { chain: ChainInfo; wallet: DepositWallet; inde
   const sent = await sendFromWallet(c.rpcUrl, o.wallet, instructions);
   const after = (await readProposal(rpc, o.index, { programId: c.governance.program }))!;
   return { proposal: view(after, governance, await readChainTime(rpc)), ...sent };
+}
+
+/** One line saying what a proposal changes. */
+export function describeChange(p: Pick<ProposalView, 'change' | 'target'>): string {
+  const c = p.change;
+  switch (c.action) {
+    case 'updateEscrow':
+      return `escrow: fee ${c.escrow.feeBps} bps, stakers' share ${c.escrow.stakersShareBps} bps, timelock ${c.escrow.withdrawTimelockSeconds} s`;
+    case 'updateStaking':
+      return `staking: provider minimum ${formatDoug(c.staking.minProviderStake)} DOUG, cooldown ${c.staking.cooldownSeconds} s, slash ≤ ${c.staking.maxSlashBpsPerEvent} bps/event, ${c.staking.maxSlashBpsPerEpoch} bps/epoch`;
+    case 'setMarket':
+      return `market ${c.market}: ${MARKET_PARAM_FIELDS.map((f) => `${f} ${c.values[f]}`).join(', ')}`;
+    case 'updateGovernance':
+      return `governance: quorum ${c.governance.quorumBps} bps, veto ${c.governance.vetoBps} bps, threshold ${formatDoug(c.governance.proposalThreshold)}, voting ${c.governance.votingSeconds} s, hold-up ${c.governance.holdUpSeconds} s, appeal ${c.governance.appealSeconds} s`;
+    case 'slash':
+      return `slash ${formatDoug(c.amount)} DOUG of position ${p.target}`;
+  }
 }
 
 const wire = (v: unknown): unknown => (typeof v === 'bigint' ? v.toString() : v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, wire(x)])) : v);

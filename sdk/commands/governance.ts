@@ -3,7 +3,7 @@ import { MARKET_PARAM_FIELDS, type MarketParamField } from '../../programs/gover
 import { readMarketParams, type MarketValues, type ProposalChange } from '../../programs/client/governance.ts';
 import { solanaRpc } from '../../programs/client/rpc.ts';
 import { doug, dougArg, intArg, keyValues, table, time, UsageError } from '../format.ts';
-import { execute, governanceOverview, governanceWire, governedParameters, proposalWire, propose, vote, type ProposalView } from '../governance.ts';
+import { describeChange, execute, governanceOverview, governanceWire, governedParameters, proposalWire, propose, vote } from '../governance.ts';
 import { type CommandDef, str } from './context.ts';
 
 /** Governance: proposals of the governance program, voted with the key file's staking positions. */
@@ -12,23 +12,6 @@ const idArg = (value: string) => BigInt(intArg('ID', value, 0));
 const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const MARKET_FLAGS = Object.fromEntries(MARKET_PARAM_FIELDS.map((f) => [kebab(f), 'string' as const]));
 const TARGETS = ['escrow', 'staking', 'market', 'governance'] as const;
-
-/** One line saying what a proposal changes. */
-export function changeSummary(p: Pick<ProposalView, 'change' | 'target'>): string {
-  const c = p.change;
-  switch (c.action) {
-    case 'updateEscrow':
-      return `escrow: fee ${c.escrow.feeBps} bps, stakers' share ${c.escrow.stakersShareBps} bps, timelock ${c.escrow.withdrawTimelockSeconds} s`;
-    case 'updateStaking':
-      return `staking: provider minimum ${doug(c.staking.minProviderStake)} DOUG, cooldown ${c.staking.cooldownSeconds} s, slash ≤ ${c.staking.maxSlashBpsPerEvent} bps/event, ${c.staking.maxSlashBpsPerEpoch} bps/epoch`;
-    case 'setMarket':
-      return `market ${c.market}: ${MARKET_PARAM_FIELDS.map((f) => `${f} ${c.values[f]}`).join(', ')}`;
-    case 'updateGovernance':
-      return `governance: quorum ${c.governance.quorumBps} bps, veto ${c.governance.vetoBps} bps, threshold ${doug(c.governance.proposalThreshold)}, voting ${c.governance.votingSeconds} s, hold-up ${c.governance.holdUpSeconds} s, appeal ${c.governance.appealSeconds} s`;
-    case 'slash':
-      return `slash ${doug(c.amount)} DOUG of position ${p.target}`;
-  }
-}
 
 const flagBig = (flags: Record<string, unknown>, name: string, fallback: bigint, dougUnits = false): bigint => {
   const v = str(flags[name] as string | undefined);
@@ -55,7 +38,7 @@ export const governanceCommands: Record<string, CommandDef> = {
               ['id', 'change', 'for', 'against', 'needs', 'status', 'until'],
               proposals.map((p) => [
                 p.index.toString(),
-                changeSummary(p),
+                describeChange(p),
                 doug(p.forWeight),
                 doug(p.againstWeight),
                 `${doug(p.needed)} ${p.action === 'slash' ? 'against' : 'for'}`,
@@ -148,7 +131,7 @@ export const governanceCommands: Record<string, CommandDef> = {
       ctx.out({ proposal: proposalWire(p), signature: res.signature, slot: res.slot }, () =>
         keyValues([
           ['proposal', p.index.toString()],
-          ['change', changeSummary(p)],
+          ['change', describeChange(p)],
           ['voting ends', time(p.votingEndsAt * 1000)],
           ['runs from', time(p.executableAt * 1000)],
           ['signature', res.signature],
@@ -187,7 +170,7 @@ export const governanceCommands: Record<string, CommandDef> = {
       const res = await execute({ chain: await ctx.reader().chain(), wallet: await ctx.key(), index: idArg(ctx.args.positionals[0]!) });
       ctx.out({ proposal: proposalWire(res.proposal), signature: res.signature, slot: res.slot }, () =>
         keyValues([
-          ['executed', `proposal ${res.proposal.index}: ${changeSummary(res.proposal)}`],
+          ['executed', `proposal ${res.proposal.index}: ${describeChange(res.proposal)}`],
           ['signature', res.signature],
         ]),
       );

@@ -15,6 +15,7 @@ import { loadKeypair } from '../../sdk/keyfile.ts';
 import { associatedTokenAddress } from '../../programs/client/address.ts';
 import { airdropUpTo, faucetMint, sendAndFinalize } from '../../programs/client/mint.ts';
 import { stakingOverview } from '../../sdk/staking.ts';
+import { governanceOverview } from '../../sdk/governance.ts';
 import { distributeInstructions } from '../../programs/client/staking.ts';
 import { solanaRpc } from '../../programs/client/rpc.ts';
 import { signerFromSecretKey } from '../../programs/client/tx.ts';
@@ -96,6 +97,23 @@ async function tokenBalanceOnChain(owner: string): Promise<bigint> {
   const body = (await res.json()) as { result?: { value: { amount: string } }; error?: { message: string } };
   if (!body.result) throw new Error(`getTokenAccountBalance: ${body.error?.message ?? res.status}`);
   return BigInt(body.result.value.amount);
+}
+
+/** Moves the local chain's clock `seconds` ahead (its doug_timeTravel), so that a vote or a hold-up can end. */
+async function timeTravel(seconds: number): Promise<void> {
+  const res = await fetch((await api.chain()).rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'doug_timeTravel', params: [seconds] }) });
+  const body = (await res.json()) as { result?: number; error?: { message: string } };
+  if (body.result === undefined) throw new Error(`doug_timeTravel: ${body.error?.message ?? res.status}`);
+}
+
+/** Stakes `amount` DOUG without a lock from the Stake page's form (the wallet connected on `page`), then lets a second pass on chain. */
+async function stakeFromPage(page: Page, amount: string): Promise<void> {
+  await page.goto('/stake');
+  await page.getByTestId('stake-amount').fill(amount);
+  await page.getByTestId('stake-lock').fill('0');
+  await page.getByTestId('stake-submit').click();
+  await page.getByTestId('stake-done').waitFor({ timeout: 30_000 });
+  await timeTravel(1); // the position's weight stands before any proposal opens
 }
 
 /** The wire inputs of the test model: one float32 tensor `x` of shape [1, 16]. */
@@ -691,6 +709,86 @@ describe('the portal in a real browser', () => {
     expect(refused).toBeInstanceOf(DougApiError);
     expect((refused as DougApiError).code).toBe('AUTH__KEY_REVOKED');
     await w.shot('disconnected');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('proposes a fee change, votes for it and executes it after the hold-up with the development wallet, on a desktop and a phone', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await page.goto('/governance');
+    const account = await connectDevWallet(page);
+    const chain = stack.chain()!;
+    const rpc = solanaRpc(chain.rpcUrl);
+    const mintAuthority = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'))).secretKey);
+    await airdropUpTo(rpc, account, 1_000_000_000);
+    await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 5n * UNITS_PER_DOUG });
+    await stakeFromPage(page, '3');
+    await page.goto('/governance');
+    await expect.poll(() => page.getByTestId('in-force-fee').innerText(), { timeout: 15_000 }).toBe('250 bps');
+    // The form starts from the values in force and refuses what could never run.
+    expect(await page.getByTestId('proposal-feeBps').inputValue()).toBe('250');
+    await page.getByTestId('proposal-feeBps').fill('2001');
+    await expect.poll(() => page.getByTestId('proposal-error').innerText()).toContain('feeBps must be 0 to 2000');
+    await page.getByTestId('proposal-feeBps').fill('300');
+    await page.getByTestId('proposal-submit').click();
+    await page.getByTestId('proposal-done').waitFor({ timeout: 30_000 });
+    const card = page.locator('li[data-proposal]').first();
+    const index = await card.getAttribute('data-proposal');
+    await expect.poll(() => card.getAttribute('data-status')).toBe('voting');
+    expect(await card.getByTestId('proposal-change').innerText()).toContain('fee 300 bps');
+    await card.getByTestId('vote-for').click();
+    await card.getByTestId('proposal-voted').waitFor({ timeout: 30_000 });
+    await expect.poll(() => card.getByTestId('proposal-for').innerText(), { timeout: 15_000 }).toBe('3');
+    await w.shot('governance-voting');
+    // Voting and the hold-up end (the chain's clock): anyone may execute it.
+    const overview = await governanceOverview(await api.chain());
+    await timeTravel(Number(overview.governance.votingSeconds + overview.governance.holdUpSeconds) + 1);
+    await page.reload();
+    const ready = page.locator(`li[data-proposal="${index}"]`);
+    await expect.poll(() => ready.getAttribute('data-status'), { timeout: 15_000 }).toBe('executable');
+    await ready.getByTestId('execute').click();
+    await expect.poll(() => page.getByTestId('in-force-fee').innerText(), { timeout: 30_000 }).toBe('300 bps');
+    await expect.poll(() => page.locator(`[data-testid="past-proposals"] tr[data-proposal="${index}"]`).getAttribute('data-status')).toBe('executed');
+    await w.shot('governance-executed');
+    await page.setViewportSize(PHONE);
+    await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+    await w.shot('phone-governance');
+    expect(w.problems()).toEqual([]);
+    await w.close();
+  });
+
+  it('proposes a market’s parameters and votes against from a Wallet Standard wallet, one transaction prompt each; a refused vote is said in words', async () => {
+    const w = await openPage(browser, stack.url);
+    const { page } = w;
+    await w.context.addInitScript(installTestWallet);
+    await page.goto('/governance');
+    await page.getByRole('button', { name: 'Connect wallet' }).click();
+    await page.locator('[data-wallet="standard:Test Wallet"]').click();
+    await page.getByTestId('wallet-key').waitFor();
+    const { publicKey: account } = await testWallet(page);
+    const chain = stack.chain()!;
+    const rpc = solanaRpc(chain.rpcUrl);
+    const mintAuthority = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'))).secretKey);
+    await airdropUpTo(rpc, account, 1_000_000_000);
+    await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 2n * UNITS_PER_DOUG });
+    await stakeFromPage(page, '1');
+    await page.goto('/governance');
+    const before = await testWallet(page);
+    await page.getByTestId('proposal-target').selectOption('market');
+    await page.getByTestId('proposal-market').fill('cpu');
+    await page.getByTestId('proposal-market').dispatchEvent('change');
+    await page.getByTestId('proposal-leaseMs').fill('20000');
+    await page.getByTestId('proposal-submit').click();
+    await page.getByTestId('proposal-done').waitFor({ timeout: 30_000 });
+    expect(await testWallet(page)).toMatchObject({ signs: before.signs, transactionSigns: before.transactionSigns + 1 });
+    const card = page.locator('li[data-proposal]').filter({ hasText: 'market cpu' }).first();
+    expect(await card.getByTestId('proposal-change').innerText()).toContain('leaseMs 20000');
+    await card.getByTestId('vote-against').click();
+    await card.getByTestId('proposal-voted').waitFor({ timeout: 30_000 });
+    await expect.poll(() => card.getByTestId('proposal-against').innerText(), { timeout: 15_000 }).toBe('1');
+    expect(await testWallet(page)).toMatchObject({ signs: before.signs, transactionSigns: before.transactionSigns + 2 });
+    await w.shot('wallet-standard-governance');
     expect(w.problems()).toEqual([]);
     await w.close();
   });
