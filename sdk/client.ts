@@ -82,6 +82,10 @@ export const CLIENT_ERRORS = {
   STAKING_UNAVAILABLE: 'CLIENT__STAKING_UNAVAILABLE',
   /** A staking action that cannot be taken now (no such position, still locked, nothing to claim). */
   STAKING_REFUSED: 'CLIENT__STAKING_REFUSED',
+  /** The marketplace names no governance program (its configurations are not administered by one). */
+  GOVERNANCE_UNAVAILABLE: 'CLIENT__GOVERNANCE_UNAVAILABLE',
+  /** A governance action that cannot be taken now (no such proposal, voting over, no position that may vote). */
+  GOVERNANCE_REFUSED: 'CLIENT__GOVERNANCE_REFUSED',
   /** One of the marketplace's programs refused the transaction on chain: its error, in words. */
   PROGRAM_REFUSED: 'CLIENT__PROGRAM_REFUSED',
 } as const;

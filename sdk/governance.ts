@@ -36,12 +36,12 @@ type GovernedChain = ChainInfo & { staking: StakingInfo; governance: GovernanceI
 
 function governedChain(chain: ChainInfo): GovernedChain {
   if (!chain.staking || !chain.governance)
-    throw new DougApiError({ status: 0, code: CLIENT_ERRORS.STAKING_UNAVAILABLE, message: 'this marketplace runs no governance program (GET /v1/chain names none: its escrow configuration is not administered by governance)', context: {} });
+    throw new DougApiError({ status: 0, code: CLIENT_ERRORS.GOVERNANCE_UNAVAILABLE, message: 'this marketplace runs no governance program (GET /v1/chain names none: its escrow configuration is not administered by governance)', context: {} });
   return chain as GovernedChain;
 }
 
 function refused(message: string, context: Record<string, unknown>): DougApiError {
-  return new DougApiError({ status: 0, code: CLIENT_ERRORS.STAKING_REFUSED, message, context });
+  return new DougApiError({ status: 0, code: CLIENT_ERRORS.GOVERNANCE_REFUSED, message, context });
 }
 
 /** A proposal with where it stands now and what it takes. */

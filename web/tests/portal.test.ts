@@ -106,14 +106,26 @@ async function timeTravel(seconds: number): Promise<void> {
   if (body.result === undefined) throw new Error(`doug_timeTravel: ${body.error?.message ?? res.status}`);
 }
 
-/** Stakes `amount` DOUG without a lock from the Stake page's form (the wallet connected on `page`), then lets a second pass on chain. */
+/** Goes to one of the portal's pages by its link in the header (a Wallet Standard wallet stays connected; a reload would ask to reconnect it). */
+async function navigate(page: Page, label: string): Promise<void> {
+  await page.getByRole('navigation').getByRole('link', { name: label, exact: true }).first().click();
+}
+
+/**
+ * Stakes `amount` DOUG without a lock from the Stake page's form (the wallet connected on `page`),
+ * then lets a second pass on chain, and comes back to the Govern page.
+ */
 async function stakeFromPage(page: Page, amount: string): Promise<void> {
-  await page.goto('/stake');
+  await navigate(page, 'Stake');
+  await expect.poll(() => page.getByTestId('stake-wallet-balance').innerText(), { timeout: 15_000 }).toMatch(/DOUG$/);
   await page.getByTestId('stake-amount').fill(amount);
   await page.getByTestId('stake-lock').fill('0');
   await page.getByTestId('stake-submit').click();
-  await page.getByTestId('stake-done').waitFor({ timeout: 30_000 });
+  await page.locator('[data-testid="stake-done"], [data-testid="stake-error"]').first().waitFor({ timeout: 30_000 });
+  const refused = page.getByTestId('stake-error');
+  if ((await refused.count()) > 0) throw new Error(`staking ${amount} DOUG from the page was refused: ${(await refused.first().innerText()).replace(/\s+/g, ' ')}`);
   await timeTravel(1); // the position's weight stands before any proposal opens
+  await navigate(page, 'Govern');
 }
 
 /** The wire inputs of the test model: one float32 tensor `x` of shape [1, 16]. */
@@ -724,7 +736,6 @@ describe('the portal in a real browser', () => {
     await airdropUpTo(rpc, account, 1_000_000_000);
     await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 5n * UNITS_PER_DOUG });
     await stakeFromPage(page, '3');
-    await page.goto('/governance');
     await expect.poll(() => page.getByTestId('in-force-fee').innerText(), { timeout: 15_000 }).toBe('250 bps');
     // The form starts from the values in force and refuses what could never run.
     expect(await page.getByTestId('proposal-feeBps').inputValue()).toBe('250');
@@ -773,11 +784,11 @@ describe('the portal in a real browser', () => {
     await airdropUpTo(rpc, account, 1_000_000_000);
     await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 2n * UNITS_PER_DOUG });
     await stakeFromPage(page, '1');
-    await page.goto('/governance');
     const before = await testWallet(page);
     await page.getByTestId('proposal-target').selectOption('market');
     await page.getByTestId('proposal-market').fill('cpu');
-    await page.getByTestId('proposal-market').dispatchEvent('change');
+    await page.getByTestId('proposal-market').press('Tab');
+    await expect.poll(() => page.getByTestId('proposal-market').getAttribute('data-loaded')).toBe('cpu');
     await page.getByTestId('proposal-leaseMs').fill('20000');
     await page.getByTestId('proposal-submit').click();
     await page.getByTestId('proposal-done').waitFor({ timeout: 30_000 });
@@ -788,6 +799,13 @@ describe('the portal in a real browser', () => {
     await card.getByTestId('proposal-voted').waitFor({ timeout: 30_000 });
     await expect.poll(() => card.getByTestId('proposal-against').innerText(), { timeout: 15_000 }).toBe('1');
     expect(await testWallet(page)).toMatchObject({ signs: before.signs, transactionSigns: before.transactionSigns + 2 });
+    // Again, once the page has forgotten the vote: refused before the wallet is asked, in words.
+    await navigate(page, 'Stake');
+    await navigate(page, 'Govern');
+    const again = page.locator('li[data-proposal]').filter({ hasText: 'market cpu' }).first();
+    await again.getByTestId('vote-against').click();
+    await expect.poll(() => again.innerText(), { timeout: 15_000 }).toContain('a position votes once');
+    expect(await testWallet(page)).toMatchObject({ transactionSigns: before.transactionSigns + 2 });
     await w.shot('wallet-standard-governance');
     expect(w.problems()).toEqual([]);
     await w.close();
