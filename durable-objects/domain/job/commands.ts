@@ -122,6 +122,28 @@ export interface CancelJob {
   type: 'CancelJob';
 }
 
+/** What became of the slash of a rejected replica's provider: a system actor (the job's slash driver) records each step. */
+export interface RecordSlash {
+  type: 'RecordSlash';
+  replica: number;
+  outcome: SlashOutcome;
+  /** The governance proposal (proposed, executed, vetoed). */
+  proposal?: number;
+  /** Base units proposed (proposed). */
+  amount?: Amount;
+  /** Unix ms, by the chain's clock, from which the slash may run (proposed). */
+  executableAt?: number;
+  /** Why nothing was slashed (skipped, refused). */
+  reason?: string;
+}
+
+/**
+ * A slash's course: proposed on chain by the verifier, then executed after the appeal window or
+ * vetoed by stakers; skipped when the provider has nothing staked to slash; refused when the chain
+ * would not take it (a bound, an account gone).
+ */
+export type SlashOutcome = 'proposed' | 'executed' | 'vetoed' | 'skipped' | 'refused';
+
 export type JobCommand =
   | CreateJob
   | StartLease
@@ -136,4 +158,5 @@ export type JobCommand =
   | CloseChallengeWindow
   | Tick
   | ChallengeResult
-  | CancelJob;
+  | CancelJob
+  | RecordSlash;

@@ -23,4 +23,8 @@ export const JOB_ERRORS = defineErrors({
   JOB__CHALLENGE_WINDOW_CLOSED: 'the challenge window closed at {until}',
   JOB__CHALLENGE_HOLD_INVALID: 'a challenge needs its own hold, not {holdId}',
   JOB__CANCEL_AFTER_RESULT: 'job {jobId} has results and can no longer be cancelled',
+  JOB__NOT_SYSTEM: '{actor} may not {action}: only the marketplace itself does',
+  JOB__SLASH_NOT_FOUND: 'replica {replica} of job {jobId} was not rejected: there is no slash to record',
+  JOB__SLASH_TRANSITION: 'the slash of replica {replica} is {from}; it cannot become {to}',
+  JOB__SLASH_INVALID: '{field} is invalid: {problem}',
 });

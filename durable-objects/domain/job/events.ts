@@ -1,5 +1,5 @@
 import type { Amount } from '../money.ts';
-import type { Fill, JobParams, JobSpec } from './commands.ts';
+import type { Fill, JobParams, JobSpec, SlashOutcome } from './commands.ts';
 import type { Requirement } from '../market/commands.ts';
 import type { RunFailure } from './failure.ts';
 
@@ -120,6 +120,18 @@ export interface ReplicaRejected {
   provider: string;
 }
 
+/** A step of the slash of a rejected replica's provider (RecordSlash). */
+export interface SlashRecorded {
+  type: 'SlashRecorded';
+  replica: number;
+  provider: string;
+  outcome: SlashOutcome;
+  proposal: number | null;
+  amount: Amount | null;
+  executableAt: number | null;
+  reason: string | null;
+}
+
 /** A single-replica result awaits the buyer's challenge until `until`. */
 export interface ChallengeWindowOpened {
   type: 'ChallengeWindowOpened';
@@ -193,6 +205,7 @@ export type JobEvent =
   | TieBreakerRequested
   | ResultVerified
   | ReplicaRejected
+  | SlashRecorded
   | ChallengeWindowOpened
   | ChallengeRaised
   | JobSettled

@@ -44,6 +44,7 @@ export const jobDecider: Decider<JobCommand, JobEvent, JobState> = {
     TieBreakerRequested: 1,
     ResultVerified: 1,
     ReplicaRejected: 1,
+    SlashRecorded: 1,
     ChallengeWindowOpened: 1,
     ChallengeRaised: 1,
     JobSettled: 1,

@@ -887,3 +887,59 @@ describe("a failed run's message", () => {
     expect(normalizeFailureMessage('x'.repeat(9_000))).toHaveLength(FAILURE_MESSAGE_MAX);
   });
 });
+
+describe('the slash of a rejected replica’s provider', () => {
+  const tieBreaker: JobEvent[] = [
+    { type: 'TieBreakerRequested', replica: 2, ceiling: 9_000n, excludeProviders: ['p0', 'p1'], expiresAt: NOW + PARAMS.replicaBidTtlMs },
+    { type: 'ReplicaReassigned', replica: 2, askId: 'ask-2', provider: 'p2', price: 8_000n, startBy: NOW + PARAMS.leaseMs },
+    granted(2),
+  ];
+  /** A settled job whose replica 0 (p0) lost to the tie-breaker. */
+  const rejected = (): JobEvent[] => {
+    const before = [created(2), granted(0), granted(1), submitted(0, 'bad'), submitted(1, 'good'), ...tieBreaker];
+    return [...before, ...given(before).when(submit(2, 'good'), as('p2')).events()];
+  };
+  const system = as('system:slash');
+  const proposed = { type: 'RecordSlash', replica: 0, outcome: 'proposed', proposal: 4, amount: 500n, executableAt: NOW + 9_000 } as const;
+
+  it('is pending from the rejection, shown in the view, and taken after settlement', () => {
+    const state = given(rejected()).state;
+    expect(state.status).toBe('settled');
+    expect(jobView(state)!.slashes).toEqual([{ replica: 0, provider: 'p0', outcome: 'pending', proposal: null, amount: null, executableAt: null, reason: null }]);
+    expect(given(rejected()).when(proposed, system).events()).toEqual([{ type: 'SlashRecorded', replica: 0, provider: 'p0', outcome: 'proposed', proposal: 4, amount: 500n, executableAt: NOW + 9_000, reason: null }]);
+  });
+
+  it('follows proposed by executed or vetoed, keeping the proposal and amount; a repeat changes nothing', () => {
+    const after = [...rejected(), ...given(rejected()).when(proposed, system).events()];
+    expect(given(after).when({ type: 'RecordSlash', replica: 0, outcome: 'executed' }, system).events()).toEqual([
+      { type: 'SlashRecorded', replica: 0, provider: 'p0', outcome: 'executed', proposal: 4, amount: 500n, executableAt: NOW + 9_000, reason: null },
+    ]);
+    expect(given(after).when({ type: 'RecordSlash', replica: 0, outcome: 'vetoed' }, system).events()[0]).toMatchObject({ outcome: 'vetoed', proposal: 4 });
+    expect(given(after).when(proposed, system).events()).toEqual([]);
+    const executed = [...after, ...given(after).when({ type: 'RecordSlash', replica: 0, outcome: 'executed' }, system).events()];
+    expect(jobView(given(executed).state)!.slashes[0]).toMatchObject({ outcome: 'executed', amount: 500n });
+    expect(given(executed).when({ type: 'RecordSlash', replica: 0, outcome: 'vetoed' }, system).rejection().code).toBe('JOB__SLASH_TRANSITION');
+  });
+
+  it('is skipped, with the reason, when there is nothing to slash', () => {
+    expect(given(rejected()).when({ type: 'RecordSlash', replica: 0, outcome: 'skipped', reason: 'p0 has no stake' }, system).events()[0]).toMatchObject({ outcome: 'skipped', reason: 'p0 has no stake', proposal: null });
+  });
+
+  it('is refused to anyone but the marketplace, for a replica not rejected, out of order, or malformed', () => {
+    expect(given(rejected()).when(proposed, as('p1')).rejection().code).toBe('JOB__NOT_SYSTEM');
+    expect(given(rejected()).when({ ...proposed, replica: 1 }, system).rejection().code).toBe('JOB__SLASH_NOT_FOUND');
+    expect(given(rejected()).when({ type: 'RecordSlash', replica: 0, outcome: 'executed', proposal: 4 }, system).rejection().code).toBe('JOB__SLASH_TRANSITION');
+    for (const [bad, field] of [
+      [{ ...proposed, amount: 0n }, 'amount'],
+      [{ ...proposed, amount: undefined }, 'amount'],
+      [{ ...proposed, proposal: -1 }, 'proposal'],
+      [{ ...proposed, executableAt: undefined }, 'executableAt'],
+      [{ type: 'RecordSlash', replica: 0, outcome: 'skipped' }, 'reason'],
+      [{ type: 'RecordSlash', replica: 0, outcome: 'slashed' }, 'outcome'],
+    ] as const) {
+      const r = given(rejected()).when(bad as JobCommand, system).rejection();
+      expect(r.code, field).toBe('JOB__SLASH_INVALID');
+      expect(r.context.field).toBe(field);
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import type { CommandMeta } from '../decider.ts';
 import type { Amount } from '../money.ts';
-import type { JobParams, JobSpec } from './commands.ts';
+import type { JobParams, JobSpec, SlashOutcome } from './commands.ts';
 import type { Requirement } from '../market/commands.ts';
 import type { JobEvent, Payout, RefundReason } from './events.ts';
 import { failureSignature, type RunFailure } from './failure.ts';
@@ -69,6 +69,21 @@ export interface JobData {
   resultOrder: number[];
   challenge: { holdId: string; amount: Amount; by: string } | null;
   timeline: TimelineEntry[];
+  /**
+   * The slash of each rejected replica's provider, by replica: pending from the rejection until the
+   * slash driver records a step (absent from jobs created before slashing existed).
+   */
+  slashes?: Record<number, SlashState>;
+}
+
+/** Where the slash of one rejected replica's provider stands. */
+export interface SlashState {
+  provider: string;
+  outcome: 'pending' | SlashOutcome;
+  proposal: number | null;
+  amount: Amount | null;
+  executableAt: number | null;
+  reason: string | null;
 }
 
 export type JobState =
@@ -213,6 +228,12 @@ export function evolve(state: JobState, event: JobEvent, meta: CommandMeta): Job
     case 'ReplicaRejected': {
       const r = replicaOf(event.replica);
       if (r) r.status = 'rejected';
+      job.slashes = { ...job.slashes, [event.replica]: { provider: event.provider, outcome: 'pending', proposal: null, amount: null, executableAt: null, reason: null } };
+      return job;
+    }
+    case 'SlashRecorded': {
+      const { type: _type, replica, ...slash } = event;
+      job.slashes = { ...job.slashes, [replica]: slash };
       return job;
     }
     case 'ChallengeWindowOpened':

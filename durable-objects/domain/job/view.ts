@@ -1,7 +1,7 @@
 import type { Amount } from '../money.ts';
 import { cancelBlocker, challengeCost } from './decide.ts';
 import type { Payout, RefundReason } from './events.ts';
-import type { JobState, ReplicaState, TimelineEntry } from './state.ts';
+import type { JobState, ReplicaState, SlashState, TimelineEntry } from './state.ts';
 import { failureInWords, type FailureKind } from './failure.ts';
 
 /** A job as the API and the portal show it. */
@@ -35,6 +35,8 @@ export interface JobView {
   refundReason: RefundReason | null;
   /** Why a failed job failed: the agents' report, and the reason in words. */
   failure: { kind: FailureKind; message: string; reason: string } | null;
+  /** The slash of each rejected replica's provider and how it stands (pending until the verifier acts on chain). */
+  slashes: ({ replica: number } & SlashState)[];
   timeline: TimelineEntry[];
 }
 
@@ -68,6 +70,7 @@ export function jobView(state: JobState): JobView | null {
     fee: state.status === 'settled' || state.status === 'failed' ? state.fee : 0n,
     refundReason: state.status === 'refunded' ? state.reason : null,
     failure: state.status === 'failed' ? { kind: state.failure.kind, message: state.failure.message, reason: failureInWords(state.failure) } : null,
+    slashes: Object.entries(state.slashes ?? {}).map(([replica, s]) => ({ replica: Number(replica), ...s })),
     timeline: state.timeline,
   };
 }
