@@ -22,6 +22,13 @@ export const PROTOCOL = {
   failedRunUnits: 1,
 } as const;
 
+/**
+ * What the verifier proposes to slash of a provider proven wrong (of its largest position), in
+ * basis points, capped by governance's per-event bound (the staking configuration's
+ * maxSlashBpsPerEvent). Apart from PROTOCOL: not a market's parameter.
+ */
+export const SLASH_BPS = 1_000;
+
 /** The parameters a job is created under (recorded in its JobCreated event). */
 export interface JobParams {
   feeBps: number;

@@ -4,6 +4,7 @@ import { DECIMALS } from '../domain/money.ts';
 import { tokenAccountCustody, type ChainConfig, type CustodyOptions } from '../../programs/client/custody.ts';
 import { escrowCustody } from '../../programs/client/escrow-custody.ts';
 import { chainFailure } from '../../programs/client/errors.ts';
+import { slashing, type Slashing } from '../../programs/client/slashing.ts';
 import type { Env } from './env.ts';
 
 /*
@@ -64,4 +65,14 @@ export function escrowCustodyFor(env: Env, o: CustodyOptions & { settles?: boole
   if (settlementTable !== undefined && !isPublicKey(settlementTable)) missing.push('SETTLEMENT_TABLE (a base58 address)');
   if (missing.length > 0) throw chainFailure('CUSTODY__NOT_CONFIGURED', { missing: missing.join(', ') });
   return escrowCustody({ rpcUrl: url, mint: env.DOUG_MINT!, decimals: DECIMALS, escrowProgram: env.ESCROW_PROGRAM!.trim(), authorityKey, settlementTable }, { timeoutMs: o.timeoutMs });
+}
+
+/**
+ * The verifier's slashing (governance's slash proposer, SLASH_PROPOSER_KEY), under escrow custody;
+ * null when this deployment does not slash (no escrow program, or no key).
+ */
+export function slashingFor(env: Env): Slashing | null {
+  const key = env.SLASH_PROPOSER_KEY?.trim();
+  if (!key || !escrowMode(env) || !isPublicKey(env.DOUG_MINT)) return null;
+  return slashing({ rpcUrl: env.SOLANA_RPC_URL!.trim(), mint: env.DOUG_MINT!, proposerKey: key });
 }

@@ -40,6 +40,11 @@ export interface Env {
   CUSTODY_AUTHORITY?: string;
   /** Secret: the custody authority's 64-byte Solana secret key, base58 (`wrangler secret put CUSTODY_AUTHORITY_KEY`). */
   CUSTODY_AUTHORITY_KEY?: string;
+  /**
+   * Secret: the verifier's 64-byte Solana secret key, base58: governance's slash proposer. Set (with
+   * escrow custody): a provider proven wrong gets a slash proposed on chain. Unset: nobody is slashed.
+   */
+  SLASH_PROPOSER_KEY?: string;
   /** Secret, local mode only: the mint authority's 64-byte secret key, base58, for the on-chain faucet. */
   MINT_AUTHORITY_KEY?: string;
 }

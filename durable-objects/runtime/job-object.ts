@@ -9,6 +9,9 @@ import type { Env } from './env.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
 import type { JobRpc } from './objects.ts';
 import { resultKey } from './blob-keys.ts';
+import { slashingFor } from './chain.ts';
+import { SlashDriver } from './slash-driver.ts';
+import type { Slashing } from '../../programs/client/slashing.ts';
 
 /** Events whose outbox messages go out at once (afterCommit). */
 const EAGER = new Set<JobEvent['type']>(['JobCreated', 'ReplicaReassigned', 'ResultSubmitted', 'RunFailed']);
@@ -16,6 +19,15 @@ const EAGER = new Set<JobEvent['type']>(['JobCreated', 'ReplicaReassigned', 'Res
 /** One job after its match: leases, results, verification, settlement or refund. */
 export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState> implements JobRpc {
   protected readonly kind = 'job' as const;
+  private chain: Slashing | null | undefined;
+  /** The slashes of rejected replicas' providers, proposed and then executed on chain (slash-driver.ts). */
+  private readonly slashes = new SlashDriver({
+    state: () => this.store.state,
+    record: (command, meta) => this.runOne(this.name, command, meta),
+    slashing: () => (this.chain === undefined ? (this.chain = slashingFor(this.env)) : this.chain),
+    now: () => Date.now(),
+    warn: (message) => console.warn(message),
+  });
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, jobDecider, 200);
@@ -109,11 +121,15 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
   }
 
   protected override sweepAt(): number | null {
-    return this.payloadsDeleted() ? null : payloadsExpireAt(this.store.state);
+    const payloads = this.payloadsDeleted() ? null : payloadsExpireAt(this.store.state);
+    const slash = this.slashes.dueAt();
+    return payloads === null ? slash : slash === null ? payloads : Math.min(payloads, slash);
   }
 
   protected override async sweep(): Promise<void> {
-    await this.deletePayloads();
+    const payloads = this.payloadsDeleted() ? null : payloadsExpireAt(this.store.state);
+    if (payloads !== null && payloads <= Date.now()) await this.deletePayloads();
+    await this.slashes.drive();
   }
 
   /** Deletes every stored result of this job (its inputs are shared by content hash and age out on their own). */

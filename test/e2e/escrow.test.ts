@@ -26,6 +26,8 @@ import { loadKeypair } from '../../sdk/keyfile.ts';
 import { GOVERNANCE_PROGRAM_ID } from '../../programs/governance/constants.ts';
 import { governanceAddress } from '../../programs/client/program-addresses.ts';
 import { readGovernance } from '../../programs/client/governance.ts';
+import { readPositions } from '../../programs/client/staking.ts';
+import { stake as stakeFrom, unstake as unstakeFrom } from '../../sdk/staking.ts';
 import { CHAIN_PARAMS_MAX_AGE_MS } from '../../durable-objects/domain/params.ts';
 import { dougUmi } from '../../sdk/umi.ts';
 
@@ -36,7 +38,10 @@ import { dougUmi } from '../../sdk/umi.ts';
  * from it, to the providers' own token accounts, the fee to the staking program's reward vault and
  * the treasury; the buyer then leaves alone after the timelock with everything not settled.
  */
-const MARKETS = JSON.stringify([{ id: 'cpu', description: 'cpu', params: { leaseMs: 4_000, replicaBidTtlMs: 30_000 } }]);
+const MARKETS = JSON.stringify([
+  { id: 'cpu', description: 'cpu', params: { leaseMs: 4_000, replicaBidTtlMs: 30_000 } },
+  { id: 'gpu', description: 'gpu (a faulty provider among honest ones)', params: { leaseMs: 4_000, replicaBidTtlMs: 30_000 } },
+]);
 const PRICE = '0.001';
 const PRICE_UNITS = UNITS_PER_DOUG / 1000n;
 const DEPOSIT = 10n * UNITS_PER_DOUG;
@@ -297,6 +302,57 @@ describe('escrow custody', () => {
     const after = (await buyer.account()).settlement!;
     expect(after.paid.fee, JSON.stringify({ before: before.paid, after })).toBe((BigInt(before.paid.fee) + 2n * fee).toString());
   }, 120_000);
+
+  it('proposes a slash of a provider outvoted by a tie-breaker, holds its stake through the appeal window, and executes it after: recorded in the job', async () => {
+    // The faulty provider lists first (the bid's two replicas go to the first asks), with 2 DOUG staked.
+    const faulty = await startAgent({ url: stack.url, dir: stack.dir, name: 'f1', market: 'gpu', price: PRICE, fault: true });
+    agents.push(faulty);
+    await new DougClient({ baseUrl: stack.url, keypair: faulty.key }).faucet(3n * UNITS_PER_DOUG);
+    await stakeFrom({ chain, wallet: faulty.key, amount: 2n * UNITS_PER_DOUG, lockDays: 0 });
+    await eventually(async () => (await buyer.asks({ market: 'gpu', owner: faulty.key.publicKey })).items.length === 1, 'f1’s ask', 30_000, faulty.log);
+    for (const name of ['h1', 'h2']) {
+      const honest = await startAgent({ url: stack.url, dir: stack.dir, name, market: 'gpu', price: PRICE });
+      agents.push(honest);
+      await eventually(async () => (await buyer.asks({ market: 'gpu', owner: honest.key.publicKey })).items.length === 1, `${name}'s ask`, 30_000, honest.log);
+    }
+    const bid = await buyer.placeBid({ market: 'gpu', maxPrice: (2n * PRICE_UNITS).toString(), units: 1, replicas: 2, expiresAt: Date.now() + 120_000, job: lastJob! });
+    const settled = await eventually(async () => {
+      const j = await buyer.job(bid.order.id);
+      return j.status === 'settled' || j.status === 'refunded' ? j : null;
+    }, 'the job to settle after a tie-breaker', 90_000, () => agents.map((a) => a.log()).join('\n'));
+    expect(settled.status).toBe('settled');
+    expect((settled.payouts as { provider: string }[]).map((p) => p.provider)).not.toContain(faulty.key.publicKey);
+
+    // The verifier proposes the slash on chain: 10% of the position (the per-event bound), with the evidence.
+    const proposed = await eventually(async () => {
+      const j = await buyer.job(bid.order.id);
+      const s = (j.slashes as { outcome: string; provider: string; proposal: number; amount: string }[])[0];
+      return s && s.outcome === 'proposed' ? s : null;
+    }, 'the slash to be proposed', 30_000, stack.log);
+    expect(proposed).toMatchObject({ provider: faulty.key.publicKey, amount: (UNITS_PER_DOUG / 5n).toString() });
+    const onChain = ((await dougJson('proposals')).proposals as Record<string, unknown>[]).find((p) => p.index === String(proposed.proposal))!;
+    expect(onChain).toMatchObject({ action: 'slash', status: 'appeal', extra: faulty.key.publicKey, change: { action: 'slash', amount: (UNITS_PER_DOUG / 5n).toString() } });
+    expect(onChain.evidence).toMatch(/^[0-9a-f]{64}$/);
+    // Held through the appeal window: the provider cannot unstake to escape it.
+    const [position] = await readPositions(rpc, faulty.key.publicKey, { programId: chain.staking!.program });
+    expect(Number(position!.heldUntil)).toBeGreaterThan(Number((onChain as { executableAt: number }).executableAt));
+    await expect(unstakeFrom({ chain, wallet: faulty.key, id: position!.id })).rejects.toThrow('held until');
+
+    // After the appeal window (the chain's clock), the marketplace carries it out and the job records it.
+    const treasury = (await readEscrowConfig(rpc, chain.escrow!.program)).treasury;
+    const before = await tokenBalance(treasury);
+    skewSeconds += Number((await readGovernance(rpc)).appealSeconds) + 1;
+    local.advanceSlots(1);
+    const executed = await eventually(async () => {
+      const j = await buyer.job(bid.order.id);
+      const s = (j.slashes as { outcome: string }[])[0];
+      return s && s.outcome === 'executed' ? j : null;
+    }, 'the slash to be executed after the appeal window', 60_000, stack.log);
+    expect((executed.timeline as { event: string }[]).filter((t) => t.event === 'SlashRecorded')).toHaveLength(2);
+    const [after] = await readPositions(rpc, faulty.key.publicKey, { programId: chain.staking!.program });
+    expect(after).toMatchObject({ amount: 2n * UNITS_PER_DOUG - UNITS_PER_DOUG / 5n, slashed: UNITS_PER_DOUG / 5n });
+    expect(await tokenBalance(treasury)).toBe(before + UNITS_PER_DOUG / 5n);
+  }, 180_000);
 
   it('pays a withdrawal from the escrow at once when the marketplace co-signs and the buyer sends it; an unsent one is refunded', async () => {
     const program = chain.escrow!.program;
