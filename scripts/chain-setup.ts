@@ -2,7 +2,7 @@
 //   - keys, made once and kept in DIR with mode 0600 (Solana key files): the mint authority
 //     (mint-authority.json), the custody authority (custody-authority.json) and the mint's own
 //     address key (mint.json, so that a chain whose state was wiped gets the same mint back);
-//   - SOL for both authorities by airdrop (topped up to 100 SOL at every start);
+//   - SOL for both authorities and the verifier by airdrop (topped up to 100 SOL at every start);
 //   - the $DOUG mint (9 decimals, no freeze authority) and custody's token account (the custody
 //     authority's associated token account), each created only when missing on chain;
 //   - the escrow, staking and governance programs (programs/<name>: their committed builds at their
@@ -221,6 +221,8 @@ export async function setupChain(o: { rpcUrl: string; dir: string }): Promise<Lo
 
   const programs = await setupPrograms({ rpcUrl: o.rpcUrl, dir: o.dir, mint: mintKey.publicKey, custodyAuthority: custodyAuthority.publicKey });
   const slashProposer = await key(join(o.dir, 'slash-proposer.json'));
+  // The verifier pays the fees of the slashes it proposes and executes.
+  await airdropUpTo(umi, slashProposer.publicKey, AUTHORITY_LAMPORTS);
   const settlementTable = await ensureSettlementTable({ rpcUrl: o.rpcUrl, authority: await signerFromSecretKey(custodyAuthority.secretKey), previous: (await previousConfig(o.dir)).settlementTable });
   const config: LocalChainConfig = { rpcUrl: o.rpcUrl, mint: mintKey.publicKey, decimals: DOUG_DECIMALS, custodyTokenAccount, custodyAuthority: custodyAuthority.publicKey, programs, settlementTable, slashProposer: slashProposer.publicKey };
   await writePrivate(join(o.dir, 'config.json'), JSON.stringify(config, null, 2) + '\n');

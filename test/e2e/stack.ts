@@ -119,9 +119,10 @@ export async function startStack(
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  const chainConfig = (): (StackChain & { programs: StackPrograms; settlementTable: string }) | null => {
+  type SetUp = StackChain & { programs: StackPrograms; settlementTable: string; slashProposer: string };
+  const chainConfig = (): SetUp | null => {
     const file = join(dir, 'chain', 'config.json');
-    return o.chain === false || !existsSync(file) ? null : (JSON.parse(readFileSync(file, 'utf8')) as StackChain & { programs: StackPrograms; settlementTable: string });
+    return o.chain === false || !existsSync(file) ? null : (JSON.parse(readFileSync(file, 'utf8')) as SetUp);
   };
   return {
     url,
@@ -129,7 +130,7 @@ export async function startStack(
     chain: () => {
       const config = chainConfig();
       if (!config) return null;
-      const { programs: _programs, settlementTable: _table, ...chain } = config;
+      const { programs: _programs, settlementTable: _table, slashProposer: _verifier, ...chain } = config;
       return chain;
     },
     programs: () => chainConfig()?.programs ?? null,

@@ -4,6 +4,8 @@ import { canonicalJson, fromJson, toJson } from '../canonical.ts';
 import type { CommandMeta } from '../decider.ts';
 import { specFor } from '../spec.ts';
 import type { Fill, JobCommand, JobEvent, JobFailed, JobParams, JobSettled, JobState } from './index.ts';
+import { slashAmount, slashEvidence, type CreatedJob } from './index.ts';
+import { SLASH_BPS } from '../params.ts';
 import { challengeCost, FAILURE_MESSAGE_MAX, failureKindOf, normalizeFailureMessage, jobDecider, jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, replicasToCompare, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
 
 const given = specFor(jobDecider);
@@ -941,5 +943,35 @@ describe('the slash of a rejected replica’s provider', () => {
       expect(r.code, field).toBe('JOB__SLASH_INVALID');
       expect(r.context.field).toBe(field);
     }
+  });
+});
+
+describe('what a slash proposes, and its evidence', () => {
+  it('proposes SLASH_BPS of the position, within governance’s per-event bound, floored', () => {
+    expect(SLASH_BPS).toBe(1_000);
+    expect(slashAmount(2_000_000_000n, 1_000)).toBe(200_000_000n);
+    expect(slashAmount(2_000_000_000n, 500)).toBe(100_000_000n); // governance's bound is lower
+    expect(slashAmount(2_000_000_000n, 5_000)).toBe(200_000_000n); // …or higher: SLASH_BPS stands
+    expect(slashAmount(9n, 1_000)).toBe(0n);
+  });
+
+  it('names the rejected replica’s answer and every replica’s, and nothing for a replica not rejected', () => {
+    const before = [created(2), granted(0), granted(1), submitted(0, 'bad'), submitted(1, 'good')];
+    const tie: JobEvent[] = [
+      { type: 'TieBreakerRequested', replica: 2, ceiling: 9_000n, excludeProviders: ['p0', 'p1'], expiresAt: NOW + PARAMS.replicaBidTtlMs },
+      { type: 'ReplicaReassigned', replica: 2, askId: 'ask-2', provider: 'p2', price: 8_000n, startBy: NOW + PARAMS.leaseMs },
+      granted(2),
+    ];
+    const events = [...before, ...tie, ...given([...before, ...tie]).when(submit(2, 'good'), as('p2')).events()];
+    const job = given(events).state as CreatedJob;
+    const evidence = slashEvidence(job, 0)!;
+    expect(JSON.parse(evidence.receipt)).toEqual({ jobId: job.jobId, replica: 0, provider: 'p0', digest: 'bad' });
+    expect(JSON.parse(evidence.digests).replicas).toEqual([
+      { replica: 0, provider: 'p0', digest: 'bad' },
+      { replica: 1, provider: 'p1', digest: 'good' },
+      { replica: 2, provider: 'p2', digest: 'good' },
+    ]);
+    expect(slashEvidence(job, 1)).toBeNull();
+    expect(slashEvidence(job, 7)).toBeNull();
   });
 });
