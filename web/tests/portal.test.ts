@@ -16,6 +16,8 @@ import { associatedTokenAddress } from '../../programs/client/address.ts';
 import { airdropUpTo, faucetMint, sendAndFinalize } from '../../programs/client/mint.ts';
 import { stakingOverview } from '../../sdk/staking.ts';
 import { governanceOverview } from '../../sdk/governance.ts';
+import { proposeSlashInstructions, readGovernance } from '../../programs/client/governance.ts';
+import { readPositions } from '../../programs/client/staking.ts';
 import { distributeInstructions } from '../../programs/client/staking.ts';
 import { solanaRpc } from '../../programs/client/rpc.ts';
 import { signerFromSecretKey } from '../../programs/client/tx.ts';
@@ -762,6 +764,21 @@ describe('the portal in a real browser', () => {
     await expect.poll(() => page.getByTestId('in-force-fee').innerText(), { timeout: 30_000 }).toBe('300 bps');
     await expect.poll(() => page.locator(`[data-testid="past-proposals"] tr[data-proposal="${index}"]`).getAttribute('data-status')).toBe('executed');
     await w.shot('governance-executed');
+
+    // The verifier proposes a slash of this wallet's position: its provider page shows it in its appeal window.
+    const verifier = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'slash-proposer.json'))).secretKey);
+    const governance = await readGovernance(rpc);
+    const [position] = await readPositions(rpc, account, { programId: stack.programs()!.staking });
+    await sendAndFinalize(rpc, {
+      instructions: await proposeSlashInstructions({ proposer: verifier.publicKey, index: governance.proposalCount, position: position!.address, amount: UNITS_PER_DOUG / 10n, evidence: new Uint8Array(32).fill(7), digests: new Uint8Array(32).fill(8), stakingProgram: stack.programs()!.staking }),
+      signers: [verifier],
+    });
+    await page.goto(`/providers/${account}`);
+    const slash = page.getByTestId('provider-slashes').locator(`tr[data-proposal="${governance.proposalCount}"]`);
+    await expect.poll(() => slash.getAttribute('data-status'), { timeout: 15_000 }).toBe('appeal');
+    expect((await slash.innerText()).replace(/\s+/g, ' ')).toContain('0.1 DOUG Appeal window 0707070707070707');
+    await w.shot('provider-slash');
+    await page.goto('/governance');
     await page.setViewportSize(PHONE);
     await expect.poll(() => page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
     await w.shot('phone-governance');
