@@ -101,6 +101,24 @@ async function tokenBalanceOnChain(owner: string): Promise<bigint> {
   return BigInt(body.result.value.amount);
 }
 
+/** SOL for fees and `amount` base units of $DOUG minted to `account`'s token account on the stack's chain (the mint authority's key is the stack's). */
+async function fundWallet(account: string, amount: bigint) {
+  const chain = stack.chain()!;
+  const rpc = solanaRpc(chain.rpcUrl);
+  const mintAuthority = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'))).secretKey);
+  await airdropUpTo(rpc, account, 1_000_000_000);
+  await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount });
+  return { chain, rpc, mintAuthority };
+}
+
+/** Connects the Wallet Standard test wallet (installTestWallet) from the header; answers its public key. */
+async function connectTestWallet(page: Page): Promise<string> {
+  await page.getByRole('button', { name: 'Connect wallet' }).click();
+  await page.locator('[data-wallet="standard:Test Wallet"]').click();
+  await page.getByTestId('wallet-key').waitFor();
+  return (await testWallet(page)).publicKey;
+}
+
 /** Moves the local chain's clock `seconds` ahead (its doug_timeTravel), so that a vote or a hold-up can end. */
 async function timeTravel(seconds: number): Promise<void> {
   const res = await fetch((await api.chain()).rpcUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'doug_timeTravel', params: [seconds] }) });
@@ -593,11 +611,7 @@ describe('the portal in a real browser', () => {
     const { page } = w;
     await page.goto('/stake');
     const account = await connectDevWallet(page);
-    const chain = stack.chain()!;
-    const rpc = solanaRpc(chain.rpcUrl);
-    const mintAuthority = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'))).secretKey);
-    await airdropUpTo(rpc, account, 1_000_000_000);
-    await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 5n * UNITS_PER_DOUG });
+    const { chain, rpc, mintAuthority } = await fundWallet(account, 5n * UNITS_PER_DOUG);
     await expect.poll(() => page.getByTestId('stake-wallet-balance').innerText(), { timeout: 15_000 }).toBe('5 DOUG');
 
     await page.getByTestId('stake-amount').fill('9');
@@ -661,15 +675,8 @@ describe('the portal in a real browser', () => {
     const { page } = w;
     await w.context.addInitScript(installTestWallet);
     await page.goto('/stake');
-    await page.getByRole('button', { name: 'Connect wallet' }).click();
-    await page.locator('[data-wallet="standard:Test Wallet"]').click();
-    await page.getByTestId('wallet-key').waitFor();
-    const { publicKey: account } = await testWallet(page);
-    const chain = stack.chain()!;
-    const rpc = solanaRpc(chain.rpcUrl);
-    const mintAuthority = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'))).secretKey);
-    await airdropUpTo(rpc, account, 1_000_000_000);
-    await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 2n * UNITS_PER_DOUG });
+    const account = await connectTestWallet(page);
+    await fundWallet(account, 2n * UNITS_PER_DOUG);
     await expect.poll(() => page.getByTestId('stake-wallet-balance').innerText(), { timeout: 15_000 }).toBe('2 DOUG');
     const before = await testWallet(page);
     await page.getByTestId('stake-amount').fill('1.5');
@@ -732,11 +739,7 @@ describe('the portal in a real browser', () => {
     const { page } = w;
     await page.goto('/governance');
     const account = await connectDevWallet(page);
-    const chain = stack.chain()!;
-    const rpc = solanaRpc(chain.rpcUrl);
-    const mintAuthority = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'))).secretKey);
-    await airdropUpTo(rpc, account, 1_000_000_000);
-    await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 5n * UNITS_PER_DOUG });
+    const { rpc } = await fundWallet(account, 5n * UNITS_PER_DOUG);
     await stakeFromPage(page, '3');
     await expect.poll(() => page.getByTestId('in-force-fee').innerText(), { timeout: 15_000 }).toBe('250 bps');
     // The form starts from the values in force and refuses what could never run.
@@ -791,15 +794,8 @@ describe('the portal in a real browser', () => {
     const { page } = w;
     await w.context.addInitScript(installTestWallet);
     await page.goto('/governance');
-    await page.getByRole('button', { name: 'Connect wallet' }).click();
-    await page.locator('[data-wallet="standard:Test Wallet"]').click();
-    await page.getByTestId('wallet-key').waitFor();
-    const { publicKey: account } = await testWallet(page);
-    const chain = stack.chain()!;
-    const rpc = solanaRpc(chain.rpcUrl);
-    const mintAuthority = await signerFromSecretKey((await loadKeypair(join(stack.dir, 'chain', 'mint-authority.json'))).secretKey);
-    await airdropUpTo(rpc, account, 1_000_000_000);
-    await faucetMint(rpc, { mint: chain.mint, decimals: 9, mintAuthority, wallet: account, amount: 2n * UNITS_PER_DOUG });
+    const account = await connectTestWallet(page);
+    await fundWallet(account, 2n * UNITS_PER_DOUG);
     await stakeFromPage(page, '1');
     const before = await testWallet(page);
     await page.getByTestId('proposal-target').selectOption('market');
