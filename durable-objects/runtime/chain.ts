@@ -5,6 +5,11 @@ import { tokenAccountCustody, type ChainConfig, type CustodyOptions } from '../.
 import { escrowCustody } from '../../programs/client/escrow-custody.ts';
 import { chainFailure } from '../../programs/client/errors.ts';
 import { slashing, type Slashing } from '../../programs/client/slashing.ts';
+import { readMarketParams } from '../../programs/client/governance.ts';
+import { readEscrowConfig } from '../../programs/client/escrow.ts';
+import { solanaRpc } from '../../programs/client/rpc.ts';
+import { MARKET_PARAM_FIELDS } from '../../programs/governance/constants.ts';
+import type { MarketParams } from '../domain/params.ts';
 import type { Env } from './env.ts';
 
 /*
@@ -75,4 +80,17 @@ export function slashingFor(env: Env): Slashing | null {
   const key = env.SLASH_PROPOSER_KEY?.trim();
   if (!key || !escrowMode(env) || !isPublicKey(env.DOUG_MINT)) return null;
   return slashing({ rpcUrl: env.SOLANA_RPC_URL!.trim(), mint: env.DOUG_MINT!, proposerKey: key });
+}
+
+/**
+ * What governance has set for `market` on chain (escrow custody): its parameter account's values,
+ * when it has one, and the fee the escrow charges; null when this deployment has no escrow program.
+ */
+export async function governedMarketParams(env: Env, market: string): Promise<Partial<MarketParams> | null> {
+  if (!escrowMode(env)) return null;
+  const rpc = solanaRpc(env.SOLANA_RPC_URL!.trim(), { timeoutMs: 5_000 });
+  const [account, escrow] = await Promise.all([readMarketParams(rpc, market, { commitment: 'finalized' }), readEscrowConfig(rpc, env.ESCROW_PROGRAM!.trim())]);
+  const values: Partial<MarketParams> = { feeBps: escrow.feeBps };
+  if (account) for (const f of MARKET_PARAM_FIELDS) values[f] = Number(account.values[f]);
+  return values;
 }

@@ -7,6 +7,8 @@ import { AgentGateway, type Dispatch } from './agent-gateway.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
 import type { MarketRpc, OrderOutcome } from './objects.ts';
 import { marketParams } from './markets.ts';
+import { governedMarketParams } from './chain.ts';
+import { CHAIN_PARAMS_MAX_AGE_MS, type MarketParams } from '../domain/params.ts';
 
 export type { OrderOutcome } from './objects.ts';
 
@@ -25,6 +27,9 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
 
   private readonly gateway: AgentGateway;
   private configured = false;
+  /** Governance's values for this market as last read on chain (escrow custody), and when. */
+  private governed: { at: number; values: Partial<MarketParams> | null } | null = null;
+  private reading = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env, marketDecider, MARKET_SNAPSHOT_EVERY);
@@ -104,11 +109,38 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
     return this.outcome(command, this.runOne(market, command, meta));
   }
 
-  /** Brings the market's job parameters in line with the deployment's configuration, once per instance. */
+  /**
+   * Brings the market's job parameters in line with the deployment's configuration, and with what
+   * governance set on chain (the market's parameter account, the escrow's fee; a reading at most
+   * CHAIN_PARAMS_MAX_AGE_MS old, taken again in the background: a change executed on chain applies
+   * to the jobs created after the next reading).
+   */
   private configure(market: string, now: number): void {
-    if (this.configured) return;
-    this.configured = true;
-    const params = marketParams(this.env, market);
+    if (!this.configured) {
+      this.configured = true;
+      this.applyParams(market, now);
+    }
+    if (this.reading || (this.governed && now - this.governed.at <= CHAIN_PARAMS_MAX_AGE_MS)) return;
+    this.reading = true;
+    this.ctx.waitUntil(
+      governedMarketParams(this.env, market)
+        .then((values) => {
+          const changed = JSON.stringify(values) !== JSON.stringify(this.governed?.values ?? null);
+          this.governed = { at: Date.now(), values };
+          if (changed) this.applyParams(market, Date.now());
+        })
+        .catch((e: unknown) => {
+          // Tried again after CHAIN_PARAMS_MAX_AGE_MS, not at every order meanwhile.
+          this.governed = { at: Date.now(), values: this.governed?.values ?? null };
+          console.warn(`market ${market}: governance's parameters could not be read (${e instanceof Error ? e.message : String(e)}); the last ones stand`);
+        })
+        .finally(() => (this.reading = false)),
+    );
+  }
+
+  /** The deployment's parameters for the market, governance's on top; a ConfigureMarket when they differ from the book's. */
+  private applyParams(market: string, now: number): void {
+    const params = { ...marketParams(this.env, market), ...(this.governed?.values ?? {}) };
     this.runOne(market, { type: 'ConfigureMarket', params }, { commandId: `configure:${now}:${JSON.stringify(params)}`, actor: 'system:config', now });
   }
 

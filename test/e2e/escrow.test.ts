@@ -303,6 +303,24 @@ describe('escrow custody', () => {
     expect(after.paid.fee, JSON.stringify({ before: before.paid, after })).toBe((BigInt(before.paid.fee) + 2n * fee).toString());
   }, 120_000);
 
+  it('applies a market’s parameters set by governance, and the fee in force, to the jobs created after the market reads them', async () => {
+    const proposal = await passProposal(['propose', 'market', '--market', 'cpu', '--lease-ms', '4500', '--replica-bid-ttl-ms', '30000']);
+    expect(proposal).toMatchObject({ status: 'executed', change: { market: 'cpu', values: { leaseMs: '4500', replicaBidTtlMs: '30000' } } });
+    // The market reads governance's values at most CHAIN_PARAMS_MAX_AGE_MS after its last reading, in the background of an order.
+    const bid = async () => {
+      const placed = await buyer.placeBid({ market: 'cpu', maxPrice: (2n * PRICE_UNITS).toString(), units: 1, replicas: 2, expiresAt: Date.now() + 120_000, job: lastJob! });
+      return eventually(async () => {
+        const j = await buyer.job(placed.order.id);
+        return j.status === 'settled' || j.status === 'refunded' ? j : null;
+      }, 'the job to settle', 60_000, stack.log);
+    };
+    const job = await eventually(async () => {
+      const j = await bid();
+      return (j.params as { leaseMs: number }).leaseMs === 4_500 ? j : null;
+    }, 'a job created under governance’s lease', CHAIN_PARAMS_MAX_AGE_MS * 3, stack.log);
+    expect(job.params).toMatchObject({ leaseMs: 4_500, replicaBidTtlMs: 30_000, feeBps: 500, challengeWindowMs: PROTOCOL.challengeWindowMs });
+  }, 180_000);
+
   it('proposes a slash of a provider outvoted by a tie-breaker, holds its stake through the appeal window, and executes it after: recorded in the job', async () => {
     // The faulty provider lists first (the bid's two replicas go to the first asks), with 2 DOUG staked.
     const faulty = await startAgent({ url: stack.url, dir: stack.dir, name: 'f1', market: 'gpu', price: PRICE, fault: true });

@@ -1,4 +1,5 @@
 import type { Amount } from '../money.ts';
+import type { JobParams } from '../params.ts';
 import { cancelBlocker, challengeCost } from './decide.ts';
 import type { Payout, RefundReason } from './events.ts';
 import type { JobState, ReplicaState, SlashState, TimelineEntry } from './state.ts';
@@ -13,6 +14,8 @@ export interface JobView {
   maxPrice: Amount;
   replicaCount: number;
   holdId: string;
+  /** The parameters the job runs under (its market's when it was created: lease, challenge window, fee…). */
+  params: JobParams;
   replicas: {
     replica: number;
     role: ReplicaState['role'];
@@ -51,6 +54,7 @@ export function jobView(state: JobState): JobView | null {
     maxPrice: state.maxPrice,
     replicaCount: state.replicaCount,
     holdId: state.holdId,
+    params: state.params,
     replicas: state.replicas.map((r) => ({
       replica: r.replica,
       role: r.role,
