@@ -658,6 +658,10 @@ describe('the portal in a real browser', () => {
     await expect.poll(() => page.locator('[data-band="181–365 days"] .band-value').innerText(), { timeout: 15_000 }).toBe('100%');
     await expect.poll(() => page.getByTestId('fees-chart').locator('circle').count(), { timeout: 15_000 }).toBeGreaterThanOrEqual(1);
     await w.shot('stake-network');
+    // A new position's earnings, estimated from the fees of the last days (the 1 DOUG fee above).
+    await page.getByTestId('stake-amount').fill('1');
+    await page.getByTestId('stake-lock').fill('0');
+    await expect.poll(() => page.getByTestId('stake-rate').innerText(), { timeout: 15_000 }).toMatch(/ DOUG a day$/);
 
     await row.getByTestId('position-unstake').click();
     await expect.poll(() => row.getAttribute('data-status'), { timeout: 30_000 }).toBe('unstaking');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UNITS_PER_DOUG } from '$domain/money.ts';
-import { feeHistory, lockDays, MAX_LOCK_DAYS, positionActions, shareEstimate, stakeAmount, statusLabel, timeLeft, weightByLock, weightOf } from './staking.ts';
+import { feeHistory, lockDays, MAX_LOCK_DAYS, positionActions, rewardRate, shareEstimate, stakeAmount, statusLabel, timeLeft, weightByLock, weightOf } from './staking.ts';
 
 const DOUG = UNITS_PER_DOUG;
 
@@ -92,5 +92,26 @@ describe('the network’s figures', () => {
       { at: 3_000, price: '1175' },
     ]);
     expect(feeHistory([], 7n)).toEqual([]);
+  });
+});
+
+describe('the reward estimate', () => {
+  const DAY_MS = 86_400_000;
+  const NOW = 1_800_000_000_000;
+  it('is the window’s fees per day times the new position’s share of the weight', () => {
+    // 7 DOUG of fees over the last week: 1 a day; a position of weight 1 beside 3 takes a quarter.
+    const flows = [
+      { at: NOW - 7 * DAY_MS, delta: 3n * DOUG },
+      { at: NOW - DAY_MS, delta: 4n * DOUG },
+      { at: NOW - 2 * DAY_MS, delta: -5n * DOUG }, // a claim: not a fee
+    ];
+    expect(rewardRate(flows, NOW, 1n * DOUG, 3n * DOUG)).toBe(DOUG / 4n);
+  });
+  it('counts only the window, over at least a day, and is null with no fee in it', () => {
+    expect(rewardRate([{ at: NOW - 8 * DAY_MS, delta: DOUG }], NOW, DOUG, 0n)).toBeNull();
+    expect(rewardRate([], NOW, DOUG, 0n)).toBeNull();
+    // A fee an hour ago with nothing older: spread over a day, not an hour.
+    expect(rewardRate([{ at: NOW - 3_600_000, delta: DOUG }], NOW, DOUG, 0n)).toBe(DOUG);
+    expect(rewardRate([{ at: NOW - DAY_MS, delta: DOUG }], NOW, 0n, DOUG)).toBeNull();
   });
 });

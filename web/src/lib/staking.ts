@@ -73,6 +73,25 @@ export function statusLabel(p: Pick<PositionView, 'status'>): string {
   return { staked: 'Earning', unstaking: 'Unstaking', withdrawable: 'Ready to withdraw', withdrawn: 'Withdrawn' }[p.status];
 }
 
+/** How far back the reward estimate looks at the fees stakers received. */
+export const RATE_WINDOW_DAYS = 7;
+
+/**
+ * An estimate of what a new position of `weight` would earn a day: the fees that reached the
+ * stakers' reward vault in the last RATE_WINDOW_DAYS (or since the oldest movement read, if that is
+ * younger; claims do not count), per day, times the position's share of the weight at today's
+ * total. Null without any fee in the window. Base units, floored.
+ */
+export function rewardRate(flows: readonly { at: number; delta: bigint }[], nowMs: number, weight: bigint, totalWeight: bigint): bigint | null {
+  const from = nowMs - RATE_WINDOW_DAYS * 86_400_000;
+  const fees = flows.filter((f) => f.delta > 0n && f.at >= from && f.at <= nowMs);
+  if (fees.length === 0 || weight <= 0n) return null;
+  const oldest = Math.min(...flows.map((f) => f.at));
+  const spanMs = BigInt(Math.max(86_400_000, nowMs - Math.max(from, oldest)));
+  const total = fees.reduce((s, f) => s + f.delta, 0n);
+  return (total * 86_400_000n * weight) / (spanMs * (totalWeight + weight));
+}
+
 /** Lock ranges for the network's weight by lock. */
 export const LOCK_BANDS = [
   { label: 'No lock', from: 0, to: 0 },
