@@ -1,6 +1,5 @@
 import { slashAmount } from '../../durable-objects/domain/job/slash.ts';
-import { proposalStatus } from '../governance/constants.ts';
-import { GOVERNANCE_PROGRAM_ID } from '../governance/constants.ts';
+import { GOVERNANCE_PROGRAM_ID, proposalStatus } from '../governance/constants.ts';
 import { GOVERNANCE_LAYOUT } from '../governance/layout.ts';
 import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
 import { encodeBase58 } from './base58.ts';
