@@ -158,24 +158,35 @@ export function buildIdentityModel(dtypes: readonly (keyof typeof ELEM_TYPES)[])
   });
 }
 
-type Dim = { dimValue: number } | { dimParam: string };
+export type Dim = { dimValue: number } | { dimParam: string };
 
-function floatInitializer(name: string, dims: number[], values: Float32Array): InstanceType<typeof onnx.TensorProto> {
+export function floatInitializer(name: string, dims: number[], values: Float32Array): InstanceType<typeof onnx.TensorProto> {
   // raw_data is little-endian by the ONNX spec; typed arrays are host-endian, and every host we run on is little-endian.
   const rawData = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
   return onnx.TensorProto.create({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData });
 }
 
-function valueInfo(name: string, elemType: number, shape: Dim[]): InstanceType<typeof onnx.ValueInfoProto> {
+export function valueInfo(name: string, elemType: number, shape: Dim[]): InstanceType<typeof onnx.ValueInfoProto> {
   return onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType, shape: { dim: shape } } } });
 }
 
-function encodeModel(g: {
+/** A node as encodeModel takes it (attributes as onnx.AttributeProto fields). */
+export interface NodeSpec {
+  opType: string;
+  input: string[];
+  output: string[];
   name: string;
-  nodes: { opType: string; input: string[]; output: string[]; name: string }[];
+  attribute?: Record<string, unknown>[];
+}
+
+/** An ONNX model (opset 13) from its graph's parts; `valueInfo` types intermediate tensors. */
+export function encodeModel(g: {
+  name: string;
+  nodes: NodeSpec[];
   initializer: InstanceType<typeof onnx.TensorProto>[];
   input: InstanceType<typeof onnx.ValueInfoProto>[];
   output: InstanceType<typeof onnx.ValueInfoProto>[];
+  valueInfo?: InstanceType<typeof onnx.ValueInfoProto>[];
 }): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
@@ -188,6 +199,7 @@ function encodeModel(g: {
       initializer: g.initializer,
       input: g.input,
       output: g.output,
+      valueInfo: g.valueInfo ?? [],
     },
   });
   // A plain, unshared Uint8Array: protobufjs hands back a Buffer, whose slice() is a view.

@@ -98,3 +98,33 @@ export function extractStage(modelBytes: Uint8Array, cut: StageCut): Uint8Array 
   });
   return new Uint8Array(onnx.ModelProto.encode(stage).finish());
 }
+
+/** One stage of a decoder: its layers `from` to `to` (inclusive), as split.ts cuts it. */
+export interface DecoderStage {
+  from: number;
+  to: number;
+  model: Uint8Array;
+}
+
+/**
+ * A decoder in the KV-cache layout (decoder.ts's names) cut by layer range: the first stage takes
+ * `input_ids`, the last gives `logits`, each takes the hidden state before its first layer (but the
+ * first) and gives the one after its last (but the last), with its own layers' past and present.
+ * `ranges` are consecutive [from, to] pairs covering layers 0 to layers − 1.
+ */
+export function splitDecoder(model: Uint8Array, layers: number, ranges: readonly (readonly [number, number])[]): DecoderStage[] {
+  let next = 0;
+  for (const [from, to] of ranges) {
+    if (from !== next || to < from) throw new StageCutError(`layer ranges must be consecutive from 0: ${JSON.stringify(ranges)}`);
+    next = to + 1;
+  }
+  if (next !== layers) throw new StageCutError(`layer ranges must cover layers 0 to ${layers - 1}: ${JSON.stringify(ranges)}`);
+  return ranges.map(([from, to], i) => {
+    const own = Array.from({ length: to - from + 1 }, (_, k) => from + k);
+    const first = i === 0;
+    const last = i === ranges.length - 1;
+    const inputs = [first ? 'input_ids' : `hidden.${from - 1}`, 'attention_mask', 'position_ids', ...own.flatMap((l) => [`past_key_values.${l}.key`, `past_key_values.${l}.value`])];
+    const outputs = [last ? 'logits' : `hidden.${to}`, ...own.flatMap((l) => [`present.${l}.key`, `present.${l}.value`])];
+    return { from, to, model: extractStage(model, { inputs, outputs, name: `decoder layers ${from}-${to}` }) };
+  });
+}
