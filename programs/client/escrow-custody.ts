@@ -11,6 +11,7 @@ import { EXTEND_MAX_ADDRESSES, extendLookupTable, LOOKUP_TABLE_MAX_ADDRESSES, pa
 import { escrowAddresses, governanceAddress } from './program-addresses.ts';
 import { GOVERNANCE_PROGRAM_ID } from '../governance/constants.ts';
 import { readProviderStake, readStakingCounters } from './collateral.ts';
+import { Readings } from './readings.ts';
 import { solanaRpc, toBase64 } from './rpc.ts';
 import { observeWithdrawal, sendWithdrawal, withdrawalMemo } from './transfer.ts';
 import { signerFromSecretKey, signTransaction, type Instruction, type TransactionSigner } from './tx.ts';
@@ -48,20 +49,17 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
   const steps = solanaRpc(chain.rpcUrl, { timeoutMs: o.timeoutMs ?? SETTLEMENT_RPC_TIMEOUT_MS });
   // The configuration, read again once older than CHAIN_PARAMS_MAX_AGE_MS: governance changes the
   // fee, the fee accounts and the timelock by executed proposals.
-  let config: { at: number; reading: Promise<EscrowConfigReading> } | null = null;
-  const configured = (o: { fresh?: boolean } = {}) => {
-    if (!config || o.fresh || Date.now() - config.at > CHAIN_PARAMS_MAX_AGE_MS) {
-      const reading = readEscrowConfig(reads, programId).then((c) => {
+  const config = new Readings<EscrowConfigReading>(
+    () =>
+      readEscrowConfig(reads, programId).then((c) => {
         if (c.mint !== chain.mint) throw new Error(`the escrow configuration's mint is ${c.mint}, not this deployment's ${chain.mint}`);
         return c;
-      });
-      config = { at: Date.now(), reading };
-      reading.catch(() => {
-        if (config?.reading === reading) config = null;
-      });
-    }
-    return config.reading;
-  };
+      }),
+    CHAIN_PARAMS_MAX_AGE_MS,
+  );
+  /** Governance's PDA, derived once: the configuration's admin when governance administers it. */
+  let governance: Promise<string> | null = null;
+  const configured = (o: { fresh?: boolean } = {}) => (o.fresh ? config.refresh('config') : config.get('config'));
   let authority: Promise<TransactionSigner> | null = null;
   const authoritySigner = async () => {
     const secret = chain.authorityKey?.trim();
@@ -126,7 +124,7 @@ export function escrowCustody(chain: EscrowChainConfig, o: { timeoutMs?: number 
   return {
     holding: async () => {
       const c = await configured();
-      const governed = c.admin === (await governanceAddress());
+      const governed = c.admin === (await (governance ??= governanceAddress()));
       return {
         program: programId,
         config: c.address,

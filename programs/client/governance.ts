@@ -30,7 +30,9 @@ const view = (data: Uint8Array) => new DataView(data.buffer, data.byteOffset, da
 const u64At = (data: Uint8Array, at: number) => view(data).getBigUint64(at, true);
 const i64At = (data: Uint8Array, at: number) => Number(view(data).getBigInt64(at, true));
 const keyAt = (data: Uint8Array, at: number) => encodeBase58(data.subarray(at, at + 32));
-const hexAt = (data: Uint8Array, at: number) => [...data.subarray(at, at + 32)].map((b) => b.toString(16).padStart(2, '0')).join('');
+/** Bytes as lowercase hex (a proposal's evidence as readings show it). */
+export const hexOf = (bytes: Uint8Array) => [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
+const hexAt = (data: Uint8Array, at: number) => hexOf(data.subarray(at, at + 32));
 
 // ---- payloads ----
 

@@ -1,9 +1,9 @@
-import { slashAmount } from '../../durable-objects/domain/job/slash.ts';
+import { slashPlan } from '../../durable-objects/domain/job/slash.ts';
 import { GOVERNANCE_PROGRAM_ID, proposalStatus } from '../governance/constants.ts';
 import { GOVERNANCE_LAYOUT } from '../governance/layout.ts';
 import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
 import { encodeBase58 } from './base58.ts';
-import { decodeProposal, executeSlashInstructions, proposeSlashInstructions, readChainTime, readGovernance, readProposal, type ProposalReading } from './governance.ts';
+import { decodeProposal, executeSlashInstructions, hexOf, proposeSlashInstructions, readChainTime, readGovernance, readProposal, type ProposalReading } from './governance.ts';
 import { sendAndFinalize } from './mint.ts';
 import { programRefusal } from './program-errors.ts';
 import { fromBase64, solanaRpc, type SolanaRpc } from './rpc.ts';
@@ -42,7 +42,6 @@ export interface Slashing {
 }
 
 const P = GOVERNANCE_LAYOUT.proposal;
-const hex = (b: Uint8Array) => [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
 
 /** The slash proposal carrying `evidence`, if there is one. */
 async function proposalWithEvidence(rpc: SolanaRpc, evidence: Uint8Array, programId: string): Promise<ProposalReading | null> {
@@ -54,7 +53,7 @@ async function proposalWithEvidence(rpc: SolanaRpc, evidence: Uint8Array, progra
       filters: [{ dataSize: P.size }, { memcmp: { offset: 0, bytes: encodeBase58(Uint8Array.of(P.kind)) } }, { memcmp: { offset: P.at.evidence, bytes: encodeBase58(evidence) } }],
     },
   ]);
-  const proposals = found.map((a) => decodeProposal(a.pubkey, fromBase64(a.account.data[0]))).filter((p) => p.action === 'slash' && p.evidence === hex(evidence));
+  const proposals = found.map((a) => decodeProposal(a.pubkey, fromBase64(a.account.data[0]))).filter((p) => p.action === 'slash' && p.evidence === hexOf(evidence));
   return proposals[0] ?? null;
 }
 
@@ -83,17 +82,15 @@ export function slashing(config: SlashingConfig): Slashing {
       const existing = await proposalWithEvidence(rpc, evidence, governanceProgram);
       if (existing) return { outcome: 'proposed', proposal: Number(existing.index), amount: existing.change.action === 'slash' ? existing.change.amount : 0n, executableAt: existing.executableAt * 1000 };
       const [staking, positions, governance] = await Promise.all([readStakingConfig(rpc, { programId: stakingProgram, commitment: 'finalized' }), readPositions(rpc, provider, { programId: stakingProgram, commitment: 'finalized' }), readGovernance(rpc, { programId: governanceProgram, commitment: 'finalized' })]);
-      // The largest position still holding tokens (an unstaking one too: it stays slashable until withdrawn).
-      const largest = positions.filter((p) => p.amount > 0n).sort((a, b) => (a.amount > b.amount ? -1 : a.amount < b.amount ? 1 : 0))[0];
-      if (!largest) return { outcome: 'skipped', reason: `${provider} has no stake to slash` };
-      const amount = slashAmount(largest.amount, staking.maxSlashBpsPerEvent);
-      if (amount === 0n) return { outcome: 'skipped', reason: `${provider}'s stake is too small for a slash within the bound of ${staking.maxSlashBpsPerEvent} bps per event` };
+      const plan = slashPlan(provider, positions, staking.maxSlashBpsPerEvent);
+      if ('skipped' in plan) return { outcome: 'skipped', reason: plan.skipped };
+      const { position, amount } = plan;
       const index = governance.proposalCount;
-      const instructions = await proposeSlashInstructions({ proposer: (await proposer()).publicKey, index, position: largest.address, amount, evidence, digests, ...programs });
+      const instructions = await proposeSlashInstructions({ proposer: (await proposer()).publicKey, index, position: position.address, amount, evidence, digests, ...programs });
       const refused = await send(instructions);
       if (refused) return { outcome: 'refused', reason: refused.refused };
       const proposal = await readProposal(rpc, index, { programId: governanceProgram, commitment: 'finalized' });
-      if (!proposal || proposal.evidence !== hex(evidence)) throw new Error(`proposal ${index} does not carry this slash's evidence after its transaction landed`);
+      if (!proposal || proposal.evidence !== hexOf(evidence)) throw new Error(`proposal ${index} does not carry this slash's evidence after its transaction landed`);
       return { outcome: 'proposed', proposal: Number(index), amount, executableAt: proposal.executableAt * 1000 };
     },
     settle: async (index) => {

@@ -4,7 +4,7 @@ import { readMarketParams, type MarketValues, type ProposalChange } from '../../
 import { solanaRpc } from '../../programs/client/rpc.ts';
 import { doug, dougArg, intArg, keyValues, table, time, UsageError } from '../format.ts';
 import { describeChange, execute, governanceOverview, governanceWire, governedParameters, proposalWire, propose, vote } from '../governance.ts';
-import { type CommandDef, str } from './context.ts';
+import { type CommandDef, GLOBAL_FLAGS, str } from './context.ts';
 
 /** Governance: proposals of the governance program, voted with the key file's staking positions. */
 
@@ -83,7 +83,7 @@ export const governanceCommands: Record<string, CommandDef> = {
       const target = ctx.args.positionals[0] as (typeof TARGETS)[number];
       if (!TARGETS.includes(target)) throw new UsageError(`propose what? one of ${TARGETS.join(', ')}`);
       const f = ctx.args.flags;
-      const named = Object.keys(f).filter((k) => k !== 'position' && k !== 'market' && f[k] !== undefined && !['url', 'key', 'json'].includes(k));
+      const named = Object.keys(f).filter((k) => k !== 'position' && k !== 'market' && f[k] !== undefined && !Object.hasOwn(GLOBAL_FLAGS, k));
       if (named.length === 0) throw new UsageError('name at least one value to change, e.g. --fee-bps 300');
       const chain = await ctx.reader().chain();
       const now = await governedParameters(chain);

@@ -4,7 +4,7 @@ import { canonicalJson, fromJson, toJson } from '../canonical.ts';
 import type { CommandMeta } from '../decider.ts';
 import { specFor } from '../spec.ts';
 import type { Fill, JobCommand, JobEvent, JobFailed, JobParams, JobSettled, JobState } from './index.ts';
-import { slashAmount, slashEvidence, type CreatedJob } from './index.ts';
+import { slashAmount, slashEvidence, slashPlan, type CreatedJob } from './index.ts';
 import { SLASH_BPS } from '../params.ts';
 import { challengeCost, FAILURE_MESSAGE_MAX, failureKindOf, normalizeFailureMessage, jobDecider, jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, replicasToCompare, servableReplica, verifyReplicas, withinTolerance } from './index.ts';
 
@@ -953,6 +953,13 @@ describe('what a slash proposes, and its evidence', () => {
     expect(slashAmount(2_000_000_000n, 500)).toBe(100_000_000n); // governance's bound is lower
     expect(slashAmount(2_000_000_000n, 5_000)).toBe(200_000_000n); // …or higher: SLASH_BPS stands
     expect(slashAmount(9n, 1_000)).toBe(0n);
+  });
+
+  it('takes the provider’s largest position still holding tokens, or says why nothing', () => {
+    const positions = [{ id: 1, amount: 500n }, { id: 2, amount: 2_000n }, { id: 3, amount: 0n }];
+    expect(slashPlan('p0', positions, 1_000)).toEqual({ position: { id: 2, amount: 2_000n }, amount: 200n });
+    expect(slashPlan('p0', [{ amount: 0n }], 1_000)).toEqual({ skipped: 'p0 has no stake to slash' });
+    expect(slashPlan('p0', [{ amount: 9n }], 1_000)).toEqual({ skipped: "p0's stake is too small for a slash within the bound of 1000 bps per event" });
   });
 
   it('names the rejected replica’s answer and every replica’s, and nothing for a replica not rejected', () => {
