@@ -71,6 +71,10 @@ const STATUS: Partial<Record<string, number>> = {
   CUSTODY__ESCROW_WITHDRAWAL_REQUESTED: 409,
   CUSTODY__STAKE_BELOW_MINIMUM: 409,
   CUSTODY__ESCROW_SHORT: 409,
+  CHAT__UNKNOWN_MODEL: 404,
+  CHAT__PROMPT_TOO_LONG: 400,
+  CHAT__ROUTE_FAILED: 503,
+  CHAT__UNSUPPORTED: 400,
 };
 
 /** Maps an error code to its HTTP status: the table first, then rules by suffix, else 422. */

@@ -10,6 +10,7 @@ import { agentSocket, getModel, putInputs, putModel } from './routes/blobs.ts';
 import { getModelInfo } from './routes/model-info.ts';
 import { chainInfo, deposit, escrowExit } from './routes/deposits.ts';
 import { faucet } from './routes/faucet.ts';
+import { chatCompletions, listChatModels } from './routes/chat.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
 import { revokeSession } from './routes/sessions.ts';
 import { getWithdrawal, listWithdrawals, requestWithdrawal } from './routes/withdrawals.ts';
@@ -64,6 +65,8 @@ const HANDLERS: Record<RouteId, Handler> = {
   escrowExit: (r, env) => escrowExit(r, env),
   revokeSession: (r, env) => revokeSession(r, env),
   faucet: (r, env) => faucet(r, env),
+  chatModels: (r, env) => listChatModels(r, env),
+  chatCompletions: (r, env) => chatCompletions(r, env),
 };
 
 /** Routes that exist only in some deployments: the faucet only in local mode (elsewhere an unknown route). */

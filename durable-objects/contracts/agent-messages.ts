@@ -4,6 +4,7 @@ import { MAX_PREFETCH, MAX_SLOTS } from '../domain/dispatch/index.ts';
 import { DELEGATION_SCOPES } from './auth.ts';
 import { FAILURE_KINDS } from '../domain/job/failure.ts';
 import { API_LIMITS, HEX64, TensorSchema, parse } from './schemas.ts';
+import { CHAT_LIMITS, ChatManifestSchema, StageAnnouncementSchema } from './chat.ts';
 
 /**
  * Schemas of the messages an agent sends (docs/architecture.md, "Protocols"), parsed with the same
@@ -48,6 +49,7 @@ const HelloSchema = v.looseObject({
     arch: ref(64),
     cpuFeatures: v.pipe(v.array(ref(64), 'must be an array'), v.maxLength(256, 'must have at most 256 items')),
   }, 'must be an object'),
+  stages: v.optional(v.pipe(v.array(StageAnnouncementSchema, 'must be an array'), v.maxLength(CHAT_LIMITS.stages, `must have at most ${CHAT_LIMITS.stages} items`))),
 }, 'must be an object');
 
 const ReadySchema = v.looseObject({ type: v.literal('ready'), slots: count(0, MAX_SLOTS), prefetch: v.optional(count(0, MAX_PREFETCH)) }, 'must be an object');
@@ -74,8 +76,29 @@ const AgentErrorSchema = v.looseObject({
   failure: v.optional(v.picklist(FAILURE_KINDS, `must be one of ${FAILURE_KINDS.join(', ')}`)),
 }, 'must be an object');
 
+const ManifestSchema = v.looseObject({
+  type: v.literal('manifest'),
+  manifest: ChatManifestSchema,
+  tokenizer: v.pipe(v.string('must be a string'), v.minLength(2, 'must not be empty'), v.maxLength(CHAT_LIMITS.tokenizerBytes, 'is too long')),
+}, 'must be an object');
+
+const StageOutputSchema = v.looseObject({
+  type: v.literal('stage-output'),
+  id: ref(),
+  hidden: v.optional(v.pipe(v.string('must be a string'), v.regex(/^[A-Za-z0-9_-]*$/, 'must be base64url'), v.maxLength(64 * 1024 * 1024, 'is too long'))),
+  token: v.optional(count(0, CHAT_LIMITS.vocab)),
+  ms: nonNegative,
+}, 'must be an object');
+
+const StageErrorSchema = v.looseObject({
+  type: v.literal('stage-error'),
+  id: ref(),
+  code: v.picklist(['STAGE__STEP_GAP', 'STAGE__BAD_INPUT', 'STAGE__NOT_HELD', 'STAGE__FAILED'], 'is not a stage error code'),
+  message: v.pipe(v.string('must be a string'), v.maxLength(4096, 'must be at most 4096 characters')),
+}, 'must be an object');
+
 /** Every message an agent may send, told apart by `type`. */
-export const AgentMessageSchema = v.variant('type', [HelloSchema, ReadySchema, StartSchema, HeartbeatSchema, ResultSchema, AgentErrorSchema], 'must be an object with a known type');
+export const AgentMessageSchema = v.variant('type', [HelloSchema, ReadySchema, StartSchema, HeartbeatSchema, ResultSchema, AgentErrorSchema, ManifestSchema, StageOutputSchema, StageErrorSchema], 'must be an object with a known type');
 
 /** A refusal of an agent frame: the code and words of the error frame, and the message type it is about. */
 export interface AgentMessageRefusal {

@@ -1,6 +1,8 @@
 import type { Delegation } from './auth.ts';
 import type { WireTensor } from './tensors.ts';
 import type { FailureKind } from '../domain/job/failure.ts';
+import type { Sampling } from '../domain/chat/sampling.ts';
+import type { ChatManifest, StageAnnouncement } from './chat.ts';
 
 /**
  * The agent protocol (docs/architecture.md, "Protocols"): JSON messages over one WebSocket per agent, to its
@@ -84,7 +86,36 @@ export interface ServerErrorMessage {
   ref?: string;
 }
 
-export type ServerMessage = ChallengeMessage | WelcomeMessage | AssignMessage | CancelMessage | ServerErrorMessage;
+/** The server does not know a manifest the agent announced: the agent sends it (`manifest`). */
+export interface NeedManifestMessage {
+  type: 'need-manifest';
+  manifest: string;
+}
+
+/** One step of a chat session at a stage the agent holds (contracts/chat.ts); answered by `stage-output` or `stage-error` with the same id. */
+export interface StageStepMessage {
+  type: 'stage-step';
+  id: string;
+  manifest: string;
+  index: number;
+  session: string;
+  step: number;
+  start: number;
+  tokens?: number[];
+  /** base64url float32 (contracts/chat.ts encodeFloats). */
+  hidden?: string;
+  sampling?: Sampling;
+}
+
+/** The session is over: the stage frees its cache. */
+export interface StageCloseMessage {
+  type: 'stage-close';
+  manifest: string;
+  index: number;
+  session: string;
+}
+
+export type ServerMessage = ChallengeMessage | WelcomeMessage | AssignMessage | CancelMessage | ServerErrorMessage | NeedManifestMessage | StageStepMessage | StageCloseMessage;
 
 // ---- agent → server ----------------------------------------------------------------------------
 
@@ -100,6 +131,8 @@ export interface HelloMessage {
   askId: string;
   hardware: Hardware;
   runtime: RuntimeFingerprint;
+  /** The chat stages the agent holds (collaborative inference); absent: none. */
+  stages?: StageAnnouncement[];
 }
 
 export interface ReadyMessage {
@@ -148,4 +181,29 @@ export interface AgentErrorMessage {
   failure?: FailureKind;
 }
 
-export type AgentMessage = HelloMessage | ReadyMessage | StartMessage | HeartbeatMessage | ResultMessage | AgentErrorMessage;
+/** A manifest the server asked for, with its tokenizer.json text. */
+export interface ManifestMessage {
+  type: 'manifest';
+  manifest: ChatManifest;
+  tokenizer: string;
+}
+
+export interface StageOutputMessage {
+  type: 'stage-output';
+  id: string;
+  /** base64url float32: the hidden state after the stage's layers (all but the last stage). */
+  hidden?: string;
+  /** The chosen token (the last stage). */
+  token?: number;
+  /** Time the stage spent on the step. */
+  ms: number;
+}
+
+export interface StageErrorMessage {
+  type: 'stage-error';
+  id: string;
+  code: 'STAGE__STEP_GAP' | 'STAGE__BAD_INPUT' | 'STAGE__NOT_HELD' | 'STAGE__FAILED';
+  message: string;
+}
+
+export type AgentMessage = HelloMessage | ReadyMessage | StartMessage | HeartbeatMessage | ResultMessage | AgentErrorMessage | ManifestMessage | StageOutputMessage | StageErrorMessage;

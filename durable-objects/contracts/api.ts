@@ -306,6 +306,8 @@ export const ROUTES = {
   requestWithdrawal: 'POST /v1/withdrawals',
   withdrawal: 'GET /v1/withdrawals/:id',
   withdrawals: 'GET /v1/accounts/:key/withdrawals',
+  chatModels: 'GET /v1/models',
+  chatCompletions: 'POST /v1/chat/completions',
 } as const;
 
 /** Order ids carry their kind and market: `bid_cpu_<24 hex>`. */

@@ -17,6 +17,7 @@ import {
   PlaceAskSchema,
   PlaceBidSchema,
   WithdrawalSchema,
+  ChatCompletionSchema,
 } from './schemas.ts';
 
 /** How one route is described: what it does, what it takes, whether it is signed, what it answers. */
@@ -64,6 +65,12 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
   escrowExit: { summary: "Follows a buyer's own withdrawal from their escrow (after the timelock): the ledger takes what left the vault", body: DepositSchema, signed: true, status: 201 },
   chain: { summary: 'Where $DOUG lives and where deposits go' },
   revokeSession: { summary: 'Revokes the signing session key for good', body: EmptySchema, signed: true },
+  chatModels: { summary: 'OpenAI-compatible: the chat models a route of connected agents can serve now (each with its routes: market, manifest, stages, holders per stage)' },
+  chatCompletions: {
+    summary:
+      'OpenAI-compatible chat completion over a route of agents, each holding a range of the model\'s layers (streamed as server-sent events with stream: true). The agents on the route see the activations of the conversation (not its text); prompts and completions are never written to a durable log',
+    body: ChatCompletionSchema,
+  },
   requestWithdrawal: { summary: 'Takes an amount from the ledger and pays it to a wallet on chain', body: WithdrawalSchema, signed: true, status: 202 },
   withdrawal: { summary: 'A withdrawal: status, amount, destination, attempts, outcome' },
   withdrawals: { summary: "The account's withdrawals, newest first", query: PageQuerySchema },

@@ -4,6 +4,7 @@ import { LIMITS } from '../domain/market/validate.ts';
 import { isPublicKey, isSignature } from '../domain/custody/keys.ts';
 import { TENSOR_DTYPES, tensorProblem, type WireTensor } from './tensors.ts';
 import { CLIENT_ID, MARKET_ID } from './api.ts';
+import { CHAT_RULES } from '../domain/chat/rules.ts';
 
 /**
  * One schema per request body and query of the HTTP API (docs/architecture.md, "Protocols"). The
@@ -318,3 +319,45 @@ function problemOf(issue: v.BaseIssue<unknown>): string {
   }
   return issue.message;
 }
+
+// ---- chat (OpenAI-compatible, under /v1) ---------------------------------------------------------
+
+const chatText = v.pipe(v.string('must be a string'), v.maxLength(CHAT_RULES.maxMessageChars, `must be at most ${CHAT_RULES.maxMessageChars} characters`));
+/** OpenAI's content: a string, or text parts (other part types are refused in words). */
+const ChatContentSchema = v.union(
+  [chatText, v.pipe(v.array(v.looseObject({ type: v.literal('text', 'only text parts are served'), text: chatText }, 'must be a text part'), 'must be an array'), v.maxLength(64, 'must have at most 64 parts'))],
+  'must be a string or an array of text parts',
+);
+
+/** `POST /v1/chat/completions`, as OpenAI's clients send it (fields this service does not use pass unread; `n` must be 1). */
+export const ChatCompletionSchema = v.looseObject(
+  {
+    model: v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(96, 'must be at most 96 characters')),
+    messages: v.pipe(
+      v.array(v.looseObject({ role: v.picklist(['system', 'developer', 'user', 'assistant'], 'must be system, developer, user or assistant'), content: ChatContentSchema }, 'must be a message'), 'must be an array'),
+      v.minLength(1, 'must not be empty'),
+      v.maxLength(CHAT_RULES.maxMessages, `must have at most ${CHAT_RULES.maxMessages} messages`),
+    ),
+    stream: v.optional(v.nullable(v.boolean('must be a boolean'))),
+    stream_options: v.optional(v.nullable(v.looseObject({ include_usage: v.optional(v.boolean('must be a boolean')) }, 'must be an object'))),
+    max_tokens: v.optional(v.nullable(v.pipe(v.number('must be an integer'), v.safeInteger('must be an integer'), v.minValue(1, 'must be at least 1'), v.maxValue(1_048_576, 'is too large')))),
+    max_completion_tokens: v.optional(v.nullable(v.pipe(v.number('must be an integer'), v.safeInteger('must be an integer'), v.minValue(1, 'must be at least 1'), v.maxValue(1_048_576, 'is too large')))),
+    temperature: v.optional(v.nullable(v.pipe(v.number('must be a number'), v.minValue(0, 'must be between 0 and 2'), v.maxValue(2, 'must be between 0 and 2')))),
+    top_p: v.optional(v.nullable(v.pipe(v.number('must be a number'), v.gtValue(0, 'must be above 0 and at most 1'), v.maxValue(1, 'must be above 0 and at most 1')))),
+    seed: v.optional(v.nullable(v.pipe(v.number('must be an integer'), v.safeInteger('must be an integer')))),
+    stop: v.optional(
+      v.nullable(
+        v.union(
+          [
+            v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(CHAT_RULES.maxStopChars, `must be at most ${CHAT_RULES.maxStopChars} characters`)),
+            v.pipe(v.array(v.pipe(v.string('must be a string'), v.minLength(1, 'must not be empty'), v.maxLength(CHAT_RULES.maxStopChars, `must be at most ${CHAT_RULES.maxStopChars} characters`)), 'must be an array'), v.maxLength(CHAT_RULES.maxStops, `must have at most ${CHAT_RULES.maxStops} items`)),
+          ],
+          'must be a string or an array of strings',
+        ),
+      ),
+    ),
+    n: v.optional(v.nullable(v.pipe(v.number('must be 1'), v.literal(1, 'must be 1: one choice per request is served')))),
+  },
+  'must be an object',
+);
+export type ChatCompletionBody = v.InferOutput<typeof ChatCompletionSchema>;

@@ -4,6 +4,7 @@ import { JOB_ERRORS } from './job/errors.ts';
 import { ACCOUNT_ERRORS } from './account/errors.ts';
 import { CUSTODY_ERRORS } from './custody/errors.ts';
 import { MODEL_ERRORS } from './model-fit.ts';
+import { CHAT_ERRORS } from './chat/errors.ts';
 
 import { defineErrors, makeError } from './define-errors.ts';
 
@@ -38,7 +39,7 @@ export const EDGE_ERRORS = defineErrors({
 });
 
 /** The one registry of error codes. */
-export const ERRORS = { ...EDGE_ERRORS, ...MARKET_ERRORS, ...JOB_ERRORS, ...ACCOUNT_ERRORS, ...CUSTODY_ERRORS, ...MODEL_ERRORS } as const;
+export const ERRORS = { ...EDGE_ERRORS, ...MARKET_ERRORS, ...JOB_ERRORS, ...ACCOUNT_ERRORS, ...CUSTODY_ERRORS, ...MODEL_ERRORS, ...CHAT_ERRORS } as const;
 export type ErrorCode = keyof typeof ERRORS;
 
 /** Makes a coded error from the one registry. */

@@ -1,4 +1,5 @@
-import { AGENT_PROTOCOL_VERSION, fingerprintOf, helloMessage, type AgentMessage, type AssignMessage, type HelloMessage, type ServerMessage, type StartMessage } from '../contracts/agent.ts';
+import { AGENT_PROTOCOL_VERSION, fingerprintOf, helloMessage, type AgentMessage, type AssignMessage, type HelloMessage, type ManifestMessage, type ServerMessage, type StageErrorMessage, type StageOutputMessage, type StartMessage } from '../contracts/agent.ts';
+import type { StageAnnouncement } from '../contracts/chat.ts';
 import { parseAgentMessage } from '../contracts/agent-messages.ts';
 import { decodePublicKey, delegationProblem, encodeBase58Nonce, sha256Hex, verifyText } from '../contracts/auth.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../contracts/tensors.ts';
@@ -16,6 +17,17 @@ interface Attachment {
   agentKey?: string;
   provider?: string;
   fingerprint?: string;
+  askId?: string;
+  /** The chat stages the agent announced in hello. */
+  stages?: StageAnnouncement[];
+}
+
+/** What the gateway tells the chat router (runtime/chat-router.ts) of stage-holding agents. */
+export interface StageEvents {
+  announced(socketId: string, stages: StageAnnouncement[]): void;
+  received(socketId: string, msg: ManifestMessage): Promise<string | null>;
+  answered(socketId: string, msg: StageOutputMessage | StageErrorMessage): void;
+  gone(socketId: string): void;
 }
 
 /** A replica waiting for its provider's agent to announce a free slot. */
@@ -57,6 +69,8 @@ export class AgentGateway {
     private readonly leaseMs: () => number,
     /** The market's side of an agent's presence: suspend its ask (withdrawn by the market after its grace period) or resume it. */
     private readonly presence: (command: 'SuspendAsk' | 'ResumeAsk', askId: string, now: number) => void = () => {},
+    /** The chat router, told of stages announced, their messages and sockets gone. */
+    private readonly stages: StageEvents | null = null,
   ) {
     ctx.storage.sql.exec(`
       DROP TABLE IF EXISTS dispatch_queue;
@@ -137,6 +151,38 @@ export class AgentGateway {
         return this.result(ws, at, msg);
       case 'error':
         return this.agentError(at, msg);
+      case 'manifest': {
+        const problem = this.stages ? await this.stages.received(at.socketId, msg) : 'this market serves no chat stages';
+        if (problem) refuse(ws, 'AGENT__MALFORMED_MESSAGE', problem, 'manifest');
+        return;
+      }
+      case 'stage-output':
+      case 'stage-error':
+        this.stages?.answered(at.socketId, msg);
+        return;
+    }
+  }
+
+  /** Connected agents that hold chat stages (from their sockets' hello, so a hibernated object still knows them). */
+  stageHolders(): { socketId: string; agentKey: string; provider: string; askId: string; stages: StageAnnouncement[] }[] {
+    const out = [];
+    for (const ws of this.ctx.getWebSockets()) {
+      const at = ws.deserializeAttachment() as Attachment | null;
+      if (!at || at.phase !== 'ready' || !at.stages?.length || !this.state.agents[at.socketId] || ws.readyState !== WebSocket.OPEN) continue;
+      out.push({ socketId: at.socketId, agentKey: at.agentKey!, provider: at.provider!, askId: at.askId!, stages: at.stages });
+    }
+    return out;
+  }
+
+  /** Sends to one agent's socket; false when it is gone. */
+  sendTo(socketId: string, message: ServerMessage): boolean {
+    const ws = this.socket(socketId);
+    if (!ws) return false;
+    try {
+      ws.send(JSON.stringify(message));
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -177,7 +223,8 @@ export class AgentGateway {
     }
     if (this.askOwner(msg.askId) !== provider) return refuse(ws, 'AGENT__ASK_NOT_OWNED', `ask ${msg.askId.slice(0, 80)} is not an open ask of ${provider}`, 'hello');
     const fingerprint = fingerprintOf(msg.runtime);
-    ws.serializeAttachment({ socketId: at.socketId, phase: 'ready', nonce: at.nonce, agentKey: msg.agentKey, provider, fingerprint } satisfies Attachment);
+    const stages = msg.stages ?? [];
+    ws.serializeAttachment({ socketId: at.socketId, phase: 'ready', nonce: at.nonce, agentKey: msg.agentKey, provider, fingerprint, askId: msg.askId, ...(stages.length ? { stages } : {}) } satisfies Attachment);
     this.decide({ type: 'AcceptAgent', socketId: at.socketId, askId: msg.askId, agentKey: msg.agentKey, provider, fingerprint });
     this.presence('ResumeAsk', msg.askId, Date.now());
     this.armAlarm(); // the alarm notices the agent falling silent
@@ -190,6 +237,7 @@ export class AgentGateway {
       if (expiresAt !== null) leases.push({ jobId: l.jobId, replica: l.replica, leaseId: l.leaseId, expiresAt });
     }
     send(ws, { type: 'welcome', leases, heartbeatMs: heartbeatInterval(this.leaseMs()) });
+    if (stages.length) this.stages?.announced(at.socketId, stages);
   }
 
   /**
@@ -375,6 +423,7 @@ export class AgentGateway {
   closed(ws: WebSocket): void {
     const at = ws.deserializeAttachment() as Attachment | null;
     if (at) this.leave({ type: 'CloseSocket', socketId: at.socketId });
+    if (at) this.stages?.gone(at.socketId);
     try {
       ws.close(1000, 'bye');
     } catch {
@@ -415,6 +464,7 @@ export class AgentGateway {
         this.ctx.waitUntil(this.job(u.jobId).execute(u.jobId, { type: 'AbandonLease', leaseId: u.leaseId }, { commandId: `abandon:${u.leaseId}`, actor: u.provider, now }));
       }
       for (const w of [...e.unassigned, ...(e.prefetched ?? [])]) this.abandonAssignment(w, now);
+      this.stages?.gone(e.socketId);
       const ws = this.socket(e.socketId);
       if (ws && e.reason === 'silent') {
         try {

@@ -4,6 +4,8 @@ import { bookDepth, type BookDepth, type OrderView } from '../domain/market/view
 import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { AgentGateway, type Dispatch } from './agent-gateway.ts';
+import { ChatRouter } from './chat-router.ts';
+import type { ChatModelView, ChatRequest } from '../contracts/chat.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
 import type { MarketRpc, OrderOutcome } from './objects.ts';
 import { marketParams } from './markets.ts';
@@ -26,6 +28,7 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
   protected readonly kind = 'market' as const;
 
   private readonly gateway: AgentGateway;
+  private readonly chatRouter: ChatRouter;
   private configured = false;
   /** Governance's values for this market as last read on chain (escrow custody), and when. */
   private governed: { at: number; values: Partial<MarketParams> | null } | null = null;
@@ -48,7 +51,26 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
         if (!order || order.side !== 'ask' || (command === 'ResumeAsk' && order.status !== 'suspended')) return;
         this.runOne(this.name, { type: command, askId }, { commandId: `${command}:${askId}:${now}`, actor: 'system:dispatch', now });
       },
+      {
+        announced: (socketId, stages) => this.chatRouter.announced(socketId, stages),
+        received: (socketId, msg) => this.chatRouter.received(socketId, msg),
+        answered: (socketId, msg) => this.chatRouter.answered(socketId, msg),
+        gone: (socketId) => this.chatRouter.gone(socketId),
+      },
     );
+    this.chatRouter = new ChatRouter(ctx, env, () => this.gateway.stageHolders(), (socketId, message) => this.gateway.sendTo(socketId, message));
+  }
+
+  /** The chat models this market's agents hold (collaborative inference). */
+  async chatModels(market: string): Promise<ChatModelView[]> {
+    this.remember(market);
+    return this.chatRouter.models();
+  }
+
+  /** Starts a chat completion over this market's stage holders: its events as JSON lines, or why not. */
+  async chat(market: string, request: ChatRequest): Promise<Result<ReadableStream<Uint8Array>>> {
+    this.remember(market);
+    return this.chatRouter.chat(request);
   }
 
   /** Agents connect here (the Worker forwards `GET /v1/markets/:market/agent` upgrades). */

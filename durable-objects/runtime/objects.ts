@@ -1,3 +1,4 @@
+import type { ChatModelView, ChatRequest } from '../contracts/chat.ts';
 import type { AccountBalance, AccountCommand, AccountEvent } from '../domain/account/index.ts';
 import type { WithdrawalView, RequestWithdrawal, WithdrawalEvent } from '../domain/custody/index.ts';
 import type { SettlementEvent, SettlementView } from '../domain/custody/settlement.ts';
@@ -48,6 +49,8 @@ export interface MarketRpc extends ObjectRpc<MarketEvent> {
   depth(market: string, levels: number): Promise<BookDepth>;
   order(id: string): Promise<OrderView | null>;
   fetch(request: Request): Promise<Response>;
+  chatModels(market: string): Promise<ChatModelView[]>;
+  chat(market: string, request: ChatRequest): Promise<Result<ReadableStream<Uint8Array>>>;
 }
 
 export interface JobRpc extends ObjectRpc<JobEvent> {

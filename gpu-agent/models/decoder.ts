@@ -27,6 +27,11 @@ export interface DecoderOptions {
   /** Positions the learned position embedding covers. */
   maxPositions: number;
   seed: number;
+  /**
+   * Trained weights by name (tok_emb, pos_emb, lN.norm1, lN.wq|wk|wv|wo, lN.norm2, lN.w1|w2,
+   * norm_out, lm_head; matrices [in, out], row-major); absent: drawn from `seed`.
+   */
+  weights?: (name: string) => Float32Array;
 }
 
 /** The tensor names of a decoder's interface, by layer. */
@@ -56,6 +61,13 @@ export function buildDecoderModel(o: DecoderOptions): Uint8Array {
     return a;
   };
   const ones = (n: number) => new Float32Array(n).fill(1);
+  /** A parameter: the trained one when given (checked for its size), else the drawn default. */
+  const param = (name: string, dims: number[], drawn: () => Float32Array) => {
+    const given = o.weights?.(name);
+    const size = dims.reduce((a, b) => a * b, 1);
+    if (given && given.length !== size) throw new Error(`weight ${name} has ${given.length} values; [${dims.join(', ')}] needs ${size}`);
+    return floatInitializer(name, dims, given ?? drawn());
+  };
   const nodes: NodeSpec[] = [];
   const init: InstanceType<typeof onnx.TensorProto>[] = [];
   let counter = 0;
@@ -68,8 +80,8 @@ export function buildDecoderModel(o: DecoderOptions): Uint8Array {
   const int = (name: string, v: number) => ({ name, type: A.INT, i: v });
 
   init.push(
-    floatInitializer('tok_emb', [o.vocab, o.embed], weights(o.vocab * o.embed, 1)),
-    floatInitializer('pos_emb', [o.maxPositions, o.embed], weights(o.maxPositions * o.embed, 4)),
+    param('tok_emb', [o.vocab, o.embed], () => weights(o.vocab * o.embed, 1)),
+    param('pos_emb', [o.maxPositions, o.embed], () => weights(o.maxPositions * o.embed, 4)),
     floatInitializer('eps', [], new Float32Array([1e-5])),
     floatInitializer('scale', [], new Float32Array([1 / Math.sqrt(headDim)])),
     floatInitializer('masked', [], new Float32Array([-1e9])),
@@ -104,10 +116,10 @@ export function buildDecoderModel(o: DecoderOptions): Uint8Array {
   const hiddenInfo = [valueInfo(decoderNames.hidden(-1), FLOAT, [...batchSeq, { dimValue: o.embed }])];
   for (let l = 0; l < o.layers; l++) {
     const w = (name: string, rows: number, cols: number) => {
-      init.push(floatInitializer(`l${l}.${name}`, [rows, cols], weights(rows * cols, rows)));
+      init.push(param(`l${l}.${name}`, [rows, cols], () => weights(rows * cols, rows)));
       return `l${l}.${name}`;
     };
-    init.push(floatInitializer(`l${l}.norm1`, [o.embed], ones(o.embed)), floatInitializer(`l${l}.norm2`, [o.embed], ones(o.embed)));
+    init.push(param(`l${l}.norm1`, [o.embed], () => ones(o.embed)), param(`l${l}.norm2`, [o.embed], () => ones(o.embed)));
     const n1 = rmsNorm(x, `l${l}.norm1`);
     const q = heads(node('MatMul', [n1, w('wq', o.embed, o.embed)]));
     const k = heads(node('MatMul', [n1, w('wk', o.embed, o.embed)]));
@@ -123,8 +135,8 @@ export function buildDecoderModel(o: DecoderOptions): Uint8Array {
     x = node('Add', [x, node('MatMul', [inner, w('w2', o.ffn, o.embed)])], decoderNames.hidden(l));
     hiddenInfo.push(valueInfo(decoderNames.hidden(l), FLOAT, [...batchSeq, { dimValue: o.embed }]));
   }
-  init.push(floatInitializer('norm_out', [o.embed], ones(o.embed)));
-  node('MatMul', [rmsNorm(x, 'norm_out'), (init.push(floatInitializer('lm_head', [o.embed, o.vocab], weights(o.embed * o.vocab, o.embed))), 'lm_head')], 'logits');
+  init.push(param('norm_out', [o.embed], () => ones(o.embed)));
+  node('MatMul', [rmsNorm(x, 'norm_out'), (init.push(param('lm_head', [o.embed, o.vocab], () => weights(o.embed * o.vocab, o.embed))), 'lm_head')], 'logits');
 
   const cache = (name: string, length: string): InstanceType<typeof onnx.ValueInfoProto> => valueInfo(name, FLOAT, [{ dimParam: 'batch' }, { dimValue: o.heads }, { dimParam: length }, { dimValue: headDim }]);
   const layers = Array.from({ length: o.layers }, (_, l) => l);

@@ -12,6 +12,7 @@ import { base64UrlEncode } from '../../durable-objects/contracts/auth.ts';
 import { MAX_PREFETCH } from '../../durable-objects/domain/dispatch/index.ts';
 import { failureKindOf } from '../../durable-objects/domain/job/failure.ts';
 import { AgentConnection } from './net/connection.ts';
+import type { StageHost } from './chat/stage-host.ts';
 import type { ConnectionOptions, WorkMessage } from './net/connection.ts';
 
 /**
@@ -132,6 +133,8 @@ export interface AgentOptions {
   fault?: Fault | null;
   /** Everything the connection needs but its handlers, lease list and log, which the agent supplies. */
   connection: Omit<ConnectionOptions, 'handlers' | 'heldLeases' | 'log'>;
+  /** The chat stages this agent holds (collaborative inference), served beside its jobs. */
+  stages?: StageHost;
 }
 
 /** How many sent answers the agent remembers for re-sending after a reconnect. */
@@ -312,6 +315,12 @@ export class Agent {
         return this.onCancel(m);
       case 'error':
         return this.onServerError(m);
+      case 'need-manifest':
+      case 'stage-step':
+      case 'stage-close':
+        if (this.o.stages) this.o.stages.handle(m, (reply) => this.conn.send(reply));
+        else if (m.type === 'stage-step') this.conn.send({ type: 'stage-error', id: m.id, code: 'STAGE__NOT_HELD', message: 'this agent holds no chat stages' });
+        return;
     }
   }
 

@@ -17,6 +17,7 @@ import { DougApiError, DougClient } from '../../sdk/client.ts';
 import type { DougClientOptions } from '../../sdk/client.ts';
 import { UsageError, attributeValue, dougArg, durationArg, intArg, isEntryModule, takeFlag, type FlagKind } from '../../sdk/format.ts';
 import { KeyFileError, loadKeypair, loadOrCreateKeypair } from '../../sdk/keyfile.ts';
+import { StageHost } from './chat/stage-host.ts';
 import { Agent, faultFromEnv, lineLogger, runnerExecutor } from './agent.ts';
 import type { Executor, Logger } from './agent.ts';
 // Static on purpose: tsx fails to parse a file with both a shebang and a dynamic import().
@@ -87,6 +88,8 @@ interface Options {
   ttlMs: number;
   drainTimeoutMs: number;
   quiet: boolean;
+  /** `--chat-model DIR --stages N --hold I,J`: chat stages to hold (collaborative inference), or null. */
+  chat: { dir: string; stages: number; hold: number[]; name?: string } | null;
 }
 
 const FLAGS: Record<string, FlagKind> = {
@@ -104,6 +107,10 @@ const FLAGS: Record<string, FlagKind> = {
   ttl: 'string',
   'drain-timeout': 'string',
   quiet: 'boolean',
+  'chat-model': 'string',
+  'chat-name': 'string',
+  stages: 'string',
+  hold: 'string',
   help: 'boolean',
 };
 const KEY_FLAGS: Record<string, FlagKind> = { key: 'string', help: 'boolean' };
@@ -143,6 +150,13 @@ if it is missing: the key a wallet authorises on the portal's /provide page.
   --ttl DURATION        ask lifetime, re-listed before it ends (default 1h)
   --drain-timeout DUR   how long a drain waits for held work (default 60s)
   --quiet               only warnings and errors on stderr
+
+Chat (collaborative inference: a language model served as a route of stages across agents):
+  --chat-model DIR      a model folder: config.json, tokenizer.json and model.onnx in the KV-cache
+                        layout Hugging Face Optimum exports (examples/chat is one)
+  --stages N            cut it into N stages of even layer ranges (default 1: the whole model)
+  --hold I[,J…]         the stages this agent holds and announces (default: all of them)
+  --chat-name NAME      the model's name in /v1/models (default: config.json's name_or_path)
 
 Test only: DOUG_AGENT_FAULT=wrong-output corrupts every result (to exercise verification).
 `;
@@ -203,6 +217,11 @@ function options(argv: string[], io: AgentCliIo): Options {
     throw new UsageError('--delegation and --wallet-key cannot be used together: --wallet-key signs (and renews) a delegation from a key file, --delegation takes one the wallet signed elsewhere');
   }
   if (delegation !== undefined && delegation.trim() === '') throw new UsageError('--delegation: empty; give the token from the portal, or @FILE');
+  const chatDir = str('chat-model');
+  if (chatDir === undefined && (str('stages') ?? str('hold') ?? str('chat-name')) !== undefined) throw new UsageError('--stages, --hold and --chat-name go with --chat-model');
+  const stages = str('stages') === undefined ? 1 : intArg('--stages', str('stages')!, 1);
+  const hold = str('hold') === undefined ? Array.from({ length: stages }, (_, i) => i) : str('hold')!.split(',').map((x) => intArg('--hold', x.trim(), 0));
+  if (hold.some((i) => i >= stages)) throw new UsageError(`--hold: stages are numbered 0 to ${stages - 1}`);
   return {
     server: url.toString().replace(/\/+$/, ''),
     market,
@@ -218,6 +237,7 @@ function options(argv: string[], io: AgentCliIo): Options {
     ttlMs,
     drainTimeoutMs,
     quiet: f.quiet === true,
+    chat: chatDir === undefined ? null : { dir: expandHome(chatDir, home), stages, hold: [...new Set(hold)], ...(str('chat-name') ? { name: str('chat-name')! } : {}) },
   };
 }
 
@@ -388,6 +408,11 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
     return { id, expiresAt };
   };
 
+  const stageHost = o.chat ? await StageHost.open(o.chat.dir, { stages: o.chat.stages, hold: o.chat.hold, ...(o.chat.name ? { name: o.chat.name } : {}) }) : null;
+  if (stageHost) {
+    const m = stageHost.folder.manifest;
+    log.info(`chat model ${m.name} (${m.layers} layers, manifest ${stageHost.folder.manifestSha256.slice(0, 12)}): holding stage(s) ${o.chat!.hold.map((i) => `${i} (layers ${m.stages[i]!.from}-${m.stages[i]!.to})`).join(', ')} of ${m.stages.length}`);
+  }
   let ask = await list();
   const agent = new Agent({
     capacity: o.capacity,
@@ -399,8 +424,9 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
       server: o.server,
       market: o.market,
       keypair: agentKey,
-      hello: () => ({ askId: ask.id, hardware: probe.hardware, runtime: probe.runtime, ...(delegation ? { delegation } : {}) }),
+      hello: () => ({ askId: ask.id, hardware: probe.hardware, runtime: probe.runtime, ...(delegation ? { delegation } : {}), ...(stageHost ? { stages: stageHost.announcements() } : {}) }),
     },
+    ...(stageHost ? { stages: stageHost } : {}),
   });
 
   // Keep the ask alive: re-list at 80% of its life, switch the socket to the new ask, withdraw the old.

@@ -156,6 +156,8 @@ async function startFeedServer(o: FeedOptions): Promise<FeedServer> {
           problem(`agent error ${m.code}: ${m.message}`);
           r = decide({ type: 'ReportError', socketId, leaseId: m.leaseId });
           break;
+        default:
+          return refuse('AGENT__MALFORMED_MESSAGE', 'this bench server serves no chat stages', m.type);
       }
       if (!r.ok) return refuse(r.error.code, r.error.message, m.type);
       pump();

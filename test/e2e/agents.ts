@@ -14,13 +14,14 @@ export interface AgentProcess {
   stop: () => Promise<void>;
 }
 
-export async function startAgent(o: { url: string; dir: string; name: string; market: string; price: string; capacity?: number; prefetch?: number; fault?: boolean }): Promise<AgentProcess> {
-  const key = await generateKeypair();
+export async function startAgent(o: { url: string; dir: string; name: string; market: string; price: string; capacity?: number; prefetch?: number; fault?: boolean; args?: string[]; key?: Keypair }): Promise<AgentProcess> {
+  const key = o.key ?? (await generateKeypair());
   const keyPath = join(o.dir, 'agents', `${o.name}.json`);
-  await saveKeypair(keyPath, key);
+  if (!o.key) await saveKeypair(keyPath, key); // a given key comes back with its key file
   const args = ['--import', 'tsx', 'gpu-agent/src/cli.ts', '--server', o.url, '--market', o.market, '--price', o.price, '--capacity', String(o.capacity ?? 1), '--key', keyPath];
   args.push('--model-dir', join(o.dir, 'models', o.name), '--drain-timeout', '5s');
   if (o.prefetch) args.push('--prefetch', String(o.prefetch));
+  if (o.args) args.push(...o.args);
   const child = spawn(process.execPath, args, {
     env: { ...process.env, DOUG_AGENT_FAULT: o.fault ? 'wrong-output' : '' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,6 +5,9 @@ import type {
   AgentMessage,
   AssignMessage,
   CancelMessage,
+  NeedManifestMessage,
+  StageCloseMessage,
+  StageStepMessage,
   HelloMessage,
   ServerErrorMessage,
   WelcomeMessage,
@@ -51,10 +54,10 @@ export function backoffDelay(attempt: number, o: BackoffOptions & { random: () =
 }
 
 /** What the hello carries besides the signature; read at each connect, so the ask can change. */
-export type HelloFields = Pick<HelloMessage, 'askId' | 'hardware' | 'runtime' | 'delegation'>;
+export type HelloFields = Pick<HelloMessage, 'askId' | 'hardware' | 'runtime' | 'delegation' | 'stages'>;
 
 /** Server messages after welcome that the agent core handles. */
-export type WorkMessage = AssignMessage | CancelMessage | ServerErrorMessage;
+export type WorkMessage = AssignMessage | CancelMessage | ServerErrorMessage | NeedManifestMessage | StageStepMessage | StageCloseMessage;
 
 export interface ConnectionHandlers {
   /** The server accepted the hello; the socket is open for work. */
@@ -217,6 +220,7 @@ export class AgentConnection {
       if (this.ws !== ws || ws.readyState !== WebSocket.OPEN) return;
       const hello: HelloMessage = { type: 'hello', v: AGENT_PROTOCOL_VERSION, agentKey, signature, askId: fields.askId, hardware: fields.hardware, runtime: fields.runtime };
       if (fields.delegation) hello.delegation = fields.delegation;
+      if (fields.stages && fields.stages.length > 0) hello.stages = fields.stages;
       ws.send(JSON.stringify(hello));
       return;
     }

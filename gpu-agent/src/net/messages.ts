@@ -1,4 +1,4 @@
-import type { AssignMessage, CancelMessage, ChallengeMessage, ServerErrorMessage, ServerMessage, WelcomeMessage } from '../../../durable-objects/contracts/agent.ts';
+import type { AssignMessage, CancelMessage, ChallengeMessage, ServerErrorMessage, ServerMessage, StageStepMessage, WelcomeMessage } from '../../../durable-objects/contracts/agent.ts';
 import { tensorProblem } from '../../../durable-objects/contracts/tensors.ts';
 import type { WireTensor } from '../../../durable-objects/contracts/tensors.ts';
 
@@ -35,6 +35,13 @@ export function parseServerMessage(text: string): ParsedServerMessage {
       return parseCancel(value);
     case 'error':
       return parseServerError(value);
+    case 'need-manifest':
+      return isHex(value.manifest) ? { kind: 'message', message: { type: 'need-manifest', manifest: value.manifest } } : invalid('need-manifest.manifest must be 64 lower-case hex digits');
+    case 'stage-step':
+      return parseStageStep(value);
+    case 'stage-close':
+      if (!isHex(value.manifest) || !isReplica(value.index) || !isId(value.session)) return invalid('stage-close must have manifest, index and session');
+      return { kind: 'message', message: { type: 'stage-close', manifest: value.manifest, index: value.index, session: value.session } };
     default:
       return invalid(`unknown type ${JSON.stringify(String(value.type)).slice(0, 40)}`);
   }
@@ -107,6 +114,33 @@ function parseServerError(v: Record<string, unknown>): ParsedServerMessage {
   const message: ServerErrorMessage = { type: 'error', code: v.code.slice(0, 100), message: v.message.slice(0, 1000) };
   if (typeof v.ref === 'string') message.ref = v.ref.slice(0, 200);
   return { kind: 'message', message };
+}
+
+function parseStageStep(v: Record<string, unknown>): ParsedServerMessage {
+  if (!isId(v.id) || !isHex(v.manifest) || !isReplica(v.index) || !isId(v.session) || !isReplica(v.step) || !isReplica(v.start)) {
+    return invalid('stage-step must have id, manifest, index, session, step and start');
+  }
+  const message: StageStepMessage = { type: 'stage-step', id: v.id, manifest: v.manifest, index: v.index, session: v.session, step: v.step, start: v.start };
+  if (v.tokens !== undefined) {
+    if (!Array.isArray(v.tokens) || !v.tokens.every(isReplica)) return invalid('stage-step.tokens must be an array of token ids');
+    message.tokens = v.tokens as number[];
+  }
+  if (v.hidden !== undefined) {
+    if (typeof v.hidden !== 'string' || !/^[A-Za-z0-9_-]*$/.test(v.hidden)) return invalid('stage-step.hidden must be base64url');
+    message.hidden = v.hidden;
+  }
+  if (v.sampling !== undefined) {
+    const s = v.sampling;
+    if (!isRecord(s) || typeof s.temperature !== 'number' || !(s.temperature >= 0) || typeof s.topP !== 'number' || !(s.topP > 0 && s.topP <= 1) || !Number.isSafeInteger(s.seed)) {
+      return invalid('stage-step.sampling must be { temperature ≥ 0, topP in (0, 1], seed }');
+    }
+    message.sampling = { temperature: s.temperature, topP: s.topP, seed: s.seed as number };
+  }
+  return { kind: 'message', message };
+}
+
+function isHex(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9a-f]{64}$/.test(value);
 }
 
 function invalid(problem: string): ParsedServerMessage {

@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { chooseHolder, modelMatches, nextLatency, promptText, TextStream, CHAT_RULES } from './rules.ts';
+import { drawFor, GREEDY, sampleToken } from './sampling.ts';
+
+
+describe('sampling', () => {
+  it('is greedy at temperature 0, ties to the lowest id', () => {
+    expect(sampleToken([0.1, 3, 3, -1], GREEDY, 0)).toBe(1);
+    expect(sampleToken([5, 1, 2], { temperature: 0, topP: 0.1, seed: 9 }, 4)).toBe(0);
+  });
+
+  it('draws from (seed, index) alone, and follows the probabilities', () => {
+    expect(drawFor(7, 3)).toBe(drawFor(7, 3));
+    expect(drawFor(7, 3)).not.toBe(drawFor(7, 4));
+    expect(drawFor(7, 3)).not.toBe(drawFor(8, 3));
+    const logits = [Math.log(0.6), Math.log(0.3), Math.log(0.1)];
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 20_000; i++) counts[sampleToken(logits, { temperature: 1, topP: 1, seed: 42 }, i)]!++;
+    expect(counts[0]! / 20_000).toBeCloseTo(0.6, 1);
+    expect(counts[2]! / 20_000).toBeCloseTo(0.1, 1);
+  });
+
+  it('cuts to the nucleus: with topP 0.5 only the most likely token of 0.6 is drawn', () => {
+    const logits = [Math.log(0.3), Math.log(0.6), Math.log(0.1)];
+    for (let i = 0; i < 500; i++) expect(sampleToken(logits, { temperature: 1, topP: 0.5, seed: 3 }, i)).toBe(1);
+    const seen = new Set<number>();
+    for (let i = 0; i < 500; i++) seen.add(sampleToken(logits, { temperature: 1, topP: 0.85, seed: 3 }, i));
+    expect([...seen].sort()).toEqual([0, 1]);
+  });
+});
+
+describe('routing', () => {
+  const h = (socketId: string, agentKey: string, latencyMs?: number) => ({ socketId, agentKey, provider: agentKey, ...(latencyMs === undefined ? {} : { latencyMs }) });
+
+  it('measures an unmeasured holder first, then takes the fastest; never an excluded socket', () => {
+    expect(chooseHolder([h('a', 'A', 5), h('b', 'B')])!.socketId).toBe('b');
+    expect(chooseHolder([h('a', 'A', 5), h('b', 'B', 2), h('c', 'C', 9)])!.socketId).toBe('b');
+    expect(chooseHolder([h('a', 'A', 5), h('b', 'B', 2)], new Set(['b']))!.socketId).toBe('a');
+    expect(chooseHolder([h('a', 'A', 5)], new Set(['a']))).toBeNull();
+    expect(chooseHolder([h('x', 'B', 3), h('y', 'A', 3)])!.agentKey).toBe('A');
+  });
+
+  it('keeps a moving average of latency', () => {
+    expect(nextLatency(undefined, 10)).toBe(10);
+    expect(nextLatency(10, 20)).toBeCloseTo(10 + CHAT_RULES.latencyWeight * 10);
+  });
+
+  it('matches a model by name, or pinned to a manifest by 8 or more hex digits', () => {
+    const sha = 'ab'.repeat(32);
+    expect(modelMatches('m', 'm', sha)).toBe(true);
+    expect(modelMatches('m@abababab', 'm', sha)).toBe(true);
+    expect(modelMatches('m@abab', 'm', sha)).toBe(false);
+    expect(modelMatches('m@cdcdcdcd', 'm', sha)).toBe(false);
+    expect(modelMatches('n@abababab', 'm', sha)).toBe(false);
+    expect(modelMatches('m2', 'm', sha)).toBe(false);
+  });
+
+  it('makes a prompt of the messages, a blank line apart', () => {
+    expect(promptText([{ role: 'system', content: ' Be brief. ' }, { role: 'user', content: 'Hello' }])).toBe('Be brief.\n\nHello\n\n');
+  });
+});
+
+describe('text streamed from tokens', () => {
+  // A toy vocabulary: each token is some bytes.
+  const pieces = ['Hel', 'lo', ' wor', 'ld', '\xe2', '\x82\xac', 'EN', 'D'].map((p) => Uint8Array.from(p, (c) => c.charCodeAt(0)));
+  pieces[4] = Uint8Array.from([0xe2]);
+  pieces[5] = Uint8Array.from([0x82, 0xac]);
+  const bytesOf = (ids: readonly number[]) => Uint8Array.from(ids.flatMap((i) => [...pieces[i]!]));
+
+  it('waits for the last byte of a character split across tokens', () => {
+    const s = new TextStream(bytesOf, []);
+    expect(s.push(4).text).toBe('');
+    expect(s.push(5).text).toBe('€');
+  });
+
+  it('holds back what may start a stop sequence, and stops before it', () => {
+    const s = new TextStream(bytesOf, [' world']);
+    expect(s.push(0)).toEqual({ text: 'Hel', stopped: false });
+    expect(s.push(1)).toEqual({ text: 'lo', stopped: false });
+    expect(s.push(2)).toEqual({ text: '', stopped: false }); // " wor" may be " world"
+    expect(s.push(3)).toEqual({ text: '', stopped: true });
+    const t = new TextStream(bytesOf, ['lox']);
+    expect(t.push(0).text).toBe('He'); // "l" may start "lox"
+    expect(t.push(1).text).toBe('l'); // "lo" may too
+    expect(t.push(6).text).toBe('loEN');
+    expect(t.end()).toBe('');
+  });
+});

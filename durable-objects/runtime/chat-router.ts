@@ -1,0 +1,282 @@
+/**
+ * Chat completions served by the market's agents (collaborative inference, DESIGN.md section 10).
+ * Agents announce the stages they hold in hello; the first time a manifest is seen, its holder is
+ * asked for it and its tokenizer (checked against their hashes, kept in SQLite and R2). A completion
+ * tokenizes the conversation, takes one holder per stage (domain/chat/rules.ts chooseHolder: the
+ * measured fastest), and runs domain/chat/generation.ts over the agents' sockets, relaying each
+ * step's hidden state from stage to stage. A holder whose socket closes, that answers with an error
+ * or that does not answer in time is replaced by another, which replays the session's steps.
+ *
+ * Prompts and completions live only in memory for the request: nothing here writes them anywhere.
+ */
+import type { ManifestMessage, ServerMessage, StageErrorMessage, StageOutputMessage } from '../contracts/agent.ts';
+import { decodeFloats, encodeFloats, manifestProblem, manifestSha256, type ChatEvent, type ChatManifest, type ChatModelView, type ChatRequest, type RouteStage, type StageAnnouncement } from '../contracts/chat.ts';
+import { sha256Hex, encodeBase58Nonce } from '../contracts/auth.ts';
+import { Tokenizer, type TokenizerJson } from '../contracts/tokenizer.ts';
+import { generate, RouteFailedError, type StageInput, type StageLink, type StageOutput } from '../domain/chat/generation.ts';
+import { CHAT_RULES, chooseHolder, modelMatches, nextLatency, promptText, TextStream, type HolderView } from '../domain/chat/rules.ts';
+import { domainError } from '../domain/errors.ts';
+import type { Result } from '../domain/result.ts';
+import { tokenizerKey } from './blob-keys.ts';
+import type { Env } from './env.ts';
+
+/** A connected agent that holds chat stages. */
+export interface StageHolder {
+  socketId: string;
+  agentKey: string;
+  provider: string;
+  askId: string;
+  stages: StageAnnouncement[];
+}
+
+interface Pending {
+  socketId: string;
+  resolve: (out: StageOutput) => void;
+  reject: (e: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+  sentAt: number;
+  agentKey: string;
+}
+
+class StageFailure extends Error {}
+
+export class ChatRouter {
+  private readonly pending = new Map<string, Pending>();
+  /** Measured step latency by agent key (kept across its reconnects, not across the object's restarts). */
+  private readonly latency = new Map<string, number>();
+  private readonly tokenizers = new Map<string, Tokenizer>();
+  /** `socketId manifest` pairs already asked for their manifest. */
+  private readonly asked = new Set<string>();
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly env: Env,
+    private readonly holders: () => StageHolder[],
+    private readonly send: (socketId: string, message: ServerMessage) => boolean,
+  ) {
+    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS chat_manifests (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL)');
+  }
+
+  private manifest(sha: string): ChatManifest | null {
+    const row = this.ctx.storage.sql.exec<{ data: string }>('SELECT data FROM chat_manifests WHERE sha256 = ?', sha).toArray()[0];
+    return row ? (JSON.parse(row.data) as ChatManifest) : null;
+  }
+
+  /** An agent said hello with stages: manifests not yet known are asked for. */
+  announced(socketId: string, stages: StageAnnouncement[]): void {
+    for (const sha of new Set(stages.map((s) => s.manifest))) {
+      if (this.manifest(sha) || this.asked.has(`${socketId} ${sha}`)) continue;
+      this.asked.add(`${socketId} ${sha}`);
+      this.send(socketId, { type: 'need-manifest', manifest: sha });
+    }
+  }
+
+  /** A manifest an agent sent: stored when it is one that socket announced and it checks out; otherwise the refusal's words. */
+  async received(socketId: string, msg: ManifestMessage): Promise<string | null> {
+    const sha = await manifestSha256(msg.manifest);
+    if (!this.asked.has(`${socketId} ${sha}`)) return `manifest ${sha.slice(0, 12)} was not asked of this agent`;
+    const problem = manifestProblem(msg.manifest);
+    if (problem) return `the manifest is inconsistent: ${problem}`;
+    const bytes = new TextEncoder().encode(msg.tokenizer);
+    if ((await sha256Hex(bytes)) !== msg.manifest.tokenizerSha256) return "the tokenizer is not the manifest's (its SHA-256 differs)";
+    try {
+      const t = new Tokenizer(JSON.parse(msg.tokenizer) as TokenizerJson);
+      if (t.vocabSize > msg.manifest.vocab) return `the tokenizer has ${t.vocabSize} tokens, the model ${msg.manifest.vocab}`;
+      this.tokenizers.set(msg.manifest.tokenizerSha256, t);
+    } catch (e) {
+      return `the tokenizer cannot be read: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    await this.env.BLOBS.put(tokenizerKey(msg.manifest.tokenizerSha256), bytes);
+    this.ctx.storage.sql.exec('INSERT OR IGNORE INTO chat_manifests (sha256, name, data) VALUES (?, ?, ?)', sha, msg.manifest.name, JSON.stringify(msg.manifest));
+    return null;
+  }
+
+  /** A stage's answer to a step. */
+  answered(socketId: string, msg: StageOutputMessage | StageErrorMessage): void {
+    const p = this.pending.get(msg.id);
+    if (!p || p.socketId !== socketId) return;
+    this.pending.delete(msg.id);
+    clearTimeout(p.timer);
+    if (msg.type === 'stage-error') return p.reject(new StageFailure(`${msg.code}: ${msg.message}`));
+    this.latency.set(p.agentKey, nextLatency(this.latency.get(p.agentKey), Date.now() - p.sentAt));
+    if (msg.token !== undefined) return p.resolve({ token: msg.token });
+    try {
+      p.resolve({ hidden: decodeFloats(msg.hidden ?? '') });
+    } catch (e) {
+      p.reject(new StageFailure(`the hidden state cannot be read: ${e instanceof Error ? e.message : String(e)}`));
+    }
+  }
+
+  /** A socket closed: its steps in flight fail now (their stages are replaced at once). */
+  gone(socketId: string): void {
+    for (const [id, p] of this.pending) {
+      if (p.socketId !== socketId) continue;
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(new StageFailure('the agent disconnected'));
+    }
+    for (const key of this.asked) if (key.startsWith(`${socketId} `)) this.asked.delete(key);
+  }
+
+  /** The models the connected agents hold, by manifest. */
+  models(): ChatModelView[] {
+    const byManifest = new Map<string, number[]>();
+    for (const h of this.holders()) {
+      for (const s of h.stages) {
+        const counts = byManifest.get(s.manifest) ?? [];
+        counts[s.index] = (counts[s.index] ?? 0) + 1;
+        byManifest.set(s.manifest, counts);
+      }
+    }
+    const out: ChatModelView[] = [];
+    for (const [sha, counts] of byManifest) {
+      const m = this.manifest(sha);
+      if (!m) continue;
+      const holders = m.stages.map((_, i) => counts[i] ?? 0);
+      out.push({ id: m.name, manifest: sha, stages: m.stages.length, layers: m.layers, maxPositions: m.maxPositions, holders, servable: holders.every((n) => n > 0) });
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id) || a.stages - b.stages || a.manifest.localeCompare(b.manifest));
+  }
+
+  private async tokenizer(m: ChatManifest): Promise<Tokenizer> {
+    const known = this.tokenizers.get(m.tokenizerSha256);
+    if (known) return known;
+    const blob = await this.env.BLOBS.get(tokenizerKey(m.tokenizerSha256));
+    if (!blob) throw new Error(`the tokenizer of ${m.name} is not stored`);
+    const t = new Tokenizer((await blob.json()) as TokenizerJson);
+    this.tokenizers.set(m.tokenizerSha256, t);
+    return t;
+  }
+
+  private candidates(manifest: string, index: number, exclude: ReadonlySet<string>): (HolderView & StageHolder) | null {
+    const list = this.holders()
+      .filter((h) => h.stages.some((s) => s.manifest === manifest && s.index === index))
+      .map((h) => ({ ...h, ...(this.latency.has(h.agentKey) ? { latencyMs: this.latency.get(h.agentKey)! } : {}) }));
+    return chooseHolder(list, exclude);
+  }
+
+  /** The fastest complete route for a model name: its manifest and one holder per stage, or null. */
+  private route(model: string, exclude: ReadonlySet<string>): { manifest: ChatManifest; sha: string; holders: StageHolder[] } | null {
+    let best: { manifest: ChatManifest; sha: string; holders: StageHolder[]; cost: number } | null = null;
+    for (const view of this.models()) {
+      if (!modelMatches(model, view.id, view.manifest) || !view.servable) continue;
+      const manifest = this.manifest(view.manifest)!;
+      const holders = manifest.stages.map((_, i) => this.candidates(view.manifest, i, exclude));
+      if (holders.some((h) => h === null)) continue;
+      const cost = holders.reduce((sum, h) => sum + (this.latency.get(h!.agentKey) ?? 0), 0);
+      if (!best || cost < best.cost) best = { manifest, sha: view.manifest, holders: holders as StageHolder[], cost };
+    }
+    return best;
+  }
+
+  private link(holder: StageHolder, manifest: string, index: number): StageLink {
+    return {
+      holder: holder.agentKey,
+      step: (input: StageInput) =>
+        new Promise<StageOutput>((resolve, reject) => {
+          const id = encodeBase58Nonce();
+          const timer = setTimeout(() => {
+            this.pending.delete(id);
+            reject(new StageFailure(`no answer in ${CHAT_RULES.stepTimeoutMs} ms`));
+          }, CHAT_RULES.stepTimeoutMs);
+          this.pending.set(id, { socketId: holder.socketId, resolve, reject, timer, sentAt: Date.now(), agentKey: holder.agentKey });
+          const sent = this.send(holder.socketId, {
+            type: 'stage-step',
+            id,
+            manifest,
+            index,
+            session: input.session,
+            step: input.step,
+            start: input.start,
+            ...(input.tokens ? { tokens: input.tokens } : {}),
+            ...(input.hidden ? { hidden: encodeFloats(input.hidden) } : {}),
+            ...(input.sampling ? { sampling: input.sampling } : {}),
+          });
+          if (!sent) {
+            this.pending.delete(id);
+            clearTimeout(timer);
+            reject(new StageFailure('the agent is not connected'));
+          }
+        }),
+      close: (session: string) => void this.send(holder.socketId, { type: 'stage-close', manifest, index, session }),
+    };
+  }
+
+  /** Starts a completion: refused at once (unknown model, too long), or its events as a stream of JSON lines. */
+  async chat(request: ChatRequest): Promise<Result<ReadableStream<Uint8Array>>> {
+    const exclude = new Set<string>();
+    const chosen = this.route(request.model, exclude);
+    if (!chosen) return { ok: false, error: domainError('CHAT__UNKNOWN_MODEL', { model: request.model }) };
+    const { manifest, sha } = chosen;
+    const tokenizer = await this.tokenizer(manifest);
+    const prompt = tokenizer.encode(promptText(request.messages));
+    const room = manifest.maxPositions - prompt.length;
+    const maxTokens = request.maxTokens ?? Math.min(CHAT_RULES.defaultMaxTokens, room);
+    if (prompt.length === 0 || maxTokens > room || maxTokens < 1) {
+      return { ok: false, error: domainError('CHAT__PROMPT_TOO_LONG', { promptTokens: prompt.length, maxTokens, model: request.model, limit: manifest.maxPositions }) };
+    }
+    const holders = [...chosen.holders];
+    const links = holders.map((h, i) => this.link(h, sha, i));
+    const routeOf = (): RouteStage[] => holders.map((h, i) => ({ stage: i, from: manifest.stages[i]!.from, to: manifest.stages[i]!.to, agentKey: h.agentKey, provider: h.provider }));
+    const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+    const writer = writable.getWriter();
+    const encoder = new TextEncoder();
+    const emit = (e: ChatEvent) => writer.write(encoder.encode(`${JSON.stringify(e)}\n`));
+    const session = `chat_${encodeBase58Nonce()}`;
+    let replacements = 0;
+
+    const run = async () => {
+      await emit({ type: 'start', model: manifest.name, manifest: sha, promptTokens: prompt.length, maxTokens, route: routeOf() });
+      const text = new TextStream((ids) => tokenizer.bytes(ids), request.stop);
+      const tokens: number[] = [];
+      let finishReason: 'stop' | 'length' = 'length';
+      const hooks = {
+        replace: async (index: number, failed: StageLink, error: unknown) => {
+          exclude.add(holders[index]!.socketId);
+          if (++replacements > CHAT_RULES.maxReplacements) return null;
+          const until = Date.now() + CHAT_RULES.replaceWaitMs;
+          for (;;) {
+            const next = this.candidates(sha, index, exclude);
+            if (next) {
+              holders[index] = next;
+              return this.link(next, sha, index);
+            }
+            if (Date.now() >= until) return null;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+        },
+        replaced: (index: number, _link: StageLink, steps: number) => {
+          const h = holders[index]!;
+          void emit({ type: 'replaced', stage: index, agentKey: h.agentKey, provider: h.provider, steps });
+        },
+      };
+      try {
+        for await (const token of generate(links, { session, prompt, maxTokens, sampling: request.sampling }, hooks)) {
+          tokens.push(token);
+          if (manifest.endTokens.includes(token)) {
+            finishReason = 'stop';
+            break;
+          }
+          const { text: delta, stopped } = text.push(token);
+          if (delta) await emit({ type: 'delta', text: delta, tokens: 1 });
+          if (stopped) {
+            finishReason = 'stop';
+            break;
+          }
+        }
+        const rest = finishReason === 'length' ? text.end() : '';
+        if (rest) await emit({ type: 'delta', text: rest, tokens: 0 });
+        const tokensDigest = await sha256Hex(new TextEncoder().encode(tokens.join(',')));
+        await emit({ type: 'done', finishReason, promptTokens: prompt.length, completionTokens: tokens.length, route: routeOf(), tokensDigest });
+      } catch (e) {
+        const failure = e instanceof RouteFailedError ? domainError('CHAT__ROUTE_FAILED', { stage: e.stage, model: manifest.name, problem: e.cause instanceof Error ? e.cause.message : String(e.cause) }) : null;
+        await emit({ type: 'error', code: failure?.code ?? 'API__INTERNAL', message: failure?.message ?? 'the completion failed' }).catch(() => undefined);
+        if (!failure) console.error(`chat completion failed: ${e instanceof Error ? e.stack : String(e)}`);
+      } finally {
+        await writer.close().catch(() => undefined);
+      }
+    };
+    this.ctx.waitUntil(run());
+    return { ok: true, value: readable };
+  }
+}

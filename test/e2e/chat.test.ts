@@ -1,0 +1,178 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, startAgent, type AgentProcess } from './agents.ts';
+import { startStack, type Stack } from './stack.ts';
+
+/**
+ * Collaborative inference end to end: `npm start`'s stack, real `doug-agent` processes each holding
+ * stages of the shipped model (examples/chat), the OpenAI-compatible routes over plain HTTP.
+ */
+const MODEL = 'doug-austen';
+let stack: Stack;
+const agents = new Map<string, AgentProcess>();
+let whole: string;
+let cut: string;
+
+interface ModelList {
+  data: { id: string; routes: { manifest: string; stages: number; holders: number[] }[] }[];
+}
+
+async function agent(name: string, stages: number, hold: number[]): Promise<AgentProcess> {
+  const a = await startAgent({ url: stack.url, dir: stack.dir, name, market: 'cpu', price: '0.001', args: ['--chat-model', 'examples/chat', '--stages', String(stages), '--hold', hold.join(',')] });
+  agents.set(name, a);
+  return a;
+}
+
+async function models(): Promise<ModelList> {
+  return (await (await fetch(`${stack.url}/v1/models`)).json()) as ModelList;
+}
+
+async function complete(body: Record<string, unknown>): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return { status: res.status, json: await res.json() };
+}
+
+/** The SSE events of a streamed completion, as parsed JSON (`[DONE]` as the string). */
+async function stream(body: Record<string, unknown>, onChunk?: (chunk: any) => void): Promise<{ chunks: any[]; raw: string }> {
+  const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let raw = '';
+  let rest = '';
+  const chunks: any[] = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    const text = decoder.decode(value, { stream: true });
+    raw += text;
+    rest += text;
+    let end: number;
+    while ((end = rest.indexOf('\n\n')) >= 0) {
+      const event = rest.slice(0, end);
+      rest = rest.slice(end + 2);
+      if (!event.startsWith('data: ')) continue;
+      const data = event.slice(6);
+      const chunk = data === '[DONE]' ? data : JSON.parse(data);
+      chunks.push(chunk);
+      onChunk?.(chunk);
+    }
+  }
+  return { chunks, raw };
+}
+
+const textOf = (chunks: any[]) => chunks.filter((c) => c !== '[DONE]' && c.choices?.[0]?.delta?.content).map((c) => c.choices[0].delta.content).join('');
+const logs = () => [...agents.values()].map((a) => a.log()).join('\n');
+
+beforeAll(async () => {
+  stack = await startStack({ chain: false });
+  await Promise.all([agent('whole', 1, [0]), agent('stage0', 3, [0]), agent('stage1', 3, [1]), agent('stage2', 3, [2])]);
+  const list = await eventually(
+    async () => {
+      const m = (await models()).data.find((d) => d.id === MODEL);
+      return m && m.routes.length === 2 ? m : null;
+    },
+    'both cuts of the model to be servable',
+    60_000,
+    logs,
+  );
+  whole = list.routes.find((r) => r.stages === 1)!.manifest;
+  cut = list.routes.find((r) => r.stages === 3)!.manifest;
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all([...agents.values()].map((a) => a.stop().catch(() => undefined)));
+  await stack?.stop();
+});
+
+const PROMPT = [{ role: 'user', content: 'Emma Woodhouse, handsome, clever, and rich,' }];
+
+describe('chat completions over a route of agents', () => {
+  it('lists the model with each cut that has a holder for every stage', async () => {
+    const m = (await models()).data.find((d) => d.id === MODEL)!;
+    expect(m).toMatchObject({ object: 'model', owned_by: 'dougai' });
+    expect(m.routes.find((r) => r.manifest === cut)!.holders).toEqual([1, 1, 1]);
+  });
+
+  it('gives the same words through three agents as through one holding the whole model (greedy and seeded)', async () => {
+    for (const sampling of [{ temperature: 0 }, { temperature: 0.8, top_p: 0.9, seed: 7 }]) {
+      const one = await complete({ model: `${MODEL}@${whole.slice(0, 12)}`, messages: PROMPT, max_tokens: 48, ...sampling });
+      const three = await complete({ model: `${MODEL}@${cut.slice(0, 12)}`, messages: PROMPT, max_tokens: 48, ...sampling });
+      expect(one.status, JSON.stringify(one.json)).toBe(200);
+      expect(three.status).toBe(200);
+      expect(three.json.choices[0].message.content).toBe(one.json.choices[0].message.content);
+      expect(three.json.usage).toEqual(one.json.usage);
+      expect(three.json.doug.route.map((r: { agentKey: string }) => r.agentKey)).toEqual(['stage0', 'stage1', 'stage2'].map((n) => agents.get(n)!.key.publicKey));
+      expect(one.json.choices[0].message.content.split(' ').length).toBeGreaterThan(8);
+    }
+  });
+
+  it('streams server-sent events: the role first, content deltas, the finish reason, usage, [DONE]', async () => {
+    const { chunks, raw } = await stream({ model: MODEL, messages: PROMPT, max_tokens: 24, temperature: 0, stream_options: { include_usage: true } });
+    expect(chunks[0].choices[0].delta).toEqual({ role: 'assistant', content: '' });
+    expect(chunks.at(-1)).toBe('[DONE]');
+    const finish = chunks.at(-3);
+    expect(finish.choices[0].finish_reason).toMatch(/^(length|stop)$/);
+    const usage = chunks.at(-2);
+    expect(usage.choices).toEqual([]);
+    expect(usage.usage.completion_tokens).toBeGreaterThan(0);
+    expect(chunks.slice(0, -2).every((c: any) => c.object === 'chat.completion.chunk' && c.usage === null)).toBe(true);
+    expect(textOf(chunks).length).toBeGreaterThan(20);
+    expect(raw).not.toContain('"error"');
+  });
+
+  it('goes on when the middle stage is killed mid-stream: another holder replays, the text is the unbroken run’s', async () => {
+    await agent('spare1', 3, [1]);
+    await eventually(async () => (await models()).data.find((d) => d.id === MODEL)?.routes.find((r) => r.manifest === cut)?.holders[1] === 2, 'the spare to hold stage 1', 30_000, logs);
+    const body = { model: `${MODEL}@${cut.slice(0, 12)}`, messages: PROMPT, max_tokens: 160, temperature: 0 };
+    const unbroken = await complete(body);
+    let killed: string | null = null;
+    const { chunks } = await stream(body, (chunk) => {
+      const route = chunk?.doug?.route;
+      if (route && killed === null) {
+        const middle = route[1].agentKey as string;
+        const victim = [...agents.entries()].find(([, a]) => a.key.publicKey === middle)!;
+        killed = victim[0];
+        victim[1].child.kill('SIGKILL');
+      }
+    });
+    expect(killed).not.toBeNull();
+    expect(textOf(chunks)).toBe(unbroken.json.choices[0].message.content);
+    const last = chunks.at(-2);
+    expect(last.doug.replaced).toHaveLength(1);
+    expect(last.doug.replaced[0]).toMatchObject({ stage: 1 });
+    expect(last.doug.route[1].agentKey).not.toBe(agents.get(killed!)!.key.publicKey);
+    agents.delete(killed!);
+    // The killed agent is gone from routing at once: one holder of stage 1 is listed.
+    expect((await models()).data.find((d) => d.id === MODEL)!.routes.find((r) => r.manifest === cut)!.holders).toEqual([1, 1, 1]);
+  });
+
+  it('refuses bad requests in OpenAI’s error shape, with a fitting status', async () => {
+    const cases: [Record<string, unknown>, number, string][] = [
+      [{ model: 'no-such-model', messages: PROMPT }, 404, 'CHAT__UNKNOWN_MODEL'],
+      [{ model: MODEL, messages: [] }, 400, 'API__INVALID_INPUT'],
+      [{ model: MODEL, messages: PROMPT, n: 2 }, 400, 'API__INVALID_INPUT'],
+      [{ model: MODEL, messages: PROMPT, temperature: 3 }, 400, 'API__INVALID_INPUT'],
+      [{ model: MODEL, messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'x' } }] }] }, 400, 'API__INVALID_INPUT'],
+      [{ model: MODEL, messages: PROMPT, max_tokens: 100_000 }, 400, 'CHAT__PROMPT_TOO_LONG'],
+    ];
+    for (const [body, status, code] of cases) {
+      const r = await complete(body);
+      expect(r.status, JSON.stringify(body)).toBe(status);
+      expect(r.json.error).toMatchObject({ code, type: 'invalid_request_error' });
+      expect(typeof r.json.error.message).toBe('string');
+    }
+    const garbage = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
+    expect(garbage.status).toBe(400);
+    expect(((await garbage.json()) as any).error.code).toBe('API__MALFORMED_JSON');
+  });
+
+  it('a stage agent that comes back is the same identity, never a second holder', async () => {
+    const back = agents.get('stage2')!;
+    await back.stop();
+    await eventually(async () => (await models()).data.find((d) => d.id === MODEL)?.routes.find((r) => r.manifest === cut) === undefined, 'stage 2 to leave routing', 30_000, logs);
+    const again = await startAgent({ url: stack.url, dir: stack.dir, name: 'stage2', market: 'cpu', price: '0.001', key: back.key, args: ['--chat-model', 'examples/chat', '--stages', '3', '--hold', '2'] });
+    agents.set('stage2', again);
+    const route = await eventually(async () => (await models()).data.find((d) => d.id === MODEL)?.routes.find((r) => r.manifest === cut), 'stage 2 to return', 30_000, logs);
+    expect(route.holders).toEqual([1, 1, 1]);
+  });
+});
