@@ -1,3 +1,4 @@
+import type { ApiKeyResponse } from '../durable-objects/contracts/api.ts';
 import type {
   AmountString,
   AuditReport,
@@ -29,7 +30,8 @@ import type {
   RevokeSessionBody,
   WithdrawalBody,
 } from '../durable-objects/contracts/schemas.ts';
-import { signRequest } from '../durable-objects/contracts/auth.ts';
+import { encodeBase58Nonce, sha256Hex, signRequest } from '../durable-objects/contracts/auth.ts';
+import { apiKeyText } from '../durable-objects/contracts/chat.ts';
 import type { Delegation, Signer } from '../durable-objects/contracts/auth.ts';
 import { parseAmount } from '../durable-objects/domain/money.ts';
 import type { WireTensor } from '../durable-objects/contracts/tensors.ts';
@@ -468,6 +470,30 @@ export class DougClient {
   revokeSession(): Promise<RevokeSessionResponse> {
     const body: RevokeSessionBody = {};
     return this.send('POST', '/v1/sessions/revoke', body);
+  }
+
+  /**
+   * POST /v1/api-keys: a new API key for the chat API (scope chat), spending at most `limit` (base
+   * units) until `expiresAt`. The secret is made here and never sent (only its SHA-256 is): the
+   * returned `key` is the one place it exists; keep it.
+   */
+  async createApiKey(o: { name: string; limit: AmountString | bigint; expiresAt: number; id?: string }): Promise<ApiKeyResponse & { key: string }> {
+    if (!this.accountKey) throw new DougApiError({ status: 0, code: CLIENT_ERRORS.NO_KEY, message: 'an API key belongs to a wallet: give the client a keypair' });
+    const secret = encodeBase58Nonce() + encodeBase58Nonce();
+    const id = o.id ?? Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, '0')).join('');
+    const body = { id, name: o.name, secretSha256: await sha256Hex(secret), limit: o.limit.toString(), expiresAt: o.expiresAt };
+    const created = await this.send<ApiKeyResponse>('POST', '/v1/api-keys', body);
+    return { ...created, key: apiKeyText({ wallet: this.accountKey, id, secret }) };
+  }
+
+  /** GET /v1/api-keys, signed: this wallet's API keys (never their secrets). */
+  apiKeys(): Promise<{ items: ApiKeyResponse[] }> {
+    return this.request('GET', '/v1/api-keys', undefined, true);
+  }
+
+  /** DELETE /v1/api-keys/:id: revokes an API key for good. */
+  revokeApiKey(id: string): Promise<ApiKeyResponse> {
+    return this.send('DELETE', `/v1/api-keys/${seg(id)}`, {});
   }
 
   private keyOrSelf(key: string | undefined): string {

@@ -11,6 +11,7 @@ import { getModelInfo } from './routes/model-info.ts';
 import { chainInfo, deposit, escrowExit } from './routes/deposits.ts';
 import { faucet } from './routes/faucet.ts';
 import { chatCompletions, listChatModels } from './routes/chat.ts';
+import { createApiKey, listApiKeys, revokeApiKey } from './routes/api-keys.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
 import { revokeSession } from './routes/sessions.ts';
 import { getWithdrawal, listWithdrawals, requestWithdrawal } from './routes/withdrawals.ts';
@@ -65,6 +66,9 @@ const HANDLERS: Record<RouteId, Handler> = {
   escrowExit: (r, env) => escrowExit(r, env),
   revokeSession: (r, env) => revokeSession(r, env),
   faucet: (r, env) => faucet(r, env),
+  createApiKey: (r, env) => createApiKey(r, env),
+  apiKeys: (r, env) => listApiKeys(r, env),
+  revokeApiKey: (r, env) => revokeApiKey(r, env),
   chatModels: (r, env) => listChatModels(r, env),
   chatCompletions: (r, env) => chatCompletions(r, env),
 };

@@ -26,6 +26,19 @@ export interface PlaceAskBatchResponse {
   results: ({ order: OrderView } | ApiError)[];
 }
 
+/** An API key as its owner sees it (amounts as decimal strings of base units). */
+export interface ApiKeyResponse {
+  id: string;
+  name: string;
+  scopes: 'chat'[];
+  limit: string;
+  /** Settled or held now, within the limit. */
+  spent: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
 /** POST /v1/sessions/revoke (200). */
 export interface RevokeSessionResponse {
   /** The session key, which may never sign again. */
@@ -306,6 +319,9 @@ export const ROUTES = {
   requestWithdrawal: 'POST /v1/withdrawals',
   withdrawal: 'GET /v1/withdrawals/:id',
   withdrawals: 'GET /v1/accounts/:key/withdrawals',
+  createApiKey: 'POST /v1/api-keys',
+  apiKeys: 'GET /v1/api-keys',
+  revokeApiKey: 'DELETE /v1/api-keys/:id',
   chatModels: 'GET /v1/models',
   chatCompletions: 'POST /v1/chat/completions',
 } as const;

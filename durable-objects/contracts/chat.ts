@@ -98,6 +98,28 @@ export function decodeFloats(text: string): Float32Array {
 
 // ---- between the Worker and the market object --------------------------------------------------
 
+/** Who pays for a completion: the API key's wallet, within the key's limit. */
+export interface ChatPayer {
+  account: string;
+  apiKeyId: string;
+}
+
+/**
+ * An API key as OpenAI clients send it (`Authorization: Bearer …`): `sk-doug_<wallet>_<id>_<secret>`,
+ * the wallet in base58, the id as the account knows it, the secret (base58) that only the client
+ * holds; the account keeps the secret's SHA-256.
+ */
+export function apiKeyText(o: { wallet: string; id: string; secret: string }): string {
+  return `sk-doug_${o.wallet}_${o.id}_${o.secret}`;
+}
+
+const API_KEY_TEXT = /^sk-doug_([1-9A-HJ-NP-Za-km-z]{32,44})_([a-z0-9]{8,32})_([1-9A-HJ-NP-Za-km-z]{20,64})$/;
+
+export function parseApiKey(text: string): { wallet: string; id: string; secret: string } | null {
+  const m = API_KEY_TEXT.exec(text);
+  return m ? { wallet: m[1]!, id: m[2]!, secret: m[3]! } : null;
+}
+
 export interface ChatRequest {
   model: string;
   messages: ChatMessageIn[];
@@ -105,6 +127,7 @@ export interface ChatRequest {
   maxTokens?: number;
   sampling: Sampling;
   stop: string[];
+  payer: ChatPayer;
 }
 
 export interface RouteStage {
@@ -120,7 +143,7 @@ export type ChatEvent =
   | { type: 'start'; model: string; manifest: string; promptTokens: number; maxTokens: number; route: RouteStage[] }
   | { type: 'delta'; text: string; tokens: number }
   | { type: 'replaced'; stage: number; agentKey: string; provider: string; steps: number }
-  | { type: 'done'; finishReason: 'stop' | 'length'; promptTokens: number; completionTokens: number; route: RouteStage[]; tokensDigest: string }
+  | { type: 'done'; finishReason: 'stop' | 'length'; promptTokens: number; completionTokens: number; route: RouteStage[]; tokensDigest: string; /** Base units charged. */ charge: string }
   | { type: 'error'; code: string; message: string };
 
 export interface ChatModelView {

@@ -18,6 +18,7 @@ import {
   PlaceBidSchema,
   WithdrawalSchema,
   ChatCompletionSchema,
+  CreateApiKeySchema,
 } from './schemas.ts';
 
 /** How one route is described: what it does, what it takes, whether it is signed, what it answers. */
@@ -65,6 +66,9 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
   escrowExit: { summary: "Follows a buyer's own withdrawal from their escrow (after the timelock): the ledger takes what left the vault", body: DepositSchema, signed: true, status: 201 },
   chain: { summary: 'Where $DOUG lives and where deposits go' },
   revokeSession: { summary: 'Revokes the signing session key for good', body: EmptySchema, signed: true },
+  createApiKey: { summary: 'Creates an API key for the chat API (the client makes the secret and sends only its SHA-256): scoped to chat, with a spending limit and an expiry', body: CreateApiKeySchema, signed: true, status: 201 },
+  apiKeys: { summary: "The caller's API keys (never their secrets)", signed: true },
+  revokeApiKey: { summary: 'Revokes an API key for good', signed: true },
   chatModels: { summary: 'OpenAI-compatible: the chat models a route of connected agents can serve now (each with its routes: market, manifest, stages, holders per stage)' },
   chatCompletions: {
     summary:

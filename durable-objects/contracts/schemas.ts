@@ -5,6 +5,7 @@ import { isPublicKey, isSignature } from '../domain/custody/keys.ts';
 import { TENSOR_DTYPES, tensorProblem, type WireTensor } from './tensors.ts';
 import { CLIENT_ID, MARKET_ID } from './api.ts';
 import { CHAT_RULES } from '../domain/chat/rules.ts';
+import { API_KEY_ID } from '../domain/account/index.ts';
 
 /**
  * One schema per request body and query of the HTTP API (docs/architecture.md, "Protocols"). The
@@ -361,3 +362,18 @@ export const ChatCompletionSchema = v.looseObject(
   'must be an object',
 );
 export type ChatCompletionBody = v.InferOutput<typeof ChatCompletionSchema>;
+
+/**
+ * `POST /v1/api-keys`: an API key for the chat API. The client makes the secret and sends only its
+ * SHA-256 (the server never sees the secret); the key is `apiKeyText` of wallet, id and secret.
+ */
+export const CreateApiKeySchema = v.strictObject(
+  {
+    id: matching(API_KEY_ID, 32),
+    name: text(64),
+    secretSha256: sha256,
+    limit: amount(),
+    expiresAt,
+  },
+  'must be an object',
+);

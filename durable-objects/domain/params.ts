@@ -20,6 +20,11 @@ export const PROTOCOL = {
    * did, when the job's own input is at fault (job/failure.ts): the failed-run fee.
    */
   failedRunUnits: 1,
+  /**
+   * What a chat completion costs per token its route processes (prompt and completion), in base
+   * units: 1,000 is 0.000001 DOUG a token. Split among the route's stages by their layers.
+   */
+  chatTokenPrice: 1_000,
 } as const;
 
 /**
@@ -43,11 +48,13 @@ export interface JobParams {
 /** A market's parameters: those its jobs are created under, and its own. */
 export interface MarketParams extends JobParams {
   agentGraceMs: number;
+  /** Base units per token of a chat completion (set per market by the deployment; not yet on chain). */
+  chatTokenPrice: number;
 }
 
 /** The part of a market's parameters its jobs are created under. */
 export function jobParams(p: MarketParams): JobParams {
-  const { agentGraceMs: _market, ...job } = p;
+  const { agentGraceMs: _market, chatTokenPrice: _chat, ...job } = p;
   return job;
 }
 
@@ -60,6 +67,7 @@ export const PARAM_BOUNDS: Record<keyof MarketParams, [min: number, max: number]
   replicaBidTtlMs: [1_000, 24 * 3600_000],
   agentGraceMs: [0, 7 * 24 * 3600_000],
   failedRunUnits: [0, 1_000],
+  chatTokenPrice: [0, 1_000_000_000_000],
 };
 
 /**

@@ -1,5 +1,6 @@
 import type { CommandMeta } from '../domain/decider.ts';
-import { accountDecider, balanceOf, type AccountBalance, type AccountCommand, type AccountEvent, type AccountState } from '../domain/account/index.ts';
+import { accountDecider, apiKeyProblem, apiKeysOf, balanceOf, type AccountBalance, type AccountCommand, type AccountEvent, type AccountState, type ApiKeyView } from '../domain/account/index.ts';
+import { domainError } from '../domain/errors.ts';
 import type { Result } from '../domain/result.ts';
 import type { Decision } from './event-store.ts';
 import type { Env } from './env.ts';
@@ -39,6 +40,17 @@ export class AccountObject extends EventSourcedObject<AccountCommand, AccountEve
     const result = this.runOne(key, { type: 'RevokeKey' }, meta);
     if (!result.ok) return result;
     return { ok: true, value: { revokedAt: this.store.state.revokedAt ?? meta.now } };
+  }
+
+  /** Whether a presented API key (its id and its secret's SHA-256) may be used now. */
+  async checkApiKey(keyId: string, secretSha256: string, now: number): Promise<Result<null>> {
+    const problem = apiKeyProblem(this.store.state, keyId, secretSha256, now);
+    return problem ? { ok: false, error: domainError(problem.code, problem.context) } : { ok: true, value: null };
+  }
+
+  /** The account's API keys (never their secrets' hashes). */
+  async apiKeys(): Promise<ApiKeyView[]> {
+    return apiKeysOf(this.store.state);
   }
 
   /** Balances and holds. */

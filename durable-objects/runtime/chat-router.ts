@@ -19,6 +19,8 @@ import { domainError } from '../domain/errors.ts';
 import type { Result } from '../domain/result.ts';
 import { tokenizerKey } from './blob-keys.ts';
 import type { Env } from './env.ts';
+import { accountObject } from './objects.ts';
+import { chatCharge, chatHold, chatPayouts } from '../domain/chat/pricing.ts';
 
 /** A connected agent that holds chat stages. */
 export interface StageHolder {
@@ -54,7 +56,27 @@ export class ChatRouter {
     private readonly holders: () => StageHolder[],
     private readonly send: (socketId: string, message: ServerMessage) => boolean,
   ) {
-    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS chat_manifests (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL)');
+    ctx.storage.sql.exec(`
+      CREATE TABLE IF NOT EXISTS chat_manifests (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS chat_holds (hold_id TEXT PRIMARY KEY, account TEXT NOT NULL, at INTEGER NOT NULL);
+    `);
+  }
+
+  /**
+   * Holds of completions that never ended (the object restarted under them) go back to their
+   * buyers once they are older than any completion can run.
+   */
+  async releaseStale(now: number): Promise<void> {
+    const stale = this.ctx.storage.sql.exec<{ hold_id: string; account: string }>('SELECT hold_id, account FROM chat_holds WHERE at < ?', now - CHAT_RULES.staleHoldMs).toArray();
+    for (const h of stale) await this.endHold(h.hold_id, h.account, null, now);
+  }
+
+  /** Settles a completion's hold with its payouts (or releases it whole: null), and forgets it. */
+  private async endHold(holdId: string, account: string, settle: { payouts: { account: string; amount: bigint; fee: bigint }[]; fee: bigint } | null, now: number): Promise<void> {
+    const command = settle ? { type: 'SettleHold' as const, holdId, account, payouts: settle.payouts, fee: settle.fee } : { type: 'ReleaseHold' as const, holdId };
+    const r = await accountObject(this.env, account).execute(account, command, { commandId: `${command.type}:${holdId}`, actor: 'system:chat', now });
+    if (!r.ok) console.warn(`chat hold ${holdId} of ${account} could not be ended (${r.error.code}): ${r.error.message}`);
+    this.ctx.storage.sql.exec('DELETE FROM chat_holds WHERE hold_id = ?', holdId);
   }
 
   private manifest(sha: string): ChatManifest | null {
@@ -203,7 +225,8 @@ export class ChatRouter {
   }
 
   /** Starts a completion: refused at once (unknown model, too long), or its events as a stream of JSON lines. */
-  async chat(request: ChatRequest): Promise<Result<ReadableStream<Uint8Array>>> {
+  async chat(request: ChatRequest, terms: { tokenPrice: number; feeBps: number }): Promise<Result<ReadableStream<Uint8Array>>> {
+    void this.releaseStale(Date.now());
     const exclude = new Set<string>();
     const chosen = this.route(request.model, exclude);
     if (!chosen) return { ok: false, error: domainError('CHAT__UNKNOWN_MODEL', { model: request.model }) };
@@ -215,6 +238,14 @@ export class ChatRouter {
     if (prompt.length === 0 || maxTokens > room || maxTokens < 1) {
       return { ok: false, error: domainError('CHAT__PROMPT_TOO_LONG', { promptTokens: prompt.length, maxTokens, model: request.model, limit: manifest.maxPositions }) };
     }
+    const session = `chat_${encodeBase58Nonce()}`;
+    const { payer } = request;
+    const hold = chatHold(prompt.length, maxTokens, terms.tokenPrice);
+    if (hold > 0n) {
+      const held = await accountObject(this.env, payer.account).execute(payer.account, { type: 'Hold', holdId: session, amount: hold, apiKeyId: payer.apiKeyId }, { commandId: `hold:${session}`, actor: payer.account, now: Date.now() });
+      if (!held.ok) return held;
+      this.ctx.storage.sql.exec('INSERT INTO chat_holds (hold_id, account, at) VALUES (?, ?, ?)', session, payer.account, Date.now());
+    }
     const holders = [...chosen.holders];
     const links = holders.map((h, i) => this.link(h, sha, i));
     const routeOf = (): RouteStage[] => holders.map((h, i) => ({ stage: i, from: manifest.stages[i]!.from, to: manifest.stages[i]!.to, agentKey: h.agentKey, provider: h.provider }));
@@ -222,7 +253,6 @@ export class ChatRouter {
     const writer = writable.getWriter();
     const encoder = new TextEncoder();
     const emit = (e: ChatEvent) => writer.write(encoder.encode(`${JSON.stringify(e)}\n`));
-    const session = `chat_${encodeBase58Nonce()}`;
     let replacements = 0;
 
     const run = async () => {
@@ -267,8 +297,14 @@ export class ChatRouter {
         const rest = finishReason === 'length' ? text.end() : '';
         if (rest) await emit({ type: 'delta', text: rest, tokens: 0 });
         const tokensDigest = await sha256Hex(new TextEncoder().encode(tokens.join(',')));
-        await emit({ type: 'done', finishReason, promptTokens: prompt.length, completionTokens: tokens.length, route: routeOf(), tokensDigest });
+        const charge = chatCharge(prompt.length, tokens.length, terms.tokenPrice);
+        if (hold > 0n) {
+          const shares = holders.map((h, i) => ({ provider: h.provider, layers: manifest.stages[i]!.to - manifest.stages[i]!.from + 1 }));
+          await this.endHold(session, payer.account, chatPayouts(charge, shares, terms.feeBps), Date.now());
+        }
+        await emit({ type: 'done', finishReason, promptTokens: prompt.length, completionTokens: tokens.length, route: routeOf(), tokensDigest, charge: charge.toString() });
       } catch (e) {
+        if (hold > 0n && this.ctx.storage.sql.exec('SELECT 1 FROM chat_holds WHERE hold_id = ?', session).toArray().length > 0) await this.endHold(session, payer.account, null, Date.now());
         const failure = e instanceof RouteFailedError ? domainError('CHAT__ROUTE_FAILED', { stage: e.stage, model: manifest.name, problem: e.cause instanceof Error ? e.cause.message : String(e.cause) }) : null;
         await emit({ type: 'error', code: failure?.code ?? 'API__INTERNAL', message: failure?.message ?? 'the completion failed' }).catch(() => undefined);
         if (!failure) console.error(`chat completion failed: ${e instanceof Error ? e.stack : String(e)}`);

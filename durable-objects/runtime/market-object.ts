@@ -10,7 +10,7 @@ import { EventSourcedObject } from './event-sourced-object.ts';
 import type { MarketRpc, OrderOutcome } from './objects.ts';
 import { marketParams } from './markets.ts';
 import { governedMarketParams } from './chain.ts';
-import { CHAIN_PARAMS_MAX_AGE_MS, type MarketParams } from '../domain/params.ts';
+import { CHAIN_PARAMS_MAX_AGE_MS, PROTOCOL, type MarketParams } from '../domain/params.ts';
 
 export type { OrderOutcome } from './objects.ts';
 
@@ -70,7 +70,9 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
   /** Starts a chat completion over this market's stage holders: its events as JSON lines, or why not. */
   async chat(market: string, request: ChatRequest): Promise<Result<ReadableStream<Uint8Array>>> {
     this.remember(market);
-    return this.chatRouter.chat(request);
+    this.configure(market, Date.now());
+    const params = this.store.state.params;
+    return this.chatRouter.chat(request, { tokenPrice: params.chatTokenPrice ?? PROTOCOL.chatTokenPrice, feeBps: params.feeBps });
   }
 
   /** Agents connect here (the Worker forwards `GET /v1/markets/:market/agent` upgrades). */
@@ -98,6 +100,7 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
 
   protected override async sweep(now: number): Promise<void> {
     await this.gateway.sweep(now);
+    await this.chatRouter.releaseStale(now);
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { ChatModelView, ChatRequest } from '../contracts/chat.ts';
-import type { AccountBalance, AccountCommand, AccountEvent } from '../domain/account/index.ts';
+import type { AccountBalance, AccountCommand, AccountEvent, ApiKeyView } from '../domain/account/index.ts';
 import type { WithdrawalView, RequestWithdrawal, WithdrawalEvent } from '../domain/custody/index.ts';
 import type { SettlementEvent, SettlementView } from '../domain/custody/settlement.ts';
 import type { CommandMeta } from '../domain/decider.ts';
@@ -71,6 +71,8 @@ export interface JobRpc extends ObjectRpc<JobEvent> {
 export interface AccountRpc extends ObjectRpc<AccountEvent> {
   execute(account: string, command: AccountCommand, meta: CommandMeta): Promise<Result<Decision<AccountEvent>>>;
   recordNonce(account: string, nonce: string, timestamp: number, now: number): Promise<Result<Decision<AccountEvent>>>;
+  checkApiKey(keyId: string, secretSha256: string, now: number): Promise<Result<null>>;
+  apiKeys(): Promise<ApiKeyView[]>;
   revokeKey(key: string, meta: CommandMeta): Promise<Result<{ revokedAt: number }>>;
   balance(): Promise<AccountBalance>;
 }

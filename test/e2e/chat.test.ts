@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
+import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
+import { PROTOCOL } from '../../durable-objects/domain/params.ts';
+import { DougClient } from '../../sdk/client.ts';
 import { eventually, startAgent, type AgentProcess } from './agents.ts';
 import { startStack, type Stack } from './stack.ts';
 
@@ -11,6 +15,8 @@ let stack: Stack;
 const agents = new Map<string, AgentProcess>();
 let whole: string;
 let cut: string;
+let buyer: DougClient;
+let apiKey: string;
 
 interface ModelList {
   data: { id: string; routes: { manifest: string; stages: number; holders: number[] }[] }[];
@@ -26,14 +32,16 @@ async function models(): Promise<ModelList> {
   return (await (await fetch(`${stack.url}/v1/models`)).json()) as ModelList;
 }
 
-async function complete(body: Record<string, unknown>): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+const auth = (key = apiKey) => ({ 'content-type': 'application/json', authorization: `Bearer ${key}` });
+
+async function complete(body: Record<string, unknown>, key = apiKey): Promise<{ status: number; json: any }> {
+  const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: auth(key), body: JSON.stringify(body) });
   return { status: res.status, json: await res.json() };
 }
 
 /** The SSE events of a streamed completion, as parsed JSON (`[DONE]` as the string). */
 async function stream(body: Record<string, unknown>, onChunk?: (chunk: any) => void): Promise<{ chunks: any[]; raw: string }> {
-  const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ...body, stream: true }) });
+  const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: auth(), body: JSON.stringify({ ...body, stream: true }) });
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
   const reader = res.body!.getReader();
   const decoder = new TextDecoder();
@@ -65,6 +73,9 @@ const logs = () => [...agents.values()].map((a) => a.log()).join('\n');
 
 beforeAll(async () => {
   stack = await startStack({ chain: false });
+  buyer = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
+  await buyer.faucet(10n * UNITS_PER_DOUG);
+  apiKey = (await buyer.createApiKey({ name: 'e2e', limit: UNITS_PER_DOUG, expiresAt: Date.now() + 3600_000 })).key;
   await Promise.all([agent('whole', 1, [0]), agent('stage0', 3, [0]), agent('stage1', 3, [1]), agent('stage2', 3, [2])]);
   const list = await eventually(
     async () => {
@@ -161,9 +172,62 @@ describe('chat completions over a route of agents', () => {
       expect(r.json.error).toMatchObject({ code, type: 'invalid_request_error' });
       expect(typeof r.json.error.message).toBe('string');
     }
-    const garbage = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":' });
+    const garbage = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: auth(), body: '{"model":' });
     expect(garbage.status).toBe(400);
     expect(((await garbage.json()) as any).error.code).toBe('API__MALFORMED_JSON');
+  });
+
+  it('charges the API key’s wallet per token processed, pays each stage by its layers, and refuses keys that may not spend', async () => {
+    const providers = ['stage0', 'stage1', 'stage2', 'spare1'].flatMap((n) => (agents.has(n) ? [agents.get(n)!.key.publicKey] : []));
+    const before = await buyer.account();
+    const earned = async () => Promise.all(providers.map(async (p) => BigInt((await buyer.account(p)).available)));
+    const earnedBefore = await earned();
+    const r = await complete({ model: `${MODEL}@${cut.slice(0, 12)}`, messages: PROMPT, max_tokens: 20, temperature: 0 });
+    expect(r.status).toBe(200);
+    const charge = BigInt(r.json.doug.charge);
+    expect(charge).toBe(BigInt(r.json.usage.total_tokens) * BigInt(PROTOCOL.chatTokenPrice));
+    const after = await eventually(async () => {
+      const a = await buyer.account();
+      return BigInt(a.held) === BigInt(before.held) ? a : null;
+    }, 'the hold to settle');
+    expect(BigInt(before.available) - BigInt(after.available)).toBe(charge);
+    // Each stage's share (by layers: 2 of 6 each) less the 2.5 % fee reaches its provider's ledger.
+    const paid = await eventually(async () => {
+      const now = await earned();
+      const total = now.reduce((s, v, i) => s + v - earnedBefore[i]!, 0n);
+      return total > 0n ? total : null;
+    }, 'the providers to be paid');
+    const third = (charge * 2n) / 6n;
+    const fees = 2n * ((third * 250n) / 10_000n) + ((charge - 2n * third) * 250n) / 10_000n;
+    expect(paid).toBe(charge - fees);
+
+    const keys = (await buyer.apiKeys()).items;
+    expect(keys[0]).toMatchObject({ name: 'e2e', scopes: ['chat'], spent: String(BigInt(keys[0]!.spent)) });
+    expect(BigInt(keys[0]!.spent)).toBeGreaterThanOrEqual(charge);
+    expect(JSON.stringify(keys)).not.toMatch(/secret/i);
+
+    const wrong = `${apiKey.slice(0, -4)}abcd`;
+    const cases: [string, number, string][] = [
+      [wrong, 401, 'ACCOUNT__API_KEY_INVALID'],
+      ['sk-not-ours', 401, 'ACCOUNT__API_KEY_INVALID'],
+    ];
+    for (const [key, status, code] of cases) {
+      const bad = await complete({ model: MODEL, messages: PROMPT }, key);
+      expect(bad.status).toBe(status);
+      expect(bad.json.error).toMatchObject({ code, type: 'authentication_error' });
+    }
+    const none = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: MODEL, messages: PROMPT }) });
+    expect(none.status).toBe(401);
+
+    // A key whose limit cannot cover the hold (prompt + max_tokens at the price) is refused before any agent works.
+    const small = await buyer.createApiKey({ name: 'small', limit: 5_000n, expiresAt: Date.now() + 3600_000 });
+    const spent = await complete({ model: MODEL, messages: PROMPT, max_tokens: 50 }, small.key);
+    expect(spent.status).toBe(429);
+    expect(spent.json.error).toMatchObject({ code: 'ACCOUNT__API_KEY_LIMIT_REACHED', type: 'insufficient_quota' });
+    await buyer.revokeApiKey(small.id);
+    const revoked = await complete({ model: MODEL, messages: PROMPT, max_tokens: 1 }, small.key);
+    expect(revoked.status).toBe(401);
+    expect(revoked.json.error.code).toBe('ACCOUNT__API_KEY_REVOKED');
   });
 
   it('a stage agent that comes back is the same identity, never a second holder', async () => {

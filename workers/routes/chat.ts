@@ -6,9 +6,10 @@
  * official clients raise their usual exceptions.
  */
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import type { ChatEvent, ChatModelView, RouteStage } from '../../durable-objects/contracts/chat.ts';
+import { parseApiKey, type ChatEvent, type ChatModelView, type ChatPayer } from '../../durable-objects/contracts/chat.ts';
+import { accountObject } from '../../durable-objects/runtime/objects.ts';
 import { ChatCompletionSchema, parse } from '../../durable-objects/contracts/schemas.ts';
-import { encodeBase58Nonce } from '../../durable-objects/contracts/auth.ts';
+import { encodeBase58Nonce, sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { modelMatches, type ChatMessageIn } from '../../durable-objects/domain/chat/rules.ts';
 import { domainError } from '../../durable-objects/domain/errors.ts';
 import type { DomainError, Result } from '../../durable-objects/domain/result.ts';
@@ -60,9 +61,25 @@ export async function listChatModels(_request: Request, env: Env): Promise<Respo
 
 const contentOf = (c: string | { text: string }[]): string => (typeof c === 'string' ? c : c.map((p) => p.text).join(''));
 
+/**
+ * The payer of a request: its Bearer API key, checked with the key's account (its secret's
+ * SHA-256, revocation, expiry). Refused with OpenAI's 401 shape before the body is read.
+ */
+async function payerOf(request: Request, env: Env): Promise<ChatPayer> {
+  const header = request.headers.get('authorization') ?? '';
+  const bearer = /^Bearer (\S+)$/i.exec(header)?.[1];
+  if (!bearer) throw new ApiFailure(domainError('AUTH__MISSING', { header: 'Authorization: Bearer <API key> (create one with POST /v1/api-keys)' }));
+  const key = parseApiKey(bearer);
+  if (!key) throw new ApiFailure(domainError('ACCOUNT__API_KEY_INVALID'));
+  const checked = (await accountObject(env, key.wallet).checkApiKey(key.id, await sha256Hex(key.secret), Date.now())) as Result<null>;
+  if (!checked.ok) throw new ApiFailure(checked.error);
+  return { account: key.wallet, apiKeyId: key.id };
+}
+
 /** `POST /v1/chat/completions`. */
 export async function chatCompletions(request: Request, env: Env): Promise<Response> {
   try {
+    const payer = await payerOf(request, env);
     const bytes = await readBytes(request, { type: 'application/json', limit: MAX_CHAT_BODY });
     const parsed = parse(ChatCompletionSchema, parseJsonObject(decodeUtf8(bytes)));
     if (!parsed.ok) return openAiError(domainError('API__INVALID_INPUT', { field: parsed.field, problem: parsed.problem }));
@@ -83,6 +100,7 @@ export async function chatCompletions(request: Request, env: Env): Promise<Respo
       ...(maxTokens !== undefined ? { maxTokens } : {}),
       sampling: { temperature, topP: body.top_p ?? 1, seed },
       stop: stops,
+      payer,
     })) as Result<ReadableStream<Uint8Array>>;
     if (!started.ok) return openAiError(started.error);
     const completion = { id: `chatcmpl-${encodeBase58Nonce()}`, created: Math.floor(Date.now() / 1000), model: body.model, seed };
@@ -122,7 +140,7 @@ async function* events(stream: ReadableStream<Uint8Array>): AsyncGenerator<ChatE
 }
 
 const usageOf = (e: Extract<ChatEvent, { type: 'done' }>) => ({ prompt_tokens: e.promptTokens, completion_tokens: e.completionTokens, total_tokens: e.promptTokens + e.completionTokens });
-const dougOf = (route: RouteStage[], replaced: unknown[], seed: number) => ({ route, replaced, seed });
+const dougOf = (e: Extract<ChatEvent, { type: 'done' }>, replaced: unknown[], seed: number) => ({ route: e.route, replaced, seed, charge: e.charge, tokensDigest: e.tokensDigest });
 
 async function whole(stream: ReadableStream<Uint8Array>, c: Completion): Promise<Response> {
   let text = '';
@@ -140,7 +158,7 @@ async function whole(stream: ReadableStream<Uint8Array>, c: Completion): Promise
         system_fingerprint: null,
         choices: [{ index: 0, message: { role: 'assistant', content: text, refusal: null }, logprobs: null, finish_reason: e.finishReason }],
         usage: usageOf(e),
-        doug: dougOf(e.route, replaced, c.seed),
+        doug: dougOf(e, replaced, c.seed),
       };
       return new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json; charset=utf-8' } });
     }
@@ -168,7 +186,7 @@ function streamed(stream: ReadableStream<Uint8Array>, c: Completion, includeUsag
           await write(`data: ${JSON.stringify({ error: { message: e.message, type: status >= 500 ? 'server_error' : 'invalid_request_error', param: null, code: e.code } })}\n\n`);
           return;
         } else if (e.type === 'done') {
-          await chunk({}, e.finishReason, { doug: dougOf(e.route, replaced, c.seed) });
+          await chunk({}, e.finishReason, { doug: dougOf(e, replaced, c.seed) });
           if (includeUsage) await write(`data: ${JSON.stringify({ id: c.id, object: 'chat.completion.chunk', created: c.created, model: c.model, system_fingerprint: null, choices: [], usage: usageOf(e) })}\n\n`);
           await write('data: [DONE]\n\n');
           return;

@@ -9,11 +9,31 @@ export interface Credit {
   source: CreditSource;
 }
 
-/** Moves available funds into a new hold. */
+/** Moves available funds into a new hold; with `apiKeyId`, within that API key's spending limit. */
 export interface Hold {
   type: 'Hold';
   holdId: string;
   amount: Amount;
+  apiKeyId?: string;
+}
+
+/**
+ * Creates an API key (OpenAI clients send it as a Bearer token): the client made its secret and
+ * sends only the secret's SHA-256; the key may commit at most `limit` until `expiresAt`.
+ */
+export interface CreateApiKey {
+  type: 'CreateApiKey';
+  keyId: string;
+  name: string;
+  secretSha256: string;
+  limit: Amount;
+  expiresAt: number;
+}
+
+/** Revokes an API key for good. Repeats do nothing. */
+export interface RevokeApiKey {
+  type: 'RevokeApiKey';
+  keyId: string;
 }
 
 /** Returns part of a hold (amount given) or all that is left of it to available. */
@@ -74,4 +94,4 @@ export interface RevokeKey {
   type: 'RevokeKey';
 }
 
-export type AccountCommand = Credit | Hold | ReleaseHold | SettleHold | ReceivePayout | RecordNonce | Withdraw | RecordEscrowExit | RevokeKey;
+export type AccountCommand = Credit | Hold | ReleaseHold | SettleHold | ReceivePayout | RecordNonce | Withdraw | RecordEscrowExit | RevokeKey | CreateApiKey | RevokeApiKey;

@@ -7,7 +7,7 @@ import type { AccountCommand } from './commands.ts';
 import { ACCOUNT_ERRORS } from './errors.ts';
 import type { QueuePayouts } from '../custody/settlement-commands.ts';
 import type { AccountEvent, CreditSource } from './events.ts';
-import { NONCE_RETENTION_MS, NONCE_WINDOW_MS, type AccountState } from './state.ts';
+import { MAX_API_KEYS, NONCE_RETENTION_MS, NONCE_WINDOW_MS, type AccountState } from './state.ts';
 
 const reject = (code: keyof typeof ACCOUNT_ERRORS & string, context: Record<string, unknown>) =>
   fail(makeError(ACCOUNT_ERRORS, code, context));
@@ -30,10 +30,17 @@ export function decide(state: AccountState, command: AccountCommand, meta: Comma
     case 'Hold': {
       if (state.holds[command.holdId]) return reject('ACCOUNT__HOLD_EXISTS', { holdId: command.holdId });
       if (command.amount <= 0n) return notPositive('amount', command.amount);
+      if (command.apiKeyId !== undefined) {
+        const key = Object.hasOwn(state.apiKeys, command.apiKeyId) ? state.apiKeys[command.apiKeyId] : undefined;
+        if (!key) return reject('ACCOUNT__API_KEY_NOT_FOUND', { keyId: command.apiKeyId });
+        if (key.revokedAt !== null) return reject('ACCOUNT__API_KEY_REVOKED', { keyId: command.apiKeyId });
+        if (key.expiresAt <= meta.now) return reject('ACCOUNT__API_KEY_EXPIRED', { keyId: command.apiKeyId, expiresAt: new Date(key.expiresAt).toISOString() });
+        if (key.spent + command.amount > key.limit) return reject('ACCOUNT__API_KEY_LIMIT_REACHED', { keyId: command.apiKeyId, spent: key.spent, limit: key.limit, required: command.amount });
+      }
       if (command.amount > state.available) {
         return reject('ACCOUNT__INSUFFICIENT_FUNDS', { available: state.available, required: command.amount, holdId: command.holdId });
       }
-      return ok([{ type: 'FundsHeld', holdId: command.holdId, amount: command.amount }]);
+      return ok([{ type: 'FundsHeld', holdId: command.holdId, amount: command.amount, ...(command.apiKeyId !== undefined && { apiKeyId: command.apiKeyId }) }]);
     }
     case 'ReleaseHold': {
       const hold = state.holds[command.holdId];
@@ -119,8 +126,27 @@ export function decide(state: AccountState, command: AccountCommand, meta: Comma
     }
     case 'RevokeKey':
       return ok(state.revokedAt === null ? [{ type: 'KeyRevoked', at: meta.now }] : []);
+    case 'CreateApiKey': {
+      if (Object.hasOwn(state.apiKeys, command.keyId)) return reject('ACCOUNT__API_KEY_EXISTS', { keyId: command.keyId });
+      if (!API_KEY_ID.test(command.keyId)) return reject('ACCOUNT__API_KEY_TERMS_INVALID', { field: 'id', problem: 'must be 8-32 characters of a-z, 0-9' });
+      if (command.name.length < 1 || command.name.length > 64) return reject('ACCOUNT__API_KEY_TERMS_INVALID', { field: 'name', problem: 'must be 1-64 characters' });
+      if (!/^[0-9a-f]{64}$/.test(command.secretSha256)) return reject('ACCOUNT__API_KEY_TERMS_INVALID', { field: 'secretSha256', problem: 'must be 64 lowercase hex characters' });
+      if (command.limit <= 0n || command.limit > MAX_AMOUNT) return reject('ACCOUNT__API_KEY_TERMS_INVALID', { field: 'limit', problem: 'must be a positive amount' });
+      if (command.expiresAt <= meta.now) return reject('ACCOUNT__API_KEY_TERMS_INVALID', { field: 'expiresAt', problem: 'must lie in the future' });
+      const live = Object.values(state.apiKeys).filter((k) => k.revokedAt === null && k.expiresAt > meta.now).length;
+      if (live >= MAX_API_KEYS) return reject('ACCOUNT__TOO_MANY_API_KEYS', { max: MAX_API_KEYS });
+      return ok([{ type: 'ApiKeyCreated', keyId: command.keyId, name: command.name, secretSha256: command.secretSha256, limit: command.limit, expiresAt: command.expiresAt, scopes: ['chat'] }]);
+    }
+    case 'RevokeApiKey': {
+      const key = Object.hasOwn(state.apiKeys, command.keyId) ? state.apiKeys[command.keyId] : undefined;
+      if (!key) return reject('ACCOUNT__API_KEY_NOT_FOUND', { keyId: command.keyId });
+      return ok(key.revokedAt === null ? [{ type: 'ApiKeyRevoked', keyId: command.keyId, at: meta.now }] : []);
+    }
   }
 }
+
+/** An API key's id: chosen by its client, lowercase so it reads in a Bearer token. */
+export const API_KEY_ID = /^[a-z0-9]{8,32}$/;
 
 /** Ref of the payout message for the i-th payee of a hold (unique even when a payee repeats). */
 export const payoutRef = (holdId: string, index: number, account: string): string => `${holdId}:${index}:${account}`;

@@ -17,4 +17,12 @@ export const ACCOUNT_ERRORS = defineErrors({
   ACCOUNT__KEY_REVOKED: 'this key was revoked at {revokedAt} and may not sign requests',
   ACCOUNT__FUNDING_MIXED: '{problem}',
   ACCOUNT__SETTLEMENT_FEES_MISMATCH: 'the payouts’ fees of hold {holdId} sum to {sum}, not to its fee {fee}',
+  ACCOUNT__API_KEY_EXISTS: 'API key {keyId} already exists',
+  ACCOUNT__API_KEY_NOT_FOUND: 'there is no API key {keyId}',
+  ACCOUNT__API_KEY_INVALID: 'the API key is not valid',
+  ACCOUNT__API_KEY_REVOKED: 'API key {keyId} was revoked',
+  ACCOUNT__API_KEY_EXPIRED: 'API key {keyId} expired at {expiresAt}',
+  ACCOUNT__API_KEY_LIMIT_REACHED: 'API key {keyId} has {spent} of its limit {limit} spent or held; {required} more is needed',
+  ACCOUNT__TOO_MANY_API_KEYS: 'an account may hold at most {max} API keys that are neither revoked nor expired',
+  ACCOUNT__API_KEY_TERMS_INVALID: '{field}: {problem}',
 });

@@ -19,6 +19,8 @@ export interface FundsHeld {
   type: 'FundsHeld';
   holdId: string;
   amount: Amount;
+  /** The API key the hold counts against (a chat completion). */
+  apiKeyId?: string;
 }
 
 /** Part or all of a hold went back to available; remaining is what the hold still keeps. */
@@ -74,4 +76,23 @@ export interface KeyRevoked {
   at: number;
 }
 
-export type AccountEvent = Credited | FundsHeld | HoldReleased | HoldSettled | PayoutReceived | NonceRecorded | Withdrawn | KeyRevoked;
+/** An API key was created (only its secret's SHA-256 is kept). */
+export interface ApiKeyCreated {
+  type: 'ApiKeyCreated';
+  keyId: string;
+  name: string;
+  secretSha256: string;
+  limit: Amount;
+  expiresAt: number;
+  scopes: ApiKeyScope[];
+}
+
+export type ApiKeyScope = 'chat';
+
+export interface ApiKeyRevoked {
+  type: 'ApiKeyRevoked';
+  keyId: string;
+  at: number;
+}
+
+export type AccountEvent = Credited | FundsHeld | HoldReleased | HoldSettled | PayoutReceived | NonceRecorded | Withdrawn | KeyRevoked | ApiKeyCreated | ApiKeyRevoked;

@@ -7,8 +7,8 @@ import { evolve, initialState, restore, snapshot, type AccountState } from './st
 export type * from './commands.ts';
 export type * from './events.ts';
 export { ACCOUNT_ERRORS } from './errors.ts';
-export { balanceOf, NONCE_RETENTION_MS, NONCE_WINDOW_MS, type AccountBalance, type AccountState, type HoldRecord } from './state.ts';
-export { feeRef, payoutRef } from './decide.ts';
+export { apiKeyProblem, apiKeysOf, balanceOf, MAX_API_KEYS, NONCE_RETENTION_MS, NONCE_WINDOW_MS, type AccountBalance, type AccountState, type ApiKeyView, type HoldRecord } from './state.ts';
+export { API_KEY_ID, feeRef, payoutRef } from './decide.ts';
 
 /** The account aggregate: one per wallet key, plus the fee pool. */
 export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState> = {
@@ -25,6 +25,8 @@ export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState>
     NonceRecorded: 1,
     Withdrawn: 1,
     KeyRevoked: 1,
+    ApiKeyCreated: 1,
+    ApiKeyRevoked: 1,
   },
   // Every event is at version 1; conversions of older shapes go here when a version is bumped.
   upcast: (_type, _version, data) => data,
@@ -40,6 +42,8 @@ export const accountDecider: Decider<AccountCommand, AccountEvent, AccountState>
     'payoutsSent',
     'payoutsReceived',
     'payoutsOnChain',
+    'limit',
+    'spent',
   ]),
   snapshot,
   restore,

@@ -1,6 +1,6 @@
 import type { CommandMeta } from '../decider.ts';
 import type { Amount } from '../money.ts';
-import type { AccountEvent } from './events.ts';
+import type { AccountEvent, ApiKeyScope } from './events.ts';
 
 /** A nonce is kept this long beyond its timestamp: the edge's ±60 s window plus a margin. */
 export const NONCE_RETENTION_MS = 120_000;
@@ -13,6 +13,20 @@ export interface HoldRecord {
   /** Amount still held (0 once closed). */
   remaining: Amount;
   status: 'open' | 'released' | 'settled';
+  /** The API key the hold counts against, if any. */
+  apiKeyId?: string;
+}
+
+/** An API key: only its secret's SHA-256; `spent` is what it has settled or holds now (within `limit`). */
+export interface ApiKeyRecord {
+  name: string;
+  secretSha256: string;
+  limit: Amount;
+  spent: Amount;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  scopes: ApiKeyScope[];
 }
 
 /**
@@ -40,6 +54,8 @@ export interface AccountState {
   nonces: Map<string, number>;
   /** When the account's key was revoked (it may not sign again); null while it may. */
   revokedAt: number | null;
+  /** API keys by id. */
+  apiKeys: Record<string, ApiKeyRecord>;
 }
 
 export const initialState = (): AccountState => ({
@@ -57,6 +73,7 @@ export const initialState = (): AccountState => ({
   withdrawalRefs: new Set(),
   nonces: new Map(),
   revokedAt: null,
+  apiKeys: {},
 });
 
 /** Folds one event into the state (in place). */
@@ -71,13 +88,15 @@ export function evolve(state: AccountState, event: AccountEvent, meta: CommandMe
     case 'FundsHeld':
       state.available -= event.amount;
       state.held += event.amount;
-      state.holds[event.holdId] = { amount: event.amount, remaining: event.amount, status: 'open' };
+      state.holds[event.holdId] = { amount: event.amount, remaining: event.amount, status: 'open', ...(event.apiKeyId !== undefined && { apiKeyId: event.apiKeyId }) };
+      if (event.apiKeyId !== undefined && state.apiKeys[event.apiKeyId]) state.apiKeys[event.apiKeyId]!.spent += event.amount;
       return state;
     case 'HoldReleased': {
       const hold = state.holds[event.holdId];
       if (!hold) return state;
       hold.remaining = event.remaining;
       if (event.remaining === 0n) hold.status = 'released';
+      if (hold.apiKeyId !== undefined && state.apiKeys[hold.apiKeyId]) state.apiKeys[hold.apiKeyId]!.spent -= event.amount;
       state.held -= event.amount;
       state.available += event.amount;
       return state;
@@ -92,6 +111,7 @@ export function evolve(state: AccountState, event: AccountEvent, meta: CommandMe
       else state.payoutsSent += sent;
       hold.remaining = 0n;
       hold.status = 'settled';
+      if (hold.apiKeyId !== undefined && state.apiKeys[hold.apiKeyId]) state.apiKeys[hold.apiKeyId]!.spent -= event.released;
       return state;
     }
     case 'PayoutReceived':
@@ -113,7 +133,45 @@ export function evolve(state: AccountState, event: AccountEvent, meta: CommandMe
     case 'KeyRevoked':
       state.revokedAt = event.at;
       return state;
+    case 'ApiKeyCreated':
+      state.apiKeys[event.keyId] = { name: event.name, secretSha256: event.secretSha256, limit: event.limit, spent: 0n, createdAt: meta.now, expiresAt: event.expiresAt, revokedAt: null, scopes: [...event.scopes] };
+      return state;
+    case 'ApiKeyRevoked': {
+      const key = state.apiKeys[event.keyId];
+      if (key) key.revokedAt = event.at;
+      return state;
+    }
   }
+}
+
+/** Most API keys an account holds that are neither revoked nor expired. */
+export const MAX_API_KEYS = 64;
+
+/** Why a presented API key (its id and its secret's SHA-256) may not be used at `now`, or null. */
+export function apiKeyProblem(state: AccountState, keyId: string, secretSha256: string, now: number): { code: 'ACCOUNT__API_KEY_INVALID' | 'ACCOUNT__API_KEY_REVOKED' | 'ACCOUNT__API_KEY_EXPIRED'; context: Record<string, unknown> } | null {
+  const key = Object.hasOwn(state.apiKeys, keyId) ? state.apiKeys[keyId] : undefined;
+  if (!key || key.secretSha256 !== secretSha256) return { code: 'ACCOUNT__API_KEY_INVALID', context: {} };
+  if (key.revokedAt !== null) return { code: 'ACCOUNT__API_KEY_REVOKED', context: { keyId } };
+  if (key.expiresAt <= now) return { code: 'ACCOUNT__API_KEY_EXPIRED', context: { keyId, expiresAt: new Date(key.expiresAt).toISOString() } };
+  return null;
+}
+
+/** An API key as its owner sees it (never the secret's hash). */
+export interface ApiKeyView {
+  id: string;
+  name: string;
+  scopes: ApiKeyScope[];
+  limit: Amount;
+  spent: Amount;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+}
+
+export function apiKeysOf(state: AccountState): ApiKeyView[] {
+  return Object.entries(state.apiKeys)
+    .sort(([, a], [, b]) => a.createdAt - b.createdAt)
+    .map(([id, k]) => ({ id, name: k.name, scopes: k.scopes, limit: k.limit, spent: k.spent, createdAt: k.createdAt, expiresAt: k.expiresAt, revokedAt: k.revokedAt }));
 }
 
 /** Balances and holds of an account, for the API and the audit. */
@@ -164,6 +222,7 @@ export function snapshot(state: AccountState): unknown {
     // Present only once revoked (escrow: once escrow-funded), so the snapshots and state hashes of every other account stay as they were.
     ...(state.revokedAt !== null && { revokedAt: state.revokedAt }),
     ...(state.escrow && { escrow: true, payoutsOnChain: state.payoutsOnChain }),
+    ...(Object.keys(state.apiKeys).length > 0 && { apiKeys: Object.fromEntries(Object.keys(state.apiKeys).sort().map((id) => [id, { ...state.apiKeys[id]!, scopes: [...state.apiKeys[id]!.scopes] }])) }),
   };
 }
 
@@ -182,6 +241,7 @@ interface AccountSnapshot {
   revokedAt?: number;
   escrow?: boolean;
   payoutsOnChain?: Amount;
+  apiKeys?: Record<string, ApiKeyRecord>;
 }
 
 /** Inverse of snapshot. */
@@ -202,5 +262,6 @@ export function restore(data: unknown): AccountState {
     revokedAt: s.revokedAt ?? null,
     escrow: s.escrow ?? false,
     payoutsOnChain: s.payoutsOnChain ?? 0n,
+    apiKeys: Object.fromEntries(Object.entries(s.apiKeys ?? {}).map(([id, k]) => [id, { ...k, scopes: [...k.scopes] }])),
   };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { chooseHolder, modelMatches, nextLatency, promptText, TextStream, CHAT_RULES } from './rules.ts';
 import { drawFor, GREEDY, sampleToken } from './sampling.ts';
+import { chatCharge, chatHold, chatPayouts } from './pricing.ts';
 
 
 describe('sampling', () => {
@@ -84,5 +85,23 @@ describe('text streamed from tokens', () => {
     expect(t.push(1).text).toBe('l'); // "lo" may too
     expect(t.push(6).text).toBe('loEN');
     expect(t.end()).toBe('');
+  });
+});
+
+describe('chat pricing', () => {
+  it('holds the prompt and max_tokens at the price, charges what the route processed', () => {
+    expect(chatHold(10, 50, 1_000)).toBe(60_000n);
+    expect(chatCharge(10, 7, 1_000)).toBe(17_000n);
+  });
+
+  it('splits the charge by layers to the base unit, each share less its fee; nothing is lost', () => {
+    const { payouts, fee } = chatPayouts(17_000n, [{ provider: 'a', layers: 2 }, { provider: 'b', layers: 2 }, { provider: 'c', layers: 3 }], 250);
+    expect(payouts.map((p) => p.amount + p.fee)).toEqual([4_857n, 4_857n, 7_286n]);
+    expect(payouts.reduce((s, p) => s + p.amount, 0n) + fee).toBe(17_000n);
+    expect(payouts[0]).toEqual({ account: 'a', amount: 4_857n - 121n, fee: 121n });
+    for (const charge of [0n, 1n, 2n, 999_999_999n]) {
+      const r = chatPayouts(charge, [{ provider: 'x', layers: 1 }, { provider: 'y', layers: 5 }], 333);
+      expect(r.payouts.reduce((s, p) => s + p.amount, 0n) + r.fee).toBe(charge);
+    }
   });
 });

@@ -19,6 +19,8 @@ export const CHAT_RULES = {
   latencyWeight: 0.2,
   /** Replacements one completion may take before it fails. */
   maxReplacements: 16,
+  /** A completion's hold still open after this long was orphaned by a restart: it is released. */
+  staleHoldMs: 15 * 60_000,
 } as const;
 
 export interface ChatMessageIn {
