@@ -3,6 +3,7 @@ import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { PROTOCOL } from '../../durable-objects/domain/params.ts';
 import { DougClient } from '../../sdk/client.ts';
+import OpenAI from 'openai';
 import { eventually, startAgent, type AgentProcess } from './agents.ts';
 import { startStack, type Stack } from './stack.ts';
 
@@ -228,6 +229,38 @@ describe('chat completions over a route of agents', () => {
     const revoked = await complete({ model: MODEL, messages: PROMPT, max_tokens: 1 }, small.key);
     expect(revoked.status).toBe(401);
     expect(revoked.json.error.code).toBe('ACCOUNT__API_KEY_REVOKED');
+  });
+
+  it('works with the official openai client: models.list(), create() whole and streamed, finalChatCompletion(), its errors', async () => {
+    const client = new OpenAI({ apiKey, baseURL: `${stack.url}/v1`, maxRetries: 0 });
+    const listed = [];
+    for await (const m of client.models.list()) listed.push(m.id);
+    expect(listed).toContain(MODEL);
+    const request = { model: MODEL, messages: [{ role: 'user' as const, content: 'It is a truth universally acknowledged' }], max_tokens: 30, temperature: 0, seed: 1 };
+    const whole = await client.chat.completions.create(request);
+    expect(whole.choices[0]!.message.role).toBe('assistant');
+    expect(whole.choices[0]!.message.content!.length).toBeGreaterThan(10);
+    expect(whole.usage!.completion_tokens).toBeGreaterThan(0);
+    let streamed = '';
+    let usage: OpenAI.CompletionUsage | null | undefined = null;
+    for await (const chunk of await client.chat.completions.create({ ...request, stream: true, stream_options: { include_usage: true } })) {
+      streamed += chunk.choices[0]?.delta?.content ?? '';
+      if (chunk.usage) usage = chunk.usage;
+    }
+    expect(streamed).toBe(whole.choices[0]!.message.content);
+    expect(usage).toEqual(whole.usage);
+    const final = await client.chat.completions.stream(request).finalChatCompletion();
+    expect(final.choices[0]!.message.content).toBe(whole.choices[0]!.message.content);
+    expect(final.choices[0]!.finish_reason).toBe(whole.choices[0]!.finish_reason);
+
+    const stranger = new OpenAI({ apiKey: 'sk-doug_not-a-key', baseURL: `${stack.url}/v1`, maxRetries: 0 });
+    await expect(stranger.chat.completions.create(request)).rejects.toBeInstanceOf(OpenAI.AuthenticationError);
+    const poor = await buyer.createApiKey({ name: 'poor', limit: 1_000n, expiresAt: Date.now() + 3600_000 });
+    const limited = new OpenAI({ apiKey: poor.key, baseURL: `${stack.url}/v1`, maxRetries: 0 });
+    const refused = await limited.chat.completions.create(request).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
+    expect((refused as InstanceType<typeof OpenAI.APIError>).code).toBe('ACCOUNT__API_KEY_LIMIT_REACHED');
+    await expect(client.chat.completions.create({ ...request, model: 'nobody-serves-this' })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
   });
 
   it('a stage agent that comes back is the same identity, never a second holder', async () => {
