@@ -143,7 +143,7 @@ export type ChatEvent =
   | { type: 'start'; model: string; manifest: string; promptTokens: number; maxTokens: number; route: RouteStage[] }
   | { type: 'delta'; text: string; tokens: number }
   | { type: 'replaced'; stage: number; agentKey: string; provider: string; steps: number }
-  | { type: 'done'; finishReason: 'stop' | 'length'; promptTokens: number; completionTokens: number; route: RouteStage[]; tokensDigest: string; /** Base units charged. */ charge: string }
+  | { type: 'done'; finishReason: 'stop' | 'length'; promptTokens: number; completionTokens: number; route: RouteStage[]; tokensDigest: string; /** Base units charged. */ charge: string; /** Whether it is re-run on other agents before it is settled. */ checked: boolean }
   | { type: 'error'; code: string; message: string };
 
 export interface ChatModelView {

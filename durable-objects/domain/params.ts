@@ -25,6 +25,8 @@ export const PROTOCOL = {
    * units: 1,000 is 0.000001 DOUG a token. Split among the route's stages by their layers.
    */
   chatTokenPrice: 1_000,
+  /** The share of chat completions re-run on a disjoint route before they are settled, in basis points. */
+  chatVerifyBps: 1_000,
 } as const;
 
 /**
@@ -50,11 +52,13 @@ export interface MarketParams extends JobParams {
   agentGraceMs: number;
   /** Base units per token of a chat completion (set per market by the deployment; not yet on chain). */
   chatTokenPrice: number;
+  /** Basis points of chat completions verified by a re-run (domain/chat/verification.ts). */
+  chatVerifyBps: number;
 }
 
 /** The part of a market's parameters its jobs are created under. */
 export function jobParams(p: MarketParams): JobParams {
-  const { agentGraceMs: _market, chatTokenPrice: _chat, ...job } = p;
+  const { agentGraceMs: _market, chatTokenPrice: _chat, chatVerifyBps: _verify, ...job } = p;
   return job;
 }
 
@@ -68,6 +72,7 @@ export const PARAM_BOUNDS: Record<keyof MarketParams, [min: number, max: number]
   agentGraceMs: [0, 7 * 24 * 3600_000],
   failedRunUnits: [0, 1_000],
   chatTokenPrice: [0, 1_000_000_000_000],
+  chatVerifyBps: [0, 10_000],
 };
 
 /**

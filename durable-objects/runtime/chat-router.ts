@@ -14,6 +14,8 @@ import { decodeFloats, encodeFloats, manifestProblem, manifestSha256, type ChatE
 import { sha256Hex, encodeBase58Nonce } from '../contracts/auth.ts';
 import { Tokenizer, type TokenizerJson } from '../contracts/tokenizer.ts';
 import { generate, RouteFailedError, type StageInput, type StageLink, type StageOutput } from '../domain/chat/generation.ts';
+import type { Sampling } from '../domain/chat/sampling.ts';
+import { atFault, firstDifference, sampledForCheck } from '../domain/chat/verification.ts';
 import { CHAT_RULES, chooseHolder, modelMatches, nextLatency, promptText, TextStream, type HolderView } from '../domain/chat/rules.ts';
 import { domainError } from '../domain/errors.ts';
 import type { Result } from '../domain/result.ts';
@@ -59,6 +61,7 @@ export class ChatRouter {
     ctx.storage.sql.exec(`
       CREATE TABLE IF NOT EXISTS chat_manifests (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS chat_holds (hold_id TEXT PRIMARY KEY, account TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS chat_faults (agent_key TEXT PRIMARY KEY, at INTEGER NOT NULL, manifest TEXT NOT NULL, stage INTEGER NOT NULL, evidence TEXT NOT NULL);
     `);
   }
 
@@ -143,7 +146,9 @@ export class ChatRouter {
   /** The models the connected agents hold, by manifest. */
   models(): ChatModelView[] {
     const byManifest = new Map<string, number[]>();
+    const faulty = this.faulty();
     for (const h of this.holders()) {
+      if (faulty.has(h.agentKey)) continue;
       for (const s of h.stages) {
         const counts = byManifest.get(s.manifest) ?? [];
         counts[s.index] = (counts[s.index] ?? 0) + 1;
@@ -171,8 +176,9 @@ export class ChatRouter {
   }
 
   private candidates(manifest: string, index: number, exclude: ReadonlySet<string>): (HolderView & StageHolder) | null {
+    const faulty = this.faulty();
     const list = this.holders()
-      .filter((h) => h.stages.some((s) => s.manifest === manifest && s.index === index))
+      .filter((h) => !faulty.has(h.agentKey) && h.stages.some((s) => s.manifest === manifest && s.index === index))
       .map((h) => ({ ...h, ...(this.latency.has(h.agentKey) ? { latencyMs: this.latency.get(h.agentKey)! } : {}) }));
     return chooseHolder(list, exclude);
   }
@@ -224,8 +230,100 @@ export class ChatRouter {
     };
   }
 
+  /**
+   * Runs one completion over `holders` (updated in place when a stage is replaced): its tokens, each
+   * stage's digest of its outputs (chained over the steps), and with `record` each stage's inputs
+   * (for a tie-breaker). `onToken` answers whether to stop.
+   */
+  private async runRoute(
+    sha: string,
+    holders: StageHolder[],
+    request: { session: string; prompt: number[]; maxTokens: number; sampling: Sampling },
+    o: { exclude: Set<string>; record: boolean; onToken?: (token: number) => Promise<boolean>; onReplaced?: (index: number, holder: StageHolder, steps: number) => void },
+  ): Promise<{ tokens: number[]; digests: string[][]; inputs: StageInput[][] | null }> {
+    const links = holders.map((h, i) => this.link(h, sha, i));
+    const steps: string[][] = holders.map(() => []);
+    const inputs: StageInput[][] | null = o.record ? holders.map(() => []) : null;
+    let replacements = 0;
+    const hooks = {
+      replace: async (index: number) => {
+        o.exclude.add(holders[index]!.socketId);
+        if (++replacements > CHAT_RULES.maxReplacements) return null;
+        const until = Date.now() + CHAT_RULES.replaceWaitMs;
+        for (;;) {
+          const next = this.candidates(sha, index, o.exclude);
+          if (next) {
+            holders[index] = next;
+            return this.link(next, sha, index);
+          }
+          if (Date.now() >= until) return null;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
+      replaced: (index: number, _link: StageLink, n: number) => o.onReplaced?.(index, holders[index]!, n),
+      observe: async (index: number, input: StageInput, output: StageOutput) => {
+        steps[index]!.push(await sha256Hex(outputBytes(output)));
+        inputs?.[index]!.push(input);
+      },
+    };
+    const tokens: number[] = [];
+    for await (const token of generate(links, { ...request }, hooks)) {
+      tokens.push(token);
+      if (o.onToken && (await o.onToken(token))) break;
+    }
+    return { tokens, digests: steps, inputs };
+  }
+
+  /** Agents proven wrong by a verification: out of routing. */
+  private faulty(): Set<string> {
+    return new Set(this.ctx.storage.sql.exec<{ agent_key: string }>('SELECT agent_key FROM chat_faults').toArray().map((r) => r.agent_key));
+  }
+
+  /**
+   * Re-runs a served completion on a route of other agents and, where a stage's outputs differ, on a
+   * third holder of that stage (domain/chat/verification.ts). Answers whether the served route was
+   * at fault; records whoever was (their agent key and the digests: no payload).
+   */
+  private async verify(sha: string, manifest: ChatManifest, served: { holders: StageHolder[]; tokens: number[]; digests: string[][]; inputs: StageInput[][] }, request: { prompt: number[]; sampling: Sampling }): Promise<'served' | 'check' | 'undecided' | 'agreed' | 'unchecked'> {
+    const used = new Set(served.holders.map((h) => h.agentKey));
+    const others = (index: number, also: Set<string>) => this.holders().filter((h) => !also.has(h.agentKey) && h.stages.some((s) => s.manifest === sha && s.index === index));
+    const route: StageHolder[] = [];
+    for (let i = 0; i < manifest.stages.length; i++) {
+      const h = chooseHolder(others(i, used).map((x) => ({ ...x, ...(this.latency.has(x.agentKey) ? { latencyMs: this.latency.get(x.agentKey)! } : {}) })));
+      if (!h) return 'unchecked';
+      route.push(h);
+    }
+    const session = `check_${encodeBase58Nonce()}`;
+    const check = await this.runRoute(sha, route, { session, prompt: request.prompt, maxTokens: served.tokens.length, sampling: request.sampling }, { exclude: new Set(), record: false });
+    const dispute = firstDifference(served.digests, check.digests);
+    if (dispute === null) return 'agreed';
+    const { stage, step } = dispute;
+    // The tie-breaker: a third holder of the disputed stage, given the inputs both runs gave it up to that step.
+    const third = others(stage, new Set([...used, ...route.map((h) => h.agentKey)]))[0];
+    let tie: string | null = null;
+    if (third) {
+      const link = this.link(third, sha, stage);
+      const tieSession = `tie_${encodeBase58Nonce()}`;
+      try {
+        for (const input of served.inputs[stage]!.slice(0, step + 1)) tie = await sha256Hex(outputBytes(await link.step({ ...input, session: tieSession })));
+      } catch {
+        tie = null;
+      } finally {
+        link.close(tieSession);
+      }
+    }
+    const verdict = atFault(served.digests[stage]![step]!, check.digests[stage]![step]!, tie);
+    const guilty = verdict === 'served' ? served.holders[stage] : verdict === 'check' ? route[stage] : undefined;
+    if (guilty) {
+      const evidence = JSON.stringify({ stage, step, served: served.digests[stage]![step], check: check.digests[stage]![step], tieBreaker: tie });
+      this.ctx.storage.sql.exec('INSERT OR REPLACE INTO chat_faults (agent_key, at, manifest, stage, evidence) VALUES (?, ?, ?, ?, ?)', guilty.agentKey, Date.now(), sha, stage, evidence);
+      console.warn(`chat verification: agent ${guilty.agentKey} (provider ${guilty.provider}) gave stage ${stage} outputs two other holders disagree with; it is out of routing`);
+    }
+    return verdict;
+  }
+
   /** Starts a completion: refused at once (unknown model, too long), or its events as a stream of JSON lines. */
-  async chat(request: ChatRequest, terms: { tokenPrice: number; feeBps: number }): Promise<Result<ReadableStream<Uint8Array>>> {
+  async chat(request: ChatRequest, terms: { tokenPrice: number; feeBps: number; verifyBps: number }): Promise<Result<ReadableStream<Uint8Array>>> {
     void this.releaseStale(Date.now());
     const exclude = new Set<string>();
     const chosen = this.route(request.model, exclude);
@@ -246,63 +344,52 @@ export class ChatRouter {
       if (!held.ok) return held;
       this.ctx.storage.sql.exec('INSERT INTO chat_holds (hold_id, account, at) VALUES (?, ?, ?)', session, payer.account, Date.now());
     }
+    // A sampled completion is re-run before it is settled; its inputs are kept for a tie-breaker (within a bound on memory).
+    const recordBytes = (prompt.length + maxTokens) * manifest.embed * 4 * manifest.stages.length;
+    const checked = sampledForCheck(Math.random(), terms.verifyBps) && recordBytes <= CHAT_RULES.maxCheckBytes;
     const holders = [...chosen.holders];
-    const links = holders.map((h, i) => this.link(h, sha, i));
     const routeOf = (): RouteStage[] => holders.map((h, i) => ({ stage: i, from: manifest.stages[i]!.from, to: manifest.stages[i]!.to, agentKey: h.agentKey, provider: h.provider }));
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     const writer = writable.getWriter();
     const encoder = new TextEncoder();
     const emit = (e: ChatEvent) => writer.write(encoder.encode(`${JSON.stringify(e)}\n`));
-    let replacements = 0;
 
     const run = async () => {
-      await emit({ type: 'start', model: manifest.name, manifest: sha, promptTokens: prompt.length, maxTokens, route: routeOf() });
-      const text = new TextStream((ids) => tokenizer.bytes(ids), request.stop);
-      const tokens: number[] = [];
       let finishReason: 'stop' | 'length' = 'length';
-      const hooks = {
-        replace: async (index: number, failed: StageLink, error: unknown) => {
-          exclude.add(holders[index]!.socketId);
-          if (++replacements > CHAT_RULES.maxReplacements) return null;
-          const until = Date.now() + CHAT_RULES.replaceWaitMs;
-          for (;;) {
-            const next = this.candidates(sha, index, exclude);
-            if (next) {
-              holders[index] = next;
-              return this.link(next, sha, index);
-            }
-            if (Date.now() >= until) return null;
-            await new Promise((r) => setTimeout(r, 100));
-          }
-        },
-        replaced: (index: number, _link: StageLink, steps: number) => {
-          const h = holders[index]!;
-          void emit({ type: 'replaced', stage: index, agentKey: h.agentKey, provider: h.provider, steps });
-        },
-      };
       try {
-        for await (const token of generate(links, { session, prompt, maxTokens, sampling: request.sampling }, hooks)) {
-          tokens.push(token);
-          if (manifest.endTokens.includes(token)) {
-            finishReason = 'stop';
-            break;
-          }
-          const { text: delta, stopped } = text.push(token);
-          if (delta) await emit({ type: 'delta', text: delta, tokens: 1 });
-          if (stopped) {
-            finishReason = 'stop';
-            break;
-          }
-        }
+        await emit({ type: 'start', model: manifest.name, manifest: sha, promptTokens: prompt.length, maxTokens, route: routeOf() });
+        const text = new TextStream((ids) => tokenizer.bytes(ids), request.stop);
+        const served = await this.runRoute(sha, holders, { session, prompt, maxTokens, sampling: request.sampling }, {
+          exclude,
+          record: checked,
+          onReplaced: (stage, h, steps) => void emit({ type: 'replaced', stage, agentKey: h.agentKey, provider: h.provider, steps }),
+          onToken: async (token) => {
+            if (manifest.endTokens.includes(token)) {
+              finishReason = 'stop';
+              return true;
+            }
+            const { text: delta, stopped } = text.push(token);
+            if (delta) await emit({ type: 'delta', text: delta, tokens: 1 });
+            if (stopped) finishReason = 'stop';
+            return stopped;
+          },
+        });
         const rest = finishReason === 'length' ? text.end() : '';
         if (rest) await emit({ type: 'delta', text: rest, tokens: 0 });
-        const tokensDigest = await sha256Hex(new TextEncoder().encode(tokens.join(',')));
-        const charge = chatCharge(prompt.length, tokens.length, terms.tokenPrice);
+        const tokensDigest = await sha256Hex(new TextEncoder().encode(served.tokens.join(',')));
+        const charge = chatCharge(prompt.length, served.tokens.length, terms.tokenPrice);
+        await emit({ type: 'done', finishReason, promptTokens: prompt.length, completionTokens: served.tokens.length, route: routeOf(), tokensDigest, charge: charge.toString(), checked });
+        const verdict = checked
+          ? await this.verify(sha, manifest, { holders, tokens: served.tokens, digests: served.digests, inputs: served.inputs! }, { prompt, sampling: request.sampling }).catch((e: unknown) => {
+              console.warn(`chat verification of ${session} could not run: ${e instanceof Error ? e.message : String(e)}`);
+              return 'unchecked' as const;
+            })
+          : 'unchecked';
         if (hold > 0n) {
+          // A completion proven wrong costs its buyer nothing.
           const shares = holders.map((h, i) => ({ provider: h.provider, layers: manifest.stages[i]!.to - manifest.stages[i]!.from + 1 }));
-          await this.endHold(session, payer.account, chatPayouts(charge, shares, terms.feeBps), Date.now());
+          await this.endHold(session, payer.account, verdict === 'served' ? null : chatPayouts(charge, shares, terms.feeBps), Date.now());
         }
-        await emit({ type: 'done', finishReason, promptTokens: prompt.length, completionTokens: tokens.length, route: routeOf(), tokensDigest, charge: charge.toString() });
       } catch (e) {
         if (hold > 0n && this.ctx.storage.sql.exec('SELECT 1 FROM chat_holds WHERE hold_id = ?', session).toArray().length > 0) await this.endHold(session, payer.account, null, Date.now());
         const failure = e instanceof RouteFailedError ? domainError('CHAT__ROUTE_FAILED', { stage: e.stage, model: manifest.name, problem: e.cause instanceof Error ? e.cause.message : String(e.cause) }) : null;
@@ -315,4 +402,10 @@ export class ChatRouter {
     this.ctx.waitUntil(run());
     return { ok: true, value: readable };
   }
+}
+
+/** What a stage gave, as bytes: the hidden state's float32s, or the token as 4 little-endian bytes. */
+function outputBytes(out: StageOutput): Uint8Array {
+  if ('token' in out) return new Uint8Array(Uint32Array.of(out.token).buffer);
+  return new Uint8Array(out.hidden.buffer, out.hidden.byteOffset, out.hidden.byteLength);
 }

@@ -72,7 +72,7 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
     this.remember(market);
     this.configure(market, Date.now());
     const params = this.store.state.params;
-    return this.chatRouter.chat(request, { tokenPrice: params.chatTokenPrice ?? PROTOCOL.chatTokenPrice, feeBps: params.feeBps });
+    return this.chatRouter.chat(request, { tokenPrice: params.chatTokenPrice ?? PROTOCOL.chatTokenPrice, feeBps: params.feeBps, verifyBps: params.chatVerifyBps ?? PROTOCOL.chatVerifyBps });
   }
 
   /** Agents connect here (the Worker forwards `GET /v1/markets/:market/agent` upgrades). */

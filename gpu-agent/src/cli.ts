@@ -408,7 +408,7 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
     return { id, expiresAt };
   };
 
-  const stageHost = o.chat ? await StageHost.open(o.chat.dir, { stages: o.chat.stages, hold: o.chat.hold, ...(o.chat.name ? { name: o.chat.name } : {}) }) : null;
+  const stageHost = o.chat ? await StageHost.open(o.chat.dir, { stages: o.chat.stages, hold: o.chat.hold, ...(o.chat.name ? { name: o.chat.name } : {}), corrupt: fault === 'wrong-output' }) : null;
   if (stageHost) {
     const m = stageHost.folder.manifest;
     log.info(`chat model ${m.name} (${m.layers} layers, manifest ${stageHost.folder.manifestSha256.slice(0, 12)}): holding stage(s) ${o.chat!.hold.map((i) => `${i} (layers ${m.stages[i]!.from}-${m.stages[i]!.to})`).join(', ')} of ${m.stages.length}`);

@@ -73,7 +73,9 @@ const textOf = (chunks: any[]) => chunks.filter((c) => c !== '[DONE]' && c.choic
 const logs = () => [...agents.values()].map((a) => a.log()).join('\n');
 
 beforeAll(async () => {
-  stack = await startStack({ chain: false });
+  // Every completion is re-run on other agents where the route's stages have other holders (verification).
+  const markets = [{ id: 'cpu', description: 'cpu', params: { leaseMs: 4_000, chatVerifyBps: 10_000 } }];
+  stack = await startStack({ chain: false, markets: JSON.stringify(markets) });
   buyer = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
   await buyer.faucet(10n * UNITS_PER_DOUG);
   apiKey = (await buyer.createApiKey({ name: 'e2e', limit: UNITS_PER_DOUG, expiresAt: Date.now() + 3600_000 })).key;
@@ -271,5 +273,38 @@ describe('chat completions over a route of agents', () => {
     agents.set('stage2', again);
     const route = await eventually(async () => (await models()).data.find((d) => d.id === MODEL)?.routes.find((r) => r.manifest === cut), 'stage 2 to return', 30_000, logs);
     expect(route.holders).toEqual([1, 1, 1]);
+  });
+
+  it('re-runs a completion on other agents, and takes an agent whose outputs two others contradict out of routing; its buyer pays nothing when it served', async () => {
+    await Promise.all([agent('verify-0', 3, [0]), agent('verify-1', 3, [1]), agent('verify-2', 3, [2])]);
+    const liar = await startAgent({ url: stack.url, dir: stack.dir, name: 'liar-2', market: 'cpu', price: '0.001', fault: true, args: ['--chat-model', 'examples/chat', '--stages', '3', '--hold', '2'] });
+    agents.set('liar-2', liar);
+    await eventually(async () => (await models()).data.find((d) => d.id === MODEL)?.routes.find((r) => r.manifest === cut)?.holders[2] === 3, 'three holders of stage 2', 30_000, logs);
+    const body = { model: `${MODEL}@${cut.slice(0, 12)}`, messages: PROMPT, max_tokens: 16, temperature: 0 };
+    const honest = (await complete({ ...body, model: `${MODEL}@${whole.slice(0, 12)}` })).json.choices[0].message.content;
+    // Routing measures unmeasured holders first, so within a few completions the liar serves one or checks one.
+    const before = BigInt((await buyer.account()).available);
+    let expected = 0n;
+    let excluded = false;
+    for (let attempt = 0; attempt < 4 && !excluded; attempt++) {
+      const r = await complete(body);
+      expect(r.status).toBe(200);
+      expect(r.json.doug.checked).toBe(true);
+      const served = r.json.doug.route[2].agentKey === liar.key.publicKey;
+      if (served) expect(r.json.choices[0].message.content).not.toBe(honest);
+      else {
+        expect(r.json.choices[0].message.content).toBe(honest);
+        expected += BigInt(r.json.doug.charge);
+      }
+      await eventually(async () => BigInt((await buyer.account()).held) === 0n, 'the hold to end');
+      excluded = (await models()).data.find((d) => d.id === MODEL)?.routes.find((x) => x.manifest === cut)?.holders[2] === 2;
+    }
+    expect(excluded).toBe(true);
+    // A completion the liar served cost nothing; the others their charge.
+    expect(before - BigInt((await buyer.account()).available)).toBe(expected);
+    // Later completions go through honest holders only.
+    const again = await complete(body);
+    expect(again.json.doug.route[2].agentKey).not.toBe(liar.key.publicKey);
+    expect(again.json.choices[0].message.content).toBe(honest);
   });
 });

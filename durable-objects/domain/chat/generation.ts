@@ -47,8 +47,10 @@ export interface GenerationHooks {
    * none (the completion then fails with the error).
    */
   replace(index: number, failed: StageLink, error: unknown): Promise<StageLink | null>;
-  /** A replacement took over at `index` and rebuilt `steps` steps, in `ms` (told by the caller's clock). */
+  /** A replacement took over at `index` and rebuilt `steps` steps. */
   replaced?(index: number, link: StageLink, steps: number): void;
+  /** Each stage's input and output at each step of the completion (not the replays), in order: what verification digests. */
+  observe?(index: number, input: StageInput, output: StageOutput): void | Promise<void>;
 }
 
 export class RouteFailedError extends Error {
@@ -88,20 +90,21 @@ export async function* generate(links: StageLink[], request: GenerationRequest, 
     }
   };
 
-  /** Carries `step` from the first stage through stage `upTo` (inclusive). */
-  const through = async (step: number, upTo: number): Promise<StageOutput> => {
+  /** Carries `step` from the first stage through stage `upTo` (inclusive); `live` steps are observed, replays are not. */
+  const through = async (step: number, upTo: number, live = false): Promise<StageOutput> => {
     const { start, tokens } = inputOf(step);
     let out: StageOutput = { hidden: new Float32Array(0) };
     for (let i = 0; i <= upTo; i++) {
       const input: StageInput = { session, step, start, ...(i === 0 ? { tokens } : { hidden: (out as { hidden: Float32Array }).hidden }), ...(i === last ? { sampling: request.sampling } : {}) };
       out = await at(i, input);
+      if (live) await hooks.observe?.(i, input, out);
     }
     return out;
   };
 
   try {
     for (let step = 0; step < request.maxTokens; step++) {
-      const out = await through(step, last);
+      const out = await through(step, last, true);
       if (!('token' in out)) throw new Error('the last stage gave no token');
       completion.push(out.token);
       yield out.token;

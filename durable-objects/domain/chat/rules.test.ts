@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseHolder, modelMatches, nextLatency, promptText, TextStream, CHAT_RULES } from './rules.ts';
 import { drawFor, GREEDY, sampleToken } from './sampling.ts';
 import { chatCharge, chatHold, chatPayouts } from './pricing.ts';
+import { atFault, firstDifference, sampledForCheck } from './verification.ts';
 
 
 describe('sampling', () => {
@@ -103,5 +104,31 @@ describe('chat pricing', () => {
       const r = chatPayouts(charge, [{ provider: 'x', layers: 1 }, { provider: 'y', layers: 5 }], 333);
       expect(r.payouts.reduce((s, p) => s + p.amount, 0n) + r.fee).toBe(charge);
     }
+  });
+});
+
+describe('verification by re-running', () => {
+  it('finds the earliest step at which the runs differ, and its first stage that differs (where both holders had the same input)', () => {
+    const same = [['a0', 'a1'], ['b0', 'b1'], ['c0', 'c1']];
+    expect(firstDifference(same, same)).toBeNull();
+    // The last stage lied at step 0: every stage differs at step 1 (the token fed back differs), but the dispute is stage 2, step 0.
+    expect(firstDifference(same, [['a0', 'x'], ['b0', 'y'], ['z', 'w']])).toEqual({ stage: 2, step: 0 });
+    expect(firstDifference(same, [['a0', 'a1'], ['b0', 'q'], ['c0', 'r']])).toEqual({ stage: 1, step: 1 });
+    expect(firstDifference(same, [['a0'], ['b0'], ['c0']])).toEqual({ stage: 0, step: 1 });
+  });
+
+  it('blames the holder the tie-breaker disagrees with, and no one when it agrees with neither or both', () => {
+    expect(atFault('s', 'c', 's')).toBe('check');
+    expect(atFault('s', 'c', 'c')).toBe('served');
+    expect(atFault('s', 'c', 't')).toBe('undecided');
+    expect(atFault('s', 'c', null)).toBe('undecided');
+    expect(atFault('s', 's', 's')).toBe('undecided');
+  });
+
+  it('samples the share it is told', () => {
+    expect(sampledForCheck(0.0999, 1_000)).toBe(true);
+    expect(sampledForCheck(0.1, 1_000)).toBe(false);
+    expect(sampledForCheck(0, 0)).toBe(false);
+    expect(sampledForCheck(0.9999, 10_000)).toBe(true);
   });
 });

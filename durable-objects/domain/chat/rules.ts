@@ -21,6 +21,8 @@ export const CHAT_RULES = {
   maxReplacements: 16,
   /** A completion's hold still open after this long was orphaned by a restart: it is released. */
   staleHoldMs: 15 * 60_000,
+  /** Most memory a completion's recorded stage inputs may take for its verification (else it is not sampled). */
+  maxCheckBytes: 32 * 1024 * 1024,
 } as const;
 
 export interface ChatMessageIn {

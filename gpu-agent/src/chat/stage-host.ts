@@ -14,9 +14,11 @@ export class StageHost {
   private constructor(
     readonly folder: ChatFolder,
     private readonly runners: Map<number, StageRunner>,
+    /** TEST ONLY (DOUG_AGENT_FAULT=wrong-output): every output corrupted, to exercise verification. */
+    private readonly corrupt: boolean,
   ) {}
 
-  static async open(dir: string, o: { stages: number; hold: readonly number[]; name?: string; threads?: number }): Promise<StageHost> {
+  static async open(dir: string, o: { stages: number; hold: readonly number[]; name?: string; threads?: number; corrupt?: boolean }): Promise<StageHost> {
     const folder = await openChatFolder(dir, o.stages, o.name);
     const m = folder.manifest;
     const runners = new Map<number, StageRunner>();
@@ -26,7 +28,7 @@ export class StageHost {
       const shape = { from: stage.from, to: stage.to, layers: m.layers, heads: m.heads, headDim: m.embed / m.heads, embed: m.embed, vocab: m.vocab };
       runners.set(index, await StageRunner.load(folder.stages[index]!, shape, { threads: o.threads ?? 1 }));
     }
-    return new StageHost(folder, runners);
+    return new StageHost(folder, runners, o.corrupt === true);
   }
 
   announcements(): StageAnnouncement[] {
@@ -58,7 +60,8 @@ export class StageHost {
     }
     runner
       .step({ session: m.session, step: m.step, start: m.start, ...(m.tokens ? { tokens: m.tokens } : {}), ...(hidden ? { hidden } : {}), ...(m.sampling ? { sampling: m.sampling } : {}) })
-      .then((out) => {
+      .then((honest) => {
+        const out = this.corrupt ? ('token' in honest ? { token: (honest.token + 1) % this.folder.manifest.vocab } : { hidden: honest.hidden.map((v, i) => (i === 0 ? v + 1 : v)) }) : honest;
         const ms = Math.round((performance.now() - started) * 1000) / 1000;
         send('token' in out ? { type: 'stage-output', id: m.id, token: out.token, ms } : { type: 'stage-output', id: m.id, hidden: encodeFloats(out.hidden), ms });
       })
