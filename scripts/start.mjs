@@ -12,7 +12,8 @@
 // signal stops everything at once.
 //
 // Environment: PORT (8787), DOUG_STATE (.wrangler/state), DOUG_LOCAL_DIR (.local: agent keys, model
-// cache, chain keys and state), DOUG_AGENTS (2), DOUG_MARKET_LIST (override the markets, JSON),
+// cache, chain keys and state), DOUG_AGENTS (2; they also hold the chat model's stages unless
+// DOUG_CHAT=off), DOUG_MARKET_LIST (override the markets, JSON),
 // DOUG_CHAIN_PORT (8899; the chain also serves port + 1; 0 picks a free pair), DOUG_CHAIN=off (no
 // chain: the faucet credits the ledger directly and deposits are refused), DOUG_CUSTODY (escrow, the
 // default: buyers' $DOUG in their own escrows, verified payouts settled on chain by the escrow
@@ -26,6 +27,7 @@ const port = process.env.PORT ?? '8787';
 const persist = process.env.DOUG_STATE ?? '.wrangler/state';
 const localDir = process.env.DOUG_LOCAL_DIR ?? '.local';
 const agentCount = Number(process.env.DOUG_AGENTS ?? '2');
+const chatOn = process.env.DOUG_CHAT !== 'off';
 const chainPort = process.env.DOUG_CHAIN_PORT ?? '8899';
 const chainOn = process.env.DOUG_CHAIN !== 'off';
 const chainDir = join(localDir, 'chain');
@@ -231,6 +233,8 @@ function startAgents() {
   for (let i = 1; i <= agentCount; i++) {
     const args = ['--import', 'tsx', 'gpu-agent/src/cli.ts', '--server', url, '--market', 'cpu', '--price', '0.001', '--capacity', '2', '--drain-timeout', AGENT_DRAIN];
     args.push('--key', join(localDir, 'agents', `agent-${i}.json`), '--model-dir', join(localDir, 'models'));
+    // The first agents also hold the shipped chat model (examples/chat), one stage each, so the Chat page and /v1/chat/completions work at once.
+    if (chatOn) args.push('--chat-model', 'examples/chat', '--stages', String(Math.min(agentCount, 2)), '--hold', String((i - 1) % Math.min(agentCount, 2)));
     const agent = child(args, { env: { ...process.env, DOUG_AGENT_FAULT: '' }, stdio: ['ignore', 'inherit', 'pipe'] });
     agent.proc.stderr.on('data', (d) => process.stderr.write(String(d).replace(/^(?=.)/gm, `[agent ${i}] `)));
     agent.exited.then(({ code, signal }) => {

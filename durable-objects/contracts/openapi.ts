@@ -27,6 +27,8 @@ interface Operation {
   body?: GenericSchema | 'bytes';
   query?: GenericSchema;
   signed?: boolean;
+  /** Authorised by an API key sent as `Authorization: Bearer …` (the chat API), not signed. */
+  bearer?: boolean;
   /** The status of success (200 unless said). */
   status?: number;
   /** The answer is bytes, not JSON. */
@@ -74,6 +76,7 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
     summary:
       'OpenAI-compatible chat completion over a route of agents, each holding a range of the model\'s layers (streamed as server-sent events with stream: true). The agents on the route see the activations of the conversation (not its text); prompts and completions are never written to a durable log',
     body: ChatCompletionSchema,
+    bearer: true,
   },
   requestWithdrawal: { summary: 'Takes an amount from the ledger and pays it to a wallet on chain', body: WithdrawalSchema, signed: true, status: 202 },
   withdrawal: { summary: 'A withdrawal: status, amount, destination, attempts, outcome' },
@@ -122,6 +125,7 @@ function operation(id: string, op: Operation, path: string): Json {
     '4XX': { $ref: '#/components/responses/Error' },
   };
   if (op.signed) out.security = [{ key: [], timestamp: [], nonce: [], signature: [] }, { key: [], timestamp: [], nonce: [], signature: [], delegation: [] }];
+  if (op.bearer) out.security = [{ apiKey: [] }];
   return out;
 }
 
@@ -163,6 +167,7 @@ export function openApiDocument(serverUrl = '/'): Json {
         nonce: header(HEADERS.nonce, '8-64 of [A-Za-z0-9_-], never reused per key'),
         signature: header(HEADERS.signature, 'base58 ed25519 signature of the canonical request'),
         delegation: header(HEADERS.delegation, "A wallet's delegation to the signing key (base64url JSON)"),
+        apiKey: { type: 'http', scheme: 'bearer', description: 'An API key of a wallet (POST /v1/api-keys): sk-doug_<wallet>_<id>_<secret>' },
       },
     },
   };

@@ -23,6 +23,7 @@ import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { openChatFolder } from '../../gpu-agent/models/chat-folder.ts';
 import { buildDecoderModel } from '../../gpu-agent/models/decoder.ts';
 import { StageRunner } from '../../gpu-agent/src/exec/stage-runner.ts';
+import { chatStream } from '../../sdk/chat.ts';
 import { DougClient } from '../../sdk/client.ts';
 import { eventually, startAgent, type AgentProcess } from '../e2e/agents.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
@@ -81,40 +82,19 @@ async function local(dir: string, tokens: number): Promise<{ tokensPerS: number;
 
 async function timed(stack: Stack, key: string, model: string, tokens: number, onDelta?: (count: number, route: string[]) => void): Promise<Timed> {
   const start = performance.now();
-  const res = await fetch(`${stack.url}/v1/chat/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
-    body: JSON.stringify({ model, messages: [{ role: 'user', content: PROMPT }], max_tokens: tokens, temperature: 0, stream: true, stream_options: { include_usage: true } }),
-  });
-  if (!res.ok) throw new Error(`chat request failed: ${res.status} ${await res.text()}`);
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let rest = '';
   let text = '';
   let route: string[] = [];
   let usage = 0;
   let replaced = 0;
   const deltas: number[] = [];
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    rest += decoder.decode(value, { stream: true });
-    let end: number;
-    while ((end = rest.indexOf('\n\n')) >= 0) {
-      const event = rest.slice(0, end);
-      rest = rest.slice(end + 2);
-      if (!event.startsWith('data: ') || event === 'data: [DONE]') continue;
-      const chunk = JSON.parse(event.slice(6)) as { error?: { message: string }; doug?: { route: { agentKey: string }[]; replaced?: unknown[] }; choices: { delta?: { content?: string } }[]; usage?: { completion_tokens: number } | null };
-      if (chunk.error) throw new Error(`the completion failed: ${chunk.error.message}`);
-      if (chunk.doug?.route) route = chunk.doug.route.map((r) => r.agentKey);
-      if (chunk.doug?.replaced) replaced = chunk.doug.replaced.length;
-      if (chunk.usage) usage = chunk.usage.completion_tokens;
-      const content = chunk.choices[0]?.delta?.content;
-      if (content) {
-        text += content;
-        deltas.push(performance.now());
-        onDelta?.(deltas.length, route);
-      }
+  for await (const chunk of chatStream(stack.url, key, { model, messages: [{ role: 'user', content: PROMPT }], max_tokens: tokens, temperature: 0 })) {
+    if (chunk.doug?.route) route = chunk.doug.route.map((r) => r.agentKey);
+    if (chunk.doug?.replaced) replaced = chunk.doug.replaced.length;
+    if (chunk.usage) usage = chunk.usage.completion_tokens;
+    if (chunk.content) {
+      text += chunk.content;
+      deltas.push(performance.now());
+      onDelta?.(deltas.length, route);
     }
   }
   let maxGapMs = 0;

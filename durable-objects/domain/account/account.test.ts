@@ -6,7 +6,7 @@ import { MAX_AMOUNT } from '../money.ts';
 import { FEE_POOL_ACCOUNT } from '../params.ts';
 import { specFor } from '../spec.ts';
 import type { AccountCommand, AccountEvent, AccountState } from './index.ts';
-import { accountDecider, balanceOf, NONCE_RETENTION_MS } from './index.ts';
+import { accountDecider, apiKeyProblem, balanceOf, NONCE_RETENTION_MS } from './index.ts';
 
 const given = specFor(accountDecider);
 const NOW = 1_000_000;
@@ -297,7 +297,9 @@ const refs = ['r0', 'r1', 'r2', 'r3', 'r4'];
 const smallAmount = fc.bigInt({ min: -2n, max: 200n });
 const commandArb: fc.Arbitrary<AccountCommand> = fc.oneof(
   fc.record({ type: fc.constant('Credit' as const), ref: fc.constantFrom(...refs), amount: smallAmount, source: fc.constantFrom('faucet' as const, 'deposit' as const) }),
-  fc.record({ type: fc.constant('Hold' as const), holdId: fc.constantFrom(...holdIds), amount: smallAmount }),
+  fc.record({ type: fc.constant('Hold' as const), holdId: fc.constantFrom(...holdIds), amount: smallAmount, apiKeyId: fc.constantFrom('key00001', 'key00002') }, { requiredKeys: ['type', 'holdId', 'amount'] }),
+  fc.record({ type: fc.constant('CreateApiKey' as const), keyId: fc.constantFrom('key00001', 'key00002', 'BAD'), name: fc.constant('k'), secretSha256: fc.constant('a'.repeat(64)), limit: smallAmount, expiresAt: fc.integer({ min: -10_000, max: 200_000 }) }),
+  fc.record({ type: fc.constant('RevokeApiKey' as const), keyId: fc.constantFrom('key00001', 'key00002') }),
   fc.record(
     { type: fc.constant('ReleaseHold' as const), holdId: fc.constantFrom(...holdIds, 'zz'), amount: smallAmount },
     { requiredKeys: ['type', 'holdId'] },
@@ -316,7 +318,7 @@ const commandArb: fc.Arbitrary<AccountCommand> = fc.oneof(
   fc.constant({ type: 'RevokeKey' as const }),
 );
 // Each step: a command and how far the clock moves before it.
-const stepsArb = fc.array(fc.tuple(commandArb, fc.integer({ min: 0, max: 90_000 })), { maxLength: 60 });
+const stepsArb = fc.array(fc.tuple(commandArb, fc.integer({ min: 0, max: 90_000 })), { minLength: 10, maxLength: 60 });
 
 function run(steps: [AccountCommand, number][]) {
   const d = accountDecider;
@@ -325,7 +327,7 @@ function run(steps: [AccountCommand, number][]) {
   const log: { event: AccountEvent; meta: CommandMeta }[] = [];
   for (const [i, [command, dt]] of steps.entries()) {
     now += dt;
-    const cmd = command.type === 'RecordNonce' ? { ...command, timestamp: now + command.timestamp } : command;
+    const cmd = command.type === 'RecordNonce' ? { ...command, timestamp: now + command.timestamp } : command.type === 'CreateApiKey' ? { ...command, expiresAt: now + command.expiresAt } : command;
     const meta: CommandMeta = { commandId: `c${i}`, actor: 'me', now };
     const result = d.decide(state, cmd, meta);
     if (!result.ok) continue;
@@ -347,7 +349,56 @@ function check(state: AccountState) {
   else expect(b.payoutsOnChain).toBe(0n);
   expect(b.held).toBe(b.holds.reduce((sum, h) => sum + (h.status === 'open' ? h.remaining : 0n), 0n));
   for (const h of b.holds) expect(h.remaining >= 0n && h.remaining <= h.amount).toBe(true);
+  // An API key's spending is what its holds settled and still hold, never past its limit.
+  for (const [id, key] of Object.entries(state.apiKeys)) {
+    expect(key.spent >= 0n && key.spent <= key.limit).toBe(true);
+    const own = Object.values(state.holds).filter((h) => h.apiKeyId === id);
+    expect(key.spent >= own.reduce((sum, h) => sum + h.remaining, 0n)).toBe(true);
+  }
 }
+
+describe('API keys', () => {
+  const create = { type: 'CreateApiKey', keyId: 'key00001', name: 'laptop', secretSha256: 'a'.repeat(64), limit: 100n, expiresAt: NOW + 60_000 } as const;
+  const made: AccountEvent = { type: 'ApiKeyCreated', keyId: 'key00001', name: 'laptop', secretSha256: 'a'.repeat(64), limit: 100n, expiresAt: NOW + 60_000, scopes: ['chat'] };
+
+  it('are created once, scoped to chat, with terms that hold together', () => {
+    expect(given([]).when(create).events()).toEqual([made]);
+    expect(given([made]).when(create).rejection().code).toBe('ACCOUNT__API_KEY_EXISTS');
+    for (const bad of [{ keyId: 'Upper_case' }, { name: '' }, { secretSha256: 'xyz' }, { limit: 0n }, { expiresAt: NOW }]) {
+      expect(given([]).when({ ...create, ...bad } as AccountCommand).rejection().code, JSON.stringify(bad, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).toBe('ACCOUNT__API_KEY_TERMS_INVALID');
+    }
+  });
+
+  it('hold within their limit, and spend only what settles: a release gives the room back', () => {
+    const start = [credited(1_000n), made];
+    expect(given(start).when({ type: 'Hold', holdId: 'h', amount: 101n, apiKeyId: 'key00001' }).rejection()).toMatchObject({ code: 'ACCOUNT__API_KEY_LIMIT_REACHED', context: { spent: 0n, limit: 100n, required: 101n } });
+    const heldByKey: AccountEvent = { type: 'FundsHeld', holdId: 'h', amount: 60n, apiKeyId: 'key00001' };
+    expect(given(start).when({ type: 'Hold', holdId: 'h', amount: 60n, apiKeyId: 'key00001' }).events()).toEqual([heldByKey]);
+    expect(given([...start, heldByKey]).when({ type: 'Hold', holdId: 'h2', amount: 41n, apiKeyId: 'key00001' }).rejection().code).toBe('ACCOUNT__API_KEY_LIMIT_REACHED');
+    // Settling 30 of the 60 spends 30: 70 is left for the key.
+    const settled: AccountEvent = { type: 'HoldSettled', holdId: 'h', account: 'me', payouts: [{ account: 'p', amount: 30n }], fee: 0n, released: 30n };
+    expect(given([...start, heldByKey, settled]).when({ type: 'Hold', holdId: 'h2', amount: 70n, apiKeyId: 'key00001' }).events()).toHaveLength(1);
+    expect(given([...start, heldByKey, settled]).when({ type: 'Hold', holdId: 'h2', amount: 71n, apiKeyId: 'key00001' }).rejection().code).toBe('ACCOUNT__API_KEY_LIMIT_REACHED');
+  });
+
+  it('may not hold once revoked or expired, or when unknown', () => {
+    const start = [credited(1_000n), made];
+    expect(given([...start, { type: 'ApiKeyRevoked', keyId: 'key00001', at: NOW }]).when({ type: 'Hold', holdId: 'h', amount: 1n, apiKeyId: 'key00001' }).rejection().code).toBe('ACCOUNT__API_KEY_REVOKED');
+    expect(given([credited(1_000n), { ...made, expiresAt: NOW - 1 } as AccountEvent]).when({ type: 'Hold', holdId: 'h', amount: 1n, apiKeyId: 'key00001' }).rejection().code).toBe('ACCOUNT__API_KEY_EXPIRED');
+    expect(given(start).when({ type: 'Hold', holdId: 'h', amount: 1n, apiKeyId: 'nokey0000' }).rejection().code).toBe('ACCOUNT__API_KEY_NOT_FOUND');
+    expect(given(start).when({ type: 'RevokeApiKey', keyId: 'key00001' }).events()).toEqual([{ type: 'ApiKeyRevoked', keyId: 'key00001', at: NOW }]);
+    expect(given([...start, { type: 'ApiKeyRevoked', keyId: 'key00001', at: NOW }]).when({ type: 'RevokeApiKey', keyId: 'key00001' }).events()).toEqual([]);
+  });
+
+  it('are checked by their secret’s hash, revocation and expiry', () => {
+    let state = accountDecider.initialState();
+    state = accountDecider.evolve(state, made, { commandId: 'c', actor: 'me', now: NOW });
+    expect(apiKeyProblem(state, 'key00001', 'a'.repeat(64), NOW)).toBeNull();
+    expect(apiKeyProblem(state, 'key00001', 'b'.repeat(64), NOW)?.code).toBe('ACCOUNT__API_KEY_INVALID');
+    expect(apiKeyProblem(state, 'constructor', 'a'.repeat(64), NOW)?.code).toBe('ACCOUNT__API_KEY_INVALID');
+    expect(apiKeyProblem(state, 'key00001', 'a'.repeat(64), NOW + 60_000)?.code).toBe('ACCOUNT__API_KEY_EXPIRED');
+  });
+});
 
 describe('any sequence of account commands', () => {
   it('keeps available + held equal to the flows in and out, never negative', () => {
@@ -358,6 +409,7 @@ describe('any sequence of account commands', () => {
       }),
       { numRuns: 600, seed: 2 },
     );
+
     // The sequences exercise every event type.
     expect([...seen].sort()).toEqual(Object.keys(accountDecider.eventVersions).sort());
     fc.assert(fc.property(stepsArb, (steps) => void run(steps)), { numRuns: 300 });

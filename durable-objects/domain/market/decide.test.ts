@@ -602,7 +602,7 @@ describe('market parameters', () => {
     expect(events.ok).toBe(true);
     const matched = events.ok ? events.value.find((e) => e.type === 'BidMatched') : undefined;
     const create = react(state, matched!, meta).find((m) => m.command.type === 'CreateJob');
-    const { agentGraceMs: _marketOnly, ...job } = params;
+    const job = jobParams(params);
     expect(create?.command.type === 'CreateJob' && create.command.params).toEqual(job);
     expect(given(configured).when({ type: 'ConfigureMarket', params }).events()).toEqual([]);
     const restored = marketDecider.restore(fromJson(toJson(marketDecider.snapshot(state)), marketDecider.bigintFields));
