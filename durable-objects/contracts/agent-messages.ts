@@ -4,7 +4,7 @@ import { MAX_PREFETCH, MAX_SLOTS } from '../domain/dispatch/index.ts';
 import { DELEGATION_SCOPES } from './auth.ts';
 import { FAILURE_KINDS } from '../domain/job/failure.ts';
 import { API_LIMITS, HEX64, TensorSchema, parse } from './schemas.ts';
-import { CHAT_LIMITS, ChatManifestSchema, StageAnnouncementSchema } from './chat.ts';
+import { CHAT_LIMITS, ChatManifestSchema, DIRECT_URL, StageAnnouncementSchema } from './chat.ts';
 
 /**
  * Schemas of the messages an agent sends (docs/architecture.md, "Protocols"), parsed with the same
@@ -49,7 +49,8 @@ const HelloSchema = v.looseObject({
     arch: ref(64),
     cpuFeatures: v.pipe(v.array(ref(64), 'must be an array'), v.maxLength(256, 'must have at most 256 items')),
   }, 'must be an object'),
-  stages: v.optional(v.pipe(v.array(StageAnnouncementSchema, 'must be an array'), v.maxLength(CHAT_LIMITS.stages, `must have at most ${CHAT_LIMITS.stages} items`))),
+  stages: v.optional(v.pipe(v.array(StageAnnouncementSchema, 'must be an array'), v.maxLength(CHAT_LIMITS.heldStages, `must have at most ${CHAT_LIMITS.heldStages} items`))),
+  direct: v.optional(v.pipe(v.string('must be a string'), v.regex(DIRECT_URL, 'must be ws://host:port'), v.maxLength(200, 'must be at most 200 characters'))),
 }, 'must be an object');
 
 const ReadySchema = v.looseObject({ type: v.literal('ready'), slots: count(0, MAX_SLOTS), prefetch: v.optional(count(0, MAX_PREFETCH)) }, 'must be an object');
@@ -95,6 +96,7 @@ const StageErrorSchema = v.looseObject({
   id: ref(),
   code: v.picklist(['STAGE__STEP_GAP', 'STAGE__BAD_INPUT', 'STAGE__NOT_HELD', 'STAGE__FAILED'], 'is not a stage error code'),
   message: v.pipe(v.string('must be a string'), v.maxLength(4096, 'must be at most 4096 characters')),
+  stage: v.optional(count(0, CHAT_LIMITS.stages - 1)),
 }, 'must be an object');
 
 /** Every message an agent may send, told apart by `type`. */

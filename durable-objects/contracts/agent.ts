@@ -105,6 +105,24 @@ export interface StageStepMessage {
   /** base64url float32 (contracts/chat.ts encodeFloats). */
   hidden?: string;
   sampling?: Sampling;
+  /**
+   * Direct mode: the stages after this one, each reached at its agent's `direct` address; the
+   * output goes to the first of them (as a stage-step carrying the rest), and the last stage
+   * answers the server. A hop that cannot be reached is reported to the server as a stage-error
+   * naming its stage.
+   */
+  forward?: { url: string; index: number; auth: string }[];
+  /** On a step sent agent to agent: the session's grant for the receiving stage (stage-open). */
+  auth?: string;
+}
+
+/** Direct mode: steps of this session may come from other agents carrying `auth`. */
+export interface StageOpenMessage {
+  type: 'stage-open';
+  manifest: string;
+  index: number;
+  session: string;
+  auth: string;
 }
 
 /** The session is over: the stage frees its cache. */
@@ -115,7 +133,7 @@ export interface StageCloseMessage {
   session: string;
 }
 
-export type ServerMessage = ChallengeMessage | WelcomeMessage | AssignMessage | CancelMessage | ServerErrorMessage | NeedManifestMessage | StageStepMessage | StageCloseMessage;
+export type ServerMessage = ChallengeMessage | WelcomeMessage | AssignMessage | CancelMessage | ServerErrorMessage | NeedManifestMessage | StageStepMessage | StageCloseMessage | StageOpenMessage;
 
 // ---- agent → server ----------------------------------------------------------------------------
 
@@ -133,6 +151,8 @@ export interface HelloMessage {
   runtime: RuntimeFingerprint;
   /** The chat stages the agent holds (collaborative inference); absent: none. */
   stages?: StageAnnouncement[];
+  /** Where other agents reach its stages directly (`ws://host:port`); absent: only through the server. */
+  direct?: string;
 }
 
 export interface ReadyMessage {
@@ -204,6 +224,8 @@ export interface StageErrorMessage {
   id: string;
   code: 'STAGE__STEP_GAP' | 'STAGE__BAD_INPUT' | 'STAGE__NOT_HELD' | 'STAGE__FAILED';
   message: string;
+  /** Direct mode: the stage of the route that failed (the one this agent could not reach). */
+  stage?: number;
 }
 
 export type AgentMessage = HelloMessage | ReadyMessage | StartMessage | HeartbeatMessage | ResultMessage | AgentErrorMessage | ManifestMessage | StageOutputMessage | StageErrorMessage;

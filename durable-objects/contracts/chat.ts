@@ -38,6 +38,9 @@ export interface ChatManifest {
   stages: ChatStage[];
 }
 
+/** An agent's address for direct steps: a WebSocket URL with a host and a port, no path. */
+export const DIRECT_URL = /^ws:\/\/[A-Za-z0-9.\-\[\]:]{1,180}:[0-9]{1,5}$/;
+
 /** What an agent announces in hello for each stage it holds. */
 export interface StageAnnouncement {
   /** SHA-256 of the manifest's canonical JSON. */
@@ -53,7 +56,7 @@ const int = (min: number, max: number) => v.pipe(v.number('must be an integer'),
 const hex = v.pipe(v.string('must be a string'), v.regex(HEX64, 'must be 64 lowercase hex characters'));
 
 /** Bounds on what an agent may describe: generous for real models, small enough to hold in memory. */
-export const CHAT_LIMITS = { stages: 64, layers: 1024, vocab: 1_000_000, embed: 65_536, positions: 1_048_576, tokenizerBytes: 16 * 1024 * 1024 } as const;
+export const CHAT_LIMITS = { stages: 64, heldStages: 8, layers: 1024, vocab: 1_000_000, embed: 65_536, positions: 1_048_576, tokenizerBytes: 16 * 1024 * 1024 } as const;
 
 export const ChatManifestSchema = v.strictObject(
   {
@@ -143,7 +146,7 @@ export type ChatEvent =
   | { type: 'start'; model: string; manifest: string; promptTokens: number; maxTokens: number; route: RouteStage[] }
   | { type: 'delta'; text: string; tokens: number }
   | { type: 'replaced'; stage: number; agentKey: string; provider: string; steps: number }
-  | { type: 'done'; finishReason: 'stop' | 'length'; promptTokens: number; completionTokens: number; route: RouteStage[]; tokensDigest: string; /** Base units charged. */ charge: string; /** Whether it is re-run on other agents before it is settled. */ checked: boolean }
+  | { type: 'done'; finishReason: 'stop' | 'length'; promptTokens: number; completionTokens: number; route: RouteStage[]; tokensDigest: string; /** Base units charged. */ charge: string; /** Whether it is re-run on other agents before it is settled. */ checked: boolean; /** Steps the agents carried to each other directly (the rest were relayed). */ directSteps: number }
   | { type: 'error'; code: string; message: string };
 
 export interface ChatModelView {

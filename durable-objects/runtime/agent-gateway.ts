@@ -20,6 +20,8 @@ interface Attachment {
   askId?: string;
   /** The chat stages the agent announced in hello. */
   stages?: StageAnnouncement[];
+  /** Its address for direct steps, if it takes them. */
+  direct?: string;
 }
 
 /** What the gateway tells the chat router (runtime/chat-router.ts) of stage-holding agents. */
@@ -164,12 +166,12 @@ export class AgentGateway {
   }
 
   /** Connected agents that hold chat stages (from their sockets' hello, so a hibernated object still knows them). */
-  stageHolders(): { socketId: string; agentKey: string; provider: string; askId: string; stages: StageAnnouncement[] }[] {
+  stageHolders(): { socketId: string; agentKey: string; provider: string; askId: string; stages: StageAnnouncement[]; direct?: string }[] {
     const out = [];
     for (const ws of this.ctx.getWebSockets()) {
       const at = ws.deserializeAttachment() as Attachment | null;
       if (!at || at.phase !== 'ready' || !at.stages?.length || !this.state.agents[at.socketId] || ws.readyState !== WebSocket.OPEN) continue;
-      out.push({ socketId: at.socketId, agentKey: at.agentKey!, provider: at.provider!, askId: at.askId!, stages: at.stages });
+      out.push({ socketId: at.socketId, agentKey: at.agentKey!, provider: at.provider!, askId: at.askId!, stages: at.stages, ...(at.direct ? { direct: at.direct } : {}) });
     }
     return out;
   }
@@ -224,7 +226,7 @@ export class AgentGateway {
     if (this.askOwner(msg.askId) !== provider) return refuse(ws, 'AGENT__ASK_NOT_OWNED', `ask ${msg.askId.slice(0, 80)} is not an open ask of ${provider}`, 'hello');
     const fingerprint = fingerprintOf(msg.runtime);
     const stages = msg.stages ?? [];
-    ws.serializeAttachment({ socketId: at.socketId, phase: 'ready', nonce: at.nonce, agentKey: msg.agentKey, provider, fingerprint, askId: msg.askId, ...(stages.length ? { stages } : {}) } satisfies Attachment);
+    ws.serializeAttachment({ socketId: at.socketId, phase: 'ready', nonce: at.nonce, agentKey: msg.agentKey, provider, fingerprint, askId: msg.askId, ...(stages.length ? { stages } : {}), ...(stages.length && msg.direct ? { direct: msg.direct } : {}) } satisfies Attachment);
     this.decide({ type: 'AcceptAgent', socketId: at.socketId, askId: msg.askId, agentKey: msg.agentKey, provider, fingerprint });
     this.presence('ResumeAsk', msg.askId, Date.now());
     this.armAlarm(); // the alarm notices the agent falling silent

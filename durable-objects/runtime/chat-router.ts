@@ -31,10 +31,15 @@ export interface StageHolder {
   provider: string;
   askId: string;
   stages: StageAnnouncement[];
+  /** Where other agents reach it directly, if it takes direct steps. */
+  direct?: string;
 }
 
 interface Pending {
+  /** The socket whose answer settles it (direct mode: the last stage's). */
   socketId: string;
+  /** Every socket whose loss or error fails it. */
+  sockets: ReadonlySet<string>;
   resolve: (out: StageOutput) => void;
   reject: (e: Error) => void;
   timer: ReturnType<typeof setTimeout>;
@@ -119,11 +124,11 @@ export class ChatRouter {
   /** A stage's answer to a step. */
   answered(socketId: string, msg: StageOutputMessage | StageErrorMessage): void {
     const p = this.pending.get(msg.id);
-    if (!p || p.socketId !== socketId) return;
+    if (!p || !p.sockets.has(socketId) || (msg.type === 'stage-output' && p.socketId !== socketId)) return;
     this.pending.delete(msg.id);
     clearTimeout(p.timer);
     if (msg.type === 'stage-error') return p.reject(new StageFailure(`${msg.code}: ${msg.message}`));
-    this.latency.set(p.agentKey, nextLatency(this.latency.get(p.agentKey), Date.now() - p.sentAt));
+    if (p.sockets.size === 1) this.latency.set(p.agentKey, nextLatency(this.latency.get(p.agentKey), Date.now() - p.sentAt));
     if (msg.token !== undefined) return p.resolve({ token: msg.token });
     try {
       p.resolve({ hidden: decodeFloats(msg.hidden ?? '') });
@@ -135,7 +140,7 @@ export class ChatRouter {
   /** A socket closed: its steps in flight fail now (their stages are replaced at once). */
   gone(socketId: string): void {
     for (const [id, p] of this.pending) {
-      if (p.socketId !== socketId) continue;
+      if (!p.sockets.has(socketId)) continue;
       this.pending.delete(id);
       clearTimeout(p.timer);
       p.reject(new StageFailure('the agent disconnected'));
@@ -207,7 +212,7 @@ export class ChatRouter {
             this.pending.delete(id);
             reject(new StageFailure(`no answer in ${CHAT_RULES.stepTimeoutMs} ms`));
           }, CHAT_RULES.stepTimeoutMs);
-          this.pending.set(id, { socketId: holder.socketId, resolve, reject, timer, sentAt: Date.now(), agentKey: holder.agentKey });
+          this.pending.set(id, { socketId: holder.socketId, sockets: new Set([holder.socketId]), resolve, reject, timer, sentAt: Date.now(), agentKey: holder.agentKey });
           const sent = this.send(holder.socketId, {
             type: 'stage-step',
             id,
@@ -231,6 +236,44 @@ export class ChatRouter {
   }
 
   /**
+   * Direct mode for one step (domain/chat/generation.ts `pipeline`): when every stage after the
+   * first takes direct steps, the first is sent the step with the others' addresses and grants, and
+   * the last answers with the token. Null when some stage cannot be reached directly.
+   */
+  private pipeline(sha: string, holders: StageHolder[], granted: Map<string, string>): (input: StageInput) => Promise<StageOutput | null> {
+    return async (input) => {
+      if (holders.slice(1).some((h) => !h.direct)) return null;
+      const forward = holders.slice(1).map((h, k) => {
+        const index = k + 1;
+        const grant = `${index} ${h.socketId}`;
+        let auth = granted.get(grant);
+        if (!auth) {
+          auth = encodeBase58Nonce();
+          granted.set(grant, auth);
+          this.send(h.socketId, { type: 'stage-open', manifest: sha, index, session: input.session, auth });
+        }
+        return { url: h.direct!, index, auth };
+      });
+      const first = holders[0]!;
+      const last = holders.at(-1)!;
+      return new Promise<StageOutput>((resolve, reject) => {
+        const id = encodeBase58Nonce();
+        const timer = setTimeout(() => {
+          this.pending.delete(id);
+          reject(new StageFailure(`no answer in ${CHAT_RULES.stepTimeoutMs} ms`));
+        }, CHAT_RULES.stepTimeoutMs);
+        this.pending.set(id, { socketId: last.socketId, sockets: new Set(holders.map((h) => h.socketId)), resolve, reject, timer, sentAt: Date.now(), agentKey: last.agentKey });
+        const sent = this.send(first.socketId, { type: 'stage-step', id, manifest: sha, index: 0, session: input.session, step: input.step, start: input.start, tokens: input.tokens!, ...(input.sampling ? { sampling: input.sampling } : {}), forward });
+        if (!sent) {
+          this.pending.delete(id);
+          clearTimeout(timer);
+          reject(new StageFailure('the agent is not connected'));
+        }
+      });
+    };
+  }
+
+  /**
    * Runs one completion over `holders` (updated in place when a stage is replaced): its tokens, each
    * stage's digest of its outputs (chained over the steps), and with `record` each stage's inputs
    * (for a tie-breaker). `onToken` answers whether to stop.
@@ -240,12 +283,23 @@ export class ChatRouter {
     holders: StageHolder[],
     request: { session: string; prompt: number[]; maxTokens: number; sampling: Sampling },
     o: { exclude: Set<string>; record: boolean; onToken?: (token: number) => Promise<boolean>; onReplaced?: (index: number, holder: StageHolder, steps: number) => void },
-  ): Promise<{ tokens: number[]; digests: string[][]; inputs: StageInput[][] | null }> {
+  ): Promise<{ tokens: number[]; digests: string[][]; inputs: StageInput[][] | null; directSteps: number }> {
     const links = holders.map((h, i) => this.link(h, sha, i));
     const steps: string[][] = holders.map(() => []);
     const inputs: StageInput[][] | null = o.record ? holders.map(() => []) : null;
     let replacements = 0;
+    // Direct steps when the route allows them; never for a completion being recorded for verification (its hidden states must pass here).
+    const direct = !o.record && holders.length > 1 ? this.pipeline(sha, holders, new Map()) : null;
+    let directSteps = 0;
+    const pipeline = direct
+      ? async (input: StageInput) => {
+          const out = await direct(input);
+          if (out) directSteps++;
+          return out;
+        }
+      : null;
     const hooks = {
+      ...(pipeline ? { pipeline } : {}),
       replace: async (index: number) => {
         o.exclude.add(holders[index]!.socketId);
         if (++replacements > CHAT_RULES.maxReplacements) return null;
@@ -271,7 +325,7 @@ export class ChatRouter {
       tokens.push(token);
       if (o.onToken && (await o.onToken(token))) break;
     }
-    return { tokens, digests: steps, inputs };
+    return { tokens, digests: steps, inputs, directSteps };
   }
 
   /** Agents proven wrong by a verification: out of routing. */
@@ -378,7 +432,7 @@ export class ChatRouter {
         if (rest) await emit({ type: 'delta', text: rest, tokens: 0 });
         const tokensDigest = await sha256Hex(new TextEncoder().encode(served.tokens.join(',')));
         const charge = chatCharge(prompt.length, served.tokens.length, terms.tokenPrice);
-        await emit({ type: 'done', finishReason, promptTokens: prompt.length, completionTokens: served.tokens.length, route: routeOf(), tokensDigest, charge: charge.toString(), checked });
+        await emit({ type: 'done', finishReason, promptTokens: prompt.length, completionTokens: served.tokens.length, route: routeOf(), tokensDigest, charge: charge.toString(), checked, directSteps: served.directSteps });
         const verdict = checked
           ? await this.verify(sha, manifest, { holders, tokens: served.tokens, digests: served.digests, inputs: served.inputs! }, { prompt, sampling: request.sampling }).catch((e: unknown) => {
               console.warn(`chat verification of ${session} could not run: ${e instanceof Error ? e.message : String(e)}`);

@@ -317,6 +317,7 @@ export class Agent {
         return this.onServerError(m);
       case 'need-manifest':
       case 'stage-step':
+      case 'stage-open':
       case 'stage-close':
         if (this.o.stages) this.o.stages.handle(m, (reply) => this.conn.send(reply));
         else if (m.type === 'stage-step') this.conn.send({ type: 'stage-error', id: m.id, code: 'STAGE__NOT_HELD', message: 'this agent holds no chat stages' });

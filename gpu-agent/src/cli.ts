@@ -89,7 +89,7 @@ interface Options {
   drainTimeoutMs: number;
   quiet: boolean;
   /** `--chat-model DIR --stages N --hold I,J`: chat stages to hold (collaborative inference), or null. */
-  chat: { dir: string; stages: number; hold: number[]; name?: string } | null;
+  chat: { dir: string; stages: number; hold: number[]; name?: string; direct?: { host: string; port: number } } | null;
 }
 
 const FLAGS: Record<string, FlagKind> = {
@@ -111,6 +111,8 @@ const FLAGS: Record<string, FlagKind> = {
   'chat-name': 'string',
   stages: 'string',
   hold: 'string',
+  'direct-port': 'string',
+  'direct-host': 'string',
   help: 'boolean',
 };
 const KEY_FLAGS: Record<string, FlagKind> = { key: 'string', help: 'boolean' };
@@ -157,6 +159,9 @@ Chat (collaborative inference: a language model served as a route of stages acro
   --stages N            cut it into N stages of even layer ranges (default 1: the whole model)
   --hold I[,J…]         the stages this agent holds and announces (default: all of them)
   --chat-name NAME      the model's name in /v1/models (default: config.json's name_or_path)
+  --direct-port N       take steps straight from other agents on this port (0: any free one) and
+                        send outputs straight to them, the server relaying only when they cannot
+  --direct-host HOST    the address other agents reach it at (default 127.0.0.1)
 
 Test only: DOUG_AGENT_FAULT=wrong-output corrupts every result (to exercise verification).
 `;
@@ -218,7 +223,11 @@ function options(argv: string[], io: AgentCliIo): Options {
   }
   if (delegation !== undefined && delegation.trim() === '') throw new UsageError('--delegation: empty; give the token from the portal, or @FILE');
   const chatDir = str('chat-model');
-  if (chatDir === undefined && (str('stages') ?? str('hold') ?? str('chat-name')) !== undefined) throw new UsageError('--stages, --hold and --chat-name go with --chat-model');
+  if (chatDir === undefined && (str('stages') ?? str('hold') ?? str('chat-name') ?? str('direct-port') ?? str('direct-host')) !== undefined) throw new UsageError('--stages, --hold, --chat-name and --direct-port go with --chat-model');
+  const directPort = str('direct-port') === undefined ? null : intArg('--direct-port', str('direct-port')!, 0);
+  if (directPort !== null && directPort > 65_535) throw new UsageError('--direct-port: at most 65535');
+  const directHost = str('direct-host') ?? '127.0.0.1';
+  if (!/^[A-Za-z0-9.:-]{1,180}$/.test(directHost)) throw new UsageError('--direct-host: a host name or address');
   const stages = str('stages') === undefined ? 1 : intArg('--stages', str('stages')!, 1);
   const hold = str('hold') === undefined ? Array.from({ length: stages }, (_, i) => i) : str('hold')!.split(',').map((x) => intArg('--hold', x.trim(), 0));
   if (hold.some((i) => i >= stages)) throw new UsageError(`--hold: stages are numbered 0 to ${stages - 1}`);
@@ -237,7 +246,7 @@ function options(argv: string[], io: AgentCliIo): Options {
     ttlMs,
     drainTimeoutMs,
     quiet: f.quiet === true,
-    chat: chatDir === undefined ? null : { dir: expandHome(chatDir, home), stages, hold: [...new Set(hold)], ...(str('chat-name') ? { name: str('chat-name')! } : {}) },
+    chat: chatDir === undefined ? null : { dir: expandHome(chatDir, home), stages, hold: [...new Set(hold)], ...(str('chat-name') ? { name: str('chat-name')! } : {}), ...(directPort !== null ? { direct: { host: directHost, port: directPort } } : {}) },
   };
 }
 
@@ -408,9 +417,12 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
     return { id, expiresAt };
   };
 
+  let directAddress: string | null = null;
   const stageHost = o.chat ? await StageHost.open(o.chat.dir, { stages: o.chat.stages, hold: o.chat.hold, ...(o.chat.name ? { name: o.chat.name } : {}), corrupt: fault === 'wrong-output' }) : null;
   if (stageHost) {
     const m = stageHost.folder.manifest;
+    const direct = o.chat!.direct ? await stageHost.listen(o.chat!.direct.host, o.chat!.direct.port) : null;
+    if (direct) directAddress = direct;
     log.info(`chat model ${m.name} (${m.layers} layers, manifest ${stageHost.folder.manifestSha256.slice(0, 12)}): holding stage(s) ${o.chat!.hold.map((i) => `${i} (layers ${m.stages[i]!.from}-${m.stages[i]!.to})`).join(', ')} of ${m.stages.length}`);
   }
   let ask = await list();
@@ -424,7 +436,7 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
       server: o.server,
       market: o.market,
       keypair: agentKey,
-      hello: () => ({ askId: ask.id, hardware: probe.hardware, runtime: probe.runtime, ...(delegation ? { delegation } : {}), ...(stageHost ? { stages: stageHost.announcements() } : {}) }),
+      hello: () => ({ askId: ask.id, hardware: probe.hardware, runtime: probe.runtime, ...(delegation ? { delegation } : {}), ...(stageHost ? { stages: stageHost.announcements() } : {}), ...(directAddress ? { direct: directAddress } : {}) }),
     },
     ...(stageHost ? { stages: stageHost } : {}),
   });

@@ -112,14 +112,15 @@ export async function runChatBench(o: ChatBenchOptions = {}): Promise<Record<str
   let stack: Stack | null = null;
   const agents = new Map<string, AgentProcess>();
   try {
-    stack = await startStack({ chain: false, tmp: benchStateRoot() });
+    // No verification re-runs: they would load the agents during the timed requests (and a recorded completion is always relayed).
+    stack = await startStack({ chain: false, tmp: benchStateRoot(), markets: JSON.stringify([{ id: 'cpu', description: 'cpu', params: { chatVerifyBps: 0 } }]) });
     const buyer = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
     await buyer.faucet(1_000n * UNITS_PER_DOUG);
     const key = (await buyer.createApiKey({ name: 'bench', limit: 1_000n * UNITS_PER_DOUG, expiresAt: Date.now() + 6 * 3600_000 })).key;
     const models = async () => ((await (await fetch(`${stack!.url}/v1/models`)).json()) as { data: { id: string; routes: { manifest: string; stages: number; holders: number[] }[] }[] }).data.find((d) => d.id === MODEL)?.routes ?? [];
     const agentLogs = () => [...agents.values()].map((a) => a.log()).join('\n');
-    const start = (name: string, dir: string, stages: number, hold: number, keypair?: AgentProcess['key']) =>
-      startAgent({ url: stack!.url, dir: stack!.dir, name, market: 'cpu', price: '0.001', args: ['--chat-model', dir, '--stages', String(stages), '--hold', String(hold), '--quiet'], ...(keypair ? { key: keypair } : {}) }).then((a) => {
+    const start = (name: string, dir: string, stages: number, hold: number, keypair?: AgentProcess['key'], direct = false) =>
+      startAgent({ url: stack!.url, dir: stack!.dir, name, market: 'cpu', price: '0.001', args: ['--chat-model', dir, '--stages', String(stages), '--hold', String(hold), '--quiet', ...(direct ? ['--direct-port', '0'] : [])], ...(keypair ? { key: keypair } : {}) }).then((a) => {
         agents.set(name, a);
         return a;
       });
@@ -193,6 +194,21 @@ export async function runChatBench(o: ChatBenchOptions = {}): Promise<Record<str
         result.chat_kill_mismatches = mismatches;
         result.chat_ghost_holders = ghosts;
         log(`chat ${size}: ${cycles} kill-and-rejoin cycles, ${mismatches} mismatched, ${ghosts} with a ghost holder`);
+
+        // Direct mode: the 3-stage cut held by agents that send each other their outputs (the market object relays only the token).
+        for (const name of [...agents.keys()].filter((n) => n.includes('three-') || n.includes('spare-'))) {
+          await agents.get(name)!.stop();
+          agents.delete(name);
+        }
+        await eventually(async () => (await models()).find((r) => r.stages === 3) === undefined, 'the relayed 3-stage holders to leave', 60_000);
+        await Promise.all([0, 1, 2].map((hold) => start(`${size}-direct-${hold}`, dir, 3, hold, undefined, true)));
+        await eventually(async () => (await models()).find((r) => r.stages === 3)?.holders.every((h) => h === 1), 'the direct 3-stage cut', 60_000, agentLogs);
+        for (let w = 0; w < 2; w++) await timed(stack, key, pinned(3), 8);
+        const direct: Timed[] = [];
+        for (let r = 0; r < runs; r++) direct.push(await timed(stack, key, pinned(3), tokens));
+        if (direct.some((t) => t.text !== reference)) throw new Error('the direct route gave other tokens than the whole model');
+        result.chat_tokens_per_s_3_stages_direct = median(direct.map((t) => t.tokensPerS));
+        result.chat_3_stages_direct_vs_local = result.chat_tokens_per_s_3_stages_direct / baseline.tokensPerS;
       }
       await stopAll();
     }

@@ -74,7 +74,11 @@ const logs = () => [...agents.values()].map((a) => a.log()).join('\n');
 
 beforeAll(async () => {
   // Every completion is re-run on other agents where the route's stages have other holders (verification).
-  const markets = [{ id: 'cpu', description: 'cpu', params: { leaseMs: 4_000, chatVerifyBps: 10_000 } }];
+  const markets = [
+    { id: 'cpu', description: 'cpu', params: { leaseMs: 4_000, chatVerifyBps: 10_000 } },
+    // No verification here: a completion recorded for it is relayed, never sent agent to agent.
+    { id: 'cpu-direct', description: 'cpu-direct', params: { leaseMs: 4_000, chatVerifyBps: 0 } },
+  ];
   stack = await startStack({ chain: false, markets: JSON.stringify(markets) });
   buyer = new DougClient({ baseUrl: stack.url, keypair: await generateKeypair() });
   await buyer.faucet(10n * UNITS_PER_DOUG);
@@ -263,6 +267,30 @@ describe('chat completions over a route of agents', () => {
     expect(refused).toBeInstanceOf(OpenAI.RateLimitError);
     expect((refused as InstanceType<typeof OpenAI.APIError>).code).toBe('ACCOUNT__API_KEY_LIMIT_REACHED');
     await expect(client.chat.completions.create({ ...request, model: 'nobody-serves-this' })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  });
+
+  it('lets agents that can reach each other send steps directly, the relay taking over when one dies mid-stream', async () => {
+    const directArgs = (hold: number) => ['--chat-model', 'examples/chat', '--stages', '2', '--hold', String(hold), '--direct-port', '0'];
+    for (const [name, hold] of [['direct-0', 0], ['direct-1', 1], ['direct-1b', 1]] as const) agents.set(name, await startAgent({ url: stack.url, dir: stack.dir, name, market: 'cpu-direct', price: '0.001', args: directArgs(hold) }));
+    const two = await eventually(async () => (await models()).data.find((d) => d.id === MODEL)?.routes.find((r) => r.stages === 2 && r.holders[1] === 2), 'the direct 2-stage cut', 30_000, logs);
+    const body = { model: `${MODEL}@${two.manifest.slice(0, 12)}`, messages: PROMPT, max_tokens: 40, temperature: 0 };
+    const reference = (await complete({ ...body, model: `${MODEL}@${whole.slice(0, 12)}` })).json.choices[0].message.content;
+    const r = await complete(body);
+    expect(r.json.choices[0].message.content).toBe(reference);
+    // Most steps went agent to agent (the first may race its grant and be relayed).
+    expect(r.json.doug.directSteps).toBeGreaterThanOrEqual(r.json.usage.completion_tokens - 1);
+    let killed: AgentProcess | null = null;
+    const { chunks } = await stream({ ...body, max_tokens: 160 }, (chunk) => {
+      const route = chunk?.doug?.route;
+      if (route && !killed) {
+        killed = [...agents.values()].find((a) => a.key.publicKey === route[1].agentKey)!;
+        killed.child.kill('SIGKILL');
+      }
+    });
+    const unbroken = (await complete({ ...body, max_tokens: 160, model: `${MODEL}@${whole.slice(0, 12)}` })).json.choices[0].message.content;
+    expect(textOf(chunks)).toBe(unbroken);
+    expect(chunks.at(-2).doug.replaced).toHaveLength(1);
+    for (const [name, a] of agents) if (a === killed) agents.delete(name);
   });
 
   it('a stage agent that comes back is the same identity, never a second holder', async () => {

@@ -140,7 +140,7 @@ async function* events(stream: ReadableStream<Uint8Array>): AsyncGenerator<ChatE
 }
 
 const usageOf = (e: Extract<ChatEvent, { type: 'done' }>) => ({ prompt_tokens: e.promptTokens, completion_tokens: e.completionTokens, total_tokens: e.promptTokens + e.completionTokens });
-const dougOf = (e: Extract<ChatEvent, { type: 'done' }>, replaced: unknown[], seed: number) => ({ route: e.route, replaced, seed, charge: e.charge, tokensDigest: e.tokensDigest, checked: e.checked });
+const dougOf = (e: Extract<ChatEvent, { type: 'done' }>, replaced: unknown[], seed: number) => ({ route: e.route, replaced, seed, charge: e.charge, tokensDigest: e.tokensDigest, checked: e.checked, directSteps: e.directSteps });
 
 async function whole(stream: ReadableStream<Uint8Array>, c: Completion): Promise<Response> {
   let text = '';

@@ -49,6 +49,13 @@ export interface GenerationHooks {
   replace(index: number, failed: StageLink, error: unknown): Promise<StageLink | null>;
   /** A replacement took over at `index` and rebuilt `steps` steps. */
   replaced?(index: number, link: StageLink, steps: number): void;
+  /**
+   * Direct mode: the step carried through every stage by the agents themselves (each sending its
+   * output straight to the next), answered with the last stage's token; null, or a failure, and the
+   * step goes through the stages one by one instead (each relayed, a failed one replaced; the
+   * stages that took the step already answer from their records).
+   */
+  pipeline?(input: StageInput): Promise<StageOutput | null>;
   /** Each stage's input and output at each step of the completion (not the replays), in order: what verification digests. */
   observe?(index: number, input: StageInput, output: StageOutput): void | Promise<void>;
 }
@@ -104,7 +111,9 @@ export async function* generate(links: StageLink[], request: GenerationRequest, 
 
   try {
     for (let step = 0; step < request.maxTokens; step++) {
-      const out = await through(step, last, true);
+      const { start, tokens } = inputOf(step);
+      const direct = hooks.pipeline ? await hooks.pipeline({ session, step, start, tokens, sampling: request.sampling }).catch(() => null) : null;
+      const out = direct ?? (await through(step, last, true));
       if (!('token' in out)) throw new Error('the last stage gave no token');
       completion.push(out.token);
       yield out.token;

@@ -7,6 +7,7 @@ import type {
   CancelMessage,
   NeedManifestMessage,
   StageCloseMessage,
+  StageOpenMessage,
   StageStepMessage,
   HelloMessage,
   ServerErrorMessage,
@@ -54,10 +55,10 @@ export function backoffDelay(attempt: number, o: BackoffOptions & { random: () =
 }
 
 /** What the hello carries besides the signature; read at each connect, so the ask can change. */
-export type HelloFields = Pick<HelloMessage, 'askId' | 'hardware' | 'runtime' | 'delegation' | 'stages'>;
+export type HelloFields = Pick<HelloMessage, 'askId' | 'hardware' | 'runtime' | 'delegation' | 'stages' | 'direct'>;
 
 /** Server messages after welcome that the agent core handles. */
-export type WorkMessage = AssignMessage | CancelMessage | ServerErrorMessage | NeedManifestMessage | StageStepMessage | StageCloseMessage;
+export type WorkMessage = AssignMessage | CancelMessage | ServerErrorMessage | NeedManifestMessage | StageStepMessage | StageCloseMessage | StageOpenMessage;
 
 export interface ConnectionHandlers {
   /** The server accepted the hello; the socket is open for work. */
@@ -221,6 +222,7 @@ export class AgentConnection {
       const hello: HelloMessage = { type: 'hello', v: AGENT_PROTOCOL_VERSION, agentKey, signature, askId: fields.askId, hardware: fields.hardware, runtime: fields.runtime };
       if (fields.delegation) hello.delegation = fields.delegation;
       if (fields.stages && fields.stages.length > 0) hello.stages = fields.stages;
+      if (fields.direct) hello.direct = fields.direct;
       ws.send(JSON.stringify(hello));
       return;
     }

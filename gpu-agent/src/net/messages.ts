@@ -1,5 +1,6 @@
 import type { AssignMessage, CancelMessage, ChallengeMessage, ServerErrorMessage, ServerMessage, StageStepMessage, WelcomeMessage } from '../../../durable-objects/contracts/agent.ts';
 import { tensorProblem } from '../../../durable-objects/contracts/tensors.ts';
+import { DIRECT_URL } from '../../../durable-objects/contracts/chat.ts';
 import type { WireTensor } from '../../../durable-objects/contracts/tensors.ts';
 
 /**
@@ -39,6 +40,9 @@ export function parseServerMessage(text: string): ParsedServerMessage {
       return isHex(value.manifest) ? { kind: 'message', message: { type: 'need-manifest', manifest: value.manifest } } : invalid('need-manifest.manifest must be 64 lower-case hex digits');
     case 'stage-step':
       return parseStageStep(value);
+    case 'stage-open':
+      if (!isHex(value.manifest) || !isReplica(value.index) || !isId(value.session) || !isId(value.auth)) return invalid('stage-open must have manifest, index, session and auth');
+      return { kind: 'message', message: { type: 'stage-open', manifest: value.manifest, index: value.index, session: value.session, auth: value.auth } };
     case 'stage-close':
       if (!isHex(value.manifest) || !isReplica(value.index) || !isId(value.session)) return invalid('stage-close must have manifest, index and session');
       return { kind: 'message', message: { type: 'stage-close', manifest: value.manifest, index: value.index, session: value.session } };
@@ -135,6 +139,16 @@ function parseStageStep(v: Record<string, unknown>): ParsedServerMessage {
       return invalid('stage-step.sampling must be { temperature ≥ 0, topP in (0, 1], seed }');
     }
     message.sampling = { temperature: s.temperature, topP: s.topP, seed: s.seed as number };
+  }
+  if (v.forward !== undefined) {
+    if (!Array.isArray(v.forward) || v.forward.length > 64 || !v.forward.every((f) => isRecord(f) && typeof f.url === 'string' && DIRECT_URL.test(f.url) && isReplica(f.index) && isId(f.auth))) {
+      return invalid('stage-step.forward must be a list of { url: ws://host:port, index, auth }');
+    }
+    message.forward = (v.forward as { url: string; index: number; auth: string }[]).map((f) => ({ url: f.url, index: f.index, auth: f.auth }));
+  }
+  if (v.auth !== undefined) {
+    if (!isId(v.auth)) return invalid('stage-step.auth must be a string of 1-128 characters');
+    message.auth = v.auth;
   }
   return { kind: 'message', message };
 }
