@@ -166,12 +166,12 @@ export class AgentGateway {
   }
 
   /** Connected agents that hold chat stages (from their sockets' hello, so a hibernated object still knows them). */
-  stageHolders(): { socketId: string; agentKey: string; provider: string; askId: string; stages: StageAnnouncement[]; direct?: string }[] {
+  stageHolders(): { socketId: string; agentKey: string; provider: string; askId: string; fingerprint: string; stages: StageAnnouncement[]; direct?: string }[] {
     const out = [];
     for (const ws of this.ctx.getWebSockets()) {
       const at = ws.deserializeAttachment() as Attachment | null;
       if (!at || at.phase !== 'ready' || !at.stages?.length || !this.state.agents[at.socketId] || ws.readyState !== WebSocket.OPEN) continue;
-      out.push({ socketId: at.socketId, agentKey: at.agentKey!, provider: at.provider!, askId: at.askId!, stages: at.stages, ...(at.direct ? { direct: at.direct } : {}) });
+      out.push({ socketId: at.socketId, agentKey: at.agentKey!, provider: at.provider!, askId: at.askId!, fingerprint: at.fingerprint!, stages: at.stages, ...(at.direct ? { direct: at.direct } : {}) });
     }
     return out;
   }

@@ -30,6 +30,8 @@ export interface StageHolder {
   agentKey: string;
   provider: string;
   askId: string;
+  /** Its runtime fingerprint: holders of one stage with equal fingerprints give equal bits. */
+  fingerprint: string;
   stages: StageAnnouncement[];
   /** Where other agents reach it directly, if it takes direct steps. */
   direct?: string;
@@ -340,7 +342,10 @@ export class ChatRouter {
    */
   private async verify(sha: string, manifest: ChatManifest, served: { holders: StageHolder[]; tokens: number[]; digests: string[][]; inputs: StageInput[][] }, request: { prompt: number[]; sampling: Sampling }): Promise<'served' | 'check' | 'undecided' | 'agreed' | 'unchecked'> {
     const used = new Set(served.holders.map((h) => h.agentKey));
-    const others = (index: number, also: Set<string>) => this.holders().filter((h) => !also.has(h.agentKey) && h.stages.some((s) => s.manifest === sha && s.index === index));
+    // Only holders with the served stage's runtime fingerprint can be held to its bits; none already found at fault.
+    const faulty = this.faulty();
+    const others = (index: number, also: Set<string>) =>
+      this.holders().filter((h) => !also.has(h.agentKey) && !faulty.has(h.agentKey) && h.fingerprint === served.holders[index]!.fingerprint && h.stages.some((s) => s.manifest === sha && s.index === index));
     const route: StageHolder[] = [];
     for (let i = 0; i < manifest.stages.length; i++) {
       const h = chooseHolder(others(i, used).map((x) => ({ ...x, ...(this.latency.has(x.agentKey) ? { latencyMs: this.latency.get(x.agentKey)! } : {}) })));
