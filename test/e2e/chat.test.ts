@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
@@ -334,5 +336,27 @@ describe('chat completions over a route of agents', () => {
     const again = await complete(body);
     expect(again.json.doug.route[2].agentKey).not.toBe(liar.key.publicKey);
     expect(again.json.choices[0].message.content).toBe(honest);
+  });
+
+  it('writes no prompt and no completion anywhere: every file the stack keeps (SQLite logs, D1, R2) is free of them', async () => {
+    const secret = 'Miss Bates confided the secret of the pianoforte';
+    const r = await complete({ model: MODEL, messages: [{ role: 'user', content: secret }], max_tokens: 24, temperature: 0 });
+    expect(r.status).toBe(200);
+    const completion = r.json.choices[0].message.content as string;
+    // Let the outboxes, projections and settlement run, then read every byte on disk.
+    await eventually(async () => BigInt((await buyer.account()).held) === 0n, 'the hold to end');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const files: string[] = [];
+    const walk = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.isFile()) files.push(path);
+      }
+    };
+    walk(stack.dir);
+    expect(files.some((f) => f.endsWith('.sqlite'))).toBe(true);
+    const needles = [secret, completion.trim().slice(0, 24)].filter((n) => n.length >= 12).map((n) => Buffer.from(n));
+    for (const f of files) for (const needle of needles) expect(readFileSync(f).includes(needle), `${f} holds "${needle}"`).toBe(false);
   });
 });
