@@ -51,7 +51,13 @@ describe('the Chat page', () => {
       const rows = await page.getByTestId('chat-route').locator('tbody tr').allInnerTexts();
       expect(rows.map((r) => r.split('\t')[1])).toEqual(['0–1', '2–3', '4–5']);
       if (viewport) expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(viewport.width);
+      // The key the page made is listed with what it spent; revoking it asks for a new one.
+      const row = page.getByTestId('chat-keys').locator('tbody tr').first();
+      await expect.poll(async () => row.innerText()).toMatch(/portal chat\s+0\.0\d+ of 1 DOUG/);
       await w.shot(viewport ? 'phone-chat' : 'chat');
+      await row.getByTestId('chat-revoke').click();
+      await page.getByTestId('chat-make-key').waitFor();
+      await expect.poll(async () => row.innerText()).toMatch(/revoked/);
       expect(w.problems()).toEqual([]);
       await w.close();
     }
