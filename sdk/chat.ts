@@ -3,7 +3,7 @@
  * works as well): the models that can be served now, and a streamed completion as its chunks,
  * `doug` (the route, replacements, the charge) included.
  */
-import type { RouteStage } from '../durable-objects/contracts/chat.ts';
+import { frames, type RouteStage } from '../durable-objects/contracts/chat.ts';
 
 export interface ChatModelEntry {
   id: string;
@@ -55,28 +55,17 @@ export async function* chatStream(baseUrl: string, apiKey: string, request: Chat
     const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
     throw new ChatError(res.status, body?.error?.code ?? 'CLIENT__HTTP', body?.error?.message ?? `HTTP ${res.status}`);
   }
-  const reader = res.body.getReader();
-  const decoder = new TextDecoder();
-  let rest = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    rest += decoder.decode(value, { stream: true });
-    let end: number;
-    while ((end = rest.indexOf('\n\n')) >= 0) {
-      const event = rest.slice(0, end);
-      rest = rest.slice(end + 2);
-      if (!event.startsWith('data: ')) continue; // `: ping` keep-alives
-      if (event === 'data: [DONE]') return;
-      const data = JSON.parse(event.slice(6)) as {
-        error?: { code: string; message: string };
-        choices: { delta?: { content?: string }; finish_reason?: ChatChunk['finishReason'] }[];
-        usage?: ChatChunk['usage'] | null;
-        doug?: ChatChunk['doug'];
-      };
-      if (data.error) throw new ChatError(503, data.error.code, data.error.message);
-      const choice = data.choices[0];
-      yield { content: choice?.delta?.content ?? '', finishReason: choice?.finish_reason ?? null, ...(data.usage ? { usage: data.usage } : {}), ...(data.doug ? { doug: data.doug } : {}) };
-    }
+  for await (const event of frames(res.body, '\n\n')) {
+    if (!event.startsWith('data: ')) continue; // `: ping` keep-alives
+    if (event === 'data: [DONE]') return;
+    const data = JSON.parse(event.slice(6)) as {
+      error?: { code: string; message: string };
+      choices: { delta?: { content?: string }; finish_reason?: ChatChunk['finishReason'] }[];
+      usage?: ChatChunk['usage'] | null;
+      doug?: ChatChunk['doug'];
+    };
+    if (data.error) throw new ChatError(503, data.error.code, data.error.message);
+    const choice = data.choices[0];
+    yield { content: choice?.delta?.content ?? '', finishReason: choice?.finish_reason ?? null, ...(data.usage ? { usage: data.usage } : {}), ...(data.doug ? { doug: data.doug } : {}) };
   }
 }

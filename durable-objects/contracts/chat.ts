@@ -161,3 +161,29 @@ export interface ChatModelView {
   servable: boolean;
 }
 
+
+/**
+ * The text frames of a byte stream, split at `separator`: the JSON lines a completion streams
+ * from the market object ("\n"), or the events of server-sent events ("\n\n"). Reading stops
+ * (and the stream is cancelled) when the caller stops.
+ */
+export async function* frames(stream: ReadableStream<Uint8Array>, separator: string): AsyncGenerator<string> {
+  const reader = stream.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffered += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffered.indexOf(separator)) >= 0) {
+        const frame = buffered.slice(0, end);
+        buffered = buffered.slice(end + separator.length);
+        if (frame) yield frame;
+      }
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}

@@ -15,14 +15,14 @@ import { sha256Hex, encodeBase58Nonce } from '../contracts/auth.ts';
 import { Tokenizer, type TokenizerJson } from '../contracts/tokenizer.ts';
 import { generate, RouteFailedError, type StageInput, type StageLink, type StageOutput } from '../domain/chat/generation.ts';
 import type { Sampling } from '../domain/chat/sampling.ts';
-import { atFault, firstDifference, sampledForCheck } from '../domain/chat/verification.ts';
-import { CHAT_RULES, chooseHolder, modelMatches, nextLatency, promptText, TextStream, type HolderView } from '../domain/chat/rules.ts';
+import { atFault, checkedCompletion, firstDifference } from '../domain/chat/verification.ts';
+import { CHAT_RULES, chooseHolder, completionBudget, modelMatches, nextLatency, promptText, TextStream, type HolderView } from '../domain/chat/rules.ts';
 import { domainError } from '../domain/errors.ts';
 import type { Result } from '../domain/result.ts';
 import { tokenizerKey } from './blob-keys.ts';
 import type { Env } from './env.ts';
 import { accountObject } from './objects.ts';
-import { chatCharge, chatHold, chatPayouts } from '../domain/chat/pricing.ts';
+import { chatCharge, chatHold, chatPayouts, stageShares } from '../domain/chat/pricing.ts';
 
 /** A connected agent that holds chat stages. */
 export interface StageHolder {
@@ -182,12 +182,16 @@ export class ChatRouter {
     return t;
   }
 
-  private candidates(manifest: string, index: number, exclude: ReadonlySet<string>): (HolderView & StageHolder) | null {
+  /** The connected holders of one stage, none found at fault, each with its measured latency. */
+  private holdersOf(manifest: string, index: number): (HolderView & StageHolder)[] {
     const faulty = this.faulty();
-    const list = this.holders()
+    return this.holders()
       .filter((h) => !faulty.has(h.agentKey) && h.stages.some((s) => s.manifest === manifest && s.index === index))
       .map((h) => ({ ...h, ...(this.latency.has(h.agentKey) ? { latencyMs: this.latency.get(h.agentKey)! } : {}) }));
-    return chooseHolder(list, exclude);
+  }
+
+  private candidates(manifest: string, index: number, exclude: ReadonlySet<string>): (HolderView & StageHolder) | null {
+    return chooseHolder(this.holdersOf(manifest, index), exclude);
   }
 
   /** The fastest complete route for a model name: its manifest and one holder per stage, or null. */
@@ -204,35 +208,43 @@ export class ChatRouter {
     return best;
   }
 
+  /**
+   * Sends a stage step (built around its id) to `to`, and answers with the output `answerer` sends
+   * back; an error from, or the loss of, any of `route` fails it, and so does silence past the
+   * step timeout.
+   */
+  private request(to: StageHolder, answerer: StageHolder, route: readonly StageHolder[], step: (id: string) => ServerMessage): Promise<StageOutput> {
+    return new Promise<StageOutput>((resolve, reject) => {
+      const id = encodeBase58Nonce();
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new StageFailure(`no answer in ${CHAT_RULES.stepTimeoutMs} ms`));
+      }, CHAT_RULES.stepTimeoutMs);
+      this.pending.set(id, { socketId: answerer.socketId, sockets: new Set(route.map((h) => h.socketId)), resolve, reject, timer, sentAt: Date.now(), agentKey: answerer.agentKey });
+      if (!this.send(to.socketId, step(id))) {
+        this.pending.delete(id);
+        clearTimeout(timer);
+        reject(new StageFailure('the agent is not connected'));
+      }
+    });
+  }
+
   private link(holder: StageHolder, manifest: string, index: number): StageLink {
     return {
       holder: holder.agentKey,
       step: (input: StageInput) =>
-        new Promise<StageOutput>((resolve, reject) => {
-          const id = encodeBase58Nonce();
-          const timer = setTimeout(() => {
-            this.pending.delete(id);
-            reject(new StageFailure(`no answer in ${CHAT_RULES.stepTimeoutMs} ms`));
-          }, CHAT_RULES.stepTimeoutMs);
-          this.pending.set(id, { socketId: holder.socketId, sockets: new Set([holder.socketId]), resolve, reject, timer, sentAt: Date.now(), agentKey: holder.agentKey });
-          const sent = this.send(holder.socketId, {
-            type: 'stage-step',
-            id,
-            manifest,
-            index,
-            session: input.session,
-            step: input.step,
-            start: input.start,
-            ...(input.tokens ? { tokens: input.tokens } : {}),
-            ...(input.hidden ? { hidden: encodeFloats(input.hidden) } : {}),
-            ...(input.sampling ? { sampling: input.sampling } : {}),
-          });
-          if (!sent) {
-            this.pending.delete(id);
-            clearTimeout(timer);
-            reject(new StageFailure('the agent is not connected'));
-          }
-        }),
+        this.request(holder, holder, [holder], (id) => ({
+          type: 'stage-step',
+          id,
+          manifest,
+          index,
+          session: input.session,
+          step: input.step,
+          start: input.start,
+          ...(input.tokens ? { tokens: input.tokens } : {}),
+          ...(input.hidden ? { hidden: encodeFloats(input.hidden) } : {}),
+          ...(input.sampling ? { sampling: input.sampling } : {}),
+        })),
       close: (session: string) => void this.send(holder.socketId, { type: 'stage-close', manifest, index, session }),
     };
   }
@@ -256,29 +268,15 @@ export class ChatRouter {
         }
         return { url: h.direct!, index, auth };
       });
-      const first = holders[0]!;
-      const last = holders.at(-1)!;
-      return new Promise<StageOutput>((resolve, reject) => {
-        const id = encodeBase58Nonce();
-        const timer = setTimeout(() => {
-          this.pending.delete(id);
-          reject(new StageFailure(`no answer in ${CHAT_RULES.stepTimeoutMs} ms`));
-        }, CHAT_RULES.stepTimeoutMs);
-        this.pending.set(id, { socketId: last.socketId, sockets: new Set(holders.map((h) => h.socketId)), resolve, reject, timer, sentAt: Date.now(), agentKey: last.agentKey });
-        const sent = this.send(first.socketId, { type: 'stage-step', id, manifest: sha, index: 0, session: input.session, step: input.step, start: input.start, tokens: input.tokens!, ...(input.sampling ? { sampling: input.sampling } : {}), forward });
-        if (!sent) {
-          this.pending.delete(id);
-          clearTimeout(timer);
-          reject(new StageFailure('the agent is not connected'));
-        }
-      });
+      const step = { manifest: sha, index: 0, session: input.session, step: input.step, start: input.start, tokens: input.tokens!, ...(input.sampling ? { sampling: input.sampling } : {}), forward };
+      return this.request(holders[0]!, holders.at(-1)!, holders, (id) => ({ type: 'stage-step', id, ...step }));
     };
   }
 
   /**
-   * Runs one completion over `holders` (updated in place when a stage is replaced): its tokens, each
-   * stage's digest of its outputs (chained over the steps), and with `record` each stage's inputs
-   * (for a tie-breaker). `onToken` answers whether to stop.
+   * Runs one completion over `holders` (updated in place when a stage is replaced): its tokens, the
+   * digest of each stage's output at each step, how many steps went agent to agent, and with
+   * `record` each stage's inputs (for a tie-breaker). `onToken` answers whether to stop.
    */
   private async runRoute(
     sha: string,
@@ -323,7 +321,7 @@ export class ChatRouter {
       },
     };
     const tokens: number[] = [];
-    for await (const token of generate(links, { ...request }, hooks)) {
+    for await (const token of generate(links, request, hooks)) {
       tokens.push(token);
       if (o.onToken && (await o.onToken(token))) break;
     }
@@ -342,13 +340,11 @@ export class ChatRouter {
    */
   private async verify(sha: string, manifest: ChatManifest, served: { holders: StageHolder[]; tokens: number[]; digests: string[][]; inputs: StageInput[][] }, request: { prompt: number[]; sampling: Sampling }): Promise<'served' | 'check' | 'undecided' | 'agreed' | 'unchecked'> {
     const used = new Set(served.holders.map((h) => h.agentKey));
-    // Only holders with the served stage's runtime fingerprint can be held to its bits; none already found at fault.
-    const faulty = this.faulty();
-    const others = (index: number, also: Set<string>) =>
-      this.holders().filter((h) => !also.has(h.agentKey) && !faulty.has(h.agentKey) && h.fingerprint === served.holders[index]!.fingerprint && h.stages.some((s) => s.manifest === sha && s.index === index));
+    // Only holders with the served stage's runtime fingerprint can be held to its bits.
+    const others = (index: number, also: Set<string>) => this.holdersOf(sha, index).filter((h) => !also.has(h.agentKey) && h.fingerprint === served.holders[index]!.fingerprint);
     const route: StageHolder[] = [];
     for (let i = 0; i < manifest.stages.length; i++) {
-      const h = chooseHolder(others(i, used).map((x) => ({ ...x, ...(this.latency.has(x.agentKey) ? { latencyMs: this.latency.get(x.agentKey)! } : {}) })));
+      const h = chooseHolder(others(i, used));
       if (!h) return 'unchecked';
       route.push(h);
     }
@@ -390,11 +386,8 @@ export class ChatRouter {
     const { manifest, sha } = chosen;
     const tokenizer = await this.tokenizer(manifest);
     const prompt = tokenizer.encode(promptText(request.messages));
-    const room = manifest.maxPositions - prompt.length;
-    const maxTokens = request.maxTokens ?? Math.min(CHAT_RULES.defaultMaxTokens, room);
-    if (prompt.length === 0 || maxTokens > room || maxTokens < 1) {
-      return { ok: false, error: domainError('CHAT__PROMPT_TOO_LONG', { promptTokens: prompt.length, maxTokens, model: request.model, limit: manifest.maxPositions }) };
-    }
+    const { maxTokens, fits } = completionBudget(prompt.length, request.maxTokens, manifest.maxPositions);
+    if (!fits) return { ok: false, error: domainError('CHAT__PROMPT_TOO_LONG', { promptTokens: prompt.length, maxTokens, model: request.model, limit: manifest.maxPositions }) };
     const session = `chat_${encodeBase58Nonce()}`;
     const { payer } = request;
     const hold = chatHold(prompt.length, maxTokens, terms.tokenPrice);
@@ -404,8 +397,7 @@ export class ChatRouter {
       this.ctx.storage.sql.exec('INSERT INTO chat_holds (hold_id, account, at) VALUES (?, ?, ?)', session, payer.account, Date.now());
     }
     // A sampled completion is re-run before it is settled; its inputs are kept for a tie-breaker (within a bound on memory).
-    const recordBytes = (prompt.length + maxTokens) * manifest.embed * 4 * manifest.stages.length;
-    const checked = sampledForCheck(Math.random(), terms.verifyBps) && recordBytes <= CHAT_RULES.maxCheckBytes;
+    const checked = checkedCompletion(Math.random(), terms.verifyBps, { positions: prompt.length + maxTokens, embed: manifest.embed, stages: manifest.stages.length }, CHAT_RULES.maxCheckBytes);
     const holders = [...chosen.holders];
     const routeOf = (): RouteStage[] => holders.map((h, i) => ({ stage: i, from: manifest.stages[i]!.from, to: manifest.stages[i]!.to, agentKey: h.agentKey, provider: h.provider }));
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
@@ -446,7 +438,7 @@ export class ChatRouter {
           : 'unchecked';
         if (hold > 0n) {
           // A completion proven wrong costs its buyer nothing.
-          const shares = holders.map((h, i) => ({ provider: h.provider, layers: manifest.stages[i]!.to - manifest.stages[i]!.from + 1 }));
+          const shares = stageShares(manifest.stages, holders.map((h) => h.provider));
           await this.endHold(session, payer.account, verdict === 'served' ? null : chatPayouts(charge, shares, terms.feeBps), Date.now());
         }
       } catch (e) {

@@ -6,7 +6,7 @@
  * official clients raise their usual exceptions.
  */
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import { parseApiKey, type ChatEvent, type ChatModelView, type ChatPayer } from '../../durable-objects/contracts/chat.ts';
+import { frames, parseApiKey, type ChatEvent, type ChatModelView, type ChatPayer } from '../../durable-objects/contracts/chat.ts';
 import { accountObject } from '../../durable-objects/runtime/objects.ts';
 import { ChatCompletionSchema, parse } from '../../durable-objects/contracts/schemas.ts';
 import { encodeBase58Nonce, sha256Hex } from '../../durable-objects/contracts/auth.ts';
@@ -119,24 +119,7 @@ interface Completion {
 
 /** The events of a completion, one JSON line each. */
 async function* events(stream: ReadableStream<Uint8Array>): AsyncGenerator<ChatEvent> {
-  const reader = stream.getReader();
-  const decoder = new TextDecoder();
-  let buffered = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffered += decoder.decode(value, { stream: true });
-      let nl: number;
-      while ((nl = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 1);
-        if (line) yield JSON.parse(line) as ChatEvent;
-      }
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
+  for await (const line of frames(stream, '\n')) yield JSON.parse(line) as ChatEvent;
 }
 
 const usageOf = (e: Extract<ChatEvent, { type: 'done' }>) => ({ prompt_tokens: e.promptTokens, completion_tokens: e.completionTokens, total_tokens: e.promptTokens + e.completionTokens });

@@ -23,6 +23,11 @@ export interface StageShare {
   layers: number;
 }
 
+/** Each stage's provider (by route order) with the number of its layers. */
+export function stageShares(stages: readonly { from: number; to: number }[], providers: readonly string[]): StageShare[] {
+  return stages.map((s, i) => ({ provider: providers[i]!, layers: s.to - s.from + 1 }));
+}
+
 /** The payouts of a charge: each stage's share of it by layers, its fee at `feeBps` taken out. */
 export function chatPayouts(charge: Amount, stages: readonly StageShare[], feeBps: number): { payouts: { account: string; amount: Amount; fee: Amount }[]; fee: Amount } {
   const layers = BigInt(stages.reduce((sum, s) => sum + s.layers, 0));

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { chooseHolder, modelMatches, nextLatency, promptText, TextStream, CHAT_RULES } from './rules.ts';
+import { chooseHolder, completionBudget, modelMatches, nextLatency, promptText, TextStream, CHAT_RULES } from './rules.ts';
 import { drawFor, GREEDY, sampleToken } from './sampling.ts';
-import { chatCharge, chatHold, chatPayouts } from './pricing.ts';
-import { atFault, firstDifference, sampledForCheck } from './verification.ts';
+import { chatCharge, chatHold, chatPayouts, stageShares } from './pricing.ts';
+import { atFault, checkedCompletion, firstDifference, sampledForCheck } from './verification.ts';
 
 
 describe('sampling', () => {
@@ -130,5 +130,26 @@ describe('verification by re-running', () => {
     expect(sampledForCheck(0.1, 1_000)).toBe(false);
     expect(sampledForCheck(0, 0)).toBe(false);
     expect(sampledForCheck(0.9999, 10_000)).toBe(true);
+  });
+});
+
+describe('a completion’s terms', () => {
+  it('asks max_tokens, or the default within the positions, and fits only a prompt and both within them', () => {
+    expect(completionBudget(10, 20, 256)).toEqual({ maxTokens: 20, fits: true });
+    expect(completionBudget(10, undefined, 256)).toEqual({ maxTokens: Math.min(CHAT_RULES.defaultMaxTokens, 246), fits: true });
+    expect(completionBudget(250, undefined, 256)).toEqual({ maxTokens: 6, fits: true });
+    expect(completionBudget(10, 247, 256).fits).toBe(false);
+    expect(completionBudget(0, 5, 256).fits).toBe(false);
+    expect(completionBudget(256, undefined, 256).fits).toBe(false);
+  });
+
+  it('re-runs a sampled completion only when its recorded inputs fit the bound', () => {
+    expect(checkedCompletion(0, 10_000, { positions: 100, embed: 128, stages: 3 }, 32 * 1024 * 1024)).toBe(true);
+    expect(checkedCompletion(0, 10_000, { positions: 4096, embed: 4096, stages: 4 }, 32 * 1024 * 1024)).toBe(false);
+    expect(checkedCompletion(0.5, 1_000, { positions: 100, embed: 128, stages: 3 }, 32 * 1024 * 1024)).toBe(false);
+  });
+
+  it('gives each stage’s provider its layers', () => {
+    expect(stageShares([{ from: 0, to: 1 }, { from: 2, to: 4 }], ['p', 'q'])).toEqual([{ provider: 'p', layers: 2 }, { provider: 'q', layers: 3 }]);
   });
 });

@@ -39,6 +39,16 @@ export function promptText(messages: readonly ChatMessageIn[]): string {
   return `${messages.map((m) => m.content.trim()).join('\n\n')}\n\n`;
 }
 
+/**
+ * The completion tokens a request asks for (`max_tokens`, or the default within the model's
+ * positions), and whether they fit: a prompt, and it and them within the positions.
+ */
+export function completionBudget(promptTokens: number, requested: number | undefined, maxPositions: number): { maxTokens: number; fits: boolean } {
+  const room = maxPositions - promptTokens;
+  const maxTokens = requested ?? Math.min(CHAT_RULES.defaultMaxTokens, room);
+  return { maxTokens, fits: promptTokens > 0 && maxTokens <= room && maxTokens >= 1 };
+}
+
 /** A stage holder as routing sees it. */
 export interface HolderView {
   /** Its socket: a holder that reconnects is the same agent on a new socket. */

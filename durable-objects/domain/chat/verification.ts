@@ -35,3 +35,11 @@ export function atFault(served: string, check: string, tieBreaker: string | null
 export function sampledForCheck(draw: number, verifyBps: number): boolean {
   return draw * 10_000 < verifyBps;
 }
+
+/**
+ * Whether a completion of `positions` (prompt and max_tokens) is re-run: sampled, and its recorded
+ * stage inputs (for a tie-breaker: every stage's hidden state at every position) fit in the bound.
+ */
+export function checkedCompletion(draw: number, verifyBps: number, o: { positions: number; embed: number; stages: number }, maxBytes: number): boolean {
+  return sampledForCheck(draw, verifyBps) && o.positions * o.embed * 4 * o.stages <= maxBytes;
+}
