@@ -3,7 +3,7 @@
  * works as well): the models that can be served now, and a streamed completion as its chunks,
  * `doug` (the route, replacements, the charge) included.
  */
-import { frames, type RouteStage } from '../durable-objects/contracts/chat.ts';
+import { frames, type ChatFaultView, type RouteStage } from '../durable-objects/contracts/chat.ts';
 
 export interface ChatModelEntry {
   id: string;
@@ -31,6 +31,12 @@ export class ChatError extends Error {
 export async function chatModels(baseUrl: string): Promise<ChatModelEntry[]> {
   const res = await fetch(`${baseUrl}/v1/models`);
   return ((await res.json()) as { data: ChatModelEntry[] }).data;
+}
+
+/** Holders a verification found at fault, newest first, with where their providers' slashes stand. */
+export async function chatFaults(baseUrl: string): Promise<(ChatFaultView & { market: string })[]> {
+  const res = await fetch(`${baseUrl}/v1/chat/faults`);
+  return ((await res.json()) as { items: (ChatFaultView & { market: string })[] }).items;
 }
 
 export interface ChatStreamRequest {

@@ -99,7 +99,7 @@ export async function sendFromWallet(rpcUrl: string, wallet: DepositWallet, inst
     return await sendAndFinalize(solanaRpc(rpcUrl), { instructions, signers: [await transactionSigner(wallet)] });
   } catch (e) {
     // One of our programs refused: say why in its own words, not as a hex code.
-    const refusal = e instanceof Error ? programRefusal(e.message, instructions) : null;
+    const refusal = programRefusal(e, instructions);
     if (!refusal) throw e;
     throw new DougApiError({
       status: 0,

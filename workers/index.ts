@@ -10,7 +10,7 @@ import { agentSocket, getModel, putInputs, putModel } from './routes/blobs.ts';
 import { getModelInfo } from './routes/model-info.ts';
 import { chainInfo, deposit, escrowExit } from './routes/deposits.ts';
 import { faucet } from './routes/faucet.ts';
-import { chatCompletions, listChatModels } from './routes/chat.ts';
+import { chatCompletions, listChatFaults, listChatModels } from './routes/chat.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from './routes/api-keys.ts';
 import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.ts';
 import { revokeSession } from './routes/sessions.ts';
@@ -71,6 +71,7 @@ const HANDLERS: Record<RouteId, Handler> = {
   revokeApiKey: (r, env) => revokeApiKey(r, env),
   chatModels: (r, env) => listChatModels(r, env),
   chatCompletions: (r, env) => chatCompletions(r, env),
+  chatFaults: (r, env) => listChatFaults(r, env),
 };
 
 /** Routes that exist only in some deployments: the faucet only in local mode (elsewhere an unknown route). */

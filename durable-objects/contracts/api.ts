@@ -324,6 +324,7 @@ export const ROUTES = {
   revokeApiKey: 'DELETE /v1/api-keys/:id',
   chatModels: 'GET /v1/models',
   chatCompletions: 'POST /v1/chat/completions',
+  chatFaults: 'GET /v1/chat/faults',
 } as const;
 
 /** Order ids carry their kind and market: `bid_cpu_<24 hex>`. */

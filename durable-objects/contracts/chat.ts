@@ -161,6 +161,18 @@ export interface ChatModelView {
   servable: boolean;
 }
 
+/** A holder a verification found at fault, and where its provider's slash stands (GET /v1/chat/faults). */
+export interface ChatFaultView {
+  agentKey: string;
+  provider: string | null;
+  /** Unix ms it was found. */
+  at: number;
+  manifest: string;
+  stage: number;
+  /** Null for a fault recorded before slashes were. */
+  slash: { outcome: 'pending' | 'proposed' | 'executed' | 'vetoed' | 'skipped' | 'refused'; proposal: number | null; amount: string | null; executableAt: number | null; reason: string | null } | null;
+}
+
 
 /**
  * The text frames of a byte stream, split at `separator`: the JSON lines a completion streams

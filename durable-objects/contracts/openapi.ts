@@ -72,6 +72,7 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
   apiKeys: { summary: "The caller's API keys (never their secrets)", signed: true },
   revokeApiKey: { summary: 'Revokes an API key for good', signed: true },
   chatModels: { summary: 'OpenAI-compatible: the chat models a route of connected agents can serve now (each with its routes: market, manifest, stages, holders per stage)' },
+  chatFaults: { summary: 'Chat holders a verification found at fault (out of routing), with where the slash of their providers stands on chain: agent keys, stages and digests only' },
   chatCompletions: {
     summary:
       'OpenAI-compatible chat completion over a route of agents, each holding a range of the model\'s layers (streamed as server-sent events with stream: true). The agents on the route see the activations of the conversation (not its text); prompts and completions are never written to a durable log',

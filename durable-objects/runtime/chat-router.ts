@@ -10,12 +10,16 @@
  * Prompts and completions live only in memory for the request: nothing here writes them anywhere.
  */
 import type { ManifestMessage, ServerMessage, StageErrorMessage, StageOutputMessage } from '../contracts/agent.ts';
-import { decodeFloats, encodeFloats, manifestProblem, manifestSha256, type ChatEvent, type ChatManifest, type ChatModelView, type ChatRequest, type RouteStage, type StageAnnouncement } from '../contracts/chat.ts';
+import { decodeFloats, encodeFloats, manifestProblem, manifestSha256, type ChatEvent, type ChatManifest, type ChatFaultView, type ChatModelView, type ChatRequest, type RouteStage, type StageAnnouncement } from '../contracts/chat.ts';
 import { sha256Hex, encodeBase58Nonce } from '../contracts/auth.ts';
 import { Tokenizer, type TokenizerJson } from '../contracts/tokenizer.ts';
 import { generate, RouteFailedError, type StageInput, type StageLink, type StageOutput } from '../domain/chat/generation.ts';
 import type { Sampling } from '../domain/chat/sampling.ts';
-import { atFault, checkedCompletion, firstDifference } from '../domain/chat/verification.ts';
+import { atFault, chatSlashEvidence, checkedCompletion, firstDifference, type ChatFault } from '../domain/chat/verification.ts';
+import { slashStepProblem, type SlashOutcome, type SlashStep } from '../domain/slash.ts';
+import { slashingFor } from './chain.ts';
+import { SlashDriver, type SlashCase } from './slash-driver.ts';
+import type { Slashing } from '../../programs/client/slashing.ts';
 import { CHAT_RULES, chooseHolder, completionBudget, modelMatches, nextLatency, promptText, TextStream, type HolderView } from '../domain/chat/rules.ts';
 import { domainError } from '../domain/errors.ts';
 import type { Result } from '../domain/result.ts';
@@ -58,17 +62,29 @@ export class ChatRouter {
   private readonly tokenizers = new Map<string, Tokenizer>();
   /** `socketId manifest` pairs already asked for their manifest. */
   private readonly asked = new Set<string>();
+  private chain: Slashing | null | undefined;
+  /** The slashes of holders found at fault, proposed and then executed on chain (slash-driver.ts). */
+  readonly slashes = new SlashDriver({
+    cases: () => this.slashCases(),
+    record: (agentKey, step) => this.recordSlash(agentKey, step),
+    slashing: () => (this.chain === undefined ? (this.chain = slashingFor(this.env)) : this.chain),
+    now: () => Date.now(),
+    warn: (message) => console.warn(`chat: ${message}`),
+  });
 
   constructor(
     private readonly ctx: DurableObjectState,
     private readonly env: Env,
     private readonly holders: () => StageHolder[],
     private readonly send: (socketId: string, message: ServerMessage) => boolean,
+    /** Asks the object around it to look at slashes.dueAt() again (a fault was found). */
+    private readonly wake: () => void,
   ) {
     ctx.storage.sql.exec(`
       CREATE TABLE IF NOT EXISTS chat_manifests (sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, data TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS chat_holds (hold_id TEXT PRIMARY KEY, account TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS chat_faults (agent_key TEXT PRIMARY KEY, at INTEGER NOT NULL, manifest TEXT NOT NULL, stage INTEGER NOT NULL, evidence TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS chat_slashes (agent_key TEXT PRIMARY KEY, provider TEXT NOT NULL, outcome TEXT NOT NULL, proposal INTEGER, amount TEXT, executable_at INTEGER, reason TEXT);
     `);
   }
 
@@ -96,6 +112,14 @@ export class ChatRouter {
 
   /** An agent said hello with stages: manifests not yet known are asked for. */
   announced(socketId: string, stages: StageAnnouncement[]): void {
+    // One found at fault is told again why it gets no chat steps.
+    const agentKey = this.holders().find((h) => h.socketId === socketId)?.agentKey;
+    const fault = agentKey ? this.ctx.storage.sql.exec<{ evidence: string }>('SELECT evidence FROM chat_faults WHERE agent_key = ?', agentKey).toArray()[0] : undefined;
+    if (fault) {
+      const f = JSON.parse(fault.evidence) as Partial<ChatFault>;
+      const told = domainError('CHAT__HOLDER_AT_FAULT', { stage: f.stage ?? '?', step: f.step ?? '?', manifest: f.manifest ?? '?', provider: f.provider ?? '?' });
+      this.send(socketId, { type: 'error', code: told.code, message: told.message });
+    }
     for (const sha of new Set(stages.map((s) => s.manifest))) {
       if (this.manifest(sha) || this.asked.has(`${socketId} ${sha}`)) continue;
       this.asked.add(`${socketId} ${sha}`);
@@ -328,6 +352,49 @@ export class ChatRouter {
     return { tokens, digests: steps, inputs, directSteps };
   }
 
+  /** The slash of every holder found at fault, with its evidence (a fault recorded before slashes were kept has none). */
+  private slashCases(): SlashCase[] {
+    return this.ctx.storage.sql
+      .exec<{ agent_key: string; provider: string; outcome: string; proposal: number | null; evidence: string }>('SELECT s.agent_key, s.provider, s.outcome, s.proposal, f.evidence FROM chat_slashes s JOIN chat_faults f ON f.agent_key = s.agent_key')
+      .toArray()
+      .map((r) => {
+        const fault = JSON.parse(r.evidence) as Partial<ChatFault>;
+        return { id: r.agent_key, provider: r.provider, outcome: r.outcome as 'pending' | SlashOutcome, proposal: r.proposal, evidence: fault.side ? chatSlashEvidence(fault as ChatFault) : null };
+      });
+  }
+
+  /** Records a step of a holder's slash (the slash driver's). */
+  private recordSlash(agentKey: string, step: SlashStep): Result<null> {
+    const row = this.ctx.storage.sql.exec<{ outcome: string; proposal: number | null }>('SELECT outcome, proposal FROM chat_slashes WHERE agent_key = ?', agentKey).toArray()[0];
+    if (!row) return { ok: false, error: domainError('CHAT__SLASH_NOT_FOUND', { agentKey }) };
+    const problem = slashStepProblem(row.outcome as 'pending' | SlashOutcome, row.proposal, step);
+    if (problem) return { ok: false, error: 'from' in problem ? domainError('CHAT__SLASH_TRANSITION', problem) : domainError('CHAT__SLASH_INVALID', problem) };
+    if (row.outcome !== step.outcome) {
+      const proposed = step.outcome === 'proposed';
+      this.ctx.storage.sql.exec(
+        'UPDATE chat_slashes SET outcome = ?, proposal = COALESCE(?, proposal), amount = COALESCE(?, amount), executable_at = COALESCE(?, executable_at), reason = ? WHERE agent_key = ?',
+        step.outcome,
+        step.proposal ?? null,
+        proposed ? step.amount!.toString() : null,
+        proposed ? step.executableAt! : null,
+        step.reason ?? null,
+        agentKey,
+      );
+    }
+    return { ok: true, value: null };
+  }
+
+  /** The holders found at fault and their slashes, newest first: public (agent keys, providers, digests). */
+  faults(): ChatFaultView[] {
+    return this.ctx.storage.sql
+      .exec<{ agent_key: string; at: number; manifest: string; stage: number; provider: string | null; outcome: string | null; proposal: number | null; amount: string | null; executable_at: number | null; reason: string | null }>(
+        'SELECT f.agent_key, f.at, f.manifest, f.stage, s.provider, s.outcome, s.proposal, s.amount, s.executable_at, s.reason FROM chat_faults f LEFT JOIN chat_slashes s ON s.agent_key = f.agent_key ORDER BY f.at DESC LIMIT ?',
+        CHAT_RULES.faultsListed,
+      )
+      .toArray()
+      .map((r) => ({ agentKey: r.agent_key, at: r.at, manifest: r.manifest, stage: r.stage, provider: r.provider, slash: r.outcome === null ? null : { outcome: r.outcome as 'pending' | SlashOutcome, proposal: r.proposal, amount: r.amount, executableAt: r.executable_at, reason: r.reason } }));
+  }
+
   /** Agents proven wrong by a verification: out of routing. */
   private faulty(): Set<string> {
     return new Set(this.ctx.storage.sql.exec<{ agent_key: string }>('SELECT agent_key FROM chat_faults').toArray().map((r) => r.agent_key));
@@ -369,10 +436,14 @@ export class ChatRouter {
     }
     const verdict = atFault(served.digests[stage]![step]!, check.digests[stage]![step]!, tie);
     const guilty = verdict === 'served' ? served.holders[stage] : verdict === 'check' ? route[stage] : undefined;
-    if (guilty) {
-      const evidence = JSON.stringify({ stage, step, served: served.digests[stage]![step], check: check.digests[stage]![step], tieBreaker: tie });
-      this.ctx.storage.sql.exec('INSERT OR REPLACE INTO chat_faults (agent_key, at, manifest, stage, evidence) VALUES (?, ?, ?, ?, ?)', guilty.agentKey, Date.now(), sha, stage, evidence);
-      console.warn(`chat verification: agent ${guilty.agentKey} (provider ${guilty.provider}) gave stage ${stage} outputs two other holders disagree with; it is out of routing`);
+    if (guilty && tie !== null) {
+      const fault: ChatFault = { manifest: sha, stage, step, agentKey: guilty.agentKey, provider: guilty.provider, side: verdict === 'served' ? 'served' : 'check', served: served.digests[stage]![step]!, check: check.digests[stage]![step]!, tieBreaker: tie };
+      this.ctx.storage.sql.exec('INSERT OR REPLACE INTO chat_faults (agent_key, at, manifest, stage, evidence) VALUES (?, ?, ?, ?, ?)', guilty.agentKey, Date.now(), sha, stage, JSON.stringify(fault));
+      this.ctx.storage.sql.exec("INSERT OR IGNORE INTO chat_slashes (agent_key, provider, outcome) VALUES (?, ?, 'pending')", guilty.agentKey, guilty.provider);
+      const told = domainError('CHAT__HOLDER_AT_FAULT', { stage, step, manifest: sha, provider: guilty.provider });
+      console.warn(`chat verification: agent ${guilty.agentKey}: ${told.message}`);
+      this.send(guilty.socketId, { type: 'error', code: told.code, message: told.message });
+      this.wake();
     }
     return verdict;
   }

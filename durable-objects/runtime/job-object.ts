@@ -1,6 +1,6 @@
 import { ORDER_ID } from '../contracts/api.ts';
 import type { CommandMeta } from '../domain/decider.ts';
-import { challengeCost, jobDecider, jobView, nextDeadline, payloadsExpireAt, replicasToCompare, servableReplica, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
+import { challengeCost, jobDecider, slashEvidence, jobView, nextDeadline, payloadsExpireAt, replicasToCompare, servableReplica, withinTolerance, type JobCommand, type JobEvent, type JobState, type JobView, type NamedTensor } from '../domain/job/index.ts';
 import { wireValues, type WireTensor } from '../contracts/tensors.ts';
 import type { Result } from '../domain/result.ts';
 import { domainError } from '../domain/errors.ts';
@@ -22,11 +22,15 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
   private chain: Slashing | null | undefined;
   /** The slashes of rejected replicas' providers, proposed and then executed on chain (slash-driver.ts). */
   private readonly slashes = new SlashDriver({
-    state: () => this.store.state,
-    record: (command, meta) => this.runOne(this.name, command, meta),
+    cases: () => {
+      const s = this.store.state;
+      if (s.status === 'none') return [];
+      return Object.entries(s.slashes ?? {}).map(([replica, slash]) => ({ id: replica, provider: slash.provider, outcome: slash.outcome, proposal: slash.proposal, evidence: slashEvidence(s, Number(replica)) }));
+    },
+    record: (replica, step, meta) => this.runOne(this.name, { type: 'RecordSlash', replica: Number(replica), ...step }, meta),
     slashing: () => (this.chain === undefined ? (this.chain = slashingFor(this.env)) : this.chain),
     now: () => Date.now(),
-    warn: (message) => console.warn(message),
+    warn: (message) => console.warn(`job ${this.name}: ${message}`),
   });
 
   constructor(ctx: DurableObjectState, env: Env) {

@@ -5,7 +5,7 @@ import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { AgentGateway, type Dispatch } from './agent-gateway.ts';
 import { ChatRouter } from './chat-router.ts';
-import type { ChatModelView, ChatRequest } from '../contracts/chat.ts';
+import type { ChatFaultView, ChatModelView, ChatRequest } from '../contracts/chat.ts';
 import { EventSourcedObject } from './event-sourced-object.ts';
 import type { MarketRpc, OrderOutcome } from './objects.ts';
 import { marketParams } from './markets.ts';
@@ -58,13 +58,25 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
         gone: (socketId) => this.chatRouter.gone(socketId),
       },
     );
-    this.chatRouter = new ChatRouter(ctx, env, () => this.gateway.stageHolders(), (socketId, message) => this.gateway.sendTo(socketId, message));
+    this.chatRouter = new ChatRouter(
+      ctx,
+      env,
+      () => this.gateway.stageHolders(),
+      (socketId, message) => this.gateway.sendTo(socketId, message),
+      () => this.schedule(Date.now()),
+    );
   }
 
   /** The chat models this market's agents hold (collaborative inference). */
   async chatModels(market: string): Promise<ChatModelView[]> {
     this.remember(market);
     return this.chatRouter.models();
+  }
+
+  /** The holders a verification found at fault here, with their slashes. */
+  async chatFaults(market: string): Promise<ChatFaultView[]> {
+    this.remember(market);
+    return this.chatRouter.faults();
   }
 
   /** Starts a chat completion over this market's stage holders: its events as JSON lines, or why not. */
@@ -95,12 +107,15 @@ export class MarketObject extends EventSourcedObject<MarketCommand, MarketEvent,
   }
 
   protected override sweepAt(): number | null {
-    return this.gateway.sweepAt();
+    const gateway = this.gateway.sweepAt();
+    const slash = this.chatRouter.slashes.dueAt();
+    return gateway === null ? slash : slash === null ? gateway : Math.min(gateway, slash);
   }
 
   protected override async sweep(now: number): Promise<void> {
     await this.gateway.sweep(now);
     await this.chatRouter.releaseStale(now);
+    await this.chatRouter.slashes.drive();
   }
 
   /**

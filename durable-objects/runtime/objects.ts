@@ -1,4 +1,4 @@
-import type { ChatModelView, ChatRequest } from '../contracts/chat.ts';
+import type { ChatFaultView, ChatModelView, ChatRequest } from '../contracts/chat.ts';
 import type { AccountBalance, AccountCommand, AccountEvent, ApiKeyView } from '../domain/account/index.ts';
 import type { WithdrawalView, RequestWithdrawal, WithdrawalEvent } from '../domain/custody/index.ts';
 import type { SettlementEvent, SettlementView } from '../domain/custody/settlement.ts';
@@ -50,6 +50,7 @@ export interface MarketRpc extends ObjectRpc<MarketEvent> {
   order(id: string): Promise<OrderView | null>;
   fetch(request: Request): Promise<Response>;
   chatModels(market: string): Promise<ChatModelView[]>;
+  chatFaults(market: string): Promise<ChatFaultView[]>;
   chat(market: string, request: ChatRequest): Promise<Result<ReadableStream<Uint8Array>>>;
 }
 

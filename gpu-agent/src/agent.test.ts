@@ -4,7 +4,7 @@ import type { AssignMessage, Hardware, RuntimeFingerprint } from '../../durable-
 import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
 import { tensorsDigest, toWire, wireBytes } from '../../durable-objects/contracts/tensors.ts';
 import type { WireTensor } from '../../durable-objects/contracts/tensors.ts';
-import { Agent, ExecutionError, corruptOutputs, faultFromEnv, lineLogger, runnerExecutor } from './agent.ts';
+import { Agent, ExecutionError, corruptOutputs, faultFromEnv, lineLogger, runnerExecutor, stageDelayFromEnv } from './agent.ts';
 import type { ExecutionResult, Executor, Fault } from './agent.ts';
 import { startPeer } from '../../test/support/agent-peer.ts';
 import type { Peer, PeerOptions } from '../../test/support/agent-peer.ts';
@@ -570,6 +570,14 @@ describe('the fault switch (tests only)', () => {
     expect(faultFromEnv({ DOUG_AGENT_FAULT: '' })).toBe(null);
     expect(faultFromEnv({ DOUG_AGENT_FAULT: 'wrong-output' })).toBe('wrong-output');
     expect(() => faultFromEnv({ DOUG_AGENT_FAULT: 'slow' })).toThrow(/not a known fault/);
+  });
+
+  it('reads DOUG_AGENT_STAGE_DELAY_MS as whole milliseconds up to a minute', () => {
+    expect(stageDelayFromEnv({})).toBe(0);
+    expect(stageDelayFromEnv({ DOUG_AGENT_STAGE_DELAY_MS: '' })).toBe(0);
+    expect(stageDelayFromEnv({ DOUG_AGENT_STAGE_DELAY_MS: '25' })).toBe(25);
+    expect(stageDelayFromEnv({ DOUG_AGENT_STAGE_DELAY_MS: '60000' })).toBe(60_000);
+    for (const bad of ['60001', '-1', '2.5', '1e3', 'slow']) expect(() => stageDelayFromEnv({ DOUG_AGENT_STAGE_DELAY_MS: bad }), bad).toThrow(/not a delay/);
   });
 
   it('corrupts one byte of the first output and recomputes the digest', async () => {

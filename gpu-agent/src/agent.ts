@@ -89,6 +89,20 @@ export function faultFromEnv(env: Record<string, string | undefined>): Fault | n
   throw new Error(`${FAULT_ENV}=${JSON.stringify(value)} is not a known fault (only "wrong-output", for tests)`);
 }
 
+/**
+ * TEST ONLY. `DOUG_AGENT_STAGE_DELAY_MS=N` answers every chat stage step N ms late: a slower
+ * machine's stand-in, so the router's choice among holders of different speeds can be measured.
+ */
+export const STAGE_DELAY_ENV = 'DOUG_AGENT_STAGE_DELAY_MS';
+
+/** Reads the stage delay; unset or empty means none; anything but a whole number of ms up to 60,000 throws. */
+export function stageDelayFromEnv(env: Record<string, string | undefined>): number {
+  const value = env[STAGE_DELAY_ENV];
+  if (value === undefined || value === '') return 0;
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 60_000) throw new Error(`${STAGE_DELAY_ENV}=${JSON.stringify(value)} is not a delay (whole milliseconds, 0 to 60000; for tests)`);
+  return Number(value);
+}
+
 /** Flips the first byte of the first non-empty output tensor and recomputes the digest. */
 export async function corruptOutputs(r: ExecutionResult): Promise<ExecutionResult> {
   const outputs = r.outputs.map((t) => ({ ...t, dims: [...t.dims] }));

@@ -18,7 +18,7 @@ import type { DougClientOptions } from '../../sdk/client.ts';
 import { UsageError, attributeValue, dougArg, durationArg, intArg, isEntryModule, takeFlag, type FlagKind } from '../../sdk/format.ts';
 import { KeyFileError, loadKeypair, loadOrCreateKeypair } from '../../sdk/keyfile.ts';
 import { StageHost } from './chat/stage-host.ts';
-import { Agent, faultFromEnv, lineLogger, runnerExecutor } from './agent.ts';
+import { Agent, faultFromEnv, lineLogger, runnerExecutor, stageDelayFromEnv, STAGE_DELAY_ENV } from './agent.ts';
 import type { Executor, Logger } from './agent.ts';
 // Static on purpose: tsx fails to parse a file with both a shebang and a dynamic import().
 import { detectHardware } from './exec/hardware.ts';
@@ -163,7 +163,8 @@ Chat (collaborative inference: a language model served as a route of stages acro
                         send outputs straight to them, the server relaying only when they cannot
   --direct-host HOST    the address other agents reach it at (default 127.0.0.1)
 
-Test only: DOUG_AGENT_FAULT=wrong-output corrupts every result (to exercise verification).
+Test only: DOUG_AGENT_FAULT=wrong-output corrupts every result (to exercise verification);
+DOUG_AGENT_STAGE_DELAY_MS=N answers every chat stage step N ms late (a slower machine's stand-in).
 `;
 
 /** Splits argv into flag values; unknown flags and missing values are usage errors. */
@@ -376,6 +377,8 @@ export async function main(argv: string[], io: AgentCliIo): Promise<number> {
 async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
   const now = io.now ?? Date.now;
   const fault = faultFromEnv(io.env);
+  const stageDelayMs = stageDelayFromEnv(io.env);
+  if (stageDelayMs > 0) log.warn(`${STAGE_DELAY_ENV}=${stageDelayMs}, FOR TESTS ONLY: every chat stage step is answered that late`);
   const agentKey = o.delegation ? await loadDelegatedKey(o.keyPath) : await loadOrCreateKey(o.keyPath, log);
   const wallet = o.walletKeyPath ? await loadKeypair(o.walletKeyPath) : null;
   // A delegation given with --delegation: checked now, before anything connects; never renewed.
@@ -418,7 +421,7 @@ async function serve(o: Options, io: AgentCliIo, log: Logger): Promise<number> {
   };
 
   let directAddress: string | null = null;
-  const stageHost = o.chat ? await StageHost.open(o.chat.dir, { stages: o.chat.stages, hold: o.chat.hold, ...(o.chat.name ? { name: o.chat.name } : {}), corrupt: fault === 'wrong-output' }) : null;
+  const stageHost = o.chat ? await StageHost.open(o.chat.dir, { stages: o.chat.stages, hold: o.chat.hold, ...(o.chat.name ? { name: o.chat.name } : {}), corrupt: fault === 'wrong-output', delayMs: stageDelayMs }) : null;
   if (stageHost) {
     const m = stageHost.folder.manifest;
     const direct = o.chat!.direct ? await stageHost.listen(o.chat!.direct.host, o.chat!.direct.port) : null;

@@ -28,6 +28,15 @@ describe('programRefusal', () => {
     expect(programRefusal('Blockhash not found', [ix(GOVERNANCE_PROGRAM_ID)])).toBeNull();
   });
 
+  it('names the program that raised the error where the logs say one called by the instruction’s program did (a CPI)', () => {
+    const failure = Object.assign(new Error('sendTransaction: Transaction simulation failed: Error processing Instruction 0: custom program error: 0x1781'), {
+      data: { logs: [`Program ${GOVERNANCE_PROGRAM_ID} invoke [1]`, `Program ${STAKING_PROGRAM_ID} invoke [2]`, `Program ${STAKING_PROGRAM_ID} failed: custom program error: 0x1781`, `Program ${GOVERNANCE_PROGRAM_ID} failed: custom program error: 0x1781`] },
+    });
+    expect(programRefusal(failure, [ix(GOVERNANCE_PROGRAM_ID)])).toMatchObject({ program: STAKING_PROGRAM_ID, programName: 'staking', error: 'slashTooLarge' });
+    // Without the logs, the instruction's program is all there is to go by.
+    expect(programRefusal(new Error(failure.message), [ix(GOVERNANCE_PROGRAM_ID)])).toMatchObject({ programName: 'governance', error: 'notSlashProposer' });
+  });
+
   it('knows a deployment’s own program ids by name', () => {
     const mine = 'So11111111111111111111111111111111111111112';
     expect(programRefusal('Error processing Instruction 0: custom program error: 0x1770', [ix(mine)], { staking: mine })).toMatchObject({ programName: 'staking', error: 'invalidInstruction' });

@@ -1,4 +1,4 @@
-import { slashPlan } from '../../durable-objects/domain/job/slash.ts';
+import { slashPlan } from '../../durable-objects/domain/slash.ts';
 import { GOVERNANCE_PROGRAM_ID, proposalStatus } from '../governance/constants.ts';
 import { GOVERNANCE_LAYOUT } from '../governance/layout.ts';
 import { STAKING_PROGRAM_ID } from '../staking/constants.ts';
@@ -71,7 +71,7 @@ export function slashing(config: SlashingConfig): Slashing {
       await sendAndFinalize(rpc, { instructions, signers: [await proposer()] });
       return null;
     } catch (e) {
-      const refusal = e instanceof Error ? programRefusal(e.message, instructions, { governance: governanceProgram, staking: stakingProgram }) : null;
+      const refusal = programRefusal(e, instructions, { governance: governanceProgram, staking: stakingProgram });
       if (!refusal) throw e;
       return { refused: `the ${refusal.programName} program refused: ${refusal.sentence} (${refusal.error})` };
     }

@@ -4,7 +4,9 @@
  * a model, against the whole model run in this process (the same StageRunner, no network), in the
  * same run; the recovery after a killed stage; the relay's cost per token per hop; and a soak that
  * kills a random stage at a random token and brings it back, checking every completion against the
- * unbroken one and that no holder is ever counted twice.
+ * unbroken one and that no holder is ever counted twice; and the router's choice among holders of
+ * one stage that differ in speed (a slower holder of each stage joins: the chosen route's tokens/s
+ * against the best route's).
  *
  * Decode speed is (completion tokens − 1) / (time of the last delta − time of the first): prefill
  * is in the time to first token. Sizes: `small` is the shipped model (examples/chat: about 1 ms a
@@ -40,6 +42,9 @@ export interface ChatBenchOptions {
   sizes?: ('small' | 'medium')[];
   log?: (line: string) => void;
 }
+
+/** How much later a slow holder answers each step than a fast one (DOUG_AGENT_STAGE_DELAY_MS). */
+const SLOW_STAGE_MS = 20;
 
 const PROMPT = 'It is a truth universally acknowledged, that a single man in possession of a good fortune,';
 const MODEL = 'doug-austen';
@@ -119,8 +124,8 @@ export async function runChatBench(o: ChatBenchOptions = {}): Promise<Record<str
     const key = (await buyer.createApiKey({ name: 'bench', limit: 1_000n * UNITS_PER_DOUG, expiresAt: Date.now() + 6 * 3600_000 })).key;
     const models = async () => ((await (await fetch(`${stack!.url}/v1/models`)).json()) as { data: { id: string; routes: { manifest: string; stages: number; holders: number[] }[] }[] }).data.find((d) => d.id === MODEL)?.routes ?? [];
     const agentLogs = () => [...agents.values()].map((a) => a.log()).join('\n');
-    const start = (name: string, dir: string, stages: number, hold: number, keypair?: AgentProcess['key'], direct = false) =>
-      startAgent({ url: stack!.url, dir: stack!.dir, name, market: 'cpu', price: '0.001', args: ['--chat-model', dir, '--stages', String(stages), '--hold', String(hold), '--quiet', ...(direct ? ['--direct-port', '0'] : [])], ...(keypair ? { key: keypair } : {}) }).then((a) => {
+    const start = (name: string, dir: string, stages: number, hold: number, keypair?: AgentProcess['key'], direct = false, stageDelayMs = 0) =>
+      startAgent({ url: stack!.url, dir: stack!.dir, name, market: 'cpu', price: '0.001', stageDelayMs, args: ['--chat-model', dir, '--stages', String(stages), '--hold', String(hold), '--quiet', ...(direct ? ['--direct-port', '0'] : [])], ...(keypair ? { key: keypair } : {}) }).then((a) => {
         agents.set(name, a);
         return a;
       });
@@ -209,6 +214,25 @@ export async function runChatBench(o: ChatBenchOptions = {}): Promise<Record<str
         if (direct.some((t) => t.text !== reference)) throw new Error('the direct route gave other tokens than the whole model');
         result.chat_tokens_per_s_3_stages_direct = median(direct.map((t) => t.tokensPerS));
         result.chat_3_stages_direct_vs_local = result.chat_tokens_per_s_3_stages_direct / baseline.tokensPerS;
+
+        // Routing among holders of different speeds: a slower holder of each stage of the 2-stage cut
+        // joins the two timed above (whose route is the best there is). Unmeasured holders are tried
+        // first, so the first completion goes through both slow ones; the router must then come back
+        // to the fast route and stay there.
+        const best = tps(2);
+        const fast = new Set([agents.get(`${size}-two-0`)!.key.publicKey, agents.get(`${size}-two-1`)!.key.publicKey]);
+        await Promise.all([0, 1].map((hold) => start(`${size}-slow-${hold}`, dir, 2, hold, undefined, false, SLOW_STAGE_MS)));
+        await eventually(async () => (await models()).find((r) => r.stages === 2)?.holders.every((h) => h === 2), 'the slow holders of the 2-stage cut', 60_000, agentLogs);
+        const exploring = await timed(stack, key, pinned(2), tokens);
+        await timed(stack, key, pinned(2), 8);
+        const routed: Timed[] = [];
+        for (let r = 0; r < runs; r++) routed.push(await timed(stack, key, pinned(2), tokens));
+        if ([exploring, ...routed].some((t) => t.text !== reference)) throw new Error('a route among slow and fast holders gave other tokens than the whole model');
+        result.chat_tokens_per_s_slow_route = exploring.route.some((k) => fast.has(k)) ? 0 : exploring.tokensPerS;
+        result.chat_tokens_per_s_routed = median(routed.map((t) => t.tokensPerS));
+        result.chat_routed_vs_best_route = result.chat_tokens_per_s_routed / best;
+        result.chat_routed_fast_share = routed.filter((t) => t.route.every((k) => fast.has(k))).length / routed.length;
+        log(`chat ${size}: holders ${SLOW_STAGE_MS} ms slower joined: the first route ${exploring.route.some((k) => fast.has(k)) ? 'was not' : 'was'} the slow one (${exploring.tokensPerS.toFixed(1)} tokens/s); then ${routed.filter((t) => t.route.every((k) => fast.has(k))).length}/${routed.length} through the fast holders, ${result.chat_tokens_per_s_routed.toFixed(1)} tokens/s against ${best.toFixed(1)} on the best route`);
       }
       await stopAll();
     }

@@ -14,7 +14,7 @@ export interface AgentProcess {
   stop: () => Promise<void>;
 }
 
-export async function startAgent(o: { url: string; dir: string; name: string; market: string; price: string; capacity?: number; prefetch?: number; fault?: boolean; args?: string[]; key?: Keypair }): Promise<AgentProcess> {
+export async function startAgent(o: { url: string; dir: string; name: string; market: string; price: string; capacity?: number; prefetch?: number; fault?: boolean; stageDelayMs?: number; args?: string[]; key?: Keypair }): Promise<AgentProcess> {
   const key = o.key ?? (await generateKeypair());
   const keyPath = join(o.dir, 'agents', `${o.name}.json`);
   if (!o.key) await saveKeypair(keyPath, key); // a given key comes back with its key file
@@ -23,7 +23,7 @@ export async function startAgent(o: { url: string; dir: string; name: string; ma
   if (o.prefetch) args.push('--prefetch', String(o.prefetch));
   if (o.args) args.push(...o.args);
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, DOUG_AGENT_FAULT: o.fault ? 'wrong-output' : '' },
+    env: { ...process.env, DOUG_AGENT_FAULT: o.fault ? 'wrong-output' : '', DOUG_AGENT_STAGE_DELAY_MS: o.stageDelayMs ? String(o.stageDelayMs) : '' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   });

@@ -12,6 +12,7 @@ import { sendAndFinalize } from '../../programs/client/mint.ts';
 import { solanaRpc, type SolanaRpc } from '../../programs/client/rpc.ts';
 import { startLocalChain, type LocalChain } from '../../programs/local-chain/server.ts';
 import { DougClient } from '../../sdk/client.ts';
+import { chatFaults } from '../../sdk/chat.ts';
 import { faucetAndDeposit, sendCosignedWithdrawal, transactionSigner, transferToCustody } from '../../sdk/deposit.ts';
 import { eventually, refusal, startAgent, type AgentProcess } from './agents.ts';
 import { startStack, type Stack } from './stack.ts';
@@ -41,6 +42,7 @@ import { dougUmi } from '../../sdk/umi.ts';
 const MARKETS = JSON.stringify([
   { id: 'cpu', description: 'cpu', params: { leaseMs: 4_000, replicaBidTtlMs: 30_000 } },
   { id: 'gpu', description: 'gpu (a faulty provider among honest ones)', params: { leaseMs: 4_000, replicaBidTtlMs: 30_000 } },
+  { id: 'chat', description: 'chat (every completion verified)', params: { leaseMs: 4_000, chatVerifyBps: 10_000 } },
 ]);
 const PRICE = '0.001';
 const PRICE_UNITS = UNITS_PER_DOUG / 1000n;
@@ -370,6 +372,49 @@ describe('escrow custody', () => {
     const [after] = await readPositions(rpc, faulty.key.publicKey, { programId: chain.staking!.program });
     expect(after).toMatchObject({ amount: 2n * UNITS_PER_DOUG - UNITS_PER_DOUG / 5n, slashed: UNITS_PER_DOUG / 5n });
     expect((await readStakingConfig(rpc, { programId: chain.staking!.program })).slashed).toBe(slashedBefore + UNITS_PER_DOUG / 5n);
+  }, 180_000);
+
+  it('proposes a slash of a chat stage holder whose outputs two others contradict, and executes it after the appeal window; the agent is told why', async () => {
+    const args = ['--chat-model', 'examples/chat', '--stages', '1', '--hold', '0'];
+    const liar = await startAgent({ url: stack.url, dir: stack.dir, name: 'chat-liar', market: 'chat', price: PRICE, fault: true, args });
+    agents.push(liar);
+    await new DougClient({ baseUrl: stack.url, keypair: liar.key }).faucet(3n * UNITS_PER_DOUG);
+    await stakeFrom({ chain, wallet: liar.key, amount: 2n * UNITS_PER_DOUG, lockDays: 0 });
+    // The honest holders stake too (the chain bounds what one epoch may slash by the stake there is).
+    for (const name of ['chat-h1', 'chat-h2']) {
+      const honest = await startAgent({ url: stack.url, dir: stack.dir, name, market: 'chat', price: PRICE, args });
+      agents.push(honest);
+      await new DougClient({ baseUrl: stack.url, keypair: honest.key }).faucet(3n * UNITS_PER_DOUG);
+      await stakeFrom({ chain, wallet: honest.key, amount: 2n * UNITS_PER_DOUG, lockDays: 0 });
+    }
+    const holders = async () => ((await (await fetch(`${stack.url}/v1/models`)).json()) as { data: { routes: { market: string; holders: number[] }[] }[] }).data.flatMap((d) => d.routes).find((r) => r.market === 'chat')?.holders[0] ?? 0;
+    await eventually(async () => (await holders()) === 3, 'three holders of the chat model', 60_000, () => agents.map((a) => a.log()).join('\n'));
+    // The buyer pays from its escrow (one deposit first when this test runs alone: the audit below counts every escrow).
+    if (BigInt((await buyer.account()).available) < UNITS_PER_DOUG) await faucetAndDeposit(buyer, buyerKey, UNITS_PER_DOUG);
+    const key = (await buyer.createApiKey({ name: 'slash', limit: UNITS_PER_DOUG, expiresAt: Date.now() + 3600_000 })).key;
+    // Unmeasured holders are routed first: within a few completions the liar serves one or re-runs one, and is outvoted.
+    for (let attempt = 0; attempt < 4 && (await holders()) === 3; attempt++) {
+      const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ model: 'doug-austen', messages: [{ role: 'user', content: 'Emma' }], max_tokens: 8, temperature: 0 }) });
+      expect(res.status).toBe(200);
+    }
+    expect(await holders()).toBe(2);
+    const faults = () => chatFaults(stack.url);
+    // The stack's log without the polls below.
+    const log = () => stack.log().split('\n').filter((l) => !l.includes('/v1/chat/faults')).join('\n');
+    const proposed = await eventually(async () => {
+      const f = (await faults()).find((x) => x.agentKey === liar.key.publicKey);
+      return f?.slash?.outcome === 'proposed' ? f : null;
+    }, 'the chat slash to be proposed', 30_000, log);
+    expect(proposed).toMatchObject({ market: 'chat', provider: liar.key.publicKey, stage: 0, slash: { amount: (UNITS_PER_DOUG / 5n).toString() } });
+    expect(liar.log()).toContain('CHAT__HOLDER_AT_FAULT');
+    const onChain = ((await dougJson('proposals')).proposals as Record<string, unknown>[]).find((p) => p.index === String(proposed.slash!.proposal))!;
+    expect(onChain).toMatchObject({ action: 'slash', status: 'appeal', extra: liar.key.publicKey, change: { action: 'slash', amount: (UNITS_PER_DOUG / 5n).toString() } });
+
+    skewSeconds += Number((await readGovernance(rpc)).appealSeconds) + 1;
+    local.advanceSlots(1);
+    await eventually(async () => ((await faults()).find((x) => x.agentKey === liar.key.publicKey)?.slash?.outcome === 'executed' ? true : null), 'the chat slash to be executed after the appeal window', 60_000, log);
+    const [after] = await readPositions(rpc, liar.key.publicKey, { programId: chain.staking!.program });
+    expect(after).toMatchObject({ amount: 2n * UNITS_PER_DOUG - UNITS_PER_DOUG / 5n, slashed: UNITS_PER_DOUG / 5n });
   }, 180_000);
 
   it('pays a withdrawal from the escrow at once when the marketplace co-signs and the buyer sends it; an unsent one is refunded', async () => {

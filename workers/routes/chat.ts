@@ -41,6 +41,18 @@ async function allModels(env: Env): Promise<{ market: string; model: ChatModelVi
   return lists.flatMap((models, i) => models.map((model) => ({ market: markets[i]!, model })));
 }
 
+/** `GET /v1/chat/faults`: every market's holders found at fault, newest first, with their slashes. */
+export async function listChatFaults(_request: Request, env: Env): Promise<Response> {
+  try {
+    const markets = marketList(env).map((m) => m.id);
+    const lists = await Promise.all(markets.map((market) => env.MARKETS.get(env.MARKETS.idFromName(market)).chatFaults(market)));
+    const items = lists.flatMap((faults, i) => faults.map((f) => ({ market: markets[i]!, ...f }))).sort((a, b) => b.at - a.at);
+    return new Response(JSON.stringify({ items }), { headers: { 'content-type': 'application/json; charset=utf-8' } });
+  } catch (e) {
+    return asOpenAi(e);
+  }
+}
+
 /** `GET /v1/models`: one entry per model name that some market can serve now. */
 export async function listChatModels(_request: Request, env: Env): Promise<Response> {
   try {

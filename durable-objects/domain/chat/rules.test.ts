@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseHolder, completionBudget, modelMatches, nextLatency, promptText, TextStream, CHAT_RULES } from './rules.ts';
 import { drawFor, GREEDY, sampleToken } from './sampling.ts';
 import { chatCharge, chatHold, chatPayouts, stageShares } from './pricing.ts';
-import { atFault, checkedCompletion, firstDifference, sampledForCheck } from './verification.ts';
+import { atFault, chatSlashEvidence, checkedCompletion, firstDifference, sampledForCheck, type ChatFault } from './verification.ts';
 
 
 describe('sampling', () => {
@@ -130,6 +130,16 @@ describe('verification by re-running', () => {
     expect(sampledForCheck(0.1, 1_000)).toBe(false);
     expect(sampledForCheck(0, 0)).toBe(false);
     expect(sampledForCheck(0.9999, 10_000)).toBe(true);
+  });
+
+  it('names, as a slash’s evidence, the digest the holder at fault gave (on whichever side it ran) and the verdict it lost', () => {
+    const fault: ChatFault = { manifest: 'm', stage: 1, step: 4, agentKey: 'k', provider: 'p', side: 'check', served: 'ds', check: 'dc', tieBreaker: 'ds' };
+    const asCheck = chatSlashEvidence(fault);
+    expect(JSON.parse(asCheck.receipt)).toEqual({ manifest: 'm', stage: 1, step: 4, agentKey: 'k', provider: 'p', digest: 'dc' });
+    expect(JSON.parse(asCheck.digests)).toEqual({ manifest: 'm', stage: 1, step: 4, served: 'ds', check: 'dc', tieBreaker: 'ds' });
+    expect(JSON.parse(chatSlashEvidence({ ...fault, side: 'served', tieBreaker: 'dc' }).receipt).digest).toBe('ds');
+    // The same fault, the same bytes (the chain finds a proposal already made by them).
+    expect(chatSlashEvidence({ ...fault })).toEqual(asCheck);
   });
 });
 

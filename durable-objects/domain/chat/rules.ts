@@ -23,6 +23,8 @@ export const CHAT_RULES = {
   staleHoldMs: 15 * 60_000,
   /** Most memory a completion's recorded stage inputs may take for its verification (else it is not sampled). */
   maxCheckBytes: 32 * 1024 * 1024,
+  /** Most faults GET /v1/chat/faults lists per market (newest first). */
+  faultsListed: 100,
 } as const;
 
 export interface ChatMessageIn {

@@ -1,3 +1,5 @@
+import { canonicalJson } from '../canonical.ts';
+
 /**
  * Verifying chat completions by re-running them. Decoding is reproducible (greedy, or sampled from
  * the request's seed), so a completion re-run on a route of other agents must give every stage's
@@ -42,4 +44,30 @@ export function sampledForCheck(draw: number, verifyBps: number): boolean {
  */
 export function checkedCompletion(draw: number, verifyBps: number, o: { positions: number; embed: number; stages: number }, maxBytes: number): boolean {
   return sampledForCheck(draw, verifyBps) && o.positions * o.embed * 4 * o.stages <= maxBytes;
+}
+
+/** A holder found at fault by a verification: which stage and step, and the three digests that decided it. */
+export interface ChatFault {
+  manifest: string;
+  stage: number;
+  step: number;
+  agentKey: string;
+  provider: string;
+  /** Which run it was in: the completion served, or its re-run. */
+  side: 'served' | 'check';
+  served: string;
+  check: string;
+  tieBreaker: string;
+}
+
+/**
+ * The evidence of a chat holder's slash, as the texts whose SHA-256 digests the proposal carries:
+ * the receipt (the cut, stage and step, the holder, the digest it gave) and the verdict it lost
+ * (both runs' digests and the tie-breaker's). Digests only: no prompt, no activation.
+ */
+export function chatSlashEvidence(f: ChatFault): { receipt: string; digests: string } {
+  return {
+    receipt: canonicalJson({ manifest: f.manifest, stage: f.stage, step: f.step, agentKey: f.agentKey, provider: f.provider, digest: f[f.side] }),
+    digests: canonicalJson({ manifest: f.manifest, stage: f.stage, step: f.step, served: f.served, check: f.check, tieBreaker: f.tieBreaker }),
+  };
 }

@@ -3,6 +3,7 @@ import type { JobSpec, Requirement } from '../market/commands.ts';
 import type { Amount } from '../money.ts';
 import type { JobParams } from '../params.ts';
 import type { RunFailure } from './failure.ts';
+import type { SlashOutcome, SlashStep } from '../slash.ts';
 
 // The market's terms, carried into the job unchanged: a match's fills and spec, and the market's params.
 export type { Fill } from '../market/events.ts';
@@ -123,26 +124,12 @@ export interface CancelJob {
 }
 
 /** What became of the slash of a rejected replica's provider: a system actor (the job's slash driver) records each step. */
-export interface RecordSlash {
+export interface RecordSlash extends SlashStep {
   type: 'RecordSlash';
   replica: number;
-  outcome: SlashOutcome;
-  /** The governance proposal (proposed, executed, vetoed). */
-  proposal?: number;
-  /** Base units proposed (proposed). */
-  amount?: Amount;
-  /** Unix ms, by the chain's clock, from which the slash may run (proposed). */
-  executableAt?: number;
-  /** Why nothing was slashed (skipped, refused). */
-  reason?: string;
 }
 
-/**
- * A slash's course: proposed on chain by the verifier, then executed after the appeal window or
- * vetoed by stakers; skipped when the provider has nothing staked to slash; refused when the chain
- * would not take it (a bound, an account gone).
- */
-export type SlashOutcome = 'proposed' | 'executed' | 'vetoed' | 'skipped' | 'refused';
+export type { SlashOutcome };
 
 export type JobCommand =
   | CreateJob

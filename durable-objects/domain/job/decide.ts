@@ -2,7 +2,8 @@ import type { CommandMeta, Outgoing } from '../decider.ts';
 import { makeError } from '../define-errors.ts';
 import { bps, MAX_AMOUNT, type Amount } from '../money.ts';
 import { fail, ok, type Result } from '../result.ts';
-import type { CreateJob, JobCommand, RecordSlash, SlashOutcome } from './commands.ts';
+import type { CreateJob, JobCommand, RecordSlash } from './commands.ts';
+import { slashStepProblem } from '../slash.ts';
 import { JOB_ERRORS } from './errors.ts';
 import type { JobEvent, Payout, RefundReason, ResultVerified } from './events.ts';
 import { evolve, type CreatedJob, type JobState, type ReplicaState } from './state.ts';
@@ -411,31 +412,15 @@ function refund(draft: Draft, reason: RefundReason): void {
 const holdsOf = (job: CreatedJob): string[] => (job.challenge ? [job.holdId, job.challenge.holdId] : [job.holdId]);
 const slotsOf = (job: CreatedJob): string[] => job.replicas.filter((r) => r.slotHeld && r.askId !== null).map((r) => r.askId!);
 
-/** What each slash outcome may follow: the verifier proposes (or finds nothing to slash), then governance's outcome. */
-const SLASH_STEPS: Record<SlashOutcome, readonly ('pending' | SlashOutcome)[]> = {
-  proposed: ['pending'],
-  skipped: ['pending'],
-  refused: ['pending', 'proposed'],
-  executed: ['proposed'],
-  vetoed: ['proposed'],
-};
-
 /** Records a step of a rejected replica's slash (system only; a closed job takes it too: slashes outlive settlement). */
 function recordSlash(job: CreatedJob, c: RecordSlash, meta: CommandMeta): Result<JobEvent[]> {
   if (!meta.actor.startsWith('system')) return reject('JOB__NOT_SYSTEM', { actor: meta.actor, action: 'record a slash' });
   const slash = job.slashes?.[c.replica];
   if (!slash) return reject('JOB__SLASH_NOT_FOUND', { jobId: job.jobId, replica: c.replica });
-  if (!Object.hasOwn(SLASH_STEPS, c.outcome)) return reject('JOB__SLASH_INVALID', { field: 'outcome', problem: `must be one of ${Object.keys(SLASH_STEPS).join(', ')}` });
+  const problem = slashStepProblem(slash.outcome, slash.proposal, c);
+  if (problem) return 'from' in problem ? reject('JOB__SLASH_TRANSITION', { replica: c.replica, ...problem }) : reject('JOB__SLASH_INVALID', problem);
   if (slash.outcome === c.outcome) return ok([]);
-  if (!SLASH_STEPS[c.outcome].includes(slash.outcome)) return reject('JOB__SLASH_TRANSITION', { replica: c.replica, from: slash.outcome, to: c.outcome });
   const proposed = c.outcome === 'proposed';
-  if (proposed || c.outcome === 'executed' || c.outcome === 'vetoed') {
-    const proposal = c.proposal ?? slash.proposal;
-    if (typeof proposal !== 'number' || !Number.isSafeInteger(proposal) || proposal < 0) return reject('JOB__SLASH_INVALID', { field: 'proposal', problem: 'must be the governance proposal’s index' });
-  }
-  if (proposed && (typeof c.amount !== 'bigint' || c.amount <= 0n || c.amount > MAX_AMOUNT)) return reject('JOB__SLASH_INVALID', { field: 'amount', problem: 'must be a positive u64 amount' });
-  if (proposed && (typeof c.executableAt !== 'number' || !Number.isSafeInteger(c.executableAt) || c.executableAt <= 0)) return reject('JOB__SLASH_INVALID', { field: 'executableAt', problem: 'must be a time in ms' });
-  if ((c.outcome === 'skipped' || c.outcome === 'refused') && (typeof c.reason !== 'string' || c.reason === '' || c.reason.length > 300)) return reject('JOB__SLASH_INVALID', { field: 'reason', problem: 'must say why, in 1 to 300 characters' });
   return ok([
     {
       type: 'SlashRecorded',

@@ -9,7 +9,8 @@ export type * from './events.ts';
 export { JOB_ERRORS } from './errors.ts';
 export type { CreatedJob, JobData, JobState, LeaseRecord, ReplicaState, SlashState, TimelineEntry } from './state.ts';
 export { challengeCost, payoutFor } from './decide.ts';
-export { slashAmount, slashEvidence, slashPlan } from './slash.ts';
+export { slashEvidence } from './slash.ts';
+export { slashAmount, slashPlan } from '../slash.ts';
 export { jobView, nextDeadline, payloadsExpireAt, PAYLOAD_TTL_MS, servableReplica, type JobView } from './view.ts';
 export { replicasToCompare } from './agreement.ts';
 export {

@@ -21,9 +21,11 @@ export class StageHost {
     private readonly runners: Map<number, StageRunner>,
     /** TEST ONLY (DOUG_AGENT_FAULT=wrong-output): every output corrupted, to exercise verification. */
     private readonly corrupt: boolean,
+    /** TEST ONLY (DOUG_AGENT_STAGE_DELAY_MS): every step answered this many ms late, a slower machine's stand-in. */
+    private readonly delayMs: number,
   ) {}
 
-  static async open(dir: string, o: { stages: number; hold: readonly number[]; name?: string; threads?: number; corrupt?: boolean }): Promise<StageHost> {
+  static async open(dir: string, o: { stages: number; hold: readonly number[]; name?: string; threads?: number; corrupt?: boolean; delayMs?: number }): Promise<StageHost> {
     const folder = await openChatFolder(dir, o.stages, o.name);
     const m = folder.manifest;
     const runners = new Map<number, StageRunner>();
@@ -33,7 +35,7 @@ export class StageHost {
       const shape = { from: stage.from, to: stage.to, layers: m.layers, heads: m.heads, headDim: m.embed / m.heads, embed: m.embed, vocab: m.vocab };
       runners.set(index, await StageRunner.load(folder.stages[index]!, shape, { threads: o.threads ?? 1 }));
     }
-    return new StageHost(folder, runners, o.corrupt === true);
+    return new StageHost(folder, runners, o.corrupt === true, o.delayMs ?? 0);
   }
 
   /** Grants of direct steps by `manifest index session`. */
@@ -132,7 +134,8 @@ export class StageHost {
     }
     runner
       .step({ session: m.session, step: m.step, start: m.start, ...(m.tokens ? { tokens: m.tokens } : {}), ...(hidden ? { hidden } : {}), ...(m.sampling ? { sampling: m.sampling } : {}) })
-      .then((honest) => {
+      .then(async (honest) => {
+        if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
         const out = this.corrupt ? ('token' in honest ? { token: (honest.token + 1) % this.folder.manifest.vocab } : { hidden: honest.hidden.map((v, i) => (i === 0 ? v + 1 : v)) }) : honest;
         const ms = Math.round((performance.now() - started) * 1000) / 1000;
         if (m.forward?.length && 'hidden' in out) return this.forward(m, out.hidden);
