@@ -1,3 +1,6 @@
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer, type TokenizerJson } from '../../durable-objects/contracts/tokenizer.ts';
 import { generate, type StageLink } from '../../durable-objects/domain/chat/generation.ts';
@@ -37,9 +40,24 @@ describe('the shipped chat model (examples/chat)', () => {
     expect(a.manifest.stages.map((s) => [s.from, s.to])).toEqual([[0, 1], [2, 3], [4, 5]]);
   });
 
+  it('serves a folder PyTorch’s exporter wrote (Hugging Face’s Llama module names, Optimum’s layout): the same tokens through 1, 2 or 3 stages', async () => {
+    const dir = 'test/fixtures/llama-export';
+    const one = await complete(dir, 1, 'It is a truth', 12);
+    expect(one.length).toBeGreaterThan(0);
+    expect(await complete(dir, 2, 'It is a truth', 12)).toBe(one);
+    expect(await complete(dir, 3, 'It is a truth', 12)).toBe(one);
+    expect((await openChatFolder(dir, 3)).manifest).toMatchObject({ name: 'llama-export-fixture', layers: 3, heads: 4, embed: 32 });
+  });
+
   it('cuts layers evenly, and refuses cuts and folders it cannot serve in words', async () => {
     expect(evenRanges(7, 3)).toEqual([[0, 2], [3, 4], [5, 6]]);
     expect(() => evenRanges(6, 7)).toThrow(/1 to 6 stages/);
     await expect(openChatFolder('examples', 1)).rejects.toThrow(ChatFolderError);
+    // Grouped-query attention: its caches have fewer heads than its queries, which stages do not feed yet.
+    const gqa = mkdtempSync(join(tmpdir(), 'doug-gqa-'));
+    for (const f of ['model.onnx', 'tokenizer.json']) copyFileSync(join('test/fixtures/llama-export', f), join(gqa, f));
+    writeFileSync(join(gqa, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync('test/fixtures/llama-export/config.json', 'utf8')), num_key_value_heads: 2 }));
+    await expect(openChatFolder(gqa, 2)).rejects.toThrow(/grouped-query attention \(num_key_value_heads 2 of 4 heads\) is not served yet/);
+    rmSync(gqa, { recursive: true });
   });
 });

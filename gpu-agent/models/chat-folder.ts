@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { manifestSha256, type ChatManifest } from '../../durable-objects/contracts/chat.ts';
 import { Tokenizer, type TokenizerJson } from '../../durable-objects/contracts/tokenizer.ts';
 import { modelSha256 } from './build.ts';
-import { splitDecoder } from './split.ts';
+import { splitDecoder, StageCutError } from './split.ts';
 
 export interface ChatFolder {
   manifest: ChatManifest;
@@ -68,13 +68,23 @@ export async function openChatFolder(dir: string, stageCount: number, name?: str
   const eos = config.eos_token_id;
   const endTokens = (Array.isArray(eos) ? eos : eos === undefined || eos === null ? [] : [eos]).filter((t): t is number => Number.isSafeInteger(t));
   const bytes = new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
-  const stages = stageCount === 1 ? [bytes] : splitDecoder(bytes, layers, evenRanges(layers, stageCount)).map((s) => s.model);
+  const heads = num('num_attention_heads');
+  const embed = num('hidden_size');
+  // Caches are [batch, heads, positions, hidden_size / heads] at every layer (StageRunner's empty ones too).
+  if (config.num_key_value_heads !== undefined && config.num_key_value_heads !== heads) throw new ChatFolderError(`${dir}: grouped-query attention (num_key_value_heads ${String(config.num_key_value_heads)} of ${heads} heads) is not served yet`);
+  if (config.head_dim !== undefined && config.head_dim !== embed / heads) throw new ChatFolderError(`${dir}: head_dim ${String(config.head_dim)} is not hidden_size / num_attention_heads (${embed / heads}), which is not served yet`);
   const ranges = evenRanges(layers, stageCount);
+  let stages: Uint8Array[];
+  try {
+    stages = stageCount === 1 ? [bytes] : splitDecoder(bytes, layers, ranges).map((s) => s.model);
+  } catch (e) {
+    throw e instanceof StageCutError ? new ChatFolderError(`${dir}: the model cannot be cut into ${stageCount} stages: ${e.message}`) : e;
+  }
   const manifest: ChatManifest = {
     name: name ?? (typeof config.name_or_path === 'string' ? config.name_or_path : typeof config._name_or_path === 'string' && config._name_or_path ? config._name_or_path : 'model'),
     vocab: num('vocab_size'),
-    embed: num('hidden_size'),
-    heads: num('num_attention_heads'),
+    embed,
+    heads,
     layers,
     maxPositions: num('max_position_embeddings'),
     endTokens,

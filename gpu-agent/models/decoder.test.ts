@@ -1,24 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
+import { int64Row, runModel, tensorBytes, type Feeds } from '../../test/support/ort.ts';
 import { buildDecoderModel, decoderNames, type DecoderOptions } from './decoder.ts';
 import { splitDecoder, StageCutError } from './split.ts';
 
 const TINY: DecoderOptions = { vocab: 64, embed: 32, heads: 4, layers: 3, ffn: 64, maxPositions: 64, seed: 5 };
 const HEAD_DIM = TINY.embed / TINY.heads;
 
-type Feeds = Record<string, ort.Tensor>;
-const ids = (values: number[]) => new ort.Tensor('int64', BigInt64Array.from(values.map(BigInt)), [1, values.length]);
+const ids = int64Row;
 const emptyCache = () => new ort.Tensor('float32', new Float32Array(0), [1, TINY.heads, 0, HEAD_DIM]);
 
-async function run(model: Uint8Array, feeds: Feeds): Promise<Feeds> {
-  const session = await ort.InferenceSession.create(model, { intraOpNumThreads: 1 });
-  try {
-    const names = new Set(session.inputNames);
-    return (await session.run(Object.fromEntries(Object.entries(feeds).filter(([k]) => names.has(k))))) as Feeds;
-  } finally {
-    await session.release();
-  }
-}
+const run = runModel;
 
 /** The feeds of a step: `tokens` after `past` positions, with the caches given (empty ones for a first step). */
 function step(tokens: number[], past: number, caches: Feeds = {}): Feeds {
@@ -30,7 +22,7 @@ function step(tokens: number[], past: number, caches: Feeds = {}): Feeds {
   return feeds;
 }
 
-const bytes = (t: ort.Tensor) => Buffer.from((t.data as Float32Array).buffer, (t.data as Float32Array).byteOffset, (t.data as Float32Array).byteLength);
+const bytes = tensorBytes;
 const argmaxLast = (t: ort.Tensor) => {
   const v = t.data as Float32Array;
   const row = v.subarray(v.length - TINY.vocab);

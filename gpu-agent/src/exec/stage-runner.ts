@@ -100,10 +100,10 @@ export class StageRunner {
     const length = this.first ? (input.tokens?.length ?? 0) : (input.hidden?.length ?? 0) / embed;
     if (!Number.isInteger(length) || length < 1) throw new StageStepError('STAGE__BAD_INPUT', this.first ? 'the first stage takes tokens' : `the hidden state must be a whole number of ${embed}-wide rows`);
     const total = s.positions + length;
-    const feeds: Record<string, ort.Tensor> = {
-      attention_mask: ids(new Array<number>(total).fill(1)),
-      position_ids: ids(Array.from({ length }, (_, i) => s.positions + i)),
-    };
+    const feeds: Record<string, ort.Tensor> = {};
+    // A stage that does not read them does not take them (split.ts drops them from its inputs).
+    if (this.ort.inputNames.includes('attention_mask')) feeds.attention_mask = ids(new Array<number>(total).fill(1));
+    if (this.ort.inputNames.includes('position_ids')) feeds.position_ids = ids(Array.from({ length }, (_, i) => s.positions + i));
     if (this.first) feeds.input_ids = ids(input.tokens!);
     else feeds[`hidden.${from - 1}`] = new ort.Tensor('float32', input.hidden!, [1, length, embed]);
     const empty = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
