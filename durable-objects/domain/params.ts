@@ -50,7 +50,7 @@ export interface JobParams {
 /** A market's parameters: those its jobs are created under, and its own. */
 export interface MarketParams extends JobParams {
   agentGraceMs: number;
-  /** Base units per token of a chat completion (set per market by the deployment; not yet on chain). */
+  /** Base units per token of a chat completion (per market: the deployment's, or governance's on chain). */
   chatTokenPrice: number;
   /** Basis points of chat completions verified by a re-run (domain/chat/verification.ts). */
   chatVerifyBps: number;

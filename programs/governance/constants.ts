@@ -39,7 +39,7 @@ export type ProposalAction = keyof typeof PROPOSAL_ACTIONS;
 export const VOTE_SIDES = { against: 0, for: 1 } as const;
 
 /** The market parameters a setMarket proposal carries, in payload order after the market's name (each a u64). */
-export const MARKET_PARAM_FIELDS = ['leaseMs', 'maxRematches', 'challengeWindowMs', 'replicaBidTtlMs', 'agentGraceMs', 'failedRunUnits'] as const;
+export const MARKET_PARAM_FIELDS = ['leaseMs', 'maxRematches', 'challengeWindowMs', 'replicaBidTtlMs', 'agentGraceMs', 'failedRunUnits', 'chatTokenPrice', 'chatVerifyBps'] as const;
 
 export type MarketParamField = (typeof MARKET_PARAM_FIELDS)[number];
 

@@ -20,7 +20,7 @@ const refused = (attempt: Promise<unknown>, name: GovernanceErrorName) => refuse
 const feeChange = (w: GovernanceWorld, feeBps: number) => ({ action: 'updateEscrow' as const, escrow: { feeBps, stakersShareBps: STAKERS_SHARE_BPS, withdrawTimelockSeconds: BigInt(TIMELOCK_S), newAdmin: w.governance } });
 /** The status the TypeScript mirror of governance.c's rules gives a proposal now. */
 const statusOf = async (w: GovernanceWorld, p: { index: bigint }) => proposalStatus(await w.proposal(p.index), w.readGovernance(), w.now());
-const marketValues = (o: Partial<MarketValues> = {}): MarketValues => ({ leaseMs: 20_000n, maxRematches: 2n, challengeWindowMs: 60_000n, replicaBidTtlMs: 60_000n, agentGraceMs: 60_000n, failedRunUnits: 1n, ...o });
+const marketValues = (o: Partial<MarketValues> = {}): MarketValues => ({ leaseMs: 20_000n, maxRematches: 2n, challengeWindowMs: 60_000n, replicaBidTtlMs: 60_000n, agentGraceMs: 60_000n, failedRunUnits: 1n, chatTokenPrice: 1_000n, chatVerifyBps: 1_000n, ...o });
 
 describe('governance program: proposals', () => {
   let w: GovernanceWorld;

@@ -125,7 +125,7 @@ export function governanceIdl(): RootNode {
         accountNode({
           name: 'marketParams',
           docs: ['A market’s parameters as governance set them (PDA "market", the market’s name in 32 bytes): the Worker reads them.'],
-          size: 104,
+          size: 120,
           data: structTypeNode([
             kindField(GOVERNANCE_ACCOUNT_KINDS.marketParams),
             field('bump', u8()),
@@ -139,6 +139,8 @@ export function governanceIdl(): RootNode {
             field('replicaBidTtlMs', u64()),
             field('agentGraceMs', u64()),
             field('failedRunUnits', u64()),
+            field('chatTokenPrice', u64(), 'Base units a chat token costs.'),
+            field('chatVerifyBps', u64(), 'Basis points of chat completions re-run to verify them.'),
           ]),
           pda: pdaLinkNode('marketParams'),
           discriminators: [fieldDiscriminatorNode('discriminator')],

@@ -57,6 +57,8 @@ let chain: ChainInfo;
 const agents: AgentProcess[] = [];
 let buyerKey: Keypair;
 let buyer: DougClient;
+/** The chat market's price per token: the deployment's until governance sets it. */
+let chatTokenPrice = BigInt(PROTOCOL.chatTokenPrice);
 /** The job spec of the settled job, for later bids. */
 let lastJob: { modelSha256: string; inputSha256: string; inputBytes: number; tolerance: null } | null = null;
 
@@ -321,6 +323,10 @@ describe('escrow custody', () => {
       return (j.params as { leaseMs: number }).leaseMs === 4_500 ? j : null;
     }, 'a job created under governance’s lease', CHAIN_PARAMS_MAX_AGE_MS * 3, stack.log);
     expect(job.params).toMatchObject({ leaseMs: 4_500, replicaBidTtlMs: 30_000, feeBps: 500, challengeWindowMs: PROTOCOL.challengeWindowMs });
+    // The chat market's price per token and verified share, by governance too (the chat slash's test below pays it).
+    const chat = await passProposal(['propose', 'market', '--market', 'chat', '--chat-token-price', '3000', '--chat-verify-bps', '10000']);
+    expect(chat).toMatchObject({ status: 'executed', change: { market: 'chat', values: { chatTokenPrice: '3000', chatVerifyBps: '10000' } } });
+    chatTokenPrice = 3_000n;
   }, 180_000);
 
   it('proposes a slash of a provider outvoted by a tie-breaker, holds its stake through the appeal window, and executes it after: recorded in the job', async () => {
@@ -415,7 +421,20 @@ describe('escrow custody', () => {
     await eventually(async () => ((await faults()).find((x) => x.agentKey === liar.key.publicKey)?.slash?.outcome === 'executed' ? true : null), 'the chat slash to be executed after the appeal window', 60_000, log);
     const [after] = await readPositions(rpc, liar.key.publicKey, { programId: chain.staking!.program });
     expect(after).toMatchObject({ amount: 2n * UNITS_PER_DOUG - UNITS_PER_DOUG / 5n, slashed: UNITS_PER_DOUG / 5n });
-  }, 180_000);
+
+    // Honest holders serve on at the market's price per token (governance's, once the market has read it).
+    const priced = await eventually(async () => {
+      const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ model: 'doug-austen', messages: [{ role: 'user', content: 'Emma' }], max_tokens: 8, temperature: 0 }) });
+      const body = (await res.json()) as { usage: { total_tokens: number }; doug: { charge: string; route: { agentKey: string }[] } };
+      return body.doug.charge === (BigInt(body.usage.total_tokens) * chatTokenPrice).toString() ? body : null;
+    }, `a completion charged ${chatTokenPrice} base units a token`, CHAIN_PARAMS_MAX_AGE_MS + 30_000, log);
+    expect(priced.doug.route[0]!.agentKey).not.toBe(liar.key.publicKey);
+    // Every payout of these completions final on chain before the next test reads the escrow.
+    await eventually(async () => {
+      const a = await buyer.account();
+      return a.held === '0' && a.settlement?.pending === '0';
+    }, 'the chat payouts to be final on chain', 60_000, log);
+  }, 240_000);
 
   it('pays a withdrawal from the escrow at once when the marketplace co-signs and the buyer sends it; an unsent one is refunded', async () => {
     const program = chain.escrow!.program;

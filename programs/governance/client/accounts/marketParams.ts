@@ -49,6 +49,10 @@ export type MarketParamsAccountData = {
   replicaBidTtlMs: bigint;
   agentGraceMs: bigint;
   failedRunUnits: bigint;
+  /** Base units a chat token costs. */
+  chatTokenPrice: bigint;
+  /** Basis points of chat completions re-run to verify them. */
+  chatVerifyBps: bigint;
 };
 
 export type MarketParamsAccountDataArgs = {
@@ -65,6 +69,10 @@ export type MarketParamsAccountDataArgs = {
   replicaBidTtlMs: number | bigint;
   agentGraceMs: number | bigint;
   failedRunUnits: number | bigint;
+  /** Base units a chat token costs. */
+  chatTokenPrice: number | bigint;
+  /** Basis points of chat completions re-run to verify them. */
+  chatVerifyBps: number | bigint;
 };
 
 export function getMarketParamsAccountDataSerializer(): Serializer<
@@ -90,6 +98,8 @@ export function getMarketParamsAccountDataSerializer(): Serializer<
         ['replicaBidTtlMs', u64()],
         ['agentGraceMs', u64()],
         ['failedRunUnits', u64()],
+        ['chatTokenPrice', u64()],
+        ['chatVerifyBps', u64()],
       ],
       { description: 'MarketParamsAccountData' }
     ),
@@ -176,6 +186,8 @@ export function getMarketParamsGpaBuilder(
       replicaBidTtlMs: number | bigint;
       agentGraceMs: number | bigint;
       failedRunUnits: number | bigint;
+      chatTokenPrice: number | bigint;
+      chatVerifyBps: number | bigint;
     }>({
       discriminator: [0, u8()],
       bump: [1, u8()],
@@ -189,6 +201,8 @@ export function getMarketParamsGpaBuilder(
       replicaBidTtlMs: [80, u64()],
       agentGraceMs: [88, u64()],
       failedRunUnits: [96, u64()],
+      chatTokenPrice: [104, u64()],
+      chatVerifyBps: [112, u64()],
     })
     .deserializeUsing<MarketParams>((account) =>
       deserializeMarketParams(account)
@@ -197,7 +211,7 @@ export function getMarketParamsGpaBuilder(
 }
 
 export function getMarketParamsSize(): number {
-  return 104;
+  return 120;
 }
 
 export function findMarketParamsPda(
