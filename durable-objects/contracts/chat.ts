@@ -30,6 +30,8 @@ export interface ChatManifest {
   vocab: number;
   embed: number;
   heads: number;
+  /** The KV cache's heads where fewer than `heads` (grouped-query attention); absent: `heads`. */
+  kvHeads?: number;
   layers: number;
   maxPositions: number;
   /** Token ids that end a completion. */
@@ -64,6 +66,7 @@ export const ChatManifestSchema = v.strictObject(
     vocab: int(2, CHAT_LIMITS.vocab),
     embed: int(1, CHAT_LIMITS.embed),
     heads: int(1, 1024),
+    kvHeads: v.optional(int(1, 1024)),
     layers: int(1, CHAT_LIMITS.layers),
     maxPositions: int(2, CHAT_LIMITS.positions),
     endTokens: v.pipe(v.array(int(0, CHAT_LIMITS.vocab), 'must be an array'), v.maxLength(16, 'must have at most 16 items')),
@@ -76,6 +79,8 @@ export const ChatManifestSchema = v.strictObject(
 /** Why a manifest's numbers do not hang together, or null. */
 export function manifestProblem(m: ChatManifest): string | null {
   if (m.embed % m.heads !== 0) return 'embed must be a multiple of heads';
+  // Given only where fewer, so that one model has one manifest.
+  if (m.kvHeads !== undefined && (m.kvHeads >= m.heads || m.heads % m.kvHeads !== 0)) return 'kvHeads must be fewer than heads and divide them';
   let next = 0;
   for (const s of m.stages) {
     if (s.from !== next || s.to < s.from) return 'stages must cover consecutive layer ranges from 0';

@@ -5,13 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { Tokenizer, type TokenizerJson } from '../../durable-objects/contracts/tokenizer.ts';
 import { generate, type StageLink } from '../../durable-objects/domain/chat/generation.ts';
 import { GREEDY } from '../../durable-objects/domain/chat/sampling.ts';
-import { StageRunner } from '../src/exec/stage-runner.ts';
+import { StageRunner, stageShape } from '../src/exec/stage-runner.ts';
 import { ChatFolderError, evenRanges, openChatFolder } from './chat-folder.ts';
 
 async function complete(dir: string, stages: number, prompt: string, maxTokens: number): Promise<string> {
   const folder = await openChatFolder(dir, stages);
   const m = folder.manifest;
-  const runners = await Promise.all(m.stages.map((s, i) => StageRunner.load(folder.stages[i]!, { from: s.from, to: s.to, layers: m.layers, heads: m.heads, headDim: m.embed / m.heads, embed: m.embed, vocab: m.vocab })));
+  const runners = await Promise.all(m.stages.map((s, i) => StageRunner.load(folder.stages[i]!, stageShape(m, i))));
   const tokenizer = new Tokenizer(JSON.parse(folder.tokenizer) as TokenizerJson);
   const links: StageLink[] = runners.map((r, i) => ({ holder: `s${i}`, step: (input) => r.step(input), close: (s) => r.close(s) }));
   const ids: number[] = [];
@@ -40,24 +40,26 @@ describe('the shipped chat model (examples/chat)', () => {
     expect(a.manifest.stages.map((s) => [s.from, s.to])).toEqual([[0, 1], [2, 3], [4, 5]]);
   });
 
-  it('serves a folder PyTorch’s exporter wrote (Hugging Face’s Llama module names, Optimum’s layout): the same tokens through 1, 2 or 3 stages', async () => {
+  it('serves a folder PyTorch’s exporter wrote (Hugging Face’s Llama module names, Optimum’s layout, grouped-query attention): the same tokens through 1, 2 or 3 stages', async () => {
     const dir = 'test/fixtures/llama-export';
     const one = await complete(dir, 1, 'It is a truth', 12);
     expect(one.length).toBeGreaterThan(0);
     expect(await complete(dir, 2, 'It is a truth', 12)).toBe(one);
     expect(await complete(dir, 3, 'It is a truth', 12)).toBe(one);
-    expect((await openChatFolder(dir, 3)).manifest).toMatchObject({ name: 'llama-export-fixture', layers: 3, heads: 4, embed: 32 });
+    expect((await openChatFolder(dir, 3)).manifest).toMatchObject({ name: 'llama-export-fixture', layers: 3, heads: 4, kvHeads: 2, embed: 32 });
+    // A model whose cache has all its heads names none: its manifest (and so its hash) is as before kvHeads existed.
+    expect((await openChatFolder('examples/chat', 1)).manifest).not.toHaveProperty('kvHeads');
   });
 
   it('cuts layers evenly, and refuses cuts and folders it cannot serve in words', async () => {
     expect(evenRanges(7, 3)).toEqual([[0, 2], [3, 4], [5, 6]]);
     expect(() => evenRanges(6, 7)).toThrow(/1 to 6 stages/);
     await expect(openChatFolder('examples', 1)).rejects.toThrow(ChatFolderError);
-    // Grouped-query attention: its caches have fewer heads than its queries, which stages do not feed yet.
-    const gqa = mkdtempSync(join(tmpdir(), 'doug-gqa-'));
-    for (const f of ['model.onnx', 'tokenizer.json']) copyFileSync(join('test/fixtures/llama-export', f), join(gqa, f));
-    writeFileSync(join(gqa, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync('test/fixtures/llama-export/config.json', 'utf8')), num_key_value_heads: 2 }));
-    await expect(openChatFolder(gqa, 2)).rejects.toThrow(/grouped-query attention \(num_key_value_heads 2 of 4 heads\) is not served yet/);
-    rmSync(gqa, { recursive: true });
+    // Cached heads that do not divide the query heads.
+    const odd = mkdtempSync(join(tmpdir(), 'doug-kv-'));
+    for (const f of ['model.onnx', 'tokenizer.json']) copyFileSync(join('test/fixtures/llama-export', f), join(odd, f));
+    writeFileSync(join(odd, 'config.json'), JSON.stringify({ ...JSON.parse(readFileSync('test/fixtures/llama-export/config.json', 'utf8')), num_key_value_heads: 3 }));
+    await expect(openChatFolder(odd, 1)).rejects.toThrow(/kvHeads must be fewer than heads and divide them/);
+    rmSync(odd, { recursive: true });
   });
 });

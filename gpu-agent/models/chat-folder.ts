@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { manifestSha256, type ChatManifest } from '../../durable-objects/contracts/chat.ts';
+import { manifestProblem, manifestSha256, type ChatManifest } from '../../durable-objects/contracts/chat.ts';
 import { Tokenizer, type TokenizerJson } from '../../durable-objects/contracts/tokenizer.ts';
 import { modelSha256 } from './build.ts';
 import { splitDecoder, StageCutError } from './split.ts';
@@ -70,8 +70,8 @@ export async function openChatFolder(dir: string, stageCount: number, name?: str
   const bytes = new Uint8Array(model.buffer, model.byteOffset, model.byteLength);
   const heads = num('num_attention_heads');
   const embed = num('hidden_size');
-  // Caches are [batch, heads, positions, hidden_size / heads] at every layer (StageRunner's empty ones too).
-  if (config.num_key_value_heads !== undefined && config.num_key_value_heads !== heads) throw new ChatFolderError(`${dir}: grouped-query attention (num_key_value_heads ${String(config.num_key_value_heads)} of ${heads} heads) is not served yet`);
+  // Caches are [batch, kvHeads, positions, hidden_size / heads] at every layer (StageRunner's empty ones too).
+  const kvHeads = config.num_key_value_heads === undefined || config.num_key_value_heads === null ? heads : num('num_key_value_heads');
   if (config.head_dim !== undefined && config.head_dim !== embed / heads) throw new ChatFolderError(`${dir}: head_dim ${String(config.head_dim)} is not hidden_size / num_attention_heads (${embed / heads}), which is not served yet`);
   const ranges = evenRanges(layers, stageCount);
   let stages: Uint8Array[];
@@ -85,11 +85,14 @@ export async function openChatFolder(dir: string, stageCount: number, name?: str
     vocab: num('vocab_size'),
     embed,
     heads,
+    ...(kvHeads !== heads ? { kvHeads } : {}),
     layers,
     maxPositions: num('max_position_embeddings'),
     endTokens,
     tokenizerSha256: modelSha256(new TextEncoder().encode(tokenizer)),
     stages: ranges.map(([from, to], i) => ({ from, to, sha256: modelSha256(stages[i]!) })),
   };
+  const problem = manifestProblem(manifest);
+  if (problem) throw new ChatFolderError(`${dir}/config.json: ${problem}`);
   return { manifest, manifestSha256: await manifestSha256(manifest), tokenizer, stages };
 }

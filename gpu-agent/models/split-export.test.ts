@@ -10,14 +10,14 @@ import { extractStage, hiddenStates, splitDecoder, StageCutError } from './split
  * Hugging Face's module names and Optimum's input and output names; scripts/chat-model/
  * export_llama_fixture.py makes it), where nothing is named hidden.N: the causal mask is computed
  * from the shapes of input_ids and of layer 0's cache, and rotary cos/sin from position_ids, once,
- * before the layers, and every layer reads them.
+ * before the layers, and every layer reads them. Its attention is grouped-query (2 cached heads).
  */
 const { onnx } = onnxProto;
 const DIR = 'test/fixtures/llama-export';
-const config = JSON.parse(readFileSync(`${DIR}/config.json`, 'utf8')) as { num_hidden_layers: number; num_attention_heads: number; hidden_size: number; vocab_size: number };
+const config = JSON.parse(readFileSync(`${DIR}/config.json`, 'utf8')) as { num_hidden_layers: number; num_attention_heads: number; num_key_value_heads: number; hidden_size: number; vocab_size: number };
 const LAYERS = config.num_hidden_layers;
-const HEADS = config.num_attention_heads;
-const HEAD_DIM = config.hidden_size / HEADS;
+const KV_HEADS = config.num_key_value_heads;
+const HEAD_DIM = config.hidden_size / config.num_attention_heads;
 const model = new Uint8Array(readFileSync(`${DIR}/model.onnx`));
 
 const ids = int64Row;
@@ -28,7 +28,7 @@ const run = runModel;
 function step(tokens: number[], past: number, caches: Feeds = {}): Feeds {
   const feeds: Feeds = { input_ids: ids(tokens), attention_mask: ids(new Array(past + tokens.length).fill(1)), position_ids: ids(tokens.map((_, i) => past + i)) };
   for (let l = 0; l < LAYERS; l++)
-    for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = caches[`present.${l}.${kv}`] ?? new ort.Tensor('float32', new Float32Array(0), [1, HEADS, 0, HEAD_DIM]);
+    for (const kv of ['key', 'value']) feeds[`past_key_values.${l}.${kv}`] = caches[`present.${l}.${kv}`] ?? new ort.Tensor('float32', new Float32Array(0), [1, KV_HEADS, 0, HEAD_DIM]);
   return feeds;
 }
 

@@ -6,6 +6,7 @@ outputs logits, present.N.key|value. The modules carry Hugging Face's Llama name
 names the graph's nodes as it names an exported Llama's (/model/layers.0/self_attn/q_proj/MatMul);
 the causal mask and the rotary cos/sin are computed once, before the layers, from the inputs'
 shapes and the first layer's cache (as Hugging Face's model does), and shared by every layer.
+Attention is grouped-query (2 cached heads for 4 query heads), as in Llama 3, Qwen or SmolLM.
 
 This is the graph gpu-agent/models/split.ts must cut without our builder's hidden.N names: the
 fixture of gpu-agent/models/split-export.test.ts. Weights are random (seeded); nothing is
@@ -19,7 +20,7 @@ import sys
 
 import torch
 
-VOCAB, HIDDEN, HEADS, LAYERS, FFN, POSITIONS = 1024, 32, 4, 3, 64, 256
+VOCAB, HIDDEN, HEADS, KV_HEADS, LAYERS, FFN, POSITIONS = 1024, 32, 4, 2, 3, 64, 256
 HEAD_DIM = HIDDEN // HEADS
 
 
@@ -37,25 +38,31 @@ def rotate_half(x):
     return torch.cat((-x2, x1), dim=-1)
 
 
+def repeat_kv(x):
+    b, kv, s, d = x.shape
+    return x[:, :, None, :, :].expand(b, kv, HEADS // KV_HEADS, s, d).reshape(b, kv * (HEADS // KV_HEADS), s, d)
+
+
 class Attention(torch.nn.Module):
     def __init__(self):
         super().__init__()
         self.q_proj = torch.nn.Linear(HIDDEN, HIDDEN, bias=False)
-        self.k_proj = torch.nn.Linear(HIDDEN, HIDDEN, bias=False)
-        self.v_proj = torch.nn.Linear(HIDDEN, HIDDEN, bias=False)
+        self.k_proj = torch.nn.Linear(HIDDEN, KV_HEADS * HEAD_DIM, bias=False)
+        self.v_proj = torch.nn.Linear(HIDDEN, KV_HEADS * HEAD_DIM, bias=False)
         self.o_proj = torch.nn.Linear(HIDDEN, HIDDEN, bias=False)
 
     def forward(self, x, cos, sin, mask, past_key, past_value):
         b, s, _ = x.shape
         q = self.q_proj(x).view(b, s, HEADS, HEAD_DIM).transpose(1, 2)
-        k = self.k_proj(x).view(b, s, HEADS, HEAD_DIM).transpose(1, 2)
-        v = self.v_proj(x).view(b, s, HEADS, HEAD_DIM).transpose(1, 2)
+        k = self.k_proj(x).view(b, s, KV_HEADS, HEAD_DIM).transpose(1, 2)
+        v = self.v_proj(x).view(b, s, KV_HEADS, HEAD_DIM).transpose(1, 2)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         k = torch.cat([past_key, k], dim=2)
         v = torch.cat([past_value, v], dim=2)
-        scores = torch.matmul(q, k.transpose(2, 3)) / math.sqrt(HEAD_DIM) + mask
-        out = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, s, HIDDEN)
+        # Grouped-query attention: each cached head serves HEADS / KV_HEADS query heads.
+        scores = torch.matmul(q, repeat_kv(k).transpose(2, 3)) / math.sqrt(HEAD_DIM) + mask
+        out = torch.matmul(torch.softmax(scores, dim=-1), repeat_kv(v)).transpose(1, 2).reshape(b, s, HIDDEN)
         return self.o_proj(out), k, v
 
 
@@ -128,7 +135,7 @@ def main(out):
     model = ForCausalLM().eval()
     past_names = [f"past_key_values.{i}.{kv}" for i in range(LAYERS) for kv in ("key", "value")]
     present_names = [f"present.{i}.{kv}" for i in range(LAYERS) for kv in ("key", "value")]
-    past = [torch.zeros(1, HEADS, 2, HEAD_DIM) for _ in past_names]
+    past = [torch.zeros(1, KV_HEADS, 2, HEAD_DIM) for _ in past_names]
     args = (torch.tensor([[5, 9, 11]]), torch.ones(1, 5, dtype=torch.int64), torch.tensor([[2, 3, 4]]), *past)
     axes = {"input_ids": {0: "batch_size", 1: "sequence_length"}, "attention_mask": {0: "batch_size", 1: "total_sequence_length"}, "position_ids": {0: "batch_size", 1: "sequence_length"}, "logits": {0: "batch_size", 1: "sequence_length"}}
     for n in past_names:
@@ -136,7 +143,7 @@ def main(out):
     for n in present_names:
         axes[n] = {0: "batch_size", 2: "total_sequence_length"}
     torch.onnx.export(model, args, f"{out}/model.onnx", input_names=["input_ids", "attention_mask", "position_ids", *past_names], output_names=["logits", *present_names], dynamic_axes=axes, opset_version=14, do_constant_folding=True)
-    config = {"_name_or_path": "llama-export-fixture", "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": VOCAB, "hidden_size": HIDDEN, "intermediate_size": FFN, "num_attention_heads": HEADS, "num_key_value_heads": HEADS, "num_hidden_layers": LAYERS, "max_position_embeddings": POSITIONS, "rms_norm_eps": 1e-6, "eos_token_id": []}
+    config = {"_name_or_path": "llama-export-fixture", "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": VOCAB, "hidden_size": HIDDEN, "intermediate_size": FFN, "num_attention_heads": HEADS, "num_key_value_heads": KV_HEADS, "num_hidden_layers": LAYERS, "max_position_embeddings": POSITIONS, "rms_norm_eps": 1e-6, "eos_token_id": []}
     with open(f"{out}/config.json", "w") as f:
         json.dump(config, f, indent=2)
         f.write("\n")

@@ -24,7 +24,7 @@ import { GREEDY } from '../../durable-objects/domain/chat/sampling.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { openChatFolder } from '../../gpu-agent/models/chat-folder.ts';
 import { buildDecoderModel } from '../../gpu-agent/models/decoder.ts';
-import { StageRunner } from '../../gpu-agent/src/exec/stage-runner.ts';
+import { StageRunner, stageShape } from '../../gpu-agent/src/exec/stage-runner.ts';
 import { chatStream } from '../../sdk/chat.ts';
 import { DougClient } from '../../sdk/client.ts';
 import { eventually, startAgent, type AgentProcess } from '../e2e/agents.ts';
@@ -76,7 +76,7 @@ function sizedFolder(dir: string, width: number): string {
 async function local(dir: string, tokens: number): Promise<{ tokensPerS: number; ttftMs: number }> {
   const folder = await openChatFolder(dir, 1);
   const m = folder.manifest;
-  const runner = await StageRunner.load(folder.stages[0]!, { from: 0, to: m.layers - 1, layers: m.layers, heads: m.heads, headDim: m.embed / m.heads, embed: m.embed, vocab: m.vocab });
+  const runner = await StageRunner.load(folder.stages[0]!, stageShape(m, 0));
   const prompt = new Tokenizer(JSON.parse(folder.tokenizer) as TokenizerJson).encode(`${PROMPT}\n\n`);
   const times: number[] = [];
   const start = performance.now();

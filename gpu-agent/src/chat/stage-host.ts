@@ -8,7 +8,7 @@ import type { AgentMessage, NeedManifestMessage, StageCloseMessage, StageOpenMes
 import { parseServerMessage } from '../net/messages.ts';
 import { decodeFloats, encodeFloats, type StageAnnouncement } from '../../../durable-objects/contracts/chat.ts';
 import { openChatFolder, type ChatFolder } from '../../models/chat-folder.ts';
-import { StageRunner, StageStepError } from '../exec/stage-runner.ts';
+import { StageRunner, StageStepError, stageShape } from '../exec/stage-runner.ts';
 
 export type StageMessage = NeedManifestMessage | StageStepMessage | StageCloseMessage | StageOpenMessage;
 
@@ -30,10 +30,8 @@ export class StageHost {
     const m = folder.manifest;
     const runners = new Map<number, StageRunner>();
     for (const index of o.hold) {
-      const stage = m.stages[index];
-      if (!stage) throw new Error(`--hold ${index}: the model is cut into ${m.stages.length} stage(s), 0 to ${m.stages.length - 1}`);
-      const shape = { from: stage.from, to: stage.to, layers: m.layers, heads: m.heads, headDim: m.embed / m.heads, embed: m.embed, vocab: m.vocab };
-      runners.set(index, await StageRunner.load(folder.stages[index]!, shape, { threads: o.threads ?? 1 }));
+      if (!m.stages[index]) throw new Error(`--hold ${index}: the model is cut into ${m.stages.length} stage(s), 0 to ${m.stages.length - 1}`);
+      runners.set(index, await StageRunner.load(folder.stages[index]!, stageShape(m, index), { threads: o.threads ?? 1 }));
     }
     return new StageHost(folder, runners, o.corrupt === true, o.delayMs ?? 0);
   }

@@ -6,7 +6,7 @@ import { GREEDY } from '../../../durable-objects/domain/chat/sampling.ts';
 import { StageRunner, StageStepError, type StageShape } from './stage-runner.ts';
 
 const TINY: DecoderOptions = { vocab: 96, embed: 32, heads: 4, layers: 3, ffn: 64, maxPositions: 128, seed: 11 };
-const shape = (from: number, to: number): StageShape => ({ from, to, layers: TINY.layers, heads: TINY.heads, headDim: TINY.embed / TINY.heads, embed: TINY.embed, vocab: TINY.vocab });
+const shape = (from: number, to: number): StageShape => ({ from, to, layers: TINY.layers, kvHeads: TINY.heads, headDim: TINY.embed / TINY.heads, embed: TINY.embed, vocab: TINY.vocab });
 
 /** An in-process link that can be killed: every step after `dieAt` (a step number) fails, as a dead socket would. */
 function link(runner: StageRunner, holder: string, dieAt = Infinity): StageLink & { calls: number } {

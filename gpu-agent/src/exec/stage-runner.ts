@@ -8,16 +8,25 @@
 import * as ort from 'onnxruntime-node';
 import { sampleToken } from '../../../durable-objects/domain/chat/sampling.ts';
 import type { StageInput, StageOutput } from '../../../durable-objects/domain/chat/generation.ts';
+import type { ChatManifest } from '../../../durable-objects/contracts/chat.ts';
 
 export interface StageShape {
   /** First and last layer (inclusive) and the model's layer count. */
   from: number;
   to: number;
   layers: number;
-  heads: number;
+  /** The KV cache's heads (fewer than the query heads under grouped-query attention). */
+  kvHeads: number;
   headDim: number;
   embed: number;
   vocab: number;
+}
+
+/** The shape of stage `index` of a manifest's cut. */
+export function stageShape(m: ChatManifest, index: number): StageShape {
+  const stage = m.stages[index];
+  if (!stage) throw new Error(`the model is cut into ${m.stages.length} stage(s), 0 to ${m.stages.length - 1}: there is no stage ${index}`);
+  return { from: stage.from, to: stage.to, layers: m.layers, kvHeads: m.kvHeads ?? m.heads, headDim: m.embed / m.heads, embed: m.embed, vocab: m.vocab };
 }
 
 export class StageStepError extends Error {
@@ -96,7 +105,7 @@ export class StageRunner {
     if (recorded) return recorded;
     if (input.step !== s.outputs.length) throw new StageStepError('STAGE__STEP_GAP', `step ${input.step} arrived after step ${s.outputs.length - 1}: replay the session's earlier steps first`);
     if (input.start !== s.positions) throw new StageStepError('STAGE__BAD_INPUT', `step ${input.step} starts at position ${input.start}, the cache holds ${s.positions}`);
-    const { embed, heads, headDim, from, to } = this.shape;
+    const { embed, kvHeads, headDim, from, to } = this.shape;
     const length = this.first ? (input.tokens?.length ?? 0) : (input.hidden?.length ?? 0) / embed;
     if (!Number.isInteger(length) || length < 1) throw new StageStepError('STAGE__BAD_INPUT', this.first ? 'the first stage takes tokens' : `the hidden state must be a whole number of ${embed}-wide rows`);
     const total = s.positions + length;
@@ -106,7 +115,7 @@ export class StageRunner {
     if (this.ort.inputNames.includes('position_ids')) feeds.position_ids = ids(Array.from({ length }, (_, i) => s.positions + i));
     if (this.first) feeds.input_ids = ids(input.tokens!);
     else feeds[`hidden.${from - 1}`] = new ort.Tensor('float32', input.hidden!, [1, length, embed]);
-    const empty = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
+    const empty = new ort.Tensor('float32', new Float32Array(0), [1, kvHeads, 0, headDim]);
     for (let l = from; l <= to; l++) {
       feeds[`past_key_values.${l}.key`] = s.cache[`present.${l}.key`] ?? empty;
       feeds[`past_key_values.${l}.value`] = s.cache[`present.${l}.value`] ?? empty;
