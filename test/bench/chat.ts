@@ -10,10 +10,10 @@
  *
  * Decode speed is (completion tokens − 1) / (time of the last delta − time of the first): prefill
  * is in the time to first token. Sizes: `small` is the shipped model (examples/chat: about 1 ms a
- * token here), `medium` the same shape 4× wider (a few ms a token): the ratio to local moves with
- * the cost of a token, since the relay's cost per hop is fixed.
+ * token here), `medium` and `large` the same shape 4× and 8× wider (random weights): the ratio to
+ * local moves with the cost of a token, since the relay's cost per hop is fixed.
  *
- *   node --import tsx test/bench/chat.ts [--quick]
+ *   node --import tsx test/bench/chat.ts [--quick] [--sizes large,medium] [--kills N]
  */
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -31,6 +31,10 @@ import { eventually, startAgent, type AgentProcess } from '../e2e/agents.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
 import { benchStateRoot, median, printResult } from './harness.ts';
 
+/** The shipped model's shape, 1×, 4× and 8× as wide (about 1, 5 and 20 ms a token here). */
+const WIDTHS = { small: 1, medium: 4, large: 8 } as const;
+export type ChatBenchSize = keyof typeof WIDTHS;
+
 export interface ChatBenchOptions {
   /** Completion tokens per timed request (default 96). */
   tokens?: number;
@@ -38,8 +42,8 @@ export interface ChatBenchOptions {
   runs?: number;
   /** Kill-and-rejoin cycles of the soak (default 50). */
   kills?: number;
-  /** Model sizes, the first giving the headline figures (default medium, then small). */
-  sizes?: ('small' | 'medium')[];
+  /** Model sizes, the first giving the headline figures (default medium, then small and large). */
+  sizes?: ChatBenchSize[];
   log?: (line: string) => void;
 }
 
@@ -112,7 +116,7 @@ export async function runChatBench(o: ChatBenchOptions = {}): Promise<Record<str
   const tokens = o.tokens ?? 96;
   const runs = o.runs ?? 3;
   const kills = o.kills ?? 50;
-  const sizes = o.sizes ?? ['medium', 'small'];
+  const sizes = o.sizes ?? ['medium', 'small', 'large'];
   const result: Record<string, number> = {};
   let stack: Stack | null = null;
   const agents = new Map<string, AgentProcess>();
@@ -137,7 +141,7 @@ export async function runChatBench(o: ChatBenchOptions = {}): Promise<Record<str
 
     for (const [n, size] of sizes.entries()) {
       const suffix = n === 0 ? '' : `_${size}`;
-      const dir = sizedFolder(stack.dir, size === 'medium' ? 4 : 1);
+      const dir = sizedFolder(stack.dir, WIDTHS[size]);
       const baseline = await local(dir, tokens);
       log(`chat ${size}: local ${baseline.tokensPerS.toFixed(1)} tokens/s`);
       // One agent for the whole model, two for the 2-stage cut, three for the 3-stage cut, and (first size) a spare for each stage of the 3-stage cut.
@@ -244,6 +248,10 @@ export async function runChatBench(o: ChatBenchOptions = {}): Promise<Record<str
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // --sizes large,medium and --kills N narrow a full run (the first size gives the headline figures).
+  const arg = (name: string) => process.argv[process.argv.indexOf(name) + 1];
   const quick = process.argv.includes('--quick');
-  printResult(await runChatBench(quick ? { tokens: 24, runs: 1, kills: 2, sizes: ['small'] } : {}));
+  const sizes = process.argv.includes('--sizes') ? (arg('--sizes') ?? '').split(',').filter((s): s is ChatBenchSize => Object.hasOwn(WIDTHS, s)) : undefined;
+  const kills = process.argv.includes('--kills') ? Number(arg('--kills')) : undefined;
+  printResult(await runChatBench(quick ? { tokens: 24, runs: 1, kills: 2, sizes: ['small'] } : { ...(sizes?.length ? { sizes } : {}), ...(kills !== undefined && Number.isInteger(kills) ? { kills } : {}) }));
 }
