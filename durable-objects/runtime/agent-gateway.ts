@@ -3,9 +3,12 @@ import type { StageAnnouncement } from '../contracts/chat.ts';
 import { parseAgentMessage } from '../contracts/agent-messages.ts';
 import { decodePublicKey, delegationProblem, encodeBase58Nonce, sha256Hex, verifyText } from '../contracts/auth.ts';
 import { tensorProblem, tensorsBytes, tensorsDigest, type WireTensor } from '../contracts/tensors.ts';
-import { dispatchDecider, heartbeatInterval, leaseHeldBy, leasesOf, openings, waitingFor, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
+import { AGENT_MESSAGE_RATE, dispatchDecider, heartbeatInterval, HELLO_TIMEOUT_MS, MAX_AGENT_FRAME_BYTES, MAX_PENDING_SOCKETS, leaseHeldBy, leasesOf, openings, waitingFor, type DispatchCommand, type DispatchEvent, type DispatchState, type Work } from '../domain/dispatch/index.ts';
 import { normalizeFailureMessage } from '../domain/job/failure.ts';
 import type { Result } from '../domain/result.ts';
+import { makeError } from '../domain/define-errors.ts';
+import { DISPATCH_ERRORS } from '../domain/dispatch/index.ts';
+import { take, type Bucket } from '../domain/rate.ts';
 import type { Env } from './env.ts';
 import { inputsKey, modelKey, resultKey } from './blob-keys.ts';
 
@@ -14,6 +17,8 @@ interface Attachment {
   socketId: string;
   phase: 'challenged' | 'ready';
   nonce: string;
+  /** When a challenged socket must have said hello (closed after: HELLO_TIMEOUT_MS). */
+  helloBy?: number;
   agentKey?: string;
   provider?: string;
   fingerprint?: string;
@@ -85,6 +90,11 @@ export class AgentGateway {
       (stored[r.section] ??= {})[r.key] = JSON.parse(r.data);
     }
     this.state = this.tracked(dispatchDecider.restore(stored));
+    // Sockets accepted before the object last slept still owe their hello by the time they were given.
+    for (const ws of ctx.getWebSockets()) {
+      const at = ws.deserializeAttachment() as Attachment | null;
+      if (at?.phase === 'challenged') this.pending.set(at.socketId, at.helloBy ?? 0);
+    }
   }
 
   /**
@@ -118,20 +128,70 @@ export class AgentGateway {
     this.dirty.clear();
   }
 
-  /** Accepts an agent's WebSocket, tagged with a fresh socket id, and sends it a challenge. */
-  accept(): Response {
+  /** Challenged sockets by id, with when each must have said hello (rebuilt from attachments by the sweep). */
+  private readonly pending = new Map<string, number>();
+  /** Each socket's message budget (AGENT_MESSAGE_RATE), and when it was last told it ran out. */
+  private readonly budgets = new Map<string, Bucket & { toldAt?: number }>();
+
+  /**
+   * Accepts an agent's WebSocket, tagged with a fresh socket id, and sends it a challenge; refused
+   * with a 429 while MAX_PENDING_SOCKETS others still owe their hello.
+   */
+  accept(now = Date.now()): Response {
+    if (this.pending.size >= MAX_PENDING_SOCKETS) this.closeUnanswered(now);
+    if (this.pending.size >= MAX_PENDING_SOCKETS) {
+      const error = agentError('AGENT__TOO_MANY_PENDING', { count: this.pending.size });
+      return new Response(JSON.stringify({ error: { code: error.code, message: error.message, context: error.context } }), { status: 429, headers: { 'content-type': 'application/json; charset=utf-8', 'retry-after': String(Math.ceil(HELLO_TIMEOUT_MS / 1000)) } });
+    }
     const pair = new WebSocketPair();
     const server = pair[1];
     const socketId = encodeBase58Nonce();
     this.ctx.acceptWebSocket(server, [tagOf(socketId)]);
     const nonce = encodeBase58Nonce();
-    server.serializeAttachment({ socketId, phase: 'challenged', nonce } satisfies Attachment);
+    const helloBy = now + HELLO_TIMEOUT_MS;
+    server.serializeAttachment({ socketId, phase: 'challenged', nonce, helloBy } satisfies Attachment);
+    this.pending.set(socketId, helloBy);
+    this.armAlarm();
     send(server, { type: 'challenge', nonce });
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
+  /** Closes every socket that owes its hello past its time (each told why). */
+  private closeUnanswered(now: number): void {
+    this.pending.clear();
+    for (const ws of this.ctx.getWebSockets()) {
+      const at = ws.deserializeAttachment() as Attachment | null;
+      if (!at || at.phase !== 'challenged') continue;
+      const helloBy = at.helloBy ?? 0;
+      if (helloBy > now) {
+        this.pending.set(at.socketId, helloBy);
+        continue;
+      }
+      const error = agentError('AGENT__HELLO_TIMEOUT', { ms: HELLO_TIMEOUT_MS });
+      refuse(ws, error.code, error.message, 'hello');
+      try {
+        ws.close(1008, 'no hello');
+      } catch {
+        // already closed
+      }
+    }
+  }
+
   /** Handles one message from an agent. Bad input is answered with an error and changes nothing. */
   async message(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const bytes = typeof raw === 'string' ? raw.length : raw.byteLength;
+    if (bytes > MAX_AGENT_FRAME_BYTES) {
+      const error = agentError('AGENT__FRAME_TOO_LARGE', { bytes, limit: MAX_AGENT_FRAME_BYTES });
+      refuse(ws, error.code, error.message);
+      try {
+        ws.close(1009, 'frame too large');
+      } catch {
+        // already closed
+      }
+      this.closed(ws);
+      return;
+    }
+    if (!this.withinRate(ws)) return;
     const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw);
     const parsed = parseAgentMessage(text);
     if (!parsed.ok) return refuse(ws, parsed.code, parsed.message, parsed.ref);
@@ -227,6 +287,7 @@ export class AgentGateway {
     const fingerprint = fingerprintOf(msg.runtime);
     const stages = msg.stages ?? [];
     ws.serializeAttachment({ socketId: at.socketId, phase: 'ready', nonce: at.nonce, agentKey: msg.agentKey, provider, fingerprint, askId: msg.askId, ...(stages.length ? { stages } : {}), ...(stages.length && msg.direct ? { direct: msg.direct } : {}) } satisfies Attachment);
+    this.pending.delete(at.socketId);
     this.decide({ type: 'AcceptAgent', socketId: at.socketId, askId: msg.askId, agentKey: msg.agentKey, provider, fingerprint });
     this.presence('ResumeAsk', msg.askId, Date.now());
     this.armAlarm(); // the alarm notices the agent falling silent
@@ -421,9 +482,36 @@ export class AgentGateway {
     if (ws) send(ws, assign);
   }
 
+  /**
+   * Whether a message from `ws` is within its agent's rate (AGENT_MESSAGE_RATE); one past it is
+   * dropped, and the agent told so at most once a second.
+   */
+  private withinRate(ws: WebSocket, now = Date.now()): boolean {
+    const at = ws.deserializeAttachment() as Attachment | null;
+    const id = at?.socketId ?? '';
+    const budget = this.budgets.get(id);
+    const { allowed, bucket } = take(budget, AGENT_MESSAGE_RATE, now);
+    const toldAt = budget?.toldAt;
+    if (allowed) {
+      this.budgets.set(id, { ...bucket, ...(toldAt !== undefined ? { toldAt } : {}) });
+      return true;
+    }
+    const tell = toldAt === undefined || now - toldAt >= 1000;
+    this.budgets.set(id, { ...bucket, toldAt: tell ? now : toldAt! });
+    if (tell) {
+      const error = agentError('AGENT__RATE_LIMITED', { perSecond: AGENT_MESSAGE_RATE.perSecond, burst: AGENT_MESSAGE_RATE.burst });
+      refuse(ws, error.code, error.message);
+    }
+    return false;
+  }
+
   /** A socket closed: its agent leaves the decider's state (acknowledged leases stay until they lapse or the agent returns). */
   closed(ws: WebSocket): void {
     const at = ws.deserializeAttachment() as Attachment | null;
+    if (at) {
+      this.pending.delete(at.socketId);
+      this.budgets.delete(at.socketId);
+    }
     if (at) this.leave({ type: 'CloseSocket', socketId: at.socketId });
     if (at) this.stages?.gone(at.socketId);
     try {
@@ -433,15 +521,17 @@ export class AgentGateway {
     }
   }
 
-  /** When the alarm should next run `sweep`: when the first agent would fall silent. */
+  /** When the alarm should next run `sweep`: when the first agent would fall silent, or a challenged socket owes its hello. */
   sweepAt(): number | null {
     const silence = this.silenceMs();
     const times = Object.values(this.state.agents).map((a) => a.seenAt + silence + 1);
+    for (const helloBy of this.pending.values()) times.push(helloBy);
     return times.length === 0 ? null : Math.min(...times);
   }
 
-  /** The alarm's work (at `now`): agents silent too long (or whose socket is gone) leave. */
+  /** The alarm's work (at `now`): agents silent too long (or whose socket is gone) leave; sockets that never said hello are closed. */
   async sweep(now = Date.now()): Promise<void> {
+    this.closeUnanswered(now);
     for (const socketId of Object.keys(this.state.agents)) if (!this.socket(socketId)) this.leave({ type: 'CloseSocket', socketId, lost: true }, now);
     this.leave({ type: 'CheckSilence', silenceMs: this.silenceMs() }, now);
   }
@@ -525,6 +615,9 @@ function send(ws: WebSocket, message: ServerMessage): void {
     // The socket closed under us; its agent will reconnect and resume.
   }
 }
+
+/** A refusal of the agent protocol (AGENT__), in its words. */
+const agentError = (code: keyof typeof DISPATCH_ERRORS & string, context: Record<string, unknown>) => makeError(DISPATCH_ERRORS, code, context);
 
 function refuse(ws: WebSocket, code: string, message: string, ref?: string): void {
   send(ws, { type: 'error', code, message, ...(ref ? { ref } : {}) });

@@ -7,6 +7,7 @@ import { tensorsDigest, toWire, type WireTensor } from '../../durable-objects/co
 import type { JobView } from '../../durable-objects/domain/job/view.ts';
 import type { Env } from '../../durable-objects/runtime/env.ts';
 import { PROTOCOL } from '../../durable-objects/domain/params.ts';
+import { AGENT_MESSAGE_RATE, HELLO_TIMEOUT_MS, MAX_AGENT_FRAME_BYTES, MAX_PENDING_SOCKETS, MAX_RESULT_BYTES } from '../../durable-objects/domain/dispatch/index.ts';
 import { BASE, DOUG, until, wallet } from './helpers.ts';
 import { anyShapeModel } from '../support/onnx-model.ts';
 import { DougApiError } from '../../sdk/client.ts';
@@ -35,6 +36,18 @@ class SocketAgent {
     const ws = res.webSocket!;
     ws.accept();
     return new SocketAgent(ws);
+  }
+
+  /** How many messages of a type wait unread. */
+  count(type: ServerMessage['type']): number {
+    return this.inbox.filter((m) => m.type === type).length;
+  }
+
+  /** Takes every unread message of a type. */
+  drain<T extends ServerMessage['type']>(type: T): Extract<ServerMessage, { type: T }>[] {
+    const taken = this.inbox.filter((m) => m.type === type) as Extract<ServerMessage, { type: T }>[];
+    this.inbox.splice(0, this.inbox.length, ...this.inbox.filter((m) => m.type !== type));
+    return taken;
   }
 
   send(message: unknown): void {
@@ -416,7 +429,9 @@ describe('agents on the market socket', () => {
     const assign = await agent.next('assign');
     agent.send({ type: 'result', jobId: bid.jobId, leaseId: assign.leaseId, outputs, outputDigest: 'f'.repeat(64), timings: { loadMs: 0, runMs: 0 } });
     expect((await agent.next('error')).code).toBe('AGENT__DIGEST_MISMATCH');
-    const huge = [toWire('y', 'uint8', [9 * 1024 * 1024], new Uint8Array(9 * 1024 * 1024))];
+    // Just over the result limit (a frame much larger is closed before it is read: the socket limits below).
+    const over = MAX_RESULT_BYTES + 1024;
+    const huge = [toWire('y', 'uint8', [over], new Uint8Array(over))];
     agent.send({ type: 'result', jobId: bid.jobId, leaseId: assign.leaseId, outputs: huge, outputDigest: await tensorsDigest(huge), timings: { loadMs: 0, runMs: 0 } });
     expect((await agent.next('error', 15_000)).code).toBe('AGENT__RESULT_TOO_LARGE');
     const job = env.JOBS.get(env.JOBS.idFromName(bid.jobId!));
@@ -453,6 +468,56 @@ describe('an agent frame the schemas refuse', () => {
     const bid = await buyer.client.placeBid({ market: 'cpu', maxPrice: '5', units: 1, replicas: 1, expiresAt: hour(), job: { modelSha256: String(model.sha256), inputs: [toWire('x', 'float32', [1], f32([0]))], tolerance: null } });
     expect((await agent.next('assign')).jobId).toBe(bid.jobId);
   });
+});
+
+describe('an agent socket’s limits (whoever is on the other end)', () => {
+  const closedOf = (ws: WebSocket) => new Promise<number>((resolve) => ws.addEventListener('close', (e) => resolve(e.code)));
+
+  it('closes a socket whose frame is larger than the largest result, telling it why', async () => {
+    const agent = await SocketAgent.connect('gpu-24gb');
+    await agent.next('challenge');
+    const closed = closedOf(agent.ws);
+    agent.send('x'.repeat(MAX_AGENT_FRAME_BYTES + 1));
+    expect((await agent.next('error')).code).toBe('AGENT__FRAME_TOO_LARGE');
+    expect(await closed).toBe(1009);
+  });
+
+  it('drops messages past an agent’s rate, says so once, and serves it again once it slows down', async () => {
+    const p = await wallet();
+    const ask = await p.client.placeAsk({ market: 'gpu-24gb', price: '5', capacity: 1, attributes: {}, expiresAt: hour() });
+    const agent = await SocketAgent.connect('gpu-24gb');
+    await agent.hello(p.keypair, ask.order.id, 'gpu-24gb');
+    await agent.next('welcome');
+    // Unknown leases are refused one by one: past the burst, the rest are dropped unanswered.
+    const flood = 2 * AGENT_MESSAGE_RATE.burst;
+    for (let i = 0; i < flood; i++) agent.send({ type: 'start', leaseId: `l${i}` });
+    await until(async () => agent.count('error') >= AGENT_MESSAGE_RATE.burst, 'the burst answered', 20_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    const answered = agent.drain('error');
+    const limited = answered.filter((e) => e.code === 'AGENT__RATE_LIMITED');
+    expect(limited.length).toBeGreaterThanOrEqual(1);
+    expect(limited.length).toBeLessThanOrEqual(5);
+    expect(answered.length - limited.length).toBeLessThan(flood);
+    // A second later the budget has refilled: the next message is answered.
+    agent.send({ type: 'start', leaseId: 'after' });
+    expect((await agent.next('error')).code).not.toBe('AGENT__RATE_LIMITED');
+  });
+
+  it('refuses new sockets with a 429 while MAX_PENDING_SOCKETS owe their hello, and closes one that never says it', async () => {
+    const waiting: SocketAgent[] = [];
+    for (let i = 0; i < MAX_PENDING_SOCKETS; i++) waiting.push(await SocketAgent.connect('gpu-80gb'));
+    const res = await SELF.fetch(`${BASE}/v1/markets/gpu-80gb/agent`, { headers: { upgrade: 'websocket', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-version': '13' } });
+    expect(res.status).toBe(429);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('AGENT__TOO_MANY_PENDING');
+    // Past HELLO_TIMEOUT_MS the market's alarm closes them, each told why; new sockets are taken again.
+    const closed = closedOf(waiting[0]!.ws);
+    expect(await closed).toBe(1008);
+    expect(waiting[0]!.drain('error').map((e) => e.code)).toContain('AGENT__HELLO_TIMEOUT');
+    for (const w of waiting.slice(1)) w.ws.close(1000, 'done');
+    const again = await SocketAgent.connect('gpu-80gb');
+    await again.next('challenge');
+    again.ws.close(1000, 'done');
+  }, HELLO_TIMEOUT_MS + 20_000);
 });
 
 describe('agents that go away', () => {

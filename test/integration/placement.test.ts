@@ -7,6 +7,7 @@ import type { PlacementObject } from '../../durable-objects/runtime/placement-ob
 import { tensorsDigest, toWire } from '../../durable-objects/contracts/tensors.ts';
 import { DougApiError } from '../../sdk/client.ts';
 import { DOUG, SPEC, refusal, until, wallet } from './helpers.ts';
+import { LIMITS } from '../../durable-objects/domain/market/validate.ts';
 
 const env = rawEnv as unknown as Env;
 const hour = () => Date.now() + 3600_000;
@@ -122,4 +123,25 @@ describe('a challenge', () => {
     expect(job).toBeTruthy();
     expect((await buyer.client.holds()).items.find((h) => h.holdId === `challenge_${jobId}`)?.status).toBe('open');
   });
+});
+
+describe('the open bids of one key', () => {
+  it('stop at LIMITS.openBidsPerOwner per market: the next bid is a 429 and holds nothing; a cancel makes room', async () => {
+    const market = 'gpu-80gb';
+    const buyer = await wallet(10n * DOUG);
+    const place = (clientId: string) => buyer.client.placeBid({ market, clientId, maxPrice: '1', units: 1, replicas: 1, expiresAt: hour(), job: SPEC });
+    const placed: string[] = [];
+    for (let i = 0; i < LIMITS.openBidsPerOwner; i += 25) placed.push(...(await Promise.all(Array.from({ length: Math.min(25, LIMITS.openBidsPerOwner - i) }, (_, k) => place(`open-${i + k}`)))).map((b) => b.order!.id));
+    const held = (await buyer.client.account()).held;
+    expect(held).toBe(String(LIMITS.openBidsPerOwner));
+    const e = await refusal(place('one-more'));
+    expect([e.status, e.code]).toEqual([429, 'MARKET__TOO_MANY_OPEN_BIDS']);
+    // Its escrow was released by the placement process: the hold is what it was.
+    await until(async () => (await buyer.client.account()).held === held, 'the refused bid’s escrow released');
+    // Another key is not held back by this one.
+    const other = await wallet(DOUG);
+    expect((await other.client.placeBid({ market, clientId: 'theirs', maxPrice: '1', units: 1, replicas: 1, expiresAt: hour(), job: SPEC })).order!.status).toBe('open');
+    await buyer.client.cancelBid(placed[0]!);
+    expect((await place('after-cancel')).order!.status).toBe('open');
+  }, 120_000);
 });

@@ -10,6 +10,17 @@ import { openings, workKey, type DispatchState } from './state.ts';
 export const HEARTBEAT_MS = 5_000;
 /** Largest result an agent may send (all output tensors together). */
 export const MAX_RESULT_BYTES = 8 * 1024 * 1024;
+/**
+ * Limits on an agent's socket, whoever is on the other end: a frame larger than the largest result
+ * (base64, with room for its JSON) closes the socket; a socket that has not said hello within
+ * HELLO_TIMEOUT_MS is closed, and no more than MAX_PENDING_SOCKETS wait for theirs at once; an agent
+ * sends at most AGENT_MESSAGE_RATE messages (a chat stage answers one per token, hundreds a second).
+ */
+export const MAX_AGENT_FRAME_BYTES = Math.ceil((MAX_RESULT_BYTES * 4) / 3) + 1024 * 1024;
+export const HELLO_TIMEOUT_MS = 10_000;
+export const MAX_PENDING_SOCKETS = 64;
+export const AGENT_MESSAGE_RATE = { perSecond: 1_000, burst: 2_000 } as const;
+
 /** How long a replica may wait for its agent: past it the job's start-by time has lapsed and the job re-matches or refunds. */
 export const MAX_QUEUE_AGE_MS = 60_000;
 /** Most slots an agent may announce. */

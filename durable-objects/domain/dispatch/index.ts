@@ -7,7 +7,7 @@ import { evolve, initialState, restore, snapshot, type DispatchState } from './s
 export type * from './commands.ts';
 export type * from './events.ts';
 export { DISPATCH_ERRORS } from './errors.ts';
-export { heartbeatInterval, HEARTBEAT_MS, MAX_PREFETCH, MAX_QUEUE_AGE_MS, MAX_RESULT_BYTES, MAX_SLOTS } from './decide.ts';
+export { AGENT_MESSAGE_RATE, heartbeatInterval, HEARTBEAT_MS, HELLO_TIMEOUT_MS, MAX_AGENT_FRAME_BYTES, MAX_PENDING_SOCKETS, MAX_PREFETCH, MAX_QUEUE_AGE_MS, MAX_RESULT_BYTES, MAX_SLOTS } from './decide.ts';
 export { leaseHeldBy, leasesOf, openings, socketsOf, waitingFor, workKey, type AgentRecord, type Assignment, type DispatchState, type QueuedWork } from './state.ts';
 
 /**

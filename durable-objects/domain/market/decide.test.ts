@@ -9,6 +9,7 @@ import type { MarketEvent } from './events.ts';
 import { bestAsk, bestBid, bookDepth, getOrder, marketDecider, nextExpiry, react } from './index.ts';
 import { BID, CLOSED_MEMORY, ClosedMemory, EXPIRED, FILLED, Orders, type ClosedOrder, type MarketSnapshot } from './state.ts';
 import { IdTable, idHash } from './id-table.ts';
+import { LIMITS } from './validate.ts';
 import { LATER, NOW, SPEC, ask, askPlaced, bid, bidPlaced, replicaBid, replicaBidPlaced } from '../../../test/support/market-builders.ts';
 
 const given = specFor(marketDecider);
@@ -334,8 +335,35 @@ const rejects = (name: string, code: keyof typeof MARKET_ERRORS, givenEvents: Ma
     seen.add(code);
   });
 
+describe('the open bids of one key', () => {
+  const LIMIT = LIMITS.openBidsPerOwner;
+  const full = (owner = 'buyer-1') => Array.from({ length: LIMIT }, (_, i) => bidPlaced({ bidId: `b${i}`, owner }));
+
+  it('are bounded: one more is refused; another key, a cancelled, expired or matched bid, and the jobs’ replica bids make room or do not count', () => {
+    expect(given(full()).when(bid({ bidId: 'one-more' })).rejection().code).toBe('MARKET__TOO_MANY_OPEN_BIDS');
+    expect(given(full()).when(bid({ bidId: 'theirs', owner: 'buyer-2' })).events()).toEqual([bidPlaced({ bidId: 'theirs', owner: 'buyer-2' })]);
+    for (const closed of [{ type: 'BidCancelled', bidId: 'b7', buyer: 'buyer-1', reason: 'owner' }, { type: 'BidExpired', bidId: 'b7', buyer: 'buyer-1' }] as MarketEvent[]) {
+      expect(given([...full(), closed]).when(bid({ bidId: 'one-more' })).events(), closed.type).toEqual([bidPlaced({ bidId: 'one-more' })]);
+    }
+    // One of them matched by a new ask: it leaves the book, and there is room again.
+    const matched = given(full()).when(ask({ askId: 'cheap', owner: 'prov-1', price: 1n })).events();
+    expect(matched.map((e) => e.type)).toContain('BidMatched');
+    expect(given([...full(), ...matched]).when(bid({ bidId: 'one-more' })).events()).toEqual([bidPlaced({ bidId: 'one-more' })]);
+    // Replica bids a job places for this buyer are not its own bids.
+    expect(given([...full().slice(1), replicaBidPlaced({ buyer: 'buyer-1' })]).when(bid({ bidId: 'last' })).events()).toEqual([bidPlaced({ bidId: 'last' })]);
+  });
+
+  it('are counted the same after a snapshot is restored', () => {
+    const { state } = given([...full().slice(0, LIMIT - 1), { type: 'BidCancelled', bidId: 'b3', buyer: 'buyer-1', reason: 'owner' }, bidPlaced({ bidId: 'x', owner: 'buyer-1' })]);
+    const restored = marketDecider.restore(fromJson(toJson(marketDecider.snapshot(state)), marketDecider.bigintFields));
+    expect(restored.openBids).toEqual(state.openBids);
+    expect(restored.openBids.get('buyer-1')).toBe(LIMIT - 1);
+  });
+});
+
 describe('rejections', () => {
   rejects('a duplicate ask id', 'MARKET__ORDER_EXISTS', [askPlaced()], ask());
+  rejects('a bid past the open bids one key may have', 'MARKET__TOO_MANY_OPEN_BIDS', Array.from({ length: LIMITS.openBidsPerOwner }, (_, i) => bidPlaced({ bidId: `o${i}` })), bid({ bidId: 'over' }));
   rejects('a bid id already used by an ask', 'MARKET__ORDER_EXISTS', [askPlaced({ askId: 'x' })], bid({ bidId: 'x' }));
   rejects('a bid id of a filled bid', 'MARKET__ORDER_EXISTS', [{ type: 'BidCancelled', bidId: 'bid-1', buyer: 'buyer-1', reason: 'ioc' }], bid());
   rejects('cancelling an unknown order', 'MARKET__ORDER_NOT_FOUND', [], { type: 'CancelOrder', orderId: 'nope' });

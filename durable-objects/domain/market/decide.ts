@@ -5,7 +5,7 @@ import { PARAM_BOUNDS, type MarketParams } from '../params.ts';
 import type { Fill, MarketEvent } from './events.ts';
 import { NIL } from './book.ts';
 import { ABSENT } from './id-table.ts';
-import { ASK, BID, CLOSED, OPEN, STATUS_NAMES, dueOrders, dueWithdrawals, liveAsk, replicaKey, type MarketState } from './state.ts';
+import { ASK, BID, CLOSED, OPEN, STATUS_NAMES, dueOrders, dueWithdrawals, liveAsk, openBidsOf, replicaKey, type MarketState } from './state.ts';
 import { LIMITS, marketError, satisfies, validateAsk, validateBid, validateReplicaBid } from './validate.ts';
 
 /**
@@ -65,6 +65,7 @@ function placeBid(state: MarketState, c: PlaceBid, now: number): Result<MarketEv
   const invalid = validateBid(c, now);
   if (invalid) return fail(invalid);
   if (exists(state, c.bidId)) return fail(marketError('MARKET__ORDER_EXISTS', { orderId: c.bidId }));
+  if (openBidsOf(state, c.owner) >= LIMITS.openBidsPerOwner) return fail(marketError('MARKET__TOO_MANY_OPEN_BIDS', { limit: LIMITS.openBidsPerOwner }));
   if (pickAsks(state, c.owner, c.maxPrice, c.replicas, c.requirements, null, c.bidId, now)) {
     const o = state.orders;
     const fills: Fill[] = new Array(c.replicas);

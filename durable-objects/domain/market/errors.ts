@@ -28,6 +28,7 @@ export const MARKET_ERRORS = defineErrors({
   MARKET__NOT_SYSTEM: 'only the system may {action}; {actor} may not',
   MARKET__INVALID_PARAMS: 'params.{field} must be an integer from {min} to {max}, got {value}',
   MARKET__UNKNOWN_COMMAND: 'the market does not understand command {type}',
+  MARKET__TOO_MANY_OPEN_BIDS: 'this key has {limit} bids open in this market, the most it may: cancel one, or wait for one to match or expire',
 });
 
 export type MarketErrorCode = keyof typeof MARKET_ERRORS;

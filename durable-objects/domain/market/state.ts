@@ -614,6 +614,8 @@ export interface MarketState {
   expiries: ExpiryHeap;
   /** Open asks whose agent is gone (few: each leaves within agentGraceMs). */
   suspended: Set<number>;
+  /** Open bids by owner (a buyer's own, not the replica bids of its jobs): LIMITS.openBidsPerOwner bounds them. */
+  openBids: Map<string, number>;
   /** This market's parameters (jobs matched here are created under their job part). */
   params: MarketParams;
 }
@@ -637,9 +639,13 @@ export function initialState(): MarketState {
     open: 0,
     expiries: new ExpiryHeap(orders),
     suspended: new Set(),
+    openBids: new Map(),
     params: { ...PROTOCOL },
   };
 }
+
+/** How many bids `owner` has open here (its own, not its jobs' replica bids). */
+export const openBidsOf = (state: MarketState, owner: string): number => state.openBids.get(owner) ?? 0;
 
 /** The slot of the live ask under this id, or ABSENT. */
 export function liveAsk(state: MarketState, id: string): number {
@@ -789,6 +795,7 @@ function newBid(
 ): number {
   const o = state.orders;
   const s = o.alloc(BID);
+  state.openBids.set(owner, (state.openBids.get(owner) ?? 0) + 1);
   o.setId(s, id);
   o.setHash(s, idHash(id));
   o.setJobId(s, id);
@@ -865,7 +872,12 @@ function closeBid(state: MarketState, bidId: string, buyer: string, status: numb
     return;
   }
   if (o.life(s) === LIVE) {
-    if (o.status(s) === OPEN) state.open--;
+    if (o.status(s) === OPEN) {
+      state.open--;
+      const left = (state.openBids.get(o.owner(s)) ?? 1) - 1;
+      if (left > 0) state.openBids.set(o.owner(s), left);
+      else state.openBids.delete(o.owner(s));
+    }
     state.bids.unlink(s);
     state.asks.unlink(s);
     if (o.suspended(s) === 1) state.suspended.delete(s);

@@ -19,6 +19,11 @@ export const LIMITS = {
   /** Replica index of a replica bid: the job's replicas plus tie-breakers. */
   replicaIndex: { min: 0, max: 15 },
   excludeProviders: 64,
+  /**
+   * Most bids one key may have open in one market: each holds escrow and a place in the book, and
+   * a flood of them from one key (2,000 were once accepted) slowed every other key's requests.
+   */
+  openBidsPerOwner: 500,
 } as const;
 
 const OPS = new Set(['eq', 'neq', 'gte', 'lte', 'in']);
