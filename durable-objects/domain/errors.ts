@@ -36,6 +36,7 @@ export const EDGE_ERRORS = defineErrors({
   AUTH__FORBIDDEN: 'key {actor} may not act on {resource}',
   EVENT_LOG__SEQUENCE_CONFLICT: 'expected sequence {expected} but the log is at {actual}',
   AUTH__KEY_REVOKED: 'key {key} was revoked and may not sign requests',
+  API__RATE_LIMITED: 'too many requests from {key} in the last {periodS} s; retry after {periodS} s',
 });
 
 /** The one registry of error codes. */

@@ -13,6 +13,8 @@ export interface Env {
   /** One settlement process per buyer (escrow custody): the buyer's verified payouts, paid from their escrow in batches. */
   SETTLEMENTS: SettlementNamespace;
   DB: D1Database;
+  /** Each account's request budget (wrangler.toml [[ratelimits]]); absent: no limit (a deployment without the binding). */
+  API_RATE?: RateLimit;
   /** Content-addressed models (models/<sha256>), job inputs (inputs/<sha256>) and results (results/<job>/<replica>). */
   BLOBS: R2Bucket;
   PROJECTIONS: Queue<ProjectionMessage>;

@@ -14,6 +14,7 @@ import { modelMatches, type ChatMessageIn } from '../../durable-objects/domain/c
 import { domainError } from '../../durable-objects/domain/errors.ts';
 import type { DomainError, Result } from '../../durable-objects/domain/result.ts';
 import { marketList } from '../config.ts';
+import { withinRate } from '../rate-limit.ts';
 import { ApiFailure, decodeUtf8, parseJsonObject, readBytes, statusFor } from '../http.ts';
 
 /** Largest chat request body: the messages' limits with room for JSON. */
@@ -83,6 +84,7 @@ async function payerOf(request: Request, env: Env): Promise<ChatPayer> {
   if (!bearer) throw new ApiFailure(domainError('AUTH__MISSING', { header: 'Authorization: Bearer <API key> (create one with POST /v1/api-keys)' }));
   const key = parseApiKey(bearer);
   if (!key) throw new ApiFailure(domainError('ACCOUNT__API_KEY_INVALID'));
+  await withinRate(env, key.wallet);
   const checked = (await accountObject(env, key.wallet).checkApiKey(key.id, await sha256Hex(key.secret), Date.now())) as Result<null>;
   if (!checked.ok) throw new ApiFailure(checked.error);
   return { account: key.wallet, apiKeyId: key.id };

@@ -2,6 +2,7 @@ import type { Env } from '../../durable-objects/runtime/env.ts';
 import { consumeNonce, signatureHeaders, verifySigned, type Caller, type SigningScope } from '../auth.ts';
 import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { marketList } from '../config.ts';
+import { withinRate } from '../rate-limit.ts';
 import { decodeUtf8, parseJsonObject, readBytes, refuse, type BodyRule } from '../http.ts';
 import { API_LIMITS, PageQuerySchema } from '../../durable-objects/contracts/schemas.ts';
 import { valid } from '../validate.ts';
@@ -35,6 +36,7 @@ export async function signedBody(request: Request, env: Env, scope: SigningScope
   const bytes = await readBytes(request, rule);
   const sha256 = await sha256Hex(bytes);
   const caller = await verifySigned(request, sha256, scope, now);
+  await withinRate(env, caller.actor);
   return { caller, now, bytes, sha256, commit: () => consumeNonce(env, caller, now) };
 }
 
