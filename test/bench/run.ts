@@ -1,8 +1,9 @@
 // `npm run bench [-- [--quick] name...]`: every benchmark in one run (or only those named: orderbook,
-// intake, agent, dispatch, jobs, local-chain, programs, chat); a table, then one JSON object as the last line.
+// intake, agent, dispatch, jobs, local-chain, programs, chat, abuse); a table, then one JSON object as the last line.
 // --quick runs each with small counts (CI: every bench still runs end to end; its figures are rough). Each bench bounds its own
 // waits and stops what it started (stacks, agents) in a finally; one that fails is reported on
 // stderr, the others still run, and the exit code is 1.
+import { runAbuseBench } from './abuse.ts';
 import { runAgentOverheadBench } from './agent-overhead.ts';
 import { runChatBench } from './chat.ts';
 import { runDispatchBench } from './dispatch.ts';
@@ -22,6 +23,7 @@ const BENCHES: Record<string, () => Promise<Record<string, number>>> = {
   'local-chain': () => runLocalChainBench(quick ? { transfers: 20, warmup: 2 } : {}),
   programs: () => runProgramsBench(quick ? { batches: 4, batch: 3, lookupProviders: 60 } : {}),
   chat: () => runChatBench(quick ? { tokens: 24, runs: 1, kills: 2, sizes: ['small'] } : {}),
+  abuse: () => runAbuseBench(quick ? { flood: 400, reads: 50 } : {}),
 };
 
 const only = process.argv.slice(2).filter((arg) => arg !== '--quick');
