@@ -167,6 +167,25 @@ describe('a failed request', () => {
     expect(err).toMatchObject({ status: 404, code: 'API__UNKNOWN_MARKET', message: 'there is no market named zzz', context: { market: 'zzz' } });
   });
 
+  it('past the account’s request budget is sent again, signed anew, after Retry-After; or thrown when told not to wait', async () => {
+    const limited = { error: { code: 'API__RATE_LIMITED', message: 'too many requests', context: { periodS: 10 } } };
+    const nonces: string[] = [];
+    let calls = 0;
+    const fetchLike = (_url: string, init: RequestInit): Promise<Response> => {
+      nonces.push((init.headers as Record<string, string>)[AUTH_HEADERS.nonce]!);
+      calls++;
+      return Promise.resolve(calls === 1 ? Response.json(limited, { status: 429, headers: { 'retry-after': '1' } }) : Response.json({ keys: [] }));
+    };
+    const keypair = await generateKeypair();
+    expect(await new DougClient({ baseUrl: 'http://example.test', keypair, fetch: fetchLike }).apiKeys()).toEqual({ keys: [] });
+    expect(calls).toBe(2);
+    expect(new Set(nonces).size).toBe(2);
+    calls = 0;
+    const err = await new DougClient({ baseUrl: 'http://example.test', keypair, fetch: fetchLike, rateLimitWaitMs: 0 }).apiKeys().catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 429, code: 'API__RATE_LIMITED', context: { periodS: 10, retryAfterS: 1 } });
+    expect(calls).toBe(1);
+  });
+
   it('is CLIENT__BAD_RESPONSE when the error body is not an API error', async () => {
     server = await startTestServer(() => ({ status: 502, body: '<html>bad gateway</html>' }));
     const err = await new DougClient({ baseUrl: server.url }).health().catch((e: unknown) => e);

@@ -51,6 +51,12 @@ export interface DougClientOptions {
   /** Sent with each signed request when `keypair` acts for a wallet. */
   delegation?: Delegation;
   fetch?: FetchLike;
+  /**
+   * How long in all to wait out the account's request budget (429 API__RATE_LIMITED) before giving
+   * up, each wait what Retry-After says; default 60 s, 0: never wait (the refusal is thrown). A
+   * refused request changed nothing, so it is sent again (signed anew).
+   */
+  rateLimitWaitMs?: number;
 }
 
 /** A non-2xx answer, or a client-side failure (status 0: network, missing key, bad response). */
@@ -254,11 +260,13 @@ export class DougClient {
   readonly keypair: Signer | undefined;
   readonly delegation: Delegation | undefined;
   private readonly fetchFn: FetchLike;
+  private readonly rateLimitWaitMs: number;
 
   constructor(o: DougClientOptions) {
     this.baseUrl = o.baseUrl.replace(/\/+$/, '');
     this.keypair = o.keypair;
     this.delegation = o.delegation;
+    this.rateLimitWaitMs = o.rateLimitWaitMs ?? 60_000;
     const f = o.fetch;
     // Wrapped so that global fetch is never called with a foreign `this` (workerd refuses it).
     this.fetchFn = f ? (url, init) => f(url, init) : (url, init) => fetch(url, init);
@@ -510,7 +518,22 @@ export class DougClient {
     return this.request<T>(method, path, body === undefined ? '' : JSON.stringify(body));
   }
 
+  /** One API call; past the account's request budget it is sent again after Retry-After, within rateLimitWaitMs in all. */
   private async request<T>(method: string, pathAndQuery: string, body?: string, sign = method !== 'GET'): Promise<T> {
+    const giveUpAt = Date.now() + this.rateLimitWaitMs;
+    for (;;) {
+      try {
+        return await this.requestOnce<T>(method, pathAndQuery, body, sign);
+      } catch (e) {
+        if (!(e instanceof DougApiError) || e.code !== 'API__RATE_LIMITED') throw e;
+        const waitMs = 1000 * (Number(e.context.retryAfterS) || 1);
+        if (Date.now() + waitMs > giveUpAt) throw e;
+        await new Promise((r) => setTimeout(r, waitMs));
+      }
+    }
+  }
+
+  private async requestOnce<T>(method: string, pathAndQuery: string, body?: string, sign = method !== 'GET'): Promise<T> {
     const url = new URL(this.baseUrl + pathAndQuery);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (sign) {
@@ -547,7 +570,7 @@ export class DougClient {
       return parsed as T;
     }
     const error = apiErrorOf(parsed);
-    if (error) throw new DougApiError({ status: res.status, ...error });
+    if (error) throw new DougApiError({ status: res.status, ...error, context: { ...error.context, ...(res.headers.get('retry-after') ? { retryAfterS: Number(res.headers.get('retry-after')) } : {}) } });
     throw new DougApiError({
       status: res.status,
       code: CLIENT_ERRORS.BAD_RESPONSE,

@@ -129,17 +129,8 @@ describe('the open bids of one key', () => {
   it('stop at LIMITS.openBidsPerOwner per market: the next bid is a 429 and holds nothing; a cancel makes room', async () => {
     const market = 'gpu-80gb';
     const buyer = await wallet(10n * DOUG);
-    // Paced by the account's request budget (API__RATE_LIMITED: its own spec is in rate-limit.test.ts).
-    const place = async (clientId: string) => {
-      for (;;) {
-        try {
-          return await buyer.client.placeBid({ market, clientId, maxPrice: '1', units: 1, replicas: 1, expiresAt: hour(), job: SPEC });
-        } catch (e) {
-          if (!(e instanceof DougApiError) || e.code !== 'API__RATE_LIMITED') throw e;
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-      }
-    };
+    // Paced by the account's request budget: the SDK waits out API__RATE_LIMITED (rate-limit.test.ts).
+    const place = (clientId: string) => buyer.client.placeBid({ market, clientId, maxPrice: '1', units: 1, replicas: 1, expiresAt: hour(), job: SPEC });
     const placed: string[] = [];
     for (let i = 0; i < LIMITS.openBidsPerOwner; i += 25) placed.push(...(await Promise.all(Array.from({ length: Math.min(25, LIMITS.openBidsPerOwner - i) }, (_, k) => place(`open-${i + k}`)))).map((b) => b.order!.id));
     const held = (await buyer.client.account()).held;
