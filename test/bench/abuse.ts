@@ -2,7 +2,8 @@
  * Abuse benchmark: one account floods the API with signed bids (as a hostile user would: many at
  * once, far past what it may have open) while another account reads the markets and places its own
  * bids. The other account's latencies are measured first alone, then during the flood, in the same
- * run, through `npm start`'s stack (wrangler dev, real workerd). What the flood got is counted by
+ * run, through `npm start`'s stack (wrangler dev, real workerd); the flood comes from a process of its
+ * own (test/bench/abuse-flood.ts). What the flood got is counted by
  * answer: placed, refused by the account's request budget (API__RATE_LIMITED), refused by the cap
  * on a key's open bids (MARKET__TOO_MANY_OPEN_BIDS).
  *
@@ -12,7 +13,10 @@ import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
 import { toWire } from '../../durable-objects/contracts/tensors.ts';
 import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { buildMlpModel } from '../../gpu-agent/models/build.ts';
-import { DougApiError, DougClient } from '../../sdk/client.ts';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { DougClient } from '../../sdk/client.ts';
+import { saveKeypair } from '../../sdk/keyfile.ts';
 import { startStack, type Stack } from '../e2e/stack.ts';
 import { benchStateRoot, percentile, printResult } from './harness.ts';
 
@@ -37,8 +41,10 @@ export async function runAbuseBench(o: AbuseBenchOptions = {}): Promise<Record<s
   try {
     stack = await startStack({ chain: false, tmp: benchStateRoot(), markets: JSON.stringify([{ id: MARKET, description: MARKET }]) });
     const url = stack.url;
-    // The flooder does not wait out its budget (the SDK would): it sends regardless, as a hostile client does.
-    const flooder = new DougClient({ baseUrl: url, keypair: await generateKeypair(), rateLimitWaitMs: 0 });
+    const flooderKey = await generateKeypair();
+    const flooder = new DougClient({ baseUrl: url, keypair: flooderKey });
+    const keyPath = join(stack.dir, 'flooder.json');
+    await saveKeypair(keyPath, flooderKey);
     const other = new DougClient({ baseUrl: url, keypair: await generateKeypair() });
     await flooder.faucet(1_000n * UNITS_PER_DOUG);
     await other.faucet(1_000n * UNITS_PER_DOUG);
@@ -71,24 +77,18 @@ export async function runAbuseBench(o: AbuseBenchOptions = {}): Promise<Record<s
     const figures = (p: typeof alone) => `reads p50 ${p.readP50.toFixed(1)} ms, p95 ${p.readP95.toFixed(1)} ms; its bids p50 ${p.bidP50.toFixed(1)} ms, p95 ${p.bidP95.toFixed(1)} ms (${p.n} requests)`;
     log(`abuse: the other account alone: ${figures(alone)}`);
 
-    const answers = new Map<string, number>();
-    let sent = 0;
+    // The flood runs in a process of its own: its signing must not hold back this one's event loop.
     let done = false;
-    const floodStart = performance.now();
-    const worker = async () => {
-      while (sent < flood) {
-        sent++;
-        const code = await bid(flooder).then(
-          () => 'placed',
-          (e: unknown) => (e instanceof DougApiError ? e.code : 'ERROR'),
-        );
-        answers.set(code, (answers.get(code) ?? 0) + 1);
-      }
-    };
-    const flooding = Promise.all(Array.from({ length: concurrency }, worker)).finally(() => (done = true));
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/bench/abuse-flood.ts', JSON.stringify({ url, keyPath, flood, concurrency, market: MARKET, job })], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.on('data', (d) => (out += d));
+    const flooding = new Promise<{ answers: Record<string, number>; seconds: number }>((resolve, reject) =>
+      child.on('exit', (code) => (done = true, code === 0 ? resolve(JSON.parse(out.trim().split('\n').at(-1)!)) : reject(new Error(`the flooding process exited ${code}`)))),
+    );
     const during = await otherPhase(() => done);
-    await flooding;
-    const floodS = (performance.now() - floodStart) / 1000;
+    const flooded = await flooding;
+    const answers = new Map(Object.entries(flooded.answers));
+    const floodS = flooded.seconds;
     log(`abuse: ${flood} bids from one account in ${floodS.toFixed(1)} s: ${[...answers].map(([k, v]) => `${k} ${v}`).join(', ')}`);
     log(`abuse: the other account meanwhile: ${figures(during)}`);
     const unexpected = [...answers.keys()].filter((k) => !['placed', 'API__RATE_LIMITED', 'MARKET__TOO_MANY_OPEN_BIDS'].includes(k));
