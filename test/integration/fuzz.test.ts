@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { generateKeypair, signRequest, type Keypair } from '../../durable-objects/contracts/auth.ts';
 import { openApiDocument } from '../../durable-objects/contracts/openapi.ts';
 import { BASE } from './helpers.ts';
+import { prng } from '../../gpu-agent/models/prng.ts';
 
 /**
  * Hostile input generated from the API's own description (GET /v1/openapi.json): every operation
@@ -30,18 +31,6 @@ type Schema = {
   maxItems?: number;
 };
 type Operation = { parameters?: { name: string; in: string }[]; requestBody?: { content: Record<string, { schema: Schema }> }; security?: unknown };
-
-/** A small seeded generator (mulberry32): the same seed, the same requests. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const typeOf = (s: Schema): string => (Array.isArray(s.type) ? s.type[0]! : (s.type ?? (s.properties ? 'object' : s.items ? 'array' : s.enum ? typeof s.enum[0] : 'string')));
 
