@@ -16,6 +16,7 @@ import { canonicalJson } from '../domain/canonical.ts';
 import { HEX64 } from './schemas.ts';
 import type { ChatMessageIn } from '../domain/chat/rules.ts';
 import type { Sampling } from '../domain/chat/sampling.ts';
+import type { SlashOutcome } from '../domain/slash.ts';
 
 export interface ChatStage {
   from: number;
@@ -175,7 +176,7 @@ export interface ChatFaultView {
   manifest: string;
   stage: number;
   /** Null for a fault recorded before slashes were. */
-  slash: { outcome: 'pending' | 'proposed' | 'executed' | 'vetoed' | 'skipped' | 'refused'; proposal: number | null; amount: string | null; executableAt: number | null; reason: string | null } | null;
+  slash: { outcome: 'pending' | SlashOutcome; proposal: number | null; amount: string | null; executableAt: number | null; reason: string | null } | null;
 }
 
 

@@ -131,7 +131,7 @@ export class AgentGateway {
   /** Challenged sockets by id, with when each must have said hello (rebuilt from attachments by the sweep). */
   private readonly pending = new Map<string, number>();
   /** Each socket's message budget (AGENT_MESSAGE_RATE), and when it was last told it ran out. */
-  private readonly budgets = new Map<string, Bucket & { toldAt?: number }>();
+  private readonly budgets = new Map<string, Bucket & { toldAt: number | undefined }>();
 
   /**
    * Accepts an agent's WebSocket, tagged with a fresh socket id, and sends it a challenge; refused
@@ -191,12 +191,12 @@ export class AgentGateway {
       this.closed(ws);
       return;
     }
-    if (!this.withinRate(ws)) return;
+    const at = ws.deserializeAttachment() as Attachment;
+    if (!this.withinRate(ws, at.socketId)) return;
     const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw);
     const parsed = parseAgentMessage(text);
     if (!parsed.ok) return refuse(ws, parsed.code, parsed.message, parsed.ref);
     const msg = parsed.message;
-    const at = ws.deserializeAttachment() as Attachment;
     if (msg.type === 'hello') return this.hello(ws, at, msg);
     if (at.phase !== 'ready' || !this.state.agents[at.socketId]) return refuse(ws, 'AGENT__NOT_AUTHENTICATED', 'send hello first', msg.type);
     switch (msg.type) {
@@ -486,24 +486,18 @@ export class AgentGateway {
    * Whether a message from `ws` is within its agent's rate (AGENT_MESSAGE_RATE); one past it is
    * dropped, and the agent told so at most once a second.
    */
-  private withinRate(ws: WebSocket, now = Date.now()): boolean {
-    const at = ws.deserializeAttachment() as Attachment | null;
-    const id = at?.socketId ?? '';
-    const budget = this.budgets.get(id);
-    const { allowed, bucket } = take(budget, AGENT_MESSAGE_RATE, now);
-    const toldAt = budget?.toldAt;
-    if (allowed) {
-      this.budgets.set(id, { ...bucket, ...(toldAt !== undefined ? { toldAt } : {}) });
-      return true;
-    }
-    const tell = toldAt === undefined || now - toldAt >= 1000;
-    this.budgets.set(id, { ...bucket, toldAt: tell ? now : toldAt! });
+  private withinRate(ws: WebSocket, id: string, now = Date.now()): boolean {
+    const before = this.budgets.get(id);
+    const { allowed, bucket } = take(before, AGENT_MESSAGE_RATE, now);
+    const tell = !allowed && (before?.toldAt === undefined || now - before.toldAt >= 1000);
+    this.budgets.set(id, { ...bucket, toldAt: tell ? now : before?.toldAt });
     if (tell) {
       const error = agentError('AGENT__RATE_LIMITED', { perSecond: AGENT_MESSAGE_RATE.perSecond, burst: AGENT_MESSAGE_RATE.burst });
       refuse(ws, error.code, error.message);
     }
-    return false;
+    return allowed;
   }
+
 
   /** A socket closed: its agent leaves the decider's state (acknowledged leases stay until they lapse or the agent returns). */
   closed(ws: WebSocket): void {

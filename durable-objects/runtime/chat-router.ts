@@ -115,11 +115,7 @@ export class ChatRouter {
     // One found at fault is told again why it gets no chat steps.
     const agentKey = this.holders().find((h) => h.socketId === socketId)?.agentKey;
     const fault = agentKey ? this.ctx.storage.sql.exec<{ evidence: string }>('SELECT evidence FROM chat_faults WHERE agent_key = ?', agentKey).toArray()[0] : undefined;
-    if (fault) {
-      const f = JSON.parse(fault.evidence) as Partial<ChatFault>;
-      const told = domainError('CHAT__HOLDER_AT_FAULT', { stage: f.stage ?? '?', step: f.step ?? '?', manifest: f.manifest ?? '?', provider: f.provider ?? '?' });
-      this.send(socketId, { type: 'error', code: told.code, message: told.message });
-    }
+    if (fault) this.tellAtFault(socketId, JSON.parse(fault.evidence) as Partial<ChatFault>);
     for (const sha of new Set(stages.map((s) => s.manifest))) {
       if (this.manifest(sha) || this.asked.has(`${socketId} ${sha}`)) continue;
       this.asked.add(`${socketId} ${sha}`);
@@ -352,15 +348,30 @@ export class ChatRouter {
     return { tokens, digests: steps, inputs, directSteps };
   }
 
-  /** The slash of every holder found at fault, with its evidence (a fault recorded before slashes were kept has none). */
+  /** The open slashes of holders found at fault, with their evidence (a fault recorded before slashes were kept has none). */
   private slashCases(): SlashCase[] {
     return this.ctx.storage.sql
-      .exec<{ agent_key: string; provider: string; outcome: string; proposal: number | null; evidence: string }>('SELECT s.agent_key, s.provider, s.outcome, s.proposal, f.evidence FROM chat_slashes s JOIN chat_faults f ON f.agent_key = s.agent_key')
+      .exec<{ agent_key: string; provider: string; outcome: string; proposal: number | null; evidence: string }>(
+        "SELECT s.agent_key, s.provider, s.outcome, s.proposal, f.evidence FROM chat_slashes s JOIN chat_faults f ON f.agent_key = s.agent_key WHERE s.outcome IN ('pending', 'proposed')",
+      )
       .toArray()
-      .map((r) => {
-        const fault = JSON.parse(r.evidence) as Partial<ChatFault>;
-        return { id: r.agent_key, provider: r.provider, outcome: r.outcome as 'pending' | SlashOutcome, proposal: r.proposal, evidence: fault.side ? chatSlashEvidence(fault as ChatFault) : null };
-      });
+      .map((r) => ({
+        id: r.agent_key,
+        provider: r.provider,
+        outcome: r.outcome as 'pending' | SlashOutcome,
+        proposal: r.proposal,
+        evidence: () => {
+          const fault = JSON.parse(r.evidence) as Partial<ChatFault>;
+          return fault.side ? chatSlashEvidence(fault as ChatFault) : null;
+        },
+      }));
+  }
+
+  /** Tells a holder found at fault why it gets no chat steps (a fault recorded before slashes were kept names less). */
+  private tellAtFault(socketId: string, f: Partial<ChatFault>): string {
+    const told = domainError('CHAT__HOLDER_AT_FAULT', { stage: f.stage ?? '?', step: f.step ?? '?', manifest: f.manifest ?? '?', provider: f.provider ?? '?' });
+    this.send(socketId, { type: 'error', code: told.code, message: told.message });
+    return told.message;
   }
 
   /** Records a step of a holder's slash (the slash driver's). */
@@ -440,9 +451,7 @@ export class ChatRouter {
       const fault: ChatFault = { manifest: sha, stage, step, agentKey: guilty.agentKey, provider: guilty.provider, side: verdict === 'served' ? 'served' : 'check', served: served.digests[stage]![step]!, check: check.digests[stage]![step]!, tieBreaker: tie };
       this.ctx.storage.sql.exec('INSERT OR REPLACE INTO chat_faults (agent_key, at, manifest, stage, evidence) VALUES (?, ?, ?, ?, ?)', guilty.agentKey, Date.now(), sha, stage, JSON.stringify(fault));
       this.ctx.storage.sql.exec("INSERT OR IGNORE INTO chat_slashes (agent_key, provider, outcome) VALUES (?, ?, 'pending')", guilty.agentKey, guilty.provider);
-      const told = domainError('CHAT__HOLDER_AT_FAULT', { stage, step, manifest: sha, provider: guilty.provider });
-      console.warn(`chat verification: agent ${guilty.agentKey}: ${told.message}`);
-      this.send(guilty.socketId, { type: 'error', code: told.code, message: told.message });
+      console.warn(`chat verification: agent ${guilty.agentKey}: ${this.tellAtFault(guilty.socketId, fault)}`);
       this.wake();
     }
     return verdict;

@@ -25,7 +25,7 @@ export class JobObject extends EventSourcedObject<JobCommand, JobEvent, JobState
     cases: () => {
       const s = this.store.state;
       if (s.status === 'none') return [];
-      return Object.entries(s.slashes ?? {}).map(([replica, slash]) => ({ id: replica, provider: slash.provider, outcome: slash.outcome, proposal: slash.proposal, evidence: slashEvidence(s, Number(replica)) }));
+      return Object.entries(s.slashes ?? {}).map(([replica, slash]) => ({ id: replica, provider: slash.provider, outcome: slash.outcome, proposal: slash.proposal, evidence: () => slashEvidence(s, Number(replica)) }));
     },
     record: (replica, step, meta) => this.runOne(this.name, { type: 'RecordSlash', replica: Number(replica), ...step }, meta),
     slashing: () => (this.chain === undefined ? (this.chain = slashingFor(this.env)) : this.chain),

@@ -31,7 +31,7 @@ function setup(o: { cases: SlashCase[]; chain: Partial<Slashing> | null }) {
   return { driver, recorded, warnings, cases, advance: (ms: number) => (now += ms), now: () => now };
 }
 
-const evidence = { receipt: 'r', digests: 'd' };
+const evidence = () => ({ receipt: 'r', digests: 'd' });
 
 describe('slash driver', () => {
   it('does nothing where the deployment does not slash, or nothing is open', async () => {
@@ -76,7 +76,7 @@ describe('slash driver', () => {
     const t = setup({
       cases: [
         { id: 'poor', provider: 'p1', outcome: 'pending', proposal: null, evidence },
-        { id: 'old', provider: 'p2', outcome: 'pending', proposal: null, evidence: null },
+        { id: 'old', provider: 'p2', outcome: 'pending', proposal: null, evidence: () => null },
       ],
       chain: { propose: async ({ provider }) => ({ outcome: 'skipped', reason: `${provider} has no stake to slash` }) },
     });

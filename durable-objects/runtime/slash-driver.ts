@@ -14,13 +14,13 @@ export interface SlashCase {
   provider: string;
   outcome: 'pending' | SlashOutcome;
   proposal: number | null;
-  /** The texts whose SHA-256 digests the proposal carries; null: not (or no longer) slashable. */
-  evidence: { receipt: string; digests: string } | null;
+  /** The texts whose SHA-256 digests the proposal carries; null: not (or no longer) slashable. Built only when a proposal is sent. */
+  evidence: () => { receipt: string; digests: string } | null;
 }
 
 /** What the driver needs from the object around it (and what a test gives it instead). */
 export interface SlashPorts {
-  /** The slashes this object knows of, whatever their outcome. */
+  /** The slashes this object knows of: every open one (pending or proposed); closed ones may be left out. Asked at every dueAt(). */
   cases(): SlashCase[];
   /** Records a step of one slash (in the job's log, in the chat router's table). */
   record(id: string, step: SlashStep, meta: CommandMeta): Result<unknown>;
@@ -70,8 +70,9 @@ export class SlashDriver {
       const record = (step: SlashStep) => this.must(id, this.ports.record(id, step, meta(step.outcome)));
       try {
         if (slash.outcome === 'pending') {
-          if (!slash.evidence) continue;
-          const proposed = await chain.propose({ provider: slash.provider, evidence: await sha256(slash.evidence.receipt), digests: await sha256(slash.evidence.digests) });
+          const evidence = slash.evidence();
+          if (!evidence) continue;
+          const proposed = await chain.propose({ provider: slash.provider, evidence: await sha256(evidence.receipt), digests: await sha256(evidence.digests) });
           record(proposed.outcome === 'proposed' ? { outcome: 'proposed', proposal: proposed.proposal, amount: proposed.amount, executableAt: proposed.executableAt } : { outcome: proposed.outcome, reason: proposed.reason });
         } else {
           const settled = await chain.settle(slash.proposal!);

@@ -398,9 +398,10 @@ describe('escrow custody', () => {
     // The buyer pays from its escrow (one deposit first when this test runs alone: the audit below counts every escrow).
     if (BigInt((await buyer.account()).available) < UNITS_PER_DOUG) await faucetAndDeposit(buyer, buyerKey, UNITS_PER_DOUG);
     const key = (await buyer.createApiKey({ name: 'slash', limit: UNITS_PER_DOUG, expiresAt: Date.now() + 3600_000 })).key;
+    const complete = () => fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ model: 'doug-austen', messages: [{ role: 'user', content: 'Emma' }], max_tokens: 8, temperature: 0 }) });
     // Unmeasured holders are routed first: within a few completions the liar serves one or re-runs one, and is outvoted.
     for (let attempt = 0; attempt < 4 && (await holders()) === 3; attempt++) {
-      const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ model: 'doug-austen', messages: [{ role: 'user', content: 'Emma' }], max_tokens: 8, temperature: 0 }) });
+      const res = await complete();
       expect(res.status).toBe(200);
     }
     expect(await holders()).toBe(2);
@@ -424,7 +425,7 @@ describe('escrow custody', () => {
 
     // Honest holders serve on at the market's price per token (governance's, once the market has read it).
     const priced = await eventually(async () => {
-      const res = await fetch(`${stack.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify({ model: 'doug-austen', messages: [{ role: 'user', content: 'Emma' }], max_tokens: 8, temperature: 0 }) });
+      const res = await complete();
       const body = (await res.json()) as { usage: { total_tokens: number }; doug: { charge: string; route: { agentKey: string }[] } };
       return body.doug.charge === (BigInt(body.usage.total_tokens) * chatTokenPrice).toString() ? body : null;
     }, `a completion charged ${chatTokenPrice} base units a token`, CHAIN_PARAMS_MAX_AGE_MS + 30_000, log);
