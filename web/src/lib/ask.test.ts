@@ -190,7 +190,7 @@ describe('authorising an agent key', () => {
     const key = (await generateKeypair()).publicKey;
     expect(agentKeyOf(`  ${key}\n`)).toEqual({ key });
     expect(agentKeyOf('')).toEqual({ error: expect.stringMatching(/doug-agent key/) });
-    for (const bad of ['0OIl'.repeat(10), key.slice(0, 20), `${key}x`, 'x'.repeat(44)]) expect('error' in agentKeyOf(bad), bad).toBe(true);
+    for (const bad of ['0OIl'.repeat(10), key.slice(0, 20), `${key}${key}`, 'x'.repeat(44)]) expect('error' in agentKeyOf(bad), bad).toBe(true);
     expect(AGENT_KEY_COMMAND).toContain('npx doug-agent key');
   });
 
