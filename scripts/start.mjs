@@ -191,6 +191,8 @@ if (chainOn && externalChainUrl) {
 
 const vars = ['--var', 'LOCAL_MODE:true'];
 if (process.env.DOUG_MARKET_LIST) vars.push('--var', `MARKET_LIST:${process.env.DOUG_MARKET_LIST}`);
+// The chaos suite only (test/chaos): every outbox message and projection run delivered twice.
+if (process.env.DOUG_CHAOS_DELIVERY) vars.push('--var', `CHAOS_DELIVERY:${process.env.DOUG_CHAOS_DELIVERY}`);
 if (chainConfig) {
   vars.push('--var', `SOLANA_RPC_URL:${workerRpcUrl ?? chainConfig.rpcUrl}`, '--var', `DOUG_MINT:${chainConfig.mint}`);
   if (workerRpcUrl) vars.push('--var', `SOLANA_PUBLIC_RPC_URL:${chainConfig.rpcUrl}`);

@@ -16,7 +16,7 @@ import { cancelOrder, placeAsk, placeAskBatch, placeBid } from './routes/orders.
 import { revokeSession } from './routes/sessions.ts';
 import { getWithdrawal, listWithdrawals, requestWithdrawal } from './routes/withdrawals.ts';
 import { cancelJob, challengeJob } from './routes/jobs.ts';
-import { audit, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, jobResult, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
+import { audit, integrity, getAccount, getHolds, getJob, getLedger, getMarket, jobHistory, jobResult, listJobs, listMarkets, listOrders, listTrades } from './routes/reads.ts';
 
 export { AccountObject } from '../durable-objects/runtime/account-object.ts';
 export { JobObject } from '../durable-objects/runtime/job-object.ts';
@@ -61,6 +61,7 @@ const HANDLERS: Record<RouteId, Handler> = {
   requestWithdrawal: (r, env) => requestWithdrawal(r, env),
   withdrawal: (r, env) => getWithdrawal(r, env),
   audit: (r, env) => audit(r, env),
+  integrity: (r, env) => integrity(r, env),
   chain: (r, env) => chainInfo(r, env),
   deposit: (r, env) => deposit(r, env),
   escrowExit: (r, env) => escrowExit(r, env),
@@ -74,8 +75,8 @@ const HANDLERS: Record<RouteId, Handler> = {
   chatFaults: (r, env) => listChatFaults(r, env),
 };
 
-/** Routes that exist only in some deployments: the faucet only in local mode (elsewhere an unknown route). */
-const AVAILABLE: Partial<Record<RouteId, (env: Env) => boolean>> = { faucet: isLocalMode };
+/** Routes that exist only in some deployments: the faucet and the integrity check only in local mode (elsewhere an unknown route). */
+const AVAILABLE: Partial<Record<RouteId, (env: Env) => boolean>> = { faucet: isLocalMode, integrity: isLocalMode };
 
 /** GET routes whose GET is not safe to repeat without its body (the result is served once): no HEAD. */
 const NO_HEAD: ReadonlySet<RouteId> = new Set(['jobResult']);

@@ -311,6 +311,7 @@ export const ROUTES = {
   holds: 'GET /v1/accounts/:key/holds',
   ledger: 'GET /v1/accounts/:key/ledger',
   audit: 'GET /v1/audit',
+  integrity: 'GET /v1/objects/:kind/:id/integrity',
   faucet: 'POST /v1/faucet',
   deposit: 'POST /v1/deposits',
   escrowExit: 'POST /v1/escrow/exits',
@@ -333,3 +334,19 @@ export const CLIENT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 /** Withdrawal ids are derived from the owner and its clientId: `wd_<24 hex>`. */
 export const WITHDRAWAL_ID = /^wd_[0-9a-f]{24}$/;
 export const MARKET_ID = /^[a-z0-9-]{1,32}$/;
+/** The object kinds GET /v1/objects/:kind/:id/integrity checks, and the names objects go by. */
+export const OBJECT_KINDS = ['market', 'job', 'account', 'withdrawal', 'placement', 'settlement'] as const;
+export type ObjectKind = (typeof OBJECT_KINDS)[number];
+export const OBJECT_NAME = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** GET /v1/objects/:kind/:id/integrity: the log's self-check (live state hash against a replay from zero). */
+export interface IntegrityReport {
+  kind: ObjectKind;
+  id: string;
+  seq: number;
+  hash: string;
+  replay: { seq: number; hash: string };
+  snapshot: { seq: number; hash: string } | null;
+  /** The live hash equals the replay's at the same sequence. */
+  consistent: boolean;
+}

@@ -63,6 +63,7 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
   holds: { summary: "The account's holds", query: PageQuerySchema },
   ledger: { summary: "The account's events", query: HistoryQuerySchema },
   audit: { summary: 'Conservation of funds over all accounts (and custody, with a chain)' },
+  integrity: { summary: "Local mode only: an object's event log checked against itself: its live state hash and the hash of a replay from zero (kind: market, job, account, withdrawal, placement, settlement)" },
   faucet: { summary: 'Local mode only: mints (with a chain) or credits $DOUG to the signer', body: FaucetSchema, signed: true, status: 201 },
   deposit: { summary: 'Credits a finalized transfer into custody to the account its memo names', body: DepositSchema, signed: true, status: 201 },
   escrowExit: { summary: "Follows a buyer's own withdrawal from their escrow (after the timelock): the ledger takes what left the vault", body: DepositSchema, signed: true, status: 201 },

@@ -22,6 +22,8 @@ export interface Env {
   MARKET_LIST: string;
   /** "true" only under `npm start` / tests: enables the faucet. Never set in a deployment. */
   LOCAL_MODE?: string;
+  /** Local mode only, for the chaos suite: `duplicate` delivers every outbox message and projection run twice (the projection's first copy reversed). */
+  CHAOS_DELIVERY?: string;
   /** Solana JSON-RPC URL. Unset: no chain (deposits and withdrawals answer CUSTODY__NOT_CONFIGURED; the local faucet credits the ledger directly). */
   SOLANA_RPC_URL?: string;
   /** The RPC URL clients are told (GET /v1/chain) when SOLANA_RPC_URL must stay private (an API key in it); default SOLANA_RPC_URL. */

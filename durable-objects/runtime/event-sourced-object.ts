@@ -18,6 +18,14 @@ const PROJECTION_DELAY_MS = 25;
 const MAX_BACKOFF_MS = 60_000;
 
 /**
+ * The chaos suite's delivery fault (`npm run test:chaos`; local mode only, never in a deployment):
+ * every outbox message is delivered twice and every projection run is sent twice, the first copy
+ * in reverse order, as an at-least-once queue may. Each duplicate is logged (`chaos-delivery:`),
+ * so the suite counts the faults it injected.
+ */
+const chaosDelivery = (env: Env): boolean => env.CHAOS_DELIVERY === 'duplicate' && env.LOCAL_MODE === 'true';
+
+/**
  * The shell shared by every aggregate object: it loads the event store, runs commands through the
  * decider, delivers the outbox and feeds the projector from one alarm. Subclasses add typed RPC
  * methods and name the timer command their decider needs (order expiry, lease lapses).
@@ -171,7 +179,14 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
       messages.map(async (m) => {
         try {
           const to = this.resolveTarget(m.targetKind, m.targetId);
-          const result = await this.stubFor(m.targetKind as AggregateKind, to).receive({ id: m.id, from: `${this.kind}:${this.name}`, to, body: m.body });
+          const envelope = { id: m.id, from: `${this.kind}:${this.name}`, to, body: m.body };
+          const target = this.stubFor(m.targetKind as AggregateKind, to);
+          if (chaosDelivery(this.env)) {
+            // The chaos suite's "delivered twice": a copy goes first and its answer is dropped.
+            console.log(`chaos-delivery: outbox ${m.id} delivered twice`);
+            await target.receive(envelope);
+          }
+          const result = await target.receive(envelope);
           if (result.ok) this.store.messageDelivered(m.id);
           else {
             console.error(`outbox ${m.id} refused by ${m.targetKind}:${m.targetId}: ${result.error.code} ${result.error.message}`);
@@ -212,7 +227,13 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
       const batches = packProjection({ source: this.kind, object: this.name, head: this.store.seq, events, view: view === undefined ? undefined : toJson(view) });
       for (const batch of batches) {
         try {
-          await this.env.PROJECTIONS.sendBatch(batch.map((body) => ({ body, contentType: 'json' as const })));
+          const messages = batch.map((body) => ({ body, contentType: 'json' as const }));
+          if (chaosDelivery(this.env)) {
+            // The chaos suite's "twice and out of order": the run reversed, then again in order.
+            console.log(`chaos-delivery: projection run of ${messages.length} sent twice, reversed first`);
+            await this.env.PROJECTIONS.sendBatch([...messages].reverse());
+          }
+          await this.env.PROJECTIONS.sendBatch(messages);
         } catch (error) {
           this.projectFailures++;
           const wait = projectionBackoffMs(this.projectFailures);

@@ -72,6 +72,8 @@ export async function startStack(
     tmp?: string;
     /** Where buyers' $DOUG is held: each buyer's escrow (the escrow program; default, as npm start) or custody's token account. */
     custody?: 'token-account' | 'escrow';
+    /** The chaos suite's delivery fault: every outbox message and projection run delivered twice. */
+    chaosDelivery?: boolean;
   } = {},
 ): Promise<Stack> {
   const port = await freePort();
@@ -92,6 +94,7 @@ export async function startStack(
         ...(o.chainUrl && { DOUG_CHAIN_URL: o.chainUrl }),
         ...(o.workerRpcUrl && { DOUG_WORKER_RPC_URL: o.workerRpcUrl }),
         DOUG_CUSTODY: o.custody ?? 'escrow',
+        ...(o.chaosDelivery && { DOUG_CHAOS_DELIVERY: 'duplicate' }),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,

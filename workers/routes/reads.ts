@@ -1,4 +1,4 @@
-import { ORDER_ID, type AuditReport, type MarketSummary } from '../../durable-objects/contracts/api.ts';
+import { OBJECT_KINDS, OBJECT_NAME, ORDER_ID, type AuditReport, type IntegrityReport, type ObjectKind, type MarketSummary } from '../../durable-objects/contracts/api.ts';
 import { decodePublicKey } from '../../durable-objects/contracts/auth.ts';
 import { auditLedger } from '../../durable-objects/domain/conservation.ts';
 import { reputationScoreSql } from '../../durable-objects/domain/reputation.ts';
@@ -8,7 +8,7 @@ import { marketList, type MarketConfig } from '../config.ts';
 import { errorResponse, json, refuse } from '../http.ts';
 import { amountKey } from '../projector.ts';
 import { valid } from '../validate.ts';
-import { accountObject, jobObject, marketObject, settlementObject } from '../../durable-objects/runtime/objects.ts';
+import { accountObject, jobObject, marketObject, placementObject, settlementObject, withdrawalObject, type ObjectRpc } from '../../durable-objects/runtime/objects.ts';
 import { knownMarket, nextCursor, pageParams, signed } from './common.ts';
 import { escrowMode, hasChain } from '../../durable-objects/runtime/chain.ts';
 import { custodyCheck, escrowCheck } from '../reconcile.ts';
@@ -300,3 +300,26 @@ export async function audit(_req: Request, env: Env): Promise<Response> {
   return json(report);
 }
 
+
+/** Each kind's object, by name. */
+const OBJECTS: Record<ObjectKind, (env: Env, id: string) => ObjectRpc<unknown>> = {
+  market: marketObject,
+  job: jobObject,
+  account: accountObject,
+  withdrawal: withdrawalObject,
+  placement: placementObject,
+  settlement: settlementObject,
+};
+
+/**
+ * GET /v1/objects/:kind/:id/integrity (local mode only: a replay from zero reads the whole log, so a
+ * deployment does not offer it to anyone): the object's live state hash against a replay of its log.
+ */
+export async function integrity(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
+  const { kind, id } = request.params as { kind: string; id: string };
+  if (!(OBJECT_KINDS as readonly string[]).includes(kind)) refuse('API__INVALID_INPUT', { field: 'kind', problem: `must be one of ${OBJECT_KINDS.join(', ')}` });
+  if (!OBJECT_NAME.test(id)) refuse('API__INVALID_INPUT', { field: 'id', problem: 'must be 1-128 letters, digits, _ or -' });
+  const check = await OBJECTS[kind as ObjectKind](env, id).integrity();
+  const report: IntegrityReport = { kind: kind as ObjectKind, id, ...check, consistent: check.replay.seq === check.seq && check.replay.hash === check.hash };
+  return json(report);
+}

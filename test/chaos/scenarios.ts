@@ -1,0 +1,205 @@
+import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
+import { DougApiError, DougClient } from '../../sdk/client.ts';
+import { generateKeypair } from '../../durable-objects/contracts/auth.ts';
+import { depositToEscrow, sendCosignedWithdrawal } from '../../sdk/deposit.ts';
+import { withTimeout } from '../bench/harness.ts';
+import { eventually } from '../e2e/agents.ts';
+import type { FaultMode, FaultRule } from '../e2e/rpc-proxy.ts';
+import { killAndRestart, placeBid, signal, waitForAsk, type World } from './world.ts';
+
+/*
+ * The fault scenarios. Each draws every choice (which agent, when, how long, which RPC faults) from
+ * its seed, so a failing run is reproduced by `npm run test:chaos -- --seed N --only NAME`. A
+ * scenario only makes trouble and counts it; the checks after it (world.ts quiesceAndCheck) judge.
+ */
+
+export type Size = 'quick' | 'full';
+
+export interface ScenarioOutcome {
+  operations: number;
+  faults: number;
+  /** What was done, in words, for the report. */
+  detail: string;
+}
+
+export interface Scenario {
+  name: string;
+  what: string;
+  run: (w: World, rand: () => number, size: Size) => Promise<ScenarioOutcome>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const between = (rand: () => number, lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
+const pick = <T>(rand: () => number, xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+
+/** Places `count` bids from the world's buyers in turn, two in flight, `gapMs` apart at most; answers how many were accepted. */
+async function bidStream(w: World, rand: () => number, count: number, gapMs: number): Promise<number> {
+  let accepted = 0;
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      if ((await placeBid(w, w.buyers[i % w.buyers.length]!)) !== null) accepted++;
+      await sleep(between(rand, 0, gapMs));
+    }
+  };
+  await Promise.all([lane(), lane()]);
+  return accepted;
+}
+
+const agentKills: Scenario = {
+  name: 'agent-kills',
+  what: 'agents killed (SIGKILL, no drain) at random moments while jobs run, back with their keys',
+  async run(w, rand, size) {
+    const bids = size === 'quick' ? 12 : 40;
+    const kills = size === 'quick' ? 3 : 8;
+    let killed = 0;
+    const faults = (async () => {
+      for (let k = 0; k < kills; k++) {
+        await sleep(between(rand, 200, 2_000));
+        const a = pick(rand, w.agents);
+        await killAndRestart(w, a, between(rand, 100, 1_500));
+        killed++;
+        await waitForAsk(w, a);
+      }
+    })();
+    const accepted = await bidStream(w, rand, bids, 600);
+    await faults;
+    return { operations: accepted + killed, faults: killed, detail: `${accepted} bids, ${killed} agents killed` };
+  },
+};
+
+const workerRestart: Scenario = {
+  name: 'worker-restart',
+  what: 'the Worker process (wrangler dev, workerd) stopped and started mid-flow; objects rebuild from their logs',
+  async run(w, rand, size) {
+    const restarts = size === 'quick' ? 1 : 2;
+    let accepted = 0;
+    for (let r = 0; r < restarts; r++) {
+      const stream = bidStream(w, rand, size === 'quick' ? 6 : 12, 300);
+      await sleep(between(rand, 300, 2_500));
+      await w.stack.restart();
+      accepted += await stream;
+      // The agents reconnect on their own; bids after the restart need them back.
+      for (const a of w.agents) await waitForAsk(w, a);
+      accepted += await bidStream(w, rand, 4, 300);
+    }
+    return { operations: accepted + restarts, faults: restarts, detail: `${accepted} bids, ${restarts} restart(s)` };
+  },
+};
+
+/** RPC faults the Worker meets between it and the chain (test/e2e/rpc-proxy.ts). */
+const RPC_FAULTS: { method: string; modes: FaultMode[] }[] = [
+  { method: 'sendTransaction', modes: ['error', 'rpc-error', 'forward-error', 'forward-hang', 'swallow'] },
+  { method: 'getSignatureStatuses', modes: ['error', 'not-found', 'rpc-error'] },
+  { method: 'getLatestBlockhash', modes: ['error', 'rpc-error'] },
+  { method: 'getTransaction', modes: ['error', 'rpc-error'] },
+  { method: 'getAccountInfo', modes: ['error', 'rpc-error'] },
+  { method: 'getMultipleAccounts', modes: ['error', 'rpc-error'] },
+];
+
+const rpcFaults: Scenario = {
+  name: 'rpc-faults',
+  what: 'Solana RPC failing, answering errors, hanging and losing answers during deposits, settlements and withdrawals',
+  async run(w, rand, size) {
+    const before = Object.values(w.proxy.faults).reduce((a, b) => a + b, 0);
+    const rules: FaultRule[] = [];
+    for (let i = 0; i < (size === 'quick' ? 6 : 14); i++) {
+      const f = pick(rand, RPC_FAULTS);
+      rules.push({ method: f.method, mode: pick(rand, f.modes), times: between(rand, 1, 3) });
+    }
+    for (const r of rules) w.proxy.fault(r);
+    let operations = 0;
+    // A deposit: the faucet mints through the Worker (so through the proxy), the wallet sends its
+    // deposit to the chain itself, and the Worker reads it through the proxy before crediting it.
+    const depositor = (async () => {
+      const key = await generateKeypair();
+      const client = new DougClient({ baseUrl: w.stack.url, keypair: key });
+      await retryCoded(() => client.faucet(5n * UNITS_PER_DOUG), 'the faucet');
+      const { signature } = await depositToEscrow({ chain: { ...w.chain, escrow: w.chain.escrow! }, wallet: key, amount: 5n * UNITS_PER_DOUG });
+      await retryCoded(() => client.deposit(signature), 'a deposit');
+      w.buyers.push({ key, client });
+      w.accounts.add(key.publicKey);
+      operations += 2;
+    })();
+    // A withdrawal from an escrow: co-signed through the proxy, sent by the buyer, confirmed through the proxy.
+    const leaver = w.buyers[0]!;
+    const withdrawal = (async () => {
+      const clientId = `chaos-${Date.now()}`;
+      const wd = await retryCoded(() => leaver.client.withdraw({ amount: UNITS_PER_DOUG / 10n, destination: leaver.key.publicKey, clientId }), 'a withdrawal');
+      w.withdrawals.add(wd.withdrawalId);
+      await sendCosignedWithdrawal({ chain: w.chain, wallet: leaver.key, withdrawal: wd });
+      await eventually(async () => (await leaver.client.withdrawal(wd.withdrawalId)).status === 'paid', 'the withdrawal to be paid', 90_000, w.stack.log);
+      operations++;
+    })();
+    operations += await bidStream(w, rand, size === 'quick' ? 10 : 30, 400);
+    await Promise.all([depositor, withdrawal]);
+    // Faults not yet met are cleared: the checks run against a healthy chain.
+    w.proxy.clear();
+    const faults = Object.values(w.proxy.faults).reduce((a, b) => a + b, 0) - before;
+    return { operations, faults, detail: `${rules.map((r) => `${r.method} ${r.mode}×${r.times}`).join(', ')}` };
+  },
+};
+
+/** Tries `fn` again while it fails as the chain's trouble makes it (a 502/503, a deposit not seen yet, no answer), for up to a minute. */
+async function retryCoded<T>(fn: () => Promise<T>, what: string): Promise<T> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await withTimeout(fn(), 30_000, what);
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`${what} kept failing: ${err instanceof Error ? err.message : String(err)}`);
+      // The chain's trouble comes back as 502/503 (CUSTODY__CHAIN_UNAVAILABLE, …_REFUSED): retried. A 500 is a defect.
+      if (err instanceof DougApiError && (err.code === 'API__INTERNAL' || (err.status < 500 && err.code !== 'CUSTODY__DEPOSIT_UNKNOWN'))) throw err;
+      await sleep(1_000);
+    }
+  }
+}
+
+const leaseLapse: Scenario = {
+  name: 'lease-lapse',
+  what: 'every agent frozen (SIGSTOP) past its leases while holding work, then thawed: leases lapse en masse',
+  async run(w, rand, size) {
+    const reader = new DougClient({ baseUrl: w.stack.url });
+    const stream = bidStream(w, rand, size === 'quick' ? 10 : 24, 200);
+    // Freeze once work is leased out.
+    let leased = 0;
+    await eventually(async () => {
+      leased = 0;
+      for (const id of [...w.bids.keys()].slice(-10)) {
+        const job = await reader.job(id).catch(() => null);
+        leased += job?.replicas.filter((r) => r.lease !== null).length ?? 0;
+      }
+      return leased > 0;
+    }, 'a lease', 60_000);
+    for (const a of w.agents) {
+      signal(a, 'SIGSTOP');
+      a.frozen = true;
+    }
+    await sleep(between(rand, 4_000, 6_000)); // leaseMs is 3 s in the chaos market
+    for (const a of w.agents) {
+      signal(a, 'SIGCONT');
+      a.frozen = false;
+    }
+    const accepted = await stream;
+    return { operations: accepted, faults: leased, detail: `${accepted} bids, ${w.agents.length} agents frozen holding ${leased} lease(s)` };
+  },
+};
+
+const chainRestart: Scenario = {
+  name: 'chain-restart',
+  what: 'the local chain stopped and started again (same state) while settlements go on chain',
+  async run(w, rand, size) {
+    const restarts = size === 'quick' ? 1 : 2;
+    let accepted = 0;
+    for (let r = 0; r < restarts; r++) {
+      const stream = bidStream(w, rand, 8, 300);
+      await sleep(between(rand, 1_000, 3_000));
+      await w.restartChain(between(rand, 1_000, 3_000));
+      accepted += await stream;
+    }
+    return { operations: accepted + restarts, faults: restarts, detail: `${accepted} bids, ${restarts} chain restart(s)` };
+  },
+};
+
+export const SCENARIOS: readonly Scenario[] = [agentKills, workerRestart, rpcFaults, leaseLapse, chainRestart];
