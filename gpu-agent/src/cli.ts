@@ -590,7 +590,7 @@ async function loadOrCreateKey(path: string, log: Logger): Promise<Keypair> {
   return keypair;
 }
 
-async function defaultProbe(): Promise<Probe> {
+export async function defaultProbe(): Promise<Probe> {
   const [hardware, runtime] = await Promise.all([detectHardware(), probeRuntime()]);
   return { hardware, runtime: runtime.fingerprint, log: runtime.log };
 }
@@ -617,7 +617,7 @@ export function defaultThreads(capacity: number, executionProvider: RuntimeFinge
  * holds its thread, so slots run at once and the socket stays answered); models come from the URL
  * each assign names.
  */
-async function defaultExecutor(o: ExecutorOptions): Promise<Executor> {
+export async function defaultExecutor(o: ExecutorOptions): Promise<Executor> {
   const urls = new Map<string, string>();
   const cache = new ModelCache(o.modelDir, async (sha256) => {
     const url = new URL(urls.get(sha256) ?? `/v1/models/${sha256}`, `${o.server}/`);

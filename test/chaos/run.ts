@@ -15,7 +15,8 @@
  */
 import { prng } from '../../gpu-agent/models/prng.ts';
 import { withTimeout } from '../bench/harness.ts';
-import { SCENARIOS, type Size } from './scenarios.ts';
+import { runLoad } from './load.ts';
+import { describeCodes, SCENARIOS, type ScenarioOutcome, type Size } from './scenarios.ts';
 import { deliveryFaults, quiesceAndCheck, startWorld, type World } from './world.ts';
 
 interface Row {
@@ -46,10 +47,11 @@ export async function runChaos(o: { size: Size; seed: number; only: string[] | n
       const seed = o.seed + index;
       o.log(`chaos: ${scenario.name} (seed ${seed}): ${scenario.what}`);
       const started = Date.now();
-      let outcome = { operations: 0, faults: 0, detail: '' };
+      let outcome: ScenarioOutcome = { operations: 0, faults: 0, detail: '' };
       const found: string[] = [];
       try {
         outcome = await withTimeout(scenario.run(world, prng(seed), o.size), 300_000, scenario.name);
+        found.push(...(outcome.failures ?? []).map((f) => `${scenario.name}: ${f}`));
       } catch (err) {
         found.push(`${scenario.name}: ${err instanceof Error ? err.message : String(err)}`);
       }
@@ -57,7 +59,23 @@ export async function runChaos(o: { size: Size; seed: number; only: string[] | n
       found.push(...check.failures.map((f) => `${scenario.name}: ${f}`));
       moneyMismatches += check.moneyMismatches;
       lostOrDoubled += check.lostOrDoubled;
-      rows.push({ scenario: scenario.name, seed, operations: outcome.operations, faults: outcome.faults, failures: found.length, moneyChecked: check.moneyChecked, detail: `${outcome.detail}; ${check.objectsChecked} objects replayed; ${Math.round((Date.now() - started) / 1000)} s` });
+      rows.push({ scenario: scenario.name, seed, operations: outcome.operations, faults: outcome.faults, failures: found.length, moneyChecked: check.moneyChecked, detail: `${outcome.detail}; ${check.objectsChecked} objects replayed${converged(check.convergedMs)}; ${Math.round((Date.now() - started) / 1000)} s` });
+      failures.push(...found);
+      for (const f of found) o.log(`chaos: FAILED ${f}`);
+    }
+    if (o.load) {
+      o.log('chaos: load');
+      const started = Date.now();
+      const load = await runLoad(world, { size: o.size, log: o.log });
+      const check = await quiesceAndCheck(world, 300_000);
+      await load.stop();
+      const found = [...load.failures, ...check.failures].map((f) => `load: ${f}`);
+      moneyMismatches += check.moneyMismatches;
+      lostOrDoubled += check.lostOrDoubled;
+      const l = load.outcome;
+      const refused = describeCodes(l.refusedByCode);
+      rows.push({ scenario: 'load', seed: null, operations: l.bids, faults: 0, failures: found.length, moneyChecked: check.moneyChecked, detail: `${l.agentSockets} agent sockets; ${l.accepted}/${l.bids} bids over 3 markets in ${l.wallS} s (${refused}, ${l.uncoded} uncoded), ${l.ordersPerS}/s, p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms; ${check.objectsChecked} objects replayed${converged(check.convergedMs)}; ${Math.round((Date.now() - started) / 1000)} s` });
+      Object.assign(summary, { load_agent_sockets: l.agentSockets, load_orders: l.bids, load_orders_per_s: l.ordersPerS, load_p50_ms: l.p50Ms, load_p99_ms: l.p99Ms, load_errors: l.uncoded });
       failures.push(...found);
       for (const f of found) o.log(`chaos: FAILED ${f}`);
     }
@@ -67,6 +85,7 @@ export async function runChaos(o: { size: Size; seed: number; only: string[] | n
   }
   const faults = rows.reduce((t, r) => t + r.faults, 0);
   Object.assign(summary, {
+    ...summary,
     chaos_scenarios: rows.length,
     chaos_faults_injected: faults,
     chaos_money_mismatches: moneyMismatches,
@@ -75,6 +94,8 @@ export async function runChaos(o: { size: Size; seed: number; only: string[] | n
   });
   return { rows, failures, summary };
 }
+
+const converged = (ms: number | null | undefined) => (ms ? `, converged ${(ms / 1000).toFixed(1)} s after quiet` : '');
 
 function printTable(rows: Row[]): void {
   const head = ['scenario', 'seed', 'operations', 'faults', 'failures', 'money checked', 'detail'];

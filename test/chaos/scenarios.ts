@@ -5,7 +5,7 @@ import { depositToEscrow, sendCosignedWithdrawal } from '../../sdk/deposit.ts';
 import { withTimeout } from '../bench/harness.ts';
 import { eventually } from '../e2e/agents.ts';
 import type { FaultMode, FaultRule } from '../e2e/rpc-proxy.ts';
-import { killAndRestart, placeBid, signal, waitForAsk, type World } from './world.ts';
+import { chatSessions, killAndRestart, placeBid, signal, waitForAsk, type World } from './world.ts';
 
 /*
  * The fault scenarios. Each draws every choice (which agent, when, how long, which RPC faults) from
@@ -20,6 +20,8 @@ export interface ScenarioOutcome {
   faults: number;
   /** What was done, in words, for the report. */
   detail: string;
+  /** What went wrong while it ran (a 500, an answer without a code); the checks after it add theirs. */
+  failures?: string[];
 }
 
 export interface Scenario {
@@ -27,6 +29,9 @@ export interface Scenario {
   what: string;
   run: (w: World, rand: () => number, size: Size) => Promise<ScenarioOutcome>;
 }
+
+/** Refusals by code, in words. */
+export const describeCodes = (byCode: Record<string, number>): string => Object.entries(byCode).map(([code, n]) => `${n} ${code}`).join(', ') || 'none refused';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const between = (rand: () => number, lo: number, hi: number) => Math.round(lo + rand() * (hi - lo));
@@ -63,9 +68,17 @@ const agentKills: Scenario = {
         await waitForAsk(w, a);
       }
     })();
+    // Chat conversations go on meanwhile: a killed stage holder's are taken over by the other holder.
+    const chat = chatSessions(w, w.buyers[0]!, 2, faults);
     const accepted = await bidStream(w, rand, bids, 600);
     await faults;
-    return { operations: accepted + killed, faults: killed, detail: `${accepted} bids, ${killed} agents killed` };
+    const c = await chat;
+    return {
+      operations: accepted + killed + c.completions,
+      faults: killed,
+      detail: `${accepted} bids, ${c.answered}/${c.completions} chat completions answered (${describeCodes(c.refusedByCode)}), ${killed} agents killed`,
+      failures: c.failures,
+    };
   },
 };
 
@@ -128,7 +141,13 @@ const rpcFaults: Scenario = {
       const clientId = `chaos-${Date.now()}`;
       const wd = await retryCoded(() => leaver.client.withdraw({ amount: UNITS_PER_DOUG / 10n, destination: leaver.key.publicKey, clientId }), 'a withdrawal');
       w.withdrawals.add(wd.withdrawalId);
-      await sendCosignedWithdrawal({ chain: w.chain, wallet: leaver.key, withdrawal: wd });
+      // RPC trouble may have kept the server from co-signing at once: it co-signs on its next try.
+      const ready = await eventually(async () => {
+        const x = await leaver.client.withdrawal(wd.withdrawalId);
+        return x.cosigned !== null || x.status !== 'funded' ? x : null;
+      }, 'the withdrawal to be co-signed', 60_000, w.stack.log);
+      if (ready.cosigned === null) throw new Error(`withdrawal ${wd.withdrawalId} ended ${ready.status} without being co-signed`);
+      await sendCosignedWithdrawal({ chain: w.chain, wallet: leaver.key, withdrawal: ready });
       await eventually(async () => (await leaver.client.withdrawal(wd.withdrawalId)).status === 'paid', 'the withdrawal to be paid', 90_000, w.stack.log);
       operations++;
     })();
@@ -158,31 +177,28 @@ async function retryCoded<T>(fn: () => Promise<T>, what: string): Promise<T> {
 
 const leaseLapse: Scenario = {
   name: 'lease-lapse',
-  what: 'every agent frozen (SIGSTOP) past its leases while holding work, then thawed: leases lapse en masse',
+  what: 'every agent frozen (SIGSTOP) with its socket open while work is leased to it, thawed after the leases ran out: leases lapse en masse',
   async run(w, rand, size) {
     const reader = new DougClient({ baseUrl: w.stack.url });
-    const stream = bidStream(w, rand, size === 'quick' ? 10 : 24, 200);
-    // Freeze once work is leased out.
-    let leased = 0;
-    await eventually(async () => {
-      leased = 0;
-      for (const id of [...w.bids.keys()].slice(-10)) {
-        const job = await reader.job(id).catch(() => null);
-        leased += job?.replicas.filter((r) => r.lease !== null).length ?? 0;
-      }
-      return leased > 0;
-    }, 'a lease', 60_000);
     for (const a of w.agents) {
       signal(a, 'SIGSTOP');
       a.frozen = true;
     }
-    await sleep(between(rand, 4_000, 6_000)); // leaseMs is 3 s in the chaos market
+    const firstBid = w.bids.size;
+    const accepted = await bidStream(w, rand, size === 'quick' ? 8 : 20, 100);
+    await sleep(between(rand, 4_000, 6_000)); // the fault market's leases last 3 s
     for (const a of w.agents) {
       signal(a, 'SIGCONT');
       a.frozen = false;
     }
-    const accepted = await stream;
-    return { operations: accepted, faults: leased, detail: `${accepted} bids, ${w.agents.length} agents frozen holding ${leased} lease(s)` };
+    // The leases that lapsed, from the jobs' own timelines (once they ended, the checks wait for that).
+    let lapsed = 0;
+    for (const id of [...w.bids.keys()].slice(firstBid)) {
+      const job = await reader.job(id).catch(() => null);
+      lapsed += ((job?.timeline ?? []) as { event: string }[]).filter((e) => e.event === 'LeaseExpired').length;
+    }
+    if (lapsed === 0) return { operations: accepted, faults: 0, detail: `${accepted} bids`, failures: ['no lease lapsed while every agent was frozen'] };
+    return { operations: accepted, faults: lapsed, detail: `${accepted} bids, ${w.agents.length} agents frozen, ${lapsed} leases lapsed` };
   },
 };
 

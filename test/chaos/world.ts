@@ -128,11 +128,22 @@ export async function startWorld(o: { agents: number; buyers: number; log: (line
   w.spec = { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes };
   for (let i = 0; i < o.agents; i++) w.agents.push(await launchAgent(w, `chaos-${i + 1}`));
   for (const a of w.agents) await waitForAsk(w, a);
+  await eventually(async () => {
+    const list = (await (await fetch(`${stack.url}/v1/models`)).json()) as { data: { id: string; routes: { stages: number; holders: number[] }[] }[] };
+    return list.data.find((m) => m.id === CHAT_MODEL)?.routes.some((r) => r.stages === 2 && r.holders.every((h) => h >= 2));
+  }, 'the chat model with two holders of each stage', 60_000, () => w.agents.map((a) => a.proc.log().slice(-800)).join('\n'));
   return w;
 }
 
+/**
+ * An agent of the fault market. Each also holds one of the two stages of the shipped chat model
+ * (examples/chat), agents in turn, so that every stage has two holders and a killed holder's
+ * conversations are taken over by the other.
+ */
 async function launchAgent(w: Pick<World, 'stack' | 'accounts' | 'providers'>, name: string, key?: Keypair): Promise<AgentSlot> {
-  const proc = await startAgent({ url: w.stack.url, dir: w.stack.dir, name, market: 'cpu', price: PRICE, capacity: 2, ...(key ? { key } : {}) });
+  const stage = Number(name.split('-').at(-1)) % 2;
+  const args = ['--chat-model', 'examples/chat', '--stages', '2', '--hold', String(stage)];
+  const proc = await startAgent({ url: w.stack.url, dir: w.stack.dir, name, market: 'cpu', price: PRICE, capacity: 2, args, ...(key ? { key } : {}) });
   w.accounts.add(proc.key.publicKey);
   w.providers.add(proc.key.publicKey);
   return { name, key: proc.key, proc, frozen: false };
@@ -212,6 +223,8 @@ export interface CheckReport {
   /** Accepted bids that did not end settled or refunded, and payouts missing or paid twice. */
   lostOrDoubled: number;
   objectsChecked: number;
+  /** How long after the world went quiet every check passed (the read models and the chain caught up); null when they never did. */
+  convergedMs?: number | null;
   failures: string[];
 }
 
@@ -231,8 +244,9 @@ async function liveJob(reader: DougClient, id: string): Promise<JobView | null> 
  * Waits until the world is quiet (every accepted bid's job ended or its hold released, every
  * payout final on chain, the read models caught up), then checks it:
  *  - every accepted bid ended settled or refunded, and every buyer holds nothing;
- *  - each provider's ledger payouts equal the sum of the net payouts its jobs name (a payout paid
- *    twice or lost shows here), and equal what reached its token account on chain;
+ *  - no hold is settled twice, a settled job's payouts are its hold's, and each provider's token
+ *    account on chain holds exactly what the buyers' ledgers paid it (a payout paid twice or lost
+ *    shows here);
  *  - each buyer's escrow vault on chain holds exactly what the ledger says is theirs;
  *  - the audit passes (conservation over every account, custody and the escrow vaults);
  *  - every object touched replays from zero to its live state hash;
@@ -241,26 +255,23 @@ async function liveJob(reader: DougClient, id: string): Promise<JobView | null> 
 export async function quiesceAndCheck(w: World, timeoutMs: number): Promise<CheckReport> {
   const reader = new DougClient({ baseUrl: w.stack.url });
   const failures: string[] = [];
-  let moneyChecked = 0;
-  let moneyMismatches = 0;
-  let lostOrDoubled = 0;
   await adoptOpenBids(w).catch(() => 0);
   const deadline = Date.now() + timeoutMs;
   const jobs = new Map<string, JobView | null>();
   // 1. Every accepted bid ends: its job settled or refunded, or (never matched) its hold released.
   for (;;) {
     let open = 0;
-    for (const id of w.bids.keys()) {
+    await pool([...w.bids.keys()], 8, async (id) => {
       const known = jobs.get(id);
-      if (known && ENDED.has(known.status)) continue;
+      if (known && ENDED.has(known.status)) return;
       const job = await liveJob(reader, id).catch(() => undefined);
       if (job === undefined) {
         open++;
-        continue;
+        return;
       }
       jobs.set(id, job);
       if (!job || !ENDED.has(job.status)) open++;
-    }
+    });
     const held = await Promise.all(w.buyers.map(async (b) => BigInt((await reader.account(b.key.publicKey)).held)));
     const holding = held.filter((h) => h > 0n).length;
     // A bid that never matched has no job: it ends when its hold is released (expired or cancelled).
@@ -275,37 +286,71 @@ export async function quiesceAndCheck(w: World, timeoutMs: number): Promise<Chec
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+  // The read models and the chain converge: a check that fails is asked again until it passes or the time is up.
+  const checksFrom = Date.now();
+  let report = await check(w, reader, jobs);
+  while (report.failures.length > 0 && Date.now() < deadline + 30_000) {
+    await new Promise((r) => setTimeout(r, 2_000));
+    await pool([...jobs.keys()], 8, async (id) => void jobs.set(id, await liveJob(reader, id).catch(() => jobs.get(id) ?? null)));
+    report = await check(w, reader, jobs);
+  }
+  return { ...report, convergedMs: report.failures.length === 0 ? Date.now() - checksFrom : null, failures: [...failures, ...report.failures] };
+}
+
+async function check(w: World, reader: DougClient, jobs: Map<string, JobView | null>): Promise<CheckReport> {
+  const failures: string[] = [];
+  let moneyChecked = 0;
+  let moneyMismatches = 0;
+  let lostOrDoubled = 0;
   for (const [id, job] of jobs) {
     if (job && !ENDED.has(job.status)) {
       lostOrDoubled++;
       failures.push(`bid ${id}: its job is ${job.status}, neither settled nor refunded`);
     }
   }
-  // 2. Providers: ledger payouts = the jobs' net payouts = what reached the chain.
-  const expected = new Map<string, bigint>();
+  // 2. Payouts. Every buyer's ledger settles each hold once; a settled job's payouts are its
+  // hold's; and each provider's token account on chain holds exactly what the ledgers paid it
+  // (with escrow custody a provider is paid on chain from the buyer's escrow, to its own token
+  // account). A payout paid twice or lost shows in one of the three.
+  const paid = new Map<string, bigint>();
+  const settledHolds = new Map<string, { account: string; amount: bigint }[]>();
+  for (const b of w.buyers) {
+    let cursor: string | null = null;
+    do {
+      const page = await reader.ledger(b.key.publicKey, { limit: 500, ...(cursor ? { cursor } : {}) });
+      for (const e of page.items) {
+        if (e.type !== 'HoldSettled') continue;
+        const d = e.data as { holdId: string; payouts: { account: string; amount: string }[] };
+        if (settledHolds.has(d.holdId)) {
+          lostOrDoubled++;
+          failures.push(`hold ${d.holdId} of ${b.key.publicKey.slice(0, 8)} settled twice`);
+        }
+        const payouts = d.payouts.map((p) => ({ account: p.account, amount: BigInt(p.amount) }));
+        settledHolds.set(d.holdId, payouts);
+        for (const p of payouts) paid.set(p.account, (paid.get(p.account) ?? 0n) + p.amount);
+      }
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
   for (const job of jobs.values()) {
-    for (const p of (job?.payouts ?? []) as { provider: string; net: string }[]) expected.set(p.provider, (expected.get(p.provider) ?? 0n) + BigInt(p.net));
+    if (!job || job.status !== 'settled') continue;
+    const net = (job.payouts as { provider: string; net: string }[]).map((p) => `${p.provider}:${p.net}`).sort().join(',');
+    const held = (settledHolds.get(job.holdId as string) ?? []).map((p) => `${p.account}:${p.amount}`).sort().join(',');
+    moneyChecked++;
+    if (net !== held) {
+      moneyMismatches++;
+      lostOrDoubled++;
+      failures.push(`job ${job.jobId}: pays ${net || 'nothing'}, its hold settled ${held || 'nothing'}`);
+    }
   }
   for (const provider of w.providers) {
-    const account = await reader.account(provider);
-    const received = BigInt(account.payoutsReceived);
-    const onChainLedger = BigInt(account.payoutsOnChain);
     const wallet = await tokenBalance(w, await associatedTokenAddress(provider, w.chain.mint));
-    const want = expected.get(provider) ?? 0n;
-    moneyChecked += 3;
-    if (received !== want) {
+    const want = paid.get(provider) ?? 0n;
+    moneyChecked++;
+    if (wallet !== want) {
       moneyMismatches++;
       lostOrDoubled++;
-      failures.push(`provider ${provider.slice(0, 8)}: ledger payouts ${received} ≠ ${want} named by its jobs`);
-    }
-    if (onChainLedger !== received) {
-      moneyMismatches++;
-      failures.push(`provider ${provider.slice(0, 8)}: ${onChainLedger} of ${received} paid on chain`);
-    }
-    if (wallet !== onChainLedger) {
-      moneyMismatches++;
-      lostOrDoubled++;
-      failures.push(`provider ${provider.slice(0, 8)}: token account holds ${wallet}, the ledger paid ${onChainLedger} on chain`);
+      failures.push(`provider ${provider.slice(0, 8)}: its token account holds ${wallet}, the buyers' ledgers paid it ${want} (a payout ${wallet > want ? 'paid twice' : 'lost'})`);
     }
   }
   // 3. Buyers: nothing held, and the escrow vault holds what the ledger says is theirs.
@@ -381,3 +426,54 @@ export async function pool<T>(items: readonly T[], n: number, fn: (item: T) => P
 
 /** Lines the Worker logged for the chaos suite's delivery fault (each a message delivered twice). */
 export const deliveryFaults = (w: World): number => (w.stack.log().match(/chaos-delivery:/g) ?? []).length;
+
+export const CHAT_MODEL = 'doug-austen';
+
+export interface ChatOutcome {
+  completions: number;
+  answered: number;
+  tokens: number;
+  refusedByCode: Record<string, number>;
+  failures: string[];
+}
+
+/**
+ * `sessions` chat conversations, one completion after another each, until `until` settles: each
+ * completion must be answered (200) or refused with a coded error (a route lost to a kill is
+ * CHAT__ROUTE_FAILED, 503); a 500 or an answer without a code is a failure.
+ */
+export async function chatSessions(w: World, buyer: Buyer, sessions: number, until: Promise<unknown>): Promise<ChatOutcome> {
+  const { key } = await buyer.client.createApiKey({ name: `chaos-${Date.now()}`, limit: 10n * UNITS_PER_DOUG, expiresAt: Date.now() + 3600_000 });
+  const out: ChatOutcome = { completions: 0, answered: 0, tokens: 0, refusedByCode: {}, failures: [] };
+  let done = false;
+  void until.finally(() => (done = true));
+  const session = async (n: number) => {
+    while (!done) {
+      out.completions++;
+      try {
+        const res = await withTimeout(
+          fetch(`${w.stack.url}/v1/chat/completions`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+            body: JSON.stringify({ model: CHAT_MODEL, messages: [{ role: 'user', content: `Tell me of the ball, part ${n}.` }], max_tokens: 12, temperature: 0 }),
+          }),
+          60_000,
+          'a chat completion',
+        );
+        const body = (await res.json().catch(() => null)) as { usage?: { total_tokens: number }; error?: { code?: string } } | null;
+        if (res.status === 200 && body?.usage) {
+          out.answered++;
+          out.tokens += body.usage.total_tokens;
+        } else if (res.status < 500 || (res.status === 503 && body?.error?.code)) {
+          const code = body?.error?.code ?? `HTTP ${res.status} without a code`;
+          out.refusedByCode[code] = (out.refusedByCode[code] ?? 0) + 1;
+          if (!body?.error?.code) out.failures.push(`a chat completion got ${res.status} without a coded error`);
+        } else out.failures.push(`a chat completion got ${res.status}: ${JSON.stringify(body).slice(0, 200)}`);
+      } catch (err) {
+        out.failures.push(`a chat completion failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: sessions }, (_, i) => session(i)));
+  return out;
+}
