@@ -5,14 +5,14 @@ import type { Executor } from '../../gpu-agent/src/agent.ts';
 import { percentile, withTimeout } from '../bench/harness.ts';
 import { eventually } from '../e2e/agents.ts';
 import type { Size } from './scenarios.ts';
-import { newBuyer, PRICE, PRICE_UNITS, type Buyer, type World } from './world.ts';
+import { chatSessions, newBuyer, PRICE, PRICE_UNITS, type Buyer, type World } from './world.ts';
 
 /*
  * The load run: many agent sockets and thousands of bids across several markets at once. The
  * agents are the real agent (gpu-agent/src/cli.ts `main`, its socket, its ONNX executor), run
  * in this process so that a hundred of them fit on this machine: they share one probe and one
  * executor (two ONNX threads), as many slots of one machine would. Buyers bid from several keys
- * (each key has its request budget), a few requests in flight per key. What is measured: bids
+ * (each key has its request budget), two requests in flight per key. What is measured: bids
  * answered per second, the bid request's latency, and every answer that was not an acceptance;
  * the checks after it (world.ts) prove every payment made once.
  */
@@ -27,7 +27,11 @@ export interface LoadOutcome {
   ordersPerS: number;
   p50Ms: number;
   p99Ms: number;
+  /** The bid request alone (one at a time, nothing else going on), in the same run. */
+  aloneP50Ms: number;
+  aloneP99Ms: number;
   wallS: number;
+  chat: { completions: number; answered: number; tokens: number; refusedByCode: Record<string, number> };
 }
 
 interface InProcessAgent {
@@ -41,8 +45,8 @@ const LOAD_MARKETS = ['load-a', 'load-b', 'load-c'];
 
 export async function runLoad(w: World, o: { size: Size; log: (line: string) => void }): Promise<{ outcome: LoadOutcome; failures: string[]; stop: () => Promise<void> }> {
   const agentCount = o.size === 'quick' ? 102 : 150;
-  const bidCount = o.size === 'quick' ? 600 : 3_000;
-  const buyerCount = o.size === 'quick' ? 4 : 10;
+  const bidCount = o.size === 'quick' ? 1_200 : 3_000;
+  const buyerCount = o.size === 'quick' ? 8 : 16;
   const failures: string[] = [];
   let probe: Promise<Probe> | null = null;
   let executor: Promise<Executor> | null = null;
@@ -87,7 +91,16 @@ export async function runLoad(w: World, o: { size: Size; log: (line: string) => 
   for (let i = 0; i < buyerCount; i++) buyers.push(await newBuyer(w, 20n));
   w.buyers.push(...buyers);
 
-  o.log(`load: ${bidCount} bids, 4 in flight per buyer`);
+  // The baseline, in the same run: one bid at a time from one buyer, nothing else going on.
+  const alone: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const t = performance.now();
+    const res = await buyers[0]!.client.placeBid({ market: LOAD_MARKETS[i % LOAD_MARKETS.length]!, maxPrice: 2n * PRICE_UNITS, units: 1, replicas: 1, expiresAt: Date.now() + 120_000, job: w.spec });
+    w.bids.set(res.order.id, buyers[0]!.key.publicKey);
+    alone.push(performance.now() - t);
+  }
+  alone.sort((a, b) => a - b);
+  o.log(`load: ${bidCount} bids, 2 in flight per buyer`);
   const latencies: number[] = [];
   const refusedByCode: Record<string, number> = {};
   let accepted = 0;
@@ -100,7 +113,7 @@ export async function runLoad(w: World, o: { size: Size; log: (line: string) => 
       const market = LOAD_MARKETS[i % LOAD_MARKETS.length]!;
       const t = performance.now();
       try {
-        const res = await buyer.client.placeBid({ market, maxPrice: 2n * PRICE_UNITS, units: 1, replicas: 1, expiresAt: Date.now() + 120_000, job: w.spec });
+        const res = await withTimeout(buyer.client.placeBid({ market, maxPrice: 2n * PRICE_UNITS, units: 1, replicas: 1, expiresAt: Date.now() + 120_000, job: w.spec }), 30_000, 'a bid');
         w.bids.set(res.order.id, buyer.key.publicKey);
         accepted++;
       } catch (err) {
@@ -113,8 +126,14 @@ export async function runLoad(w: World, o: { size: Size; log: (line: string) => 
       latencies.push(performance.now() - t);
     }
   };
-  await Promise.all(buyers.flatMap((b) => [lane(b), lane(b), lane(b), lane(b)]));
+  // Two in flight per key keeps each key within its request budget (workers/rate-limit.ts) at this machine's pace.
+  const bidding = Promise.all(buyers.flatMap((b) => [lane(b), lane(b)]));
+  // Chat conversations at the same time, on the fault market's agents (each holds a stage).
+  const chat = chatSessions(w, buyers[0]!, 3, bidding);
+  await bidding;
   const wallS = (performance.now() - started) / 1000;
+  const c = await chat;
+  failures.push(...c.failures);
   latencies.sort((a, b) => a - b);
   const outcome: LoadOutcome = {
     agentSockets: connected(),
@@ -125,7 +144,10 @@ export async function runLoad(w: World, o: { size: Size; log: (line: string) => 
     ordersPerS: Math.round((latencies.length / wallS) * 10) / 10,
     p50Ms: Math.round(percentile(latencies, 50)),
     p99Ms: Math.round(percentile(latencies, 99)),
+    aloneP50Ms: Math.round(percentile(alone, 50)),
+    aloneP99Ms: Math.round(percentile(alone, 99)),
     wallS: Math.round(wallS * 10) / 10,
+    chat: { completions: c.completions, answered: c.answered, tokens: c.tokens, refusedByCode: c.refusedByCode },
   };
   // Every agent must still be on its socket after the flood.
   const reader = new DougClient({ baseUrl: w.stack.url });

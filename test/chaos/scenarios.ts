@@ -101,11 +101,11 @@ const workerRestart: Scenario = {
   },
 };
 
-/** RPC faults the Worker meets between it and the chain (test/e2e/rpc-proxy.ts). */
+/** RPC faults the Worker meets between it and the chain (test/e2e/rpc-proxy.ts); a hang lasts until the Worker's RPC timeout (10 s). */
 const RPC_FAULTS: { method: string; modes: FaultMode[] }[] = [
-  { method: 'sendTransaction', modes: ['error', 'rpc-error', 'forward-error', 'forward-hang', 'swallow'] },
-  { method: 'getSignatureStatuses', modes: ['error', 'not-found', 'rpc-error'] },
-  { method: 'getLatestBlockhash', modes: ['error', 'rpc-error'] },
+  { method: 'sendTransaction', modes: ['error', 'rpc-error', 'forward-error', 'forward-hang', 'swallow', 'hang'] },
+  { method: 'getSignatureStatuses', modes: ['error', 'not-found', 'rpc-error', 'hang'] },
+  { method: 'getLatestBlockhash', modes: ['error', 'rpc-error', 'hang'] },
   { method: 'getTransaction', modes: ['error', 'rpc-error'] },
   { method: 'getAccountInfo', modes: ['error', 'rpc-error'] },
   { method: 'getMultipleAccounts', modes: ['error', 'rpc-error'] },

@@ -68,6 +68,8 @@ export interface World {
   log: (line: string) => void;
   /** Restarts the chain on the same port and state file. */
   restartChain: (downMs: number) => Promise<void>;
+  /** Waits until every agent's ask is listed and the chat model is servable. */
+  ready: () => Promise<void>;
   close: () => Promise<void>;
 }
 
@@ -111,6 +113,7 @@ export async function startWorld(o: { agents: number; buyers: number; log: (line
       local = await startLocalChain({ port: chainPort, stateFile });
       w.local = local;
     },
+    ready: () => ready(w),
     close: async () => {
       await Promise.all(w.agents.map((a) => (a.frozen ? signal(a, 'SIGCONT') : undefined)));
       await Promise.all(w.agents.map((a) => a.proc.stop()));
@@ -127,12 +130,18 @@ export async function startWorld(o: { agents: number; buyers: number; log: (line
   const input = await buyer.uploadInputs([toWire('x', 'float32', [1, 8], new Uint8Array(x.buffer))]);
   w.spec = { modelSha256: model.sha256, inputSha256: input.inputSha256, inputBytes: input.inputBytes };
   for (let i = 0; i < o.agents; i++) w.agents.push(await launchAgent(w, `chaos-${i + 1}`));
+  await w.ready();
+  return w;
+}
+
+/** Every agent's ask listed and the chat model servable with two holders of each stage. */
+async function ready(w: World): Promise<void> {
+  const stack = w.stack;
   for (const a of w.agents) await waitForAsk(w, a);
   await eventually(async () => {
     const list = (await (await fetch(`${stack.url}/v1/models`)).json()) as { data: { id: string; routes: { stages: number; holders: number[] }[] }[] };
     return list.data.find((m) => m.id === CHAT_MODEL)?.routes.some((r) => r.stages === 2 && r.holders.every((h) => h >= 2));
   }, 'the chat model with two holders of each stage', 60_000, () => w.agents.map((a) => a.proc.log().slice(-800)).join('\n'));
-  return w;
 }
 
 /**
@@ -289,6 +298,7 @@ export async function quiesceAndCheck(w: World, timeoutMs: number): Promise<Chec
   // The read models and the chain converge: a check that fails is asked again until it passes or the time is up.
   const checksFrom = Date.now();
   let report = await check(w, reader, jobs);
+  if (report.failures.length > 0) w.log(`chaos: quiet, ${report.failures.length} check(s) not yet holding (first: ${report.failures[0]}); asking again until they converge`);
   while (report.failures.length > 0 && Date.now() < deadline + 30_000) {
     await new Promise((r) => setTimeout(r, 2_000));
     await pool([...jobs.keys()], 8, async (id) => void jobs.set(id, await liveJob(reader, id).catch(() => jobs.get(id) ?? null)));

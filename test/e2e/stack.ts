@@ -49,8 +49,8 @@ export interface Stack {
   programs: () => StackPrograms | null;
   log: () => string;
   stop: () => Promise<void>;
-  /** Stops the server and starts it again on the same port and state (agents see their sockets drop). */
-  restart: () => Promise<void>;
+  /** Stops the server and starts it again on the same port and state (agents see their sockets drop); `chaosDelivery` turns the delivery fault on or off from then on. */
+  restart: (o?: { chaosDelivery?: boolean }) => Promise<void>;
 }
 
 /**
@@ -80,6 +80,7 @@ export async function startStack(
   const dir = mkdtempSync(join(o.tmp ?? tmpdir(), 'doug-e2e-'));
   const url = `http://127.0.0.1:${port}`;
   let output = '';
+  let chaosDelivery = o.chaosDelivery ?? false;
   const launch = async (): Promise<ChildProcess> => {
     const child = spawn(process.execPath, ['scripts/start.mjs'], {
       env: {
@@ -94,7 +95,7 @@ export async function startStack(
         ...(o.chainUrl && { DOUG_CHAIN_URL: o.chainUrl }),
         ...(o.workerRpcUrl && { DOUG_WORKER_RPC_URL: o.workerRpcUrl }),
         DOUG_CUSTODY: o.custody ?? 'escrow',
-        ...(o.chaosDelivery && { DOUG_CHAOS_DELIVERY: 'duplicate' }),
+        ...(chaosDelivery && { DOUG_CHAOS_DELIVERY: 'duplicate' }),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
@@ -139,7 +140,8 @@ export async function startStack(
     programs: () => chainConfig()?.programs ?? null,
     log: () => output,
     stop: () => stopGroup(child).then(() => rmSync(dir, { recursive: true, force: true })),
-    restart: async () => {
+    restart: async (r = {}) => {
+      if (r.chaosDelivery !== undefined) chaosDelivery = r.chaosDelivery;
       await stopGroup(child);
       child = await launch();
     },
