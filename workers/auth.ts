@@ -10,6 +10,7 @@ import {
   type Delegation,
   type DelegationProblem,
   type DelegationScope,
+  type SigningScope,
 } from '../durable-objects/contracts/auth.ts';
 import type { Env } from '../durable-objects/runtime/env.ts';
 import { accountObject } from '../durable-objects/runtime/objects.ts';
@@ -29,12 +30,6 @@ export interface Caller {
 
 const NONCE = /^[A-Za-z0-9_-]{8,64}$/;
 
-/**
- * What a route lets a signer do: a delegation scope (the wallet itself always passes), 'owner'
- * (the wallet only, never a delegated key) or 'delegated' (a delegated key only, whatever its scopes:
- * a session key revoking itself).
- */
-export type SigningScope = DelegationScope | 'owner' | 'delegated';
 
 /** A request's signature headers, checked for presence and form (not yet the signature itself). */
 export interface SignatureHeaders {

@@ -23,6 +23,13 @@ export const TIMESTAMP_WINDOW_MS = 60_000;
 export type DelegationScope = 'orders' | 'asks' | 'work';
 export const DELEGATION_SCOPES: readonly DelegationScope[] = ['orders', 'asks', 'work'];
 
+/**
+ * What a route lets a signer do: a delegation scope (the wallet itself always passes), 'owner'
+ * (the wallet only, never a delegated key) or 'delegated' (a delegated key only, whatever its scopes:
+ * a session key revoking itself). Each signed route's is in contracts/openapi.ts.
+ */
+export type SigningScope = DelegationScope | 'owner' | 'delegated';
+
 export interface Delegation {
   /** The wallet granting the right (base58). */
   wallet: string;

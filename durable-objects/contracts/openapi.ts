@@ -1,7 +1,7 @@
 import type { GenericSchema } from 'valibot';
 import { toJsonSchema } from '@valibot/to-json-schema';
 import { ROUTES } from './api.ts';
-import { AUTH_HEADERS as HEADERS } from './auth.ts';
+import { AUTH_HEADERS as HEADERS, type SigningScope } from './auth.ts';
 import {
   DepositSchema,
   EmptySchema,
@@ -26,7 +26,8 @@ interface Operation {
   summary: string;
   body?: GenericSchema | 'bytes';
   query?: GenericSchema;
-  signed?: boolean;
+  /** Signed, and what the signer must be allowed (workers/routes/common.ts `signed` takes it from here). */
+  signed?: SigningScope;
   /** Authorised by an API key sent as `Authorization: Bearer …` (the chat API), not signed. */
   bearer?: boolean;
   /** The status of success (200 unless said). */
@@ -43,35 +44,35 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
   trades: { summary: 'Recent fills of a market', query: PageQuerySchema },
   agentSocket: { summary: "An agent's WebSocket (protocol in durable-objects/contracts/agent.ts)", status: 101 },
   asks: { summary: 'Offers, filtered and sorted', query: OrdersQuerySchema },
-  placeAsk: { summary: 'A provider lists capacity', body: PlaceAskSchema, signed: true, status: 201 },
-  placeAskBatch: { summary: 'Up to 100 asks in one market, one transaction; an outcome per ask', body: PlaceAskBatchSchema, signed: true },
-  cancelAsk: { summary: 'The owner cancels an ask', signed: true },
+  placeAsk: { summary: 'A provider lists capacity', body: PlaceAskSchema, signed: 'asks', status: 201 },
+  placeAskBatch: { summary: 'Up to 100 asks in one market, one transaction; an outcome per ask', body: PlaceAskBatchSchema, signed: 'asks' },
+  cancelAsk: { summary: 'The owner cancels an ask', signed: 'asks' },
   bids: { summary: 'Bids, filtered and sorted', query: OrdersQuerySchema },
-  placeBid: { summary: 'A buyer escrows maxPrice × units × replicas and bids for a job', body: PlaceBidSchema, signed: true, status: 201 },
-  cancelBid: { summary: 'The owner cancels a bid; its escrow is released', signed: true },
+  placeBid: { summary: 'A buyer escrows maxPrice × units × replicas and bids for a job', body: PlaceBidSchema, signed: 'orders', status: 201 },
+  cancelBid: { summary: 'The owner cancels a bid; its escrow is released', signed: 'orders' },
   jobs: { summary: 'Jobs from the read model', query: JobsQuerySchema },
   job: { summary: "A job's live state (the job id is its bid id)" },
   jobHistory: { summary: "The job's events (digests and sizes, never payloads)", query: HistoryQuerySchema },
-  jobResult: { summary: 'The verified outputs, for the buyer', signed: true },
-  challengeJob: { summary: 'The buyer disputes a single-replica result inside its window', body: EmptySchema, signed: true },
-  cancelJob: { summary: 'The buyer cancels a job before any result; refunded in full', body: EmptySchema, signed: true },
-  uploadModel: { summary: 'Stores ONNX model bytes under their SHA-256', body: 'bytes', signed: true, status: 201 },
+  jobResult: { summary: 'The verified outputs, for the buyer', signed: 'orders' },
+  challengeJob: { summary: 'The buyer disputes a single-replica result inside its window', body: EmptySchema, signed: 'orders' },
+  cancelJob: { summary: 'The buyer cancels a job before any result; refunded in full', body: EmptySchema, signed: 'orders' },
+  uploadModel: { summary: 'Stores ONNX model bytes under their SHA-256', body: 'bytes', signed: 'orders', status: 201 },
   model: { summary: 'A model, for agents', bytes: true },
   modelInfo: { summary: "The model's inputs and outputs: name, dtype, dims (a symbolic dim by its name, an open one as null)" },
-  uploadInputs: { summary: "Stores a job's input tensors under the digest of their canonical encoding; with ?model=, only if they fit that model", body: InputsSchema, query: InputsQuerySchema, signed: true, status: 201 },
+  uploadInputs: { summary: "Stores a job's input tensors under the digest of their canonical encoding; with ?model=, only if they fit that model", body: InputsSchema, query: InputsQuerySchema, signed: 'orders', status: 201 },
   account: { summary: 'Balance: available, held, credited, payouts, holds' },
   holds: { summary: "The account's holds", query: PageQuerySchema },
   ledger: { summary: "The account's events", query: HistoryQuerySchema },
   audit: { summary: 'Conservation of funds over all accounts (and custody, with a chain)' },
   integrity: { summary: "Local mode only: an object's event log checked against itself: its live state hash and the hash of a replay from zero (kind: market, job, account, withdrawal, placement, settlement)" },
-  faucet: { summary: 'Local mode only: mints (with a chain) or credits $DOUG to the signer', body: FaucetSchema, signed: true, status: 201 },
-  deposit: { summary: 'Credits a finalized transfer into custody to the account its memo names', body: DepositSchema, signed: true, status: 201 },
-  escrowExit: { summary: "Follows a buyer's own withdrawal from their escrow (after the timelock): the ledger takes what left the vault", body: DepositSchema, signed: true, status: 201 },
+  faucet: { summary: 'Local mode only: mints (with a chain) or credits $DOUG to the signer', body: FaucetSchema, signed: 'owner', status: 201 },
+  deposit: { summary: 'Credits a finalized transfer into custody to the account its memo names', body: DepositSchema, signed: 'orders', status: 201 },
+  escrowExit: { summary: "Follows a buyer's own withdrawal from their escrow (after the timelock): the ledger takes what left the vault", body: DepositSchema, signed: 'orders', status: 201 },
   chain: { summary: 'Where $DOUG lives and where deposits go' },
-  revokeSession: { summary: 'Revokes the signing session key for good', body: EmptySchema, signed: true },
-  createApiKey: { summary: 'Creates an API key for the chat API (the client makes the secret and sends only its SHA-256): scoped to chat, with a spending limit and an expiry', body: CreateApiKeySchema, signed: true, status: 201 },
-  apiKeys: { summary: "The caller's API keys (never their secrets)", signed: true },
-  revokeApiKey: { summary: 'Revokes an API key for good', signed: true },
+  revokeSession: { summary: 'Revokes the signing session key for good', body: EmptySchema, signed: 'delegated' },
+  createApiKey: { summary: 'Creates an API key for the chat API (the client makes the secret and sends only its SHA-256): scoped to chat, with a spending limit and an expiry', body: CreateApiKeySchema, signed: 'orders', status: 201 },
+  apiKeys: { summary: "The caller's API keys (never their secrets)", signed: 'orders' },
+  revokeApiKey: { summary: 'Revokes an API key for good', signed: 'orders' },
   chatModels: { summary: 'OpenAI-compatible: the chat models a route of connected agents can serve now (each with its routes: market, manifest, stages, holders per stage)' },
   chatFaults: { summary: 'Chat holders a verification found at fault (out of routing), with where the slash of their providers stands on chain: agent keys, stages and digests only' },
   chatCompletions: {
@@ -80,10 +81,15 @@ const OPERATIONS: Record<keyof typeof ROUTES, Operation> = {
     body: ChatCompletionSchema,
     bearer: true,
   },
-  requestWithdrawal: { summary: 'Takes an amount from the ledger and pays it to a wallet on chain', body: WithdrawalSchema, signed: true, status: 202 },
+  requestWithdrawal: { summary: 'Takes an amount from the ledger and pays it to a wallet on chain', body: WithdrawalSchema, signed: 'owner', status: 202 },
   withdrawal: { summary: 'A withdrawal: status, amount, destination, attempts, outcome' },
   withdrawals: { summary: "The account's withdrawals, newest first", query: PageQuerySchema },
 };
+
+/** What a signed route's signer must be allowed; null for a route that is not signed. */
+export function routeScope(id: keyof typeof ROUTES): SigningScope | null {
+  return OPERATIONS[id].signed ?? null;
+}
 
 /**
  * The query parameters a route takes (its schema's keys; none without a schema). The Worker refuses
@@ -126,7 +132,10 @@ function operation(id: string, op: Operation, path: string): Json {
     [String(success)]: success === 101 ? { description: 'Switching to the WebSocket protocol' } : { description: 'Success', content },
     '4XX': { $ref: '#/components/responses/Error' },
   };
-  if (op.signed) out.security = [{ key: [], timestamp: [], nonce: [], signature: [] }, { key: [], timestamp: [], nonce: [], signature: [], delegation: [] }];
+  if (op.signed) {
+    out.security = [{ key: [], timestamp: [], nonce: [], signature: [] }, { key: [], timestamp: [], nonce: [], signature: [], delegation: [] }];
+    out['x-doug-scope'] = op.signed;
+  }
   if (op.bearer) out.security = [{ apiKey: [] }];
   return out;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer, TokenizerError, trainByteLevelBpe, type TokenizerJson } from './tokenizer.ts';
+import { CHAT_LIMITS } from './chat.ts';
 
 describe('the byte-level BPE tokenizer', () => {
   const shipped = new Tokenizer(JSON.parse(readFileSync('examples/chat/tokenizer.json', 'utf8')) as TokenizerJson);
@@ -27,6 +28,17 @@ describe('the byte-level BPE tokenizer', () => {
     const a = trainByteLevelBpe('aaab aaab aaab', 260);
     expect(a.model.merges[0]).toBe('a a');
     expect(trainByteLevelBpe('aaab aaab aaab', 260)).toEqual(a);
+  });
+
+  it('refuses token ids that are not integers below the vocabulary limit before sizing anything by them', () => {
+    const byteLevel = (vocab: Record<string, unknown>, added: { id: unknown; content: string }[] = []) =>
+      ({ pre_tokenizer: { type: 'ByteLevel' }, model: { type: 'BPE', vocab, merges: [] }, added_tokens: added }) as unknown as TokenizerJson;
+    // An agent's manifest carries its tokenizer: one id of 4e9 used to make the market object allocate 4e9 pieces.
+    for (const id of [2 ** 32, CHAT_LIMITS.vocab, -1, 1.5, '7', null]) {
+      expect(() => new Tokenizer(byteLevel({ a: 0, b: id })), String(id)).toThrow(TokenizerError);
+      expect(() => new Tokenizer(byteLevel({ a: 0 }, [{ id, content: '<|x|>' }])), `added ${String(id)}`).toThrow(TokenizerError);
+    }
+    expect(new Tokenizer(byteLevel({ a: 0, b: CHAT_LIMITS.vocab - 1 })).vocabSize).toBe(CHAT_LIMITS.vocab);
   });
 
   it('refuses tokenizers of another family, and tokens outside its vocabulary, in words', () => {

@@ -9,6 +9,8 @@
  * the model scripts import the same one.
  */
 
+import { CHAT_LIMITS } from './chat.ts';
+
 const SPLIT = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 
 /** GPT-2's map from bytes to printable code points (so every byte is a visible character). */
@@ -59,7 +61,15 @@ export class Tokenizer {
     this.vocab = new Map(Object.entries(json.model.vocab));
     this.special = json.added_tokens ?? [];
     for (const t of this.special) this.vocab.set(t.content, t.id);
-    this.vocabSize = Math.max(...this.vocab.values()) + 1;
+    // Ids are checked before anything is sized by them: a tokenizer an agent sends names ids of its choosing.
+    let largest = -1;
+    for (const [piece, id] of this.vocab) {
+      if (!Number.isSafeInteger(id) || id < 0 || id >= CHAT_LIMITS.vocab) {
+        throw new TokenizerError(`token ${JSON.stringify(piece).slice(0, 40)} has id ${String(id).slice(0, 40)}: ids are integers from 0 to ${CHAT_LIMITS.vocab - 1}`);
+      }
+      if (id > largest) largest = id;
+    }
+    this.vocabSize = largest + 1;
     this.pieces = new Array(this.vocabSize).fill('');
     for (const [piece, id] of this.vocab) this.pieces[id] = piece;
     json.model.merges.forEach((m, rank) => this.ranks.set(Array.isArray(m) ? `${m[0]} ${m[1]}` : m, rank));

@@ -15,6 +15,7 @@
  */
 import { prng } from '../../gpu-agent/models/prng.ts';
 import { withTimeout } from '../bench/harness.ts';
+import { runHostile } from './hostile.ts';
 import { runLoad } from './load.ts';
 import { describeCodes, SCENARIOS, type ScenarioOutcome, type Size } from './scenarios.ts';
 import { deliveryFaults, quiesceAndCheck, startWorld, type World } from './world.ts';
@@ -64,6 +65,27 @@ export async function runChaos(o: { size: Size; seed: number; only: string[] | n
       for (const f of found) o.log(`chaos: FAILED ${f}`);
     }
     rows.push({ scenario: 'delivery-twice', seed: null, operations: 0, faults: deliveryFaults(world), failures: 0, moneyChecked: 0, detail: 'every outbox message and projection run above delivered twice, the projection first in reverse (checked by each scenario)' });
+    if (o.hostile) {
+      o.log('chaos: hostile input');
+      const started = Date.now();
+      const h = await runHostile({ url: world.stack.url, seed: o.seed, size: o.size, log: o.log });
+      const check = await quiesceAndCheck(world, 120_000);
+      const found = [...h.failures, ...check.failures].map((f) => `hostile: ${f}`);
+      moneyMismatches += check.moneyMismatches;
+      lostOrDoubled += check.lostOrDoubled;
+      rows.push({
+        scenario: 'hostile',
+        seed: o.seed,
+        operations: h.requests + h.socketFrames,
+        faults: h.requests + h.socketFrames,
+        failures: found.length,
+        moneyChecked: check.moneyChecked,
+        detail: `${h.requests} requests (${h.fiveXx} 5xx, ${h.uncoded} uncoded, ${h.accepted} accepted, ${h.stateChanges} state changes), ${h.replays} replays, ${h.authzAttempts} authorization attempts, ${h.socketFrames} socket frames; ${Math.round((Date.now() - started) / 1000)} s`,
+      });
+      Object.assign(summary, { fuzz_requests: h.requests, fuzz_5xx: h.fiveXx, fuzz_uncoded: h.uncoded, fuzz_accepted: h.accepted, fuzz_state_changes: h.stateChanges, fuzz_socket_frames: h.socketFrames, fuzz_authz_attempts: h.authzAttempts, fuzz_replays: h.replays });
+      failures.push(...found);
+      for (const f of found) o.log(`chaos: FAILED ${f}`);
+    }
     if (o.load) {
       o.log('chaos: load');
       const started = Date.now();
@@ -87,15 +109,20 @@ export async function runChaos(o: { size: Size; seed: number; only: string[] | n
     await world.close();
   }
   const faults = rows.reduce((t, r) => t + r.faults, 0);
-  Object.assign(summary, {
-    ...summary,
+  // The issue's figures first, in its order; the rest after.
+  const first = {
     chaos_scenarios: rows.length,
     chaos_faults_injected: faults,
     chaos_money_mismatches: moneyMismatches,
     chaos_lost_or_doubled_payments: lostOrDoubled,
-    chaos_failures: failures.length,
-  });
-  return { rows, failures, summary };
+    fuzz_requests: summary.fuzz_requests,
+    fuzz_5xx: summary.fuzz_5xx,
+    load_agent_sockets: summary.load_agent_sockets,
+    load_orders_per_s: summary.load_orders_per_s,
+    load_p99_ms: summary.load_p99_ms,
+  };
+  const present = Object.fromEntries(Object.entries(first).filter(([, v]) => v !== undefined)) as Record<string, number>;
+  return { rows, failures, summary: { ...present, ...summary, chaos_failures: failures.length } };
 }
 
 const converged = (ms: number | null | undefined) => (ms ? `, converged ${(ms / 1000).toFixed(1)} s after quiet` : '');

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateKeypair, signRequest, type Keypair } from '../../durable-objects/contracts/auth.ts';
 import { SELF } from 'cloudflare:test';
-import { BASE, DOUG, SPEC, rawRequest, wallet } from './helpers.ts';
+import { BASE, DOUG, SPEC, rawRequest, refusal, until, wallet } from './helpers.ts';
 
 /**
  * The bad-input matrix: every malformed, forged, replayed or unauthorised request is answered with
@@ -115,5 +115,44 @@ describe('bad input', () => {
     expect(again.status).toBe(401);
     expect(again.body.error?.code).toBe('AUTH__NONCE_REPLAYED');
     expect(await observe()).toBe(before);
+  });
+});
+
+describe('an API key id in the path', () => {
+  it('is taken as written: a percent-escape in it (well formed or not) is refused before anything is revoked', async () => {
+    const w = await wallet();
+    const created = await w.client.createApiKey({ name: 'k', limit: '10', expiresAt: hour(), id: 'abcd12345' });
+    // The first names the key once decoded: it used to revoke it and answer 500; the others used to throw on decoding.
+    for (const path of ['/v1/api-keys/abcd1234%35', '/v1/api-keys/%zz', '/v1/api-keys/%E0%A4%A']) {
+      const res = await rawRequest({ method: 'DELETE', path, body: '{}', signer: w.keypair });
+      expect([path, res.status, res.body.error?.code]).toEqual([path, 400, 'API__INVALID_INPUT']);
+    }
+    expect((await w.client.apiKeys()).items.map((k) => [k.id, k.revokedAt])).toEqual([[created.id, null]]);
+    const revoked = await rawRequest({ method: 'DELETE', path: `/v1/api-keys/${created.id}`, body: '{}', signer: w.keypair });
+    expect([revoked.status, revoked.body.id, typeof revoked.body.revokedAt]).toEqual([200, created.id, 'number']);
+  });
+});
+
+describe("a cancel by someone else after the owner's own", () => {
+  it("is refused, not answered with the owner's outcome; the owner's repeat still is", async () => {
+    const owner = await wallet(10n * DOUG);
+    const provider = await wallet();
+    const stranger = await wallet();
+    const bid = await owner.client.placeBid({ market: 'gpu-24gb', maxPrice: '1', units: 1, expiresAt: hour(), job: SPEC });
+    const ask = await owner.client.placeAsk({ market: 'gpu-24gb', price: '987654321', capacity: 1, attributes: {}, expiresAt: hour() });
+    await provider.client.placeAsk({ market: 'gpu-80gb', price: '7', capacity: 1, attributes: { region: 'cancel-after' }, expiresAt: hour() });
+    const job = await owner.client.placeBid({ market: 'gpu-80gb', maxPrice: '7', units: 1, requirements: [{ key: 'region', op: 'eq', value: 'cancel-after' }], expiresAt: hour(), job: SPEC });
+    await until(async () => (await owner.client.job(job.jobId!).catch(() => undefined)) ?? undefined, 'the job');
+    await owner.client.cancelBid(bid.order.id);
+    await owner.client.cancelAsk(ask.order.id);
+    await owner.client.cancelJob(job.jobId!);
+    // The cancel's command id was the order's (the job's) alone: the stranger got the owner's 200.
+    const codes = [await refusal(stranger.client.cancelBid(bid.order.id)), await refusal(stranger.client.cancelAsk(ask.order.id)), await refusal(stranger.client.cancelJob(job.jobId!))];
+    expect(codes.map((e) => [e.status, e.code])).toEqual([
+      [403, 'MARKET__NOT_ORDER_OWNER'],
+      [403, 'MARKET__NOT_ORDER_OWNER'],
+      [422, 'JOB__CLOSED'],
+    ]);
+    expect([(await owner.client.cancelBid(bid.order.id)).order.status, (await owner.client.cancelJob(job.jobId!)).job.status]).toEqual(['cancelled', 'refunded']);
   });
 });

@@ -118,6 +118,9 @@ export function brokenBodies(s: Schema, rand: () => number, count: number): unkn
 
 export const GARBAGE_IDS = ['x'.repeat(5000), '%00', '..%2F..%2Fetc', '%F0%9F%92%A9', 'bid_cpu_zzzzzzzzzzzzzzzzzzzzzzzz', '-1', '0x41'];
 export const GARBAGE_QUERY = ['-1', '1e999', '%00', 'x'.repeat(5000), '[]', '{}'];
+/** More garbage (`extra`): percent-escapes that do not decode, an escape of a character that needs none, an empty value. */
+export const MORE_GARBAGE_IDS = ['%zz', '%', '%E0%A4%A', 'abcd1234%35', 'x%2Fy', '%20', 'bid_cpu_0123456789abcdef0123456%37'];
+export const MORE_GARBAGE_QUERY = ['%zz', '%E0%A4%A', '', '%2B1'];
 /** An error code of the registry's form: `AREA__WHAT`. */
 export const CODE = /^[A-Z][A-Z_]*__[A-Z][A-Z0-9_]*$/;
 
@@ -142,11 +145,21 @@ export interface FuzzRequest {
  * Every generated request for the document's operations, in a fixed order for a given `rand`:
  * garbage in each path parameter and each query parameter, then (operations with a JSON body) the
  * broken bodies (`bodies` per operation; one past 64 KiB at most), a body that is not JSON and a
- * signature over another body. `skip` leaves out paths (the agent socket has specs of its own).
+ * signature over another body. `skip` leaves out paths (the agent socket has specs of its own);
+ * `extra` adds more garbage (MORE_GARBAGE_IDS, MORE_GARBAGE_QUERY, repeated and unknown parameters).
  */
-export function* fuzzRequests(doc: OpenApiDocument, o: { rand: () => number; bodies?: number; skip?: (template: string) => boolean }): Generator<FuzzRequest> {
+export function* fuzzRequests(doc: OpenApiDocument, o: { rand: () => number; bodies?: number; skip?: (template: string) => boolean; extra?: boolean }): Generator<FuzzRequest> {
+  const ids = o.extra ? [...GARBAGE_IDS, ...MORE_GARBAGE_IDS] : GARBAGE_IDS;
+  const values = o.extra ? [...GARBAGE_QUERY, ...MORE_GARBAGE_QUERY] : GARBAGE_QUERY;
   for (const [template, ops] of Object.entries(doc.paths)) {
     if (o.skip?.(template)) continue;
+    // With `extra`: each method the path is not served with (405 naming the ones it is).
+    if (o.extra) {
+      for (const method of ['POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].filter((m) => !(m.toLowerCase() in ops))) {
+        const path = template.replace('{market}', 'cpu').replace(/\{[A-Za-z0-9_]+\}/g, 'x');
+        yield { what: `${method} ${template} (a method it is not served with)`, operationId: `${method} ${template}`, template, method, path, body: '', auth: 'none', mayAccept: false };
+      }
+    }
     for (const [method, op] of Object.entries(ops)) {
       const upper = method.toUpperCase();
       const operationId = op.operationId ?? `${upper} ${template}`;
@@ -167,8 +180,11 @@ export function* fuzzRequests(doc: OpenApiDocument, o: { rand: () => number; bod
         ...(signBody !== undefined ? { signBody } : {}),
       });
       // Garbage in each path parameter, and in each query parameter.
-      if (params.length > 0) for (const id of GARBAGE_IDS) yield request(`id=${id.slice(0, 20)}`, concrete(id), upper === 'POST' || upper === 'PUT' ? '{}' : '', upper === 'GET');
-      for (const q of queries) for (const v of GARBAGE_QUERY) yield request(`?${q.name}=${v.slice(0, 20)}`, `${concrete('x')}?${q.name}=${v}`, '', upper === 'GET');
+      if (params.length > 0) for (const id of ids) yield request(`id=${id.slice(0, 20)}`, concrete(id), upper === 'POST' || upper === 'PUT' ? '{}' : '', upper === 'GET');
+      for (const q of queries) for (const v of values) yield request(`?${q.name}=${v.slice(0, 20)}`, `${concrete('x')}?${q.name}=${v}`, '', upper === 'GET');
+      // With `extra`: each query parameter given twice, and one the route does not take.
+      if (o.extra) for (const q of queries) yield request(`?${q.name} twice`, `${concrete('x')}?${q.name}=1&${q.name}=1`, '', false);
+      if (o.extra) yield request('?an unknown parameter', `${concrete('x')}?__fuzz=1`, '', false);
       const schema = op.requestBody?.content['application/json']?.schema;
       if (!schema) continue;
       const path = concrete(params.length > 0 ? 'bid_cpu_0123456789abcdef01234567' : 'x');
@@ -179,6 +195,14 @@ export function* fuzzRequests(doc: OpenApiDocument, o: { rand: () => number; bod
         if (text.length > 64 * 1024 && large++ > 0) continue;
         yield request(`body ${text.slice(0, 120)}`, path, text, false);
       }
+      // With `extra`: a reserved key (at the top and nested), which a schema's records would skip without a word.
+      if (o.extra) {
+        const text = JSON.stringify(sample(schema));
+        if (text.startsWith('{')) {
+          yield request('with a key __proto__', path, text.replace(/^\{/, '{"__proto__":{"admin":true},'), false);
+          yield request('with a nested key constructor', path, text.replace(/^\{/, '{"attributes":{"constructor":{"prototype":1}},'), false);
+        }
+      }
       // Not JSON at all, and (signed routes) a signature over another body.
       yield request('not JSON', path, '{"market": ', false);
       if (auth === 'signed') yield request('signed over another body', path, JSON.stringify(sample(schema)), false, '{}');
@@ -186,10 +210,13 @@ export function* fuzzRequests(doc: OpenApiDocument, o: { rand: () => number; bod
   }
 }
 
-/** The fetch options that send a generated request, signed by `signer` where it is signed. */
-export async function fuzzInit(r: FuzzRequest, signer: () => Promise<Keypair> | Keypair): Promise<RequestInit> {
+/**
+ * The fetch options that send a generated request, signed by `signer` where it is signed; `bearer`
+ * is the API key of bearer routes (default: one that does not parse, refused before the body is read).
+ */
+export async function fuzzInit(r: FuzzRequest, signer: () => Promise<Keypair> | Keypair, o: { bearer?: string } = {}): Promise<RequestInit> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (r.auth === 'bearer') headers.authorization = 'Bearer sk-doug_fuzz';
+  if (r.auth === 'bearer') headers.authorization = `Bearer ${o.bearer ?? 'sk-doug_fuzz'}`;
   else if (r.auth === 'signed') Object.assign(headers, await signRequest(await signer(), { method: r.method, path: r.path, body: r.signBody ?? r.body }));
   return { method: r.method, headers, ...(r.method === 'GET' || r.method === 'DELETE' ? {} : { body: r.body }) };
 }

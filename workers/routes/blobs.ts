@@ -17,7 +17,7 @@ export const MAX_MODEL_BYTES = 64 * 1024 * 1024;
  */
 export async function putModel(request: Request, env: Env): Promise<Response> {
   // Unsigned requests and declared lengths over the limit are refused before the body is read.
-  const req = await signedBody(request, env, 'orders', { type: 'application/octet-stream', limit: MAX_MODEL_BYTES });
+  const req = await signedBody(request, env, 'uploadModel', { type: 'application/octet-stream', limit: MAX_MODEL_BYTES });
   const { bytes, sha256 } = req;
   if (bytes.byteLength === 0) refuse('API__INVALID_INPUT', { field: 'body', problem: 'must hold the model bytes' });
   // Read once here (a 422 for bytes that are not ONNX) and kept beside the bytes: GET /v1/models/:sha256/info.
@@ -42,7 +42,7 @@ export async function getModel(request: Request & { params: Record<string, strin
  * canonical encoding. Given a model, they must fit it (422 per mismatch; 404 for an unknown model).
  */
 export async function putInputs(request: Request & { query?: Record<string, unknown> }, env: Env): Promise<Response> {
-  const req = await signedBody(request, env, 'orders', { type: 'application/json', limit: API_LIMITS.inputBytes * 2 });
+  const req = await signedBody(request, env, 'uploadInputs', { type: 'application/json', limit: API_LIMITS.inputBytes * 2 });
   const { model } = valid(InputsQuerySchema, request.query ?? {});
   const { tensors } = valid(InputsSchema, parseJsonObject(decodeUtf8(req.bytes)));
   if (model) await checkInputsFit(env, { modelSha256: model, tensors, field: 'tensors', requireModel: true });

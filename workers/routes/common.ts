@@ -1,5 +1,7 @@
 import type { Env } from '../../durable-objects/runtime/env.ts';
-import { consumeNonce, signatureHeaders, verifySigned, type Caller, type SigningScope } from '../auth.ts';
+import { consumeNonce, signatureHeaders, verifySigned, type Caller } from '../auth.ts';
+import type { ROUTES } from '../../durable-objects/contracts/api.ts';
+import { routeScope } from '../../durable-objects/contracts/openapi.ts';
 import { sha256Hex } from '../../durable-objects/contracts/auth.ts';
 import { marketList } from '../config.ts';
 import { withinRate } from '../rate-limit.ts';
@@ -17,9 +19,12 @@ export interface SignedRequest {
   commit: () => Promise<void>;
 }
 
-/** Reads, verifies and parses a signed request whose body is a JSON object (or empty for DELETE). */
-export async function signed(request: Request, env: Env, scope: SigningScope): Promise<SignedRequest> {
-  const { bytes, ...req } = await signedBody(request, env, scope, { type: 'application/json' });
+/** A signed route: what its signer must be allowed is the route's scope in contracts/openapi.ts. */
+export type SignedRoute = keyof typeof ROUTES;
+
+/** Reads, verifies and parses a signed request to `route` whose body is a JSON object (or empty for DELETE). */
+export async function signed(request: Request, env: Env, route: SignedRoute): Promise<SignedRequest> {
+  const { bytes, ...req } = await signedBody(request, env, route, { type: 'application/json' });
   const text = decodeUtf8(bytes);
   const body = text.length === 0 && request.method !== 'POST' ? {} : parseJsonObject(text);
   return { ...req, body };
@@ -30,7 +35,9 @@ export async function signed(request: Request, env: Env, scope: SigningScope): P
  * bytes read; the nonce is consumed only by `commit`. An unsigned request is refused before its
  * body is read (the signature covers the body's hash, so only its presence can be checked first).
  */
-export async function signedBody(request: Request, env: Env, scope: SigningScope, rule: BodyRule): Promise<Omit<SignedRequest, 'body'> & { bytes: Uint8Array; sha256: string }> {
+export async function signedBody(request: Request, env: Env, route: SignedRoute, rule: BodyRule): Promise<Omit<SignedRequest, 'body'> & { bytes: Uint8Array; sha256: string }> {
+  const scope = routeScope(route);
+  if (scope === null) throw new Error(`${route} is not a signed route (contracts/openapi.ts)`);
   const now = Date.now();
   signatureHeaders(request, now);
   const bytes = await readBytes(request, rule);

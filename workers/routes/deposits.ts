@@ -21,7 +21,7 @@ import { signed } from './common.ts';
 export async function deposit(request: Request, env: Env): Promise<Response> {
   const escrow = escrowMode(env);
   const custody = escrow ? escrowCustodyFor(env) : custodyFor(env);
-  const req = await signed(request, env, 'orders');
+  const req = await signed(request, env, 'deposit');
   const { signature } = valid(DepositSchema, req.body);
   await req.commit();
 
@@ -50,7 +50,7 @@ export async function deposit(request: Request, env: Env): Promise<Response> {
 export async function escrowExit(request: Request, env: Env): Promise<Response> {
   if (!escrowMode(env)) return errorResponse(domainError('CUSTODY__NOT_CONFIGURED', { missing: 'ESCROW_PROGRAM' }));
   const custody = escrowCustodyFor(env);
-  const req = await signed(request, env, 'orders');
+  const req = await signed(request, env, 'escrowExit');
   const { signature } = valid(DepositSchema, req.body);
   await req.commit();
   const verified = await onChain(() => custody.verifyExit(signature));

@@ -18,7 +18,7 @@ import { valid } from '../validate.ts';
  * deposits. Without a chain it credits the signer's ledger account directly.
  */
 export async function faucet(request: Request, env: Env): Promise<Response> {
-  const req = await signed(request, env, 'owner');
+  const req = await signed(request, env, 'faucet');
   const { amount } = valid(FaucetSchema, req.body);
   if (hasChain(env)) {
     const config = chainConfig(env);

@@ -15,7 +15,7 @@ import { jobIdParam } from './reads.ts';
  */
 export async function challengeJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const id = jobIdParam(request.params);
-  const req = await signed(request, env, 'orders');
+  const req = await signed(request, env, 'challengeJob');
   valid(EmptySchema, req.body);
   await admitHold(env, req.caller.actor, 0n);
   await req.commit();
@@ -26,10 +26,11 @@ export async function challengeJob(request: Request & { params: Record<string, s
 /** POST /v1/jobs/:id/cancel (signed by the buyer): before any result, the job is refunded in full. */
 export async function cancelJob(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const id = jobIdParam(request.params);
-  const req = await signed(request, env, 'orders');
+  const req = await signed(request, env, 'cancelJob');
   valid(EmptySchema, req.body);
   await req.commit();
   const job = jobObject(env, id);
-  const result = await job.execute(id, { type: 'CancelJob' }, { actor: req.caller.actor, now: req.now, commandId: `cancel-job:${id}` });
+  // The caller is part of the command's id: a repeat answers the caller's own first outcome, never the buyer's to someone else.
+  const result = await job.execute(id, { type: 'CancelJob' }, { actor: req.caller.actor, now: req.now, commandId: `cancel-job:${id}:${req.caller.actor}` });
   return result.ok ? json({ job: await job.view() }) : errorResponse(result.error);
 }

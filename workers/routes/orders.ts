@@ -46,7 +46,7 @@ function expiresAt(value: number, now: number, field = 'expiresAt'): number {
 
 /** POST /v1/asks: a provider lists capacity. */
 export async function placeAsk(request: Request, env: Env): Promise<Response> {
-  const req = await signed(request, env, 'asks');
+  const req = await signed(request, env, 'placeAsk');
   const body = valid(PlaceAskSchema, req.body);
   const market = knownMarket(env, body.market);
   const command = await askCommand(body, req.caller.actor, market, req.now);
@@ -62,7 +62,7 @@ export async function placeAsk(request: Request, env: Env): Promise<Response> {
  * transaction of the market object. Each ask gets its own outcome: an order or a coded error.
  */
 export async function placeAskBatch(request: Request, env: Env): Promise<Response> {
-  const req = await signed(request, env, 'asks');
+  const req = await signed(request, env, 'placeAskBatch');
   const body = valid(PlaceAskBatchSchema, req.body);
   const market = knownMarket(env, body.market);
   const commands = [];
@@ -92,7 +92,7 @@ async function askCommand(a: InferOutput<typeof AskItemSchema>, owner: string, m
 
 /** POST /v1/bids: a buyer escrows funds and bids for a job. */
 export async function placeBid(request: Request, env: Env): Promise<Response> {
-  const req = await signed(request, env, 'orders');
+  const req = await signed(request, env, 'placeBid');
   const body = valid(PlaceBidSchema, req.body);
   const market = knownMarket(env, body.market);
   const { clientId, maxPrice, units, replicas, job } = body;
@@ -139,14 +139,15 @@ export async function placeBid(request: Request, env: Env): Promise<Response> {
 
 /** DELETE /v1/asks/:id and /v1/bids/:id: the owner cancels an order. */
 export async function cancelOrder(request: Request & { params: Record<string, string> }, env: Env, kind: 'ask' | 'bid'): Promise<Response> {
-  const req = await signed(request, env, kind === 'ask' ? 'asks' : 'orders');
+  const req = await signed(request, env, kind === 'ask' ? 'cancelAsk' : 'cancelBid');
   valid(EmptySchema, req.body);
   const id = request.params.id ?? '';
   const m = ORDER_ID.exec(id);
   if (!m || m[1] !== kind) refuse('API__INVALID_INPUT', { field: 'id', problem: `is not a${kind === 'ask' ? 'n ask' : ' bid'} id` });
   const market = knownMarket(env, m[2]!);
   await req.commit();
-  const result = await marketObject(env, market).place(market, { type: 'CancelOrder', orderId: id }, { commandId: `cancel:${id}`, actor: req.caller.actor, now: req.now });
+  // The caller is part of the command's id: a repeat answers the caller's own first outcome, never the owner's to someone else.
+  const result = await marketObject(env, market).place(market, { type: 'CancelOrder', orderId: id }, { commandId: `cancel:${id}:${req.caller.actor}`, actor: req.caller.actor, now: req.now });
   if (!result.ok) return errorResponse(result.error);
   return json({ order: apiOrder(result.value.order, market) });
 }

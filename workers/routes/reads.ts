@@ -174,7 +174,7 @@ export async function getJob(request: Request & { params: Record<string, string>
 /** GET /v1/jobs/:id/result (signed by the buyer): the verified outputs, served once. */
 export async function jobResult(request: Request & { params: Record<string, string> }, env: Env): Promise<Response> {
   const id = jobIdParam(request.params);
-  const req = await signed(request, env, 'orders');
+  const req = await signed(request, env, 'jobResult');
   await req.commit();
   const result = await jobObject(env, id).result(req.caller.actor);
   return result.ok ? json(result.value) : errorResponse(result.error);

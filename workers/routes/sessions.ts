@@ -15,7 +15,7 @@ import { signed } from './common.ts';
  * not a session.
  */
 export async function revokeSession(request: Request, env: Env): Promise<Response> {
-  const req = await signed(request, env, 'delegated');
+  const req = await signed(request, env, 'revokeSession');
   valid(EmptySchema, req.body);
   await req.commit();
   const key = req.caller.signer;

@@ -23,7 +23,7 @@ export async function withdrawalId(owner: string, clientId: string): Promise<str
  * the same for every repeat of the clientId.
  */
 export async function requestWithdrawal(request: Request, env: Env): Promise<Response> {
-  const req = await signed(request, env, 'owner');
+  const req = await signed(request, env, 'requestWithdrawal');
   const { clientId, amount, destination: to } = valid(WithdrawalSchema, req.body);
   // Refuses CUSTODY__NOT_CONFIGURED before anything is recorded when this Worker has no chain or no authority key.
   const escrow = escrowMode(env);
