@@ -8,6 +8,7 @@ import { routeScope } from '../../durable-objects/contracts/openapi.ts';
 import { AUTH_HEADERS, createDelegation, DELEGATION_SCOPES, generateKeypair, sha256Hex, signRequest, signText, type Delegation, type DelegationScope, type Keypair, type SigningScope } from '../../durable-objects/contracts/auth.ts';
 import { tensorsDigest, toWire, type WireTensor } from '../../durable-objects/contracts/tensors.ts';
 import { MAX_AGENT_FRAME_BYTES } from '../../durable-objects/domain/dispatch/index.ts';
+import { UNITS_PER_DOUG } from '../../durable-objects/domain/money.ts';
 import { prng } from '../../gpu-agent/models/prng.ts';
 import { DougClient, type FetchLike } from '../../sdk/client.ts';
 import { depositToEscrow, faucetAndDeposit, transferToCustody } from '../../sdk/deposit.ts';
@@ -70,7 +71,6 @@ type RouteScope = SigningScope | 'bearer';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const hour = () => Date.now() + 3600_000;
-const DOUG = 1_000_000_000n;
 /** A job spec whose model and inputs were never uploaded: bids take it (nothing can be checked), agents are never asked to run it here. */
 const SPEC = { modelSha256: 'a'.repeat(64), inputSha256: 'b'.repeat(64), inputBytes: 1024, tolerance: null };
 /**
@@ -593,7 +593,7 @@ async function setUp(run: Run, o: { seed: number }): Promise<World | null> {
   // Funding: the faucet, and with a chain a deposit into the marketplace (about a second each, so few keys).
   const funded = await Promise.all(
     [A!, B!, W!].map((k, i) =>
-      faucetAndDeposit(run.client({ key: k }), k, 50n * DOUG).catch((e: unknown) => {
+      faucetAndDeposit(run.client({ key: k }), k, 50n * UNITS_PER_DOUG).catch((e: unknown) => {
         run.fail(`funding key ${i}: ${e instanceof Error ? e.message : String(e)}`);
         return null;
       }),
