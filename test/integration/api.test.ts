@@ -206,6 +206,39 @@ describe('the faucet', () => {
   });
 });
 
+describe('the integrity check (GET /v1/objects/:kind/:id/integrity)', () => {
+  const check = async (path: string, e: unknown = env) => {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(new Request(`${BASE}${path}`), e as never, ctx);
+    await waitOnExecutionContext(ctx);
+    return { status: res.status, body: (await res.json()) as { consistent?: boolean; seq?: number; replay?: { seq: number }; error?: { code: string } } };
+  };
+
+  it("answers an object's live state against its replay, and tells when they differ", async () => {
+    const w = await wallet(5n * DOUG);
+    const path = `/v1/objects/account/${w.key}/integrity`;
+    const before = await check(path);
+    expect(before.status).toBe(200);
+    expect(before.body).toMatchObject({ kind: 'account', id: w.key, consistent: true });
+    expect(before.body.seq).toBeGreaterThan(0);
+    expect(before.body.replay!.seq).toBe(before.body.seq);
+    // The log loses its last event under the live object: its state no longer follows from the log.
+    const { runInDurableObject } = await import('cloudflare:test');
+    const stub = (env as unknown as Env).ACCOUNTS.get((env as unknown as Env).ACCOUNTS.idFromName(w.key));
+    await runInDurableObject(stub, (_instance, state) => void state.storage.sql.exec('DELETE FROM events WHERE seq = (SELECT MAX(seq) FROM events)'));
+    const after = await check(path);
+    expect(after.body.consistent).toBe(false);
+    expect(after.body.replay!.seq).toBe(before.body.seq! - 1);
+  });
+
+  it('refuses an unknown kind or a malformed name, and does not exist outside local mode', async () => {
+    expect((await check('/v1/objects/ledger/x/integrity')).body.error!.code).toBe('API__INVALID_INPUT');
+    expect((await check('/v1/objects/job/a%20b/integrity')).body.error!.code).toBe('API__INVALID_INPUT');
+    const outside = await check('/v1/objects/market/cpu/integrity', { ...env, LOCAL_MODE: undefined });
+    expect(outside).toMatchObject({ status: 404, body: { error: { code: 'API__NOT_FOUND' } } });
+  });
+});
+
 describe('the offers list sorted by reputation', () => {
   it('puts providers in the order of the domain score, the unrated at zero', async () => {
     const region = `rep-${crypto.randomUUID().slice(0, 8)}`;
