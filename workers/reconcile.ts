@@ -19,14 +19,19 @@ import { onChain } from '../programs/client/errors.ts';
  * reported as `unclaimed`; a shortfall (a credit without custody behind it) fails the audit.
  */
 
-/** Sum of the withdrawals taken from the ledger and not yet paid or refunded (the withdrawals read model). */
-export async function withdrawalsInFlight(env: Env): Promise<Amount> {
+/**
+ * Sums of the withdrawals taken from the ledger and not yet paid or refunded (the withdrawals read
+ * model), by where their money still is: custody's token account, or the buyer's escrow vault (a
+ * co-signed `withdraw` not landed yet). Each is counted against its own holder only.
+ */
+export async function withdrawalsInFlight(env: Env): Promise<{ custody: Amount; escrow: Amount }> {
   try {
-    const rows = await env.DB.prepare("SELECT amount FROM withdrawals WHERE status = 'funded'").all<{ amount: string }>();
-    return rows.results.reduce((sum, r) => sum + BigInt(r.amount), 0n);
+    const rows = await env.DB.prepare("SELECT amount, json_extract(view, '$.via') AS via FROM withdrawals WHERE status = 'funded'").all<{ amount: string; via: string | null }>();
+    const sum = (via: 'custody' | 'escrow') => rows.results.filter((r) => (r.via === 'escrow' ? 'escrow' : 'custody') === via).reduce((t, r) => t + BigInt(r.amount), 0n);
+    return { custody: sum('custody'), escrow: sum('escrow') };
   } catch (err) {
     // Before the withdrawals read model exists (its migration not applied) nothing can be in flight.
-    if (String(err).includes('no such table')) return 0n;
+    if (String(err).includes('no such table')) return { custody: 0n, escrow: 0n };
     throw err;
   }
 }
@@ -35,8 +40,8 @@ export async function withdrawalsInFlight(env: Env): Promise<Amount> {
 export async function custodyCheck(env: Env, ledgerOwes: Amount): Promise<NonNullable<AuditReport['custody']>> {
   const custody = custodyFor(env);
   const [onChainAmount, inFlight] = await Promise.all([onChain(() => custody.balance()), withdrawalsInFlight(env)]);
-  const v = custodyVerdict({ onChain: onChainAmount, ledgerOwes, withdrawalsInFlight: inFlight });
-  return { onChain: onChainAmount.toString(), expected: v.expected.toString(), withdrawalsInFlight: inFlight.toString(), unclaimed: v.unclaimed.toString(), ok: v.ok };
+  const v = custodyVerdict({ onChain: onChainAmount, ledgerOwes, withdrawalsInFlight: inFlight.custody });
+  return { onChain: onChainAmount.toString(), expected: v.expected.toString(), withdrawalsInFlight: inFlight.custody.toString(), unclaimed: v.unclaimed.toString(), ok: v.ok };
 }
 
 /** Sum of the payouts queued or in a batch not yet final, over every buyer (the settlements read model). */
@@ -47,18 +52,20 @@ export async function settlementsPending(env: Env): Promise<Amount> {
 
 /**
  * The escrow program against the ledger (escrow custody): the escrow vaults together against what
- * the ledger keeps for escrow-funded accounts (`escrowed`) plus the payouts not yet final, and the
+ * the ledger keeps for escrow-funded accounts (`escrowed`) plus the payouts not yet final and the
+ * co-signed withdrawals not landed yet, and the
  * staking program's reward vault against its own counters (escrowVerdict).
  */
 export async function escrowCheck(env: Env, escrowed: Amount): Promise<NonNullable<AuditReport['escrow']>> {
   const custody = escrowCustodyFor(env);
-  const [b, pending] = await Promise.all([onChain(() => custody.balances()), settlementsPending(env)]);
-  const v = escrowVerdict({ vaults: b.vaults, escrowed, pending, rewardVault: b.rewardVault, feesToStakers: b.feesToStakers, claimed: b.claimed });
+  const [b, pending, inFlight] = await Promise.all([onChain(() => custody.balances()), settlementsPending(env), withdrawalsInFlight(env)]);
+  const v = escrowVerdict({ vaults: b.vaults, escrowed, pending, withdrawalsInFlight: inFlight.escrow, rewardVault: b.rewardVault, feesToStakers: b.feesToStakers, claimed: b.claimed });
   return {
     escrows: b.escrows,
     vaults: b.vaults.toString(),
     expected: v.expected.toString(),
     pending: pending.toString(),
+    withdrawalsInFlight: inFlight.escrow.toString(),
     unclaimed: v.unclaimed.toString(),
     rewardVault: b.rewardVault.toString(),
     rewardsOwed: v.rewardsOwed.toString(),

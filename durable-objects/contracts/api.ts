@@ -161,14 +161,15 @@ export interface AuditReport {
   stale: boolean;
   /**
    * With a chain configured: custody's token balance at finalized commitment (`onChain`) against what
-   * the ledger owes (`expected`: credited - withdrawn + withdrawals taken from the ledger but not yet
-   * paid or refunded). `ok` (and `ok` above) is false when custody holds less; more is `unclaimed`
+   * the ledger owes (`expected`: credited - withdrawn + withdrawals out of custody taken from the
+   * ledger but not yet paid or refunded). `ok` (and `ok` above) is false when custody holds less; more is `unclaimed`
    * (transfers into custody not credited yet, or without a usable memo).
    */
   custody?: { onChain: AmountString; expected: AmountString; withdrawalsInFlight: AmountString; unclaimed: AmountString; ok: boolean };
   /**
    * With escrow custody: every escrow vault together (`vaults`, over `escrows` escrows) against what
-   * the ledger keeps for escrow-funded accounts plus the payouts not yet final (`pending`), more being
+   * the ledger keeps for escrow-funded accounts plus the payouts not yet final (`pending`) and the
+   * co-signed withdrawals not landed (`withdrawalsInFlight`), more being
    * `unclaimed`; and the staking program's reward vault against the fees it shared less the claims
    * (`rewardsOwed`, exactly). `treasury` is shown, not checked (it also takes slashes).
    */
@@ -177,6 +178,8 @@ export interface AuditReport {
     vaults: AmountString;
     expected: AmountString;
     pending: AmountString;
+    /** Withdrawals taken from the ledger whose co-signed `withdraw` has not landed: still in the vaults. */
+    withdrawalsInFlight: AmountString;
     unclaimed: AmountString;
     rewardVault: AmountString;
     rewardsOwed: AmountString;

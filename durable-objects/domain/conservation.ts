@@ -72,17 +72,20 @@ export function auditLedger(accounts: readonly LedgerFigures[]): LedgerAudit {
 /**
  * The escrow program against the ledger. The escrow vaults together must hold what the ledger keeps
  * for escrow-funded accounts plus the payouts queued or in a batch not yet final (`pending`: they
- * leave the vaults only when their batch lands); more is `unclaimed` (deposits not credited yet).
+ * leave the vaults only when their batch lands) plus the withdrawals the ledger gave out whose
+ * co-signed `withdraw` has not landed (`withdrawalsInFlight`: taken from the ledger, still in the
+ * vault until the buyer sends it, or back in the ledger when it expires); more is `unclaimed`
+ * (deposits not credited yet).
  * The staking program's reward vault must hold exactly the fees it shared among positions less
  * what positions claimed (its own counters, feesToStakers − claimed).
  */
-export function escrowVerdict(o: { vaults: Amount; escrowed: Amount; pending: Amount; rewardVault: Amount; feesToStakers: Amount; claimed: Amount }): {
+export function escrowVerdict(o: { vaults: Amount; escrowed: Amount; pending: Amount; withdrawalsInFlight: Amount; rewardVault: Amount; feesToStakers: Amount; claimed: Amount }): {
   expected: Amount;
   unclaimed: Amount;
   rewardsOwed: Amount;
   ok: boolean;
 } {
-  const expected = o.escrowed + o.pending;
+  const expected = o.escrowed + o.pending + o.withdrawalsInFlight;
   const rewardsOwed = o.feesToStakers - o.claimed;
   return { expected, unclaimed: o.vaults > expected ? o.vaults - expected : 0n, rewardsOwed, ok: o.vaults >= expected && o.rewardVault === rewardsOwed };
 }
