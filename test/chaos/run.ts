@@ -56,6 +56,7 @@ export async function runChaos(o: { size: Size; seed: number; only: string[] | n
       } catch (err) {
         found.push(`${scenario.name}: ${err instanceof Error ? err.message : String(err)}`);
       }
+      found.push(...world.problems.splice(0).map((f) => `${scenario.name}: ${f}`));
       const check = await quiesceAndCheck(world, 150_000);
       found.push(...check.failures.map((f) => `${scenario.name}: ${f}`));
       moneyMismatches += check.moneyMismatches;
@@ -66,44 +67,52 @@ export async function runChaos(o: { size: Size; seed: number; only: string[] | n
     }
     rows.push({ scenario: 'delivery-twice', seed: null, operations: 0, faults: deliveryFaults(world), failures: 0, moneyChecked: 0, detail: 'every outbox message and projection run above delivered twice, the projection first in reverse (checked by each scenario)' });
     if (o.hostile) {
-      o.log('chaos: hostile input');
-      const started = Date.now();
-      const h = await runHostile({ url: world.stack.url, seed: o.seed, size: o.size, log: o.log });
-      const check = await quiesceAndCheck(world, 120_000);
-      const found = [...h.failures, ...check.failures].map((f) => `hostile: ${f}`);
-      moneyMismatches += check.moneyMismatches;
-      lostOrDoubled += check.lostOrDoubled;
-      rows.push({
-        scenario: 'hostile',
-        seed: o.seed,
-        operations: h.requests + h.socketFrames,
-        faults: h.requests + h.socketFrames,
-        failures: found.length,
-        moneyChecked: check.moneyChecked,
-        detail: `${h.requests} requests (${h.fiveXx} 5xx, ${h.uncoded} uncoded, ${h.accepted} accepted, ${h.stateChanges} state changes), ${h.replays} replays, ${h.authzAttempts} authorization attempts, ${h.socketFrames} socket frames; ${Math.round((Date.now() - started) / 1000)} s`,
-      });
-      Object.assign(summary, { fuzz_requests: h.requests, fuzz_5xx: h.fiveXx, fuzz_uncoded: h.uncoded, fuzz_accepted: h.accepted, fuzz_state_changes: h.stateChanges, fuzz_socket_frames: h.socketFrames, fuzz_authz_attempts: h.authzAttempts, fuzz_replays: h.replays });
-      failures.push(...found);
-      for (const f of found) o.log(`chaos: FAILED ${f}`);
+      try {
+        o.log('chaos: hostile input');
+        const started = Date.now();
+        const h = await runHostile({ url: world.stack.url, seed: o.seed, size: o.size, log: o.log });
+        const check = await quiesceAndCheck(world, 120_000);
+        const found = [...h.failures, ...check.failures].map((f) => `hostile: ${f}`);
+        moneyMismatches += check.moneyMismatches;
+        lostOrDoubled += check.lostOrDoubled;
+        rows.push({
+          scenario: 'hostile',
+          seed: o.seed,
+          operations: h.requests + h.socketFrames,
+          faults: h.requests + h.socketFrames,
+          failures: found.length,
+          moneyChecked: check.moneyChecked,
+          detail: `${h.requests} requests (${h.fiveXx} 5xx, ${h.uncoded} uncoded, ${h.accepted} accepted, ${h.stateChanges} state changes), ${h.replays} replays, ${h.authzAttempts} authorization attempts, ${h.socketFrames} socket frames; ${Math.round((Date.now() - started) / 1000)} s`,
+        });
+        Object.assign(summary, { fuzz_requests: h.requests, fuzz_5xx: h.fiveXx, fuzz_uncoded: h.uncoded, fuzz_accepted: h.accepted, fuzz_state_changes: h.stateChanges, fuzz_socket_frames: h.socketFrames, fuzz_authz_attempts: h.authzAttempts, fuzz_replays: h.replays });
+        failures.push(...found);
+        for (const f of found) o.log(`chaos: FAILED ${f}`);
+      } catch (err) {
+        failures.push(`hostile: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
     if (o.load) {
-      o.log('chaos: load');
-      const started = Date.now();
-      // Measured without the delivery fault, which doubles the objects' delivery work: the figures are the marketplace's own.
-      await world.stack.restart({ chaosDelivery: false });
-      await world.ready();
-      const load = await runLoad(world, { size: o.size, log: o.log });
-      const check = await quiesceAndCheck(world, 300_000);
-      await load.stop();
-      const found = [...load.failures, ...check.failures].map((f) => `load: ${f}`);
-      moneyMismatches += check.moneyMismatches;
-      lostOrDoubled += check.lostOrDoubled;
-      const l = load.outcome;
-      const refused = describeCodes(l.refusedByCode);
-      rows.push({ scenario: 'load', seed: null, operations: l.bids + l.chat.completions, faults: 0, failures: found.length, moneyChecked: check.moneyChecked, detail: `${l.agentSockets} agent sockets; ${l.accepted}/${l.bids} bids over 3 markets in ${l.wallS} s (${refused}, ${l.uncoded} uncoded), ${l.ordersPerS}/s, p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms (alone: p50 ${l.aloneP50Ms}, p99 ${l.aloneP99Ms}); ${l.chat.answered}/${l.chat.completions} chat completions answered meanwhile (${describeCodes(l.chat.refusedByCode)}); ${check.objectsChecked} objects replayed${converged(check.convergedMs)}; ${Math.round((Date.now() - started) / 1000)} s` });
-      Object.assign(summary, { load_agent_sockets: l.agentSockets, load_orders: l.bids, load_orders_per_s: l.ordersPerS, load_p50_ms: l.p50Ms, load_p99_ms: l.p99Ms, load_alone_p50_ms: l.aloneP50Ms, load_alone_p99_ms: l.aloneP99Ms, load_errors: l.uncoded, load_chat_completions: l.chat.completions, load_chat_answered: l.chat.answered });
-      failures.push(...found);
-      for (const f of found) o.log(`chaos: FAILED ${f}`);
+      try {
+        o.log('chaos: load');
+        const started = Date.now();
+        // Measured without the delivery fault, which doubles the objects' delivery work: the figures are the marketplace's own.
+        await world.stack.restart({ chaosDelivery: false });
+        await world.ready();
+        const load = await runLoad(world, { size: o.size, log: o.log });
+        const check = await quiesceAndCheck(world, 300_000);
+        await load.stop();
+        const found = [...load.failures, ...check.failures].map((f) => `load: ${f}`);
+        moneyMismatches += check.moneyMismatches;
+        lostOrDoubled += check.lostOrDoubled;
+        const l = load.outcome;
+        const refused = describeCodes(l.refusedByCode);
+        rows.push({ scenario: 'load', seed: null, operations: l.bids + l.chat.completions, faults: 0, failures: found.length, moneyChecked: check.moneyChecked, detail: `${l.agentSockets} agent sockets; ${l.accepted}/${l.bids} bids over 3 markets in ${l.wallS} s (${refused}, ${l.uncoded} uncoded), ${l.ordersPerS}/s, p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms (alone: p50 ${l.aloneP50Ms}, p99 ${l.aloneP99Ms}); ${l.chat.answered}/${l.chat.completions} chat completions answered meanwhile (${describeCodes(l.chat.refusedByCode)}); ${check.objectsChecked} objects replayed${converged(check.convergedMs)}; ${Math.round((Date.now() - started) / 1000)} s` });
+        Object.assign(summary, { load_agent_sockets: l.agentSockets, load_orders: l.bids, load_orders_per_s: l.ordersPerS, load_p50_ms: l.p50Ms, load_p99_ms: l.p99Ms, load_alone_p50_ms: l.aloneP50Ms, load_alone_p99_ms: l.aloneP99Ms, load_errors: l.uncoded, load_chat_completions: l.chat.completions, load_chat_answered: l.chat.answered });
+        failures.push(...found);
+        for (const f of found) o.log(`chaos: FAILED ${f}`);
+      } catch (err) {
+        failures.push(`load: ${err instanceof Error ? err.message : String(err)}`);
+      }
     }
   } finally {
     await world.close();

@@ -64,6 +64,8 @@ export interface World {
   accounts: Set<string>;
   providers: Set<string>;
   withdrawals: Set<string>;
+  /** Defects seen while a scenario ran (a 500); the runner reports and clears them after each scenario. */
+  problems: string[];
   markets: string[];
   log: (line: string) => void;
   /** Restarts the chain on the same port and state file. */
@@ -105,6 +107,7 @@ export async function startWorld(o: { agents: number; buyers: number; log: (line
     accounts: new Set(),
     providers: new Set(),
     withdrawals: new Set(),
+    problems: [],
     markets: CHAOS_MARKETS.map((m) => m.id),
     log: o.log,
     restartChain: async (downMs) => {
@@ -198,7 +201,8 @@ export async function placeBid(w: World, buyer: Buyer, o: { market?: string; rep
     w.bids.set(res.order.id, buyer.key.publicKey);
     return res.order.id;
   } catch (err) {
-    if (err instanceof DougApiError) return null;
+    // Refused in words, or unanswered while the server was down, is what faults may cause; a 500 is a defect.
+    if (err instanceof DougApiError && err.status === 500) w.problems.push(`a bid was answered 500 ${err.code}: ${err.message}`);
     return null;
   }
 }
@@ -453,10 +457,17 @@ export interface ChatOutcome {
  * CHAT__ROUTE_FAILED, 503); a 500 or an answer without a code is a failure.
  */
 export async function chatSessions(w: World, buyer: Buyer, sessions: number, until: Promise<unknown>): Promise<ChatOutcome> {
-  const { key } = await buyer.client.createApiKey({ name: `chaos-${Date.now()}`, limit: 10n * UNITS_PER_DOUG, expiresAt: Date.now() + 3600_000 });
   const out: ChatOutcome = { completions: 0, answered: 0, tokens: 0, refusedByCode: {}, failures: [] };
   let done = false;
-  void until.finally(() => (done = true));
+  const end = () => void (done = true);
+  until.then(end, end);
+  let key: string;
+  try {
+    key = (await buyer.client.createApiKey({ name: `chaos-${Date.now()}`, limit: 10n * UNITS_PER_DOUG, expiresAt: Date.now() + 3600_000 })).key;
+  } catch (err) {
+    out.failures.push(`an API key for the chat conversations: ${err instanceof Error ? err.message : String(err)}`);
+    return out;
+  }
   const session = async (n: number) => {
     while (!done) {
       out.completions++;
