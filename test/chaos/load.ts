@@ -45,8 +45,9 @@ const LOAD_MARKETS = ['load-a', 'load-b', 'load-c'];
 
 export async function runLoad(w: World, o: { size: Size; log: (line: string) => void }): Promise<{ outcome: LoadOutcome; failures: string[]; stop: () => Promise<void> }> {
   // The full size does not finish on this 2-core machine yet: past about 1,500 bids the stack slows
-  // until a bid waits minutes (workerd at 1.8 GB and wrangler dev's own Node process at 1.4 GB, both
-  // busy), with 102 agents as with 150. Issue 16's note has what was measured; quick mode (CI) runs.
+  // until a bid waits minutes (workerd at 1.8 GB and wrangler dev's own Node process at 1.4 GB and a
+  // whole core, its loopback listener's accept queue full), with 102 agents as with 150 and at 2,400
+  // bids as at 3,000. Issue 16's note has what was measured; quick mode (CI) runs.
   const agentCount = o.size === 'quick' ? 102 : 150;
   const bidCount = o.size === 'quick' ? 1_200 : 3_000;
   const buyerCount = 8;

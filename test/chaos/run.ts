@@ -13,6 +13,7 @@
  * (load.ts) and the hostile input (hostile.ts). Prints a table and, last, one JSON line; exits 1 on
  * any failure. A scenario's seed is the run's seed plus its index: `--seed` and `--only` reproduce it.
  */
+import { writeFileSync } from 'node:fs';
 import { prng } from '../../gpu-agent/models/prng.ts';
 import { withTimeout } from '../bench/harness.ts';
 import { runHostile } from './hostile.ts';
@@ -115,6 +116,8 @@ export async function runChaos(o: { size: Size; seed: number; only: string[] | n
       }
     }
   } finally {
+    // CHAOS_STACK_LOG=FILE keeps the stack's own output (wrangler dev, workerd) for a post-mortem.
+    if (process.env.CHAOS_STACK_LOG) writeFileSync(process.env.CHAOS_STACK_LOG, world.stack.log());
     await world.close();
   }
   const faults = rows.reduce((t, r) => t + r.faults, 0);
