@@ -82,21 +82,42 @@ const agentKills: Scenario = {
   },
 };
 
+/**
+ * `restarts` times: a stream of `bids` bids, and a restart (`restart`) after a seeded moment
+ * (`afterMs`) while it runs; then `afterwards` (more bids, say). Answers the bids accepted.
+ */
+async function restartsDuringBids(
+  w: World,
+  rand: () => number,
+  o: { restarts: number; bids: number; afterMs: [number, number]; restart: () => Promise<void>; afterwards?: () => Promise<number> },
+): Promise<number> {
+  let accepted = 0;
+  for (let r = 0; r < o.restarts; r++) {
+    const stream = bidStream(w, rand, o.bids, 300);
+    await sleep(between(rand, ...o.afterMs));
+    await o.restart();
+    accepted += await stream;
+    accepted += (await o.afterwards?.()) ?? 0;
+  }
+  return accepted;
+}
+
 const workerRestart: Scenario = {
   name: 'worker-restart',
   what: 'the Worker process (wrangler dev, workerd) stopped and started mid-flow; objects rebuild from their logs',
   async run(w, rand, size) {
     const restarts = size === 'quick' ? 1 : 2;
-    let accepted = 0;
-    for (let r = 0; r < restarts; r++) {
-      const stream = bidStream(w, rand, size === 'quick' ? 6 : 12, 300);
-      await sleep(between(rand, 300, 2_500));
-      await w.stack.restart();
-      accepted += await stream;
-      // The agents reconnect on their own; bids after the restart need them back.
-      for (const a of w.agents) await waitForAsk(w, a);
-      accepted += await bidStream(w, rand, 4, 300);
-    }
+    const accepted = await restartsDuringBids(w, rand, {
+      restarts,
+      bids: size === 'quick' ? 6 : 12,
+      afterMs: [300, 2_500],
+      restart: () => w.stack.restart(),
+      afterwards: async () => {
+        // The agents reconnect on their own; bids after the restart need them back.
+        for (const a of w.agents) await waitForAsk(w, a);
+        return bidStream(w, rand, 4, 300);
+      },
+    });
     return { operations: accepted + restarts, faults: restarts, detail: `${accepted} bids, ${restarts} restart(s)` };
   },
 };
@@ -207,13 +228,7 @@ const chainRestart: Scenario = {
   what: 'the local chain stopped and started again (same state) while settlements go on chain',
   async run(w, rand, size) {
     const restarts = size === 'quick' ? 1 : 2;
-    let accepted = 0;
-    for (let r = 0; r < restarts; r++) {
-      const stream = bidStream(w, rand, 8, 300);
-      await sleep(between(rand, 1_000, 3_000));
-      await w.restartChain(between(rand, 1_000, 3_000));
-      accepted += await stream;
-    }
+    const accepted = await restartsDuringBids(w, rand, { restarts, bids: 8, afterMs: [1_000, 3_000], restart: () => w.restartChain(between(rand, 1_000, 3_000)) });
     return { operations: accepted + restarts, faults: restarts, detail: `${accepted} bids, ${restarts} chain restart(s)` };
   },
 };

@@ -50,7 +50,6 @@ export interface Buyer {
 export interface World {
   dir: string;
   stack: Stack;
-  chainPort: number;
   local: LocalChain;
   proxy: RpcProxy;
   rpc: SolanaRpc;
@@ -95,7 +94,6 @@ export async function startWorld(o: { agents: number; buyers: number; log: (line
   const w: World = {
     dir,
     stack,
-    chainPort,
     local,
     proxy,
     rpc: solanaRpc(local.url),
