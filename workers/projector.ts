@@ -1,5 +1,6 @@
 import type { Env, ProjectionMessage } from '../durable-objects/runtime/env.ts';
 import { ORDER_ID } from '../durable-objects/contracts/api.ts';
+import type { ProjectorProgress } from '../durable-objects/runtime/projection.ts';
 
 type Row = Record<string, unknown>;
 
@@ -20,7 +21,7 @@ export const amountKey = (v: unknown): string => String(v ?? '0').padStart(20, '
  */
 export async function project(batch: MessageBatch<ProjectionMessage>, env: Env): Promise<void> {
   try {
-    await projectMany(env.DB, batch.messages.map((m) => m.body));
+    await projectMany(env.DB, batch.messages.map((m) => m.body), progressOf(batch.messages));
     batch.ackAll();
     return;
   } catch {
@@ -28,13 +29,18 @@ export async function project(batch: MessageBatch<ProjectionMessage>, env: Env):
   }
   for (const message of batch.messages) {
     try {
-      await projectMany(env.DB, [message.body]);
+      await projectMany(env.DB, [message.body], progressOf([message]));
       message.ack();
     } catch (error) {
       console.warn(`projection of ${describe(message.body)} failed: ${String(error)}`);
       message.retry({ delaySeconds: 1 });
     }
   }
+}
+
+/** Where applying these messages takes the projector: the latest of their send times, and now. */
+function progressOf(messages: readonly Message<ProjectionMessage>[]): ProjectorProgress {
+  return { sentUntil: Math.max(...messages.map((m) => m.timestamp.getTime())), ranAt: Date.now() };
 }
 
 function describe(m: ProjectionMessage): string {
@@ -50,8 +56,11 @@ const IDS_PER_QUERY = 100;
  */
 const STATEMENTS_PER_BATCH = 400;
 
-/** Projects messages in order: one read of the applied event ids, then the writes in few batches. */
-async function projectMany(db: D1Database, messages: readonly ProjectionMessage[]): Promise<void> {
+/**
+ * Projects messages in order: one read of the applied event ids, then the writes in few batches,
+ * the last of which also records the projector's progress (objects read it before re-sending).
+ */
+async function projectMany(db: D1Database, messages: readonly ProjectionMessage[], progress: ProjectorProgress): Promise<void> {
   const eventId = (m: ProjectionMessage, seq: number) => `${m.source}:${m.object}:${seq}`;
   const ids: string[] = [];
   for (const m of messages) if (m.source === 'market' || m.source === 'job') for (const e of m.events) ids.push(eventId(m, e.seq));
@@ -84,7 +93,15 @@ async function projectMany(db: D1Database, messages: readonly ProjectionMessage[
     if (pending.length > 0 && pending.length + statements.length > STATEMENTS_PER_BATCH) await db.batch(pending.splice(0));
     pending.push(...statements);
   }
-  if (pending.length > 0) await db.batch(pending);
+  pending.push(
+    db
+      .prepare(
+        `INSERT INTO projector_progress (id, sent_until, ran_at) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET sent_until = MAX(projector_progress.sent_until, ?1), ran_at = MAX(projector_progress.ran_at, ?2)`,
+      )
+      .bind(progress.sentUntil, progress.ranAt),
+  );
+  await db.batch(pending);
 }
 
 /** Which of these event ids are already applied (one round trip: the reads go in one batch). */

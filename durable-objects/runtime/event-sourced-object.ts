@@ -5,7 +5,7 @@ import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { EventStore, type Decision } from './event-store.ts';
 import { accountObject, jobObject, marketObject, settlementObject, type Envelope } from './objects.ts';
-import { ACK_TIMEOUT_MS, packProjection, projectionBackoffMs } from './projection.ts';
+import { ACK_TIMEOUT_MS, packProjection, projectionBackoffMs, unappliedVerdict, type ProjectorProgress } from './projection.ts';
 import { backoffMs } from '../domain/backoff.ts';
 
 export type { Envelope } from './objects.ts';
@@ -38,6 +38,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   private appliedSeq: number | null = null;
   /** When to ask D1 whether sent events were applied; failures in a row feeding the queue, and when to try again. */
   private appliedCheckAt: number | null = null;
+  /** When the events up to the sent cursor were last sent (kv `projectedAt`; 0 when not recorded). */
+  private sentAtMs: number | null = null;
   private projectFailures = 0;
   /** Whether this instance has sent events to the read models (else what was sent, an earlier one sent). */
   private sentSinceStart = false;
@@ -219,6 +221,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     // next alarm (PROJECTION_DELAY_MS on), so that a busy object's feed goes in runs rather than
     // chasing its head a few events at a time.
     const head = this.store.seq;
+    const sentAt = Date.now();
     while (cursor < head) {
       const events = this.store.readForProjection(cursor, PROJECTION_BATCH);
       if (events.length === 0) return;
@@ -243,7 +246,9 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
         }
         cursor = batch[batch.length - 1]!.last;
         this.store.kvSet('projected', String(cursor));
+        this.store.kvSet('projectedAt', String(sentAt));
         this.projectedSeq = cursor;
+        this.sentAtMs = sentAt;
         this.sentSinceStart = true;
       }
       this.projectFailures = 0;
@@ -251,7 +256,11 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     }
   }
 
-  /** Asks D1 how far the projector applied this object's log once the check is due; rewinds the sent cursor to it. */
+  /**
+   * Asks D1 how far the projector applied this object's log once the check is due, and where the
+   * projector is in the queue; rewinds the sent cursor to it when what was sent is lost rather than
+   * queued (projection.ts, unappliedVerdict), and asks again later otherwise.
+   */
   private async checkApplied(now: number): Promise<void> {
     const sent = this.projected();
     if (this.applied() >= sent) {
@@ -261,9 +270,15 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     this.appliedCheckAt ??= this.firstCheckAt(now);
     if (now < this.appliedCheckAt) return;
     let applied: number;
+    let progress: ProjectorProgress | null;
     try {
-      const row = await this.env.DB.prepare('SELECT seq FROM projection_cursors WHERE object = ?').bind(`${this.kind}:${this.name}`).first<{ seq: number }>();
+      const row = await this.env.DB.prepare(
+        'SELECT (SELECT seq FROM projection_cursors WHERE object = ?) AS seq, p.sent_until AS sentUntil, p.ran_at AS ranAt FROM (SELECT 1) LEFT JOIN projector_progress p ON p.id = 1',
+      )
+        .bind(`${this.kind}:${this.name}`)
+        .first<{ seq: number | null; sentUntil: number | null; ranAt: number | null }>();
       applied = row?.seq ?? 0;
+      progress = row?.sentUntil == null || row.ranAt == null ? null : { sentUntil: row.sentUntil, ranAt: row.ranAt };
     } catch (error) {
       this.appliedCheckAt = Date.now() + ACK_TIMEOUT_MS;
       console.warn(`reading the projection cursor of ${this.kind}:${this.name} failed: ${String(error)}`);
@@ -272,11 +287,19 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     this.appliedSeq = applied;
     this.store.kvSet('applied', String(applied));
     this.appliedCheckAt = null;
+    if (applied >= sent) return;
     // Not logged: a rewind is the normal recovery from a lost message; the audit reports the lag.
-    if (applied < sent) {
+    if (unappliedVerdict({ sentAt: this.sentAt(), progress, now }) === 'rewind') {
       this.projectedSeq = applied;
       this.store.kvSet('projected', String(applied));
+    } else {
+      this.appliedCheckAt = now + ACK_TIMEOUT_MS;
     }
+  }
+
+  private sentAt(): number {
+    if (this.sentAtMs === null) this.sentAtMs = Number(this.store.kvGet('projectedAt') ?? '0');
+    return this.sentAtMs;
   }
 
   /**

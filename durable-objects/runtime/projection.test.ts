@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProjectedEvent } from './env.ts';
-import { MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, packProjection, projectionBackoffMs, size as utf8Size } from './projection.ts';
+import { ACK_TIMEOUT_MS, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, packProjection, projectionBackoffMs, size as utf8Size, unappliedVerdict } from './projection.ts';
 
 const event = (seq: number, bytes = 100): ProjectedEvent => ({ seq, type: 'FundsHeld', at: 1, actor: 'a', data: 'x'.repeat(bytes) });
 const events = (n: number, bytes?: number) => Array.from({ length: n }, (_, i) => event(i + 1, bytes));
@@ -38,5 +38,29 @@ describe('packing events for the read models', () => {
   it('backs off exponentially after failures, capped', () => {
     expect([1, 2, 3, 4].map(projectionBackoffMs)).toEqual([500, 1000, 2000, 4000]);
     expect(projectionBackoffMs(30)).toBe(60_000);
+  });
+});
+
+describe('events sent but not yet applied', () => {
+  const sentAt = 1_000_000;
+  const at = (now: number, sentUntil: number, ranAt: number) => unappliedVerdict({ sentAt, now, progress: { sentUntil, ranAt } });
+  it('are sent again once the projector has applied a message sent as late: they were lost', () => {
+    expect(at(sentAt + 1, sentAt, sentAt + 1)).toBe('rewind');
+    expect(at(sentAt + 5, sentAt + 3, sentAt + 5)).toBe('rewind');
+  });
+  it('wait while the projector, busy, has not reached their send: they may be queued behind a backlog', () => {
+    expect(at(sentAt + ACK_TIMEOUT_MS * 6, sentAt - 1, sentAt + ACK_TIMEOUT_MS * 6 - 1)).toBe('wait');
+    expect(at(sentAt + 1, sentAt - 30_000, sentAt)).toBe('wait');
+  });
+  it('are sent again once the projector has applied nothing for the timeout: nothing is queued', () => {
+    expect(at(sentAt + ACK_TIMEOUT_MS, sentAt - 1, sentAt)).toBe('rewind');
+    expect(at(sentAt + ACK_TIMEOUT_MS - 1, sentAt - 1, sentAt)).toBe('wait');
+  });
+  it('with a projector that never ran, wait the timeout from their send, then send them again', () => {
+    expect(unappliedVerdict({ sentAt, now: sentAt + ACK_TIMEOUT_MS - 1, progress: null })).toBe('wait');
+    expect(unappliedVerdict({ sentAt, now: sentAt + ACK_TIMEOUT_MS, progress: null })).toBe('rewind');
+  });
+  it('from an object whose send time was never recorded (sent before it was), are sent again as before', () => {
+    expect(unappliedVerdict({ sentAt: 0, now: sentAt, progress: { sentUntil: 1, ranAt: sentAt } })).toBe('rewind');
   });
 });

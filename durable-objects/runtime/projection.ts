@@ -82,6 +82,28 @@ export function packProjection(o: { source: AggregateKind; object: string; head:
   return batches;
 }
 
+/** Where the projector has got to in the queue (D1 `projector_progress`); null before its first batch. */
+export interface ProjectorProgress {
+  /** The latest send time among the messages it has applied. */
+  sentUntil: number;
+  /** When it last applied a batch. */
+  ranAt: number;
+}
+
+/**
+ * What an object does about events it sent (at `sentAt`) that the projector's cursor still does not
+ * cover: send them again ('rewind') once the projector has applied messages sent as late (so these
+ * were lost) or has applied nothing for ACK_TIMEOUT_MS (so nothing is queued); otherwise 'wait',
+ * for they may be queued behind a backlog. Re-sending while the projector lags only deepened the
+ * backlog: measured at 3,000 bids on a 2-core machine, every object re-sent its feed, the local
+ * stack stalled past 1,700 bids, and objects kept awake by the checks ran workerd's SQLite out of memory.
+ */
+export function unappliedVerdict(o: { sentAt: number; progress: ProjectorProgress | null; now: number }): 'rewind' | 'wait' {
+  if (o.progress === null) return o.now - o.sentAt >= ACK_TIMEOUT_MS ? 'rewind' : 'wait';
+  if (o.progress.sentUntil >= o.sentAt) return 'rewind';
+  return o.now - o.progress.ranAt >= ACK_TIMEOUT_MS ? 'rewind' : 'wait';
+}
+
 /** How long to wait after the n-th failure in a row to feed the read models (n ≥ 1). */
 export function projectionBackoffMs(failures: number): number {
   return backoffMs(failures, { minMs: MIN_BACKOFF_MS, maxMs: MAX_BACKOFF_MS });

@@ -44,10 +44,6 @@ interface InProcessAgent {
 const LOAD_MARKETS = ['load-a', 'load-b', 'load-c'];
 
 export async function runLoad(w: World, o: { size: Size; log: (line: string) => void }): Promise<{ outcome: LoadOutcome; failures: string[]; stop: () => Promise<void> }> {
-  // The full size does not finish on this 2-core machine yet: past about 1,500 bids the stack slows
-  // until a bid waits minutes (workerd at 1.8 GB and wrangler dev's own Node process at 1.4 GB and a
-  // whole core, its loopback listener's accept queue full), with 102 agents as with 150 and at 2,400
-  // bids as at 3,000. Issue 16's note has what was measured; quick mode (CI) runs.
   const agentCount = o.size === 'quick' ? 102 : 150;
   const bidCount = o.size === 'quick' ? 1_200 : 3_000;
   const buyerCount = 8;
@@ -121,7 +117,8 @@ export async function runLoad(w: World, o: { size: Size; log: (line: string) => 
         w.bids.set(res.order.id, buyer.key.publicKey);
         accepted++;
       } catch (err) {
-        if (err instanceof DougApiError && err.status > 0 && err.status < 500) refusedByCode[err.code] = (refusedByCode[err.code] ?? 0) + 1;
+        // A refusal is coded: a 4xx, or a 503 naming what is unavailable (the chain, say) with nothing changed.
+        if (err instanceof DougApiError && ((err.status >= 400 && err.status < 500) || (err.status === 503 && err.code !== 'API__INTERNAL'))) refusedByCode[err.code] = (refusedByCode[err.code] ?? 0) + 1;
         else {
           uncoded++;
           if (uncoded <= 3) failures.push(`load: a bid got ${err instanceof DougApiError ? `${err.status} ${err.code}` : String(err)}`);
@@ -132,6 +129,16 @@ export async function runLoad(w: World, o: { size: Size; log: (line: string) => 
   };
   // Two in flight per key keeps each key within its request budget (workers/rate-limit.ts) at this machine's pace.
   const bidding = Promise.all(buyers.flatMap((b) => [lane(b), lane(b)]));
+  // Progress every 10 s: bids answered, jobs the agents ran, and the latency of the bids answered since the last line.
+  let shown = 0;
+  const progress = setInterval(() => {
+    const window = latencies.slice(shown).sort((a, b) => a - b);
+    shown = latencies.length;
+    const ran = agents.reduce((n, a) => n + (a.log().match(/: ran in /g)?.length ?? 0), 0);
+    o.log(`load: ${latencies.length}/${bidCount} bids answered, ${ran} jobs run; the last 10 s: ${window.length} bids, p50 ${Math.round(percentile(window, 50))} ms, p99 ${Math.round(percentile(window, 99))} ms`);
+  }, 10_000);
+  const stopProgress = () => clearInterval(progress);
+  bidding.then(stopProgress, stopProgress);
   // Chat conversations at the same time, on the fault market's agents (each holds a stage).
   const chat = chatSessions(w, buyers[0]!, 3, bidding);
   await bidding;

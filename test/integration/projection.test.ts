@@ -70,6 +70,39 @@ describe('the read models', () => {
     expect(p.row).toEqual({ available: '300', held: '200', credited: '500' });
   });
 
+  it('are not sent again while the projector has not reached their send: they may be queued behind a backlog', async () => {
+    const key = 'queued-feed';
+    const account = accountObject(env, key);
+    await account.execute(key, { type: 'Credit', ref: 'seed', amount: 500n, source: 'faucet' }, meta('seed', key));
+    const seq = (await account.integrity()).seq;
+    await until(async () => ((await projected(key)).cursor?.seq === seq ? true : undefined), 'the first feed');
+    // The projector is busy with messages sent before this object's (a backlog), and its cursor for the object is gone.
+    const sent = await runInDurableObject(env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key)), (instance: AccountObject) => (instance as unknown as { sentAt(): number }).sentAt());
+    expect(sent).toBeGreaterThan(0);
+    await env.DB.batch([
+      env.DB.prepare('DELETE FROM projection_cursors WHERE object = ?').bind(`account:${key}`),
+      env.DB.prepare('UPDATE projector_progress SET sent_until = ?, ran_at = ?').bind(sent - 60_000, Date.now() + 3_600_000),
+    ]);
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key));
+    await runInDurableObject(stub, (instance: AccountObject) => {
+      const o = instance as unknown as { appliedSeq: number | null; appliedCheckAt: number | null };
+      o.appliedSeq = 0;
+      o.appliedCheckAt = 0;
+    });
+    await runDurableObjectAlarm(stub);
+    const after = await runInDurableObject(stub, (instance: AccountObject) => {
+      const o = instance as unknown as { appliedSeq: number | null; projectedSeq: number | null; appliedCheckAt: number | null; sentAt(): number };
+      return { applied: o.appliedSeq, projected: o.projectedSeq, sentAt: o.sentAt(), checksAgain: (o.appliedCheckAt ?? 0) > Date.now() };
+    });
+    // It learnt the projector's cursor (nothing) but sent nothing again (its send time is the first feed's), and asks again later.
+    expect(after).toEqual({ applied: 0, projected: seq, sentAt: sent, checksAgain: true });
+    // Once the projector is past its send, the next check finds the feed lost and sends it again.
+    await env.DB.prepare('UPDATE projector_progress SET sent_until = ?, ran_at = ?').bind(sent + 1, Date.now()).run();
+    await runInDurableObject(stub, (instance: AccountObject) => void ((instance as unknown as { appliedCheckAt: number | null }).appliedCheckAt = 0));
+    await runDurableObjectAlarm(stub);
+    await until(async () => ((await projected(key)).cursor?.seq === seq ? true : undefined), 'the feed sent again');
+  });
+
   it('converge when the object restarts mid-flow after the queue lost what it carried', async () => {
     const key = 'restart-mid-flow';
     let account = accountObject(env, key);
