@@ -5,7 +5,7 @@ import type { Result } from '../domain/result.ts';
 import type { Env } from './env.ts';
 import { EventStore, type Decision } from './event-store.ts';
 import { accountObject, jobObject, marketObject, settlementObject, type Envelope } from './objects.ts';
-import { ACK_TIMEOUT_MS, packProjection, projectionBackoffMs, unappliedVerdict, type ProjectorProgress } from './projection.ts';
+import { ACK_CHECK_MS, ACK_TIMEOUT_MS, ackRecheckMs, packProjection, projectionBackoffMs, unappliedVerdict, type ProjectorProgress } from './projection.ts';
 import { backoffMs } from '../domain/backoff.ts';
 
 export type { Envelope } from './objects.ts';
@@ -40,6 +40,8 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   private appliedCheckAt: number | null = null;
   /** When the events up to the sent cursor were last sent (kv `projectedAt`; 0 when not recorded). */
   private sentAtMs: number | null = null;
+  /** Checks in a row that found the sent events still queued (each waits longer). */
+  private ackWaits = 0;
   private projectFailures = 0;
   /** Whether this instance has sent events to the read models (else what was sent, an earlier one sent). */
   private sentSinceStart = false;
@@ -208,9 +210,9 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   /**
    * Feeds the read models (docs/architecture.md, "Read models"): sends the events past the sent
    * cursor in runs within the queue's limits, with backoff when the queue refuses; and once sent
-   * events stay unapplied past ACK_TIMEOUT_MS (a message lost, the local queue restarted), rewinds
-   * the sent cursor to the projector's own and sends them again. The projector applies each event
-   * once, so a run sent twice costs only its delivery.
+   * events stay unapplied when checked (ACK_CHECK_MS on) and are lost rather than queued (a message
+   * lost, the local queue restarted), rewinds the sent cursor to the projector's own and sends them
+   * again. The projector applies each event once, so a run sent twice costs only its delivery.
    */
   private async project(): Promise<void> {
     if (!this.feedsReadModels) return;
@@ -252,7 +254,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
         this.sentSinceStart = true;
       }
       this.projectFailures = 0;
-      this.appliedCheckAt ??= Date.now() + ACK_TIMEOUT_MS;
+      this.appliedCheckAt ??= Date.now() + ACK_CHECK_MS;
     }
   }
 
@@ -287,13 +289,18 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
     this.appliedSeq = applied;
     this.store.kvSet('applied', String(applied));
     this.appliedCheckAt = null;
-    if (applied >= sent) return;
+    if (applied >= sent) {
+      this.ackWaits = 0;
+      return;
+    }
     // Not logged: a rewind is the normal recovery from a lost message; the audit reports the lag.
     if (unappliedVerdict({ sentAt: this.sentAt(), progress, now }) === 'rewind') {
+      this.ackWaits = 0;
       this.projectedSeq = applied;
       this.store.kvSet('projected', String(applied));
     } else {
-      this.appliedCheckAt = now + ACK_TIMEOUT_MS;
+      this.ackWaits++;
+      this.appliedCheckAt = now + ackRecheckMs(this.ackWaits);
     }
   }
 
@@ -309,7 +316,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
    * as a read model stuck behind after a restart, each alarm finding a new instance).
    */
   private firstCheckAt(now: number): number {
-    return this.sentSinceStart ? now + ACK_TIMEOUT_MS : now;
+    return this.sentSinceStart ? now + ACK_CHECK_MS : now;
   }
 
   private applied(): number {

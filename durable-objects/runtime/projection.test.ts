@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ProjectedEvent } from './env.ts';
-import { ACK_TIMEOUT_MS, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, packProjection, projectionBackoffMs, size as utf8Size, unappliedVerdict } from './projection.ts';
+import { ACK_CHECK_MS, ACK_TIMEOUT_MS, ackRecheckMs, MAX_BATCH_BYTES, MAX_BATCH_MESSAGES, MAX_MESSAGE_BYTES, packProjection, projectionBackoffMs, size as utf8Size, unappliedVerdict } from './projection.ts';
 
 const event = (seq: number, bytes = 100): ProjectedEvent => ({ seq, type: 'FundsHeld', at: 1, actor: 'a', data: 'x'.repeat(bytes) });
 const events = (n: number, bytes?: number) => Array.from({ length: n }, (_, i) => event(i + 1, bytes));
@@ -62,5 +62,12 @@ describe('events sent but not yet applied', () => {
   });
   it('from an object whose send time was never recorded (sent before it was), are sent again as before', () => {
     expect(unappliedVerdict({ sentAt: 0, now: sentAt, progress: { sentUntil: 1, ranAt: sentAt } })).toBe('rewind');
+  });
+});
+
+describe('asking whether sent events were applied', () => {
+  it('asks a minute after a send, and, while they stay queued, from 10 s doubling, never less often than the first check', () => {
+    expect(ACK_CHECK_MS).toBe(60_000);
+    expect([1, 2, 3, 4, 5, 6].map(ackRecheckMs)).toEqual([10_000, 20_000, 40_000, 60_000, 60_000, 60_000]);
   });
 });

@@ -45,7 +45,7 @@ const LOAD_MARKETS = ['load-a', 'load-b', 'load-c'];
 
 export async function runLoad(w: World, o: { size: Size; log: (line: string) => void }): Promise<{ outcome: LoadOutcome; failures: string[]; stop: () => Promise<void> }> {
   const agentCount = o.size === 'quick' ? 102 : 150;
-  const bidCount = o.size === 'quick' ? 1_200 : 3_000;
+  const bidCount = o.size === 'quick' ? 2_000 : 3_000;
   const buyerCount = 8;
   const failures: string[] = [];
   let probe: Promise<Probe> | null = null;

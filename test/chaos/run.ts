@@ -149,7 +149,7 @@ function printTable(rows: Row[]): void {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  // Quick unless --full: the full load does not finish on a 2-core machine yet (test/chaos/load.ts).
+  // Quick (CI's size) unless --full: the full load's larger counts take a few minutes more (test/chaos/load.ts).
   const size: Size = process.argv.includes('--full') ? 'full' : 'quick';
   const seed = Number(flag('seed') ?? 1);
   const only = flag('only')?.split(',') ?? null;
