@@ -310,7 +310,7 @@ export abstract class EventSourcedObject<C extends { type: string }, E extends {
   }
 
   /**
-   * When to first ask D1 about events sent but not known applied: a full timeout after this
+   * When to first ask D1 about events sent but not known applied: ACK_CHECK_MS after this
    * instance sent them; at once when an earlier instance did (nothing says when, and waiting a
    * timeout from each new instance never comes due for an object evicted sooner than that: seen
    * as a read model stuck behind after a restart, each alarm finding a new instance).

@@ -135,7 +135,8 @@ export async function runLoad(w: World, o: { size: Size; log: (line: string) => 
     const window = latencies.slice(shown).sort((a, b) => a - b);
     shown = latencies.length;
     const ran = agents.reduce((n, a) => n + (a.log().match(/: ran in /g)?.length ?? 0), 0);
-    o.log(`load: ${latencies.length}/${bidCount} bids answered, ${ran} jobs run; the last 10 s: ${window.length} bids, p50 ${Math.round(percentile(window, 50))} ms, p99 ${Math.round(percentile(window, 99))} ms`);
+    const last = window.length === 0 ? 'no bid answered' : `${window.length} bids, p50 ${Math.round(percentile(window, 50))} ms, p99 ${Math.round(percentile(window, 99))} ms`;
+    o.log(`load: ${latencies.length}/${bidCount} bids answered, ${ran} jobs run; the last 10 s: ${last}`);
   }, 10_000);
   const stopProgress = () => clearInterval(progress);
   bidding.then(stopProgress, stopProgress);

@@ -440,7 +440,6 @@ async function tokenBalance(w: World, account: string): Promise<bigint> {
   }
 }
 
-/** Runs `fn` over `items`, `n` at a time. */
 /**
  * How many objects a check wakes per second. Local workerd keeps an object in memory until it has
  * been idle 10 s, and SQLite's memory there is one budget for the whole process (512 MiB, about
@@ -459,6 +458,7 @@ function pacer(perSecond: number): () => Promise<void> {
   };
 }
 
+/** Runs `fn` over `items`, `n` at a time. */
 export async function pool<T>(items: readonly T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {

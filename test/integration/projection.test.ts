@@ -22,6 +22,17 @@ async function projected(key: string) {
   return { row, cursor };
 }
 
+/** Makes an account's check of the projector's cursor due now, as if it knew nothing applied, and runs its alarm. */
+async function checkDueNow(key: string): Promise<void> {
+  const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key));
+  await runInDurableObject(stub, (instance: AccountObject) => {
+    const o = instance as unknown as { appliedSeq: number | null; appliedCheckAt: number | null };
+    o.appliedSeq = 0;
+    o.appliedCheckAt = 0;
+  });
+  await runDurableObjectAlarm(stub);
+}
+
 async function audit(): Promise<AuditReport> {
   return (await (await SELF.fetch(`${BASE}/v1/audit`)).json()) as AuditReport;
 }
@@ -56,13 +67,7 @@ describe('the read models', () => {
     // The queue loses what it had (a restart of the local stack): the read model never saw this account.
     await env.DB.batch([env.DB.prepare('DELETE FROM accounts WHERE id = ?').bind(key), env.DB.prepare('DELETE FROM projection_cursors WHERE object = ?').bind(`account:${key}`)]);
     // The object only knows it sent everything; its check of the projector's cursor comes due.
-    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key));
-    await runInDurableObject(stub, (instance: AccountObject) => {
-      const o = instance as unknown as { appliedSeq: number | null; appliedCheckAt: number | null };
-      o.appliedSeq = 0;
-      o.appliedCheckAt = 0;
-    });
-    await runDurableObjectAlarm(stub);
+    await checkDueNow(key);
     const p = await until(async () => {
       const v = await projected(key);
       return v.cursor?.seq === seq ? v : undefined;
@@ -77,19 +82,14 @@ describe('the read models', () => {
     const seq = (await account.integrity()).seq;
     await until(async () => ((await projected(key)).cursor?.seq === seq ? true : undefined), 'the first feed');
     // The projector is busy with messages sent before this object's (a backlog), and its cursor for the object is gone.
-    const sent = await runInDurableObject(env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key)), (instance: AccountObject) => (instance as unknown as { sentAt(): number }).sentAt());
+    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key));
+    const sent = await runInDurableObject(stub, (instance: AccountObject) => (instance as unknown as { sentAt(): number }).sentAt());
     expect(sent).toBeGreaterThan(0);
     await env.DB.batch([
       env.DB.prepare('DELETE FROM projection_cursors WHERE object = ?').bind(`account:${key}`),
       env.DB.prepare('UPDATE projector_progress SET sent_until = ?, ran_at = ?').bind(sent - 60_000, Date.now() + 3_600_000),
     ]);
-    const stub = env.ACCOUNTS.get(env.ACCOUNTS.idFromName(key));
-    await runInDurableObject(stub, (instance: AccountObject) => {
-      const o = instance as unknown as { appliedSeq: number | null; appliedCheckAt: number | null };
-      o.appliedSeq = 0;
-      o.appliedCheckAt = 0;
-    });
-    await runDurableObjectAlarm(stub);
+    await checkDueNow(key);
     const after = await runInDurableObject(stub, (instance: AccountObject) => {
       const o = instance as unknown as { appliedSeq: number | null; projectedSeq: number | null; appliedCheckAt: number | null; sentAt(): number };
       return { applied: o.appliedSeq, projected: o.projectedSeq, sentAt: o.sentAt(), checksAgain: (o.appliedCheckAt ?? 0) > Date.now() };
